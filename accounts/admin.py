@@ -1,0 +1,48 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.html import format_html
+
+from .models import Account, User
+
+
+class OwnedAdmin(admin.ModelAdmin):
+    """Operators see and pick their own rows and the shared presets; superusers see everything."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        related = db_field.related_model
+        if hasattr(related.objects, "visible_to"):
+            kwargs.setdefault("queryset", related.objects.visible_to(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change and obj.owner_id is None and not request.user.is_superuser:
+            obj.owner = request.user  # only superusers create shared presets
+        super().save_model(request, obj, form, change)
+
+    def get_exclude(self, request, obj=None):
+        excluded = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser:
+            excluded.append("owner")
+        return excluded
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ["username", "email", "is_staff", "is_superuser", "last_login", "date_joined"]
+
+
+@admin.register(Account)
+class AccountAdmin(OwnedAdmin):
+    list_display = ["username", "logo_preview", "platform", "area", "owner", "updated_at"]
+    list_filter = ["platform", "area"]
+    search_fields = ["username", "area"]
+    list_select_related = ["owner"]
+
+    @admin.display(description="Logo")
+    def logo_preview(self, obj: Account) -> str:
+        if not obj.logo:
+            return "-"
+        return format_html('<img src="{}" alt="logo" style="height:32px">', obj.logo.url)

@@ -1,0 +1,238 @@
+"""The one settings module. Everything comes from the environment; `.env.example` lists it all.
+
+With nothing set: SQLite, local media files, the django-q2 ORM broker, no Redis, DEBUG off.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("BATCHVIDEO_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from error
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from error
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    # Good enough for the demo and tests on one machine; production must set its own.
+    SECRET_KEY = "insecure-batchvideo-default-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves HTTP and websockets
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "channels",
+    "accounts",
+    "voices",
+    "topics",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "batchvideo.urls"
+WSGI_APPLICATION = "batchvideo.wsgi.application"
+ASGI_APPLICATION = "batchvideo.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web server, qcluster) share the file: wait for locks instead of failing.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Scratch space for renders; a cache only: everything a re-render needs is in storage.
+WORK_ROOT = Path(os.environ.get("WORK_ROOT", VAR_DIR / "work"))
+
+# Storage: local files unless an S3 bucket is configured (django-storages' own names).
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config
+
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "custom_domain": False,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("SIGNED_URL_EXPIRE_SECONDS", 3600),
+            "file_overwrite": True,
+            "default_acl": None,
+            # S3-compatible servers (MinIO, OSS) reject boto3's default request checksums.
+            "client_config": Config(
+                s3={"addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE", "path")},
+                signature_version=os.environ.get("AWS_S3_SIGNATURE_VERSION", "s3v4"),
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
+        },
+    }
+SIGNED_URL_EXPIRE_SECONDS = env_int("SIGNED_URL_EXPIRE_SECONDS", 3600)
+
+# Channels: Redis when configured, else an in-process layer (the progress view then reads the DB).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# django-q2: the ORM broker gives delivery receipts; `timeout` must stay below `retry`.
+EXECUTION_TIME_LIMIT_S = env_int("EXECUTION_TIME_LIMIT_S", 55 * 60)
+Q_CLUSTER = {
+    "name": os.environ.get("Q_CLUSTER_NAME", "default"),
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 1),
+    "recycle": 50,
+    "timeout": EXECUTION_TIME_LIMIT_S + 120,
+    "retry": EXECUTION_TIME_LIMIT_S + 300,
+    "max_attempts": 0,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "poll": env_float("Q_POLL_S", 1.0),
+    "catch_up": False,
+    "sync": env_bool("Q_SYNC"),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0"}
+
+# Pipeline defaults (media_engine takes them as arguments).
+FFMPEG_TIMEOUT_S = env_int("FFMPEG_TIMEOUT_S", EXECUTION_TIME_LIMIT_S)
+SEGMENT_TARGET_MS = env_int("SEGMENT_TARGET_MS", 5000)
+VIDEO_FPS = env_int("VIDEO_FPS", 30)
+VIDEO_PRESET = os.environ.get("VIDEO_PRESET", "veryfast")
+BACKGROUND_MUSIC = os.environ.get("BACKGROUND_MUSIC", "")
+TTS_OPTIONS = {
+    "seedvc": {"url": os.environ.get("SEEDVC_URL", "")},
+    "azure": {
+        "key": os.environ.get("AZURE_SPEECH_KEY", ""),
+        "region": os.environ.get("AZURE_SPEECH_REGION", ""),
+    },
+    "edge": {},
+}
+
+# Security: secure cookies and HSTS when served over HTTPS.
+SECURE_SSL = env_bool("SECURE_SSL")
+SESSION_COOKIE_SECURE = SECURE_SSL
+CSRF_COOKIE_SECURE = SECURE_SSL
+SECURE_HSTS_SECONDS = 31536000 if SECURE_SSL else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_SSL else None
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

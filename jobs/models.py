@@ -1,0 +1,209 @@
+from datetime import timedelta
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Account, Owned, OwnedQuerySet
+from topics.models import Topic
+from voices.models import Language, Voice
+
+SPEECH_SPEED_MIN = 0.5
+SPEECH_SPEED_MAX = 2.0
+
+
+class Orientation(models.TextChoices):
+    HORIZONTAL = "horizontal", "Horizontal 1360x768"
+    VERTICAL = "vertical", "Vertical 768x1360"
+
+
+FRAME_SIZES = {Orientation.HORIZONTAL: (1360, 768), Orientation.VERTICAL: (768, 1360)}
+
+
+class JobQuerySet(OwnedQuerySet):
+    def alive(self) -> "JobQuerySet":
+        return self.filter(deleted_at__isnull=True)
+
+
+class Job(Owned):
+    """What to render. Each render is a JobExecution; a job can be rendered many times."""
+
+    runorder = models.IntegerField(default=0, help_text="Lower runs first.")
+    title = models.CharField(max_length=255)
+    content = models.TextField(max_length=10000)
+    description = models.TextField(blank=True)
+    publish_title = models.TextField(blank=True)
+    language = models.ForeignKey(Language, null=True, blank=True, on_delete=models.PROTECT)
+    voice = models.ForeignKey(Voice, null=True, blank=True, on_delete=models.PROTECT)
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.PROTECT)
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT)
+    speech_speed = models.FloatField(
+        default=0.9,
+        validators=[MinValueValidator(SPEECH_SPEED_MIN), MaxValueValidator(SPEECH_SPEED_MAX)],
+    )
+    orientation = models.CharField(
+        max_length=16, choices=Orientation.choices, default=Orientation.HORIZONTAL
+    )
+    narration_audio = models.FileField(
+        upload_to="jobs/narration/", blank=True,
+        help_text="Optional narration to use instead of text-to-speech.",
+    )
+    extra = models.JSONField(
+        default=dict, blank=True,
+        help_text="h2v, index_text, title_text, desc_text, real_clip_ratio, segment_target_ms, music",
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["deleted_at", "runorder", "id"], name="job_deleted_runorder_id"),
+            models.Index(fields=["owner", "deleted_at", "id"], name="job_owner_deleted_id"),
+            models.Index(fields=["account", "deleted_at", "id"], name="job_account_deleted_id"),
+            models.Index(fields=["language", "deleted_at", "id"], name="job_language_deleted_id"),
+            models.Index(fields=["created_at"], name="job_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(speech_speed__gte=SPEECH_SPEED_MIN) & Q(speech_speed__lte=SPEECH_SPEED_MAX),
+                name="job_speech_speed_range",
+            ),
+        ]
+        ordering = ["runorder", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return FRAME_SIZES[Orientation(self.orientation)]
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def latest_execution(self) -> "JobExecution | None":
+        return self.executions.order_by("-created_at", "-id").first()
+
+
+class ExecutionStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+
+
+class JobExecution(models.Model):
+    """One render of a job: its status, progress, per-step records and stored results."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="executions")
+    status = models.CharField(
+        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    detail = models.CharField(max_length=500, blank=True, help_text="What is happening, or happened.")
+    progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    current_step = models.CharField(max_length=32, blank=True)
+    steps = models.JSONField(default=dict, blank=True, help_text="Per step: status, times, outputs, error.")
+    results = models.JSONField(default=dict, blank=True, help_text="Storage keys of the artifacts.")
+    worker_host = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["job", "status"], name="execution_job_status"),
+            models.Index(fields=["status", "created_at"], name="execution_status_created"),
+            models.Index(fields=["worker_host", "status"], name="execution_worker_status"),
+        ]
+        constraints = [
+            # One render of a job at a time, enforced by the database.
+            models.UniqueConstraint(
+                fields=["job"], condition=Q(status__in=["PENDING", "RUNNING"]),
+                name="execution_one_active_per_job",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="execution_progress_range"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.job_id} {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.updated_at) - self.started_at
+
+
+class StockClip(Owned):
+    """A real video clip (landscape, animal, city...) used for some segments instead of a picture."""
+
+    file = models.FileField(upload_to="clips/")
+    title = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    tags = models.CharField(max_length=255, blank=True, help_text="Comma-separated, e.g. landscape,sea")
+    source = models.CharField(max_length=255, blank=True, help_text="Where the clip comes from.")
+    licence = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title or self.file.name
+
+    @property
+    def tag_set(self) -> frozenset[str]:
+        return frozenset(tag.strip().lower() for tag in self.tags.split(",") if tag.strip())
+
+
+class JobSplit(models.Model):
+    """One segment of a job's video: its time range, text, prompt and picture or clip."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="splits")
+    index = models.PositiveIntegerField()
+    start_ms = models.PositiveIntegerField()
+    end_ms = models.PositiveIntegerField()
+    text = models.TextField()
+    prompt = models.TextField(blank=True)
+    images = models.JSONField(
+        default=list, blank=True, help_text="Candidate pictures: [{key, seed, source}]."
+    )
+    selected = models.CharField(max_length=500, blank=True, help_text="Storage key of the chosen picture.")
+    clip = models.ForeignKey(
+        StockClip, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="A real clip shown instead of a picture.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="split_unique_index"),
+            models.CheckConstraint(condition=Q(end_ms__gte=models.F("start_ms")), name="split_time_order"),
+        ]
+        ordering = ["job", "index"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.index}"
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms

@@ -1,0 +1,103 @@
+"""The input rules for jobs, in one place: the admin, the API and the importers all use them."""
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from .models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
+
+TITLE_MAX = 255
+CONTENT_MAX = 10000
+
+# Editors mark notes for themselves as #@#...#@#; they are never narrated.
+EDITOR_NOTE = re.compile(r"#@#.*?#@#", re.DOTALL)
+# Control characters except tab (\x09) and newline (\x0a); \r is normalised first.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+
+
+def clean_content(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = EDITOR_NOTE.sub("", text)
+    text = CONTROL_CHARACTERS.sub("", text)
+    return text.strip()
+
+
+def clean_title(title: str) -> str:
+    title = CONTROL_CHARACTERS.sub("", title.replace("\n", " ").replace("\t", " ")).strip()
+    if not title:
+        raise ValidationError("Title is empty.", code="required")
+    if len(title) > TITLE_MAX:
+        raise ValidationError(
+            f"Title is {len(title)} characters long; at most {TITLE_MAX} are allowed.", code="max_length"
+        )
+    return title
+
+
+def check_content(content: str) -> str:
+    cleaned = clean_content(content)
+    if not cleaned:
+        raise ValidationError("Content is empty after removing notes and control characters.", code="required")
+    if len(cleaned) > CONTENT_MAX:
+        raise ValidationError(
+            f"Content is {len(cleaned)} characters long after cleaning; at most {CONTENT_MAX} are allowed.",
+            code="max_length",
+        )
+    return cleaned
+
+
+def check_speech_speed(value: Any) -> float:
+    try:
+        speed = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValidationError(f"Speech speed must be a number, not {value!r}.", code="invalid") from error
+    if not SPEECH_SPEED_MIN <= speed <= SPEECH_SPEED_MAX:
+        raise ValidationError(
+            f"Speech speed {speed} is outside {SPEECH_SPEED_MIN}-{SPEECH_SPEED_MAX}.", code="out_of_range"
+        )
+    return speed
+
+
+def check_orientation(value: str) -> str:
+    if value not in Orientation.values:
+        raise ValidationError(
+            f"Orientation must be one of {', '.join(Orientation.values)}, not {value!r}.", code="invalid"
+        )
+    return value
+
+
+def check_visible(user, obj, *, label: str) -> None:
+    """A foreign key must point at the user's own row or a shared preset.
+
+    `user=None` is the system itself (management commands), which may use any row.
+    """
+    if user is not None and obj is not None and not obj.is_visible_to(user):
+        raise ValidationError(f"{label} {obj.pk} does not exist or is not yours.", code="not_visible")
+
+
+def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
+    """Check the fields of a job being created or changed; raise one ValidationError per field."""
+    cleaners = {
+        "title": clean_title,
+        "content": check_content,
+        "speech_speed": check_speech_speed,
+        "orientation": check_orientation,
+    }
+    cleaned: dict[str, Any] = dict(data)
+    errors: dict[str, list[ValidationError]] = {}
+    for field, cleaner in cleaners.items():
+        if field in data:
+            try:
+                cleaned[field] = cleaner(data[field])
+            except ValidationError as error:
+                errors[field] = [error]
+    for field in ("language", "voice", "topic", "account"):
+        try:
+            check_visible(user, data.get(field), label=field.capitalize())
+        except ValidationError as error:
+            errors[field] = [error]
+    if "extra" in data and not isinstance(data["extra"], dict):
+        errors["extra"] = [ValidationError("Extra must be a JSON object.", code="invalid")]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned

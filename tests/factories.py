@@ -1,0 +1,53 @@
+"""Small factory functions for tests: each makes one valid row, overrides by keyword."""
+
+import itertools
+
+from accounts.models import Account, User
+from jobs.models import Job, JobExecution
+from topics.models import Topic
+from voices.models import Language, Voice
+
+_numbers = itertools.count(1)
+
+
+def make_user(**fields) -> User:
+    number = next(_numbers)
+    fields.setdefault("username", f"user{number}")
+    password = fields.pop("password", "pass-word-123")
+    user = User(**fields)
+    user.set_password(password)
+    user.save()
+    return user
+
+
+def make_language(**fields) -> Language:
+    fields.setdefault("code", f"x{next(_numbers)}-XX")
+    fields.setdefault("name", "Test language")
+    fields.setdefault("platform", "espeak")
+    return Language.objects.create(**fields)
+
+
+def make_voice(**fields) -> Voice:
+    fields.setdefault("name", "cmn")
+    return Voice.objects.create(**fields)
+
+
+def make_topic(**fields) -> Topic:
+    fields.setdefault("name", f"Topic {next(_numbers)}")
+    fields.setdefault("prompt_gen_image", "a calm landscape")
+    return Topic.objects.create(**fields)
+
+
+def make_account(**fields) -> Account:
+    fields.setdefault("username", f"channel{next(_numbers)}")
+    return Account.objects.create(**fields)
+
+
+def make_job(**fields) -> Job:
+    fields.setdefault("title", f"Job {next(_numbers)}")
+    fields.setdefault("content", "今天天气很好。我们去公园散步。")
+    return Job.objects.create(**fields)
+
+
+def make_execution(job: Job, **fields) -> JobExecution:
+    return JobExecution.objects.create(job=job, **fields)

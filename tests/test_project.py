@@ -1,0 +1,112 @@
+"""The project as a whole: checks, migrations on both databases, the admin's model list."""
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+def postgres_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_manage_check_is_clean():
+    result = manage("check", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_models_and_migrations_agree():
+    result = manage("makemigrations", "--check", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_migrations_apply_on_a_fresh_sqlite_database(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}"}
+    result = manage("migrate", "--noinput", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "fresh.sqlite3").stat().st_size > 0
+
+
+@pytest.mark.skipif(not postgres_reachable(), reason="no PostgreSQL at 127.0.0.1:5432")
+def test_migrations_apply_on_a_fresh_postgresql_database():
+    import psycopg
+
+    name = f"batchvideo_migrate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        result = manage("migrate", "--noinput", env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"})
+        assert result.returncode == 0, result.stderr
+        result = manage("seed_presets", env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"})
+        assert result.returncode == 0, result.stderr
+    finally:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_admin_lists_every_model(client, superuser):
+    ours = [model for model in apps.get_models() if model._meta.app_label in {"accounts", "voices", "topics", "jobs"}]
+    assert set(ours) <= set(admin.site._registry)
+    client.force_login(superuser)
+    for model in ours:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        response = client.get(url)
+        assert response.status_code == 200, url
+
+
+def test_settings_come_from_the_environment(tmp_path):
+    code = (
+        "from django.conf import settings;"
+        "print(settings.DATABASES['default']['ENGINE'], settings.DEBUG,"
+        " settings.CHANNEL_LAYERS['default']['BACKEND'], settings.STORAGES['default']['BACKEND'])"
+    )
+    defaults = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True, text=True,
+        env={key: value for key, value in os.environ.items() if key not in
+             {"DATABASE_URL", "REDIS_URL", "DEBUG", "AWS_STORAGE_BUCKET_NAME"}}
+        | {"DJANGO_SETTINGS_MODULE": "batchvideo.settings"},
+    )
+    assert defaults.stdout.split() == [
+        "django.db.backends.sqlite3", "False", "channels.layers.InMemoryChannelLayer",
+        "django.core.files.storage.FileSystemStorage",
+    ], defaults.stderr
+    configured = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings",
+             "DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0", "DEBUG": "true",
+             "AWS_STORAGE_BUCKET_NAME": "videos"},
+    )
+    assert configured.stdout.split() == [
+        "django.db.backends.postgresql", "True", "channels_redis.core.RedisChannelLayer",
+        "storages.backends.s3.S3Storage",
+    ], configured.stderr
+
+
+def test_bad_setting_value_is_a_clear_error():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings", "DEBUG": "maybe"},
+    )
+    assert result.returncode != 0
+    assert "DEBUG must be true or false, not 'maybe'" in result.stderr
