@@ -101,6 +101,8 @@ TEMPLATES = [
     },
 ]
 
+if not os.environ.get("DATABASE_URL"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
@@ -110,7 +112,13 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web server, qcluster) share the file: wait for locks instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests start real worker processes, which cannot see an in-memory database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -182,13 +190,24 @@ else:
 
 # django-q2: the ORM broker gives delivery receipts; `timeout` must stay below `retry`.
 EXECUTION_TIME_LIMIT_S = env_int("EXECUTION_TIME_LIMIT_S", 55 * 60)
+# A RUNNING execution whose heartbeat is older than this is taken over by another worker.
+EXECUTION_STALE_S = env_int("EXECUTION_STALE_S", 300)
+# Transient errors (network, storage, a busy model server): attempts per step and first back-off.
+EXECUTION_MAX_ATTEMPTS = env_int("EXECUTION_MAX_ATTEMPTS", 3)
+EXECUTION_BACKOFF_S = env_float("EXECUTION_BACKOFF_S", 2.0)
+# The cluster renders are queued on: "default", or "gpu" when GPU hosts run every render.
+RENDER_CLUSTER = os.environ.get("RENDER_CLUSTER", "default")
 Q_CLUSTER = {
-    "name": os.environ.get("Q_CLUSTER_NAME", "default"),
+    # Fixed: django-q2 signs tasks with the name. A host picks its queue with the
+    # Q_CLUSTER_NAME environment variable, which django-q2 reads itself.
+    "name": "batchvideo",
+    "cluster_name": os.environ.get("Q_CLUSTER_NAME", "default"),
     "orm": "default",
     "workers": env_int("Q_WORKERS", 1),
     "recycle": 50,
-    "timeout": EXECUTION_TIME_LIMIT_S + 120,
-    "retry": EXECUTION_TIME_LIMIT_S + 300,
+    # A task of a killed worker comes back after `retry` seconds and resumes its execution.
+    "timeout": env_int("Q_TIMEOUT_S", EXECUTION_TIME_LIMIT_S + 120),
+    "retry": env_int("Q_RETRY_S", EXECUTION_TIME_LIMIT_S + 300),
     "max_attempts": 0,
     "ack_failures": True,
     "save_limit": 1000,
@@ -207,6 +226,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0"}
+
+# Storage clean-up policy (cleanup_storage --mode auto) and where maintenance schedules run.
+CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)
+CLEANUP_MAX_BYTES = env_int("CLEANUP_MAX_BYTES", 50 * 1024**3)
+CLEANUP_MIN_INTERVAL_S = env_int("CLEANUP_MIN_INTERVAL_S", 6 * 3600)
+MAINTENANCE_CLUSTER = os.environ.get("MAINTENANCE_CLUSTER", "default")
 
 # Pipeline defaults (media_engine takes them as arguments).
 FFMPEG_TIMEOUT_S = env_int("FFMPEG_TIMEOUT_S", EXECUTION_TIME_LIMIT_S)

@@ -1,7 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 from django.views.static import serve
+
+from batchvideo import health
+from jobs import views
 
 admin.site.site_header = "BatchVideo"
 admin.site.site_title = "BatchVideo"
@@ -9,6 +13,16 @@ admin.site.index_title = "Storyboards, renders and presets"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("files/<str:token>", views.signed_media, name="signed-media"),
+    path("jobs/<int:job_id>/progress", views.job_progress, name="job-progress"),
+    path("jobs/<int:job_id>/progress.json", views.job_progress_json, name="job-progress-json"),
+    path("api/v1/ws-ticket/", views.WebsocketTicketView.as_view(), name="ws-ticket"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="admin/login.html"), name="login"),
+    path("api/v1/", include("batchvideo.api_urls")),
+    path("health", health.health, name="health"),
+    path("health/extended", health.health_extended, name="health-extended"),
+    path("ready", health.ready, name="ready"),
+    path("metrics", health.metrics, name="metrics"),
 ]
 
 if not settings.STORAGES["default"]["BACKEND"].endswith("S3Storage"):

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from accounts.admin import OwnedAdmin
 
 from . import services
-from .models import Job, JobExecution, JobSplit, StockClip
+from .models import CleanupRun, Job, JobExecution, JobSplit, StockClip
 
 
 class JobSplitInline(admin.TabularInline):
@@ -104,3 +104,17 @@ class StockClipAdmin(OwnedAdmin):
     search_fields = ["title", "tags", "source"]
     list_select_related = ["owner"]
     readonly_fields = ["duration_ms", "width", "height"]
+
+
+@admin.register(CleanupRun)
+class CleanupRunAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "mode", "dry_run", "skipped", "files_removed", "bytes_freed"]
+    list_filter = ["mode", "dry_run", "skipped"]
+    search_fields = ["detail"]
+    readonly_fields = ["mode", "dry_run", "skipped", "files_removed", "bytes_freed", "detail", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

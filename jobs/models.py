@@ -207,3 +207,25 @@ class JobSplit(models.Model):
     @property
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+
+class CleanupRun(models.Model):
+    """One run of the storage clean-up: what it removed (or, in a dry run, would have)."""
+
+    class Mode(models.TextChoices):
+        AUTO = "auto"
+        MANUAL = "manual"
+
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    dry_run = models.BooleanField(default=False)
+    skipped = models.BooleanField(default=False, help_text="Auto mode found nothing due yet.")
+    files_removed = models.PositiveIntegerField(default=0)
+    bytes_freed = models.PositiveBigIntegerField(default=0)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.mode} clean-up {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,3 +1,8 @@
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from .consumers import JobProgressConsumer
+
+websocket_urlpatterns = [
+    path("ws/jobs/", JobProgressConsumer.as_asgi()),
+    path("ws/jobs/<int:job_id>/", JobProgressConsumer.as_asgi()),
+]

@@ -12,16 +12,25 @@ import logging
 import shutil
 import socket
 import time
+import uuid
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from botocore.exceptions import BotoCoreError, ClientError
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F, Min, Q, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from media_engine import cards, clips, compose, split, subtitles, tts
@@ -31,7 +40,7 @@ from media_engine.prompts import template_prompt
 from media_engine.sentences import Narration, TimedSentence, split_sentences
 
 from .models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
-from .validation import clean_job_input
+from .validation import check_content, clean_job_input
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +110,89 @@ def execution_create(*, job: Job) -> JobExecution:
 
 
 def job_enqueue(*, job: Job) -> JobExecution:
-    """Queue a render; the worker task is sent only once the execution is committed."""
+    """Queue a render. The worker task is sent once the execution is committed.
+
+    Tasks carry no execution id: each one runs the best waiting execution (lowest runorder,
+    then oldest), so priority holds however many workers take tasks at once.
+    """
     from django_q.tasks import async_task
 
     with transaction.atomic():
         execution = execution_create(job=job)
         if execution.status == ExecutionStatus.PENDING:
-            transaction.on_commit(lambda: async_task("jobs.tasks.execution_task", execution.pk))
+            transaction.on_commit(lambda: async_task("jobs.tasks.run_next_execution", cluster=settings.RENDER_CLUSTER))
+    return execution
+
+
+@transaction.atomic
+def job_increase_priority(*, job: Job) -> Job:
+    """Put the job ahead of everything queued."""
+    lowest = Job.objects.alive().exclude(pk=job.pk).aggregate(lowest=Min("runorder"))["lowest"]
+    if lowest is not None and job.runorder >= lowest:
+        job.runorder = lowest - 1
+        job.save(update_fields=["runorder", "updated_at"])
+    return job
+
+
+def execution_cancel(*, execution: JobExecution) -> JobExecution:
+    """A waiting execution is cancelled at once; a running one stops at its next progress point."""
+    updated = JobExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
+        status=ExecutionStatus.CANCELLED, detail="Cancelled before it started", finished_at=timezone.now(),
+        cancel_requested=True,
+    )
+    if not updated:
+        JobExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(cancel_requested=True)
+    execution.refresh_from_db()
+    execution_publish(execution)
+    return execution
+
+
+def execution_claim(*, execution: JobExecution) -> bool:
+    """Take a PENDING execution (or a RUNNING one whose worker went silent) for this process."""
+    stale_before = timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S)
+    now = timezone.now()
+    claimable = Q(status=ExecutionStatus.PENDING) | Q(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, updated_at__lt=stale_before),
+        status=ExecutionStatus.RUNNING,
+    )
+    # Compare-and-set on the status and heartbeat we saw: of two workers, only one wins.
+    claimed = JobExecution.objects.filter(
+        claimable, pk=execution.pk, status=execution.status, heartbeat_at=execution.heartbeat_at,
+        cancel_requested=False,
+    ).update(
+        status=ExecutionStatus.RUNNING, worker_host=socket.gethostname(), heartbeat_at=now, updated_at=now,
+        started_at=Coalesce("started_at", Value(now)),
+        # A taken-over or reset execution (it had a worker) counts one more attempt.
+        retry_count=F("retry_count") + (1 if execution.status == ExecutionStatus.RUNNING or execution.worker_host else 0),
+    )
+    if claimed:
+        execution.refresh_from_db()
+    return bool(claimed)
+
+
+def execution_claim_next() -> JobExecution | None:
+    stale_before = timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S)
+    candidates = (
+        JobExecution.objects.filter(job__deleted_at__isnull=True, cancel_requested=False)
+        .filter(
+            Q(status=ExecutionStatus.PENDING)
+            | Q(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, updated_at__lt=stale_before),
+                status=ExecutionStatus.RUNNING)
+        )
+        .order_by("job__runorder", "created_at", "id")
+        .select_related("job")
+    )
+    for execution in candidates[:20]:
+        if execution_claim(execution=execution):
+            return execution
+    return None
+
+
+def execution_run_next() -> JobExecution | None:
+    """Claim the best waiting execution and render it; None when nothing waits."""
+    execution = execution_claim_next()
+    if execution is not None:
+        execution_run(execution=execution)
     return execution
 
 
@@ -131,28 +216,47 @@ def execution_report(
         return
     _last_saved[execution.pk] = now
     execution.heartbeat_at = timezone.now()
-    execution.save(update_fields=["progress", "current_step", "detail", "heartbeat_at", "steps", "updated_at"])
+    execution.save(update_fields=["progress", "current_step", "detail", "heartbeat_at", "steps",
+                                  "retry_count", "updated_at"])
     execution_publish(execution)
 
 
 def execution_publish(execution: JobExecution) -> None:
-    """Tell listeners (websocket progress views, a command's progress bar) about the execution."""
-    logger.debug("execution %s %s %s%%", execution.pk, execution.status, execution.progress)
+    """Tell listeners (websocket progress views, a command's progress bar) about the execution.
+
+    Through the channel layer: channels-redis reaches browsers from any worker process;
+    without Redis the consumers read the database instead (see jobs.consumers).
+    """
     listener = _listeners.get(execution.pk)
     if listener is not None:
         listener(execution)
+    layer = get_channel_layer()
+    if layer is None or not settings.REDIS_URL:
+        return
+    event = execution_event(execution)
+    message = {"type": "job.event", "event": event}
+    try:
+        async_to_sync(layer.group_send)(f"job-{execution.job_id}", message)
+        if execution.job.owner_id:
+            async_to_sync(layer.group_send)(f"user-{execution.job.owner_id}", message)
+        async_to_sync(layer.group_send)("all-jobs", message)
+    except Exception:  # progress must never break a render (e.g. Redis restarting)
+        logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)
 
 
-def _cancel_check(execution: JobExecution) -> Callable[[], bool]:
+def _cancel_check(execution: JobExecution, deadline: float) -> Callable[[], bool]:
+    """True once an operator asked to cancel, or the time limit passed (checked about once a second)."""
     last_check = [0.0]
-    cancelled = [False]
+    stop = [False]
 
     def check() -> bool:
         now = time.monotonic()
-        if not cancelled[0] and now - last_check[0] >= PROGRESS_SAVE_INTERVAL_S:
+        if not stop[0] and now - last_check[0] >= PROGRESS_SAVE_INTERVAL_S:
             last_check[0] = now
-            cancelled[0] = JobExecution.objects.filter(pk=execution.pk, cancel_requested=True).exists()
-        return cancelled[0]
+            stop[0] = now >= deadline or JobExecution.objects.filter(
+                pk=execution.pk, cancel_requested=True
+            ).exists()
+        return stop[0]
 
     return check
 
@@ -168,6 +272,7 @@ class RenderContext:
     job: Job
     workdir: Path
     cancel: Callable[[], bool]
+    deadline: float
     fallbacks: list[str] = field(default_factory=list)
     narration: Narration | None = None
     subtitles_key: str = ""
@@ -190,16 +295,18 @@ def execution_run(
 
 def _execution_render(execution: JobExecution) -> JobExecution:
     job = execution.job
-    execution.status = ExecutionStatus.RUNNING
-    execution.started_at = execution.started_at or timezone.now()
-    execution.worker_host = socket.gethostname()
+    if execution.status != ExecutionStatus.RUNNING and not execution_claim(execution=execution):
+        raise ValidationError(f"Execution {execution.pk} is {execution.status}; it cannot be run now.")
     execution.error = ""
-    execution.save()
+    execution.save(update_fields=["error", "updated_at"])
+    elapsed = (timezone.now() - execution.started_at).total_seconds()
+    deadline = time.monotonic() + settings.EXECUTION_TIME_LIMIT_S - max(0.0, elapsed)
     context = RenderContext(
         execution=execution,
         job=job,
         workdir=Path(settings.WORK_ROOT) / f"job-{job.pk}" / f"execution-{execution.pk}",
-        cancel=_cancel_check(execution),
+        cancel=_cancel_check(execution, deadline),
+        deadline=deadline,
     )
     context.workdir.mkdir(parents=True, exist_ok=True)
     steps = {
@@ -217,7 +324,12 @@ def _execution_render(execution: JobExecution) -> JobExecution:
                 raise Cancelled("cancelled by an operator")
             _run_recorded(context, current, run_step)
     except Cancelled:
-        _finish(execution, ExecutionStatus.CANCELLED, f"Cancelled during {current}")
+        if time.monotonic() >= deadline:
+            minutes = settings.EXECUTION_TIME_LIMIT_S / 60
+            message = f"Stopped: the time limit of {minutes:g} min was reached during {current}"
+            _finish(execution, ExecutionStatus.FAILED, message, error=message)
+        else:
+            _finish(execution, ExecutionStatus.CANCELLED, f"Cancelled during {current}")
         shutil.rmtree(context.workdir, ignore_errors=True)
     except (MediaError, ValidationError) as error:
         message = _error_text(error)
@@ -242,7 +354,9 @@ def _finish(execution: JobExecution, status: str, detail: str, *, error: str = "
     execution.detail = detail[:500]
     execution.error = error
     execution.finished_at = timezone.now()
-    execution.save()
+    # Never write cancel_requested back: an operator may have set it meanwhile.
+    execution.save(update_fields=["status", "detail", "error", "finished_at", "progress", "steps",
+                                  "results", "retry_count", "updated_at"])
     _last_saved.pop(execution.pk, None)
     execution_publish(execution)
 
@@ -265,7 +379,7 @@ def _run_recorded(context: RenderContext, step: str, run_step) -> None:
     execution_report(execution, step=step, fraction=0.0, message=f"{step}: started", force=True)
     clock = time.monotonic()
     try:
-        outputs, data = run_step(context, inputs)
+        outputs, data = _with_retries(context, step, lambda: run_step(context, inputs))
     except (MediaError, ValidationError, Cancelled) as error:
         execution.steps = {**execution.steps, step: {
             "status": "cancelled" if isinstance(error, Cancelled) else "failed",
@@ -285,6 +399,36 @@ def _run_recorded(context: RenderContext, step: str, run_step) -> None:
     execution.steps = {**execution.steps, step: record}
     execution.results = {**execution.results, **outputs}
     execution_report(execution, step=step, fraction=1.0, message=f"{step}: done", force=True)
+
+
+def _with_retries(context: RenderContext, step: str, attempt_step: Callable[[], Any]) -> Any:
+    """Retry transient failures with exponential back-off; permanent ones fail at once."""
+    attempts = max(1, settings.EXECUTION_MAX_ATTEMPTS)
+    for attempt in range(1, attempts + 1):
+        try:
+            return attempt_step()
+        except (OSError, BotoCoreError, ClientError) as error:
+            failure = MediaError(f"storage or network error: {error}", permanent=False)
+        except MediaError as error:
+            if error.permanent:
+                raise
+            failure = error
+        if attempt == attempts:
+            raise MediaError(f"{failure} (gave up after {attempts} attempts)", permanent=False)
+        wait = settings.EXECUTION_BACKOFF_S * 2 ** (attempt - 1)
+        context.execution.retry_count += 1
+        execution_report(context.execution, step=step, fraction=0.0, force=True,
+                         message=f"{step}: {failure}; retrying in {wait:g} s (attempt {attempt + 1}/{attempts})")
+        _sleep_unless_cancelled(context, wait)
+    raise AssertionError("unreachable")
+
+
+def _sleep_unless_cancelled(context: RenderContext, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if context.cancel():
+            raise Cancelled("cancelled while waiting to retry")
+        time.sleep(min(0.2, max(0.0, end - time.monotonic())))
 
 
 def _hash(inputs: dict) -> str:
@@ -403,7 +547,7 @@ def _logo_plan(context: RenderContext) -> compose.Plan:
     width, height = job.frame_size
     return compose.Plan(
         width=width, height=height, visuals=[], narration_path=Path(""),
-        logo_path=Path("logo") if job.account and job.account.logo else None,
+        logo_path=_fetch(context, job.account.logo.name) if job.account and job.account.logo else None,
         logo_corner=_brand(job).get("logo_corner", "top-right"),
     )
 
@@ -416,10 +560,10 @@ def _step_subtitles(context: RenderContext, inputs: dict | None):
             "sentences": [vars(sentence) for sentence in context.narration.sentences],
             "brand": _brand(job),
             "size": [width, height],
-            "logo_box": compose.logo_box(_logo_plan(context)),
+            "logo": _file_digest(job.account.logo) if job.account else "",
         }
     style = subtitles.style_from_brand(inputs["brand"], width=width, height=height)
-    logo_box = inputs["logo_box"]
+    logo_box = compose.logo_box(_logo_plan(context))
     cues = subtitles.make_cues(
         context.narration.sentences,
         font_path=default_font_path(),
@@ -635,3 +779,185 @@ def clip_import(*, path: Path, owner=None, tags: str = "", source: str = "", lic
         clip.file.save(path.name, File(handle), save=False)
     clip.save()
     return clip
+
+
+# ---------------------------------------------------------------- storyboard edits
+
+
+@transaction.atomic
+def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | None = None) -> JobSplit:
+    """Change a segment's text or prompt. A new text goes into the job's script too, so the
+    next render re-narrates just the changed sentences and the subtitles stay exact."""
+    if prompt is not None:
+        split_row.prompt = prompt.strip()[:2000]
+    if text is not None:
+        new_text = check_content(text)
+        old_text = split_row.text
+        if new_text != old_text:
+            job = split_row.job
+            split_row.text = new_text
+            if old_text and old_text in job.content:
+                job.content = job.content.replace(old_text, new_text, 1)
+            else:
+                texts = [new_text if row.pk == split_row.pk else row.text for row in job.splits.order_by("index")]
+                job.content = "\n".join(texts)
+            job.content = check_content(job.content)
+            job.save(update_fields=["content", "updated_at"])
+    split_row.save()
+    return split_row
+
+
+@transaction.atomic
+def split_choose_image(*, split_row: JobSplit, key: str) -> JobSplit:
+    """Show one of the segment's candidate pictures (instead of a clip)."""
+    if key not in {image.get("key") for image in split_row.images}:
+        raise ValidationError(f"{key} is not one of this segment's pictures.")
+    split_row.selected = key
+    split_row.clip = None
+    split_row.save(update_fields=["selected", "clip", "updated_at"])
+    return split_row
+
+
+@transaction.atomic
+def split_use_clip(*, split_row: JobSplit, clip: StockClip | None, user=None) -> JobSplit:
+    """Show a real clip from the library for this segment (None goes back to the picture)."""
+    if clip is not None and user is not None and not clip.is_visible_to(user):
+        raise ValidationError(f"Clip {clip.pk} does not exist or is not yours.")
+    split_row.clip = clip
+    split_row.save(update_fields=["clip", "updated_at"])
+    return split_row
+
+
+@transaction.atomic
+def split_add_image(*, split_row: JobSplit, uploaded, select: bool = True) -> JobSplit:
+    """Add an uploaded picture to the segment's candidates (and select it)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(uploaded) as picture:
+            picture.verify()
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValidationError("The upload is not a readable picture.") from error
+    uploaded.seek(0)
+    suffix = Path(getattr(uploaded, "name", "") or "picture.png").suffix.lower()
+    if suffix not in {".png", ".jpg", ".jpeg", ".webp"}:
+        suffix = ".png"
+    key = default_storage.save(
+        f"jobs/{split_row.job_id}/pictures/{split_row.index:03d}-upload-{uuid.uuid4().hex[:8]}{suffix}", uploaded
+    )
+    split_row.images = [*split_row.images, {"key": key, "seed": None, "source": "upload"}]
+    if select:
+        split_row.selected = key
+        split_row.clip = None
+    split_row.save(update_fields=["images", "selected", "clip", "updated_at"])
+    return split_row
+
+
+MEDIA_SIGNING_SALT = "batchvideo.media"
+
+
+def artifact_url(key: str) -> str:
+    """A signed link to a stored file that expires after SIGNED_URL_EXPIRE_SECONDS.
+
+    S3 signs it itself; for local files the link carries a signed token that
+    `jobs.views.signed_media` checks (so API clients need no admin session).
+    """
+    if not key:
+        return ""
+    if hasattr(default_storage, "bucket_name"):
+        return default_storage.url(key, expire=settings.SIGNED_URL_EXPIRE_SECONDS)
+    token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign_object(key)
+    return reverse("signed-media", args=[token])
+
+
+def signed_media_key(token: str) -> str:
+    """The storage key inside a local signed link; raises signing.BadSignature when expired or forged."""
+    return signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).unsign_object(
+        token, max_age=settings.SIGNED_URL_EXPIRE_SECONDS
+    )
+
+
+def execution_urls(execution: JobExecution | None) -> dict[str, str]:
+    if execution is None:
+        return {}
+    return {name: artifact_url(key) for name, key in execution.results.items() if isinstance(key, str)}
+
+
+# ---------------------------------------------------------------- live progress
+
+
+def execution_eta(execution: JobExecution) -> float | None:
+    """Seconds left, from the median step durations of the last successful renders."""
+    if not execution.is_active:
+        return None
+    recent = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at")
+    durations: dict[str, list[float]] = {name: [] for name in STEPS}
+    for steps in recent.values_list("steps", flat=True)[:20]:
+        for name, record in (steps or {}).items():
+            if name in durations and record.get("status") == "done":
+                durations[name].append(float(record.get("duration_s", 0.0)))
+    if not any(durations.values()):
+        return None
+    typical = {name: sorted(values)[len(values) // 2] if values else 0.0 for name, values in durations.items()}
+    remaining = 0.0
+    for name in STEPS:
+        record = execution.steps.get(name, {})
+        if record.get("status") in ("done", "reused"):
+            continue
+        if record.get("status") == "running" and record.get("started_at"):
+            elapsed = (timezone.now() - datetime.fromisoformat(record["started_at"])).total_seconds()
+            remaining += max(0.0, typical[name] - elapsed)
+        else:
+            remaining += typical[name]
+    return round(remaining, 1)
+
+
+def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict[str, Any]:
+    """One progress event as the websocket and the progress page see it."""
+    if kind is None:
+        kind = {"SUCCESS": "done", "FAILED": "error", "CANCELLED": "error"}.get(execution.status, "update")
+    event: dict[str, Any] = {
+        "type": kind,
+        "job": execution.job_id,
+        "execution": execution.pk,
+        "status": execution.status,
+        "step": execution.current_step,
+        "progress": execution.progress,
+        "message": execution.detail,
+        "eta_s": execution_eta(execution),
+        "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s")}
+                  for name, record in execution.steps.items()},
+    }
+    if execution.status == ExecutionStatus.SUCCESS:
+        event["urls"] = execution_urls(execution)
+    if execution.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
+        event["message"] = execution.error or execution.detail
+    return event
+
+
+def job_snapshot(job: Job) -> dict[str, Any]:
+    """The `init` event for a job: its latest execution, or a job that never rendered."""
+    execution = job.latest_execution
+    if execution is None:
+        return {"type": "init", "job": job.pk, "execution": None, "status": "NEW", "step": "",
+                "progress": 0, "message": "Not rendered yet", "eta_s": None, "steps": {}}
+    return {**execution_event(execution), "type": "init"}
+
+
+def ws_ticket_issue(*, user) -> str:
+    """A short-lived token an API client passes as ?ticket= when opening a websocket."""
+    return signing.TimestampSigner(salt="batchvideo.ws").sign_object({"user": str(user.pk)})
+
+
+def ws_ticket_user(ticket: str):
+    """The user a ticket was issued to, or None when it is forged or older than a minute."""
+    from accounts.models import User
+
+    try:
+        payload = signing.TimestampSigner(salt="batchvideo.ws").unsign_object(ticket, max_age=WS_TICKET_MAX_AGE_S)
+    except signing.BadSignature:
+        return None
+    return User.objects.filter(pk=payload.get("user"), is_active=True).first()
+
+
+WS_TICKET_MAX_AGE_S = 60

@@ -1,10 +1,9 @@
-"""django-q2 tasks: thin, they take ids and call services."""
+"""django-q2 tasks: thin, they call services. Tasks carry no model instances."""
 
 from . import services
-from .models import JobExecution
 
 
-def execution_task(execution_id: int) -> None:
-    execution = JobExecution.objects.select_related("job").get(pk=execution_id)
-    if execution.is_active:
-        services.execution_run(execution=execution)
+def run_next_execution() -> int | None:
+    """Render the best waiting execution, if any; returns its id."""
+    execution = services.execution_run_next()
+    return execution.pk if execution else None

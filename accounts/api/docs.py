@@ -1,0 +1,77 @@
+"""OpenAPI documentation shared by the API views: one example per operation."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong.")
+
+
+def detail_response(description: str, message: str) -> OpenApiResponse:
+    return OpenApiResponse(response=DetailSerializer, description=description, examples=[
+        OpenApiExample(description, value={"detail": message}, response_only=True),
+    ])
+
+
+ERROR_401 = OpenApiResponse(response=DetailSerializer, description="No or an invalid token.", examples=[OpenApiExample(
+    "Not logged in", value={"detail": "Authentication credentials were not provided."}, response_only=True,
+)])
+ERROR_403 = OpenApiResponse(response=DetailSerializer, description="A shared preset: only superusers may change it.", examples=[OpenApiExample(
+    "Shared preset", value={"detail": "Shared presets can only be changed by a superuser."}, response_only=True,
+)])
+ERROR_404 = OpenApiResponse(response=DetailSerializer, description="No such row, or it belongs to someone else.", examples=[OpenApiExample(
+    "Not found", value={"detail": "No Job matches the given query."}, response_only=True,
+)])
+
+ERROR_409 = OpenApiResponse(response=DetailSerializer, description="Still used by other rows.", examples=[
+    OpenApiExample("In use", value={"detail": "Still used by job 12; change or delete those first."},
+                   response_only=True),
+])
+
+
+def validation_error(example: dict[str, Any]) -> OpenApiResponse:
+    return OpenApiResponse(response=OpenApiTypes.OBJECT, description="Invalid input: messages per field.", examples=[
+        OpenApiExample("Invalid input", value=example, response_only=True, status_codes=["400"]),
+    ])
+
+
+def response_example(name: str, value: Any, status: str = "200") -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[status])
+
+
+def request_example(name: str, value: Any) -> OpenApiExample:
+    return OpenApiExample(name, value=value, request_only=True)
+
+
+def owned_crud_docs(
+    *, noun: str, plural: str, serializer, example: dict[str, Any], write_example: dict[str, Any],
+    invalid_example: dict[str, Any], tag: str, documented_elsewhere: tuple[str, ...] = (),
+):
+    """extend_schema_view for a ModelViewSet over an Owned model."""
+    shown = response_example(noun.capitalize(), example)
+    created = response_example(f"Created {noun}", example, "201")
+    write = request_example(f"A {noun}", write_example)
+    invalid = validation_error(invalid_example)
+    operations = dict(
+        list=extend_schema(
+            summary=f"List {plural}", tags=[tag], examples=[shown],
+            description=f"Your {plural} and the shared presets (superusers: all), paged.",
+        ),
+        retrieve=extend_schema(summary=f"Get a {noun}", tags=[tag], examples=[shown],
+                               responses={200: serializer, 404: ERROR_404}),
+        create=extend_schema(summary=f"Create a {noun}", tags=[tag], examples=[write, created],
+                             description=f"The new {noun} belongs to you.",
+                             responses={201: serializer, 400: invalid, 401: ERROR_401}),
+        update=extend_schema(summary=f"Replace a {noun}", tags=[tag], examples=[write, shown],
+                             responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404}),
+        partial_update=extend_schema(summary=f"Change a {noun}", tags=[tag], examples=[write, shown],
+                                     responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404}),
+        destroy=extend_schema(summary=f"Delete a {noun}", tags=[tag],
+                              responses={204: None, 403: ERROR_403, 404: ERROR_404, 409: ERROR_409}),
+    )
+    return extend_schema_view(**{name: schema for name, schema in operations.items()
+                                 if name not in documented_elsewhere})

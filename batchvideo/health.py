@@ -1,0 +1,235 @@
+"""Health endpoints for load balancers, orchestrators and Prometheus.
+
+/health           the process answers (liveness); open.
+/ready            the database answers and every migration is applied (readiness); open; 503 if not.
+/health/extended  database, Redis, storage, ffmpeg, queue depth and workers, each with its latency;
+                  503 when one of them fails.
+/metrics          Prometheus text format (batchvideo.metrics).
+
+The last two say more about the installation (worker host names, errors), so they answer only a
+staff user (admin session or API token) or a client that sends the shared secret
+settings.HEALTH_TOKEN as `Authorization: Bearer <token>` or `X-Health-Token: <token>`
+(Prometheus: `authorization: {credentials: <token>}`). With no HEALTH_TOKEN set, staff only.
+"""
+
+import hmac
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone as dt_timezone
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .metrics import REGISTRY
+
+FFMPEG_TIMEOUT_S = 5
+REDIS_TIMEOUT_S = 2
+OK, ERROR, WARNING, NOT_CONFIGURED = "ok", "error", "warning", "not configured"
+
+
+def _now() -> str:
+    return datetime.now(dt_timezone.utc).isoformat()
+
+
+def _health_token() -> str:
+    return str(getattr(settings, "HEALTH_TOKEN", os.environ.get("HEALTH_TOKEN", "")) or "")
+
+
+def _authorized(request: HttpRequest) -> bool:
+    token = _health_token()
+    if token:
+        offered = request.headers.get("X-Health-Token", "")
+        authorization = request.headers.get("Authorization", "")
+        if authorization.lower().startswith("bearer "):
+            offered = offered or authorization[7:].strip()
+        if offered and hmac.compare_digest(offered.encode(), token.encode()):
+            return True
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
+
+    try:
+        found = TokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return False
+    return found is not None and found[0].is_staff
+
+
+def _forbidden() -> JsonResponse:
+    return JsonResponse({"detail": "Staff only: log in as staff, or send the health token."}, status=403)
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok", "timestamp": _now()})
+
+
+def _pending_migrations() -> list[str]:
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+@never_cache
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:
+        return JsonResponse({"ready": False, "reason": f"database: {error.__class__.__name__}",
+                             "timestamp": _now()}, status=503)
+    try:
+        pending = _pending_migrations()
+    except Exception as error:
+        return JsonResponse({"ready": False, "reason": f"migrations: {error.__class__.__name__}",
+                             "timestamp": _now()}, status=503)
+    if pending:
+        return JsonResponse({"ready": False, "reason": "unapplied migrations", "pending": pending,
+                             "timestamp": _now()}, status=503)
+    return JsonResponse({"ready": True, "timestamp": _now()})
+
+
+# ---------------------------------------------------------------- extended
+
+
+def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        result = check()
+    except Exception as error:  # any failure of a component is its status, never a 500
+        result = {"status": ERROR, "error": f"{error.__class__.__name__}: {error}"[:500]}
+    result.setdefault("status", OK)
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"vendor": connection.vendor}
+
+
+def _redis() -> dict[str, Any]:
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return {"status": NOT_CONFIGURED}
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return {}
+
+
+def _storage() -> dict[str, Any]:
+    payload = uuid.uuid4().hex.encode()
+    name = default_storage.save(f"health/probe-{uuid.uuid4().hex}.txt", ContentFile(payload))
+    try:
+        with default_storage.open(name, "rb") as handle:
+            if handle.read() != payload:
+                return {"status": ERROR, "error": "the probe file read back differs"}
+    finally:
+        default_storage.delete(name)
+    return {"backend": default_storage.__class__.__name__}
+
+
+def _ffmpeg() -> dict[str, Any]:
+    from media_engine.ffmpeg import FFMPEG
+
+    completed = subprocess.run([FFMPEG, "-hide_banner", "-version"], capture_output=True, text=True,
+                               timeout=FFMPEG_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    if completed.returncode != 0:
+        return {"status": ERROR, "error": completed.stderr.strip()[-300:] or f"exit {completed.returncode}"}
+    return {"version": (completed.stdout.splitlines() or [""])[0][:200]}
+
+
+def _queue() -> dict[str, Any]:
+    from django.db.models import Count, Min
+    from django_q.models import OrmQ
+
+    from jobs.models import ExecutionStatus, JobExecution
+
+    pending = JobExecution.objects.filter(status=ExecutionStatus.PENDING).aggregate(
+        count=Count("id"), oldest=Min("created_at")
+    )
+    oldest = pending["oldest"]
+    return {
+        "pending_executions": pending["count"],
+        "oldest_pending_age_s": round((timezone.now() - oldest).total_seconds(), 1) if oldest else None,
+        "broker_tasks": OrmQ.objects.count(),
+    }
+
+
+def _workers() -> dict[str, Any]:
+    from django_q.status import Stat
+
+    from jobs.models import ExecutionStatus, JobExecution
+
+    now = timezone.now()
+    running = []
+    stale = 0
+    for execution in JobExecution.objects.filter(status=ExecutionStatus.RUNNING).order_by("id")[:100]:
+        age = (now - (execution.heartbeat_at or execution.updated_at)).total_seconds()
+        is_stale = age > settings.EXECUTION_STALE_S
+        stale += is_stale
+        running.append({"execution": execution.pk, "job": execution.job_id, "worker_host": execution.worker_host,
+                        "heartbeat_age_s": round(age, 1), "stale": is_stale})
+    try:
+        clusters = [{"cluster": str(stat.cluster_id), "host": stat.host, "status": stat.status,
+                     "workers": len(stat.workers), "uptime_s": round(stat.uptime(), 1)} for stat in Stat.get_all()]
+    except Exception as error:
+        clusters = [{"error": f"{error.__class__.__name__}: {error}"[:200]}]
+    result: dict[str, Any] = {"running": running, "stale": stale, "clusters": clusters}
+    if stale:
+        result["status"] = WARNING
+        result["error"] = f"{stale} running execution(s) without a heartbeat for over {settings.EXECUTION_STALE_S} s"
+    return result
+
+
+CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "database": _database,
+    "redis": _redis,
+    "storage": _storage,
+    "ffmpeg": _ffmpeg,
+    "queue": _queue,
+    "workers": _workers,
+}
+
+
+@never_cache
+@require_GET
+def health_extended(request: HttpRequest) -> JsonResponse:
+    if not _authorized(request):
+        return _forbidden()
+    components = {name: _timed(check) for name, check in CHECKS.items()}
+    statuses = {component["status"] for component in components.values()}
+    overall = "error" if ERROR in statuses else "degraded" if WARNING in statuses else "ok"
+    return JsonResponse({"status": overall, "timestamp": _now(), "components": components},
+                        status=503 if overall == "error" else 200)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not _authorized(request):
+        return _forbidden()
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,211 @@
+"""API benchmark: list pages of 50 jobs and job details under concurrent clients, over real HTTP.
+
+It creates `jobs` jobs (one finished render and a few segments each) for a throw-away user in the
+configured database, starts daphne (several processes sharing one listening socket, like a
+supervisor runs it in production) on a free local port unless `base_url` is given, and runs
+`clients` threads with token auth for `seconds`. Everything it created is deleted afterwards.
+
+    .venv/bin/python manage.py shell -c \
+        "from jobs.api.benchmark import *; print(format_api_line(api_benchmark(jobs=2000, seconds=5)))"
+
+Figures include the client side (Python threads on the same machine): they are an upper bound.
+"""
+
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from accounts.models import Account, User
+from topics.models import Topic
+from voices.models import Language
+
+from ..benchmarks import database_url
+from ..models import ExecutionStatus, Job, JobExecution, JobSplit
+
+USERNAME_PREFIX = "api-benchmark-"
+PAGE_SIZE = 50
+SPLITS_PER_JOB = 5
+SERVER_START_TIMEOUT_S = 60
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _seed(jobs: int) -> tuple[User, str, list[int]]:
+    name = f"{USERNAME_PREFIX}{uuid.uuid4().hex[:8]}"
+    with transaction.atomic():
+        user = User.objects.create_user(username=name, password=uuid.uuid4().hex)
+        token = Token.objects.create(user=user).key
+        language = Language.objects.create(owner=user, code="zh-CN", name="中文")
+        topic = Topic.objects.create(owner=user, name="Benchmark")
+        account = Account.objects.create(owner=user, username=name)
+    content = "今天天气很好。我们去公园散步。" * 20
+    for start in range(0, jobs, 1000):
+        with transaction.atomic():
+            batch = Job.objects.bulk_create([
+                Job(owner=user, title=f"Benchmark job {number}", content=content, language=language,
+                    topic=topic, account=account, runorder=number)
+                for number in range(start, min(jobs, start + 1000))
+            ])
+            JobExecution.objects.bulk_create([
+                JobExecution(job=job, status=ExecutionStatus.SUCCESS, progress=100, detail="Done",
+                             results={"video": f"jobs/{job.pk}/video.mp4", "cover": f"jobs/{job.pk}/cover.jpg"},
+                             steps={"compose": {"status": "done", "duration_s": 1.0}})
+                for job in batch
+            ])
+            JobSplit.objects.bulk_create([
+                JobSplit(job=job, index=index, start_ms=index * 5000, end_ms=index * 5000 + 5000,
+                         text="今天天气很好。", prompt="a park",
+                         images=[{"key": f"jobs/{job.pk}/pictures/{index:03d}.png", "seed": 1, "source": "card"}],
+                         selected=f"jobs/{job.pk}/pictures/{index:03d}.png")
+                for job in batch for index in range(SPLITS_PER_JOB)
+            ])
+    ids = list(Job.objects.filter(owner=user).values_list("id", flat=True))
+    return user, token, ids
+
+
+def _cleanup(user: User) -> None:
+    with transaction.atomic():
+        Job.objects.filter(owner=user).delete()  # executions and splits go with them
+        user.delete()  # presets and the token go with the user
+
+
+def _start_daphne(processes: int, log_dir: Path) -> tuple[str, list[subprocess.Popen], socket.socket]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    port = listener.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "batchvideo.settings"),
+        # The benchmark's one user would otherwise hit its own request limit.
+        "API_THROTTLE_USER": "none",
+        "API_THROTTLE_ANON": "none",
+    }
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    servers = []
+    for number in range(processes):
+        log = open(log_dir / f"daphne-{number}.log", "w")
+        servers.append(subprocess.Popen(
+            [daphne, "--fd", str(listener.fileno()), "-v", "0", "batchvideo.asgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
+            start_new_session=True,
+        ))
+    return f"http://127.0.0.1:{port}", servers, listener
+
+
+def _stop(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+    for server in servers:
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+
+
+def _wait_until_up(base_url: str, token: str, servers: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(server.poll() is not None for server in servers):
+            raise RuntimeError("the API server exited while starting; see its log")
+        try:
+            response = requests.get(f"{base_url}/api/v1/auth/me/", headers={"Authorization": f"Token {token}"},
+                                    timeout=5)
+            if response.status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"the API server did not answer within {SERVER_START_TIMEOUT_S} s")
+
+
+def _client(base_url: str, token: str, ids: list[int], deadline: float, seed: int,
+            latencies: list[float], errors: list[str]) -> None:
+    chooser = random.Random(seed)
+    pages = max(1, (len(ids) + PAGE_SIZE - 1) // PAGE_SIZE)
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Token {token}"
+        number = 0
+        while time.monotonic() < deadline:
+            if number % 2 == 0:
+                url = f"{base_url}/api/v1/jobs/?page={chooser.randint(1, pages)}&page_size={PAGE_SIZE}"
+            else:
+                url = f"{base_url}/api/v1/jobs/{chooser.choice(ids)}/"
+            number += 1
+            started = time.perf_counter()
+            try:
+                response = session.get(url, timeout=30)
+                response.content  # noqa: B018  (read the whole body)
+            except requests.RequestException as error:
+                errors.append(f"{url}: {error}")
+                continue
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                errors.append(f"{url}: HTTP {response.status_code}")
+                continue
+            latencies.append(elapsed)
+
+
+def api_benchmark(*, jobs: int = 10000, clients: int = 16, seconds: float = 20, base_url: str | None = None,
+                  processes: int | None = None) -> dict:
+    """p50/p95 latency (ms) and requests per second of job list pages and job details."""
+    if processes is None:
+        processes = max(2, min(8, os.cpu_count() or 2))
+    user, token, ids = _seed(jobs)
+    servers: list[subprocess.Popen] = []
+    listener = None
+    log_dir = Path(tempfile.mkdtemp(prefix="api-benchmark-"))
+    try:
+        if base_url is None:
+            base_url, servers, listener = _start_daphne(processes, log_dir)
+        _wait_until_up(base_url, token, servers)
+        latencies: list[float] = []
+        errors: list[str] = []
+        started = time.monotonic()
+        deadline = started + seconds
+        threads = [threading.Thread(target=_client, args=(base_url, token, ids, deadline, number, latencies, errors))
+                   for number in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    finally:
+        _stop(servers)
+        if listener is not None:
+            listener.close()
+        _cleanup(user)
+    if not latencies:
+        raise RuntimeError(f"no successful request; first errors: {errors[:3]}")
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(cuts[94] * 1000, 1),
+        "rps": round(len(latencies) / elapsed, 1),
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "server": "external" if not servers else f"daphne x{processes}",
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+    }
+
+
+def format_api_line(result: dict) -> str:
+    return f"p50_ms={result['p50_ms']} p95_ms={result['p95_ms']} rps={result['rps']}"

@@ -1,0 +1,215 @@
+"""What may go into `Job.extra` and `Account.extra`, checked key by key.
+
+Plain functions raising Django's ValidationError with one message list per key, e.g.
+{"real_clip_ratio": ["Must be a number from 0 to 1."]}, so the API and the admin give the same
+answers. Unknown keys are rejected: a typo ("segment_target") would otherwise be ignored
+silently by the renderer. The same specs produce the JSON schemas in the OpenAPI document.
+"""
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS
+
+HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+TEXT_MAX = 500
+
+
+@dataclass(frozen=True)
+class Key:
+    check: Callable[[Any], Any]  # returns the cleaned value or raises ValidationError
+    schema: dict[str, Any]
+
+
+def boolean(description: str) -> Key:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.", code="invalid")
+        return value
+
+    return Key(check, {"type": "boolean", "description": description})
+
+
+def text(description: str, *, max_length: int = TEXT_MAX) -> Key:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a string.", code="invalid")
+        if len(value) > max_length:
+            raise ValidationError(f"At most {max_length} characters are allowed.", code="max_length")
+        return value
+
+    return Key(check, {"type": "string", "maxLength": max_length, "description": description})
+
+
+def number(description: str, *, minimum: float, maximum: float, exclusive_minimum: bool = False) -> Key:
+    low = "above" if exclusive_minimum else "from"
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValidationError(f"Must be a number {low} {minimum:g} to {maximum:g}.", code="invalid")
+        too_low = value <= minimum if exclusive_minimum else value < minimum
+        if too_low or value > maximum:
+            raise ValidationError(f"Must be a number {low} {minimum:g} to {maximum:g}.", code="out_of_range")
+        return value
+
+    schema: dict[str, Any] = {"type": "number", "minimum": minimum, "maximum": maximum, "description": description}
+    if exclusive_minimum:
+        schema["exclusiveMinimum"] = True  # OpenAPI 3.0's boolean form
+    return Key(check, schema)
+
+
+def integer(description: str, *, minimum: int, maximum: int) -> Key:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"Must be a whole number from {minimum} to {maximum}.", code="invalid")
+        if not minimum <= value <= maximum:
+            raise ValidationError(f"Must be a whole number from {minimum} to {maximum}.", code="out_of_range")
+        return value
+
+    return Key(check, {"type": "integer", "minimum": minimum, "maximum": maximum, "description": description})
+
+
+def colour(description: str, *, nullable: bool = False) -> Key:
+    def check(value: Any) -> str | None:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str) or not HEX_COLOUR.match(value):
+            raise ValidationError("Must be a colour of the form #RRGGBB.", code="invalid")
+        return value.upper()
+
+    schema = {"type": "string", "pattern": HEX_COLOUR.pattern, "description": description}
+    if nullable:
+        schema["nullable"] = True
+    return Key(check, schema)
+
+
+def choice(description: str, values: tuple[str, ...]) -> Key:
+    def check(value: Any) -> str:
+        if value not in values:
+            raise ValidationError(f"Must be one of {', '.join(values)}.", code="invalid_choice")
+        return value
+
+    return Key(check, {"type": "string", "enum": list(values), "description": description})
+
+
+def string_list(description: str, values: tuple[str, ...]) -> Key:
+    def check(value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValidationError("Must be a list of strings.", code="invalid")
+        unknown = [item for item in value if item not in values]
+        if unknown:
+            raise ValidationError(
+                f"Unknown value(s) {', '.join(map(repr, unknown))}; use names like {', '.join(values[:5])}.",
+                code="invalid_choice",
+            )
+        return value
+
+    return Key(check, {"type": "array", "items": {"type": "string", "enum": list(values)},
+                       "description": description})
+
+
+def json_object(description: str, keys: dict[str, Key]) -> Key:
+    """An object whose listed keys are checked; other keys are kept (another service reads them)."""
+
+    def check(value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object.", code="invalid")
+        messages = []
+        for name, key in keys.items():
+            if name in value:
+                try:
+                    key.check(value[name])
+                except ValidationError as error:
+                    messages += [f"{name}: {message}" for message in error.messages]
+        if messages:
+            raise ValidationError(messages, code="invalid")
+        return value
+
+    properties = {name: key.schema for name, key in keys.items()}
+    return Key(check, {"type": "object", "properties": properties, "description": description})
+
+
+TRANSITIONS = ("none", *sorted(XFADE_TRANSITIONS))
+
+JOB_EXTRA: dict[str, Key] = {
+    "h2v": boolean("Render vertically from a horizontal layout (horizontal-to-vertical)."),
+    "index_text": text("Text shown at the top for the whole video, e.g. an episode number."),
+    "title_text": text("Title shown in the middle during the first 4 seconds."),
+    "desc_text": text("Subtitle shown under the title from second 1 to 4."),
+    "real_clip_ratio": number("Share of segments shown with a real clip (0-1); overrides the topic's.",
+                              minimum=0, maximum=1),
+    "segment_target_ms": integer("Target length of a segment in ms.", minimum=1000, maximum=60000),
+    "music": text("Background music file for this job (a path on the render hosts)."),
+}
+
+HUMAN_CONFIG: dict[str, Key] = {
+    "url": text("The presenter service's URL.", max_length=2000),
+    "start_s": number("Seconds shown at the start.", minimum=0, maximum=3600),
+    "end_s": number("Seconds shown at the end.", minimum=0, maximum=3600),
+    "corner": choice("Corner of the picture-in-picture.", LOGO_CORNERS),
+    "scale": number("Width of the picture-in-picture as a share of the frame.", minimum=0, maximum=1,
+                    exclusive_minimum=True),
+    "chroma_key": colour("Background colour keyed out of the presenter clip (null: none).", nullable=True),
+}
+
+ACCOUNT_EXTRA: dict[str, Key] = {
+    "subtitle_background": colour("Subtitle box colour."),
+    "subtitle_background_opacity": number("Subtitle box opacity.", minimum=0, maximum=1),
+    "subtitle_color": colour("Subtitle text colour."),
+    "subtitle_font": text("Subtitle font family.", max_length=255),
+    "subtitle_font_size": integer("Subtitle font size in pixels.", minimum=8, maximum=400),
+    "transition_types": string_list("Transitions between segments (ffmpeg xfade names); the first is used.",
+                                    TRANSITIONS),
+    "enable_transition": boolean("Whether segments change with a transition."),
+    "transition_s": number("Length of a transition in seconds.", minimum=0, maximum=5),
+    "logo_corner": choice("Where the logo goes.", LOGO_CORNERS),
+    "human_insertion_mode": choice("How the presenter (digital human) is shown.", ("fullscreen", "pip")),
+    "human_config": json_object("Presenter settings.", HUMAN_CONFIG),
+}
+
+
+def check_extra(extra: Any, keys: dict[str, Key]) -> dict[str, Any]:
+    if not isinstance(extra, dict):
+        raise ValidationError("Must be a JSON object.", code="invalid")
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[ValidationError]] = {}
+    for name, value in extra.items():
+        key = keys.get(name)
+        if key is None:
+            errors[str(name)] = [ValidationError(
+                f"Unknown key; the allowed keys are {', '.join(keys)}.", code="unknown_key"
+            )]
+            continue
+        try:
+            cleaned[name] = key.check(value)
+        except ValidationError as error:
+            errors[name] = [error]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def check_job_extra(extra: Any) -> dict[str, Any]:
+    return check_extra(extra, JOB_EXTRA)
+
+
+def check_account_extra(extra: Any) -> dict[str, Any]:
+    return check_extra(extra, ACCOUNT_EXTRA)
+
+
+def json_schema(keys: dict[str, Key], description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: key.schema for name, key in keys.items()},
+        "description": description,
+    }
+
+
+JOB_EXTRA_JSON_SCHEMA = json_schema(JOB_EXTRA, "Render options of a job; unknown keys are rejected.")
+ACCOUNT_EXTRA_JSON_SCHEMA = json_schema(ACCOUNT_EXTRA, "An account's brand profile; unknown keys are rejected.")

@@ -1,0 +1,571 @@
+"""Jobs, their segments (splits), executions and the clip library over HTTP: thin views over
+jobs.services. Examples for the OpenAPI document are next to each view."""
+
+import csv
+import io
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from accounts.api.docs import (
+    ERROR_401, ERROR_403, ERROR_404, detail_response, owned_crud_docs, request_example, response_example,
+    validation_error,
+)
+from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
+from accounts.api.serializers import as_drf_error
+from accounts.api.uploads import check_image, checked_clip
+from media_engine.errors import MediaError
+
+from .. import services
+from ..models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
+from .filters import ClipFilter, ExecutionFilter, JobFilter, with_latest_execution
+from .serializers import (
+    NEW, ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
+    JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
+    JobPrioritySerializer, JobWriteSerializer, SplitImageUploadSerializer, SplitSerializer,
+    SplitUpdateSerializer,
+)
+
+EXPORT_MAX_ROWS = 1000
+LIST_FIELDS = ("id", "title", "language_id", "voice_id", "topic_id", "account_id", "orientation", "speech_speed",
+               "runorder", "owner_id", "created_at", "updated_at")
+LINK_LABELS = {"video": "Video", "cover": "Cover", "srt": "Subtitles (SRT)", "ass": "Subtitles (ASS)",
+               "narration": "Narration"}
+
+# ---------------------------------------------------------------- examples
+
+EXECUTION_EXAMPLE = {
+    "id": 41, "job": 123, "status": "SUCCESS", "detail": "Done (fallbacks: espeak-ng voice)", "progress": 100,
+    "current_step": "cover", "worker_host": "gpu-1", "retry_count": 0, "cancel_requested": False,
+    "created_at": "2025-01-01T12:00:00Z", "started_at": "2025-01-01T12:00:02Z",
+    "finished_at": "2025-01-01T12:01:30Z", "duration_s": 88.0, "heartbeat_at": "2025-01-01T12:01:30Z",
+    "error": "",
+    "steps": {"narration": {"status": "done", "started_at": "2025-01-01T12:00:02Z",
+                            "finished_at": "2025-01-01T12:00:20Z", "duration_s": 18.1, "error": None},
+              "compose": {"status": "done", "started_at": "2025-01-01T12:00:25Z",
+                          "finished_at": "2025-01-01T12:01:25Z", "duration_s": 60.2, "error": None}},
+    "urls": {"video": "/files/ImpvYnMvMTIzLzQxL3ZpZGVvLm1wNCI:1tX...", "cover": "/files/ImpvYnMvMTIzLzQxL2NvdmVyLmpwZyI:1tX..."},
+    "eta_s": None,
+}
+PENDING_EXAMPLE = {**EXECUTION_EXAMPLE, "id": 42, "status": "PENDING", "detail": "Waiting for a worker",
+                   "progress": 0, "current_step": "", "worker_host": "", "started_at": None, "finished_at": None,
+                   "duration_s": None, "heartbeat_at": None, "steps": {}, "urls": {}}
+SPLIT_EXAMPLE = {
+    "id": 901, "index": 0, "start_ms": 0, "end_ms": 5200, "duration_ms": 5200, "text": "今天天气很好。",
+    "prompt": "warm photograph, a sunny park", "images": [
+        {"key": "jobs/123/pictures/000-card-1a2b.png", "url": "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX...",
+         "seed": None, "source": "card"}],
+    "selected": "jobs/123/pictures/000-card-1a2b.png", "selected_url": "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX...",
+    "clip": None, "updated_at": "2025-01-01T12:00:30Z",
+}
+JOB_LIST_EXAMPLE = {
+    "id": 123, "title": "测试视频", "status": "SUCCESS", "status_detail": "Done", "progress": 100,
+    "latest_execution": 41, "language": 1, "voice": 2, "topic": 4, "account": 3, "orientation": "horizontal",
+    "speech_speed": 0.9, "runorder": 0, "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11",
+    "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:30:00Z",
+}
+JOB_DETAIL_EXAMPLE = {
+    **JOB_LIST_EXAMPLE,
+    "language": {"id": 1, "code": "zh-CN", "name": "中文", "platform": "espeak"},
+    "voice": {"id": 2, "name": "cmn", "language": 1, "reference_url": ""},
+    "topic": {"id": 4, "name": "Health tips", "prompt_gen_image": "a calm sunlit kitchen", "lora_name": "",
+              "real_clip_ratio": 0.25},
+    "account": {"id": 3, "username": "health-tips", "platform": "youtube"},
+    "latest_execution": EXECUTION_EXAMPLE,
+    "content": "今天天气很好。我们去公园散步。", "description": "A walk in the park.", "publish_title": "公园散步",
+    "extra": {"title_text": "公园散步", "real_clip_ratio": 0.3}, "splits": [SPLIT_EXAMPLE], "deleted": False,
+}
+JOB_WRITE_EXAMPLE = {
+    "title": "测试视频", "content": "今天天气很好。我们去公园散步。", "description": "A walk in the park.",
+    "publish_title": "公园散步", "language": 1, "voice": 2, "topic": 4, "account": 3, "speech_speed": 0.9,
+    "orientation": "horizontal", "extra": {"title_text": "公园散步", "real_clip_ratio": 0.3},
+}
+JOB_INVALID_EXAMPLE = {
+    "title": ["Title is empty."], "speech_speed": ["Speech speed 3.0 is outside 0.5-2.0."],
+    "language": ["Language 7 does not exist or is not yours."],
+    "extra": {"real_clip_ratio": ["Must be a number from 0 to 1."]},
+}
+CLIP_EXAMPLE = {
+    "id": 12, "title": "Sea at dawn", "url": "/files/ImNsaXBzLzFhMmIzYy5tcDQi:1tX...", "duration_ms": 8000,
+    "width": 1920, "height": 1080, "tags": "landscape,sea", "source": "own footage", "licence": "CC0",
+    "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11", "shared": False,
+    "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
+}
+JOB_PK = OpenApiParameter("job_pk", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
+                          description="The job's id.")
+INDEX = OpenApiParameter("index", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH,
+                         description="The segment's index.")
+
+
+def _drf(error: DjangoValidationError, field: str | None = None) -> ValidationError:
+    """A service's ValidationError as a 400, under `field` when it is about one field."""
+    if field is not None and not hasattr(error, "error_dict"):
+        return ValidationError({field: error.messages})
+    return as_drf_error(error)
+
+
+# ---------------------------------------------------------------- export as CSV
+
+
+class JobExportCSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+    columns = list(JobExportRowSerializer().fields)
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None):
+        out = io.StringIO()
+        out.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese titles) correctly
+        writer = csv.writer(out)
+        if isinstance(data, list):
+            writer.writerow(self.columns)
+            for row in data:
+                writer.writerow([_csv_cell(row.get(column, "")) for column in self.columns])
+        elif isinstance(data, dict):  # an error reply
+            for key, value in data.items():
+                writer.writerow([_csv_cell(key), _csv_cell(value)])
+        return out.getvalue().encode("utf-8")
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting like a formula would run in a spreadsheet (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# ---------------------------------------------------------------- jobs
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List jobs", tags=["jobs"], examples=[response_example("Job", JOB_LIST_EXAMPLE)],
+        description="Your jobs (and shared ones; superusers: all), without deleted ones, with the status of "
+        "their latest render. Filters: status, account, language, topic, ids, search; page and page_size "
+        "(at most 200).",
+    ),
+    retrieve=extend_schema(
+        summary="Get a job", tags=["jobs"], examples=[response_example("Job", JOB_DETAIL_EXAMPLE)],
+        description="With language, voice, topic, account, the segments and the latest execution, whose "
+        "results are signed links.", responses={200: JobDetailSerializer, 404: ERROR_404},
+    ),
+    create=extend_schema(
+        summary="Create a job", tags=["jobs"], request=JobWriteSerializer,
+        responses={201: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 401: ERROR_401},
+        examples=[request_example("New job", JOB_WRITE_EXAMPLE),
+                  response_example("Created", {**JOB_DETAIL_EXAMPLE, "status": NEW, "latest_execution": None,
+                                               "splits": []}, "201")],
+    ),
+    update=extend_schema(
+        summary="Replace a job", tags=["jobs"], request=JobWriteSerializer,
+        responses={200: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 403: ERROR_403,
+                   404: ERROR_404},
+        examples=[request_example("Job", JOB_WRITE_EXAMPLE), response_example("Job", JOB_DETAIL_EXAMPLE)],
+    ),
+    partial_update=extend_schema(
+        summary="Change a job", tags=["jobs"], request=JobWriteSerializer,
+        responses={200: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 403: ERROR_403,
+                   404: ERROR_404},
+        examples=[request_example("New title", {"title": "更新后的标题", "language": 2}),
+                  response_example("Job", JOB_DETAIL_EXAMPLE)],
+    ),
+    destroy=extend_schema(
+        summary="Delete a job", tags=["jobs"], responses={204: None, 403: ERROR_403, 404: ERROR_404},
+        description="A soft delete: the job disappears from the lists; its renders and files stay until a "
+        "clean-up; POST .../restore/ brings it back.",
+    ),
+)
+class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
+    """Jobs: what to render. Renders are executions; a job can be rendered many times."""
+
+    queryset = Job.objects.all()
+    permission_classes = [permissions.IsAuthenticated, OwnedRowPermission]
+    pagination_class = ApiPagination
+    filterset_class = JobFilter
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Job]:
+        jobs = Job.objects.visible_to(self.request.user)
+        jobs = jobs.filter(deleted_at__isnull=False) if self.action == "restore" else jobs.alive()
+        if self.action == "export":
+            return with_latest_execution(jobs)
+        if self.action == "retrieve":
+            return self._detail_queryset(jobs)
+        return jobs
+
+    def _detail_queryset(self, jobs: QuerySet[Job]) -> QuerySet[Job]:
+        return with_latest_execution(jobs).select_related(
+            "language", "voice", "topic", "account"
+        ).prefetch_related(Prefetch("splits", queryset=JobSplit.objects.select_related("clip").order_by("index")))
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return JobListSerializer
+        if self.action in ("create", "update", "partial_update"):
+            return JobWriteSerializer
+        return JobDetailSerializer
+
+    def list(self, request, *args, **kwargs) -> Response:
+        # Page over bare ids (cheap even at a deep OFFSET), then load and annotate just that page.
+        jobs = self.filter_queryset(self.get_queryset())
+        page_ids = list(self.paginate_queryset(jobs.values_list("pk", flat=True)))
+        loaded = with_latest_execution(Job.objects.filter(pk__in=page_ids)).only(*LIST_FIELDS)
+        by_id = {job.pk: job for job in loaded}
+        page = [by_id[pk] for pk in page_ids if pk in by_id]
+        data = JobListSerializer(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data)
+
+    def _detail(self, job_pk: int) -> dict[str, Any]:
+        job = self._detail_queryset(Job.objects.all()).get(pk=job_pk)
+        return JobDetailSerializer(job, context=self.get_serializer_context()).data
+
+    def create(self, request, *args, **kwargs) -> Response:
+        serializer = JobWriteSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = services.job_create(user=request.user, **serializer.validated_data)
+        except DjangoValidationError as error:
+            raise _drf(error) from error
+        return Response(self._detail(job.pk), status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs) -> Response:
+        job = self.get_object()
+        serializer = JobWriteSerializer(data=request.data, partial=kwargs.get("partial", False),
+                                        context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.job_update(job=job, user=request.user, **serializer.validated_data)
+        except DjangoValidationError as error:
+            raise _drf(error) from error
+        return Response(self._detail(job.pk))
+
+    def perform_destroy(self, instance: Job) -> None:
+        services.job_soft_delete(job=instance)
+
+    @extend_schema(
+        summary="Description and signed links", tags=["jobs"], responses={200: JobDescriptionSerializer,
+                                                                          404: ERROR_404},
+        description="What to paste into the publishing platform: the publish title, the description and "
+        "signed links to the latest successful render's files.",
+        examples=[response_example("Description", {
+            "id": 123, "title": "测试视频", "publish_title": "公园散步", "description": "A walk in the park.",
+            "links": {"video": "https://bucket.s3.example.com/jobs/123/41/video.mp4?X-Amz-Signature=...",
+                      "cover": "https://bucket.s3.example.com/jobs/123/41/cover.jpg?X-Amz-Signature=..."},
+            "text": "公园散步\n\nA walk in the park.\n\nVideo: https://bucket.s3.example.com/...\n"
+                    "Cover: https://bucket.s3.example.com/...",
+        })],
+    )
+    @action(detail=True, methods=["get"])
+    def desc(self, request, pk=None) -> Response:
+        job = self.get_object()
+        execution = job.executions.filter(status=ExecutionStatus.SUCCESS).order_by("-created_at", "-id").first()
+        urls = services.execution_urls(execution)
+        # A fixed order (PostgreSQL's jsonb does not keep the stored one).
+        links = {name: urls[name] for name in [*LINK_LABELS, *sorted(urls)] if name in urls}
+        lines = [f"{LINK_LABELS.get(name, name)}: {url}" for name, url in links.items() if url]
+        text = "\n\n".join(part for part in (job.publish_title or job.title, job.description, "\n".join(lines))
+                           if part)
+        return Response({"id": job.pk, "title": job.title, "publish_title": job.publish_title,
+                         "description": job.description, "links": links, "text": text})
+
+    @extend_schema(
+        summary="Export titles, descriptions and links", tags=["jobs"],
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"], description="json (default) or csv")],
+        responses={(200, "application/json"): JobExportRowSerializer(many=True),
+                   (200, "text/csv"): OpenApiTypes.STR,
+                   400: validation_error({"detail": f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow "
+                                                    "the filters."})},
+        description="The jobs the list's filters select (e.g. ids=1,2,3 or account=3), as JSON or as CSV "
+        f"(?format=csv or Accept: text/csv), with signed links to their latest successful render. At most "
+        f"{EXPORT_MAX_ROWS} jobs.",
+        examples=[response_example("Export", [{
+            "id": 123, "title": "测试视频", "publish_title": "公园散步", "description": "A walk in the park.",
+            "status": "SUCCESS", "video_url": "/files/ImpvYnMvMTIzLzQxL3ZpZGVvLm1wNCI:1tX...",
+            "cover_url": "/files/ImpvYnMvMTIzLzQxL2NvdmVyLmpwZyI:1tX...", "subtitles_url": "",
+        }])],
+    )
+    @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, JobExportCSVRenderer],
+            pagination_class=None)
+    def export(self, request) -> Response:
+        success = JobExecution.objects.filter(job=OuterRef("pk"), status=ExecutionStatus.SUCCESS).order_by(
+            "-created_at", "-id")
+        jobs = self.filter_queryset(self.get_queryset()).annotate(
+            success_id=Subquery(success.values("id")[:1])
+        )
+        rows = list(jobs[: EXPORT_MAX_ROWS + 1])
+        if len(rows) > EXPORT_MAX_ROWS:
+            raise ValidationError({"detail": f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow the filters."})
+        executions = JobExecution.objects.in_bulk([job.success_id for job in rows if job.success_id])
+        data = []
+        for job in rows:
+            urls = services.execution_urls(executions.get(job.success_id))
+            data.append({
+                "id": job.pk, "title": job.title, "publish_title": job.publish_title,
+                "description": job.description, "status": job.latest_status or NEW,
+                "video_url": urls.get("video", ""), "cover_url": urls.get("cover", ""),
+                "subtitles_url": urls.get("srt", ""),
+            })
+        response = Response(data)
+        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = 'attachment; filename="jobs.csv"'
+        return response
+
+    @extend_schema(
+        summary="Render before everything queued", tags=["jobs"], request=None,
+        responses={200: JobPrioritySerializer, 403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("New place", {"id": 123, "runorder": -1})],
+    )
+    @action(detail=True, methods=["post"])
+    def increase_priority(self, request, pk=None) -> Response:
+        job = services.job_increase_priority(job=self.get_object())
+        return Response({"id": job.pk, "runorder": job.runorder})
+
+    @extend_schema(
+        summary="Render the job", tags=["jobs"], request=None,
+        responses={202: ExecutionDetailSerializer, 400: validation_error({"detail": ["This job is deleted."]}),
+                   403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("Queued", PENDING_EXAMPLE, "202")],
+        description="Queues a render and answers at once with its execution (PENDING); a worker renders it. "
+        "When the job is already queued or rendering, that execution is returned instead: a job never "
+        "renders twice at once. Follow it at GET /api/v1/executions/{id}/ or over the websocket.",
+    )
+    @action(detail=True, methods=["post"])
+    def render(self, request, pk=None) -> Response:
+        return self._enqueue(self.get_object())
+
+    @extend_schema(
+        summary="Render again after changes", tags=["jobs"], request=None,
+        responses={202: ExecutionDetailSerializer, 400: validation_error({"detail": ["This job is deleted."]}),
+                   403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("Queued", PENDING_EXAMPLE, "202")],
+        description="Like render. Every step whose inputs did not change since an earlier render (same text, "
+        "voice, pictures, brand...) reuses that render's stored outputs instead of running again: after "
+        "swapping one picture only the composition and cover are redone, in seconds.",
+    )
+    @action(detail=True, methods=["post"])
+    def rerender(self, request, pk=None) -> Response:
+        return self._enqueue(self.get_object())
+
+    def _enqueue(self, job: Job) -> Response:
+        try:
+            execution = services.job_enqueue(job=job)
+        except DjangoValidationError as error:
+            raise _drf(error) from error
+        data = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Cancel the running or queued render", tags=["jobs"], request=None,
+        responses={200: ExecutionDetailSerializer, 403: ERROR_403, 404: ERROR_404,
+                   409: detail_response("Nothing to cancel", "This job has no queued or running render.")},
+        examples=[response_example("Cancelled", {**PENDING_EXAMPLE, "status": "CANCELLED",
+                                                 "detail": "Cancelled before it started",
+                                                 "cancel_requested": True})],
+        description="A queued render is cancelled at once; a running one stops at its next progress point "
+        "(its status stays RUNNING with cancel_requested true until then).",
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None) -> Response:
+        job = self.get_object()
+        active = job.executions.filter(status__in=ACTIVE_STATUSES).first()
+        if active is None:
+            return Response({"detail": "This job has no queued or running render."},
+                            status=status.HTTP_409_CONFLICT)
+        execution = services.execution_cancel(execution=active)
+        return Response(ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Restore a deleted job", tags=["jobs"], request=None,
+        responses={200: JobDetailSerializer, 403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("Restored", JOB_DETAIL_EXAMPLE)],
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None) -> Response:
+        job = services.job_restore(job=self.get_object())
+        return Response(self._detail(job.pk))
+
+
+# ---------------------------------------------------------------- splits
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List a job's segments", tags=["splits"], parameters=[JOB_PK],
+                       responses={200: SplitSerializer(many=True), 404: ERROR_404},
+                       examples=[response_example("Segments", [SPLIT_EXAMPLE])],
+                       description="All segments in order (not paged: a job has at most a few hundred)."),
+    retrieve=extend_schema(summary="Get a segment", tags=["splits"], parameters=[JOB_PK, INDEX],
+                           responses={200: SplitSerializer, 404: ERROR_404},
+                           examples=[response_example("Segment", SPLIT_EXAMPLE)]),
+)
+class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The storyboard: one segment per picture or clip. Edits apply at the next (re)render."""
+
+    permission_classes = [permissions.IsAuthenticated, OwnedRowPermission]
+    serializer_class = SplitSerializer
+    lookup_field = "index"
+    lookup_value_regex = "[0-9]+"
+    pagination_class = None
+    filter_backends: list = []
+    queryset = JobSplit.objects.all()
+
+    def get_job(self) -> Job:
+        if not hasattr(self, "_job"):
+            jobs = Job.objects.alive().visible_to(self.request.user)
+            self._job = get_object_or_404(jobs, pk=self.kwargs["job_pk"])
+        return self._job
+
+    def get_queryset(self) -> QuerySet[JobSplit]:
+        if getattr(self, "swagger_fake_view", False):
+            return JobSplit.objects.none()
+        return JobSplit.objects.filter(job=self.get_job()).select_related("clip").order_by("index")
+
+    def check_object_permissions(self, request, obj) -> None:
+        # A segment belongs to its job: the job's owner decides.
+        super().check_object_permissions(request, self.get_job())
+
+    @extend_schema(
+        summary="Edit a segment", tags=["splits"], parameters=[JOB_PK, INDEX], request=SplitUpdateSerializer,
+        responses={200: SplitSerializer, 400: validation_error(
+            {"selected": ["jobs/1/x.png is not one of this segment's pictures."]}
+        ), 403: ERROR_403, 404: ERROR_404},
+        examples=[request_example("Fix the text and pick a picture", {
+            "text": "今天天气真好。", "selected": "jobs/123/pictures/000-card-1a2b.png"}),
+            response_example("Segment", SPLIT_EXAMPLE)],
+        description="text (the job's script changes with it, so the next render re-narrates just this "
+        "sentence), prompt, selected (one of `images`' keys; clears the clip) and clip (a library clip id, "
+        "null for the picture again).",
+    )
+    def partial_update(self, request, *args, **kwargs) -> Response:
+        split_row = self.get_object()
+        split_row.job = self.get_job()
+        serializer = SplitUpdateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            if "text" in data or "prompt" in data:
+                try:
+                    services.split_update(split_row=split_row, text=data.get("text"), prompt=data.get("prompt"))
+                except DjangoValidationError as error:
+                    raise _drf(error, "text") from error
+            if "selected" in data:
+                try:
+                    services.split_choose_image(split_row=split_row, key=data["selected"])
+                except DjangoValidationError as error:
+                    raise _drf(error, "selected") from error
+            if "clip" in data:
+                try:
+                    services.split_use_clip(split_row=split_row, clip=data["clip"], user=request.user)
+                except DjangoValidationError as error:
+                    raise _drf(error, "clip") from error
+        split_row = self.get_queryset().get(pk=split_row.pk)
+        return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Add a picture to a segment", tags=["splits"], parameters=[JOB_PK, INDEX],
+        request={"multipart/form-data": SplitImageUploadSerializer},
+        responses={201: SplitSerializer, 400: validation_error(
+            {"file": ["The upload is not a readable PNG, JPEG or WebP picture."]}
+        ), 403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("Segment with the new picture", SPLIT_EXAMPLE, "201")],
+        description="A PNG, JPEG or WebP of at most 5 MB becomes one of the segment's candidate pictures "
+        "(and, unless select=false, the one shown).",
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def images(self, request, *args, **kwargs) -> Response:
+        split_row = self.get_object()
+        split_row.job = self.get_job()
+        upload = SplitImageUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        try:
+            picture = check_image(upload.validated_data["file"])
+            services.split_add_image(split_row=split_row, uploaded=picture,
+                                     select=upload.validated_data["select"])
+        except DjangoValidationError as error:
+            raise _drf(error, "file") from error
+        split_row = self.get_queryset().get(pk=split_row.pk)
+        return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+
+# ---------------------------------------------------------------- executions
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List renders", tags=["executions"],
+                       examples=[response_example("Execution", {
+                           key: value for key, value in EXECUTION_EXAMPLE.items()
+                           if key in ExecutionSerializer.Meta.fields})],
+                       description="Renders of your jobs, newest first; filter by status (repeatable) and job."),
+    retrieve=extend_schema(summary="Get a render", tags=["executions"],
+                           responses={200: ExecutionDetailSerializer, 404: ERROR_404},
+                           examples=[response_example("Execution", EXECUTION_EXAMPLE)],
+                           description="With its step records and signed links to its results."),
+)
+class ExecutionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    """Renders (executions) of the jobs you can see."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = ApiPagination
+    filterset_class = ExecutionFilter
+    queryset = JobExecution.objects.all()
+
+    def get_queryset(self) -> QuerySet[JobExecution]:
+        jobs = Job.objects.alive().visible_to(self.request.user)
+        return JobExecution.objects.filter(job__in=jobs.values("pk")).order_by("-created_at", "-id")
+
+    def get_serializer_class(self):
+        return ExecutionSerializer if self.action == "list" else ExecutionDetailSerializer
+
+
+# ---------------------------------------------------------------- clip library
+
+
+@owned_crud_docs(
+    noun="clip", plural="clips", serializer=ClipSerializer, tag="clips", example=CLIP_EXAMPLE,
+    write_example={"title": "Sea at dawn", "tags": "landscape,sea", "source": "own footage", "licence": "CC0"},
+    invalid_example={"title": ["Ensure this field has no more than 255 characters."]},
+    documented_elsewhere=("create",),
+)
+class ClipViewSet(OwnedModelViewSet):
+    """The library of real clips some segments show instead of a picture."""
+
+    queryset = StockClip.objects.all()
+    serializer_class = ClipSerializer
+    filterset_class = ClipFilter
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        summary="Upload a clip", tags=["clips"], request={"multipart/form-data": ClipUploadSerializer},
+        responses={201: ClipSerializer, 400: validation_error(
+            {"file": ["Clips must be MP4, MOV, WebM or Matroska video."]}), 401: ERROR_401},
+        examples=[response_example("Created clip", CLIP_EXAMPLE, "201")],
+        description="A video file checked with ffprobe and stored under a generated name; its duration and "
+        "size are read from the file. It belongs to you.",
+    )
+    def create(self, request, *args, **kwargs) -> Response:
+        upload = ClipUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        data = upload.validated_data
+        try:
+            with checked_clip(data["file"]) as checked:
+                clip = services.clip_import(path=checked.path, owner=request.user, tags=data.get("tags", ""),
+                                            source=data.get("source", ""), licence=data.get("licence", ""))
+        except DjangoValidationError as error:
+            raise _drf(error, "file") from error
+        except MediaError as error:
+            raise ValidationError({"file": [str(error)]}) from error
+        if data.get("title"):
+            clip.title = data["title"]
+            clip.save(update_fields=["title", "updated_at"])
+        return Response(ClipSerializer(clip, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)

@@ -1,0 +1,32 @@
+from django.core.management.base import BaseCommand
+
+from jobs import maintenance
+
+
+def age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.0f} s ago"
+
+
+class Command(BaseCommand):
+    help = "Show executions per status, the queue, running executions and the workers behind them."
+
+    def handle(self, *args, **options) -> None:
+        health = maintenance.health_report()
+        self.stdout.write("Executions: " + ", ".join(f"{status} {count}"
+                                                     for status, count in health.status_counts.items()))
+        orm_queue = ", ".join(f"{key} {count}" for key, count in health.orm_queue.items()) or "none"
+        self.stdout.write(f"Queue: {health.queue_depth} executions waiting; "
+                          f"django-q tasks queued: {orm_queue}")
+        self.stdout.write(f"Running: {len(health.running)}")
+        for item in health.running:
+            self.stdout.write(
+                f"  execution {item.id} (job {item.job_id} {item.job_title!r}) on {item.worker_host}: "
+                f"{item.current_step or 'starting'} {item.progress}%, heartbeat {age(item.heartbeat_age_s)}"
+                + (" (stale)" if item.stale else "")
+            )
+        self.stdout.write(f"Workers with running executions: {len(health.workers)}")
+        for host, heartbeat_age in health.workers.items():
+            self.stdout.write(f"  {host}: newest heartbeat {age(heartbeat_age)}")
+        self.stdout.write(f"django-q clusters reporting: {len(health.clusters)}")
+        for line in health.clusters:
+            self.stdout.write(f"  {line}")

@@ -1,0 +1,52 @@
+import mimetypes
+
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .models import Job
+
+
+def signed_media(request, token: str) -> FileResponse:
+    """Serve a locally stored artifact to whoever holds an unexpired signed link."""
+    try:
+        key = services.signed_media_key(token)
+    except signing.SignatureExpired as error:
+        raise Http404("This link has expired.") from error
+    except signing.BadSignature as error:
+        raise Http404("This link is not valid.") from error
+    if not default_storage.exists(key):
+        raise Http404("The file is gone.")
+    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    return FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+
+
+@login_required
+def job_progress(request, job_id: int):
+    """The live progress page: a bar per step, the message, the ETA, an event log, the video."""
+    job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
+    return render(request, "jobs/progress.html", {
+        "job": job, "snapshot": services.job_snapshot(job), "steps": list(services.STEPS),
+    })
+
+
+@login_required
+def job_progress_json(request, job_id: int) -> JsonResponse:
+    """What the progress page polls when its websocket cannot connect."""
+    job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
+    return JsonResponse(services.job_snapshot(job))
+
+
+class WebsocketTicketView(APIView):
+    """POST: a ticket valid for one minute, for `wss://.../ws/jobs/<id>/?ticket=...`."""
+
+    def post(self, request) -> Response:
+        return Response({
+            "ticket": services.ws_ticket_issue(user=request.user),
+            "expires_in": services.WS_TICKET_MAX_AGE_S,
+        })

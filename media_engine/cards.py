@@ -1,0 +1,171 @@
+"""Picture cards: a gradient and the segment's key phrase, for segments with no generated image.
+
+Also home to the CJK-aware text wrapping that covers and title overlays share, because
+all of them must break lines by measured width (Chinese has no spaces to break at).
+"""
+
+import random
+import re
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .errors import MediaError
+from .fonts import default_font_path
+
+DEFAULT_PALETTE = ["#1d2b53", "#7e2553", "#ff8c42"]
+# Index of "Noto Sans CJK SC" inside the Noto CJK collections; other fonts have one face.
+_SC_FACE_INDEX = 2
+# A clause ends at any of these (full-width and ASCII punctuation, line breaks).
+_CLAUSE_END = re.compile(r"[，。！？；：、,.!?;:\n]+")
+_CJK_CHARS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_CHARS}]")
+# One wrap unit: a CJK character, a run of Latin letters/digits, a space, or one other symbol.
+_TOKEN = re.compile(f"[{_CJK_CHARS}]|[A-Za-z0-9'’\\-]+|\\s+|.")
+# Characters that must not start a line (closing punctuation sticks to the previous line).
+_NO_LINE_START = set("，。！？；：、）》」』】,.!?;:)]}%")
+KEY_PHRASE_CJK_CHARS = 16
+KEY_PHRASE_WORDS = 6
+
+
+@cache
+def font(size: int, *, bold: bool = True) -> ImageFont.FreeTypeFont:
+    """The project's CJK font at `size` px; the Bold face when it is installed."""
+    path = default_font_path()
+    if bold and "Regular" in path.name:
+        bold_path = path.with_name(path.name.replace("Regular", "Bold"))
+        path = bold_path if bold_path.exists() else path
+    index = _SC_FACE_INDEX if path.suffix.lower() == ".ttc" else 0
+    return ImageFont.truetype(str(path), size, index=index)
+
+
+def key_phrase(text: str) -> str:
+    """The first clause of `text`, trimmed to about 16 CJK characters or 6 words."""
+    clauses = [part.strip() for part in _CLAUSE_END.split(text) if part.strip()]
+    clause = clauses[0] if clauses else text.strip()
+    if _CJK.search(clause):
+        return clause[:KEY_PHRASE_CJK_CHARS].strip()
+    return " ".join(clause.split()[:KEY_PHRASE_WORDS])
+
+
+def wrap_text(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
+    """Greedy line breaking by measured width; CJK may break between any two characters."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for token in _TOKEN.findall(paragraph):
+            candidate = line + token
+            if not line or text_font.getlength(candidate) <= max_width or token in _NO_LINE_START:
+                line = candidate
+                continue
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        lines.append(line.rstrip())
+    return [line for line in lines if line] or [""]
+
+
+def fit_text(
+    text: str, *, max_width: float, max_height: float, start_size: int, max_lines: int = 3,
+    min_size: int = 12,
+) -> tuple[ImageFont.FreeTypeFont, list[str]]:
+    """The largest font size (from `start_size` down) whose wrapped lines fit the box."""
+    size = start_size
+    while True:
+        text_font = font(size)
+        lines = _balanced(text, text_font, max_width)
+        height = len(lines) * line_height(text_font)
+        if size <= min_size or (len(lines) <= max_lines and height <= max_height):
+            return text_font, lines
+        size = max(min_size, int(size * 0.9))
+
+
+def _balanced(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
+    """Wrapped lines of similar length, so a card never ends on a lone character."""
+    lines = wrap_text(text, text_font, max_width)
+    if len(lines) < 2:
+        return lines
+    width = text_font.getlength(text) / len(lines)
+    while width < max_width:
+        narrower = wrap_text(text, text_font, width)
+        if len(narrower) == len(lines):
+            return narrower
+        width += text_font.size / 2
+    return lines
+
+
+def line_height(text_font: ImageFont.FreeTypeFont) -> int:
+    return round(text_font.size * 1.3)
+
+
+def draw_centered_lines(
+    image: Image.Image, lines: list[str], text_font: ImageFont.FreeTypeFont, *, center_y: float,
+    fill: str = "#ffffff", shadow: str = "#000000", shadow_blur: float | None = None,
+) -> None:
+    """Draw `lines` centred horizontally around `center_y`, over a blurred (soft) shadow."""
+    step = line_height(text_font)
+    top = center_y - step * len(lines) / 2
+    blur = shadow_blur if shadow_blur is not None else max(2.0, text_font.size / 12)
+    offset = max(1, round(text_font.size / 20))
+    shadow_layer = Image.new("L", image.size, 0)
+    shadow_draw = ImageDraw.Draw(shadow_layer)
+    positions = []
+    for number, line in enumerate(lines):
+        x = (image.width - text_font.getlength(line)) / 2
+        y = top + number * step + (step - text_font.size) / 2
+        positions.append((x, y, line))
+        shadow_draw.text((x + offset, y + offset), line, font=text_font, fill=255)
+    shadow_layer = shadow_layer.filter(ImageFilter.GaussianBlur(blur))
+    image.paste(Image.new("RGB", image.size, shadow), (0, 0), shadow_layer.point(lambda v: v * 0.8))
+    draw = ImageDraw.Draw(image)
+    for x, y, line in positions:
+        draw.text((x, y), line, font=text_font, fill=fill)
+
+
+def render_card(
+    text: str, *, width: int, height: int, palette: list[str], out_path: Path, seed: int = 0,
+) -> Path:
+    """A PNG card: the palette as a gradient, the key phrase of `text` large in the middle."""
+    if width <= 0 or height <= 0:
+        raise MediaError(f"card size must be positive, got {width}x{height}")
+    colours = [_parse_hex(value) for value in (palette or DEFAULT_PALETTE)]
+    image = _gradient(width, height, colours, random.Random(seed))
+    phrase = key_phrase(text)
+    if phrase:
+        text_font, lines = fit_text(
+            phrase, max_width=width * 0.84, max_height=height * 0.6,
+            start_size=max(12, round(min(width, height) / 6)),
+        )
+        draw_centered_lines(image, lines, text_font, center_y=height / 2)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(out_path, format="PNG")
+    return out_path
+
+
+def _gradient(
+    width: int, height: int, colours: list[tuple[int, int, int]], rng: random.Random,
+) -> Image.Image:
+    """A linear gradient through `colours` at an angle picked by `rng`, so cards differ."""
+    if len(colours) == 1:
+        # One colour still deserves depth: fade it towards a darker shade.
+        colours = [colours[0], tuple(int(c * 0.45) for c in colours[0])]
+    order = colours[:] if rng.random() < 0.5 else colours[::-1]
+    angle = rng.uniform(0, np.pi)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    projection = xs / max(width, 1) * np.cos(angle) + ys / max(height, 1) * np.sin(angle)
+    position = (projection - projection.min()) / max(float(np.ptp(projection)), 1e-6)
+    stops = np.linspace(0.0, 1.0, len(order))
+    channels = [np.interp(position, stops, [colour[i] for colour in order]) for i in range(3)]
+    pixels = np.clip(np.stack(channels, axis=-1), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+def _parse_hex(value: str) -> tuple[int, int, int]:
+    digits = value.strip().lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    if not re.fullmatch(r"[0-9a-fA-F]{6}", digits):
+        raise MediaError(f"not a hex colour: {value!r}")
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)

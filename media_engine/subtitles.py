@@ -1,0 +1,370 @@
+"""Subtitles from exact sentence times: measured, CJK-aware wrapping; SRT and styled ASS.
+
+Lines are wrapped here, by the width Pillow measures with the font libass will draw,
+because libass itself only breaks at spaces and so cannot wrap Chinese or Japanese.
+The ASS file therefore turns libass's own wrapping off (WrapStyle 2).
+
+Sizes: `SubtitleStyle.font_size` is the em size in pixels, the size Pillow measures
+with. libass sizes a font by its line height (ascender + descender, VSFilter's rule),
+so the ASS `Fontsize` is the em size times the font's line-height ratio.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+from . import fonts
+from .errors import MediaError
+from .sentences import TimedSentence, is_cjk
+
+# Safe area: nothing of the subtitle box closer than this share of the frame to an edge.
+SAFE_MARGIN = 0.05
+# Vertical videos are watched in apps whose buttons and captions cover the bottom of the
+# frame, so their subtitles sit higher.
+PORTRAIT_MARGIN_V = 0.12
+FONT_SIZE_SHARE = 0.045  # of the shorter side: 35 px at 1360x768 and 768x1360
+
+# No line may start with closing punctuation, nor end with opening punctuation (kinsoku).
+CLOSING = set("，。！？、；：”’）」』】》〉…‥・ー,.!?;:)]}%'\"")
+OPENING = set("“‘（「『【《〈([{")
+
+
+@dataclass(frozen=True)
+class Cue:
+    start_ms: int
+    end_ms: int
+    lines: list[str]
+
+
+@dataclass(frozen=True)
+class SubtitleStyle:
+    font_size: int  # em size in pixels (what Pillow measures), not the ASS Fontsize
+    margin_v: int  # frame bottom edge to the bottom of the subtitle box, pixels
+    margin_h: int  # frame side edges to the subtitle box, pixels
+    font_family: str = fonts.FAMILY
+    primary_colour: str = "#FFFFFF"
+    background_colour: str = "#000000"
+    background_opacity: float = 0.6  # 0 transparent .. 1 opaque
+    outline: int = 8  # padding of the opaque box around the text, pixels
+    max_lines: int = 2
+    alignment: int = 2  # ASS numpad alignment; only the bottom row (1, 2, 3) is supported
+
+
+def style_from_brand(brand: dict, *, width: int, height: int) -> SubtitleStyle:
+    """The subtitle style of an account's brand profile (`Account.extra`) for one frame size."""
+    font_size = _positive_int(brand.get("subtitle_font_size"), "subtitle_font_size") or round(
+        min(width, height) * FONT_SIZE_SHARE
+    )
+    background = brand.get("subtitle_background")
+    # A brand colour is meant to be seen as it is; the neutral default is a see-through black.
+    opacity = brand.get("subtitle_background_opacity", 1.0 if background else 0.6)
+    try:
+        opacity = float(opacity)
+    except (TypeError, ValueError) as error:
+        raise MediaError(f"subtitle_background_opacity {opacity!r} is not a number") from error
+    style = SubtitleStyle(
+        font_size=font_size,
+        margin_v=round(height * (PORTRAIT_MARGIN_V if height > width else SAFE_MARGIN)),
+        margin_h=round(width * SAFE_MARGIN),
+        font_family=brand.get("subtitle_font") or fonts.FAMILY,
+        primary_colour=brand.get("subtitle_color") or "#FFFFFF",
+        background_colour=background or "#000000",
+        background_opacity=min(1.0, max(0.0, opacity)),
+        outline=max(2, round(font_size * 0.25)),
+    )
+    ass_colour(style.primary_colour)  # reject a bad colour now, not at render time
+    ass_colour(style.background_colour)
+    return style
+
+
+def _positive_int(value, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as error:
+        raise MediaError(f"{name} {value!r} is not a whole number") from error
+    if number <= 0:
+        raise MediaError(f"{name} must be positive, got {number}")
+    return number
+
+
+# --- wrapping ---------------------------------------------------------------------------
+
+
+def make_cues(
+    sentences: list[TimedSentence], *, font_path: Path, font_size: int, max_width_px: int, max_lines: int = 2
+) -> list[Cue]:
+    """One or more cues per sentence, each at most `max_lines` lines of at most `max_width_px`.
+
+    A sentence that needs more lines is shown in consecutive cues that share its time span
+    in proportion to their characters, so together they cover the sentence exactly.
+    """
+    if max_lines < 1:
+        raise MediaError(f"max_lines must be at least 1, got {max_lines}")
+    font = _font(Path(font_path), font_size)
+    cues: list[Cue] = []
+    for sentence in sentences:
+        lines = wrap(sentence.text, font=font, max_width_px=max_width_px)
+        if not lines:
+            continue
+        groups = [lines[i : i + max_lines] for i in range(0, len(lines), max_lines)]
+        weights = [sum(len(line.replace(" ", "")) for line in group) for group in groups]
+        span = sentence.end_ms - sentence.start_ms
+        total = sum(weights)
+        done = 0
+        start_ms = sentence.start_ms
+        for group, weight in zip(groups, weights):
+            done += weight
+            end_ms = sentence.start_ms + round(span * done / total)
+            cues.append(Cue(start_ms=start_ms, end_ms=end_ms, lines=group))
+            start_ms = end_ms
+    return cues
+
+
+def wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
+    """Lines of `text` no wider than `max_width_px` as measured with `font`."""
+    lines: list[str] = []
+    line = ""
+    for unit in _break_units(" ".join(text.split())):
+        candidate = line + unit
+        if font.getlength(candidate.rstrip()) <= max_width_px:
+            line = candidate
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+        line = ""
+        unit = unit.lstrip()
+        if font.getlength(unit.rstrip()) > max_width_px:
+            # A word wider than a whole line: cut it character by character.
+            *whole, line = _hard_split(unit, font=font, max_width_px=max_width_px)
+            lines.extend(whole)
+        else:
+            line = unit
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def _break_units(text: str) -> list[str]:
+    """Text cut where a line may break: between CJK characters and after spaces, but never
+    before closing punctuation or after opening punctuation. Spaces stay on the unit
+    before them, so a line ending there is simply right-stripped."""
+    units: list[str] = []
+    glue_next = False  # the previous character was opening punctuation
+    for char in text:
+        previous = units[-1] if units else ""
+        if char == " ":
+            if previous and not previous.endswith(" "):
+                units[-1] += " "
+            continue
+        if previous and not previous.endswith(" ") and (glue_next or char in CLOSING):
+            units[-1] += char
+        elif is_cjk(char) or char in OPENING:
+            units.append(char)
+        elif previous and not previous.endswith(" ") and not is_cjk(previous[-1]):
+            units[-1] += char  # the next letter of a Latin word
+        else:
+            units.append(char)
+        glue_next = char in OPENING
+    return units
+
+
+def _hard_split(word: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
+    pieces: list[str] = []
+    piece = ""
+    for char in word:
+        if piece and font.getlength((piece + char).rstrip()) > max_width_px:
+            pieces.append(piece.rstrip())
+            piece = ""
+        piece += char
+    pieces.append(piece)
+    return pieces
+
+
+@cache
+def _font(font_path: Path, font_size: int) -> ImageFont.FreeTypeFont:
+    """The face libass will pick: in a collection (.ttc), the one named fonts.FAMILY."""
+    if font_path.suffix.lower() == ".ttc":
+        for index in range(32):
+            try:
+                face = ImageFont.truetype(str(font_path), font_size, index=index)
+            except OSError:
+                break
+            if face.getname()[0] == fonts.FAMILY:
+                return face
+    try:
+        return ImageFont.truetype(str(font_path), font_size)
+    except OSError as error:
+        raise MediaError(f"cannot load font {font_path}: {error}") from error
+
+
+# --- layout -----------------------------------------------------------------------------
+
+
+def subtitle_area(
+    width: int, height: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None = None
+) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the band that the subtitle boxes (text and padding) can cover."""
+    side = _side_margin(width, style)
+    band_height = _band_height(style)
+    bottom = _bottom_margin(width, height, style, logo_box)
+    return side, height - bottom - band_height, width - 2 * side, band_height
+
+
+def safe_text_width(
+    width: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None = None
+) -> int:
+    """The widest a line of text may be: pass it to make_cues as max_width_px.
+
+    A logo never narrows the text, because the band is lifted above a logo in its way
+    (see `subtitle_area`); `logo_box` is taken so callers describe the same layout to
+    this function and to `write_ass`.
+    """
+    return width - 2 * _side_margin(width, style) - 2 * style.outline
+
+
+def _side_margin(width: int, style: SubtitleStyle) -> int:
+    return max(style.margin_h, math.ceil(width * SAFE_MARGIN))
+
+
+def _band_height(style: SubtitleStyle) -> int:
+    # libass draws each line's box one line height (the ASS Fontsize) below the previous
+    # one and pads every box by the outline.
+    return style.max_lines * ass_font_size(style) + 2 * style.outline
+
+
+def _bottom_margin(
+    width: int, height: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None
+) -> int:
+    """Distance from the frame's bottom edge to the band: the style's, or above the logo."""
+    if style.alignment not in (1, 2, 3):
+        raise MediaError(f"subtitle alignment {style.alignment} is not supported, only 1, 2 or 3 (bottom)")
+    safe_top = math.ceil(height * SAFE_MARGIN)
+    bottom = max(style.margin_v, safe_top)
+    band_height = _band_height(style)
+    if height - bottom - band_height < safe_top:
+        raise MediaError(
+            f"{style.max_lines} subtitle lines of {style.font_size} px do not fit a {width}x{height} frame"
+        )
+    side = _side_margin(width, style)
+    band = (side, height - bottom - band_height, width - 2 * side, band_height)
+    if logo_box is None or not _overlaps(logo_box, band):
+        return bottom
+    # Lift the band above the logo, keeping the text centred and its lines as wide.
+    lifted = height - logo_box[1] + max(4, round(height * 0.01))
+    if height - lifted - band_height < safe_top:
+        raise MediaError(
+            f"the logo at {tuple(logo_box)} leaves no room above it for {style.max_lines} "
+            f"subtitle lines in a {width}x{height} frame"
+        )
+    return lifted
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def write_srt(cues: list[Cue], path: Path) -> None:
+    blocks = [
+        f"{number}\n{_srt_time(cue.start_ms)} --> {_srt_time(cue.end_ms)}\n" + "\n".join(cue.lines)
+        for number, cue in enumerate(cues, start=1)
+    ]
+    Path(path).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def write_ass(
+    cues: list[Cue],
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    style: SubtitleStyle,
+    logo_box: tuple[int, int, int, int] | None = None,
+) -> None:
+    side = _side_margin(width, style)
+    bottom = _bottom_margin(width, height, style, logo_box)
+    box = ass_colour(style.background_colour, opacity=style.background_opacity)
+    # BorderStyle 3 draws an opaque box per line. libass paints it with OutlineColour and
+    # the (disabled, Shadow 0) shadow with BackColour; both carry the box colour so any
+    # renderer that uses the other one still shows the brand colour.
+    style_line = ",".join([
+        "Default", style.font_family, str(ass_font_size(style)),
+        ass_colour(style.primary_colour), ass_colour(style.primary_colour), box, box,
+        "0", "0", "0", "0", "100", "100", "0", "0",
+        "3", str(style.outline), "0", str(style.alignment),
+        # The ASS margins place the text; the box reaches `outline` beyond it.
+        str(side + style.outline), str(side + style.outline), str(bottom + style.outline), "1",
+    ])
+    events = [
+        f"Dialogue: 0,{_ass_time(cue.start_ms)},{_ass_time(cue.end_ms)},Default,,0,0,0,,"
+        + r"\N".join(_ass_text(line) for line in cue.lines)
+        for cue in cues
+    ]
+    Path(path).write_text(
+        "[Script Info]\n"
+        "ScriptType: v4.00+\n"
+        f"PlayResX: {width}\n"
+        f"PlayResY: {height}\n"
+        "WrapStyle: 2\n"  # lines are already wrapped by measured width
+        "ScaledBorderAndShadow: yes\n"
+        "\n[V4+ Styles]\n"
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+        "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
+        "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+        f"Style: {style_line}\n"
+        "\n[Events]\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+        + "".join(f"{event}\n" for event in events),
+        encoding="utf-8",
+    )
+
+
+def ass_colour(hex_colour: str, *, opacity: float = 1.0) -> str:
+    """"#RRGGBB" as ASS "&HAABBGGRR", where AA is transparency (00 is opaque)."""
+    digits = hex_colour.strip().removeprefix("#")
+    if len(digits) != 6 or any(char not in "0123456789abcdefABCDEF" for char in digits):
+        raise MediaError(f"colour {hex_colour!r} is not of the form #RRGGBB")
+    red, green, blue = digits[0:2], digits[2:4], digits[4:6]
+    alpha = round((1.0 - min(1.0, max(0.0, opacity))) * 255)
+    return f"&H{alpha:02X}{blue}{green}{red}".upper()
+
+
+def ass_font_size(style: SubtitleStyle) -> int:
+    """The ASS Fontsize that makes libass draw `style.font_size` px em squares.
+
+    The line-height ratio is that of the default font, the one text is measured with.
+    """
+    ascent, descent = _font(fonts.default_font_path(), 1000).getmetrics()
+    return round(style.font_size * (ascent + descent) / 1000)
+
+
+def _ass_text(line: str) -> str:
+    # Braces would open an override block and "\N", "\h" are commands: libass reads "\{"
+    # and "\}" as literal braces, and a lone backslash becomes the full-width one.
+    line = " ".join(line.split()).replace("\\", "＼")
+    return line.replace("{", r"\{").replace("}", r"\}")
+
+
+def _srt_time(ms: int) -> str:
+    hours, rest = divmod(max(0, ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d},{millis:03d}"
+
+
+def _ass_time(ms: int) -> str:
+    # ASS counts centiseconds; rounding up means a cue never appears before its sentence.
+    centis = -(-max(0, ms) // 10)
+    hours, rest = divmod(centis, 360_000)
+    minutes, rest = divmod(rest, 6000)
+    seconds, centis = divmod(rest, 100)
+    return f"{hours}:{minutes:02d}:{seconds:02d}.{centis:02d}"

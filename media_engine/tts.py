@@ -1,0 +1,290 @@
+"""Narration synthesized sentence by sentence, so every sentence's time is exact.
+
+Each sentence becomes one WAV in a content-addressed cache (`out_dir/sentences/`), so an
+edit re-synthesizes only the sentences that changed and a rerun synthesizes nothing.
+The cached WAVs are already in one common format (mono, 24 kHz, 16-bit); joining them
+is plain sample arithmetic, which is what makes the sentence times exact.
+"""
+
+import hashlib
+import importlib
+import json
+import os
+import subprocess
+import tempfile
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import ffmpeg
+from .errors import Cancelled, MediaError
+from .sentences import Narration, TimedSentence
+
+SAMPLE_RATE = 24_000
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+# Loudness every sentence is brought to, and the peak it may never pass.
+TARGET_RMS_DBFS = -20.0
+PEAK_LIMIT_DBFS = -1.0
+# A 10 ms frame counts as speech when its RMS is above this share of the loudest frame.
+SPEECH_FRAME_SHARE = 0.05
+# Kept around the speech when trimming, so soft onsets and endings are not cut.
+TRIM_PADDING_MS = 30
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    name: str  # backend voice name, e.g. espeak "cmn", "en-us"; "" = backend default
+    language: str  # BCP-47, e.g. "zh-CN", "en-US", "ja-JP"
+    reference_path: Path | None = None  # reference audio for voice-cloning backends
+
+
+class TTSBackend:
+    """One speech engine. Subclasses write one sentence to a WAV file."""
+
+    # Voice-cloning backends need a reference recording of the voice.
+    needs_reference: bool = False
+
+    def __init__(self, options: dict | None = None) -> None:
+        self.options = options or {}
+
+    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> None:
+        """Write a WAV of `text` to out_path (any sample rate / channels). Raise MediaError."""
+        raise NotImplementedError
+
+
+class EspeakBackend(TTSBackend):
+    """espeak-ng: robotic but always available, the fallback voice of every language."""
+
+    # BCP-47 code (lower case) -> espeak-ng voice, where the voice is not the bare language
+    # ("ja-JP" -> "ja", "de-DE" -> "de" need no entry).
+    VOICES = {
+        "zh": "cmn", "zh-cn": "cmn", "zh-sg": "cmn", "zh-tw": "cmn", "zh-hans": "cmn", "zh-hant": "cmn",
+        "zh-hk": "yue", "en": "en-us", "en-us": "en-us", "en-gb": "en-gb", "fr": "fr-fr", "fr-fr": "fr-fr",
+        "fr-be": "fr-be", "fr-ch": "fr-ch", "pt-br": "pt-br", "es-419": "es-419", "es-mx": "es-419",
+    }
+    WORDS_PER_MINUTE = 175  # espeak-ng's default rate, i.e. speed 1.0
+
+    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> None:
+        command = [
+            self.options.get("binary", "espeak-ng"),
+            "-v", voice.name or self.voice_for(voice.language),
+            "-s", str(round(self.WORDS_PER_MINUTE * speed)),
+            "-w", str(out_path),
+            "--stdin",  # text on stdin: a sentence starting with "-" is not an option
+        ]
+        timeout = float(self.options.get("timeout_s", 60))
+        try:
+            completed = subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout)
+        except FileNotFoundError as error:
+            raise MediaError("espeak-ng is not installed") from error
+        except subprocess.TimeoutExpired as error:
+            raise MediaError(f"espeak-ng took longer than {timeout:.0f} s", permanent=False) from error
+        if completed.returncode != 0:
+            message = completed.stderr.strip() or completed.stdout.strip() or "no message"
+            raise MediaError(f"espeak-ng failed (exit {completed.returncode}): {message}")
+
+    @classmethod
+    def voice_for(cls, language: str) -> str:
+        code = language.strip().lower().replace("_", "-")
+        primary = code.split("-")[0]
+        return cls.VOICES.get(code) or cls.VOICES.get(primary) or primary
+
+
+BACKENDS: dict[str, str] = {
+    "espeak": "media_engine.tts.EspeakBackend",
+    "seedvc": "media_engine.tts_http.SeedVCBackend",
+    "azure": "media_engine.tts_http.AzureBackend",
+    "edge": "media_engine.tts_http.EdgeBackend",
+}
+
+
+def get_backend(platform: str, options: dict | None = None) -> TTSBackend:
+    dotted = BACKENDS.get(platform)
+    if dotted is None:
+        known = ", ".join(sorted(BACKENDS))
+        raise MediaError(f"unknown TTS platform {platform!r}; known platforms: {known}")
+    module_name, _, class_name = dotted.rpartition(".")
+    try:
+        backend_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise MediaError(f"TTS platform {platform!r} is not available: {error}") from error
+    return backend_class(options)
+
+
+def synthesize(
+    sentences: list[str],
+    *,
+    platform: str,
+    voice: VoiceSpec,
+    speed: float,
+    out_dir: Path,
+    options: dict | None = None,
+    pause_ms: int = 250,
+    on_progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Narration:
+    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's exact times."""
+    if not sentences:
+        raise MediaError("nothing to narrate: the sentence list is empty")
+    for number, text in enumerate(sentences, start=1):
+        if not text.strip():
+            raise MediaError(f"sentence {number} is empty")
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise MediaError(f"speech speed {speed} is outside {MIN_SPEED}-{MAX_SPEED}")
+    if pause_ms < 0:
+        raise MediaError(f"pause_ms must not be negative, got {pause_ms}")
+    backend = get_backend(platform, options)
+    reference_hash = _check_reference(voice) if backend.needs_reference else ""
+
+    cache_dir = Path(out_dir) / "sentences"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    clips: list[np.ndarray] = []
+    for number, text in enumerate(sentences, start=1):
+        if cancel is not None and cancel():
+            raise Cancelled(f"cancelled before sentence {number} of {len(sentences)}")
+        key = _cache_key(platform, voice, reference_hash, speed, text)
+        cached_path = cache_dir / f"{key}.wav"
+        samples = _read_cached(cached_path)
+        if samples is None:
+            try:
+                _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path)
+            except MediaError as error:
+                message = f"sentence {number} ({text[:30]!r}): {error}"
+                raise MediaError(message, permanent=error.permanent) from error
+            samples = _read_cached(cached_path)
+            if samples is None:
+                raise MediaError(f"sentence {number}: the cached audio {cached_path.name} vanished")
+        clips.append(_even_out(_trim(samples)))
+        if on_progress is not None:
+            on_progress(number / len(sentences))
+
+    return _join(clips, sentences, pause_ms=pause_ms, narration_path=Path(out_dir) / "narration.wav")
+
+
+def _check_reference(voice: VoiceSpec) -> str:
+    """The reference recording's content hash, after making sure it is readable audio."""
+    path = voice.reference_path
+    if path is None:
+        raise MediaError(f"voice {voice.name!r} has no reference audio, which this TTS platform needs")
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"reference audio {path} does not exist")
+    try:
+        info = ffmpeg.probe(path)
+    except MediaError as error:
+        raise MediaError(f"reference audio {path} is not readable audio: {error}") from error
+    if not any(stream.get("codec_type") == "audio" for stream in info.get("streams", [])):
+        raise MediaError(f"reference audio {path} has no audio stream")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cache_key(platform: str, voice: VoiceSpec, reference_hash: str, speed: float, text: str) -> str:
+    # Everything that changes the sound is in the key; the sample rate too, since the
+    # cached files are stored already converted.
+    fields = [platform, voice.name, voice.language, reference_hash, f"{speed:.3f}", text, SAMPLE_RATE]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+def _synthesize_into_cache(
+    backend: TTSBackend, text: str, *, voice: VoiceSpec, speed: float, cached_path: Path
+) -> None:
+    """Synthesize, convert to the common format, and publish with an atomic rename, so a
+    crash never leaves a half-written file that a rerun would take for a finished one."""
+    with tempfile.TemporaryDirectory(dir=cached_path.parent, prefix=".tmp-") as work_dir:
+        raw_path = Path(work_dir) / "raw.wav"
+        converted_path = Path(work_dir) / "converted.wav"
+        backend.synthesize_sentence(text, voice=voice, speed=speed, out_path=raw_path)
+        if not raw_path.is_file() or raw_path.stat().st_size == 0:
+            raise MediaError("the TTS backend wrote no audio")
+        ffmpeg.run(
+            ["-i", raw_path, "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
+             "-c:a", "pcm_s16le", "-map_metadata", "-1", "-f", "wav", converted_path],
+            timeout=120,
+        )
+        samples = _read_cached(converted_path)
+        if samples is None:
+            raise MediaError("the converted audio is unreadable")
+        # Checked before caching, so a rerun asks the backend again instead of reusing silence.
+        if _is_silent(samples):
+            raise MediaError("the TTS backend returned silence")
+        os.replace(converted_path, cached_path)
+
+
+def _read_cached(path: Path) -> np.ndarray | None:
+    """Samples as float32 in -1..1, or None when the file is missing or unreadable."""
+    try:
+        with wave.open(str(path), "rb") as reader:
+            if (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) != (1, 2, SAMPLE_RATE):
+                return None
+            frames = reader.readframes(reader.getnframes())
+    except (FileNotFoundError, EOFError, wave.Error):
+        return None
+    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _frame_rms(samples: np.ndarray) -> np.ndarray:
+    frame = SAMPLE_RATE // 100  # 10 ms
+    usable = len(samples) - len(samples) % frame
+    frames = samples[:usable].reshape(-1, frame)
+    return np.sqrt(np.mean(frames**2, axis=1))
+
+
+def _is_silent(samples: np.ndarray) -> bool:
+    rms = _frame_rms(samples)
+    return len(rms) == 0 or rms.max() < 1e-4  # below -80 dBFS: nothing was said
+
+
+def _trim(samples: np.ndarray) -> np.ndarray:
+    """Cut leading and trailing silence, keeping a little padding around the speech."""
+    if _is_silent(samples):  # a cache file written by hand or by an older version
+        raise MediaError("cached sentence audio is silent; delete it to synthesize it again")
+    rms = _frame_rms(samples)
+    speech = np.flatnonzero(rms >= rms.max() * SPEECH_FRAME_SHARE)
+    frame = SAMPLE_RATE // 100
+    padding = SAMPLE_RATE * TRIM_PADDING_MS // 1000
+    start = max(0, speech[0] * frame - padding)
+    end = min(len(samples), (speech[-1] + 1) * frame + padding)
+    return samples[start:end]
+
+
+def _even_out(samples: np.ndarray) -> np.ndarray:
+    """Bring the speech to one loudness, measured on the speech frames only (pauses inside a
+    sentence would otherwise make it louder), without letting the peak clip."""
+    rms = _frame_rms(samples)  # _trim left at least one frame, holding speech
+    speech_rms = rms[rms >= rms.max() * SPEECH_FRAME_SHARE]
+    loudness = float(np.sqrt(np.mean(speech_rms**2)))
+    peak = float(np.abs(samples).max())
+    gain = min(10 ** (TARGET_RMS_DBFS / 20) / loudness, 10 ** (PEAK_LIMIT_DBFS / 20) / peak)
+    return samples * gain
+
+
+def _join(clips: list[np.ndarray], sentences: list[str], *, pause_ms: int, narration_path: Path) -> Narration:
+    """Concatenate with pauses; times come from sample counts, which are whole milliseconds
+    because every clip is padded to a multiple of one millisecond of samples."""
+    per_ms = SAMPLE_RATE // 1000
+    pause = np.zeros(pause_ms * per_ms, dtype=np.float32)
+    parts: list[np.ndarray] = []
+    timed: list[TimedSentence] = []
+    position_ms = 0
+    for index, (clip, text) in enumerate(zip(clips, sentences)):
+        if index:
+            parts.append(pause)
+            position_ms += pause_ms
+        clip = np.pad(clip, (0, -len(clip) % per_ms))
+        parts.append(clip)
+        length_ms = len(clip) // per_ms
+        timed.append(TimedSentence(text=text, start_ms=position_ms, end_ms=position_ms + length_ms))
+        position_ms += length_ms
+
+    pcm = (np.clip(np.concatenate(parts), -1.0, 1.0) * 32767).astype("<i2")
+    temporary_path = narration_path.with_name(f".{narration_path.name}.tmp")
+    with wave.open(str(temporary_path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(SAMPLE_RATE)
+        writer.writeframes(pcm.tobytes())
+    os.replace(temporary_path, narration_path)
+    return Narration(path=narration_path, duration_ms=position_ms, sentences=timed)

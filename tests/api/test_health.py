@@ -1,0 +1,109 @@
+from django.test import Client
+
+from batchvideo import health
+from jobs.models import ExecutionStatus
+from tests.api.conftest import client_for
+from tests.factories import make_execution, make_job, make_user
+
+
+def test_health_is_open_and_cheap(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_ready_when_the_database_is_migrated(client, db):
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["ready"] is True
+
+
+def test_not_ready_with_unapplied_migrations(client, db, monkeypatch):
+    monkeypatch.setattr(health, "_pending_migrations", lambda: ["jobs.0099_new"])
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["pending"] == ["jobs.0099_new"]
+
+
+def test_not_ready_without_a_database(client, db, monkeypatch):
+    def broken():
+        raise OSError("connection refused")
+
+    with monkeypatch.context() as patch:  # undone before the database fixture's teardown needs it
+        patch.setattr(health.connection, "ensure_connection", broken)
+        response = client.get("/ready")
+    assert response.status_code == 503 and response.json()["ready"] is False
+
+
+def test_extended_health_is_for_staff_or_the_health_token(client, db, settings):
+    assert client.get("/health/extended").status_code == 403
+    member = make_user()
+    assert client_for(member).get("/health/extended").status_code == 403
+    assert client_for(make_user(is_staff=True)).get("/health/extended").status_code == 200
+    settings.HEALTH_TOKEN = "s3cret"
+    assert client.get("/health/extended", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+    assert client.get("/health/extended", HTTP_X_HEALTH_TOKEN="s3cret").status_code == 200
+    assert client.get("/health/extended", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+
+
+def test_extended_health_reports_each_component(client, db, settings):
+    settings.HEALTH_TOKEN = "t"
+    job = make_job()
+    make_execution(job, status=ExecutionStatus.PENDING)
+    response = client.get("/health/extended", HTTP_X_HEALTH_TOKEN="t")
+    assert response.status_code == 200
+    body = response.json()
+    components = body["components"]
+    assert set(components) == {"database", "redis", "storage", "ffmpeg", "queue", "workers"}
+    assert components["database"]["status"] == "ok"
+    assert components["redis"]["status"] == ("not configured" if not settings.REDIS_URL else "ok")
+    assert components["storage"]["status"] == "ok"
+    assert components["ffmpeg"]["status"] == "ok" and "ffmpeg" in components["ffmpeg"]["version"]
+    assert components["queue"]["pending_executions"] == 1
+    assert all("latency_ms" in component for component in components.values())
+    assert body["status"] == "ok"
+
+
+def test_extended_health_fails_with_a_broken_component(client, db, settings, monkeypatch):
+    settings.HEALTH_TOKEN = "t"
+    monkeypatch.setattr("media_engine.ffmpeg.FFMPEG", "/nonexistent/ffmpeg")
+    response = client.get("/health/extended", HTTP_X_HEALTH_TOKEN="t")
+    assert response.status_code == 503
+    assert response.json()["components"]["ffmpeg"]["status"] == "error"
+
+
+def test_stale_workers_make_it_degraded(client, db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.HEALTH_TOKEN = "t"
+    make_execution(make_job(), status=ExecutionStatus.RUNNING, worker_host="gpu-1",
+                   heartbeat_at=timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S + 60))
+    body = client.get("/health/extended", HTTP_X_HEALTH_TOKEN="t").json()
+    assert body["status"] == "degraded"
+    assert body["components"]["workers"]["running"][0]["worker_host"] == "gpu-1"
+    assert body["components"]["workers"]["running"][0]["stale"] is True
+
+
+def test_metrics_in_prometheus_format(db, settings):
+    settings.HEALTH_TOKEN = "t"
+    settings.MIDDLEWARE = ["batchvideo.metrics.RequestMetricsMiddleware", *settings.MIDDLEWARE]
+    job = make_job()
+    make_execution(job, status=ExecutionStatus.SUCCESS, retry_count=2,
+                   steps={"compose": {"status": "done", "duration_s": 4.0}},
+                   finished_at="2025-01-01T00:00:00Z")
+    make_execution(job, status=ExecutionStatus.PENDING)
+    client = Client(HTTP_AUTHORIZATION="Bearer t")
+    assert Client().get("/metrics").status_code == 403
+    client.get("/health")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert 'batchvideo_http_requests_total{method="GET",status="200"}' in text
+    assert 'batchvideo_executions{status="SUCCESS"} 1.0' in text
+    assert 'batchvideo_queue_depth{queue="executions_pending"} 1.0' in text
+    assert "batchvideo_execution_retries_total 2.0" in text
+    assert 'batchvideo_step_duration_seconds_sum{step="compose"} 4.0' in text
+    assert "batchvideo_queue_metrics_up 1.0" in text

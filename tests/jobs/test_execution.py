@@ -1,0 +1,198 @@
+"""Executions: retries, cancel, the time limit, and a worker killed mid-render."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from django.core.management import call_command
+
+from jobs import services
+from jobs.models import ExecutionStatus, JobExecution
+from media_engine.errors import MediaError
+from tests.factories import make_job
+from tests.processes import process_env
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job(settings):
+    call_command("seed_presets")
+    from accounts.models import Account
+    from topics.models import Topic
+    from voices.models import Language, Voice
+
+    settings.EXECUTION_BACKOFF_S = 0.01
+    settings.SEGMENT_TARGET_MS = 1500
+    return make_job(
+        title="可靠性", content="第一句话。第二句话。", speech_speed=1.3,
+        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
+        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
+    )
+
+
+def failing_then_passing(original, failures: list[Exception]):
+    def step(context, inputs):
+        if inputs is not None and failures:
+            raise failures.pop(0)
+        return original(context, inputs)
+
+    return step
+
+
+def test_transient_errors_are_retried_with_exponential_backoff(job, monkeypatch):
+    waits = []
+    monkeypatch.setattr(services, "_sleep_unless_cancelled", lambda context, seconds: waits.append(seconds))
+    failures = [MediaError("model server busy", permanent=False), OSError("connection reset")]
+    monkeypatch.setattr(services, "_step_cover", failing_then_passing(services._step_cover, failures))
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    assert execution.retry_count == 2
+    assert waits == [0.01, 0.02]
+
+
+def test_transient_errors_give_up_after_the_configured_attempts(job, monkeypatch, settings):
+    settings.EXECUTION_MAX_ATTEMPTS = 2
+    monkeypatch.setattr(services, "_sleep_unless_cancelled", lambda context, seconds: None)
+    failures = [MediaError("busy", permanent=False)] * 5
+    monkeypatch.setattr(services, "_step_cover", failing_then_passing(services._step_cover, list(failures)))
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.FAILED
+    assert "gave up after 2 attempts" in execution.error
+    assert execution.steps["cover"]["status"] == "failed"
+
+
+def test_permanent_errors_fail_at_once(job, monkeypatch):
+    failures = [MediaError("the picture is corrupt"), MediaError("never reached")]
+    monkeypatch.setattr(services, "_step_pictures", failing_then_passing(services._step_pictures, failures))
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.FAILED
+    assert execution.retry_count == 0
+    assert execution.detail == "pictures failed: the picture is corrupt"
+    assert len(failures) == 1
+
+
+def test_cancel_a_pending_execution_at_once(job):
+    execution = services.execution_create(job=job)
+    services.execution_cancel(execution=execution)
+    assert execution.status == ExecutionStatus.CANCELLED
+    assert services.execution_claim_next() is None
+
+
+def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings):
+    monkeypatch.setattr(services, "PROGRESS_SAVE_INTERVAL_S", 0.0)
+    seen_ffmpeg = []
+    original = services._step_compose
+
+    def compose_then_cancel(context, inputs):
+        if inputs is not None:
+            JobExecution.objects.filter(pk=context.execution.pk).update(cancel_requested=True)
+
+            def watch(fraction):
+                seen_ffmpeg.extend(p.pid for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name())
+
+            monkeypatch.setattr(services, "execution_report", lambda *a, **k: watch(k.get("fraction")))
+        return original(context, inputs)
+
+    monkeypatch.setattr(services, "_step_compose", compose_then_cancel)
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.CANCELLED
+    assert execution.detail == "Cancelled during compose"
+    assert execution.steps["compose"]["status"] == "cancelled"
+    assert not (Path(settings.WORK_ROOT) / f"job-{job.pk}" / f"execution-{execution.pk}").exists()
+    assert not [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
+    execution.refresh_from_db()
+    assert execution.cancel_requested
+
+
+def test_time_limit_fails_the_execution_cleanly(job, monkeypatch, settings):
+    settings.EXECUTION_TIME_LIMIT_S = 1
+    monkeypatch.setattr(services, "PROGRESS_SAVE_INTERVAL_S", 0.05)
+
+    def slow_subtitles(context, inputs):
+        if inputs is None:
+            return {}
+        services._sleep_unless_cancelled(context, 30)
+        return {}, {}
+
+    monkeypatch.setattr(services, "_step_subtitles", slow_subtitles)
+    started = time.monotonic()
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert time.monotonic() - started < 20
+    assert execution.status == ExecutionStatus.FAILED
+    assert "time limit of" in execution.error and "subtitles" in execution.error
+
+
+def test_a_running_execution_is_not_claimed_twice(job):
+    execution = services.execution_create(job=job)
+    assert services.execution_claim(execution=JobExecution.objects.get(pk=execution.pk))
+    assert not services.execution_claim(execution=JobExecution.objects.get(pk=execution.pk))
+    assert services.execution_claim_next() is None
+
+
+def test_a_silent_running_execution_is_taken_over(job, settings):
+    settings.EXECUTION_STALE_S = 60
+    execution = services.execution_create(job=job)
+    assert services.execution_claim(execution=execution)
+    JobExecution.objects.filter(pk=execution.pk).update(
+        heartbeat_at=execution.heartbeat_at - __import__("datetime").timedelta(seconds=120)
+    )
+    taken = services.execution_claim_next()
+    assert taken.pk == execution.pk and taken.retry_count == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings, tmp_path):
+    env = process_env(Q_TIMEOUT_S="60", Q_RETRY_S="75", EXECUTION_STALE_S="5", SEGMENT_TARGET_MS="1500")
+    execution = services.job_enqueue(job=job)
+    log = open(tmp_path / "worker1.log", "w")
+    first = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            execution.refresh_from_db()
+            if execution.status == ExecutionStatus.RUNNING and execution.progress >= 30:
+                break
+            assert execution.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING), execution.detail
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the worker never got far: {(tmp_path / 'worker1.log').read_text()}")
+        killed_at = execution.progress
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert JobExecution.objects.get(pk=execution.pk).status == ExecutionStatus.RUNNING
+
+    log2 = open(tmp_path / "worker2.log", "w")
+    second = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                              stdout=log2, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            execution.refresh_from_db()
+            if execution.status not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING):
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        try:
+            second.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(second.pid, signal.SIGKILL)
+    assert execution.status == ExecutionStatus.SUCCESS, (execution.detail, (tmp_path / "worker2.log").read_text())
+    assert execution.retry_count == 1
+    assert killed_at < 100
+    assert JobExecution.objects.filter(job=job).count() == 1
+    stored = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk) / str(execution.pk)).iterdir())
+    assert stored == ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "video.mp4"]
+    assert execution.steps["narration"]["status"] in ("done", "reused")

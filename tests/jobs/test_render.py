@@ -1,0 +1,230 @@
+"""Rendering a job end to end with real espeak-ng and ffmpeg, on short inputs."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from jobs import services
+from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
+from media_engine import ffmpeg
+from tests.factories import make_account, make_job, make_language, make_voice
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+SHORT_TEXT = "今天天气很好。我们去公园散步吧。"
+
+
+@pytest.fixture
+def job(settings):
+    call_command("seed_presets")
+    from accounts.models import Account
+    from topics.models import Topic
+    from voices.models import Language, Voice
+
+    settings.SEGMENT_TARGET_MS = 1500
+    return make_job(
+        title="测试", content=SHORT_TEXT, speech_speed=1.2, publish_title="公园散步",
+        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
+        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
+    )
+
+
+def render(job: Job):
+    execution = services.execution_create(job=job)
+    return services.execution_run(execution=execution)
+
+
+def stored_path(key: str) -> Path:
+    return Path(default_storage.path(key))
+
+
+def srt_times(text: str) -> list[tuple[int, int]]:
+    def ms(stamp: str) -> int:
+        hours, minutes, rest = stamp.split(":")
+        seconds, millis = rest.split(",")
+        return ((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(millis)
+
+    return [(ms(a), ms(b)) for a, b in re.findall(r"(\S+) --> (\S+)", text)]
+
+
+def test_render_makes_a_video_with_exact_subtitles_and_all_artifacts(job):
+    execution = render(job)
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    assert execution.progress == 100
+    assert "picture cards" in execution.detail and "espeak-ng voice" in execution.detail
+    for key in ("narration", "srt", "ass", "video", "cover"):
+        assert key in execution.results
+        assert default_storage.exists(execution.results[key]), key
+        assert execution.results[key].startswith(f"jobs/{job.pk}/{execution.pk}/")
+
+    info = ffmpeg.probe(stored_path(execution.results["video"]))
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (1360, 768)
+    assert video["codec_name"] == "h264"
+    assert any(s["codec_type"] == "audio" for s in info["streams"])
+    narration_s = ffmpeg.duration(stored_path(execution.results["narration"]))
+    assert abs(float(info["format"]["duration"]) - narration_s) <= 0.1
+
+    sentences = execution.steps["narration"]["data"]["sentences"]
+    assert [s["text"] for s in sentences] == ["今天天气很好。", "我们去公园散步吧。"]
+    cues = srt_times(stored_path(execution.results["srt"]).read_text(encoding="utf-8"))
+    assert abs(cues[0][0] - sentences[0]["start_ms"]) <= 50
+    assert abs(cues[-1][1] - sentences[-1]["end_ms"]) <= 50
+    for sentence in sentences:
+        assert any(abs(start - sentence["start_ms"]) <= 50 for start, _ in cues)
+        assert any(abs(end - sentence["end_ms"]) <= 50 for _, end in cues)
+
+    splits = list(job.splits.order_by("index"))
+    assert splits and splits[0].start_ms == 0
+    assert splits[-1].end_ms == execution.steps["narration"]["data"]["duration_ms"]
+    assert all(split.selected and default_storage.exists(split.selected) for split in splits)
+    assert all(step["status"] == "done" for step in execution.steps.values())
+
+
+def test_rerender_reuses_everything_unchanged(job, monkeypatch):
+    first = render(job)
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    calls = []
+    monkeypatch.setattr("media_engine.tts.EspeakBackend.synthesize_sentence",
+                        lambda *args, **kwargs: calls.append(args))
+    second = render(job)
+    assert second.status == ExecutionStatus.SUCCESS, second.detail
+    assert {step["status"] for step in second.steps.values()} == {"reused"}
+    assert second.results["video"] == first.results["video"]
+    assert calls == []
+
+
+def test_picture_change_reruns_composition_only(job, monkeypatch):
+    first = render(job)
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    split = job.splits.order_by("index").first()
+    key = default_storage.save(f"jobs/{job.pk}/pictures/chosen.png", ContentFile(_png_bytes()))
+    split.selected = key
+    split.save()
+    synthesized = []
+    monkeypatch.setattr("media_engine.tts.EspeakBackend.synthesize_sentence",
+                        lambda *args, **kwargs: synthesized.append(args))
+    second = render(job)
+    assert second.status == ExecutionStatus.SUCCESS, second.detail
+    statuses = {name: step["status"] for name, step in second.steps.items()}
+    assert statuses == {"narration": "reused", "subtitles": "reused", "segments": "reused",
+                        "pictures": "done", "compose": "done", "cover": "done"}
+    assert synthesized == []
+    assert second.results["narration"] == first.results["narration"]
+    assert second.results["video"] != first.results["video"]
+    assert JobSplit.objects.get(pk=split.pk).selected == key
+
+
+def test_real_clips_fill_their_share_of_segments(job, tmp_path):
+    for number, colour in enumerate(["red", "blue", "green"]):
+        path = tmp_path / f"clip{number}.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                        f"color=c={colour}:s=320x180:r=30:d=1", "-pix_fmt", "yuv420p", str(path)], check=True)
+        services.clip_import(path=path, tags="nature")
+    job.extra = {"real_clip_ratio": 0.5, "segment_target_ms": 500}
+    job.content = "一。二。三。四。五。六。"
+    job.save()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    splits = list(job.splits.order_by("index"))
+    with_clip = [split for split in splits if split.clip_id]
+    assert len(with_clip) == round(0.5 * len(splits))
+    for left, right in zip(splits, splits[1:]):
+        assert not (left.clip_id and left.clip_id == right.clip_id)
+    assert "clip library" in execution.detail
+    # The same job renders with the same placement.
+    placement = [split.clip_id for split in splits]
+    job.splits.all().delete()
+    render(job)
+    assert [split.clip_id for split in job.splits.order_by("index")] == placement
+
+
+@pytest.mark.parametrize("content", ["。。。！！", "   ", "#@#only a note#@#"])
+def test_content_without_speakable_text_fails_clearly(job, content):
+    Job.objects.filter(pk=job.pk).update(content=content)
+    job.refresh_from_db()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "narration failed" in execution.detail
+    assert "speakable" in execution.error or "empty" in execution.error
+
+
+def test_unknown_tts_platform_fails_naming_it(job):
+    language = make_language(code="xx-XX", platform="telepathy")
+    job.language = language
+    job.save()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "telepathy" in execution.error
+
+
+def test_corrupt_voice_reference_fails_naming_the_file(job):
+    voice = make_voice(name="clone")
+    voice.reference.save("broken.wav", ContentFile(b"this is not audio"), save=True)
+    job.voice = voice
+    job.language = make_language(code="zh-XX", platform="seedvc")
+    job.save()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.FAILED
+    assert "broken" in execution.error
+
+
+def test_corrupt_logo_fails_and_loses_nothing_stored(job):
+    first = render(job)
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    account = make_account(username="broken-logo")
+    account.logo.save("logo.png", ContentFile(b"not a picture"), save=True)
+    job.account = account
+    job.save()
+    second = render(job)
+    assert second.status == ExecutionStatus.FAILED
+    assert "logo" in second.error
+    assert default_storage.exists(first.results["video"])
+    assert Job.objects.filter(pk=job.pk).exists()
+
+
+def test_vertical_job_renders_vertical(job):
+    job.orientation = "vertical"
+    job.save()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    video = next(s for s in ffmpeg.probe(stored_path(execution.results["video"]))["streams"]
+                 if s["codec_type"] == "video")
+    assert (video["width"], video["height"]) == (768, 1360)
+
+
+def test_import_clips_command(tmp_path, capsys):
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=s=320x180:r=25:d=2", "-pix_fmt", "yuv420p", str(tmp_path / "a.mp4")], check=True)
+    (tmp_path / "b.mp4").write_bytes(b"broken")
+    call_command("import_clips", str(tmp_path), "--tags", "Sea, Landscape", "--licence", "CC0")
+    out = capsys.readouterr()
+    clip = StockClip.objects.get()
+    assert clip.tag_set == {"sea", "landscape"} and clip.licence == "CC0"
+    assert abs(clip.duration_ms - 2000) < 100 and (clip.width, clip.height) == (320, 180)
+    assert "Imported 1 clip(s), skipped 1" in out.out
+    assert "b.mp4" in out.err
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1360, 768), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_demo_command_prints_the_video_path_last(settings, capsys, tmp_path):
+    text = tmp_path / "article.txt"
+    text.write_text("你好。这是演示。", encoding="utf-8")
+    call_command("demo", "--text", str(text))
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last_line.endswith(".mp4") and Path(last_line).exists()
+    assert ffmpeg.duration(last_line) > 0.5

@@ -1,0 +1,213 @@
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media_engine import ffmpeg, tts
+from media_engine.errors import Cancelled, MediaError
+from media_engine.tts import EspeakBackend, TTSBackend, VoiceSpec
+
+CHINESE = VoiceSpec(name="", language="zh-CN")
+SENTENCES = ["今天天气很好。", "我们去公园散步。", "晚上回家吃饭。"]
+
+
+class CountingBackend(EspeakBackend):
+    """espeak-ng that records every sentence it is asked to synthesize."""
+
+    calls: list[str] = []
+
+    def synthesize_sentence(self, text, *, voice, speed, out_path):
+        CountingBackend.calls.append(text)
+        super().synthesize_sentence(text, voice=voice, speed=speed, out_path=out_path)
+
+
+class CloningBackend(CountingBackend):
+    """Stands in for a voice-cloning backend: needs a reference, speaks (and counts) with espeak-ng."""
+
+    needs_reference = True
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    # Registered by dotted path, the way real backends are, so get_backend's import runs.
+    monkeypatch.setitem(tts.BACKENDS, "counting", f"{__name__}.CountingBackend")
+    monkeypatch.setitem(tts.BACKENDS, "cloning", f"{__name__}.CloningBackend")
+    monkeypatch.setattr(CountingBackend, "calls", [])
+    return CountingBackend.calls
+
+
+@pytest.fixture(scope="module")
+def narration(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("narration")
+    return tts.synthesize(SENTENCES, platform="espeak", voice=CHINESE, speed=1.0, out_dir=out_dir,
+                          pause_ms=250)
+
+
+def read_samples(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as reader:
+        rate = reader.getframerate()
+        frames = reader.readframes(reader.getnframes())
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768
+    return samples, rate
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+def test_narration_duration_matches_the_file_and_the_sentences(narration):
+    assert narration.path.is_file()
+    assert abs(ffmpeg.duration(narration.path) * 1000 - narration.duration_ms) <= 20
+    spoken = sum(s.end_ms - s.start_ms for s in narration.sentences)
+    assert spoken + 250 * (len(SENTENCES) - 1) == narration.duration_ms
+
+
+def test_sentence_times_are_monotonic_without_overlap(narration):
+    assert [s.text for s in narration.sentences] == SENTENCES
+    assert narration.sentences[0].start_ms == 0
+    assert narration.sentences[-1].end_ms == narration.duration_ms
+    for sentence in narration.sentences:
+        assert sentence.start_ms < sentence.end_ms
+    for current, following in zip(narration.sentences, narration.sentences[1:]):
+        assert following.start_ms - current.end_ms == 250
+
+
+def test_each_sentence_span_holds_speech_and_each_pause_is_silent(narration):
+    samples, rate = read_samples(narration.path)
+    per_ms = rate // 1000
+    loudness = []
+    for sentence in narration.sentences:
+        loudness.append(rms(samples[sentence.start_ms * per_ms : sentence.end_ms * per_ms]))
+    assert min(loudness) > 0.02  # about -34 dBFS: clearly speech
+    for current, following in zip(narration.sentences, narration.sentences[1:]):
+        assert rms(samples[current.end_ms * per_ms : following.start_ms * per_ms]) == 0
+    # Normalised per sentence: no sentence much louder than another.
+    assert max(loudness) / min(loudness) < 1.6
+
+
+def test_output_is_mono_24khz_16bit(narration):
+    stream = ffmpeg.probe(narration.path)["streams"][0]
+    assert (stream["channels"], stream["sample_rate"], stream["codec_name"]) == (1, "24000", "pcm_s16le")
+
+
+def test_rerun_synthesizes_only_the_changed_sentence(counting, tmp_path):
+    first = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+    assert counting == SENTENCES
+
+    counting.clear()
+    again = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+    assert counting == []
+    assert again == first
+
+    counting.clear()
+    edited = [SENTENCES[0], "我们去海边游泳。", SENTENCES[2]]
+    changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+    assert counting == ["我们去海边游泳。"]
+    assert changed.sentences[0] == first.sentences[0]
+    assert [s.text for s in changed.sentences] == edited
+
+
+def test_a_different_speed_is_synthesized_anew_and_speaks_faster(counting, tmp_path):
+    normal = tts.synthesize(SENTENCES[:1], platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+    fast = tts.synthesize(SENTENCES[:1], platform="counting", voice=CHINESE, speed=2.0, out_dir=tmp_path)
+    assert len(counting) == 2
+    assert fast.duration_ms < normal.duration_ms * 0.75
+
+
+def test_progress_is_reported_after_each_sentence(tmp_path):
+    fractions = []
+    tts.synthesize(SENTENCES[:2], platform="espeak", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+                   on_progress=fractions.append)
+    assert fractions == [0.5, 1.0]
+
+
+def test_cancel_is_checked_before_each_sentence(counting, tmp_path):
+    checks = []
+
+    def cancel():
+        checks.append(1)
+        return len(checks) > 1  # let the first sentence through, stop before the second
+
+    with pytest.raises(Cancelled):
+        tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+                       cancel=cancel)
+    assert counting == SENTENCES[:1]
+    assert not (tmp_path / "narration.wav").exists()
+
+
+def test_unknown_platform_error_names_it_and_the_known_ones(tmp_path):
+    with pytest.raises(MediaError, match="'nosuch'.*espeak") as caught:
+        tts.synthesize(SENTENCES, platform="nosuch", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+    assert caught.value.permanent
+
+
+def test_corrupt_reference_audio_error_names_the_file(counting, tmp_path):
+    reference = tmp_path / "my-voice.wav"
+    reference.write_bytes(b"RIFF this is not audio at all" * 10)
+    voice = VoiceSpec(name="", language="zh-CN", reference_path=reference)
+    with pytest.raises(MediaError, match="my-voice.wav"):
+        tts.synthesize(SENTENCES, platform="cloning", voice=voice, speed=1.0, out_dir=tmp_path / "out")
+
+
+def test_missing_reference_audio_error_names_the_file(counting, tmp_path):
+    voice = VoiceSpec(name="", language="zh-CN", reference_path=tmp_path / "gone.wav")
+    with pytest.raises(MediaError, match="gone.wav"):
+        tts.synthesize(SENTENCES, platform="cloning", voice=voice, speed=1.0, out_dir=tmp_path / "out")
+
+
+def test_a_new_reference_recording_resynthesizes(counting, tmp_path):
+    reference = tmp_path / "reference.wav"
+    ffmpeg.run(["-f", "lavfi", "-i", "sine=frequency=220:duration=0.3", reference])
+    voice = VoiceSpec(name="", language="zh-CN", reference_path=reference)
+    tts.synthesize(SENTENCES[:1], platform="cloning", voice=voice, speed=1.0, out_dir=tmp_path / "out")
+    tts.synthesize(SENTENCES[:1], platform="cloning", voice=voice, speed=1.0, out_dir=tmp_path / "out")
+    assert len(counting) == 1
+    ffmpeg.run(["-f", "lavfi", "-i", "sine=frequency=330:duration=0.3", reference])
+    tts.synthesize(SENTENCES[:1], platform="cloning", voice=voice, speed=1.0, out_dir=tmp_path / "out")
+    assert len(counting) == 2
+
+
+@pytest.mark.parametrize("speed", [0.4, 2.1])
+def test_speed_outside_half_to_double_is_rejected(speed, tmp_path):
+    with pytest.raises(MediaError, match="speed"):
+        tts.synthesize(SENTENCES, platform="espeak", voice=CHINESE, speed=speed, out_dir=tmp_path)
+
+
+def test_empty_sentence_list_is_rejected(tmp_path):
+    with pytest.raises(MediaError, match="empty"):
+        tts.synthesize([], platform="espeak", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+
+
+def test_unknown_espeak_voice_fails_with_the_espeak_message(tmp_path):
+    voice = VoiceSpec(name="zzvoice", language="xx")
+    with pytest.raises(MediaError, match="sentence 1.*espeak-ng failed.*voice"):
+        tts.synthesize(["hello."], platform="espeak", voice=voice, speed=1.0, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("language", "espeak_voice"),
+    [("zh-CN", "cmn"), ("zh-TW", "cmn"), ("en-US", "en-us"), ("en-GB", "en-gb"), ("ja-JP", "ja"),
+     ("de-DE", "de")],
+)
+def test_languages_map_to_espeak_voices(language, espeak_voice):
+    assert EspeakBackend.voice_for(language) == espeak_voice
+
+
+def test_english_narration_works_with_the_language_default_voice(tmp_path):
+    narration = tts.synthesize(["Hello there.", "Good night."], platform="espeak",
+                               voice=VoiceSpec(name="", language="en-US"), speed=1.2, out_dir=tmp_path)
+    assert len(narration.sentences) == 2
+    assert narration.duration_ms > 500
+
+
+class SilentBackend(TTSBackend):
+    def synthesize_sentence(self, text, *, voice, speed, out_path):
+        ffmpeg.run(["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0.5", out_path])
+
+
+def test_silence_from_a_backend_is_an_error_and_is_not_cached(monkeypatch, tmp_path):
+    monkeypatch.setitem(tts.BACKENDS, "silent", f"{__name__}.SilentBackend")
+    with pytest.raises(MediaError, match="sentence 1 .*silence"):
+        tts.synthesize(["你好。"], platform="silent", voice=CHINESE, speed=1.0, out_dir=tmp_path)
+    assert list((tmp_path / "sentences").iterdir()) == []

@@ -1,0 +1,36 @@
+from rest_framework import serializers
+
+from accounts.api.ownership import OwnedSerializer
+from jobs.api.extra import HEX_COLOUR
+
+from ..models import Topic
+
+PALETTE_MAX = 16
+
+
+class TopicSerializer(OwnedSerializer):
+    palette = serializers.ListField(
+        child=serializers.RegexField(HEX_COLOUR, error_messages={"invalid": "Must be a colour of the form #RRGGBB."}),
+        required=False, max_length=PALETTE_MAX, help_text="Hex colours of the picture cards.",
+    )
+    extra = serializers.DictField(required=False, help_text="Free-form settings of the topic (a JSON object).")
+
+    unique_per_owner = ("name",)
+
+    class Meta:
+        model = Topic
+        fields = [
+            "id", "name", "prompt_gen_image", "prompt_cover_image", "prompt_image_prefix", "prompt_l4",
+            "lora_name", "lora_weight", "palette", "real_clip_ratio", "clip_tags", "extra",
+            "owner", "shared", "created_at", "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_palette(self, palette: list[str]) -> list[str]:
+        return [colour.upper() for colour in palette]
+
+
+class TopicBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Topic
+        fields = ["id", "name", "prompt_gen_image", "lora_name", "real_clip_ratio"]
