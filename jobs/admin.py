@@ -1,68 +1,424 @@
+import csv
+import io
+import json
+import os
+import tempfile
+import zipfile
+from datetime import timedelta
+
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+from django.db.models import IntegerField, OuterRef, Subquery
+from django.db.models.functions import Cast
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import slugify
 
 from accounts.admin import OwnedAdmin
 
-from . import services
-from .models import CleanupRun, Job, JobExecution, JobSplit, StockClip
+from . import importing, services
+from .forms import ImportConfirmForm, ImportUploadForm
+from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
+
+DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
+                     "speech_speed", "orientation", "extra", "runorder"]
 
 
-class JobSplitInline(admin.TabularInline):
-    model = JobSplit
-    extra = 0
-    fields = ["index", "start_ms", "end_ms", "text", "prompt", "selected", "clip"]
-    readonly_fields = ["index", "start_ms", "end_ms"]
-    raw_id_fields = ["clip"]
+def latest_success(job: Job) -> JobExecution | None:
+    return job.executions.filter(status=ExecutionStatus.SUCCESS).order_by("-created_at", "-id").first()
+
+
+def split_regenerate(*, split_row: JobSplit) -> JobSplit:
+    """Forget a segment's generated cards and its choice, so the next render makes new pictures.
+
+    Uploaded pictures stay candidates. Belongs in jobs/services.py.
+    """
+    split_row.images = [image for image in split_row.images if image.get("source") != "card"]
+    split_row.selected = ""
+    split_row.save(update_fields=["images", "selected", "updated_at"])
+    return split_row
+
+
+class LatestStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("NEW", "Never rendered"), *ExecutionStatus.choices]
+
+    def queryset(self, request, queryset):
+        if self.value() == "NEW":
+            return queryset.filter(latest_status__isnull=True)
+        if self.value():
+            return queryset.filter(latest_status=self.value())
+        return queryset
+
+
+class DeletedFilter(admin.SimpleListFilter):
+    """Deleted jobs stay out of the list unless asked for."""
+
+    title = "deleted"
+    parameter_name = "deleted"
+
+    def lookups(self, request, model_admin):
+        return [("no", "No"), ("yes", "Yes"), ("all", "All")]
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            selected = self.value() == value or (self.value() is None and value == "no")
+            yield {"selected": selected, "query_string": changelist.get_query_string({self.parameter_name: value}),
+                   "display": label}
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(deleted_at__isnull=True)
 
 
 class JobExecutionInline(admin.TabularInline):
     model = JobExecution
     extra = 0
     can_delete = False
-    fields = ["status", "progress", "detail", "worker_host", "created_at", "finished_at", "error"]
+    fields = ["status", "progress", "step_durations", "worker_host", "created_at", "finished_at", "error"]
     readonly_fields = fields
     show_change_link = True
+    max_num = 0
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Steps")
+    def step_durations(self, obj: JobExecution) -> str:
+        parts = [f"{name} {record.get('status', '?')}"
+                 + (f" {record['duration_s']:.1f}s" if isinstance(record.get("duration_s"), (int, float)) else "")
+                 for name, record in (obj.steps or {}).items()]
+        return ", ".join(parts) or "-"
+
 
 @admin.register(Job)
 class JobAdmin(OwnedAdmin):
-    list_display = ["title", "status_badge", "progress", "account", "language", "topic",
-                    "orientation", "runorder", "created_at", "updated_at"]
-    list_filter = ["language", "topic", "account", "orientation", "created_at", "deleted_at"]
+    change_form_template = "admin/jobs/job/change_form.html"
+    list_display = ["title", "status_badge", "progress", "account", "language", "topic", "video_length",
+                    "created_at", "updated_at"]
+    list_filter = [LatestStatusFilter, "account", "language", "topic", "created_at", DeletedFilter]
     search_fields = ["title", "content"]
     list_select_related = ["account", "language", "topic"]
     autocomplete_fields = ["language", "voice", "topic", "account"]
-    inlines = [JobSplitInline, JobExecutionInline]
-    actions = ["render"]
+    readonly_fields = ["deleted_at", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["title", "content", "runorder"]}),
+        ("Voice and look", {"fields": ["language", "voice", "speech_speed", "topic", "account",
+                                       "orientation", "narration_audio"]}),
+        ("Publishing", {"fields": ["publish_title", "description"]}),
+        ("Advanced", {"classes": ["collapse"], "fields": ["extra", "owner", "deleted_at", "created_at",
+                                                          "updated_at"]}),
+    ]
+    inlines = [JobExecutionInline]
+    actions = ["render", "cancel", "increase_priority", "duplicate", "soft_delete", "restore",
+               "export_zip", "export_csv"]
+
+    class Media:
+        css = {"all": ["jobs/admin.css", "jobs/progress.css"]}
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.fieldsets
+        return [(name, {**options, "fields": [f for f in options["fields"] if f != "owner"]})
+                for name, options in self.fieldsets]
 
     def get_queryset(self, request):
         latest = JobExecution.objects.filter(job=OuterRef("pk")).order_by("-created_at", "-id")
+        success = latest.filter(status=ExecutionStatus.SUCCESS)
         return super().get_queryset(request).annotate(
             latest_status=Subquery(latest.values("status")[:1]),
             latest_progress=Subquery(latest.values("progress")[:1]),
+            video_ms=Cast(Subquery(success.values("steps__narration__data__duration_ms")[:1]), IntegerField()),
         )
 
     @admin.display(description="Status", ordering="latest_status")
     def status_badge(self, obj: Job) -> str:
         status = getattr(obj, "latest_status", None) or "NEW"
+        if obj.deleted_at:
+            return format_html('<span class="status status-{}">{}</span> <span class="status status-deleted">'
+                               'DELETED</span>', status.lower(), status)
         return format_html('<span class="status status-{}">{}</span>', status.lower(), status)
 
     @admin.display(description="Progress", ordering="latest_progress")
     def progress(self, obj: Job) -> str:
         value = getattr(obj, "latest_progress", None)
-        return "-" if value is None else f"{value}%"
+        if value is None:
+            return "-"
+        return format_html('<span class="mini-bar" title="{}%"><span style="width:{}%"></span></span> {}%',
+                           value, value, value)
 
-    @admin.action(description="Render the selected jobs", permissions=["change"])
+    @admin.display(description="Length", ordering="video_ms")
+    def video_length(self, obj: Job) -> str:
+        milliseconds = getattr(obj, "video_ms", None)
+        if not milliseconds:
+            return "-"
+        minutes, seconds = divmod(round(milliseconds / 1000), 60)
+        return f"{minutes}:{seconds:02d}"
+
+    # ------------------------------------------------------------ actions
+
+    @admin.action(description="Render / re-render", permissions=["change"])
     def render(self, request, queryset) -> None:
         count = 0
         for job in queryset.filter(deleted_at__isnull=True):
             services.job_enqueue(job=job)
             count += 1
         self.message_user(request, f"Queued {count} job(s) for rendering.", messages.SUCCESS)
+
+    @admin.action(description="Cancel the running render", permissions=["change"])
+    def cancel(self, request, queryset) -> None:
+        executions = JobExecution.objects.filter(job__in=queryset, status__in=[ExecutionStatus.PENDING,
+                                                                               ExecutionStatus.RUNNING])
+        count = 0
+        for execution in executions:
+            services.execution_cancel(execution=execution)
+            count += 1
+        self.message_user(request, f"Asked {count} render(s) to stop.", messages.SUCCESS)
+
+    @admin.action(description="Increase priority (run next)", permissions=["change"])
+    def increase_priority(self, request, queryset) -> None:
+        jobs = list(queryset.filter(deleted_at__isnull=True).order_by("-runorder", "-id"))
+        for job in jobs:  # the first selected ends up first in the queue
+            services.job_increase_priority(job=job)
+        self.message_user(request, f"Moved {len(jobs)} job(s) to the front of the queue.", messages.SUCCESS)
+
+    @admin.action(description="Duplicate", permissions=["add"])
+    def duplicate(self, request, queryset) -> None:
+        created = 0
+        for job in queryset:
+            fields = {name: getattr(job, name) for name in DUPLICATED_FIELDS}
+            title = job.title[: 255 - len(" (copy)")] + " (copy)"
+            try:
+                services.job_create(user=request.user, title=title, **fields)
+            except ValidationError as error:
+                self.message_user(request, f"{job.title}: {'; '.join(error.messages)}", messages.ERROR)
+                continue
+            created += 1
+        self.message_user(request, f"Created {created} copy(ies).", messages.SUCCESS)
+
+    @admin.action(description="Delete (soft; restorable)", permissions=["change"])
+    def soft_delete(self, request, queryset) -> None:
+        jobs = list(queryset.filter(deleted_at__isnull=True))
+        for job in jobs:
+            services.job_soft_delete(job=job)
+        self.message_user(request, f"Deleted {len(jobs)} job(s); restore them from the deleted filter.",
+                          messages.SUCCESS)
+
+    @admin.action(description="Restore", permissions=["change"])
+    def restore(self, request, queryset) -> None:
+        jobs = list(queryset.filter(deleted_at__isnull=False))
+        for job in jobs:
+            services.job_restore(job=job)
+        self.message_user(request, f"Restored {len(jobs)} job(s).", messages.SUCCESS)
+
+    @admin.action(description="Export artifacts (zip)", permissions=["view"])
+    def export_zip(self, request, queryset):
+        archive = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+        count = 0
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
+            for job in queryset:
+                execution = latest_success(job)
+                if execution is None:
+                    continue
+                folder = f"{job.pk}-{slugify(job.title, allow_unicode=True) or 'job'}"
+                for name, key in execution.results.items():
+                    if not isinstance(key, str) or not default_storage.exists(key):
+                        continue
+                    arcname = f"{folder}/{name}{os.path.splitext(key)[1]}"
+                    with default_storage.open(key, "rb") as source, bundle.open(arcname, "w") as target:
+                        for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                            target.write(chunk)
+                count += 1
+        if not count:
+            archive.close()
+            self.message_user(request, "None of the selected jobs has a successful render.", messages.WARNING)
+            return None
+        archive.seek(0)
+        return FileResponse(archive, as_attachment=True, filename="batchvideo-export.zip",
+                            content_type="application/zip")
+
+    @admin.action(description="Export links (CSV)", permissions=["view"])
+    def export_csv(self, request, queryset) -> HttpResponse:
+        names = ["video", "cover", "srt", "narration"]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "title", "description", "publish_title", *names])
+        for job in queryset:
+            urls = services.execution_urls(latest_success(job))
+            writer.writerow([job.pk, job.title, job.description, job.publish_title,
+                             *[request.build_absolute_uri(urls[name]) if urls.get(name) else "" for name in names]])
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="batchvideo-export.csv"'
+        return response
+
+    # ------------------------------------------------------------ job page
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if job is not None:
+            success = latest_success(job)
+            extra_context.update({
+                "job": job,
+                "snapshot": services.job_snapshot(job),
+                "steps": list(services.STEPS),
+                "latest_urls": services.execution_urls(success),
+                "latest_is_success": success is not None and success == job.latest_execution,
+                "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
+            })
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # ------------------------------------------------------------ custom views
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/storyboard/", view(self.storyboard_view), name="jobs_job_storyboard"),
+            path("<int:object_id>/storyboard/choose/", view(self.choose_image_view), name="jobs_job_choose_image"),
+            path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
+            path("import/", view(self.import_view), name="jobs_job_import"),
+            *super().get_urls(),
+        ]
+
+    def _job_to_change(self, request, object_id) -> Job:
+        """The job, if the user sees it (else 404) and may change it (else 403)."""
+        job = self.get_object(request, str(object_id))
+        if job is None:
+            raise Http404("No such job.")
+        if not self.has_change_permission(request, job):
+            raise PermissionDenied
+        return job
+
+    def storyboard_view(self, request, object_id: int):
+        job = self._job_to_change(request, object_id)
+        splits = list(job.splits.select_related("clip").order_by("index"))
+        clips = list(StockClip.objects.visible_to(request.user).order_by("title"))
+        if request.method == "POST":
+            return self._storyboard_post(request, job, splits, clips)
+        rows = []
+        for split_row in splits:
+            rows.append({
+                "split": split_row,
+                "start": timedelta(milliseconds=split_row.start_ms),
+                "end": timedelta(milliseconds=split_row.end_ms),
+                "images": [{"key": image.get("key"), "url": services.artifact_url(image.get("key", "")),
+                            "source": image.get("source") or "", "selected": image.get("key") == split_row.selected}
+                           for image in split_row.images if image.get("key")],
+            })
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "original": job, "job": job, "title": f"Storyboard: {job.title}",
+            "rows": rows, "clips": clips,
+            "choose_url": reverse("admin:jobs_job_choose_image", args=[job.pk]),
+            "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
+        }
+        return TemplateResponse(request, "admin/jobs/job/storyboard.html", context)
+
+    def _storyboard_post(self, request, job: Job, splits: list[JobSplit], clips: list[StockClip]):
+        clips_by_id = {str(clip.pk): clip for clip in clips}
+        by_id = {str(split_row.pk): split_row for split_row in splits}
+        regenerate = request.POST.get("regenerate")
+        if regenerate in by_id:
+            split_regenerate(split_row=by_id[regenerate])
+            self.message_user(request, f"Segment {by_id[regenerate].index + 1} gets new pictures on the next render.")
+            return HttpResponseRedirect(request.path)
+        errors = []
+        for key, split_row in by_id.items():
+            text = request.POST.get(f"text-{key}")
+            prompt = request.POST.get(f"prompt-{key}")
+            try:
+                if (text is not None and text.strip() != split_row.text) or (
+                        prompt is not None and prompt.strip() != split_row.prompt):
+                    split_row.job = job
+                    services.split_update(split_row=split_row, text=text, prompt=prompt)
+                clip_id = request.POST.get(f"clip-{key}")
+                if clip_id is not None and clip_id != str(split_row.clip_id or ""):
+                    if clip_id and clip_id not in clips_by_id:
+                        raise ValidationError("That clip does not exist or is not yours.")
+                    services.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id), user=request.user)
+            except ValidationError as error:
+                errors.append(f"Segment {split_row.index + 1}: {'; '.join(error.messages)}")
+        for error in errors:
+            self.message_user(request, error, messages.ERROR)
+        if "rerender" in request.POST and not errors:
+            services.job_enqueue(job=job)
+            self.message_user(request, "Saved, and queued a re-render.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
+        if not errors:
+            self.message_user(request, "Storyboard saved.", messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
+
+    def choose_image_view(self, request, object_id: int) -> JsonResponse:
+        if request.method != "POST":
+            return JsonResponse({"error": "POST only"}, status=405)
+        job = self._job_to_change(request, object_id)
+        try:
+            payload = json.loads(request.body or b"{}")
+            split_row = job.splits.get(pk=int(payload["split"]))
+            services.split_choose_image(split_row=split_row, key=str(payload["key"]))
+        except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
+            return JsonResponse({"error": "Expected {split, key} of one of this job's segments."}, status=400)
+        except ValidationError as error:
+            return JsonResponse({"error": "; ".join(error.messages)}, status=400)
+        return JsonResponse({"split": split_row.pk, "selected": split_row.selected})
+
+    def rerender_view(self, request, object_id: int):
+        if request.method != "POST":
+            return JsonResponse({"error": "POST only"}, status=405)
+        job = self._job_to_change(request, object_id)
+        try:
+            services.job_enqueue(job=job)
+        except ValidationError as error:
+            self.message_user(request, "; ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(request, "Queued a re-render.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import jobs"}
+        if request.method == "POST" and "confirm" in request.POST:
+            form = ImportConfirmForm(request.POST)
+            if form.is_valid():
+                rows = importing.import_parse(form.cleaned_data["payload"].encode(),
+                                              filename=form.cleaned_data["filename"], user=request.user)
+                jobs = importing.import_create(rows, user=request.user, enqueue=form.cleaned_data["enqueue"])
+                bad = sum(1 for row in rows if row.errors)
+                self.message_user(request, f"Created {len(jobs)} job(s); skipped {bad} bad row(s).",
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:jobs_job_changelist"))
+            upload = ImportUploadForm()
+        elif request.method == "POST":
+            upload = ImportUploadForm(request.POST, request.FILES)
+            if upload.is_valid():
+                data = upload.cleaned_data["file"].read()
+                filename = upload.cleaned_data["file"].name
+                try:
+                    rows = importing.import_parse(data, filename=filename, user=request.user)
+                except ValidationError as error:
+                    upload.add_error("file", error)
+                else:
+                    context.update({
+                        "rows": rows,
+                        "good": [row for row in rows if not row.errors],
+                        "bad": [row for row in rows if row.errors],
+                        "confirm": ImportConfirmForm(initial={"payload": data.decode("utf-8-sig"),
+                                                              "filename": filename}),
+                    })
+        else:
+            upload = ImportUploadForm()
+        context["upload"] = upload
+        return TemplateResponse(request, "admin/jobs/job/import.html", context)
 
 
 @admin.register(JobExecution)
@@ -99,11 +455,28 @@ class JobSplitAdmin(admin.ModelAdmin):
 
 @admin.register(StockClip)
 class StockClipAdmin(OwnedAdmin):
-    list_display = ["__str__", "tags", "duration_ms", "width", "height", "source", "licence", "owner"]
+    list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence", "owner"]
     list_filter = ["source", "licence"]
     search_fields = ["title", "tags", "source"]
     list_select_related = ["owner"]
-    readonly_fields = ["duration_ms", "width", "height"]
+    readonly_fields = ["preview", "duration_ms", "width", "height"]
+
+    @admin.display(description="Preview")
+    def preview(self, obj: StockClip) -> str:
+        if not obj.file:
+            return "-"
+        return format_html('<video src="{}" preload="metadata" muted controls width="160"></video>',
+                           services.artifact_url(obj.file.name))
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.owner_id is None and not request.user.is_superuser:
+            return False  # shared presets are changed by superusers only
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.owner_id is None and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(CleanupRun)

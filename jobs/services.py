@@ -499,7 +499,7 @@ def _step_narration(context: RenderContext, inputs: dict | None):
         if job.language is None:
             raise ValidationError("The job has no language; choose one to narrate it.")
         return {
-            "sentences": split_sentences(job.content),
+            "sentences": split_sentences(check_content(job.content)),
             "platform": job.language.platform,
             "language": job.language.code,
             "voice": job.voice.name if job.voice else "",
@@ -647,8 +647,11 @@ def _step_pictures(context: RenderContext, inputs: dict | None):
     splits = list(job.splits.order_by("index"))
     palette = job.topic.palette if job.topic else []
     if inputs is None:
+        # A card this step made itself is an output, not an input: only a chosen picture counts.
+        cards_made = {image["key"] for s in splits for image in s.images if image.get("source") == "card"}
         return {
-            "splits": [(s.index, s.text, s.selected, s.clip_id) for s in splits],
+            "splits": [(s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id)
+                       for s in splits],
             "palette": palette,
             "size": [width, height],
         }
@@ -927,6 +930,7 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
         "eta_s": execution_eta(execution),
         "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s")}
                   for name, record in execution.steps.items()},
+        "at": time.time(),  # when it was published (epoch seconds), for latency measurements
     }
     if execution.status == ExecutionStatus.SUCCESS:
         event["urls"] = execution_urls(execution)

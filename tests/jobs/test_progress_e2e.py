@@ -1,0 +1,66 @@
+"""Across real processes: a qcluster worker renders while a websocket client on daphne listens via Redis."""
+
+import asyncio
+import json
+
+import pytest
+from django.core.management import call_command
+
+from jobs import services
+from tests.factories import make_job, make_user
+from tests.processes import free_port, process_env, reachable, start, stop, wait_for_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not reachable("127.0.0.1", 6379), reason="no Redis at 127.0.0.1:6379"),
+]
+
+
+def test_worker_progress_reaches_a_websocket_client_through_redis(tmp_path):
+    import websockets
+
+    call_command("seed_presets")
+    from accounts.models import Account
+    from topics.models import Topic
+    from voices.models import Language, Voice
+
+    user = make_user()
+    job = make_job(
+        owner=user, title="端到端", content="第一句话。第二句话。", speech_speed=1.3,
+        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
+        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
+    )
+    env = process_env(REDIS_URL="redis://127.0.0.1:6379/13", SEGMENT_TARGET_MS="1500")
+    port = free_port()
+    server = start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
+                   env, tmp_path / "daphne.log")
+    worker = None
+    try:
+        wait_for_port(port)
+        ticket = services.ws_ticket_issue(user=user)
+
+        async def listen() -> list[dict]:
+            events = []
+            url = f"ws://127.0.0.1:{port}/ws/jobs/{job.pk}/?ticket={ticket}"
+            async with websockets.connect(url, origin="http://localhost") as socket:
+                events.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
+                nonlocal worker
+                await asyncio.to_thread(services.job_enqueue, job=job)
+                worker = start(["manage.py", "qcluster"], env, tmp_path / "worker.log")
+                while events[-1]["type"] not in ("done", "error"):
+                    events.append(json.loads(await asyncio.wait_for(socket.recv(), 120)))
+            return events
+
+        events = asyncio.run(listen())
+    finally:
+        if worker is not None:
+            stop(worker)
+        stop(server)
+    kinds = [event["type"] for event in events]
+    assert kinds[0] == "init" and kinds[-1] == "done", (kinds, (tmp_path / "worker.log").read_text())
+    updates = [event for event in events if event["type"] == "update"]
+    assert len(updates) >= 3
+    progress = [event["progress"] for event in updates]
+    assert progress == sorted(progress)
+    assert events[-1]["urls"]["video"]
