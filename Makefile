@@ -23,11 +23,15 @@ apt:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing python3-venv >/dev/null; \
 	fi
 
-# torch first, as the CPU build, so nothing pulls the multi-GB CUDA one.
+# torch first, as the CPU build, so nothing pulls the multi-GB CUDA one (its own
+# dependencies come with requirements.txt).
 $(VENV)/.installed: requirements.txt
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --index-url $(TORCH_INDEX) $(TORCH) || $(PY) -m pip install -q $(TORCH)
+	if $(PY) -c "import urllib.request; urllib.request.urlopen('$(TORCH_INDEX)/torch/', timeout=10)" 2>/dev/null; \
+	then $(PY) -m pip install -q --no-deps --index-url $(TORCH_INDEX) $(TORCH); \
+	else echo "PyTorch's CPU index is unreachable: taking $(TORCH) from the configured index"; \
+		$(PY) -m pip install -q --no-deps $(TORCH); fi
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
