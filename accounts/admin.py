@@ -6,7 +6,12 @@ from .models import Account, User
 
 
 class OwnedAdmin(admin.ModelAdmin):
-    """Operators see and pick their own rows and the shared presets; superusers see everything."""
+    """Operators see and pick their own rows and the shared presets; superusers see everything.
+
+    Shared rows (no owner) are changed and deleted by superusers only.
+    """
+
+    shared_rows_superuser_only = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
@@ -28,6 +33,20 @@ class OwnedAdmin(admin.ModelAdmin):
             excluded.append("owner")
         return excluded
 
+    def _is_locked(self, request, obj) -> bool:
+        return (self.shared_rows_superuser_only and obj is not None and obj.owner_id is None
+                and not request.user.is_superuser)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if self._is_locked(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if self._is_locked(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
@@ -40,6 +59,22 @@ class AccountAdmin(OwnedAdmin):
     list_filter = ["platform", "area"]
     search_fields = ["username", "area"]
     list_select_related = ["owner"]
+    readonly_fields = ["logo_preview"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        from jobs.forms import AccountForm  # jobs imports accounts; keep the import one-way at load time
+
+        kwargs["form"] = AccountForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        from jobs.forms import BRAND_FIELDS
+
+        channel = ["username", "platform", "area", "logo", "logo_preview"]
+        if request.user.is_superuser:
+            channel.append("owner")
+        return [(None, {"fields": channel}),
+                ("Brand profile", {"fields": ["subtitle_background_custom", *BRAND_FIELDS]})]
 
     @admin.display(description="Logo")
     def logo_preview(self, obj: Account) -> str:

@@ -18,7 +18,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .metrics import REGISTRY
@@ -74,7 +75,7 @@ def _forbidden() -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "timestamp": _now()})
 
@@ -86,7 +87,7 @@ def _pending_migrations() -> list[str]:
 
 
 @never_cache
-@require_GET
+@require_safe
 def ready(request: HttpRequest) -> JsonResponse:
     try:
         connection.ensure_connection()
@@ -191,17 +192,24 @@ def _workers() -> dict[str, Any]:
         age = (now - (execution.heartbeat_at or execution.updated_at)).total_seconds()
         is_stale = age > settings.EXECUTION_STALE_S
         stale += is_stale
-        running.append({"execution": execution.pk, "job": execution.job_id, "worker_host": execution.worker_host,
-                        "heartbeat_age_s": round(age, 1), "stale": is_stale})
+        running.append({
+            "execution": execution.pk, "job": execution.job_id, "worker_host": execution.worker_host,
+            "heartbeat_age_s": round(age, 1), "stale": is_stale,
+        })
     try:
-        clusters = [{"cluster": str(stat.cluster_id), "host": stat.host, "status": stat.status,
-                     "workers": len(stat.workers), "uptime_s": round(stat.uptime(), 1)} for stat in Stat.get_all()]
+        clusters = [
+            {"cluster": str(stat.cluster_id), "host": stat.host, "status": stat.status,
+             "workers": len(stat.workers), "uptime_s": round(stat.uptime(), 1)}
+            for stat in Stat.get_all()
+        ]
     except Exception as error:
         clusters = [{"error": f"{error.__class__.__name__}: {error}"[:200]}]
     result: dict[str, Any] = {"running": running, "stale": stale, "clusters": clusters}
     if stale:
         result["status"] = WARNING
-        result["error"] = f"{stale} running execution(s) without a heartbeat for over {settings.EXECUTION_STALE_S} s"
+        result["error"] = (
+            f"{stale} running execution(s) without a heartbeat for over {settings.EXECUTION_STALE_S} s"
+        )
     return result
 
 
@@ -216,7 +224,7 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
 
 
 @never_cache
-@require_GET
+@require_safe
 def health_extended(request: HttpRequest) -> JsonResponse:
     if not _authorized(request):
         return _forbidden()
@@ -228,7 +236,7 @@ def health_extended(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     if not _authorized(request):
         return _forbidden()

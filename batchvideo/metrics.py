@@ -78,7 +78,9 @@ class QueueCollector:
         from jobs.models import ExecutionStatus, JobExecution
 
         by_status = dict(JobExecution.objects.values_list("status").annotate(count=Count("id")).order_by())
-        executions = GaugeMetricFamily("batchvideo_executions", "Executions (renders) by status.", labels=["status"])
+        executions = GaugeMetricFamily(
+            "batchvideo_executions", "Executions (renders) by status.", labels=["status"]
+        )
         for status in ExecutionStatus.values:
             executions.add_metric([status], by_status.get(status, 0))
         yield executions
@@ -100,14 +102,16 @@ class QueueCollector:
                   .values_list("steps", flat=True)[:RECENT_EXECUTIONS])
         for steps in recent:
             for name, record in (steps or {}).items():
-                if isinstance(record, dict) and record.get("status") == "done" and record.get("duration_s") is not None:
+                ran = isinstance(record, dict) and record.get("status") == "done"
+                if ran and record.get("duration_s") is not None:
                     try:
                         durations.setdefault(name, []).append(float(record["duration_s"]))
                     except (TypeError, ValueError):
                         continue
         summary = SummaryMetricFamily(
             "batchvideo_step_duration_seconds",
-            f"Durations of pipeline steps that ran (not reused) in the last {RECENT_EXECUTIONS} finished renders.",
+            f"Durations of pipeline steps that ran (not reused) in the last {RECENT_EXECUTIONS} "
+            "finished renders.",
             labels=["step"],
         )
         quantiles = GaugeMetricFamily(

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "batchvideo.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,6 +121,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests start real worker processes, which cannot see an in-memory database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # Under daphne every request runs in a new thread: a pool instead of one connection per thread.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2, "max_size": env_int("DATABASE_POOL_MAX", 16),
+    }
+
 AUTH_USER_MODEL = "accounts.User"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -149,31 +157,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if AWS_STORAGE_BUCKET_NAME:
-    from botocore.config import Config
+    # Options built in batchvideo/storage.py (tests point the same options at their own server):
+    # signed expiring links (for AWS_S3_PUBLIC_ENDPOINT_URL when set), multipart transfers, and
+    # checksums only when required (S3-compatible servers reject boto3's default ones).
+    from batchvideo.storage import s3_backend, s3_options
 
-    STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
-            "custom_domain": False,
-            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
-            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
-            "querystring_auth": True,
-            "querystring_expire": env_int("SIGNED_URL_EXPIRE_SECONDS", 3600),
-            "file_overwrite": True,
-            "default_acl": None,
-            # S3-compatible servers (MinIO, OSS) reject boto3's default request checksums.
-            "client_config": Config(
-                s3={"addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE", "path")},
-                signature_version=os.environ.get("AWS_S3_SIGNATURE_VERSION", "s3v4"),
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                retries={"max_attempts": 5, "mode": "standard"},
-            ),
-        },
-    }
+    STORAGES["default"] = {"BACKEND": s3_backend(os.environ), "OPTIONS": s3_options(os.environ)}
 SIGNED_URL_EXPIRE_SECONDS = env_int("SIGNED_URL_EXPIRE_SECONDS", 3600)
 
 # Channels: Redis when configured, else an in-process layer (the progress view then reads the DB).
@@ -225,7 +214,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
-SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
+API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
+API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", True)
+API_CLIP_MAX_BYTES = env_int("API_CLIP_MAX_BYTES", 200 * 1024 * 1024)
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
 
 # Storage clean-up policy (cleanup_storage --mode auto) and where maintenance schedules run.
 CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)
@@ -239,6 +233,17 @@ SEGMENT_TARGET_MS = env_int("SEGMENT_TARGET_MS", 5000)
 VIDEO_FPS = env_int("VIDEO_FPS", 30)
 VIDEO_PRESET = os.environ.get("VIDEO_PRESET", "veryfast")
 BACKGROUND_MUSIC = os.environ.get("BACKGROUND_MUSIC", "")
+# Model backends, configured by local paths (nothing is ever downloaded). Empty = the fallbacks.
+FLUX_MODEL_DIR = os.environ.get("FLUX_MODEL_DIR", "")
+LORA_DIR = os.environ.get("LORA_DIR", "")
+IMAGE_CANDIDATES = env_int("IMAGE_CANDIDATES", 3)
+IMAGE_STEPS = env_int("IMAGE_STEPS", 28)
+FUNASR_MODEL_DIR = os.environ.get("FUNASR_MODEL_DIR", "")
+FUNASR_VAD_DIR = os.environ.get("FUNASR_VAD_DIR", "")
+FUNASR_PUNC_DIR = os.environ.get("FUNASR_PUNC_DIR", "")
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
+LLM_MODEL = os.environ.get("LLM_MODEL", "")
 TTS_OPTIONS = {
     "seedvc": {"url": os.environ.get("SEEDVC_URL", "")},
     "azure": {

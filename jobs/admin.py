@@ -4,16 +4,17 @@ import json
 import os
 import tempfile
 import zipfile
-from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db.models import IntegerField, OuterRef, Subquery
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
 
@@ -25,6 +26,11 @@ from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, St
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
                      "speech_speed", "orientation", "extra", "runorder"]
+
+
+def clock(milliseconds: int) -> str:
+    minutes, seconds = divmod(milliseconds / 1000, 60)
+    return f"{int(minutes)}:{seconds:04.1f}"
 
 
 def latest_success(job: Job) -> JobExecution | None:
@@ -69,8 +75,8 @@ class DeletedFilter(admin.SimpleListFilter):
     def choices(self, changelist):
         for value, label in self.lookup_choices:
             selected = self.value() == value or (self.value() is None and value == "no")
-            yield {"selected": selected, "query_string": changelist.get_query_string({self.parameter_name: value}),
-                   "display": label}
+            query_string = changelist.get_query_string({self.parameter_name: value})
+            yield {"selected": selected, "query_string": query_string, "display": label}
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -94,17 +100,20 @@ class JobExecutionInline(admin.TabularInline):
 
     @admin.display(description="Steps")
     def step_durations(self, obj: JobExecution) -> str:
-        parts = [f"{name} {record.get('status', '?')}"
-                 + (f" {record['duration_s']:.1f}s" if isinstance(record.get("duration_s"), (int, float)) else "")
-                 for name, record in (obj.steps or {}).items()]
+        parts = []
+        for name, record in (obj.steps or {}).items():
+            seconds = record.get("duration_s")
+            timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
+            parts.append(f"{name} {record.get('status', '?')}{timing}")
         return ", ".join(parts) or "-"
 
 
 @admin.register(Job)
 class JobAdmin(OwnedAdmin):
+    shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
-    list_display = ["title", "status_badge", "progress", "account", "language", "topic", "video_length",
-                    "created_at", "updated_at"]
+    list_display = ["title", "status_badge", "progress", "account_name", "language_code", "topic",
+                    "video_length", "created", "updated"]
     list_filter = [LatestStatusFilter, "account", "language", "topic", "created_at", DeletedFilter]
     search_fields = ["title", "content"]
     list_select_related = ["account", "language", "topic"]
@@ -137,7 +146,8 @@ class JobAdmin(OwnedAdmin):
         return super().get_queryset(request).annotate(
             latest_status=Subquery(latest.values("status")[:1]),
             latest_progress=Subquery(latest.values("progress")[:1]),
-            video_ms=Cast(Subquery(success.values("steps__narration__data__duration_ms")[:1]), IntegerField()),
+            video_ms=Subquery(success.annotate(
+                ms=Cast(KT("steps__narration__data__duration_ms"), IntegerField())).values("ms")[:1]),
         )
 
     @admin.display(description="Status", ordering="latest_status")
@@ -155,6 +165,24 @@ class JobAdmin(OwnedAdmin):
             return "-"
         return format_html('<span class="mini-bar" title="{}%"><span style="width:{}%"></span></span> {}%',
                            value, value, value)
+
+    @admin.display(description="Account", ordering="account__username")
+    def account_name(self, obj: Job) -> str:
+        return obj.account.username if obj.account else "-"
+
+    @admin.display(description="Language", ordering="language__code")
+    def language_code(self, obj: Job) -> str:
+        return obj.language.code if obj.language else "-"
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: Job) -> str:
+        return format_html('<span title="{}">{}</span>', obj.created_at.isoformat(),
+                           timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj: Job) -> str:
+        return format_html('<span title="{}">{}</span>', obj.updated_at.isoformat(),
+                           timezone.localtime(obj.updated_at).strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description="Length", ordering="video_ms")
     def video_length(self, obj: Job) -> str:
@@ -187,7 +215,7 @@ class JobAdmin(OwnedAdmin):
     @admin.action(description="Increase priority (run next)", permissions=["change"])
     def increase_priority(self, request, queryset) -> None:
         jobs = list(queryset.filter(deleted_at__isnull=True).order_by("-runorder", "-id"))
-        for job in jobs:  # the first selected ends up first in the queue
+        for job in jobs:  # the selected jobs keep their order among themselves
             services.job_increase_priority(job=job)
         self.message_user(request, f"Moved {len(jobs)} job(s) to the front of the queue.", messages.SUCCESS)
 
@@ -254,8 +282,8 @@ class JobAdmin(OwnedAdmin):
         writer.writerow(["id", "title", "description", "publish_title", *names])
         for job in queryset:
             urls = services.execution_urls(latest_success(job))
-            writer.writerow([job.pk, job.title, job.description, job.publish_title,
-                             *[request.build_absolute_uri(urls[name]) if urls.get(name) else "" for name in names]])
+            links = [request.build_absolute_uri(urls[name]) if urls.get(name) else "" for name in names]
+            writer.writerow([job.pk, job.title, job.description, job.publish_title, *links])
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="batchvideo-export.csv"'
         return response
@@ -274,6 +302,7 @@ class JobAdmin(OwnedAdmin):
                 "latest_urls": services.execution_urls(success),
                 "latest_is_success": success is not None and success == job.latest_execution,
                 "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
+                "can_change_job": self.has_change_permission(request, job),
             })
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -283,7 +312,8 @@ class JobAdmin(OwnedAdmin):
         view = self.admin_site.admin_view
         return [
             path("<int:object_id>/storyboard/", view(self.storyboard_view), name="jobs_job_storyboard"),
-            path("<int:object_id>/storyboard/choose/", view(self.choose_image_view), name="jobs_job_choose_image"),
+            path("<int:object_id>/storyboard/choose/", view(self.choose_image_view),
+                 name="jobs_job_choose_image"),
             path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
             path("import/", view(self.import_view), name="jobs_job_import"),
             *super().get_urls(),
@@ -308,10 +338,11 @@ class JobAdmin(OwnedAdmin):
         for split_row in splits:
             rows.append({
                 "split": split_row,
-                "start": timedelta(milliseconds=split_row.start_ms),
-                "end": timedelta(milliseconds=split_row.end_ms),
-                "images": [{"key": image.get("key"), "url": services.artifact_url(image.get("key", "")),
-                            "source": image.get("source") or "", "selected": image.get("key") == split_row.selected}
+                "start": clock(split_row.start_ms),
+                "end": clock(split_row.end_ms),
+                "images": [{"key": image["key"], "url": services.artifact_url(image["key"]),
+                            "source": image.get("source") or "",
+                            "selected": image["key"] == split_row.selected}
                            for image in split_row.images if image.get("key")],
             })
         context = {
@@ -329,7 +360,8 @@ class JobAdmin(OwnedAdmin):
         regenerate = request.POST.get("regenerate")
         if regenerate in by_id:
             split_regenerate(split_row=by_id[regenerate])
-            self.message_user(request, f"Segment {by_id[regenerate].index + 1} gets new pictures on the next render.")
+            number = by_id[regenerate].index + 1
+            self.message_user(request, f"Segment {number} gets new pictures on the next render.")
             return HttpResponseRedirect(request.path)
         errors = []
         for key, split_row in by_id.items():
@@ -344,7 +376,8 @@ class JobAdmin(OwnedAdmin):
                 if clip_id is not None and clip_id != str(split_row.clip_id or ""):
                     if clip_id and clip_id not in clips_by_id:
                         raise ValidationError("That clip does not exist or is not yours.")
-                    services.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id), user=request.user)
+                    services.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id),
+                                            user=request.user)
             except ValidationError as error:
                 errors.append(f"Segment {split_row.index + 1}: {'; '.join(error.messages)}")
         for error in errors:
@@ -455,7 +488,8 @@ class JobSplitAdmin(admin.ModelAdmin):
 
 @admin.register(StockClip)
 class StockClipAdmin(OwnedAdmin):
-    list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence", "owner"]
+    list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",
+                    "owner"]
     list_filter = ["source", "licence"]
     search_fields = ["title", "tags", "source"]
     list_select_related = ["owner"]
@@ -467,16 +501,6 @@ class StockClipAdmin(OwnedAdmin):
             return "-"
         return format_html('<video src="{}" preload="metadata" muted controls width="160"></video>',
                            services.artifact_url(obj.file.name))
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.owner_id is None and not request.user.is_superuser:
-            return False  # shared presets are changed by superusers only
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.owner_id is None and not request.user.is_superuser:
-            return False
-        return super().has_delete_permission(request, obj)
 
 
 @admin.register(CleanupRun)

@@ -36,7 +36,7 @@ from django.utils import timezone
 from media_engine import cards, clips, compose, split, subtitles, tts
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
-from media_engine.prompts import template_prompt
+from media_engine.prompts import build_prompts
 from media_engine.sentences import Narration, TimedSentence, split_sentences
 
 from .models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
@@ -460,21 +460,32 @@ def _apply_outputs(context: RenderContext, step: str, record: dict) -> None:
 
 def _fetch(context: RenderContext, key: str) -> Path:
     """A local copy of a stored file: the worker's disk is only a cache of the storage."""
+    from batchvideo.storage import storage_download
+
     target = Path(settings.WORK_ROOT) / "cache" / key
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with default_storage.open(key, "rb") as source, open(target.with_suffix(".part"), "wb") as out:
-            shutil.copyfileobj(source, out, length=1024 * 1024)
-        target.with_suffix(".part").rename(target)
+    # A copy whose size differs from the stored file is stale (a logo replaced under its name).
+    if not target.exists() or target.stat().st_size != default_storage.size(key):
+        storage_download(default_storage, key, target)
     return target
 
 
 def _store(local_path: Path, key: str) -> str:
-    """Save a file under exactly `key` (replacing an older file there) and return the key."""
-    if default_storage.exists(key):
+    """Save a file under exactly `key` (replacing an older file there) and return the key.
+
+    The key is returned (and so recorded) only once the stored size matches the local file:
+    an interrupted upload raises a transient error instead. S3 replaces an object in one step
+    (a failed multipart upload is aborted), so there the old file is not deleted first.
+    """
+    if not getattr(default_storage, "file_overwrite", False) and default_storage.exists(key):
         default_storage.delete(key)
     with open(local_path, "rb") as handle:
         saved = default_storage.save(key, File(handle, name=local_path.name))
+    if default_storage.size(saved) != local_path.stat().st_size:
+        raise OSError(f"storing {saved} was cut short; it is stored again on retry")
+    # Seed this worker's cache: a later step (the cover reads the video) needs no download.
+    cached = Path(settings.WORK_ROOT) / "cache" / saved
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(local_path, cached)
     return saved
 
 
@@ -505,7 +516,10 @@ def _step_narration(context: RenderContext, inputs: dict | None):
             "voice": job.voice.name if job.voice else "",
             "reference": _file_digest(job.voice.reference) if job.voice else "",
             "speed": job.speech_speed,
+            "uploaded": _file_digest(job.narration_audio),
         }
+    if inputs["uploaded"]:
+        return _narration_from_upload(context, inputs)
     voice = job.voice
     reference_path = None
     if voice is not None and voice.reference:
@@ -534,6 +548,35 @@ def _step_narration(context: RenderContext, inputs: dict | None):
         "duration_ms": narration.duration_ms,
         "sentences": [vars(sentence) for sentence in narration.sentences],
         "fallbacks": fallbacks,
+    }
+
+
+def _narration_from_upload(context: RenderContext, inputs: dict):
+    """An uploaded narration: FunASR finds when each of the script's sentences is spoken."""
+    from media_engine import asr, ffmpeg
+
+    if not settings.FUNASR_MODEL_DIR:
+        raise MediaError("this job has an uploaded narration, which needs FUNASR_MODEL_DIR (a local Paraformer)")
+    job = context.job
+    upload = _fetch(context, job.narration_audio.name)
+    narration_path = context.workdir / "narration.wav"
+    ffmpeg.run(["-i", upload, "-vn", "-ac", "1", "-ar", str(tts.SAMPLE_RATE), "-c:a", "pcm_s16le", narration_path],
+               timeout=600, cancel=context.cancel)
+    duration_ms = int(ffmpeg.duration(narration_path) * 1000)
+    execution_report(context.execution, step="narration", fraction=0.2, message="Recognising the narration")
+    recognised = asr.transcribe(
+        narration_path, model_dir=Path(settings.FUNASR_MODEL_DIR),
+        vad_dir=Path(settings.FUNASR_VAD_DIR) if settings.FUNASR_VAD_DIR else None,
+        punc_dir=Path(settings.FUNASR_PUNC_DIR) if settings.FUNASR_PUNC_DIR else None,
+        words=True,  # per-character times align the script exactly
+    )
+    sentences = asr.align(inputs["sentences"], recognised, duration_ms=duration_ms)
+    context.narration = Narration(path=narration_path, duration_ms=duration_ms, sentences=sentences)
+    key = _store(narration_path, context.key("narration.wav"))
+    return {"narration": key}, {
+        "duration_ms": duration_ms,
+        "sentences": [vars(sentence) for sentence in sentences],
+        "fallbacks": [],
     }
 
 
@@ -609,14 +652,16 @@ def _segments_save(job: Job, segments: list[split.Segment]) -> None:
     previous = {split_row.text: split_row for split_row in job.splits.all()}
     topic = job.topic
     job.splits.all().delete()
+    new_texts = [segment.text for segment in segments if segment.text not in previous]
+    built = build_prompts(
+        new_texts, prefix=topic.prompt_image_prefix if topic else "",
+        image_prompt=topic.prompt_gen_image if topic else "", llm=_llm_settings(),
+    ) if new_texts else None
+    new_prompts = dict(zip(new_texts, built.prompts)) if built else {}
     rows = []
     for segment in segments:
         kept = previous.get(segment.text)
-        prompt = kept.prompt if kept else template_prompt(
-            prefix=topic.prompt_image_prefix if topic else "",
-            image_prompt=topic.prompt_gen_image if topic else "",
-            text=segment.text,
-        )
+        prompt = kept.prompt if kept else new_prompts[segment.text]
         rows.append(JobSplit(
             job=job, index=segment.index, start_ms=segment.start_ms, end_ms=segment.end_ms,
             text=segment.text, prompt=prompt,
@@ -626,6 +671,12 @@ def _segments_save(job: Job, segments: list[split.Segment]) -> None:
     JobSplit.objects.bulk_create(rows)
     if not any(row.clip_id for row in rows):
         _assign_clips(job, rows)
+
+
+def _llm_settings() -> dict | None:
+    if not (settings.LLM_BASE_URL and settings.LLM_MODEL):
+        return None
+    return {"base_url": settings.LLM_BASE_URL, "api_key": settings.LLM_API_KEY, "model": settings.LLM_MODEL}
 
 
 def _assign_clips(job: Job, rows: list[JobSplit]) -> None:
@@ -654,14 +705,19 @@ def _step_pictures(context: RenderContext, inputs: dict | None):
                        for s in splits],
             "palette": palette,
             "size": [width, height],
+            "prompts": [s.prompt for s in splits],
+            "model": settings.FLUX_MODEL_DIR,
+            "lora": [job.topic.lora_name, job.topic.lora_weight] if job.topic else None,
         }
     fallbacks: list[str] = []
+    if settings.FLUX_MODEL_DIR:
+        _generate_pictures(context, [s for s in splits if not s.clip_id and not _has_picture(s)])
     for number, split_row in enumerate(splits):
         if context.cancel():
             raise Cancelled("cancelled by an operator")
         if split_row.clip_id:
             fallbacks.append("clip library")
-        elif not split_row.selected or not default_storage.exists(split_row.selected):
+        elif not _has_picture(split_row):
             card_hash = _hash({"text": split_row.text, "palette": palette, "size": [width, height]})[:16]
             key = f"jobs/{job.pk}/pictures/{split_row.index:03d}-card-{card_hash}.png"
             if not default_storage.exists(key):
@@ -678,6 +734,41 @@ def _step_pictures(context: RenderContext, inputs: dict | None):
                          message=f"Pictures {number + 1}/{len(splits)}")
     context.fallbacks.extend(fallbacks)
     return {}, {"fallbacks": sorted(set(fallbacks))}
+
+
+def _has_picture(split_row: JobSplit) -> bool:
+    return bool(split_row.selected) and default_storage.exists(split_row.selected)
+
+
+def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
+    """Candidates from Flux (and the topic's LoRA) for segments without a picture; the first is selected."""
+    from media_engine import images
+
+    if not splits:
+        return
+    job = context.job
+    width, height = job.frame_size
+    topic = job.topic
+    out_dir = Path(settings.WORK_ROOT) / f"job-{job.pk}" / "generated"
+    generated = images.generate_candidates(
+        [split_row.prompt for split_row in splits],
+        model_dir=Path(settings.FLUX_MODEL_DIR), width=width, height=height,
+        candidates=settings.IMAGE_CANDIDATES, seed=job.pk * 100_000, out_dir=out_dir, steps=settings.IMAGE_STEPS,
+        lora_dir=Path(settings.LORA_DIR) if settings.LORA_DIR and topic and topic.lora_name else None,
+        lora_name=topic.lora_name if topic else "", lora_weight=topic.lora_weight if topic else 100,
+        on_progress=lambda fraction: execution_report(
+            context.execution, step="pictures", fraction=fraction * 0.95, message="Generating pictures"
+        ),
+        cancel=context.cancel,
+    )
+    for split_row, candidates in zip(splits, generated):
+        added = []
+        for picture in candidates:
+            key = _store(picture.path, f"jobs/{job.pk}/pictures/{split_row.index:03d}-flux-{picture.seed}.png")
+            added.append({"key": key, "seed": picture.seed, "source": "flux"})
+        split_row.images = [*split_row.images, *added]
+        split_row.selected = added[0]["key"] if added else split_row.selected
+        split_row.save(update_fields=["images", "selected", "updated_at"])
 
 
 def _step_compose(context: RenderContext, inputs: dict | None):

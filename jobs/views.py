@@ -5,6 +5,8 @@ from django.core import signing
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -42,6 +44,8 @@ def job_progress_json(request, job_id: int) -> JsonResponse:
     return JsonResponse(services.job_snapshot(job))
 
 
+@extend_schema_view(post=extend_schema(request=None, responses=inline_serializer(
+    "WebsocketTicket", {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()})))
 class WebsocketTicketView(APIView):
     """POST: a ticket valid for one minute, for `wss://.../ws/jobs/<id>/?ticket=...`."""
 

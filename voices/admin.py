@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
 
@@ -15,7 +16,18 @@ class LanguageAdmin(OwnedAdmin):
 
 @admin.register(Voice)
 class VoiceAdmin(OwnedAdmin):
-    list_display = ["name", "language", "reference", "owner", "updated_at"]
+    list_display = ["name", "language", "reference_player", "owner", "updated_at"]
     list_filter = ["language"]
     search_fields = ["name"]
     list_select_related = ["language", "owner"]
+    autocomplete_fields = ["language"]
+    readonly_fields = ["reference_player"]
+
+    @admin.display(description="Reference audio")
+    def reference_player(self, obj: Voice) -> str:
+        if not obj.reference:
+            return "-"
+        from jobs.services import artifact_url
+
+        return format_html('<audio controls preload="none" src="{}"></audio>',
+                           artifact_url(obj.reference.name))

@@ -17,26 +17,17 @@ def detail_response(description: str, message: str) -> OpenApiResponse:
     ])
 
 
-ERROR_401 = OpenApiResponse(response=DetailSerializer, description="No or an invalid token.", examples=[OpenApiExample(
-    "Not logged in", value={"detail": "Authentication credentials were not provided."}, response_only=True,
-)])
-ERROR_403 = OpenApiResponse(response=DetailSerializer, description="A shared preset: only superusers may change it.", examples=[OpenApiExample(
-    "Shared preset", value={"detail": "Shared presets can only be changed by a superuser."}, response_only=True,
-)])
-ERROR_404 = OpenApiResponse(response=DetailSerializer, description="No such row, or it belongs to someone else.", examples=[OpenApiExample(
-    "Not found", value={"detail": "No Job matches the given query."}, response_only=True,
-)])
-
-ERROR_409 = OpenApiResponse(response=DetailSerializer, description="Still used by other rows.", examples=[
-    OpenApiExample("In use", value={"detail": "Still used by job 12; change or delete those first."},
-                   response_only=True),
-])
+ERROR_401 = detail_response("Not logged in", "Authentication credentials were not provided.")
+ERROR_403 = detail_response("A shared preset", "Shared presets can only be changed by a superuser.")
+ERROR_404 = detail_response("Not found (or someone else's)", "No Job matches the given query.")
+ERROR_409 = detail_response("Still in use", "Still used by job 12; change or delete those first.")
 
 
 def validation_error(example: dict[str, Any]) -> OpenApiResponse:
-    return OpenApiResponse(response=OpenApiTypes.OBJECT, description="Invalid input: messages per field.", examples=[
-        OpenApiExample("Invalid input", value=example, response_only=True, status_codes=["400"]),
-    ])
+    return OpenApiResponse(
+        response=OpenApiTypes.OBJECT, description="Invalid input: messages per field.",
+        examples=[OpenApiExample("Invalid input", value=example, response_only=True, status_codes=["400"])],
+    )
 
 
 def response_example(name: str, value: Any, status: str = "200") -> OpenApiExample:
@@ -68,8 +59,10 @@ def owned_crud_docs(
                              responses={201: serializer, 400: invalid, 401: ERROR_401}),
         update=extend_schema(summary=f"Replace a {noun}", tags=[tag], examples=[write, shown],
                              responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404}),
-        partial_update=extend_schema(summary=f"Change a {noun}", tags=[tag], examples=[write, shown],
-                                     responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404}),
+        partial_update=extend_schema(
+            summary=f"Change a {noun}", tags=[tag], examples=[write, shown],
+            responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404},
+        ),
         destroy=extend_schema(summary=f"Delete a {noun}", tags=[tag],
                               responses={204: None, 403: ERROR_403, 404: ERROR_404, 409: ERROR_409}),
     )

@@ -83,7 +83,9 @@ class OwnedSerializer(serializers.ModelSerializer):
     """owner and shared (read-only) plus the per-owner uniqueness the models' constraints demand."""
 
     owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
-    shared = serializers.SerializerMethodField(help_text="A shared preset (no owner), read-only for non-superusers.")
+    shared = serializers.SerializerMethodField(
+        help_text="A shared preset (no owner): read-only for non-superusers."
+    )
 
     # Fields unique per owner (and among shared presets), checked before the database says so.
     unique_per_owner: tuple[str, ...] = ()

@@ -8,10 +8,10 @@ admin can use them as well as the API.
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -33,7 +33,9 @@ IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp"}
 
 # ffprobe's format_name -> extension. m4a is ffprobe's "mov,mp4,..." family with audio only.
-AUDIO_FORMATS = {"wav": ".wav", "mp3": ".mp3", "mov,mp4,m4a,3gp,3g2,mj2": ".m4a", "ogg": ".ogg", "flac": ".flac"}
+AUDIO_FORMATS = {
+    "wav": ".wav", "mp3": ".mp3", "mov,mp4,m4a,3gp,3g2,mj2": ".m4a", "ogg": ".ogg", "flac": ".flac",
+}
 AUDIO_TYPES = {
     "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3", "audio/mp4",
     "audio/x-m4a", "audio/m4a", "audio/aac", "audio/ogg", "application/ogg", "audio/vorbis", "audio/opus",
@@ -64,7 +66,9 @@ def _check_size(uploaded, limit: int, kind: str) -> None:
 def _check_declared_type(uploaded, allowed: set[str], kind: str) -> None:
     declared = (getattr(uploaded, "content_type", "") or "").split(";")[0].strip().lower()
     if declared not in allowed and declared not in GENERIC_TYPES:
-        raise ValidationError(f"Content type {declared!r} is not an accepted {kind} type.", code="content_type")
+        raise ValidationError(
+            f"Content type {declared!r} is not an accepted {kind} type.", code="content_type"
+        )
 
 
 def _read_all(uploaded) -> bytes:
@@ -91,7 +95,8 @@ def check_image(uploaded, *, max_bytes: int = IMAGE_MAX_BYTES) -> ContentFile:
         with Image.open(ContentFile(data)) as picture:
             picture.load()  # verify() does not decode; a truncated file only fails here
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ValidationError("The upload is not a readable PNG, JPEG or WebP picture.", code="invalid") from error
+        message = "The upload is not a readable PNG, JPEG or WebP picture."
+        raise ValidationError(message, code="invalid") from error
     if image_format not in IMAGE_FORMATS:
         raise ValidationError(
             f"{image_format or 'This'} pictures are not accepted; use PNG, JPEG or WebP.", code="format"

@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from ..models import Account, User
 from .docs import (
-    ERROR_401, ERROR_403, ERROR_404, detail_response, owned_crud_docs, request_example, response_example, validation_error,
+    ERROR_401, ERROR_403, ERROR_404, detail_response, owned_crud_docs, request_example, response_example,
+    validation_error,
 )
 from .ownership import ApiViewMixin, OwnedModelViewSet
 from .serializers import (
@@ -25,7 +26,8 @@ ACCOUNT_EXAMPLE = {
     "id": 3, "username": "health-tips", "platform": "youtube", "area": "CN",
     "extra": {"subtitle_background": "#578B2E", "subtitle_color": "#FFFFFF", "enable_transition": True,
               "transition_types": ["fade"], "logo_corner": "top-right"},
-    "logo_url": "/files/ImFjY291bnRzL2xvZ29zL2xvZ28ucG5nIg:1tX...", "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11",
+    "logo_url": "/files/ImFjY291bnRzL2xvZ29zL2xvZ28ucG5nIg:1tX...",
+    "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11",
     "shared": False, "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
 }
 USER_EXAMPLE = {
@@ -39,8 +41,10 @@ TOKEN = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"
     noun="account", plural="accounts", serializer=AccountSerializer, tag="accounts", example=ACCOUNT_EXAMPLE,
     write_example={"username": "health-tips", "platform": "youtube", "area": "CN",
                    "extra": {"subtitle_background": "#578B2E", "logo_corner": "top-right"}},
-    invalid_example={"extra": {"logo_corner": ["Must be one of top-left, top-right, bottom-left, bottom-right."],
-                               "subtitle_colour": ["Unknown key; the allowed keys are subtitle_background, ..."]}},
+    invalid_example={"extra": {
+        "logo_corner": ["Must be one of top-left, top-right, bottom-left, bottom-right."],
+        "subtitle_colour": ["Unknown key; the allowed keys are subtitle_background, ..."],
+    }},
 )
 class AccountViewSet(OwnedModelViewSet):
     """Publishing channels and their brand profiles (subtitle colours, transitions, logo, presenter)."""
@@ -50,10 +54,12 @@ class AccountViewSet(OwnedModelViewSet):
     filterset_fields = ["platform"]
 
     @extend_schema(
-        summary="Upload the account's logo", tags=["accounts"], request={"multipart/form-data": ImageUploadSerializer},
-        responses={200: AccountSerializer, 400: validation_error({"file": ["The upload is not a readable PNG, "
-                                                                            "JPEG or WebP picture."]}),
-                   403: ERROR_403, 404: ERROR_404},
+        summary="Upload the account's logo", tags=["accounts"],
+        request={"multipart/form-data": ImageUploadSerializer},
+        responses={
+            200: AccountSerializer, 403: ERROR_403, 404: ERROR_404,
+            400: validation_error({"file": ["The upload is not a readable PNG, JPEG or WebP picture."]}),
+        },
         examples=[response_example("Account with its logo", ACCOUNT_EXAMPLE)],
         description="A PNG, JPEG or WebP picture of at most 5 MB, stored under a generated name.",
     )
@@ -77,8 +83,7 @@ class RegisterView(ApiViewMixin, APIView):
         summary="Register", tags=["auth"], request=RegisterSerializer,
         responses={201: RegisteredSerializer, 400: validation_error(
             {"password": ["This password is too short. It must contain at least 8 characters."]}
-        ), 403: detail_response("Registration is closed", "Registration is closed; ask an administrator for an "
-                                "account.")},
+        ), 403: detail_response("Registration closed", "Registration is closed; ask an administrator.")},
         examples=[request_example("New user", {"username": "editor", "password": "a long pass phrase"}),
                   response_example("Registered", {**USER_EXAMPLE, "token": TOKEN}, "201")],
         description="Username and password (Django's password rules apply). 403 when registration is closed "
@@ -86,7 +91,7 @@ class RegisterView(ApiViewMixin, APIView):
     )
     def post(self, request) -> Response:
         if not getattr(settings, "API_REGISTRATION_OPEN", True):
-            raise PermissionDenied("Registration is closed; ask an administrator for an account.")
+            raise PermissionDenied("Registration is closed; ask an administrator.")
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
@@ -124,21 +129,21 @@ class TokenLoginView(ApiViewMixin, APIView):
 
 
 class LogoutView(ApiViewMixin, APIView):
-    """Delete the token the request was made with (and end a browser session)."""
+    """Delete the token the request was made with, or end the browser session it came with."""
 
     @extend_schema(summary="Log out (delete the token)", tags=["auth"], request=None,
                    responses={204: None, 401: ERROR_401})
     def post(self, request) -> Response:
         if isinstance(request.auth, Token):
             request.auth.delete()
-        else:
-            Token.objects.filter(user=request.user).delete()
+        else:  # a browser session: end it, and leave the user's scripts their token
             logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(ApiViewMixin, APIView):
-    @extend_schema(summary="The logged-in user", tags=["auth"], responses={200: UserSerializer, 401: ERROR_401},
-                   examples=[response_example("Me", USER_EXAMPLE)])
+    @extend_schema(summary="The logged-in user", tags=["auth"],
+                   examples=[response_example("Me", USER_EXAMPLE)],
+                   responses={200: UserSerializer, 401: ERROR_401})
     def get(self, request) -> Response:
         return Response(UserSerializer(request.user).data)

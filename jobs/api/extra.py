@@ -57,7 +57,9 @@ def number(description: str, *, minimum: float, maximum: float, exclusive_minimu
             raise ValidationError(f"Must be a number {low} {minimum:g} to {maximum:g}.", code="out_of_range")
         return value
 
-    schema: dict[str, Any] = {"type": "number", "minimum": minimum, "maximum": maximum, "description": description}
+    schema: dict[str, Any] = {
+        "type": "number", "minimum": minimum, "maximum": maximum, "description": description,
+    }
     if exclusive_minimum:
         schema["exclusiveMinimum"] = True  # OpenAPI 3.0's boolean form
     return Key(check, schema)
@@ -212,4 +214,6 @@ def json_schema(keys: dict[str, Key], description: str) -> dict[str, Any]:
 
 
 JOB_EXTRA_JSON_SCHEMA = json_schema(JOB_EXTRA, "Render options of a job; unknown keys are rejected.")
-ACCOUNT_EXTRA_JSON_SCHEMA = json_schema(ACCOUNT_EXTRA, "An account's brand profile; unknown keys are rejected.")
+ACCOUNT_EXTRA_JSON_SCHEMA = json_schema(
+    ACCOUNT_EXTRA, "An account's brand profile; unknown keys are rejected."
+)

@@ -53,7 +53,8 @@ class JobFilter(django_filters.FilterSet):
     language = IdFilter(field_name="language_id", help_text="Language id.")
     topic = IdFilter(field_name="topic_id", help_text="Topic id.")
     ids = IdListFilter(field_name="id", help_text="Comma-separated job ids, e.g. 1,2,3.")
-    search = django_filters.CharFilter(field_name="title", lookup_expr="icontains", help_text="Part of the title.")
+    search = django_filters.CharFilter(field_name="title", lookup_expr="icontains",
+                                       help_text="Part of the title.")
     ordering = django_filters.OrderingFilter(fields=("runorder", "id", "created_at", "updated_at", "title"),
                                              help_text="Sort by these; -name sorts descending.")
 

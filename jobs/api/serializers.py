@@ -4,7 +4,6 @@ themselves live in jobs.validation (through the services) and jobs.api.extra."""
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -78,7 +77,9 @@ class StepsField(serializers.Field):
 
 class ExecutionDetailSerializer(ExecutionSerializer):
     steps = StepsField()
-    urls = serializers.SerializerMethodField(help_text="Signed links to the results (video, cover, subtitles...).")
+    urls = serializers.SerializerMethodField(
+        help_text="Signed links to the results (video, cover, subtitles...)."
+    )
     eta_s = serializers.SerializerMethodField(help_text="Seconds left, estimated from recent renders.")
 
     class Meta(ExecutionSerializer.Meta):
@@ -109,7 +110,9 @@ class ClipSerializer(OwnedSerializer):
 
 
 class ClipUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="MP4, MOV, WebM or Matroska video (at most API_CLIP_MAX_BYTES, 200 MB).")
+    file = serializers.FileField(
+        help_text="MP4, MOV, WebM or Matroska video (at most settings.API_CLIP_MAX_BYTES, 200 MB)."
+    )
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
     tags = serializers.CharField(max_length=255, required=False, allow_blank=True,
                                  help_text="Comma-separated, e.g. landscape,sea")
@@ -137,7 +140,9 @@ class SplitImageSerializer(serializers.Serializer):
 
 class SplitSerializer(serializers.ModelSerializer):
     images = serializers.SerializerMethodField()
-    selected_url = serializers.SerializerMethodField(help_text="A signed link to the chosen picture, or empty.")
+    selected_url = serializers.SerializerMethodField(
+        help_text="A signed link to the chosen picture, or empty."
+    )
     clip = ClipBriefSerializer(read_only=True, allow_null=True)
     duration_ms = serializers.IntegerField(read_only=True)
 
@@ -163,9 +168,11 @@ class SplitUpdateSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, trim_whitespace=False,
                                  help_text="New narration text; the job's script changes with it.")
     prompt = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    selected = serializers.CharField(required=False, help_text="Key of one of the segment's `images` to show.")
+    selected = serializers.CharField(required=False,
+                                     help_text="Key of one of the segment's `images` to show.")
     clip = OwnedPrimaryKeyField(queryset=StockClip.objects.all(), required=False, allow_null=True,
-                                check_visibility=False, help_text="A library clip to show instead; null for none.")
+                                check_visibility=False,
+                                help_text="A library clip to show instead; null for none.")
 
 
 class SplitImageUploadSerializer(serializers.Serializer):
@@ -185,10 +192,23 @@ class JobExtraField(serializers.JSONField):
             raise as_drf_error(error) from error
 
 
+def attach_latest_execution(job: Job) -> Job:
+    """Load the job's latest execution once and set what the list's annotations would have."""
+    execution = job.latest_execution
+    job.loaded_latest_execution = execution
+    job.latest_execution_id = execution.pk if execution else None
+    job.latest_status = execution.status if execution else None
+    job.latest_progress = execution.progress if execution else None
+    job.latest_detail = execution.detail if execution else None
+    return job
+
+
 class JobListSerializer(serializers.ModelSerializer):
     """A row of the job list; the latest execution's fields come from annotations (one query)."""
 
-    status = serializers.SerializerMethodField(help_text="Status of the latest render; NEW when never rendered.")
+    status = serializers.SerializerMethodField(
+        help_text="Status of the latest render; NEW when never rendered."
+    )
     status_detail = serializers.CharField(source="latest_detail", read_only=True, allow_null=True)
     progress = serializers.IntegerField(source="latest_progress", read_only=True, allow_null=True)
     latest_execution = serializers.IntegerField(source="latest_execution_id", read_only=True, allow_null=True)
@@ -201,9 +221,9 @@ class JobListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "title", "status", "status_detail", "progress", "latest_execution", "language", "voice",
-                  "topic", "account", "orientation", "speech_speed", "runorder", "owner", "created_at",
-                  "updated_at"]
+        fields = ["id", "title", "status", "status_detail", "progress", "latest_execution", "language",
+                  "voice", "topic", "account", "orientation", "speech_speed", "runorder", "owner",
+                  "created_at", "updated_at"]
         read_only_fields = fields
 
     @extend_schema_field(JOB_STATUS_SCHEMA)
@@ -222,8 +242,8 @@ class JobDetailSerializer(JobListSerializer):
     deleted = serializers.BooleanField(source="is_deleted", read_only=True)
 
     class Meta(JobListSerializer.Meta):
-        fields = [*JobListSerializer.Meta.fields, "content", "description", "publish_title", "extra", "splits",
-                  "deleted"]
+        fields = [*JobListSerializer.Meta.fields, "content", "description", "publish_title", "extra",
+                  "splits", "deleted"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.DictField(allow_null=True, help_text="id, username, platform"))
@@ -233,8 +253,13 @@ class JobDetailSerializer(JobListSerializer):
         return {"id": job.account.pk, "username": job.account.username, "platform": job.account.platform}
 
     @extend_schema_field(ExecutionDetailSerializer(allow_null=True))
+    def to_representation(self, job: Job) -> dict[str, Any]:
+        if not hasattr(job, "loaded_latest_execution"):
+            attach_latest_execution(job)
+        return super().to_representation(job)
+
     def get_latest_execution(self, job: Job) -> dict[str, Any] | None:
-        execution = job.latest_execution
+        execution = job.loaded_latest_execution
         return ExecutionDetailSerializer(execution, context=self.context).data if execution else None
 
 

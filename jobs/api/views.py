@@ -6,11 +6,11 @@ import io
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.db import transaction
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -34,12 +34,14 @@ from .serializers import (
     NEW, ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
     JobPrioritySerializer, JobWriteSerializer, SplitImageUploadSerializer, SplitSerializer,
-    SplitUpdateSerializer,
+    SplitUpdateSerializer, attach_latest_execution,
 )
 
 EXPORT_MAX_ROWS = 1000
-LIST_FIELDS = ("id", "title", "language_id", "voice_id", "topic_id", "account_id", "orientation", "speech_speed",
-               "runorder", "owner_id", "created_at", "updated_at")
+NOT_RENDERABLE = {"non_field_errors": ["This job is deleted; restore it before rendering."]}
+TOO_MANY_TO_EXPORT = f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow the filters."
+LIST_FIELDS = ("id", "title", "language_id", "voice_id", "topic_id", "account_id", "orientation",
+               "speech_speed", "runorder", "owner_id", "created_at", "updated_at")
 LINK_LABELS = {"video": "Video", "cover": "Cover", "srt": "Subtitles (SRT)", "ass": "Subtitles (ASS)",
                "narration": "Narration"}
 
@@ -55,18 +57,21 @@ EXECUTION_EXAMPLE = {
                             "finished_at": "2025-01-01T12:00:20Z", "duration_s": 18.1, "error": None},
               "compose": {"status": "done", "started_at": "2025-01-01T12:00:25Z",
                           "finished_at": "2025-01-01T12:01:25Z", "duration_s": 60.2, "error": None}},
-    "urls": {"video": "/files/ImpvYnMvMTIzLzQxL3ZpZGVvLm1wNCI:1tX...", "cover": "/files/ImpvYnMvMTIzLzQxL2NvdmVyLmpwZyI:1tX..."},
+    "urls": {"video": "/files/ImpvYnMvMTIzLzQxL3ZpZGVvLm1wNCI:1tX...",
+             "cover": "/files/ImpvYnMvMTIzLzQxL2NvdmVyLmpwZyI:1tX..."},
     "eta_s": None,
 }
-PENDING_EXAMPLE = {**EXECUTION_EXAMPLE, "id": 42, "status": "PENDING", "detail": "Waiting for a worker",
-                   "progress": 0, "current_step": "", "worker_host": "", "started_at": None, "finished_at": None,
-                   "duration_s": None, "heartbeat_at": None, "steps": {}, "urls": {}}
+PENDING_EXAMPLE = {
+    **EXECUTION_EXAMPLE, "id": 42, "status": "PENDING", "detail": "Waiting for a worker", "progress": 0,
+    "current_step": "", "worker_host": "", "started_at": None, "finished_at": None, "duration_s": None,
+    "heartbeat_at": None, "steps": {}, "urls": {},
+}
+PICTURE_URL = "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX..."
 SPLIT_EXAMPLE = {
     "id": 901, "index": 0, "start_ms": 0, "end_ms": 5200, "duration_ms": 5200, "text": "今天天气很好。",
     "prompt": "warm photograph, a sunny park", "images": [
-        {"key": "jobs/123/pictures/000-card-1a2b.png", "url": "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX...",
-         "seed": None, "source": "card"}],
-    "selected": "jobs/123/pictures/000-card-1a2b.png", "selected_url": "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX...",
+        {"key": "jobs/123/pictures/000-card-1a2b.png", "url": PICTURE_URL, "seed": None, "source": "card"}],
+    "selected": "jobs/123/pictures/000-card-1a2b.png", "selected_url": PICTURE_URL,
     "clip": None, "updated_at": "2025-01-01T12:00:30Z",
 }
 JOB_LIST_EXAMPLE = {
@@ -83,7 +88,8 @@ JOB_DETAIL_EXAMPLE = {
               "real_clip_ratio": 0.25},
     "account": {"id": 3, "username": "health-tips", "platform": "youtube"},
     "latest_execution": EXECUTION_EXAMPLE,
-    "content": "今天天气很好。我们去公园散步。", "description": "A walk in the park.", "publish_title": "公园散步",
+    "content": "今天天气很好。我们去公园散步。", "description": "A walk in the park.",
+    "publish_title": "公园散步",
     "extra": {"title_text": "公园散步", "real_clip_ratio": 0.3}, "splits": [SPLIT_EXAMPLE], "deleted": False,
 }
 JOB_WRITE_EXAMPLE = {
@@ -110,8 +116,8 @@ INDEX = OpenApiParameter("index", {"type": "integer", "minimum": 0}, OpenApiPara
 
 def _drf(error: DjangoValidationError, field: str | None = None) -> ValidationError:
     """A service's ValidationError as a 400, under `field` when it is about one field."""
-    if field is not None and not hasattr(error, "error_dict"):
-        return ValidationError({field: error.messages})
+    if not hasattr(error, "error_dict"):
+        return ValidationError({field or "non_field_errors": error.messages})
     return as_drf_error(error)
 
 
@@ -203,10 +209,24 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
             return self._detail_queryset(jobs)
         return jobs
 
+    def filter_queryset(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
+        # The list's filters select jobs; a job's own URL needs none of them.
+        if self.action in ("list", "export"):
+            return super().filter_queryset(queryset)
+        return queryset
+
     def _detail_queryset(self, jobs: QuerySet[Job]) -> QuerySet[Job]:
-        return with_latest_execution(jobs).select_related(
-            "language", "voice", "topic", "account"
-        ).prefetch_related(Prefetch("splits", queryset=JobSplit.objects.select_related("clip").order_by("index")))
+        splits = JobSplit.objects.select_related("clip").order_by("index")
+        return jobs.select_related("language", "voice", "topic", "account").prefetch_related(
+            Prefetch("splits", queryset=splits)
+        )
+
+    def _detail_data(self, job: Job) -> dict[str, Any]:
+        attach_latest_execution(job)
+        return JobDetailSerializer(job, context=self.get_serializer_context()).data
+
+    def retrieve(self, request, *args, **kwargs) -> Response:
+        return Response(self._detail_data(self.get_object()))
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -226,8 +246,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return self.get_paginated_response(data)
 
     def _detail(self, job_pk: int) -> dict[str, Any]:
-        job = self._detail_queryset(Job.objects.all()).get(pk=job_pk)
-        return JobDetailSerializer(job, context=self.get_serializer_context()).data
+        return self._detail_data(self._detail_queryset(Job.objects.all()).get(pk=job_pk))
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = JobWriteSerializer(data=request.data, context=self.get_serializer_context())
@@ -268,23 +287,24 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def desc(self, request, pk=None) -> Response:
         job = self.get_object()
-        execution = job.executions.filter(status=ExecutionStatus.SUCCESS).order_by("-created_at", "-id").first()
+        done = job.executions.filter(status=ExecutionStatus.SUCCESS)
+        execution = done.order_by("-created_at", "-id").first()
         urls = services.execution_urls(execution)
         # A fixed order (PostgreSQL's jsonb does not keep the stored one).
         links = {name: urls[name] for name in [*LINK_LABELS, *sorted(urls)] if name in urls}
         lines = [f"{LINK_LABELS.get(name, name)}: {url}" for name, url in links.items() if url]
-        text = "\n\n".join(part for part in (job.publish_title or job.title, job.description, "\n".join(lines))
-                           if part)
+        parts = (job.publish_title or job.title, job.description, "\n".join(lines))
+        text = "\n\n".join(part for part in parts if part)
         return Response({"id": job.pk, "title": job.title, "publish_title": job.publish_title,
                          "description": job.description, "links": links, "text": text})
 
     @extend_schema(
         summary="Export titles, descriptions and links", tags=["jobs"],
-        parameters=[OpenApiParameter("format", str, enum=["json", "csv"], description="json (default) or csv")],
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"],
+                                     description="json (default) or csv")],
         responses={(200, "application/json"): JobExportRowSerializer(many=True),
                    (200, "text/csv"): OpenApiTypes.STR,
-                   400: validation_error({"detail": f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow "
-                                                    "the filters."})},
+                   400: validation_error({"detail": TOO_MANY_TO_EXPORT})},
         description="The jobs the list's filters select (e.g. ids=1,2,3 or account=3), as JSON or as CSV "
         f"(?format=csv or Accept: text/csv), with signed links to their latest successful render. At most "
         f"{EXPORT_MAX_ROWS} jobs.",
@@ -304,7 +324,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         )
         rows = list(jobs[: EXPORT_MAX_ROWS + 1])
         if len(rows) > EXPORT_MAX_ROWS:
-            raise ValidationError({"detail": f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow the filters."})
+            raise ValidationError({"detail": TOO_MANY_TO_EXPORT})
         executions = JobExecution.objects.in_bulk([job.success_id for job in rows if job.success_id])
         data = []
         for job in rows:
@@ -332,7 +352,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Render the job", tags=["jobs"], request=None,
-        responses={202: ExecutionDetailSerializer, 400: validation_error({"detail": ["This job is deleted."]}),
+        responses={202: ExecutionDetailSerializer, 400: validation_error(NOT_RENDERABLE),
                    403: ERROR_403, 404: ERROR_404},
         examples=[response_example("Queued", PENDING_EXAMPLE, "202")],
         description="Queues a render and answers at once with its execution (PENDING); a worker renders it. "
@@ -345,7 +365,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Render again after changes", tags=["jobs"], request=None,
-        responses={202: ExecutionDetailSerializer, 400: validation_error({"detail": ["This job is deleted."]}),
+        responses={202: ExecutionDetailSerializer, 400: validation_error(NOT_RENDERABLE),
                    403: ERROR_403, 404: ERROR_404},
         examples=[response_example("Queued", PENDING_EXAMPLE, "202")],
         description="Like render. Every step whose inputs did not change since an earlier render (same text, "
@@ -407,7 +427,8 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
                            responses={200: SplitSerializer, 404: ERROR_404},
                            examples=[response_example("Segment", SPLIT_EXAMPLE)]),
 )
-class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      viewsets.GenericViewSet):
     """The storyboard: one segment per picture or clip. Edits apply at the next (re)render."""
 
     permission_classes = [permissions.IsAuthenticated, OwnedRowPermission]
@@ -454,7 +475,8 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         with transaction.atomic():
             if "text" in data or "prompt" in data:
                 try:
-                    services.split_update(split_row=split_row, text=data.get("text"), prompt=data.get("prompt"))
+                    services.split_update(split_row=split_row, text=data.get("text"),
+                                          prompt=data.get("prompt"))
                 except DjangoValidationError as error:
                     raise _drf(error, "text") from error
             if "selected" in data:
@@ -505,7 +527,8 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
                        examples=[response_example("Execution", {
                            key: value for key, value in EXECUTION_EXAMPLE.items()
                            if key in ExecutionSerializer.Meta.fields})],
-                       description="Renders of your jobs, newest first; filter by status (repeatable) and job."),
+                       description="Renders of your jobs, newest first; filter by status (repeatable) "
+                       "and job."),
     retrieve=extend_schema(summary="Get a render", tags=["executions"],
                            responses={200: ExecutionDetailSerializer, 404: ERROR_404},
                            examples=[response_example("Execution", EXECUTION_EXAMPLE)],
@@ -532,7 +555,8 @@ class ExecutionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 @owned_crud_docs(
     noun="clip", plural="clips", serializer=ClipSerializer, tag="clips", example=CLIP_EXAMPLE,
-    write_example={"title": "Sea at dawn", "tags": "landscape,sea", "source": "own footage", "licence": "CC0"},
+    write_example={"title": "Sea at dawn", "tags": "landscape,sea", "source": "own footage",
+                   "licence": "CC0"},
     invalid_example={"title": ["Ensure this field has no more than 255 characters."]},
     documented_elsewhere=("create",),
 )

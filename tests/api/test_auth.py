@@ -4,13 +4,17 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from tests.factories import make_user
 
+REGISTER = "/api/v1/auth/register/"
+LOGIN = "/api/v1/auth/token/"
+PASSWORD = "a long pass phrase"
+
 
 def test_register_logs_in_with_a_token(anon_api):
-    response = anon_api.post("/api/v1/auth/register/", {"username": "editor", "password": "a long pass phrase"},
+    response = anon_api.post(REGISTER, {"username": "editor", "password": PASSWORD},
                              format="json")
     assert response.status_code == 201, response.data
     user = User.objects.get(username="editor")
-    assert user.check_password("a long pass phrase") and not user.is_staff
+    assert user.check_password(PASSWORD) and not user.is_staff
     assert response.data["token"] == Token.objects.get(user=user).key
     assert "password" not in response.data
     client = APIClient()
@@ -19,37 +23,37 @@ def test_register_logs_in_with_a_token(anon_api):
 
 
 def test_register_applies_the_password_rules(anon_api):
-    response = anon_api.post("/api/v1/auth/register/", {"username": "editor", "password": "123"}, format="json")
+    response = anon_api.post(REGISTER, {"username": "editor", "password": "123"}, format="json")
     assert response.status_code == 400
     messages = " ".join(response.data["password"])
     assert "too short" in messages and "entirely numeric" in messages
-    response = anon_api.post("/api/v1/auth/register/", {"username": "editor", "password": "editor-1"},
+    response = anon_api.post(REGISTER, {"username": "editor", "password": "editor-1"},
                              format="json")
     assert response.status_code == 400 and "password" in response.data  # too similar to the username
 
 
 def test_register_rejects_taken_or_invalid_usernames(anon_api):
     make_user(username="Taken")
-    response = anon_api.post("/api/v1/auth/register/", {"username": "taken", "password": "a long pass phrase"},
+    response = anon_api.post(REGISTER, {"username": "taken", "password": PASSWORD},
                              format="json")
     assert response.status_code == 400 and "username" in response.data
-    response = anon_api.post("/api/v1/auth/register/", {"username": "no spaces!", "password": "a long pass phrase"},
+    response = anon_api.post(REGISTER, {"username": "no spaces!", "password": PASSWORD},
                              format="json")
     assert response.status_code == 400 and "username" in response.data
 
 
 def test_registration_can_be_closed(anon_api, settings):
     settings.API_REGISTRATION_OPEN = False
-    response = anon_api.post("/api/v1/auth/register/", {"username": "x", "password": "a long pass phrase"},
+    response = anon_api.post(REGISTER, {"username": "x", "password": PASSWORD},
                              format="json")
     assert response.status_code == 403
 
 
 def test_token_login_and_logout(anon_api, db):
-    user = make_user(username="editor", password="a long pass phrase")
-    response = anon_api.post("/api/v1/auth/token/", {"username": "editor", "password": "wrong"}, format="json")
+    user = make_user(username="editor", password=PASSWORD)
+    response = anon_api.post(LOGIN, {"username": "editor", "password": "wrong"}, format="json")
     assert response.status_code == 400 and "non_field_errors" in response.data
-    response = anon_api.post("/api/v1/auth/token/", {"username": "editor", "password": "a long pass phrase"},
+    response = anon_api.post(LOGIN, {"username": "editor", "password": PASSWORD},
                              format="json")
     assert response.status_code == 200
     token = response.data["token"]
@@ -70,8 +74,8 @@ def test_me_needs_a_login(anon_api):
 
 
 def test_inactive_users_cannot_log_in(anon_api, db):
-    make_user(username="gone", password="a long pass phrase", is_active=False)
-    response = anon_api.post("/api/v1/auth/token/", {"username": "gone", "password": "a long pass phrase"},
+    make_user(username="gone", password=PASSWORD, is_active=False)
+    response = anon_api.post(LOGIN, {"username": "gone", "password": PASSWORD},
                              format="json")
     assert response.status_code == 400
 
@@ -88,8 +92,8 @@ def test_requests_are_throttled_per_user_with_retry_after(api, settings):
 def test_anonymous_clients_are_throttled_by_address(anon_api, settings):
     settings.API_THROTTLE_ANON = "2/min"
     for _ in range(2):
-        anon_api.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
-    response = anon_api.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
+        anon_api.post(LOGIN, {"username": "a", "password": "b"}, format="json")
+    response = anon_api.post(LOGIN, {"username": "a", "password": "b"}, format="json")
     assert response.status_code == 429 and "Retry-After" in response
 
 

@@ -12,6 +12,7 @@ def test_api_benchmark_measures_a_real_server_and_cleans_up():
     assert result["requests"] > 0
     assert 0 < result["p50_ms"] <= result["p95_ms"]
     assert result["rps"] > 0
-    assert format_api_line(result) == f"p50_ms={result['p50_ms']} p95_ms={result['p95_ms']} rps={result['rps']}"
+    expected = f"p50_ms={result['p50_ms']} p95_ms={result['p95_ms']} rps={result['rps']}"
+    assert format_api_line(result) == expected
     assert not Job.objects.exists()
     assert not User.objects.filter(username__startswith=USERNAME_PREFIX).exists()

@@ -13,7 +13,8 @@ def test_valid_job_extra_passes_unchanged():
 
 
 @pytest.mark.parametrize("key, value", [
-    ("h2v", 1), ("h2v", "true"), ("real_clip_ratio", -0.1), ("real_clip_ratio", True), ("real_clip_ratio", "0.5"),
+    ("h2v", 1), ("h2v", "true"), ("real_clip_ratio", -0.1), ("real_clip_ratio", True),
+    ("real_clip_ratio", "0.5"),
     ("segment_target_ms", 999), ("segment_target_ms", 5000.5), ("segment_target_ms", True),
     ("index_text", 5), ("music", None), ("title_text", "x" * 501),
 ])

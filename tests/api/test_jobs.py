@@ -54,7 +54,8 @@ def test_create_job_title_and_content_limits(api):
     assert "255" in str(response.data["title"][0])
     assert "10000" in str(response.data["content"][0])
     # The limit applies after cleaning: notes do not count.
-    response = api.post(JOBS, {"title": "ok", "content": "x" * 10000 + "#@#" + "n" * 500 + "#@#"}, format="json")
+    content = "x" * 10000 + "#@#" + "n" * 500 + "#@#"
+    response = api.post(JOBS, {"title": "ok", "content": content}, format="json")
     assert response.status_code == 201
 
 
@@ -292,7 +293,8 @@ def test_increase_priority_puts_the_job_first(api, member):
 
 def test_desc_gives_publish_text_with_signed_links(api, member):
     job = make_job(owner=member, publish_title="公园散步", description="A walk.")
-    make_execution(job, status=ExecutionStatus.SUCCESS, results={"video": "jobs/v.mp4", "cover": "jobs/c.jpg"})
+    make_execution(job, status=ExecutionStatus.SUCCESS,
+                   results={"video": "jobs/v.mp4", "cover": "jobs/c.jpg"})
     make_execution(job, status=ExecutionStatus.FAILED, results={})  # links come from the last success
     response = api.get(job_url(job, "desc"))
     assert response.status_code == 200

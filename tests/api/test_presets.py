@@ -11,10 +11,12 @@ from topics.models import Topic
 from voices.models import Language, Voice
 
 FACTORIES = {
-    "languages": (make_language, {"name": "English"}, {"code": "en-US", "name": "English", "platform": "edge"}),
+    "languages": (make_language, {"name": "English"},
+                  {"code": "en-US", "name": "English", "platform": "edge"}),
     "voices": (make_voice, {"name": "other"}, {"name": "zh-CN-XiaoxiaoNeural"}),
     "topics": (make_topic, {"clip_tags": "sea"}, {"name": "Nostalgia", "palette": ["#8d6e63"]}),
-    "accounts": (make_account, {"area": "TW"}, {"username": "health-tips", "extra": {"logo_corner": "top-left"}}),
+    "accounts": (make_account, {"area": "TW"},
+                 {"username": "health-tips", "extra": {"logo_corner": "top-left"}}),
 }
 MODELS = {"languages": Language, "voices": Voice, "topics": Topic, "accounts": Account}
 
@@ -127,14 +129,15 @@ def test_account_username_unique_per_owner(api, member):
 def test_logo_upload(api, member):
     account = make_account(owner=member)
     response = api.post(f"/api/v1/accounts/{account.pk}/logo/",
-                        {"file": SimpleUploadedFile("logo.exe", png_bytes(image_format="WEBP"), "image/webp")},
-                        format="multipart")
+                        {"file": SimpleUploadedFile("logo.exe", png_bytes(image_format="WEBP"),
+                                                    "image/webp")}, format="multipart")
     assert response.status_code == 200, response.data
     account.refresh_from_db()
     assert account.logo.name.endswith(".webp") and "logo" not in account.logo.name.split("/")[-1]
     assert response.data["logo_url"].startswith("/files/")
     response = api.post(f"/api/v1/accounts/{account.pk}/logo/",
-                        {"file": SimpleUploadedFile("logo.gif", b"GIF89a....", "image/gif")}, format="multipart")
+                        {"file": SimpleUploadedFile("logo.gif", b"GIF89a....", "image/gif")},
+                        format="multipart")
     assert response.status_code == 400 and "image/gif" in str(response.data["file"][0])
 
 
@@ -154,7 +157,8 @@ def test_voice_reference_upload_is_probed(api, member):
     voice.refresh_from_db()
     assert voice.reference.name.endswith(".wav") and "me" not in voice.reference.name.split("/")[-1]
     response = api.post(f"/api/v1/voices/{voice.pk}/reference/",
-                        {"file": SimpleUploadedFile("me.wav", b"RIFF not really", "audio/wav")}, format="multipart")
+                        {"file": SimpleUploadedFile("me.wav", b"RIFF not really", "audio/wav")},
+                        format="multipart")
     assert response.status_code == 400 and "file" in response.data
     response = api.post(f"/api/v1/voices/{voice.pk}/reference/",
                         {"file": SimpleUploadedFile("pic.png", png_bytes(), "image/png")}, format="multipart")

@@ -11,7 +11,9 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 
 from jobs.models import ExecutionStatus, JobSplit, StockClip
-from tests.factories import make_account, make_execution, make_job, make_language, make_topic, make_voice, make_user
+from tests.factories import (
+    make_account, make_execution, make_job, make_language, make_topic, make_user, make_voice,
+)
 
 EXAMPLES_PER_OPERATION = 5
 TOKEN = "0123456789abcdef0123456789abcdef01234567"

@@ -40,7 +40,8 @@ def test_list_and_get_segments_in_order(api, member):
 def test_editing_text_changes_the_job_script(api, member):
     job = make_job(owner=member, content="今天天气很好。我们去公园散步。")
     make_split(job, 0, "今天天气很好。")
-    response = api.patch(splits_url(job, 0), {"text": "今天天气真好。", "prompt": "a sunny park"}, format="json")
+    response = api.patch(splits_url(job, 0), {"text": "今天天气真好。", "prompt": "a sunny park"},
+                         format="json")
     assert response.status_code == 200, response.data
     assert response.data["text"] == "今天天气真好。"
     assert response.data["prompt"] == "a sunny park"
@@ -78,8 +79,8 @@ def test_use_a_library_clip_only_if_visible(api, member, stranger):
 def test_upload_a_picture_stored_under_a_generated_name(api, member):
     job = make_job(owner=member)
     make_split(job, 0)
-    response = api.post(splits_url(job, 0, "images"), {"file": ContentFile(png_bytes(), name="../../evil.php")},
-                        format="multipart")
+    upload = {"file": ContentFile(png_bytes(), name="../../evil.php")}
+    response = api.post(splits_url(job, 0, "images"), upload, format="multipart")
     assert response.status_code == 201, response.data
     image = response.data["images"][-1]
     assert image["source"] == "upload"

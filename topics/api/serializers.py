@@ -6,14 +6,16 @@ from jobs.api.extra import HEX_COLOUR
 from ..models import Topic
 
 PALETTE_MAX = 16
+COLOUR_MESSAGE = "Must be a colour of the form #RRGGBB."
 
 
 class TopicSerializer(OwnedSerializer):
     palette = serializers.ListField(
-        child=serializers.RegexField(HEX_COLOUR, error_messages={"invalid": "Must be a colour of the form #RRGGBB."}),
+        child=serializers.RegexField(HEX_COLOUR, error_messages={"invalid": COLOUR_MESSAGE}),
         required=False, max_length=PALETTE_MAX, help_text="Hex colours of the picture cards.",
     )
-    extra = serializers.DictField(required=False, help_text="Free-form settings of the topic (a JSON object).")
+    extra = serializers.DictField(required=False,
+                                  help_text="Free-form settings of the topic (a JSON object).")
 
     unique_per_owner = ("name",)
 

@@ -39,7 +39,9 @@ class LanguageBriefSerializer(serializers.ModelSerializer):
 
 class VoiceSerializer(OwnedSerializer):
     language = OwnedPrimaryKeyField(queryset=Language.objects.all(), allow_null=True, required=False)
-    reference_url = serializers.SerializerMethodField(help_text="A signed link to the reference audio, or empty.")
+    reference_url = serializers.SerializerMethodField(
+        help_text="A signed link to the reference audio, or empty."
+    )
 
     class Meta:
         model = Voice

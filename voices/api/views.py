@@ -14,14 +14,16 @@ LANGUAGE_EXAMPLE = {
     "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
 }
 VOICE_EXAMPLE = {
-    "id": 2, "name": "cmn", "language": 1, "reference_url": "/files/InZvaWNlcy9yZWZlcmVuY2VzL2EubXAzIg:1tX...",
+    "id": 2, "name": "cmn", "language": 1,
+    "reference_url": "/files/InZvaWNlcy9yZWZlcmVuY2VzL2EubXAzIg:1tX...",
     "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11", "shared": False,
     "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
 }
 
 
 @owned_crud_docs(
-    noun="language", plural="languages", serializer=LanguageSerializer, tag="voices", example=LANGUAGE_EXAMPLE,
+    noun="language", plural="languages", serializer=LanguageSerializer, tag="voices",
+    example=LANGUAGE_EXAMPLE,
     write_example={"code": "en-US", "name": "English", "platform": "edge"},
     invalid_example={"code": ["There is already a language with this code."]},
 )

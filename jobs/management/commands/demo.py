@@ -1,9 +1,11 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account
+from batchvideo.storage import storage_local_copy
 from jobs import services
 from jobs.management.commands.render_job import progress_printer
 from jobs.models import ExecutionStatus, Job, Orientation
@@ -51,5 +53,10 @@ class Command(BaseCommand):
         self.stdout.write("")
         if execution.status != ExecutionStatus.SUCCESS:
             raise CommandError(f"The demo render failed: {execution.detail}")
-        self.stdout.write(f"{execution.detail}. Cover: {default_storage.path(execution.results['cover'])}")
-        self.stdout.write(default_storage.path(execution.results["video"]))
+        # Local storage prints its own paths; S3 prints a signed link and a downloaded copy.
+        copies = Path(settings.WORK_ROOT) / "demo"
+        cover = storage_local_copy(default_storage, execution.results["cover"], copies)
+        self.stdout.write(f"{execution.detail}. Cover: {cover}")
+        if hasattr(default_storage, "bucket_name"):
+            self.stdout.write(f"Video link: {services.artifact_url(execution.results['video'])}")
+        self.stdout.write(str(storage_local_copy(default_storage, execution.results["video"], copies)))

@@ -1,0 +1,136 @@
+"""Batch import of jobs from CSV or JSON: parse and check every row first, then create the good ones.
+
+A row has title, content, language (code), voice (name), topic (name), account (username) and the
+options speech_speed, orientation, runorder, description, publish_title, extra (a JSON object).
+Names are looked up among the rows the importing user may use (`user=None`: the system, any row).
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Account
+from topics.models import Topic
+from voices.models import Language, Voice
+
+from . import services
+from .models import Job
+from .validation import clean_job_input
+
+COLUMNS = ["title", "content", "language", "voice", "topic", "account", "speech_speed", "orientation",
+           "runorder", "description", "publish_title", "extra"]
+LOOKUPS = {"language": (Language, "code"), "voice": (Voice, "name"), "topic": (Topic, "name"),
+           "account": (Account, "username")}
+
+
+@dataclass
+class ImportRow:
+    number: int  # 1-based, as people count rows
+    raw: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def title(self) -> str:
+        return str(self.raw.get("title") or "")
+
+    def error_text(self) -> str:
+        return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in self.errors.items())
+
+
+def _records(file_bytes: bytes, filename: str) -> list[dict[str, Any]]:
+    try:
+        text = file_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValidationError("The file is not UTF-8 text.") from error
+    if filename.lower().endswith(".json"):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValidationError(f"Not valid JSON: {error}") from error
+        if isinstance(records, dict) and isinstance(records.get("jobs"), list):
+            records = records["jobs"]
+        if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
+            raise ValidationError("JSON must be a list of objects (or {\"jobs\": [...]}).")
+        return records
+    if filename.lower().endswith(".csv"):
+        return [dict(record) for record in csv.DictReader(io.StringIO(text))]
+    raise ValidationError("Upload a .csv or .json file.")
+
+
+def _lookup(user, name: str, value: Any):
+    model, attribute = LOOKUPS[name]
+    rows = model.objects.all() if user is None else model.objects.visible_to(user)
+    matches = list(rows.filter(**{attribute: str(value).strip()}).order_by("owner_id")[:2])
+    if not matches:
+        raise ValidationError(f"No {name} {value!r} that you may use.")
+    # The user's own row wins over a shared preset of the same name.
+    own = [row for row in matches if user is not None and row.owner_id == user.pk]
+    return own[0] if own else matches[0]
+
+
+def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
+    row = ImportRow(number=number, raw=raw)
+    unknown = sorted(set(raw) - set(COLUMNS) - {None})
+    if unknown:
+        row.errors["columns"] = [f"Unknown column(s) {', '.join(unknown)}."]
+    values = {name: value for name, value in raw.items() if name in COLUMNS and value not in (None, "")}
+    for name in ("title", "content"):
+        values.setdefault(name, "")
+    data: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            if name in LOOKUPS:
+                data[name] = _lookup(user, name, value)
+            elif name == "runorder":
+                data[name] = int(value)
+            elif name == "extra":
+                extra = json.loads(value) if isinstance(value, str) else value
+                from .api.extra import check_job_extra
+
+                data[name] = check_job_extra(extra)
+            else:
+                data[name] = value
+        except (ValueError, TypeError):
+            row.errors[name] = [f"{value!r} is not valid here."]
+        except ValidationError as error:
+            row.errors[name] = error.messages
+    voice, language = data.get("voice"), data.get("language")
+    if voice is not None and language is not None and voice.language_id not in (None, language.pk):
+        row.errors["voice"] = [f"Voice {voice.name} does not speak {language.code}."]
+    try:
+        data = clean_job_input(user, data)
+    except ValidationError as error:
+        for name, messages in error.message_dict.items():
+            row.errors.setdefault(name, messages)
+    row.data = data
+    return row
+
+
+def import_parse(file_bytes: bytes, *, filename: str, user) -> list[ImportRow]:
+    """Every row of the file, checked; raises ValidationError only when the file itself is unreadable."""
+    records = _records(file_bytes, filename)
+    return [_parse_row(number, raw, user) for number, raw in enumerate(records, start=1)]
+
+
+def import_create(rows: list[ImportRow], *, user, enqueue: bool) -> list[Job]:
+    """Create a job per good row (bad rows are skipped), queueing each when asked."""
+    jobs = []
+    with transaction.atomic():
+        for row in rows:
+            if row.errors:
+                continue
+            job = services.job_create(user=user, **row.data)
+            if enqueue:
+                services.job_enqueue(job=job)
+            jobs.append(job)
+    return jobs

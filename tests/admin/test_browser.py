@@ -1,0 +1,165 @@
+"""The admin in a real browser: storyboard picking, re-render with the live bar, batch import."""
+
+import io
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import connection
+
+from jobs import services
+from jobs.models import ExecutionStatus, Job, JobSplit
+from tests.admin.conftest import make_operator
+from tests.factories import make_job
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "pass-word-123"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists() or not shutil.which("ffmpeg"),
+                       reason="needs /usr/bin/chromium (apt-get install -y chromium) and ffmpeg"),
+]
+
+
+def png(colour: tuple[int, int, int]) -> SimpleUploadedFile:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (272, 154), colour).save(buffer, format="PNG")
+    return SimpleUploadedFile("picture.png", buffer.getvalue())
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls in the test are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def rendered(settings):
+    call_command("seed_presets")
+    from accounts.models import Account
+    from topics.models import Topic
+    from voices.models import Language, Voice
+
+    settings.SEGMENT_TARGET_MS = 1500
+    operator = make_operator()
+    job = make_job(
+        owner=operator, title="公园散步", content="今天天气很好。我们去公园散步吧。", speech_speed=1.2,
+        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
+        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
+    )
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    for split_row in job.splits.all():
+        services.split_add_image(split_row=split_row, uploaded=png((30, 120, 200)), select=False)
+        services.split_add_image(split_row=split_row, uploaded=png((220, 160, 20)), select=False)
+    return operator, job
+
+
+def log_in(page, live_server, user) -> None:
+    page.goto(live_server.url + "/admin/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_storyboard_pick_and_rerender_in_the_browser(browser_page, live_server, rendered):
+    page, (operator, job) = browser_page, rendered
+    log_in(page, live_server, operator)
+    page.goto(live_server.url + "/admin/jobs/job/")
+    assert page.locator(".status-success").count() == 1
+    shot(page, "job-list.png")
+
+    page.goto(f"{live_server.url}/admin/jobs/job/{job.pk}/storyboard/")
+    page.evaluate("window.notReloaded = true")
+    first = page.locator(".split").nth(0)
+    first.locator(".thumb").nth(1).click()
+    page.wait_for_selector(".split >> nth=0 >> .thumb.selected >> nth=0")
+    first.locator('.thumb[aria-pressed="true"]').nth(0).wait_for()
+    page.wait_for_function("document.querySelectorAll('.split')[0].querySelectorAll('.thumb')[1]"
+                           ".getAttribute('aria-pressed') === 'true'")
+    splits = list(JobSplit.objects.filter(job=job).order_by("index"))
+    assert splits[0].selected == splits[0].images[1]["key"]
+
+    # Keyboard: focus the second segment's first picture, arrow right twice, Space to pick.
+    second = page.locator(".split").nth(1)
+    second.locator(".thumb").nth(0).focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")
+    page.wait_for_function("document.querySelectorAll('.split')[1].querySelectorAll('.thumb')[2]"
+                           ".getAttribute('aria-pressed') === 'true'")
+    assert page.evaluate("window.notReloaded") is True
+    splits = list(JobSplit.objects.filter(job=job).order_by("index"))
+    assert splits[1].selected == splits[1].images[2]["key"]
+    shot(page, "storyboard.png")
+    page.reload()
+    assert "selected" in (page.locator(".split").nth(1).locator(".thumb").nth(2).get_attribute("class") or "")
+
+    page.goto(f"{live_server.url}/admin/jobs/job/{job.pk}/change/")
+    page.click("text=Render / re-render")
+    page.wait_for_url(f"**/admin/jobs/job/{job.pk}/change/")
+    assert job.executions.filter(status=ExecutionStatus.PENDING).exists()
+
+    def work() -> None:
+        try:
+            services.execution_run_next()
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    page.wait_for_function("document.querySelector('.job-progress .percent').textContent === '100%'",
+                           timeout=120_000)
+    page.locator(".job-progress .result video").wait_for(state="visible", timeout=30_000)
+    worker.join(timeout=120)
+    latest = Job.objects.get(pk=job.pk).latest_execution
+    assert latest.status == ExecutionStatus.SUCCESS
+    assert page.locator(".job-progress .result video").get_attribute("src")
+    shot(page, "job-page.png")
+
+
+def test_import_preview_and_create_in_the_browser(browser_page, live_server):
+    call_command("seed_presets")
+    operator = make_operator()
+    page = browser_page
+    log_in(page, live_server, operator)
+    page.goto(live_server.url + "/admin/jobs/job/import/")
+    csv_text = (
+        "title,content,language,voice,topic,account\n"
+        "Park,今天天气很好。,zh-CN,cmn,Health tips,demo-channel\n"
+        "Sea,我们去海边。,zh-CN,cmn,Health tips,demo-channel\n"
+        "Broken,,zz-ZZ,cmn,Health tips,demo-channel\n"
+    )
+    page.set_input_files("#id_file", files=[{"name": "jobs.csv", "mimeType": "text/csv",
+                                              "buffer": csv_text.encode()}])
+    page.click("input[value=Preview]")
+    page.wait_for_selector("table.import-preview")
+    assert "2 good row(s), 1 bad row(s)" in page.content()
+    assert page.locator("tr.row-bad").count() == 1
+    shot(page, "import-preview.png")
+    page.click("input[name=confirm]")
+    page.wait_for_url("**/admin/jobs/job/")
+    assert sorted(Job.objects.filter(owner=operator).values_list("title", flat=True)) == ["Park", "Sea"]

@@ -1,0 +1,84 @@
+"""The render with the model backends configured: tiny Flux pictures, uploaded narration through FunASR."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from jobs import services
+from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
+from tests.factories import make_job
+from tests.media_engine.tiny_models import (
+    build_tiny_ct_punc,
+    build_tiny_flux,
+    build_tiny_fsmn_vad,
+    build_tiny_paraformer,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+@pytest.fixture
+def job(settings, monkeypatch):
+    # Small frames: the tiny models run on the CPU here (a real Flux runs at full size on a GPU).
+    monkeypatch.setitem(FRAME_SIZES, Orientation.HORIZONTAL, (320, 176))
+    call_command("seed_presets")
+    from accounts.models import Account
+    from topics.models import Topic
+    from voices.models import Language, Voice
+
+    settings.SEGMENT_TARGET_MS = 60000  # one segment
+    return make_job(
+        title="模型", content="今天天气很好。我们去公园散步吧。", speech_speed=1.3,
+        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
+        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
+    )
+
+
+def test_flux_candidates_fill_the_storyboard_and_the_first_is_shown(job, settings, tmp_path):
+    settings.FLUX_MODEL_DIR = str(build_tiny_flux(tmp_path / "flux"))
+    settings.IMAGE_CANDIDATES = 2
+    settings.IMAGE_STEPS = 2
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    assert "picture cards" not in execution.detail
+    for split in job.splits.all():
+        generated = [image for image in split.images if image["source"] == "flux"]
+        assert len(generated) == 2 and len({image["seed"] for image in generated}) == 2
+        assert split.selected == generated[0]["key"]
+        assert all(default_storage.exists(image["key"]) for image in generated)
+
+
+def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
+    settings.FUNASR_MODEL_DIR = str(build_tiny_paraformer(tmp_path / "paraformer"))
+    settings.FUNASR_VAD_DIR = str(build_tiny_fsmn_vad(tmp_path / "vad"))
+    settings.FUNASR_PUNC_DIR = str(build_tiny_ct_punc(tmp_path / "punc"))
+    audio = tmp_path / "narration.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=3", "-c:a", "aac", str(audio)], check=True)
+    with open(audio, "rb") as handle:
+        job.narration_audio.save("narration.m4a", File(handle), save=True)
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    data = execution.steps["narration"]["data"]
+    assert abs(data["duration_ms"] - 3000) < 100
+    # The subtitles show the script's own sentences at times inside the uploaded audio.
+    assert [s["text"] for s in data["sentences"]] == ["今天天气很好。", "我们去公园散步吧。"]
+    assert 0 <= data["sentences"][0]["start_ms"] < data["sentences"][1]["end_ms"] <= data["duration_ms"]
+    assert "espeak" not in execution.detail
+
+
+def test_uploaded_narration_without_funasr_fails_clearly(job, settings, tmp_path):
+    settings.FUNASR_MODEL_DIR = ""
+    audio = tmp_path / "n.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=duration=1", str(audio)], check=True)
+    with open(audio, "rb") as handle:
+        job.narration_audio.save("n.wav", File(handle), save=True)
+    execution = services.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.FAILED
+    assert "FUNASR_MODEL_DIR" in execution.error
+    assert Path(default_storage.path(job.narration_audio.name)).exists()
