@@ -37,17 +37,6 @@ def latest_success(job: Job) -> JobExecution | None:
     return job.executions.filter(status=ExecutionStatus.SUCCESS).order_by("-created_at", "-id").first()
 
 
-def split_regenerate(*, split_row: JobSplit) -> JobSplit:
-    """Forget a segment's generated cards and its choice, so the next render makes new pictures.
-
-    Uploaded pictures stay candidates. Belongs in jobs/services.py.
-    """
-    split_row.images = [image for image in split_row.images if image.get("source") != "card"]
-    split_row.selected = ""
-    split_row.save(update_fields=["images", "selected", "updated_at"])
-    return split_row
-
-
 class LatestStatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -359,7 +348,7 @@ class JobAdmin(OwnedAdmin):
         by_id = {str(split_row.pk): split_row for split_row in splits}
         regenerate = request.POST.get("regenerate")
         if regenerate in by_id:
-            split_regenerate(split_row=by_id[regenerate])
+            services.split_regenerate(split_row=by_id[regenerate])
             number = by_id[regenerate].index + 1
             self.message_user(request, f"Segment {number} gets new pictures on the next render.")
             return HttpResponseRedirect(request.path)

@@ -191,6 +191,9 @@ class JobSplit(models.Model):
         StockClip, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="A real clip shown instead of a picture.",
     )
+    variant = models.PositiveIntegerField(
+        default=0, help_text="Raised by 'regenerate pictures' so new pictures get new seeds."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

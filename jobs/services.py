@@ -701,7 +701,7 @@ def _step_pictures(context: RenderContext, inputs: dict | None):
         # A card this step made itself is an output, not an input: only a chosen picture counts.
         cards_made = {image["key"] for s in splits for image in s.images if image.get("source") == "card"}
         return {
-            "splits": [(s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id)
+            "splits": [(s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id, s.variant)
                        for s in splits],
             "palette": palette,
             "size": [width, height],
@@ -718,12 +718,13 @@ def _step_pictures(context: RenderContext, inputs: dict | None):
         if split_row.clip_id:
             fallbacks.append("clip library")
         elif not _has_picture(split_row):
-            card_hash = _hash({"text": split_row.text, "palette": palette, "size": [width, height]})[:16]
+            card_hash = _hash({"text": split_row.text, "palette": palette, "size": [width, height],
+                               "variant": split_row.variant})[:16]
             key = f"jobs/{job.pk}/pictures/{split_row.index:03d}-card-{card_hash}.png"
             if not default_storage.exists(key):
                 local = context.workdir / f"card-{split_row.index:03d}.png"
-                cards.render_card(split_row.text, width=width, height=height, palette=palette,
-                                  out_path=local, seed=job.pk * 1000 + split_row.index)
+                cards.render_card(split_row.text, width=width, height=height, palette=palette, out_path=local,
+                                  seed=job.pk * 1000 + split_row.index + 7919 * split_row.variant)
                 key = _store(local, key)
             split_row.images = [image for image in split_row.images if image.get("key") != key]
             split_row.images.append({"key": key, "seed": None, "source": "card"})
@@ -750,18 +751,21 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
     width, height = job.frame_size
     topic = job.topic
     out_dir = Path(settings.WORK_ROOT) / f"job-{job.pk}" / "generated"
-    generated = images.generate_candidates(
-        [split_row.prompt for split_row in splits],
-        model_dir=Path(settings.FLUX_MODEL_DIR), width=width, height=height,
-        candidates=settings.IMAGE_CANDIDATES, seed=job.pk * 100_000, out_dir=out_dir, steps=settings.IMAGE_STEPS,
-        lora_dir=Path(settings.LORA_DIR) if settings.LORA_DIR and topic and topic.lora_name else None,
-        lora_name=topic.lora_name if topic else "", lora_weight=topic.lora_weight if topic else 100,
-        on_progress=lambda fraction: execution_report(
-            context.execution, step="pictures", fraction=fraction * 0.95, message="Generating pictures"
-        ),
-        cancel=context.cancel,
-    )
-    for split_row, candidates in zip(splits, generated):
+    for number, split_row in enumerate(splits):
+        # Seeds differ per segment and per "regenerate pictures"; each is recorded.
+        [candidates] = images.generate_candidates(
+            [split_row.prompt],
+            model_dir=Path(settings.FLUX_MODEL_DIR), width=width, height=height,
+            candidates=settings.IMAGE_CANDIDATES, out_dir=out_dir, steps=settings.IMAGE_STEPS,
+            seed=job.pk * 1_000_000 + split_row.index * 10_000 + split_row.variant * 100,
+            lora_dir=Path(settings.LORA_DIR) if settings.LORA_DIR and topic and topic.lora_name else None,
+            lora_name=topic.lora_name if topic else "", lora_weight=topic.lora_weight if topic else 100,
+            on_progress=lambda fraction, number=number: execution_report(
+                context.execution, step="pictures", fraction=(number + fraction) / len(splits) * 0.95,
+                message=f"Generating pictures {number + 1}/{len(splits)}",
+            ),
+            cancel=context.cancel,
+        )
         added = []
         for picture in candidates:
             key = _store(picture.path, f"jobs/{job.pk}/pictures/{split_row.index:03d}-flux-{picture.seed}.png")
@@ -898,6 +902,16 @@ def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | 
             job.content = check_content(job.content)
             job.save(update_fields=["content", "updated_at"])
     split_row.save()
+    return split_row
+
+
+@transaction.atomic
+def split_regenerate(*, split_row: JobSplit) -> JobSplit:
+    """New pictures for a segment on the next render: generated ones are dropped, uploads kept."""
+    split_row.images = [image for image in split_row.images if image.get("source") not in ("card", "flux")]
+    split_row.selected = ""
+    split_row.variant += 1
+    split_row.save(update_fields=["images", "selected", "variant", "updated_at"])
     return split_row
 
 

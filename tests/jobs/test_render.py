@@ -228,3 +228,20 @@ def test_demo_command_prints_the_video_path_last(settings, capsys, tmp_path):
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert last_line.endswith(".mp4") and Path(last_line).exists()
     assert ffmpeg.duration(last_line) > 0.5
+
+
+def test_regenerate_pictures_gives_the_segment_a_new_picture_and_keeps_uploads(job):
+    first = render(job)
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    split = job.splits.order_by("index").first()
+    old_card = split.selected
+    upload = default_storage.save(f"jobs/{job.pk}/pictures/mine.png", ContentFile(_png_bytes()))
+    split.images = [*split.images, {"key": upload, "seed": None, "source": "upload"}]
+    split.save()
+    services.split_regenerate(split_row=split)
+    second = render(job)
+    assert second.status == ExecutionStatus.SUCCESS, second.detail
+    split.refresh_from_db()
+    assert split.selected and split.selected != old_card
+    assert [image["source"] for image in split.images] == ["upload", "card"]
+    assert second.steps["narration"]["status"] == "reused"
