@@ -244,6 +244,7 @@ FUNASR_PUNC_DIR = os.environ.get("FUNASR_PUNC_DIR", "")
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "")
+PRESENTER_URL = os.environ.get("PRESENTER_URL", "")
 TTS_OPTIONS = {
     "seedvc": {"url": os.environ.get("SEEDVC_URL", "")},
     "azure": {

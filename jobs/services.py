@@ -792,6 +792,7 @@ def _step_compose(context: RenderContext, inputs: dict | None):
             "music": music,
             "h2v": bool(job.extra.get("h2v")),
             "size": [width, height],
+            "presenter": _presenter_wanted(job),
         }
     visuals = []
     for split_row in splits:
@@ -822,15 +823,43 @@ def _step_compose(context: RenderContext, inputs: dict | None):
         preset=settings.VIDEO_PRESET,
     )
     out_path = context.workdir / "video.mp4"
+    share = 0.85 if inputs["presenter"] else 1.0
     compose.render(
         plan, out_path,
         on_progress=lambda fraction: execution_report(
-            context.execution, step="compose", fraction=fraction, message="Composing the video"
+            context.execution, step="compose", fraction=fraction * share, message="Composing the video"
         ),
         cancel=context.cancel,
         timeout=settings.FFMPEG_TIMEOUT_S,
     )
+    if inputs["presenter"]:
+        out_path = _add_presenter(context, out_path, plan.narration_path, brand)
     return {"video": _store(out_path, context.key("video.mp4"))}, {}
+
+
+def _presenter_wanted(job: Job) -> bool:
+    return bool(job.extra.get("enable_digital_human")) and bool(settings.PRESENTER_URL)
+
+
+def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: dict) -> Path:
+    """The talking presenter from the presenter server, placed as the brand profile says."""
+    from media_engine import presenter
+
+    clip = presenter.fetch_presenter_clip(
+        narration_path, url=settings.PRESENTER_URL, out_path=context.workdir / "presenter.mp4"
+    )
+    timing = brand.get("human_config") or {}
+    mode = brand.get("human_insertion_mode", "pip")
+    out_path = context.workdir / "video-presenter.mp4"
+    presenter.place_presenter(
+        video_path, clip, out_path, mode="fullscreen" if mode == "fullscreen" else "pip",
+        start_s=float(timing.get("duration", 0)), end_s=float(timing.get("end_duration", 0)),
+        on_progress=lambda fraction: execution_report(
+            context.execution, step="compose", fraction=0.85 + 0.15 * fraction, message="Placing the presenter"
+        ),
+        cancel=context.cancel,
+    )
+    return out_path
 
 
 def _text_overlays(job: Job) -> list[compose.TextOverlay]:

@@ -140,6 +140,9 @@ TRANSITIONS = ("none", *sorted(XFADE_TRANSITIONS))
 
 JOB_EXTRA: dict[str, Key] = {
     "h2v": boolean("Render vertically from a horizontal layout (horizontal-to-vertical)."),
+    "enable_digital_human": boolean(
+        "Add the talking presenter from PRESENTER_URL, placed as the account's brand profile says."
+    ),
     "index_text": text("Text shown at the top for the whole video, e.g. an episode number."),
     "title_text": text("Title shown in the middle during the first 4 seconds."),
     "desc_text": text("Subtitle shown under the title from second 1 to 4."),

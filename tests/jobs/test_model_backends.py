@@ -82,3 +82,45 @@ def test_uploaded_narration_without_funasr_fails_clearly(job, settings, tmp_path
     assert execution.status == ExecutionStatus.FAILED
     assert "FUNASR_MODEL_DIR" in execution.error
     assert Path(default_storage.path(job.narration_audio.name)).exists()
+
+
+def test_presenter_is_placed_when_the_job_asks_for_it(job, settings, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    clip = tmp_path / "presenter.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=red:s=160x90:r=30:d=2", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    received = []
+
+    class PresenterServer(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(len(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = clip.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), PresenterServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.PRESENTER_URL = f"http://127.0.0.1:{server.server_port}/presenter"
+        job.extra = {"enable_digital_human": True}
+        job.save()
+        job.account.extra = {**job.account.extra, "human_insertion_mode": "pip"}
+        job.account.save()
+        execution = services.execution_run(execution=services.execution_create(job=job))
+    finally:
+        server.shutdown()
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    assert received and received[0] > 1000  # the narration went to the presenter server
+    from media_engine import ffmpeg
+
+    video = Path(default_storage.path(execution.results["video"]))
+    narration = Path(default_storage.path(execution.results["narration"]))
+    assert abs(ffmpeg.duration(video) - ffmpeg.duration(narration)) <= 0.1
