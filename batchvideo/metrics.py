@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -75,9 +75,10 @@ class QueueCollector:
     def _collect(self) -> Iterator[Metric]:
         from django_q.models import OrmQ
 
+        from jobs import maintenance
         from jobs.models import ExecutionStatus, JobExecution
 
-        by_status = dict(JobExecution.objects.values_list("status").annotate(count=Count("id")).order_by())
+        by_status = maintenance.status_counts()
         executions = GaugeMetricFamily(
             "batchvideo_executions", "Executions (renders) by status.", labels=["status"]
         )
@@ -97,17 +98,8 @@ class QueueCollector:
         yield CounterMetricFamily("batchvideo_execution_retries", "Step retries of all stored executions.",
                                   value=retries)
 
-        durations: dict[str, list[float]] = {}
-        recent = (JobExecution.objects.filter(finished_at__isnull=False).order_by("-finished_at")
-                  .values_list("steps", flat=True)[:RECENT_EXECUTIONS])
-        for steps in recent:
-            for name, record in (steps or {}).items():
-                ran = isinstance(record, dict) and record.get("status") == "done"
-                if ran and record.get("duration_s") is not None:
-                    try:
-                        durations.setdefault(name, []).append(float(record["duration_s"]))
-                    except (TypeError, ValueError):
-                        continue
+        finished = JobExecution.objects.filter(finished_at__isnull=False).order_by("-finished_at")
+        durations = maintenance.step_durations(finished, recent=RECENT_EXECUTIONS)
         summary = SummaryMetricFamily(
             "batchvideo_step_duration_seconds",
             f"Durations of pipeline steps that ran (not reused) in the last {RECENT_EXECUTIONS} "

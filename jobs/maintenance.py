@@ -404,7 +404,21 @@ def _claimable_pending() -> int:
     ).count()
 
 
-def _status_counts() -> dict[str, int]:
+def step_durations(executions, *, recent: int) -> dict[str, list[float]]:
+    """Durations of the steps that really ran ("done", not "reused") in the newest `recent` executions."""
+    durations: dict[str, list[float]] = {}
+    for steps in executions.values_list("steps", flat=True)[:recent]:
+        for step, record in (steps or {}).items():
+            ran = isinstance(record, dict) and record.get("status") == "done"
+            if ran and record.get("duration_s") is not None:
+                try:
+                    durations.setdefault(step, []).append(float(record["duration_s"]))
+                except (TypeError, ValueError):
+                    continue
+    return durations
+
+
+def status_counts() -> dict[str, int]:
     counts = dict(JobExecution.objects.order_by().values_list("status").annotate(count=Count("id")))
     return {status: counts.get(status, 0) for status in ExecutionStatus.values}
 
@@ -454,7 +468,7 @@ def health_report() -> Health:
                 previous is None or item.heartbeat_age_s < previous)):
             workers[item.worker_host] = item.heartbeat_age_s
     return Health(
-        status_counts=_status_counts(), queue_depth=_claimable_pending(), orm_queue=_orm_queue_depth(),
+        status_counts=status_counts(), queue_depth=_claimable_pending(), orm_queue=_orm_queue_depth(),
         running=running, workers=workers, clusters=_cluster_lines(),
     )
 
@@ -477,14 +491,10 @@ def metrics_snapshot(*, recent: int = 100) -> dict:
     Step durations average the steps that really ran ("done", not "reused") in the `recent`
     newest successful executions.
     """
-    durations: dict[str, list[float]] = {}
     successes = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at", "-id")
-    for steps in successes.values_list("steps", flat=True)[:recent]:
-        for step, record in (steps or {}).items():
-            if isinstance(record, dict) and record.get("status") == "done" and "duration_s" in record:
-                durations.setdefault(step, []).append(float(record["duration_s"]))
+    durations = step_durations(successes, recent=recent)
     return {
-        "executions_by_status": _status_counts(),
+        "executions_by_status": status_counts(),
         "queue_depth": _claimable_pending(),
         "orm_queue_depth": _orm_queue_depth(),
         "retries_total": JobExecution.objects.aggregate(total=Sum("retry_count"))["total"] or 0,

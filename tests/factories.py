@@ -51,3 +51,18 @@ def make_job(**fields) -> Job:
 
 def make_execution(job: Job, **fields) -> JobExecution:
     return JobExecution.objects.create(job=job, **fields)
+
+
+def make_preset_job(**fields) -> Job:
+    """A short Chinese job on the shared presets (seeded here): espeak voice, demo channel and its logo."""
+    from jobs.presets import presets_seed
+
+    presets_seed()
+    fields.setdefault("title", "测试")
+    fields.setdefault("content", "今天天气很好。我们去公园散步吧。")
+    fields.setdefault("speech_speed", 1.2)
+    fields.setdefault("language", Language.objects.get(owner=None, code="zh-CN"))
+    fields.setdefault("voice", Voice.objects.get(owner=None, name="cmn"))
+    fields.setdefault("topic", Topic.objects.get(owner=None, name="Health tips"))
+    fields.setdefault("account", Account.objects.get(owner=None, username="demo-channel"))
+    return make_job(**fields)

@@ -13,7 +13,7 @@ from django.db import connection
 from jobs import services
 from jobs.models import ExecutionStatus, Job, JobSplit
 from tests.admin.conftest import make_operator
-from tests.factories import make_job
+from tests.factories import make_preset_job
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -52,18 +52,9 @@ def browser_page(monkeypatch):
 
 @pytest.fixture
 def rendered(settings):
-    call_command("seed_presets")
-    from accounts.models import Account
-    from topics.models import Topic
-    from voices.models import Language, Voice
-
     settings.SEGMENT_TARGET_MS = 1500
     operator = make_operator()
-    job = make_job(
-        owner=operator, title="公园散步", content="今天天气很好。我们去公园散步吧。", speech_speed=1.2,
-        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
-        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
-    )
+    job = make_preset_job(owner=operator, title="公园散步")
     execution = services.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     for split_row in job.splits.all():

@@ -2,39 +2,26 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from django.core.management import call_command
 
 from jobs import services
 from jobs.models import ExecutionStatus, JobExecution
 from media_engine.errors import MediaError
-from tests.factories import make_job
-from tests.processes import process_env
+from tests.factories import make_preset_job
+from tests.processes import process_env, start, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def job(settings):
-    call_command("seed_presets")
-    from accounts.models import Account
-    from topics.models import Topic
-    from voices.models import Language, Voice
-
     settings.EXECUTION_BACKOFF_S = 0.01
     settings.SEGMENT_TARGET_MS = 1500
-    return make_job(
-        title="可靠性", content="第一句话。第二句话。", speech_speed=1.3,
-        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
-        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
-    )
+    return make_preset_job(title="可靠性", content="第一句话。第二句话。", speech_speed=1.3)
 
 
 def failing_then_passing(original, failures: list[Exception]):
@@ -152,9 +139,7 @@ def test_a_silent_running_execution_is_taken_over(job, settings):
 def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings, tmp_path):
     env = process_env(Q_TIMEOUT_S="60", Q_RETRY_S="75", EXECUTION_STALE_S="5", SEGMENT_TARGET_MS="1500")
     execution = services.job_enqueue(job=job)
-    log = open(tmp_path / "worker1.log", "w")
-    first = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    first = start(["manage.py", "qcluster"], env, tmp_path / "worker1.log")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -169,13 +154,10 @@ def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+        stop(first)
     assert JobExecution.objects.get(pk=execution.pk).status == ExecutionStatus.RUNNING
 
-    log2 = open(tmp_path / "worker2.log", "w")
-    second = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                              stdout=log2, stderr=subprocess.STDOUT, start_new_session=True)
+    second = start(["manage.py", "qcluster"], env, tmp_path / "worker2.log")
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
@@ -184,11 +166,7 @@ def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings
                 break
             time.sleep(0.5)
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        try:
-            second.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(second.pid, signal.SIGKILL)
+        stop(second)
     assert execution.status == ExecutionStatus.SUCCESS, (execution.detail, (tmp_path / "worker2.log").read_text())
     assert execution.retry_count == 1
     assert killed_at < 100

@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.core.management import call_command
 
 from jobs import services
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
-from tests.factories import make_job
+from tests.factories import make_preset_job
 from tests.media_engine.tiny_models import (
     build_tiny_ct_punc,
     build_tiny_flux,
@@ -25,17 +24,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 def job(settings, monkeypatch):
     # Small frames: the tiny models run on the CPU here (a real Flux runs at full size on a GPU).
     monkeypatch.setitem(FRAME_SIZES, Orientation.HORIZONTAL, (320, 176))
-    call_command("seed_presets")
-    from accounts.models import Account
-    from topics.models import Topic
-    from voices.models import Language, Voice
-
     settings.SEGMENT_TARGET_MS = 60000  # one segment
-    return make_job(
-        title="模型", content="今天天气很好。我们去公园散步吧。", speech_speed=1.3,
-        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
-        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
-    )
+    return make_preset_job(title="模型", speech_speed=1.3)
 
 
 def test_flux_candidates_fill_the_storyboard_and_the_first_is_shown(job, settings, tmp_path):

@@ -4,10 +4,9 @@ import asyncio
 import json
 
 import pytest
-from django.core.management import call_command
 
 from jobs import services
-from tests.factories import make_job, make_user
+from tests.factories import make_preset_job, make_user
 from tests.processes import free_port, process_env, reachable, start, stop, wait_for_port
 
 pytestmark = [
@@ -20,17 +19,8 @@ pytestmark = [
 def test_worker_progress_reaches_a_websocket_client_through_redis(tmp_path):
     import websockets
 
-    call_command("seed_presets")
-    from accounts.models import Account
-    from topics.models import Topic
-    from voices.models import Language, Voice
-
     user = make_user()
-    job = make_job(
-        owner=user, title="端到端", content="第一句话。第二句话。", speech_speed=1.3,
-        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
-        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
-    )
+    job = make_preset_job(owner=user, title="端到端", content="第一句话。第二句话。", speech_speed=1.3)
     env = process_env(REDIS_URL="redis://127.0.0.1:6379/13", SEGMENT_TARGET_MS="1500")
     port = free_port()
     server = start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from jobs import services
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
 from media_engine import ffmpeg
-from tests.factories import make_account, make_job, make_language, make_voice
+from tests.factories import make_account, make_language, make_preset_job, make_voice
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -21,17 +21,8 @@ SHORT_TEXT = "今天天气很好。我们去公园散步吧。"
 
 @pytest.fixture
 def job(settings):
-    call_command("seed_presets")
-    from accounts.models import Account
-    from topics.models import Topic
-    from voices.models import Language, Voice
-
     settings.SEGMENT_TARGET_MS = 1500
-    return make_job(
-        title="测试", content=SHORT_TEXT, speech_speed=1.2, publish_title="公园散步",
-        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
-        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
-    )
+    return make_preset_job(content=SHORT_TEXT, publish_title="公园散步")
 
 
 def render(job: Job):

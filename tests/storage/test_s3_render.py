@@ -18,7 +18,7 @@ from storages.backends.s3 import S3Storage
 from jobs import services
 from jobs.models import ExecutionStatus, Job
 from media_engine.ffmpeg import FFPROBE
-from tests.factories import make_job
+from tests.factories import make_preset_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -28,18 +28,10 @@ ARTIFACTS = ("narration", "srt", "ass", "video", "cover")
 
 @pytest.fixture
 def job(settings, bucket):
-    call_command("seed_presets")  # the preset channel's logo is uploaded to the bucket too
-    from accounts.models import Account
-    from topics.models import Topic
-    from voices.models import Language, Voice
-
     settings.SEGMENT_TARGET_MS = 1500
     settings.EXECUTION_BACKOFF_S = 0.01
-    return make_job(
-        title="测试", content=SHORT_TEXT, speech_speed=1.2, publish_title="公园散步",
-        language=Language.objects.get(code="zh-CN"), voice=Voice.objects.get(name="cmn"),
-        topic=Topic.objects.get(name="Health tips"), account=Account.objects.get(username="demo-channel"),
-    )
+    # Seeding the presets uploads the preset channel's logo to the bucket too.
+    return make_preset_job(content=SHORT_TEXT, publish_title="公园散步")
 
 
 def render(job: Job):
