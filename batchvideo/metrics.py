@@ -75,7 +75,7 @@ class QueueCollector:
     def _collect(self) -> Iterator[Metric]:
         from django_q.models import OrmQ
 
-        from jobs import maintenance
+        from jobs import maintenance, services
         from jobs.models import ExecutionStatus, JobExecution
 
         by_status = maintenance.status_counts()
@@ -99,7 +99,7 @@ class QueueCollector:
                                   value=retries)
 
         finished = JobExecution.objects.filter(finished_at__isnull=False).order_by("-finished_at")
-        durations = maintenance.step_durations(finished, recent=RECENT_EXECUTIONS)
+        durations = services.step_durations(finished, recent=RECENT_EXECUTIONS)
         summary = SummaryMetricFamily(
             "batchvideo_step_duration_seconds",
             f"Durations of pipeline steps that ran (not reused) in the last {RECENT_EXECUTIONS} "

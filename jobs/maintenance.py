@@ -404,20 +404,6 @@ def _claimable_pending() -> int:
     ).count()
 
 
-def step_durations(executions, *, recent: int) -> dict[str, list[float]]:
-    """Durations of the steps that really ran ("done", not "reused") in the newest `recent` executions."""
-    durations: dict[str, list[float]] = {}
-    for steps in executions.values_list("steps", flat=True)[:recent]:
-        for step, record in (steps or {}).items():
-            ran = isinstance(record, dict) and record.get("status") == "done"
-            if ran and record.get("duration_s") is not None:
-                try:
-                    durations.setdefault(step, []).append(float(record["duration_s"]))
-                except (TypeError, ValueError):
-                    continue
-    return durations
-
-
 def status_counts() -> dict[str, int]:
     counts = dict(JobExecution.objects.order_by().values_list("status").annotate(count=Count("id")))
     return {status: counts.get(status, 0) for status in ExecutionStatus.values}
@@ -492,7 +478,7 @@ def metrics_snapshot(*, recent: int = 100) -> dict:
     newest successful executions.
     """
     successes = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at", "-id")
-    durations = step_durations(successes, recent=recent)
+    durations = services.step_durations(successes, recent=recent)
     return {
         "executions_by_status": status_counts(),
         "queue_depth": _claimable_pending(),

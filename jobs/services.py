@@ -1023,19 +1023,30 @@ def execution_urls(execution: JobExecution | None) -> dict[str, str]:
 # ---------------------------------------------------------------- live progress
 
 
+def step_durations(executions, *, recent: int) -> dict[str, list[float]]:
+    """Durations of the steps that really ran ("done", not "reused") in the newest `recent` executions."""
+    durations: dict[str, list[float]] = {}
+    for steps in executions.values_list("steps", flat=True)[:recent]:
+        for step, record in (steps or {}).items():
+            ran = isinstance(record, dict) and record.get("status") == "done"
+            if ran and record.get("duration_s") is not None:
+                try:
+                    durations.setdefault(step, []).append(float(record["duration_s"]))
+                except (TypeError, ValueError):
+                    continue
+    return durations
+
+
 def execution_eta(execution: JobExecution) -> float | None:
     """Seconds left, from the median step durations of the last successful renders."""
     if not execution.is_active:
         return None
     recent = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at")
-    durations: dict[str, list[float]] = {name: [] for name in STEPS}
-    for steps in recent.values_list("steps", flat=True)[:20]:
-        for name, record in (steps or {}).items():
-            if name in durations and record.get("status") == "done":
-                durations[name].append(float(record.get("duration_s", 0.0)))
-    if not any(durations.values()):
+    durations = step_durations(recent, recent=20)
+    if not any(durations.get(name) for name in STEPS):
         return None
-    typical = {name: sorted(values)[len(values) // 2] if values else 0.0 for name, values in durations.items()}
+    typical = {name: sorted(values)[len(values) // 2] if (values := durations.get(name)) else 0.0
+               for name in STEPS}
     remaining = 0.0
     for name in STEPS:
         record = execution.steps.get(name, {})
