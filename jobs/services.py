@@ -878,12 +878,31 @@ def _step_cover(context: RenderContext, inputs: dict | None):
     job = context.job
     width, height = job.frame_size
     title = job.publish_title or job.title
+    cover_prompt = job.topic.prompt_cover_image if job.topic and settings.FLUX_MODEL_DIR else ""
     if inputs is None:
-        return {"video": context.execution.results.get("video"), "title": title}
-    video = _fetch(context, inputs["video"])
-    frame = compose.extract_frame(video, 1.0, context.workdir / "cover-frame.png")
+        return {"video": context.execution.results.get("video"), "title": title, "prompt": cover_prompt,
+                "model": settings.FLUX_MODEL_DIR}
+    if cover_prompt:
+        frame = _generate_cover(context, cover_prompt)
+    else:
+        frame = compose.extract_frame(_fetch(context, inputs["video"]), 1.0, context.workdir / "cover-frame.png")
     cover = compose.make_cover(frame, title, context.workdir / "cover.jpg", width=width, height=height)
     return {"cover": _store(cover, context.key("cover.jpg"))}, {}
+
+
+def _generate_cover(context: RenderContext, prompt: str) -> Path:
+    """The cover picture from the topic's cover prompt (Flux and the topic's LoRA)."""
+    from media_engine import images
+
+    job = context.job
+    width, height = job.frame_size
+    topic = job.topic
+    return images.cover_image(
+        prompt, model_dir=Path(settings.FLUX_MODEL_DIR), width=width, height=height, seed=job.pk,
+        out_path=context.workdir / "cover-picture.png", steps=settings.IMAGE_STEPS,
+        lora_dir=Path(settings.LORA_DIR) if settings.LORA_DIR and topic.lora_name else None,
+        lora_name=topic.lora_name, lora_weight=topic.lora_weight, cancel=context.cancel,
+    )
 
 
 # ---------------------------------------------------------------- clip library

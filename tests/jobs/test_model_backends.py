@@ -40,6 +40,13 @@ def test_flux_candidates_fill_the_storyboard_and_the_first_is_shown(job, setting
         assert len(generated) == 2 and len({image["seed"] for image in generated}) == 2
         assert split.selected == generated[0]["key"]
         assert all(default_storage.exists(image["key"]) for image in generated)
+    # The cover comes from the topic's cover prompt, not from a video frame.
+    assert execution.steps["cover"]["status"] == "done"
+    assert (Path(settings.WORK_ROOT) / f"job-{job.pk}").exists()
+    from PIL import Image
+
+    with Image.open(default_storage.path(execution.results["cover"])) as cover:
+        assert cover.size == (320, 176)
 
 
 def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
