@@ -1,6 +1,9 @@
-"""Every stored file goes through django-storages' S3 backend, against a real HTTP endpoint (moto)."""
+"""Every stored file goes through django-storages' S3 backend, against a real HTTP endpoint (moto;
+SeaweedFS where the server must check a link's signature and expiry)."""
 
+import calendar
 import subprocess
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -117,6 +120,31 @@ def test_signed_link_returns_the_bytes_and_carries_its_expiry(bucket, settings):
     assert query["X-Amz-Expires"] == ["1"] and query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert "X-Amz-Signature" in query and "X-Amz-Date" in query
     assert requests.get(url, timeout=10).content == b"RIFF narration bytes"
+
+
+def test_signed_link_is_refused_once_expired_or_forged(checking_bucket, settings):
+    settings.SIGNED_URL_EXPIRE_SECONDS = 2
+    key = default_storage.save("jobs/1/2/narration.wav", ContentFile(b"RIFF narration bytes"))
+
+    url = services.artifact_url(key)
+
+    query = parse_qs(urlsplit(url).query)
+    signature = query["X-Amz-Signature"][0]
+    forged = url.replace(signature, signature[:-1] + ("1" if signature.endswith("0") else "0"))
+    assert "X-Amz-Expires=2&" in url
+    extended = url.replace("X-Amz-Expires=2&", "X-Amz-Expires=3600&")
+    fresh, tampered = requests.get(url, timeout=10), requests.get(forged, timeout=10)
+    assert fresh.status_code == 200 and fresh.content == b"RIFF narration bytes"
+    assert tampered.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in tampered.text
+
+    signed_at = calendar.timegm(time.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"))
+    time.sleep(max(0.0, signed_at + 2.5 - time.time()))
+    expired, prolonged = requests.get(url, timeout=10), requests.get(extended, timeout=10)
+
+    assert expired.status_code == 403 and "<Code>AccessDenied</Code>" in expired.text
+    assert "Request has expired" in expired.text
+    # The expiry is part of what is signed: raising it in the link breaks the signature.
+    assert prolonged.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in prolonged.text
 
 
 def test_links_are_signed_for_the_public_endpoint(settings, moto_endpoint, bucket):
