@@ -780,7 +780,7 @@ def _step_compose(context: RenderContext, inputs: dict | None):
     width, height = job.frame_size
     splits = list(job.splits.select_related("clip").order_by("index"))
     brand = _brand(job)
-    music = job.extra.get("music") or settings.BACKGROUND_MUSIC
+    music = job.extra.get("music") or settings.BACKGROUND_MUSIC  # a storage key, or the hosts' own file
     if inputs is None:
         return {
             "narration": context.execution.results.get("narration"),
@@ -804,6 +804,11 @@ def _step_compose(context: RenderContext, inputs: dict | None):
     logo_path = None
     if job.account and job.account.logo:
         logo_path = _fetch(context, job.account.logo.name)
+    music_path = Path(settings.BACKGROUND_MUSIC) if settings.BACKGROUND_MUSIC else None
+    if job.extra.get("music"):
+        if not default_storage.exists(job.extra["music"]):
+            raise MediaError(f"music {job.extra['music']} is not in storage; put the file there first")
+        music_path = _fetch(context, job.extra["music"])
     transitions = brand.get("transition_types") or ["fade"]
     plan = compose.Plan(
         width=width,
@@ -813,7 +818,7 @@ def _step_compose(context: RenderContext, inputs: dict | None):
         subtitles_path=_fetch(context, inputs["subtitles"]),
         logo_path=logo_path,
         logo_corner=brand.get("logo_corner", "top-right"),
-        music_path=Path(music) if music else None,
+        music_path=music_path,
         transition=transitions[0] if brand.get("enable_transition", True) else "none",
         transition_s=float(brand.get("transition_s", 0.5)),
         texts=_text_overlays(job),

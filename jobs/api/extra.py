@@ -46,6 +46,23 @@ def text(description: str, *, max_length: int = TEXT_MAX) -> Key:
     return Key(check, {"type": "string", "maxLength": max_length, "description": description})
 
 
+def storage_key(description: str, *, folder: str) -> Key:
+    """A file in storage under `folder`/: never a host path or a URL, so a job can only use what was
+    put in storage for it, and every render host can fetch it."""
+    example = f"{folder}/calm.mp3"
+
+    def check(value: Any) -> str:
+        parts = value.split("/") if isinstance(value, str) else []
+        inside = len(parts) > 1 and parts[0] == folder and not any(part in ("", ".", "..") for part in parts)
+        if not inside or len(value) > TEXT_MAX or "\\" in value:
+            raise ValidationError(f"Must be the storage key of a file under {folder}/, e.g. {example}.",
+                                  code="invalid")
+        return value
+
+    schema = {"type": "string", "maxLength": TEXT_MAX, "pattern": f"^{folder}/", "description": description}
+    return Key(check, schema)
+
+
 def number(description: str, *, minimum: float, maximum: float, exclusive_minimum: bool = False) -> Key:
     low = "above" if exclusive_minimum else "from"
 
@@ -149,7 +166,8 @@ JOB_EXTRA: dict[str, Key] = {
     "real_clip_ratio": number("Share of segments shown with a real clip (0-1); overrides the topic's.",
                               minimum=0, maximum=1),
     "segment_target_ms": integer("Target length of a segment in ms.", minimum=1000, maximum=60000),
-    "music": text("Background music file for this job (a path on the render hosts)."),
+    "music": storage_key("Background music for this job: a file in storage under music/ (replaces the "
+                         "BACKGROUND_MUSIC setting).", folder="music"),
 }
 
 HUMAN_CONFIG: dict[str, Key] = {

@@ -8,7 +8,7 @@ from jobs.api.extra import check_account_extra, check_job_extra
 
 def test_valid_job_extra_passes_unchanged():
     extra = {"h2v": False, "index_text": "第1集", "title_text": "t", "desc_text": "d", "real_clip_ratio": 0,
-             "segment_target_ms": 60000, "music": "calm.mp3"}
+             "segment_target_ms": 60000, "music": "music/calm.mp3"}
     assert check_job_extra(extra) == extra
 
 
@@ -17,6 +17,9 @@ def test_valid_job_extra_passes_unchanged():
     ("real_clip_ratio", "0.5"),
     ("segment_target_ms", 999), ("segment_target_ms", 5000.5), ("segment_target_ms", True),
     ("index_text", 5), ("music", None), ("title_text", "x" * 501),
+    # music is a file in storage under music/: never a host path, a way out of the folder or a URL
+    ("music", "calm.mp3"), ("music", "/etc/passwd"), ("music", "music/../settings.py"),
+    ("music", "http://169.254.169.254/music/x"), ("music", "music/"), ("music", "music\\..\\x"),
 ])
 def test_invalid_job_extra_values(key, value):
     with pytest.raises(ValidationError) as error:

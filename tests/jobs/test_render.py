@@ -236,3 +236,35 @@ def test_regenerate_pictures_gives_the_segment_a_new_picture_and_keeps_uploads(j
     assert split.selected and split.selected != old_card
     assert [image["source"] for image in split.images] == ["upload", "card"]
     assert second.steps["narration"]["status"] == "reused"
+
+
+def _mean_volume_db(video: Path, band_hz: int | None = None) -> float:
+    """Mean audio level, or the level in a narrow band around `band_hz`."""
+    chain = f"bandpass=f={band_hz}:width_type=h:w=30,volumedetect" if band_hz else "volumedetect"
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(video), "-map", "0:a", "-af", chain,
+                             "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return float(re.search(r"mean_volume: (-?[\d.]+) dB", result.stderr).group(1))
+
+
+def test_music_comes_from_storage_and_a_missing_file_fails_naming_it(job, tmp_path):
+    first = render(job)
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    tone = tmp_path / "tone.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "aevalsrc=sin(440*2*PI*t):d=3",
+                    "-ac", "2", str(tone)], check=True)
+    job.extra = {"music": default_storage.save("music/tone.wav", ContentFile(tone.read_bytes()))}
+    job.save()
+
+    with_music = render(job)
+
+    assert with_music.status == ExecutionStatus.SUCCESS, with_music.detail
+    assert with_music.steps["compose"]["status"] == "done"
+    plain, mixed = stored_path(first.results["video"]), stored_path(with_music.results["video"])
+    # The tone is in, under the voice, and the voice is as loud as without music.
+    assert _mean_volume_db(mixed, band_hz=440) > _mean_volume_db(plain, band_hz=440) + 1
+    assert abs(_mean_volume_db(mixed) - _mean_volume_db(plain)) < 1.5
+    job.extra = {"music": "music/missing.wav"}
+    job.save()
+    missing = render(job)
+    assert missing.status == ExecutionStatus.FAILED
+    assert "music music/missing.wav is not in storage" in missing.error
