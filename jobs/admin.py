@@ -8,7 +8,7 @@ import zipfile
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
-from django.db.models import IntegerField, OuterRef, Subquery
+from django.db.models import F, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -130,11 +130,11 @@ class JobAdmin(OwnedAdmin):
                 for name, options in self.fieldsets]
 
     def get_queryset(self, request):
-        latest = JobExecution.objects.filter(job=OuterRef("pk")).order_by("-created_at", "-id")
-        success = latest.filter(status=ExecutionStatus.SUCCESS)
+        success = JobExecution.objects.filter(job=OuterRef("pk"), status=ExecutionStatus.SUCCESS).order_by(
+            "-created_at", "-id")
         return super().get_queryset(request).annotate(
-            latest_status=Subquery(latest.values("status")[:1]),
-            latest_progress=Subquery(latest.values("progress")[:1]),
+            latest_status=F("latest_execution__status"),
+            latest_progress=F("latest_execution__progress"),
             video_ms=Subquery(success.annotate(
                 ms=Cast(KT("steps__narration__data__duration_ms"), IntegerField())).values("ms")[:1]),
         )

@@ -53,16 +53,26 @@ class Job(Owned):
         help_text="h2v, index_text, title_text, desc_text, real_clip_ratio, segment_target_ms, music",
     )
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The newest render, kept by JobExecution.save: lists and status filters join it instead of
+    # looking for each job's newest execution.
+    latest_execution = models.ForeignKey(
+        "JobExecution", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
 
     objects = JobQuerySet.as_manager()
 
     class Meta:
         indexes = [
-            models.Index(fields=["deleted_at", "runorder", "id"], name="job_deleted_runorder_id"),
             models.Index(fields=["owner", "deleted_at", "id"], name="job_owner_deleted_id"),
             models.Index(fields=["account", "deleted_at", "id"], name="job_account_deleted_id"),
             models.Index(fields=["language", "deleted_at", "id"], name="job_language_deleted_id"),
             models.Index(fields=["created_at"], name="job_created"),
+            # The job list's order over live jobs: walked in order, owners read from the index itself
+            # (one user's list, or everyone's); and per owner, where one user has few of many jobs.
+            models.Index(fields=["runorder", "id"], include=["owner"], name="job_alive_runorder",
+                         condition=Q(deleted_at__isnull=True)),
+            models.Index(fields=["owner", "runorder", "id"], name="job_owner_alive_runorder",
+                         condition=Q(deleted_at__isnull=True)),
         ]
         constraints = [
             models.CheckConstraint(
@@ -82,10 +92,6 @@ class Job(Owned):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
-
-    @property
-    def latest_execution(self) -> "JobExecution | None":
-        return self.executions.order_by("-created_at", "-id").first()
 
 
 class ExecutionStatus(models.TextChoices):
@@ -139,6 +145,14 @@ class JobExecution(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.job_id} {self.status}"
+
+    def save(self, *args, **kwargs) -> None:
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            Job.objects.filter(pk=self.job_id).update(latest_execution=self)
+            if JobExecution.job.is_cached(self):
+                self.job.latest_execution = self
 
     @property
     def is_active(self) -> bool:

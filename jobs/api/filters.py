@@ -1,30 +1,10 @@
 import django_filters
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 
 from ..models import ExecutionStatus, Job, JobExecution, StockClip
 from .serializers import NEW, STATUS_CHOICES
 
 ID_MAX = 2**63 - 1
-
-
-def _latest(field: str) -> Subquery:
-    latest = JobExecution.objects.filter(job=OuterRef("pk")).order_by("-created_at", "-id")
-    return Subquery(latest.values(field)[:1])
-
-
-def with_latest_execution(jobs: QuerySet[Job]) -> QuerySet[Job]:
-    """Each job with its latest execution's id, status, progress and detail, in the same query.
-
-    Annotate a page, not the whole list: the database computes these for every row it reads,
-    including the rows an OFFSET skips.
-    """
-    if "latest_status" not in jobs.query.annotations:
-        jobs = jobs.annotate(latest_status=_latest("status"))
-    return jobs.annotate(
-        latest_execution_id=_latest("id"),
-        latest_progress=_latest("progress"),
-        latest_detail=_latest("detail"),
-    )
 
 
 class IdFilter(django_filters.NumberFilter):
@@ -63,11 +43,9 @@ class JobFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_status(self, queryset: QuerySet[Job], name: str, value: str) -> QuerySet[Job]:
-        if "latest_status" not in queryset.query.annotations:
-            queryset = queryset.annotate(latest_status=_latest("status"))
         if value == NEW:
-            return queryset.filter(latest_status__isnull=True)
-        return queryset.filter(latest_status=value)
+            return queryset.filter(latest_execution__isnull=True)
+        return queryset.filter(latest_execution__status=value)
 
 
 class ExecutionFilter(django_filters.FilterSet):

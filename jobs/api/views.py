@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -29,19 +29,17 @@ from media_engine.errors import MediaError
 
 from .. import services
 from ..models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
-from .filters import ClipFilter, ExecutionFilter, JobFilter, with_latest_execution
+from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
     NEW, ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
     JobPrioritySerializer, JobWriteSerializer, SplitImageUploadSerializer, SplitSerializer,
-    SplitUpdateSerializer, attach_latest_execution,
+    SplitUpdateSerializer,
 )
 
 EXPORT_MAX_ROWS = 1000
 NOT_RENDERABLE = {"non_field_errors": ["This job is deleted; restore it before rendering."]}
 TOO_MANY_TO_EXPORT = f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow the filters."
-LIST_FIELDS = ("id", "title", "language_id", "voice_id", "topic_id", "account_id", "orientation",
-               "speech_speed", "runorder", "owner_id", "created_at", "updated_at")
 LINK_LABELS = {"video": "Video", "cover": "Cover", "srt": "Subtitles (SRT)", "ass": "Subtitles (ASS)",
                "narration": "Narration"}
 
@@ -203,30 +201,19 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Job]:
         jobs = Job.objects.visible_to(self.request.user)
         jobs = jobs.filter(deleted_at__isnull=False) if self.action == "restore" else jobs.alive()
-        if self.action == "export":
-            return with_latest_execution(jobs)
         if self.action == "retrieve":
-            return self._detail_queryset(jobs)
+            return JobDetailSerializer.detail_queryset(jobs)
         return jobs
 
     def filter_queryset(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
-        # The list's filters select jobs; a job's own URL needs none of them.
-        if self.action in ("list", "export"):
+        # The list's filters select jobs; a job's own URL needs none of them, nor does a list without any.
+        asked = not self.request.query_params.keys().isdisjoint(JobFilter.base_filters)
+        if self.action in ("list", "export") and asked:
             return super().filter_queryset(queryset)
         return queryset
 
-    def _detail_queryset(self, jobs: QuerySet[Job]) -> QuerySet[Job]:
-        splits = JobSplit.objects.select_related("clip").order_by("index")
-        return jobs.select_related("language", "voice", "topic", "account").prefetch_related(
-            Prefetch("splits", queryset=splits)
-        )
-
-    def _detail_data(self, job: Job) -> dict[str, Any]:
-        attach_latest_execution(job)
-        return JobDetailSerializer(job, context=self.get_serializer_context()).data
-
     def retrieve(self, request, *args, **kwargs) -> Response:
-        return Response(self._detail_data(self.get_object()))
+        return Response(JobDetailSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -236,17 +223,18 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return JobDetailSerializer
 
     def list(self, request, *args, **kwargs) -> Response:
-        # Page over bare ids (cheap even at a deep OFFSET), then load and annotate just that page.
+        # Page over bare ids (cheap even at a deep OFFSET), then load just that page.
         jobs = self.filter_queryset(self.get_queryset())
         page_ids = list(self.paginate_queryset(jobs.values_list("pk", flat=True)))
-        loaded = with_latest_execution(Job.objects.filter(pk__in=page_ids)).only(*LIST_FIELDS)
-        by_id = {job.pk: job for job in loaded}
+        rows = Job.objects.filter(pk__in=page_ids).values(*JobListSerializer.COLUMNS)
+        by_id = {row["id"]: row for row in rows}
         page = [by_id[pk] for pk in page_ids if pk in by_id]
         data = JobListSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 
     def _detail(self, job_pk: int) -> dict[str, Any]:
-        return self._detail_data(self._detail_queryset(Job.objects.all()).get(pk=job_pk))
+        job = JobDetailSerializer.detail_queryset(Job.objects.all()).get(pk=job_pk)
+        return JobDetailSerializer(job, context=self.get_serializer_context()).data
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = JobWriteSerializer(data=request.data, context=self.get_serializer_context())
@@ -319,7 +307,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def export(self, request) -> Response:
         success = JobExecution.objects.filter(job=OuterRef("pk"), status=ExecutionStatus.SUCCESS).order_by(
             "-created_at", "-id")
-        jobs = self.filter_queryset(self.get_queryset()).annotate(
+        jobs = self.filter_queryset(self.get_queryset()).select_related("latest_execution").annotate(
             success_id=Subquery(success.values("id")[:1])
         )
         rows = list(jobs[: EXPORT_MAX_ROWS + 1])
@@ -331,7 +319,8 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
             urls = services.execution_urls(executions.get(job.success_id))
             data.append({
                 "id": job.pk, "title": job.title, "publish_title": job.publish_title,
-                "description": job.description, "status": job.latest_status or NEW,
+                "description": job.description,
+                "status": job.latest_execution.status if job.latest_execution else NEW,
                 "video_url": urls.get("video", ""), "cover_url": urls.get("cover", ""),
                 "subtitles_url": urls.get("srt", ""),
             })
