@@ -123,7 +123,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", False):
     # Under daphne every request runs in a new thread: a pool instead of one connection per thread.
-    # Web hosts only: qcluster forks its workers, and a pool must not cross a fork.
+    # daphne hosts only: gunicorn and qcluster fork their workers, and a pool must not cross a fork.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2, "max_size": env_int("DATABASE_POOL_MAX", 16),
