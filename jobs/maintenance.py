@@ -215,11 +215,7 @@ def _execution_prefix(job_id: int, execution_id: int) -> str:
 
 
 def _latest_execution_ids() -> set[int]:
-    latest: dict[int, int] = {}
-    newest_first = JobExecution.objects.order_by("job_id", "-created_at", "-id")
-    for pk, job_id in newest_first.values_list("pk", "job_id"):
-        latest.setdefault(job_id, pk)
-    return set(latest.values())
+    return set(Job.objects.exclude(latest_execution=None).values_list("latest_execution", flat=True))
 
 
 def _busy_job_ids() -> set[int]:

@@ -105,6 +105,16 @@ class ExecutionStatus(models.TextChoices):
 ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
 
 
+class JobExecutionQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs) -> list["JobExecution"]:
+        """Like save(), keeps each job's latest_execution: the last of the job's new rows."""
+        created = super().bulk_create(objs, *args, **kwargs)
+        newest = {execution.job_id: execution for execution in created}
+        jobs = [Job(pk=job_id, latest_execution=execution) for job_id, execution in newest.items()]
+        Job.objects.bulk_update(jobs, ["latest_execution"], batch_size=1000)
+        return created
+
+
 class JobExecution(models.Model):
     """One render of a job: its status, progress, per-step records and stored results."""
 
@@ -126,6 +136,8 @@ class JobExecution(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobExecutionQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -54,8 +54,27 @@ def test_latest_execution_and_duration():
     make_execution(job, status=ExecutionStatus.FAILED)
     newest = make_execution(job, status=ExecutionStatus.PENDING)
     assert job.latest_execution == newest
+    assert Job.objects.get(pk=job.pk).latest_execution == newest
     assert newest.duration is None
     assert newest.is_active
+
+
+@pytest.mark.django_db
+def test_bulk_created_executions_become_their_jobs_latest():
+    first, second, untouched = make_job(), make_job(), make_job()
+    created = JobExecution.objects.bulk_create([
+        JobExecution(job=first, status=ExecutionStatus.FAILED), JobExecution(job=second),
+        JobExecution(job=first, status=ExecutionStatus.SUCCESS),
+    ])
+    latest = dict(Job.objects.values_list("pk", "latest_execution"))
+    assert latest == {first.pk: created[2].pk, second.pk: created[1].pk, untouched.pk: None}
+
+
+@pytest.mark.django_db
+def test_deleting_the_latest_execution_leaves_the_job():
+    job = make_job()
+    make_execution(job, status=ExecutionStatus.FAILED).delete()
+    assert Job.objects.get(pk=job.pk).latest_execution is None
 
 
 @pytest.mark.django_db
