@@ -150,6 +150,8 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Scratch space for renders; a cache only: everything a re-render needs is in storage.
 WORK_ROOT = Path(os.environ.get("WORK_ROOT", VAR_DIR / "work"))
+# Files in WORK_ROOT unused for this many days are deleted after each render (0: never).
+WORK_CACHE_DAYS = env_float("WORK_CACHE_DAYS", 7)
 
 # Storage: local files unless an S3 bucket is configured (django-storages' own names).
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")

@@ -6,9 +6,11 @@ and its stored outputs still exist, the step is reused instead of re-run. That m
 rerun after a crash cheap, and a changed picture re-runs composition only.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import socket
 import time
@@ -340,6 +342,7 @@ def _execution_render(execution: JobExecution) -> JobExecution:
         execution.progress = 100
         _finish(execution, ExecutionStatus.SUCCESS, detail)
         shutil.rmtree(context.workdir, ignore_errors=True)
+    work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
     return execution
 
 
@@ -466,7 +469,31 @@ def _fetch(context: RenderContext, key: str) -> Path:
     # A copy whose size differs from the stored file is stale (a logo replaced under its name).
     if not target.exists() or target.stat().st_size != default_storage.size(key):
         storage_download(default_storage, key, target)
+    else:
+        target.touch()  # used now: work_cache_prune keeps it
     return target
+
+
+def work_cache_prune(*, unused_days: float) -> int:
+    """Delete this host's work files unused for `unused_days` (the storage keeps everything that
+    matters), then the folders left empty; returns how many files went. 0 days: keep everything."""
+    if unused_days <= 0:
+        return 0
+    cutoff = time.time() - unused_days * 86400
+    removed = 0
+    for folder, _folders, files in os.walk(settings.WORK_ROOT, topdown=False):
+        for name in files:
+            path = Path(folder) / name
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another worker on this host pruned it first
+                continue
+        if Path(folder) != Path(settings.WORK_ROOT):
+            with contextlib.suppress(OSError):  # not empty, or gone already
+                Path(folder).rmdir()
+    return removed
 
 
 def _store(local_path: Path, key: str) -> str:

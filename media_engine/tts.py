@@ -148,7 +148,9 @@ def synthesize(
         key = _cache_key(platform, voice, reference_hash, speed, text)
         cached_path = cache_dir / f"{key}.wav"
         samples = _read_cached(cached_path)
-        if samples is None:
+        if samples is not None:
+            cached_path.touch()  # used now: the workspace prune keeps it
+        else:
             try:
                 _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path)
             except MediaError as error:

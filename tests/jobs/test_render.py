@@ -1,5 +1,6 @@
 """Rendering a job end to end with real espeak-ng and ffmpeg, on short inputs."""
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -268,3 +269,17 @@ def test_music_comes_from_storage_and_a_missing_file_fails_naming_it(job, tmp_pa
     missing = render(job)
     assert missing.status == ExecutionStatus.FAILED
     assert "music music/missing.wav is not in storage" in missing.error
+
+
+def test_render_prunes_work_files_unused_for_work_cache_days(job, settings):
+    settings.WORK_CACHE_DAYS = 7
+    stale = Path(settings.WORK_ROOT) / "cache" / "jobs" / "old" / "video.mp4"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x")
+    os.utime(stale, (0, 0))
+
+    execution = render(job)
+
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    assert not stale.exists()
+    assert any((Path(settings.WORK_ROOT) / "cache").rglob("*.png"))  # this render's copies stay
