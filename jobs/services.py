@@ -937,6 +937,26 @@ def _generate_cover(context: RenderContext, prompt: str) -> Path:
     )
 
 
+# ---------------------------------------------------------------- background music
+
+
+def music_save(*, user, audio: File) -> str:
+    """Store a checked audio file as the user's background music; returns the key for `extra.music`."""
+    return default_storage.save(f"music/{user.pk.hex}/{Path(audio.name).name}", audio)
+
+
+def music_list(*, user) -> list[dict[str, Any]]:
+    """The user's background music, newest first: key, size and a signed link."""
+    folder = f"music/{user.pk.hex}"
+    try:
+        _folders, names = default_storage.listdir(folder)
+    except FileNotFoundError:  # nothing uploaded yet (local files: no folder)
+        return []
+    keys = [f"{folder}/{name}" for name in names]
+    stamped = sorted(((default_storage.get_modified_time(key), key) for key in keys), reverse=True)
+    return [{"key": key, "size": default_storage.size(key), "url": artifact_url(key)} for _when, key in stamped]
+
+
 # ---------------------------------------------------------------- clip library
 
 

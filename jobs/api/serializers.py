@@ -160,6 +160,12 @@ class ClipBriefSerializer(serializers.ModelSerializer):
         return services.artifact_url(clip.file.name) if clip.file else ""
 
 
+class MusicSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Storage key: set it as a job's `extra.music`.")
+    size = serializers.IntegerField(help_text="Bytes.")
+    url = serializers.CharField(help_text="A signed link to the file.")
+
+
 class SplitImageSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Storage key; send it as `selected` to show this picture.")
     url = serializers.CharField(help_text="A signed link to the picture.")

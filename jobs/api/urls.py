@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -8,4 +9,4 @@ router.register(r"jobs/(?P<job_pk>[0-9]+)/splits", views.JobSplitViewSet, basena
 router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("clips", views.ClipViewSet, basename="clip")
 
-urlpatterns: list = []
+urlpatterns = [path("music/", views.MusicView.as_view(), name="music")]

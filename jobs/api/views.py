@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -17,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.api.docs import (
     ERROR_401, ERROR_403, ERROR_404, detail_response, owned_crud_docs, request_example, response_example,
@@ -26,6 +28,7 @@ from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSe
 from accounts.api.serializers import as_drf_error
 from accounts.api.uploads import check_image, checked_clip
 from media_engine.errors import MediaError
+from voices.api.serializers import AudioUploadSerializer
 
 from .. import services
 from ..models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
@@ -33,7 +36,7 @@ from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
     NEW, ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
-    JobPrioritySerializer, JobWriteSerializer, SplitImageUploadSerializer, SplitSerializer,
+    JobPrioritySerializer, JobWriteSerializer, MusicSerializer, SplitImageUploadSerializer, SplitSerializer,
     SplitUpdateSerializer,
 )
 
@@ -582,3 +585,37 @@ class ClipViewSet(OwnedModelViewSet):
             clip.save(update_fields=["title", "updated_at"])
         return Response(ClipSerializer(clip, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
+
+
+# ---------------------------------------------------------------- background music
+
+MUSIC_EXAMPLE = {"key": "music/6f1c1b8e4c1a4d0e9d1e2b8f0c6a1e11/3f2a9c.mp3", "size": 2894211,
+                 "url": "/files/Im11c2ljLzZmMWMxYjhlNGMxYTRkMGU5ZDFlMmI4ZjBjNmExZTExLzNmMmE5Yy5tcDMi:1tX..."}
+
+
+class MusicView(ApiViewMixin, APIView):
+    """Your background music: upload a file, then set its key as a job's `extra.music`."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(summary="List your music", tags=["music"], responses={200: MusicSerializer(many=True),
+                                                                         401: ERROR_401},
+                   examples=[response_example("Music", [MUSIC_EXAMPLE])])
+    def get(self, request) -> Response:
+        return Response(services.music_list(user=request.user))
+
+    @extend_schema(
+        summary="Upload music", tags=["music"], request={"multipart/form-data": AudioUploadSerializer},
+        responses={201: MusicSerializer, 400: validation_error(
+            {"file": ["Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."]}), 401: ERROR_401},
+        examples=[response_example("Stored", MUSIC_EXAMPLE, "201")],
+        description="WAV, MP3, M4A, Ogg or FLAC of at most 20 MB, checked with ffprobe and stored under a "
+        "generated name in your music folder. Send the returned key as a job's `extra.music`.",
+    )
+    def post(self, request) -> Response:
+        upload = AudioUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        key = services.music_save(user=request.user, audio=upload.validated_data["file"])
+        body = {"key": key, "size": default_storage.size(key), "url": services.artifact_url(key)}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -257,3 +257,16 @@ def test_extended_health_reports_the_bucket_reachable_or_not(bucket, client, set
     storage = response.json()["components"]["storage"]
     assert response.status_code == 503
     assert storage["status"] == "error" and "EndpointConnectionError" in storage["error"]
+
+
+@pytest.mark.django_db
+def test_music_is_stored_and_listed_in_the_bucket(bucket):
+    user = make_user()
+    key = services.music_save(user=user, audio=ContentFile(b"RIFF music", name="a1b2.wav"))
+
+    listed = services.music_list(user=user)
+
+    assert key == f"music/{user.pk.hex}/a1b2.wav"
+    assert [(item["key"], item["size"]) for item in listed] == [(key, 10)]
+    assert requests.get(listed[0]["url"], timeout=10).content == b"RIFF music"
+    assert services.music_list(user=make_user()) == []
