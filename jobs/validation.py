@@ -75,6 +75,15 @@ def check_visible(user, obj, *, label: str) -> None:
         raise ValidationError(f"{label} {obj.pk} does not exist or is not yours.", code="not_visible")
 
 
+def check_own_music(user, key: Any) -> None:
+    """A job's music must be the user's own upload (music/<user>/...); superusers and the system
+    itself (`user=None`) may use any."""
+    if user is None or user.is_superuser or not isinstance(key, str):
+        return
+    if not key.startswith(f"music/{user.pk.hex}/"):
+        raise ValidationError(f"music: {key} does not exist or is not yours.", code="not_visible")
+
+
 def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
     """Check the fields of a job being created or changed; raise one ValidationError per field."""
     cleaners = {
@@ -98,6 +107,11 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
             errors[field] = [error]
     if "extra" in data and not isinstance(data["extra"], dict):
         errors["extra"] = [ValidationError("Extra must be a JSON object.", code="invalid")]
+    elif "extra" in data:
+        try:
+            check_own_music(user, data["extra"].get("music"))
+        except ValidationError as error:
+            errors["extra"] = [error]
     if errors:
         raise ValidationError(errors)
     return cleaned

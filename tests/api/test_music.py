@@ -44,3 +44,15 @@ def test_each_user_lists_only_their_own_music(api, stranger_api):
 def test_music_needs_a_login(anon_api):
     assert anon_api.get(URL).status_code == 401
     assert upload(anon_api, wav_bytes()).status_code == 401
+
+
+def test_someone_elses_music_is_refused(api, stranger_api, member):
+    key = upload(stranger_api, wav_bytes()).data["key"]
+    job = make_job(owner=member)
+
+    response = api.patch(f"/api/v1/jobs/{job.pk}/", {"extra": {"music": key}}, format="json")
+
+    assert response.status_code == 400
+    assert response.data["extra"] == [f"music: {key} does not exist or is not yours."]
+    job.refresh_from_db()
+    assert job.extra == {}
