@@ -807,7 +807,8 @@ def _step_compose(context: RenderContext, inputs: dict | None):
     width, height = job.frame_size
     splits = list(job.splits.select_related("clip").order_by("index"))
     brand = _brand(job)
-    music = job.extra.get("music") or settings.BACKGROUND_MUSIC  # a storage key, or the hosts' own file
+    stored_music = job.extra.get("music")  # a storage key; BACKGROUND_MUSIC is the hosts' own file
+    music = stored_music or settings.BACKGROUND_MUSIC
     if inputs is None:
         return {
             "narration": context.execution.results.get("narration"),
@@ -831,11 +832,11 @@ def _step_compose(context: RenderContext, inputs: dict | None):
     logo_path = None
     if job.account and job.account.logo:
         logo_path = _fetch(context, job.account.logo.name)
-    music_path = Path(settings.BACKGROUND_MUSIC) if settings.BACKGROUND_MUSIC else None
-    if job.extra.get("music"):
-        if not default_storage.exists(job.extra["music"]):
-            raise MediaError(f"music {job.extra['music']} is not in storage; put the file there first")
-        music_path = _fetch(context, job.extra["music"])
+    music_path = Path(music) if music else None
+    if stored_music:
+        if not default_storage.exists(stored_music):
+            raise MediaError(f"music {stored_music} is not in storage; put the file there first")
+        music_path = _fetch(context, stored_music)
     transitions = brand.get("transition_types") or ["fade"]
     plan = compose.Plan(
         width=width,
@@ -940,9 +941,13 @@ def _generate_cover(context: RenderContext, prompt: str) -> Path:
 # ---------------------------------------------------------------- background music
 
 
-def music_save(*, user, audio: File) -> str:
-    """Store a checked audio file as the user's background music; returns the key for `extra.music`."""
-    return default_storage.save(f"music/{user.pk.hex}/{Path(audio.name).name}", audio)
+def music_save(*, user, audio: File) -> dict[str, Any]:
+    """Store a checked audio file as the user's background music; its key goes into `extra.music`."""
+    return _music_entry(default_storage.save(f"music/{user.pk.hex}/{Path(audio.name).name}", audio))
+
+
+def _music_entry(key: str) -> dict[str, Any]:
+    return {"key": key, "size": default_storage.size(key), "url": artifact_url(key)}
 
 
 def music_list(*, user) -> list[dict[str, Any]]:
@@ -954,7 +959,7 @@ def music_list(*, user) -> list[dict[str, Any]]:
         return []
     keys = [f"{folder}/{name}" for name in names]
     stamped = sorted(((default_storage.get_modified_time(key), key) for key in keys), reverse=True)
-    return [{"key": key, "size": default_storage.size(key), "url": artifact_url(key)} for _when, key in stamped]
+    return [_music_entry(key) for _when, key in stamped]
 
 
 # ---------------------------------------------------------------- clip library

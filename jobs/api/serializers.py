@@ -102,17 +102,16 @@ class ExecutionDetailSerializer(ExecutionSerializer):
         read_only_fields = fields
 
     def to_representation(self, execution: JobExecution) -> dict[str, Any]:
-        duration = execution.duration
         return {
             "id": execution.pk, "job": execution.job_id, "status": execution.status, "detail": execution.detail,
             "progress": execution.progress, "current_step": execution.current_step,
             "worker_host": execution.worker_host, "retry_count": execution.retry_count,
             "cancel_requested": execution.cancel_requested, "created_at": _time(execution.created_at),
             "started_at": _time(execution.started_at), "finished_at": _time(execution.finished_at),
-            "duration_s": round(duration.total_seconds(), 3) if duration is not None else None,
+            "duration_s": self.get_duration_s(execution),
             "heartbeat_at": _time(execution.heartbeat_at), "error": execution.error,
-            "steps": _step_summary(execution.steps or {}), "urls": services.execution_urls(execution),
-            "eta_s": services.execution_eta(execution),
+            "steps": _step_summary(execution.steps or {}), "urls": self.get_urls(execution),
+            "eta_s": self.get_eta_s(execution),
         }
 
     def get_urls(self, execution: JobExecution) -> dict[str, str]:
@@ -125,6 +124,10 @@ class ExecutionDetailSerializer(ExecutionSerializer):
 # ---------------------------------------------------------------- clips and splits
 
 
+def _clip_url(clip: StockClip) -> str:
+    return services.artifact_url(clip.file.name) if clip.file else ""
+
+
 class ClipSerializer(OwnedSerializer):
     url = serializers.SerializerMethodField(help_text="A signed link to the video file.")
 
@@ -135,7 +138,7 @@ class ClipSerializer(OwnedSerializer):
         read_only_fields = ["duration_ms", "width", "height", "created_at", "updated_at"]
 
     def get_url(self, clip: StockClip) -> str:
-        return services.artifact_url(clip.file.name) if clip.file else ""
+        return _clip_url(clip)
 
 
 class ClipUploadSerializer(serializers.Serializer):
@@ -157,7 +160,7 @@ class ClipBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "title", "duration_ms", "url"]
 
     def get_url(self, clip: StockClip) -> str:
-        return services.artifact_url(clip.file.name) if clip.file else ""
+        return _clip_url(clip)
 
 
 class MusicSerializer(serializers.Serializer):
@@ -177,7 +180,7 @@ def _clip_brief(clip: StockClip | None) -> dict[str, Any] | None:
     if clip is None:
         return None
     return {"id": clip.pk, "title": clip.title, "duration_ms": clip.duration_ms,
-            "url": services.artifact_url(clip.file.name) if clip.file else ""}
+            "url": _clip_url(clip)}
 
 
 class SplitSerializer(serializers.ModelSerializer):

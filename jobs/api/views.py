@@ -6,7 +6,6 @@ import io
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -616,6 +615,5 @@ class MusicView(ApiViewMixin, APIView):
     def post(self, request) -> Response:
         upload = AudioUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        key = services.music_save(user=request.user, audio=upload.validated_data["file"])
-        body = {"key": key, "size": default_storage.size(key), "url": services.artifact_url(key)}
-        return Response(body, status=status.HTTP_201_CREATED)
+        music = services.music_save(user=request.user, audio=upload.validated_data["file"])
+        return Response(music, status=status.HTTP_201_CREATED)

@@ -262,7 +262,7 @@ def test_extended_health_reports_the_bucket_reachable_or_not(bucket, client, set
 @pytest.mark.django_db
 def test_music_is_stored_and_listed_in_the_bucket(bucket):
     user = make_user()
-    key = services.music_save(user=user, audio=ContentFile(b"RIFF music", name="a1b2.wav"))
+    key = services.music_save(user=user, audio=ContentFile(b"RIFF music", name="a1b2.wav"))["key"]
 
     listed = services.music_list(user=user)
 
