@@ -150,7 +150,7 @@ def _client(base_url: str, token: str, ids: list[int], deadline: float, seed: in
     pages = max(1, (len(ids) + PAGE_SIZE - 1) // PAGE_SIZE)
     address = urlsplit(base_url)
     # http.client rather than requests: a lighter client leaves more of the shared CPUs to the server.
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    http_connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
     headers = {"Authorization": f"Token {token}"}
     number = 0
     try:
@@ -162,12 +162,12 @@ def _client(base_url: str, token: str, ids: list[int], deadline: float, seed: in
             number += 1
             started = time.perf_counter()
             try:
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
+                http_connection.request("GET", path, headers=headers)
+                response = http_connection.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException) as error:
                 errors.append(f"{path}: {error!r}")
-                connection.close()  # reconnects on the next request
+                http_connection.close()  # reconnects on the next request
                 continue
             elapsed = time.perf_counter() - started
             if response.status != 200:
@@ -175,7 +175,7 @@ def _client(base_url: str, token: str, ids: list[int], deadline: float, seed: in
                 continue
             latencies.append(elapsed)
     finally:
-        connection.close()
+        http_connection.close()
 
 
 def api_benchmark(*, jobs: int = 10000, clients: int = 16, seconds: float = 20, base_url: str | None = None,
