@@ -167,9 +167,9 @@ def _queue() -> dict[str, Any]:
     from django.db.models import Count, Min
     from django_q.models import OrmQ
 
-    from jobs.models import ExecutionStatus, JobExecution
+    from jobs.queue import waiting
 
-    pending = JobExecution.objects.filter(status=ExecutionStatus.PENDING).aggregate(
+    pending = waiting().aggregate(
         count=Count("id"), oldest=Min("created_at")
     )
     oldest = pending["oldest"]

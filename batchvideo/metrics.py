@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -29,8 +28,6 @@ HTTP_DURATION = Histogram(
     "batchvideo_http_request_duration_seconds", "Time to answer an HTTP request, by method.", ["method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,
 )
-# Step durations are read from the latest finished renders, not all of history.
-RECENT_EXECUTIONS = 200
 
 
 class RequestMetricsMiddleware:
@@ -73,42 +70,39 @@ class QueueCollector:
         yield up
 
     def _collect(self) -> Iterator[Metric]:
-        from django_q.models import OrmQ
+        from jobs import maintenance
+        from jobs.progress import RECENT_EXECUTIONS
 
-        from jobs import maintenance, services
-        from jobs.models import ExecutionStatus, JobExecution
-
-        by_status = maintenance.status_counts()
+        snapshot = maintenance.metrics_snapshot()
         executions = GaugeMetricFamily(
             "batchvideo_executions", "Executions (renders) by status.", labels=["status"]
         )
-        for status in ExecutionStatus.values:
-            executions.add_metric([status], by_status.get(status, 0))
+        for status, count in snapshot["executions_by_status"].items():
+            executions.add_metric([status], count)
         yield executions
 
         depth = GaugeMetricFamily(
             "batchvideo_queue_depth",
-            "Waiting work: PENDING executions, and tasks in the django-q2 ORM broker.", labels=["queue"],
+            "Waiting work: executions a worker may take, and tasks in the django-q2 ORM broker.",
+            labels=["queue"],
         )
-        depth.add_metric(["executions_pending"], by_status.get(ExecutionStatus.PENDING, 0))
-        depth.add_metric(["broker_tasks"], OrmQ.objects.count())
+        depth.add_metric(["executions_pending"], snapshot["queue_depth"])
+        depth.add_metric(["broker_tasks"], sum(snapshot["orm_queue_depth"].values()))
         yield depth
 
-        retries = JobExecution.objects.aggregate(total=Sum("retry_count"))["total"] or 0
         yield CounterMetricFamily("batchvideo_execution_retries", "Step retries of all stored executions.",
-                                  value=retries)
+                                  value=snapshot["retries_total"])
 
-        finished = JobExecution.objects.filter(finished_at__isnull=False).order_by("-finished_at")
-        durations = services.step_durations(finished, recent=RECENT_EXECUTIONS)
+        durations = snapshot["step_durations_s"]
         summary = SummaryMetricFamily(
             "batchvideo_step_duration_seconds",
             f"Durations of pipeline steps that ran (not reused) in the last {RECENT_EXECUTIONS} "
-            "finished renders.",
+            "successful renders.",
             labels=["step"],
         )
         quantiles = GaugeMetricFamily(
             "batchvideo_step_duration_quantile_seconds",
-            f"Median and 95th percentile step durations over the last {RECENT_EXECUTIONS} finished renders.",
+            f"Median and 95th percentile step durations over the last {RECENT_EXECUTIONS} successful renders.",
             labels=["step", "quantile"],
         )
         for name, values in sorted(durations.items()):

@@ -156,7 +156,7 @@ WORK_CACHE_DAYS = env_float("WORK_CACHE_DAYS", 7)
 # Storage: local files unless an S3 bucket is configured (django-storages' own names).
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "batchvideo.storage.SignedFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if AWS_STORAGE_BUCKET_NAME:

@@ -1,4 +1,10 @@
-"""The S3 storage options (shared by settings and tests) and a worker's local copies of stored files.
+"""The storages and a worker's local copies of stored files.
+
+Every stored file is handed out as a signed, expiring link through the storage's own `url()`:
+`SignedFileSystemStorage` (local files, the embedded default) signs a `/files/<token>` link that
+`jobs.views.signed_media` checks; S3 presigns its own. Callers just use `field.url` or
+`default_storage.url(key)`.
+
 
 Settings build `STORAGES["default"]` from `s3_backend(env)` and `s3_options(env)`, so a test can
 point the same options at its own endpoint. `PublicS3Storage` differs from django-storages'
@@ -17,7 +23,11 @@ from pathlib import Path
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from django.conf import settings as django_settings
+from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage
+from django.urls import reverse
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
@@ -117,6 +127,27 @@ class PublicS3Storage(S3Storage):
             "get_object", Params=params, ExpiresIn=self.querystring_expire if expire is None else expire,
             HttpMethod=http_method,
         )
+
+
+MEDIA_SIGNING_SALT = "batchvideo.media"
+
+
+class SignedFileSystemStorage(FileSystemStorage):
+    """Local files whose links carry a signed token valid for SIGNED_URL_EXPIRE_SECONDS, so API
+    clients and browsers fetch them without an admin session and nobody can guess one."""
+
+    def url(self, name):
+        if not name:
+            return ""
+        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign_object(name)
+        return reverse("signed-media", args=[token])
+
+
+def signed_key(token: str) -> str:
+    """The storage key inside a local signed link; raises signing.BadSignature when expired or forged."""
+    return signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).unsign_object(
+        token, max_age=django_settings.SIGNED_URL_EXPIRE_SECONDS
+    )
 
 
 def storage_download(storage, key: str, target: Path) -> Path:

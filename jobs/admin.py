@@ -20,7 +20,9 @@ from django.utils.text import slugify
 
 from accounts.admin import OwnedAdmin
 
-from . import importing, services
+from . import importing, progress, services, storyboard
+from .files import execution_urls
+from .steps import STEPS
 from .forms import ImportConfirmForm, ImportUploadForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 
@@ -270,7 +272,7 @@ class JobAdmin(OwnedAdmin):
         writer = csv.writer(buffer)
         writer.writerow(["id", "title", "description", "publish_title", *names])
         for job in queryset:
-            urls = services.execution_urls(latest_success(job))
+            urls = execution_urls(latest_success(job))
             links = [request.build_absolute_uri(urls[name]) if urls.get(name) else "" for name in names]
             writer.writerow([job.pk, job.title, job.description, job.publish_title, *links])
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
@@ -286,9 +288,9 @@ class JobAdmin(OwnedAdmin):
             success = latest_success(job)
             extra_context.update({
                 "job": job,
-                "snapshot": services.job_snapshot(job),
-                "steps": list(services.STEPS),
-                "latest_urls": services.execution_urls(success),
+                "snapshot": progress.job_snapshot(job),
+                "steps": list(STEPS),
+                "latest_urls": execution_urls(success),
                 "latest_is_success": success is not None and success == job.latest_execution,
                 "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
                 "can_change_job": self.has_change_permission(request, job),
@@ -329,7 +331,7 @@ class JobAdmin(OwnedAdmin):
                 "split": split_row,
                 "start": clock(split_row.start_ms),
                 "end": clock(split_row.end_ms),
-                "images": [{"key": image["key"], "url": services.artifact_url(image["key"]),
+                "images": [{"key": image["key"], "url": default_storage.url(image["key"]),
                             "source": image.get("source") or "",
                             "selected": image["key"] == split_row.selected}
                            for image in split_row.images if image.get("key")],
@@ -348,7 +350,7 @@ class JobAdmin(OwnedAdmin):
         by_id = {str(split_row.pk): split_row for split_row in splits}
         regenerate = request.POST.get("regenerate")
         if regenerate in by_id:
-            services.split_regenerate(split_row=by_id[regenerate])
+            storyboard.split_regenerate(split_row=by_id[regenerate])
             number = by_id[regenerate].index + 1
             self.message_user(request, f"Segment {number} gets new pictures on the next render.")
             return HttpResponseRedirect(request.path)
@@ -360,12 +362,12 @@ class JobAdmin(OwnedAdmin):
                 if (text is not None and text.strip() != split_row.text) or (
                         prompt is not None and prompt.strip() != split_row.prompt):
                     split_row.job = job
-                    services.split_update(split_row=split_row, text=text, prompt=prompt)
+                    storyboard.split_update(split_row=split_row, text=text, prompt=prompt)
                 clip_id = request.POST.get(f"clip-{key}")
                 if clip_id is not None and clip_id != str(split_row.clip_id or ""):
                     if clip_id and clip_id not in clips_by_id:
                         raise ValidationError("That clip does not exist or is not yours.")
-                    services.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id),
+                    storyboard.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id),
                                             user=request.user)
             except ValidationError as error:
                 errors.append(f"Segment {split_row.index + 1}: {'; '.join(error.messages)}")
@@ -386,7 +388,7 @@ class JobAdmin(OwnedAdmin):
         try:
             payload = json.loads(request.body or b"{}")
             split_row = job.splits.get(pk=int(payload["split"]))
-            services.split_choose_image(split_row=split_row, key=str(payload["key"]))
+            storyboard.split_choose_image(split_row=split_row, key=str(payload["key"]))
         except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
             return JsonResponse({"error": "Expected {split, key} of one of this job's segments."}, status=400)
         except ValidationError as error:
@@ -489,7 +491,7 @@ class StockClipAdmin(OwnedAdmin):
         if not obj.file:
             return "-"
         return format_html('<video src="{}" preload="metadata" muted controls width="160"></video>',
-                           services.artifact_url(obj.file.name))
+                           obj.file.url)
 
 
 @admin.register(CleanupRun)

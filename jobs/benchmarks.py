@@ -1,9 +1,8 @@
 """Queue benchmark: what the queue itself costs per execution, and how it scales with workers.
 
 It measures queue overhead only (claim + progress record + finish), not media: worker processes
-run `_noop_worker`, which claims through the real `services.execution_claim_next`, records one
-no-op step through `services.execution_report` and finishes the execution with the same writes a
-real render's finish does. Render steps are never called.
+run `_noop_worker`, which claims through the real `queue.execution_claim_next`, records one
+no-op step through the real progress `Reporter` and ends with the render's own `execution_finish`. Render steps are never called.
 
 Run it on an idle database (no queued work, no qcluster running), e.g.
 
@@ -20,20 +19,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
-from . import services
+from . import progress, queue
+from .render import execution_finish
+from .steps import STEPS
 from .models import ExecutionStatus, Job, JobExecution
 
 BENCHMARK_TITLE = "queue benchmark"
-NOOP_STEP = next(iter(services.STEPS))
+NOOP_STEP = next(iter(STEPS))
 # Workers load Django first, then wait for "go" on stdin, so start-up is not timed.
 WORKER_SCRIPT = (
     "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'batchvideo.settings'); "
@@ -58,36 +57,21 @@ def database_url() -> str:
     raise RuntimeError(f"no DATABASE_URL for the {db['ENGINE']} engine")
 
 
-def _claimable() -> "Q":
-    stale_before = timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S)
-    return Q(job__deleted_at__isnull=True, cancel_requested=False) & (
-        Q(status=ExecutionStatus.PENDING)
-        | Q(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, updated_at__lt=stale_before),
-            status=ExecutionStatus.RUNNING)
-    )
-
-
 def _noop_run(execution: JobExecution) -> None:
+    """One no-op step recorded through the real progress reporter, then the real finish."""
+    reporter = progress.Reporter(execution)
     started = timezone.now()
     clock = time.monotonic()
     execution.steps = {**execution.steps, NOOP_STEP: {"status": "running", "started_at": started.isoformat()}}
-    services.execution_report(execution, step=NOOP_STEP, fraction=0.0, message="no-op step: started",
-                              force=True)
+    reporter.report(NOOP_STEP, 0.0, "no-op step: started", force=True)
     execution.steps = {**execution.steps, NOOP_STEP: {
         "status": "done", "outputs": {}, "data": {"benchmark": "no media"},
         "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
         "duration_s": round(time.monotonic() - clock, 3),
     }}
-    services.execution_report(execution, step=NOOP_STEP, fraction=1.0, message="no-op step: done", force=True)
-    # The writes of services' finish of a successful render.
-    execution.status = ExecutionStatus.SUCCESS
-    execution.detail = "Done (queue benchmark: no media steps)"
-    execution.error = ""
+    reporter.report(NOOP_STEP, 1.0, "no-op step: done", force=True)
     execution.progress = 100
-    execution.finished_at = timezone.now()
-    execution.save(update_fields=["status", "detail", "error", "finished_at", "progress", "steps",
-                                  "results", "retry_count", "updated_at"])
-    services.execution_publish(execution)
+    execution_finish(reporter, ExecutionStatus.SUCCESS, "Done (queue benchmark: no media steps)")
 
 
 def _noop_worker(stop_when_empty: bool = True, *, log_path: Path | None = None, poll_s: float = 0.5) -> int:
@@ -99,10 +83,10 @@ def _noop_worker(stop_when_empty: bool = True, *, log_path: Path | None = None, 
     log = open(log_path, "a") if log_path else None
     try:
         while True:
-            execution = services.execution_claim_next()
+            execution = queue.execution_claim_next()
             if execution is None:
                 # claim_next gives up when others won every candidate it saw: look again unless truly empty.
-                if JobExecution.objects.filter(_claimable()).exists():
+                if queue.claimable().exists():
                     continue
                 if stop_when_empty:
                     return count
@@ -212,7 +196,7 @@ def _timed_round(workers: int, queued: list[JobExecution]) -> float:
 
 def queue_benchmark(*, executions: int = 200, worker_counts: tuple[int, ...] = (1, 2, 4)) -> dict:
     """Per-execution queue overhead with one worker (ms) and the speedup with more workers."""
-    if JobExecution.objects.filter(_claimable()).exists():
+    if queue.claimable().exists():
         raise RuntimeError("executions are waiting in this database: run the benchmark on an idle queue")
     seconds: dict[int, float] = {}
     for workers in worker_counts:

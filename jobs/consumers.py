@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import services
+from . import progress
 from .models import ACTIVE_STATUSES, Job, JobExecution
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -44,7 +44,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
             self.joined = [f"job-{self.job_id}"]
-            first = await database_sync_to_async(services.job_snapshot)(job)
+            first = await database_sync_to_async(progress.job_snapshot)(job)
         else:
             self.joined = ["all-jobs"] if user.is_superuser else [f"user-{user.pk}"]
             first = {"type": "snapshot", "jobs": await database_sync_to_async(self._active_events)()}
@@ -106,7 +106,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         if user is not None and user.is_authenticated:
             return user
         ticket = parse_qs(self.scope.get("query_string", b"").decode()).get("ticket", [""])[0]
-        return services.ws_ticket_user(ticket) if ticket else None
+        return progress.ws_ticket_user(ticket) if ticket else None
 
     def _visible_job(self) -> Job | None:
         return Job.objects.alive().visible_to(self.user).filter(pk=self.job_id).first()
@@ -119,7 +119,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
 
     def _active_events(self) -> list[dict]:
         active = self._executions().filter(status__in=ACTIVE_STATUSES)
-        return [services.execution_event(execution) for execution in active]
+        return [progress.execution_event(execution) for execution in active]
 
     def _changed_events(self) -> list[dict]:
         """Events for executions whose state differs from what this socket sent last."""
@@ -140,5 +140,5 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
                 continue
             if previous is not None and previous[0] == execution.pk and previous[1] not in ACTIVE_STATUSES:
                 continue
-            events.append(services.execution_event(execution))
+            events.append(progress.execution_event(execution))
         return events

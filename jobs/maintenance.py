@@ -20,14 +20,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.status import Stat
-from django_q.tasks import async_task
 
-from . import services
+from .files import execution_folder
+from .progress import step_durations
+from .queue import execution_claim_next, executions_reset_stuck, waiting
+from .render import execution_run
 from .models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
 
 logger = logging.getLogger(__name__)
@@ -77,13 +78,13 @@ def jobs_run(
 ) -> RunSummary:
     """Render waiting executions in this process, best first, until `max_jobs` were taken.
 
-    Claiming and rendering are separate calls (rather than `execution_run_next`) so that an
+    Claiming and rendering are separate calls (rather than `render.execution_run_next`) so that an
     unexpected crash is still reported with the execution's id; the execution stays RUNNING and
     is taken over once its heartbeat goes stale (or by reset_stuck_jobs).
     """
     summary = RunSummary()
     while summary.attempted < max_jobs:
-        execution = services.execution_claim_next()
+        execution = execution_claim_next()
         if execution is None:
             if stop_when_empty:
                 break
@@ -92,7 +93,7 @@ def jobs_run(
         summary.attempted += 1
         summary.last_id = execution.pk
         try:
-            services.execution_run(execution=execution)
+            execution_run(execution=execution)
         except Exception as error:  # a bug, not a media failure: keep serving the queue
             logger.exception("execution %s crashed", execution.pk)
             summary.failed += 1
@@ -107,44 +108,6 @@ def jobs_run(
         if on_execution is not None:
             on_execution(execution, f"{execution.status}: {execution.detail}")
     return summary
-
-
-def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
-    """Put RUNNING executions whose worker went silent back in the queue, and wake a worker for each.
-
-    The retry is counted by the claim that takes the execution next, not here. The time limit
-    starts again (started_at is cleared): after an hour of silence the old one is spent anyway.
-    An execution an operator asked to cancel is cancelled instead: it could never be claimed again.
-    """
-    before = timezone.now() - older_than
-    silent = Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, updated_at__lt=before)
-    reset = []
-    for execution in JobExecution.objects.filter(silent, status=ExecutionStatus.RUNNING):
-        seen = execution.heartbeat_at or execution.updated_at
-        age_min = (timezone.now() - seen).total_seconds() / 60
-        host = execution.worker_host or "an unknown host"
-        with transaction.atomic():
-            # Compare-and-set on the heartbeat we saw: a worker that just reported keeps its execution.
-            still_silent = JobExecution.objects.filter(
-                pk=execution.pk, status=ExecutionStatus.RUNNING, heartbeat_at=execution.heartbeat_at,
-                updated_at=execution.updated_at,
-            )
-            if execution.cancel_requested:
-                detail = f"Cancelled: the worker on {host} went silent {age_min:.0f} min ago"
-                changed = still_silent.update(status=ExecutionStatus.CANCELLED, detail=detail,
-                                              finished_at=timezone.now(), updated_at=timezone.now())
-            else:
-                detail = f"Waiting for a worker: reset after no heartbeat from {host} for {age_min:.0f} min"
-                changed = still_silent.update(status=ExecutionStatus.PENDING, detail=detail,
-                                              started_at=None, updated_at=timezone.now())
-                if changed:
-                    transaction.on_commit(
-                        lambda: async_task("jobs.tasks.run_next_execution", cluster=settings.RENDER_CLUSTER)
-                    )
-        if changed:
-            execution.refresh_from_db()
-            reset.append(execution)
-    return reset
 
 
 # ---------------------------------------------------------------- stored files
@@ -208,10 +171,6 @@ def _split_keys(splits: Iterable[tuple[str, list]]) -> set[str]:
             keys.add(selected)
         keys |= {image["key"] for image in images or [] if isinstance(image, dict) and image.get("key")}
     return keys
-
-
-def _execution_prefix(job_id: int, execution_id: int) -> str:
-    return f"jobs/{job_id}/{execution_id}/"
 
 
 def _latest_execution_ids() -> set[int]:
@@ -278,7 +237,7 @@ def old_jobs_cleanup(*, days: int, dry_run: bool = False) -> CleanupReport:
 
     seen: set[str] = set()
     for pk, job_id, results in old:
-        keys = set(execution_keys(results, None)) | set(storage_walk(_execution_prefix(job_id, pk)))
+        keys = set(execution_keys(results, None)) | set(storage_walk(execution_folder(job_id, pk)))
         _remove(report, keys, protected.__contains__, seen)
         report.executions.append(pk)
     for job_id, narration_audio in purged_jobs:
@@ -362,7 +321,7 @@ def storage_cleanup(
     def clear(entry: tuple) -> int:
         _, pk, job_id, results, steps = entry
         holders.subtract(execution_keys(results, steps))  # it no longer holds them
-        keys = execution_keys(results, None) | set(storage_walk(_execution_prefix(job_id, pk)))
+        keys = execution_keys(results, None) | set(storage_walk(execution_folder(job_id, pk)))
         freed = _remove(report, keys, lambda key: holders[key] > 0, seen)
         report.executions.append(pk)
         if not dry_run:
@@ -392,12 +351,6 @@ def storage_cleanup(
 
 
 # ---------------------------------------------------------------- health and metrics
-
-
-def _claimable_pending() -> int:
-    return JobExecution.objects.filter(
-        status=ExecutionStatus.PENDING, job__deleted_at__isnull=True, cancel_requested=False
-    ).count()
 
 
 def status_counts() -> dict[str, int]:
@@ -450,7 +403,7 @@ def health_report() -> Health:
                 previous is None or item.heartbeat_age_s < previous)):
             workers[item.worker_host] = item.heartbeat_age_s
     return Health(
-        status_counts=status_counts(), queue_depth=_claimable_pending(), orm_queue=_orm_queue_depth(),
+        status_counts=status_counts(), queue_depth=waiting().count(), orm_queue=_orm_queue_depth(),
         running=running, workers=workers, clusters=_cluster_lines(),
     )
 
@@ -467,21 +420,15 @@ def _cluster_lines() -> list[str]:
     ]
 
 
-def metrics_snapshot(*, recent: int = 100) -> dict:
-    """Figures for Prometheus: executions by status, queue depth, retries, mean step durations.
-
-    Step durations average the steps that really ran ("done", not "reused") in the `recent`
-    newest successful executions.
-    """
-    successes = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at", "-id")
-    durations = services.step_durations(successes, recent=recent)
+def metrics_snapshot() -> dict:
+    """Figures for Prometheus: executions by status, queue depth, broker tasks, retries, and the
+    durations of the steps that really ran in recent successful renders."""
     return {
         "executions_by_status": status_counts(),
-        "queue_depth": _claimable_pending(),
+        "queue_depth": waiting().count(),
         "orm_queue_depth": _orm_queue_depth(),
         "retries_total": JobExecution.objects.aggregate(total=Sum("retry_count"))["total"] or 0,
-        "step_duration_mean_s": {step: round(sum(values) / len(values), 3)
-                                 for step, values in sorted(durations.items())},
+        "step_durations_s": step_durations(),
     }
 
 

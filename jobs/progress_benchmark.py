@@ -1,7 +1,7 @@
 """`manage.py benchmark websocket`: publish-to-receipt latency of live progress.
 
 One daphne process serves 200 websocket clients watching 20 jobs; a separate process
-publishes their progress through services.execution_publish (channels-redis), ending
+publishes their progress through progress.execution_publish (channels-redis), ending
 each job with `done`. Every event carries the publisher's clock (`at`), so a client's
 receipt time minus `at` is the publish-to-receipt latency.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 from accounts.models import User
-from jobs import services
+from jobs import progress
 from jobs.models import ExecutionStatus, Job, JobExecution
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def websocket_benchmark(*, clients: int = 200, jobs: int = 20, updates: int = 40
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        tickets = [services.ws_ticket_issue(user=user) for _ in range(clients)]
+        tickets = [progress.ws_ticket_issue(user=user) for _ in range(clients)]
         latencies, done_counts = asyncio.run(_watch(port, job_ids, tickets, updates))
     finally:
         server.terminate()
@@ -119,10 +119,10 @@ def publish(job_ids: list[int], updates: int) -> None:
         for execution in executions:
             execution.progress = step * 100 // (updates + 1)
             execution.detail = f"step {step}"
-            services.execution_publish(execution)
+            progress.execution_publish(execution)
         time.sleep(0.3)
     for execution in executions:
         execution.status = ExecutionStatus.SUCCESS
         execution.progress = 100
         execution.detail = "Done"
-        services.execution_publish(execution)
+        progress.execution_publish(execution)

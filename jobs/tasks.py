@@ -1,9 +1,11 @@
-"""django-q2 tasks: thin, they call services. Tasks carry no model instances."""
+"""django-q2 tasks: thin, they call services. Tasks carry no model instances.
 
-from . import services
+jobs.queue.RENDER_TASK names run_next_execution."""
+
+from .render import execution_run_next
 
 
 def run_next_execution() -> int | None:
     """Render the best waiting execution, if any; returns its id."""
-    execution = services.execution_run_next()
+    execution = execution_run_next()
     return execution.pk if execution else None

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from .files import music_folder
 from .models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 
 TITLE_MAX = 255
@@ -80,7 +81,7 @@ def check_own_music(user, key: Any) -> None:
     itself (`user=None`) may use any."""
     if user is None or user.is_superuser or not isinstance(key, str):
         return
-    if not key.startswith(f"music/{user.pk.hex}/"):
+    if not key.startswith(f"{music_folder(user)}/"):
         raise ValidationError(f"music: {key} does not exist or is not yours.", code="not_visible")
 
 

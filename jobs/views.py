@@ -10,14 +10,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from batchvideo.storage import signed_key
+
+from . import progress
+from .steps import STEPS
 from .models import Job
 
 
 def signed_media(request, token: str) -> FileResponse:
     """Serve a locally stored artifact to whoever holds an unexpired signed link."""
     try:
-        key = services.signed_media_key(token)
+        key = signed_key(token)
     except signing.SignatureExpired as error:
         raise Http404("This link has expired.") from error
     except signing.BadSignature as error:
@@ -33,7 +36,7 @@ def job_progress(request, job_id: int):
     """The live progress page: a bar per step, the message, the ETA, an event log, the video."""
     job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
     return render(request, "jobs/progress.html", {
-        "job": job, "snapshot": services.job_snapshot(job), "steps": list(services.STEPS),
+        "job": job, "snapshot": progress.job_snapshot(job), "steps": list(STEPS),
     })
 
 
@@ -41,7 +44,7 @@ def job_progress(request, job_id: int):
 def job_progress_json(request, job_id: int) -> JsonResponse:
     """What the progress page polls when its websocket cannot connect."""
     job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
-    return JsonResponse(services.job_snapshot(job))
+    return JsonResponse(progress.job_snapshot(job))
 
 
 @extend_schema_view(post=extend_schema(request=None, responses=inline_serializer(
@@ -51,6 +54,6 @@ class WebsocketTicketView(APIView):
 
     def post(self, request) -> Response:
         return Response({
-            "ticket": services.ws_ticket_issue(user=request.user),
-            "expires_in": services.WS_TICKET_MAX_AGE_S,
+            "ticket": progress.ws_ticket_issue(user=request.user),
+            "expires_in": progress.WS_TICKET_MAX_AGE_S,
         })

@@ -89,7 +89,7 @@ def test_settings_come_from_the_environment(tmp_path):
     )
     assert defaults.stdout.split() == [
         "django.db.backends.sqlite3", "False", "channels.layers.InMemoryChannelLayer",
-        "django.core.files.storage.FileSystemStorage",
+        "batchvideo.storage.SignedFileSystemStorage",
     ], defaults.stderr
     configured = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True, text=True,

@@ -27,7 +27,4 @@ class VoiceAdmin(OwnedAdmin):
     def reference_player(self, obj: Voice) -> str:
         if not obj.reference:
             return "-"
-        from jobs.services import artifact_url
-
-        return format_html('<audio controls preload="none" src="{}"></audio>',
-                           artifact_url(obj.reference.name))
+        return format_html('<audio controls preload="none" src="{}"></audio>', obj.reference.url)

@@ -4,7 +4,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs.api.extra import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
-from jobs.services import artifact_url
 
 from ..models import Account, User
 from .ownership import OwnedSerializer
@@ -40,7 +39,7 @@ class AccountSerializer(OwnedSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_logo_url(self, obj: Account) -> str:
-        return artifact_url(obj.logo.name) if obj.logo else ""
+        return obj.logo.url if obj.logo else ""
 
 
 class ImageUploadSerializer(serializers.Serializer):

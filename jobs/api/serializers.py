@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.storage import default_storage
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -18,7 +19,9 @@ from topics.models import Topic
 from voices.api.serializers import LanguageBriefSerializer, VoiceBriefSerializer
 from voices.models import Language, Voice
 
-from .. import services
+from ..files import execution_urls
+from ..progress import execution_eta
+from ..steps import STEPS
 from ..models import ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
 from .extra import JOB_EXTRA_JSON_SCHEMA, check_job_extra
 
@@ -35,7 +38,7 @@ JOB_STATUS_SCHEMA = {"allOf": [{"type": "string", "enum": [value for value, _lab
 
 
 def _step_summary(steps: dict[str, Any]) -> dict[str, Any]:
-    names = [*services.STEPS, *(name for name in steps if name not in services.STEPS)]
+    names = [*STEPS, *(name for name in steps if name not in STEPS)]
     summary = {}
     for name in names:
         record = steps.get(name)
@@ -115,17 +118,22 @@ class ExecutionDetailSerializer(ExecutionSerializer):
         }
 
     def get_urls(self, execution: JobExecution) -> dict[str, str]:
-        return services.execution_urls(execution)
+        return execution_urls(execution)
 
     def get_eta_s(self, execution: JobExecution) -> float | None:
-        return services.execution_eta(execution)
+        return execution_eta(execution)
 
 
 # ---------------------------------------------------------------- clips and splits
 
 
+def _url(key: str) -> str:
+    """A signed link to a stored file; "" for none."""
+    return default_storage.url(key) if key else ""
+
+
 def _clip_url(clip: StockClip) -> str:
-    return services.artifact_url(clip.file.name) if clip.file else ""
+    return clip.file.url if clip.file else ""
 
 
 class ClipSerializer(OwnedSerializer):
@@ -211,13 +219,13 @@ class SplitSerializer(serializers.ModelSerializer):
     @extend_schema_field(SplitImageSerializer(many=True))
     def get_images(self, split_row: JobSplit) -> list[dict[str, Any]]:
         return [
-            {"key": image.get("key", ""), "url": services.artifact_url(image.get("key", "")),
+            {"key": image.get("key", ""), "url": _url(image.get("key", "")),
              "seed": image.get("seed"), "source": image.get("source", "")}
             for image in split_row.images if isinstance(image, dict)
         ]
 
     def get_selected_url(self, split_row: JobSplit) -> str:
-        return services.artifact_url(split_row.selected)
+        return _url(split_row.selected)
 
 
 class SplitUpdateSerializer(serializers.Serializer):
@@ -330,7 +338,7 @@ class JobDetailSerializer(JobListSerializer):
             "language": {"id": language.pk, "code": language.code, "name": language.name,
                          "platform": language.platform} if language else None,
             "voice": {"id": voice.pk, "name": voice.name, "language": voice.language_id,
-                      "reference_url": services.artifact_url(voice.reference.name) if voice.reference else ""}
+                      "reference_url": voice.reference.url if voice.reference else ""}
             if voice else None,
             "topic": {"id": topic.pk, "name": topic.name, "prompt_gen_image": topic.prompt_gen_image,
                       "lora_name": topic.lora_name, "real_clip_ratio": topic.real_clip_ratio} if topic else None,

@@ -29,7 +29,8 @@ from accounts.api.uploads import check_image, checked_clip
 from media_engine.errors import MediaError
 from voices.api.serializers import AudioUploadSerializer
 
-from .. import services
+from .. import services, storyboard
+from ..files import execution_urls
 from ..models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
@@ -279,7 +280,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         job = self.get_object()
         done = job.executions.filter(status=ExecutionStatus.SUCCESS)
         execution = done.order_by("-created_at", "-id").first()
-        urls = services.execution_urls(execution)
+        urls = execution_urls(execution)
         # A fixed order (PostgreSQL's jsonb does not keep the stored one).
         links = {name: urls[name] for name in [*LINK_LABELS, *sorted(urls)] if name in urls}
         lines = [f"{LINK_LABELS.get(name, name)}: {url}" for name, url in links.items() if url]
@@ -318,7 +319,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         executions = JobExecution.objects.in_bulk([job.success_id for job in rows if job.success_id])
         data = []
         for job in rows:
-            urls = services.execution_urls(executions.get(job.success_id))
+            urls = execution_urls(executions.get(job.success_id))
             data.append({
                 "id": job.pk, "title": job.title, "publish_title": job.publish_title,
                 "description": job.description,
@@ -466,18 +467,18 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         with transaction.atomic():
             if "text" in data or "prompt" in data:
                 try:
-                    services.split_update(split_row=split_row, text=data.get("text"),
+                    storyboard.split_update(split_row=split_row, text=data.get("text"),
                                           prompt=data.get("prompt"))
                 except DjangoValidationError as error:
                     raise _drf(error, "text") from error
             if "selected" in data:
                 try:
-                    services.split_choose_image(split_row=split_row, key=data["selected"])
+                    storyboard.split_choose_image(split_row=split_row, key=data["selected"])
                 except DjangoValidationError as error:
                     raise _drf(error, "selected") from error
             if "clip" in data:
                 try:
-                    services.split_use_clip(split_row=split_row, clip=data["clip"], user=request.user)
+                    storyboard.split_use_clip(split_row=split_row, clip=data["clip"], user=request.user)
                 except DjangoValidationError as error:
                     raise _drf(error, "clip") from error
         split_row = self.get_queryset().get(pk=split_row.pk)
@@ -501,7 +502,7 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         upload.is_valid(raise_exception=True)
         try:
             picture = check_image(upload.validated_data["file"])
-            services.split_add_image(split_row=split_row, uploaded=picture,
+            storyboard.split_add_image(split_row=split_row, uploaded=picture,
                                      select=upload.validated_data["select"])
         except DjangoValidationError as error:
             raise _drf(error, "file") from error

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 
-from jobs import services
+from jobs import render, services, storyboard
 from jobs.models import ExecutionStatus, Job, JobSplit
 from tests.admin.conftest import make_operator
 from tests.factories import make_preset_job
@@ -55,11 +55,11 @@ def rendered(settings):
     settings.SEGMENT_TARGET_MS = 1500
     operator = make_operator()
     job = make_preset_job(owner=operator, title="公园散步")
-    execution = services.execution_run(execution=services.execution_create(job=job))
+    execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     for split_row in job.splits.all():
-        services.split_add_image(split_row=split_row, uploaded=png((30, 120, 200)), select=False)
-        services.split_add_image(split_row=split_row, uploaded=png((220, 160, 20)), select=False)
+        storyboard.split_add_image(split_row=split_row, uploaded=png((30, 120, 200)), select=False)
+        storyboard.split_add_image(split_row=split_row, uploaded=png((220, 160, 20)), select=False)
     return operator, job
 
 
@@ -116,7 +116,7 @@ def test_storyboard_pick_and_rerender_in_the_browser(browser_page, live_server, 
 
     def work() -> None:
         try:
-            services.execution_run_next()
+            render.execution_run_next()
         finally:
             connection.close()
 

@@ -45,7 +45,7 @@ def record_runs(monkeypatch) -> list[int]:
         execution.save()
         return execution
 
-    monkeypatch.setattr(services, "execution_run", fake_run)
+    monkeypatch.setattr(maintenance, "execution_run", fake_run)
     return ran
 
 

@@ -3,12 +3,13 @@
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
-from jobs import services
+from jobs import progress, queue, render, services, steps
 from jobs.models import ExecutionStatus, JobExecution
 from media_engine.errors import MediaError
 from tests.factories import make_preset_job
@@ -24,21 +25,24 @@ def job(settings):
     return make_preset_job(title="可靠性", content="第一句话。第二句话。", speech_speed=1.3)
 
 
-def failing_then_passing(original, failures: list[Exception]):
-    def step(context, inputs):
-        if inputs is not None and failures:
+def failing_then_passing(monkeypatch, name: str, failures: list[Exception]) -> None:
+    """The step `name` raises `failures` one by one before it runs for real."""
+    original = steps.STEPS[name].run
+
+    def run(context, inputs):
+        if failures:
             raise failures.pop(0)
         return original(context, inputs)
 
-    return step
+    monkeypatch.setitem(steps.STEPS, name, replace(steps.STEPS[name], run=run))
 
 
 def test_transient_errors_are_retried_with_exponential_backoff(job, monkeypatch):
     waits = []
-    monkeypatch.setattr(services, "_sleep_unless_cancelled", lambda context, seconds: waits.append(seconds))
+    monkeypatch.setattr(render, "sleep_unless_cancelled", lambda context, seconds: waits.append(seconds))
     failures = [MediaError("model server busy", permanent=False), OSError("connection reset")]
-    monkeypatch.setattr(services, "_step_cover", failing_then_passing(services._step_cover, failures))
-    execution = services.execution_run(execution=services.execution_create(job=job))
+    failing_then_passing(monkeypatch, "cover", failures)
+    execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     assert execution.retry_count == 2
     assert waits == [0.01, 0.02]
@@ -46,10 +50,10 @@ def test_transient_errors_are_retried_with_exponential_backoff(job, monkeypatch)
 
 def test_transient_errors_give_up_after_the_configured_attempts(job, monkeypatch, settings):
     settings.EXECUTION_MAX_ATTEMPTS = 2
-    monkeypatch.setattr(services, "_sleep_unless_cancelled", lambda context, seconds: None)
+    monkeypatch.setattr(render, "sleep_unless_cancelled", lambda context, seconds: None)
     failures = [MediaError("busy", permanent=False)] * 5
-    monkeypatch.setattr(services, "_step_cover", failing_then_passing(services._step_cover, list(failures)))
-    execution = services.execution_run(execution=services.execution_create(job=job))
+    failing_then_passing(monkeypatch, "cover", list(failures))
+    execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
     assert "gave up after 2 attempts" in execution.error
     assert execution.steps["cover"]["status"] == "failed"
@@ -57,8 +61,8 @@ def test_transient_errors_give_up_after_the_configured_attempts(job, monkeypatch
 
 def test_permanent_errors_fail_at_once(job, monkeypatch):
     failures = [MediaError("the picture is corrupt"), MediaError("never reached")]
-    monkeypatch.setattr(services, "_step_pictures", failing_then_passing(services._step_pictures, failures))
-    execution = services.execution_run(execution=services.execution_create(job=job))
+    failing_then_passing(monkeypatch, "pictures", failures)
+    execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
     assert execution.retry_count == 0
     assert execution.detail == "pictures failed: the picture is corrupt"
@@ -69,26 +73,25 @@ def test_cancel_a_pending_execution_at_once(job):
     execution = services.execution_create(job=job)
     services.execution_cancel(execution=execution)
     assert execution.status == ExecutionStatus.CANCELLED
-    assert services.execution_claim_next() is None
+    assert queue.execution_claim_next() is None
 
 
 def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings):
-    monkeypatch.setattr(services, "PROGRESS_SAVE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_SAVE_INTERVAL_S", 0.0)
     seen_ffmpeg = []
-    original = services._step_compose
+    original = steps.STEPS["compose"].run
 
     def compose_then_cancel(context, inputs):
-        if inputs is not None:
-            JobExecution.objects.filter(pk=context.execution.pk).update(cancel_requested=True)
+        JobExecution.objects.filter(pk=context.execution.pk).update(cancel_requested=True)
 
-            def watch(fraction):
-                seen_ffmpeg.extend(p.pid for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name())
+        def watch(*args, **kwargs):
+            seen_ffmpeg.extend(p.pid for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name())
 
-            monkeypatch.setattr(services, "execution_report", lambda *a, **k: watch(k.get("fraction")))
+        context.report = watch
         return original(context, inputs)
 
-    monkeypatch.setattr(services, "_step_compose", compose_then_cancel)
-    execution = services.execution_run(execution=services.execution_create(job=job))
+    monkeypatch.setitem(steps.STEPS, "compose", replace(steps.STEPS["compose"], run=compose_then_cancel))
+    execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.CANCELLED
     assert execution.detail == "Cancelled during compose"
     assert execution.steps["compose"]["status"] == "cancelled"
@@ -100,17 +103,15 @@ def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings)
 
 def test_time_limit_fails_the_execution_cleanly(job, monkeypatch, settings):
     settings.EXECUTION_TIME_LIMIT_S = 1
-    monkeypatch.setattr(services, "PROGRESS_SAVE_INTERVAL_S", 0.05)
+    monkeypatch.setattr(progress, "PROGRESS_SAVE_INTERVAL_S", 0.05)
 
     def slow_subtitles(context, inputs):
-        if inputs is None:
-            return {}
-        services._sleep_unless_cancelled(context, 30)
+        render.sleep_unless_cancelled(context, 30)
         return {}, {}
 
-    monkeypatch.setattr(services, "_step_subtitles", slow_subtitles)
+    monkeypatch.setitem(steps.STEPS, "subtitles", steps.Step(3, lambda context: {}, slow_subtitles))
     started = time.monotonic()
-    execution = services.execution_run(execution=services.execution_create(job=job))
+    execution = render.execution_run(execution=services.execution_create(job=job))
     assert time.monotonic() - started < 20
     assert execution.status == ExecutionStatus.FAILED
     assert "time limit of" in execution.error and "subtitles" in execution.error
@@ -118,19 +119,19 @@ def test_time_limit_fails_the_execution_cleanly(job, monkeypatch, settings):
 
 def test_a_running_execution_is_not_claimed_twice(job):
     execution = services.execution_create(job=job)
-    assert services.execution_claim(execution=JobExecution.objects.get(pk=execution.pk))
-    assert not services.execution_claim(execution=JobExecution.objects.get(pk=execution.pk))
-    assert services.execution_claim_next() is None
+    assert queue.execution_claim(execution=JobExecution.objects.get(pk=execution.pk))
+    assert not queue.execution_claim(execution=JobExecution.objects.get(pk=execution.pk))
+    assert queue.execution_claim_next() is None
 
 
 def test_a_silent_running_execution_is_taken_over(job, settings):
     settings.EXECUTION_STALE_S = 60
     execution = services.execution_create(job=job)
-    assert services.execution_claim(execution=execution)
+    assert queue.execution_claim(execution=execution)
     JobExecution.objects.filter(pk=execution.pk).update(
         heartbeat_at=execution.heartbeat_at - __import__("datetime").timedelta(seconds=120)
     )
-    taken = services.execution_claim_next()
+    taken = queue.execution_claim_next()
     assert taken.pk == execution.pk and taken.retry_count == 1
 
 

@@ -6,7 +6,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from batchvideo.asgi import application
-from jobs import consumers, services
+from jobs import consumers, progress, steps
 from jobs.models import ExecutionStatus, JobExecution
 from tests.factories import make_execution, make_job, make_user
 
@@ -120,7 +120,7 @@ async def test_feed_starts_with_a_snapshot_of_active_jobs_only(fast_polling):
 async def test_api_client_connects_with_a_ticket(fast_polling):
     user = await sync_to_async(make_user)()
     job = await sync_to_async(make_job)(owner=user)
-    ticket = await sync_to_async(services.ws_ticket_issue)(user=user)
+    ticket = await sync_to_async(progress.ws_ticket_issue)(user=user)
     connection = await communicator(f"/ws/jobs/{job.pk}/?ticket={ticket}")
     await connection.connect()
     assert (await connection.receive_json_from(timeout=3))["type"] == "init"
@@ -139,7 +139,7 @@ async def test_published_events_reach_the_socket_through_the_layer(settings):
     await connection.connect()
     await connection.receive_json_from(timeout=3)
     execution.progress, execution.detail = 70, "Composing the video"
-    await sync_to_async(services.execution_publish)(execution)
+    await sync_to_async(progress.execution_publish)(execution)
     update = await connection.receive_json_from(timeout=3)
     assert (update["type"], update["progress"]) == ("update", 70)
     assert await connection.receive_nothing(timeout=0.3)
@@ -152,7 +152,7 @@ def test_ticket_endpoint_requires_a_login(client):
     client.force_login(user)
     response = client.post("/api/v1/ws-ticket/")
     assert response.status_code == 200
-    assert services.ws_ticket_user(response.json()["ticket"]) == user
+    assert progress.ws_ticket_user(response.json()["ticket"]) == user
 
 
 def test_progress_page_and_json(client):
@@ -172,8 +172,8 @@ def test_progress_page_and_json(client):
 
 def test_eta_comes_from_recent_step_durations():
     job = make_job()
-    steps = {name: {"status": "done", "duration_s": 2.0} for name in services.STEPS}
-    make_execution(job, status=ExecutionStatus.SUCCESS, steps=steps)
+    records = {name: {"status": "done", "duration_s": 2.0} for name in steps.STEPS}
+    make_execution(job, status=ExecutionStatus.SUCCESS, steps=records)
     running = make_execution(make_job(), status=ExecutionStatus.RUNNING,
                              steps={"narration": {"status": "done", "duration_s": 2.0}})
-    assert services.execution_eta(running) == 2.0 * (len(services.STEPS) - 1)
+    assert progress.execution_eta(running) == 2.0 * (len(steps.STEPS) - 1)

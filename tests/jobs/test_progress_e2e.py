@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from jobs import services
+from jobs import progress, services
 from tests.factories import make_preset_job, make_user
 from tests.processes import free_port, process_env, reachable, start, stop, wait_for_port
 
@@ -28,7 +28,7 @@ def test_worker_progress_reaches_a_websocket_client_through_redis(tmp_path):
     worker = None
     try:
         wait_for_port(port)
-        ticket = services.ws_ticket_issue(user=user)
+        ticket = progress.ws_ticket_issue(user=user)
 
         async def listen() -> list[dict]:
             events = []
@@ -51,6 +51,6 @@ def test_worker_progress_reaches_a_websocket_client_through_redis(tmp_path):
     assert kinds[0] == "init" and kinds[-1] == "done", (kinds, (tmp_path / "worker.log").read_text())
     updates = [event for event in events if event["type"] == "update"]
     assert len(updates) >= 3
-    progress = [event["progress"] for event in updates]
-    assert progress == sorted(progress)
+    percents = [event["progress"] for event in updates]
+    assert percents == sorted(percents)
     assert events[-1]["urls"]["video"]

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from jobs import services
+from jobs import render as renders, services, storyboard
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
 from media_engine import ffmpeg
 from tests.factories import make_account, make_language, make_preset_job, make_voice
@@ -28,7 +28,7 @@ def job(settings):
 
 def render(job: Job):
     execution = services.execution_create(job=job)
-    return services.execution_run(execution=execution)
+    return renders.execution_run(execution=execution)
 
 
 def stored_path(key: str) -> Path:
@@ -132,7 +132,7 @@ def test_real_clips_fill_their_share_of_segments(job, tmp_path):
     # The same job renders with the same placement.
     placement = [split.clip_id for split in splits]
     job.splits.update(clip=None)
-    services._assign_clips(job, list(job.splits.order_by("index")))
+    storyboard._assign_clips(job, list(job.splits.order_by("index")))
     assert [split.clip_id for split in job.splits.order_by("index")] == placement
 
 
@@ -230,7 +230,7 @@ def test_regenerate_pictures_gives_the_segment_a_new_picture_and_keeps_uploads(j
     upload = default_storage.save(f"jobs/{job.pk}/pictures/mine.png", ContentFile(_png_bytes()))
     split.images = [*split.images, {"key": upload, "seed": None, "source": "upload"}]
     split.save()
-    services.split_regenerate(split_row=split)
+    storyboard.split_regenerate(split_row=split)
     second = render(job)
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     split.refresh_from_db()

@@ -8,7 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from jobs import services
+from jobs import files
 
 DAY_S = 86400
 
@@ -29,7 +29,7 @@ def test_prune_deletes_files_unused_for_the_given_days_and_empty_folders(setting
     fresh_sentence = make_file(tmp_path, "job-1/narration/sentences/b.wav", age_days=6)
     fresh_copy = make_file(tmp_path, "cache/jobs/1/logo.png", age_days=0)
 
-    assert services.work_cache_prune(unused_days=7) == 2
+    assert files.work_cache_prune(unused_days=7) == 2
 
     assert not stale_copy.exists() and not stale_sentence.exists()
     assert fresh_sentence.exists() and fresh_copy.exists()
@@ -40,7 +40,7 @@ def test_prune_deletes_files_unused_for_the_given_days_and_empty_folders(setting
 def test_prune_with_zero_days_keeps_everything(settings, tmp_path):
     settings.WORK_ROOT = tmp_path
     old = make_file(tmp_path, "cache/old.bin", age_days=365)
-    assert services.work_cache_prune(unused_days=0) == 0
+    assert files.work_cache_prune(unused_days=0) == 0
     assert old.exists()
 
 
@@ -50,7 +50,7 @@ def test_a_reused_copy_counts_as_used(settings, tmp_path):
     key = default_storage.save("jobs/1/logo.png", ContentFile(b"x"))
     copy = make_file(settings.WORK_ROOT, f"cache/{key}", age_days=10)
 
-    assert services._fetch(None, key) == copy
+    assert files.fetch(key) == copy
 
     assert time.time() - copy.stat().st_mtime < 60
-    assert services.work_cache_prune(unused_days=7) == 0
+    assert files.work_cache_prune(unused_days=7) == 0

@@ -19,11 +19,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from batchvideo.storage import PublicS3Storage, storage_local_copy
-from jobs import services
+from jobs import files, services
 from jobs.models import ExecutionStatus, JobExecution
 from media_engine.ffmpeg import FFMPEG
 from tests.factories import make_account, make_execution, make_job, make_user, make_voice
-from tests.storage.conftest import use_s3
+from tests.storage.conftest import CHECKED_KEYS, use_s3
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def test_a_large_file_uploads_in_parts_without_default_checksums(bucket, tmp_pat
     local = tmp_path / "video.mp4"
     local.write_bytes(bytes(range(256)) * (11 * MIB // 256))  # 11 MiB: three 5 MiB parts
 
-    key = services._store(local, "jobs/1/2/video.mp4")
+    key = files.store(local, "jobs/1/2/video.mp4")
 
     assert bucket.read(key) == local.read_bytes()
     assert bucket.head(key)["ETag"].strip('"').endswith("-3")  # a multipart upload's ETag
@@ -86,34 +86,33 @@ def test_a_large_file_uploads_in_parts_without_default_checksums(bucket, tmp_pat
 def test_store_replaces_a_file_under_its_key_and_seeds_the_cache(bucket, tmp_path, settings):
     local = tmp_path / "cover.jpg"
     local.write_bytes(b"old")
-    services._store(local, "jobs/1/2/cover.jpg")
+    files.store(local, "jobs/1/2/cover.jpg")
     local.write_bytes(b"new cover")
 
-    assert services._store(local, "jobs/1/2/cover.jpg") == "jobs/1/2/cover.jpg"
+    assert files.store(local, "jobs/1/2/cover.jpg") == "jobs/1/2/cover.jpg"
     assert bucket.keys() == {"jobs/1/2/cover.jpg"} and bucket.read("jobs/1/2/cover.jpg") == b"new cover"
     assert (Path(settings.WORK_ROOT) / "cache" / "jobs/1/2/cover.jpg").read_bytes() == b"new cover"
 
 
 def test_fetch_downloads_into_the_cache_and_refreshes_a_stale_copy(bucket, settings):
     default_storage.save("accounts/logo.png", ContentFile(b"first logo"))
-    context = object()  # _fetch needs no render context
 
-    path = services._fetch(context, "accounts/logo.png")
+    path = files.fetch("accounts/logo.png")
     assert path == Path(settings.WORK_ROOT) / "cache" / "accounts/logo.png"
     assert path.read_bytes() == b"first logo"
 
     bucket.client.put_object(Bucket=bucket.name, Key="accounts/logo.png", Body=b"a replaced logo")
-    assert services._fetch(context, "accounts/logo.png").read_bytes() == b"a replaced logo"
+    assert files.fetch("accounts/logo.png").read_bytes() == b"a replaced logo"
     assert [p.name for p in path.parent.iterdir()] == ["logo.png"]  # no .part left behind
     with pytest.raises(FileNotFoundError):
-        services._fetch(context, "accounts/missing.png")
+        files.fetch("accounts/missing.png")
 
 
 def test_signed_link_returns_the_bytes_and_carries_its_expiry(bucket, settings):
-    settings.SIGNED_URL_EXPIRE_SECONDS = 1
+    use_s3(settings, bucket.endpoint, bucket.name, SIGNED_URL_EXPIRE_SECONDS="1")
     key = default_storage.save("jobs/1/2/narration.wav", ContentFile(b"RIFF narration bytes"))
 
-    url = services.artifact_url(key)
+    url = default_storage.url(key)
 
     query = parse_qs(urlsplit(url).query)
     assert url.startswith(f"{bucket.endpoint}/{bucket.name}/jobs/1/2/narration.wav?")
@@ -122,11 +121,11 @@ def test_signed_link_returns_the_bytes_and_carries_its_expiry(bucket, settings):
     assert requests.get(url, timeout=10).content == b"RIFF narration bytes"
 
 
-def test_signed_link_is_refused_once_expired_or_forged(checking_bucket, settings):
-    settings.SIGNED_URL_EXPIRE_SECONDS = 2
+def test_signed_link_is_refused_once_expired_or_forged(checking_bucket, checking_endpoint, settings):
+    use_s3(settings, checking_endpoint, checking_bucket, SIGNED_URL_EXPIRE_SECONDS="2", **CHECKED_KEYS)
     key = default_storage.save("jobs/1/2/narration.wav", ContentFile(b"RIFF narration bytes"))
 
-    url = services.artifact_url(key)
+    url = default_storage.url(key)
 
     query = parse_qs(urlsplit(url).query)
     signature = query["X-Amz-Signature"][0]
@@ -155,10 +154,10 @@ def test_links_are_signed_for_the_public_endpoint(settings, moto_endpoint, bucke
     key = default_storage.save("jobs/1/2/cover.jpg", ContentFile(b"cover bytes"))
     assert bucket.keys() == {key}  # uploads still go to the inside endpoint
 
-    url = services.artifact_url(key)
+    url = default_storage.url(key)
 
     assert url.startswith(f"{public}/{bucket.name}/jobs/1/2/cover.jpg?")
-    assert "X-Amz-Signature=" in url and f"X-Amz-Expires={settings.SIGNED_URL_EXPIRE_SECONDS}" in url
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=3600" in url
     assert requests.get(url, timeout=10).content == b"cover bytes"
 
 

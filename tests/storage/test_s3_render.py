@@ -15,7 +15,7 @@ from django.core.management import call_command
 from PIL import Image
 from storages.backends.s3 import S3Storage
 
-from jobs import services
+from jobs import render as renders, services
 from jobs.models import ExecutionStatus, Job
 from media_engine.ffmpeg import FFPROBE
 from tests.factories import make_preset_job
@@ -35,7 +35,7 @@ def job(settings, bucket):
 
 
 def render(job: Job):
-    return services.execution_run(execution=services.execution_create(job=job))
+    return renders.execution_run(execution=services.execution_create(job=job))
 
 
 def probe(source: str) -> dict:
@@ -62,7 +62,7 @@ def test_render_stores_every_artifact_in_the_bucket_and_its_link_plays(job, buck
     assert job.account.logo.name in keys
     assert not any(Path(settings.MEDIA_ROOT).rglob("*.*"))  # nothing went to local media
 
-    url = services.artifact_url(execution.results["video"])
+    url = default_storage.url(execution.results["video"])
     response = requests.get(url, timeout=30)  # a separate HTTP client, as a browser would
     assert response.status_code == 200 and response.content == bucket.read(execution.results["video"])
     info = probe(url)  # ffprobe reads the video straight from the signed link
@@ -96,7 +96,7 @@ def test_rerender_on_another_host_fetches_what_it_needs_from_the_bucket(job, buc
     for key in (first.results["narration"], first.results["ass"], split.selected, job.account.logo.name):
         assert (cache / key).read_bytes() == bucket.read(key), key  # fetched from the bucket
     assert second.results["video"] in bucket.keys() and second.results["video"] != first.results["video"]
-    assert probe(services.artifact_url(second.results["video"]))["format"]["duration"]
+    assert probe(default_storage.url(second.results["video"]))["format"]["duration"]
 
 
 def test_interrupted_uploads_are_retried_and_never_recorded_half(job, bucket, monkeypatch):

@@ -6,7 +6,6 @@ from rest_framework import serializers
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
 from accounts.api.serializers import as_drf_error
 from accounts.api.uploads import check_audio
-from jobs.services import artifact_url
 from media_engine.tts import BACKENDS
 
 from ..models import Language, Voice
@@ -49,7 +48,7 @@ class VoiceSerializer(OwnedSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_reference_url(self, obj: Voice) -> str:
-        return artifact_url(obj.reference.name) if obj.reference else ""
+        return obj.reference.url if obj.reference else ""
 
 
 class VoiceBriefSerializer(VoiceSerializer):

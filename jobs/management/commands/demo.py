@@ -10,6 +10,7 @@ from jobs import services
 from jobs.management.commands.render_job import progress_printer
 from jobs.models import ExecutionStatus, Job, Orientation
 from jobs.presets import presets_seed
+from jobs.render import execution_run
 from topics.models import Topic
 from voices.models import Language, Voice
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             job = services.job_update(job=job, user=None, **fields)
         self.stdout.write(f"Rendering job {job.pk} «{job.title}»")
         execution = services.execution_create(job=job)
-        execution = services.execution_run(execution=execution, on_progress=progress_printer(self.stdout))
+        execution = execution_run(execution=execution, on_progress=progress_printer(self.stdout))
         self.stdout.write("")
         if execution.status != ExecutionStatus.SUCCESS:
             raise CommandError(f"The demo render failed: {execution.detail}")
@@ -58,5 +59,5 @@ class Command(BaseCommand):
         cover = storage_local_copy(default_storage, execution.results["cover"], copies)
         self.stdout.write(f"{execution.detail}. Cover: {cover}")
         if hasattr(default_storage, "bucket_name"):
-            self.stdout.write(f"Video link: {services.artifact_url(execution.results['video'])}")
+            self.stdout.write(f"Video link: {default_storage.url(execution.results['video'])}")
         self.stdout.write(str(storage_local_copy(default_storage, execution.results["video"], copies)))

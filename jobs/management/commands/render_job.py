@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs import services
 from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.render import execution_run
 
 
 def progress_printer(stdout):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         execution = services.execution_create(job=job)
         if execution.status == ExecutionStatus.RUNNING:
             raise CommandError(f"Job {job_id} is already rendering (execution {execution.pk}).")
-        execution = services.execution_run(execution=execution, on_progress=progress_printer(self.stdout))
+        execution = execution_run(execution=execution, on_progress=progress_printer(self.stdout))
         self.stdout.write("")
         if execution.status != ExecutionStatus.SUCCESS:
             raise CommandError(f"Execution {execution.pk} {execution.status}: {execution.detail}")

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from jobs import maintenance
+from jobs import maintenance, queue
 
 
 def duration(text: str) -> timedelta:
@@ -21,7 +21,7 @@ class Command(BaseCommand):
                             help="Silence that counts as stuck: 90s, 60m, 2h (default 60m).")
 
     def handle(self, *args, older_than: timedelta, **options) -> None:
-        reset = maintenance.executions_reset_stuck(older_than=older_than)
+        reset = queue.executions_reset_stuck(older_than=older_than)
         for execution in reset:
             self.stdout.write(f"Execution {execution.pk} (job {execution.job_id}): {execution.status}, "
                               f"{execution.detail}")

@@ -1,0 +1,168 @@
+"""Progress of renders: reporting it from a worker, publishing it to the websocket views, the
+events they show (with an ETA from recent step durations), and websocket tickets."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core import signing
+from django.utils import timezone
+
+from .files import execution_urls
+from .models import ExecutionStatus, Job, JobExecution
+from .steps import STEPS
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_SAVE_INTERVAL_S = 1.0
+# Step durations (ETA, metrics) come from this many newest successful renders.
+RECENT_EXECUTIONS = 100
+WS_TICKET_MAX_AGE_S = 60
+WS_TICKET_SALT = "batchvideo.ws"
+STEP_OFFSETS: dict[str, int] = {name: sum(step.weight for step in list(STEPS.values())[:i])
+                                for i, name in enumerate(STEPS)}
+
+
+@dataclass
+class Reporter:
+    """Saves and publishes one execution's progress, at most about once a second unless forced.
+
+    Saving is also the execution's heartbeat. `on_progress` is a caller's own listener (a
+    command's progress bar); browsers hear through the channel layer.
+    """
+
+    execution: JobExecution
+    on_progress: Callable[[JobExecution], None] | None = None
+    last_saved: float = 0.0
+
+    def report(self, step: str, fraction: float, message: str, *, force: bool = False) -> None:
+        """Record progress 0-100 for a step."""
+        execution = self.execution
+        percent = int(STEP_OFFSETS[step] + STEPS[step].weight * max(0.0, min(1.0, fraction)))
+        execution.progress = max(execution.progress, min(percent, 100))
+        execution.current_step = step
+        execution.detail = message[:500]
+        now = time.monotonic()
+        if not force and now - self.last_saved < PROGRESS_SAVE_INTERVAL_S:
+            return
+        self.last_saved = now
+        execution.heartbeat_at = timezone.now()
+        execution.save(update_fields=["progress", "current_step", "detail", "heartbeat_at", "steps",
+                                      "retry_count", "updated_at"])
+        self.publish()
+
+    def publish(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.execution)
+        execution_publish(self.execution)
+
+
+def execution_publish(execution: JobExecution) -> None:
+    """Tell the websocket progress views about the execution.
+
+    Through the channel layer: channels-redis reaches browsers from any worker process;
+    without Redis the consumers read the database instead (see jobs.consumers).
+    """
+    layer = get_channel_layer()
+    if layer is None or not settings.REDIS_URL:
+        return
+    message = {"type": "job.event", "event": execution_event(execution)}
+    try:
+        async_to_sync(layer.group_send)(f"job-{execution.job_id}", message)
+        if execution.job.owner_id:
+            async_to_sync(layer.group_send)(f"user-{execution.job.owner_id}", message)
+        async_to_sync(layer.group_send)("all-jobs", message)
+    except Exception:  # progress must never break a render (e.g. Redis restarting)
+        logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)
+
+
+def step_durations() -> dict[str, list[float]]:
+    """Durations of the steps that really ran ("done", not "reused") in the newest successful renders."""
+    recent = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at", "-id")
+    durations: dict[str, list[float]] = {}
+    for steps in recent.values_list("steps", flat=True)[:RECENT_EXECUTIONS]:
+        for step, record in (steps or {}).items():
+            ran = isinstance(record, dict) and record.get("status") == "done"
+            if ran and record.get("duration_s") is not None:
+                try:
+                    durations.setdefault(step, []).append(float(record["duration_s"]))
+                except (TypeError, ValueError):
+                    continue
+    return durations
+
+
+def execution_eta(execution: JobExecution) -> float | None:
+    """Seconds left, from the median step durations of recent successful renders."""
+    if not execution.is_active:
+        return None
+    durations = step_durations()
+    if not any(durations.get(name) for name in STEPS):
+        return None
+    typical = {name: sorted(values)[len(values) // 2] if (values := durations.get(name)) else 0.0
+               for name in STEPS}
+    remaining = 0.0
+    for name in STEPS:
+        record = execution.steps.get(name, {})
+        if record.get("status") in ("done", "reused"):
+            continue
+        if record.get("status") == "running" and record.get("started_at"):
+            elapsed = (timezone.now() - datetime.fromisoformat(record["started_at"])).total_seconds()
+            remaining += max(0.0, typical[name] - elapsed)
+        else:
+            remaining += typical[name]
+    return round(remaining, 1)
+
+
+def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict[str, Any]:
+    """One progress event as the websocket and the progress page see it."""
+    if kind is None:
+        kind = {"SUCCESS": "done", "FAILED": "error", "CANCELLED": "error"}.get(execution.status, "update")
+    event: dict[str, Any] = {
+        "type": kind,
+        "job": execution.job_id,
+        "execution": execution.pk,
+        "status": execution.status,
+        "step": execution.current_step,
+        "progress": execution.progress,
+        "message": execution.detail,
+        "eta_s": execution_eta(execution),
+        "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s")}
+                  for name, record in execution.steps.items()},
+        "at": time.time(),  # when it was published (epoch seconds), for latency measurements
+    }
+    if execution.status == ExecutionStatus.SUCCESS:
+        event["urls"] = execution_urls(execution)
+    if execution.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
+        event["message"] = execution.error or execution.detail
+    return event
+
+
+def job_snapshot(job: Job) -> dict[str, Any]:
+    """The `init` event for a job: its latest execution, or a job that never rendered."""
+    execution = job.latest_execution
+    if execution is None:
+        return {"type": "init", "job": job.pk, "execution": None, "status": "NEW", "step": "",
+                "progress": 0, "message": "Not rendered yet", "eta_s": None, "steps": {}}
+    return {**execution_event(execution), "type": "init"}
+
+
+def ws_ticket_issue(*, user) -> str:
+    """A short-lived token an API client passes as ?ticket= when opening a websocket."""
+    return signing.TimestampSigner(salt=WS_TICKET_SALT).sign_object({"user": str(user.pk)})
+
+
+def ws_ticket_user(ticket: str):
+    """The user a ticket was issued to, or None when it is forged or older than a minute."""
+    from accounts.models import User
+
+    try:
+        payload = signing.TimestampSigner(salt=WS_TICKET_SALT).unsign_object(ticket, max_age=WS_TICKET_MAX_AGE_S)
+    except signing.BadSignature:
+        return None
+    return User.objects.filter(pk=payload.get("user"), is_active=True).first()
