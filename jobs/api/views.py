@@ -5,7 +5,6 @@ import csv
 import io
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
@@ -24,9 +23,8 @@ from accounts.api.docs import (
     validation_error,
 )
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
-from accounts.api.serializers import as_drf_error
+from accounts.api.errors import errors_under
 from accounts.api.uploads import check_image, checked_clip
-from media_engine.errors import MediaError
 from voices.api.serializers import AudioUploadSerializer
 
 from .. import services
@@ -112,13 +110,6 @@ JOB_PK = OpenApiParameter("job_pk", {"type": "integer", "minimum": 1}, OpenApiPa
                           description="The job's id.")
 INDEX = OpenApiParameter("index", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH,
                          description="The segment's index.")
-
-
-def _drf(error: DjangoValidationError, field: str | None = None) -> ValidationError:
-    """A service's ValidationError as a 400, under `field` when it is about one field."""
-    if not hasattr(error, "error_dict"):
-        return ValidationError({field or "non_field_errors": error.messages})
-    return as_drf_error(error)
 
 
 # ---------------------------------------------------------------- export as CSV
@@ -241,10 +232,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = JobWriteSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        try:
-            job = services.job_create(user=request.user, **serializer.validated_data)
-        except DjangoValidationError as error:
-            raise _drf(error) from error
+        job = services.job_create(user=request.user, **serializer.validated_data)
         return Response(self._detail(job.pk), status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:
@@ -252,10 +240,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         serializer = JobWriteSerializer(data=request.data, partial=kwargs.get("partial", False),
                                         context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        try:
-            services.job_update(job=job, user=request.user, **serializer.validated_data)
-        except DjangoValidationError as error:
-            raise _drf(error) from error
+        services.job_update(job=job, user=request.user, **serializer.validated_data)
         return Response(self._detail(job.pk))
 
     def perform_destroy(self, instance: Job) -> None:
@@ -368,10 +353,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return self._enqueue(self.get_object())
 
     def _enqueue(self, job: Job) -> Response:
-        try:
-            execution = services.job_enqueue(job=job)
-        except DjangoValidationError as error:
-            raise _drf(error) from error
+        execution = services.job_enqueue(job=job)
         data = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -465,21 +447,15 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         data = serializer.validated_data
         with transaction.atomic():
             if "text" in data or "prompt" in data:
-                try:
+                with errors_under("text"):
                     services.split_update(split_row=split_row, text=data.get("text"),
                                           prompt=data.get("prompt"))
-                except DjangoValidationError as error:
-                    raise _drf(error, "text") from error
             if "selected" in data:
-                try:
+                with errors_under("selected"):
                     services.split_choose_image(split_row=split_row, key=data["selected"])
-                except DjangoValidationError as error:
-                    raise _drf(error, "selected") from error
             if "clip" in data:
-                try:
+                with errors_under("clip"):
                     services.split_use_clip(split_row=split_row, clip=data["clip"], user=request.user)
-                except DjangoValidationError as error:
-                    raise _drf(error, "clip") from error
         split_row = self.get_queryset().get(pk=split_row.pk)
         return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data)
 
@@ -499,12 +475,10 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         split_row.job = self.get_job()
         upload = SplitImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        try:
+        with errors_under("file"):
             picture = check_image(upload.validated_data["file"])
             services.split_add_image(split_row=split_row, uploaded=picture,
                                      select=upload.validated_data["select"])
-        except DjangoValidationError as error:
-            raise _drf(error, "file") from error
         split_row = self.get_queryset().get(pk=split_row.pk)
         return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -571,14 +545,9 @@ class ClipViewSet(OwnedModelViewSet):
         upload = ClipUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        try:
-            with checked_clip(data["file"]) as checked:
-                clip = services.clip_import(path=checked.path, owner=request.user, tags=data.get("tags", ""),
-                                            source=data.get("source", ""), licence=data.get("licence", ""))
-        except DjangoValidationError as error:
-            raise _drf(error, "file") from error
-        except MediaError as error:
-            raise ValidationError({"file": [str(error)]}) from error
+        with errors_under("file", media_errors=True), checked_clip(data["file"]) as checked:
+            clip = services.clip_import(path=checked.path, owner=request.user, tags=data.get("tags", ""),
+                                        source=data.get("source", ""), licence=data.get("licence", ""))
         if data.get("title"):
             clip.title = data["title"]
             clip.save(update_fields=["title", "updated_at"])
