@@ -17,11 +17,10 @@ from voices.api.serializers import LanguageBriefSerializer, VoiceBriefSerializer
 from voices.models import Language, Voice
 
 from .. import services
-from ..models import ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
+from ..models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
 from .extra import JOB_EXTRA_JSON_SCHEMA, check_job_extra
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # runorder is a 32-bit integer column
-NEW = "NEW"  # the status of a job that was never rendered
 STATUS_CHOICES = [(NEW, "Never rendered"), *ExecutionStatus.choices]
 # Wrapped in allOf so drf-spectacular keeps it inline instead of making a "Status" enum component,
 # whose name would clash with the execution status enum's.
