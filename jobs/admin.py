@@ -1,9 +1,4 @@
-import csv
-import io
 import json
-import os
-import tempfile
-import zipfile
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,15 +11,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import slugify
 
 from accounts.admin import OwnedAdmin
 
-from . import importing, progress, services, storyboard
+from . import exports, importing, progress, services, storyboard
 from .files import execution_urls
-from .steps import STEPS
 from .forms import ImportConfirmForm, ImportUploadForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
+from .steps import STEPS
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
                      "speech_speed", "orientation", "extra", "runorder"]
@@ -33,10 +27,6 @@ DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voi
 def clock(milliseconds: int) -> str:
     minutes, seconds = divmod(milliseconds / 1000, 60)
     return f"{int(minutes)}:{seconds:04.1f}"
-
-
-def latest_success(job: Job) -> JobExecution | None:
-    return job.executions.filter(status=ExecutionStatus.SUCCESS).order_by("-created_at", "-id").first()
 
 
 class LatestStatusFilter(admin.SimpleListFilter):
@@ -132,8 +122,7 @@ class JobAdmin(OwnedAdmin):
                 for name, options in self.fieldsets]
 
     def get_queryset(self, request):
-        success = JobExecution.objects.filter(job=OuterRef("pk"), status=ExecutionStatus.SUCCESS).order_by(
-            "-created_at", "-id")
+        success = JobExecution.objects.filter(job=OuterRef("pk")).successes()
         return super().get_queryset(request).annotate(
             latest_status=F("latest_execution__status"),
             latest_progress=F("latest_execution__progress"),
@@ -241,41 +230,17 @@ class JobAdmin(OwnedAdmin):
 
     @admin.action(description="Export artifacts (zip)", permissions=["view"])
     def export_zip(self, request, queryset):
-        archive = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-        count = 0
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as bundle:
-            for job in queryset:
-                execution = latest_success(job)
-                if execution is None:
-                    continue
-                folder = f"{job.pk}-{slugify(job.title, allow_unicode=True) or 'job'}"
-                for name, key in execution.results.items():
-                    if not isinstance(key, str) or not default_storage.exists(key):
-                        continue
-                    arcname = f"{folder}/{name}{os.path.splitext(key)[1]}"
-                    with default_storage.open(key, "rb") as source, bundle.open(arcname, "w") as target:
-                        for chunk in iter(lambda: source.read(1024 * 1024), b""):
-                            target.write(chunk)
-                count += 1
-        if not count:
-            archive.close()
+        archive = exports.artifacts_zip(jobs=queryset)
+        if archive is None:
             self.message_user(request, "None of the selected jobs has a successful render.", messages.WARNING)
             return None
-        archive.seek(0)
         return FileResponse(archive, as_attachment=True, filename="batchvideo-export.zip",
                             content_type="application/zip")
 
     @admin.action(description="Export links (CSV)", permissions=["view"])
     def export_csv(self, request, queryset) -> HttpResponse:
-        names = ["video", "cover", "srt", "narration"]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["id", "title", "description", "publish_title", *names])
-        for job in queryset:
-            urls = execution_urls(latest_success(job))
-            links = [request.build_absolute_uri(urls[name]) if urls.get(name) else "" for name in names]
-            writer.writerow([job.pk, job.title, job.description, job.publish_title, *links])
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        rows = exports.export_rows(jobs=queryset, link=request.build_absolute_uri)
+        response = HttpResponse(exports.export_csv(rows=rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="batchvideo-export.csv"'
         return response
 
@@ -285,7 +250,7 @@ class JobAdmin(OwnedAdmin):
         job = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if job is not None:
-            success = latest_success(job)
+            success = job.latest_success
             extra_context.update({
                 "job": job,
                 "snapshot": progress.job_snapshot(job),

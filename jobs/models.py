@@ -93,6 +93,11 @@ class Job(Owned):
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
 
+    @property
+    def latest_success(self) -> "JobExecution | None":
+        """The render whose files are published, exported and shown as the job's result."""
+        return self.executions.successes().first()
+
 
 class ExecutionStatus(models.TextChoices):
     PENDING = "PENDING"
@@ -103,9 +108,14 @@ class ExecutionStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+NEW = "NEW"  # the status of a job that was never rendered
 
 
 class JobExecutionQuerySet(models.QuerySet):
+    def successes(self) -> "JobExecutionQuerySet":
+        """Successful renders, newest first: the first of a job's is its latest success."""
+        return self.filter(status=ExecutionStatus.SUCCESS).order_by("-created_at", "-id")
+
     def bulk_create(self, objs, *args, **kwargs) -> list["JobExecution"]:
         """Like save(), keeps each job's latest_execution: the last of the job's new rows."""
         created = super().bulk_create(objs, *args, **kwargs)

@@ -1,29 +1,19 @@
 from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs.api.extra import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 
 from ..models import Account, User
+from .errors import errors_under
 from .ownership import OwnedSerializer
 from .uploads import check_image
-
-
-def as_drf_error(error: DjangoValidationError) -> serializers.ValidationError:
-    """Django's ValidationError (from validation.py, services, uploads) in DRF's shape."""
-    if hasattr(error, "error_dict"):
-        return serializers.ValidationError(error.message_dict)
-    return serializers.ValidationError(error.messages)
 
 
 @extend_schema_field(ACCOUNT_EXTRA_JSON_SCHEMA)
 class AccountExtraField(serializers.JSONField):
     def to_internal_value(self, data):
-        try:
-            return check_account_extra(super().to_internal_value(data))
-        except DjangoValidationError as error:
-            raise as_drf_error(error) from error
+        return check_account_extra(super().to_internal_value(data))
 
 
 class AccountSerializer(OwnedSerializer):
@@ -46,10 +36,7 @@ class ImageUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="PNG, JPEG or WebP, at most 5 MB.")
 
     def validate_file(self, uploaded):
-        try:
-            return check_image(uploaded)
-        except DjangoValidationError as error:
-            raise as_drf_error(error) from error
+        return check_image(uploaded)
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -57,20 +44,14 @@ class RegisterSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
 
     def validate_username(self, username: str) -> str:
-        field = User._meta.get_field("username")
-        try:
-            field.run_validators(username)
-        except DjangoValidationError as error:
-            raise as_drf_error(error) from error
+        User._meta.get_field("username").run_validators(username)
         if User.objects.filter(username__iexact=username).exists():
             raise serializers.ValidationError("This username is taken.")
         return username
 
     def validate(self, attrs: dict) -> dict:
-        try:
+        with errors_under("password"):
             password_validation.validate_password(attrs["password"], user=User(username=attrs["username"]))
-        except DjangoValidationError as error:
-            raise serializers.ValidationError({"password": error.messages}) from error
         return attrs
 
 

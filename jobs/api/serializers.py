@@ -4,7 +4,6 @@ themselves live in jobs.validation (through the services) and jobs.api.extra."""
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.storage import default_storage
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
@@ -12,7 +11,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
-from accounts.api.serializers import as_drf_error
 from accounts.models import Account
 from topics.api.serializers import TopicBriefSerializer
 from topics.models import Topic
@@ -20,13 +18,12 @@ from voices.api.serializers import LanguageBriefSerializer, VoiceBriefSerializer
 from voices.models import Language, Voice
 
 from ..files import execution_urls
+from ..models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
 from ..progress import execution_eta
 from ..steps import STEPS
-from ..models import ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
 from .extra import JOB_EXTRA_JSON_SCHEMA, check_job_extra
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # runorder is a 32-bit integer column
-NEW = "NEW"  # the status of a job that was never rendered
 STATUS_CHOICES = [(NEW, "Never rendered"), *ExecutionStatus.choices]
 # Wrapped in allOf so drf-spectacular keeps it inline instead of making a "Status" enum component,
 # whose name would clash with the execution status enum's.
@@ -250,10 +247,7 @@ class SplitImageUploadSerializer(serializers.Serializer):
 @extend_schema_field(JOB_EXTRA_JSON_SCHEMA)
 class JobExtraField(serializers.JSONField):
     def to_internal_value(self, data):
-        try:
-            return check_job_extra(super().to_internal_value(data))
-        except DjangoValidationError as error:
-            raise as_drf_error(error) from error
+        return check_job_extra(super().to_internal_value(data))
 
 
 class JobListSerializer(serializers.ModelSerializer):

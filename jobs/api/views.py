@@ -1,13 +1,10 @@
 """Jobs, their segments (splits), executions and the clip library over HTTP: thin views over
 jobs.services. Examples for the OpenAPI document are next to each view."""
 
-import csv
-import io
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -23,18 +20,16 @@ from accounts.api.docs import (
     ERROR_401, ERROR_403, ERROR_404, detail_response, owned_crud_docs, request_example, response_example,
     validation_error,
 )
+from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
-from accounts.api.serializers import as_drf_error
 from accounts.api.uploads import check_image, checked_clip
-from media_engine.errors import MediaError
 from voices.api.serializers import AudioUploadSerializer
 
-from .. import services, storyboard
-from ..files import execution_urls
-from ..models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
+from .. import exports, services, storyboard
+from ..models import ACTIVE_STATUSES, NEW, Job, JobExecution, JobSplit, StockClip
 from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
-    NEW, ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
+    ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
     JobPrioritySerializer, JobWriteSerializer, MusicSerializer, SplitImageUploadSerializer, SplitSerializer,
     SplitUpdateSerializer,
@@ -43,8 +38,6 @@ from .serializers import (
 EXPORT_MAX_ROWS = 1000
 NOT_RENDERABLE = {"non_field_errors": ["This job is deleted; restore it before rendering."]}
 TOO_MANY_TO_EXPORT = f"Export at most {EXPORT_MAX_ROWS} jobs at a time; narrow the filters."
-LINK_LABELS = {"video": "Video", "cover": "Cover", "srt": "Subtitles (SRT)", "ass": "Subtitles (ASS)",
-               "narration": "Narration"}
 
 # ---------------------------------------------------------------- examples
 
@@ -115,13 +108,6 @@ INDEX = OpenApiParameter("index", {"type": "integer", "minimum": 0}, OpenApiPara
                          description="The segment's index.")
 
 
-def _drf(error: DjangoValidationError, field: str | None = None) -> ValidationError:
-    """A service's ValidationError as a 400, under `field` when it is about one field."""
-    if not hasattr(error, "error_dict"):
-        return ValidationError({field or "non_field_errors": error.messages})
-    return as_drf_error(error)
-
-
 # ---------------------------------------------------------------- export as CSV
 
 
@@ -129,26 +115,13 @@ class JobExportCSVRenderer(BaseRenderer):
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
-    columns = list(JobExportRowSerializer().fields)
 
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None):
-        out = io.StringIO()
-        out.write("\ufeff")  # so spreadsheet programs read UTF-8 (Chinese titles) correctly
-        writer = csv.writer(out)
+    def render(self, data: Any, accepted_media_type: str | None = None,
+               renderer_context: dict | None = None) -> bytes:
         if isinstance(data, list):
-            writer.writerow(self.columns)
-            for row in data:
-                writer.writerow([_csv_cell(row.get(column, "")) for column in self.columns])
-        elif isinstance(data, dict):  # an error reply
-            for key, value in data.items():
-                writer.writerow([_csv_cell(key), _csv_cell(value)])
-        return out.getvalue().encode("utf-8")
-
-
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A cell starting like a formula would run in a spreadsheet (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+            return exports.export_csv(rows=data).encode("utf-8")
+        lines = data.items() if isinstance(data, dict) else []  # a dict is an error reply
+        return exports.csv_text(lines=lines).encode("utf-8")
 
 
 # ---------------------------------------------------------------- jobs
@@ -242,10 +215,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = JobWriteSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        try:
-            job = services.job_create(user=request.user, **serializer.validated_data)
-        except DjangoValidationError as error:
-            raise _drf(error) from error
+        job = services.job_create(user=request.user, **serializer.validated_data)
         return Response(self._detail(job.pk), status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:
@@ -253,10 +223,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         serializer = JobWriteSerializer(data=request.data, partial=kwargs.get("partial", False),
                                         context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        try:
-            services.job_update(job=job, user=request.user, **serializer.validated_data)
-        except DjangoValidationError as error:
-            raise _drf(error) from error
+        services.job_update(job=job, user=request.user, **serializer.validated_data)
         return Response(self._detail(job.pk))
 
     def perform_destroy(self, instance: Job) -> None:
@@ -277,17 +244,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def desc(self, request, pk=None) -> Response:
-        job = self.get_object()
-        done = job.executions.filter(status=ExecutionStatus.SUCCESS)
-        execution = done.order_by("-created_at", "-id").first()
-        urls = execution_urls(execution)
-        # A fixed order (PostgreSQL's jsonb does not keep the stored one).
-        links = {name: urls[name] for name in [*LINK_LABELS, *sorted(urls)] if name in urls}
-        lines = [f"{LINK_LABELS.get(name, name)}: {url}" for name, url in links.items() if url]
-        parts = (job.publish_title or job.title, job.description, "\n".join(lines))
-        text = "\n\n".join(part for part in parts if part)
-        return Response({"id": job.pk, "title": job.title, "publish_title": job.publish_title,
-                         "description": job.description, "links": links, "text": text})
+        return Response(exports.job_description(job=self.get_object()))
 
     @extend_schema(
         summary="Export titles, descriptions and links", tags=["jobs"],
@@ -308,26 +265,11 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, JobExportCSVRenderer],
             pagination_class=None)
     def export(self, request) -> Response:
-        success = JobExecution.objects.filter(job=OuterRef("pk"), status=ExecutionStatus.SUCCESS).order_by(
-            "-created_at", "-id")
-        jobs = self.filter_queryset(self.get_queryset()).select_related("latest_execution").annotate(
-            success_id=Subquery(success.values("id")[:1])
-        )
-        rows = list(jobs[: EXPORT_MAX_ROWS + 1])
+        # One row more than allowed tells that the filters select too many.
+        rows = exports.export_rows(jobs=self.filter_queryset(self.get_queryset()), limit=EXPORT_MAX_ROWS + 1)
         if len(rows) > EXPORT_MAX_ROWS:
             raise ValidationError({"detail": TOO_MANY_TO_EXPORT})
-        executions = JobExecution.objects.in_bulk([job.success_id for job in rows if job.success_id])
-        data = []
-        for job in rows:
-            urls = execution_urls(executions.get(job.success_id))
-            data.append({
-                "id": job.pk, "title": job.title, "publish_title": job.publish_title,
-                "description": job.description,
-                "status": job.latest_execution.status if job.latest_execution else NEW,
-                "video_url": urls.get("video", ""), "cover_url": urls.get("cover", ""),
-                "subtitles_url": urls.get("srt", ""),
-            })
-        response = Response(data)
+        response = Response(rows)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = 'attachment; filename="jobs.csv"'
         return response
@@ -369,10 +311,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return self._enqueue(self.get_object())
 
     def _enqueue(self, job: Job) -> Response:
-        try:
-            execution = services.job_enqueue(job=job)
-        except DjangoValidationError as error:
-            raise _drf(error) from error
+        execution = services.job_enqueue(job=job)
         data = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -466,21 +405,15 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         data = serializer.validated_data
         with transaction.atomic():
             if "text" in data or "prompt" in data:
-                try:
+                with errors_under("text"):
                     storyboard.split_update(split_row=split_row, text=data.get("text"),
                                           prompt=data.get("prompt"))
-                except DjangoValidationError as error:
-                    raise _drf(error, "text") from error
             if "selected" in data:
-                try:
+                with errors_under("selected"):
                     storyboard.split_choose_image(split_row=split_row, key=data["selected"])
-                except DjangoValidationError as error:
-                    raise _drf(error, "selected") from error
             if "clip" in data:
-                try:
+                with errors_under("clip"):
                     storyboard.split_use_clip(split_row=split_row, clip=data["clip"], user=request.user)
-                except DjangoValidationError as error:
-                    raise _drf(error, "clip") from error
         split_row = self.get_queryset().get(pk=split_row.pk)
         return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data)
 
@@ -500,12 +433,10 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         split_row.job = self.get_job()
         upload = SplitImageUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        try:
+        with errors_under("file"):
             picture = check_image(upload.validated_data["file"])
             storyboard.split_add_image(split_row=split_row, uploaded=picture,
                                      select=upload.validated_data["select"])
-        except DjangoValidationError as error:
-            raise _drf(error, "file") from error
         split_row = self.get_queryset().get(pk=split_row.pk)
         return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
@@ -572,14 +503,9 @@ class ClipViewSet(OwnedModelViewSet):
         upload = ClipUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        try:
-            with checked_clip(data["file"]) as checked:
-                clip = services.clip_import(path=checked.path, owner=request.user, tags=data.get("tags", ""),
-                                            source=data.get("source", ""), licence=data.get("licence", ""))
-        except DjangoValidationError as error:
-            raise _drf(error, "file") from error
-        except MediaError as error:
-            raise ValidationError({"file": [str(error)]}) from error
+        with errors_under("file", media_errors=True), checked_clip(data["file"]) as checked:
+            clip = services.clip_import(path=checked.path, owner=request.user, tags=data.get("tags", ""),
+                                        source=data.get("source", ""), licence=data.get("licence", ""))
         if data.get("title"):
             clip.title = data["title"]
             clip.save(update_fields=["title", "updated_at"])

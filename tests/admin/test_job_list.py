@@ -150,10 +150,21 @@ def test_export_zip_without_renders_warns(operator):
 def test_export_csv_has_signed_links(operator):
     job = rendered_job(operator, title="Linked", publish_title="Pub")
     response = act(client_for(operator), "export_csv", [job])
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0]["title"] == "Linked" and rows[0]["publish_title"] == "Pub"
-    assert rows[0]["video"].startswith("http://testserver/files/")
-    assert client_for(operator).get(rows[0]["video"].removeprefix("http://testserver")).status_code == 200
+    assert rows[0]["status"] == "SUCCESS" and rows[0]["subtitles_url"] == ""
+    assert rows[0]["video_url"].startswith("http://testserver/files/")
+    assert client_for(operator).get(rows[0]["video_url"].removeprefix("http://testserver")).status_code == 200
+
+
+def test_export_csv_guards_formula_cells(operator):
+    """A title a spreadsheet would run as a formula (CSV injection) is exported as text."""
+    job = rendered_job(operator, title='=HYPERLINK("http://x")', description="@SUM(A1)",
+                       publish_title="-2+3")
+    response = act(client_for(operator), "export_csv", [job])
+    row = next(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert row["title"] == "'=HYPERLINK(\"http://x\")"
+    assert (row["description"], row["publish_title"]) == ("'@SUM(A1)", "'-2+3")
 
 
 def test_viewer_cannot_run_change_actions(viewer):

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 
+from jobs.api.serializers import JobExportRowSerializer
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from tests.factories import make_account, make_execution, make_job, make_language, make_topic, make_voice
 
@@ -321,6 +322,14 @@ def test_export_as_json_and_csv(api, member):
     table = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [row["title"] for row in table] == ["'=cmd|calc", "新的"]  # no formula injection
     assert table[0]["subtitles_url"].startswith("/files/")
+
+
+def test_export_has_the_documented_columns(api, member):
+    make_job(owner=member)
+    documented = list(JobExportRowSerializer().fields)
+    assert list(api.get(f"{JOBS}export/").json()[0]) == documented
+    header = api.get(f"{JOBS}export/?format=csv").content.decode("utf-8-sig").splitlines()[0]
+    assert header.split(",") == documented
 
 
 def test_export_respects_ownership(api, stranger):

@@ -1,10 +1,8 @@
 import re
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
-from accounts.api.serializers import as_drf_error
 from accounts.api.uploads import check_audio
 from media_engine.tts import BACKENDS
 
@@ -60,7 +58,4 @@ class AudioUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="WAV, MP3, M4A, Ogg or FLAC, at most 20 MB.")
 
     def validate_file(self, uploaded):
-        try:
-            return check_audio(uploaded)
-        except DjangoValidationError as error:
-            raise as_drf_error(error) from error
+        return check_audio(uploaded)

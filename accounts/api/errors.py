@@ -1,0 +1,38 @@
+"""How the API answers a service's refusal: services raise Django's ValidationError (a dict names its
+fields, a plain message is about the whole request), and the one exception handler
+(settings.REST_FRAMEWORK["EXCEPTION_HANDLER"]) answers it as a 400 in DRF's shape, as a serializer would.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler
+
+from media_engine.errors import MediaError
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(as_serializer_error(exc))
+    return exception_handler(exc, context)
+
+
+@contextmanager
+def errors_under(field: str, *, media_errors: bool = False) -> Iterator[None]:
+    """A plain ValidationError raised in the block is about `field` (one with a dict already names its
+    fields). With media_errors, so is a MediaError: the media engine could not read the uploaded file."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        if hasattr(error, "error_dict"):
+            raise
+        raise DjangoValidationError({field: error.error_list}) from error
+    except MediaError as error:
+        if not media_errors:
+            raise
+        raise DjangoValidationError({field: [str(error)]}) from error
