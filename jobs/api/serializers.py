@@ -4,14 +4,12 @@ themselves live in jobs.validation (through the services) and jobs.api.extra."""
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
-from accounts.api.serializers import as_drf_error
 from accounts.models import Account
 from topics.api.serializers import TopicBriefSerializer
 from topics.models import Topic
@@ -20,7 +18,7 @@ from voices.models import Language, Voice
 
 from .. import services
 from ..models import ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
-from .extra import JOB_EXTRA_JSON_SCHEMA, check_job_extra
+from .extra import JOB_EXTRA_JSON_SCHEMA
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # runorder is a 32-bit integer column
 NEW = "NEW"  # the status of a job that was never rendered
@@ -241,11 +239,7 @@ class SplitImageUploadSerializer(serializers.Serializer):
 
 @extend_schema_field(JOB_EXTRA_JSON_SCHEMA)
 class JobExtraField(serializers.JSONField):
-    def to_internal_value(self, data):
-        try:
-            return check_job_extra(super().to_internal_value(data))
-        except DjangoValidationError as error:
-            raise as_drf_error(error) from error
+    """Any JSON here; its keys are checked by jobs.validation, through the services."""
 
 
 class JobListSerializer(serializers.ModelSerializer):

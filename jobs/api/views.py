@@ -24,7 +24,6 @@ from accounts.api.docs import (
     validation_error,
 )
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
-from accounts.api.serializers import as_drf_error
 from accounts.api.uploads import check_image, checked_clip
 from media_engine.errors import MediaError
 from voices.api.serializers import AudioUploadSerializer
@@ -115,10 +114,21 @@ INDEX = OpenApiParameter("index", {"type": "integer", "minimum": 0}, OpenApiPara
 
 
 def _drf(error: DjangoValidationError, field: str | None = None) -> ValidationError:
-    """A service's ValidationError as a 400, under `field` when it is about one field."""
+    """A service's ValidationError as a 400, under `field` when it is about one field.
+
+    Errors about one key of a JSON field (jobs.validation.check_extra gives them params key and
+    message) are nested under that key: {"extra": {"real_clip_ratio": ["Must be ..."]}}.
+    """
     if not hasattr(error, "error_dict"):
         return ValidationError({field or "non_field_errors": error.messages})
-    return as_drf_error(error)
+    body: dict[str, Any] = error.message_dict
+    for name, items in error.error_dict.items():
+        if all(item.params and "key" in item.params for item in items):
+            nested: dict[str, list[str]] = {}
+            for item in items:
+                nested.setdefault(item.params["key"], []).append(item.params["message"])
+            body[name] = nested
+    return ValidationError(body)
 
 
 # ---------------------------------------------------------------- export as CSV
