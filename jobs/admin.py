@@ -524,19 +524,6 @@ class JobExecutionAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(JobSplit)
-class JobSplitAdmin(admin.ModelAdmin):
-    list_display = ["job", "index", "start_ms", "end_ms", "text", "selected", "clip"]
-    list_filter = ["job__topic"]
-    search_fields = ["text", "prompt", "job__title"]
-    list_select_related = ["job", "clip"]
-    raw_id_fields = ["job", "clip"]
-
-    def get_queryset(self, request):
-        jobs = Job.objects.visible_to(request.user)
-        return super().get_queryset(request).filter(job__in=jobs)
-
-
 @admin.register(StockClip)
 class StockClipAdmin(OwnedAdmin):
     list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",

@@ -74,3 +74,9 @@ def test_job_form_autocomplete_search_does_not_find_other_teams_account(operator
 
     assert response.status_code == 200 and response.json()["results"] == []
 
+
+def test_segment_admin_is_gone_segments_are_edited_on_the_storyboard(operator):
+    client = client_for(operator)
+
+    assert client.get("/admin/jobs/jobsplit/").status_code == 404
+    assert "/admin/jobs/jobsplit/" not in client.get(reverse("admin:index")).content.decode()
