@@ -1,14 +1,29 @@
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.html import format_html
 
 from .models import Account, User
 
 
+def is_owned(model) -> bool:
+    return hasattr(model._default_manager, "visible_to")
+
+
+class VisibleRelatedFilter(admin.RelatedFieldListFilter):
+    """Filter by a related row, listing only the rows the operator may see (own and shared)."""
+
+    def field_choices(self, field, request, model_admin):
+        visible = field.related_model._default_manager.visible_to(request.user).values("pk")
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to={"pk__in": visible}, ordering=ordering)
+
+
 class OwnedAdmin(admin.ModelAdmin):
     """Operators see and pick their own rows and the shared presets; superusers see everything.
 
-    Shared rows (no owner) are changed and deleted by superusers only.
+    Shared rows (no owner) are changed and deleted by superusers only. A list filter on a related
+    owned row ("account", "job__topic") lists only the rows the operator may see.
     """
 
     shared_rows_superuser_only = True
@@ -16,10 +31,20 @@ class OwnedAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
 
+    def get_list_filter(self, request):
+        return [self._visible_filter(entry) for entry in super().get_list_filter(request)]
+
+    def _visible_filter(self, entry):
+        if isinstance(entry, str):
+            field = get_fields_from_path(self.model, entry)[-1]
+            if field.is_relation and is_owned(field.related_model):
+                return (entry, VisibleRelatedFilter)
+        return entry
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
-        if hasattr(related.objects, "visible_to"):
-            kwargs.setdefault("queryset", related.objects.visible_to(request.user))
+        if is_owned(related):
+            kwargs.setdefault("queryset", related._default_manager.visible_to(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -1,6 +1,9 @@
 import json
+from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import widgets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db.models import F, IntegerField, OuterRef, Subquery
@@ -19,6 +22,7 @@ from .files import execution_urls
 from .forms import ImportConfirmForm, ImportUploadForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 from .steps import STEPS
+from .validation import clean_job_input
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
                      "speech_speed", "orientation", "extra", "runorder"]
@@ -89,10 +93,50 @@ class JobExecutionInline(admin.TabularInline):
         return ", ".join(parts) or "-"
 
 
+class JobAdminForm(forms.ModelForm):
+    """The job page's form. The job rules are the services' own (jobs.validation.clean_job_input),
+    checked here so that their errors show on their fields in the API's words; JobAdmin.save_model
+    then writes the checked input through job_create/job_update."""
+
+    # Not required, no length limit here: clean_job_input cleans them and says what is wrong.
+    title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget)
+    content = forms.CharField(required=False, strip=False, widget=widgets.AdminTextareaWidget)
+
+    user = None  # who is saving; JobAdmin.get_form sets it
+    job_input: dict[str, Any]  # the checked fields for the service, set by clean()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        try:
+            self.job_input = clean_job_input(self.user, self.service_fields())
+        except ValidationError as error:
+            for field, errors in error.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            cleaned_data.update(self.job_input)  # the model validates (and the page shows) what is saved
+        return cleaned_data
+
+    def service_fields(self) -> dict[str, Any]:
+        """What job_create gets (every field) or job_update gets (the changed ones, like a PATCH).
+        The owner is not a job rule: JobAdmin.save_model sets it for superusers."""
+        adding = self.instance.pk is None
+        data = {name: value for name, value in self.cleaned_data.items()
+                if name != "owner" and (adding or name in self.changed_data)}
+        narration = data.pop("narration_audio", None)
+        if narration is False:  # the "clear" box
+            data["narration_audio"] = ""
+        elif narration is not None:
+            data["narration_audio"] = narration
+        if "extra" in data and data["extra"] is None:  # an emptied box: no options
+            data["extra"] = {}
+        return data
+
+
 @admin.register(Job)
 class JobAdmin(OwnedAdmin):
     shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
+    form = JobAdminForm
     list_display = ["title", "status_badge", "progress", "account_name", "language_code", "topic",
                     "video_length", "created", "updated"]
     list_filter = [LatestStatusFilter, "account", "language", "topic", "created_at", DeletedFilter]
@@ -120,6 +164,24 @@ class JobAdmin(OwnedAdmin):
             return self.fieldsets
         return [(name, {**options, "fields": [f for f in options["fields"] if f != "owner"]})
                 for name, options in self.fieldsets]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user  # a class made for this request by modelform_factory
+        return form
+
+    def save_model(self, request, obj: Job, form: JobAdminForm, change: bool) -> None:
+        """Through the services, with the input JobAdminForm.clean checked with the same rules."""
+        if change:
+            owner = {"owner": form.cleaned_data["owner"]} if "owner" in form.changed_data else {}
+            services.job_update(job=obj, user=request.user, **form.job_input, **owner)
+            return
+        job = services.job_create(user=request.user, **form.job_input)
+        if "owner" in form.cleaned_data and form.cleaned_data["owner"] != job.owner:
+            # Only superusers have the field; job_create makes the job theirs, empty means shared.
+            job = services.job_update(job=job, user=request.user, owner=form.cleaned_data["owner"])
+        obj.pk = job.pk  # the admin goes on with `obj` (history, redirect): make it the saved row
+        obj.refresh_from_db()
 
     def get_queryset(self, request):
         success = JobExecution.objects.filter(job=OuterRef("pk")).successes()
@@ -427,19 +489,6 @@ class JobExecutionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
-
-
-@admin.register(JobSplit)
-class JobSplitAdmin(admin.ModelAdmin):
-    list_display = ["job", "index", "start_ms", "end_ms", "text", "selected", "clip"]
-    list_filter = ["job__topic"]
-    search_fields = ["text", "prompt", "job__title"]
-    list_select_related = ["job", "clip"]
-    raw_id_fields = ["job", "clip"]
-
-    def get_queryset(self, request):
-        jobs = Job.objects.visible_to(request.user)
-        return super().get_queryset(request).filter(job__in=jobs)
 
 
 @admin.register(StockClip)

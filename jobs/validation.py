@@ -4,7 +4,11 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
+from accounts.api.uploads import check_audio
+
+from .api.extra import check_job_extra
 from .files import music_folder
 from .models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 
@@ -85,6 +89,33 @@ def check_own_music(user, key: Any) -> None:
         raise ValidationError(f"music: {key} does not exist or is not yours.", code="not_visible")
 
 
+def check_extra(user, extra: Any) -> dict[str, Any]:
+    """Job.extra's keys and values (jobs.api.extra), then whose music it names.
+
+    A bad key's error reads "<key>: <message>" and keeps both in its params, so the API can nest it
+    under the key ({"extra": {"<key>": ["<message>"]}}) while forms and importers show one line.
+    """
+    try:
+        cleaned = check_job_extra(extra)
+    except ValidationError as error:
+        if not hasattr(error, "error_dict"):
+            raise
+        raise ValidationError([
+            ValidationError("%(key)s: %(message)s", code=item.code, params={"key": key, "message": message})
+            for key, items in error.error_dict.items() for item in items for message in item
+        ]) from error
+    check_own_music(user, cleaned.get("music"))
+    return cleaned
+
+
+def check_narration(uploaded: Any) -> Any:
+    """A narration sent by a client passes the API's audio upload checks and gets a generated name;
+    a stored file (unchanged, or made by the code itself) and "" (none) pass as they are."""
+    if isinstance(uploaded, UploadedFile):
+        return check_audio(uploaded)
+    return uploaded
+
+
 def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
     """Check the fields of a job being created or changed; raise one ValidationError per field."""
     cleaners = {
@@ -92,6 +123,8 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
         "content": check_content,
         "speech_speed": check_speech_speed,
         "orientation": check_orientation,
+        "extra": lambda extra: check_extra(user, extra),
+        "narration_audio": check_narration,
     }
     cleaned: dict[str, Any] = dict(data)
     errors: dict[str, list[ValidationError]] = {}
@@ -106,13 +139,6 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
             check_visible(user, data.get(field), label=field.capitalize())
         except ValidationError as error:
             errors[field] = [error]
-    if "extra" in data and not isinstance(data["extra"], dict):
-        errors["extra"] = [ValidationError("Extra must be a JSON object.", code="invalid")]
-    elif "extra" in data:
-        try:
-            check_own_music(user, data["extra"].get("music"))
-        except ValidationError as error:
-            errors["extra"] = [error]
     if errors:
         raise ValidationError(errors)
     return cleaned

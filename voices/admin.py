@@ -1,7 +1,10 @@
+from django import forms
 from django.contrib import admin
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
+from accounts.api.uploads import check_audio
 
 from .models import Language, Voice
 
@@ -14,8 +17,16 @@ class LanguageAdmin(OwnedAdmin):
     list_select_related = ["owner"]
 
 
+class VoiceForm(forms.ModelForm):
+    def clean_reference(self):
+        """An uploaded reference gets the API's audio checks (and its generated name)."""
+        reference = self.cleaned_data["reference"]
+        return check_audio(reference) if isinstance(reference, UploadedFile) else reference
+
+
 @admin.register(Voice)
 class VoiceAdmin(OwnedAdmin):
+    form = VoiceForm
     list_display = ["name", "language", "reference_player", "owner", "updated_at"]
     list_filter = ["language"]
     search_fields = ["name"]

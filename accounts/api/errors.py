@@ -18,8 +18,20 @@ from media_engine.errors import MediaError
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
-        exc = ValidationError(as_serializer_error(exc))
+        exc = ValidationError(_nest_keyed(exc, as_serializer_error(exc)))
     return exception_handler(exc, context)
+
+
+def _nest_keyed(error: DjangoValidationError, body: dict[str, Any]) -> dict[str, Any]:
+    """Errors about keys of a JSON field (each with params `key` and `message`, as
+    jobs.validation.check_extra raises them) nest under their key: {"extra": {"music": ["..."]}}."""
+    for name, items in getattr(error, "error_dict", {}).items():
+        if all(item.params and "key" in item.params for item in items):
+            nested: dict[str, list[str]] = {}
+            for item in items:
+                nested.setdefault(item.params["key"], []).append(item.params["message"])
+            body[name] = nested
+    return body
 
 
 @contextmanager

@@ -1,10 +1,13 @@
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from accounts.models import Account
 from jobs.models import StockClip
 from tests.admin.conftest import client_for
+from tests.api.conftest import wav_bytes
 from tests.factories import make_account, make_topic, make_voice
 from topics.models import Topic
 
@@ -85,6 +88,34 @@ def test_voice_page_plays_reference_audio(operator):
     voice.reference.save("ref.wav", ContentFile(b"RIFF"))
     html = client_for(operator).get(reverse("admin:voices_voice_change", args=[voice.pk])).content.decode()
     assert "<audio controls" in html and "/files/" in html
+
+
+def test_voice_form_refuses_a_reference_that_is_not_audio_in_the_api_words(operator):
+    voice = make_voice(owner=operator)
+    page = ("x.html", b"<html>not audio</html>", "text/html")
+    api = APIClient()
+    api.force_authenticate(operator)
+    api_response = api.post(f"/api/v1/voices/{voice.pk}/reference/", {"file": SimpleUploadedFile(*page)},
+                            format="multipart")
+    assert api_response.status_code == 400
+
+    response = client_for(operator).post(reverse("admin:voices_voice_change", args=[voice.pk]),
+                                         {"name": voice.name, "language": "", "reference": SimpleUploadedFile(*page)})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["reference"] == [str(m) for m in api_response.data["file"]]
+    voice.refresh_from_db()
+    assert not voice.reference
+
+
+def test_voice_form_stores_audio_reference_under_a_generated_name(operator):
+    voice = make_voice(owner=operator)
+    response = client_for(operator).post(reverse("admin:voices_voice_change", args=[voice.pk]), {
+        "name": voice.name, "language": "", "reference": SimpleUploadedFile("my voice.wav", wav_bytes(), "audio/wav")})
+
+    assert response.status_code == 302
+    voice.refresh_from_db()
+    assert voice.reference.name.startswith("voices/references/") and "voice.wav" not in voice.reference.name
 
 
 def test_topic_palette_as_comma_list(operator):
