@@ -5,10 +5,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.brand import TRANSITIONS, check_account_extra
 from accounts.models import Account
 from media_engine.compose import LOGO_CORNERS
-
-from .api.extra import TRANSITIONS, check_account_extra
 
 
 class ImportUploadForm(forms.Form):

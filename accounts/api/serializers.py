@@ -3,9 +3,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.api.extra import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 from jobs.services import artifact_url
 
+from ..brand import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 from ..models import Account, User
 from .ownership import OwnedSerializer
 from .uploads import check_image
