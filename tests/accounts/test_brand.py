@@ -1,12 +1,17 @@
-"""The brand profile's one reader, with the render's defaults."""
+"""The brand profile: one reader with the render's defaults, and one set of checks for admin and API."""
 
 import dataclasses
 
 import pytest
+from django.core.cache import cache
+from django.urls import reverse
 
 from accounts.brand import ACCOUNT_EXTRA, HUMAN_CONFIG, Brand, Presenter, check_account_extra
 from media_engine import fonts
 from media_engine.subtitles import style_from_brand
+from tests.admin.conftest import client_for as admin_client_for
+from tests.admin.conftest import make_operator
+from tests.api.conftest import client_for as api_client_for
 from tests.factories import make_account
 
 # A value other than the default for every documented key.
@@ -120,3 +125,79 @@ def test_a_brand_reads_back_from_its_own_dict():
 def test_the_brand_subtitle_style_is_the_one_the_render_draws_today(extra, width, height):
     assert Brand.from_extra(extra).subtitle_style(width=width, height=height) == style_from_brand(
         extra, width=width, height=height)
+
+
+# --- the admin and the API refuse the same values with the same words ---------------------------
+
+
+@pytest.fixture
+def operator(db):
+    cache.clear()  # API throttle counts
+    yield make_operator()
+    cache.clear()
+
+
+def admin_form(**brand) -> dict:
+    data = {"username": "mine", "platform": "youtube", "area": "", "subtitle_color": "#ffffff",
+            "subtitle_background": "#000000"}
+    data.update(brand)
+    return data
+
+
+@pytest.mark.parametrize(("name", "typed", "value", "message"), [
+    ("subtitle_background_opacity", "2", 2, "Must be a number from 0 to 1."),
+    ("subtitle_font_size", "4", 4, "Must be a whole number from 8 to 400."),
+    ("subtitle_font_size", "48.5", 48.5, "Must be a whole number from 8 to 400."),
+    ("subtitle_font_size", "big", "big", "Must be a whole number from 8 to 400."),
+    ("subtitle_color", "red", "red", "Must be a colour of the form #RRGGBB."),
+    ("subtitle_font", "x" * 256, "x" * 256, "At most 255 characters are allowed."),
+    ("transition_s", "9", 9, "Must be a number from 0 to 5."),
+    ("transition_types", ["spin"], ["spin"], "Unknown value(s) 'spin'; use names like"),
+    ("logo_corner", "center", "center", "Must be one of top-left, top-right, bottom-left, bottom-right."),
+    ("human_insertion_mode", "corner", "corner", "Must be one of fullscreen, pip."),
+    ("human_config", '{"corner": "middle"}', {"corner": "middle"}, "corner: Must be one of top-left"),
+    ("human_config", '{"scale": 0}', {"scale": 0}, "scale: Must be a number above 0 to 1."),
+    ("human_config", '{"start_s": -1}', {"start_s": -1}, "start_s: Must be a number from 0 to 3600."),
+    ("human_config", '{"chroma_key": "green"}', {"chroma_key": "green"},
+     "chroma_key: Must be a colour of the form #RRGGBB."),
+])
+def test_the_admin_and_the_api_refuse_a_bad_brand_value_with_the_same_words(operator, name, typed, value,
+                                                                             message):
+    account = make_account(owner=operator, username="mine", extra={"logo_corner": "top-left"})
+
+    page = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
+                                           admin_form(**{name: typed}))
+    assert page.status_code == 200
+    admin_messages = page.context["adminform"].form.errors[name]
+
+    response = api_client_for(operator).patch(f"/api/v1/accounts/{account.pk}/", {"extra": {name: value}},
+                                              format="json")
+    assert response.status_code == 400
+    api_messages = [str(text) for text in response.data["extra"][name]]
+
+    assert admin_messages == api_messages
+    assert len(api_messages) == 1 and api_messages[0].startswith(message)
+    account.refresh_from_db()
+    assert account.extra == {"logo_corner": "top-left"}
+
+
+def test_the_admin_form_offers_every_brand_key(operator):
+    account = make_account(owner=operator, username="mine", extra=EVERY_KEY)
+    page = admin_client_for(operator).get(reverse("admin:accounts_account_change", args=[account.pk]))
+    form = page.context["adminform"].form
+    assert set(ACCOUNT_EXTRA) <= set(form.fields)
+    assert {name: form.initial[name] for name in ACCOUNT_EXTRA} == EVERY_KEY
+
+
+def test_the_admin_saves_every_brand_key(operator):
+    account = make_account(owner=operator, username="mine")
+    typed = {**{name: str(value) for name, value in EVERY_KEY.items()}, "subtitle_background_custom": "on",
+             "transition_types": EVERY_KEY["transition_types"], "enable_transition": "false",
+             "human_config": '{"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, '
+                             '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}'}
+    response = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
+                                               admin_form(**typed))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert account.extra == EVERY_KEY
+    assert Brand.of(account) == Brand.from_extra(EVERY_KEY)
