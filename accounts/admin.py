@@ -3,6 +3,7 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.html import format_html
 
+from .forms import BRAND_FIELDS, AccountForm
 from .models import Account, User
 
 
@@ -85,16 +86,9 @@ class AccountAdmin(OwnedAdmin):
     search_fields = ["username", "area"]
     list_select_related = ["owner"]
     readonly_fields = ["logo_preview"]
-
-    def get_form(self, request, obj=None, **kwargs):
-        from jobs.forms import AccountForm  # jobs imports accounts; keep the import one-way at load time
-
-        kwargs["form"] = AccountForm
-        return super().get_form(request, obj, **kwargs)
+    form = AccountForm
 
     def get_fieldsets(self, request, obj=None):
-        from jobs.forms import BRAND_FIELDS
-
         channel = ["username", "platform", "area", "logo", "logo_preview"]
         if request.user.is_superuser:
             channel.append("owner")

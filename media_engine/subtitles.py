@@ -53,31 +53,55 @@ class SubtitleStyle:
     alignment: int = 2  # ASS numpad alignment; only the bottom row (1, 2, 3) is supported
 
 
-def style_from_brand(brand: dict, *, width: int, height: int) -> SubtitleStyle:
-    """The subtitle style of an account's brand profile (`Account.extra`) for one frame size."""
-    font_size = _positive_int(brand.get("subtitle_font_size"), "subtitle_font_size") or round(
-        min(width, height) * FONT_SIZE_SHARE
-    )
-    background = brand.get("subtitle_background")
-    # A brand colour is meant to be seen as it is; the neutral default is a see-through black.
-    opacity = brand.get("subtitle_background_opacity", 1.0 if background else 0.6)
+def subtitle_style(
+    *,
+    width: int,
+    height: int,
+    font_size: int | None,
+    font_family: str,
+    primary_colour: str,
+    background_colour: str,
+    background_opacity: float,
+) -> SubtitleStyle:
+    """The subtitle style for one frame size; `font_size` None scales the font to the frame.
+
+    The values come from the account's brand (`accounts.brand.Brand`), which knows their defaults.
+    """
+    font_size = _positive_int(font_size, "subtitle_font_size") or round(min(width, height) * FONT_SIZE_SHARE)
     try:
-        opacity = float(opacity)
+        opacity = float(background_opacity)
     except (TypeError, ValueError) as error:
-        raise MediaError(f"subtitle_background_opacity {opacity!r} is not a number") from error
+        raise MediaError(f"subtitle_background_opacity {background_opacity!r} is not a number") from error
     style = SubtitleStyle(
         font_size=font_size,
         margin_v=round(height * (PORTRAIT_MARGIN_V if height > width else SAFE_MARGIN)),
         margin_h=round(width * SAFE_MARGIN),
-        font_family=brand.get("subtitle_font") or fonts.FAMILY,
-        primary_colour=brand.get("subtitle_color") or "#FFFFFF",
-        background_colour=background or "#000000",
+        font_family=font_family,
+        primary_colour=primary_colour,
+        background_colour=background_colour,
         background_opacity=min(1.0, max(0.0, opacity)),
         outline=max(2, round(font_size * 0.25)),
     )
     ass_colour(style.primary_colour)  # reject a bad colour now, not at render time
     ass_colour(style.background_colour)
     return style
+
+
+def style_from_brand(brand: dict, *, width: int, height: int) -> SubtitleStyle:
+    """The subtitle style of a raw brand profile (`Account.extra`) for one frame size.
+
+    Only until the render reads its brand through `accounts.brand.Brand.subtitle_style`; then it goes.
+    """
+    background = brand.get("subtitle_background")
+    # A brand colour is meant to be seen as it is; the neutral default is a see-through black.
+    return subtitle_style(
+        width=width, height=height,
+        font_size=brand.get("subtitle_font_size"),
+        font_family=brand.get("subtitle_font") or fonts.FAMILY,
+        primary_colour=brand.get("subtitle_color") or "#FFFFFF",
+        background_colour=background or "#000000",
+        background_opacity=brand.get("subtitle_background_opacity", 1.0 if background else 0.6),
+    )
 
 
 def _positive_int(value, name: str) -> int | None:

@@ -1,14 +1,11 @@
-import re
-
 from django import forms
 from django.contrib import admin
 from django.utils.html import format_html_join
 
 from accounts.admin import OwnedAdmin
+from accounts.extra_keys import HEX_COLOUR
 
 from .models import Topic
-
-HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 class PaletteField(forms.CharField):

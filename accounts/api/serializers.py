@@ -2,8 +2,7 @@ from django.contrib.auth import password_validation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.api.extra import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
-
+from ..brand import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 from ..models import Account, User
 from .errors import errors_under
 from .ownership import OwnedSerializer

@@ -1,5 +1,5 @@
 """Read serializers shape what clients see; write serializers only type-check, and the rules
-themselves live in jobs.validation (through the services) and jobs.api.extra."""
+themselves live in jobs.validation (through the services), jobs.api.extra and accounts.brand."""
 
 from datetime import datetime
 from typing import Any

@@ -19,7 +19,8 @@ def account_form(**brand):
             "subtitle_background_custom": "on",
             "subtitle_color": "#ffffff", "subtitle_background_opacity": "0.5", "subtitle_font": "",
             "subtitle_font_size": "48", "enable_transition": "true", "transition_types": ["fade"],
-            "transition_s": "0.5", "logo_corner": "top-right"}
+            "transition_s": "0.5", "logo_corner": "top-right", "human_insertion_mode": "pip",
+            "human_config": '{"start_s": 3, "chroma_key": null}'}
     data.update(brand)
     return data
 
@@ -36,6 +37,7 @@ def test_account_brand_profile_form_saves_extra(operator):
         "human_insertion_mode": "pip", "subtitle_background": "#112233", "subtitle_color": "#FFFFFF",
         "subtitle_background_opacity": 0.5, "subtitle_font_size": 48, "enable_transition": True,
         "transition_types": ["fade"], "transition_s": 0.5, "logo_corner": "top-right",
+        "human_config": {"start_s": 3, "chroma_key": None},
     }
 
 

@@ -1,12 +1,11 @@
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedSerializer
-from jobs.api.extra import HEX_COLOUR
+from accounts.extra_keys import COLOUR_MESSAGE, HEX_COLOUR
 
 from ..models import Topic
 
 PALETTE_MAX = 16
-COLOUR_MESSAGE = "Must be a colour of the form #RRGGBB."
 
 
 class TopicSerializer(OwnedSerializer):

@@ -1,0 +1,164 @@
+"""An account's brand profile (`Account.extra`): its keys, their checks and the one reader.
+
+The API (`accounts.api.serializers`) and the admin (`accounts.forms`) write the profile through
+`check_account_extra`; the render reads it only through `Brand.of(account)` /
+`Brand.from_extra(extra)`, whose dataclass fields hold every default. A key the profile does not
+set takes its default here and nowhere else.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from media_engine import fonts, subtitles
+from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS
+
+from .extra_keys import (
+    Key,
+    boolean,
+    check_extra,
+    choice,
+    colour,
+    integer,
+    json_object,
+    json_schema,
+    number,
+    string_list,
+    text,
+)
+from .models import Account
+
+TRANSITIONS = ("none", *sorted(XFADE_TRANSITIONS))
+INSERTION_MODES = ("fullscreen", "pip")
+
+HUMAN_CONFIG: dict[str, Key] = {
+    "url": text("The presenter service's URL.", max_length=2000),
+    "start_s": number("Seconds shown at the start.", minimum=0, maximum=3600),
+    "end_s": number("Seconds shown at the end.", minimum=0, maximum=3600),
+    "corner": choice("Corner of the picture-in-picture.", LOGO_CORNERS),
+    "scale": number("Width of the picture-in-picture as a share of the frame.", minimum=0, maximum=1,
+                    exclusive_minimum=True),
+    "chroma_key": colour("Background colour keyed out of the presenter clip (null: none).", nullable=True),
+}
+
+ACCOUNT_EXTRA: dict[str, Key] = {
+    "subtitle_background": colour("Subtitle box colour."),
+    "subtitle_background_opacity": number("Subtitle box opacity.", minimum=0, maximum=1),
+    "subtitle_color": colour("Subtitle text colour."),
+    "subtitle_font": text("Subtitle font family.", max_length=255),
+    "subtitle_font_size": integer("Subtitle font size in pixels.", minimum=8, maximum=400),
+    "transition_types": string_list("Transitions between segments (ffmpeg xfade names); the first is used.",
+                                    TRANSITIONS),
+    "enable_transition": boolean("Whether segments change with a transition."),
+    "transition_s": number("Length of a transition in seconds.", minimum=0, maximum=5),
+    "logo_corner": choice("Where the logo goes.", LOGO_CORNERS),
+    "human_insertion_mode": choice("How the presenter (digital human) is shown.", INSERTION_MODES),
+    "human_config": json_object("Presenter settings.", HUMAN_CONFIG),
+}
+
+
+def check_account_extra(extra: Any) -> dict[str, Any]:
+    return check_extra(extra, ACCOUNT_EXTRA)
+
+
+ACCOUNT_EXTRA_JSON_SCHEMA = json_schema(
+    ACCOUNT_EXTRA, "An account's brand profile; unknown keys are rejected."
+)
+
+# Without a brand colour the subtitle box is a see-through black; a brand colour is meant to be
+# seen as it is, so its opacity defaults to 1.
+NEUTRAL_BOX_COLOUR = "#000000"
+NEUTRAL_BOX_OPACITY = 0.6
+BRAND_BOX_OPACITY = 1.0
+
+
+# How each stored key becomes a Brand / Presenter field (of the same name).
+UNSET = (None, "", [], ())
+BRAND_READERS: dict[str, Callable[[Any], Any]] = {
+    "subtitle_background": str,
+    "subtitle_background_opacity": float,
+    "subtitle_color": str,
+    "subtitle_font": str,
+    "subtitle_font_size": int,
+    "enable_transition": bool,
+    "transition_types": tuple,
+    "transition_s": float,
+    "logo_corner": str,
+    "human_insertion_mode": str,
+}
+PRESENTER_READERS: dict[str, Callable[[Any], Any]] = {
+    "url": str,
+    "start_s": float,
+    "end_s": float,
+    "corner": str,
+    "scale": float,
+}
+
+
+def _read(extra: Mapping[str, Any], readers: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    return {name: read(extra[name]) for name, read in readers.items() if extra.get(name) not in UNSET}
+
+
+@dataclass(frozen=True)
+class Presenter:
+    """`human_config`: where and when the presenter (digital human) clip is shown."""
+
+    url: str = ""  # Brand.from_extra fills in the PRESENTER_URL setting
+    start_s: float = 0.0  # shown during the first start_s and the last end_s seconds; both 0: always
+    end_s: float = 0.0
+    corner: str = "bottom-right"  # of the picture-in-picture
+    scale: float = 0.3  # picture-in-picture width as a share of the frame width
+    chroma_key: str | None = "#00FF00"  # background colour keyed out; None: no keying
+
+
+@dataclass(frozen=True)
+class Brand:
+    """An account's brand profile with every key read and every default filled in."""
+
+    subtitle_background: str | None = None  # None: a see-through black box
+    subtitle_background_opacity: float = NEUTRAL_BOX_OPACITY
+    subtitle_color: str = "#FFFFFF"
+    subtitle_font: str = fonts.FAMILY
+    subtitle_font_size: int | None = None  # None: sized to the frame (media_engine.subtitles)
+    enable_transition: bool = True
+    transition_types: tuple[str, ...] = ("fade",)
+    transition_s: float = 0.5
+    logo_corner: str = "top-right"
+    human_insertion_mode: str = "pip"
+    human_config: Presenter = field(default_factory=Presenter)
+
+    @classmethod
+    def of(cls, account: Account | None) -> "Brand":
+        """The brand of a job's account; a job without an account gets the defaults."""
+        return cls.from_extra((account.extra or {}) if account else {})
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> "Brand":
+        """Read a brand profile as `check_account_extra` lets it be stored, or as `dataclasses.asdict`
+        writes a Brand. Unset and empty values take the defaults; unknown keys are ignored."""
+        values = _read(extra, BRAND_READERS)
+        if values.get("subtitle_background") and "subtitle_background_opacity" not in values:
+            values["subtitle_background_opacity"] = BRAND_BOX_OPACITY
+        config = extra.get("human_config") or {}
+        presenter = _read(config, PRESENTER_READERS)
+        presenter.setdefault("url", settings.PRESENTER_URL)
+        if "chroma_key" in config:
+            presenter["chroma_key"] = config["chroma_key"] or None  # null switches keying off
+        return cls(**values, human_config=Presenter(**presenter))
+
+    @property
+    def transition(self) -> str:
+        """The transition between segments: the first of transition_types, or "none"."""
+        return self.transition_types[0] if self.enable_transition else "none"
+
+    def subtitle_style(self, *, width: int, height: int) -> subtitles.SubtitleStyle:
+        return subtitles.subtitle_style(
+            width=width, height=height,
+            font_size=self.subtitle_font_size,
+            font_family=self.subtitle_font,
+            primary_colour=self.subtitle_color,
+            background_colour=self.subtitle_background or NEUTRAL_BOX_COLOUR,
+            background_opacity=self.subtitle_background_opacity,
+        )

@@ -1,0 +1,203 @@
+"""The brand profile: one reader with the render's defaults, and one set of checks for admin and API."""
+
+import dataclasses
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from accounts.brand import ACCOUNT_EXTRA, HUMAN_CONFIG, Brand, Presenter, check_account_extra
+from media_engine import fonts
+from media_engine.subtitles import style_from_brand
+from tests.admin.conftest import client_for as admin_client_for
+from tests.admin.conftest import make_operator
+from tests.api.conftest import client_for as api_client_for
+from tests.factories import make_account
+
+# A value other than the default for every documented key.
+EVERY_KEY = {
+    "subtitle_background": "#112233",
+    "subtitle_background_opacity": 0.25,
+    "subtitle_color": "#FFEE00",
+    "subtitle_font": "Noto Serif CJK SC",
+    "subtitle_font_size": 48,
+    "transition_types": ["wipeleft", "fade"],
+    "enable_transition": False,
+    "transition_s": 1.5,
+    "logo_corner": "bottom-left",
+    "human_insertion_mode": "fullscreen",
+    "human_config": {"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, "corner": "top-left",
+                     "scale": 0.5, "chroma_key": "#0000FF"},
+}
+
+
+def test_a_brand_without_a_profile_renders_as_before(settings):
+    settings.PRESENTER_URL = "http://presenter.example/clip"
+    brand = Brand.of(None)
+    assert brand == Brand.from_extra({})
+    assert brand.subtitle_background is None  # a see-through black box
+    assert brand.subtitle_background_opacity == 0.6
+    assert brand.subtitle_color == "#FFFFFF"
+    assert brand.subtitle_font == fonts.FAMILY
+    assert brand.subtitle_font_size is None  # sized to the frame
+    assert brand.enable_transition is True
+    assert brand.transition_types == ("fade",) and brand.transition == "fade"
+    assert brand.transition_s == 0.5
+    assert brand.logo_corner == "top-right"
+    assert brand.human_insertion_mode == "pip"
+    assert brand.human_config == Presenter(url="http://presenter.example/clip", start_s=0, end_s=0,
+                                           corner="bottom-right", scale=0.3, chroma_key="#00FF00")
+
+
+def test_every_documented_key_is_read():
+    assert set(EVERY_KEY) == set(ACCOUNT_EXTRA)
+    assert set(EVERY_KEY["human_config"]) == set(HUMAN_CONFIG)
+    assert check_account_extra(EVERY_KEY) == EVERY_KEY
+    brand = Brand.from_extra(EVERY_KEY)
+    assert brand == Brand(
+        subtitle_background="#112233", subtitle_background_opacity=0.25, subtitle_color="#FFEE00",
+        subtitle_font="Noto Serif CJK SC", subtitle_font_size=48, enable_transition=False,
+        transition_types=("wipeleft", "fade"), transition_s=1.5, logo_corner="bottom-left",
+        human_insertion_mode="fullscreen",
+        human_config=Presenter(url="http://presenter:9000/clip", start_s=3.0, end_s=4.5, corner="top-left",
+                               scale=0.5, chroma_key="#0000FF"),
+    )
+    assert brand.transition == "none"
+    assert Brand.from_extra({**EVERY_KEY, "enable_transition": True}).transition == "wipeleft"
+
+
+@pytest.mark.django_db
+def test_the_brand_of_an_account_is_its_profile():
+    account = make_account(extra={"logo_corner": "bottom-right", "human_config": {"start_s": 2, "end_s": 5}})
+    brand = Brand.of(account)
+    assert brand.logo_corner == "bottom-right"
+    assert (brand.human_config.start_s, brand.human_config.end_s) == (2.0, 5.0)
+
+
+def test_a_brand_box_colour_is_opaque_unless_its_opacity_is_set():
+    assert Brand.from_extra({"subtitle_background": "#112233"}).subtitle_background_opacity == 1.0
+    assert Brand.from_extra({"subtitle_background": "#112233",
+                             "subtitle_background_opacity": 0}).subtitle_background_opacity == 0.0
+    assert Brand.from_extra({"subtitle_background_opacity": 0.3}).subtitle_background_opacity == 0.3
+
+
+def test_empty_values_take_the_defaults():
+    brand = Brand.from_extra({"transition_types": [], "subtitle_font": "", "subtitle_color": None,
+                              "human_config": {}})
+    assert brand.transition == "fade"
+    assert brand.subtitle_font == fonts.FAMILY
+    assert brand.subtitle_color == "#FFFFFF"
+    assert brand.human_config.chroma_key == "#00FF00"
+
+
+def test_a_null_chroma_key_switches_keying_off():
+    assert Brand.from_extra({"human_config": {"chroma_key": None}}).human_config.chroma_key is None
+
+
+def test_the_presenter_url_defaults_to_the_setting(settings):
+    settings.PRESENTER_URL = "http://presenter.example/clip"
+    brand = Brand.from_extra({"human_config": {"start_s": 1}})
+    assert brand.human_config.url == "http://presenter.example/clip"
+    own = Brand.from_extra({"human_config": {"url": "http://own.example/clip"}})
+    assert own.human_config.url == "http://own.example/clip"
+
+
+def test_undocumented_presenter_keys_do_nothing():
+    """The seed's `duration`/`end_duration` were never documented; start_s/end_s are."""
+    brand = Brand.from_extra({"human_config": {"duration": 120, "end_duration": 120}})
+    assert (brand.human_config.start_s, brand.human_config.end_s) == (0.0, 0.0)
+
+
+def test_a_brand_reads_back_from_its_own_dict():
+    """Step inputs hold `dataclasses.asdict(brand)` (JSON), and the step reads it back."""
+    for brand in [Brand.from_extra({}), Brand.from_extra(EVERY_KEY),
+                  Brand.from_extra({"human_config": {"chroma_key": None}})]:
+        assert Brand.from_extra(dataclasses.asdict(brand)) == brand
+
+
+@pytest.mark.parametrize("extra", [
+    {}, {"subtitle_background": "#578B2E"},
+    {"subtitle_background": "#578B2E", "subtitle_background_opacity": 0.4},
+    {"subtitle_color": "#FFEE00", "subtitle_font": "Noto Serif CJK SC", "subtitle_font_size": 48},
+    {"subtitle_background_opacity": 0.2},
+])
+@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
+def test_the_brand_subtitle_style_is_the_one_the_render_draws_today(extra, width, height):
+    assert Brand.from_extra(extra).subtitle_style(width=width, height=height) == style_from_brand(
+        extra, width=width, height=height)
+
+
+# --- the admin and the API refuse the same values with the same words ---------------------------
+
+
+@pytest.fixture
+def operator(db):
+    cache.clear()  # API throttle counts
+    yield make_operator()
+    cache.clear()
+
+
+def admin_form(**brand) -> dict:
+    data = {"username": "mine", "platform": "youtube", "area": "", "subtitle_color": "#ffffff",
+            "subtitle_background": "#000000"}
+    data.update(brand)
+    return data
+
+
+@pytest.mark.parametrize(("name", "typed", "value", "message"), [
+    ("subtitle_background_opacity", "2", 2, "Must be a number from 0 to 1."),
+    ("subtitle_font_size", "4", 4, "Must be a whole number from 8 to 400."),
+    ("subtitle_font_size", "48.5", 48.5, "Must be a whole number from 8 to 400."),
+    ("subtitle_font_size", "big", "big", "Must be a whole number from 8 to 400."),
+    ("subtitle_color", "red", "red", "Must be a colour of the form #RRGGBB."),
+    ("subtitle_font", "x" * 256, "x" * 256, "At most 255 characters are allowed."),
+    ("transition_s", "9", 9, "Must be a number from 0 to 5."),
+    ("transition_types", ["spin"], ["spin"], "Unknown value(s) 'spin'; use names like"),
+    ("logo_corner", "center", "center", "Must be one of top-left, top-right, bottom-left, bottom-right."),
+    ("human_insertion_mode", "corner", "corner", "Must be one of fullscreen, pip."),
+    ("human_config", '{"corner": "middle"}', {"corner": "middle"}, "corner: Must be one of top-left"),
+    ("human_config", '{"scale": 0}', {"scale": 0}, "scale: Must be a number above 0 to 1."),
+    ("human_config", '{"start_s": -1}', {"start_s": -1}, "start_s: Must be a number from 0 to 3600."),
+    ("human_config", '{"chroma_key": "green"}', {"chroma_key": "green"},
+     "chroma_key: Must be a colour of the form #RRGGBB."),
+])
+def test_the_admin_and_the_api_refuse_a_bad_brand_value_with_the_same_words(operator, name, typed, value,
+                                                                             message):
+    account = make_account(owner=operator, username="mine", extra={"logo_corner": "top-left"})
+
+    page = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
+                                           admin_form(**{name: typed}))
+    assert page.status_code == 200
+    admin_messages = page.context["adminform"].form.errors[name]
+
+    response = api_client_for(operator).patch(f"/api/v1/accounts/{account.pk}/", {"extra": {name: value}},
+                                              format="json")
+    assert response.status_code == 400
+    api_messages = [str(text) for text in response.data["extra"][name]]
+
+    assert admin_messages == api_messages
+    assert len(api_messages) == 1 and api_messages[0].startswith(message)
+    account.refresh_from_db()
+    assert account.extra == {"logo_corner": "top-left"}
+
+
+def test_the_admin_form_offers_every_brand_key(operator):
+    account = make_account(owner=operator, username="mine", extra=EVERY_KEY)
+    page = admin_client_for(operator).get(reverse("admin:accounts_account_change", args=[account.pk]))
+    form = page.context["adminform"].form
+    assert set(ACCOUNT_EXTRA) <= set(form.fields)
+    assert {name: form.initial[name] for name in ACCOUNT_EXTRA} == EVERY_KEY
+
+
+def test_the_admin_saves_every_brand_key(operator):
+    account = make_account(owner=operator, username="mine")
+    typed = {**{name: str(value) for name, value in EVERY_KEY.items()}, "subtitle_background_custom": "on",
+             "transition_types": EVERY_KEY["transition_types"], "enable_transition": "false",
+             "human_config": '{"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, '
+                             '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}'}
+    response = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
+                                               admin_form(**typed))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert account.extra == EVERY_KEY
+    assert Brand.of(account) == Brand.from_extra(EVERY_KEY)
