@@ -34,7 +34,9 @@ TRANSITIONS = ("none", *sorted(XFADE_TRANSITIONS))
 INSERTION_MODES = ("fullscreen", "pip")
 
 HUMAN_CONFIG: dict[str, Key] = {
-    "url": text("The presenter service's URL.", max_length=2000),
+    "url": text("Kept for the seed's profiles and not used: the presenter server is always the hosts' "
+                "PRESENTER_URL, so a brand profile cannot point render workers at another address.",
+                max_length=2000),
     "start_s": number("Seconds shown at the start.", minimum=0, maximum=3600),
     "end_s": number("Seconds shown at the end.", minimum=0, maximum=3600),
     "corner": choice("Corner of the picture-in-picture.", LOGO_CORNERS),
@@ -89,7 +91,6 @@ BRAND_READERS: dict[str, Callable[[Any], Any]] = {
     "human_insertion_mode": str,
 }
 PRESENTER_READERS: dict[str, Callable[[Any], Any]] = {
-    "url": str,
     "start_s": float,
     "end_s": float,
     "corner": str,
@@ -105,7 +106,7 @@ def _read(extra: Mapping[str, Any], readers: dict[str, Callable[[Any], Any]]) ->
 class Presenter:
     """`human_config`: where and when the presenter (digital human) clip is shown."""
 
-    url: str = ""  # Brand.from_extra fills in the PRESENTER_URL setting
+    url: str = ""  # always the hosts' PRESENTER_URL (see HUMAN_CONFIG["url"])
     start_s: float = 0.0  # shown during the first start_s and the last end_s seconds; both 0: always
     end_s: float = 0.0
     corner: str = "bottom-right"  # of the picture-in-picture
@@ -143,7 +144,7 @@ class Brand:
             values["subtitle_background_opacity"] = BRAND_BOX_OPACITY
         config = extra.get("human_config") or {}
         presenter = _read(config, PRESENTER_READERS)
-        presenter.setdefault("url", settings.PRESENTER_URL)
+        presenter["url"] = settings.PRESENTER_URL
         if "chroma_key" in config:
             presenter["chroma_key"] = config["chroma_key"] or None  # null switches keying off
         return cls(**values, human_config=Presenter(**presenter))

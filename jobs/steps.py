@@ -8,6 +8,7 @@ data, whether the step ran now or was reused. Data may carry `fallbacks`: what t
 instead of a missing model or service, said in the execution's detail.
 """
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
+from accounts.brand import Brand
 from media_engine import cards, compose, split, subtitles, tts
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
@@ -61,8 +63,9 @@ def inputs_hash(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _brand(job: Job) -> dict:
-    return dict(job.account.extra) if job.account else {}
+def _brand_inputs(job: Job) -> dict:
+    """The job's brand, every default filled in, as plain values for a step's inputs."""
+    return dataclasses.asdict(Brand.of(job.account))
 
 
 # ---------------------------------------------------------------- narration
@@ -159,7 +162,7 @@ def subtitles_inputs(context: RenderContext) -> dict:
     job = context.job
     return {
         "sentences": [vars(sentence) for sentence in context.narration.sentences],
-        "brand": _brand(job),
+        "brand": _brand_inputs(job),
         "size": list(job.frame_size),
         "logo": file_digest(job.account.logo) if job.account else "",
     }
@@ -168,11 +171,12 @@ def subtitles_inputs(context: RenderContext) -> dict:
 def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
     job = context.job
     width, height = job.frame_size
-    style = subtitles.style_from_brand(inputs["brand"], width=width, height=height)
+    brand = Brand.from_extra(inputs["brand"])
+    style = brand.subtitle_style(width=width, height=height)
     # Subtitles keep clear of the logo: the same box the composition puts it in.
     logo_box = compose.logo_box(compose.Plan(
         width=width, height=height, visuals=[], narration_path=Path(""), logo_path=_logo_path(job),
-        logo_corner=inputs["brand"].get("logo_corner", "top-right"),
+        logo_corner=brand.logo_corner,
     ))
     cues = subtitles.make_cues(
         context.narration.sentences,
@@ -315,7 +319,7 @@ def compose_inputs(context: RenderContext) -> dict:
         "subtitles": context.execution.results.get("ass"),
         "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
         "logo": file_digest(job.account.logo) if job.account else "",
-        "brand": _brand(job),
+        "brand": _brand_inputs(job),
         "texts": [job.extra.get(name, "") for name in ("index_text", "title_text", "desc_text")],
         "music": _music(job),
         "h2v": bool(job.extra.get("h2v")),
@@ -327,7 +331,7 @@ def compose_inputs(context: RenderContext) -> dict:
 def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     job = context.job
     width, height = job.frame_size
-    brand = inputs["brand"]
+    brand = Brand.from_extra(inputs["brand"])
     visuals = []
     for split_row in job.splits.select_related("clip").order_by("index"):
         if split_row.clip:
@@ -342,7 +346,6 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         music_path = fetch(inputs["music"])
     elif inputs["music"]:
         music_path = Path(inputs["music"])
-    transitions = brand.get("transition_types") or ["fade"]
     plan = compose.Plan(
         width=width,
         height=height,
@@ -350,10 +353,10 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         narration_path=fetch(inputs["narration"]),
         subtitles_path=fetch(inputs["subtitles"]),
         logo_path=_logo_path(job),
-        logo_corner=brand.get("logo_corner", "top-right"),
+        logo_corner=brand.logo_corner,
         music_path=music_path,
-        transition=transitions[0] if brand.get("enable_transition", True) else "none",
-        transition_s=float(brand.get("transition_s", 0.5)),
+        transition=brand.transition,
+        transition_s=brand.transition_s,
         texts=_text_overlays(job),
         fps=settings.VIDEO_FPS,
         seed=job.pk,
@@ -373,19 +376,19 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     return {"video": store(out_path, context.key("video.mp4"))}, {}
 
 
-def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: dict) -> Path:
+def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand) -> Path:
     """The talking presenter from the presenter server, placed as the brand profile says."""
     from media_engine import presenter
 
+    placement = brand.human_config
     clip = presenter.fetch_presenter_clip(
-        narration_path, url=settings.PRESENTER_URL, out_path=context.workdir / "presenter.mp4"
+        narration_path, url=placement.url, out_path=context.workdir / "presenter.mp4"
     )
-    timing = brand.get("human_config") or {}
-    mode = brand.get("human_insertion_mode", "pip")
     out_path = context.workdir / "video-presenter.mp4"
     presenter.place_presenter(
-        video_path, clip, out_path, mode="fullscreen" if mode == "fullscreen" else "pip",
-        start_s=float(timing.get("duration", 0)), end_s=float(timing.get("end_duration", 0)),
+        video_path, clip, out_path, mode=brand.human_insertion_mode,
+        start_s=placement.start_s, end_s=placement.end_s, corner=placement.corner, scale=placement.scale,
+        chroma_key=placement.chroma_key,
         on_progress=lambda fraction: context.report("compose", 0.85 + 0.15 * fraction, "Placing the presenter"),
         cancel=context.cancel,
     )

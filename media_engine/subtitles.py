@@ -87,23 +87,6 @@ def subtitle_style(
     return style
 
 
-def style_from_brand(brand: dict, *, width: int, height: int) -> SubtitleStyle:
-    """The subtitle style of a raw brand profile (`Account.extra`) for one frame size.
-
-    Only until the render reads its brand through `accounts.brand.Brand.subtitle_style`; then it goes.
-    """
-    background = brand.get("subtitle_background")
-    # A brand colour is meant to be seen as it is; the neutral default is a see-through black.
-    return subtitle_style(
-        width=width, height=height,
-        font_size=brand.get("subtitle_font_size"),
-        font_family=brand.get("subtitle_font") or fonts.FAMILY,
-        primary_colour=brand.get("subtitle_color") or "#FFFFFF",
-        background_colour=background or "#000000",
-        background_opacity=brand.get("subtitle_background_opacity", 1.0 if background else 0.6),
-    )
-
-
 def _positive_int(value, name: str) -> int | None:
     if value in (None, ""):
         return None

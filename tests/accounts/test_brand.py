@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from accounts.brand import ACCOUNT_EXTRA, HUMAN_CONFIG, Brand, Presenter, check_account_extra
 from media_engine import fonts
-from media_engine.subtitles import style_from_brand
 from tests.admin.conftest import client_for as admin_client_for
 from tests.admin.conftest import make_operator
 from tests.api.conftest import client_for as api_client_for
@@ -49,7 +48,8 @@ def test_a_brand_without_a_profile_renders_as_before(settings):
                                            corner="bottom-right", scale=0.3, chroma_key="#00FF00")
 
 
-def test_every_documented_key_is_read():
+def test_every_documented_key_is_read(settings):
+    settings.PRESENTER_URL = "http://presenter:9000/clip"
     assert set(EVERY_KEY) == set(ACCOUNT_EXTRA)
     assert set(EVERY_KEY["human_config"]) == set(HUMAN_CONFIG)
     assert check_account_extra(EVERY_KEY) == EVERY_KEY
@@ -94,12 +94,13 @@ def test_a_null_chroma_key_switches_keying_off():
     assert Brand.from_extra({"human_config": {"chroma_key": None}}).human_config.chroma_key is None
 
 
-def test_the_presenter_url_defaults_to_the_setting(settings):
+def test_the_presenter_url_is_always_the_hosts_setting_never_the_brands(settings):
     settings.PRESENTER_URL = "http://presenter.example/clip"
     brand = Brand.from_extra({"human_config": {"start_s": 1}})
     assert brand.human_config.url == "http://presenter.example/clip"
-    own = Brand.from_extra({"human_config": {"url": "http://own.example/clip"}})
-    assert own.human_config.url == "http://own.example/clip"
+    # A brand profile must not point render workers at an address of its choosing.
+    own = Brand.from_extra({"human_config": {"url": "http://169.254.169.254/latest/meta-data/"}})
+    assert own.human_config.url == "http://presenter.example/clip"
 
 
 def test_undocumented_presenter_keys_do_nothing():
@@ -113,18 +114,6 @@ def test_a_brand_reads_back_from_its_own_dict():
     for brand in [Brand.from_extra({}), Brand.from_extra(EVERY_KEY),
                   Brand.from_extra({"human_config": {"chroma_key": None}})]:
         assert Brand.from_extra(dataclasses.asdict(brand)) == brand
-
-
-@pytest.mark.parametrize("extra", [
-    {}, {"subtitle_background": "#578B2E"},
-    {"subtitle_background": "#578B2E", "subtitle_background_opacity": 0.4},
-    {"subtitle_color": "#FFEE00", "subtitle_font": "Noto Serif CJK SC", "subtitle_font_size": 48},
-    {"subtitle_background_opacity": 0.2},
-])
-@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
-def test_the_brand_subtitle_style_is_the_one_the_render_draws_today(extra, width, height):
-    assert Brand.from_extra(extra).subtitle_style(width=width, height=height) == style_from_brand(
-        extra, width=width, height=height)
 
 
 # --- the admin and the API refuse the same values with the same words ---------------------------

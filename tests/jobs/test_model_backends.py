@@ -8,6 +8,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from jobs import render, services
+from media_engine import presenter
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from tests.factories import make_preset_job
 from tests.media_engine.tiny_models import (
@@ -81,7 +82,7 @@ def test_uploaded_narration_without_funasr_fails_clearly(job, settings, tmp_path
     assert Path(default_storage.path(job.narration_audio.name)).exists()
 
 
-def test_presenter_is_placed_when_the_job_asks_for_it(job, settings, tmp_path):
+def test_presenter_is_placed_where_the_brand_profile_says(job, settings, tmp_path, monkeypatch):
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -109,13 +110,21 @@ def test_presenter_is_placed_when_the_job_asks_for_it(job, settings, tmp_path):
         settings.PRESENTER_URL = f"http://127.0.0.1:{server.server_port}/presenter"
         job.extra = {"enable_digital_human": True}
         job.save()
-        job.account.extra = {**job.account.extra, "human_insertion_mode": "pip"}
+        job.account.extra = {**job.account.extra, "human_insertion_mode": "pip", "human_config": {
+            "start_s": 1, "end_s": 1.5, "corner": "top-left", "scale": 0.4, "chroma_key": None}}
         job.account.save()
+        placed = []
+        place_presenter = presenter.place_presenter
+        monkeypatch.setattr(presenter, "place_presenter",
+                            lambda *args, **kwargs: placed.append(kwargs) or place_presenter(*args, **kwargs))
         execution = render.execution_run(execution=services.execution_create(job=job))
     finally:
         server.shutdown()
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     assert received and received[0] > 1000  # the narration went to the presenter server
+    # Every documented human_config key reaches the placement (the seed's names, not duration/end_duration).
+    assert {key: placed[0][key] for key in ("mode", "start_s", "end_s", "corner", "scale", "chroma_key")} == {
+        "mode": "pip", "start_s": 1.0, "end_s": 1.5, "corner": "top-left", "scale": 0.4, "chroma_key": None}
     from media_engine import ffmpeg
 
     video = Path(default_storage.path(execution.results["video"]))

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from accounts.brand import Brand
 from media_engine import ffmpeg, fonts, subtitles
 from media_engine.errors import MediaError
 from media_engine.sentences import TimedSentence
-from media_engine.subtitles import Cue, make_cues, style_from_brand, write_ass, write_srt
+from media_engine.subtitles import Cue, SubtitleStyle, make_cues, write_ass, write_srt
 
 FONT_PATH = fonts.default_font_path()
 FONT_SIZE = 35
@@ -14,6 +15,11 @@ LONG_CHINESE = (
     "今天的天气非常好，我们一起去公园散步，看看湖边的风景，再去吃一顿美味的午饭，"
     "然后回家好好休息，晚上再一起看一部电影，聊聊这一周发生的事情。"
 )
+
+
+def style_from_brand(extra: dict, *, width: int, height: int) -> SubtitleStyle:
+    """The style the render draws for an account whose brand profile is `extra`."""
+    return Brand.from_extra(extra).subtitle_style(width=width, height=height)
 
 
 def measure(line: str) -> float:
