@@ -94,10 +94,7 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
             elif name == "runorder":
                 data[name] = int(value)
             elif name == "extra":
-                extra = json.loads(value) if isinstance(value, str) else value
-                from .api.extra import check_job_extra
-
-                data[name] = check_job_extra(extra)
+                data[name] = json.loads(value) if isinstance(value, str) else value  # checked below
             else:
                 data[name] = value
         except (ValueError, TypeError):

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from accounts.api.uploads import check_audio
 
-from .api.extra import check_job_extra
+from .extra import check_job_extra
 from .files import music_folder
 from .models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 
@@ -90,7 +90,7 @@ def check_own_music(user, key: Any) -> None:
 
 
 def check_extra(user, extra: Any) -> dict[str, Any]:
-    """Job.extra's keys and values (jobs.api.extra), then whose music it names.
+    """Job.extra's keys and values (jobs.extra), then whose music it names.
 
     A bad key's error reads "<key>: <message>" and keeps both in its params, so the API can nest it
     under the key ({"extra": {"<key>": ["<message>"]}}) while forms and importers show one line.

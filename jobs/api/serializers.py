@@ -1,5 +1,5 @@
 """Read serializers shape what clients see; write serializers only type-check, and the rules
-themselves live in jobs.validation (through the services), jobs.api.extra and accounts.brand."""
+themselves live in jobs.validation (through the services), jobs.extra and accounts.brand."""
 
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from ..files import execution_urls
 from ..models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
 from ..progress import execution_eta
 from ..steps import STEPS
-from .extra import JOB_EXTRA_JSON_SCHEMA
+from ..extra import JOB_EXTRA_JSON_SCHEMA
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # runorder is a 32-bit integer column
 STATUS_CHOICES = [(NEW, "Never rendered"), *ExecutionStatus.choices]
