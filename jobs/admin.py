@@ -1,9 +1,6 @@
 import json
-from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import widgets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.db.models import F, IntegerField, OuterRef, Subquery
@@ -19,10 +16,9 @@ from accounts.admin import OwnedAdmin
 
 from . import exports, importing, progress, services, storyboard
 from .files import execution_urls
-from .forms import ImportConfirmForm, ImportUploadForm
+from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 from .steps import STEPS
-from .validation import clean_job_input
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
                      "speech_speed", "orientation", "extra", "runorder"]
@@ -91,45 +87,6 @@ class JobExecutionInline(admin.TabularInline):
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
             parts.append(f"{name} {record.get('status', '?')}{timing}")
         return ", ".join(parts) or "-"
-
-
-class JobAdminForm(forms.ModelForm):
-    """The job page's form. The job rules are the services' own (jobs.validation.clean_job_input),
-    checked here so that their errors show on their fields in the API's words; JobAdmin.save_model
-    then writes the checked input through job_create/job_update."""
-
-    # Not required, no length limit here: clean_job_input cleans them and says what is wrong.
-    title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget)
-    content = forms.CharField(required=False, strip=False, widget=widgets.AdminTextareaWidget)
-
-    user = None  # who is saving; JobAdmin.get_form sets it
-    job_input: dict[str, Any]  # the checked fields for the service, set by clean()
-
-    def clean(self) -> dict[str, Any]:
-        cleaned_data = super().clean()
-        try:
-            self.job_input = clean_job_input(self.user, self.service_fields())
-        except ValidationError as error:
-            for field, errors in error.error_dict.items():
-                self.add_error(field if field in self.fields else None, errors)
-        else:
-            cleaned_data.update(self.job_input)  # the model validates (and the page shows) what is saved
-        return cleaned_data
-
-    def service_fields(self) -> dict[str, Any]:
-        """What job_create gets (every field) or job_update gets (the changed ones, like a PATCH).
-        The owner is not a job rule: JobAdmin.save_model sets it for superusers."""
-        adding = self.instance.pk is None
-        data = {name: value for name, value in self.cleaned_data.items()
-                if name != "owner" and (adding or name in self.changed_data)}
-        narration = data.pop("narration_audio", None)
-        if narration is False:  # the "clear" box
-            data["narration_audio"] = ""
-        elif narration is not None:
-            data["narration_audio"] = narration
-        if "extra" in data and data["extra"] is None:  # an emptied box: no options
-            data["extra"] = {}
-        return data
 
 
 @admin.register(Job)

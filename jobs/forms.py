@@ -1,6 +1,12 @@
-"""Admin forms of the batch import steps."""
+"""Admin forms: the job page, and the batch import steps."""
+
+from typing import Any
 
 from django import forms
+from django.contrib.admin import widgets
+from django.core.exceptions import ValidationError
+
+from .validation import clean_job_input
 
 
 class ImportUploadForm(forms.Form):
@@ -13,3 +19,42 @@ class ImportConfirmForm(forms.Form):
     payload = forms.CharField(widget=forms.HiddenInput)
     filename = forms.CharField(widget=forms.HiddenInput)
     enqueue = forms.BooleanField(required=False, label="Queue the new jobs for rendering")
+
+
+class JobAdminForm(forms.ModelForm):
+    """The job page's form. The job rules are the services' own (jobs.validation.clean_job_input),
+    checked here so that their errors show on their fields in the API's words; JobAdmin.save_model
+    then writes the checked input through job_create/job_update."""
+
+    # Not required, no length limit here: clean_job_input cleans them and says what is wrong.
+    title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget)
+    content = forms.CharField(required=False, strip=False, widget=widgets.AdminTextareaWidget)
+
+    user = None  # who is saving; JobAdmin.get_form sets it
+    job_input: dict[str, Any]  # the checked fields for the service, set by clean()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        try:
+            self.job_input = clean_job_input(self.user, self.service_fields())
+        except ValidationError as error:
+            for field, errors in error.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            cleaned_data.update(self.job_input)  # the model validates (and the page shows) what is saved
+        return cleaned_data
+
+    def service_fields(self) -> dict[str, Any]:
+        """What job_create gets (every field) or job_update gets (the changed ones, like a PATCH).
+        The owner is not a job rule: JobAdmin.save_model sets it for superusers."""
+        adding = self.instance.pk is None
+        data = {name: value for name, value in self.cleaned_data.items()
+                if name != "owner" and (adding or name in self.changed_data)}
+        narration = data.pop("narration_audio", None)
+        if narration is False:  # the "clear" box
+            data["narration_audio"] = ""
+        elif narration is not None:
+            data["narration_audio"] = narration
+        if "extra" in data and data["extra"] is None:  # an emptied box: no options
+            data["extra"] = {}
+        return data
