@@ -1,5 +1,8 @@
 """Compose the final video: pictures with motion, transitions, subtitles, texts, logo, music.
 
+One module past 500 lines because it is one ffmpeg plan: the filter graph, the picture processes
+and the encoder share the piece timing and frame geometry, and split apart they would pass them around.
+
 How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills):
 - A still is decoded and scaled once, then repeated with the `loop` filter; Ken Burns is a
   `crop` whose x/y follow the frame number. Crop only moves data pointers, so the motion is
@@ -14,7 +17,7 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   FIFO; a single encoder process reads it as one stream, mixes the music under the voice
   and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
   and the overlay work runs beside x264 instead of in front of it.
-  Benchmark (media_engine.benchmarks): ~1.25x a plain re-encode, peak RSS ~240 MB.
+  Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
 """
 
 import contextlib

@@ -115,3 +115,45 @@ def test_bad_setting_value_is_a_clear_error():
     )
     assert result.returncode != 0
     assert "DEBUG must be true or false, not 'maybe'" in result.stderr
+
+
+SOURCE_DIRS = ("batchvideo", "accounts", "voices", "topics", "jobs", "media_engine")
+# Who may import whom (STYLE.md): batchvideo -> jobs -> topics/voices -> accounts -> media_engine.
+FORBIDDEN_IMPORTS = {
+    "accounts": ("batchvideo", "jobs", "voices", "topics"),
+    "voices": ("batchvideo", "jobs", "topics"),
+    "topics": ("batchvideo", "jobs", "voices"),
+    "media_engine": ("batchvideo", "jobs", "voices", "topics", "accounts", "django"),
+}
+
+
+def _modules():
+    for folder in SOURCE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield folder, path
+
+
+def test_imports_run_one_way_down_the_layers():
+    import ast
+
+    wrong = []
+    for folder, path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for name in names:
+                if name.split(".")[0] in FORBIDDEN_IMPORTS.get(folder, ()):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_long_modules_say_why_they_are_one_module():
+    import ast
+
+    unexplained = [
+        str(path.relative_to(ROOT)) for _folder, path in _modules()
+        if len(path.read_text().splitlines()) > 500
+        and "one module" not in (ast.get_docstring(ast.parse(path.read_text())) or "").lower()
+    ]
+    assert not unexplained, f"over 500 lines with no reason at the top: {unexplained}"
