@@ -183,19 +183,16 @@ def _queue() -> dict[str, Any]:
 def _workers() -> dict[str, Any]:
     from django_q.status import Stat
 
-    from jobs.models import ExecutionStatus, JobExecution
+    from jobs.maintenance import health_report
 
-    now = timezone.now()
-    running = []
-    stale = 0
-    for execution in JobExecution.objects.filter(status=ExecutionStatus.RUNNING).order_by("id")[:100]:
-        age = (now - (execution.heartbeat_at or execution.updated_at)).total_seconds()
-        is_stale = age > settings.EXECUTION_STALE_S
-        stale += is_stale
-        running.append({
-            "execution": execution.pk, "job": execution.job_id, "worker_host": execution.worker_host,
-            "heartbeat_age_s": round(age, 1), "stale": is_stale,
-        })
+    report = health_report()
+    running = [
+        {"execution": item.id, "job": item.job_id, "worker_host": item.worker_host,
+         "heartbeat_age_s": None if item.heartbeat_age_s is None else round(item.heartbeat_age_s, 1),
+         "stale": item.stale}
+        for item in report.running[:100]
+    ]
+    stale = sum(item.stale for item in report.running)
     try:
         clusters = [
             {"cluster": str(stat.cluster_id), "host": stat.host, "status": stat.status,

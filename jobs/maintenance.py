@@ -27,7 +27,7 @@ from django_q.status import Stat
 
 from .files import execution_folder
 from .progress import step_durations
-from .queue import execution_claim_next, executions_reset_stuck, waiting
+from .queue import execution_claim_next, executions_reset_stuck, silent_since, stale_before, waiting
 from .render import execution_run
 from .models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
 
@@ -388,13 +388,13 @@ def health_report() -> Health:
     now = timezone.now()
     running = []
     running_rows = JobExecution.objects.filter(status=ExecutionStatus.RUNNING).select_related("job")
+    stale = set(running_rows.filter(silent_since(stale_before())).values_list("pk", flat=True))
     for execution in running_rows.order_by("id"):
         age = (now - execution.heartbeat_at).total_seconds() if execution.heartbeat_at else None
         running.append(RunningExecution(
             id=execution.pk, job_id=execution.job_id, job_title=execution.job.title,
             worker_host=execution.worker_host or "?", current_step=execution.current_step,
-            progress=execution.progress, heartbeat_age_s=age,
-            stale=age is None or age > settings.EXECUTION_STALE_S,
+            progress=execution.progress, heartbeat_age_s=age, stale=execution.pk in stale,
         ))
     workers: dict[str, float | None] = {}
     for item in running:

@@ -26,6 +26,11 @@ def wake_worker() -> None:
     async_task(RENDER_TASK, cluster=settings.RENDER_CLUSTER)
 
 
+def stale_before() -> datetime:
+    """A RUNNING execution whose worker has not reported since then is stale: another may take it."""
+    return timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S)
+
+
 def silent_since(before: datetime) -> Q:
     """RUNNING executions whose worker has not reported since `before`."""
     return Q(status=ExecutionStatus.RUNNING) & (
@@ -43,8 +48,7 @@ def _claimable_here() -> Q:
     """The claimable condition on the execution's own columns: no join, so PostgreSQL re-checks all
     of it on a row another worker changed meanwhile (a join would turn an UPDATE into
     `id IN (subquery)`, which is not re-checked, and two workers would claim one execution)."""
-    stale_before = timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S)
-    return (Q(status=ExecutionStatus.PENDING) | silent_since(stale_before)) & Q(cancel_requested=False)
+    return (Q(status=ExecutionStatus.PENDING) | silent_since(stale_before())) & Q(cancel_requested=False)
 
 
 def claimable() -> QuerySet[JobExecution]:
