@@ -14,7 +14,7 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   FIFO; a single encoder process reads it as one stream, mixes the music under the voice
   and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
   and the overlay work runs beside x264 instead of in front of it.
-  Benchmark (media_engine.benchmarks): ~1.25x a plain re-encode, peak RSS ~240 MB.
+  Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
 """
 
 import contextlib
