@@ -46,8 +46,8 @@ class Command(BaseCommand):
         return [format_api_line(api_benchmark())]
 
     def _images(self, random_weights: bool, **options) -> list[str]:
+        from jobs.benchmarks.images import images_benchmark
         from media_engine.errors import MediaError
-        from media_engine.images import images_benchmark
 
         if not random_weights:
             raise CommandError("Only --random-weights is supported: no model weights ship with BatchVideo.")
