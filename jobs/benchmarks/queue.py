@@ -2,7 +2,8 @@
 
 It measures queue overhead only (claim + progress record + finish), not media: worker processes
 run `_noop_worker`, which claims through the real `queue.execution_claim_next`, records one
-no-op step through the real progress `Reporter` and ends with the render's own `execution_finish`. Render steps are never called.
+no-op step through the real progress `Reporter` and ends with the render's own
+`render.execution_finish`. Render steps are never called.
 
 Run it on an idle database (no queued work, no qcluster running), e.g.
 
