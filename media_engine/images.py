@@ -1,4 +1,4 @@
-"""Pictures from Flux (diffusers), with the topic's LoRA, and a GPU benchmark.
+"""Pictures from Flux (diffusers), with the topic's LoRA.
 
 torch and diffusers are imported inside the functions: django-q2 workers fork after
 importing this module, and CUDA must never be initialised before the fork. The loaded
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -206,84 +205,6 @@ def cover_image(
     return out_path
 
 
-def images_benchmark(
-    *,
-    random_weights: bool,
-    steps: int = 28,
-    width: int = 1360,
-    height: int = 768,
-    batches: Sequence[int] = (1, 4),
-    model_dir: Path | None = None,
-) -> list[str]:
-    """Seconds per image of Flux.1-dev on this GPU, one `s_per_image=<x> batch=<n>` line per batch size.
-
-    With `random_weights` the full-size transformer and VAE are built with random weights in
-    bf16 (no download, no text encoders: random prompt embeddings of the real shapes), which
-    times exactly the same arithmetic as the real model. Otherwise the model in `model_dir` runs.
-    """
-    import torch
-
-    if not torch.cuda.is_available():
-        raise MediaError("images benchmark needs an NVIDIA GPU")
-    if random_weights:
-        pipe = _random_flux_dev("cuda")
-    elif model_dir is None:
-        raise MediaError("images benchmark with real weights needs model_dir")
-    else:
-        pipe = load_pipeline(model_dir, device="cuda")
-    return time_batches(pipe, device="cuda", random_embeddings=random_weights, steps=steps,
-                        width=width, height=height, batches=batches)
-
-
-def time_batches(
-    pipe: FluxPipeline,
-    *,
-    device: str,
-    random_embeddings: bool,
-    steps: int,
-    width: int,
-    height: int,
-    batches: Sequence[int],
-) -> list[str]:
-    """Time `pipe` once per batch size after a short warm-up; the benchmark's measuring part."""
-    import torch
-
-    width, height = round_side(width), round_side(height)
-    dtype = pipe.transformer.dtype
-    embed_dim = pipe.transformer.config.joint_attention_dim
-    pooled_dim = pipe.transformer.config.pooled_projection_dim
-
-    def run(batch: int, run_steps: int) -> None:
-        kwargs: dict[str, Any] = dict(
-            height=height, width=width, num_inference_steps=run_steps, guidance_scale=3.5,
-            generator=torch.Generator(device).manual_seed(0), output_type="pil",
-        )
-        if random_embeddings:
-            # 512 T5 tokens is what the real pipeline feeds the transformer (max_sequence_length=512).
-            kwargs["prompt_embeds"] = torch.randn(batch, 512, embed_dim, device=device, dtype=dtype)
-            kwargs["pooled_prompt_embeds"] = torch.randn(batch, pooled_dim, device=device, dtype=dtype)
-        else:
-            kwargs["prompt"] = ["a lighthouse on a cliff at sunset, photograph"] * batch
-        images = pipe(**kwargs).images
-        if len(images) != batch:
-            raise MediaError(f"benchmark asked for {batch} images and got {len(images)}")
-
-    def synchronize() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    lines = []
-    run(1, 2)  # warm-up: CUDA context, kernel selection, allocator
-    for batch in batches:
-        synchronize()
-        started = time.perf_counter()
-        run(batch, steps)
-        synchronize()
-        elapsed = time.perf_counter() - started
-        lines.append(f"s_per_image={elapsed / batch:.3f} batch={batch}")
-    return lines
-
-
 def round_side(pixels: int) -> int:
     """The nearest multiple of 16 (at least 16), as Flux needs."""
     return max(SIDE_MULTIPLE, int(round(pixels / SIDE_MULTIPLE)) * SIDE_MULTIPLE)
@@ -377,39 +298,3 @@ def _lora_path(lora_dir: Path, lora_name: str) -> Path:
         if candidate.exists():
             return candidate
     raise MediaError(f"LoRA {lora_name!r} not found in {lora_dir}")
-
-
-def _random_flux_dev(device: str) -> FluxPipeline:
-    """Flux.1-dev's transformer and VAE at full size with random bf16 weights, built on the GPU."""
-    import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-
-    previous_dtype = torch.get_default_dtype()
-    # Creating the 12B parameters directly as bf16 on the GPU: fp32 on the CPU first would
-    # need 48 GB of RAM and minutes of initialisation.
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device(device):
-            transformer = FluxTransformer2DModel(
-                patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
-                num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768,
-                guidance_embeds=True, axes_dims_rope=(16, 56, 56),
-            )
-            vae = AutoencoderKL(
-                in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                layers_per_block=2, norm_num_groups=32, act_fn="silu", sample_size=1024,
-                scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
-            )
-    finally:
-        torch.set_default_dtype(previous_dtype)
-    scheduler = FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-        base_image_seq_len=256, max_image_seq_len=4096,
-    )
-    pipe = FluxPipeline(
-        scheduler=scheduler, vae=vae, transformer=transformer,
-        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe

@@ -1,7 +1,7 @@
 import pytest
 
 from accounts.models import User
-from jobs.api.benchmark import USERNAME_PREFIX, api_benchmark, format_api_line
+from jobs.benchmarks.api import USERNAME_PREFIX, api_benchmark, format_api_line
 from jobs.models import Job
 
 

@@ -13,14 +13,14 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from jobs import benchmarks
+from jobs.benchmarks import queue as benchmark
 from jobs.models import ExecutionStatus, Job, JobExecution
 from tests.factories import make_job
 
 
 def shared_database_url() -> str:
     try:
-        return benchmarks.database_url()
+        return benchmark.database_url()
     except RuntimeError as error:
         pytest.skip(f"{error}: give SQLite tests a file database (DATABASES['default']['TEST']['NAME'])")
 
@@ -35,13 +35,13 @@ def manage(*args: str, tmp_path) -> subprocess.CompletedProcess:
 @pytest.mark.django_db(transaction=True)
 def test_two_worker_processes_never_run_one_execution_together(tmp_path):
     shared_database_url()
-    queued = benchmarks.queue_jobs(50)
+    queued = benchmark.queue_jobs(50)
 
-    workers = benchmarks.worker_processes(2, log_dir=tmp_path, wait_for_go=True)
-    benchmarks.release(workers)  # both start claiming at the same moment
+    workers = benchmark.worker_processes(2, log_dir=tmp_path, wait_for_go=True)
+    benchmark.release(workers)  # both start claiming at the same moment
     for worker in workers:
         worker.communicate(timeout=300)
-        assert worker.returncode == 0, benchmarks.worker_errors(worker)
+        assert worker.returncode == 0, benchmark.worker_errors(worker)
         worker.errors.close()
 
     logs = [log.read_text().split() for log in sorted(tmp_path.glob("worker-*.log"))]
@@ -77,7 +77,7 @@ def test_queue_benchmark_measures_overhead_and_speedup_and_leaves_no_rows():
     shared_database_url()
     make_job(title="a real job")
 
-    result = benchmarks.queue_benchmark(executions=20, worker_counts=(1, 2))
+    result = benchmark.queue_benchmark(executions=20, worker_counts=(1, 2))
 
     assert set(result) == {"overhead_ms", "speedup_2w"}
     assert result["overhead_ms"] > 0 and result["speedup_2w"] > 0
@@ -89,23 +89,23 @@ def test_queue_benchmark_measures_overhead_and_speedup_and_leaves_no_rows():
 def test_queue_benchmark_refuses_to_run_while_real_work_waits():
     JobExecution.objects.create(job=make_job())
     with pytest.raises(RuntimeError, match="run the benchmark on an idle queue"):
-        benchmarks.queue_benchmark(executions=5)
+        benchmark.queue_benchmark(executions=5)
 
 
 def test_format_queue_line_rounds_like_the_report():
-    line = benchmarks.format_queue_line({"overhead_ms": 12.345, "speedup_2w": 1.876, "speedup_4w": 3.1})
+    line = benchmark.format_queue_line({"overhead_ms": 12.345, "speedup_2w": 1.876, "speedup_4w": 3.1})
     assert line == "overhead_ms=12.3 speedup_2w=1.88 speedup_4w=3.10"
 
 
 @pytest.mark.django_db
 def test_database_url_points_workers_at_the_same_database():
     if connection.vendor == "postgresql":
-        url = benchmarks.database_url()
+        url = benchmark.database_url()
         assert url.startswith("postgres://") and url.endswith(f"/{connection.settings_dict['NAME']}")
     else:
         name = str(connection.settings_dict["NAME"])
         if "memory" in name:
             with pytest.raises(RuntimeError, match="in-memory SQLite"):
-                benchmarks.database_url()
+                benchmark.database_url()
         else:
-            assert benchmarks.database_url() == f"sqlite:///{name}"
+            assert benchmark.database_url() == f"sqlite:///{name}"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jobs.benchmarks import images as images_benchmark
 from media_engine import images
 from media_engine.errors import Cancelled, MediaError
 from tests.media_engine.tiny_models import build_tiny_flux, build_tiny_flux_lora
@@ -163,7 +164,7 @@ def test_benchmark_needs_a_gpu() -> None:
     if torch.cuda.is_available():
         pytest.skip("this host has a GPU; the benchmark itself is run by hand")
     with pytest.raises(MediaError, match="images benchmark needs an NVIDIA GPU"):
-        images.images_benchmark(random_weights=True)
+        images_benchmark.images_benchmark(random_weights=True)
 
 
 def test_benchmark_timing_runs_from_random_embeddings_without_text_encoders(flux_dir: Path) -> None:
@@ -174,15 +175,15 @@ def test_benchmark_timing_runs_from_random_embeddings_without_text_encoders(flux
     full = images.load_pipeline(flux_dir, device="cpu")
     bare = FluxPipeline(scheduler=full.scheduler, vae=full.vae, transformer=full.transformer,
                         text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None)
-    lines = images.time_batches(bare, device="cpu", random_embeddings=True, steps=2, width=32, height=32,
-                                batches=(1, 2))
+    lines = images_benchmark.time_batches(bare, device="cpu", random_embeddings=True, steps=2, width=32,
+                                          height=32, batches=(1, 2))
     assert [line.split()[1] for line in lines] == ["batch=1", "batch=2"]
     assert all(float(line.split()[0].removeprefix("s_per_image=")) > 0 for line in lines)
 
 
 def test_benchmark_builds_the_full_size_flux_dev_architecture() -> None:
     # On the meta device: shapes only, no memory, so the real sizes can be checked anywhere.
-    pipe = images._random_flux_dev("meta")
+    pipe = images_benchmark._random_flux_dev("meta")
     transformer_params = sum(p.numel() for p in pipe.transformer.parameters())
     vae_params = sum(p.numel() for p in pipe.vae.parameters())
     assert 11.8e9 < transformer_params < 12.0e9  # Flux.1-dev: 11.9 B

@@ -21,33 +21,33 @@ class Command(BaseCommand):
             self.stdout.write(line)
 
     def _compose(self, **options) -> list[str]:
-        from media_engine.benchmarks import compose_benchmark, format_compose_line
+        from jobs.benchmarks.compose import compose_benchmark, format_compose_line
 
         self.stdout.write("Rendering 60 s of narration over 12 stills, then re-encoding it (the floor)...")
         with tempfile.TemporaryDirectory() as work_dir:
             return [format_compose_line(compose_benchmark(Path(work_dir)))]
 
     def _queue(self, **options) -> list[str]:
-        from jobs.benchmarks import format_queue_line, queue_benchmark
+        from jobs.benchmarks.queue import format_queue_line, queue_benchmark
 
         self.stdout.write("Running 200 executions with 1, 2 and 4 workers...")
         return [format_queue_line(queue_benchmark())]
 
     def _websocket(self, **options) -> list[str]:
-        from jobs.progress_benchmark import format_websocket_line, websocket_benchmark
+        from jobs.benchmarks.websocket import format_websocket_line, websocket_benchmark
 
         self.stdout.write("200 websocket clients watching 20 jobs through daphne and Redis...")
         return [format_websocket_line(websocket_benchmark())]
 
     def _api(self, **options) -> list[str]:
-        from jobs.api.benchmark import api_benchmark, format_api_line
+        from jobs.benchmarks.api import api_benchmark, format_api_line
 
         self.stdout.write("10,000 jobs, 16 clients for 20 s against a real server...")
         return [format_api_line(api_benchmark())]
 
     def _images(self, random_weights: bool, **options) -> list[str]:
+        from jobs.benchmarks.images import images_benchmark
         from media_engine.errors import MediaError
-        from media_engine.images import images_benchmark
 
         if not random_weights:
             raise CommandError("Only --random-weights is supported: no model weights ship with BatchVideo.")

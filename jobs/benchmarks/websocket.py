@@ -20,7 +20,7 @@ from accounts.models import User
 from jobs import progress
 from jobs.models import ExecutionStatus, Job, JobExecution
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_USER = "benchmark-websocket"
 
 
@@ -104,7 +104,7 @@ async def _watch(port: int, job_ids: list[int], tickets: list[str], updates: int
     await asyncio.wait_for(ready.wait(), timeout=120)
     publisher = await asyncio.create_subprocess_exec(
         sys.executable, "manage.py", "shell", "-c",
-        f"from jobs.progress_benchmark import publish; publish({job_ids!r}, {updates})",
+        f"from jobs.benchmarks.websocket import publish; publish({job_ids!r}, {updates})",
         cwd=ROOT,
     )
     await publisher.wait()

@@ -6,7 +6,7 @@ local port unless `base_url` is given, and runs `clients` threads with token aut
 keep-alive connection, for `seconds`. Everything it created is deleted afterwards.
 
     .venv/bin/python manage.py shell -c \
-        "from jobs.api.benchmark import *; print(format_api_line(api_benchmark(jobs=2000, seconds=5)))"
+        "from jobs.benchmarks.api import *; print(format_api_line(api_benchmark(jobs=2000, seconds=5)))"
 
 Figures include the client side (Python threads on the same machine, sharing its CPUs with the
 server and the database): they are an upper bound.
@@ -37,8 +37,8 @@ from accounts.models import Account, User
 from topics.models import Topic
 from voices.models import Language
 
-from ..benchmarks import database_url
 from ..models import ExecutionStatus, Job, JobExecution, JobSplit
+from .queue import database_url
 
 USERNAME_PREFIX = "api-benchmark-"
 PAGE_SIZE = 50

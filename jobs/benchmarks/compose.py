@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from . import compose, ffmpeg
-from .cards import render_card
-from .fonts import FAMILY
+from media_engine import compose, ffmpeg
+from media_engine.cards import render_card
+from media_engine.fonts import FAMILY
 
 WIDTH, HEIGHT, FPS = 1360, 768, 30
 PALETTE = ["#14365d", "#3a7ca5", "#f2c14e"]

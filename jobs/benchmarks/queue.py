@@ -2,12 +2,13 @@
 
 It measures queue overhead only (claim + progress record + finish), not media: worker processes
 run `_noop_worker`, which claims through the real `queue.execution_claim_next`, records one
-no-op step through the real progress `Reporter` and ends with the render's own `execution_finish`. Render steps are never called.
+no-op step through the real progress `Reporter` and ends with the render's own
+`render.execution_finish`. Render steps are never called.
 
 Run it on an idle database (no queued work, no qcluster running), e.g.
 
     .venv/bin/python manage.py shell -c \
-        "from jobs.benchmarks import *; print(format_queue_line(queue_benchmark()))"
+        "from jobs.benchmarks.queue import *; print(format_queue_line(queue_benchmark()))"
 
 It refuses to start while other executions wait, and deletes the jobs and executions it made.
 """
@@ -26,17 +27,17 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import progress, queue
-from .render import execution_finish
-from .steps import STEPS
-from .models import ExecutionStatus, Job, JobExecution
+from .. import progress, queue
+from ..models import ExecutionStatus, Job, JobExecution
+from ..render import execution_finish
+from ..steps import STEPS
 
 BENCHMARK_TITLE = "queue benchmark"
 NOOP_STEP = next(iter(STEPS))
 # Workers load Django first, then wait for "go" on stdin, so start-up is not timed.
 WORKER_SCRIPT = (
     "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'batchvideo.settings'); "
-    "django.setup(); from jobs.benchmarks import worker_main; worker_main()"
+    "django.setup(); from jobs.benchmarks.queue import worker_main; worker_main()"
 )
 
 
