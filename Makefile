@@ -8,10 +8,12 @@ TEST_APT_PACKAGES := chromium
 TORCH := torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Where settings read this machine's signing key when SECRET_KEY is not set (batchvideo/settings.py).
+SECRET_KEY_FILE ?= $(or $(BATCHVIDEO_VAR_DIR),var)/secret_key
 
 .PHONY: setup demo test apt test-apt
 
-setup: apt $(VENV)/.installed
+setup: apt $(VENV)/.installed $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_presets
 
@@ -34,6 +36,12 @@ $(VENV)/.installed: requirements.txt
 		$(PY) -m pip install -q --no-deps $(TORCH); fi
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
+
+# A random signing key for this machine, written once and readable by its owner only. Production sets
+# SECRET_KEY instead; without either, nothing starts.
+$(SECRET_KEY_FILE):
+	mkdir -p $(@D)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@.part && mv $@.part $@
 
 demo: setup
 	$(PY) manage.py demo

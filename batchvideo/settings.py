@@ -45,10 +45,20 @@ def env_float(name: str, default: float) -> float:
 
 
 DEBUG = env_bool("DEBUG")
+# Signs sessions, /files/ links and websocket tickets: never a key anyone else could know. Production
+# sets SECRET_KEY; a development machine uses the random key `make setup` writes once into
+# SECRET_KEY_FILE (mode 600). With neither, nothing starts.
+SECRET_KEY_FILE = Path(os.environ.get("SECRET_KEY_FILE") or VAR_DIR / "secret_key")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
-    # Good enough for the demo and tests on one machine; production must set its own.
-    SECRET_KEY = "insecure-batchvideo-default-key-set-SECRET_KEY-in-production"
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set and {SECRET_KEY_FILE} does not exist (or is empty). In production set "
+        f"the SECRET_KEY environment variable to a long random string; on a development machine run "
+        f"`make setup`, which writes a random key into {SECRET_KEY_FILE} (or point SECRET_KEY_FILE at a "
+        f"key file)."
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

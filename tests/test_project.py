@@ -1,6 +1,8 @@
 """The project as a whole: checks, migrations on both databases, the admin's model list."""
 
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -80,41 +82,78 @@ def test_admin_lists_every_model(client, superuser):
         assert response.status_code == 200, url
 
 
-def test_settings_come_from_the_environment(tmp_path):
+# What a process gets with nothing set; a signing key only from the file `make setup` writes.
+UNSET = {"DATABASE_URL", "REDIS_URL", "DEBUG", "AWS_STORAGE_BUCKET_NAME", "SECRET_KEY", "SECRET_KEY_FILE"}
+
+
+def settings_process(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True,
+        text=True, timeout=120, env={key: value for key, value in os.environ.items() if key not in UNSET}
+        | {"DJANGO_SETTINGS_MODULE": "batchvideo.settings"} | env,
+    )
+
+
+@pytest.fixture
+def key_file(tmp_path) -> Path:
+    path = tmp_path / "secret_key"
+    path.write_text("key-from-the-file-" + secrets.token_urlsafe(40) + "\n")
+    return path
+
+
+def test_settings_come_from_the_environment(key_file):
     code = (
         "from django.conf import settings;"
         "print(settings.DATABASES['default']['ENGINE'], settings.DEBUG,"
         " settings.CHANNEL_LAYERS['default']['BACKEND'], settings.STORAGES['default']['BACKEND'])"
     )
-    defaults = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True, text=True,
-        env={key: value for key, value in os.environ.items() if key not in
-             {"DATABASE_URL", "REDIS_URL", "DEBUG", "AWS_STORAGE_BUCKET_NAME"}}
-        | {"DJANGO_SETTINGS_MODULE": "batchvideo.settings"},
-    )
+    defaults = settings_process(code, {"SECRET_KEY_FILE": str(key_file)})
     assert defaults.stdout.split() == [
         "django.db.backends.sqlite3", "False", "channels.layers.InMemoryChannelLayer",
         "batchvideo.storage.SignedFileSystemStorage",
     ], defaults.stderr
-    configured = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings",
-             "DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0", "DEBUG": "true",
-             "AWS_STORAGE_BUCKET_NAME": "videos"},
-    )
+    configured = settings_process(code, {
+        "SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0",
+        "DEBUG": "true", "AWS_STORAGE_BUCKET_NAME": "videos",
+    })
     assert configured.stdout.split() == [
         "django.db.backends.postgresql", "True", "channels_redis.core.RedisChannelLayer",
         "storages.backends.s3.S3Storage",
     ], configured.stderr
 
 
-def test_bad_setting_value_is_a_clear_error():
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings", "DEBUG": "maybe"},
-    )
+def test_secret_key_comes_from_the_environment_else_the_key_file(key_file):
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    from_file = settings_process(code, {"SECRET_KEY_FILE": str(key_file)})
+    assert from_file.stdout.strip() == key_file.read_text().strip(), from_file.stderr
+    from_environment = settings_process(code, {"SECRET_KEY_FILE": str(key_file), "SECRET_KEY": "e" * 50})
+    assert from_environment.stdout.strip() == "e" * 50, from_environment.stderr
+
+
+def test_settings_refuse_to_start_without_a_secret_key(tmp_path):
+    """No built-in key: with no SECRET_KEY, DEBUG off and no key file, nothing starts (today's
+    repository key signed /files/ links and websocket tickets that anyone could forge)."""
+    missing = tmp_path / "secret_key"
+    result = manage("check", env={"SECRET_KEY": "", "DEBUG": "false", "SECRET_KEY_FILE": str(missing)})
     assert result.returncode != 0
-    assert "DEBUG must be true or false, not 'maybe'" in result.stderr
+    assert f"SECRET_KEY is not set and {missing} does not exist" in result.stderr
+    assert "set the SECRET_KEY environment variable" in result.stderr and "make setup" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_setup_writes_a_private_signing_key_once(tmp_path):
+    path = tmp_path / "var" / "secret_key"
+    make = ["make", "-s", f"SECRET_KEY_FILE={path}", str(path)]
+    result = subprocess.run(make, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    key = path.read_text().strip()
+    assert len(key) >= 50 and len(set(key)) >= 20
+    assert path.stat().st_mode & 0o777 == 0o600
+    subprocess.run(make, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert path.read_text().strip() == key  # written once: sessions and links survive a re-run
+    loaded = settings_process("from django.conf import settings; print(settings.SECRET_KEY)",
+                              {"SECRET_KEY_FILE": str(path)})
+    assert loaded.stdout.strip() == key, loaded.stderr
 
 
 SOURCE_DIRS = ("batchvideo", "accounts", "voices", "topics", "jobs", "media_engine")
