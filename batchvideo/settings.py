@@ -268,11 +268,17 @@ TTS_OPTIONS = {
     "edge": {},
 }
 
-# Security: secure cookies and HSTS when served over HTTPS.
+# Security: over HTTPS (behind the TLS proxy, which sets X-Forwarded-Proto), secure cookies, HSTS and
+# a redirect of plain HTTP; `manage.py check --deploy` is then clean. The monitoring endpoints stay
+# reachable over plain HTTP for probes inside the network.
 SECURE_SSL = env_bool("SECURE_SSL")
 SESSION_COOKIE_SECURE = SECURE_SSL
 CSRF_COOKIE_SECURE = SECURE_SSL
-SECURE_HSTS_SECONDS = 31536000 if SECURE_SSL else 0
+SECURE_SSL_REDIRECT = SECURE_SSL
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^health/extended$", r"^ready$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000) if SECURE_SSL else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_SSL else None
 
 LOGGING = {

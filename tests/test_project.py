@@ -156,6 +156,25 @@ def test_setup_writes_a_private_signing_key_once(tmp_path):
     assert loaded.stdout.strip() == key, loaded.stderr
 
 
+def test_check_deploy_is_clean_with_production_settings():
+    production = {
+        "SECRET_KEY": secrets.token_urlsafe(50)[:50], "DEBUG": "false", "ALLOWED_HOSTS": "example.com",
+        "SECURE_SSL": "true", "CSRF_TRUSTED_ORIGINS": "https://example.com",
+    }
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_bad_setting_value_is_a_clear_error():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings", "DEBUG": "maybe"},
+    )
+    assert result.returncode != 0
+    assert "DEBUG must be true or false, not 'maybe'" in result.stderr
+
+
 SOURCE_DIRS = ("batchvideo", "accounts", "voices", "topics", "jobs", "media_engine")
 # Who may import whom (STYLE.md): batchvideo -> jobs -> topics/voices -> accounts -> media_engine.
 FORBIDDEN_IMPORTS = {
