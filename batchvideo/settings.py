@@ -4,6 +4,7 @@ With nothing set: SQLite, local media files, the django-q2 ORM broker, no Redis,
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_q",
     "channels",
+    "axes",
     "accounts",
     "voices",
     "topics",
@@ -91,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a login lockout into its 429 page
 ]
 
 ROOT_URLCONF = "batchvideo.urls"
@@ -140,6 +143,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     }
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses every login from a locked-out address before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -218,6 +226,11 @@ Q_CLUSTER = {
     "sync": env_bool("Q_SYNC"),
 }
 
+# Proxies in front of the app that append to X-Forwarded-For (behind the one TLS proxy: 1). 0 takes
+# the client's address from the connection and ignores the header, which the client writes itself.
+# The anonymous API throttle and the login lockout count clients by this address.
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -227,6 +240,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
@@ -234,6 +248,20 @@ API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
 API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", True)
 API_CLIP_MAX_BYTES = env_int("API_CLIP_MAX_BYTES", 200 * 1024 * 1024)
 HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
+# Failed logins, admin and API alike, counted per client address (django-axes, in the database):
+# after LOGIN_FAILURE_LIMIT of them an address may not log in, even with the right password, until
+# LOGIN_COOLOFF_MINUTES after its last failure. A successful login does not reset the count, so one
+# known password cannot buy more guesses at others.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "accounts.api.throttling.client_address"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every command; lockouts are still logged
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed logins from your address: logins from it are refused for "
+    f"{int(AXES_COOLOFF_TIME.total_seconds() // 60)} minutes after the last failure."
+)
 
 # Storage clean-up policy (cleanup_storage --mode auto) and where maintenance schedules run.
 CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)

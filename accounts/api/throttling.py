@@ -4,12 +4,18 @@ The rates come from settings.API_THROTTLE_USER / API_THROTTLE_ANON ("600/min", "
 "none" turns a limit off), read on every request so a changed setting applies at once. Counts live
 in Django's default cache: per process with the local-memory cache, shared with Redis or Memcached.
 A refused request gets 429 with a Retry-After header (DRF's own behaviour).
+
+A client is its address as settings.REST_FRAMEWORK["NUM_PROXIES"] counts it (settings.NUM_PROXIES):
+0 takes REMOTE_ADDR and ignores X-Forwarded-For, which the client writes itself; N takes the N-th
+address from the end of X-Forwarded-For, the one our own proxies appended. django-axes counts failed
+logins (admin and API) by the same address (settings.AXES_CLIENT_IP_CALLABLE = client_address).
 """
 
+import ipaddress
 import os
 
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle, UserRateThrottle
 
 DEFAULT_USER_RATE = "600/min"
 DEFAULT_ANON_RATE = "60/min"
@@ -38,3 +44,13 @@ class ApiAnonThrottle(AnonRateThrottle):
 
 
 API_THROTTLES = [ApiUserThrottle, ApiAnonThrottle]
+
+
+def client_address(request) -> str | None:
+    """The client's address, as the anonymous throttle sees it. A proxy count larger than the real one
+    would let the client's own text through; anything that is not an address falls back to REMOTE_ADDR."""
+    address = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return request.META.get("REMOTE_ADDR")

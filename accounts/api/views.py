@@ -1,12 +1,11 @@
 from django.conf import settings
-from django.contrib.auth import authenticate, logout
-from django.contrib.auth.models import update_last_login
+from django.contrib.auth import authenticate, logout, user_logged_in
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -103,7 +102,10 @@ class RegisterView(ApiViewMixin, APIView):
 
 
 class TokenLoginView(ApiViewMixin, APIView):
-    """Exchange a username and password for the user's API token (DRF authtoken)."""
+    """Exchange a username and password for the user's API token (DRF authtoken).
+
+    Failed logins count towards the client address's lockout (django-axes, as on the admin's login):
+    authenticate() gets the request, and a locked-out address is refused even the right password."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -112,7 +114,7 @@ class TokenLoginView(ApiViewMixin, APIView):
         summary="Log in (get a token)", tags=["auth"], request=LoginSerializer,
         responses={200: TokenSerializer, 400: validation_error(
             {"non_field_errors": ["Unable to log in with the provided credentials."]}
-        )},
+        ), 429: detail_response("Too many failed logins from this address", settings.AXES_COOLOFF_MESSAGE)},
         examples=[request_example("Credentials", {"username": "editor", "password": "a long pass phrase"}),
                   response_example("Token", {"token": TOKEN})],
     )
@@ -122,9 +124,12 @@ class TokenLoginView(ApiViewMixin, APIView):
         user = authenticate(request, username=serializer.validated_data["username"],
                             password=serializer.validated_data["password"])
         if user is None:
+            if getattr(request, "axes_locked_out", False):
+                raise Throttled(wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                                detail=settings.AXES_COOLOFF_MESSAGE)
             raise ValidationError({"non_field_errors": ["Unable to log in with the provided credentials."]})
         token, _ = Token.objects.get_or_create(user=user)
-        update_last_login(None, user)
+        user_logged_in.send(sender=type(user), request=request, user=user)  # last_login, axes' access log
         return Response({"token": token.key})
 
 
