@@ -245,7 +245,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
 API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
-API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", True)
+API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", False)
 API_CLIP_MAX_BYTES = env_int("API_CLIP_MAX_BYTES", 200 * 1024 * 1024)
 HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
 # Failed logins, admin and API alike, counted per client address (django-axes, in the database):

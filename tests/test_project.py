@@ -84,7 +84,7 @@ def test_admin_lists_every_model(client, superuser):
 
 # What a process gets with nothing set; a signing key only from the file `make setup` writes.
 UNSET = {"DATABASE_URL", "REDIS_URL", "DEBUG", "AWS_STORAGE_BUCKET_NAME", "SECRET_KEY", "SECRET_KEY_FILE",
-         "NUM_PROXIES"}
+         "API_REGISTRATION_OPEN", "NUM_PROXIES"}
 
 
 def settings_process(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -107,20 +107,21 @@ def test_settings_come_from_the_environment(key_file):
         "from django.conf import settings;"
         "print(settings.DATABASES['default']['ENGINE'], settings.DEBUG,"
         " settings.CHANNEL_LAYERS['default']['BACKEND'], settings.STORAGES['default']['BACKEND'],"
-        " settings.REST_FRAMEWORK['NUM_PROXIES'])"
+        " settings.API_REGISTRATION_OPEN, settings.REST_FRAMEWORK['NUM_PROXIES'])"
     )
     defaults = settings_process(code, {"SECRET_KEY_FILE": str(key_file)})
     assert defaults.stdout.split() == [
         "django.db.backends.sqlite3", "False", "channels.layers.InMemoryChannelLayer",
-        "batchvideo.storage.SignedFileSystemStorage", "0",
+        "batchvideo.storage.SignedFileSystemStorage", "False", "0",
     ], defaults.stderr
     configured = settings_process(code, {
         "SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0",
         "DEBUG": "true", "AWS_STORAGE_BUCKET_NAME": "videos", "NUM_PROXIES": "1",
+        "API_REGISTRATION_OPEN": "true",
     })
     assert configured.stdout.split() == [
         "django.db.backends.postgresql", "True", "channels_redis.core.RedisChannelLayer",
-        "storages.backends.s3.S3Storage", "1",
+        "storages.backends.s3.S3Storage", "True", "1",
     ], configured.stderr
 
 

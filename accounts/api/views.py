@@ -85,11 +85,11 @@ class RegisterView(ApiViewMixin, APIView):
         ), 403: detail_response("Registration closed", "Registration is closed; ask an administrator.")},
         examples=[request_example("New user", {"username": "editor", "password": "a long pass phrase"}),
                   response_example("Registered", {**USER_EXAMPLE, "token": TOKEN}, "201")],
-        description="Username and password (Django's password rules apply). 403 when registration is closed "
-        "(settings.API_REGISTRATION_OPEN).",
+        description="Username and password (Django's password rules apply). Closed (403) unless the "
+        "installation opens it (settings.API_REGISTRATION_OPEN).",
     )
     def post(self, request) -> Response:
-        if not getattr(settings, "API_REGISTRATION_OPEN", True):
+        if not settings.API_REGISTRATION_OPEN:
             raise PermissionDenied("Registration is closed; ask an administrator.")
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,3 +1,4 @@
+import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -9,7 +10,19 @@ LOGIN = "/api/v1/auth/token/"
 PASSWORD = "a long pass phrase"
 
 
-def test_register_logs_in_with_a_token(anon_api):
+@pytest.fixture
+def registration_open(settings):
+    settings.API_REGISTRATION_OPEN = True
+
+
+def test_registration_is_closed_by_default(anon_api):
+    response = anon_api.post(REGISTER, {"username": "intruder", "password": PASSWORD}, format="json")
+    assert response.status_code == 403
+    assert response.data["detail"] == "Registration is closed; ask an administrator."
+    assert not User.objects.filter(username="intruder").exists()
+
+
+def test_register_logs_in_with_a_token(anon_api, registration_open):
     response = anon_api.post(REGISTER, {"username": "editor", "password": PASSWORD},
                              format="json")
     assert response.status_code == 201, response.data
@@ -22,7 +35,7 @@ def test_register_logs_in_with_a_token(anon_api):
     assert client.get("/api/v1/auth/me/").data["username"] == "editor"
 
 
-def test_register_applies_the_password_rules(anon_api):
+def test_register_applies_the_password_rules(anon_api, registration_open):
     response = anon_api.post(REGISTER, {"username": "editor", "password": "123"}, format="json")
     assert response.status_code == 400
     messages = " ".join(response.data["password"])
@@ -32,7 +45,7 @@ def test_register_applies_the_password_rules(anon_api):
     assert response.status_code == 400 and "password" in response.data  # too similar to the username
 
 
-def test_register_rejects_taken_or_invalid_usernames(anon_api):
+def test_register_rejects_taken_or_invalid_usernames(anon_api, registration_open):
     make_user(username="Taken")
     response = anon_api.post(REGISTER, {"username": "taken", "password": PASSWORD},
                              format="json")
@@ -40,13 +53,6 @@ def test_register_rejects_taken_or_invalid_usernames(anon_api):
     response = anon_api.post(REGISTER, {"username": "no spaces!", "password": PASSWORD},
                              format="json")
     assert response.status_code == 400 and "username" in response.data
-
-
-def test_registration_can_be_closed(anon_api, settings):
-    settings.API_REGISTRATION_OPEN = False
-    response = anon_api.post(REGISTER, {"username": "x", "password": PASSWORD},
-                             format="json")
-    assert response.status_code == 403
 
 
 def test_token_login_and_logout(anon_api, db):
