@@ -146,7 +146,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "/media/"
+# Local stored files have no public address (no MEDIA_URL): they are only handed out as signed links.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Scratch space for renders; a cache only: everything a re-render needs is in storage.
 WORK_ROOT = Path(os.environ.get("WORK_ROOT", VAR_DIR / "work"))
