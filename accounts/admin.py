@@ -49,9 +49,12 @@ class OwnedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
+        self.default_owner(request, obj, change)
+        super().save_model(request, obj, form, change)
+
+    def default_owner(self, request, obj, change) -> None:
         if not change and obj.owner_id is None and not request.user.is_superuser:
             obj.owner = request.user  # only superusers create shared presets
-        super().save_model(request, obj, form, change)
 
     def get_exclude(self, request, obj=None):
         excluded = list(super().get_exclude(request, obj) or [])

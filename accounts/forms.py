@@ -9,7 +9,9 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
+from .api.uploads import check_image
 from .brand import ACCOUNT_EXTRA, NEUTRAL_BOX_COLOUR, Brand, check_account_extra
 from .extra_keys import HEX_COLOUR
 from .models import Account
@@ -101,6 +103,11 @@ class AccountForm(forms.ModelForm):
             if name in extra:
                 self.initial[name] = extra[name]
         self.initial["subtitle_background_custom"] = "subtitle_background" in extra
+
+    def clean_logo(self) -> Any:
+        """An uploaded logo gets the API's picture checks (and its generated name)."""
+        logo = self.cleaned_data["logo"]
+        return check_image(logo) if isinstance(logo, UploadedFile) else logo
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "voices",
     "topics",
     "jobs",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a login lockout into its 429 page
 ]
 
@@ -164,7 +166,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "/media/"
+# Local stored files have no public address (no MEDIA_URL): they are only handed out as signed links.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Scratch space for renders; a cache only: everything a re-render needs is in storage.
 WORK_ROOT = Path(os.environ.get("WORK_ROOT", VAR_DIR / "work"))
@@ -308,6 +310,41 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000) if SECURE_SSL els
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_SSL else None
+# Browsers keep to the type a response declares (stored files: see jobs.views.signed_media).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+
+def _storage_origins() -> list[str]:
+    """Where the browser fetches stored files from: this site, or the bucket the links are signed for."""
+    if not AWS_STORAGE_BUCKET_NAME:
+        return []
+    endpoint = os.environ.get("AWS_S3_PUBLIC_ENDPOINT_URL") or os.environ.get("AWS_S3_ENDPOINT_URL")
+    if not endpoint:
+        return ["https://*.amazonaws.com"]
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    return [f"{parts.scheme}://{parts.netloc}"]
+
+
+# Content-Security-Policy (django-csp): scripts only from our own static files, never inline, so
+# text that reaches a page cannot run. Inline style attributes stay allowed (a progress bar's width,
+# a colour swatch); they cannot run script. The progress page talks to its websocket.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", *_storage_origins()],
+        "media-src": ["'self'", *_storage_origins()],
+        "connect-src": ["'self'", "ws:", "wss:"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 LOGGING = {
     "version": 1,

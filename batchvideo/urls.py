@@ -1,8 +1,6 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.static import serve
 
 from batchvideo import health
 from jobs import views
@@ -24,11 +22,3 @@ urlpatterns = [
     path("ready", health.ready, name="ready"),
     path("metrics", health.metrics, name="metrics"),
 ]
-
-if not settings.STORAGES["default"]["BACKEND"].endswith("S3Storage"):
-    # Local media (the embedded default) is served by Django itself, behind the admin login.
-    from django.contrib.admin.views.decorators import staff_member_required
-
-    urlpatterns += [
-        path("media/<path:path>", staff_member_required(serve), {"document_root": settings.MEDIA_ROOT}),
-    ]

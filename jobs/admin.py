@@ -3,6 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import F, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -13,10 +14,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
+from accounts.api.uploads import checked_clip
 
 from . import exports, importing, progress, services, storyboard
 from .files import execution_urls
-from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm
+from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 from .steps import STEPS
 
@@ -450,12 +452,22 @@ class JobExecutionAdmin(admin.ModelAdmin):
 
 @admin.register(StockClip)
 class StockClipAdmin(OwnedAdmin):
+    form = StockClipForm
     list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",
                     "owner"]
     list_filter = ["source", "licence"]
     search_fields = ["title", "tags", "source"]
     list_select_related = ["owner"]
     readonly_fields = ["preview", "duration_ms", "width", "height"]
+
+    def save_model(self, request, obj: StockClip, form: StockClipForm, change: bool) -> None:
+        uploaded = form.cleaned_data.get("file")
+        if not isinstance(uploaded, UploadedFile):
+            super().save_model(request, obj, form, change)
+            return
+        self.default_owner(request, obj, change)
+        with checked_clip(uploaded) as checked:  # checked once already by StockClipForm.clean_file
+            services.clip_set_file(clip=obj, path=checked.path)
 
     @admin.display(description="Preview")
     def preview(self, obj: StockClip) -> str:

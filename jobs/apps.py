@@ -13,5 +13,10 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts.stored_files import release_files
+
+        from .models import StockClip
+
         # The maintenance schedules exist wherever the database is migrated (idempotent).
         post_migrate.connect(_ensure_schedules, sender=self)
+        release_files(StockClip, "file")

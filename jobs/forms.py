@@ -1,11 +1,15 @@
-"""Admin forms: the job page, and the batch import steps."""
+"""Admin forms: the job page, the batch import steps and the clip library."""
 
 from typing import Any
 
 from django import forms
 from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
+from accounts.api.uploads import checked_clip
+
+from .models import StockClip
 from .validation import clean_job_input
 
 
@@ -58,3 +62,19 @@ class JobAdminForm(forms.ModelForm):
         if "extra" in data and data["extra"] is None:  # an emptied box: no options
             data["extra"] = {}
         return data
+
+
+class StockClipForm(forms.ModelForm):
+    """An uploaded clip gets the API's checks here; StockClipAdmin.save_model then stores it the way
+    the API does (services.clip_set_file: a generated name, duration and size read from the file)."""
+
+    class Meta:
+        model = StockClip
+        fields = ["file", "title", "tags", "source", "licence", "owner"]
+
+    def clean_file(self) -> Any:
+        uploaded = self.cleaned_data["file"]
+        if isinstance(uploaded, UploadedFile):
+            with checked_clip(uploaded):
+                pass
+        return uploaded

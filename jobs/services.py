@@ -130,17 +130,21 @@ def music_list(*, user) -> list[dict[str, Any]]:
 
 def clip_import(*, path: Path, owner=None, tags: str = "", source: str = "", licence: str = "") -> StockClip:
     """Add a video file to the clip library after checking that ffprobe can read it."""
+    clip = StockClip(owner=owner, title=path.stem, tags=tags, source=source, licence=licence)
+    return clip_set_file(clip=clip, path=path)
+
+
+def clip_set_file(*, clip: StockClip, path: Path) -> StockClip:
+    """Store a video file as the clip's (under the file's own name) with the duration and size
+    ffprobe reads from it, and save the clip."""
     from media_engine import ffmpeg
 
     info = ffmpeg.probe(path)
     video = next((s for s in info.get("streams", []) if s.get("codec_type") == "video"), None)
     if video is None:
         raise MediaError(f"{path.name} has no video stream")
-    clip = StockClip(
-        owner=owner, title=path.stem, tags=tags, source=source, licence=licence,
-        duration_ms=int(float(info["format"]["duration"]) * 1000),
-        width=int(video.get("width", 0)), height=int(video.get("height", 0)),
-    )
+    clip.duration_ms = int(float(info["format"]["duration"]) * 1000)
+    clip.width, clip.height = int(video.get("width", 0)), int(video.get("height", 0))
     with open(path, "rb") as handle:
         clip.file.save(path.name, File(handle), save=False)
     clip.save()

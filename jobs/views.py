@@ -1,4 +1,4 @@
-import mimetypes
+from pathlib import PurePosixPath
 
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -11,14 +11,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from batchvideo.storage import signed_key
+from media_engine.filetypes import HEAD_BYTES, is_subtitle_text, media_type
 
 from . import progress
 from .steps import STEPS
 from .models import Job
 
 
+DOWNLOAD_TYPE = "application/octet-stream"
+
+
 def signed_media(request, token: str) -> FileResponse:
-    """Serve a locally stored artifact to whoever holds an unexpired signed link."""
+    """Serve a locally stored artifact to whoever holds an unexpired signed link.
+
+    Only audio, video and pictures recognised by their bytes, and subtitle text, are shown in the
+    browser; anything else is a download of unknown type, so a stored page or script never runs on
+    this origin (SecurityMiddleware adds `nosniff`, so browsers keep to the type sent).
+    """
     try:
         key = signed_key(token)
     except signing.SignatureExpired as error:
@@ -27,8 +36,14 @@ def signed_media(request, token: str) -> FileResponse:
         raise Http404("This link is not valid.") from error
     if not default_storage.exists(key):
         raise Http404("The file is gone.")
-    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    return FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+    stored = default_storage.open(key, "rb")
+    head = stored.read(HEAD_BYTES)
+    stored.seek(0)
+    name = PurePosixPath(key).name
+    inline_type = media_type(head) or ("text/plain; charset=utf-8" if is_subtitle_text(name, head) else None)
+    if inline_type is None:
+        return FileResponse(stored, as_attachment=True, filename=name, content_type=DOWNLOAD_TYPE)
+    return FileResponse(stored, content_type=inline_type)
 
 
 @login_required

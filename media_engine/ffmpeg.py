@@ -77,13 +77,19 @@ def run(
         on_progress(1.0)
 
 
-def probe(path: str | os.PathLike, *, timeout: float = 60.0) -> dict:
-    """ffprobe's JSON description of a file's format and streams."""
+def probe(path: str | os.PathLike, *, timeout: float = 60.0, formats: Sequence[str] = ()) -> dict:
+    """ffprobe's JSON description of a file's format and streams.
+
+    For a file from outside (an upload), `formats` names the demuxers ffprobe may use: it then opens
+    nothing but this local file, and refuses any other format before reading it, above all the HLS
+    and concat playlists that would make it open the files or addresses they list.
+    """
     if not Path(path).exists():
         raise MediaError(f"file not found: {path}")
+    limits = ["-protocol_whitelist", "file", "-format_whitelist", ",".join(formats)] if formats else []
     try:
         completed = subprocess.run(
-            [FFPROBE, "-v", "error", "-of", "json", "-show_format", "-show_streams", str(path)],
+            [FFPROBE, "-v", "error", *limits, "-of", "json", "-show_format", "-show_streams", str(path)],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as error:

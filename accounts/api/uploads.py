@@ -44,6 +44,14 @@ AUDIO_TYPES = {
 CLIP_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/mkv"}
 WEBM_CODECS = {"vp8", "vp9", "av1", "opus", "vorbis"}
 
+# The ffprobe demuxers an upload may be read with (`ffprobe -demuxers`; "mov" is the MP4/M4A/MOV one,
+# "matroska" also reads WebM). Anything else is refused before ffprobe reads it: an HLS or concat
+# playlist would make it open the files it lists.
+AUDIO_DEMUXERS = ("wav", "mp3", "mov", "ogg", "flac")
+CLIP_DEMUXERS = ("mov", "matroska")
+AUDIO_ACCEPTED = "Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."
+CLIP_ACCEPTED = "Clips must be MP4, MOV, WebM or Matroska video."
+
 
 @dataclass(frozen=True)
 class CheckedClip:
@@ -120,11 +128,12 @@ def _spooled(uploaded, suffix: str = "") -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _probe(path: Path, kind: str) -> dict:
+def _probe(path: Path, kind: str, demuxers: tuple[str, ...], accepted: str) -> dict:
     try:
-        return ffmpeg.probe(path, timeout=30)
+        return ffmpeg.probe(path, timeout=30, formats=demuxers)
     except MediaError as error:
-        raise ValidationError(f"The upload is not a readable {kind} file.", code="invalid") from error
+        message = f"The upload is not a readable {kind} file. {accepted}"
+        raise ValidationError(message, code="invalid") from error
 
 
 def check_audio(uploaded, *, max_bytes: int = AUDIO_MAX_BYTES) -> ContentFile:
@@ -132,7 +141,7 @@ def check_audio(uploaded, *, max_bytes: int = AUDIO_MAX_BYTES) -> ContentFile:
     _check_size(uploaded, max_bytes, "audio file")
     _check_declared_type(uploaded, AUDIO_TYPES, "audio")
     with _spooled(uploaded) as path:
-        info = _probe(path, "audio")
+        info = _probe(path, "audio", AUDIO_DEMUXERS, AUDIO_ACCEPTED)
         data = path.read_bytes()
     streams = info.get("streams", [])
     extension = AUDIO_FORMATS.get(info.get("format", {}).get("format_name", ""))
@@ -140,7 +149,7 @@ def check_audio(uploaded, *, max_bytes: int = AUDIO_MAX_BYTES) -> ContentFile:
     moving_video = [s for s in streams if s.get("codec_type") == "video"
                     and not s.get("disposition", {}).get("attached_pic")]
     if extension is None or moving_video or not any(s.get("codec_type") == "audio" for s in streams):
-        raise ValidationError("Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream.", code="format")
+        raise ValidationError(AUDIO_ACCEPTED, code="format")
     return ContentFile(data, name=f"{uuid.uuid4().hex}{extension}")
 
 
@@ -151,7 +160,7 @@ def checked_clip(uploaded, *, max_bytes: int | None = None) -> Iterator[CheckedC
     _check_size(uploaded, limit, "clip")
     _check_declared_type(uploaded, CLIP_TYPES, "video")
     with _spooled(uploaded) as spooled:
-        info = _probe(spooled, "video")
+        info = _probe(spooled, "video", CLIP_DEMUXERS, CLIP_ACCEPTED)
         streams = info.get("streams", [])
         format_name = info.get("format", {}).get("format_name", "")
         if not any(s.get("codec_type") == "video" for s in streams):
@@ -162,7 +171,7 @@ def checked_clip(uploaded, *, max_bytes: int | None = None) -> Iterator[CheckedC
             codecs = {s.get("codec_name") for s in streams}
             extension = ".webm" if codecs <= WEBM_CODECS else ".mkv"
         else:
-            raise ValidationError("Clips must be MP4, MOV, WebM or Matroska video.", code="format")
+            raise ValidationError(CLIP_ACCEPTED, code="format")
         try:
             float(info["format"]["duration"])
         except (KeyError, TypeError, ValueError) as error:
