@@ -78,7 +78,7 @@ def storage_key(description: str, *, folder: str) -> Key:
     def check(value: Any) -> str:
         parts = value.split("/") if isinstance(value, str) else []
         inside = len(parts) > 1 and parts[0] == folder and not any(part in ("", ".", "..") for part in parts)
-        if not inside or len(value) > TEXT_MAX or "\\" in value:
+        if not inside or len(value) > TEXT_MAX or "\\" in value or CONTROL_CHARACTERS.search(value):
             raise ValidationError(f"Must be the storage key of a file under {folder}/, e.g. {example}.",
                                   code="invalid")
         return value
@@ -121,7 +121,7 @@ def colour(description: str, *, nullable: bool = False) -> Key:
     def check(value: Any) -> str | None:
         if value is None and nullable:
             return None
-        if not isinstance(value, str) or not HEX_COLOUR.match(value):
+        if not isinstance(value, str) or not HEX_COLOUR.fullmatch(value):
             raise ValidationError(COLOUR_MESSAGE, code="invalid")
         return value.upper()
 
