@@ -42,6 +42,11 @@ class OwnedAdmin(admin.ModelAdmin):
                 return (entry, VisibleRelatedFilter)
         return entry
 
+    def get_search_results(self, request, queryset, search_term):
+        # The preset pickers' autocomplete searches what the operator typed as it is (the change list's
+        # search form refuses NUL; this does not), and NUL in a query is a server error on PostgreSQL.
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
         if is_owned(related):

@@ -6,6 +6,7 @@ The API (`accounts.api.serializers`) and the admin (`accounts.forms`) write the 
 set takes its default here and nowhere else.
 """
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from .extra_keys import (
     integer,
     json_object,
     json_schema,
+    matching,
     number,
     string_list,
     text,
@@ -31,6 +33,9 @@ from .extra_keys import (
 from .models import Account
 
 TRANSITIONS = ("none", *sorted(XFADE_TRANSITIONS))
+# A font family name goes into the subtitle file's style line as one comma-separated field: a comma, a
+# line break or a brace would rewrite the line (or add lines), so only name characters pass.
+FONT_FAMILY = re.compile(r"\A\w[\w -]*\Z")
 INSERTION_MODES = ("fullscreen", "pip")
 
 HUMAN_CONFIG: dict[str, Key] = {
@@ -49,7 +54,10 @@ ACCOUNT_EXTRA: dict[str, Key] = {
     "subtitle_background": colour("Subtitle box colour."),
     "subtitle_background_opacity": number("Subtitle box opacity.", minimum=0, maximum=1),
     "subtitle_color": colour("Subtitle text colour."),
-    "subtitle_font": text("Subtitle font family.", max_length=255),
+    "subtitle_font": matching(
+        "Subtitle font family, e.g. Noto Sans CJK SC: letters (of any script), digits, spaces, - and _.",
+        FONT_FAMILY, "Must be a font family name: letters, digits, spaces, - and _.", max_length=255,
+    ),
     "subtitle_font_size": integer("Subtitle font size in pixels.", minimum=8, maximum=400),
     "transition_types": string_list("Transitions between segments (ffmpeg xfade names); the first is used.",
                                     TRANSITIONS),
@@ -76,13 +84,18 @@ NEUTRAL_BOX_OPACITY = 0.6
 BRAND_BOX_OPACITY = 1.0
 
 
+def _font_family(font: Any) -> str:
+    """A profile stored before FONT_FAMILY was checked must not rewrite the style line either."""
+    return font if isinstance(font, str) and FONT_FAMILY.match(font) else fonts.FAMILY
+
+
 # How each stored key becomes a Brand / Presenter field (of the same name).
 UNSET = (None, "", [], ())
 BRAND_READERS: dict[str, Callable[[Any], Any]] = {
     "subtitle_background": str,
     "subtitle_background_opacity": float,
     "subtitle_color": str,
-    "subtitle_font": str,
+    "subtitle_font": _font_family,
     "subtitle_font_size": int,
     "enable_transition": bool,
     "transition_types": tuple,

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from .plain_text import CONTROL_CHARACTERS, SINGLE_LINE_MESSAGE, check_json_text
+
 HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 COLOUR_MESSAGE = "Must be a colour of the form #RRGGBB."
 TEXT_MAX = 500
@@ -37,14 +39,35 @@ def boolean(description: str) -> Key:
 
 
 def text(description: str, *, max_length: int = TEXT_MAX) -> Key:
+    """One line of text: no NUL or other control characters (PostgreSQL cannot store NUL in JSON)."""
+
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError("Must be a string.", code="invalid")
         if len(value) > max_length:
             raise ValidationError(f"At most {max_length} characters are allowed.", code="max_length")
+        if CONTROL_CHARACTERS.search(value):
+            raise ValidationError(SINGLE_LINE_MESSAGE, code="control_characters")
         return value
 
     return Key(check, {"type": "string", "maxLength": max_length, "description": description})
+
+
+def matching(description: str, pattern: re.Pattern, message: str, *, max_length: int = TEXT_MAX) -> Key:
+    """A string that matches `pattern` in full (anchor it with \\A and \\Z)."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a string.", code="invalid")
+        if len(value) > max_length:
+            raise ValidationError(f"At most {max_length} characters are allowed.", code="max_length")
+        if not pattern.match(value):
+            raise ValidationError(message, code="invalid")
+        return value
+
+    schema_pattern = pattern.pattern.replace(r"\A", "^").replace(r"\Z", "$")  # ECMA anchors
+    return Key(check, {"type": "string", "maxLength": max_length, "pattern": schema_pattern,
+                       "description": description})
 
 
 def storage_key(description: str, *, folder: str) -> Key:
@@ -55,7 +78,7 @@ def storage_key(description: str, *, folder: str) -> Key:
     def check(value: Any) -> str:
         parts = value.split("/") if isinstance(value, str) else []
         inside = len(parts) > 1 and parts[0] == folder and not any(part in ("", ".", "..") for part in parts)
-        if not inside or len(value) > TEXT_MAX or "\\" in value:
+        if not inside or len(value) > TEXT_MAX or "\\" in value or CONTROL_CHARACTERS.search(value):
             raise ValidationError(f"Must be the storage key of a file under {folder}/, e.g. {example}.",
                                   code="invalid")
         return value
@@ -98,7 +121,7 @@ def colour(description: str, *, nullable: bool = False) -> Key:
     def check(value: Any) -> str | None:
         if value is None and nullable:
             return None
-        if not isinstance(value, str) or not HEX_COLOUR.match(value):
+        if not isinstance(value, str) or not HEX_COLOUR.fullmatch(value):
             raise ValidationError(COLOUR_MESSAGE, code="invalid")
         return value.upper()
 
@@ -134,11 +157,13 @@ def string_list(description: str, values: tuple[str, ...]) -> Key:
 
 
 def json_object(description: str, keys: dict[str, Key]) -> Key:
-    """An object whose listed keys are checked; other keys are kept (another service reads them)."""
+    """An object whose listed keys are checked; other keys are kept (another service reads them), so
+    long as no key or string in them holds a control character."""
 
     def check(value: Any) -> dict:
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object.", code="invalid")
+        check_json_text(value)
         messages = []
         for name, key in keys.items():
             if name in value:

@@ -5,6 +5,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+from .plain_text import check_single_line
+
 
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -44,10 +46,10 @@ class Owned(models.Model):
 class Account(Owned):
     """A publishing channel and its brand profile."""
 
-    username = models.CharField(max_length=255)
+    username = models.CharField(max_length=255, validators=[check_single_line])
     logo = models.ImageField(upload_to="accounts/logos/", blank=True)
-    platform = models.CharField(max_length=64, default="youtube")
-    area = models.CharField(max_length=255, blank=True)
+    platform = models.CharField(max_length=64, default="youtube", validators=[check_single_line])
+    area = models.CharField(max_length=255, blank=True, validators=[check_single_line])
     extra = models.JSONField(
         default=dict, blank=True,
         help_text="Brand profile: subtitle_background, subtitle_color, transition_types, "

@@ -216,8 +216,12 @@ class JobAdmin(OwnedAdmin):
     @admin.action(description="Increase priority (run next)", permissions=["change"])
     def increase_priority(self, request, queryset) -> None:
         jobs = list(queryset.filter(deleted_at__isnull=True).order_by("-runorder", "-id"))
-        for job in jobs:  # the selected jobs keep their order among themselves
-            services.job_increase_priority(job=job)
+        try:
+            for job in jobs:  # the selected jobs keep their order among themselves
+                services.job_increase_priority(job=job)
+        except ValidationError as error:
+            self.message_user(request, "; ".join(error.messages), messages.ERROR)
+            return
         self.message_user(request, f"Moved {len(jobs)} job(s) to the front of the queue.", messages.SUCCESS)
 
     @admin.action(description="Duplicate", permissions=["add"])

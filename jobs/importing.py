@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Account
+from accounts.plain_text import check_single_line
 from topics.models import Topic
 from voices.models import Language, Voice
 
@@ -69,6 +70,7 @@ def _records(file_bytes: bytes, filename: str) -> list[dict[str, Any]]:
 
 def _lookup(user, name: str, value: Any):
     model, attribute = LOOKUPS[name]
+    check_single_line(str(value))  # NUL in a query is a server error on PostgreSQL
     rows = model.objects.all() if user is None else model.objects.visible_to(user)
     matches = list(rows.filter(**{attribute: str(value).strip()}).order_by("owner_id")[:2])
     if not matches:
@@ -92,7 +94,7 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
             if name in LOOKUPS:
                 data[name] = _lookup(user, name, value)
             elif name == "runorder":
-                data[name] = int(value)
+                data[name] = int(value) if isinstance(value, str) else value  # checked below
             elif name == "extra":
                 data[name] = json.loads(value) if isinstance(value, str) else value  # checked below
             else:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Min
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from media_engine.errors import MediaError
@@ -17,7 +17,7 @@ from .files import music_folder
 from .models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
 from .progress import execution_publish
 from .queue import wake_worker
-from .validation import clean_job_input
+from .validation import RUNORDER_MIN, clean_job_input
 
 
 @transaction.atomic
@@ -80,12 +80,34 @@ def job_enqueue(*, job: Job) -> JobExecution:
 
 @transaction.atomic
 def job_increase_priority(*, job: Job) -> Job:
-    """Put the job ahead of everything queued."""
-    lowest = Job.objects.alive().exclude(pk=job.pk).aggregate(lowest=Min("runorder"))["lowest"]
-    if lowest is not None and job.runorder >= lowest:
-        job.runorder = lowest - 1
-        job.save(update_fields=["runorder", "updated_at"])
+    """Put the job ahead of everything queued, inside RUNORDER_MIN..RUNORDER_MAX.
+
+    At the lowest runorder allowed (a client may set it), the jobs ahead of the default 0 are first
+    renumbered -n..-1 in their order, so the front of the queue always has room and no job changes place.
+    """
+    others = Job.objects.alive().exclude(pk=job.pk)
+    lowest = others.aggregate(lowest=Min("runorder"))["lowest"]
+    if lowest is None or job.runorder < lowest:
+        return job
+    if lowest - 1 < RUNORDER_MIN:
+        lowest = _queue_renumber_front(others)
+    job.runorder = lowest - 1
+    job.save(update_fields=["runorder", "updated_at"])
     return job
+
+
+def _queue_renumber_front(jobs: QuerySet[Job]) -> int:
+    """Give the jobs with a negative runorder the runorders -n..-1, keeping their order (ties stay ties);
+    return the new lowest."""
+    ahead = list(jobs.filter(runorder__lt=0).select_for_update().only("pk", "runorder").order_by("runorder"))
+    values = sorted({row.runorder for row in ahead})
+    if len(values) >= -RUNORDER_MIN:  # a million different runorders below 0: no room is left
+        raise ValidationError("The front of the queue is full: every runorder below 0 is taken.")
+    new_values = {value: place - len(values) for place, value in enumerate(values)}
+    for row in ahead:
+        row.runorder = new_values[row.runorder]
+    Job.objects.bulk_update(ahead, ["runorder"], batch_size=500)
+    return -len(values)
 
 
 def execution_cancel(*, execution: JobExecution) -> JobExecution:

@@ -14,7 +14,7 @@ from media_engine.prompts import build_prompts
 
 from .files import picture_key
 from .models import Job, JobSplit, StockClip
-from .validation import check_content
+from .validation import check_content, clean_prompt
 
 
 @transaction.atomic
@@ -22,7 +22,7 @@ def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | 
     """Change a segment's text or prompt. A new text goes into the job's script too, so the
     next render re-narrates just the changed sentences and the subtitles stay exact."""
     if prompt is not None:
-        split_row.prompt = prompt.strip()[:2000]
+        split_row.prompt = clean_prompt(prompt)
     if text is not None:
         new_text = check_content(text)
         old_text = split_row.text

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from accounts.api.uploads import check_audio
+from accounts.plain_text import clean_text
+from topics.models import PROMPT_MAX
 
 from .extra import check_job_extra
 from .files import music_folder
@@ -14,48 +16,78 @@ from .models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 
 TITLE_MAX = 255
 CONTENT_MAX = 10000
+PUBLISH_TITLE_MAX = 100  # YouTube's limit for a video's title
+DESCRIPTION_MAX = 5000  # YouTube's limit for a video's description
+# Lower renders first. The range leaves "increase priority" room below any runorder a client sets, far
+# from the 32-bit column's ends (jobs.services.job_increase_priority stays inside it too).
+RUNORDER_MIN, RUNORDER_MAX = -1_000_000, 1_000_000
+RUNORDER_MESSAGE = f"Runorder must be a whole number from {RUNORDER_MIN} to {RUNORDER_MAX}."
 
 # Editors mark notes for themselves as #@#...#@#; they are never narrated.
 EDITOR_NOTE = re.compile(r"#@#.*?#@#", re.DOTALL)
-# Control characters except tab (\x09) and newline (\x0a); \r is normalised first.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff]")
+
+
+def _text(value: Any, *, label: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{label} must be text, not {type(value).__name__}.", code="invalid")
+    return value
+
+
+def _at_most(text: str, limit: int, *, label: str, cleaned: bool = False) -> str:
+    if len(text) > limit:
+        after = " after cleaning" if cleaned else ""
+        raise ValidationError(
+            f"{label} is {len(text)} characters long{after}; at most {limit} are allowed.", code="max_length"
+        )
+    return text
 
 
 def clean_content(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = EDITOR_NOTE.sub("", text)
-    text = CONTROL_CHARACTERS.sub("", text)
-    return text.strip()
+    """The script without editor notes and control characters (tabs and line breaks stay)."""
+    return clean_text(EDITOR_NOTE.sub("", text), multiline=True).strip()
 
 
-def clean_title(title: str) -> str:
-    title = CONTROL_CHARACTERS.sub("", title.replace("\n", " ").replace("\t", " ")).strip()
+def clean_title(title: Any) -> str:
+    title = clean_text(_text(title, label="Title"), multiline=False).strip()
     if not title:
         raise ValidationError("Title is empty.", code="required")
-    if len(title) > TITLE_MAX:
-        raise ValidationError(
-            f"Title is {len(title)} characters long; at most {TITLE_MAX} are allowed.", code="max_length"
-        )
-    return title
+    return _at_most(title, TITLE_MAX, label="Title")
 
 
-def check_content(content: str) -> str:
-    cleaned = clean_content(content)
+def check_content(content: Any) -> str:
+    cleaned = clean_content(_text(content, label="Content"))
     if not cleaned:
         raise ValidationError("Content is empty after removing notes and control characters.", code="required")
-    if len(cleaned) > CONTENT_MAX:
-        raise ValidationError(
-            f"Content is {len(cleaned)} characters long after cleaning; at most {CONTENT_MAX} are allowed.",
-            code="max_length",
-        )
-    return cleaned
+    return _at_most(cleaned, CONTENT_MAX, label="Content", cleaned=True)
+
+
+def clean_publish_title(publish_title: Any) -> str:
+    """One line (line breaks become spaces) without control characters; empty uses the title."""
+    cleaned = clean_text(_text(publish_title, label="Publish title"), multiline=False).strip()
+    return _at_most(cleaned, PUBLISH_TITLE_MAX, label="Publish title")
+
+
+def clean_description(description: Any) -> str:
+    cleaned = clean_text(_text(description, label="Description"), multiline=True).strip()
+    return _at_most(cleaned, DESCRIPTION_MAX, label="Description", cleaned=True)
+
+
+def clean_prompt(prompt: Any) -> str:
+    """A segment's picture prompt: control characters removed, cut at PROMPT_MAX."""
+    return clean_text(_text(prompt, label="Prompt"), multiline=True).strip()[:PROMPT_MAX]
+
+
+def check_runorder(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not RUNORDER_MIN <= value <= RUNORDER_MAX:
+        raise ValidationError(RUNORDER_MESSAGE, code="out_of_range")
+    return value
 
 
 def check_speech_speed(value: Any) -> float:
     try:
         speed = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValidationError(f"Speech speed must be a number, not {value!r}.", code="invalid") from error
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValidationError("Speech speed must be a number.", code="invalid") from error
     if not SPEECH_SPEED_MIN <= speed <= SPEECH_SPEED_MAX:
         raise ValidationError(
             f"Speech speed {speed} is outside {SPEECH_SPEED_MIN}-{SPEECH_SPEED_MAX}.", code="out_of_range"
@@ -121,6 +153,9 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
     cleaners = {
         "title": clean_title,
         "content": check_content,
+        "publish_title": clean_publish_title,
+        "description": clean_description,
+        "runorder": check_runorder,
         "speech_speed": check_speech_speed,
         "orientation": check_orientation,
         "extra": lambda extra: check_extra(user, extra),

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.files.storage import default_storage
+from django.core.validators import MaxLengthValidator
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -12,6 +13,7 @@ from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
 from accounts.models import Account
+from accounts.plain_text import check_single_line
 from topics.api.serializers import TopicBriefSerializer
 from topics.models import Topic
 from voices.api.serializers import LanguageBriefSerializer, VoiceBriefSerializer
@@ -22,8 +24,10 @@ from ..models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientat
 from ..progress import execution_eta
 from ..steps import STEPS
 from ..extra import JOB_EXTRA_JSON_SCHEMA
+from ..validation import (
+    DESCRIPTION_MAX, PROMPT_MAX, PUBLISH_TITLE_MAX, RUNORDER_MAX, RUNORDER_MESSAGE, RUNORDER_MIN, TITLE_MAX,
+)
 
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # runorder is a 32-bit integer column
 STATUS_CHOICES = [(NEW, "Never rendered"), *ExecutionStatus.choices]
 # Wrapped in allOf so drf-spectacular keeps it inline instead of making a "Status" enum component,
 # whose name would clash with the execution status enum's.
@@ -141,6 +145,8 @@ class ClipSerializer(OwnedSerializer):
         fields = ["id", "title", "url", "duration_ms", "width", "height", "tags", "source", "licence",
                   "owner", "shared", "created_at", "updated_at"]
         read_only_fields = ["duration_ms", "width", "height", "created_at", "updated_at"]
+        extra_kwargs = {name: {"validators": [check_single_line]}
+                        for name in ("title", "tags", "source", "licence")}
 
     def get_url(self, clip: StockClip) -> str:
         return _clip_url(clip)
@@ -150,11 +156,14 @@ class ClipUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="MP4, MOV, WebM or Matroska video (at most settings.API_CLIP_MAX_BYTES, 200 MB)."
     )
-    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True,
+                                  validators=[check_single_line])
     tags = serializers.CharField(max_length=255, required=False, allow_blank=True,
-                                 help_text="Comma-separated, e.g. landscape,sea")
-    source = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    licence = serializers.CharField(max_length=255, required=False, allow_blank=True)
+                                 validators=[check_single_line], help_text="Comma-separated, e.g. landscape,sea")
+    source = serializers.CharField(max_length=255, required=False, allow_blank=True,
+                                   validators=[check_single_line])
+    licence = serializers.CharField(max_length=255, required=False, allow_blank=True,
+                                    validators=[check_single_line])
 
 
 class ClipBriefSerializer(serializers.ModelSerializer):
@@ -228,7 +237,8 @@ class SplitSerializer(serializers.ModelSerializer):
 class SplitUpdateSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, trim_whitespace=False,
                                  help_text="New narration text; the job's script changes with it.")
-    prompt = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    prompt = serializers.CharField(required=False, allow_blank=True, max_length=PROMPT_MAX,
+                                   help_text="The picture prompt; control characters are removed.")
     selected = serializers.CharField(required=False,
                                      help_text="Key of one of the segment's `images` to show.")
     clip = OwnedPrimaryKeyField(queryset=StockClip.objects.all(), required=False, allow_null=True,
@@ -350,16 +360,37 @@ class JobDetailSerializer(JobListSerializer):
         return {"id": job.account.pk, "username": job.account.username, "platform": job.account.platform}
 
 
+class SchemaMaxLength(MaxLengthValidator):
+    """Puts a limit in the schema (maxLength) that jobs.validation checks itself, after cleaning and in
+    the words the admin and the importers show too."""
+
+    def __call__(self, value: Any) -> None:
+        return None
+
+
 class JobWriteSerializer(serializers.Serializer):
     """Types only: the rules (lengths, cleaning, ranges, whose rows) are jobs.validation's."""
 
-    title = serializers.CharField(trim_whitespace=False, allow_blank=True, help_text="1-255 characters.")
+    title = serializers.CharField(
+        trim_whitespace=False, allow_blank=True, validators=[SchemaMaxLength(TITLE_MAX)],
+        help_text=f"1-{TITLE_MAX} characters; control characters are removed.",
+    )
     content = serializers.CharField(
         trim_whitespace=False, allow_blank=True,
         help_text="The script, 1-10000 characters after removing #@#editor notes#@# and control characters.",
     )
-    description = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    publish_title = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    description = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        validators=[SchemaMaxLength(DESCRIPTION_MAX)],
+        help_text=f"Published with the video: at most {DESCRIPTION_MAX} characters (YouTube's limit) after "
+        "removing control characters (tabs and line breaks stay).",
+    )
+    publish_title = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        validators=[SchemaMaxLength(PUBLISH_TITLE_MAX)],
+        help_text=f"The video's title where it is published (empty: the title): one line of at most "
+        f"{PUBLISH_TITLE_MAX} characters (YouTube's limit); control characters are removed.",
+    )
     language = OwnedPrimaryKeyField(queryset=Language.objects.all(), required=False, allow_null=True,
                                     check_visibility=False)
     voice = OwnedPrimaryKeyField(queryset=Voice.objects.all(), required=False, allow_null=True,
@@ -370,8 +401,11 @@ class JobWriteSerializer(serializers.Serializer):
                                    check_visibility=False)
     speech_speed = serializers.FloatField(required=False, help_text="0.5-2.0")
     orientation = serializers.ChoiceField(choices=Orientation.choices, required=False)
-    runorder = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX,
-                                        help_text="Lower renders first.")
+    runorder = serializers.IntegerField(
+        required=False, min_value=RUNORDER_MIN, max_value=RUNORDER_MAX,
+        error_messages={"min_value": RUNORDER_MESSAGE, "max_value": RUNORDER_MESSAGE},
+        help_text=f"Lower renders first; {RUNORDER_MIN} to {RUNORDER_MAX}.",
+    )
     extra = JobExtraField(required=False, help_text="Replaces the whole object when given.")
 
 

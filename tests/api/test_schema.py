@@ -8,6 +8,7 @@ import yaml
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
 from jobs.models import ExecutionStatus, JobSplit, StockClip
@@ -19,6 +20,10 @@ EXAMPLES_PER_OPERATION = 5
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 # Operations outside this issue's API (they document themselves elsewhere).
 NOT_OURS = {"/api/v1/ws-ticket/"}
+# What a hostile client sends where the schema says text or a number: NUL and other control
+# characters (PostgreSQL stores no NUL), and integers past a 32-bit or 64-bit column.
+HOSTILE_TEXTS = ["\x00", "a\x00b", "\x1b[2J", "\u2028", ",Style: x\n[Events]"]
+HOSTILE_INTEGERS = [2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 10**30]
 
 
 def test_schema_and_docs_are_served(client, db):
@@ -75,6 +80,36 @@ def real_path_parameters(path: str, ids: dict) -> dict:
     return parameters
 
 
+def hostile(value, text: str, integer: int):
+    """`value` with `text` added to every string and every integer replaced by `integer`."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return integer
+    if isinstance(value, str):
+        return value + text
+    if isinstance(value, dict):
+        return {key: hostile(item, text, integer) for key, item in value.items()}
+    if isinstance(value, list):
+        return [hostile(item, text, integer) for item in value]
+    return value
+
+
+def hostile_cases(operation):
+    """Schema-valid cases whose body, query and path values are then made hostile."""
+    def spoil(case, text: str, integer: int):
+        if isinstance(case.body, (dict, list, str)):
+            case.body = hostile(case.body, text, integer)
+        if case.query:
+            case.query = hostile(case.query, text, integer)
+        if case.path_parameters:  # ids in paths are digits only: "-1" is no route (Django's own 404 page)
+            case.path_parameters = hostile(case.path_parameters, text, abs(integer))
+        return case
+
+    return st.builds(spoil, operation.as_strategy(), st.sampled_from(HOSTILE_TEXTS),
+                     st.sampled_from(HOSTILE_INTEGERS))
+
+
 @pytest.fixture
 def wsgi_app():
     """The real WSGI application, kept on this test's database transaction (as Django's test
@@ -93,7 +128,8 @@ def wsgi_app():
 
 def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
     """No 5xx, and every response matches its documented schema and content type (business-rule
-    400s for schema-valid input, e.g. a taken name or an unreadable upload, are expected)."""
+    400s for schema-valid input, e.g. a taken name or an unreadable upload, are expected); then the
+    same with NUL bytes, control characters and extreme integers in every value."""
     import schemathesis
     from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
@@ -110,29 +146,30 @@ def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
                   if operation.path not in NOT_OURS and operation.path != "/api/v1/schema/"]
     # Deletions last, so the seeded rows serve every other operation first.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
-    for operation in operations:
-        for use_real_ids in (False, True):
-            real = real_path_parameters(operation.path, seeded["ids"]) if use_real_ids else {}
-            if use_real_ids and not real:
-                continue
+    runs = [(operation, use_real_ids, spoiled) for operation in operations for use_real_ids in (False, True)
+            for spoiled in (False, True)]
+    for operation, use_real_ids, spoiled in runs:
+        real = real_path_parameters(operation.path, seeded["ids"]) if use_real_ids else {}
+        if use_real_ids and not real:
+            continue
 
-            @given(case=operation.as_strategy())
-            @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-                                 database=None, suppress_health_check=list(HealthCheck))
-            def run(case) -> None:
-                # A generated logout deletes the token; put it back for the next request.
-                Token.objects.get_or_create(user=seeded["user"], defaults={"key": TOKEN})
-                if real:
-                    case.path_parameters = {**(case.path_parameters or {}), **real}
-                response = case.call(headers=headers)
-                statuses[response.status_code] += 1
-                try:
-                    case.validate_response(response, headers=headers, checks=CHECKS)
-                except BaseException as error:  # hypothesis' FailureGroup is an exception group
-                    failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
-                                    f"{str(error)[:600]}")
+        @given(case=hostile_cases(operation) if spoiled else operation.as_strategy())
+        @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
+                             database=None, suppress_health_check=list(HealthCheck))
+        def run(case) -> None:
+            # A generated logout deletes the token; put it back for the next request.
+            Token.objects.get_or_create(user=seeded["user"], defaults={"key": TOKEN})
+            if real:
+                case.path_parameters = {**(case.path_parameters or {}), **real}
+            response = case.call(headers=headers)
+            statuses[response.status_code] += 1
+            try:
+                case.validate_response(response, headers=headers, checks=CHECKS)
+            except BaseException as error:  # hypothesis' FailureGroup is an exception group
+                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
+                                f"{str(error)[:600]}")
 
-            run()
+        run()
     print(f"schemathesis: {sum(statuses.values())} requests over {len(operations)} operations, "
           f"status codes {dict(sorted(statuses.items()))}")
     assert sum(statuses.values()) >= 200

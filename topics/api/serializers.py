@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from accounts.api.ownership import OwnedSerializer
 from accounts.extra_keys import COLOUR_MESSAGE, HEX_COLOUR
+from accounts.plain_text import JSON_MAX, check_json_text
 
 from ..models import Topic
 
@@ -13,8 +14,11 @@ class TopicSerializer(OwnedSerializer):
         child=serializers.RegexField(HEX_COLOUR, error_messages={"invalid": COLOUR_MESSAGE}),
         required=False, max_length=PALETTE_MAX, help_text="Hex colours of the picture cards.",
     )
-    extra = serializers.DictField(required=False,
-                                  help_text="Free-form settings of the topic (a JSON object).")
+    extra = serializers.DictField(
+        required=False, validators=[check_json_text],
+        help_text=f"Free-form settings of the topic (a JSON object of at most {JSON_MAX} characters; no "
+        "control characters in its keys and strings but tabs and line breaks).",
+    )
 
     unique_per_owner = ("name",)
 
