@@ -9,17 +9,15 @@ def fill_sentences(apps, schema_editor):
     from media_engine.sentences import split_sentences
 
     JobSplit = apps.get_model("jobs", "JobSplit")
-    batch = []
-    for split_row in JobSplit.objects.only("id", "text").iterator(chunk_size=1000):
-        try:
-            split_row.sentences = split_sentences(split_row.text)
-        except MediaError:  # nothing speakable: the text stands for itself
-            split_row.sentences = [split_row.text]
-        batch.append(split_row)
-        if len(batch) == 1000:
-            JobSplit.objects.bulk_update(batch, ["sentences"])
-            batch = []
-    JobSplit.objects.bulk_update(batch, ["sentences"])
+    last = 0
+    while batch := list(JobSplit.objects.filter(pk__gt=last).order_by("pk").only("id", "text")[:1000]):
+        for split_row in batch:
+            try:
+                split_row.sentences = split_sentences(split_row.text)
+            except MediaError:  # nothing speakable: the text stands for itself
+                split_row.sentences = [split_row.text]
+        JobSplit.objects.bulk_update(batch, ["sentences"])
+        last = batch[-1].pk
 
 
 class Migration(migrations.Migration):
