@@ -10,6 +10,7 @@ sentence texts) on a new narration, and only `group_segments` (the first render,
 the operator asks for) groups from scratch.
 """
 
+import itertools
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -34,7 +35,7 @@ def cut_points(sentences: list[TimedSentence], *, duration_ms: int) -> list[int]
         raise MediaError(
             f"the narration ({duration_ms} ms) ends before its last sentence ({sentences[-1].end_ms} ms)"
         )
-    cuts = [(current.end_ms + following.start_ms) // 2 for current, following in zip(sentences, sentences[1:])]
+    cuts = [(current.end_ms + following.start_ms) // 2 for current, following in itertools.pairwise(sentences)]
     cuts.append(duration_ms)
     return cuts
 

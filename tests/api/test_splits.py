@@ -156,8 +156,8 @@ def test_split_refuses_a_bad_boundary_with_a_clear_message(api, member):
     job, _first, _second = two_segments(member)
     response = api.post(splits_url(job, 0, "split"), {"at": 2}, format="json")
     assert response.status_code == 400
-    assert response.data == {"at": ["Segment 1 has 2 sentences: split it after sentence 1 to 1, not after "
-                                    "sentence 2."]}
+    assert response.data == {"at": [("Segment 1 has 2 sentences: split it after sentence 1 to 1, not after "
+                                     "sentence 2.")]}
     response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
     assert response.data == {"at": ["Segment 2 is one sentence: there is no boundary in it to split at."]}
     assert api.post(splits_url(job, 0, "split"), {"at": 0}, format="json").status_code == 400

@@ -8,6 +8,7 @@ yellow clip instead. A frame from the middle of each segment is compared with th
 """
 
 import io
+import itertools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from jobs import render as renders, services, storyboard
+from jobs import render as renders
+from jobs import services, storyboard
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from tests.factories import make_preset_job, make_user
 
@@ -95,8 +97,8 @@ def row_of(job: Job, choice: Choice) -> JobSplit | None:
     return next((row for row in rows(job) if row.selected == choice.upload), None)
 
 
-def assert_choices_survive(storyboard_: Storyboard, execution: JobExecution, survivors: list[Choice]) -> None:
-    job, video = storyboard_.job, execution.results["video"]
+def assert_choices_survive(made: Storyboard, execution: JobExecution, survivors: list[Choice]) -> None:
+    job, video = made.job, execution.results["video"]
     for choice in survivors:
         row = row_of(job, choice)
         assert row is not None, f"the segment showing {choice.upload} lost its selection: {describe(job)}"
@@ -117,7 +119,7 @@ def assert_tiles_the_narration(job: Job, execution: JobExecution) -> None:
     assert segments[0].start_ms == 0 and segments[-1].end_ms == narration["duration_ms"]
     assert [s for row in segments for s in row.sentences] == [s["text"] for s in sentences]
     position = 0
-    for left, right in zip(segments, segments[1:]):
+    for left, right in itertools.pairwise(segments):
         position += len(left.sentences)
         assert left.end_ms == right.start_ms
         assert left.end_ms == (sentences[position - 1]["end_ms"] + sentences[position]["start_ms"]) // 2
