@@ -1,3 +1,9 @@
+"""The jobs admin, the operators' workspace: a ModelAdmin per model, and the job's own views (storyboard
+with its split/merge/upload/listen tools, re-split, re-render, import) added through JobAdmin.get_urls.
+Those views share JobAdmin's queryset and permission checks (`_job_to_change`), so they stay in this
+one module; the work itself is in jobs.storyboard and jobs.services.
+"""
+
 import json
 
 from django.contrib import admin, messages
@@ -14,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
-from accounts.api.uploads import checked_clip
+from accounts.api.uploads import check_image, checked_clip
 
 from . import exports, importing, progress, services, storyboard
 from .files import execution_urls
@@ -295,6 +301,7 @@ class JobAdmin(OwnedAdmin):
             path("<int:object_id>/storyboard/", view(self.storyboard_view), name="jobs_job_storyboard"),
             path("<int:object_id>/storyboard/choose/", view(self.choose_image_view),
                  name="jobs_job_choose_image"),
+            path("<int:object_id>/storyboard/resplit/", view(self.resplit_view), name="jobs_job_resplit"),
             path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
             path("import/", view(self.import_view), name="jobs_job_import"),
             *super().get_urls(),
@@ -315,8 +322,10 @@ class JobAdmin(OwnedAdmin):
         clips = list(StockClip.objects.visible_to(request.user).order_by("title"))
         if request.method == "POST":
             return self._storyboard_post(request, job, splits, clips)
+        narration = storyboard.storyboard_narration(job)
+        narration_url = default_storage.url(narration.key) if narration else ""
         rows = []
-        for split_row in splits:
+        for number, split_row in enumerate(splits):
             rows.append({
                 "split": split_row,
                 "start": clock(split_row.start_ms),
@@ -325,6 +334,12 @@ class JobAdmin(OwnedAdmin):
                             "source": image.get("source") or "",
                             "selected": image["key"] == split_row.selected}
                            for image in split_row.images if image.get("key")],
+                # Where each boundary inside the segment is: "after sentence n".
+                "boundaries": list(enumerate(storyboard.sentences_of(split_row)[:-1], start=1)),
+                "last": number == len(splits) - 1,
+                # The stored narration, played from the segment's start to its end (a media fragment).
+                "audio": f"{narration_url}#t={split_row.start_ms / 1000:.3f},{split_row.end_ms / 1000:.3f}"
+                if narration_url else "",
             })
         context = {
             **self.admin_site.each_context(request),
@@ -332,6 +347,7 @@ class JobAdmin(OwnedAdmin):
             "rows": rows, "clips": clips,
             "choose_url": reverse("admin:jobs_job_choose_image", args=[job.pk]),
             "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
+            "resplit_url": reverse("admin:jobs_job_resplit", args=[job.pk]),
         }
         return TemplateResponse(request, "admin/jobs/job/storyboard.html", context)
 
@@ -359,17 +375,69 @@ class JobAdmin(OwnedAdmin):
                         raise ValidationError("That clip does not exist or is not yours.")
                     storyboard.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id),
                                             user=request.user)
+                upload = request.FILES.get(f"picture-{key}")
+                if upload is not None:  # the API's checks, in the API's words
+                    storyboard.split_add_image(split_row=split_row, uploaded=check_image(upload))
             except ValidationError as error:
                 errors.append(f"Segment {split_row.index + 1}: {'; '.join(error.messages)}")
+        if not errors:
+            errors = self._storyboard_structure(request, by_id)
         for error in errors:
             self.message_user(request, error, messages.ERROR)
         if "rerender" in request.POST and not errors:
             services.job_enqueue(job=job)
             self.message_user(request, "Saved, and queued a re-render.", messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
-        if not errors:
+        if not errors and not ({"divide", "merge"} & set(request.POST)):  # those say what they did
             self.message_user(request, "Storyboard saved.", messages.SUCCESS)
         return HttpResponseRedirect(request.path)
+
+    def _storyboard_structure(self, request, by_id: dict[str, JobSplit]) -> list[str]:
+        """Split a segment or merge it with the next, when one of those buttons was pressed."""
+        divide, merge = request.POST.get("divide"), request.POST.get("merge")
+        try:
+            if divide in by_id:
+                at = request.POST.get(f"at-{divide}", "")
+                if not at.isdigit():
+                    raise ValidationError("Choose the sentence to split after.")
+                new_part = storyboard.split_divide(split_row=by_id[divide], at=int(at))
+                self.message_user(request, f"Split segment {new_part.index}: segment {new_part.index + 1} "
+                                           "starts a new picture on the next render.", messages.SUCCESS)
+            elif merge in by_id:
+                merged = storyboard.split_merge_next(split_row=by_id[merge])
+                self.message_user(request, f"Merged segments {merged.index + 1} and {merged.index + 2}.",
+                                  messages.SUCCESS)
+        except ValidationError as error:
+            return ["; ".join(error.messages)]
+        return []
+
+    def resplit_view(self, request, object_id: int):
+        """Re-split the storyboard from scratch, after a page that says what is kept."""
+        job = self._job_to_change(request, object_id)
+        storyboard_url = reverse("admin:jobs_job_storyboard", args=[job.pk])
+        try:
+            if request.method == "POST":
+                plan = storyboard.storyboard_resplit(job=job)
+                self.message_user(request, f"Re-split into {len(plan.segments)} segments; {len(plan.kept)} kept "
+                                           "their pictures.", messages.SUCCESS)
+                return HttpResponseRedirect(storyboard_url)
+            plan = storyboard.storyboard_resplit_plan(job=job)
+        except ValidationError as error:
+            self.message_user(request, "; ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(storyboard_url)
+        current = list(job.splits.order_by("index"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "original": job, "job": job, "title": f"Re-split: {job.title}",
+            "plan": plan, "storyboard_url": storyboard_url,
+            "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
+            "target_s": storyboard.segment_target_ms(job) / 1000, "current_count": len(current),
+            "kept": [current[position] for position in plan.kept],
+            "dropped": [current[position] for position in plan.dropped],
+            "segments": [{"segment": segment, "keeps": segment.origin + 1 if segment.origin is not None else None}
+                         for segment in plan.segments],
+        }
+        return TemplateResponse(request, "admin/jobs/job/resplit.html", context)
 
     def choose_image_view(self, request, object_id: int) -> JsonResponse:
         if request.method != "POST":

@@ -218,6 +218,10 @@ class JobSplit(models.Model):
     start_ms = models.PositiveIntegerField()
     end_ms = models.PositiveIntegerField()
     text = models.TextField()
+    sentences = models.JSONField(
+        default=list, blank=True,
+        help_text="The narration's sentences this segment shows, in order: what keeps it across edits.",
+    )
     prompt = models.TextField(blank=True)
     images = models.JSONField(
         default=list, blank=True, help_text="Candidate pictures: [{key, seed, source}]."

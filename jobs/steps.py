@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
 from accounts.brand import Brand
-from media_engine import cards, compose, split, subtitles, tts
+from media_engine import cards, compose, subtitles, tts
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_sentences
@@ -199,20 +199,33 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
 
 def segments_inputs(context: RenderContext) -> dict:
     job = context.job
+    narration = context.narration
+    target_ms = storyboard.segment_target_ms(job)
+    planned = storyboard.segments_plan(job=job, sentences=narration.sentences,
+                                       duration_ms=narration.duration_ms, target_ms=target_ms)
+    fits = storyboard.segments_fit(job=job, segments=planned, sentences=[s.text for s in narration.sentences])
+    rows = list(job.splits.order_by("index"))
     return {
-        "sentences": [vars(sentence) for sentence in context.narration.sentences],
-        "duration_ms": context.narration.duration_ms,
-        "target_ms": int(job.extra.get("segment_target_ms") or settings.SEGMENT_TARGET_MS),
+        "sentences": [vars(sentence) for sentence in narration.sentences],
+        "duration_ms": narration.duration_ms,
+        "target_ms": target_ms,
         "topic": job.topic_id,
         "ratio": storyboard.clip_ratio(job),
+        # The storyboard, when it does not fit this narration yet (a split, merge, re-split or text edit
+        # since): the step runs and lays it on the narration. One that fits (or none yet) adds nothing,
+        # so an unchanged job reuses the step.
+        "storyboard": None if fits or not rows else [
+            (row.index, row.start_ms, row.end_ms, row.text, row.sentences) for row in rows
+        ],
     }
 
 
 def segments_run(context: RenderContext, inputs: dict) -> Outputs:
-    segments = split.group_segments(
-        context.narration.sentences, target_ms=inputs["target_ms"], duration_ms=inputs["duration_ms"]
-    )
-    storyboard.segments_save(job=context.job, segments=segments)
+    """The storyboard laid on this narration: each segment keeps its choices, only times and texts move."""
+    sentences = context.narration.sentences
+    segments = storyboard.segments_plan(job=context.job, sentences=sentences,
+                                        duration_ms=inputs["duration_ms"], target_ms=inputs["target_ms"])
+    storyboard.segments_save(job=context.job, segments=segments, sentences=[s.text for s in sentences])
     return {}, {"segments": len(segments)}
 
 
@@ -294,8 +307,12 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
             ),
             cancel=context.cancel,
         )
-        added = [{"key": store(picture.path, picture_key(job.pk, split_row.index, f"flux-{picture.seed}")),
-                  "seed": picture.seed, "source": "flux"} for picture in candidates]
+        added = []
+        for picture in candidates:
+            # The row's id in the key: another segment that had this index (before a split or merge)
+            # keeps its own pictures.
+            key = picture_key(job.pk, split_row.index, f"flux-{split_row.pk}-{picture.seed}")
+            added.append({"key": store(picture.path, key), "seed": picture.seed, "source": "flux"})
         storyboard.split_add_generated(split_row=split_row, images=added)
 
 

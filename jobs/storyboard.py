@@ -1,20 +1,56 @@
 """Every write to a job's storyboard (its JobSplit rows): the admin storyboard, the API and the
-render's own steps all call these functions."""
+render's own steps all call these functions.
+
+A segment keeps its identity across renders: its row, sentences, prompt, pictures, selection and
+clip. The render lays the storyboard on each new narration (`split.carry_over`: only times and texts
+move, added sentences join a segment or form new ones, a segment whose sentences all went is gone);
+it groups from scratch only for a new storyboard or when the operator asks (`storyboard_resplit`).
+Operators split a segment at a sentence boundary and merge neighbours here too.
+"""
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 
 from media_engine import clips, split
+from media_engine.errors import MediaError
 from media_engine.prompts import build_prompts
+from media_engine.sentences import TimedSentence, split_sentences
 
 from .files import picture_key
-from .models import Job, JobSplit, StockClip
+from .models import ExecutionStatus, Job, JobSplit, StockClip
 from .validation import check_content, clean_prompt
+
+# Rows move past this index while a storyboard is renumbered: (job, index) is unique at every
+# moment (PostgreSQL checks it row by row, even inside one UPDATE).
+PARKED = 1_000_000
+
+
+@dataclass(frozen=True)
+class StoryboardNarration:
+    """The narration a storyboard's times refer to: that of the newest render that laid it out."""
+
+    key: str  # the stored narration.wav
+    duration_ms: int
+    sentences: list[TimedSentence]
+
+
+@dataclass(frozen=True)
+class ResplitPlan:
+    """What a re-split would do: the new segments, and which current ones (0-based) keep their choices."""
+
+    segments: list[split.Segment]
+    kept: list[int]
+    dropped: list[int]
+
+
+# ---------------------------------------------------------------- one segment's text and pictures
 
 
 @transaction.atomic
@@ -29,6 +65,8 @@ def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | 
         if new_text != old_text:
             job = split_row.job
             split_row.text = new_text
+            split_row.sentences = _sentences_in(new_text)
+            _drop_cards(split_row)
             if old_text and old_text in job.content:
                 job.content = job.content.replace(old_text, new_text, 1)
             else:
@@ -111,40 +149,265 @@ def _add_images(split_row: JobSplit, images: list[dict], *, select: bool) -> Job
     return split_row
 
 
+def _drop_cards(split_row: JobSplit) -> None:
+    """A card shows its segment's old text: the next render makes a new one. Other pictures stay."""
+    cards = {image.get("key") for image in split_row.images if image.get("source") == "card"}
+    split_row.images = [image for image in split_row.images if image.get("key") not in cards]
+    if split_row.selected in cards:
+        split_row.selected = ""
+
+
+# ---------------------------------------------------------------- splitting and merging segments
+
+
+@transaction.atomic
+def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
+    """Split a segment after its sentence number `at` (1-based); returns the new second part.
+
+    The first part keeps the row and every choice (prompt, pictures, selection, clip). The second
+    part gets a copy of the candidate pictures to pick from (render-made cards aside), nothing
+    selected and no clip, so the next render gives it its own picture, and a prompt from the topic's
+    template (no language model is called in a request; edit it, or it stays the template's).
+    """
+    job = split_row.job
+    storyboard = _lock_storyboard(job)
+    position = _position(storyboard, split_row)
+    row = storyboard[position]
+    sentences = sentences_of(row)
+    number = row.index + 1
+    if len(sentences) < 2:
+        raise ValidationError({"at": f"Segment {number} is one sentence: there is no boundary in it to split "
+                                     "at."})
+    if not 1 <= at < len(sentences):
+        raise ValidationError({"at": f"Segment {number} has {len(sentences)} sentences: split it after "
+                                     f"sentence 1 to {len(sentences) - 1}, not after sentence {at}."})
+    cut_ms = _cut_ms(job, storyboard, position, at)
+    first, second = sentences[:at], sentences[at:]
+    _shift(job, after=row.index, by=1)
+    second_text = split.join_texts(second)
+    new_part = JobSplit.objects.create(
+        job=job, index=row.index + 1, start_ms=cut_ms, end_ms=row.end_ms, text=second_text, sentences=second,
+        prompt=_new_prompts(job, [second_text], llm=False)[0],
+        images=[image for image in row.images if image.get("source") != "card"],
+    )
+    row.sentences, row.text, row.end_ms = first, split.join_texts(first), cut_ms
+    _drop_cards(row)
+    row.save()
+    split_row.refresh_from_db()
+    return new_part
+
+
+@transaction.atomic
+def split_merge_next(*, split_row: JobSplit) -> JobSplit:
+    """Merge a segment with the next one; returns the merged segment.
+
+    It keeps the first one's row and choices (prompt, selection, clip) and takes the second one's
+    pictures as candidates; when the first showed only a render-made card, it shows the second
+    one's choice instead.
+    """
+    job = split_row.job
+    storyboard = _lock_storyboard(job)
+    position = _position(storyboard, split_row)
+    row = storyboard[position]
+    if position + 1 >= len(storyboard):
+        raise ValidationError(f"Segment {row.index + 1} is the last one: there is no next segment to merge "
+                              "it with.")
+    following = storyboard[position + 1]
+    cards = {image.get("key") for image in row.images if image.get("source") == "card"}
+    if not row.clip_id and (not row.selected or row.selected in cards):
+        following_cards = {image.get("key") for image in following.images if image.get("source") == "card"}
+        row.selected = "" if following.selected in following_cards else following.selected
+        row.clip_id = following.clip_id
+    keys = {image.get("key") for image in row.images}
+    row.images = [*row.images, *[image for image in following.images if image.get("key") not in keys]]
+    _drop_cards(row)
+    row.sentences = sentences_of(row) + sentences_of(following)
+    row.text = split.join_texts(row.sentences)
+    row.end_ms = following.end_ms
+    following.delete()
+    _shift(job, after=following.index, by=-1)
+    row.save()
+    split_row.refresh_from_db()
+    return split_row
+
+
+def _lock_storyboard(job: Job) -> list[JobSplit]:
+    """The job's segments in order, with the job locked: one change to its storyboard at a time.
+    A running render reads the storyboard as it goes, so its segments change once it is done."""
+    list(Job.objects.select_for_update().filter(pk=job.pk).values_list("pk", flat=True))
+    if job.executions.filter(status=ExecutionStatus.RUNNING).exists():
+        raise ValidationError("The job is rendering: split, merge or re-split its segments once the render "
+                              "is done.")
+    return list(job.splits.select_related("clip").order_by("index"))
+
+
+def _position(storyboard: list[JobSplit], split_row: JobSplit) -> int:
+    for position, row in enumerate(storyboard):
+        if row.pk == split_row.pk:
+            return position
+    raise ValidationError("That segment is no longer part of the storyboard; reload it.")
+
+
+def _shift(job: Job, *, after: int, by: int) -> None:
+    """Move the segments after index `after` by `by` places."""
+    job.splits.filter(index__gt=after).update(index=F("index") + PARKED)
+    job.splits.filter(index__gte=PARKED).update(index=F("index") - PARKED + by)
+
+
+def _cut_ms(job: Job, storyboard: list[JobSplit], position: int, at: int) -> int:
+    """Where a segment split after its sentence `at` changes picture: in the middle of that pause when
+    the storyboard's narration is at hand, else by the share of characters (the next render puts the
+    cut in the pause)."""
+    row = storyboard[position]
+    sentences = sentences_of(row)
+    narration = storyboard_narration(job)
+    texts = [text for segment in storyboard for text in sentences_of(segment)]
+    if narration is not None and [sentence.text for sentence in narration.sentences] == texts:
+        before = sum(len(sentences_of(segment)) for segment in storyboard[:position]) + at
+        cut_ms = (narration.sentences[before - 1].end_ms + narration.sentences[before].start_ms) // 2
+        if row.start_ms <= cut_ms <= row.end_ms:
+            return cut_ms
+    chars_before = sum(len(text) for text in sentences[:at])
+    chars = max(1, sum(len(text) for text in sentences))
+    return row.start_ms + (row.end_ms - row.start_ms) * chars_before // chars
+
+
+# ---------------------------------------------------------------- the storyboard as a whole
+
+
+def storyboard_narration(job: Job) -> StoryboardNarration | None:
+    """The narration of the newest render that laid out the storyboard (None before the first)."""
+    for steps in job.executions.order_by("-id").values_list("steps", flat=True)[:20]:
+        steps = steps or {}
+        narration = steps.get("narration") or {}
+        data, outputs = narration.get("data") or {}, narration.get("outputs") or {}
+        laid_out = (steps.get("segments") or {}).get("status") in ("done", "reused")
+        if laid_out and data.get("sentences") and outputs.get("narration"):
+            return StoryboardNarration(
+                key=outputs["narration"], duration_ms=int(data["duration_ms"]),
+                sentences=[TimedSentence(**sentence) for sentence in data["sentences"]],
+            )
+    return None
+
+
+def storyboard_runs(job: Job) -> list[list[str]]:
+    """Each segment's sentences, in order."""
+    return [sentences_of(row) for row in job.splits.order_by("index")]
+
+
+def segments_plan(
+    *, job: Job, sentences: list[TimedSentence], duration_ms: int, target_ms: int
+) -> list[split.Segment]:
+    """The storyboard on this narration: the current one carried over, or a new one."""
+    previous = storyboard_runs(job)
+    if not previous:
+        return split.group_segments(sentences, duration_ms=duration_ms, target_ms=target_ms)
+    return split.carry_over(previous, sentences, duration_ms=duration_ms, target_ms=target_ms)
+
+
+def segments_fit(*, job: Job, segments: list[split.Segment], sentences: list[str]) -> bool:
+    """Whether the job's rows are these segments already (saving them would change nothing)."""
+    rows = list(job.splits.order_by("index"))
+    return len(rows) == len(segments) and all(
+        segment.origin == row.index == segment.index and row.start_ms == segment.start_ms
+        and row.end_ms == segment.end_ms and row.text == segment.text
+        and row.sentences == [sentences[i] for i in segment.sentence_indexes]
+        for row, segment in zip(rows, segments)
+    )
+
+
+def segments_save(*, job: Job, segments: list[split.Segment], sentences: list[str], llm: bool = True) -> None:
+    """Write the storyboard: a segment that continues an earlier one (its `origin`) keeps that row and
+    every choice on it, with new times, sentences and text; new segments get new rows and prompts;
+    rows no segment continues go (their pictures stay in storage for the clean-up).
+
+    Prompts for new segments are built first, outside the transaction: they may call an LLM. Clips are
+    placed automatically only on a storyboard made from scratch that has none yet.
+    """
+    previous = list(job.splits.order_by("index"))  # a segment's origin is its place in this list
+    new_texts = [segment.text for segment in segments if segment.origin is None]
+    new_prompts = iter(_new_prompts(job, new_texts, llm=llm))
+    from_scratch = all(segment.origin is None for segment in segments)
+    with transaction.atomic():
+        list(Job.objects.select_for_update().filter(pk=job.pk).values_list("pk", flat=True))
+        continued = {segment.origin for segment in segments if segment.origin is not None}
+        gone = [row.pk for position, row in enumerate(previous) if position not in continued]
+        JobSplit.objects.filter(pk__in=gone).delete()
+        job.splits.update(index=F("index") + PARKED)  # every row out of the way, then saved at its index
+        rows = []
+        for segment in segments:
+            texts = [sentences[i] for i in segment.sentence_indexes]
+            if segment.origin is None:
+                row = JobSplit(job=job, prompt=next(new_prompts))
+            else:
+                row = previous[segment.origin]
+                if row.text != segment.text:
+                    _drop_cards(row)
+            row.index, row.start_ms, row.end_ms = segment.index, segment.start_ms, segment.end_ms
+            row.text, row.sentences = segment.text, texts
+            row.save()
+            rows.append(row)
+        if from_scratch and not any(row.clip_id for row in rows):
+            _assign_clips(job, rows)
+
+
+def storyboard_resplit_plan(*, job: Job) -> ResplitPlan:
+    """The storyboard grouped from scratch on its narration; a segment whose exact run of sentences
+    survives keeps its row and choices, the others go."""
+    narration = storyboard_narration(job)
+    if narration is None:
+        raise ValidationError("This job has no storyboard yet: render it, and the render splits it into "
+                              "segments.")
+    previous = storyboard_runs(job)
+    segments = split.resplit(previous, narration.sentences, duration_ms=narration.duration_ms,
+                             target_ms=segment_target_ms(job))
+    kept = sorted(segment.origin for segment in segments if segment.origin is not None)
+    dropped = [position for position in range(len(previous)) if position not in kept]
+    return ResplitPlan(segments=segments, kept=kept, dropped=dropped)
+
+
+def storyboard_resplit(*, job: Job) -> ResplitPlan:
+    """Group the storyboard from scratch, as the operator asked (see storyboard_resplit_plan)."""
+    with transaction.atomic():
+        _lock_storyboard(job)
+        plan = storyboard_resplit_plan(job=job)
+        narration = storyboard_narration(job)
+        segments_save(job=job, segments=plan.segments, llm=False,
+                      sentences=[sentence.text for sentence in narration.sentences])
+    return plan
+
+
+def segment_target_ms(job: Job) -> int:
+    return int(job.extra.get("segment_target_ms") or settings.SEGMENT_TARGET_MS)
+
+
+def sentences_of(split_row: JobSplit) -> list[str]:
+    """A segment's sentences; a row made before they were recorded has those of its text."""
+    return list(split_row.sentences) if split_row.sentences else _sentences_in(split_row.text)
+
+
+def _sentences_in(text: str) -> list[str]:
+    try:
+        return split_sentences(text)
+    except MediaError:  # nothing speakable (the render refuses such a script): the text stands alone
+        return [text]
+
+
+def _new_prompts(job: Job, texts: list[str], *, llm: bool) -> list[str]:
+    if not texts:
+        return []
+    topic = job.topic
+    return build_prompts(
+        texts, prefix=topic.prompt_image_prefix if topic else "",
+        image_prompt=topic.prompt_gen_image if topic else "", llm=_llm_settings() if llm else None,
+    ).prompts
+
+
 def clip_ratio(job: Job) -> float:
     """Share of segments shown with a real clip: the job's own setting, else its topic's."""
     if "real_clip_ratio" in job.extra:
         return float(job.extra["real_clip_ratio"])
     return job.topic.real_clip_ratio if job.topic else 0.0
-
-
-def segments_save(*, job: Job, segments: list[split.Segment]) -> None:
-    """Replace the job's splits, keeping pictures and clips of splits whose text is unchanged.
-
-    Prompts for new texts are built first, outside the transaction: they may call an LLM.
-    """
-    previous = {split_row.text: split_row for split_row in job.splits.all()}
-    topic = job.topic
-    new_texts = [segment.text for segment in segments if segment.text not in previous]
-    built = build_prompts(
-        new_texts, prefix=topic.prompt_image_prefix if topic else "",
-        image_prompt=topic.prompt_gen_image if topic else "", llm=_llm_settings(),
-    ) if new_texts else None
-    new_prompts = dict(zip(new_texts, built.prompts)) if built else {}
-    rows = []
-    for segment in segments:
-        kept = previous.get(segment.text)
-        rows.append(JobSplit(
-            job=job, index=segment.index, start_ms=segment.start_ms, end_ms=segment.end_ms,
-            text=segment.text, prompt=kept.prompt if kept else new_prompts[segment.text],
-            images=kept.images if kept else [], selected=kept.selected if kept else "",
-            clip=kept.clip if kept else None,
-        ))
-    with transaction.atomic():
-        job.splits.all().delete()
-        JobSplit.objects.bulk_create(rows)
-        if not any(row.clip_id for row in rows):
-            _assign_clips(job, rows)
 
 
 def _llm_settings() -> dict | None:
@@ -154,7 +417,8 @@ def _llm_settings() -> dict | None:
 
 
 def _assign_clips(job: Job, rows: list[JobSplit]) -> None:
-    library = list(StockClip.objects.visible_to(job.owner) if job.owner else StockClip.objects.filter(owner=None))
+    library = list(StockClip.objects.visible_to(job.owner) if job.owner
+                   else StockClip.objects.filter(owner=None))
     if not library:
         return
     choices = [clips.ClipChoice(id=clip.pk, duration_ms=clip.duration_ms, tags=clip.tag_set) for clip in library]

@@ -22,11 +22,19 @@ PENDING_EXAMPLE = {
 PICTURE_URL = "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX..."
 SPLIT_EXAMPLE = {
     "id": 901, "index": 0, "start_ms": 0, "end_ms": 5200, "duration_ms": 5200, "text": "今天天气很好。",
+    "sentences": ["今天天气很好。"],
     "prompt": "warm photograph, a sunny park", "images": [
         {"key": "jobs/123/pictures/000-card-1a2b.png", "url": PICTURE_URL, "seed": None, "source": "card"}],
     "selected": "jobs/123/pictures/000-card-1a2b.png", "selected_url": PICTURE_URL,
     "clip": None, "updated_at": "2025-01-01T12:00:30Z",
 }
+STORYBOARD_EXAMPLE = [
+    {**SPLIT_EXAMPLE, "end_ms": 2600, "duration_ms": 2600, "text": "今天天气很好。", "sentences": ["今天天气很好。"]},
+    {**SPLIT_EXAMPLE, "id": 905, "index": 1, "start_ms": 2600, "duration_ms": 2600, "text": "我们去公园散步。",
+     "sentences": ["我们去公园散步。"], "prompt": "warm photograph, 我们去公园散步。", "selected": "",
+     "selected_url": ""},
+]
+RESPLIT_EXAMPLE = {"kept": [0], "dropped": [1, 2], "splits": STORYBOARD_EXAMPLE}
 JOB_LIST_EXAMPLE = {
     "id": 123, "title": "测试视频", "status": "SUCCESS", "status_detail": "Done", "progress": 100,
     "latest_execution": 41, "language": 1, "voice": 2, "topic": 4, "account": 3, "orientation": "horizontal",

@@ -25,7 +25,8 @@ from ..progress import execution_eta
 from ..steps import STEPS
 from ..extra import JOB_EXTRA_JSON_SCHEMA
 from ..validation import (
-    DESCRIPTION_MAX, PROMPT_MAX, PUBLISH_TITLE_MAX, RUNORDER_MAX, RUNORDER_MESSAGE, RUNORDER_MIN, TITLE_MAX,
+    CONTENT_MAX, DESCRIPTION_MAX, PROMPT_MAX, PUBLISH_TITLE_MAX, RUNORDER_MAX, RUNORDER_MESSAGE, RUNORDER_MIN,
+    TITLE_MAX,
 )
 
 STATUS_CHOICES = [(NEW, "Never rendered"), *ExecutionStatus.choices]
@@ -206,18 +207,23 @@ class SplitSerializer(serializers.ModelSerializer):
     )
     clip = ClipBriefSerializer(read_only=True, allow_null=True)
     duration_ms = serializers.IntegerField(read_only=True)
+    sentences = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="The narration's sentences this segment shows, in order; split it between two of them.",
+    )
 
     class Meta:
         model = JobSplit
-        fields = ["id", "index", "start_ms", "end_ms", "duration_ms", "text", "prompt", "images", "selected",
-                  "selected_url", "clip", "updated_at"]
+        fields = ["id", "index", "start_ms", "end_ms", "duration_ms", "text", "sentences", "prompt", "images",
+                  "selected", "selected_url", "clip", "updated_at"]
         read_only_fields = fields
 
     def to_representation(self, split_row: JobSplit) -> dict[str, Any]:
         return {
             "id": split_row.pk, "index": split_row.index, "start_ms": split_row.start_ms,
             "end_ms": split_row.end_ms, "duration_ms": split_row.duration_ms, "text": split_row.text,
-            "prompt": split_row.prompt, "images": self.get_images(split_row), "selected": split_row.selected,
+            "sentences": list(split_row.sentences), "prompt": split_row.prompt,
+            "images": self.get_images(split_row), "selected": split_row.selected,
             "selected_url": self.get_selected_url(split_row), "clip": _clip_brief(split_row.clip),
             "updated_at": _time(split_row.updated_at),
         }
@@ -244,6 +250,21 @@ class SplitUpdateSerializer(serializers.Serializer):
     clip = OwnedPrimaryKeyField(queryset=StockClip.objects.all(), required=False, allow_null=True,
                                 check_visibility=False,
                                 help_text="A library clip to show instead; null for none.")
+
+
+class SplitDivideSerializer(serializers.Serializer):
+    at = serializers.IntegerField(
+        min_value=1, max_value=CONTENT_MAX,  # a sentence has at least one character
+        help_text="Split after this sentence of the segment (1-based): 1 to the number of its sentences - 1.",
+    )
+
+
+class ResplitSerializer(serializers.Serializer):
+    kept = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Indexes (before) of the segments that kept their choices.")
+    dropped = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Indexes (before) of the segments regrouped, choices and all.")
+    splits = SplitSerializer(many=True, help_text="The new storyboard.")
 
 
 class SplitImageUploadSerializer(serializers.Serializer):

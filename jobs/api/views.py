@@ -29,14 +29,14 @@ from .. import exports, services, storyboard
 from ..models import ACTIVE_STATUSES, NEW, Job, JobExecution, JobSplit, StockClip
 from .examples import (
     CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_DETAIL_EXAMPLE, JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE, JOB_WRITE_EXAMPLE,
-    MUSIC_EXAMPLE, PENDING_EXAMPLE, SPLIT_EXAMPLE,
+    MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE, SPLIT_EXAMPLE, STORYBOARD_EXAMPLE,
 )
 from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
     ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
-    JobPrioritySerializer, JobWriteSerializer, MusicSerializer, SplitImageUploadSerializer, SplitSerializer,
-    SplitUpdateSerializer,
+    JobPrioritySerializer, JobWriteSerializer, MusicSerializer, ResplitSerializer, SplitDivideSerializer,
+    SplitImageUploadSerializer, SplitSerializer, SplitUpdateSerializer,
 )
 
 EXPORT_MAX_ROWS = 1000
@@ -286,6 +286,26 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         job = services.job_restore(job=self.get_object())
         return Response(self._detail(job.pk))
 
+    @extend_schema(
+        summary="Group the segments again from scratch", tags=["jobs", "splits"], request=None,
+        responses={200: ResplitSerializer, 400: validation_error({"non_field_errors": [
+            "This job has no storyboard yet: render it, and the render splits it into segments."]}),
+            403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("Re-split", RESPLIT_EXAMPLE)],
+        description="Renders keep the storyboard: each segment keeps its sentences, prompt, pictures and "
+        "clip and only its times move. This groups the sentences of the last rendered narration into "
+        "segments of about the target length again. A segment whose exact run of sentences survives keeps "
+        "its row and choices (`kept`); the others go with their prompts, selections and clips (`dropped`; "
+        "their uploads stay in storage until the clean-up) and the new ones get pictures at the next render.",
+    )
+    @action(detail=True, methods=["post"])
+    def resplit(self, request, pk=None) -> Response:
+        job = self.get_object()
+        plan = storyboard.storyboard_resplit(job=job)
+        splits = SplitSerializer(job.splits.select_related("clip").order_by("index"), many=True,
+                                 context=self.get_serializer_context()).data
+        return Response({"kept": plan.kept, "dropped": plan.dropped, "splits": splits})
+
 
 # ---------------------------------------------------------------- splits
 
@@ -381,6 +401,51 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         split_row = self.get_queryset().get(pk=split_row.pk)
         return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
+
+
+    @extend_schema(
+        summary="Split a segment between two of its sentences", tags=["splits"], parameters=[JOB_PK, INDEX],
+        request=SplitDivideSerializer,
+        responses={200: SplitSerializer(many=True), 400: validation_error({"at": [
+            "Segment 1 has 2 sentences: split it after sentence 1 to 1, not after sentence 3."]}),
+            403: ERROR_403, 404: ERROR_404},
+        examples=[request_example("After its first sentence", {"at": 1}),
+                  response_example("The storyboard", STORYBOARD_EXAMPLE)],
+        description="The segment ends after its sentence `at` (1-based; see `sentences`) and a new segment "
+        "follows with the rest; later segments' indexes grow by one. The first part keeps the prompt, "
+        "pictures, selection and clip. The new part gets a copy of the candidate pictures to choose from, "
+        "nothing selected (the next render gives it its own picture) and a prompt from the topic's template. "
+        "Answers with the whole storyboard.",
+    )
+    @action(detail=True, methods=["post"])
+    def split(self, request, *args, **kwargs) -> Response:
+        split_row = self.get_object()
+        split_row.job = self.get_job()
+        serializer = SplitDivideSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        storyboard.split_divide(split_row=split_row, at=serializer.validated_data["at"])
+        return Response(self._storyboard())
+
+    @extend_schema(
+        summary="Merge a segment with the next one", tags=["splits"], parameters=[JOB_PK, INDEX],
+        request=None,
+        responses={200: SplitSerializer(many=True), 400: validation_error({"non_field_errors": [
+            "Segment 2 is the last one: there is no next segment to merge it with."]}),
+            403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("The storyboard", STORYBOARD_EXAMPLE[:1])],
+        description="One segment with the sentences of both; later segments' indexes shrink by one. It keeps "
+        "this segment's prompt, selection and clip (the next one's when this one showed only a generated "
+        "card) and both segments' pictures as candidates. Answers with the whole storyboard.",
+    )
+    @action(detail=True, methods=["post"])
+    def merge(self, request, *args, **kwargs) -> Response:
+        split_row = self.get_object()
+        split_row.job = self.get_job()
+        storyboard.split_merge_next(split_row=split_row)
+        return Response(self._storyboard())
+
+    def _storyboard(self) -> list[dict[str, Any]]:
+        return SplitSerializer(self.get_queryset(), many=True, context=self.get_serializer_context()).data
 
 
 # ---------------------------------------------------------------- executions

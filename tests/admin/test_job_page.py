@@ -178,3 +178,144 @@ def test_viewer_sees_the_job_page_without_edit_buttons(viewer):
     assert "job-progress" in html
     assert "Render / re-render</button>" not in html
     assert reverse("admin:jobs_job_storyboard", args=[job.pk]) not in html
+
+
+# ---------------------------------------------------------------- split, merge, upload, listen, re-split
+
+
+def structured_job(owner):
+    """Segments [第一句。第二句。] (an upload shown) and [第三句。], laid out by a render whose narration
+    (1 s sentences, 200 ms pauses) is in storage."""
+    job = make_job(owner=owner, content="第一句。第二句。第三句。")
+    narration = default_storage.save(f"jobs/{job.pk}/1/narration.wav", ContentFile(b"RIFF fake wav"))
+    sentences = [{"text": text, "start_ms": n * 1200, "end_ms": n * 1200 + 1000}
+                 for n, text in enumerate(["第一句。", "第二句。", "第三句。"])]
+    make_execution(job, status=ExecutionStatus.SUCCESS, steps={
+        "narration": {"status": "done", "outputs": {"narration": narration},
+                      "data": {"duration_ms": 3400, "sentences": sentences}},
+        "segments": {"status": "done", "outputs": {}, "data": {}}})
+    upload = default_storage.save(f"jobs/{job.pk}/pictures/000-upload.png", ContentFile(b"png"))
+    JobSplit.objects.create(job=job, index=0, start_ms=0, end_ms=2300, text="第一句。第二句。",
+                            sentences=["第一句。", "第二句。"], prompt="park", selected=upload,
+                            images=[{"key": upload, "seed": None, "source": "upload"}])
+    JobSplit.objects.create(job=job, index=1, start_ms=2300, end_ms=3400, text="第三句。", sentences=["第三句。"])
+    return job
+
+
+def storyboard_url(job) -> str:
+    return reverse("admin:jobs_job_storyboard", args=[job.pk])
+
+
+def png_upload(name: str = "mine.png", content: bytes | None = None):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    if content is None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 9), (10, 200, 10)).save(buffer, format="PNG")
+        content = buffer.getvalue()
+    return SimpleUploadedFile(name, content, content_type="image/png")
+
+
+def test_storyboard_offers_split_merge_upload_listening_and_resplit(operator):
+    job = structured_job(operator)
+    first, second = job.splits.order_by("index")
+    html = client_for(operator).get(storyboard_url(job)).content.decode()
+    assert 'enctype="multipart/form-data"' in html
+    # Each segment plays the stored narration from its start to its end.
+    assert html.count("<audio") == 2
+    assert "#t=0.000,2.300" in html and "#t=2.300,3.400" in html and 'src="/files/' in html
+    assert f'name="at-{first.pk}"' in html and f'name="at-{second.pk}"' not in html  # one sentence: no split
+    assert "after “第一句。”" in html
+    assert html.count('name="merge"') == 1  # the last segment has no next one
+    assert f'name="picture-{first.pk}"' in html and f'name="picture-{second.pk}"' in html
+    assert reverse("admin:jobs_job_resplit", args=[job.pk]) in html
+
+
+def test_storyboard_split_button_splits_after_the_chosen_sentence(operator):
+    job = structured_job(operator)
+    first, second = job.splits.order_by("index")
+    response = client_for(operator).post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "1"},
+                                         follow=True)
+    assert "Split segment 1" in response.content.decode()
+    rows = list(job.splits.order_by("index"))
+    assert [(row.pk, row.sentences) for row in rows] == [
+        (first.pk, ["第一句。"]), (rows[1].pk, ["第二句。"]), (second.pk, ["第三句。"])]
+    assert (rows[0].end_ms, rows[1].start_ms) == (1100, 1100)  # the middle of the pause
+    assert rows[0].selected == first.selected and rows[1].selected == ""
+
+
+def test_storyboard_split_refuses_a_bad_boundary_in_the_api_words(operator):
+    job = structured_job(operator)
+    first = job.splits.get(index=0)
+    response = client_for(operator).post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "5"},
+                                         follow=True)
+    assert "Segment 1 has 2 sentences: split it after sentence 1 to 1, not after sentence 5." in (
+        response.content.decode())
+    assert job.splits.count() == 2
+
+
+def test_storyboard_merge_button_merges_with_the_next_segment(operator):
+    job = structured_job(operator)
+    first = job.splits.get(index=0)
+    response = client_for(operator).post(storyboard_url(job), {"merge": str(first.pk)}, follow=True)
+    assert "Merged segments 1 and 2." in response.content.decode()
+    merged = job.splits.get()
+    assert (merged.pk, merged.sentences, merged.end_ms) == (first.pk, ["第一句。", "第二句。", "第三句。"], 3400)
+    assert merged.selected == first.selected
+
+
+def test_storyboard_upload_adds_and_selects_the_picture(operator):
+    job = structured_job(operator)
+    second = job.splits.get(index=1)
+    response = client_for(operator).post(storyboard_url(job), {f"picture-{second.pk}": png_upload()})
+    assert response.status_code == 302
+    second.refresh_from_db()
+    assert [image["source"] for image in second.images] == ["upload"]
+    assert second.selected == second.images[0]["key"] and "mine" not in second.selected
+    assert default_storage.exists(second.selected)
+
+
+def test_storyboard_upload_refuses_what_the_api_refuses_in_the_same_words(operator):
+    job = structured_job(operator)
+    second = job.splits.get(index=1)
+    response = client_for(operator).post(
+        storyboard_url(job), {f"picture-{second.pk}": png_upload("evil.png", b"<?php echo 1;")}, follow=True)
+    assert "Segment 2: The upload is not a readable PNG, JPEG or WebP picture." in response.content.decode()
+    second.refresh_from_db()
+    assert second.images == [] and second.selected == ""
+
+
+def test_resplit_page_says_what_is_kept_then_regroups(operator):
+    job = structured_job(operator)
+    job.extra = {"segment_target_ms": 1000}
+    job.save()
+    first, second = job.splits.order_by("index")
+    url = reverse("admin:jobs_job_resplit", args=[job.pk])
+    html = " ".join(client_for(operator).get(url).content.decode().split())
+    assert "3 segments instead of 2" in html
+    assert "segment 2 keeps its prompt, pictures, selection and clip" in html
+    assert "segment 1 loses its prompt, picture choice and clip" in html
+    assert job.splits.count() == 2  # nothing changes before the confirmation
+    response = client_for(operator).post(url, follow=True)
+    assert "Re-split into 3 segments; 1 kept their pictures." in response.content.decode()
+    rows = list(job.splits.order_by("index"))
+    assert [row.sentences for row in rows] == [["第一句。"], ["第二句。"], ["第三句。"]]
+    assert rows[2].pk == second.pk and not JobSplit.objects.filter(pk=first.pk).exists()
+
+
+def test_resplit_before_any_render_says_so(operator):
+    job = storyboard_job(operator)
+    response = client_for(operator).get(reverse("admin:jobs_job_resplit", args=[job.pk]), follow=True)
+    assert "This job has no storyboard yet" in response.content.decode()
+
+
+def test_resplit_denied_to_viewer_and_other_operator(operator, other_operator, viewer):
+    job = structured_job(operator)
+    url = reverse("admin:jobs_job_resplit", args=[job.pk])
+    assert client_for(other_operator).post(url).status_code == 404
+    own = structured_job(viewer)
+    assert client_for(viewer).post(reverse("admin:jobs_job_resplit", args=[own.pk])).status_code == 403
+    assert own.splits.count() == 2 and job.splits.count() == 2

@@ -1,9 +1,9 @@
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from jobs.models import JobSplit, StockClip
+from jobs.models import ExecutionStatus, JobSplit, StockClip
 from tests.api.conftest import png_bytes
-from tests.factories import make_job
+from tests.factories import make_execution, make_job
 
 
 def make_split(job, index: int = 0, text: str = "今天天气很好。", **fields) -> JobSplit:
@@ -117,3 +117,142 @@ def test_segments_need_a_login(anon_api, member):
     job = make_job(owner=member)
     make_split(job, 0)
     assert anon_api.get(splits_url(job)).status_code == 401
+
+
+# ---------------------------------------------------------------- split, merge, re-split
+
+
+def two_segments(owner):
+    """[第一句。第二句。] with an upload shown and a card, then [第三句。] with a clip."""
+    job = make_job(owner=owner, content="第一句。第二句。第三句。")
+    first = make_split(job, 0, "第一句。第二句。", sentences=["第一句。", "第二句。"], prompt="two sentences",
+                       selected="jobs/up.png",
+                       images=[{"key": "jobs/card.png", "seed": None, "source": "card"},
+                               {"key": "jobs/up.png", "seed": None, "source": "upload"}])
+    first.end_ms = 2000
+    first.save()
+    second = make_split(job, 1, "第三句。", sentences=["第三句。"], prompt="one sentence", clip=make_clip(owner))
+    JobSplit.objects.filter(pk=second.pk).update(start_ms=2000, end_ms=3000)
+    return job, first, second
+
+
+def test_split_a_segment_after_a_sentence_keeps_its_choices_and_renumbers_the_rest(api, member):
+    job, first, second = two_segments(member)
+    response = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json")
+    assert response.status_code == 200, response.data
+    assert [(row["id"], row["index"], row["sentences"]) for row in response.data] == [
+        (first.pk, 0, ["第一句。"]), (response.data[1]["id"], 1, ["第二句。"]), (second.pk, 2, ["第三句。"])]
+    kept, new, moved = response.data
+    assert (kept["selected"], kept["prompt"]) == ("jobs/up.png", "two sentences")
+    assert [image["source"] for image in kept["images"]] == ["upload"]  # a card shows the old text
+    assert new["selected"] == "" and new["clip"] is None and new["prompt"].endswith("第二句。")
+    assert [image["key"] for image in new["images"]] == ["jobs/up.png"]  # the candidates, to pick from
+    assert moved["clip"] is not None and moved["prompt"] == "one sentence"
+    # Without a rendered narration the cut is placed by characters; the next render puts it in the pause.
+    assert (kept["start_ms"], kept["end_ms"], new["start_ms"], new["end_ms"]) == (0, 1000, 1000, 2000)
+
+
+def test_split_refuses_a_bad_boundary_with_a_clear_message(api, member):
+    job, _first, _second = two_segments(member)
+    response = api.post(splits_url(job, 0, "split"), {"at": 2}, format="json")
+    assert response.status_code == 400
+    assert response.data == {"at": [("Segment 1 has 2 sentences: split it after sentence 1 to 1, not after "
+                                     "sentence 2.")]}
+    response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
+    assert response.data == {"at": ["Segment 2 is one sentence: there is no boundary in it to split at."]}
+    assert api.post(splits_url(job, 0, "split"), {"at": 0}, format="json").status_code == 400
+    assert api.post(splits_url(job, 0, "split"), {}, format="json").status_code == 400
+    assert api.post(splits_url(job, 5, "split"), {"at": 1}, format="json").status_code == 404
+    assert JobSplit.objects.filter(job=job).count() == 2
+
+
+def test_merge_with_the_next_segment_keeps_the_first_ones_choices_and_both_pictures(api, member):
+    job, first, second = two_segments(member)
+    third = make_split(job, 2, "第四句。", sentences=["第四句。"], selected="jobs/four.png",
+                       images=[{"key": "jobs/four.png", "seed": None, "source": "upload"}])
+    response = api.post(splits_url(job, 0, "merge"), format="json")
+    assert response.status_code == 200, response.data
+    assert [(row["id"], row["index"]) for row in response.data] == [(first.pk, 0), (third.pk, 1)]
+    merged = response.data[0]
+    assert merged["sentences"] == ["第一句。", "第二句。", "第三句。"] and merged["text"] == "第一句。第二句。第三句。"
+    assert (merged["selected"], merged["clip"], merged["prompt"]) == ("jobs/up.png", None, "two sentences")
+    assert (merged["start_ms"], merged["end_ms"]) == (0, 3000)
+    assert not JobSplit.objects.filter(pk=second.pk).exists()
+
+
+def test_merge_into_a_segment_showing_only_a_card_takes_the_next_ones_choice(api, member):
+    job, first, second = two_segments(member)
+    JobSplit.objects.filter(pk=first.pk).update(selected="jobs/card.png")
+    merged = api.post(splits_url(job, 0, "merge"), format="json").data[0]
+    assert merged["clip"]["id"] == second.clip_id
+    assert "jobs/card.png" not in [image["key"] for image in merged["images"]]
+
+
+def test_merge_of_the_last_segment_is_refused(api, member):
+    job, _first, _second = two_segments(member)
+    response = api.post(splits_url(job, 1, "merge"), format="json")
+    assert response.status_code == 400
+    assert response.data == {"non_field_errors": [
+        "Segment 2 is the last one: there is no next segment to merge it with."]}
+
+
+def test_split_merge_and_resplit_wait_for_a_running_render(api, member):
+    job, _first, _second = two_segments(member)
+    make_execution(job, status=ExecutionStatus.RUNNING)
+    for response in (api.post(splits_url(job, 0, "split"), {"at": 1}, format="json"),
+                     api.post(splits_url(job, 0, "merge"), format="json"),
+                     api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json")):
+        assert response.status_code == 400
+        assert "rendering" in str(response.data)
+    assert JobSplit.objects.filter(job=job).count() == 2
+
+
+def test_structure_edits_of_other_users_and_shared_jobs(api, admin_api, stranger):
+    theirs, _first, _second = two_segments(stranger)
+    assert api.post(splits_url(theirs, 0, "split"), {"at": 1}, format="json").status_code == 404
+    assert api.post(splits_url(theirs, 0, "merge"), format="json").status_code == 404
+    assert api.post(f"/api/v1/jobs/{theirs.pk}/resplit/", format="json").status_code == 404
+    shared, _first, _second = two_segments(None)
+    assert api.post(splits_url(shared, 0, "merge"), format="json").status_code == 403
+    assert api.post(f"/api/v1/jobs/{shared.pk}/resplit/", format="json").status_code == 403
+    assert admin_api.post(splits_url(shared, 0, "merge"), format="json").status_code == 200
+
+
+def test_resplit_needs_a_rendered_storyboard(api, member):
+    job, _first, _second = two_segments(member)
+    response = api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json")
+    assert response.status_code == 400
+    assert response.data == {"non_field_errors": [
+        "This job has no storyboard yet: render it, and the render splits it into segments."]}
+
+
+def rendered_steps(texts: list[str], *, length_ms: int = 1000, pause_ms: int = 200) -> dict:
+    """Step records of a render that narrated `texts` and laid out the storyboard."""
+    sentences = [{"text": text, "start_ms": n * (length_ms + pause_ms),
+                  "end_ms": n * (length_ms + pause_ms) + length_ms} for n, text in enumerate(texts)]
+    return {"narration": {"status": "done", "outputs": {"narration": "jobs/1/1/narration.wav"},
+                          "data": {"duration_ms": sentences[-1]["end_ms"], "sentences": sentences}},
+            "segments": {"status": "done", "outputs": {}, "data": {}}}
+
+
+def test_resplit_regroups_and_keeps_segments_whose_exact_sentences_survive(api, member):
+    job, first, second = two_segments(member)
+    job.extra = {"segment_target_ms": 1000}
+    job.save()
+    make_execution(job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"]))
+    response = api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json")
+    assert response.status_code == 200, response.data
+    assert (response.data["kept"], response.data["dropped"]) == ([1], [0])
+    assert [row["sentences"] for row in response.data["splits"]] == [["第一句。"], ["第二句。"], ["第三句。"]]
+    assert response.data["splits"][2]["id"] == second.pk and response.data["splits"][2]["clip"] is not None
+    assert not JobSplit.objects.filter(pk=first.pk).exists()
+    # Exact times from the narration: cut in the middle of each pause.
+    assert [(row["start_ms"], row["end_ms"]) for row in response.data["splits"]] == [
+        (0, 1100), (1100, 2300), (2300, 3400)]
+
+
+def test_split_with_a_rendered_narration_cuts_in_the_middle_of_the_pause(api, member):
+    job, _first, _second = two_segments(member)
+    make_execution(job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"]))
+    response = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json")
+    assert [(row["start_ms"], row["end_ms"]) for row in response.data][:2] == [(0, 1100), (1100, 2000)]

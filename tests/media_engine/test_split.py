@@ -2,7 +2,7 @@ import pytest
 
 from media_engine.errors import MediaError
 from media_engine.sentences import TimedSentence
-from media_engine.split import Segment, group_segments
+from media_engine.split import Segment, carry_over, group_segments, resplit
 
 
 def narration_of(lengths_ms: list[int], *, pause_ms: int = 250, lead_ms: int = 0, tail_ms: int = 0):
@@ -85,3 +85,69 @@ def test_a_duration_shorter_than_the_sentences_is_an_error():
     sentences, duration = narration_of([1000, 1000])
     with pytest.raises(MediaError, match="ends before"):
         group_segments(sentences, duration_ms=duration - 1)
+
+
+# ---------------------------------------------------------------- a storyboard carried over
+
+
+def timed(texts: list[str], *, length_ms: int = 1000, pause_ms: int = 200):
+    sentences = [TimedSentence(text, n * (length_ms + pause_ms), n * (length_ms + pause_ms) + length_ms)
+                 for n, text in enumerate(texts)]
+    return sentences, sentences[-1].end_ms
+
+
+def runs(segments: list[Segment], sentences) -> list[tuple[int | None, list[str]]]:
+    return [(segment.origin, [sentences[i].text for i in segment.sentence_indexes]) for segment in segments]
+
+
+PREVIOUS = [["A。"], ["B。", "C。"], ["D。"]]
+
+
+def test_an_unchanged_script_keeps_every_segment_and_moves_only_times():
+    sentences, duration = timed(["A。", "B。", "C。", "D。"], length_ms=700)
+    segments = carry_over(PREVIOUS, sentences, duration_ms=duration, target_ms=100_000)
+    assert runs(segments, sentences) == [(0, ["A。"]), (1, ["B。", "C。"]), (2, ["D。"])]
+    assert_tiles(segments, duration, len(sentences))
+    assert segments[1].start_ms == (sentences[0].end_ms + sentences[1].start_ms) // 2
+
+
+def test_a_sentence_edited_in_place_stays_in_its_segment():
+    sentences, duration = timed(["A。", "B!", "C。", "D。"])
+    assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [
+        (0, ["A。"]), (1, ["B!", "C。"]), (2, ["D。"])]
+
+
+def test_a_sentence_added_inside_a_segment_joins_it_and_between_segments_makes_new_ones():
+    sentences, duration = timed(["X。", "A。", "Y。", "B。", "Z。", "C。", "D。", "W。"])
+    assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration, target_ms=1000), sentences) == [
+        (None, ["X。"]), (0, ["A。"]), (None, ["Y。"]), (1, ["B。", "Z。", "C。"]), (2, ["D。"]), (None, ["W。"])]
+
+
+def test_new_sentences_between_segments_are_grouped_to_the_target():
+    sentences, duration = timed(["A。", "N1。", "N2。", "N3。", "N4。", "B。", "C。", "D。"])
+    segments = carry_over(PREVIOUS, sentences, duration_ms=duration, target_ms=2400)
+    assert runs(segments, sentences) == [
+        (0, ["A。"]), (None, ["N1。", "N2。"]), (None, ["N3。", "N4。"]), (1, ["B。", "C。"]), (2, ["D。"])]
+    assert_tiles(segments, duration, len(sentences))
+
+
+def test_removed_sentences_shrink_their_segment_and_an_emptied_segment_goes():
+    sentences, duration = timed(["A。", "C。"])
+    assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [(0, ["A。"]), (1, ["C。"])]
+    sentences, duration = timed(["B。", "C。", "D。"])
+    assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [
+        (1, ["B。", "C。"]), (2, ["D。"])]
+
+
+def test_sentences_moved_out_of_order_become_new_segments():
+    sentences, duration = timed(["D。", "A。", "B。", "C。"])
+    segments = carry_over(PREVIOUS, sentences, duration_ms=duration, target_ms=1000)
+    origins = [origin for origin, _texts in runs(segments, sentences) if origin is not None]
+    assert origins == sorted(set(origins))  # each earlier segment continues at most once, in order
+    assert_tiles(segments, duration, len(sentences))
+
+
+def test_resplit_keeps_only_segments_whose_exact_sentences_survive():
+    sentences, duration = timed(["A。", "B。", "C。", "D。"])
+    segments = resplit(PREVIOUS, sentences, duration_ms=duration, target_ms=1000)
+    assert runs(segments, sentences) == [(0, ["A。"]), (None, ["B。"]), (None, ["C。"]), (2, ["D。"])]
