@@ -1,9 +1,10 @@
+import re
 from pathlib import PurePosixPath
 
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
@@ -19,6 +20,7 @@ from .models import Job
 
 
 DOWNLOAD_TYPE = "application/octet-stream"
+BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 def signed_media(request, token: str) -> FileResponse:
@@ -43,7 +45,42 @@ def signed_media(request, token: str) -> FileResponse:
     inline_type = media_type(head) or ("text/plain; charset=utf-8" if is_subtitle_text(name, head) else None)
     if inline_type is None:
         return FileResponse(stored, as_attachment=True, filename=name, content_type=DOWNLOAD_TYPE)
-    return FileResponse(stored, content_type=inline_type)
+    wanted = BYTE_RANGE.match(request.headers.get("Range", "").strip())
+    if wanted and any(wanted.groups()):
+        return _byte_range(stored, default_storage.size(key), wanted, inline_type)
+    response = FileResponse(stored, content_type=inline_type)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _byte_range(stored, size: int, wanted: re.Match, content_type: str) -> HttpResponse:
+    """One byte range of a stored media file (206), so players can seek, e.g. to a segment's `#t=`."""
+    first, last = wanted.groups()
+    if first:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    else:  # "bytes=-N": the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    if start > end or start >= size:
+        stored.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    stored.seek(start)
+
+    def chunks(left: int = end - start + 1):
+        with stored:
+            while left > 0:
+                chunk = stored.read(min(left, 64 * 1024))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    response = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
 
 
 @login_required

@@ -46,3 +46,21 @@ def test_stored_script_checks_leave_media_inline_with_their_type(tmp_path):
         assert (response["Content-Type"], body) == (content_type, content), key
         assert not response.get("Content-Disposition", "").startswith("attachment")
         assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_media_links_answer_byte_ranges_so_players_can_seek(client):
+    key = default_storage.save("jobs/1/2/narration.wav", ContentFile(wav_bytes()))
+    size = default_storage.size(key)
+    url = default_storage.url(key)
+
+    whole = client.get(url)
+    part = client.get(url, HTTP_RANGE="bytes=100-199")
+    tail = client.get(url, HTTP_RANGE="bytes=-10")
+    beyond = client.get(url, HTTP_RANGE=f"bytes={size}-")
+
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    content = b"".join(whole.streaming_content)
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 100-199/{size}"
+    assert b"".join(part.streaming_content) == content[100:200]
+    assert tail.status_code == 206 and b"".join(tail.streaming_content) == content[-10:]
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{size}"
