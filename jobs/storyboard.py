@@ -2,6 +2,7 @@
 render's own steps all call these functions."""
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -118,10 +119,11 @@ def clip_ratio(job: Job) -> float:
     return job.topic.real_clip_ratio if job.topic else 0.0
 
 
-def segments_save(*, job: Job, segments: list[split.Segment]) -> None:
+def segments_save(*, job: Job, segments: list[split.Segment], fence: Callable[[], None] | None = None) -> None:
     """Replace the job's splits, keeping pictures and clips of splits whose text is unchanged.
 
-    Prompts for new texts are built first, outside the transaction: they may call an LLM.
+    Prompts for new texts are built first, outside the transaction: they may call an LLM. A render
+    passes its `fence`, checked inside the transaction: a worker that lost its execution writes nothing.
     """
     previous = {split_row.text: split_row for split_row in job.splits.all()}
     topic = job.topic
@@ -141,6 +143,8 @@ def segments_save(*, job: Job, segments: list[split.Segment]) -> None:
             clip=kept.clip if kept else None,
         ))
     with transaction.atomic():
+        if fence is not None:
+            fence()
         job.splits.all().delete()
         JobSplit.objects.bulk_create(rows)
         if not any(row.clip_id for row in rows):
