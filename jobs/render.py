@@ -112,8 +112,9 @@ def execution_run_next() -> JobExecution | None:
 def execution_run(
     *, execution: JobExecution, on_progress: Callable[[JobExecution], None] | None = None
 ) -> JobExecution:
-    """Run one attempt of an execution, reusing every step whose inputs did not change. It ends
-    finished, waiting for a delayed retry, or (when another worker took it over) as that one has it."""
+    """Run one attempt of an execution, reusing every step whose inputs did not change. The
+    execution ends finished or waiting for a delayed retry; one left RUNNING was taken over by
+    another worker, and this one stopped without writing more."""
     job = execution.job
     if execution.status != ExecutionStatus.RUNNING and not execution_claim(execution=execution):
         raise ValidationError(f"Execution {execution.pk} is {execution.status}; it cannot be run now.")
@@ -136,8 +137,6 @@ def execution_run(
             _attempt(context, reporter, deadline, heartbeat)
         except ClaimLost as lost:
             logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
-            with contextlib.suppress(*DB_CONNECTION_ERRORS, JobExecution.DoesNotExist):
-                execution.refresh_from_db()
             shutil.rmtree(context.workdir, ignore_errors=True)
     if execution.status in (ExecutionStatus.SUCCESS, ExecutionStatus.CANCELLED):
         shutil.rmtree(context.workdir, ignore_errors=True)
