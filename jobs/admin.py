@@ -89,8 +89,17 @@ class JobExecutionInline(admin.TabularInline):
         return ", ".join(parts) or "-"
 
 
+class UploadsOutsideTransaction:
+    """The add and change pages without Django's surrounding transaction: they store uploaded
+    files (on S3 a network call), and no transaction may wait on the network. The rows are written
+    by single statements or by the services' own short transactions."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(Job)
-class JobAdmin(OwnedAdmin):
+class JobAdmin(UploadsOutsideTransaction, OwnedAdmin):
     shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
     form = JobAdminForm
@@ -449,7 +458,7 @@ class JobExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockClip)
-class StockClipAdmin(OwnedAdmin):
+class StockClipAdmin(UploadsOutsideTransaction, OwnedAdmin):
     list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",
                     "owner"]
     list_filter = ["source", "licence"]
