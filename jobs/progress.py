@@ -57,8 +57,10 @@ class Reporter:
         self.last_saved = now
         execution.heartbeat_at = timezone.now()
         try:
+            # Results too: a retry or a new owner reuses this attempt's finished steps only while
+            # the execution lists their outputs (see render._find_reusable).
             execution_save_fenced(execution, ["progress", "current_step", "detail", "heartbeat_at", "steps",
-                                              "retry_count"])
+                                              "results", "retry_count"])
         except DB_CONNECTION_ERRORS:
             logger.warning("execution %s: progress not saved, the database connection was lost", execution.pk)
             database_reopen()

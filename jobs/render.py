@@ -192,6 +192,8 @@ def _cancel_check(execution: JobExecution, deadline: float, heartbeat: Heartbeat
                 row = JobExecution.objects.filter(pk=execution.pk).values_list(
                     "cancel_requested", "attempt", "status").first()
             except DB_CONNECTION_ERRORS:
+                logger.warning("execution %s: not checked for a cancel, the database connection was lost",
+                               execution.pk)
                 database_reopen()  # asked again at the next check
                 return stop[0]
             if row is None or row[1:] != (execution.attempt, ExecutionStatus.RUNNING):
