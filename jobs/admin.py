@@ -440,14 +440,14 @@ class JobAdmin(UploadsOutsideTransaction, OwnedAdmin):
 
 @admin.register(JobExecution)
 class JobExecutionAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "status", "progress", "current_step", "worker_host", "retry_count",
+    list_display = ["id", "job", "status", "progress", "current_step", "worker_host", "attempt", "retry_count",
                     "created_at", "started_at", "finished_at"]
-    list_filter = ["status", "worker_host", "created_at"]
+    list_filter = ["status", "error_kind", "worker_host", "created_at"]
     search_fields = ["job__title", "detail", "error"]
     list_select_related = ["job"]
     readonly_fields = ["job", "status", "progress", "current_step", "detail", "steps", "results",
-                       "worker_host", "heartbeat_at", "retry_count", "error", "created_at",
-                       "started_at", "finished_at"]
+                       "worker_host", "heartbeat_at", "attempt", "retry_count", "retry_at", "error_kind", "error",
+                       "created_at", "started_at", "finished_at"]
 
     def get_queryset(self, request):
         jobs = Job.objects.visible_to(request.user)

@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -47,6 +47,7 @@ from .files import execution_folder
 from .models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
 from .progress import step_durations
 from .queue import (
+    attempts_allowed,
     execution_claim_next,
     executions_reset_stuck,
     silent_since,
@@ -64,6 +65,8 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Defaults shared by the commands and the schedules.
 STUCK_AFTER = timedelta(minutes=60)
 KEEP_DAYS = 30
+# Health lists executions that failed for good this recently.
+FAILING_WITHIN = timedelta(hours=24)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -452,6 +455,23 @@ class RunningExecution:
     progress: int
     heartbeat_age_s: float | None
     stale: bool
+    attempt: int
+
+
+@dataclass
+class FailingExecution:
+    """An execution whose last attempt ended in an error: waiting for its next attempt, running it,
+    or failed for good (recently)."""
+
+    id: int
+    job_id: int
+    job_title: str
+    status: str
+    attempt: int
+    attempts_allowed: int
+    retry_at: datetime | None
+    error_kind: str
+    error: str
 
 
 @dataclass
@@ -462,6 +482,7 @@ class Health:
     running: list[RunningExecution]
     workers: dict[str, float | None]  # worker host -> age of its newest heartbeat, seconds
     clusters: list[str]
+    failing: list[FailingExecution] = field(default_factory=list)
 
 
 def health_report() -> Health:
@@ -475,6 +496,7 @@ def health_report() -> Health:
             id=execution.pk, job_id=execution.job_id, job_title=execution.job.title,
             worker_host=execution.worker_host or "?", current_step=execution.current_step,
             progress=execution.progress, heartbeat_age_s=age, stale=execution.pk in stale,
+            attempt=execution.attempt,
         ))
     workers: dict[str, float | None] = {}
     for item in running:
@@ -484,8 +506,21 @@ def health_report() -> Health:
             workers[item.worker_host] = item.heartbeat_age_s
     return Health(
         status_counts=status_counts(), queue_depth=waiting().count(), orm_queue=_orm_queue_depth(),
-        running=running, workers=workers, clusters=_cluster_lines(),
+        running=running, workers=workers, clusters=_cluster_lines(), failing=failing_executions(),
     )
+
+
+def failing_executions(*, failed_within: timedelta = FAILING_WITHIN, limit: int = 50) -> list[FailingExecution]:
+    """Executions whose last attempt ended in an error, newest first: active ones (a retry waits or
+    runs) and those that failed within `failed_within`."""
+    recent = Q(status=ExecutionStatus.FAILED, finished_at__gte=timezone.now() - failed_within)
+    rows = (JobExecution.objects.exclude(error="").filter(Q(status__in=ACTIVE_STATUSES) | recent)
+            .select_related("job").order_by("-updated_at", "-id")[:limit])
+    return [FailingExecution(
+        id=execution.pk, job_id=execution.job_id, job_title=execution.job.title, status=execution.status,
+        attempt=execution.attempt, attempts_allowed=attempts_allowed(), retry_at=execution.retry_at,
+        error_kind=execution.error_kind, error=execution.error,
+    ) for execution in rows]
 
 
 def _cluster_lines() -> list[str]:
