@@ -412,6 +412,54 @@ def png(colour: str) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatch):
+    """The clean-up's row lock holds back a new execution of the job until the old one's results
+    are emptied: the new render cannot pick what is about to be deleted."""
+    postgres_only()
+    job = make_job()
+    executions = []
+    for number in range(2):
+        execution = make_execution(job, status=ExecutionStatus.SUCCESS, finished_at=timezone.now())
+        key = default_storage.save(f"jobs/{job.pk}/{execution.pk}/video.mp4", BytesIO(b"v" * 10))
+        JobExecution.objects.filter(pk=execution.pk).update(results={"video": key}, steps={
+            "compose": {"status": "done", "input_hash": f"h{number}", "outputs": {"video": key}}})
+        executions.append(execution)
+    locked, go = threading.Event(), threading.Event()
+    real_references = maintenance._job_references
+
+    def references_while_locked(job_id, *, excluding):
+        locked.set()
+        go.wait(10)
+        return real_references(job_id, excluding=excluding)
+
+    monkeypatch.setattr(maintenance, "_job_references", references_while_locked)
+    created: list[JobExecution] = []
+
+    def in_thread(action):
+        def run():
+            try:
+                action()
+            finally:
+                connection.close()
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    cleaner = in_thread(lambda: maintenance.storage_cleanup(
+        mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1))))
+    assert locked.wait(10)
+    queuing = in_thread(lambda: created.append(services.execution_create(job=job)))
+    time.sleep(1)
+    assert queuing.is_alive() and not created  # waiting for the clean-up's lock on the job
+    go.set()
+    cleaner.join(10)
+    queuing.join(10)
+    assert created and row(executions[0]).results == {}  # released before the new render existed
+    assert render._find_reusable(job, "compose", "h0") is None
+    assert render._find_reusable(job, "compose", "h1") is not None
+
+
 # ---------------------------------------------------------------- real worker processes
 
 
