@@ -2,6 +2,8 @@
 
 The management commands (run_jobs, reset_stuck_jobs, cleanup_old_jobs, cleanup_storage,
 job_health) and the django-q2 schedules call these functions; they hold no logic themselves.
+One module, past 500 lines: running, clean-ups, health and schedules share one view of
+executions and their files; its sections are the places to split it along when it grows.
 
 Stored files: an execution writes its artifacts under `jobs/<job_id>/<execution_id>/` and lists
 their keys in `results` and in each step record's `outputs`. A resumed render reuses an older

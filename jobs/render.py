@@ -137,6 +137,7 @@ def execution_run(
             _attempt(context, reporter, deadline, heartbeat)
         except ClaimLost as lost:
             logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
+            execution.status = ExecutionStatus.RUNNING  # as far as this worker knows: it wrote no outcome
             shutil.rmtree(context.workdir, ignore_errors=True)
     if execution.status in (ExecutionStatus.SUCCESS, ExecutionStatus.CANCELLED):
         shutil.rmtree(context.workdir, ignore_errors=True)
@@ -285,7 +286,6 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
     if reused is not None:
         record = {**reused, "status": "reused", "started_at": started.isoformat(),
                   "finished_at": started.isoformat(), "duration_s": 0.0}
-        record.pop("tries", None)
         _apply(context, name, step, record)
         context.report(name, 1.0, f"{name}: unchanged, reused", force=True)
         return

@@ -5,7 +5,8 @@ The slow tests start real worker processes (`run_jobs` through tests/fault_worke
 the faults into their steps) against the test database, so they commit their rows
 (`transaction=True`) and need PostgreSQL. Their times are shortened to fit CI on two cores: the
 stale time is 1-2 s (the heartbeat beats every quarter of it), back-offs are 1-2 s, and storage is
-down for 8 s rather than 20.
+down for 8 s rather than 20. One module, past 500 lines: the faults share their worker, waiting
+and storage helpers, and the issue lists them together.
 """
 
 import json
@@ -126,7 +127,8 @@ def client_error(status: int, code: str) -> ClientError:
 @pytest.mark.parametrize(("error", "kind", "words"), [
     (MediaError("the picture is corrupt"), ErrorKind.PERMANENT, "the picture is corrupt"),
     (MediaError("the model server is busy", permanent=False), ErrorKind.TRANSIENT, "busy"),
-    (FileNotFoundError(2, "No such file", "/music/calm.mp3"), ErrorKind.PERMANENT, "missing file: /music/calm.mp3"),
+    (FileNotFoundError(2, "No such file", "/music/calm.mp3"), ErrorKind.PERMANENT,
+     "missing file: /music/calm.mp3"),
     (client_error(404, "NoSuchKey"), ErrorKind.PERMANENT, "missing file in storage"),
     (client_error(403, "AccessDenied"), ErrorKind.PERMANENT, "storage refused the request"),
     (client_error(503, "SlowDown"), ErrorKind.TRANSIENT, "storage unavailable"),
@@ -150,7 +152,8 @@ def test_every_error_is_classified_and_said_in_words(error, kind, words):
 def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_last_finished_step(
         job, monkeypatch, settings):
     settings.STEP_ATTEMPTS = 1
-    monkeypatch.setattr("django_q.scheduler.close_old_django_connections", lambda: None)  # keep the test's transaction
+    # The scheduler closes old connections first: keep the test's transaction open.
+    monkeypatch.setattr("django_q.scheduler.close_old_django_connections", lambda: None)
     failing_then_passing(monkeypatch, "subtitles", [ConnectionResetError("connection reset by peer")])
 
     execution = render.execution_run(execution=services.execution_create(job=job))
@@ -196,7 +199,8 @@ def test_retries_back_off_exponentially_and_the_last_allowed_attempt_fails(job, 
     assert waits == [60, 120]
     assert (execution.status, execution.attempt, execution.error_kind) == (
         ExecutionStatus.FAILED, 3, ErrorKind.UNEXPECTED)
-    assert execution.error == "subtitles failed: unexpected error ValueError: bad value 2; gave up after attempt 3 of 3"
+    assert execution.error == ("subtitles failed: unexpected error ValueError: bad value 2; "
+                               "gave up after attempt 3 of 3")
     assert queue.execution_claim_next() is None
 
 
@@ -326,7 +330,8 @@ def test_no_storage_or_http_call_runs_inside_a_database_transaction(network_call
     maintenance.storage_cleanup(mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1)))
     maintenance.old_jobs_cleanup(days=30)
 
-    assert {"FileSystemStorage._save", "FileSystemStorage.delete", "Session.request"} <= {c for c, _ in network_calls}
+    seen = {call for call, _ in network_calls}
+    assert {"FileSystemStorage._save", "FileSystemStorage.delete", "Session.request"} <= seen
     assert [call for call, in_transaction in network_calls if in_transaction] == []
 
 
@@ -543,7 +548,8 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
     output = paused.log.read_text()
     assert paused.returncode == 0 and "stopped: another worker took it over" in output, output
     assert done.attempt == 2
-    assert sorted(Path(done.results[name]).name for name in ("narration", "srt", "ass", "video", "cover")) == ARTIFACTS
+    names = ("narration", "srt", "ass", "video", "cover")
+    assert sorted(Path(done.results[name]).name for name in names) == ARTIFACTS
 
 
 @pytest.mark.slow
