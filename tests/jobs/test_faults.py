@@ -40,6 +40,7 @@ from jobs.maintenance import StoragePolicy
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
 from jobs.presets import presets_seed
 from media_engine.errors import MediaError
+from tests import processes
 from tests.admin.conftest import client_for, make_operator
 from tests.admin.test_job_form import job_form
 from tests.api.conftest import wav_bytes
@@ -60,8 +61,10 @@ def postgres_only() -> None:
 
 
 def worker(tmp_path: Path, name: str, faults: dict | None = None, *, max_jobs: int = 1, **env: str):
-    """A `run_jobs` worker process polling every 0.2 s, with `faults` injected into its steps."""
-    environment = process_env(**{**WORKER_ENV, **env}, FAULTS=json.dumps(faults or {}))
+    """A `run_jobs` worker process polling every 0.2 s, with `faults` injected into its steps. Its
+    database connections are named `fault-worker-<name>` (pg_stat_activity's application_name)."""
+    database_url = f"{processes.test_database_url()}?application_name=fault-worker-{name}"
+    environment = process_env(**{**WORKER_ENV, **env}, FAULTS=json.dumps(faults or {}), DATABASE_URL=database_url)
     command = ["-m", "tests.fault_worker", "run_jobs", "--no-stop-when-empty", "--poll", "0.2",
                "--max-jobs", str(max_jobs)]
     process = start(command, environment, tmp_path / f"{name}.log")
@@ -565,7 +568,7 @@ def test_a_worker_whose_database_connections_are_killed_mid_render_reconnects_an
         time.sleep(1)  # the heartbeat thread has beaten too: it holds a connection of its own
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                           "WHERE application_name = 'fault-worker-worker'")
             [killed] = cursor.fetchone()
         done = wait_until(lambda: finished(execution), timeout=90, what="the render", logs=(process.log,))
         process.wait(30)
