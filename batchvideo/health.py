@@ -167,6 +167,7 @@ def _queue() -> dict[str, Any]:
     from django.db.models import Count, Min
     from django_q.models import OrmQ
 
+    from jobs.models import ExecutionStatus, JobExecution
     from jobs.queue import waiting
 
     pending = waiting().aggregate(
@@ -175,6 +176,8 @@ def _queue() -> dict[str, Any]:
     oldest = pending["oldest"]
     return {
         "pending_executions": pending["count"],
+        "delayed_retries": JobExecution.objects.filter(status=ExecutionStatus.PENDING,
+                                                       retry_at__gt=timezone.now()).count(),
         "oldest_pending_age_s": round((timezone.now() - oldest).total_seconds(), 1) if oldest else None,
         "broker_tasks": OrmQ.objects.count(),
     }
@@ -189,7 +192,7 @@ def _workers() -> dict[str, Any]:
     running = [
         {"execution": item.id, "job": item.job_id, "worker_host": item.worker_host,
          "heartbeat_age_s": None if item.heartbeat_age_s is None else round(item.heartbeat_age_s, 1),
-         "stale": item.stale}
+         "stale": item.stale, "attempt": item.attempt}
         for item in report.running[:100]
     ]
     stale = sum(item.stale for item in report.running)
@@ -201,7 +204,13 @@ def _workers() -> dict[str, Any]:
         ]
     except Exception as error:
         clusters = [{"error": f"{error.__class__.__name__}: {error}"[:200]}]
-    result: dict[str, Any] = {"running": running, "stale": stale, "clusters": clusters}
+    failing = [
+        {"execution": item.id, "job": item.job_id, "status": item.status, "attempt": item.attempt,
+         "attempts_allowed": item.attempts_allowed, "next_attempt_at": item.retry_at.isoformat() if item.retry_at
+         else None, "error_kind": item.error_kind, "error": item.error[:300]}
+        for item in report.failing
+    ]
+    result: dict[str, Any] = {"running": running, "stale": stale, "clusters": clusters, "failing": failing}
     if stale:
         result["status"] = WARNING
         result["error"] = (

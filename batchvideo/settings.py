@@ -202,11 +202,19 @@ else:
 
 # django-q2: the ORM broker gives delivery receipts; `timeout` must stay below `retry`.
 EXECUTION_TIME_LIMIT_S = env_int("EXECUTION_TIME_LIMIT_S", 55 * 60)
-# A RUNNING execution whose heartbeat is older than this is taken over by another worker.
+# A RUNNING execution whose heartbeat is older than this is taken over by another worker. A thread
+# beside the render writes the heartbeat every EXECUTION_HEARTBEAT_S (at most a quarter of the stale time).
 EXECUTION_STALE_S = env_int("EXECUTION_STALE_S", 300)
-# Transient errors (network, storage, a busy model server): attempts per step and first back-off.
-EXECUTION_MAX_ATTEMPTS = env_int("EXECUTION_MAX_ATTEMPTS", 3)
-EXECUTION_BACKOFF_S = env_float("EXECUTION_BACKOFF_S", 2.0)
+EXECUTION_HEARTBEAT_S = env_float("EXECUTION_HEARTBEAT_S", 10.0)
+# An attempt that ends for a transient reason (or whose worker died) is retried as a whole, resuming from
+# its last finished step, EXECUTION_RETRY_BACKOFF_S later, doubling (60, 120, 240 s), at most
+# EXECUTION_MAX_RETRIES times; then the execution fails. Permanent errors fail it at once.
+EXECUTION_MAX_RETRIES = env_int("EXECUTION_MAX_RETRIES", 3)
+EXECUTION_RETRY_BACKOFF_S = env_float("EXECUTION_RETRY_BACKOFF_S", 60.0)
+# Within an attempt, a step that hits a transient error (a dropped upload, a busy model server) is
+# first retried in place: STEP_ATTEMPTS tries in all, STEP_BACKOFF_S apart, doubling.
+STEP_ATTEMPTS = env_int("STEP_ATTEMPTS", 3)
+STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
 # The cluster renders are queued on: "default", or "gpu" when GPU hosts run every render.
 RENDER_CLUSTER = os.environ.get("RENDER_CLUSTER", "default")
 Q_CLUSTER = {

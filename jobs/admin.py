@@ -97,8 +97,17 @@ class JobExecutionInline(admin.TabularInline):
         return ", ".join(parts) or "-"
 
 
+class UploadsOutsideTransaction:
+    """The add and change pages without Django's surrounding transaction: they store uploaded
+    files (on S3 a network call), and no transaction may wait on the network. The rows are written
+    by single statements or by the services' own short transactions."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(Job)
-class JobAdmin(OwnedAdmin):
+class JobAdmin(UploadsOutsideTransaction, OwnedAdmin):
     shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
     form = JobAdminForm
@@ -505,14 +514,14 @@ class JobAdmin(OwnedAdmin):
 
 @admin.register(JobExecution)
 class JobExecutionAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "status", "progress", "current_step", "worker_host", "retry_count",
+    list_display = ["id", "job", "status", "progress", "current_step", "worker_host", "attempt", "retry_count",
                     "created_at", "started_at", "finished_at"]
-    list_filter = ["status", "worker_host", "created_at"]
+    list_filter = ["status", "error_kind", "worker_host", "created_at"]
     search_fields = ["job__title", "detail", "error"]
     list_select_related = ["job"]
     readonly_fields = ["job", "status", "progress", "current_step", "detail", "steps", "results",
-                       "worker_host", "heartbeat_at", "retry_count", "error", "created_at",
-                       "started_at", "finished_at"]
+                       "worker_host", "heartbeat_at", "attempt", "retry_count", "retry_at", "error_kind", "error",
+                       "created_at", "started_at", "finished_at"]
 
     def get_queryset(self, request):
         jobs = Job.objects.visible_to(request.user)
@@ -523,7 +532,7 @@ class JobExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockClip)
-class StockClipAdmin(OwnedAdmin):
+class StockClipAdmin(UploadsOutsideTransaction, OwnedAdmin):
     form = StockClipForm
     list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",
                     "owner"]

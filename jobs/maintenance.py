@@ -2,12 +2,31 @@
 
 The management commands (run_jobs, reset_stuck_jobs, cleanup_old_jobs, cleanup_storage,
 job_health) and the django-q2 schedules call these functions; they hold no logic themselves.
+One module, past 500 lines: running, clean-ups, health and schedules share one view of
+executions and their files; its sections are the places to split it along when it grows.
 
 Stored files: an execution writes its artifacts under `jobs/<job_id>/<execution_id>/` and lists
 their keys in `results` and in each step record's `outputs`. A resumed render reuses an older
 execution's outputs by key, so a file may be referenced by a newer execution than the one whose
 folder holds it: clean-ups never remove a key that a kept execution (or a segment) references.
 An execution "holds files" while its `results` are not empty; clearing its files empties them.
+
+Clean-ups and renders agree through the database, one execution at a time, so nothing a render
+may reuse is deleted under it:
+1. The clean-up picks candidates from a first look at the tables (cheap, may be stale).
+2. For each one, in one short transaction, it locks the job row (SELECT ... FOR UPDATE), checks
+   again that the job has no waiting or running execution and that this execution is neither the
+   job's newest nor its newest success, computes what the job's other rows still reference, and
+   empties the execution's `results`. A render only reuses a step record whose execution still
+   lists the outputs in `results` (render._find_reusable), so from the commit on no render picks
+   these files; and a render created meanwhile either committed before the lock (the job is busy:
+   skipped) or waits for it (inserting an execution locks the job row too: the foreign key, and
+   `latest_execution`), then finds `results` empty.
+3. After the commit it deletes the files no other row references. Storage calls (listing,
+   deleting) never run inside the transaction; the transaction holds only the row lock.
+A purged job's rows are deleted first, under the same lock and checks: once the job is gone no
+render can use its files. A folder left behind by a purge whose file deletes failed part way is
+found again by the next old-jobs clean-up (a `jobs/<id>/` folder without a job row).
 """
 
 import logging
@@ -16,20 +35,29 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.status import Stat
 
 from .files import execution_folder
-from .progress import step_durations
-from .queue import execution_claim_next, executions_reset_stuck, silent_since, stale_before, waiting
-from .render import execution_run
 from .models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
+from .progress import step_durations
+from .queue import (
+    attempts_allowed,
+    execution_claim_next,
+    executions_reset_stuck,
+    silent_since,
+    stale_before,
+    waiting,
+    wake_worker,
+)
+from .render import execution_run
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +67,8 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Defaults shared by the commands and the schedules.
 STUCK_AFTER = timedelta(minutes=60)
 KEEP_DAYS = 30
+# Health lists executions that failed for good this recently.
+FAILING_WITHIN = timedelta(hours=24)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -78,9 +108,10 @@ def jobs_run(
 ) -> RunSummary:
     """Render waiting executions in this process, best first, until `max_jobs` were taken.
 
-    Claiming and rendering are separate calls (rather than `render.execution_run_next`) so that an
-    unexpected crash is still reported with the execution's id; the execution stays RUNNING and
-    is taken over once its heartbeat goes stale (or by reset_stuck_jobs).
+    Claiming and rendering are separate calls (rather than `render.execution_run_next`) so that a
+    crash (the database gone for good) is still reported with the execution's id; the execution
+    stays RUNNING and is taken over once its heartbeat goes stale (or by reset_stuck_jobs). An
+    attempt that ended in a delayed retry counts as run, neither succeeded nor failed.
     """
     summary = RunSummary()
     while summary.attempted < max_jobs:
@@ -106,7 +137,9 @@ def jobs_run(
         elif execution.status == ExecutionStatus.FAILED:
             summary.failed += 1
         if on_execution is not None:
-            on_execution(execution, f"{execution.status}: {execution.detail}")
+            taken_over = execution.status == ExecutionStatus.RUNNING  # render.execution_run says so
+            on_execution(execution, "stopped: another worker took it over" if taken_over
+                         else f"{execution.status}: {execution.detail}")
     return summary
 
 
@@ -182,6 +215,65 @@ def _busy_job_ids() -> set[int]:
     return set(JobExecution.objects.filter(status__in=ACTIVE_STATUSES).values_list("job_id", flat=True))
 
 
+def _job_references(job_id: int, *, excluding: set[int]) -> set[str]:
+    """Keys the job's rows still reference, but for the executions `excluding`: executions that hold
+    files (or are rendering) and segments. A render reuses outputs of its own job only."""
+    holders = JobExecution.objects.filter(job_id=job_id).exclude(pk__in=excluding).filter(
+        ~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
+    keys: set[str] = set()
+    for results, steps in holders.values_list("results", "steps"):
+        keys |= execution_keys(results, steps)
+    return keys | _split_keys(JobSplit.objects.filter(job_id=job_id).values_list("selected", "images"))
+
+
+def _may_clear(execution: JobExecution | None, job: Job) -> bool:
+    """A finished execution that is neither the job's newest nor its newest success (the published video)."""
+    if execution is None or execution.status not in FINISHED_STATUSES or execution.pk == job.latest_execution_id:
+        return False
+    return execution.pk != job.executions.successes().values_list("pk", flat=True).first()
+
+
+def _release(execution_id: int, job_id: int, *, cleared: set[int]) -> tuple[dict, set[str]] | None:
+    """Take an execution's files from renders, in one short transaction: with the job row locked
+    (which also holds back a new execution of the job: its insert waits for the lock), re-check
+    that the job renders nothing and the execution may go, then empty its results, after which no
+    render reuses its outputs. Returns its results and what the job's other rows still reference;
+    None when it must stay."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.executions.filter(status__in=ACTIVE_STATUSES).exists():
+            return None
+        execution = JobExecution.objects.filter(pk=execution_id, job_id=job_id).first()
+        if not _may_clear(execution, job):
+            return None
+        referenced = _job_references(job_id, excluding=cleared | {execution_id})
+        JobExecution.objects.filter(pk=execution_id).update(results={}, updated_at=timezone.now())
+    return execution.results, referenced
+
+
+def _clear_execution(report: CleanupReport, execution_id: int, job_id: int, seen: set[str], *,
+                     delete_row: bool = False) -> int | None:
+    """Remove an execution's stored files (and with `delete_row` its row) unless a render may still
+    use them; returns the bytes freed, None when it stays. The folder is listed before the lock:
+    listing is a storage call, and a finished execution's folder gets no new files."""
+    folder = set(storage_walk(execution_folder(job_id, execution_id)))
+    cleared = set(report.executions)  # a dry run counts what it would have cleared as gone
+    if report.dry_run:
+        results = JobExecution.objects.filter(pk=execution_id).values_list("results", flat=True).first()
+        released = (results or {}, _job_references(job_id, excluding=cleared | {execution_id}))
+    else:
+        released = _release(execution_id, job_id, cleared=cleared)
+    if released is None:
+        return None
+    results, referenced = released
+    freed = _remove(report, execution_keys(results, None) | folder, referenced.__contains__, seen)
+    if delete_row and not report.dry_run:
+        # The row goes after its files: if a delete fails, the next run finds the row and tries again.
+        JobExecution.objects.filter(pk=execution_id).delete()
+    report.executions.append(execution_id)
+    return freed
+
+
 def _remove(
     report: CleanupReport, keys: Iterable[str], protected: Callable[[str], bool], seen: set[str]
 ) -> int:
@@ -201,9 +293,20 @@ def _remove(
     return freed
 
 
+def _orphan_job_folders() -> list[int]:
+    """`jobs/<id>/` folders whose job row is gone (a purge whose file deletes failed part way)."""
+    try:
+        folders, _files = default_storage.listdir("jobs")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    ids = {int(name) for name in folders if name.isdigit()}
+    return sorted(ids - set(Job.objects.filter(pk__in=ids).values_list("pk", flat=True)))
+
+
 def old_jobs_cleanup(*, days: int, dry_run: bool = False) -> CleanupReport:
-    """Delete finished executions older than `days` (never a job's latest) and jobs soft-deleted
-    that long ago, with their stored files, except files that kept rows still reference."""
+    """Delete finished executions older than `days` (never a job's latest, nor its latest success)
+    and jobs soft-deleted that long ago, with their stored files, except files that kept rows still
+    reference. Each removal agrees with renders through the database (see the module docstring)."""
     cutoff = timezone.now() - timedelta(days=days)
     report = CleanupReport(dry_run=dry_run)
     purged_jobs = list(
@@ -212,44 +315,40 @@ def old_jobs_cleanup(*, days: int, dry_run: bool = False) -> CleanupReport:
         .values_list("pk", "narration_audio")
     )
     purged_job_ids = {pk for pk, _ in purged_jobs}
-    latest = _latest_execution_ids()
-    busy = _busy_job_ids()
     old = list(
         JobExecution.objects.filter(status__in=FINISHED_STATUSES)
         .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
-        .exclude(pk__in=latest)
-        .exclude(job_id__in=purged_job_ids | busy)
+        .exclude(pk__in=_latest_execution_ids())
+        .exclude(job_id__in=purged_job_ids | _busy_job_ids())
         .order_by("created_at", "id")
-        .values_list("pk", "job_id", "results")
+        .values_list("pk", "job_id")
     )
-    doomed = {pk for pk, _, _ in old}
-
-    # Kept rows protect what they reference.
-    protected: set[str] = set()
-    kept = (
-        JobExecution.objects.exclude(pk__in=doomed).exclude(job_id__in=purged_job_ids)
-        .filter(~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
-    )
-    for results, steps in kept.values_list("results", "steps").iterator():
-        protected |= execution_keys(results, steps)
-    kept_splits = JobSplit.objects.exclude(job_id__in=purged_job_ids)
-    protected |= _split_keys(kept_splits.values_list("selected", "images"))
-
     seen: set[str] = set()
-    for pk, job_id, results in old:
-        keys = set(execution_keys(results, None)) | set(storage_walk(execution_folder(job_id, pk)))
-        _remove(report, keys, protected.__contains__, seen)
-        report.executions.append(pk)
+    for pk, job_id in old:
+        _clear_execution(report, pk, job_id, seen, delete_row=True)
+
+    # A purged job's rows go first, with the job row locked and its state checked again: once the
+    # job is gone no render can use its files. Files another job's rows name stay (defensive: renders
+    # never share files across jobs).
+    others = JobExecution.objects.exclude(job_id__in=purged_job_ids).filter(
+        ~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
+    protected: set[str] = set()
+    for results, steps in others.values_list("results", "steps").iterator():
+        protected |= execution_keys(results, steps)
+    protected |= _split_keys(JobSplit.objects.exclude(job_id__in=purged_job_ids).values_list("selected", "images"))
     for job_id, narration_audio in purged_jobs:
-        keys = set(storage_walk(f"jobs/{job_id}/"))
-        if narration_audio:
-            keys.add(narration_audio)
+        keys = set(storage_walk(f"jobs/{job_id}/")) | ({narration_audio} if narration_audio else set())
+        if not dry_run:
+            with transaction.atomic():
+                job = Job.objects.select_for_update().filter(pk=job_id, deleted_at__lt=cutoff).first()
+                # A waiting execution of a deleted job never starts (claims skip deleted jobs).
+                if job is None or job.executions.filter(status=ExecutionStatus.RUNNING).exists():
+                    continue
+                job.delete()
         _remove(report, keys, protected.__contains__, seen)
         report.jobs.append(job_id)
-    if not dry_run:
-        # Rows go after their files: if a delete fails, the next run finds the rows and tries again.
-        JobExecution.objects.filter(pk__in=doomed).delete()
-        Job.objects.filter(pk__in=purged_job_ids).delete()
+    for job_id in _orphan_job_folders():
+        _remove(report, storage_walk(f"jobs/{job_id}/"), protected.__contains__, seen)
     return report
 
 
@@ -274,8 +373,8 @@ def storage_cleanup(
     """Remove stored files of old executions (keeping their rows), recorded as a CleanupRun.
 
     First everything but the newest `keep_executions` of each job; then, while the files under
-    `jobs/` exceed `max_bytes`, the oldest finished executions' files. A job's latest execution,
-    a job that is rendering, and referenced files are never touched. Auto mode runs at most once
+    `jobs/` exceed `max_bytes`, the oldest finished executions' files. A job's latest execution and
+    latest success, a job that is rendering, and referenced files are never touched. Auto mode runs at most once
     per `min_interval` (a skipped run is recorded too); manual mode always runs.
     """
     if mode not in CleanupRun.Mode.values:
@@ -294,39 +393,25 @@ def storage_cleanup(
             return report
 
     total_before = sum(size for key in storage_walk("jobs") if (size := _size(key)) is not None)
+    # A first cut; each execution is checked again under its job's lock before anything goes.
     latest = _latest_execution_ids()
     busy = _busy_job_ids()
-    rows = list(
-        JobExecution.objects.order_by("job_id", "-created_at", "-id")
-        .values_list("pk", "job_id", "status", "results", "steps", "finished_at", "created_at")
-    )
-    # How many holders reference each key: executions holding files, and segments (for good).
-    holders: Counter = Counter()
-    for _, _, status, results, steps, *_ in rows:
-        if results or status in ACTIVE_STATUSES:
-            holders.update(execution_keys(results, steps))
-    holders.update(_split_keys(JobSplit.objects.values_list("selected", "images")))
-
+    rows = JobExecution.objects.order_by("job_id", "-created_at", "-id").annotate(
+        holds=~Q(results={})).values_list("pk", "job_id", "status", "holds", "finished_at", "created_at")
     rank: Counter = Counter()
     beyond_keep, within_keep = [], []
-    for pk, job_id, status, results, steps, finished_at, created_at in rows:
+    for pk, job_id, status, holds, finished_at, created_at in rows:
         rank[job_id] += 1
-        if not results or status not in FINISHED_STATUSES or pk in latest or job_id in busy:
+        if not holds or status not in FINISHED_STATUSES or pk in latest or job_id in busy:
             continue
-        entry = (finished_at or created_at, pk, job_id, results, steps)
+        entry = (finished_at or created_at, pk, job_id)
         (beyond_keep if rank[job_id] > policy.keep_executions else within_keep).append(entry)
 
     seen: set[str] = set()
 
     def clear(entry: tuple) -> int:
-        _, pk, job_id, results, steps = entry
-        holders.subtract(execution_keys(results, steps))  # it no longer holds them
-        keys = execution_keys(results, None) | set(storage_walk(execution_folder(job_id, pk)))
-        freed = _remove(report, keys, lambda key: holders[key] > 0, seen)
-        report.executions.append(pk)
-        if not dry_run:
-            JobExecution.objects.filter(pk=pk).update(results={}, updated_at=timezone.now())
-        return freed
+        _, pk, job_id = entry
+        return _clear_execution(report, pk, job_id, seen) or 0
 
     for entry in sorted(beyond_keep):
         clear(entry)
@@ -372,6 +457,23 @@ class RunningExecution:
     progress: int
     heartbeat_age_s: float | None
     stale: bool
+    attempt: int
+
+
+@dataclass
+class FailingExecution:
+    """An execution whose last attempt ended in an error: waiting for its next attempt, running it,
+    or failed for good (recently)."""
+
+    id: int
+    job_id: int
+    job_title: str
+    status: str
+    attempt: int
+    attempts_allowed: int
+    retry_at: datetime | None
+    error_kind: str
+    error: str
 
 
 @dataclass
@@ -382,6 +484,7 @@ class Health:
     running: list[RunningExecution]
     workers: dict[str, float | None]  # worker host -> age of its newest heartbeat, seconds
     clusters: list[str]
+    failing: list[FailingExecution] = field(default_factory=list)
 
 
 def health_report() -> Health:
@@ -395,6 +498,7 @@ def health_report() -> Health:
             id=execution.pk, job_id=execution.job_id, job_title=execution.job.title,
             worker_host=execution.worker_host or "?", current_step=execution.current_step,
             progress=execution.progress, heartbeat_age_s=age, stale=execution.pk in stale,
+            attempt=execution.attempt,
         ))
     workers: dict[str, float | None] = {}
     for item in running:
@@ -404,8 +508,21 @@ def health_report() -> Health:
             workers[item.worker_host] = item.heartbeat_age_s
     return Health(
         status_counts=status_counts(), queue_depth=waiting().count(), orm_queue=_orm_queue_depth(),
-        running=running, workers=workers, clusters=_cluster_lines(),
+        running=running, workers=workers, clusters=_cluster_lines(), failing=failing_executions(),
     )
+
+
+def failing_executions(*, failed_within: timedelta = FAILING_WITHIN, limit: int = 50) -> list[FailingExecution]:
+    """Executions whose last attempt ended in an error, newest first: active ones (a retry waits or
+    runs) and those that failed within `failed_within`."""
+    recent = Q(status=ExecutionStatus.FAILED, finished_at__gte=timezone.now() - failed_within)
+    rows = (JobExecution.objects.exclude(error="").filter(Q(status__in=ACTIVE_STATUSES) | recent)
+            .select_related("job").order_by("-updated_at", "-id")[:limit])
+    return [FailingExecution(
+        id=execution.pk, job_id=execution.job_id, job_title=execution.job.title, status=execution.status,
+        attempt=execution.attempt, attempts_allowed=attempts_allowed(), retry_at=execution.retry_at,
+        error_kind=execution.error_kind, error=execution.error,
+    ) for execution in rows]
 
 
 def _cluster_lines() -> list[str]:
@@ -462,7 +579,12 @@ def schedules_ensure() -> list[Schedule]:
 
 
 def task_reset_stuck() -> int:
-    return len(executions_reset_stuck(older_than=STUCK_AFTER))
+    """Reset silent executions; and wake a worker when executions wait (a delayed retry whose
+    one-off schedule was lost still starts within the schedule's interval)."""
+    reset = executions_reset_stuck(older_than=STUCK_AFTER)
+    if not reset and waiting().exists():
+        wake_worker()
+    return len(reset)
 
 
 def task_cleanup_storage() -> str:

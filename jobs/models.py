@@ -108,6 +108,14 @@ class ExecutionStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+
+
+class ErrorKind(models.TextChoices):
+    """Why an attempt ended, as far as a retry is concerned."""
+
+    PERMANENT = "permanent"  # a retry cannot help: bad input, a missing file, a backend's refusal
+    TRANSIENT = "transient"  # a retry may: a timeout, a 5xx, a lost connection, a storage error, a dead worker
+    UNEXPECTED = "unexpected"  # no rule knows it (a bug?): retried like a transient one, logged with its traceback
 NEW = "NEW"  # the status of a job that was never rendered
 
 
@@ -139,7 +147,17 @@ class JobExecution(models.Model):
     results = models.JSONField(default=dict, blank=True, help_text="Storage keys of the artifacts.")
     worker_host = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    retry_count = models.PositiveIntegerField(default=0)
+    retry_count = models.PositiveIntegerField(
+        default=0, help_text="Retries of any kind: a step retried in place, an attempt retried or taken over."
+    )
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="Attempts started, raised by every claim. Also the claim's fencing token: a worker "
+        "writes to the execution only while it still holds the attempt it claimed.",
+    )
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="A PENDING execution waits until then before its next attempt."
+    )
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

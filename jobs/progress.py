@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from .files import execution_urls
 from .models import ExecutionStatus, Job, JobExecution
+from .queue import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
 from .steps import STEPS
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,10 @@ STEP_OFFSETS: dict[str, int] = {name: sum(step.weight for step in list(STEPS.val
 class Reporter:
     """Saves and publishes one execution's progress, at most about once a second unless forced.
 
-    Saving is also the execution's heartbeat. `on_progress` is a caller's own listener (a
-    command's progress bar); browsers hear through the channel layer.
+    Saving is fenced: it raises ClaimLost once another worker holds the execution. A save that
+    finds the database connection lost is skipped (the next one reconnects); the heartbeat thread
+    keeps the claim meanwhile. `on_progress` is a caller's own listener (a command's progress
+    bar); browsers hear through the channel layer.
     """
 
     execution: JobExecution
@@ -53,8 +56,15 @@ class Reporter:
             return
         self.last_saved = now
         execution.heartbeat_at = timezone.now()
-        execution.save(update_fields=["progress", "current_step", "detail", "heartbeat_at", "steps",
-                                      "retry_count", "updated_at"])
+        try:
+            # Results too: a retry or a new owner reuses this attempt's finished steps only while
+            # the execution lists their outputs (see render._find_reusable).
+            execution_save_fenced(execution, ["progress", "current_step", "detail", "heartbeat_at", "steps",
+                                              "results", "retry_count"])
+        except DB_CONNECTION_ERRORS:
+            logger.warning("execution %s: progress not saved, the database connection was lost", execution.pk)
+            database_reopen()
+            return
         self.publish()
 
     def publish(self) -> None:

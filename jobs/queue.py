@@ -1,22 +1,44 @@
-"""The render queue: which executions a worker may take, taking one, and putting silent ones back.
+"""The render queue: which executions a worker may take, taking one, keeping it, and putting silent
+ones back.
 
 This is the one place that names the django-q2 task. Tasks carry no execution id: each one
 runs the best claimable execution (lowest runorder, then oldest), so priority holds however
 many workers take tasks at once, and a lost task costs nothing but a wake-up.
+
+Ownership: every claim raises the execution's `attempt`. The worker keeps the attempt it claimed
+and writes to the execution only while the row still holds it (a conditional UPDATE: the fencing
+token), so a worker that was paused past the stale time and taken over stops at its next write
+(`ClaimLost`) and never overwrites the new owner's results. While it renders, a `Heartbeat`
+thread keeps the claim alive, whatever the steps are doing.
+
+Attempts are bounded: a takeover or a reset after a worker went silent ends an attempt like a
+transient error does; past `attempts_allowed()` the execution fails instead.
 """
 
+import logging
 import socket
+import threading
 from datetime import datetime, timedelta
+from typing import Self
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import ExecutionStatus, JobExecution
+from .models import ErrorKind, ExecutionStatus, JobExecution
+
+logger = logging.getLogger(__name__)
 
 RENDER_TASK = "jobs.tasks.run_next_execution"
+# A lost or reset database connection: the next query may work on a new one.
+DB_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+class ClaimLost(Exception):
+    """This worker no longer holds the execution: another worker took it over, or it was reset,
+    cancelled or failed meanwhile. The worker stops without writing anything more."""
 
 
 def wake_worker() -> None:
@@ -24,6 +46,29 @@ def wake_worker() -> None:
     from django_q.tasks import async_task
 
     async_task(RENDER_TASK, cluster=settings.RENDER_CLUSTER)
+
+
+def wake_worker_at(when: datetime) -> None:
+    """Send one render task at `when`: a one-off schedule the render cluster's scheduler runs
+    (it looks about every 30 s). The periodic reset task wakes workers for due retries too."""
+    from django_q.models import Schedule
+
+    Schedule.objects.create(name="batchvideo: delayed retry", func=RENDER_TASK, schedule_type=Schedule.ONCE,
+                            next_run=when, repeats=-1, cluster=settings.RENDER_CLUSTER)
+
+
+def attempts_allowed() -> int:
+    """The first attempt and EXECUTION_MAX_RETRIES more."""
+    return 1 + max(0, settings.EXECUTION_MAX_RETRIES)
+
+
+def retry_delay_s(attempt: int) -> float:
+    """The wait after attempt number `attempt` ended: 60, 120, 240 s with the seed's settings."""
+    return settings.EXECUTION_RETRY_BACKOFF_S * 2 ** max(0, attempt - 1)
+
+
+def heartbeat_interval_s() -> float:
+    return max(0.05, min(settings.EXECUTION_HEARTBEAT_S, settings.EXECUTION_STALE_S / 4))
 
 
 def stale_before() -> datetime:
@@ -38,17 +83,21 @@ def silent_since(before: datetime) -> Q:
     )
 
 
+def _due() -> Q:
+    """PENDING executions whose delayed retry (if any) is due."""
+    return Q(status=ExecutionStatus.PENDING) & (Q(retry_at__isnull=True) | Q(retry_at__lte=timezone.now()))
+
+
 def waiting() -> QuerySet[JobExecution]:
-    """PENDING executions a worker may take: the queue depth."""
-    return JobExecution.objects.filter(status=ExecutionStatus.PENDING, job__deleted_at__isnull=True,
-                                       cancel_requested=False)
+    """PENDING executions a worker may take now: the queue depth (delayed retries count once due)."""
+    return JobExecution.objects.filter(_due(), job__deleted_at__isnull=True, cancel_requested=False)
 
 
 def _claimable_here() -> Q:
     """The claimable condition on the execution's own columns: no join, so PostgreSQL re-checks all
     of it on a row another worker changed meanwhile (a join would turn an UPDATE into
     `id IN (subquery)`, which is not re-checked, and two workers would claim one execution)."""
-    return (Q(status=ExecutionStatus.PENDING) | silent_since(stale_before())) & Q(cancel_requested=False)
+    return (_due() | silent_since(stale_before())) & Q(cancel_requested=False)
 
 
 def claimable() -> QuerySet[JobExecution]:
@@ -56,17 +105,42 @@ def claimable() -> QuerySet[JobExecution]:
     return JobExecution.objects.filter(_claimable_here(), job__deleted_at__isnull=True)
 
 
-def execution_claim(*, execution: JobExecution) -> bool:
-    """Take a claimable execution for this process."""
+def _silence(execution: JobExecution) -> str:
+    """Why the attempt of a silent execution is over, in words."""
+    seen = execution.heartbeat_at or execution.updated_at
+    age_s = (timezone.now() - seen).total_seconds()
+    during = f" during {execution.current_step}" if execution.current_step else ""
+    return (f"the worker on {execution.worker_host or 'an unknown host'} went silent{during} "
+            f"(no heartbeat for {age_s:.0f} s)")
+
+
+def _gave_up(execution: JobExecution, reason: str) -> dict:
+    """The fields of an execution failed for good after its last allowed attempt."""
     now = timezone.now()
-    # Compare-and-set on the status and heartbeat we saw: of two workers, only one wins.
-    claimed = JobExecution.objects.filter(
+    message = f"Attempt {execution.attempt} of {attempts_allowed()} ended: {reason}; gave up"
+    return {"status": ExecutionStatus.FAILED, "detail": message[:500], "error": message,
+            "error_kind": ErrorKind.TRANSIENT, "finished_at": now, "updated_at": now, "retry_at": None}
+
+
+def execution_claim(*, execution: JobExecution) -> bool:
+    """Take a claimable execution for this process (the next attempt). A running one whose worker
+    went silent is taken over: that ends its attempt, and past the last allowed one it fails."""
+    now = timezone.now()
+    # Compare-and-set on the status, heartbeat and attempt we saw: of two workers, only one wins.
+    seen = JobExecution.objects.filter(
         _claimable_here(), pk=execution.pk, status=execution.status, heartbeat_at=execution.heartbeat_at,
-    ).update(
+        attempt=execution.attempt,
+    )
+    taking_over = execution.status == ExecutionStatus.RUNNING
+    if taking_over and execution.attempt >= attempts_allowed():
+        if seen.update(**_gave_up(execution, _silence(execution))):
+            _publish(execution)
+        return False
+    ended = {"retry_count": F("retry_count") + 1, "error": f"Attempt {execution.attempt} ended: "
+             f"{_silence(execution)}", "error_kind": ErrorKind.TRANSIENT} if taking_over else {}
+    claimed = seen.update(
         status=ExecutionStatus.RUNNING, worker_host=socket.gethostname(), heartbeat_at=now, updated_at=now,
-        started_at=Coalesce("started_at", Value(now)),
-        # A taken-over or reset execution (it had a worker) counts one more attempt.
-        retry_count=F("retry_count") + (1 if execution.status == ExecutionStatus.RUNNING or execution.worker_host else 0),
+        started_at=Coalesce("started_at", Value(now)), attempt=F("attempt") + 1, retry_at=None, **ended,
     )
     if claimed:
         execution.refresh_from_db()
@@ -82,12 +156,94 @@ def execution_claim_next() -> JobExecution | None:
     return None
 
 
+def execution_save_fenced(execution: JobExecution, fields: list[str]) -> None:
+    """Save `fields` of an execution this worker claimed, only while it still holds the claim."""
+    values = {name: getattr(execution, name) for name in fields}
+    execution.updated_at = timezone.now()
+    mine = JobExecution.objects.filter(pk=execution.pk, attempt=execution.attempt, status=ExecutionStatus.RUNNING)
+    if not mine.update(**values, updated_at=execution.updated_at):
+        raise ClaimLost(f"execution {execution.pk}: attempt {execution.attempt} is no longer this worker's")
+
+
+def execution_fence(execution: JobExecution) -> None:
+    """ClaimLost unless this worker still holds its claim. Inside a transaction the row stays locked
+    until the transaction ends, so no other worker can claim it before those writes commit."""
+    mine = JobExecution.objects.filter(pk=execution.pk, attempt=execution.attempt, status=ExecutionStatus.RUNNING)
+    if connection.in_atomic_block:
+        mine = mine.select_for_update()
+    if not list(mine.values_list("pk", flat=True)):
+        raise ClaimLost(f"execution {execution.pk}: attempt {execution.attempt} is no longer this worker's")
+
+
+def database_reopen() -> None:
+    """After a lost connection: close this thread's connection if it is broken, so that the next
+    query opens a new one. Never inside a transaction: that is lost, and its owner must see so."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
+class Heartbeat:
+    """Keeps a claimed execution's heartbeat fresh from a thread beside the render, so that a step
+    that reports nothing for a while (a model load, FunASR, a large upload) is not mistaken for a
+    dead worker. The thread dies with its process and stops when the render ends; when it finds
+    the claim lost it sets `lost` (the render stops at its next cancel check).
+
+    A render inside a transaction (the tests) gets no thread: another connection could not see
+    its rows; its progress saves are its heartbeat.
+    """
+
+    def __init__(self, execution: JobExecution) -> None:
+        self.execution_id = execution.pk
+        self.attempt = execution.attempt
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        if not connection.in_atomic_block:
+            self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.execution_id}", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _beat(self) -> None:
+        mine = JobExecution.objects.filter(pk=self.execution_id, attempt=self.attempt,
+                                           status=ExecutionStatus.RUNNING)
+        try:
+            while not self._stop.wait(heartbeat_interval_s()):
+                try:
+                    alive = mine.update(heartbeat_at=timezone.now())
+                except DB_CONNECTION_ERRORS:
+                    logger.warning("heartbeat of execution %s: the database is unreachable; trying again",
+                                   self.execution_id)
+                    connection.close()  # this thread's own connection; the next beat opens a new one
+                    continue
+                if not alive:
+                    logger.warning("execution %s: attempt %s was taken over; this worker stops",
+                                   self.execution_id, self.attempt)
+                    self.lost.set()
+                    return
+        finally:
+            connection.close()
+
+
+def _publish(execution: JobExecution) -> None:
+    from .progress import execution_publish  # progress imports this module
+
+    execution.refresh_from_db()
+    execution_publish(execution)
+
+
 def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
     """Put RUNNING executions whose worker went silent back in the queue, and wake a worker for each.
 
-    The retry is counted by the claim that takes the execution next, not here. The time limit
-    starts again (started_at is cleared): after an hour of silence the old one is spent anyway.
-    An execution an operator asked to cancel is cancelled instead: it could never be claimed again.
+    That ends their attempt (a retry, counted here); past the last allowed attempt they fail. The
+    time limit starts again (started_at is cleared): after an hour of silence the old one is spent
+    anyway. An execution an operator asked to cancel is cancelled instead: it could never be claimed.
     """
     reset = []
     for execution in JobExecution.objects.filter(silent_since(timezone.now() - older_than)):
@@ -98,16 +254,21 @@ def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
             # Compare-and-set on the heartbeat we saw: a worker that just reported keeps its execution.
             still_silent = JobExecution.objects.filter(
                 pk=execution.pk, status=ExecutionStatus.RUNNING, heartbeat_at=execution.heartbeat_at,
-                updated_at=execution.updated_at,
+                updated_at=execution.updated_at, attempt=execution.attempt,
             )
             if execution.cancel_requested:
                 detail = f"Cancelled: the worker on {host} went silent {age_min:.0f} min ago"
                 changed = still_silent.update(status=ExecutionStatus.CANCELLED, detail=detail,
                                               finished_at=timezone.now(), updated_at=timezone.now())
+            elif execution.attempt >= attempts_allowed():
+                changed = still_silent.update(**_gave_up(execution, _silence(execution)))
             else:
                 detail = f"Waiting for a worker: reset after no heartbeat from {host} for {age_min:.0f} min"
-                changed = still_silent.update(status=ExecutionStatus.PENDING, detail=detail,
-                                              started_at=None, updated_at=timezone.now())
+                changed = still_silent.update(
+                    status=ExecutionStatus.PENDING, detail=detail, started_at=None, updated_at=timezone.now(),
+                    retry_count=F("retry_count") + 1, error=f"Attempt {execution.attempt} ended: "
+                    f"{_silence(execution)}", error_kind=ErrorKind.TRANSIENT,
+                )
                 if changed:
                     transaction.on_commit(wake_worker)
         if changed:

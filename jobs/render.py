@@ -1,30 +1,104 @@
 """The render: one loop over the steps in jobs.steps, recording each step on the execution.
 
 Each step's inputs are hashed; when an earlier run of the same job recorded the same hash and
-its stored outputs still exist, the step is reused instead of run. That makes a rerun after a
-crash cheap, and a changed picture re-runs composition only.
+its stored outputs still exist, the step is reused instead of run. That makes a retry or a rerun
+after a crash cheap, and a changed picture re-runs composition only.
+
+Failures: every exception ends the attempt with a recorded error and its kind (`classify`). A
+step that hits a transient error is first tried again in place (STEP_ATTEMPTS, STEP_BACKOFF_S
+doubling). An attempt that ends for a transient or unexpected reason is retried as a whole later:
+the execution waits, PENDING with `retry_at` (EXECUTION_RETRY_BACKOFF_S, doubling), at most
+EXECUTION_MAX_RETRIES times, and resumes from its last finished step. A permanent error fails it
+at once. A worker that lost its claim (jobs.queue) stops without writing anything more.
 """
 
+import contextlib
+import logging
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
+import requests
+import tenacity
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.utils import timezone
 
 from media_engine.errors import Cancelled, MediaError
 
-from .files import work_cache_prune
-from .models import ExecutionStatus, Job, JobExecution
 from . import progress
+from .files import work_cache_prune
+from .models import ErrorKind, ExecutionStatus, Job, JobExecution
 from .progress import Reporter
-from .queue import execution_claim, execution_claim_next
+from .queue import (
+    DB_CONNECTION_ERRORS,
+    ClaimLost,
+    Heartbeat,
+    attempts_allowed,
+    database_reopen,
+    execution_claim,
+    execution_claim_next,
+    execution_fence,
+    execution_save_fenced,
+    retry_delay_s,
+    wake_worker_at,
+)
 from .steps import STEPS, RenderContext, Step, inputs_hash
+
+logger = logging.getLogger(__name__)
+
+# S3 answers a retry may get past, besides any 5xx.
+S3_TRANSIENT_CODES = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError",
+                      "ServiceUnavailable"}
+S3_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+# Fields an attempt's end writes.
+OUTCOME_FIELDS = ["status", "detail", "error", "error_kind", "finished_at", "started_at", "retry_at", "progress",
+                  "current_step", "steps", "results", "retry_count"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # an ErrorKind
+    message: str
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind != ErrorKind.PERMANENT
+
+
+def classify(error: BaseException) -> Failure:
+    """What ended an attempt, in words, and whether a retry may help."""
+    if isinstance(error, MediaError):
+        return Failure(ErrorKind.PERMANENT if error.permanent else ErrorKind.TRANSIENT, str(error))
+    if isinstance(error, ValidationError):
+        return Failure(ErrorKind.PERMANENT, "; ".join(error.messages))
+    if isinstance(error, FileNotFoundError):
+        return Failure(ErrorKind.PERMANENT, f"missing file: {error.filename or error}")
+    if isinstance(error, PermissionError):
+        return Failure(ErrorKind.PERMANENT, f"permission denied: {error.filename or error}")
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if status >= 500 or status in (408, 429) or code in S3_TRANSIENT_CODES:
+            return Failure(ErrorKind.TRANSIENT, f"storage unavailable: {error}")
+        if status == 404 or code in S3_MISSING_CODES:
+            return Failure(ErrorKind.PERMANENT, f"missing file in storage: {error}")
+        return Failure(ErrorKind.PERMANENT, f"storage refused the request: {error}")
+    if isinstance(error, (BotoCoreError, S3UploadFailedError)):
+        return Failure(ErrorKind.TRANSIENT, f"storage unreachable: {error}")
+    if isinstance(error, DB_CONNECTION_ERRORS):
+        return Failure(ErrorKind.TRANSIENT, f"database connection lost: {error}")
+    if isinstance(error, (OSError, subprocess.TimeoutExpired, requests.RequestException)):
+        return Failure(ErrorKind.TRANSIENT, f"storage or network error: {error}")
+    return Failure(ErrorKind.UNEXPECTED, f"unexpected error {type(error).__name__}: {error}")
 
 
 def execution_run_next() -> JobExecution | None:
@@ -38,23 +112,43 @@ def execution_run_next() -> JobExecution | None:
 def execution_run(
     *, execution: JobExecution, on_progress: Callable[[JobExecution], None] | None = None
 ) -> JobExecution:
-    """Render an execution to the end, reusing every step whose inputs did not change."""
+    """Run one attempt of an execution, reusing every step whose inputs did not change. The
+    execution ends finished or waiting for a delayed retry; one left RUNNING was taken over by
+    another worker, and this one stopped without writing more."""
     job = execution.job
     if execution.status != ExecutionStatus.RUNNING and not execution_claim(execution=execution):
         raise ValidationError(f"Execution {execution.pk} is {execution.status}; it cannot be run now.")
-    execution.error = ""
-    execution.save(update_fields=["error", "updated_at"])
     elapsed = (timezone.now() - execution.started_at).total_seconds()
     deadline = time.monotonic() + settings.EXECUTION_TIME_LIMIT_S - max(0.0, elapsed)
     reporter = Reporter(execution, on_progress)
-    context = RenderContext(
-        execution=execution,
-        job=job,
-        workdir=Path(settings.WORK_ROOT) / f"job-{job.pk}" / f"execution-{execution.pk}",
-        cancel=_cancel_check(execution, deadline),
-        report=reporter.report,
-    )
-    context.workdir.mkdir(parents=True, exist_ok=True)
+    # One folder per attempt: a worker that was taken over never shares files with the new owner.
+    execution_dir = Path(settings.WORK_ROOT) / f"job-{job.pk}" / f"execution-{execution.pk}"
+    with Heartbeat(execution) as heartbeat:
+        context = RenderContext(
+            execution=execution,
+            job=job,
+            workdir=execution_dir / f"attempt-{execution.attempt}",
+            cancel=_cancel_check(execution, deadline, heartbeat),
+            report=reporter.report,
+            fence=lambda: execution_fence(execution),
+        )
+        context.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            _attempt(context, reporter, deadline, heartbeat)
+        except ClaimLost as lost:
+            logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
+            execution.status = ExecutionStatus.RUNNING  # as far as this worker knows: it wrote no outcome
+            shutil.rmtree(context.workdir, ignore_errors=True)
+    if execution.status in (ExecutionStatus.SUCCESS, ExecutionStatus.CANCELLED):
+        shutil.rmtree(context.workdir, ignore_errors=True)
+    with contextlib.suppress(OSError):  # other attempts' folders stay until the work cache prunes them
+        execution_dir.rmdir()
+    work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
+    return execution
+
+
+def _attempt(context: RenderContext, reporter: Reporter, deadline: float, heartbeat: Heartbeat) -> None:
+    """The steps, then the attempt's outcome. Raises ClaimLost when another worker holds the execution."""
     current = ""
     try:
         for current, step in STEPS.items():
@@ -62,60 +156,124 @@ def execution_run(
                 raise Cancelled("cancelled by an operator")
             _run_recorded(context, current, step)
     except Cancelled:
+        if heartbeat.lost.is_set():
+            raise ClaimLost(f"execution {context.execution.pk}: taken over during {current}") from None
         if time.monotonic() >= deadline:
             minutes = settings.EXECUTION_TIME_LIMIT_S / 60
             message = f"Stopped: the time limit of {minutes:g} min was reached during {current}"
-            execution_finish(reporter, ExecutionStatus.FAILED, message, error=message)
+            execution_finish(reporter, ExecutionStatus.FAILED, message, error=message,
+                             error_kind=ErrorKind.PERMANENT)
         else:
             execution_finish(reporter, ExecutionStatus.CANCELLED, f"Cancelled during {current}")
-        shutil.rmtree(context.workdir, ignore_errors=True)
-    except (MediaError, ValidationError) as error:
-        message = _error_text(error)
-        execution_finish(reporter, ExecutionStatus.FAILED, f"{current} failed: {message}", error=message)
+    except ClaimLost:
+        raise
+    except Exception as error:  # noqa: BLE001 - every error ends the attempt, recorded and classified
+        _attempt_failed(reporter, current, error)
     else:
         fallbacks = "; ".join(dict.fromkeys(context.fallbacks))
         detail = "Done" + (f" (fallbacks: {fallbacks})" if fallbacks else "")
-        execution.progress = 100
+        context.execution.progress = 100
         execution_finish(reporter, ExecutionStatus.SUCCESS, detail)
-        shutil.rmtree(context.workdir, ignore_errors=True)
-    work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
-    return execution
 
 
-def _cancel_check(execution: JobExecution, deadline: float) -> Callable[[], bool]:
-    """True once an operator asked to cancel, or the time limit passed (checked about once a second)."""
+def _cancel_check(execution: JobExecution, deadline: float, heartbeat: Heartbeat) -> Callable[[], bool]:
+    """True once an operator asked to cancel, the time limit passed, or another worker took the
+    execution over (the database is asked about once a second)."""
     last_check = [0.0]
     stop = [False]
 
     def check() -> bool:
+        if heartbeat.lost.is_set():
+            return True
         now = time.monotonic()
         if not stop[0] and now - last_check[0] >= progress.PROGRESS_SAVE_INTERVAL_S:
             last_check[0] = now
-            stop[0] = now >= deadline or JobExecution.objects.filter(
-                pk=execution.pk, cancel_requested=True
-            ).exists()
+            stop[0] = now >= deadline
+            try:
+                row = JobExecution.objects.filter(pk=execution.pk).values_list(
+                    "cancel_requested", "attempt", "status").first()
+            except DB_CONNECTION_ERRORS:
+                logger.warning("execution %s: not checked for a cancel, the database connection was lost",
+                               execution.pk)
+                database_reopen()  # asked again at the next check
+                return stop[0]
+            if row is None or row[1:] != (execution.attempt, ExecutionStatus.RUNNING):
+                heartbeat.lost.set()
+                return True
+            stop[0] = stop[0] or row[0]
         return stop[0]
 
     return check
 
 
-def _error_text(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(error.messages)
-    return str(error)
+def _attempt_failed(reporter: Reporter, step: str, error: Exception) -> None:
+    """End the attempt on an error: fail at once when it is permanent or the last allowed attempt,
+    else wait for a delayed retry."""
+    failure = classify(error)
+    if failure.kind == ErrorKind.UNEXPECTED:
+        logger.error("execution %s: unexpected error in %s", reporter.execution.pk, step or "the render",
+                     exc_info=error)
+    if isinstance(error, DB_CONNECTION_ERRORS):
+        database_reopen()
+    execution = reporter.execution
+    message = f"{step} failed: {failure.message}" if step else failure.message
+    if not failure.retryable:
+        execution_finish(reporter, ExecutionStatus.FAILED, message, error=message, error_kind=failure.kind)
+    elif execution.attempt >= attempts_allowed():
+        message = f"{message}; gave up after attempt {execution.attempt} of {attempts_allowed()}"
+        execution_finish(reporter, ExecutionStatus.FAILED, message, error=message, error_kind=failure.kind)
+    else:
+        execution_retry_later(reporter, message, error_kind=failure.kind)
 
 
-def execution_finish(reporter: Reporter, status: str, detail: str, *, error: str = "") -> None:
+def execution_retry_later(reporter: Reporter, message: str, *, error_kind: str) -> None:
+    """End the attempt and let the execution wait for its next one, which resumes from the last
+    finished step; a one-off schedule wakes a worker then. The wait doubles with every attempt."""
+    execution = reporter.execution
+    delay_s = retry_delay_s(execution.attempt)
+    execution.retry_at = timezone.now() + timedelta(seconds=delay_s)
+    execution.status = ExecutionStatus.PENDING
+    execution.started_at = None  # the next attempt gets the whole time limit
+    execution.retry_count += 1
+    execution.error, execution.error_kind = message, error_kind
+    when = timezone.localtime(execution.retry_at).strftime("%H:%M:%S %Z")
+    execution.detail = (f"{message}; attempt {execution.attempt} of {attempts_allowed()} ended, "
+                        f"next attempt at {when} (in {delay_s:g} s)")[-500:]
+    _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at))
+    reporter.publish()
+
+
+def execution_finish(reporter: Reporter, status: str, detail: str, *, error: str = "",
+                     error_kind: str = "") -> None:
     """End an execution: record its status, steps and results, and publish the last event."""
     execution = reporter.execution
     execution.status = status
     execution.detail = detail[:500]
     execution.error = error
+    execution.error_kind = error_kind
     execution.finished_at = timezone.now()
-    # Never write cancel_requested back: an operator may have set it meanwhile.
-    execution.save(update_fields=["status", "detail", "error", "finished_at", "progress", "steps",
-                                  "results", "retry_count", "updated_at"])
+    execution.retry_at = None
+    _record_outcome(execution)
     reporter.publish()
+
+
+def _record_outcome(execution: JobExecution, *, also: Callable[[], None] | None = None) -> None:
+    """Write the attempt's end (fenced: never over a new owner's). A lost database connection is
+    retried for a few seconds, so that a blip at the end of a long render does not cost the render;
+    if the database stays away the error is raised and the execution is taken over once silent.
+    Never writes cancel_requested: an operator may have set it meanwhile."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(DB_CONNECTION_ERRORS),
+        stop=tenacity.stop_after_attempt(5),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=8),
+        before_sleep=lambda state: database_reopen(),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt, transaction.atomic():
+            execution_save_fenced(execution, OUTCOME_FIELDS)
+            if also is not None:
+                also()
 
 
 def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
@@ -134,13 +292,19 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
     execution.steps = {**execution.steps, name: {"status": "running", "started_at": started.isoformat()}}
     context.report(name, 0.0, f"{name}: started", force=True)
     clock = time.monotonic()
+    retrying = _step_retrying(context, name)
     try:
-        outputs, data = _with_retries(context, name, lambda: step.run(context, inputs))
-    except (MediaError, ValidationError, Cancelled) as error:
+        outputs, data = retrying(step.run, context, inputs)
+    except ClaimLost:
+        raise
+    except Exception as error:  # recorded on the step, then raised again
+        tries = retrying.statistics.get("attempt_number", 1)
         execution.steps = {**execution.steps, name: {
             "status": "cancelled" if isinstance(error, Cancelled) else "failed",
             "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
-            "duration_s": round(time.monotonic() - clock, 3), "error": _error_text(error),
+            "duration_s": round(time.monotonic() - clock, 3),
+            "error": str(error) if isinstance(error, Cancelled) else classify(error).message,
+            **({"tries": tries} if tries > 1 else {}),
         }}
         raise
     _apply(context, name, step, {
@@ -155,6 +319,28 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
     context.report(name, 1.0, f"{name}: done", force=True)
 
 
+def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:
+    """Tries of one step within an attempt: a transient error is tried again in place,
+    STEP_BACKOFF_S later, doubling, STEP_ATTEMPTS tries in all; anything else ends the attempt."""
+    tries = max(1, settings.STEP_ATTEMPTS)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        failure = classify(state.outcome.exception())
+        database_reopen()
+        context.execution.retry_count += 1
+        context.report(name, 0.0, f"{name}: {failure.message}; trying again in {state.upcoming_sleep:g} s "
+                                  f"(try {state.attempt_number + 1}/{tries})", force=True)
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(lambda error: classify(error).kind == ErrorKind.TRANSIENT),
+        stop=tenacity.stop_after_attempt(tries),
+        wait=tenacity.wait_exponential(multiplier=settings.STEP_BACKOFF_S, min=0),
+        sleep=lambda seconds: sleep_unless_cancelled(context, seconds),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
 def _apply(context: RenderContext, name: str, step: Step, record: dict) -> None:
     """Record a finished (or reused) step and hand later steps what they need from it."""
     execution = context.execution
@@ -166,28 +352,6 @@ def _apply(context: RenderContext, name: str, step: Step, record: dict) -> None:
         step.restore(context, data)
 
 
-def _with_retries(context: RenderContext, step: str, attempt_step: Callable[[], Any]) -> Any:
-    """Retry transient failures with exponential back-off; permanent ones fail at once."""
-    attempts = max(1, settings.EXECUTION_MAX_ATTEMPTS)
-    for attempt in range(1, attempts + 1):
-        try:
-            return attempt_step()
-        except (OSError, BotoCoreError, ClientError) as error:
-            failure = MediaError(f"storage or network error: {error}", permanent=False)
-        except MediaError as error:
-            if error.permanent:
-                raise
-            failure = error
-        if attempt == attempts:
-            raise MediaError(f"{failure} (gave up after {attempts} attempts)", permanent=False)
-        wait = settings.EXECUTION_BACKOFF_S * 2 ** (attempt - 1)
-        context.execution.retry_count += 1
-        context.report(step, 0.0, f"{step}: {failure}; retrying in {wait:g} s (attempt {attempt + 1}/{attempts})",
-                       force=True)
-        sleep_unless_cancelled(context, wait)
-    raise AssertionError("unreachable")
-
-
 def sleep_unless_cancelled(context: RenderContext, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -197,10 +361,16 @@ def sleep_unless_cancelled(context: RenderContext, seconds: float) -> None:
 
 
 def _find_reusable(job: Job, step: str, input_hash: str) -> dict | None:
-    for steps in job.executions.order_by("-id").values_list("steps", flat=True)[:20]:
+    """A finished record of `step` with these inputs whose outputs are still stored: only while its
+    execution still lists them in its results (a clean-up empties results before it deletes files,
+    so a render never picks what is being deleted; see jobs.maintenance)."""
+    for steps, results in job.executions.order_by("-id").values_list("steps", "results")[:20]:
         record = (steps or {}).get(step)
         if not record or record.get("input_hash") != input_hash or record.get("status") not in ("done", "reused"):
             continue
-        if all(default_storage.exists(key) for key in record.get("outputs", {}).values()):
+        outputs: dict = record.get("outputs", {})
+        if not outputs.items() <= (results or {}).items():
+            continue
+        if all(default_storage.exists(key) for key in outputs.values()):
             return record
     return None

@@ -20,23 +20,34 @@ from .queue import wake_worker
 from .validation import RUNORDER_MIN, clean_job_input
 
 
-@transaction.atomic
 def job_create(*, user, title: str, content: str, **fields: Any) -> Job:
+    """A checked job; an uploaded narration is stored first (see _store_uploads)."""
     data = clean_job_input(user, {"title": title, "content": content, **fields})
     job = Job(owner=user if user is not None and user.is_authenticated else None, **data)
     job.full_clean(exclude=["owner"])
+    _store_uploads(job)
     job.save()
     return job
 
 
-@transaction.atomic
 def job_update(*, job: Job, user, **fields: Any) -> Job:
     data = clean_job_input(user, fields)
     for name, value in data.items():
         setattr(job, name, value)
     job.full_clean(exclude=["owner"])
+    _store_uploads(job)
     job.save()
     return job
+
+
+def _store_uploads(job: Job) -> None:
+    """Store a new narration upload before the row is written, as Job.save would, but outside it:
+    on S3 storing is a network call, and no transaction may wait on one (the row is then one
+    statement, atomic on its own). Callers hold no transaction around job_create/job_update
+    when they pass an upload."""
+    narration = job.narration_audio
+    if narration and not narration._committed:
+        narration.save(narration.name, narration.file, save=False)
 
 
 def job_soft_delete(*, job: Job) -> Job:

@@ -41,11 +41,17 @@ class RenderContext:
     workdir: Path
     cancel: Callable[[], bool]
     report: Callable[..., None]  # report(step, fraction, message, force=False)
+    fence: Callable[[], None]  # raises ClaimLost once another worker holds the execution
     fallbacks: list[str] = field(default_factory=list)
     narration: Narration | None = None
 
     def key(self, name: str) -> str:
         return execution_key(self.job.pk, self.execution.pk, name)
+
+    def store(self, local_path: Path, key: str) -> str:
+        """Store an output, unless this worker lost the execution (its new owner stores its own)."""
+        self.fence()
+        return store(local_path, key)
 
 
 Outputs = tuple[dict[str, str], dict[str, Any]]
@@ -108,7 +114,7 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
         on_progress=lambda fraction: context.report("narration", fraction, "Narrating"),
         cancel=context.cancel,
     )
-    key = store(narration.path, context.key("narration.wav"))
+    key = context.store(narration.path, context.key("narration.wav"))
     return {"narration": key}, {
         "duration_ms": narration.duration_ms,
         "sentences": [vars(sentence) for sentence in narration.sentences],
@@ -135,7 +141,7 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
         words=True,  # per-character times align the script exactly
     )
     sentences = asr.align(inputs["sentences"], recognised, duration_ms=duration_ms)
-    key = store(narration_path, context.key("narration.wav"))
+    key = context.store(narration_path, context.key("narration.wav"))
     return {"narration": key}, {
         "duration_ms": duration_ms,
         "sentences": [vars(sentence) for sentence in sentences],
@@ -189,8 +195,8 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
     subtitles.write_srt(cues, srt_path)
     subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box)
     return {
-        "srt": store(srt_path, context.key("subtitles.srt")),
-        "ass": store(ass_path, context.key("subtitles.ass")),
+        "srt": context.store(srt_path, context.key("subtitles.srt")),
+        "ass": context.store(ass_path, context.key("subtitles.ass")),
     }, {"cues": len(cues)}
 
 
@@ -225,7 +231,8 @@ def segments_run(context: RenderContext, inputs: dict) -> Outputs:
     sentences = context.narration.sentences
     segments = storyboard.segments_plan(job=context.job, sentences=sentences,
                                         duration_ms=inputs["duration_ms"], target_ms=inputs["target_ms"])
-    storyboard.segments_save(job=context.job, segments=segments, sentences=[s.text for s in sentences])
+    storyboard.segments_save(job=context.job, segments=segments, sentences=[s.text for s in sentences],
+                             fence=context.fence)
     return {}, {"segments": len(segments)}
 
 
@@ -269,7 +276,7 @@ def pictures_run(context: RenderContext, inputs: dict) -> Outputs:
                 local = context.workdir / f"card-{split_row.index:03d}.png"
                 cards.render_card(split_row.text, width=width, height=height, palette=palette, out_path=local,
                                   seed=job.pk * 1000 + split_row.index + 7919 * split_row.variant)
-                key = store(local, key)
+                key = context.store(local, key)
             storyboard.split_set_card(split_row=split_row, key=key)
             fallbacks.append("picture cards")
         context.report("pictures", (number + 1) / len(splits), f"Pictures {number + 1}/{len(splits)}")
@@ -312,7 +319,7 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
             # The row's id in the key: another segment that had this index (before a split or merge)
             # keeps its own pictures.
             key = picture_key(job.pk, split_row.index, f"flux-{split_row.pk}-{picture.seed}")
-            added.append({"key": store(picture.path, key), "seed": picture.seed, "source": "flux"})
+            added.append({"key": context.store(picture.path, key), "seed": picture.seed, "source": "flux"})
         storyboard.split_add_generated(split_row=split_row, images=added)
 
 
@@ -390,7 +397,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     )
     if inputs["presenter"]:
         out_path = _add_presenter(context, out_path, plan.narration_path, brand)
-    return {"video": store(out_path, context.key("video.mp4"))}, {}
+    return {"video": context.store(out_path, context.key("video.mp4"))}, {}
 
 
 def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand) -> Path:
@@ -441,7 +448,7 @@ def cover_run(context: RenderContext, inputs: dict) -> Outputs:
     else:
         frame = compose.extract_frame(fetch(inputs["video"]), 1.0, context.workdir / "cover-frame.png")
     cover = compose.make_cover(frame, inputs["title"], context.workdir / "cover.jpg", width=width, height=height)
-    return {"cover": store(cover, context.key("cover.jpg"))}, {}
+    return {"cover": context.store(cover, context.key("cover.jpg"))}, {}
 
 
 def _generate_cover(context: RenderContext, prompt: str) -> Path:

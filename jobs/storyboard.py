@@ -9,6 +9,7 @@ Operators split a segment at a sentence boundary and merge neighbours here too.
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -316,13 +317,17 @@ def segments_fit(*, job: Job, segments: list[split.Segment], sentences: list[str
     )
 
 
-def segments_save(*, job: Job, segments: list[split.Segment], sentences: list[str], llm: bool = True) -> None:
+def segments_save(
+    *, job: Job, segments: list[split.Segment], sentences: list[str], llm: bool = True,
+    fence: Callable[[], None] | None = None,
+) -> None:
     """Write the storyboard: a segment that continues an earlier one (its `origin`) keeps that row and
     every choice on it, with new times, sentences and text; new segments get new rows and prompts;
     rows no segment continues go (their pictures stay in storage for the clean-up).
 
     Prompts for new segments are built first, outside the transaction: they may call an LLM. Clips are
-    placed automatically only on a storyboard made from scratch that has none yet.
+    placed automatically only on a storyboard made from scratch that has none yet. A render passes its
+    `fence`, checked under the job's row lock: a worker that lost its execution writes nothing.
     """
     previous = list(job.splits.order_by("index"))  # a segment's origin is its place in this list
     new_texts = [segment.text for segment in segments if segment.origin is None]
@@ -330,6 +335,8 @@ def segments_save(*, job: Job, segments: list[split.Segment], sentences: list[st
     from_scratch = all(segment.origin is None for segment in segments)
     with transaction.atomic():
         list(Job.objects.select_for_update().filter(pk=job.pk).values_list("pk", flat=True))
+        if fence is not None:
+            fence()
         continued = {segment.origin for segment in segments if segment.origin is not None}
         gone = [row.pk for position, row in enumerate(previous) if position not in continued]
         JobSplit.objects.filter(pk__in=gone).delete()

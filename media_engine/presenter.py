@@ -17,8 +17,7 @@ from typing import Literal
 import requests
 
 from . import ffmpeg
-from .errors import MediaError
-from .tts_http import with_retries
+from .errors import MediaError, with_retries
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 CORNER_MARGIN = 0.03  # share of the frame width kept free between the picture-in-picture and the edges

@@ -11,8 +11,7 @@ from typing import NamedTuple
 
 import requests
 
-from .errors import MediaError
-from .tts_http import with_retries
+from .errors import MediaError, with_retries
 
 logger = logging.getLogger(__name__)
 

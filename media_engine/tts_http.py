@@ -12,19 +12,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import mimetypes
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
 import requests
 
 from . import ffmpeg
-from .errors import MediaError
+from .errors import MediaError, with_retries
 from .tts import TTSBackend, VoiceSpec
-
-T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_ATTEMPTS = 3
@@ -187,21 +182,6 @@ def azure_ssml(text: str, *, voice_name: str, language: str, speed: float) -> st
         f"<voice name={quoteattr(voice_name)}><prosody rate={quoteattr(prosody_rate(speed))}>"
         f"{escape(text)}</prosody></voice></speak>"
     )
-
-
-def with_retries(action: Callable[[], T], *, attempts: int, backoff_s: float, service: str) -> T:
-    """Run `action`, retrying transient MediaErrors with exponential back-off."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except MediaError as error:
-            if error.permanent:
-                raise
-            if attempt == attempts:
-                message = f"{service} failed after {attempts} attempt(s): {error}"
-                raise MediaError(message, permanent=False) from error
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
 
 
 def post_once(url: str, *, service: str, timeout: float, **request_kwargs) -> bytes:

@@ -2,7 +2,8 @@
 
 EXECUTION_EXAMPLE = {
     "id": 41, "job": 123, "status": "SUCCESS", "detail": "Done (fallbacks: espeak-ng voice)", "progress": 100,
-    "current_step": "cover", "worker_host": "gpu-1", "retry_count": 0, "cancel_requested": False,
+    "current_step": "cover", "worker_host": "gpu-1", "retry_count": 0, "attempt": 1,
+    "retry_at": None, "error_kind": "", "cancel_requested": False,
     "created_at": "2025-01-01T12:00:00Z", "started_at": "2025-01-01T12:00:02Z",
     "finished_at": "2025-01-01T12:01:30Z", "duration_s": 88.0, "heartbeat_at": "2025-01-01T12:01:30Z",
     "error": "",
@@ -16,7 +17,7 @@ EXECUTION_EXAMPLE = {
 }
 PENDING_EXAMPLE = {
     **EXECUTION_EXAMPLE, "id": 42, "status": "PENDING", "detail": "Waiting for a worker", "progress": 0,
-    "current_step": "", "worker_host": "", "started_at": None, "finished_at": None, "duration_s": None,
+    "current_step": "", "worker_host": "", "attempt": 0, "started_at": None, "finished_at": None, "duration_s": None,
     "heartbeat_at": None, "steps": {}, "urls": {},
 }
 PICTURE_URL = "/files/ImpvYnMvMTIzL3BpY3R1cmVzLzAwMC5wbmci:1tX..."

@@ -52,11 +52,14 @@ def _step_summary(steps: dict[str, Any]) -> dict[str, Any]:
 
 class ExecutionSerializer(serializers.ModelSerializer):
     duration_s = serializers.SerializerMethodField(help_text="Seconds from start to finish (or until now).")
+    error_kind = serializers.CharField(read_only=True, help_text=(
+        "Why the last attempt ended: permanent, transient or unexpected; empty when nothing failed."))
 
     class Meta:
         model = JobExecution
         fields = ["id", "job", "status", "detail", "progress", "current_step", "worker_host", "retry_count",
-                  "cancel_requested", "created_at", "started_at", "finished_at", "duration_s"]
+                  "attempt", "retry_at", "error_kind", "cancel_requested", "created_at", "started_at",
+                  "finished_at", "duration_s"]
         read_only_fields = fields
 
     def get_duration_s(self, execution: JobExecution) -> float | None:
@@ -111,6 +114,7 @@ class ExecutionDetailSerializer(ExecutionSerializer):
             "id": execution.pk, "job": execution.job_id, "status": execution.status, "detail": execution.detail,
             "progress": execution.progress, "current_step": execution.current_step,
             "worker_host": execution.worker_host, "retry_count": execution.retry_count,
+            "attempt": execution.attempt, "retry_at": _time(execution.retry_at), "error_kind": execution.error_kind,
             "cancel_requested": execution.cancel_requested, "created_at": _time(execution.created_at),
             "started_at": _time(execution.started_at), "finished_at": _time(execution.finished_at),
             "duration_s": self.get_duration_s(execution),

@@ -86,6 +86,23 @@ def test_stale_workers_make_it_degraded(client, db, settings):
     assert body["components"]["workers"]["running"][0]["stale"] is True
 
 
+def test_extended_health_lists_failing_executions_with_attempts_and_the_last_error(client, db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.HEALTH_TOKEN = "t"
+    execution = make_execution(make_job(), status=ExecutionStatus.PENDING, attempt=2, error_kind="transient",
+                               retry_at=timezone.now() + timedelta(seconds=120), error="compose failed: busy")
+    body = client.get("/health/extended", HTTP_X_HEALTH_TOKEN="t").json()
+    assert body["components"]["queue"]["delayed_retries"] == 1
+    [failing] = body["components"]["workers"]["failing"]
+    assert failing["execution"] == execution.pk
+    assert (failing["attempt"], failing["attempts_allowed"], failing["error_kind"], failing["error"]) == (
+        2, 1 + settings.EXECUTION_MAX_RETRIES, "transient", "compose failed: busy")
+    assert failing["next_attempt_at"] == execution.retry_at.isoformat()
+
+
 def test_metrics_in_prometheus_format(db, settings):
     settings.HEALTH_TOKEN = "t"
     settings.MIDDLEWARE = ["batchvideo.metrics.RequestMetricsMiddleware", *settings.MIDDLEWARE]

@@ -1,5 +1,6 @@
 """Maintenance commands: what they print, their exit status, and how they refuse bad arguments."""
 
+import re
 from datetime import timedelta
 from io import StringIO
 
@@ -258,9 +259,35 @@ def test_job_health_shows_statuses_queue_running_executions_and_workers():
     assert lines[3].startswith(
         f"  execution {running.pk} (job {running.job_id} 'Tea') on gpu-1: compose 60%, heartbeat 3"
     )
+    assert lines[3].endswith(", attempt 0")
     assert not lines[3].endswith("(stale)")
     assert lines[4].startswith(f"  execution {stale.pk} (job {stale.job_id} 'Old') on gpu-1: starting 0%")
     assert lines[4].endswith("(stale)")
     assert lines[5] == "Workers with running executions: 1"
     assert lines[6].startswith("  gpu-1: newest heartbeat 3")
     assert lines[7] == "django-q clusters reporting: 0"
+
+
+@pytest.mark.django_db
+def test_job_health_shows_attempts_and_the_last_error_of_failing_executions(settings):
+    settings.EXECUTION_MAX_RETRIES = 3
+    waiting = make_execution(make_job(title="Tea"), status=ExecutionStatus.PENDING, attempt=1,
+                             retry_at=timezone.now() + timedelta(seconds=60), error_kind="transient",
+                             error="compose failed: storage unreachable: connection refused")
+    failed = make_execution(make_job(title="Old"), status=ExecutionStatus.FAILED, attempt=4,
+                            finished_at=timezone.now(), error_kind="unexpected",
+                            error="subtitles failed: unexpected error ValueError: x; gave up after attempt 4 of 4")
+    make_execution(make_job(), status=ExecutionStatus.FAILED, error="long ago", attempt=1,
+                   finished_at=timezone.now() - timedelta(days=2))
+    make_execution(make_job(), status=ExecutionStatus.SUCCESS, attempt=1)
+
+    lines = run("job_health").splitlines()
+
+    start = lines.index(next(line for line in lines if line.startswith("Failing")))
+    assert lines[start].endswith(": 2")
+    assert lines[start + 1].startswith(f"  execution {failed.pk} (job {failed.job_id} 'Old'): FAILED, attempt 4 of 4; "
+                                       "last error (unexpected): subtitles failed: unexpected error ValueError")
+    assert re.fullmatch(
+        rf"  execution {waiting.pk} \(job {waiting.job_id} 'Tea'\): PENDING, attempt 1 of 4, next attempt at "
+        r"\d\d:\d\d:\d\d \(in (59|60) s\); last error \(transient\): compose failed: storage unreachable: "
+        r"connection refused", lines[start + 2])

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def job(settings):
-    settings.EXECUTION_BACKOFF_S = 0.01
+    settings.STEP_BACKOFF_S = 0.01
     settings.SEGMENT_TARGET_MS = 1500
     return make_preset_job(title="可靠性", content="第一句话。第二句话。", speech_speed=1.3)
 
@@ -48,15 +48,18 @@ def test_transient_errors_are_retried_with_exponential_backoff(job, monkeypatch)
     assert waits == [0.01, 0.02]
 
 
-def test_transient_errors_give_up_after_the_configured_attempts(job, monkeypatch, settings):
-    settings.EXECUTION_MAX_ATTEMPTS = 2
+def test_a_step_that_keeps_failing_transiently_ends_the_attempt_and_fails_after_the_last(job, monkeypatch,
+                                                                                        settings):
+    settings.STEP_ATTEMPTS = 2
+    settings.EXECUTION_MAX_RETRIES = 0
     monkeypatch.setattr(render, "sleep_unless_cancelled", lambda context, seconds: None)
     failures = [MediaError("busy", permanent=False)] * 5
     failing_then_passing(monkeypatch, "cover", list(failures))
     execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
-    assert "gave up after 2 attempts" in execution.error
-    assert execution.steps["cover"]["status"] == "failed"
+    assert execution.error == "cover failed: busy; gave up after attempt 1 of 1"
+    assert execution.error_kind == "transient"
+    assert execution.steps["cover"]["status"] == "failed" and execution.steps["cover"]["tries"] == 2
 
 
 def test_permanent_errors_fail_at_once(job, monkeypatch):
@@ -65,7 +68,8 @@ def test_permanent_errors_fail_at_once(job, monkeypatch):
     execution = render.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
     assert execution.retry_count == 0
-    assert execution.detail == "pictures failed: the picture is corrupt"
+    assert execution.detail == execution.error == "pictures failed: the picture is corrupt"
+    assert execution.error_kind == "permanent"
     assert len(failures) == 1
 
 

@@ -79,7 +79,8 @@ def test_reset_stuck_requeues_silent_running_executions_and_wakes_a_worker(
     assert {execution.pk for execution in reset} == {silent.pk, no_heartbeat.pk}
     silent.refresh_from_db()
     assert silent.status == ExecutionStatus.PENDING
-    assert silent.retry_count == 1  # the next claim counts the retry
+    assert silent.retry_count == 2  # the reset ends an attempt: one more retry
+    assert silent.error_kind == "transient" and "the worker on gpu-7 went silent" in silent.error
     assert silent.started_at is None  # the next attempt gets the whole time limit
     assert silent.worker_host == "gpu-7"
     assert "no heartbeat from gpu-7 for 120 min" in silent.detail

@@ -29,7 +29,7 @@ ARTIFACTS = ("narration", "srt", "ass", "video", "cover")
 @pytest.fixture
 def job(settings, bucket):
     settings.SEGMENT_TARGET_MS = 1500
-    settings.EXECUTION_BACKOFF_S = 0.01
+    settings.STEP_BACKOFF_S = 0.01
     # Seeding the presets uploads the preset channel's logo to the bucket too.
     return make_preset_job(content=SHORT_TEXT, publish_title="公园散步")
 
@@ -129,7 +129,8 @@ def test_interrupted_uploads_are_retried_and_never_recorded_half(job, bucket, mo
 
 def test_upload_that_keeps_failing_fails_the_render_without_recording_the_artifact(job, bucket, settings,
                                                                                    monkeypatch):
-    settings.EXECUTION_MAX_ATTEMPTS = 2
+    settings.STEP_ATTEMPTS = 2
+    settings.EXECUTION_MAX_RETRIES = 0
     original = S3Storage._save
 
     def broken(self, name, content):
@@ -142,7 +143,8 @@ def test_upload_that_keeps_failing_fails_the_render_without_recording_the_artifa
     execution = render(job)
 
     assert execution.status == ExecutionStatus.FAILED
-    assert "gave up after 2 attempts" in execution.error
+    assert "gave up after attempt 1 of 1" in execution.error and "storage unreachable" in execution.error
+    assert execution.steps["compose"]["tries"] == 2
     assert "video" not in execution.results and "cover" not in execution.results
     assert all(key in bucket.keys() for key in execution.results.values())
     assert not [key for key in bucket.keys() if key.endswith("video.mp4")]

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from jobs import maintenance
 
@@ -7,8 +8,16 @@ def age(seconds: float | None) -> str:
     return "never" if seconds is None else f"{seconds:.0f} s ago"
 
 
+def next_attempt(item: maintenance.FailingExecution) -> str:
+    if item.retry_at is None:
+        return ""
+    wait_s = max(0.0, (item.retry_at - timezone.now()).total_seconds())
+    return f", next attempt at {timezone.localtime(item.retry_at):%H:%M:%S} (in {wait_s:.0f} s)"
+
+
 class Command(BaseCommand):
-    help = "Show executions per status, the queue, running executions and the workers behind them."
+    help = ("Show executions per status, the queue, running executions and the workers behind them, "
+            "and executions whose last attempt failed (attempts and last error).")
 
     def handle(self, *args, **options) -> None:
         health = maintenance.health_report()
@@ -21,8 +30,8 @@ class Command(BaseCommand):
         for item in health.running:
             self.stdout.write(
                 f"  execution {item.id} (job {item.job_id} {item.job_title!r}) on {item.worker_host}: "
-                f"{item.current_step or 'starting'} {item.progress}%, heartbeat {age(item.heartbeat_age_s)}"
-                + (" (stale)" if item.stale else "")
+                f"{item.current_step or 'starting'} {item.progress}%, heartbeat {age(item.heartbeat_age_s)}, "
+                f"attempt {item.attempt}" + (" (stale)" if item.stale else "")
             )
         self.stdout.write(f"Workers with running executions: {len(health.workers)}")
         for host, heartbeat_age in health.workers.items():
@@ -30,3 +39,11 @@ class Command(BaseCommand):
         self.stdout.write(f"django-q clusters reporting: {len(health.clusters)}")
         for line in health.clusters:
             self.stdout.write(f"  {line}")
+        self.stdout.write(f"Failing (last attempt ended in an error; failed for good within "
+                          f"{maintenance.FAILING_WITHIN.total_seconds() / 3600:g} h): {len(health.failing)}")
+        for item in health.failing:
+            self.stdout.write(
+                f"  execution {item.id} (job {item.job_id} {item.job_title!r}): {item.status}, "
+                f"attempt {item.attempt} of {item.attempts_allowed}{next_attempt(item)}; "
+                f"last error ({item.error_kind or 'unknown'}): {item.error[:300]}"
+            )

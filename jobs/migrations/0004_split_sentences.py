@@ -23,7 +23,7 @@ def fill_sentences(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0002_job_latest_execution'),
+        ('jobs', '0003_execution_attempts'),
     ]
 
     operations = [
