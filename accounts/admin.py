@@ -29,6 +29,12 @@ class OwnedAdmin(admin.ModelAdmin):
 
     shared_rows_superuser_only = True
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Without Django's surrounding transaction: these pages store uploaded files (logos, reference
+        audio, clips, narrations; on S3 a network call), and no transaction may wait on the network.
+        The rows are written by single statements or by the services' own short transactions."""
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
 

@@ -97,17 +97,8 @@ class JobExecutionInline(admin.TabularInline):
         return ", ".join(parts) or "-"
 
 
-class UploadsOutsideTransaction:
-    """The add and change pages without Django's surrounding transaction: they store uploaded
-    files (on S3 a network call), and no transaction may wait on the network. The rows are written
-    by single statements or by the services' own short transactions."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-
 @admin.register(Job)
-class JobAdmin(UploadsOutsideTransaction, OwnedAdmin):
+class JobAdmin(OwnedAdmin):
     shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
     form = JobAdminForm
@@ -532,7 +523,7 @@ class JobExecutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockClip)
-class StockClipAdmin(UploadsOutsideTransaction, OwnedAdmin):
+class StockClipAdmin(OwnedAdmin):
     form = StockClipForm
     list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",
                     "owner"]

@@ -338,6 +338,21 @@ def test_no_storage_or_http_call_runs_inside_a_database_transaction(network_call
     assert [call for call, in_transaction in network_calls if in_transaction] == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_admin_logo_and_reference_uploads_are_stored_outside_a_database_transaction(network_calls):
+    operator = make_operator()
+    client = client_for(operator)
+    logo = SimpleUploadedFile("logo.png", png("red"), "image/png")
+    reference = SimpleUploadedFile("voice.wav", wav_bytes(), "audio/wav")
+    assert client.post(reverse("admin:accounts_account_add"),
+                       {"username": "mine", "platform": "youtube", "area": "", "logo": logo}).status_code == 302
+    assert client.post(reverse("admin:voices_voice_add"),
+                       {"name": "cmn", "language": "", "reference": reference}).status_code == 302
+
+    assert "FileSystemStorage._save" in {call for call, _ in network_calls}
+    assert [call for call, in_transaction in network_calls if in_transaction] == []
+
+
 # ---------------------------------------------------------------- clean-up against renders
 
 
