@@ -8,6 +8,8 @@ from django.core.files.uploadedfile import UploadedFile
 
 from accounts.api.uploads import check_audio
 from accounts.plain_text import clean_text
+from media_engine.errors import MediaError
+from media_engine.sentences import split_sentences
 from topics.models import PROMPT_MAX
 
 from .extra import check_job_extra
@@ -58,7 +60,13 @@ def check_content(content: Any) -> str:
     cleaned = clean_content(_text(content, label="Content"))
     if not cleaned:
         raise ValidationError("Content is empty after removing notes and control characters.", code="required")
-    return _at_most(cleaned, CONTENT_MAX, label="Content", cleaned=True)
+    cleaned = _at_most(cleaned, CONTENT_MAX, label="Content", cleaned=True)
+    try:
+        split_sentences(cleaned)
+    except MediaError as error:  # only punctuation and symbols: the render would fail on it later
+        raise ValidationError("Content has nothing to narrate: it holds no words, letters or digits.",
+                              code="invalid") from error
+    return cleaned
 
 
 def clean_publish_title(publish_title: Any) -> str:

@@ -218,3 +218,11 @@ def test_long_modules_say_why_they_are_one_module():
         and "one module" not in (ast.get_docstring(ast.parse(path.read_text())) or "").lower()
     ]
     assert not unexplained, f"over 500 lines with no reason at the top: {unexplained}"
+
+
+def test_static_files_are_served_with_debug_off(client, settings):
+    """`manage.py runserver` with DEBUG off (the default) served the admin without its stylesheet."""
+    assert settings.DEBUG is False
+    response = client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")

@@ -1,11 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import splits, views
 
 router = SimpleRouter()
 router.register("jobs", views.JobViewSet, basename="job")
-router.register(r"jobs/(?P<job_pk>[0-9]+)/splits", views.JobSplitViewSet, basename="job-split")
+router.register(r"jobs/(?P<job_pk>[0-9]+)/splits", splits.JobSplitViewSet, basename="job-split")
 router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("clips", views.ClipViewSet, basename="clip")
 

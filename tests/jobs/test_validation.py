@@ -72,3 +72,16 @@ def test_job_create_with_bad_input_stores_nothing(user):
     with pytest.raises(ValidationError):
         services.job_create(user=user, title="", content="")
     assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_content_with_nothing_speakable_is_refused_at_creation_and_import_not_at_render(user):
+    """Issue 17: "。。。！！！……" used to be accepted and fail only when the render narrated it."""
+    from jobs import importing
+    from tests.api.conftest import client_for
+
+    response = client_for(user).post("/api/v1/jobs/", {"title": "t", "content": "。。。！！！……"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["content"] == ["Content has nothing to narrate: it holds no words, letters or digits."]
+    [row] = importing.import_parse('[{"title": "t", "content": "?!…"}]'.encode(), filename="jobs.json", user=user)
+    assert row.errors["content"] == ["Content has nothing to narrate: it holds no words, letters or digits."]
