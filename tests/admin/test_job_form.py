@@ -11,7 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from jobs.models import Job
-from tests.admin.conftest import client_for
+from tests.admin.conftest import client_for, job_form
 from tests.api.conftest import wav_bytes
 from tests.factories import make_job
 
@@ -20,15 +20,6 @@ pytestmark = pytest.mark.django_db
 ADD = reverse("admin:jobs_job_add")
 API_JOBS = "/api/v1/jobs/"
 API_MUSIC = "/api/v1/music/"
-
-
-def job_form(**fields) -> dict:
-    """What the add/change page posts, with its (empty) executions inline."""
-    return {"title": "A title", "content": "今天天气很好。", "runorder": "0", "speech_speed": "0.9",
-            "orientation": "horizontal", "publish_title": "", "description": "", "extra": "{}",
-            "language": "", "voice": "", "topic": "", "account": "",
-            "executions-TOTAL_FORMS": "0", "executions-INITIAL_FORMS": "0",
-            "executions-MIN_NUM_FORMS": "0", "executions-MAX_NUM_FORMS": "0", **fields}
 
 
 def api_for(user) -> APIClient:

@@ -41,10 +41,10 @@ from jobs.models import ErrorKind, ExecutionStatus, JobExecution
 from jobs.presets import presets_seed
 from media_engine.errors import MediaError
 from tests import processes
-from tests.admin.conftest import client_for, make_operator
-from tests.admin.test_job_form import job_form
+from tests.admin.conftest import client_for, job_form, make_operator
 from tests.api.conftest import wav_bytes
 from tests.factories import make_execution, make_job, make_preset_job
+from tests.jobs.test_execution import failing_then_passing
 from tests.processes import free_port, process_env, start, stop, wait_for_port
 from tests.storage.conftest import Bucket, use_s3
 
@@ -106,17 +106,6 @@ def job(settings):
     settings.SEGMENT_TARGET_MS = 1500
     settings.STEP_BACKOFF_S = 0.01
     return make_preset_job(title="故障", content=ONE_SENTENCE)
-
-
-def failing_then_passing(monkeypatch, name: str, failures: list[Exception]) -> None:
-    original = steps.STEPS[name].run
-
-    def run(context, inputs):
-        if failures:
-            raise failures.pop(0)
-        return original(context, inputs)
-
-    monkeypatch.setitem(steps.STEPS, name, replace(steps.STEPS[name], run=run))
 
 
 # ---------------------------------------------------------------- classification

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Account
 from jobs.models import Job, JobSplit
+from tests.admin.conftest import job_form
 from tests.factories import make_account, make_job, make_topic, make_user
 from topics.models import Topic
 from voices.models import Language, Voice
@@ -84,15 +85,6 @@ def admin_for(user) -> Client:
 
 def job_url(job: Job, action: str = "") -> str:
     return f"{JOBS}{job.pk}/" + (f"{action}/" if action else "")
-
-
-def job_form(**fields) -> dict:
-    """What the admin's add/change job page posts, with its (empty) executions inline."""
-    return {"title": "A title", "content": "今天天气很好。", "runorder": "0", "speech_speed": "0.9",
-            "orientation": "horizontal", "publish_title": "", "description": "", "extra": "{}",
-            "language": "", "voice": "", "topic": "", "account": "",
-            "executions-TOTAL_FORMS": "0", "executions-INITIAL_FORMS": "0",
-            "executions-MIN_NUM_FORMS": "0", "executions-MAX_NUM_FORMS": "0", **fields}
 
 
 def form_errors(response, field: str | None = None) -> list[str]:

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import Account
 from jobs.models import Job, JobSplit, StockClip
-from tests.admin.conftest import client_for
+from tests.admin.conftest import client_for, job_form
 from tests.api.conftest import client_for as api_client_for
 from tests.api.conftest import png_bytes, tiny_video
 from tests.factories import make_account, make_job, make_voice
@@ -17,11 +17,6 @@ from voices.models import Voice
 
 pytestmark = pytest.mark.django_db
 
-JOB_FORM = {"title": "A title", "content": "今天天气很好。", "runorder": "0", "speech_speed": "0.9",
-            "orientation": "horizontal", "publish_title": "", "description": "", "extra": "{}",
-            "language": "", "voice": "", "topic": "", "account": "",
-            "executions-TOTAL_FORMS": "0", "executions-INITIAL_FORMS": "0",
-            "executions-MIN_NUM_FORMS": "0", "executions-MAX_NUM_FORMS": "0"}
 CLIP_FORM = {"title": "", "tags": "", "source": "", "licence": ""}
 
 
@@ -37,7 +32,7 @@ def admin_form_errors(response, field: str) -> list[str]:
     ("admin:jobs_stockclip_add", StockClip, "file", CLIP_FORM),
     ("admin:accounts_account_add", Account, "logo", {"username": "mine", "platform": "youtube", "area": ""}),
     ("admin:voices_voice_add", Voice, "reference", {"name": "cmn", "language": ""}),
-    ("admin:jobs_job_add", Job, "narration_audio", JOB_FORM),
+    ("admin:jobs_job_add", Job, "narration_audio", job_form()),
 ], ids=["clip", "logo", "voice-reference", "job-narration"])
 def test_stored_script_upload_is_refused_by_the_admin(attacker, page, model, field, form):
     response = client_for(attacker).post(reverse(page), {**form, field: page_upload()})
