@@ -56,6 +56,9 @@ def clean_title(title: Any) -> str:
     return _at_most(title, TITLE_MAX, label="Title")
 
 
+NOTHING_TO_NARRATE = "Content has nothing speakable to narrate: it holds no words, letters or digits."
+
+
 def check_content(content: Any) -> str:
     cleaned = clean_content(_text(content, label="Content"))
     if not cleaned:
@@ -64,8 +67,7 @@ def check_content(content: Any) -> str:
     try:
         split_sentences(cleaned)
     except MediaError as error:  # only punctuation and symbols: the render would fail on it later
-        raise ValidationError("Content has nothing to narrate: it holds no words, letters or digits.",
-                              code="invalid") from error
+        raise ValidationError(NOTHING_TO_NARRATE, code="invalid") from error
     return cleaned
 
 

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from jobs import services
-from jobs.validation import clean_content, clean_job_input
+from jobs.validation import NOTHING_TO_NARRATE, clean_content, clean_job_input
 from tests.factories import make_language, make_topic
 
 
@@ -82,6 +82,7 @@ def test_content_with_nothing_speakable_is_refused_at_creation_and_import_not_at
 
     response = client_for(user).post("/api/v1/jobs/", {"title": "t", "content": "。。。！！！……"}, format="json")
     assert response.status_code == 400
-    assert response.json()["content"] == ["Content has nothing to narrate: it holds no words, letters or digits."]
-    [row] = importing.import_parse('[{"title": "t", "content": "?!…"}]'.encode(), filename="jobs.json", user=user)
-    assert row.errors["content"] == ["Content has nothing to narrate: it holds no words, letters or digits."]
+    assert response.json()["content"] == [NOTHING_TO_NARRATE]
+    payload = '[{"title": "t", "content": "?!…"}]'.encode()
+    rows = importing.import_parse(payload, filename="jobs.json", user=user)
+    assert rows[0].errors["content"] == [NOTHING_TO_NARRATE]
