@@ -156,23 +156,31 @@ def execution_claim_next() -> JobExecution | None:
     return None
 
 
+def _claimed(execution_id: int, attempt: int) -> QuerySet[JobExecution]:
+    """The execution, as long as the claim of `attempt` still holds it (the fencing condition)."""
+    return JobExecution.objects.filter(pk=execution_id, attempt=attempt, status=ExecutionStatus.RUNNING)
+
+
+def _claim_lost(execution: JobExecution) -> ClaimLost:
+    return ClaimLost(f"execution {execution.pk}: attempt {execution.attempt} is no longer this worker's")
+
+
 def execution_save_fenced(execution: JobExecution, fields: list[str]) -> None:
     """Save `fields` of an execution this worker claimed, only while it still holds the claim."""
     values = {name: getattr(execution, name) for name in fields}
     execution.updated_at = timezone.now()
-    mine = JobExecution.objects.filter(pk=execution.pk, attempt=execution.attempt, status=ExecutionStatus.RUNNING)
-    if not mine.update(**values, updated_at=execution.updated_at):
-        raise ClaimLost(f"execution {execution.pk}: attempt {execution.attempt} is no longer this worker's")
+    if not _claimed(execution.pk, execution.attempt).update(**values, updated_at=execution.updated_at):
+        raise _claim_lost(execution)
 
 
 def execution_fence(execution: JobExecution) -> None:
     """ClaimLost unless this worker still holds its claim. Inside a transaction the row stays locked
     until the transaction ends, so no other worker can claim it before those writes commit."""
-    mine = JobExecution.objects.filter(pk=execution.pk, attempt=execution.attempt, status=ExecutionStatus.RUNNING)
+    mine = _claimed(execution.pk, execution.attempt)
     if connection.in_atomic_block:
         mine = mine.select_for_update()
     if not list(mine.values_list("pk", flat=True)):
-        raise ClaimLost(f"execution {execution.pk}: attempt {execution.attempt} is no longer this worker's")
+        raise _claim_lost(execution)
 
 
 def database_reopen() -> None:
@@ -211,8 +219,7 @@ class Heartbeat:
             self._thread.join(timeout=30)
 
     def _beat(self) -> None:
-        mine = JobExecution.objects.filter(pk=self.execution_id, attempt=self.attempt,
-                                           status=ExecutionStatus.RUNNING)
+        mine = _claimed(self.execution_id, self.attempt)
         try:
             while not self._stop.wait(heartbeat_interval_s()):
                 try:
