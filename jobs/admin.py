@@ -23,6 +23,7 @@ from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
 
 from . import exports, importing, progress, services, storyboard
+from . import timeline as timelines
 from .files import execution_urls
 from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
@@ -289,6 +290,8 @@ class JobAdmin(OwnedAdmin):
                 "latest_urls": execution_urls(success),
                 "latest_is_success": success is not None and success == job.latest_execution,
                 "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
+                "timeline_links": [(label, f"{reverse('admin:jobs_job_timeline', args=[job.pk])}?format={name}")
+                                   for name, label in timelines.FORMATS.items()] if success else [],
                 "can_change_job": self.has_change_permission(request, job),
             })
         return super().change_view(request, object_id, form_url, extra_context)
@@ -303,6 +306,7 @@ class JobAdmin(OwnedAdmin):
                  name="jobs_job_choose_image"),
             path("<int:object_id>/storyboard/resplit/", view(self.resplit_view), name="jobs_job_resplit"),
             path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
+            path("<int:object_id>/timeline/", view(self.timeline_view), name="jobs_job_timeline"),
             path("import/", view(self.import_view), name="jobs_job_import"),
             *super().get_urls(),
         ]
@@ -464,6 +468,21 @@ class JobAdmin(OwnedAdmin):
         else:
             self.message_user(request, "Queued a re-render.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
+
+    def timeline_view(self, request, object_id: int):
+        """The latest render as an editable timeline (?format=otio|fcpxml|fcp7xml|jianying), as a zip."""
+        job = self.get_object(request, str(object_id))
+        if job is None:
+            raise Http404("No such job.")
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        try:
+            archive, filename = timelines.job_timeline_zip(job=job, fmt=request.GET.get("format"))
+        except (ValidationError, timelines.TimelineUnavailable) as error:
+            text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            self.message_user(request, text, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job.pk]))
+        return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
 
     def import_view(self, request):
         if not self.has_add_permission(request):

@@ -26,7 +26,7 @@ from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_sentences
 
-from . import storyboard
+from . import storyboard, timeline
 from .files import execution_key, fetch, file_digest, picture_key, store
 from .models import Job, JobExecution, JobSplit
 from .validation import check_content
@@ -349,6 +349,9 @@ def compose_inputs(context: RenderContext) -> dict:
         "h2v": bool(job.extra.get("h2v")),
         "size": list(job.frame_size),
         "presenter": _presenter_wanted(job),
+        # What the step's record holds besides the video: a record without the timeline (jobs.timeline) is
+        # not reused, so a render made before it was recorded is composed again.
+        "records": ["timeline"],
     }
 
 
@@ -357,7 +360,8 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     width, height = job.frame_size
     brand = Brand.from_extra(inputs["brand"])
     visuals = []
-    for split_row in job.splits.select_related("clip").order_by("index"):
+    splits = list(job.splits.select_related("clip").order_by("index"))
+    for split_row in splits:
         if split_row.clip:
             path, kind = fetch(split_row.clip.file.name), "clip"
         else:
@@ -397,7 +401,9 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     )
     if inputs["presenter"]:
         out_path = _add_presenter(context, out_path, plan.narration_path, brand)
-    return {"video": context.store(out_path, context.key("video.mp4"))}, {}
+    record = timeline.timeline_record(plan=plan, splits=splits, music=inputs["music"],
+                                      music_stored=bool(job.extra.get("music")))
+    return {"video": context.store(out_path, context.key("video.mp4"))}, {"timeline": record}
 
 
 def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand) -> Path:

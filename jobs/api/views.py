@@ -4,11 +4,13 @@ jobs.services. Examples for the OpenAPI document are next to each view."""
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -24,6 +26,7 @@ from accounts.api.uploads import checked_clip
 from voices.api.serializers import AudioUploadSerializer
 
 from .. import exports, services, storyboard
+from .. import timeline as timelines
 from ..models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
 from .examples import (
     CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_DETAIL_EXAMPLE, JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE,
@@ -54,6 +57,18 @@ class JobExportCSVRenderer(BaseRenderer):
             return exports.export_csv(rows=data).encode("utf-8")
         lines = data.items() if isinstance(data, dict) else []  # a dict is an error reply
         return exports.csv_text(lines=lines).encode("utf-8")
+
+
+# ---------------------------------------------------------------- timeline
+
+
+class FormatIsNotARenderer(DefaultContentNegotiation):
+    """For the timeline, whose ?format= names the timeline's format, not a renderer: its answers are a zip or
+    an error in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderers = [renderer for renderer in renderers if isinstance(renderer, JSONRenderer)] or renderers
+        return renderers[0], renderers[0].media_type
 
 
 # ---------------------------------------------------------------- jobs
@@ -205,6 +220,33 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = 'attachment; filename="jobs.csv"'
         return response
+
+    @extend_schema(
+        summary="Editable timeline of the latest render", tags=["jobs"],
+        parameters=[OpenApiParameter(
+            "format", str, enum=[*timelines.FORMATS],
+            description="; ".join(f"{name}: {label}" for name, label in timelines.FORMATS.items())
+            + f". Default: {timelines.DEFAULT_FORMAT}.")],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY,
+                   400: validation_error({"format": [timelines.UNKNOWN_FORMAT.format(
+                       value="avid", choices=", ".join(timelines.FORMATS))]}),
+                   404: ERROR_404,
+                   409: detail_response("Nothing to export", timelines.NO_RENDER)},
+        description="The latest successful render's storyboard as a timeline an editing app opens: the "
+        "segments' pictures or clips at their times, the narration, the music and the subtitles (SRT), in one "
+        "zip with every file it uses under relative paths. otio: OpenTimelineIO; fcpxml: Final Cut Pro X; "
+        "fcp7xml: Final Cut Pro 7 XML, which Premiere Pro and DaVinci Resolve import; jianying: a Jianying "
+        "(CapCut) draft folder to copy into Jianying's drafts folder. Each zip has a README.txt on opening it. "
+        "409 when the job has no successful render, or a file the render used is no longer stored.",
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FormatIsNotARenderer)
+    def timeline(self, request, pk=None):
+        job = self.get_object()
+        try:
+            archive, filename = timelines.job_timeline_zip(job=job, fmt=request.query_params.get("format"))
+        except timelines.TimelineUnavailable as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
 
     @extend_schema(
         summary="Render before everything queued", tags=["jobs"], request=None,
