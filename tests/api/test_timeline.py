@@ -181,3 +181,35 @@ def test_someone_elses_timeline_is_not_found(stranger_api, member):
         response = stranger_api.get(f"{JOBS}{job.pk}/timeline/?format={fmt}")
         assert response.status_code == 404
         assert response["Content-Type"].startswith("application/json")
+
+
+def test_a_render_from_before_timelines_were_recorded_is_composed_again_and_then_exports(settings, api, member,
+                                                                                        monkeypatch, tmp_path):
+    """The compose step of a render made before it recorded the timeline (its inputs without `records`, its
+    data without the timeline) is not reused by the next render, which records it."""
+    from jobs import steps
+
+    settings.SEGMENT_TARGET_MS = 1500
+    current = steps.STEPS["compose"]
+
+    def inputs_before(context):
+        inputs = current.inputs(context)
+        del inputs["records"]
+        return inputs
+
+    def run_before(context, inputs):
+        outputs, data = current.run(context, inputs)
+        del data["timeline"]
+        return outputs, data
+
+    job = make_preset_job(owner=member, content="今天天气很好。")
+    with monkeypatch.context() as patched:
+        patched.setitem(steps.STEPS, "compose", steps.Step(current.weight, inputs_before, run_before))
+        old = renders.execution_run(execution=services.execution_create(job=job))
+    assert old.status == ExecutionStatus.SUCCESS, old.detail
+    assert api.get(f"{JOBS}{job.pk}/timeline/").json() == {"detail": NOT_RECORDED.format(execution=old.pk)}
+
+    new = renders.execution_run(execution=services.execution_create(job=job))
+    assert new.status == ExecutionStatus.SUCCESS, new.detail
+    assert new.steps["narration"]["status"] == "reused" and new.steps["compose"]["status"] == "done"
+    assert (extract(api.get(f"{JOBS}{job.pk}/timeline/"), tmp_path / "new") / "timeline.otio").is_file()
