@@ -1,5 +1,6 @@
 """The jobs admin, the operators' workspace: a ModelAdmin per model, and the job's own views (storyboard
-with its split/merge/upload/listen tools, re-split, re-render, import) added through JobAdmin.get_urls.
+with its split/merge/upload/listen tools, re-split, re-render, timeline download, import) added through
+JobAdmin.get_urls.
 Those views share JobAdmin's queryset and permission checks (`_job_to_change`), so they stay in this
 one module; the work itself is in jobs.storyboard and jobs.services.
 """

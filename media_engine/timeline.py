@@ -264,9 +264,7 @@ def otio_timeline(edit: Edit):
 
     def track(name: str, kind: str, cuts: list[Cut]):
         track = otio.schema.Track(name=name, kind=kind)
-        for cut in cuts:
-            if cut.start > track.duration().value:  # never: each track is laid end to end
-                track.append(otio.schema.Gap(source_range=time_range(0, cut.start - int(track.duration().value))))
+        for cut in cuts:  # laid end to end from the start: a track needs no gaps
             reference = otio.schema.ExternalReference(target_url=cut.path,
                                                       available_range=time_range(0, cut.media_frames))
             metadata = {METADATA_KEY: {"segment": cut.segment}} if cut.segment is not None else {}
