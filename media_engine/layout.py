@@ -97,13 +97,14 @@ def text_lines(
             y += line.line_height
         y += gap
     y = floor
+    bottom: list[TextLine] = []
     for block in reversed([b for b in blocks if b.position == "bottom" and b.text.strip()]):
         placed = _block(block, width, height, center_x, _free_width(safe_w, center_x, height, logo_box, False))
         for line in reversed(placed):
             y -= line.line_height
-            lines.append(TextLine(line.text, center_x, y, line.font_size, line.line_height))
+            bottom.insert(0, TextLine(line.text, center_x, y, line.font_size, line.line_height))
         y -= gap
-    return lines
+    return lines + bottom
 
 
 def _free_width(safe_w: int, center_x: int, height: int, logo_box: tuple[int, int, int, int] | None,
