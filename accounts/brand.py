@@ -15,7 +15,7 @@ from django.conf import settings
 
 from media_engine import fonts, subtitles
 from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS, pick_transitions
-from media_engine.layout import FRAMES
+from media_engine.layout import FRAME_NAMES
 
 from .extra_keys import (
     Key,
@@ -83,7 +83,7 @@ ACCOUNT_EXTRA: dict[str, Key] = {
     "video_preset": choice("x264 preset: slower is smaller at the same quality.", VIDEO_PRESETS),
     "renditions": string_list(
         "Frames rendered from the one storyboard besides the job's own: 16:9 (long-form) and/or 9:16 "
-        "(Shorts; a horizontal picture over a blurred fill), each stored and linked.", tuple(FRAMES)),
+        "(Shorts; a horizontal picture over a blurred fill), each stored and linked.", FRAME_NAMES),
     "keep_plain_video": boolean("Also store each video without the logo (the seed's plain video)."),
     "human_insertion_mode": choice("How the presenter (digital human) is shown.", INSERTION_MODES),
     "human_config": json_object("Presenter settings.", HUMAN_CONFIG),

@@ -28,7 +28,7 @@ from media_engine.sentences import Narration, TimedSentence, split_sentences
 
 from . import storyboard
 from .files import execution_key, fetch, file_digest, picture_key, store
-from .models import Job, JobExecution, JobSplit
+from .models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
 from .validation import check_content
 
 
@@ -205,7 +205,7 @@ def _frames(job: Job, brand: Brand) -> list[tuple[str, tuple[int, int]]]:
     own = job.frame_size
     frames = [("", own)]
     for name in brand.renditions:
-        size = layout.FRAMES[name]
+        size = FRAME_SIZES[Orientation.VERTICAL if name == "9:16" else Orientation.HORIZONTAL]
         if size not in [frame for _suffix, frame in frames]:
             frames.append(("_" + name.replace(":", "x"), size))
     return frames

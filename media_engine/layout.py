@@ -17,8 +17,8 @@ from PIL import ImageFont
 
 from .cards import font, line_height, wrap_text
 
-# Frame names: aspect ratios as operators say them; the sizes of `jobs.models.FRAME_SIZES`.
-FRAMES = {"16:9": (1360, 768), "9:16": (768, 1360)}
+# Frame names, as operators say them: horizontal long-form and vertical Shorts.
+FRAME_NAMES = ("16:9", "9:16")
 
 
 @dataclass(frozen=True)
