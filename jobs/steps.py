@@ -479,7 +479,8 @@ def _add_presenter(context: RenderContext, video_path: Path, narration_path: Pat
     presenter.place_presenter(
         video_path, clip_path, out_path, mode=brand.human_insertion_mode,
         start_s=placement.start_s, end_s=placement.end_s, corner=placement.corner, scale=placement.scale,
-        chroma_key=placement.chroma_key, on_progress=on_progress, cancel=context.cancel,
+        chroma_key=placement.chroma_key, crf=brand.video_crf, preset=brand.video_preset,
+        on_progress=on_progress, cancel=context.cancel,
     )
     return out_path
 

@@ -57,7 +57,8 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # place_presenter takes every placement argument (the brand holds the defaults); these tests vary a few.
-ALWAYS_IN_THE_CORNER = {"start_s": 0, "end_s": 0, "corner": "bottom-right", "scale": 0.3, "chroma_key": "#00FF00"}
+ALWAYS_IN_THE_CORNER = {"start_s": 0, "end_s": 0, "corner": "bottom-right", "scale": 0.3, "chroma_key": "#00FF00",
+                        "crf": 20, "preset": "veryfast"}
 
 
 def place(video: Path, clip: Path, out: Path, **placement) -> Path:
@@ -119,6 +120,13 @@ def test_fullscreen_keyed_presenter_stands_in_front_of_the_video(
     first, original = frame(out, 0.0), frame(media["video"], 0.0)
     assert difference(first, original) > 5  # the red presenter is there...
     assert difference(first[:, :100], original[:, :100]) < 20  # ...and the keyed background shows the video
+
+
+def test_the_brands_crf_and_preset_encode_the_result(media: dict[str, Path], tmp_path: Path) -> None:
+    out = place(media["video"], media["presenter"], tmp_path / "enc.mp4", mode="pip", crf=31, preset="faster")
+    data = out.read_bytes()
+    options = data[data.index(b"x264 - core"):][:2000]
+    assert b"crf=31.0" in options and b" subme=4 " in options  # faster's subme; veryfast has 2
 
 
 def test_bad_arguments_are_refused(media: dict[str, Path], tmp_path: Path) -> None:
