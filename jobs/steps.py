@@ -360,10 +360,10 @@ def _music(job: Job) -> str:
 def compose_inputs(context: RenderContext) -> dict:
     job = context.job
     splits = list(job.splits.select_related("clip").order_by("index"))
-    brand = Brand.of(job.account)
     return {
         "narration": context.execution.results.get("narration"),
-        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}") for suffix, _size in _frames(job, brand)},
+        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}")
+                      for suffix, _size in _frames(job, Brand.of(job.account))},
         "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
         "sentence_starts": [sentence.start_ms for sentence in context.narration.sentences],
         "logo": file_digest(job.account.logo) if job.account else "",
