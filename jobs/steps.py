@@ -6,6 +6,9 @@ the work and returns (storage keys of its outputs, data for later steps and for 
 `restore(context, data)`, where a step has one, hands later steps what they need from that
 data, whether the step ran now or was reused. Data may carry `fallbacks`: what the render used
 instead of a missing model or service, said in the execution's detail.
+
+One module past 500 lines because it is the one table of steps: each step's inputs, run and restore
+sit together, so that what a step's reuse depends on can be read beside what it does.
 """
 
 import dataclasses
