@@ -43,7 +43,7 @@ from . import ffmpeg
 from .cards import draw_centered_lines, fit_text, line_height
 from .errors import Cancelled, MediaError
 from .fonts import FAMILY, default_font_path
-from .layout import TextBlock, text_lines
+from .layout import TextBlock, safe_box, text_lines
 
 # Transitions of ffmpeg 5.1's xfade ("custom" needs expressions we do not take from users).
 XFADE_TRANSITIONS = frozenset(
@@ -179,7 +179,8 @@ def pick_transitions(names: tuple[str, ...] | list[str], joins: int, seed: int) 
 
 
 def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
-    """x, y, w, h of the logo in the frame, or None without a logo."""
+    """x, y, w, h of the logo in the frame, or None without a logo: `logo_margin` from its corner,
+    and no closer to the edges than the platform's safe area (Shorts: clear of the buttons)."""
     if plan.logo_path is None:
         return None
     if plan.logo_corner not in LOGO_CORNERS:
@@ -190,6 +191,10 @@ def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
     margin = round(min(plan.width, plan.height) * plan.logo_margin)
     x = margin if plan.logo_corner.endswith("left") else plan.width - width - margin
     y = margin if plan.logo_corner.startswith("top") else plan.height - height - margin
+    # Never under the platform's own buttons: inside the frame's safe area (layout.safe_box).
+    safe_x, safe_y, safe_w, safe_h = safe_box(plan.width, plan.height)
+    x = max(safe_x, x) if plan.logo_corner.endswith("left") else min(safe_x + safe_w - width, x)
+    y = max(safe_y, y) if plan.logo_corner.startswith("top") else min(safe_y + safe_h - height, y)
     return x, y, width, height
 
 

@@ -557,3 +557,13 @@ def test_extract_frame_clamps_into_the_video(plain_video, tmp_path):
     path = extract_frame(plain_video, 99.0, tmp_path / "last.jpg")
     with Image.open(path) as image:
         assert image.size == (WIDTH, HEIGHT)
+
+
+@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_a_logo_in_a_shorts_frame_keeps_clear_of_the_buttons_and_captions(assets, corner):
+    """In 9:16 the corners hold Shorts' own icons, buttons and caption: the logo moves into the safe area."""
+    plan = base_plan(assets, width=360, height=640, logo_path=assets["logo"], logo_corner=corner)
+    x, y, w, h = logo_box(plan)
+    safe_x, safe_y, safe_w, safe_h = safe_box(360, 640)
+    assert safe_x <= x and x + w <= safe_x + safe_w and safe_y <= y and y + h <= safe_y + safe_h
+    assert (x < 180) == corner.endswith("left") and (y < 320) == corner.startswith("top")
