@@ -14,7 +14,8 @@ from typing import Any
 from django.conf import settings
 
 from media_engine import fonts, subtitles
-from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS
+from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS, pick_transitions
+from media_engine.layout import FRAME_NAMES
 
 from .extra_keys import (
     Key,
@@ -37,13 +38,16 @@ TRANSITIONS = ("none", *sorted(XFADE_TRANSITIONS))
 # line break or a brace would rewrite the line (or add lines), so only name characters pass.
 FONT_FAMILY = re.compile(r"\A\w[\w -]*\Z")
 INSERTION_MODES = ("fullscreen", "pip")
+# x264 presets a render host can afford: the slower ones take many times the render's time.
+VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 HUMAN_CONFIG: dict[str, Key] = {
     "url": text("Kept for the seed's profiles and not used: the presenter server is always the hosts' "
                 "PRESENTER_URL, so a brand profile cannot point render workers at another address.",
                 max_length=2000),
-    "start_s": number("Seconds shown at the start.", minimum=0, maximum=3600),
-    "end_s": number("Seconds shown at the end.", minimum=0, maximum=3600),
+    "start_s": number("Seconds shown at the start (the seed's duration); start_s and end_s both 0: always.",
+                      minimum=0, maximum=3600),
+    "end_s": number("Seconds shown at the end (the seed's end_duration).", minimum=0, maximum=3600),
     "corner": choice("Corner of the picture-in-picture.", LOGO_CORNERS),
     "scale": number("Width of the picture-in-picture as a share of the frame.", minimum=0, maximum=1,
                     exclusive_minimum=True),
@@ -59,11 +63,28 @@ ACCOUNT_EXTRA: dict[str, Key] = {
         FONT_FAMILY, "Must be a font family name: letters, digits, spaces, - and _.", max_length=255,
     ),
     "subtitle_font_size": integer("Subtitle font size in pixels.", minimum=8, maximum=400),
-    "transition_types": string_list("Transitions between segments (ffmpeg xfade names); the first is used.",
-                                    TRANSITIONS),
+    "transition_types": string_list(
+        "Transitions between segments (ffmpeg xfade names): each join takes one of them at random, "
+        "reproducibly for the job, never the same twice in a row.", TRANSITIONS),
     "enable_transition": boolean("Whether segments change with a transition."),
+    "enable_srt_concat_transition": boolean(
+        "Whether a still also changes its framing, with a transition, where one subtitle sentence ends and the "
+        "next begins inside its segment (the seed's transitions at subtitle joins)."),
+    "srt_concat_transition_types": string_list(
+        "Transitions at those subtitle joins (ffmpeg xfade names), picked like transition_types.", TRANSITIONS),
     "transition_s": number("Length of a transition in seconds.", minimum=0, maximum=5),
     "logo_corner": choice("Where the logo goes.", LOGO_CORNERS),
+    "logo_scale": number("Logo width as a share of the frame width.", minimum=0.02, maximum=0.4),
+    "logo_margin": number("Space between the logo and the frame edges, as a share of the frame's shorter side.",
+                          minimum=0, maximum=0.2),
+    "music_volume": number("Background music level under the voice (1: as recorded; ducked further while "
+                           "the voice speaks).", minimum=0, maximum=1),
+    "video_crf": integer("x264 quality (CRF): lower is better and larger.", minimum=16, maximum=32),
+    "video_preset": choice("x264 preset: slower is smaller at the same quality.", VIDEO_PRESETS),
+    "renditions": string_list(
+        "Frames rendered from the one storyboard besides the job's own: 16:9 (long-form) and/or 9:16 "
+        "(Shorts; a horizontal picture over a blurred fill), each stored and linked.", FRAME_NAMES),
+    "keep_plain_video": boolean("Also store each video without the logo (the seed's plain video)."),
     "human_insertion_mode": choice("How the presenter (digital human) is shown.", INSERTION_MODES),
     "human_config": json_object("Presenter settings.", HUMAN_CONFIG),
 }
@@ -99,8 +120,17 @@ BRAND_READERS: dict[str, Callable[[Any], Any]] = {
     "subtitle_font_size": int,
     "enable_transition": bool,
     "transition_types": tuple,
+    "enable_srt_concat_transition": bool,
+    "srt_concat_transition_types": tuple,
     "transition_s": float,
     "logo_corner": str,
+    "logo_scale": float,
+    "logo_margin": float,
+    "music_volume": float,
+    "video_crf": int,
+    "video_preset": str,
+    "renditions": tuple,
+    "keep_plain_video": bool,
     "human_insertion_mode": str,
 }
 PRESENTER_READERS: dict[str, Callable[[Any], Any]] = {
@@ -120,8 +150,9 @@ class Presenter:
     """`human_config`: where and when the presenter (digital human) clip is shown."""
 
     url: str = ""  # always the hosts' PRESENTER_URL (see HUMAN_CONFIG["url"])
-    start_s: float = 0.0  # shown during the first start_s and the last end_s seconds; both 0: always
-    end_s: float = 0.0
+    # Shown during the first start_s and the last end_s seconds (both 0: always); the seed's 120 s each.
+    start_s: float = 120.0
+    end_s: float = 120.0
     corner: str = "bottom-right"  # of the picture-in-picture
     scale: float = 0.3  # picture-in-picture width as a share of the frame width
     chroma_key: str | None = "#00FF00"  # background colour keyed out; None: no keying
@@ -136,11 +167,20 @@ class Brand:
     subtitle_color: str = "#FFFFFF"
     subtitle_font: str = fonts.FAMILY
     subtitle_font_size: int | None = None  # None: sized to the frame (media_engine.subtitles)
-    enable_transition: bool = True
+    enable_transition: bool = False  # the seed's default
     transition_types: tuple[str, ...] = ("fade",)
+    enable_srt_concat_transition: bool = False
+    srt_concat_transition_types: tuple[str, ...] = ("fade",)
     transition_s: float = 0.5
     logo_corner: str = "top-right"
-    human_insertion_mode: str = "pip"
+    logo_scale: float = 0.12
+    logo_margin: float = 0.03
+    music_volume: float = 0.15
+    video_crf: int = 23
+    video_preset: str = ""  # "": the hosts' VIDEO_PRESET (filled in by from_extra)
+    renditions: tuple[str, ...] = ()
+    keep_plain_video: bool = False
+    human_insertion_mode: str = "fullscreen"  # the seed's default
     human_config: Presenter = field(default_factory=Presenter)
 
     @classmethod
@@ -153,6 +193,7 @@ class Brand:
         """Read a brand profile as `check_account_extra` lets it be stored, or as `dataclasses.asdict`
         writes a Brand. Unset and empty values take the defaults; unknown keys are ignored."""
         values = _read(extra, BRAND_READERS)
+        values.setdefault("video_preset", settings.VIDEO_PRESET)
         if values.get("subtitle_background") and "subtitle_background_opacity" not in values:
             values["subtitle_background_opacity"] = BRAND_BOX_OPACITY
         config = extra.get("human_config") or {}
@@ -162,10 +203,15 @@ class Brand:
             presenter["chroma_key"] = config["chroma_key"] or None  # null switches keying off
         return cls(**values, human_config=Presenter(**presenter))
 
-    @property
-    def transition(self) -> str:
-        """The transition between segments: the first of transition_types, or "none"."""
-        return self.transition_types[0] if self.enable_transition else "none"
+    def transitions(self, joins: list[str], *, seed: int) -> tuple[str, ...]:
+        """The transition at each join ("segment" or "cue"): segment joins draw from transition_types,
+        subtitle joins from srt_concat_transition_types, each reproducibly from `seed`; "none" where
+        that kind is switched off."""
+        segment = iter(pick_transitions(self.transition_types if self.enable_transition else (),
+                                        joins.count("segment"), seed))
+        cue = iter(pick_transitions(self.srt_concat_transition_types if self.enable_srt_concat_transition else (),
+                                    joins.count("cue"), seed + 1))
+        return tuple(next(segment) if kind == "segment" else next(cue) for kind in joins)
 
     def subtitle_style(self, *, width: int, height: int) -> subtitles.SubtitleStyle:
         return subtitles.subtitle_style(

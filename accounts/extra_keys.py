@@ -157,14 +157,17 @@ def string_list(description: str, values: tuple[str, ...]) -> Key:
 
 
 def json_object(description: str, keys: dict[str, Key]) -> Key:
-    """An object whose listed keys are checked; other keys are kept (another service reads them), so
-    long as no key or string in them holds a control character."""
+    """An object of the listed keys, each checked; another key is refused by name (the seed's
+    `duration` would otherwise be stored and silently do nothing)."""
 
     def check(value: Any) -> dict:
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object.", code="invalid")
         check_json_text(value)
+        unknown = [str(name) for name in value if name not in keys]
         messages = []
+        if unknown:
+            messages.append(f"Unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(keys)}.")
         for name, key in keys.items():
             if name in value:
                 try:
@@ -176,7 +179,8 @@ def json_object(description: str, keys: dict[str, Key]) -> Key:
         return value
 
     properties = {name: key.schema for name, key in keys.items()}
-    return Key(check, {"type": "object", "properties": properties, "description": description})
+    return Key(check, {"type": "object", "properties": properties, "additionalProperties": False,
+                       "description": description})
 
 
 def check_extra(extra: Any, keys: dict[str, Key]) -> dict[str, Any]:

@@ -8,13 +8,14 @@ from typing import Any
 from accounts.extra_keys import Key, boolean, check_extra, integer, json_schema, number, storage_key, text
 
 JOB_EXTRA: dict[str, Key] = {
-    "h2v": boolean("Render vertically from a horizontal layout (horizontal-to-vertical)."),
+    "h2v": boolean("Horizontal-to-vertical: horizontal pictures shown in a vertical 9:16 frame over a blurred "
+                   "fill, whatever the orientation."),
     "enable_digital_human": boolean(
         "Add the talking presenter from PRESENTER_URL, placed as the account's brand profile says."
     ),
-    "index_text": text("Text shown at the top for the whole video, e.g. an episode number."),
-    "title_text": text("Title shown in the middle during the first 4 seconds."),
-    "desc_text": text("Subtitle shown under the title from second 1 to 4."),
+    "index_text": text("First line at the top for the whole video, e.g. an episode number."),
+    "title_text": text("Title under the index line at the top, for the whole video."),
+    "desc_text": text("Description line at the bottom, above the subtitles, for the whole video."),
     "real_clip_ratio": number("Share of segments shown with a real clip (0-1); overrides the topic's.",
                               minimum=0, maximum=1),
     "segment_target_ms": integer("Target length of a segment in ms.", minimum=1000, maximum=60000),

@@ -87,7 +87,13 @@ class Job(Owned):
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        return FRAME_SIZES[Orientation(self.orientation)]
+        """The video's frame: vertical for h2v (horizontal pictures shown in a vertical frame)."""
+        return FRAME_SIZES[Orientation.VERTICAL] if self.extra.get("h2v") else self.picture_size
+
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        """The size the segments' pictures are made at: horizontal for h2v, else the orientation's."""
+        return FRAME_SIZES[Orientation.HORIZONTAL] if self.extra.get("h2v") else FRAME_SIZES[Orientation(self.orientation)]
 
     @property
     def is_deleted(self) -> bool:

@@ -6,6 +6,9 @@ the work and returns (storage keys of its outputs, data for later steps and for 
 `restore(context, data)`, where a step has one, hands later steps what they need from that
 data, whether the step ran now or was reused. Data may carry `fallbacks`: what the render used
 instead of a missing model or service, said in the execution's detail.
+
+One module past 500 lines because it is the one table of steps: each step's inputs, run and restore
+sit together, so that what a step's reuse depends on can be read beside what it does.
 """
 
 import dataclasses
@@ -21,14 +24,14 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
 from accounts.brand import Brand
-from media_engine import cards, compose, subtitles, tts
+from media_engine import cards, compose, layout, subtitles, tts
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_sentences
 
 from . import storyboard, timeline
 from .files import execution_key, fetch, file_digest, picture_key, store
-from .models import Job, JobExecution, JobSplit
+from .models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
 from .validation import check_content
 
 
@@ -175,29 +178,51 @@ def subtitles_inputs(context: RenderContext) -> dict:
 
 
 def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
+    """The SRT of the job's own frame, and an ASS (burned in by compose) for each frame it renders."""
     job = context.job
-    width, height = job.frame_size
     brand = Brand.from_extra(inputs["brand"])
-    style = brand.subtitle_style(width=width, height=height)
-    # Subtitles keep clear of the logo: the same box the composition puts it in.
+    outputs: dict[str, str] = {}
+    counts = []
+    for suffix, (width, height) in _frames(job, brand):
+        style, logo_box = _subtitle_layout(job, brand, width, height)
+        cues = subtitles.make_cues(
+            context.narration.sentences,
+            font_path=default_font_path(),
+            font_size=style.font_size,
+            max_width_px=subtitles.safe_text_width(width, style, logo_box),
+        )
+        if not suffix:
+            srt_path = context.workdir / "subtitles.srt"
+            subtitles.write_srt(cues, srt_path)
+            outputs["srt"] = context.store(srt_path, context.key("subtitles.srt"))
+        ass_path = context.workdir / f"subtitles{suffix}.ass"
+        subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box)
+        outputs[f"ass{suffix}"] = context.store(ass_path, context.key(f"subtitles{suffix}.ass"))
+        counts.append(len(cues))
+    return outputs, {"cues": counts[0]}
+
+
+def _frames(job: Job, brand: Brand) -> list[tuple[str, tuple[int, int]]]:
+    """(result-name suffix, frame size) of each video the job renders: its own frame (no suffix)
+    first, then each other frame the brand's `renditions` lists ("_9x16", "_16x9")."""
+    own = job.frame_size
+    frames = [("", own)]
+    for name in brand.renditions:
+        size = FRAME_SIZES[Orientation.VERTICAL if name == "9:16" else Orientation.HORIZONTAL]
+        if size not in [frame for _suffix, frame in frames]:
+            frames.append(("_" + name.replace(":", "x"), size))
+    return frames
+
+
+def _subtitle_layout(job: Job, brand: Brand, width: int, height: int) -> tuple[subtitles.SubtitleStyle,
+                                                                               tuple[int, int, int, int] | None]:
+    """The subtitle style of a frame and the logo box that subtitles and texts keep clear of: the same
+    box the composition puts the logo in."""
     logo_box = compose.logo_box(compose.Plan(
         width=width, height=height, visuals=[], narration_path=Path(""), logo_path=_logo_path(job),
-        logo_corner=brand.logo_corner,
+        logo_corner=brand.logo_corner, logo_scale=brand.logo_scale, logo_margin=brand.logo_margin,
     ))
-    cues = subtitles.make_cues(
-        context.narration.sentences,
-        font_path=default_font_path(),
-        font_size=style.font_size,
-        max_width_px=subtitles.safe_text_width(width, style, logo_box),
-    )
-    srt_path = context.workdir / "subtitles.srt"
-    ass_path = context.workdir / "subtitles.ass"
-    subtitles.write_srt(cues, srt_path)
-    subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box)
-    return {
-        "srt": context.store(srt_path, context.key("subtitles.srt")),
-        "ass": context.store(ass_path, context.key("subtitles.ass")),
-    }, {"cues": len(cues)}
+    return brand.subtitle_style(width=width, height=height), logo_box
 
 
 # ---------------------------------------------------------------- segments
@@ -248,7 +273,7 @@ def pictures_inputs(context: RenderContext) -> dict:
         "splits": [(s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id, s.variant)
                    for s in splits],
         "palette": job.topic.palette if job.topic else [],
-        "size": list(job.frame_size),
+        "size": list(job.picture_size),
         "prompts": [s.prompt for s in splits],
         "model": settings.FLUX_MODEL_DIR,
         "lora": [job.topic.lora_name, job.topic.lora_weight] if job.topic else None,
@@ -257,7 +282,7 @@ def pictures_inputs(context: RenderContext) -> dict:
 
 def pictures_run(context: RenderContext, inputs: dict) -> Outputs:
     job = context.job
-    width, height = job.frame_size
+    width, height = job.picture_size
     splits = list(job.splits.order_by("index"))
     palette = inputs["palette"]
     fallbacks: list[str] = []
@@ -296,7 +321,7 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
     from media_engine import images
 
     job = context.job
-    width, height = job.frame_size
+    width, height = job.picture_size
     topic = job.topic
     out_dir = Path(settings.WORK_ROOT) / f"job-{job.pk}" / "generated"
     for number, split_row in enumerate(splits):
@@ -340,8 +365,10 @@ def compose_inputs(context: RenderContext) -> dict:
     splits = list(job.splits.select_related("clip").order_by("index"))
     return {
         "narration": context.execution.results.get("narration"),
-        "subtitles": context.execution.results.get("ass"),
+        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}")
+                      for suffix, _size in _frames(job, Brand.of(job.account))},
         "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
+        "sentence_starts": [sentence.start_ms for sentence in context.narration.sentences],
         "logo": file_digest(job.account.logo) if job.account else "",
         "brand": _brand_inputs(job),
         "texts": [job.extra.get(name, "") for name in ("index_text", "title_text", "desc_text")],
@@ -356,17 +383,11 @@ def compose_inputs(context: RenderContext) -> dict:
 
 
 def compose_run(context: RenderContext, inputs: dict) -> Outputs:
+    """One storyboard, one video per frame (the job's own and the brand's renditions), each also
+    without the logo when the brand keeps plain videos."""
     job = context.job
-    width, height = job.frame_size
     brand = Brand.from_extra(inputs["brand"])
-    visuals = []
-    splits = list(job.splits.select_related("clip").order_by("index"))
-    for split_row in splits:
-        if split_row.clip:
-            path, kind = fetch(split_row.clip.file.name), "clip"
-        else:
-            path, kind = fetch(split_row.selected), "still"
-        visuals.append(compose.Visual(path=path, kind=kind, start_ms=split_row.start_ms, end_ms=split_row.end_ms))
+    visuals, joins = _visuals(job, brand, inputs["sentence_starts"])
     music_path = None
     if job.extra.get("music"):
         if not default_storage.exists(inputs["music"]):
@@ -374,67 +395,113 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         music_path = fetch(inputs["music"])
     elif inputs["music"]:
         music_path = Path(inputs["music"])
-    plan = compose.Plan(
-        width=width,
-        height=height,
-        visuals=visuals,
-        narration_path=fetch(inputs["narration"]),
-        subtitles_path=fetch(inputs["subtitles"]),
-        logo_path=_logo_path(job),
-        logo_corner=brand.logo_corner,
-        music_path=music_path,
-        transition=brand.transition,
-        transition_s=brand.transition_s,
-        texts=_text_overlays(job),
-        fps=settings.VIDEO_FPS,
-        seed=job.pk,
-        h2v=bool(job.extra.get("h2v")),
-        preset=settings.VIDEO_PRESET,
-    )
-    out_path = context.workdir / "video.mp4"
-    share = 0.85 if inputs["presenter"] else 1.0
-    compose.render(
-        plan, out_path,
-        on_progress=lambda fraction: context.report("compose", fraction * share, "Composing the video"),
-        cancel=context.cancel,
-        timeout=settings.FFMPEG_TIMEOUT_S,
-    )
-    if inputs["presenter"]:
-        out_path = _add_presenter(context, out_path, plan.narration_path, brand)
-    record = timeline.timeline_record(plan=plan, splits=splits, music=inputs["music"],
-                                      music_stored=bool(job.extra.get("music")))
-    return {"video": context.store(out_path, context.key("video.mp4"))}, {"timeline": record}
+    narration_path = fetch(inputs["narration"])
+    (context.workdir / "presenter.mp4").unlink(missing_ok=True)  # fetched again for this narration
+    renders = [(suffix, size, plain) for suffix, size in _frames(job, brand)
+               for plain in ((False, True) if brand.keep_plain_video else (False,))]
+    outputs = {}
+    for number, (suffix, (width, height), plain) in enumerate(renders):
+        style, logo_box = _subtitle_layout(job, brand, width, height)
+        plan = compose.Plan(
+            width=width,
+            height=height,
+            visuals=visuals,
+            narration_path=narration_path,
+            subtitles_path=fetch(inputs["subtitles"][suffix]),
+            logo_path=None if plain else _logo_path(job),
+            logo_corner=brand.logo_corner,
+            logo_scale=brand.logo_scale,
+            logo_margin=brand.logo_margin,
+            music_path=music_path,
+            music_volume=brand.music_volume,
+            transitions=brand.transitions(joins, seed=job.pk),
+            transition_s=brand.transition_s,
+            texts=_text_blocks(job),
+            subtitles_top=subtitles.subtitle_area(width, height, style, logo_box)[1],
+            fps=settings.VIDEO_FPS,
+            seed=job.pk,
+            picture_size=job.picture_size,
+            preset=brand.video_preset,
+            crf=brand.video_crf,
+        )
+        name = f"video{'_plain' if plain else ''}{suffix}"
+        out_path = context.workdir / f"{name}.mp4"
+        share = 0.85 if inputs["presenter"] else 1.0
+
+        def report(fraction: float, number: int = number, message: str = "Composing the video") -> None:
+            context.report("compose", (number + fraction) / len(renders), message)
+
+        compose.render(plan, out_path, on_progress=lambda fraction: report(fraction * share),
+                       cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S)
+        if inputs["presenter"]:
+            out_path = _add_presenter(context, out_path, narration_path, brand,
+                                      lambda fraction: report(0.85 + 0.15 * fraction, message="Placing the presenter"))
+        outputs[name] = context.store(out_path, context.key(f"{name.replace('_', '-')}.mp4"))
+        if number == 0:  # the job's own frame, with its logo: what the timeline export hands over
+            splits = list(job.splits.select_related("clip").order_by("index"))
+            record = timeline.timeline_record(plan=plan, splits=splits, music=inputs["music"],
+                                              music_stored=bool(job.extra.get("music")))
+    return outputs, {"timeline": record}
 
 
-def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand) -> Path:
+# Shortest framing of a still between two subtitle joins (enable_srt_concat_transition).
+CUE_PIECE_MIN_MS = 1500
+
+
+def _visuals(job: Job, brand: Brand, sentence_starts: list[int]) -> tuple[list[compose.Visual], list[str]]:
+    """The segments' visuals and what each join between them is ("segment" or "cue").
+
+    With `enable_srt_concat_transition` a still is cut where a subtitle sentence starts inside its
+    segment (the seed's transitions at subtitle joins): each piece gets its own motion, and the
+    transition blends one framing of the picture into the next. A cross-fade of a picture into
+    itself would show nothing, so the picture is reframed; clips play on uncut.
+    """
+    visuals: list[compose.Visual] = []
+    joins: list[str] = []
+    for split_row in job.splits.select_related("clip").order_by("index"):
+        if split_row.clip:
+            path, kind = fetch(split_row.clip.file.name), "clip"
+        else:
+            path, kind = fetch(split_row.selected), "still"
+        bounds = [split_row.start_ms]
+        if brand.enable_srt_concat_transition and kind == "still":
+            for start in sentence_starts:
+                if start - bounds[-1] >= CUE_PIECE_MIN_MS and split_row.end_ms - start >= CUE_PIECE_MIN_MS:
+                    bounds.append(start)
+        bounds.append(split_row.end_ms)
+        for piece, (start_ms, end_ms) in enumerate(zip(bounds, bounds[1:])):
+            if visuals:
+                joins.append("cue" if piece else "segment")
+            visuals.append(compose.Visual(path=path, kind=kind, start_ms=start_ms, end_ms=end_ms))
+    return visuals, joins
+
+
+def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand,
+                   on_progress: Callable[[float], None]) -> Path:
     """The talking presenter from the presenter server, placed as the brand profile says."""
     from media_engine import presenter
 
     placement = brand.human_config
-    clip = presenter.fetch_presenter_clip(
-        narration_path, url=placement.url, out_path=context.workdir / "presenter.mp4"
-    )
-    out_path = context.workdir / "video-presenter.mp4"
+    clip_path = context.workdir / "presenter.mp4"
+    if not clip_path.exists():  # one clip for every rendition
+        presenter.fetch_presenter_clip(narration_path, url=placement.url, out_path=clip_path)
+    out_path = video_path.with_name(f"{video_path.stem}-presenter.mp4")
     presenter.place_presenter(
-        video_path, clip, out_path, mode=brand.human_insertion_mode,
+        video_path, clip_path, out_path, mode=brand.human_insertion_mode,
         start_s=placement.start_s, end_s=placement.end_s, corner=placement.corner, scale=placement.scale,
-        chroma_key=placement.chroma_key,
-        on_progress=lambda fraction: context.report("compose", 0.85 + 0.15 * fraction, "Placing the presenter"),
-        cancel=context.cancel,
+        chroma_key=placement.chroma_key, crf=brand.video_crf, preset=brand.video_preset,
+        on_progress=on_progress, cancel=context.cancel,
     )
     return out_path
 
 
-def _text_overlays(job: Job) -> list[compose.TextOverlay]:
-    overlays = []
-    if job.extra.get("index_text"):
-        overlays.append(compose.TextOverlay(text=str(job.extra["index_text"]), position="top"))
-    if job.extra.get("title_text"):
-        overlays.append(compose.TextOverlay(text=str(job.extra["title_text"]), position="center", end_ms=4000))
-    if job.extra.get("desc_text"):
-        overlays.append(compose.TextOverlay(text=str(job.extra["desc_text"]), position="center",
-                                            start_ms=1000, end_ms=4000))
-    return overlays
+def _text_blocks(job: Job) -> list[layout.TextBlock]:
+    """The seed's persistent lines: index and title at the top, the description at the bottom."""
+    return [
+        layout.TextBlock(str(job.extra.get("index_text") or ""), position="top"),
+        layout.TextBlock(str(job.extra.get("title_text") or ""), position="top", large=True),
+        layout.TextBlock(str(job.extra.get("desc_text") or ""), position="bottom"),
+    ]
 
 
 # ---------------------------------------------------------------- cover

@@ -5,8 +5,11 @@ and the encoder share the piece timing and frame geometry, and split apart they 
 
 How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills):
 - A still is decoded and scaled once, then repeated with the `loop` filter; Ken Burns is a
-  `crop` whose x/y follow the frame number. Crop only moves data pointers, so the motion is
-  nearly free (zoompan, or a scale on every frame, costs more than the encoder itself).
+  `crop` whose x/y follow the frame number. Crop only moves data pointers, so a pan is
+  nearly free. A zoom needs a resample per frame: a bilinear `scale` whose size follows the
+  frame number (`eval=frame`), then a centred crop of the frame size. zoompan, or a bicubic
+  scale, costs more than the encoder itself; the bilinear one ~2 ms a frame at 1360x768, and
+  only a zoomed segment pays it (a segment pans, zooms in or zooms out, chosen by the seed).
 - The timeline is cut into pieces: the steady part of each segment and the short windows
   where two segments overlap. `xfade` runs only on those windows and `concat` joins the
   pieces; a chain of full-length xfades costs ~2 ms on every frame that passes through it.
@@ -22,7 +25,6 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
 
 import contextlib
 import fcntl
-import math
 import os
 import random
 import shutil
@@ -38,9 +40,10 @@ from typing import Literal
 from PIL import Image, ImageOps
 
 from . import ffmpeg
-from .cards import draw_centered_lines, fit_text, font, line_height, wrap_text
+from .cards import draw_centered_lines, fit_text, line_height
 from .errors import Cancelled, MediaError
 from .fonts import FAMILY, default_font_path
+from .layout import TextBlock, safe_box, text_lines
 
 # Transitions of ffmpeg 5.1's xfade ("custom" needs expressions we do not take from users).
 XFADE_TRANSITIONS = frozenset(
@@ -58,6 +61,9 @@ KEN_BURNS_MARGIN = 0.12
 KEN_BURNS_FULL_PAN_S = 6.0
 # Pan directions (dx, dy): horizontal, vertical and diagonal, each both ways.
 PAN_DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+# What a still does during its segment, chosen per segment from the seed. A zoom travels the
+# same margin as a pan: from the whole cover to its central 1 / (1 + margin), or back.
+MOTIONS = ("pan", "zoom-in", "zoom-out")
 # What one picture process may open (see the module docstring): a still counts 1, a clip
 # counts CLIP_WEIGHT, as its decoder keeps several full-size frames (8 stills ~250 MB,
 # 8 clips from 1080p sources ~315 MB measured, subtitles and logo included).
@@ -66,8 +72,9 @@ CLIP_WEIGHT = 2
 # Larger FIFO buffer (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default):
 # fewer wake-ups per 1.5 MB frame.
 FIFO_BYTES = 1 << 20
-# h2v: the horizontal picture keeps 16:9 inside the vertical frame.
-H2V_ASPECT = 9 / 16
+# Aspects this close fill the frame (a few pixels cropped) rather than get a blurred fill:
+# 1360x768 and 1920x1080 are both "16:9".
+SAME_ASPECT = 0.02
 AUDIO_RATE = 48000
 PROBE_WORKERS = 4
 
@@ -84,15 +91,6 @@ class Visual:
 
 
 @dataclass(frozen=True)
-class TextOverlay:
-    text: str
-    position: Literal["top", "center", "bottom"] = "top"
-    start_ms: int = 0
-    end_ms: int | None = None  # None = to the end
-    font_size: int | None = None
-
-
-@dataclass(frozen=True)
 class Plan:
     width: int  # 1360x768 horizontal, 768x1360 vertical
     height: int
@@ -102,14 +100,20 @@ class Plan:
     logo_path: Path | None = None
     logo_corner: str = "top-right"
     logo_scale: float = 0.12  # logo width as share of frame width
+    logo_margin: float = 0.03  # logo to the frame edges, as a share of the frame's shorter side
     music_path: Path | None = None
     music_volume: float = 0.15  # under the voice; ducked further while speaking
-    transition: str = "fade"  # any ffmpeg xfade name, or "none"
+    # The transition at each join (len(visuals) - 1 names: ffmpeg xfade names or "none"; see
+    # `pick_transitions`); empty: hard cuts everywhere.
+    transitions: tuple[str, ...] = ()
     transition_s: float = 0.5
-    texts: list[TextOverlay] = field(default_factory=list)
+    texts: list[TextBlock] = field(default_factory=list)  # laid out by `layout.text_lines`
+    subtitles_top: int | None = None  # y of the subtitle band's top: texts stay above it
     fps: int = 30
-    seed: int = 0  # Ken Burns directions vary per still, reproducibly
-    h2v: bool = False  # render a horizontal picture inside a vertical frame (blurred fill)
+    seed: int = 0  # Ken Burns motions vary per still, reproducibly
+    # The size the pictures were made for. Another aspect than the frame's (a horizontal picture in
+    # a vertical frame, h2v) is fitted inside the frame over a blurred, filled copy of itself.
+    picture_size: tuple[int, int] | None = None
     preset: str = "veryfast"
     crf: int = 23
 
@@ -161,8 +165,22 @@ def render(
     return out_path
 
 
+def pick_transitions(names: tuple[str, ...] | list[str], joins: int, seed: int) -> tuple[str, ...]:
+    """A transition for each of `joins` joins, drawn from `names` reproducibly from `seed`, never
+    the same twice in a row when there is a choice; no names: hard cuts ("none")."""
+    names = list(dict.fromkeys(names))
+    if not names:
+        return ("none",) * joins
+    rng = random.Random(f"transitions:{seed}")
+    picked: list[str] = []
+    for _ in range(joins):
+        picked.append(rng.choice([name for name in names if not picked or name != picked[-1]] or names))
+    return tuple(picked)
+
+
 def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
-    """x, y, w, h of the logo in the frame, or None without a logo."""
+    """x, y, w, h of the logo in the frame, or None without a logo: `logo_margin` from its corner,
+    and no closer to the edges than the platform's safe area (Shorts: clear of the buttons)."""
     if plan.logo_path is None:
         return None
     if plan.logo_corner not in LOGO_CORNERS:
@@ -170,9 +188,13 @@ def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
     logo_w, logo_h = _video_size(plan.logo_path)
     width = _even(plan.width * plan.logo_scale)
     height = _even(width * logo_h / logo_w)
-    margin = round(min(plan.width, plan.height) * 0.03)
+    margin = round(min(plan.width, plan.height) * plan.logo_margin)
     x = margin if plan.logo_corner.endswith("left") else plan.width - width - margin
     y = margin if plan.logo_corner.startswith("top") else plan.height - height - margin
+    # Never under the platform's own buttons: inside the frame's safe area (layout.safe_box).
+    safe_x, safe_y, safe_w, safe_h = safe_box(plan.width, plan.height)
+    x = max(safe_x, x) if plan.logo_corner.endswith("left") else min(safe_x + safe_w - width, x)
+    y = max(safe_y, y) if plan.logo_corner.startswith("top") else min(safe_y + safe_h - height, y)
     return x, y, width, height
 
 
@@ -221,10 +243,13 @@ def _check_plan(plan: Plan) -> float:
         raise MediaError(f"frame size must be positive and even, got {plan.width}x{plan.height}")
     if plan.fps <= 0:
         raise MediaError(f"fps must be positive, got {plan.fps}")
-    if plan.transition != "none" and plan.transition not in XFADE_TRANSITIONS:
-        raise MediaError(f"unknown transition {plan.transition!r}")
     if not plan.visuals:
         raise MediaError("the plan has no visuals")
+    if plan.transitions and len(plan.transitions) != len(plan.visuals) - 1:
+        raise MediaError(f"{len(plan.transitions)} transitions for {len(plan.visuals) - 1} joins")
+    for name in plan.transitions:
+        if name != "none" and name not in XFADE_TRANSITIONS:
+            raise MediaError(f"unknown transition {name!r}")
     narration = ffmpeg.probe(plan.narration_path)
     if not _streams(narration, "audio"):
         raise MediaError(f"narration {Path(plan.narration_path).name} has no audio stream")
@@ -286,23 +311,23 @@ def _timeline(plan: Plan, total_s: float) -> _Timeline:
     bounds.append(frame_count)
     if any(b <= a for a, b in zip(bounds, bounds[1:])):
         raise MediaError(f"{count} visuals do not fit in {frame_count} frames")
-    transition = 0
-    if plan.transition != "none" and count > 1:
-        # A transition may not be longer than the shortest segment it would eat into.
-        shortest = min(b - a for a, b in zip(bounds, bounds[1:]))
-        transition = min(round(plan.transition_s * plan.fps), shortest)
-        transition = transition if transition >= 2 else 0
-    before, after = transition // 2, transition - transition // 2
-    origins = [0] + [bound - before for bound in bounds[1:-1]]
-    ends = [bound + after for bound in bounds[1:-1]] + [frame_count]
+    # Frames of the transition at each join; it may not be longer than either segment it eats into.
+    lengths = [b - a for a, b in zip(bounds, bounds[1:])]
+    wanted = round(plan.transition_s * plan.fps)
+    transitions = []
+    for join, name in enumerate(plan.transitions or ("none",) * (count - 1)):
+        frames = min(wanted, lengths[join], lengths[join + 1]) if name != "none" else 0
+        transitions.append(frames if frames >= 2 else 0)
+    origins = [0] + [bound - frames // 2 for bound, frames in zip(bounds[1:-1], transitions)]
+    ends = [bound + frames - frames // 2 for bound, frames in zip(bounds[1:-1], transitions)] + [frame_count]
     pieces: list[_Piece] = []
     for index in range(count):
-        steady_start = origins[index] + (transition if index else 0)
-        steady_end = ends[index] - (transition if index < count - 1 else 0)
+        steady_start = origins[index] + (transitions[index - 1] if index else 0)
+        steady_end = ends[index] - (transitions[index] if index < count - 1 else 0)
         if steady_end > steady_start:
             pieces.append(_Piece((index,), steady_start, steady_end))
-        if index < count - 1 and transition:
-            pieces.append(_Piece((index, index + 1), ends[index] - transition, ends[index]))
+        if index < count - 1 and transitions[index]:
+            pieces.append(_Piece((index, index + 1), ends[index] - transitions[index], ends[index]))
     lengths = [end - origin for origin, end in zip(origins, ends)]
     return _Timeline(origins, lengths, pieces)
 
@@ -381,7 +406,7 @@ def _picture_graph(
             continue
         outgoing, incoming = (branch[(segment, piece.start)] for segment in piece.segments)
         seconds = (piece.end - piece.start) / plan.fps
-        lines.append(f"[{outgoing}][{incoming}]xfade=transition={plan.transition}"
+        lines.append(f"[{outgoing}][{incoming}]xfade=transition={plan.transitions[piece.segments[0]]}"
                      f":duration={seconds:.6f}:offset=0[x{number}]")
         joined.append(f"x{number}")
     streams = "".join(f"[{name}]" for name in joined)
@@ -391,22 +416,37 @@ def _picture_graph(
 
 
 def _still_chain(plan: Plan, segment: int, width: int, height: int, length: int, needed: int) -> str:
-    """Scale once to a slightly larger cover, repeat the frame, pan a frame-sized crop over it.
+    """Scale once to a slightly larger cover, repeat the frame, then pan a frame-sized crop over
+    it, or zoom: scale it per frame between the frame size and the cover, and crop the centre.
 
     Timestamps are frame numbers in a 1/fps time base: `setpts=N/FR/TB` truncates float
     results and produced duplicate timestamps (dropped and repeated frames).
     """
     cover_w, cover_h = _even(width * (1 + KEN_BURNS_MARGIN)), _even(height * (1 + KEN_BURNS_MARGIN))
-    dx, dy = _pan_direction(plan.seed, segment)
+    motion = still_motion(plan.seed, segment)
     span = min(1.0, length / plan.fps / KEN_BURNS_FULL_PAN_S)
-    # n runs over the segment's footage; the crop travels `span` of the margin, centred.
-    progress = f"(n/{max(1, length - 1)}-0.5)"
-    x = f"(iw-ow)*(0.5+{dx * span:.4f}*{progress})"
-    y = f"(ih-oh)*(0.5+{dy * span:.4f}*{progress})"
-    return (
+    loop = (
         f"scale={cover_w}:{cover_h}:force_original_aspect_ratio=increase,crop={cover_w}:{cover_h},"
-        f"setsar=1,format=yuv420p,loop=loop=-1:size=1,trim=end_frame={needed},"
-        f"settb=1/{plan.fps},setpts=N,crop={width}:{height}:{_expr(x)}:{_expr(y)}:exact=1"
+        f"setsar=1,format=yuv420p,loop=loop=-1:size=1,trim=end_frame={needed},settb=1/{plan.fps},setpts=N"
+    )
+    if motion == "pan":
+        dx, dy = _pan_direction(plan.seed, segment)
+        # n runs over the segment's footage; the crop travels `span` of the margin, centred.
+        progress = f"(n/{max(1, length - 1)}-0.5)"
+        x = f"(iw-ow)*(0.5+{dx * span:.4f}*{progress})"
+        y = f"(ih-oh)*(0.5+{dy * span:.4f}*{progress})"
+        return f"{loop},crop={width}:{height}:{_expr(x)}:{_expr(y)}:exact=1"
+    # The scaled width grows (zoom in) or shrinks (zoom out) by `span` of the margin. Sizes are
+    # even and at least the frame's; crop's own iw/ih keep the first frame's size, so the centred
+    # x/y are computed from the same expressions.
+    progress = f"n/{max(1, length - 1)}" if motion == "zoom-in" else f"(1-n/{max(1, length - 1)})"
+    scaled = f"{width}*(1+{KEN_BURNS_MARGIN * span:.4f}*{progress})"
+    scaled_w = f"2*ceil({scaled}/2)"
+    scaled_h = f"2*ceil({scaled}*{height}/{width}/2)"
+    return (
+        f"{loop},scale=w={_expr(scaled_w)}:h={_expr(scaled_h)}:eval=frame:flags=bilinear,"
+        f"crop={width}:{height}:{_expr(f'({scaled_w}-{width})/2')}:{_expr(f'({scaled_h}-{height})/2')}:exact=1,"
+        "setsar=1"  # the per-frame scale leaves a sample aspect ratio that concat and xfade refuse
     )
 
 
@@ -416,6 +456,11 @@ def _clip_chain(plan: Plan, width: int, height: int, needed: int) -> str:
         f"fps={plan.fps},scale={width}:{height}:force_original_aspect_ratio=increase,"
         f"crop={width}:{height},setsar=1,format=yuv420p,trim=end_frame={needed},settb=1/{plan.fps},setpts=N"
     )
+
+
+def still_motion(seed: int, segment: int) -> str:
+    """What the still of `segment` does (one of MOTIONS), reproducibly from the seed."""
+    return random.Random(f"motion:{seed}:{segment}").choice(MOTIONS)
 
 
 def _pan_direction(seed: int, segment: int) -> tuple[int, int]:
@@ -429,9 +474,16 @@ def _pan_direction(seed: int, segment: int) -> tuple[int, int]:
 
 
 def _picture_size(plan: Plan) -> tuple[int, int]:
-    if plan.h2v:
-        return plan.width, min(plan.height, _even(plan.width * H2V_ASPECT))
-    return plan.width, plan.height
+    """The pictures' area in the frame: the frame, or the largest box of the pictures' aspect in it."""
+    if plan.picture_size is None:
+        return plan.width, plan.height
+    picture_w, picture_h = plan.picture_size
+    ratio = (picture_w / picture_h) / (plan.width / plan.height)
+    if abs(ratio - 1) <= SAME_ASPECT:
+        return plan.width, plan.height
+    if ratio > 1:  # wider than the frame
+        return plan.width, min(plan.height, _even(plan.width * picture_h / picture_w))
+    return min(plan.width, _even(plan.height * picture_w / picture_h)), plan.height
 
 
 class _FramePipe:
@@ -526,13 +578,13 @@ def _write_frames(
     # Absolute frame numbers again, so subtitles and texts appear at their times.
     lines = [graph, f"[pic]settb=1/{plan.fps},setpts=N+{pieces[0].start}[timed]"]
     current = "timed"
-    if plan.h2v:
-        lines.append(_h2v_filter(plan, current, "framed"))
+    if _picture_size(plan) != (plan.width, plan.height):
+        lines.append(_fill_filter(plan, current, "framed"))
         current = "framed"
     overlays = []
     if plan.subtitles_path is not None:
         overlays.append(_subtitles_filter(plan.subtitles_path, work_dir))
-    overlays.extend(_text_filters(plan))
+    overlays.extend(_text_filters(plan, box))
     if overlays:
         lines.append(f"[{current}]{','.join(overlays)}[texted]")
         current = "texted"
@@ -581,8 +633,9 @@ def _remaining(deadline: float) -> float:
     return remaining
 
 
-def _h2v_filter(plan: Plan, source: str, label: str) -> str:
-    """The horizontal picture centred in the vertical frame over a blurred, filled copy.
+def _fill_filter(plan: Plan, source: str, label: str) -> str:
+    """The picture centred in the frame over a blurred copy that fills it (a horizontal picture
+    in a vertical frame, or the other way round).
 
     The blur runs on a 1/8-size copy: the same look for a fraction of the cost.
     """
@@ -591,7 +644,7 @@ def _h2v_filter(plan: Plan, source: str, label: str) -> str:
         f"[{source}]split=2[h2vfg][h2vbg];"
         f"[h2vbg]scale={small_w}:{small_h}:force_original_aspect_ratio=increase,"
         f"crop={small_w}:{small_h},boxblur=4:2,scale={plan.width}:{plan.height},setsar=1[h2vblur];"
-        f"[h2vblur][h2vfg]overlay=x=0:y=(H-h)/2[{label}]"
+        f"[h2vblur][h2vfg]overlay=x=(W-w)/2:y=(H-h)/2[{label}]"
     )
 
 
@@ -613,32 +666,19 @@ def _subtitles_filter(subtitles_path: Path, work_dir: Path) -> str:
     return f"ass=filename={_option(str(subtitles_path))}:fontsdir={_option(str(fonts_dir))}"
 
 
-def _text_filters(plan: Plan) -> list[str]:
-    """One drawtext per line of each overlay, wrapped by measured width and centred."""
+def _text_filters(plan: Plan, box: tuple[int, int, int, int] | None) -> list[str]:
+    """One drawtext per line of the job's texts, as `layout.text_lines` places them."""
     filters = []
-    for overlay in plan.texts:
-        if not overlay.text.strip():
-            continue
-        size = overlay.font_size or max(12, round(min(plan.width, plan.height) / 14))
-        text_font = font(size, bold=False)  # the face drawtext draws with, for measuring
-        lines = wrap_text(overlay.text.strip(), text_font, plan.width * 0.9)
-        step = line_height(text_font)
-        block = step * len(lines)
-        top = {"top": plan.height * 0.06, "center": (plan.height - block) / 2,
-               "bottom": plan.height * 0.82 - block}.get(overlay.position)
-        if top is None:
-            raise MediaError(f"unknown text position {overlay.position!r}")
-        start_s = overlay.start_ms / 1000
-        end_s = overlay.end_ms / 1000 if overlay.end_ms is not None else math.inf
-        enable = f"gte(t,{start_s:.3f})" if end_s == math.inf else f"between(t,{start_s:.3f},{end_s:.3f})"
-        for number, line in enumerate(lines):
-            filters.append(
-                f"drawtext={_font_option()}:text={_option(line)}:expansion=none"
-                f":fontsize={size}:fontcolor=white:borderw={max(1, size // 16)}:bordercolor=black@0.7"
-                f":shadowx={max(1, size // 20)}:shadowy={max(1, size // 20)}:shadowcolor=black@0.5"
-                f":x=(w-text_w)/2:y={round(top + number * step + (step - size) / 2)}"
-                f":enable={_expr(enable)}"
-            )
+    lines = text_lines(plan.texts, width=plan.width, height=plan.height,
+                       subtitles_top=plan.subtitles_top, logo_box=box)
+    for line in lines:
+        size = line.font_size
+        filters.append(
+            f"drawtext={_font_option()}:text={_option(line.text)}:expansion=none"
+            f":fontsize={size}:fontcolor=white:borderw={max(1, size // 16)}:bordercolor=black@0.7"
+            f":shadowx={max(1, size // 20)}:shadowy={max(1, size // 20)}:shadowcolor=black@0.5"
+            f":x={line.center_x}-text_w/2:y={round(line.top + (line.line_height - size) / 2)}"
+        )
     return filters
 
 

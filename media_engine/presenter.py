@@ -57,15 +57,21 @@ def place_presenter(
     out_path: Path,
     *,
     mode: Literal["fullscreen", "pip"],
-    start_s: float = 0,
-    end_s: float = 0,
-    corner: Corner = "bottom-right",
-    scale: float = 0.3,
-    chroma_key: str | None = "#00FF00",
+    start_s: float,
+    end_s: float,
+    corner: Corner,
+    scale: float,
+    chroma_key: str | None,
+    crf: int,
+    preset: str,
     on_progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Path:
     """The video with the presenter on top; audio (the narration) and duration unchanged.
+
+    Every placement argument is required: their defaults live in one place, the brand profile
+    (`accounts.brand.Presenter`, the seed's: full screen for the first and last 120 s, keyed).
+    The video is encoded again with `crf` and `preset` (the brand's video_crf / video_preset).
 
     The presenter shows during the first `start_s` and the last `end_s` seconds, or all the
     time when both are 0. "fullscreen" scales it to cover the frame; "pip" scales it to
@@ -103,7 +109,7 @@ def place_presenter(
                               "-filter_complex", graph, "-map", "[video]"]
     if has_audio:
         args += ["-map", "0:a:0", "-c:a", "copy"]  # the narration, untouched
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-movflags", "+faststart",
+    args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-movflags", "+faststart",
              "-t", f"{duration_s:.3f}", out_path]
     ffmpeg.run(args, duration_s=duration_s, on_progress=on_progress, cancel=cancel)
     return out_path

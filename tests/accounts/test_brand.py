@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.cache import cache
 from django.urls import reverse
 
@@ -21,17 +22,27 @@ EVERY_KEY = {
     "subtitle_font": "Noto Serif CJK SC",
     "subtitle_font_size": 48,
     "transition_types": ["wipeleft", "fade"],
-    "enable_transition": False,
+    "enable_transition": True,
+    "enable_srt_concat_transition": True,
+    "srt_concat_transition_types": ["dissolve"],
     "transition_s": 1.5,
     "logo_corner": "bottom-left",
-    "human_insertion_mode": "fullscreen",
+    "logo_scale": 0.2,
+    "logo_margin": 0.05,
+    "music_volume": 0.3,
+    "video_crf": 20,
+    "video_preset": "fast",
+    "renditions": ["16:9", "9:16"],
+    "keep_plain_video": True,
+    "human_insertion_mode": "pip",
     "human_config": {"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, "corner": "top-left",
                      "scale": 0.5, "chroma_key": "#0000FF"},
 }
 
 
-def test_a_brand_without_a_profile_renders_as_before(settings):
+def test_a_brand_without_a_profile_takes_the_seeds_defaults(settings):
     settings.PRESENTER_URL = "http://presenter.example/clip"
+    settings.VIDEO_PRESET = "faster"
     brand = Brand.of(None)
     assert brand == Brand.from_extra({})
     assert brand.subtitle_background is None  # a see-through black box
@@ -39,12 +50,17 @@ def test_a_brand_without_a_profile_renders_as_before(settings):
     assert brand.subtitle_color == "#FFFFFF"
     assert brand.subtitle_font == fonts.FAMILY
     assert brand.subtitle_font_size is None  # sized to the frame
-    assert brand.enable_transition is True
-    assert brand.transition_types == ("fade",) and brand.transition == "fade"
+    # The seed: no transitions unless switched on, a fullscreen presenter for the first and last 120 s.
+    assert brand.enable_transition is False and brand.enable_srt_concat_transition is False
+    assert brand.transition_types == ("fade",) and brand.srt_concat_transition_types == ("fade",)
+    assert brand.transitions(["segment", "cue", "segment"], seed=1) == ("none", "none", "none")
     assert brand.transition_s == 0.5
-    assert brand.logo_corner == "top-right"
-    assert brand.human_insertion_mode == "pip"
-    assert brand.human_config == Presenter(url="http://presenter.example/clip", start_s=0, end_s=0,
+    assert (brand.logo_corner, brand.logo_scale, brand.logo_margin) == ("top-right", 0.12, 0.03)
+    assert brand.music_volume == 0.15
+    assert (brand.video_crf, brand.video_preset) == (23, "faster")  # the hosts' VIDEO_PRESET
+    assert brand.renditions == () and brand.keep_plain_video is False
+    assert brand.human_insertion_mode == "fullscreen"
+    assert brand.human_config == Presenter(url="http://presenter.example/clip", start_s=120, end_s=120,
                                            corner="bottom-right", scale=0.3, chroma_key="#00FF00")
 
 
@@ -56,14 +72,23 @@ def test_every_documented_key_is_read(settings):
     brand = Brand.from_extra(EVERY_KEY)
     assert brand == Brand(
         subtitle_background="#112233", subtitle_background_opacity=0.25, subtitle_color="#FFEE00",
-        subtitle_font="Noto Serif CJK SC", subtitle_font_size=48, enable_transition=False,
-        transition_types=("wipeleft", "fade"), transition_s=1.5, logo_corner="bottom-left",
-        human_insertion_mode="fullscreen",
+        subtitle_font="Noto Serif CJK SC", subtitle_font_size=48, enable_transition=True,
+        transition_types=("wipeleft", "fade"), enable_srt_concat_transition=True,
+        srt_concat_transition_types=("dissolve",), transition_s=1.5, logo_corner="bottom-left",
+        logo_scale=0.2, logo_margin=0.05, music_volume=0.3, video_crf=20, video_preset="fast",
+        renditions=("16:9", "9:16"), keep_plain_video=True, human_insertion_mode="pip",
         human_config=Presenter(url="http://presenter:9000/clip", start_s=3.0, end_s=4.5, corner="top-left",
                                scale=0.5, chroma_key="#0000FF"),
     )
-    assert brand.transition == "none"
-    assert Brand.from_extra({**EVERY_KEY, "enable_transition": True}).transition == "wipeleft"
+    joins = ["segment", "cue", "cue", "segment", "segment", "segment"]
+    picked = brand.transitions(joins, seed=3)
+    assert picked[1:3] == ("dissolve", "dissolve")  # subtitle joins draw from their own list
+    segment_joins = [picked[0], *picked[3:]]
+    assert set(segment_joins) == {"wipeleft", "fade"}  # the list rotates: not only its first name
+    assert all(a != b for a, b in zip(segment_joins, segment_joins[1:]))
+    assert picked == brand.transitions(joins, seed=3)  # reproducible for the job
+    off = Brand.from_extra({**EVERY_KEY, "enable_transition": False, "enable_srt_concat_transition": False})
+    assert off.transitions(joins, seed=3) == ("none",) * 6
 
 
 @pytest.mark.django_db
@@ -84,7 +109,7 @@ def test_a_brand_box_colour_is_opaque_unless_its_opacity_is_set():
 def test_empty_values_take_the_defaults():
     brand = Brand.from_extra({"transition_types": [], "subtitle_font": "", "subtitle_color": None,
                               "human_config": {}})
-    assert brand.transition == "fade"
+    assert brand.transition_types == ("fade",)
     assert brand.subtitle_font == fonts.FAMILY
     assert brand.subtitle_color == "#FFFFFF"
     assert brand.human_config.chroma_key == "#00FF00"
@@ -103,10 +128,14 @@ def test_the_presenter_url_is_always_the_hosts_setting_never_the_brands(settings
     assert own.human_config.url == "http://presenter.example/clip"
 
 
-def test_undocumented_presenter_keys_do_nothing():
-    """The seed's `duration`/`end_duration` were never documented; start_s/end_s are."""
-    brand = Brand.from_extra({"human_config": {"duration": 120, "end_duration": 120}})
-    assert (brand.human_config.start_s, brand.human_config.end_s) == (0.0, 0.0)
+def test_undocumented_presenter_keys_are_refused_by_name_and_never_read():
+    """The seed's `duration`/`end_duration` are start_s/end_s here: one contract, refused by name."""
+    brand = Brand.from_extra({"human_config": {"duration": 5, "end_duration": 6}})
+    assert (brand.human_config.start_s, brand.human_config.end_s) == (120.0, 120.0)
+    with pytest.raises(ValidationError) as refused:
+        check_account_extra({"human_config": {"duration": 5, "end_duration": 6, "start_s": 5}})
+    assert refused.value.message_dict["human_config"] == [
+        "Unknown key(s) 'duration', 'end_duration'; the keys are url, start_s, end_s, corner, scale, chroma_key."]
 
 
 def test_a_brand_reads_back_from_its_own_dict():
@@ -144,6 +173,14 @@ def admin_form(**brand) -> dict:
     ("transition_types", ["spin"], ["spin"], "Unknown value(s) 'spin'; use names like"),
     ("logo_corner", "center", "center", "Must be one of top-left, top-right, bottom-left, bottom-right."),
     ("human_insertion_mode", "corner", "corner", "Must be one of fullscreen, pip."),
+    ("logo_scale", "0.9", 0.9, "Must be a number from 0.02 to 0.4."),
+    ("logo_margin", "-0.1", -0.1, "Must be a number from 0 to 0.2."),
+    ("music_volume", "1.5", 1.5, "Must be a number from 0 to 1."),
+    ("video_crf", "51", 51, "Must be a whole number from 16 to 32."),
+    ("video_preset", "placebo", "placebo", "Must be one of ultrafast, superfast, veryfast, faster, fast, medium"),
+    ("renditions", ["4:3"], ["4:3"], "Unknown value(s) '4:3'; use names like 16:9, 9:16."),
+    ("srt_concat_transition_types", ["spin"], ["spin"], "Unknown value(s) 'spin'; use names like"),
+    ("human_config", '{"duration": 120}', {"duration": 120}, "Unknown key(s) 'duration'; the keys are url,"),
     ("human_config", '{"corner": "middle"}', {"corner": "middle"}, "corner: Must be one of top-left"),
     ("human_config", '{"scale": 0}', {"scale": 0}, "scale: Must be a number above 0 to 1."),
     ("human_config", '{"start_s": -1}', {"start_s": -1}, "start_s: Must be a number from 0 to 3600."),
@@ -181,7 +218,10 @@ def test_the_admin_form_offers_every_brand_key(operator):
 def test_the_admin_saves_every_brand_key(operator):
     account = make_account(owner=operator, username="mine")
     typed = {**{name: str(value) for name, value in EVERY_KEY.items()}, "subtitle_background_custom": "on",
-             "transition_types": EVERY_KEY["transition_types"], "enable_transition": "false",
+             "transition_types": EVERY_KEY["transition_types"], "enable_transition": "true",
+             "srt_concat_transition_types": EVERY_KEY["srt_concat_transition_types"],
+             "enable_srt_concat_transition": "true", "keep_plain_video": "true",
+             "renditions": EVERY_KEY["renditions"],
              "human_config": '{"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, '
                              '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}'}
     response = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),

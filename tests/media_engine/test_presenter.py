@@ -56,11 +56,20 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).mean())
 
 
+# place_presenter takes every placement argument (the brand holds the defaults); these tests vary a few.
+ALWAYS_IN_THE_CORNER = {"start_s": 0, "end_s": 0, "corner": "bottom-right", "scale": 0.3, "chroma_key": "#00FF00",
+                        "crf": 20, "preset": "veryfast"}
+
+
+def place(video: Path, clip: Path, out: Path, **placement) -> Path:
+    return presenter.place_presenter(video, clip, out, **{**ALWAYS_IN_THE_CORNER, **placement})
+
+
 # --- placing -----------------------------------------------------------------------------------
 
 def test_pip_puts_the_keyed_presenter_in_the_corner(media: dict[str, Path], tmp_path: Path) -> None:
     progress: list[float] = []
-    out = presenter.place_presenter(media["video"], media["presenter"], tmp_path / "pip.mp4", mode="pip",
+    out = place(media["video"], media["presenter"], tmp_path / "pip.mp4", mode="pip",
                                     corner="bottom-right", scale=0.5, on_progress=progress.append)
 
     assert abs(ffmpeg.duration(out) - ffmpeg.duration(media["video"])) < 0.1
@@ -77,14 +86,14 @@ def test_pip_puts_the_keyed_presenter_in_the_corner(media: dict[str, Path], tmp_
 
 
 def test_pip_keeps_the_narration_audio(media: dict[str, Path], tmp_path: Path) -> None:
-    out = presenter.place_presenter(media["video"], media["presenter"], tmp_path / "pip.mp4", mode="pip")
+    out = place(media["video"], media["presenter"], tmp_path / "pip.mp4", mode="pip")
     streams = ffmpeg.probe(out)["streams"]
     audio = [stream for stream in streams if stream["codec_type"] == "audio"]
     assert len(audio) == 1 and audio[0]["codec_name"] == "aac" and audio[0]["sample_rate"] == "44100"
 
 
 def test_pip_in_the_top_left_without_chroma_key(media: dict[str, Path], tmp_path: Path) -> None:
-    out = presenter.place_presenter(media["video"], media["presenter"], tmp_path / "tl.mp4", mode="pip",
+    out = place(media["video"], media["presenter"], tmp_path / "tl.mp4", mode="pip",
                                     corner="top-left", scale=0.25, chroma_key=None)
     placed = frame(out, 1.0)
     corner = placed[10 + 5:10 + 40, 10 + 5:10 + 20]  # the presenter's green background, unkeyed
@@ -92,7 +101,7 @@ def test_pip_in_the_top_left_without_chroma_key(media: dict[str, Path], tmp_path
 
 
 def test_fullscreen_at_start_and_end_only(media: dict[str, Path], tmp_path: Path) -> None:
-    out = presenter.place_presenter(media["video"], media["presenter"], tmp_path / "full.mp4",
+    out = place(media["video"], media["presenter"], tmp_path / "full.mp4",
                                     mode="fullscreen", start_s=0.5, end_s=0.5, chroma_key=None)
 
     assert abs(ffmpeg.duration(out) - ffmpeg.duration(media["video"])) < 0.1
@@ -106,24 +115,31 @@ def test_fullscreen_at_start_and_end_only(media: dict[str, Path], tmp_path: Path
 def test_fullscreen_keyed_presenter_stands_in_front_of_the_video(
     media: dict[str, Path], tmp_path: Path,
 ) -> None:
-    out = presenter.place_presenter(media["video"], media["presenter"], tmp_path / "fullkey.mp4",
+    out = place(media["video"], media["presenter"], tmp_path / "fullkey.mp4",
                                     mode="fullscreen", start_s=1.0)
     first, original = frame(out, 0.0), frame(media["video"], 0.0)
     assert difference(first, original) > 5  # the red presenter is there...
     assert difference(first[:, :100], original[:, :100]) < 20  # ...and the keyed background shows the video
 
 
+def test_the_brands_crf_and_preset_encode_the_result(media: dict[str, Path], tmp_path: Path) -> None:
+    out = place(media["video"], media["presenter"], tmp_path / "enc.mp4", mode="pip", crf=31, preset="faster")
+    data = out.read_bytes()
+    options = data[data.index(b"x264 - core"):][:2000]
+    assert b"crf=31.0" in options and b" subme=4 " in options  # faster's subme; veryfast has 2
+
+
 def test_bad_arguments_are_refused(media: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="mode"):
-        presenter.place_presenter(media["video"], media["presenter"], tmp_path / "x.mp4", mode="side")
+        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="side")
     with pytest.raises(MediaError, match="corner"):
-        presenter.place_presenter(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip",
+        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip",
                                   corner="middle")
     with pytest.raises(MediaError, match="#00FF00"):
-        presenter.place_presenter(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip",
+        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip",
                                   chroma_key="green")
     with pytest.raises(MediaError, match="no video stream"):
-        presenter.place_presenter(media["video"], media["audio_only"], tmp_path / "x.mp4", mode="pip")
+        place(media["video"], media["audio_only"], tmp_path / "x.mp4", mode="pip")
 
 
 # --- fetching ----------------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""layout: the safe areas and where the text lines go, measured with the font that draws them.
+(The lines drawn on real frames are checked in test_compose.)"""
+
+import pytest
+
+from media_engine.cards import font
+from media_engine.layout import SHORTS, YOUTUBE, TextBlock, frame_name, safe_area, safe_box, text_lines
+
+SEED = [TextBlock("第12集", position="top"), TextBlock("老照片里的童年", position="top", large=True),
+        TextBlock("每天一个健康小知识", position="bottom")]
+
+
+def test_each_frame_gets_its_platforms_safe_area():
+    assert safe_area(1360, 768) == YOUTUBE and frame_name(1360, 768) == "16:9"
+    assert safe_area(768, 1360) == SHORTS and frame_name(768, 1360) == "9:16"
+    # Shorts: the right-hand button column and the bottom caption area are out of bounds.
+    x, y, w, h = safe_box(768, 1360)
+    assert x + w <= round(768 * 0.85) and y + h <= round(1360 * 0.75) and y >= round(1360 * 0.12)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
+def test_lines_stack_in_order_inside_the_safe_area_and_above_the_subtitles(width, height):
+    subtitles_top = round(height * 0.8)
+    lines = text_lines(SEED, width=width, height=height, subtitles_top=subtitles_top)
+    assert [line.text for line in lines] == ["第12集", "老照片里的童年", "每天一个健康小知识"]
+    index, title, desc = lines
+    x, y, w, h = safe_box(width, height)
+    assert index.top == y and index.top + index.line_height <= title.top
+    assert title.font_size > index.font_size  # the title is the large line
+    assert desc.top + desc.line_height <= min(subtitles_top, y + h)
+    for line in lines:
+        half = font(line.font_size, bold=False).getlength(line.text) / 2
+        assert x <= line.center_x - half and line.center_x + half <= x + w
+
+
+def test_a_long_latin_title_wraps_at_spaces_into_at_most_two_lines():
+    title = "Seven habits that keep your heart young, explained by a cardiologist in plain words"
+    lines = text_lines([TextBlock(title, large=True)], width=768, height=1360)
+    assert 1 < len(lines) <= 2
+    words = set(title.replace(",", " ").split())
+    for line in lines:  # no word cut in the middle
+        assert all(word.strip(",…") in words for word in line.text.split() if word.strip(",…"))
+    assert " ".join(line.text for line in lines).rstrip("…").split()[0] == "Seven"
+
+
+def test_text_too_long_for_two_lines_shrinks_then_ends_with_an_ellipsis():
+    very_long = "很长的描述" * 40
+    [first, second] = text_lines([TextBlock(very_long, position="bottom")], width=1360, height=768)
+    assert second.text.endswith("…")
+    assert first.font_size < round(768 * 0.048)  # shrunk before cutting
+
+
+def test_top_lines_make_room_for_a_logo_in_a_top_corner():
+    title = [TextBlock("一个相当长的标题，几乎占满整个画面的宽度，一直到边上", large=True)]
+    free = text_lines(title, width=1360, height=768)
+    logo = (1360 - 164 - 23, 23, 164, 62)  # top-right, 12 % wide
+    beside = text_lines(title, width=1360, height=768, logo_box=logo)
+    for line in beside:
+        half = font(line.font_size, bold=False).getlength(line.text) / 2
+        assert line.center_x + half < logo[0]
+    assert len(beside) >= len(free)
+    # A logo at the bottom leaves the top lines as they were.
+    assert text_lines(title, width=1360, height=768, logo_box=(1173, 683, 164, 62)) == free
+
+
+def test_empty_texts_have_no_lines():
+    assert text_lines([TextBlock(""), TextBlock("  ", position="bottom")], width=1360, height=768) == []
