@@ -10,7 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import google_auth_httplib2
+import httplib2
 from django.conf import settings
+from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import MediaFileUpload
+
+from accounts.channels import REVOKED
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +40,9 @@ class YouTubeError(Exception):
 
 def youtube_client(credentials) -> Any:
     """A youtube v3 client over httplib2, authorised by `credentials` (refreshed on first use)."""
-    import google_auth_httplib2
-    import httplib2
-    from googleapiclient.discovery import build
-
     http = httplib2.Http(timeout=settings.YOUTUBE_TIMEOUT_S, ca_certs=settings.YOUTUBE_CA_BUNDLE or None)
+    # 308 is "resume incomplete" in the upload protocol, not a redirect (as googleapiclient's build_http says).
+    http.redirect_codes = http.redirect_codes - {308}
     return build("youtube", "v3", http=google_auth_httplib2.AuthorizedHttp(credentials, http=http),
                  static_discovery=True, cache_discovery=False,
                  client_options={"api_endpoint": settings.YOUTUBE_API_ENDPOINT})
@@ -58,15 +64,9 @@ def _reason(error) -> str:
 
 def classify(error: BaseException) -> YouTubeError:
     """A library or transport error as a YouTubeError, in words an operator can act on."""
-    import httplib2
-    from google.auth.exceptions import RefreshError, TransportError
-    from googleapiclient.errors import HttpError
-
     if isinstance(error, YouTubeError):
         return error
     if isinstance(error, RefreshError):
-        from accounts.channels import REVOKED
-
         if "invalid_grant" in str(error):
             return YouTubeError(REVOKED, kind="revoked")
         if getattr(error, "retryable", False):
@@ -81,8 +81,6 @@ def classify(error: BaseException) -> YouTubeError:
         if status in (429, 408) or status >= 500 or reason in RATE_REASONS:
             return YouTubeError(said, kind="retry")
         if status == 401:
-            from accounts.channels import REVOKED
-
             return YouTubeError(REVOKED, kind="revoked")
         return YouTubeError(said, kind="permanent")
     if isinstance(error, (OSError, httplib2.HttpLib2Error, TransportError)):
@@ -92,6 +90,15 @@ def classify(error: BaseException) -> YouTubeError:
 
 def _transient(error: BaseException) -> bool:
     return classify(error).kind == "retry"
+
+
+class ChunkedFileUpload(MediaFileUpload):
+    """Sends each chunk as bytes read from the file, not as a stream: when a connection drops, httplib2
+    sends the request once more by itself, and a stream the first try read to its end would go out as an
+    empty body, the upload then hanging until the timeout."""
+
+    def has_stream(self) -> bool:
+        return False
 
 
 def _upload_status(request, upload_uri: str, size: int) -> tuple[int, dict | None]:
@@ -106,8 +113,6 @@ def _upload_status(request, upload_uri: str, size: int) -> tuple[int, dict | Non
         return (int(received.rsplit("-", 1)[1]) + 1 if received else 0), None
     if response.status in (404, 410):
         return -1, None
-    from googleapiclient.errors import HttpError
-
     raise HttpError(response, content, uri=upload_uri)
 
 
@@ -119,11 +124,8 @@ def upload_video(client, *, path: Path, body: dict, upload_uri: str = "",
     it has and goes on from there), YOUTUBE_UPLOAD_RETRIES times at most. `upload_uri` resumes a session
     an earlier attempt started; `on_session(uri, bytes_sent)` records the session as it goes.
     """
-    from googleapiclient.errors import HttpError
-    from googleapiclient.http import MediaFileUpload
-
-    media = MediaFileUpload(str(path), mimetype="video/mp4", chunksize=settings.YOUTUBE_UPLOAD_CHUNK_BYTES,
-                            resumable=True)
+    media = ChunkedFileUpload(str(path), mimetype="video/mp4", chunksize=settings.YOUTUBE_UPLOAD_CHUNK_BYTES,
+                              resumable=True)
     request = client.videos().insert(part="snippet,status", body=body, media_body=media)
     if upload_uri:
         received, video = _upload_status(request, upload_uri, media.size())
@@ -153,14 +155,10 @@ def upload_video(client, *, path: Path, body: dict, upload_uri: str = "",
 
 
 def set_thumbnail(client, *, video_id: str, path: Path) -> None:
-    from googleapiclient.http import MediaFileUpload
-
     client.thumbnails().set(videoId=video_id, media_body=MediaFileUpload(str(path), mimetype="image/jpeg")).execute()
 
 
 def insert_caption(client, *, video_id: str, path: Path, language: str, name: str) -> dict:
-    from googleapiclient.http import MediaFileUpload
-
     body = {"snippet": {"videoId": video_id, "language": language, "name": name, "isDraft": False}}
     media = MediaFileUpload(str(path), mimetype="application/octet-stream")
     return client.captions().insert(part="snippet", body=body, media_body=media).execute()
