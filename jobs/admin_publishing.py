@@ -73,7 +73,7 @@ class PublishingAdminMixin:
     def publish_view(self, request, object_id: int):
         job: Job = self._job_to_change(request, object_id)
         change_url = reverse("admin:jobs_job_change", args=[job.pk])
-        form = PublishForm(request.POST or None)
+        form = PublishForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 publication = publishing.publication_request(job=job, user=request.user, options=form.options())
