@@ -9,8 +9,8 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.docs import ERROR_401, ERROR_404, request_example, response_example, validation_error
-from accounts.api.ownership import ApiPagination, ApiViewMixin
+from accounts.api.docs import ERROR_401, ERROR_403, ERROR_404, request_example, response_example, validation_error
+from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedRowPermission
 
 from .. import publishing
 from ..models import Job, Privacy, Publication, PublicationStatus
@@ -70,12 +70,12 @@ class PublicationSerializer(serializers.ModelSerializer):
 
 
 class JobPublishView(ApiViewMixin, APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [permissions.IsAuthenticated, OwnedRowPermission]
 
     @extend_schema(
         summary="Publish the latest successful render to YouTube", tags=["jobs", "publications"],
         request=PublishSerializer, responses={202: PublicationSerializer, 400: validation_error(NOT_PUBLISHABLE),
-                                              401: ERROR_401, 404: ERROR_404},
+                                              401: ERROR_401, 403: ERROR_403, 404: ERROR_404},
         examples=[request_example("Scheduled", {"privacy": "private", "publish_at": "2026-12-24T09:00:00Z",
                                                 "tags": ["walk", "park"], "category_id": "22"}),
                   response_example("Queued", PUBLICATION_EXAMPLE, "202")],
@@ -85,9 +85,10 @@ class JobPublishView(ApiViewMixin, APIView):
         "as the project's daily quota allows; what does not fit waits for the next quota day (midnight Pacific). "
         "A render is published once: again only with force. A failed publication is retried.",
     )
-    def post(self, request, pk: int) -> Response:
+    def post(self, request, id: str) -> Response:  # noqa: A002 (the path's name, as the router's job URLs have it)
         job = get_object_or_404(Job.objects.alive().visible_to(request.user).select_related("account", "language"),
-                                pk=pk)
+                                pk=id)
+        self.check_object_permissions(request, job)  # as for a render: a shared job is a superuser's to publish
         serializer = PublishSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         publication = publishing.publication_request(job=job, user=request.user, options=serializer.options())

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from . import publications, splits, views
@@ -12,5 +12,5 @@ router.register("publications", publications.PublicationViewSet, basename="publi
 
 urlpatterns = [
     path("music/", views.MusicView.as_view(), name="music"),
-    path("jobs/<int:pk>/publish/", publications.JobPublishView.as_view(), name="job-publish"),
+    re_path(r"^jobs/(?P<id>[^/.]+)/publish/$", publications.JobPublishView.as_view(), name="job-publish"),
 ]
