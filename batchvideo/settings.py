@@ -255,7 +255,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
+                        # Two models have a `status`: each keeps a name of its own.
+                        "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
+                                                "PublicationStatusEnum": "jobs.models.PublicationStatus"}}
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
 API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
 API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", False)

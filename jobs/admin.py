@@ -25,7 +25,7 @@ from accounts.api.uploads import check_image, checked_clip
 
 from . import exports, importing, progress, services, storyboard
 from . import timeline as timelines
-from .admin_publishing import PublicationInline, PublishingAdminMixin
+from .admin_publishing import PublishingAdminMixin
 from .files import execution_urls
 from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
@@ -111,16 +111,16 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     search_fields = ["title", "content"]
     list_select_related = ["account", "language", "topic"]
     autocomplete_fields = ["language", "voice", "topic", "account"]
-    readonly_fields = ["deleted_at", "created_at", "updated_at"]
+    readonly_fields = ["deleted_at", "created_at", "updated_at", "publications_list"]
     fieldsets = [
         (None, {"fields": ["title", "content", "runorder"]}),
         ("Voice and look", {"fields": ["language", "voice", "speech_speed", "topic", "account",
                                        "orientation", "narration_audio"]}),
-        ("Publishing", {"fields": ["publish_title", "description"]}),
+        ("Publishing", {"fields": ["publish_title", "description", "publications_list"]}),
         ("Advanced", {"classes": ["collapse"], "fields": ["extra", "owner", "deleted_at", "created_at",
                                                           "updated_at"]}),
     ]
-    inlines = [JobExecutionInline, PublicationInline]
+    inlines = [JobExecutionInline]
     actions = ["render", "cancel", "increase_priority", "duplicate", "soft_delete", "restore",
                "export_zip", "export_csv", "publish"]
 

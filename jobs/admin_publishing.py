@@ -1,5 +1,5 @@
 """The admin side of publishing (jobs.publishing): the job list's action, the job page's publish form,
-the publications on the job page and in their own list, and the quota days. JobAdmin mixes in
+the publications on the job page (a read-only field) and in their own list, and the quota days. JobAdmin mixes in
 PublishingAdminMixin; jobs.admin imports this module, which registers the rest."""
 
 from django import forms
@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import publishing
 from .models import Job, Privacy, Publication, QuotaUsage
@@ -38,25 +38,17 @@ def video_link(publication: Publication) -> str:
     return format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', publication.url, publication.video_id)
 
 
-class PublicationInline(admin.TabularInline):
-    model = Publication
-    extra = 0
-    can_delete = False
-    max_num = 0
-    fields = ["status", "video", "privacy", "attempts", "scheduled_for", "detail", "created_at"]
-    readonly_fields = fields
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="Video")
-    def video(self, obj: Publication) -> str:
-        return video_link(obj)
-
-
 class PublishingAdminMixin:
-    """The job list's "Publish to YouTube" action and the job page's publish view."""
+    """The job list's "Publish to YouTube" action, the job page's publish view and its list of publications
+    (a read-only field, not an inline: the job form posts no formset for it)."""
+
+    @admin.display(description="Publications")
+    def publications_list(self, obj: Job | None) -> str:
+        rows = list(obj.publications.select_related("account")[:10]) if obj is not None and obj.pk else []
+        if not rows:
+            return "-"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>#{} {} to {}: {} {}</li>", (
+            (row.pk, row.status, row.account.username, video_link(row), row.detail) for row in rows)))
 
     @admin.action(description="Publish to YouTube (latest successful render)", permissions=["change"])
     def publish(self, request, queryset) -> None:

@@ -3,7 +3,7 @@ A channel's credentials never appear here; nor does an upload session's address.
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
@@ -74,7 +74,8 @@ class JobPublishView(ApiViewMixin, APIView):
 
     @extend_schema(
         summary="Publish the latest successful render to YouTube", tags=["jobs", "publications"],
-        request=PublishSerializer, responses={202: PublicationSerializer, 400: validation_error(NOT_PUBLISHABLE),
+        request=PublishSerializer, parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="Job id.")],
+        responses={202: PublicationSerializer, 400: validation_error(NOT_PUBLISHABLE),
                                               401: ERROR_401, 403: ERROR_403, 404: ERROR_404},
         examples=[request_example("Scheduled", {"privacy": "private", "publish_at": "2026-12-24T09:00:00Z",
                                                 "tags": ["walk", "park"], "category_id": "22"}),

@@ -132,15 +132,18 @@ def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_f
     assert QuotaUsage.objects.get(project="test-project").units == 10000  # YouTube's word on today's budget
 
 
-def test_a_server_error_backs_off_and_the_retry_does_only_what_is_missing(fake, operator, rendered):
-    fake.failures["thumbnails.set"] = [(503, "backendError")]
+@pytest.mark.parametrize("status, reason", [(503, "backendError"), (403, "rateLimitExceeded"),
+                                            (429, "userRateLimitExceeded")])
+def test_a_server_error_or_rate_limit_backs_off_and_the_retry_does_only_what_is_missing(fake, operator, rendered,
+                                                                                      status, reason):
+    fake.failures["thumbnails.set"] = [(status, reason)]
 
     publication = request_and_run(operator, rendered.job)
 
     assert publication.status == PublicationStatus.WAITING
     assert publication.video_id and not publication.thumbnail_done
     assert timezone.now() + timedelta(seconds=30) < publication.scheduled_for < timezone.now() + timedelta(seconds=90)
-    assert "503" in publication.error and "Attempt 1 of 10" in publication.detail
+    assert f"{status} {reason}" in publication.error and "Attempt 1 of 10" in publication.detail
     make_due(publication)
     run_publication(publication.pk)
     publication.refresh_from_db()
