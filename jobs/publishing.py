@@ -165,7 +165,7 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
                 raise ValidationError(
                     f"Render {execution.pk} of this job is already published or being published (publication "
                     f"{earlier.pk}, {earlier.status}); publish again with force to upload another copy.")
-            return _retry(earlier, fields=fields, user=user)
+            return _retry(earlier, fields=fields)
         try:
             with transaction.atomic():
                 publication = Publication.objects.create(
@@ -177,7 +177,7 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
     return publication
 
 
-def _retry(publication: Publication, *, fields: dict, user) -> Publication:
+def _retry(publication: Publication, *, fields: dict) -> Publication:
     """Queue a failed publication again with today's options; the parts it finished stay done."""
     if not publication.video_id:  # an uploaded video keeps what it was uploaded with
         for name, value in fields.items():
