@@ -37,6 +37,8 @@ def test_operator_publishes_from_the_job_page_and_sees_the_publication(fake, ope
     job_page = client.get(reverse("admin:jobs_job_change", args=[rendered.job.pk])).content.decode()
     publish_url = reverse("admin:jobs_job_publish", args=[rendered.job.pk])
     assert f'href="{publish_url}"' in job_page
+    form = client.get(publish_url).content.decode()
+    assert "公园散步 | A walk in the park" in form and 'name="publish_at"' in form
     publish_at = timezone.localtime(timezone.now() + timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
 
     response = client.post(publish_url, {"privacy": "", "publish_at": publish_at, "tags": "walk, park",
