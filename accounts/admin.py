@@ -1,10 +1,20 @@
-from django.contrib import admin
+import secrets
+
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from . import channels
 from .forms import BRAND_FIELDS, AccountForm
-from .models import Account, User
+from .models import Account, ChannelCredentials, User
+
+# Where the admin keeps a started consent (state, PKCE verifier, account) until Google sends the operator back.
+CONSENT_SESSION_KEY = "youtube_consent"
 
 
 def is_owned(model) -> bool:
@@ -95,17 +105,19 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Account)
 class AccountAdmin(OwnedAdmin):
-    list_display = ["username", "logo_preview", "platform", "area", "owner", "updated_at"]
+    list_display = ["username", "logo_preview", "platform", "area", "owner", "youtube", "updated_at"]
     list_filter = ["platform", "area"]
     search_fields = ["username", "area"]
-    list_select_related = ["owner"]
-    readonly_fields = ["logo_preview"]
+    list_select_related = ["owner", "channel_credentials"]
+    readonly_fields = ["logo_preview", "youtube"]
     form = AccountForm
 
     def get_fieldsets(self, request, obj=None):
         channel = ["username", "platform", "area", "logo", "logo_preview"]
         if request.user.is_superuser:
             channel.append("owner")
+        if obj is not None:
+            channel.append("youtube")
         return [(None, {"fields": channel}),
                 ("Brand profile", {"fields": ["subtitle_background_custom", *BRAND_FIELDS]})]
 
@@ -114,3 +126,102 @@ class AccountAdmin(OwnedAdmin):
         if not obj.logo:
             return "-"
         return format_html('<img src="{}" alt="logo" style="height:32px">', obj.logo.url)
+
+    @admin.display(description="YouTube channel")
+    def youtube(self, obj: Account) -> str:
+        """Whether the channel is connected, never the grant itself; the link to (re)connect it."""
+        if obj.platform != channels.PLATFORM:
+            return "-"
+        connection = getattr(obj, "channel_credentials", None) if obj.pk else None
+        connect = reverse("admin:accounts_account_youtube_connect", args=[obj.pk]) if obj.pk else ""
+        if connection is None:
+            return format_html('Not connected · <a href="{}">Connect YouTube channel</a>', connect)
+        if connection.problem:
+            return format_html('<strong>Needs reconnecting:</strong> {} · <a href="{}">Connect YouTube channel</a>',
+                               connection.problem, connect)
+        return format_html('Connected {} · <a href="{}">Connect again</a>',
+                           connection.connected_at.strftime("%Y-%m-%d %H:%M"), connect)
+
+    # ------------------------------------------------------------ connecting the channel
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/youtube/connect/", view(self.youtube_connect_view),
+                 name="accounts_account_youtube_connect"),
+            path("youtube/callback/", view(self.youtube_callback_view), name="accounts_account_youtube_callback"),
+            *super().get_urls(),
+        ]
+
+    def _account_to_connect(self, request, object_id) -> Account:
+        """The account, if the user sees it (else 404) and may manage its channel (else 403)."""
+        account = self.get_object(request, str(object_id))
+        if account is None:
+            raise Http404("No such account.")
+        if not (self.has_change_permission(request, account) and channels.channel_can_manage(account, request.user)):
+            raise PermissionDenied
+        return account
+
+    def _callback_url(self, request) -> str:
+        return settings.YOUTUBE_REDIRECT_URL or request.build_absolute_uri(
+            reverse("admin:accounts_account_youtube_callback"))
+
+    def youtube_connect_view(self, request, object_id: int):
+        """Send the operator to Google's consent page for this account's channel."""
+        account = self._account_to_connect(request, object_id)
+        change_url = reverse("admin:accounts_account_change", args=[account.pk])
+        try:
+            start = channels.consent_start(account=account, redirect_uri=self._callback_url(request))
+        except ValidationError as error:
+            self.message_user(request, "; ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        request.session[CONSENT_SESSION_KEY] = {"state": start.state, "verifier": start.code_verifier,
+                                                "account": account.pk}
+        return HttpResponseRedirect(start.url)
+
+    def youtube_callback_view(self, request):
+        """Google sends the operator back here: the answer must match the consent this session started,
+        for an account this operator may still manage."""
+        started = request.session.pop(CONSENT_SESSION_KEY, None)
+        state = request.GET.get("state", "")
+        if not started or not secrets.compare_digest(state.encode(), str(started["state"]).encode()):
+            return HttpResponseBadRequest("This answer from Google does not match a connection started in this "
+                                          "session; start again from the account page.")
+        account = self._account_to_connect(request, started["account"])
+        change_url = reverse("admin:accounts_account_change", args=[account.pk])
+        if request.GET.get("error"):
+            self.message_user(request, f"Google did not grant access ({request.GET['error']}); the channel is "
+                                       "unchanged.", messages.WARNING)
+            return HttpResponseRedirect(change_url)
+        try:
+            channels.consent_finish(account=account, user=request.user, redirect_uri=self._callback_url(request),
+                                    state=state, code_verifier=started["verifier"], code=request.GET.get("code", ""))
+        except ValidationError as error:
+            self.message_user(request, "; ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(request, f"Connected the YouTube channel of {account.username}.", messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
+
+
+@admin.register(ChannelCredentials)
+class ChannelCredentialsAdmin(admin.ModelAdmin):
+    """Connected channels: when and by whom, and whether Google still accepts the grant. The grant itself is
+    never shown; deleting a row disconnects the channel."""
+
+    list_display = ["account", "connected_at", "connected_by", "problem"]
+    list_select_related = ["account", "connected_by"]
+    fields = ["account", "connected_at", "connected_by", "scopes", "problem"]
+    readonly_fields = fields
+    search_fields = ["account__username"]
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(account__owner=request.user)  # a shared channel's grant: superusers only
+
+    def has_add_permission(self, request) -> bool:
+        return False  # connect from the account page
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

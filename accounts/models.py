@@ -67,3 +67,28 @@ class Account(Owned):
 
     def __str__(self) -> str:
         return f"{self.username} ({self.platform})"
+
+
+class ChannelCredentials(models.Model):
+    """An Account's OAuth grant for its YouTube channel. The refresh token is stored encrypted
+    (accounts.channels) and never shown again: not in the admin, the API, exports or logs."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="channel_credentials")
+    refresh_token_encrypted = models.BinaryField(editable=False)
+    scopes = models.CharField(max_length=500, blank=True, editable=False)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        editable=False,
+    )
+    connected_at = models.DateTimeField(editable=False)
+    problem = models.CharField(
+        max_length=500, blank=True, editable=False,
+        help_text="Why publishing cannot use this grant (Google revoked it): connect the channel again.",
+    )
+
+    class Meta:
+        verbose_name = "channel connection"
+        ordering = ["account__username"]
+
+    def __str__(self) -> str:
+        return f"YouTube connection of {self.account.username}"

@@ -255,7 +255,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
+                        # Two models have a `status`: each keeps a name of its own.
+                        "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
+                                                "PublicationStatusEnum": "jobs.models.PublicationStatus"}}
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
 API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
 API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", False)
@@ -308,6 +311,38 @@ TTS_OPTIONS = {
     },
     "edge": {},
 }
+
+# Publishing to YouTube (README "Publishing to YouTube"): the OAuth client of one Google Cloud project, where
+# its consent screen sends operators back to, and its daily unit budget. The endpoints point at Google;
+# tests point them at their own fake (YOUTUBE_CA_BUNDLE: a CA file for an endpoint with a private certificate).
+YOUTUBE_CLIENT_ID = os.environ.get("YOUTUBE_CLIENT_ID", "")
+YOUTUBE_CLIENT_SECRET = os.environ.get("YOUTUBE_CLIENT_SECRET", "")
+YOUTUBE_REDIRECT_URL = os.environ.get("YOUTUBE_REDIRECT_URL", "")  # empty: this site's callback URL
+YOUTUBE_AUTH_URI = os.environ.get("YOUTUBE_AUTH_URI", "https://accounts.google.com/o/oauth2/auth")
+YOUTUBE_TOKEN_URI = os.environ.get("YOUTUBE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+YOUTUBE_API_ENDPOINT = os.environ.get("YOUTUBE_API_ENDPOINT", "https://youtube.googleapis.com/")
+YOUTUBE_CA_BUNDLE = os.environ.get("YOUTUBE_CA_BUNDLE", "")
+YOUTUBE_TIMEOUT_S = env_float("YOUTUBE_TIMEOUT_S", 120.0)
+# The budget is the project's: every channel published through this client shares it. A quota day
+# starts at midnight Pacific time, when YouTube resets it.
+YOUTUBE_QUOTA_PROJECT = os.environ.get("YOUTUBE_QUOTA_PROJECT", "") or YOUTUBE_CLIENT_ID or "default"
+YOUTUBE_DAILY_QUOTA = env_int("YOUTUBE_DAILY_QUOTA", 10000)
+# Resumable uploads go in chunks (a multiple of 256 KiB); a dropped chunk is resumed in place from the
+# byte YouTube has, at most YOUTUBE_UPLOAD_RETRIES times per attempt, YOUTUBE_UPLOAD_RETRY_WAIT_S apart (doubling).
+YOUTUBE_UPLOAD_CHUNK_BYTES = env_int("YOUTUBE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
+YOUTUBE_UPLOAD_RETRIES = env_int("YOUTUBE_UPLOAD_RETRIES", 5)
+YOUTUBE_UPLOAD_RETRY_WAIT_S = env_float("YOUTUBE_UPLOAD_RETRY_WAIT_S", 2.0)  # doubling
+# A rate limit or a server error reschedules the publication YOUTUBE_RETRY_BACKOFF_S later, doubling
+# (at most an hour apart); after YOUTUBE_MAX_ATTEMPTS attempts it fails.
+YOUTUBE_RETRY_BACKOFF_S = env_float("YOUTUBE_RETRY_BACKOFF_S", 60.0)
+YOUTUBE_MAX_ATTEMPTS = env_int("YOUTUBE_MAX_ATTEMPTS", 10)
+YOUTUBE_DEFAULT_PRIVACY = os.environ.get("YOUTUBE_DEFAULT_PRIVACY", "private")
+YOUTUBE_DEFAULT_CATEGORY = os.environ.get("YOUTUBE_DEFAULT_CATEGORY", "22")  # People & Blogs
+# Channel credentials are stored encrypted with the first of these Fernet keys (any of them decrypts,
+# so a new key goes first and an old one stays until every channel was reconnected). Without one,
+# no channel can be connected.
+CHANNEL_SECRET_KEYS = env_list("CHANNEL_SECRET_KEYS")
+PUBLISH_CLUSTER = os.environ.get("PUBLISH_CLUSTER", "default")
 
 # Security: over HTTPS (behind the TLS proxy, which sets X-Forwarded-Proto), secure cookies, HSTS and
 # a redirect of plain HTTP; `manage.py check --deploy` is then clean. The monitoring endpoints stay

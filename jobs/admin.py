@@ -25,6 +25,7 @@ from accounts.api.uploads import check_image, checked_clip
 
 from . import exports, importing, progress, services, storyboard
 from . import timeline as timelines
+from .admin_publishing import PublishingAdminMixin
 from .files import execution_urls
 from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
@@ -100,7 +101,7 @@ class JobExecutionInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(OwnedAdmin):
+class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
     form = JobAdminForm
@@ -110,18 +111,18 @@ class JobAdmin(OwnedAdmin):
     search_fields = ["title", "content"]
     list_select_related = ["account", "language", "topic"]
     autocomplete_fields = ["language", "voice", "topic", "account"]
-    readonly_fields = ["deleted_at", "created_at", "updated_at"]
+    readonly_fields = ["deleted_at", "created_at", "updated_at", "publications_list"]
     fieldsets = [
         (None, {"fields": ["title", "content", "runorder"]}),
         ("Voice and look", {"fields": ["language", "voice", "speech_speed", "topic", "account",
                                        "orientation", "narration_audio"]}),
-        ("Publishing", {"fields": ["publish_title", "description"]}),
+        ("Publishing", {"fields": ["publish_title", "description", "publications_list"]}),
         ("Advanced", {"classes": ["collapse"], "fields": ["extra", "owner", "deleted_at", "created_at",
                                                           "updated_at"]}),
     ]
     inlines = [JobExecutionInline]
     actions = ["render", "cancel", "increase_priority", "duplicate", "soft_delete", "restore",
-               "export_zip", "export_csv"]
+               "export_zip", "export_csv", "publish"]
 
     class Media:
         css = {"all": ["jobs/admin.css", "jobs/progress.css"]}
@@ -294,6 +295,7 @@ class JobAdmin(OwnedAdmin):
                 "timeline_links": [(label, f"{reverse('admin:jobs_job_timeline', args=[job.pk])}?format={name}")
                                    for name, label in timelines.FORMATS.items()] if success else [],
                 "can_change_job": self.has_change_permission(request, job),
+                "publish_url": reverse("admin:jobs_job_publish", args=[job.pk]),
             })
         return super().change_view(request, object_id, form_url, extra_context)
 

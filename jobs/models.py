@@ -296,3 +296,79 @@ class CleanupRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} clean-up {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PublicationStatus(models.TextChoices):
+    QUEUED = "QUEUED"  # a worker takes it next
+    WAITING = "WAITING"  # until scheduled_for: the next quota day, or a back-off after a rate limit or 5xx
+    RUNNING = "RUNNING"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+
+
+class Privacy(models.TextChoices):
+    PRIVATE = "private"
+    UNLISTED = "unlisted"
+    PUBLIC = "public"
+
+
+class Publication(models.Model):
+    """One render published to its job's channel (jobs.publishing): what was asked, how far it got."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="publications")
+    execution = models.ForeignKey(JobExecution, on_delete=models.CASCADE, related_name="publications")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    forced = models.BooleanField(default=False, help_text="Published again although the render already was.")
+    status = models.CharField(max_length=16, choices=PublicationStatus.choices, default=PublicationStatus.QUEUED)
+    title = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    category_id = models.CharField(max_length=8)
+    language = models.CharField(max_length=35, blank=True)
+    privacy = models.CharField(max_length=16, choices=Privacy.choices)
+    publish_at = models.DateTimeField(null=True, blank=True, help_text="YouTube makes the video public then.")
+    video_id = models.CharField(max_length=32, blank=True)
+    url = models.URLField(blank=True)
+    # The resumable upload session (a URL that accepts the video's bytes): a retry resumes it.
+    upload_uri = models.TextField(blank=True)
+    uploaded_bytes = models.PositiveBigIntegerField(default=0)
+    thumbnail_done = models.BooleanField(default=False)
+    captions_done = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    scheduled_for = models.DateTimeField(
+        null=True, blank=True, help_text="A WAITING publication runs then (the next quota day, or after a back-off)."
+    )
+    detail = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "scheduled_for"], name="publication_status_scheduled")]
+        constraints = [
+            # A render is published once, unless an operator forces another copy.
+            models.UniqueConstraint(fields=["execution"], condition=Q(forced=False),
+                                    name="publication_once_per_execution"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} #{self.pk} {self.status}"
+
+
+class QuotaUsage(models.Model):
+    """YouTube Data API units one Google project spent (or reserved) on one quota day (Pacific time)."""
+
+    project = models.CharField(max_length=255)
+    day = models.DateField()
+    units = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "day"], name="quota_usage_unique_day")]
+        ordering = ["-day", "project"]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.day}: {self.units}"

@@ -1,12 +1,16 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import splits, views
+from . import publications, splits, views
 
 router = SimpleRouter()
 router.register("jobs", views.JobViewSet, basename="job")
 router.register(r"jobs/(?P<job_pk>[0-9]+)/splits", splits.JobSplitViewSet, basename="job-split")
 router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("clips", views.ClipViewSet, basename="clip")
+router.register("publications", publications.PublicationViewSet, basename="publication")
 
-urlpatterns = [path("music/", views.MusicView.as_view(), name="music")]
+urlpatterns = [
+    path("music/", views.MusicView.as_view(), name="music"),
+    re_path(r"^jobs/(?P<id>[^/.]+)/publish/$", publications.JobPublishView.as_view(), name="job-publish"),
+]

@@ -1,0 +1,353 @@
+"""Publishing a job's latest successful render to its Account's YouTube channel.
+
+`publication_request` checks what is asked (admin, API and command alike) and queues a Publication;
+a worker runs it (`publication_run`, from the django-q2 task `jobs.tasks.run_publication`). A run is
+idempotent: it claims the row, then does only what is missing (upload, resumed from the byte YouTube
+has; thumbnail; caption track), recording each part as it is done.
+
+Quota: every call costs units of the Google project's daily budget (jobs.youtube.QUOTA_COSTS). A run
+reserves what its missing parts cost before it starts; what does not fit today waits (WAITING, with
+scheduled_for) for the next quota day, which starts at midnight Pacific time. A quota answer from
+YouTube does the same; a rate limit or a 5xx backs off and reschedules. A revoked grant fails with the
+words that tell the operator to connect the channel again.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from accounts import channels
+
+from .files import fetch
+from .models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
+from .youtube import (
+    QUOTA_COSTS, YouTubeError, classify, insert_caption, set_thumbnail, upload_video, watch_url, youtube_client,
+)
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_TASK = "jobs.tasks.run_publication"
+QUOTA_TIMEZONE = ZoneInfo("America/Los_Angeles")  # YouTube resets quotas at midnight Pacific time
+# A RUNNING publication whose worker has not written for this long is taken over (a chunk writes progress).
+STALE_AFTER = timedelta(minutes=15)
+TITLE_MAX = 100
+DESCRIPTION_MAX_BYTES = 5000
+TAGS_MAX_CHARS = 500
+
+
+@dataclass
+class PublishOptions:
+    """What an operator may choose; everything else comes from the job and its render."""
+
+    privacy: str = ""  # empty: YOUTUBE_DEFAULT_PRIVACY (private when publish_at is set)
+    publish_at: datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    category_id: str = ""  # empty: YOUTUBE_DEFAULT_CATEGORY
+    force: bool = False
+
+
+# ---------------------------------------------------------------- quota days
+
+
+def quota_day(when: datetime | None = None) -> date:
+    return timezone.localtime(when or timezone.now(), QUOTA_TIMEZONE).date()
+
+
+def next_quota_day_start(when: datetime | None = None) -> datetime:
+    """The next midnight, Pacific time, when YouTube gives the project a new budget."""
+    start = datetime.combine(quota_day(when) + timedelta(days=1), time(0), tzinfo=QUOTA_TIMEZONE)
+    return start.astimezone(ZoneInfo("UTC"))
+
+
+def quota_left(*, day: date | None = None) -> int:
+    used = QuotaUsage.objects.filter(project=settings.YOUTUBE_QUOTA_PROJECT, day=day or quota_day()).values_list(
+        "units", flat=True).first() or 0
+    return max(0, settings.YOUTUBE_DAILY_QUOTA - used)
+
+
+def quota_reserve(*, units: int) -> bool:
+    """Spend `units` of today's budget if they fit (one conditional UPDATE: workers never overspend)."""
+    day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
+    QuotaUsage.objects.get_or_create(project=project, day=day)
+    fits = Q(units__lte=settings.YOUTUBE_DAILY_QUOTA - units)
+    return QuotaUsage.objects.filter(fits, project=project, day=day).update(units=F("units") + units) == 1
+
+
+def quota_exhaust() -> None:
+    """YouTube says today's budget is spent (other clients of the project spend it too): believe it."""
+    day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
+    QuotaUsage.objects.get_or_create(project=project, day=day)
+    QuotaUsage.objects.filter(project=project, day=day, units__lt=settings.YOUTUBE_DAILY_QUOTA).update(
+        units=settings.YOUTUBE_DAILY_QUOTA)
+
+
+def publication_cost(publication: Publication) -> int:
+    """The units the publication's missing parts cost."""
+    results = publication.execution.results
+    cost = 0 if publication.video_id else QUOTA_COSTS["videos.insert"]
+    if results.get("cover") and not publication.thumbnail_done:
+        cost += QUOTA_COSTS["thumbnails.set"]
+    if results.get("srt") and not publication.captions_done:
+        cost += QUOTA_COSTS["captions.insert"]
+    return cost
+
+
+# ---------------------------------------------------------------- asking
+
+
+def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
+    """The publication's fields from the job and the options, or a ValidationError naming the problem."""
+    errors: dict[str, list[str]] = {}
+    title = (job.publish_title or job.title).strip()
+    if len(title) > TITLE_MAX:
+        errors.setdefault("publish_title", []).append(
+            f"YouTube titles have at most {TITLE_MAX} characters; this one has {len(title)}.")
+    if "<" in title or ">" in title:
+        errors.setdefault("publish_title", []).append("YouTube titles may not contain < or >.")
+    description = job.description.strip()
+    if len(description.encode()) > DESCRIPTION_MAX_BYTES or "<" in description or ">" in description:
+        errors.setdefault("description", []).append(
+            f"YouTube descriptions have at most {DESCRIPTION_MAX_BYTES} bytes and no < or >.")
+    tags = [str(tag).strip() for tag in options.tags if str(tag).strip()]
+    if sum(len(tag) + (2 if " " in tag else 0) for tag in tags) + max(0, len(tags) - 1) > TAGS_MAX_CHARS:
+        errors.setdefault("tags", []).append(f"YouTube allows at most {TAGS_MAX_CHARS} characters of tags in all.")
+    if any("<" in tag or ">" in tag or "," in tag for tag in tags):
+        errors.setdefault("tags", []).append("A tag may not contain <, > or a comma.")
+    category = options.category_id or settings.YOUTUBE_DEFAULT_CATEGORY
+    if not category.isascii() or not category.isdigit() or len(category) > 8:
+        errors.setdefault("category_id", []).append(f"A YouTube category is a number (e.g. 22), not {category!r}.")
+    privacy = options.privacy or (Privacy.PRIVATE if options.publish_at else settings.YOUTUBE_DEFAULT_PRIVACY)
+    if privacy not in Privacy.values:
+        errors.setdefault("privacy", []).append(f"Choose private, unlisted or public, not {privacy!r}.")
+    if options.publish_at is not None:
+        if privacy != Privacy.PRIVATE:
+            errors.setdefault("publish_at", []).append(
+                "A scheduled video stays private until publish_at, when YouTube makes it public: leave privacy "
+                "empty or private.")
+        if options.publish_at <= timezone.now():
+            errors.setdefault("publish_at", []).append("publish_at must be in the future.")
+    if errors:
+        raise ValidationError(errors)
+    return {"title": title, "description": description, "tags": tags, "category_id": category,
+            "privacy": privacy, "publish_at": options.publish_at,
+            "language": job.language.code if job.language else ""}
+
+
+def publication_request(*, job: Job, user, options: PublishOptions | None = None) -> Publication:
+    """Queue the publication of the job's latest successful render to the job's channel.
+
+    Publishing a render again is refused unless forced; a failed publication of it is retried (it goes
+    on from what it had done)."""
+    options = options or PublishOptions()
+    if job.deleted_at is not None:
+        raise ValidationError("This job is deleted; restore it before publishing.")
+    account = job.account
+    if account is None:
+        raise ValidationError("This job has no account: choose the channel to publish to.")
+    if user is not None and not channels.channel_can_publish(account, user):  # None: a command, on the host
+        raise ValidationError(f"Account {account.pk} does not exist or is not yours.")
+    execution = job.latest_success
+    if execution is None or not execution.results.get("video"):
+        raise ValidationError("This job has no successful render to publish; render it first.")
+    fields = publish_options_check(job=job, options=options)
+    channels.channel_credentials(account)  # connected, decryptable: refuse now rather than on the worker
+    with transaction.atomic():
+        earlier = execution.publications.filter(forced=False).select_for_update().first()
+        if earlier is not None and not options.force:
+            if earlier.status != PublicationStatus.FAILED:
+                raise ValidationError(
+                    f"Render {execution.pk} of this job is already published or being published (publication "
+                    f"{earlier.pk}, {earlier.status}); publish again with force to upload another copy.")
+            return _retry(earlier, fields=fields)
+        try:
+            with transaction.atomic():
+                publication = Publication.objects.create(
+                    job=job, execution=execution, account=account, forced=earlier is not None, requested_by=user
+                    if user is not None and user.is_authenticated else None, detail="Waiting for a worker", **fields)
+        except IntegrityError as error:  # another request published this render a moment ago
+            raise ValidationError(f"Render {execution.pk} of this job is already being published.") from error
+        transaction.on_commit(lambda: publication_wake(publication.pk))
+    return publication
+
+
+def _retry(publication: Publication, *, fields: dict) -> Publication:
+    """Queue a failed publication again with today's options; the parts it finished stay done."""
+    if not publication.video_id:  # an uploaded video keeps what it was uploaded with
+        for name, value in fields.items():
+            setattr(publication, name, value)
+    publication.status, publication.error, publication.scheduled_for = PublicationStatus.QUEUED, "", None
+    publication.attempts, publication.detail = 0, "Waiting for a worker (retry)"
+    publication.save()
+    transaction.on_commit(lambda: publication_wake(publication.pk))
+    return publication
+
+
+def publications_request(*, jobs: QuerySet[Job], user, options: PublishOptions | None = None
+                         ) -> tuple[list[Publication], list[str]]:
+    """Publish each job; returns the publications queued and, per refused job, why."""
+    queued, refused = [], []
+    for job in jobs.select_related("account", "language"):
+        try:
+            queued.append(publication_request(job=job, user=user, options=options))
+        except ValidationError as error:
+            refused.append(f"{job.title}: {'; '.join(error.messages)}")
+    return queued, refused
+
+
+def publication_wake(publication_id: int, *, when: datetime | None = None) -> None:
+    """Queue the publication's task now, or at `when` (a one-off schedule the cluster's scheduler runs)."""
+    from django_q.models import Schedule
+    from django_q.tasks import async_task
+
+    if when is None:
+        async_task(PUBLISH_TASK, publication_id, cluster=settings.PUBLISH_CLUSTER)
+    else:
+        Schedule.objects.create(name=f"batchvideo: publication {publication_id}", func=PUBLISH_TASK,
+                                args=repr((publication_id,)), schedule_type=Schedule.ONCE, next_run=when,
+                                repeats=-1, cluster=settings.PUBLISH_CLUSTER)
+
+
+# ---------------------------------------------------------------- running
+
+
+def _claimable() -> Q:
+    waiting = Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.WAITING]) & (
+        Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=timezone.now()))
+    stale = Q(status=PublicationStatus.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER)
+    return waiting | stale
+
+
+def publication_claim(*, publication_id: int) -> Publication | None:
+    """Take the publication for this worker if it is due (or its worker went silent); None otherwise."""
+    claimed = Publication.objects.filter(_claimable(), pk=publication_id).update(
+        status=PublicationStatus.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now(),
+        detail="Publishing")
+    if not claimed:
+        return None
+    return Publication.objects.select_related("execution", "account", "job").get(pk=publication_id)
+
+
+def publications_due() -> QuerySet[Publication]:
+    """Publications a worker may take now: what a lost task or schedule would have run."""
+    return Publication.objects.filter(_claimable())
+
+
+def _save(publication: Publication, **fields) -> None:
+    for name, value in fields.items():
+        setattr(publication, name, value)
+    publication.save(update_fields=[*fields, "updated_at"])
+
+
+def publication_run(*, publication_id: int) -> Publication | None:
+    """One attempt at a publication: does what is missing, or reschedules, or fails with the reason."""
+    publication = publication_claim(publication_id=publication_id)
+    if publication is None:
+        return None
+    try:
+        _publish(publication)
+    except YouTubeError as error:
+        _after_error(publication, error)
+    except ValidationError as error:
+        _fail(publication, "; ".join(error.messages))
+    except FileNotFoundError as error:
+        _fail(publication, f"The render's file {error.filename or error} is no longer in storage; render the job "
+                           "again and publish that render.")
+    except Exception as error:  # a bug or an outage no rule knows: retried like a transient error, logged
+        logger.exception("publication %s", publication.pk)
+        _after_error(publication, classify(error))
+    publication.refresh_from_db()
+    return publication
+
+
+def _publish(publication: Publication) -> None:
+    credentials = channels.channel_credentials(publication.account)
+    cost = publication_cost(publication)
+    if cost and not quota_reserve(units=cost):
+        _wait_for_quota(publication, f"needs {cost} units of YouTube quota, {quota_left()} of "
+                                     f"{settings.YOUTUBE_DAILY_QUOTA} are left today")
+        return
+    results = publication.execution.results
+    client = youtube_client(credentials)
+    if not publication.video_id:
+        _save(publication, detail="Uploading the video")
+        video = upload_video(
+            client, path=fetch(results["video"]), body=_video_body(publication), upload_uri=publication.upload_uri,
+            on_session=lambda uri, sent: _save(publication, upload_uri=uri, uploaded_bytes=sent),
+        )
+        _save(publication, video_id=video["id"], url=watch_url(video["id"]), upload_uri="")
+    if results.get("cover") and not publication.thumbnail_done:
+        _save(publication, detail="Setting the thumbnail")
+        set_thumbnail(client, video_id=publication.video_id, path=fetch(results["cover"]))
+        _save(publication, thumbnail_done=True)
+    if results.get("srt") and not publication.captions_done:
+        _save(publication, detail="Adding the caption track")
+        insert_caption(client, video_id=publication.video_id, path=fetch(results["srt"]),
+                       language=publication.language or "und", name=publication.language or "Subtitles")
+        _save(publication, captions_done=True)
+    when = f"; YouTube makes it public at {publication.publish_at:%Y-%m-%d %H:%M} UTC" if publication.publish_at else ""
+    _save(publication, status=PublicationStatus.PUBLISHED, published_at=timezone.now(), error="",
+          scheduled_for=None, detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500])
+
+
+def _video_body(publication: Publication) -> dict:
+    snippet = {"title": publication.title, "description": publication.description, "tags": publication.tags,
+               "categoryId": publication.category_id}
+    if publication.language:
+        snippet.update(defaultLanguage=publication.language, defaultAudioLanguage=publication.language)
+    status = {"privacyStatus": publication.privacy, "selfDeclaredMadeForKids": False}
+    if publication.publish_at:
+        status["publishAt"] = publication.publish_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"snippet": snippet, "status": status}
+
+
+def _wait_for_quota(publication: Publication, why: str) -> None:
+    when = next_quota_day_start()
+    local = timezone.localtime(when, QUOTA_TIMEZONE)
+    detail = (f"Scheduled for the next YouTube quota day ({local:%Y-%m-%d %H:%M %Z}, {when:%H:%M} UTC): {why}")
+    # A quota wait is not a failed attempt: it does not count towards YOUTUBE_MAX_ATTEMPTS.
+    _save(publication, status=PublicationStatus.WAITING, scheduled_for=when, detail=detail[:500],
+          attempts=max(0, publication.attempts - 1))
+    publication_wake(publication.pk, when=when)
+
+
+def _after_error(publication: Publication, error: YouTubeError) -> None:
+    if error.kind == "quota":
+        quota_exhaust()
+        _wait_for_quota(publication, str(error))
+    elif error.kind == "retry" and publication.attempts < settings.YOUTUBE_MAX_ATTEMPTS:
+        delay = min(3600.0, settings.YOUTUBE_RETRY_BACKOFF_S * 2 ** max(0, publication.attempts - 1))
+        when = timezone.now() + timedelta(seconds=delay)
+        _save(publication, status=PublicationStatus.WAITING, scheduled_for=when, error=str(error),
+              detail=f"Attempt {publication.attempts} of {settings.YOUTUBE_MAX_ATTEMPTS} ended ({error}); "
+                     f"trying again at {when:%Y-%m-%d %H:%M} UTC"[:500])
+        publication_wake(publication.pk, when=when)
+    elif error.kind == "retry":
+        _fail(publication, f"Gave up after {publication.attempts} attempts: {error}")
+    else:
+        if error.kind == "revoked":
+            channels.channel_mark_revoked(account=publication.account)
+        _fail(publication, str(error))
+
+
+def _fail(publication: Publication, message: str) -> None:
+    done = f" The video is uploaded ({publication.url}); publishing it again finishes the rest." if (
+        publication.video_id) else ""
+    _save(publication, status=PublicationStatus.FAILED, error=message + done, detail=f"Failed: {message}"[:500],
+          scheduled_for=None)
+
+
+def publication_run_due() -> list[int]:
+    """Run every due publication in this process (the command's --run, hosts without workers)."""
+    ran = []
+    for publication_id in publications_due().order_by("created_at", "id").values_list("pk", flat=True):
+        if publication_run(publication_id=publication_id) is not None:
+            ran.append(publication_id)
+    return ran
+
