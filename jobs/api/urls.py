@@ -1,12 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import splits, views
+from . import splits, views, webhooks
 
 router = SimpleRouter()
 router.register("jobs", views.JobViewSet, basename="job")
 router.register(r"jobs/(?P<job_pk>[0-9]+)/splits", splits.JobSplitViewSet, basename="job-split")
 router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("clips", views.ClipViewSet, basename="clip")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
+router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [path("music/", views.MusicView.as_view(), name="music")]
