@@ -258,7 +258,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
     # Names kept stable now that two models have a `status` with choices.
-    "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus", "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
+                            "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
                             "EventKindEnum": "jobs.models.EventKind"},
 }
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables

@@ -42,7 +42,8 @@ class BatchRowErrors(ValidationError):
 def batch_size_check(count: int) -> None:
     """A batch holds 1 to JOBS_BATCH_MAX jobs."""
     if not 1 <= count <= settings.JOBS_BATCH_MAX:
-        raise ValidationError({"jobs": [f"Send 1 to {settings.JOBS_BATCH_MAX} jobs in one batch, not {count}."]})
+        message = f"Send 1 to {settings.JOBS_BATCH_MAX} jobs in one batch, not {count}."
+        raise ValidationError({"jobs": [message]})
 
 
 def job_create_many(*, user, rows: list[dict[str, Any]], render: bool = False) -> list[Job]:

@@ -14,7 +14,8 @@ from .models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
 class WebhookForm(forms.ModelForm):
     url = forms.CharField(max_length=2000, help_text="Where events are POSTed; public addresses only.")
     events = forms.MultipleChoiceField(choices=EventKind.choices, required=False,
-                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: all of them.")
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="None ticked: all of them.")
 
     class Meta:
         model = Webhook
@@ -71,8 +72,8 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "event_id", "webhook", "status", "attempts", "next_attempt_at", "delivered_at",
-                    "created_at"]
+    list_display = ["id", "kind", "event_id", "webhook", "status", "attempts", "next_attempt_at",
+                    "delivered_at", "created_at"]
     list_filter = ["status", "kind", "created_at"]
     search_fields = ["event_id", "webhook__url"]
     list_select_related = ["webhook"]

@@ -40,7 +40,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Webhook, WebhookAttempt, WebhookDelivery
+from .models import (
+    DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Webhook, WebhookAttempt, WebhookDelivery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ RESPONSE_READ_MAX = 64 * 1024  # of a receiver's answer, read and dropped: only 
 ERROR_MAX = 1000
 # Which address properties refuse a URL, checked in this order (127.0.0.1 is private too: say loopback).
 REFUSED_KINDS = ["loopback", "link_local", "private", "multicast", "reserved", "unspecified"]
-EXECUTION_EVENTS = {ExecutionStatus.SUCCESS: EventKind.RENDER_DONE, ExecutionStatus.FAILED: EventKind.RENDER_FAILED}
+EXECUTION_EVENTS = {
+    ExecutionStatus.SUCCESS: EventKind.RENDER_DONE, ExecutionStatus.FAILED: EventKind.RENDER_FAILED,
+}
 
 
 class Refused(ValidationError):
@@ -105,9 +109,11 @@ def url_addresses(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addres
     for address in addresses:
         refusal = address_refusal(address)
         if refusal is not None:
-            what = f"is {refusal}" if str(address) == host.strip("[]") else f"resolves to {address}, {refusal}"
+            literal = str(address) == host.strip("[]")
+            what = f"is {refusal}" if literal else f"resolves to {address}, {refusal}"
             raise Refused(f"Webhook URL host {host} {what}: only public addresses are allowed "
-                          "(an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS).", code="not_public")
+                          "(an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS).",
+                          code="not_public")
     return addresses
 
 
@@ -123,7 +129,8 @@ def url_check(url: Any) -> str:
         raise
     except (OSError, UnicodeError) as error:
         host = urlsplit(url).hostname
-        raise ValidationError(f"Webhook URL host {host} cannot be resolved: {error}.", code="unresolvable") from error
+        raise ValidationError(f"Webhook URL host {host} cannot be resolved: {error}.",
+                              code="unresolvable") from error
     return url
 
 
@@ -133,8 +140,8 @@ def events_check(events: Any) -> list[str]:
         raise ValidationError("Events must be a list of event kinds.", code="invalid")
     unknown = [kind for kind in events if kind not in EventKind.values]
     if unknown:
-        raise ValidationError(f"Unknown event kind(s) {', '.join(unknown)}; known: {', '.join(EventKind.values)}.",
-                              code="invalid")
+        known = ", ".join(EventKind.values)
+        raise ValidationError(f"Unknown event kind(s) {', '.join(unknown)}; known: {known}.", code="invalid")
     return list(dict.fromkeys(events))
 
 
@@ -191,7 +198,8 @@ def event_record(*, user, kind: str, data: dict[str, Any]) -> list[WebhookDelive
         raise ValueError(f"unknown event kind {kind!r}")
     if user is None:
         return []
-    webhooks = [webhook for webhook in Webhook.objects.filter(owner=user, is_active=True) if webhook.wants(kind)]
+    webhooks = [webhook for webhook in Webhook.objects.filter(owner=user, is_active=True)
+                if webhook.wants(kind)]
     if not webhooks:
         return []
     now = timezone.now()
@@ -213,8 +221,8 @@ def execution_event_data(execution: JobExecution) -> dict[str, Any]:
     return {
         "job": {"id": job.pk, "title": job.title},
         "execution": {
-            "id": execution.pk, "status": execution.status, "detail": execution.detail, "error": execution.error,
-            "error_kind": execution.error_kind, "attempt": execution.attempt,
+            "id": execution.pk, "status": execution.status, "detail": execution.detail,
+            "error": execution.error, "error_kind": execution.error_kind, "attempt": execution.attempt,
             "started_at": execution.started_at.isoformat() if execution.started_at else None,
             "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
             "results": sorted(execution.results or {}),
@@ -279,8 +287,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_S)
     if parts.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
-            address, port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
-            server_hostname=parts.hostname, assert_hostname=parts.hostname,
+            address, port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(), server_hostname=parts.hostname, assert_hostname=parts.hostname,
         )
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
@@ -330,14 +338,16 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
 @transaction.atomic
 def _delivery_outcome(delivery: WebhookDelivery, *, status_code: int | None, error: str, refused: bool,
                       duration_ms: int) -> WebhookDelivery:
-    WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error, duration_ms=duration_ms)
+    WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error,
+                                  duration_ms=duration_ms)
     delivery.attempts += 1
     now = timezone.now()
     if not error:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.DELIVERED, now, None
     elif refused or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        logger.warning("webhook delivery %s failed for good after %s tries: %s", delivery.pk, delivery.attempts, error)
+        logger.warning("webhook delivery %s failed for good after %s tries: %s", delivery.pk,
+                       delivery.attempts, error)
     else:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay_s(delivery.attempts))
     delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])

@@ -91,8 +91,9 @@ WEBHOOK_EVENT_EXAMPLE = {
     "id": "5b0e3c1e-8a43-4f4b-9a8e-0d6f3a2c1b7e", "type": "render.done", "created_at": "2025-01-01T12:01:30Z",
     "data": {
         "job": {"id": 123, "title": "测试视频"},
-        "execution": {"id": 41, "status": "SUCCESS", "detail": "Done", "error": "", "error_kind": "", "attempt": 1,
-                      "started_at": "2025-01-01T12:00:02Z", "finished_at": "2025-01-01T12:01:30Z",
+        "execution": {"id": 41, "status": "SUCCESS", "detail": "Done", "error": "", "error_kind": "",
+                      "attempt": 1, "started_at": "2025-01-01T12:00:02Z",
+                      "finished_at": "2025-01-01T12:01:30Z",
                       "results": ["cover", "subtitles", "video"]},
     },
 }

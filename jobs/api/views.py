@@ -27,14 +27,15 @@ from voices.api.serializers import AudioUploadSerializer
 from .. import exports, services, storyboard
 from ..models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
 from .examples import (
-    CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_BATCH_EXAMPLE, JOB_BATCH_INVALID_EXAMPLE, JOB_DETAIL_EXAMPLE, JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE,
-    JOB_WRITE_EXAMPLE, MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE,
+    CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_BATCH_EXAMPLE, JOB_BATCH_INVALID_EXAMPLE, JOB_DETAIL_EXAMPLE,
+    JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE, JOB_WRITE_EXAMPLE, MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE,
 )
 from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
     ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobBatchResultSerializer, JobBatchSerializer, JobCreateSerializer, JobDescriptionSerializer,
-    JobDetailSerializer, JobExportRowSerializer, JobListSerializer, JobPrioritySerializer, JobWriteSerializer, MusicSerializer, ResplitSerializer, SplitSerializer,
+    JobDetailSerializer, JobExportRowSerializer, JobListSerializer, JobPrioritySerializer, JobWriteSerializer,
+    MusicSerializer, ResplitSerializer, SplitSerializer,
 )
 
 EXPORT_MAX_ROWS = 1000
@@ -160,11 +161,12 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Create many jobs at once", tags=["jobs"], request=JobBatchSerializer,
-        responses={201: JobBatchResultSerializer, 400: validation_error(JOB_BATCH_INVALID_EXAMPLE), 401: ERROR_401},
+        responses={201: JobBatchResultSerializer, 400: validation_error(JOB_BATCH_INVALID_EXAMPLE),
+                   401: ERROR_401},
         examples=[request_example("Two jobs, rendered", JOB_BATCH_EXAMPLE),
                   response_example("Created", {"jobs": [{**JOB_DETAIL_EXAMPLE, "splits": []}]}, "201")],
-        description="All or nothing, in one transaction: each row is checked as POST /api/v1/jobs/ checks one; "
-        "when any row is bad the answer is 400 with the errors under `jobs`, keyed by the row's index "
+        description="All or nothing, in one transaction: each row is checked as POST /api/v1/jobs/ checks "
+        "one; when any row is bad the answer is 400 with the errors under `jobs`, keyed by the row's index "
         "(from 0), and nothing is created. At most JOBS_BATCH_MAX (default 100) rows. With "
         '`"render": true` every job\'s render is queued too.',
     )
@@ -188,9 +190,11 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         try:
             jobs = services.job_create_many(user=request.user, rows=typed, render=render)
         except services.BatchRowErrors as error:
-            raise ValidationError({"jobs": {str(index): fields for index, fields in error.rows.items()}}) from error
+            rows = {str(index): fields for index, fields in error.rows.items()}
+            raise ValidationError({"jobs": rows}) from error
         details = JobDetailSerializer.detail_queryset(Job.objects.filter(pk__in=[job.pk for job in jobs]))
-        data = JobDetailSerializer(details.order_by("pk"), many=True, context=self.get_serializer_context()).data
+        context = self.get_serializer_context()
+        data = JobDetailSerializer(details.order_by("pk"), many=True, context=context).data
         return Response({"jobs": data}, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:

@@ -26,8 +26,8 @@ SIGNING = (
     "Answer 2xx; anything else is retried with back-off (30 s, doubling, 8 tries by default). URLs must "
     "resolve to public addresses."
 )
-INVALID_WEBHOOK = {"url": ["Webhook URL host 10.0.0.5 is a private address: only public addresses are allowed "
-                           "(an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS)."]}
+INVALID_WEBHOOK = {"url": ["Webhook URL host 10.0.0.5 is a private address: only public addresses are "
+                           "allowed (an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS)."]}
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -38,11 +38,13 @@ class WebhookSerializer(serializers.ModelSerializer):
         child=serializers.ChoiceField(choices=EventKind.choices), required=False,
         help_text="Event kinds to send; empty or left out: all of them.",
     )
-    secret_hint = serializers.SerializerMethodField(help_text="The secret's first characters, to tell it apart.")
+    secret_hint = serializers.SerializerMethodField(
+        help_text="The secret's first characters, to tell it apart.")
 
     class Meta:
         model = Webhook
-        fields = ["id", "url", "description", "events", "is_active", "secret_hint", "created_at", "updated_at"]
+        fields = ["id", "url", "description", "events", "is_active", "secret_hint", "created_at",
+                  "updated_at"]
         read_only_fields = ["id", "secret_hint", "created_at", "updated_at"]
 
     def get_secret_hint(self, webhook: Webhook) -> str:
@@ -123,13 +125,14 @@ def _owned_by(request, model) -> QuerySet:
     create=extend_schema(
         summary="Register a webhook", tags=["webhooks"], request=WebhookSerializer,
         responses={201: WebhookCreatedSerializer, 400: validation_error(INVALID_WEBHOOK), 401: ERROR_401},
-        examples=[request_example("A webhook", {"url": WEBHOOK_EXAMPLE["url"], "events": WEBHOOK_EXAMPLE["events"]}),
+        examples=[request_example("A webhook", {key: WEBHOOK_EXAMPLE[key] for key in ("url", "events")}),
                   response_example("Created, with its secret", WEBHOOK_CREATED_EXAMPLE, "201")],
         description="The answer holds the secret that signs every event; it is never shown again (rotate it "
         "with POST .../rotate_secret/). " + SIGNING,
     ),
     update=extend_schema(summary="Replace a webhook", tags=["webhooks"],
-                         responses={200: WebhookSerializer, 400: validation_error(INVALID_WEBHOOK), 404: ERROR_404},
+                         responses={200: WebhookSerializer, 400: validation_error(INVALID_WEBHOOK),
+                                    404: ERROR_404},
                          examples=[request_example("A webhook", {"url": WEBHOOK_EXAMPLE["url"]}),
                                    response_example("Webhook", WEBHOOK_EXAMPLE)]),
     partial_update=extend_schema(summary="Change a webhook", tags=["webhooks"],
@@ -137,7 +140,8 @@ def _owned_by(request, model) -> QuerySet:
                                             404: ERROR_404},
                                  examples=[request_example("Pause it", {"is_active": False}),
                                            response_example("Webhook", WEBHOOK_EXAMPLE)]),
-    destroy=extend_schema(summary="Delete a webhook", tags=["webhooks"], responses={204: None, 404: ERROR_404}),
+    destroy=extend_schema(summary="Delete a webhook", tags=["webhooks"],
+                          responses={204: None, 404: ERROR_404}),
 )
 class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     """Your webhooks: URLs that get a signed POST when a render is done or failed."""
@@ -200,8 +204,8 @@ class WebhookDeliveryViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.Retriev
         deliveries = _owned_by(self.request, WebhookDelivery).prefetch_related("attempt_log")
         webhook = self.request.query_params.get("webhook", "")
         if self.action == "list" and webhook:
-            deliveries = deliveries.filter(webhook_id=int(webhook)) if webhook.isascii() and webhook.isdigit() \
-                and len(webhook) < 19 else deliveries.none()
+            valid = webhook.isascii() and webhook.isdigit() and len(webhook) < 19  # a 64-bit id at most
+            deliveries = deliveries.filter(webhook_id=int(webhook)) if valid else deliveries.none()
         return deliveries.order_by("-created_at", "-id")
 
     @extend_schema(summary="Send a delivery again", tags=["webhooks"], request=None,

@@ -16,7 +16,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def readme_receiver() -> dict:
     """The README's webhook receiver, run as it is printed there (its names: verify, Receiver)."""
     text = README.read_text()
-    block = re.search(r"<!-- webhook-receiver -->\n```python\n(.*?)```\n<!-- /webhook-receiver -->", text, re.S)
+    pattern = r"<!-- webhook-receiver -->\n```python\n(.*?)```\n<!-- /webhook-receiver -->"
+    block = re.search(pattern, text, re.DOTALL)
     assert block is not None, "the README lost its webhook receiver"
     namespace: dict = {"__name__": "readme_receiver"}
     exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
