@@ -261,6 +261,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
                             "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
                             "EventKindEnum": "jobs.models.EventKind"},
+    # The webhook events' body, documented as what a receiver gets (jobs/api/webhooks.py).
+    "WEBHOOKS": [f"jobs.api.webhooks.{kind}_WEBHOOK" for kind in
+                 ("RENDER_DONE", "RENDER_FAILED", "PUBLISH_DONE", "PUBLISH_FAILED")],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "jobs.api.webhooks.webhooks_as_extension"],
 }
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
 API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")

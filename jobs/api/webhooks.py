@@ -4,7 +4,7 @@ Thin views over jobs.webhooks; every row is its owner's alone (superusers too se
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiWebhook, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,7 +16,9 @@ from accounts.api.ownership import ApiPagination, ApiViewMixin
 
 from .. import webhooks
 from ..models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
-from .examples import WEBHOOK_CREATED_EXAMPLE, WEBHOOK_DELIVERY_EXAMPLE, WEBHOOK_EXAMPLE
+from .examples import (
+    WEBHOOK_CREATED_EXAMPLE, WEBHOOK_DELIVERY_EXAMPLE, WEBHOOK_EVENT_EXAMPLE, WEBHOOK_EXAMPLE,
+)
 
 SIGNING = (
     "Each event is POSTed as JSON (see WebhookEvent) with the headers `X-BatchVideo-Event` (its kind), "
@@ -92,6 +94,30 @@ class WebhookEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=EventKind.choices)
     created_at = serializers.DateTimeField()
     data = WebhookEventDataSerializer()
+
+
+def _event_webhook(kind: EventKind) -> OpenApiWebhook:
+    return OpenApiWebhook(name=kind.value, decorator=extend_schema(
+        summary=f"{kind.label} (sent to your webhooks)", description=SIGNING, request=WebhookEventSerializer,
+        examples=[request_example(kind.label, {**WEBHOOK_EVENT_EXAMPLE, "type": kind.value})],
+        responses={200: None},
+    ))
+
+
+# The POST a receiver gets, in the schema's `x-webhooks` (OpenAPI 3.0 has no `webhooks` yet: see
+# webhooks_as_extension); settings.SPECTACULAR_SETTINGS["WEBHOOKS"] names these.
+RENDER_DONE_WEBHOOK = _event_webhook(EventKind.RENDER_DONE)
+RENDER_FAILED_WEBHOOK = _event_webhook(EventKind.RENDER_FAILED)
+PUBLISH_DONE_WEBHOOK = _event_webhook(EventKind.PUBLISH_DONE)
+PUBLISH_FAILED_WEBHOOK = _event_webhook(EventKind.PUBLISH_FAILED)
+
+
+def webhooks_as_extension(result: dict, **kwargs: Any) -> dict:
+    """drf-spectacular postprocessing hook: an OpenAPI 3.0 document may not hold `webhooks` (3.1);
+    `x-webhooks` says the same where 3.0 tools (Redoc among them) look for it."""
+    if "webhooks" in result and str(result.get("openapi", "")).startswith("3.0"):
+        result["x-webhooks"] = result.pop("webhooks")
+    return result
 
 
 class WebhookAttemptSerializer(serializers.ModelSerializer):

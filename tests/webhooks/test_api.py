@@ -141,3 +141,6 @@ def test_the_schema_documents_the_new_endpoints_and_the_event_body(client):
     assert set(event["properties"]) == {"id", "type", "created_at", "data"}
     assert "render" in schema["components"]["schemas"]["JobCreate"]["properties"]
     assert "X-BatchVideo-Signature" in schema["paths"]["/api/v1/webhooks/"]["post"]["description"]
+    for kind in ("render.done", "render.failed", "publish.done", "publish.failed"):
+        body = schema["x-webhooks"][kind]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/WebhookEvent"}
