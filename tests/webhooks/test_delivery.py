@@ -3,17 +3,19 @@ when the worker dies between finishing and sending; non-public addresses are ref
 
 import threading
 import time
+from datetime import timedelta
 from http.server import HTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django_q.conf import Conf
 
-from jobs import render, services, webhooks
+from jobs import queue, render, services, webhooks
 from jobs.models import DeliveryStatus, EventKind, ExecutionStatus, WebhookDelivery
 from jobs.steps import Step
 from media_engine.errors import MediaError
-from tests.factories import make_job, make_user
+from tests.factories import make_execution, make_job, make_user
 from tests.webhooks.conftest import readme_receiver
 
 pytestmark = pytest.mark.django_db
@@ -225,3 +227,24 @@ def test_a_delivery_another_sender_holds_is_not_sent_twice(owner, hook, receiver
     assert webhooks.deliveries_sweep() == 0
     assert webhooks.delivery_send(delivery_id=delivery.pk) is None
     assert receiver.requests == []
+
+
+@pytest.mark.parametrize("how", ["reset_stuck", "claim"])
+def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, hook, receiver, how):
+    """The last attempt's worker went silent: whoever notices (the reset schedule or another worker's
+    claim) fails the execution, and render.failed is stored in that same transaction."""
+    silent = timezone.now() - timedelta(hours=3)
+    execution = make_execution(make_job(owner=owner), status=ExecutionStatus.RUNNING, heartbeat_at=silent,
+                               attempt=queue.attempts_allowed(), worker_host="gpu-1")
+
+    if how == "reset_stuck":
+        queue.executions_reset_stuck(older_than=timedelta(hours=1))
+    else:
+        assert not queue.execution_claim(execution=execution)
+    webhooks.deliveries_sweep()
+
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    [request] = receiver.requests
+    assert request.verified and request.event["type"] == "render.failed"
+    assert "went silent" in request.event["data"]["execution"]["error"]
