@@ -279,25 +279,32 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST to the address that url_addresses checked (never a second lookup); the receiver's status."""
+    """POST to the addresses that url_addresses checked, in turn until one connects (never a second
+    lookup); TLS still checks the certificate against the URL's host name. The receiver's status."""
     parts = urlsplit(url)
-    address = str(url_addresses(url)[0])
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_S)
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address, port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(), server_hostname=parts.hostname, assert_hostname=parts.hostname,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
-    with pool:
-        response = pool.urlopen("POST", target, body=body, headers={**headers, "Host": parts.netloc},
-                                redirect=False, preload_content=False)
-        response.read(RESPONSE_READ_MAX)
-        response.release_conn()
-        return response.status
+    unreachable: Exception | None = None
+    for address in url_addresses(url):
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                str(address), port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(), server_hostname=parts.hostname, assert_hostname=parts.hostname,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False)
+        with pool:
+            try:
+                response = pool.urlopen("POST", target, body=body, headers={**headers, "Host": parts.netloc},
+                                        redirect=False, preload_content=False)
+            except urllib3.exceptions.NewConnectionError as error:  # e.g. no IPv6 route: the next address
+                unreachable = error
+                continue
+            response.read(RESPONSE_READ_MAX)
+            response.release_conn()
+            return response.status
+    raise unreachable or OSError(f"no address of {parts.hostname} to connect to")
 
 
 def retry_delay_s(attempts: int) -> float:
