@@ -90,20 +90,22 @@ def address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
 def url_addresses(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """The checked addresses a webhook URL resolves to; Refused names what is wrong with it.
     A name that does not resolve (now) raises OSError."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as error:  # "Invalid IPv6 URL", a port out of range or not a number
+        raise Refused(f"Webhook URL is not a valid URL: {error}.", code="invalid") from error
     if parts.scheme not in ("http", "https"):
         raise Refused(f"Webhook URL must start with http:// or https://, not {parts.scheme or 'nothing'}.",
                       code="invalid")
     if parts.username is not None or parts.password is not None:
         raise Refused("Webhook URL must not hold a user name or password; the signature authenticates.",
                       code="invalid")
-    host = parts.hostname
     if not host:
         raise Refused("Webhook URL has no host.", code="invalid")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
-        raise Refused(f"Webhook URL has a bad port: {error}.", code="invalid") from error
+    if port == 0:
+        raise Refused("Webhook URL has port 0, which nothing listens on.", code="invalid")
+    port = port or (443 if parts.scheme == "https" else 80)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
     for address in addresses:

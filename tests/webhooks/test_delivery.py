@@ -199,8 +199,13 @@ def test_events_go_only_to_the_owners_active_webhooks_that_want_them(owner, rece
     ("http://100.64.0.1/", "is an address that is not public"),
     ("ftp://example.com/", "must start with http:// or https://, not ftp"),
     ("http://user:pw@8.8.8.8/", "must not hold a user name or password"),
+    ("http://[::1/", "Webhook URL is not a valid URL: Invalid IPv6 URL."),
+    ("http://8.8.8.8:99999/", "Webhook URL is not a valid URL: Port out of range 0-65535."),
+    ("http://8.8.8.8:0/", "Webhook URL has port 0"),
+    ("http:///path", "Webhook URL has no host."),
+    ("http://no-such-host.invalid/", "Webhook URL host no-such-host.invalid cannot be resolved"),
 ])
-def test_urls_to_non_public_addresses_are_refused_naming_the_problem(owner, settings, url, words):
+def test_non_public_or_malformed_urls_are_refused_naming_the_problem(owner, settings, url, words):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(ValidationError) as refused:
         webhooks.webhook_create(user=owner, url=url)
