@@ -269,7 +269,8 @@ def _due() -> Q:
 
 
 def deliveries_due() -> QuerySet[WebhookDelivery]:
-    return WebhookDelivery.objects.filter(_due()).order_by("next_attempt_at", "id")
+    """What the sweep sends: due deliveries of active webhooks (a paused one's wait until it is active)."""
+    return WebhookDelivery.objects.filter(_due(), webhook__is_active=True).order_by("next_attempt_at", "id")
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
@@ -315,13 +316,17 @@ def retry_delay_s(attempts: int) -> float:
 
 
 def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
-    """One try at a due delivery, logged; None when it is not due (sent, or another sender holds it).
+    """One try at a due delivery, logged; None when it is not due (sent, or another sender holds it)
+    or its webhook is paused.
     A 2xx answer delivers it; anything else is retried later until WEBHOOK_MAX_ATTEMPTS; a URL that
     now resolves to a refused address fails it at once."""
     delivery = _claim(delivery_id)
     if delivery is None:
         return None
     webhook = delivery.webhook
+    if not webhook.is_active:  # paused since: due again, for when it is active
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        return None
     body = payload_body(delivery.payload)
     timestamp = int(time.time())
     headers = {

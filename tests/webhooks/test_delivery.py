@@ -253,3 +253,16 @@ def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, ho
     [request] = receiver.requests
     assert request.verified and request.event["type"] == "render.failed"
     assert "went silent" in request.event["data"]["execution"]["error"]
+
+
+def test_a_paused_webhook_gets_its_pending_events_once_active_again(owner, hook, receiver):
+    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
+    webhooks.webhook_update(webhook=hook, is_active=False)
+
+    assert webhooks.deliveries_sweep() == 0
+    assert webhooks.delivery_send(delivery_id=delivery.pk) is None  # the after-commit send, too
+    assert receiver.requests == []
+
+    webhooks.webhook_update(webhook=hook, is_active=True)
+    assert webhooks.deliveries_sweep() == 1
+    assert len(receiver.requests) == 1 and receiver.requests[0].verified
