@@ -3,7 +3,7 @@ them with every try, re-sendable. The work is jobs.webhooks'; an operator sees o
 
 from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.template.response import TemplateResponse
 
 from accounts.admin import OwnedAdmin
 
@@ -25,10 +25,12 @@ class WebhookForm(forms.ModelForm):
         return webhooks.url_check(self.cleaned_data["url"])  # the API's words: jobs.webhooks
 
 
-def _show_secret(modeladmin: admin.ModelAdmin, request, webhook: Webhook, secret: str) -> None:
-    modeladmin.message_user(request, format_html(
-        "The secret of {} is <code>{}</code>. Copy it now: it is not shown again.", webhook.url, secret,
-    ), messages.WARNING)
+def _secrets_page(request, pairs: list[tuple[Webhook, str]]) -> TemplateResponse:
+    """The new secrets, shown on this one page and kept nowhere else (not in messages, not in the session)."""
+    # The admin's pages are never cached (no-store): nor is this one.
+    return TemplateResponse(request, "admin/jobs/webhook/secrets.html",
+                            {**admin.site.each_context(request), "title": "Webhook secrets",
+                             "secrets": pairs})
 
 
 @admin.register(Webhook)
@@ -51,13 +53,14 @@ class WebhookAdmin(OwnedAdmin):
             obj.secret = webhooks.secret_new()
         webhooks.webhook_update(webhook=obj, url=obj.url, description=obj.description, events=obj.events,
                                 is_active=obj.is_active)
-        if not change:
-            _show_secret(self, request, obj, obj.secret)
+
+    def response_add(self, request, obj: Webhook, post_url_continue=None):
+        return _secrets_page(request, [(obj, obj.secret)])
 
     @admin.action(description="Give the selected webhooks new secrets", permissions=["change"])
-    def rotate_secret(self, request, queryset) -> None:
-        for webhook in queryset:
-            _show_secret(self, request, webhook, webhooks.webhook_rotate_secret(webhook=webhook))
+    def rotate_secret(self, request, queryset) -> TemplateResponse:
+        return _secrets_page(request, [(webhook, webhooks.webhook_rotate_secret(webhook=webhook))
+                                       for webhook in queryset])
 
 
 class WebhookAttemptInline(admin.TabularInline):

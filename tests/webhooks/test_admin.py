@@ -40,16 +40,29 @@ def add_form(url: str) -> dict:
 def test_adding_a_webhook_shows_its_secret_once(operator, receiver):
     client = client_for(operator)
 
-    response = client.post(reverse("admin:jobs_webhook_add"), add_form(receiver.url), follow=True)
+    response = client.post(reverse("admin:jobs_webhook_add"), add_form(receiver.url))
 
     webhook = Webhook.objects.get()
     assert webhook.owner == operator and webhook.events == ["render.done", "render.failed"]
-    shown = [str(message) for message in get_messages(response.wsgi_request)] + [response.content.decode()]
-    assert any(webhook.secret in text for text in shown)
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert f'<code class="webhook-secret">{webhook.secret}</code>' in response.content.decode()
+    assert webhook.secret not in str(list(get_messages(response.wsgi_request)))  # kept nowhere else
     page = client.get(reverse("admin:jobs_webhook_change", args=[webhook.pk])).content.decode()
     listing = client.get(reverse("admin:jobs_webhook_changelist")).content.decode()
     assert webhook.secret not in page + listing
     assert webhooks.secret_hint(webhook.secret) in listing
+
+
+def test_rotating_a_secret_shows_the_new_one_once(operator, receiver):
+    webhook = webhooks.webhook_create(user=operator, url=receiver.url)
+    old_secret = webhook.secret
+
+    response = client_for(operator).post(reverse("admin:jobs_webhook_changelist"),
+                                         {"action": "rotate_secret", "_selected_action": [webhook.pk]})
+
+    webhook.refresh_from_db()
+    assert webhook.secret != old_secret
+    assert f'<code class="webhook-secret">{webhook.secret}</code>' in response.content.decode()
 
 
 def test_the_admin_refuses_a_private_url_in_the_apis_words(operator, settings):
