@@ -131,7 +131,9 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def get_serializer_class(self):
         if self.action == "list":
             return JobListSerializer
-        if self.action in ("create", "update", "partial_update"):
+        if self.action == "create":
+            return JobCreateSerializer
+        if self.action in ("update", "partial_update", "batch"):
             return JobWriteSerializer
         return JobDetailSerializer
 
