@@ -255,10 +255,19 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
-                        # Two models have a `status`: each keeps a name of its own.
-                        "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
-                                                "PublicationStatusEnum": "jobs.models.PublicationStatus"}}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
+    # Names kept stable now that two models have a `status` with choices.
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
+                            "PublicationStatusEnum": "jobs.models.PublicationStatus",
+                            "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
+                            "EventKindEnum": "jobs.models.EventKind"},
+    # The webhook events' body, documented as what a receiver gets (jobs/api/webhooks.py).
+    "WEBHOOKS": [f"jobs.api.webhooks.{kind}_WEBHOOK" for kind in
+                 ("RENDER_DONE", "RENDER_FAILED", "PUBLISH_DONE", "PUBLISH_FAILED")],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "jobs.api.webhooks.webhooks_as_extension"],
+}
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
 API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
 API_REGISTRATION_OPEN = env_bool("API_REGISTRATION_OPEN", False)
@@ -278,6 +287,17 @@ AXES_COOLOFF_MESSAGE = (
     f"Too many failed logins from your address: logins from it are refused for "
     f"{int(AXES_COOLOFF_TIME.total_seconds() // 60)} minutes after the last failure."
 )
+
+# POST /api/v1/jobs/batch/ creates at most this many jobs in one call.
+JOBS_BATCH_MAX = env_int("JOBS_BATCH_MAX", 100)
+# Webhooks (jobs.webhooks): each delivery is tried WEBHOOK_MAX_ATTEMPTS times, WEBHOOK_RETRY_BACKOFF_S
+# apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S per try. URLs must resolve to public
+# addresses only, except inside the networks listed in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs,
+# e.g. "10.0.0.0/8" for receivers on your own network).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BACKOFF_S = env_float("WEBHOOK_RETRY_BACKOFF_S", 30.0)
+WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
 
 # Storage clean-up policy (cleanup_storage --mode auto) and where maintenance schedules run.
 CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)

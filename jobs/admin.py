@@ -583,3 +583,6 @@ class CleanupRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+from . import webhook_admin  # noqa: E402, F401 - registers the webhook pages (a module of their own)

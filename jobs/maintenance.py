@@ -557,6 +557,7 @@ SCHEDULES = {
     "batchvideo: reset stuck jobs": ("jobs.maintenance.task_reset_stuck", Schedule.MINUTES, 10),
     "batchvideo: storage clean-up": ("jobs.maintenance.task_cleanup_storage", Schedule.HOURLY, None),
     "batchvideo: old jobs clean-up": ("jobs.maintenance.task_cleanup_old_jobs", Schedule.DAILY, None),
+    "batchvideo: webhook deliveries": ("jobs.tasks.webhooks_sweep", Schedule.MINUTES, 1),
 }
 
 

@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -372,3 +373,78 @@ class QuotaUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} {self.day}: {self.units}"
+
+# ---------------------------------------------------------------- webhooks (logic in jobs.webhooks)
+
+
+class EventKind(models.TextChoices):
+    RENDER_DONE = "render.done", "Render done"
+    RENDER_FAILED = "render.failed", "Render failed"
+    PUBLISH_DONE = "publish.done", "Publish done"
+    PUBLISH_FAILED = "publish.failed", "Publish failed"
+
+
+class Webhook(Owned):
+    """A URL of the owner's that gets a signed POST for each event it subscribes to."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    url = models.URLField(max_length=2000, help_text="Where events are POSTed; public addresses only.")
+    description = models.CharField(max_length=255, blank=True)
+    events = models.JSONField(default=list, blank=True, help_text="Event kinds to send; empty: all of them.")
+    is_active = models.BooleanField(default=True)
+    # Kept readable: every delivery is signed with it (HMAC). Shown to its owner once, on creation.
+    secret = models.CharField(max_length=100, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, kind: str) -> bool:
+        return self.is_active and (not self.events or kind in self.events)
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"  # due at next_attempt_at (first try, or a retry)
+    DELIVERED = "delivered"
+    FAILED = "failed"  # out of attempts, or refused; can be sent again from the admin or API
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: stored in the transaction that caused the event, sent after it."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.UUIDField(help_text="The event's id, the same on every retry: receivers dedupe on it.")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    payload = models.JSONField(help_text="The JSON body sent.")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due")]
+        constraints = [models.UniqueConstraint(fields=["webhook", "event_id"], name="delivery_one_per_event")]
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id} → {self.webhook_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One try at sending a delivery: what the receiver answered, or why nothing was sent."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.status_code or self.error[:40]}"

@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import ErrorKind, ExecutionStatus, JobExecution
+from .webhooks import execution_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,11 @@ def execution_claim(*, execution: JobExecution) -> bool:
     )
     taking_over = execution.status == ExecutionStatus.RUNNING
     if taking_over and execution.attempt >= attempts_allowed():
-        if seen.update(**_gave_up(execution, _silence(execution))):
+        with transaction.atomic():
+            gave_up = seen.update(**_gave_up(execution, _silence(execution)))
+            if gave_up:
+                _failed_for_good(execution)
+        if gave_up:
             _publish(execution)
         return False
     ended = {"retry_count": F("retry_count") + 1, "error": f"Attempt {execution.attempt} ended: "
@@ -238,6 +243,12 @@ class Heartbeat:
             connection.close()
 
 
+def _failed_for_good(execution: JobExecution) -> None:
+    """The render.failed webhook event of an execution this transaction just failed."""
+    execution.refresh_from_db()
+    execution_event_record(execution=execution)
+
+
 def _publish(execution: JobExecution) -> None:
     from .progress import execution_publish  # progress imports this module
 
@@ -269,6 +280,8 @@ def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
                                               finished_at=timezone.now(), updated_at=timezone.now())
             elif execution.attempt >= attempts_allowed():
                 changed = still_silent.update(**_gave_up(execution, _silence(execution)))
+                if changed:
+                    _failed_for_good(execution)
             else:
                 detail = f"Waiting for a worker: reset after no heartbeat from {host} for {age_min:.0f} min"
                 changed = still_silent.update(

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from media_engine.errors import Cancelled, MediaError
 
-from . import progress
+from . import progress, webhooks
 from .files import work_cache_prune
 from .models import ErrorKind, ExecutionStatus, Job, JobExecution
 from .progress import Reporter
@@ -253,7 +253,9 @@ def execution_finish(reporter: Reporter, status: str, detail: str, *, error: str
     execution.error_kind = error_kind
     execution.finished_at = timezone.now()
     execution.retry_at = None
-    _record_outcome(execution)
+    # The webhook event is stored in the transaction that finishes the execution: it exists exactly
+    # when the outcome does, and is sent after the commit (or by the sweep, if this worker dies first).
+    _record_outcome(execution, also=lambda: webhooks.execution_event_record(execution=execution))
     reporter.publish()
 
 

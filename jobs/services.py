@@ -4,6 +4,7 @@ background music; the clip library. The render itself lives in jobs.render."""
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -28,6 +29,43 @@ def job_create(*, user, title: str, content: str, **fields: Any) -> Job:
     _store_uploads(job)
     job.save()
     return job
+
+
+class BatchRowErrors(ValidationError):
+    """Some rows of a batch are invalid: `rows` maps each bad row's index (from 0) to its errors by field."""
+
+    def __init__(self, rows: dict[int, dict[str, list[str]]]) -> None:
+        super().__init__(f"{len(rows)} row(s) are invalid; nothing was created.")
+        self.rows = rows
+
+
+def batch_size_check(count: int) -> None:
+    """A batch holds 1 to JOBS_BATCH_MAX jobs."""
+    if not 1 <= count <= settings.JOBS_BATCH_MAX:
+        message = f"Send 1 to {settings.JOBS_BATCH_MAX} jobs in one batch, not {count}."
+        raise ValidationError({"jobs": [message]})
+
+
+def job_create_many(*, user, rows: list[dict[str, Any]], render: bool = False) -> list[Job]:
+    """All or nothing: every row is checked by the rules of job_create (jobs.validation); when any row
+    is bad, BatchRowErrors names each bad row and nothing is created. Else all are created in one
+    transaction and, with `render`, queued. Rows carry no uploads (see _store_uploads)."""
+    batch_size_check(len(rows))
+    errors: dict[int, dict[str, list[str]]] = {}
+    with transaction.atomic():
+        jobs = []
+        for index, row in enumerate(rows):
+            try:
+                jobs.append(job_create(user=user, **row))
+            except ValidationError as error:
+                errors[index] = error.message_dict if hasattr(error, "error_dict") else {
+                    "non_field_errors": error.messages}
+        if errors:
+            raise BatchRowErrors(errors)  # rolls back the rows created so far
+        if render:
+            for job in jobs:
+                job_enqueue(job=job)
+    return jobs
 
 
 def job_update(*, job: Job, user, **fields: Any) -> Job:

@@ -2,6 +2,7 @@
 
 jobs.queue.RENDER_TASK names run_next_execution."""
 
+from . import webhooks
 from .render import execution_run_next
 
 
@@ -17,3 +18,13 @@ def run_publication(publication_id: int) -> str | None:
 
     publication = publication_run(publication_id=publication_id)
     return publication.status if publication else None
+
+def webhook_send(delivery_id: int) -> str:
+    """One try at a webhook delivery (queued after the commit that stored it)."""
+    delivery = webhooks.delivery_send(delivery_id=delivery_id)
+    return "not due" if delivery is None else delivery.status
+
+
+def webhooks_sweep() -> int:
+    """Send the webhook deliveries that are due (retries, and sends that were never queued)."""
+    return webhooks.deliveries_sweep()

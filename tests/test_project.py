@@ -67,8 +67,9 @@ def test_migrations_apply_on_a_fresh_postgresql_database():
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# Segments are edited on their job's storyboard page (JobAdmin.storyboard_view), not in a list of their own.
-NOT_IN_ADMIN = {"jobs.JobSplit"}
+# Segments are edited on their job's storyboard page (JobAdmin.storyboard_view), not in a list of their own;
+# a webhook delivery's tries are listed on its page.
+NOT_IN_ADMIN = {"jobs.JobSplit", "jobs.WebhookAttempt"}
 
 
 def test_admin_lists_every_model(client, superuser):

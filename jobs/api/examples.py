@@ -72,3 +72,38 @@ CLIP_EXAMPLE = {
 }
 MUSIC_EXAMPLE = {"key": "music/6f1c1b8e4c1a4d0e9d1e2b8f0c6a1e11/3f2a9c.mp3", "size": 2894211,
                  "url": "/files/Im11c2ljLzZmMWMxYjhlNGMxYTRkMGU5ZDFlMmI4ZjBjNmExZTExLzNmMmE5Yy5tcDMi:1tX..."}
+JOB_BATCH_EXAMPLE = {
+    "render": True,
+    "jobs": [
+        {"title": "公园散步", "content": "今天天气很好。我们去公园散步。", "language": 1, "voice": 2},
+        {"title": "Morning run", "content": "We run by the river.", "orientation": "vertical"},
+    ],
+}
+JOB_BATCH_INVALID_EXAMPLE = {"jobs": {"1": {"title": ["Title is empty."]},
+                                      "3": {"speech_speed": ["Speech speed 3.0 is outside 0.5-2.0."]}}}
+WEBHOOK_EXAMPLE = {
+    "id": 7, "url": "https://hooks.example.com/batchvideo", "description": "Publishing pipeline",
+    "events": ["render.done", "render.failed"], "is_active": True, "secret_hint": "whsec_3kQz…",
+    "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
+}
+WEBHOOK_CREATED_EXAMPLE = {**WEBHOOK_EXAMPLE, "secret": "whsec_3kQzV0a1Xb9u2e7TQm5oLr8yFh4NcP6sWd1JgK0tYbE"}
+WEBHOOK_EVENT_EXAMPLE = {
+    "id": "5b0e3c1e-8a43-4f4b-9a8e-0d6f3a2c1b7e", "type": "render.done", "created_at": "2025-01-01T12:01:30Z",
+    "data": {
+        "job": {"id": 123, "title": "测试视频"},
+        "execution": {"id": 41, "status": "SUCCESS", "detail": "Done", "error": "", "error_kind": "",
+                      "attempt": 1, "started_at": "2025-01-01T12:00:02Z",
+                      "finished_at": "2025-01-01T12:01:30Z",
+                      "results": ["cover", "subtitles", "video"]},
+    },
+}
+WEBHOOK_DELIVERY_EXAMPLE = {
+    "id": 301, "webhook": 7, "event_id": WEBHOOK_EVENT_EXAMPLE["id"], "kind": "render.done",
+    "payload": WEBHOOK_EVENT_EXAMPLE, "status": "delivered", "attempts": 2, "next_attempt_at": None,
+    "delivered_at": "2025-01-01T12:02:01Z", "created_at": "2025-01-01T12:01:30Z",
+    "attempt_log": [
+        {"status_code": 200, "error": "", "duration_ms": 84, "created_at": "2025-01-01T12:02:01Z"},
+        {"status_code": 500, "error": "the receiver answered 500", "duration_ms": 61,
+         "created_at": "2025-01-01T12:01:30Z"},
+    ],
+}

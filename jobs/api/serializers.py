@@ -434,6 +434,24 @@ class JobWriteSerializer(serializers.Serializer):
     extra = JobExtraField(required=False, help_text="Replaces the whole object when given.")
 
 
+class JobCreateSerializer(JobWriteSerializer):
+    render = serializers.BooleanField(
+        required=False, default=False, write_only=True,
+        help_text="Queue the job's render in the same call (as POST .../render/ would).",
+    )
+
+
+class JobBatchSerializer(serializers.Serializer):
+    """Documents the batch body; each row is then checked as a single create's body."""
+
+    jobs = JobWriteSerializer(many=True, help_text="The jobs, each as POST /api/v1/jobs/ takes one.")
+    render = serializers.BooleanField(required=False, default=False, help_text="Queue every job's render.")
+
+
+class JobBatchResultSerializer(serializers.Serializer):
+    jobs = JobDetailSerializer(many=True, help_text="The created jobs, in the order sent.")
+
+
 class JobDescriptionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import publications, splits, views
+from . import publications, splits, views, webhooks
 
 router = SimpleRouter()
 router.register("jobs", views.JobViewSet, basename="job")
@@ -9,6 +9,8 @@ router.register(r"jobs/(?P<job_pk>[0-9]+)/splits", splits.JobSplitViewSet, basen
 router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("clips", views.ClipViewSet, basename="clip")
 router.register("publications", publications.PublicationViewSet, basename="publication")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
+router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [
     path("music/", views.MusicView.as_view(), name="music"),

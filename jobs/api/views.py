@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.fields import BooleanField
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -29,14 +30,15 @@ from .. import exports, services, storyboard
 from .. import timeline as timelines
 from ..models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
 from .examples import (
-    CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_DETAIL_EXAMPLE, JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE,
-    JOB_WRITE_EXAMPLE, MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE,
+    CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_BATCH_EXAMPLE, JOB_BATCH_INVALID_EXAMPLE, JOB_DETAIL_EXAMPLE,
+    JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE, JOB_WRITE_EXAMPLE, MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE,
 )
 from .filters import ClipFilter, ExecutionFilter, JobFilter
 from .serializers import (
     ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
-    JobDescriptionSerializer, JobDetailSerializer, JobExportRowSerializer, JobListSerializer,
-    JobPrioritySerializer, JobWriteSerializer, MusicSerializer, ResplitSerializer, SplitSerializer,
+    JobBatchResultSerializer, JobBatchSerializer, JobCreateSerializer, JobDescriptionSerializer,
+    JobDetailSerializer, JobExportRowSerializer, JobListSerializer, JobPrioritySerializer, JobWriteSerializer,
+    MusicSerializer, ResplitSerializer, SplitSerializer,
 )
 
 EXPORT_MAX_ROWS = 1000
@@ -87,11 +89,14 @@ class FormatIsNotARenderer(DefaultContentNegotiation):
         "results are signed links.", responses={200: JobDetailSerializer, 404: ERROR_404},
     ),
     create=extend_schema(
-        summary="Create a job", tags=["jobs"], request=JobWriteSerializer,
+        summary="Create a job", tags=["jobs"], request=JobCreateSerializer,
         responses={201: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 401: ERROR_401},
         examples=[request_example("New job", JOB_WRITE_EXAMPLE),
+                  request_example("New job, rendered at once", {**JOB_WRITE_EXAMPLE, "render": True}),
                   response_example("Created", {**JOB_DETAIL_EXAMPLE, "status": NEW, "latest_execution": None,
                                                "splits": []}, "201")],
+        description='With `"render": true` the render is queued in the same call and the answer shows its '
+        "execution (PENDING) as latest_execution.",
     ),
     update=extend_schema(
         summary="Replace a job", tags=["jobs"], request=JobWriteSerializer,
@@ -141,7 +146,9 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def get_serializer_class(self):
         if self.action == "list":
             return JobListSerializer
-        if self.action in ("create", "update", "partial_update"):
+        if self.action == "create":
+            return JobCreateSerializer
+        if self.action in ("update", "partial_update", "batch"):
             return JobWriteSerializer
         return JobDetailSerializer
 
@@ -160,10 +167,52 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return JobDetailSerializer(job, context=self.get_serializer_context()).data
 
     def create(self, request, *args, **kwargs) -> Response:
-        serializer = JobWriteSerializer(data=request.data, context=self.get_serializer_context())
+        serializer = JobCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        job = services.job_create(user=request.user, **serializer.validated_data)
+        fields = dict(serializer.validated_data)
+        render = fields.pop("render")
+        job = services.job_create(user=request.user, **fields)
+        if render:
+            services.job_enqueue(job=job)
         return Response(self._detail(job.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Create many jobs at once", tags=["jobs"], request=JobBatchSerializer,
+        responses={201: JobBatchResultSerializer, 400: validation_error(JOB_BATCH_INVALID_EXAMPLE),
+                   401: ERROR_401},
+        examples=[request_example("Two jobs, rendered", JOB_BATCH_EXAMPLE),
+                  response_example("Created", {"jobs": [{**JOB_DETAIL_EXAMPLE, "splits": []}]}, "201")],
+        description="All or nothing, in one transaction: each row is checked as POST /api/v1/jobs/ checks "
+        "one; when any row is bad the answer is 400 with the errors under `jobs`, keyed by the row's index "
+        "(from 0), and nothing is created. At most JOBS_BATCH_MAX (default 100) rows. With "
+        '`"render": true` every job\'s render is queued too.',
+    )
+    @action(detail=False, methods=["post"])
+    def batch(self, request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        rows = body.get("jobs")
+        if not isinstance(rows, list):
+            raise ValidationError({"jobs": ["Send the jobs as a list of objects."]})
+        services.batch_size_check(len(rows))
+        render = BooleanField().run_validation(body.get("render", False))
+        typed, errors = [], {}
+        for index, row in enumerate(rows):
+            serializer = JobWriteSerializer(data=row, context=self.get_serializer_context())
+            if serializer.is_valid():
+                typed.append(serializer.validated_data)
+            else:
+                errors[str(index)] = serializer.errors
+        if errors:
+            raise ValidationError({"jobs": errors})
+        try:
+            jobs = services.job_create_many(user=request.user, rows=typed, render=render)
+        except services.BatchRowErrors as error:
+            rows = {str(index): fields for index, fields in error.rows.items()}
+            raise ValidationError({"jobs": rows}) from error
+        details = JobDetailSerializer.detail_queryset(Job.objects.filter(pk__in=[job.pk for job in jobs]))
+        context = self.get_serializer_context()
+        data = JobDetailSerializer(details.order_by("pk"), many=True, context=context).data
+        return Response({"jobs": data}, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:
         job = self.get_object()

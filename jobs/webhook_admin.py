@@ -1,0 +1,100 @@
+"""The webhooks' admin pages (registered by jobs.admin): a user's webhooks, and the deliveries sent to
+them with every try, re-sendable. The work is jobs.webhooks'; an operator sees only their own rows."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from accounts.admin import OwnedAdmin
+
+from . import webhooks
+from .models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
+
+
+class WebhookForm(forms.ModelForm):
+    url = forms.CharField(max_length=2000, help_text="Where events are POSTed; public addresses only.")
+    events = forms.MultipleChoiceField(choices=EventKind.choices, required=False,
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="None ticked: all of them.")
+
+    class Meta:
+        model = Webhook
+        fields = ["url", "description", "events", "is_active", "owner"]
+
+    def clean_url(self) -> str:
+        return webhooks.url_check(self.cleaned_data["url"])  # the API's words: jobs.webhooks
+
+
+def _secrets_page(request, pairs: list[tuple[Webhook, str]]) -> TemplateResponse:
+    """The new secrets, shown on this one page and kept nowhere else (not in messages, not in the session)."""
+    # The admin's pages are never cached (no-store): nor is this one.
+    return TemplateResponse(request, "admin/jobs/webhook/secrets.html",
+                            {**admin.site.each_context(request), "title": "Webhook secrets",
+                             "secrets": pairs})
+
+
+@admin.register(Webhook)
+class WebhookAdmin(OwnedAdmin):
+    form = WebhookForm
+    list_display = ["url", "description", "events", "is_active", "secret_hint", "owner", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "description"]
+    list_select_related = ["owner"]
+    readonly_fields = ["secret_hint"]
+    actions = ["rotate_secret"]
+
+    @admin.display(description="Secret")
+    def secret_hint(self, webhook: Webhook) -> str:
+        return webhooks.secret_hint(webhook.secret)
+
+    def save_model(self, request, obj: Webhook, form: WebhookForm, change: bool) -> None:
+        if not change:
+            self.default_owner(request, obj, change)
+            obj.secret = webhooks.secret_new()
+        webhooks.webhook_update(webhook=obj, url=obj.url, description=obj.description, events=obj.events,
+                                is_active=obj.is_active)
+
+    def response_add(self, request, obj: Webhook, post_url_continue=None):
+        return _secrets_page(request, [(obj, obj.secret)])
+
+    @admin.action(description="Give the selected webhooks new secrets", permissions=["change"])
+    def rotate_secret(self, request, queryset) -> TemplateResponse:
+        return _secrets_page(request, [(webhook, webhooks.webhook_rotate_secret(webhook=webhook))
+                                       for webhook in queryset])
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = readonly_fields = ["created_at", "status_code", "error", "duration_ms"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "event_id", "webhook", "status", "attempts", "next_attempt_at",
+                    "delivered_at", "created_at"]
+    list_filter = ["status", "kind", "created_at"]
+    search_fields = ["event_id", "webhook__url"]
+    list_select_related = ["webhook"]
+    readonly_fields = ["webhook", "event_id", "kind", "payload", "status", "attempts", "next_attempt_at",
+                       "delivered_at", "created_at"]
+    inlines = [WebhookAttemptInline]
+    actions = ["resend"]
+
+    def get_queryset(self, request):
+        deliveries = super().get_queryset(request)
+        return deliveries if request.user.is_superuser else deliveries.filter(webhook__owner=request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Send the selected deliveries again", permissions=["change"])
+    def resend(self, request, queryset) -> None:
+        deliveries = list(queryset)
+        for delivery in deliveries:
+            webhooks.delivery_resend(delivery=delivery)
+        self.message_user(request, f"{len(deliveries)} deliveries queued to be sent again.", messages.SUCCESS)
