@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts import channels
 
+from . import webhooks
 from .files import fetch
 from .models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
 from .youtube import (
@@ -292,8 +293,10 @@ def _publish(publication: Publication) -> None:
                        language=publication.language or "und", name=publication.language or "Subtitles")
         _save(publication, captions_done=True)
     when = f"; YouTube makes it public at {publication.publish_at:%Y-%m-%d %H:%M} UTC" if publication.publish_at else ""
-    _save(publication, status=PublicationStatus.PUBLISHED, published_at=timezone.now(), error="",
-          scheduled_for=None, detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500])
+    with transaction.atomic():  # the publish.done event exists exactly when the publication is done
+        _save(publication, status=PublicationStatus.PUBLISHED, published_at=timezone.now(), error="",
+              scheduled_for=None, detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500])
+        webhooks.publication_event_record(publication=publication)
 
 
 def _video_body(publication: Publication) -> dict:
@@ -339,8 +342,10 @@ def _after_error(publication: Publication, error: YouTubeError) -> None:
 def _fail(publication: Publication, message: str) -> None:
     done = f" The video is uploaded ({publication.url}); publishing it again finishes the rest." if (
         publication.video_id) else ""
-    _save(publication, status=PublicationStatus.FAILED, error=message + done, detail=f"Failed: {message}"[:500],
-          scheduled_for=None)
+    with transaction.atomic():
+        _save(publication, status=PublicationStatus.FAILED, error=message + done,
+              detail=f"Failed: {message}"[:500], scheduled_for=None)
+        webhooks.publication_event_record(publication=publication)
 
 
 def publication_run_due() -> list[int]:

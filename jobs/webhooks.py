@@ -41,7 +41,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import (
-    DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Webhook, WebhookAttempt, WebhookDelivery,
+    DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Publication, PublicationStatus, Webhook,
+    WebhookAttempt, WebhookDelivery,
 )
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ ERROR_MAX = 1000
 REFUSED_KINDS = ["loopback", "link_local", "private", "multicast", "reserved", "unspecified"]
 EXECUTION_EVENTS = {
     ExecutionStatus.SUCCESS: EventKind.RENDER_DONE, ExecutionStatus.FAILED: EventKind.RENDER_FAILED,
+}
+PUBLICATION_EVENTS = {
+    PublicationStatus.PUBLISHED: EventKind.PUBLISH_DONE, PublicationStatus.FAILED: EventKind.PUBLISH_FAILED,
 }
 
 
@@ -238,6 +242,24 @@ def execution_event_record(*, execution: JobExecution) -> list[WebhookDelivery]:
     if kind is None:
         return []
     return event_record(user=execution.job.owner, kind=kind, data=execution_event_data(execution))
+
+
+def publication_event_record(*, publication: Publication) -> list[WebhookDelivery]:
+    """publish.done or publish.failed for a finished publication (nothing for other statuses)."""
+    kind = PUBLICATION_EVENTS.get(publication.status)
+    if kind is None:
+        return []
+    job = publication.job
+    data = {
+        "job": {"id": job.pk, "title": job.title},
+        "publication": {
+            "id": publication.pk, "execution_id": publication.execution_id, "status": publication.status,
+            "video_id": publication.video_id, "url": publication.url, "privacy": publication.privacy,
+            "publish_at": publication.publish_at.isoformat() if publication.publish_at else None,
+            "attempts": publication.attempts, "error": publication.error,
+        },
+    }
+    return event_record(user=job.owner, kind=kind, data=data)
 
 
 # ---------------------------------------------------------------- sending

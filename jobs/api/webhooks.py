@@ -82,9 +82,22 @@ class WebhookEventJobSerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
+class WebhookEventPublicationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    execution_id = serializers.IntegerField()
+    status = serializers.CharField()
+    video_id = serializers.CharField()
+    url = serializers.CharField()
+    privacy = serializers.CharField()
+    publish_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+
+
 class WebhookEventDataSerializer(serializers.Serializer):
     job = WebhookEventJobSerializer()
     execution = WebhookEventExecutionSerializer(required=False, help_text="render.* events.")
+    publication = WebhookEventPublicationSerializer(required=False, help_text="publish.* events.")
 
 
 class WebhookEventSerializer(serializers.Serializer):

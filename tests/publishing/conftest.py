@@ -15,6 +15,7 @@ from tests.admin.conftest import make_operator
 from voices.models import Language
 from tests.factories import make_account, make_execution, make_job, make_language
 from tests.publishing import fake_youtube
+from tests.webhooks.conftest import receiver  # noqa: F401 - a webhook receiver for the publish events
 
 SRT = "1\n00:00:00,000 --> 00:00:01,500\n今天天气很好。\n\n2\n00:00:01,500 --> 00:00:03,000\n我们去公园散步。\n"
 

@@ -7,7 +7,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import publishing
+from jobs import publishing, webhooks
 from jobs.models import Publication, PublicationStatus, QuotaUsage
 from jobs.tasks import run_publication
 from tests.api.conftest import client_for
@@ -231,3 +231,22 @@ def test_a_later_attempt_resumes_the_stored_upload_session_from_the_byte_youtube
     assert second[0]["content_range"] == f"bytes */{len(rendered.video)}"
     assert second[1]["content_range"].startswith("bytes 300000-")
     assert bytes(next(iter(fake.videos.values())).data) == rendered.video
+
+
+def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operator, rendered, receiver):
+    receiver.secret = webhooks.webhook_create(user=operator, url=receiver.url).secret
+
+    done = request_and_run(operator, rendered.job)
+    webhooks.deliveries_sweep()
+    fake.revoked.add("refresh-token-1")
+    failed = request_and_run(operator, rendered.job, force=True)
+    webhooks.deliveries_sweep()
+
+    assert [done.status, failed.status] == [PublicationStatus.PUBLISHED, PublicationStatus.FAILED]
+    events = [request.event for request in receiver.requests]
+    assert all(request.verified for request in receiver.requests)
+    assert [event["type"] for event in events] == ["publish.done", "publish.failed"]
+    assert events[0]["data"]["publication"]["id"] == done.pk
+    assert events[0]["data"]["publication"]["url"] == done.url and done.url
+    assert events[0]["data"]["job"]["id"] == rendered.job.pk
+    assert "Connect the channel again" in events[1]["data"]["publication"]["error"]
