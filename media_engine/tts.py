@@ -264,7 +264,7 @@ def _speech_bounds(samples: np.ndarray) -> tuple[int, int]:
     padding = SAMPLE_RATE * TRIM_PADDING_MS // 1000
     start = max(0, speech[0] * frame - padding)
     end = min(len(samples), (speech[-1] + 1) * frame + padding)
-    return start, end
+    return int(start), int(end)
 
 
 def _even_out(samples: np.ndarray) -> np.ndarray:
