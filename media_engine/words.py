@@ -6,7 +6,12 @@ callback receives the audio together with events. A word event carries the word'
 the text (1-based, in characters) and its start in the audio (ms); phoneme events carry the
 pause phonemes ("_", "_:") and language switches, so a word ends where the silence after
 its last sounding phoneme begins, not where the next word starts after a comma's pause.
-The synthesis flags are the CLI's (`espeak-ng --stdin -w`), so the audio is the same.
+The synthesis flags are the CLI's (`espeak-ng --stdin -w`), and like the CLI every text is
+spoken by a fresh process (this module run as a child), so the audio is the CLI's, sample
+for sample.
+
+Other sources: edge-tts's WordBoundary events (tts_http.EdgeBackend) and FunASR's token
+timestamps for an uploaded narration (asr.align_words). Azure over REST and SeedVC give none.
 
 Times are relative to the audio they came with; `shift` moves them with the silence that
 tts trims off the front of a clip, and `place` with the clip's place in the narration.
@@ -100,7 +105,7 @@ def espeak_synthesize(
                library, voice, str(rate), str(out_path)]
     try:
         completed = subprocess.run(command, input=text.encode("utf-8"), capture_output=True,
-                                   timeout=timeout_s, env=environment)
+                                   timeout=timeout_s, env=environment, check=False)
     except subprocess.TimeoutExpired as error:
         raise MediaError(f"espeak-ng took longer than {timeout_s:.0f} s", permanent=False) from error
     if completed.returncode != 0:

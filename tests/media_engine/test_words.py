@@ -169,7 +169,7 @@ def word_box(style, cue_lines: list[str], line_index: int, start: int, end: int,
     line = cue_lines[line_index]
     left = (width - font.getlength(line)) / 2
     x0, x1 = left + font.getlength(line[:start]), left + font.getlength(line[:end])
-    area_x, area_y, area_w, area_h = subtitles.subtitle_area(width, height, style)
+    _, area_y, _, area_h = subtitles.subtitle_area(width, height, style)
     line_height = subtitles.ass_font_size(style)
     bottom = area_y + area_h - style.outline
     top_of_line = bottom - (len(cue_lines) - line_index) * line_height
