@@ -4,6 +4,8 @@ Each sentence becomes one WAV in a content-addressed cache (`out_dir/sentences/`
 edit re-synthesizes only the sentences that changed and a rerun synthesizes nothing.
 The cached WAVs are already in one common format (mono, 24 kHz, 16-bit); joining them
 is plain sample arithmetic, which is what makes the sentence times exact.
+Backends that give word times (`word_source`) have them cached beside each clip
+(`<key>.words.json`, media_engine.words), moved with the trim and the join.
 """
 
 import dataclasses

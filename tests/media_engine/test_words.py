@@ -155,7 +155,7 @@ def test_edge_word_boundaries_become_words():
 
 
 def test_missing_word_times_are_named():
-    assert "no word times from this voice" in words.missing_note("", [], 3)
+    assert "no word times for this narration" in words.missing_note("", [], 3)
     assert "1 of 2 sentences" in words.missing_note("x", [TimedWord("a", 0, 1, 0)], 2)
     assert words.missing_note("x", [TimedWord("a", 0, 1, 0), TimedWord("b", 2, 3, 1)], 2) == ""
 
