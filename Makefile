@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := ffmpeg espeak-ng fonts-noto-cjk
+APT_PACKAGES := ffmpeg espeak-ng libespeak-ng1 fonts-noto-cjk
 TEST_APT_PACKAGES := chromium
 TORCH := torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu

@@ -54,6 +54,12 @@ HUMAN_CONFIG: dict[str, Key] = {
     "chroma_key": colour("Background colour keyed out of the presenter clip (null: none).", nullable=True),
 }
 
+KARAOKE_CONFIG: dict[str, Key] = {
+    "color": colour("Colour of the spoken word."),
+    "scale": number("Size of the spoken word, as a multiple of the font size.", minimum=1, maximum=1.5),
+    "box": colour("Colour of a box behind the spoken word (null: none).", nullable=True),
+}
+
 ACCOUNT_EXTRA: dict[str, Key] = {
     "subtitle_background": colour("Subtitle box colour."),
     "subtitle_background_opacity": number("Subtitle box opacity.", minimum=0, maximum=1),
@@ -63,6 +69,12 @@ ACCOUNT_EXTRA: dict[str, Key] = {
         FONT_FAMILY, "Must be a font family name: letters, digits, spaces, - and _.", max_length=255,
     ),
     "subtitle_font_size": integer("Subtitle font size in pixels.", minimum=8, maximum=400),
+    "subtitle_karaoke": json_object(
+        "Karaoke captions: the spoken word highlighted, where the voice gives word times (absent or "
+        "null: off). color: the word's colour (default #FFD400); scale: its size, 1 to 1.5 (default 1); "
+        "box: a colour for a box of its own behind it (default none).",
+        KARAOKE_CONFIG,
+    ),
     "transition_types": string_list(
         "Transitions between segments (ffmpeg xfade names): each join takes one of them at random, "
         "reproducibly for the job, never the same twice in a row.", TRANSITIONS),
@@ -105,6 +117,15 @@ NEUTRAL_BOX_OPACITY = 0.6
 BRAND_BOX_OPACITY = 1.0
 
 
+def _karaoke(config: Any) -> subtitles.KaraokeStyle | None:
+    """`subtitle_karaoke` as stored (or as `dataclasses.asdict` writes it): an object switches it on."""
+    if not isinstance(config, Mapping):
+        return None
+    return subtitles.KaraokeStyle(**{name: read(config[name]) for name, read in
+                                     (("color", str), ("scale", float), ("box", str))
+                                     if config.get(name) not in UNSET})
+
+
 def _font_family(font: Any) -> str:
     """A profile stored before FONT_FAMILY was checked must not rewrite the style line either."""
     return font if isinstance(font, str) and FONT_FAMILY.match(font) else fonts.FAMILY
@@ -118,6 +139,7 @@ BRAND_READERS: dict[str, Callable[[Any], Any]] = {
     "subtitle_color": str,
     "subtitle_font": _font_family,
     "subtitle_font_size": int,
+    "subtitle_karaoke": _karaoke,
     "enable_transition": bool,
     "transition_types": tuple,
     "enable_srt_concat_transition": bool,
@@ -167,6 +189,7 @@ class Brand:
     subtitle_color: str = "#FFFFFF"
     subtitle_font: str = fonts.FAMILY
     subtitle_font_size: int | None = None  # None: sized to the frame (media_engine.subtitles)
+    subtitle_karaoke: subtitles.KaraokeStyle | None = None  # None: captions without word highlighting
     enable_transition: bool = False  # the seed's default
     transition_types: tuple[str, ...] = ("fade",)
     enable_srt_concat_transition: bool = False

@@ -85,6 +85,7 @@ class AccountForm(forms.ModelForm):
     subtitle_color = brand_field("subtitle_color", initial=Brand().subtitle_color)
     subtitle_font = brand_field("subtitle_font")
     subtitle_font_size = brand_field("subtitle_font_size")
+    subtitle_karaoke = brand_field("subtitle_karaoke")
     enable_transition = brand_field("enable_transition")
     transition_types = brand_field("transition_types")
     enable_srt_concat_transition = brand_field("enable_srt_concat_transition")

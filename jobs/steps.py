@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
 from accounts.brand import Brand
-from media_engine import cards, compose, layout, subtitles, tts
+from media_engine import cards, compose, layout, subtitles, tts, words
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_sentences
@@ -92,6 +92,7 @@ def narration_inputs(context: RenderContext) -> dict:
         "reference": file_digest(job.voice.reference) if job.voice else "",
         "speed": job.speech_speed,
         "uploaded": file_digest(job.narration_audio),
+        "word_times": True,  # narrations made before word times are made again, once, to get them
     }
 
 
@@ -121,6 +122,8 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
     return {"narration": key}, {
         "duration_ms": narration.duration_ms,
         "sentences": [vars(sentence) for sentence in narration.sentences],
+        "words": words.as_data(narration.words),
+        "word_source": narration.word_source,
         "fallbacks": ["espeak-ng voice"] if inputs["platform"] == "espeak" else [],
     }
 
@@ -144,10 +147,15 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
         words=True,  # per-character times align the script exactly
     )
     sentences = asr.align(inputs["sentences"], recognised, duration_ms=duration_ms)
+    # Word times only where the model gave token times; sentence times alone would only be guessed.
+    token_times = asr.has_token_times(recognised)
+    spoken = asr.align_words(inputs["sentences"], recognised, sentences) if token_times else []
     key = context.store(narration_path, context.key("narration.wav"))
     return {"narration": key}, {
         "duration_ms": duration_ms,
         "sentences": [vars(sentence) for sentence in sentences],
+        "words": words.as_data(spoken),
+        "word_source": words.FUNASR_SOURCE if token_times else "",
         "fallbacks": [],
     }
 
@@ -157,6 +165,8 @@ def narration_restore(context: RenderContext, data: dict) -> None:
         path=Path(""),  # later steps fetch the stored narration by its key
         duration_ms=data["duration_ms"],
         sentences=[TimedSentence(**sentence) for sentence in data["sentences"]],
+        words=words.from_data(data.get("words", [])),  # none in narrations made before word times
+        word_source=data.get("word_source", ""),
     )
 
 
@@ -169,12 +179,16 @@ def _logo_path(job: Job) -> Path | None:
 
 def subtitles_inputs(context: RenderContext) -> dict:
     job = context.job
-    return {
+    inputs = {
         "sentences": [vars(sentence) for sentence in context.narration.sentences],
         "brand": _brand_inputs(job),
         "size": list(job.frame_size),
         "logo": file_digest(job.account.logo) if job.account else "",
     }
+    if inputs["brand"]["subtitle_karaoke"]:
+        inputs["words"] = words.as_data(context.narration.words)
+        inputs["word_source"] = context.narration.word_source
+    return inputs
 
 
 def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
@@ -196,10 +210,13 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
             subtitles.write_srt(cues, srt_path)
             outputs["srt"] = context.store(srt_path, context.key("subtitles.srt"))
         ass_path = context.workdir / f"subtitles{suffix}.ass"
-        subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box)
+        subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box,
+                            karaoke=brand.subtitle_karaoke, words=context.narration.words)
         outputs[f"ass{suffix}"] = context.store(ass_path, context.key(f"subtitles{suffix}.ass"))
         counts.append(len(cues))
-    return outputs, {"cues": counts[0]}
+    missing = words.missing_note(context.narration.word_source, context.narration.words,
+                                 len(context.narration.sentences)) if brand.subtitle_karaoke else ""
+    return outputs, {"cues": counts[0], "fallbacks": [missing] if missing else []}
 
 
 def _frames(job: Job, brand: Brand) -> list[tuple[str, tuple[int, int]]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import ffmpeg
 from .errors import MediaError
-from .sentences import TimedSentence
+from .sentences import TimedSentence, TimedWord
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,53 @@ def align(
     weights = [max(1, len(_normalise(sentence))) for sentence in script_sentences]
     return [TimedSentence(text, start, end)
             for text, (start, end) in zip(script_sentences, _tidy(spans, weights, duration_ms), strict=True)]
+
+
+def align_words(
+    script_sentences: Sequence[str], recognised: Sequence[TimedSentence], sentences: Sequence[TimedSentence],
+) -> list[TimedWord]:
+    """The script's words (a CJK character, or a word of other scripts) with the times of the
+    recognised tokens they align to, inside `sentences` (what `align` returned for them).
+
+    Only per-token recognition (`transcribe(words=True)` where the model gave token times) holds
+    word times; callers check that with `has_token_times`. A word none of whose characters was
+    heard gets no time and is left out.
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    script_chars: list[str] = []
+    owner: list[tuple[int, int]] = []  # (sentence, word) of each script character
+    sentence_words: list[list[str]] = []
+    for index, sentence in enumerate(script_sentences):
+        tokens = _tokens(sentence)
+        sentence_words.append(tokens)
+        for word_index, token in enumerate(tokens):
+            chars = _normalise(token)
+            script_chars.extend(chars)
+            owner.extend([(index, word_index)] * len(chars))
+    heard_chars, heard_times = _timed_characters(recognised)
+    if not script_chars or not heard_chars:
+        return []
+    char_times = _aligned_times(Levenshtein.opcodes(script_chars, heard_chars), len(script_chars), heard_times)
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    for char_index, times in enumerate(char_times):
+        if times is not None:
+            key = owner[char_index]
+            current = spans.get(key)
+            spans[key] = times if current is None else (min(current[0], times[0]), max(current[1], times[1]))
+    words: list[TimedWord] = []
+    for (index, word_index), (start, end) in sorted(spans.items()):
+        sentence = sentences[index]
+        previous_end = words[-1].end_ms if words and words[-1].sentence == index else sentence.start_ms
+        start = min(sentence.end_ms, max(start, previous_end))
+        end = min(sentence.end_ms, max(end, start))
+        words.append(TimedWord(sentence_words[index][word_index], start, end, index))
+    return words
+
+
+def has_token_times(recognised: Sequence[TimedSentence]) -> bool:
+    """Whether `transcribe(words=True)` gave one entry per token (else only sentence times)."""
+    return bool(recognised) and all(len(_tokens(item.text)) == 1 for item in recognised)
 
 
 def _check_model_dir(folder: Path) -> None:

@@ -16,10 +16,24 @@ class TimedSentence:
 
 
 @dataclass(frozen=True)
+class TimedWord:
+    """A spoken word (in CJK text: a character or a word) of sentence number `sentence` (0-based)."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+    sentence: int = 0
+
+
+@dataclass(frozen=True)
 class Narration:
     path: Path
     duration_ms: int
     sentences: list[TimedSentence] = field(default_factory=list)
+    # Word times where the speech engine gives them (media_engine.words); `word_source` names the
+    # source, "" where there is none and captions keep sentence timing.
+    words: list[TimedWord] = field(default_factory=list)
+    word_source: str = ""
 
 
 # Sentence ends: Chinese/Japanese full stops and marks always end a sentence; a Latin "."

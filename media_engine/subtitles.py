@@ -10,6 +10,7 @@ so the ASS `Fontsize` is the em size times the font's line-height ratio.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,7 @@ from PIL import ImageFont
 
 from . import fonts
 from .errors import MediaError
-from .sentences import TimedSentence, is_cjk
+from .sentences import TimedSentence, TimedWord, is_cjk
 
 # Safe area: nothing of the subtitle box closer than this share of the frame to an edge.
 SAFE_MARGIN = 0.05
@@ -51,6 +52,15 @@ class SubtitleStyle:
     outline: int = 8  # padding of the opaque box around the text, pixels
     max_lines: int = 2
     alignment: int = 2  # ASS numpad alignment; only the bottom row (1, 2, 3) is supported
+
+
+@dataclass(frozen=True)
+class KaraokeStyle:
+    """The spoken word highlighted: its text colour, optionally larger and on a box of its own."""
+
+    color: str = "#FFD400"
+    scale: float = 1.0  # of the font size, for the highlighted word
+    box: str | None = None  # colour of the highlighted word's box; None: the line's box
 
 
 def subtitle_style(
@@ -296,7 +306,10 @@ def write_ass(
     height: int,
     style: SubtitleStyle,
     logo_box: tuple[int, int, int, int] | None = None,
+    karaoke: KaraokeStyle | None = None,
+    words: Sequence[TimedWord] = (),
 ) -> None:
+    """The cues as an ASS file; with `karaoke` and word times, the spoken word is highlighted."""
     side = _side_margin(width, style)
     bottom = _bottom_margin(width, height, style, logo_box)
     box = ass_colour(style.background_colour, opacity=style.background_opacity)
@@ -315,7 +328,7 @@ def write_ass(
         f"Dialogue: 0,{_ass_time(cue.start_ms)},{_ass_time(cue.end_ms)},Default,,0,0,0,,"
         + r"\N".join(_ass_text(line) for line in cue.lines)
         for cue in cues
-    ]
+    ] if karaoke is None or not words else _karaoke_events(cues, words, karaoke)
     Path(path).write_text(
         "[Script Info]\n"
         "ScriptType: v4.00+\n"
@@ -333,6 +346,53 @@ def write_ass(
         + "".join(f"{event}\n" for event in events),
         encoding="utf-8",
     )
+
+
+def _karaoke_events(cues: list[Cue], words: Sequence[TimedWord], karaoke: KaraokeStyle) -> list[str]:
+    """One Dialogue per word state: while a word is spoken its cue is shown with that word
+    highlighted; before, between and after the words the cue is shown plain. A word belongs
+    to the cue its middle falls in and is found in that cue's text in order; one that is not
+    (the engine read "3.14" as its own words, say) is simply not highlighted."""
+    colour = ass_colour(karaoke.color)[4:]  # &HBBGGRR: \1c takes no alpha
+    tags = rf"\1c&H{colour}&"
+    if karaoke.scale != 1:
+        percent = round(karaoke.scale * 100)
+        tags += rf"\fscx{percent}\fscy{percent}"
+    if karaoke.box:
+        box = ass_colour(karaoke.box)[4:]
+        tags += rf"\3c&H{box}&\4c&H{box}&\3a&H00&\4a&H00&"
+    events: list[str] = []
+
+    def add(start_ms: int, end_ms: int, text: str) -> None:
+        if _ass_time(end_ms) > _ass_time(start_ms):  # an event shorter than a centisecond shows nothing
+            events.append(f"Dialogue: 0,{_ass_time(start_ms)},{_ass_time(end_ms)},Default,,0,0,0,,{text}")
+
+    for cue in cues:
+        text = "\n".join(" ".join(line.split()) for line in cue.lines)
+        plain = _ass_piece(text)
+        position_ms, cursor = cue.start_ms, 0
+        for word in words:
+            if not cue.start_ms <= (word.start_ms + word.end_ms) // 2 < cue.end_ms or not word.text:
+                continue
+            found = text.find(word.text, cursor)
+            if found < 0:
+                continue
+            cursor = found + len(word.text)
+            start_ms, end_ms = max(position_ms, word.start_ms), min(cue.end_ms, word.end_ms)
+            if end_ms <= start_ms:
+                continue
+            add(position_ms, start_ms, plain)
+            add(start_ms, end_ms, _ass_piece(text[:found]) + "{" + tags + "}" + _ass_piece(word.text)
+                + r"{\r}" + _ass_piece(text[cursor:]))
+            position_ms = end_ms
+        add(position_ms, cue.end_ms, plain)
+    return events
+
+
+def _ass_piece(text: str) -> str:
+    """Part of a cue's text as ASS: escaped like `_ass_text`, spaces kept, line breaks as \\N."""
+    return r"\N".join(line.replace("\\", "＼").replace("{", r"\{").replace("}", r"\}")
+                      for line in text.split("\n"))
 
 
 def ass_colour(hex_colour: str, *, opacity: float = 1.0) -> str:

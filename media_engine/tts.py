@@ -4,13 +4,15 @@ Each sentence becomes one WAV in a content-addressed cache (`out_dir/sentences/`
 edit re-synthesizes only the sentences that changed and a rerun synthesizes nothing.
 The cached WAVs are already in one common format (mono, 24 kHz, 16-bit); joining them
 is plain sample arithmetic, which is what makes the sentence times exact.
+Backends that give word times (`word_source`) have them cached beside each clip
+(`<key>.words.json`, media_engine.words), moved with the trim and the join.
 """
 
+import dataclasses
 import hashlib
 import importlib
 import json
 import os
-import subprocess
 import tempfile
 import wave
 from collections.abc import Callable
@@ -19,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ffmpeg
+from . import ffmpeg, words
 from .errors import Cancelled, MediaError
-from .sentences import Narration, TimedSentence
+from .sentences import Narration, TimedSentence, TimedWord
 
 SAMPLE_RATE = 24_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
@@ -46,18 +48,28 @@ class TTSBackend:
 
     # Voice-cloning backends need a reference recording of the voice.
     needs_reference: bool = False
+    # Names where the backend's word times come from; "" where it gives none.
+    word_source: str = ""
 
     def __init__(self, options: dict | None = None) -> None:
         self.options = options or {}
 
-    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> None:
-        """Write a WAV of `text` to out_path (any sample rate / channels). Raise MediaError."""
+    def synthesize_sentence(
+        self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path
+    ) -> list[TimedWord] | None:
+        """Write a WAV of `text` to out_path (any sample rate / channels). Raise MediaError.
+
+        Backends with a `word_source` return the words' times in that audio."""
         raise NotImplementedError
 
 
 class EspeakBackend(TTSBackend):
-    """espeak-ng: robotic but always available, the fallback voice of every language."""
+    """espeak-ng: robotic but always available, the fallback voice of every language.
 
+    Spoken through its C library (media_engine.words), which gives each word's time.
+    """
+
+    word_source = words.ESPEAK_SOURCE
     # BCP-47 code (lower case) -> espeak-ng voice, where the voice is not the bare language
     # ("ja-JP" -> "ja", "de-DE" -> "de" need no entry).
     VOICES = {
@@ -67,24 +79,16 @@ class EspeakBackend(TTSBackend):
     }
     WORDS_PER_MINUTE = 175  # espeak-ng's default rate, i.e. speed 1.0
 
-    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> None:
-        command = [
-            self.options.get("binary", "espeak-ng"),
-            "-v", voice.name or self.voice_for(voice.language),
-            "-s", str(round(self.WORDS_PER_MINUTE * speed)),
-            "-w", str(out_path),
-            "--stdin",  # text on stdin: a sentence starting with "-" is not an option
-        ]
-        timeout = float(self.options.get("timeout_s", 60))
-        try:
-            completed = subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout)
-        except FileNotFoundError as error:
-            raise MediaError("espeak-ng is not installed") from error
-        except subprocess.TimeoutExpired as error:
-            raise MediaError(f"espeak-ng took longer than {timeout:.0f} s", permanent=False) from error
-        if completed.returncode != 0:
-            message = completed.stderr.strip() or completed.stdout.strip() or "no message"
-            raise MediaError(f"espeak-ng failed (exit {completed.returncode}): {message}")
+    def synthesize_sentence(
+        self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path
+    ) -> list[TimedWord]:
+        speech = words.espeak_synthesize(
+            text, voice=voice.name or self.voice_for(voice.language),
+            rate=round(self.WORDS_PER_MINUTE * speed), out_path=out_path,
+            timeout_s=float(self.options.get("timeout_s", 60)),
+            library=self.options.get("library", words.ESPEAK_LIBRARY),
+        )
+        return speech.words
 
     @classmethod
     def voice_for(cls, language: str) -> str:
@@ -142,14 +146,17 @@ def synthesize(
     cache_dir = Path(out_dir) / "sentences"
     cache_dir.mkdir(parents=True, exist_ok=True)
     clips: list[np.ndarray] = []
+    clip_words: list[list[TimedWord] | None] = []  # times inside each trimmed clip
     for number, text in enumerate(sentences, start=1):
         if cancel is not None and cancel():
             raise Cancelled(f"cancelled before sentence {number} of {len(sentences)}")
         key = _cache_key(platform, voice, reference_hash, speed, text)
         cached_path = cache_dir / f"{key}.wav"
         samples = _read_cached(cached_path)
-        if samples is not None:
+        if samples is not None and (not backend.word_source or words.read_sidecar(cached_path) is not None):
             cached_path.touch()  # used now: the workspace prune keeps it
+            if backend.word_source:
+                words.sidecar_path(cached_path).touch()
         else:
             try:
                 _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path)
@@ -159,11 +166,18 @@ def synthesize(
             samples = _read_cached(cached_path)
             if samples is None:
                 raise MediaError(f"sentence {number}: the cached audio {cached_path.name} vanished")
-        clips.append(_even_out(_trim(samples)))
+        start, end = _speech_bounds(samples)
+        clips.append(_even_out(samples[start:end]))
+        spoken = words.read_sidecar(cached_path) if backend.word_source else None
+        clip_words.append(None if spoken is None else words.shift(
+            spoken, -(start * 1000 // SAMPLE_RATE), length_ms=-(-(end - start) * 1000 // SAMPLE_RATE),
+            sentence=number - 1))
         if on_progress is not None:
             on_progress(number / len(sentences))
 
-    return _join(clips, sentences, pause_ms=pause_ms, narration_path=Path(out_dir) / "narration.wav")
+    narration = _join(clips, sentences, pause_ms=pause_ms, narration_path=Path(out_dir) / "narration.wav")
+    return dataclasses.replace(narration, words=words.place(clip_words, narration.sentences),
+                               word_source=backend.word_source)
 
 
 def _check_reference(voice: VoiceSpec) -> str:
@@ -198,7 +212,7 @@ def _synthesize_into_cache(
     with tempfile.TemporaryDirectory(dir=cached_path.parent, prefix=".tmp-") as work_dir:
         raw_path = Path(work_dir) / "raw.wav"
         converted_path = Path(work_dir) / "converted.wav"
-        backend.synthesize_sentence(text, voice=voice, speed=speed, out_path=raw_path)
+        spoken = backend.synthesize_sentence(text, voice=voice, speed=speed, out_path=raw_path)
         if not raw_path.is_file() or raw_path.stat().st_size == 0:
             raise MediaError("the TTS backend wrote no audio")
         ffmpeg.run(
@@ -212,6 +226,8 @@ def _synthesize_into_cache(
         # Checked before caching, so a rerun asks the backend again instead of reusing silence.
         if _is_silent(samples):
             raise MediaError("the TTS backend returned silence")
+        if backend.word_source:  # the times survive the conversion: it keeps the duration
+            words.write_sidecar(cached_path, spoken or [])
         os.replace(converted_path, cached_path)
 
 
@@ -239,8 +255,9 @@ def _is_silent(samples: np.ndarray) -> bool:
     return len(rms) == 0 or rms.max() < 1e-4  # below -80 dBFS: nothing was said
 
 
-def _trim(samples: np.ndarray) -> np.ndarray:
-    """Cut leading and trailing silence, keeping a little padding around the speech."""
+def _speech_bounds(samples: np.ndarray) -> tuple[int, int]:
+    """Where to cut leading and trailing silence, keeping a little padding around the speech:
+    (first, end) sample indexes, `first` a whole number of milliseconds."""
     if _is_silent(samples):  # a cache file written by hand or by an older version
         raise MediaError("cached sentence audio is silent; delete it to synthesize it again")
     rms = _frame_rms(samples)
@@ -249,13 +266,13 @@ def _trim(samples: np.ndarray) -> np.ndarray:
     padding = SAMPLE_RATE * TRIM_PADDING_MS // 1000
     start = max(0, speech[0] * frame - padding)
     end = min(len(samples), (speech[-1] + 1) * frame + padding)
-    return samples[start:end]
+    return int(start), int(end)
 
 
 def _even_out(samples: np.ndarray) -> np.ndarray:
     """Bring the speech to one loudness, measured on the speech frames only (pauses inside a
     sentence would otherwise make it louder), without letting the peak clip."""
-    rms = _frame_rms(samples)  # _trim left at least one frame, holding speech
+    rms = _frame_rms(samples)  # the trim left at least one frame, holding speech
     speech_rms = rms[rms >= rms.max() * SPEECH_FRAME_SHARE]
     loudness = float(np.sqrt(np.mean(speech_rms**2)))
     peak = float(np.abs(samples).max())

@@ -17,8 +17,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 import requests
 
-from . import ffmpeg
+from . import ffmpeg, words
 from .errors import MediaError, with_retries
+from .sentences import TimedWord
 from .tts import TTSBackend, VoiceSpec
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -90,6 +91,9 @@ class SeedVCBackend(HttpBackendMixin, TTSBackend):
 class AzureBackend(HttpBackendMixin, TTSBackend):
     """Azure Speech text-to-speech over REST (no SDK): SSML in, 24 kHz 16-bit WAV out.
 
+    The REST endpoint answers with audio only: word boundaries come only through the Speech
+    SDK's websocket, so Azure narrations have no word times (karaoke captions say so).
+
     options: key, region (or endpoint, which overrides the regional URL), voice (used when
     the Voice row names none), timeout, retries, backoff.
     """
@@ -122,27 +126,37 @@ class EdgeBackend(HttpBackendMixin, TTSBackend):
     """Microsoft Edge's read-aloud voices through the edge-tts library (MP3, converted to WAV).
 
     options: voice (used when the Voice row names none), proxy, timeout, retries, backoff.
+    The service's WordBoundary events give each word's time.
     """
 
-    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> None:
+    word_source = words.EDGE_SOURCE
+
+    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> list[TimedWord]:
         name = voice.name or self.options.get("voice") or default_neural_voice(voice.language)
         rate = prosody_rate(speed)
-        audio = with_retries(lambda: self._fetch_once(text, name, rate), attempts=self.attempts,
-                             backoff_s=self.backoff, service="Edge TTS")
+        audio, boundaries = with_retries(lambda: self._fetch_once(text, name, rate), attempts=self.attempts,
+                                         backoff_s=self.backoff, service="Edge TTS")
         write_audio(audio, out_path, service="Edge TTS")
+        return words.from_edge_boundaries(boundaries)
 
-    def _fetch_once(self, text: str, voice_name: str, rate: str) -> bytes:
+    def _fetch_once(self, text: str, voice_name: str, rate: str) -> tuple[bytes, list[dict]]:
         import aiohttp
         import edge_tts
         from edge_tts import exceptions
 
-        async def fetch() -> bytes:
+        async def fetch() -> tuple[bytes, list[dict]]:
             communicate = edge_tts.Communicate(
-                text, voice_name, rate=rate, proxy=self.options.get("proxy"),
+                text, voice_name, rate=rate, proxy=self.options.get("proxy"), boundary="WordBoundary",
                 connect_timeout=max(1, round(self.timeout)), receive_timeout=max(1, round(self.timeout)),
             )
-            chunks = [chunk["data"] async for chunk in communicate.stream() if chunk["type"] == "audio"]
-            return b"".join(chunks)
+            chunks: list[bytes] = []
+            boundaries: list[dict] = []
+            async for chunk in communicate.stream():
+                if chunk["type"] == "audio":
+                    chunks.append(chunk["data"])
+                elif chunk["type"] == "WordBoundary":
+                    boundaries.append(chunk)
+            return b"".join(chunks), boundaries
 
         try:
             return run_coroutine(fetch(), timeout=self.timeout)

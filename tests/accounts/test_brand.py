@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accounts.brand import ACCOUNT_EXTRA, HUMAN_CONFIG, Brand, Presenter, check_account_extra
 from media_engine import fonts
+from media_engine.subtitles import KaraokeStyle
 from tests.admin.conftest import client_for as admin_client_for
 from tests.admin.conftest import make_operator
 from tests.api.conftest import client_for as api_client_for
@@ -21,6 +22,7 @@ EVERY_KEY = {
     "subtitle_color": "#FFEE00",
     "subtitle_font": "Noto Serif CJK SC",
     "subtitle_font_size": 48,
+    "subtitle_karaoke": {"color": "#00FFAA", "scale": 1.2, "box": "#330000"},
     "transition_types": ["wipeleft", "fade"],
     "enable_transition": True,
     "enable_srt_concat_transition": True,
@@ -50,6 +52,7 @@ def test_a_brand_without_a_profile_takes_the_seeds_defaults(settings):
     assert brand.subtitle_color == "#FFFFFF"
     assert brand.subtitle_font == fonts.FAMILY
     assert brand.subtitle_font_size is None  # sized to the frame
+    assert brand.subtitle_karaoke is None  # no word highlighting
     # The seed: no transitions unless switched on, a fullscreen presenter for the first and last 120 s.
     assert brand.enable_transition is False and brand.enable_srt_concat_transition is False
     assert brand.transition_types == ("fade",) and brand.srt_concat_transition_types == ("fade",)
@@ -72,7 +75,8 @@ def test_every_documented_key_is_read(settings):
     brand = Brand.from_extra(EVERY_KEY)
     assert brand == Brand(
         subtitle_background="#112233", subtitle_background_opacity=0.25, subtitle_color="#FFEE00",
-        subtitle_font="Noto Serif CJK SC", subtitle_font_size=48, enable_transition=True,
+        subtitle_font="Noto Serif CJK SC", subtitle_font_size=48,
+        subtitle_karaoke=KaraokeStyle(color="#00FFAA", scale=1.2, box="#330000"), enable_transition=True,
         transition_types=("wipeleft", "fade"), enable_srt_concat_transition=True,
         srt_concat_transition_types=("dissolve",), transition_s=1.5, logo_corner="bottom-left",
         logo_scale=0.2, logo_margin=0.05, music_volume=0.3, video_crf=20, video_preset="fast",
@@ -138,9 +142,16 @@ def test_undocumented_presenter_keys_are_refused_by_name_and_never_read():
         "Unknown key(s) 'duration', 'end_duration'; the keys are url, start_s, end_s, corner, scale, chroma_key."]
 
 
+def test_karaoke_is_on_with_the_key_and_takes_its_defaults():
+    assert Brand.from_extra({"subtitle_karaoke": {}}).subtitle_karaoke == KaraokeStyle(color="#FFD400", scale=1.0,
+                                                                                       box=None)
+    assert Brand.from_extra({"subtitle_karaoke": None}).subtitle_karaoke is None
+    assert Brand.from_extra({"subtitle_karaoke": {"color": "#123456"}}).subtitle_karaoke.color == "#123456"
+
+
 def test_a_brand_reads_back_from_its_own_dict():
     """Step inputs hold `dataclasses.asdict(brand)` (JSON), and the step reads it back."""
-    for brand in [Brand.from_extra({}), Brand.from_extra(EVERY_KEY),
+    for brand in [Brand.from_extra({}), Brand.from_extra(EVERY_KEY), Brand.from_extra({"subtitle_karaoke": {}}),
                   Brand.from_extra({"human_config": {"chroma_key": None}})]:
         assert Brand.from_extra(dataclasses.asdict(brand)) == brand
 
@@ -186,6 +197,9 @@ def admin_form(**brand) -> dict:
     ("human_config", '{"start_s": -1}', {"start_s": -1}, "start_s: Must be a number from 0 to 3600."),
     ("human_config", '{"chroma_key": "green"}', {"chroma_key": "green"},
      "chroma_key: Must be a colour of the form #RRGGBB."),
+    ("subtitle_karaoke", '{"color": "yellow"}', {"color": "yellow"}, "color: Must be a colour of the form #RRGGBB."),
+    ("subtitle_karaoke", '{"scale": 3}', {"scale": 3}, "scale: Must be a number from 1 to 1.5."),
+    ("subtitle_karaoke", '"on"', "on", "Must be a JSON object."),
 ])
 def test_the_admin_and_the_api_refuse_a_bad_brand_value_with_the_same_words(operator, name, typed, value,
                                                                              message):
@@ -223,7 +237,8 @@ def test_the_admin_saves_every_brand_key(operator):
              "enable_srt_concat_transition": "true", "keep_plain_video": "true",
              "renditions": EVERY_KEY["renditions"],
              "human_config": '{"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, '
-                             '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}'}
+                             '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}',
+             "subtitle_karaoke": '{"color": "#00FFAA", "scale": 1.2, "box": "#330000"}'}
     response = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
                                                admin_form(**typed))
     assert response.status_code == 302, response.context["adminform"].form.errors

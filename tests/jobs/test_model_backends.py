@@ -67,6 +67,14 @@ def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
     assert [s["text"] for s in data["sentences"]] == ["今天天气很好。", "我们去公园散步吧。"]
     assert 0 <= data["sentences"][0]["start_ms"] < data["sentences"][1]["end_ms"] <= data["duration_ms"]
     assert "espeak" not in execution.detail
+    # FunASR's token times give the script's characters their times, inside their sentences.
+    assert data["word_source"] == "FunASR token timestamps" and data["words"]
+    previous_end = 0
+    for word in data["words"]:
+        sentence = data["sentences"][word["sentence"]]
+        assert word["text"] in sentence["text"]
+        assert max(previous_end, sentence["start_ms"]) <= word["start_ms"] <= word["end_ms"] <= sentence["end_ms"]
+        previous_end = word["end_ms"]
 
 
 def test_uploaded_narration_without_funasr_fails_clearly(job, settings, tmp_path):

@@ -112,6 +112,31 @@ def test_picture_change_reruns_composition_only(job, monkeypatch):
     assert JobSplit.objects.get(pk=split.pk).selected == key
 
 
+def test_karaoke_brand_highlights_every_spoken_character_in_the_burned_subtitles(job):
+    job.account.extra = {**job.account.extra, "subtitle_karaoke": {"color": "#FFD400", "box": "#C00000"}}
+    job.account.save()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    data = execution.steps["narration"]["data"]
+    assert data["word_source"] == "espeak-ng word events"
+    assert "".join(word["text"] for word in data["words"]) == "今天天气很好我们去公园散步吧"
+    ass = stored_path(execution.results["ass"]).read_text()
+    assert ass.count("{\\1c&H00D4FF&\\3c&H0000C0&") == len(data["words"])
+    assert "word times" not in execution.detail
+
+
+def test_karaoke_with_a_voice_without_word_times_says_so_and_keeps_sentence_timing(job, monkeypatch):
+    monkeypatch.setattr("media_engine.tts.EspeakBackend.word_source", "")
+    job.account.extra = {**job.account.extra, "subtitle_karaoke": {}}
+    job.account.save()
+    execution = render(job)
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    assert "no word times for this narration: karaoke captions keep sentence timing" in execution.detail
+    ass = stored_path(execution.results["ass"]).read_text()
+    srt = stored_path(execution.results["srt"]).read_text()
+    assert "\\1c" not in ass and ass.count("Dialogue:") == len(srt_times(srt))
+
+
 def test_real_clips_fill_their_share_of_segments(job, tmp_path):
     for number, colour in enumerate(["red", "blue", "green"]):
         path = tmp_path / f"clip{number}.mp4"

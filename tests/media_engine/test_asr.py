@@ -206,6 +206,46 @@ def test_tiny_models_with_vad_and_punctuation_give_sentence_info(
     assert len(tokens) > len(sentences) > 1
     # CJK: one character each
     assert all(len(token.text) == 1 and token.start_ms < token.end_ms for token in tokens)
+    # and the script's words get those tokens' times, inside their aligned sentences
+    assert asr.has_token_times(tokens)
+    aligned = asr.align(SCRIPT_ZH, tokens, duration_ms=3000)
+    spoken = asr.align_words(SCRIPT_ZH, tokens, aligned)
+    assert spoken
+    previous_end = 0
+    for word in spoken:
+        assert previous_end <= word.start_ms <= word.end_ms
+        assert aligned[word.sentence].start_ms <= word.start_ms and word.end_ms <= aligned[word.sentence].end_ms
+        previous_end = word.end_ms
+
+
+def test_token_times_give_each_script_word_its_time() -> None:
+    script = ["今天我们来聊一聊睡眠。", "Most adults need seven hours!"]
+    char_times, truth, duration_ms = narrate(script, char_ms=100, pause_ms=400)
+    # Per-token recognition, as transcribe(words=True) returns it: CJK characters, Latin words,
+    # one character misheard.
+    chars = iter(char_times)
+    heard: list[TimedSentence] = []
+    for sentence in script:
+        for token in asr._tokens(sentence):
+            timed = [next(chars) for _ in token]
+            heard.append(TimedSentence(token.replace("睡", "水"), timed[0][1], timed[-1][2]))
+    assert asr.has_token_times(heard)
+    sentences = asr.align(script, heard, duration_ms=duration_ms)
+
+    spoken = asr.align_words(script, heard, sentences)
+
+    assert [word.text for word in spoken] == list("今天我们来聊一聊睡眠") + ["Most", "adults", "need", "seven", "hours"]
+    # Every character took 100 ms: a word's time is its characters' time, the misheard one's too.
+    lengths = [word.end_ms - word.start_ms for word in spoken]
+    assert lengths == [100] * 10 + [400, 600, 400, 500, 500]
+    assert spoken[8].start_ms == truth[0].start_ms + 800
+    for word in spoken:
+        assert sentences[word.sentence].start_ms <= word.start_ms < word.end_ms <= sentences[word.sentence].end_ms
+
+
+def test_sentence_times_alone_are_no_word_times() -> None:
+    assert not asr.has_token_times([TimedSentence("今天我们来聊一聊睡眠", 0, 2000)])
+    assert not asr.has_token_times([])
 
 
 def test_model_is_loaded_once_per_process(funasr_dirs: dict[str, Path]) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import json
 import math
 import struct
 import subprocess
@@ -22,6 +23,7 @@ from media_engine.errors import MediaError
 from media_engine.tts import VoiceSpec
 
 FAST = {"timeout": 5, "retries": 3, "backoff": 0.01}
+EDGE_WORDS = [("你好", 500_000, 1_500_000), ("world", 2_500_000, 2_000_000)]  # text, offset, duration (100 ns)
 
 
 def wav_bytes(seconds: float = 0.2, rate: int = 24000) -> bytes:
@@ -290,7 +292,8 @@ def test_speed_maps_to_prosody_rate() -> None:
 
 @pytest.fixture
 def fake_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """A local websocket server speaking Edge's read-aloud protocol, one MP3 per request."""
+    """A local websocket server speaking Edge's read-aloud protocol, one MP3 per request, and the
+    two words' boundaries of EDGE_WORDS when the client asks for word boundaries."""
     from aiohttp import web
     from edge_tts import communicate
 
@@ -302,8 +305,13 @@ def fake_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     async def speak(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
         await socket.prepare(request)
-        await socket.receive()  # speech.config
+        config = (await socket.receive()).data  # speech.config
         ssml_received.append((await socket.receive()).data)
+        if '"wordBoundaryEnabled":"true"' in config:
+            for text, offset, duration in EDGE_WORDS:
+                metadata = json.dumps({"Metadata": [{"Type": "WordBoundary", "Data": {
+                    "Offset": offset, "Duration": duration, "text": {"Text": text, "Length": len(text)}}}]})
+                await socket.send_str(f"X-RequestId:1\r\nPath:audio.metadata\r\n\r\n{metadata}")
         header = b"X-RequestId:1\r\nContent-Type:audio/mpeg\r\nPath:audio\r\n"
         await socket.send_bytes(len(header).to_bytes(2, "big") + header + mp3.read_bytes())
         await socket.send_str("X-RequestId:1\r\nPath:turn.end\r\n\r\n{}")
@@ -334,6 +342,30 @@ def test_edge_speaks_through_edge_tts_and_writes_wav(fake_edge: list[str], tmp_p
     assert_wav(tmp_path / "o.wav")
     [ssml] = fake_edge
     assert "zh-CN, XiaoxiaoNeural" in ssml and "rate='+50%'" in ssml and "你好 &amp; 再见" in ssml
+
+
+def test_edge_word_boundaries_give_the_word_times(fake_edge: list[str], tmp_path: Path) -> None:
+    spoken = tts_http.EdgeBackend(FAST).synthesize_sentence(
+        "你好 world", voice=VoiceSpec("", "zh-CN"), speed=1.0, out_path=tmp_path / "o.wav")
+    assert [(word.text, word.start_ms, word.end_ms) for word in spoken] == [("你好", 50, 200), ("world", 250, 450)]
+
+
+def test_edge_word_times_survive_the_narration_cache(fake_edge: list[str], tmp_path: Path) -> None:
+    from media_engine import tts, words
+
+    narration = tts.synthesize(["你好 world"], platform="edge", voice=VoiceSpec("", "zh-CN"), speed=1.0,
+                               out_dir=tmp_path, options=FAST)
+    again = tts.synthesize(["你好 world"], platform="edge", voice=VoiceSpec("", "zh-CN"), speed=1.0,
+                           out_dir=tmp_path, options=FAST)
+    assert len(fake_edge) == 1  # the second narration came from the cache, words included
+    assert narration.word_source == again.word_source == words.EDGE_SOURCE
+    assert [word.text for word in again.words] == ["你好", "world"] and again.words == narration.words
+    # The sine starts at once, so nothing is trimmed off the front: the service's times stand.
+    assert [(word.start_ms, word.end_ms) for word in again.words] == [(50, 200), (250, 450)]
+
+
+def test_azure_rest_gives_no_word_times() -> None:
+    assert tts_http.AzureBackend.word_source == "" and tts_http.SeedVCBackend.word_source == ""
 
 
 def test_edge_unreachable_is_transient_after_retries(tmp_path: Path) -> None:
