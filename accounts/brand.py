@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from media_engine import fonts, subtitles
+from media_engine import audio, fonts, subtitles
 from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS
 
 from .extra_keys import (
@@ -66,6 +66,11 @@ ACCOUNT_EXTRA: dict[str, Key] = {
     "logo_corner": choice("Where the logo goes.", LOGO_CORNERS),
     "human_insertion_mode": choice("How the presenter (digital human) is shown.", INSERTION_MODES),
     "human_config": json_object("Presenter settings.", HUMAN_CONFIG),
+    "burn_subtitles": boolean("Whether subtitles are burned into the video (SRT and WebVTT files are made "
+                              "either way); a job's own burn_subtitles overrides it."),
+    "loudness_lufs": number("Integrated loudness of the final mix in LUFS (platforms play at about -14); "
+                            "its true peak stays at or below -1 dBTP.",
+                            minimum=audio.MIN_LOUDNESS_LUFS, maximum=audio.MAX_LOUDNESS_LUFS),
 }
 
 
@@ -102,6 +107,8 @@ BRAND_READERS: dict[str, Callable[[Any], Any]] = {
     "transition_s": float,
     "logo_corner": str,
     "human_insertion_mode": str,
+    "burn_subtitles": bool,
+    "loudness_lufs": float,
 }
 PRESENTER_READERS: dict[str, Callable[[Any], Any]] = {
     "start_s": float,
@@ -142,6 +149,8 @@ class Brand:
     logo_corner: str = "top-right"
     human_insertion_mode: str = "pip"
     human_config: Presenter = field(default_factory=Presenter)
+    burn_subtitles: bool = True
+    loudness_lufs: float = audio.DEFAULT_LOUDNESS_LUFS
 
     @classmethod
     def of(cls, account: Account | None) -> "Brand":

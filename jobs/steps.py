@@ -24,7 +24,7 @@ from accounts.brand import Brand
 from media_engine import cards, compose, subtitles, tts
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
-from media_engine.sentences import Narration, TimedSentence, split_sentences
+from media_engine.sentences import Narration, TimedSentence, split_clauses, split_sentences
 
 from . import storyboard
 from .files import execution_key, fetch, file_digest, picture_key, store
@@ -81,8 +81,11 @@ def narration_inputs(context: RenderContext) -> dict:
     job = context.job
     if job.language is None:
         raise ValidationError("The job has no language; choose one to narrate it.")
+    sentences = split_sentences(check_content(job.content))
     return {
-        "sentences": split_sentences(check_content(job.content)),
+        "sentences": sentences,
+        # How they are cut into clauses (the narration's and the subtitles' unit).
+        "clauses": [split_clauses(sentence) for sentence in sentences],
         "platform": job.language.platform,
         "language": job.language.code,
         "voice": job.voice.name if job.voice else "",
@@ -118,6 +121,7 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
     return {"narration": key}, {
         "duration_ms": narration.duration_ms,
         "sentences": [vars(sentence) for sentence in narration.sentences],
+        "clauses": [vars(clause) for clause in narration.clauses],
         "fallbacks": ["espeak-ng voice"] if inputs["platform"] == "espeak" else [],
     }
 
@@ -140,11 +144,18 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
         punc_dir=Path(settings.FUNASR_PUNC_DIR) if settings.FUNASR_PUNC_DIR else None,
         words=True,  # per-character times align the script exactly
     )
-    sentences = asr.align(inputs["sentences"], recognised, duration_ms=duration_ms)
+    clauses = asr.align([clause for group in inputs["clauses"] for clause in group], recognised,
+                        duration_ms=duration_ms)
+    sentences, position = [], 0
+    for text, group in zip(inputs["sentences"], inputs["clauses"]):
+        first, last = clauses[position], clauses[position + len(group) - 1]
+        sentences.append(TimedSentence(text, first.start_ms, last.end_ms))
+        position += len(group)
     key = context.store(narration_path, context.key("narration.wav"))
     return {"narration": key}, {
         "duration_ms": duration_ms,
         "sentences": [vars(sentence) for sentence in sentences],
+        "clauses": [vars(clause) for clause in clauses],
         "fallbacks": [],
     }
 
@@ -154,6 +165,7 @@ def narration_restore(context: RenderContext, data: dict) -> None:
         path=Path(""),  # later steps fetch the stored narration by its key
         duration_ms=data["duration_ms"],
         sentences=[TimedSentence(**sentence) for sentence in data["sentences"]],
+        clauses=[TimedSentence(**clause) for clause in data["clauses"]],
     )
 
 
@@ -167,7 +179,7 @@ def _logo_path(job: Job) -> Path | None:
 def subtitles_inputs(context: RenderContext) -> dict:
     job = context.job
     return {
-        "sentences": [vars(sentence) for sentence in context.narration.sentences],
+        "clauses": [vars(clause) for clause in context.narration.clauses],
         "brand": _brand_inputs(job),
         "size": list(job.frame_size),
         "logo": file_digest(job.account.logo) if job.account else "",
@@ -185,17 +197,21 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
         logo_corner=brand.logo_corner,
     ))
     cues = subtitles.make_cues(
-        context.narration.sentences,
+        context.narration.clauses,
         font_path=default_font_path(),
         font_size=style.font_size,
         max_width_px=subtitles.safe_text_width(width, style, logo_box),
     )
     srt_path = context.workdir / "subtitles.srt"
+    vtt_path = context.workdir / "subtitles.vtt"
     ass_path = context.workdir / "subtitles.ass"
     subtitles.write_srt(cues, srt_path)
+    subtitles.write_vtt(cues, vtt_path)
     subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box)
+    # SRT and WebVTT are for the platforms' closed captions; the ASS file is what the video burns in.
     return {
         "srt": context.store(srt_path, context.key("subtitles.srt")),
+        "vtt": context.store(vtt_path, context.key("subtitles.vtt")),
         "ass": context.store(ass_path, context.key("subtitles.ass")),
     }, {"cues": len(cues)}
 
@@ -335,12 +351,19 @@ def _music(job: Job) -> str:
     return job.extra.get("music") or settings.BACKGROUND_MUSIC
 
 
+def _burn_subtitles(job: Job) -> bool:
+    """The job's own burn_subtitles, else its account's."""
+    if isinstance(job.extra.get("burn_subtitles"), bool):
+        return job.extra["burn_subtitles"]
+    return Brand.of(job.account).burn_subtitles
+
+
 def compose_inputs(context: RenderContext) -> dict:
     job = context.job
     splits = list(job.splits.select_related("clip").order_by("index"))
     return {
         "narration": context.execution.results.get("narration"),
-        "subtitles": context.execution.results.get("ass"),
+        "subtitles": context.execution.results.get("ass") if _burn_subtitles(job) else None,
         "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
         "logo": file_digest(job.account.logo) if job.account else "",
         "brand": _brand_inputs(job),
@@ -375,10 +398,11 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         height=height,
         visuals=visuals,
         narration_path=fetch(inputs["narration"]),
-        subtitles_path=fetch(inputs["subtitles"]),
+        subtitles_path=fetch(inputs["subtitles"]) if inputs["subtitles"] else None,
         logo_path=_logo_path(job),
         logo_corner=brand.logo_corner,
         music_path=music_path,
+        loudness_lufs=brand.loudness_lufs,
         transition=brand.transition,
         transition_s=brand.transition_s,
         texts=_text_overlays(job),

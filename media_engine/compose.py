@@ -14,8 +14,8 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   ~13 MB per transition at this size), so the frames are made by a series of small
   "picture processes" of at most `SEGMENTS_PER_PASS` segments each, which also burn the
   subtitles (libass), draw the texts and overlay the logo. They write raw frames into one
-  FIFO; a single encoder process reads it as one stream, mixes the music under the voice
-  and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
+  FIFO; a single encoder process reads it as one stream, takes the final audio track
+  (`audio.final_audio`: music under the voice, loudness-normalized, made first) and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
   and the overlay work runs beside x264 instead of in front of it.
   Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
 """
@@ -37,7 +37,7 @@ from typing import Literal
 
 from PIL import Image, ImageOps
 
-from . import ffmpeg
+from . import audio, ffmpeg
 from .cards import draw_centered_lines, fit_text, font, line_height, wrap_text
 from .errors import Cancelled, MediaError
 from .fonts import FAMILY, default_font_path
@@ -68,7 +68,6 @@ CLIP_WEIGHT = 2
 FIFO_BYTES = 1 << 20
 # h2v: the horizontal picture keeps 16:9 inside the vertical frame.
 H2V_ASPECT = 9 / 16
-AUDIO_RATE = 48000
 PROBE_WORKERS = 4
 
 ProgressCallback = Callable[[float], None]
@@ -104,6 +103,7 @@ class Plan:
     logo_scale: float = 0.12  # logo width as share of frame width
     music_path: Path | None = None
     music_volume: float = 0.15  # under the voice; ducked further while speaking
+    loudness_lufs: float = audio.DEFAULT_LOUDNESS_LUFS  # integrated loudness of the final mix
     transition: str = "fade"  # any ffmpeg xfade name, or "none"
     transition_s: float = 0.5
     texts: list[TextOverlay] = field(default_factory=list)
@@ -153,7 +153,12 @@ def render(
     with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
         work_dir = Path(tmp)
         try:
-            _render_streaming(plan, box, timeline, chunks, total_s, out_path, work_dir,
+            audio_path = audio.final_audio(
+                plan.narration_path, work_dir / "audio.wav", duration_s=total_s, music_path=plan.music_path,
+                music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs, cancel=cancel,
+                timeout=_remaining(deadline),
+            )
+            _render_streaming(plan, box, timeline, chunks, total_s, audio_path, out_path, work_dir,
                               on_progress=on_progress, cancel=cancel, deadline=deadline)
         except BaseException:
             out_path.unlink(missing_ok=True)
@@ -471,7 +476,7 @@ class _FramePipe:
 
 def _render_streaming(
     plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline,
-    chunks: list[list[_Piece]], total_s: float, out_path: Path, work_dir: Path, *,
+    chunks: list[list[_Piece]], total_s: float, audio_path: Path, out_path: Path, work_dir: Path, *,
     on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
 ) -> None:
     """Picture processes write finished raw frames into a FIFO; the encoder process reads it."""
@@ -496,7 +501,7 @@ def _render_streaming(
     pictures = threading.Thread(target=write_pictures, name="compose-pictures", daemon=True)
     pictures.start()
     try:
-        _encode(plan, pipe.path, total_s, out_path, work_dir, on_progress=on_progress,
+        _encode(plan, pipe.path, audio_path, total_s, out_path, on_progress=on_progress,
                 cancel=lambda: bool(picture_errors) or (cancel is not None and cancel()),
                 timeout=_remaining(deadline))
     except BaseException:
@@ -555,22 +560,15 @@ def _write_frames(
 
 
 def _encode(
-    plan: Plan, fifo: Path, total_s: float, out_path: Path, work_dir: Path, *,
+    plan: Plan, fifo: Path, audio_path: Path, total_s: float, out_path: Path, *,
     on_progress: ProgressCallback | None, cancel: CancelCheck, timeout: float,
 ) -> None:
-    """The encoder process: frames from the FIFO, the narration (and music), one H.264 encode."""
+    """The encoder process: frames from the FIFO, the final audio track, one H.264 and one AAC encode."""
     args = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{plan.width}x{plan.height}",
-            "-framerate", str(plan.fps), "-i", str(fifo), "-i", str(plan.narration_path)]
-    if plan.music_path is not None:
-        args += ["-stream_loop", "-1", "-i", str(plan.music_path)]
-        script = work_dir / "audio.filtergraph"
-        script.write_text(_music_filter(plan, "1:a", "2:a"))
-        args += ["-filter_complex_script", str(script), "-map", "0:v", "-map", "[aout]"]
-    else:
-        args += ["-map", "0:v", "-map", "1:a"]
-    args += ["-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
-             "-r", str(plan.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(AUDIO_RATE),
-             "-movflags", "+faststart", str(out_path)]
+            "-framerate", str(plan.fps), "-i", str(fifo), "-i", str(audio_path), "-map", "0:v", "-map", "1:a",
+            "-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
+            "-r", str(plan.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(audio.AUDIO_RATE),
+            "-movflags", "+faststart", str(out_path)]
     ffmpeg.run(args, timeout=timeout, duration_s=total_s, on_progress=on_progress, cancel=cancel)
 
 
@@ -652,20 +650,6 @@ def _font_option() -> str:
     if path.suffix.lower() == ".ttc":
         return f"font={_option(FAMILY)}"
     return f"fontfile={_option(str(path))}"
-
-
-def _music_filter(plan: Plan, voice: str, music: str) -> str:
-    """Music at `music_volume`, pressed down further by a compressor keyed on the voice.
-
-    The (mono) voice goes to both channels at full level: an automatic upmix would lower it by
-    3 dB, and the narration would be quieter in the videos that have music."""
-    audio_format = f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
-    return (
-        f"[{voice}]pan=stereo|c0=c0|c1=c0,{audio_format},asplit=2[voice][voicekey];"
-        f"[{music}]{audio_format},volume={plan.music_volume:.4f}[bed];"
-        f"[bed][voicekey]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=400[ducked];"
-        f"[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]"
-    )
 
 
 # ---------------------------------------------------------------- small helpers

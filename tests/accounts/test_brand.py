@@ -27,6 +27,8 @@ EVERY_KEY = {
     "human_insertion_mode": "fullscreen",
     "human_config": {"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, "corner": "top-left",
                      "scale": 0.5, "chroma_key": "#0000FF"},
+    "burn_subtitles": False,
+    "loudness_lufs": -16.5,
 }
 
 
@@ -44,6 +46,8 @@ def test_a_brand_without_a_profile_renders_as_before(settings):
     assert brand.transition_s == 0.5
     assert brand.logo_corner == "top-right"
     assert brand.human_insertion_mode == "pip"
+    assert brand.burn_subtitles is True
+    assert brand.loudness_lufs == -14.0
     assert brand.human_config == Presenter(url="http://presenter.example/clip", start_s=0, end_s=0,
                                            corner="bottom-right", scale=0.3, chroma_key="#00FF00")
 
@@ -61,6 +65,7 @@ def test_every_documented_key_is_read(settings):
         human_insertion_mode="fullscreen",
         human_config=Presenter(url="http://presenter:9000/clip", start_s=3.0, end_s=4.5, corner="top-left",
                                scale=0.5, chroma_key="#0000FF"),
+        burn_subtitles=False, loudness_lufs=-16.5,
     )
     assert brand.transition == "none"
     assert Brand.from_extra({**EVERY_KEY, "enable_transition": True}).transition == "wipeleft"
@@ -149,6 +154,8 @@ def admin_form(**brand) -> dict:
     ("human_config", '{"start_s": -1}', {"start_s": -1}, "start_s: Must be a number from 0 to 3600."),
     ("human_config", '{"chroma_key": "green"}', {"chroma_key": "green"},
      "chroma_key: Must be a colour of the form #RRGGBB."),
+    ("loudness_lufs", "-5", -5, "Must be a number from -30 to -9."),
+    ("loudness_lufs", "loud", "loud", "Must be a number from -30 to -9."),
 ])
 def test_the_admin_and_the_api_refuse_a_bad_brand_value_with_the_same_words(operator, name, typed, value,
                                                                              message):
@@ -182,6 +189,7 @@ def test_the_admin_saves_every_brand_key(operator):
     account = make_account(owner=operator, username="mine")
     typed = {**{name: str(value) for name, value in EVERY_KEY.items()}, "subtitle_background_custom": "on",
              "transition_types": EVERY_KEY["transition_types"], "enable_transition": "false",
+             "burn_subtitles": "false",
              "human_config": '{"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, '
                              '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}'}
     response = admin_client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
