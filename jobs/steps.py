@@ -291,12 +291,20 @@ def pictures_run(context: RenderContext, inputs: dict) -> Outputs:
             if not default_storage.exists(key):
                 local = context.workdir / f"card-{split_row.index:03d}.png"
                 cards.render_card(split_row.text, width=width, height=height, palette=palette, out_path=local,
-                                  seed=job.pk * 1000 + split_row.index + 7919 * split_row.variant)
+                                  seed=_card_seed(job, split_row))
                 key = context.store(local, key)
             storyboard.split_set_card(split_row=split_row, key=key)
             fallbacks.append("picture cards")
         context.report("pictures", (number + 1) / len(splits), f"Pictures {number + 1}/{len(splits)}")
     return {}, {"fallbacks": sorted(set(fallbacks))}
+
+
+def _card_seed(job: Job, split_row: JobSplit) -> int:
+    return job.pk * 1000 + split_row.index + 7919 * split_row.variant
+
+
+def _is_card(split_row: JobSplit) -> bool:
+    return any(image.get("key") == split_row.selected and image.get("source") == "card" for image in split_row.images)
 
 
 def _has_picture(split_row: JobSplit) -> bool:
@@ -460,7 +468,10 @@ def _text_overlays(job: Job) -> list[compose.TextOverlay]:
 
 def cover_inputs(context: RenderContext) -> dict:
     job = context.job
+    first = job.splits.select_related("clip").order_by("index").first()
     return {"video": context.execution.results.get("video"), "title": job.publish_title or job.title,
+            "picture": [first.selected, first.clip.file.name if first.clip else "", first.variant,
+                        job.topic.palette if job.topic else []] if first else None,
             "prompt": job.topic.prompt_cover_image if job.topic and settings.FLUX_MODEL_DIR else "",
             "model": settings.FLUX_MODEL_DIR}
 
@@ -468,11 +479,28 @@ def cover_inputs(context: RenderContext) -> dict:
 def cover_run(context: RenderContext, inputs: dict) -> Outputs:
     width, height = context.job.frame_size
     if inputs["prompt"]:
-        frame = _generate_cover(context, inputs["prompt"])
+        picture = _generate_cover(context, inputs["prompt"])
     else:
-        frame = compose.extract_frame(fetch(inputs["video"]), 1.0, context.workdir / "cover-frame.png")
-    cover = compose.make_cover(frame, inputs["title"], context.workdir / "cover.jpg", width=width, height=height)
+        picture = _cover_picture(context, inputs)
+    cover = compose.make_cover(picture, inputs["title"], context.workdir / "cover.jpg", width=width, height=height)
     return {"cover": context.store(cover, context.key("cover.jpg"))}, {}
+
+
+def _cover_picture(context: RenderContext, inputs: dict) -> Path:
+    """The first segment's picture without text on it, so the title is the cover's only text: a card
+    is drawn again without its phrase, a clip gives a frame; the video's own frame (with its
+    subtitles) only when there is no segment."""
+    job = context.job
+    first = job.splits.select_related("clip").order_by("index").first()
+    if first is None:
+        return compose.extract_frame(fetch(inputs["video"]), 1.0, context.workdir / "cover-frame.png")
+    if first.clip:
+        return compose.extract_frame(fetch(first.clip.file.name), 1.0, context.workdir / "cover-frame.png")
+    if _is_card(first):
+        width, height = job.frame_size
+        return cards.render_card("", width=width, height=height, palette=job.topic.palette if job.topic else [],
+                                 out_path=context.workdir / "cover-card.png", seed=_card_seed(job, first))
+    return fetch(first.selected)
 
 
 def _generate_cover(context: RenderContext, prompt: str) -> Path:

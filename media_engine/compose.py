@@ -38,7 +38,7 @@ from typing import Literal
 from PIL import Image, ImageOps
 
 from . import audio, ffmpeg
-from .cards import draw_centered_lines, fit_text, font, line_height, wrap_text
+from .cards import draw_centered_lines, fit_text, font, line_boxes, line_height, wrap_text
 from .errors import Cancelled, MediaError
 from .fonts import FAMILY, default_font_path
 
@@ -181,22 +181,56 @@ def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
     return x, y, width, height
 
 
+@dataclass(frozen=True)
+class CoverLayout:
+    """The title of a cover: its lines, the box each line's glyphs cover, and the darkened band."""
+
+    font_size: int
+    lines: list[str]
+    boxes: list[tuple[int, int, int, int]]  # x0, y0, x1, y1 per line
+    band: tuple[float, float]  # top, bottom
+    center_y: float
+
+
+def cover_layout(title: str, *, width: int, height: int) -> CoverLayout:
+    """The title block of a cover, inside the frame's safe area.
+
+    Horizontal: in the lower part of the frame (the picture's subject keeps the upper part), up
+    to 3 lines. Vertical: below the middle but above the bottom fifth, which the players' buttons
+    and captions cover, up to 4 lines. Lines wrap at word boundaries (CJK between characters).
+    """
+    vertical = height > width
+    max_lines = 4 if vertical else 3
+    top_limit, bottom_limit = (0.46, 0.78) if vertical else (0.5, 0.92)
+    text_font, lines = fit_text(
+        title.strip(), max_width=width * 0.86, max_height=height * (bottom_limit - top_limit) * 0.8,
+        start_size=max(16, round(min(width, height) / 9)), max_lines=max_lines,
+    )
+    block = line_height(text_font) * len(lines)
+    padding = text_font.size * 0.6
+    # As low as the safe area lets it, so the band covers as little of the picture as it can.
+    center_y = height * bottom_limit - padding - block / 2
+    center_y = max(center_y, height * top_limit + padding + block / 2)
+    boxes = [box for _x, _y, box in line_boxes(width, lines, text_font, center_y=center_y)]
+    return CoverLayout(font_size=text_font.size, lines=lines, boxes=boxes,
+                       band=(center_y - block / 2 - padding, center_y + block / 2 + padding), center_y=center_y)
+
+
 def make_cover(image_path: Path, title: str, out_path: Path, *, width: int, height: int) -> Path:
-    """A JPEG cover: the picture filling the frame, the title large over a darkened band."""
+    """A JPEG cover: the picture filling the frame, the title large over a darkened band.
+
+    The picture should carry no text of its own (the render passes the first segment's picture,
+    a card without its phrase): the title is the only text on the cover.
+    """
     try:
         with Image.open(image_path) as source:
             picture = ImageOps.fit(source.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
     except (OSError, ValueError) as error:
         raise MediaError(f"cover picture {Path(image_path).name} is unreadable: {error}") from error
     if title.strip():
-        text_font, lines = fit_text(
-            title.strip(), max_width=width * 0.88, max_height=height * 0.45,
-            start_size=max(16, round(min(width, height) / 9)), max_lines=4,
-        )
-        center_y = height * 0.68
-        band_half = line_height(text_font) * len(lines) / 2 + text_font.size * 0.6
-        _darken_band(picture, center_y - band_half, center_y + band_half)
-        draw_centered_lines(picture, lines, text_font, center_y=center_y)
+        layout = cover_layout(title, width=width, height=height)
+        _darken_band(picture, *layout.band)
+        draw_centered_lines(picture, layout.lines, font(layout.font_size), center_y=layout.center_y)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(out_path, format="JPEG", quality=90)

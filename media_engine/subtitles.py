@@ -123,7 +123,7 @@ def make_cues(
     width = line_width_px(" ".join(clause.text for clause in clauses), font=font, max_width_px=max_width_px)
     cues: list[Cue] = []
     for clause in clauses:
-        lines = wrap(clause.text, font=font, max_width_px=width)
+        lines = balanced_wrap(clause.text, font=font, max_width_px=width)
         if not lines:
             continue
         groups = [lines[i : i + max_lines] for i in range(0, len(lines), max_lines)]
@@ -148,6 +148,22 @@ def line_width_px(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int)
     else:
         comfortable = font.getlength(LATIN_SAMPLE) * LATIN_LINE_CHARS / len(LATIN_SAMPLE)
     return min(max_width_px, math.ceil(comfortable))
+
+
+def balanced_wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
+    """`wrap`, with lines of similar length: the narrowest width that needs no more lines,
+    so a cue never ends on a lone character or word."""
+    lines = wrap(text, font=font, max_width_px=max_width_px)
+    if len(lines) < 2:
+        return lines
+    step = max(1, font.size // 2)
+    width = math.ceil(font.getlength(" ".join(text.split())) / len(lines))
+    while width < max_width_px:
+        narrower = wrap(text, font=font, max_width_px=width)
+        if len(narrower) == len(lines):
+            return narrower
+        width += step
+    return lines
 
 
 def wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
