@@ -15,8 +15,9 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   "picture processes" of at most `SEGMENTS_PER_PASS` segments each, which also burn the
   subtitles (libass), draw the texts and overlay the logo. They write raw frames into one
   FIFO; a single encoder process reads it as one stream, takes the final audio track
-  (`audio.final_audio`: music under the voice, loudness-normalized, made first) and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
-  and the overlay work runs beside x264 instead of in front of it.
+  (`audio.final_audio`: music under the voice, loudness-normalized, made first) and encodes
+  once. Memory stays bounded whatever the length, nothing is encoded twice, and the overlay
+  work runs beside x264 instead of in front of it.
   Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
 """
 
