@@ -18,7 +18,8 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   (`audio.final_audio`: music under the voice, loudness-normalized, made first) and encodes
   once. Memory stays bounded whatever the length, nothing is encoded twice, and the overlay
   work runs beside x264 instead of in front of it.
-  Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
+  Benchmark (`manage.py benchmark compose`): ~1.35x a plain re-encode (the two loudnorm passes of
+  the audio track cost ~2 CPU-s a minute of it), peak RSS ~250 MB.
 """
 
 import contextlib
