@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from media_engine import fonts, subtitles
+from media_engine import audio, fonts, subtitles
 from media_engine.compose import LOGO_CORNERS, XFADE_TRANSITIONS, pick_transitions
 from media_engine.layout import FRAME_NAMES
 
@@ -99,6 +99,11 @@ ACCOUNT_EXTRA: dict[str, Key] = {
     "keep_plain_video": boolean("Also store each video without the logo (the seed's plain video)."),
     "human_insertion_mode": choice("How the presenter (digital human) is shown.", INSERTION_MODES),
     "human_config": json_object("Presenter settings.", HUMAN_CONFIG),
+    "burn_subtitles": boolean("Whether subtitles are burned into the video (SRT and WebVTT files are made "
+                              "either way); a job's own burn_subtitles overrides it."),
+    "loudness_lufs": number("Integrated loudness of the final mix in LUFS (platforms play at about -14); "
+                            "its true peak stays at or below -1 dBTP.",
+                            minimum=audio.MIN_LOUDNESS_LUFS, maximum=audio.MAX_LOUDNESS_LUFS),
 }
 
 
@@ -154,6 +159,8 @@ BRAND_READERS: dict[str, Callable[[Any], Any]] = {
     "renditions": tuple,
     "keep_plain_video": bool,
     "human_insertion_mode": str,
+    "burn_subtitles": bool,
+    "loudness_lufs": float,
 }
 PRESENTER_READERS: dict[str, Callable[[Any], Any]] = {
     "start_s": float,
@@ -205,6 +212,8 @@ class Brand:
     keep_plain_video: bool = False
     human_insertion_mode: str = "fullscreen"  # the seed's default
     human_config: Presenter = field(default_factory=Presenter)
+    burn_subtitles: bool = True
+    loudness_lufs: float = audio.DEFAULT_LOUDNESS_LUFS
 
     @classmethod
     def of(cls, account: Account | None) -> "Brand":

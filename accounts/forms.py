@@ -101,6 +101,8 @@ class AccountForm(forms.ModelForm):
     keep_plain_video = brand_field("keep_plain_video")
     human_insertion_mode = brand_field("human_insertion_mode")
     human_config = brand_field("human_config")
+    burn_subtitles = brand_field("burn_subtitles")
+    loudness_lufs = brand_field("loudness_lufs")
 
     class Meta:
         model = Account

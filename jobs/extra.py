@@ -19,6 +19,8 @@ JOB_EXTRA: dict[str, Key] = {
     "real_clip_ratio": number("Share of segments shown with a real clip (0-1); overrides the topic's.",
                               minimum=0, maximum=1),
     "segment_target_ms": integer("Target length of a segment in ms.", minimum=1000, maximum=60000),
+    "burn_subtitles": boolean("Burn the subtitles into this job's video (overrides the account's "
+                              "burn_subtitles); SRT and WebVTT files are made either way."),
     "music": storage_key("Background music for this job: the key of a file uploaded with POST /api/v1/music/ "
                          "(replaces the BACKGROUND_MUSIC setting).", folder="music"),
 }

@@ -27,7 +27,7 @@ from accounts.brand import Brand
 from media_engine import cards, compose, layout, subtitles, tts, words
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
-from media_engine.sentences import Narration, TimedSentence, split_sentences
+from media_engine.sentences import Narration, TimedSentence, split_clauses, split_sentences
 
 from . import storyboard, timeline
 from .files import execution_key, fetch, file_digest, picture_key, store
@@ -84,8 +84,11 @@ def narration_inputs(context: RenderContext) -> dict:
     job = context.job
     if job.language is None:
         raise ValidationError("The job has no language; choose one to narrate it.")
+    sentences = split_sentences(check_content(job.content))
     return {
-        "sentences": split_sentences(check_content(job.content)),
+        "sentences": sentences,
+        # How they are cut into clauses (the narration's and the subtitles' unit).
+        "clauses": [split_clauses(sentence) for sentence in sentences],
         "platform": job.language.platform,
         "language": job.language.code,
         "voice": job.voice.name if job.voice else "",
@@ -124,6 +127,7 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
         "sentences": [vars(sentence) for sentence in narration.sentences],
         "words": words.as_data(narration.words),
         "word_source": narration.word_source,
+        "clauses": [vars(clause) for clause in narration.clauses],
         "fallbacks": ["espeak-ng voice"] if inputs["platform"] == "espeak" else [],
     }
 
@@ -146,7 +150,13 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
         punc_dir=Path(settings.FUNASR_PUNC_DIR) if settings.FUNASR_PUNC_DIR else None,
         words=True,  # per-character times align the script exactly
     )
-    sentences = asr.align(inputs["sentences"], recognised, duration_ms=duration_ms)
+    clauses = asr.align([clause for group in inputs["clauses"] for clause in group], recognised,
+                        duration_ms=duration_ms)
+    sentences, position = [], 0
+    for text, group in zip(inputs["sentences"], inputs["clauses"]):
+        first, last = clauses[position], clauses[position + len(group) - 1]
+        sentences.append(TimedSentence(text, first.start_ms, last.end_ms))
+        position += len(group)
     # Word times only where the model gave token times; sentence times alone would only be guessed.
     token_times = asr.has_token_times(recognised)
     spoken = asr.align_words(inputs["sentences"], recognised, sentences) if token_times else []
@@ -156,6 +166,7 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
         "sentences": [vars(sentence) for sentence in sentences],
         "words": words.as_data(spoken),
         "word_source": words.FUNASR_SOURCE if token_times else "",
+        "clauses": [vars(clause) for clause in clauses],
         "fallbacks": [],
     }
 
@@ -165,6 +176,7 @@ def narration_restore(context: RenderContext, data: dict) -> None:
         path=Path(""),  # later steps fetch the stored narration by its key
         duration_ms=data["duration_ms"],
         sentences=[TimedSentence(**sentence) for sentence in data["sentences"]],
+        clauses=[TimedSentence(**clause) for clause in data["clauses"]],
         words=words.from_data(data.get("words", [])),  # none in narrations made before word times
         word_source=data.get("word_source", ""),
     )
@@ -180,7 +192,7 @@ def _logo_path(job: Job) -> Path | None:
 def subtitles_inputs(context: RenderContext) -> dict:
     job = context.job
     inputs = {
-        "sentences": [vars(sentence) for sentence in context.narration.sentences],
+        "clauses": [vars(clause) for clause in context.narration.clauses],
         "brand": _brand_inputs(job),
         "size": list(job.frame_size),
         "logo": file_digest(job.account.logo) if job.account else "",
@@ -192,7 +204,9 @@ def subtitles_inputs(context: RenderContext) -> dict:
 
 
 def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
-    """The SRT of the job's own frame, and an ASS (burned in by compose) for each frame it renders."""
+    """For each frame the job renders (its own, then the brand's renditions), one cue per clause
+    wrapped for that frame: an SRT and a WebVTT (the platforms' closed captions) and an ASS (what
+    compose burns in, with the spoken word highlighted where the brand asks for karaoke)."""
     job = context.job
     brand = Brand.from_extra(inputs["brand"])
     outputs: dict[str, str] = {}
@@ -200,15 +214,15 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
     for suffix, (width, height) in _frames(job, brand):
         style, logo_box = _subtitle_layout(job, brand, width, height)
         cues = subtitles.make_cues(
-            context.narration.sentences,
+            context.narration.clauses,
             font_path=default_font_path(),
             font_size=style.font_size,
             max_width_px=subtitles.safe_text_width(width, style, logo_box),
         )
-        if not suffix:
-            srt_path = context.workdir / "subtitles.srt"
-            subtitles.write_srt(cues, srt_path)
-            outputs["srt"] = context.store(srt_path, context.key("subtitles.srt"))
+        for name, write in (("srt", subtitles.write_srt), ("vtt", subtitles.write_vtt)):
+            path = context.workdir / f"subtitles{suffix}.{name}"
+            write(cues, path)
+            outputs[f"{name}{suffix}"] = context.store(path, context.key(path.name))
         ass_path = context.workdir / f"subtitles{suffix}.ass"
         subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box,
                             karaoke=brand.subtitle_karaoke, words=context.narration.words)
@@ -317,12 +331,20 @@ def pictures_run(context: RenderContext, inputs: dict) -> Outputs:
             if not default_storage.exists(key):
                 local = context.workdir / f"card-{split_row.index:03d}.png"
                 cards.render_card(split_row.text, width=width, height=height, palette=palette, out_path=local,
-                                  seed=job.pk * 1000 + split_row.index + 7919 * split_row.variant)
+                                  seed=_card_seed(job, split_row))
                 key = context.store(local, key)
             storyboard.split_set_card(split_row=split_row, key=key)
             fallbacks.append("picture cards")
         context.report("pictures", (number + 1) / len(splits), f"Pictures {number + 1}/{len(splits)}")
     return {}, {"fallbacks": sorted(set(fallbacks))}
+
+
+def _card_seed(job: Job, split_row: JobSplit) -> int:
+    return job.pk * 1000 + split_row.index + 7919 * split_row.variant
+
+
+def _is_card(split_row: JobSplit) -> bool:
+    return any(image.get("key") == split_row.selected and image.get("source") == "card" for image in split_row.images)
 
 
 def _has_picture(split_row: JobSplit) -> bool:
@@ -377,12 +399,20 @@ def _music(job: Job) -> str:
     return job.extra.get("music") or settings.BACKGROUND_MUSIC
 
 
+def _burn_subtitles(job: Job) -> bool:
+    """The job's own burn_subtitles, else its account's."""
+    if isinstance(job.extra.get("burn_subtitles"), bool):
+        return job.extra["burn_subtitles"]
+    return Brand.of(job.account).burn_subtitles
+
+
 def compose_inputs(context: RenderContext) -> dict:
     job = context.job
     splits = list(job.splits.select_related("clip").order_by("index"))
     return {
         "narration": context.execution.results.get("narration"),
-        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}")
+        # Burned in only where the brand (or the job) says so; the SRT and WebVTT files are made either way.
+        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}") if _burn_subtitles(job) else None
                       for suffix, _size in _frames(job, Brand.of(job.account))},
         "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
         "sentence_starts": [sentence.start_ms for sentence in context.narration.sentences],
@@ -424,17 +454,20 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
             height=height,
             visuals=visuals,
             narration_path=narration_path,
-            subtitles_path=fetch(inputs["subtitles"][suffix]),
+            subtitles_path=fetch(inputs["subtitles"][suffix]) if inputs["subtitles"][suffix] else None,
             logo_path=None if plain else _logo_path(job),
             logo_corner=brand.logo_corner,
             logo_scale=brand.logo_scale,
             logo_margin=brand.logo_margin,
             music_path=music_path,
             music_volume=brand.music_volume,
+            loudness_lufs=brand.loudness_lufs,
             transitions=brand.transitions(joins, seed=job.pk),
             transition_s=brand.transition_s,
             texts=_text_blocks(job),
-            subtitles_top=subtitles.subtitle_area(width, height, style, logo_box)[1],
+            # Texts keep above the subtitle band only where subtitles are burned in.
+            subtitles_top=subtitles.subtitle_area(width, height, style, logo_box)[1]
+            if inputs["subtitles"][suffix] else None,
             fps=settings.VIDEO_FPS,
             seed=job.pk,
             picture_size=job.picture_size,
@@ -526,7 +559,10 @@ def _text_blocks(job: Job) -> list[layout.TextBlock]:
 
 def cover_inputs(context: RenderContext) -> dict:
     job = context.job
+    first = job.splits.select_related("clip").order_by("index").first()
     return {"video": context.execution.results.get("video"), "title": job.publish_title or job.title,
+            "picture": [first.selected, first.clip.file.name if first.clip else "", first.variant,
+                        job.topic.palette if job.topic else []] if first else None,
             "prompt": job.topic.prompt_cover_image if job.topic and settings.FLUX_MODEL_DIR else "",
             "model": settings.FLUX_MODEL_DIR}
 
@@ -534,11 +570,28 @@ def cover_inputs(context: RenderContext) -> dict:
 def cover_run(context: RenderContext, inputs: dict) -> Outputs:
     width, height = context.job.frame_size
     if inputs["prompt"]:
-        frame = _generate_cover(context, inputs["prompt"])
+        picture = _generate_cover(context, inputs["prompt"])
     else:
-        frame = compose.extract_frame(fetch(inputs["video"]), 1.0, context.workdir / "cover-frame.png")
-    cover = compose.make_cover(frame, inputs["title"], context.workdir / "cover.jpg", width=width, height=height)
+        picture = _cover_picture(context, inputs)
+    cover = compose.make_cover(picture, inputs["title"], context.workdir / "cover.jpg", width=width, height=height)
     return {"cover": context.store(cover, context.key("cover.jpg"))}, {}
+
+
+def _cover_picture(context: RenderContext, inputs: dict) -> Path:
+    """The first segment's picture without text on it, so the title is the cover's only text: a card
+    is drawn again without its phrase, a clip gives a frame; the video's own frame (with its
+    subtitles) only when there is no segment."""
+    job = context.job
+    first = job.splits.select_related("clip").order_by("index").first()
+    if first is None:
+        return compose.extract_frame(fetch(inputs["video"]), 1.0, context.workdir / "cover-frame.png")
+    if first.clip:
+        return compose.extract_frame(fetch(first.clip.file.name), 1.0, context.workdir / "cover-frame.png")
+    if _is_card(first):
+        width, height = job.frame_size
+        return cards.render_card("", width=width, height=height, palette=job.topic.palette if job.topic else [],
+                                 out_path=context.workdir / "cover-card.png", seed=_card_seed(job, first))
+    return fetch(first.selected)
 
 
 def _generate_cover(context: RenderContext, prompt: str) -> Path:

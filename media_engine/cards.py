@@ -1,7 +1,7 @@
 """Picture cards: a gradient and the segment's key phrase, for segments with no generated image.
 
-Also home to the CJK-aware text wrapping that covers and title overlays share, because
-all of them must break lines by measured width (Chinese has no spaces to break at).
+Also home to the fitting and drawing of large text that covers and title overlays share; lines
+break by measured width with `subtitles.wrap` (CJK between characters, Latin between words).
 """
 
 import random
@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .errors import MediaError
 from .fonts import default_font_path
+from .subtitles import balanced_wrap, wrap
 
 DEFAULT_PALETTE = ["#1d2b53", "#7e2553", "#ff8c42"]
 # Index of "Noto Sans CJK SC" inside the Noto CJK collections; other fonts have one face.
@@ -21,11 +22,9 @@ _SC_FACE_INDEX = 2
 # A clause ends at any of these (full-width and ASCII punctuation, line breaks).
 _CLAUSE_END = re.compile(r"[，。！？；：、,.!?;:\n]+")
 _CJK_CHARS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_CJK = re.compile(f"[{_CJK_CHARS}]")
-# One wrap unit: a CJK character, a run of Latin letters/digits, a space, or one other symbol.
-_TOKEN = re.compile(f"[{_CJK_CHARS}]|[A-Za-z0-9'’\\-]+|\\s+|.")
-# Characters that must not start a line (closing punctuation sticks to the previous line).
-_NO_LINE_START = set("，。！？；：、）》」』】,.!?;:)]}%")
+# A key phrase's pieces: one CJK character, or a word (a run of anything else but spaces).
+_PHRASE_TOKEN = re.compile(f"[{_CJK_CHARS}]|[^\\s{_CJK_CHARS}]+")
+# A key phrase holds about 16 CJK characters or 6 words: a word weighs as much as 16/6 characters.
 KEY_PHRASE_CJK_CHARS = 16
 KEY_PHRASE_WORDS = 6
 
@@ -42,61 +41,63 @@ def font(size: int, *, bold: bool = True) -> ImageFont.FreeTypeFont:
 
 
 def key_phrase(text: str) -> str:
-    """The first clause of `text`, trimmed to about 16 CJK characters or 6 words."""
+    """The first clause of `text`, trimmed at a character or word boundary to about 16 CJK
+    characters or 6 words (never inside a word)."""
     clauses = [part.strip() for part in _CLAUSE_END.split(text) if part.strip()]
     clause = clauses[0] if clauses else text.strip()
-    if _CJK.search(clause):
-        return clause[:KEY_PHRASE_CJK_CHARS].strip()
-    return " ".join(clause.split()[:KEY_PHRASE_WORDS])
+    budget = float(KEY_PHRASE_CJK_CHARS)
+    end = 0
+    for token in _PHRASE_TOKEN.finditer(clause):
+        weight = 1.0 if len(token.group()) == 1 and re.match(f"[{_CJK_CHARS}]", token.group()) \
+            else KEY_PHRASE_CJK_CHARS / KEY_PHRASE_WORDS
+        if end and weight > budget + 1e-9:
+            break
+        budget -= weight
+        end = token.end()
+    return clause[:end].strip()
 
 
 def wrap_text(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
-    """Greedy line breaking by measured width; CJK may break between any two characters."""
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        line = ""
-        for token in _TOKEN.findall(paragraph):
-            candidate = line + token
-            if not line or text_font.getlength(candidate) <= max_width or token in _NO_LINE_START:
-                line = candidate
-                continue
-            lines.append(line.rstrip())
-            line = token.lstrip()
-        lines.append(line.rstrip())
-    return [line for line in lines if line] or [""]
+    """Lines no wider than `max_width` as measured with `text_font`, each paragraph wrapped apart;
+    CJK breaks between characters, Latin between words (a word wider than a line is cut)."""
+    lines = [line for paragraph in text.splitlines() for line in wrap(paragraph, font=text_font,
+                                                                      max_width_px=int(max_width))]
+    return lines or [""]
 
 
 def fit_text(
     text: str, *, max_width: float, max_height: float, start_size: int, max_lines: int = 3,
     min_size: int = 12,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
-    """The largest font size (from `start_size` down) whose wrapped lines fit the box."""
+    """The largest font size (from `start_size` down) whose wrapped lines, of similar lengths so a
+    card never ends on a lone character, fit the box."""
     size = start_size
     while True:
         text_font = font(size)
-        lines = _balanced(text, text_font, max_width)
+        lines = balanced_wrap(text, font=text_font, max_width_px=int(max_width)) or [""]
         height = len(lines) * line_height(text_font)
         if size <= min_size or (len(lines) <= max_lines and height <= max_height):
             return text_font, lines
         size = max(min_size, int(size * 0.9))
 
 
-def _balanced(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
-    """Wrapped lines of similar length, so a card never ends on a lone character."""
-    lines = wrap_text(text, text_font, max_width)
-    if len(lines) < 2:
-        return lines
-    width = text_font.getlength(text) / len(lines)
-    while width < max_width:
-        narrower = wrap_text(text, text_font, width)
-        if len(narrower) == len(lines):
-            return narrower
-        width += text_font.size / 2
-    return lines
-
-
 def line_height(text_font: ImageFont.FreeTypeFont) -> int:
     return round(text_font.size * 1.3)
+
+
+def line_boxes(
+    image_width: int, lines: list[str], text_font: ImageFont.FreeTypeFont, *, center_y: float,
+) -> list[tuple[float, float, tuple[int, int, int, int]]]:
+    """Where `draw_centered_lines` draws each line: (x, y, the box its glyphs cover)."""
+    step = line_height(text_font)
+    top = center_y - step * len(lines) / 2
+    placed = []
+    for number, line in enumerate(lines):
+        x = (image_width - text_font.getlength(line)) / 2
+        y = top + number * step + (step - text_font.size) / 2
+        left, upper, right, lower = text_font.getbbox(line)
+        placed.append((x, y, (round(x + left), round(y + upper), round(x + right), round(y + lower))))
+    return placed
 
 
 def draw_centered_lines(
@@ -104,22 +105,17 @@ def draw_centered_lines(
     fill: str = "#ffffff", shadow: str = "#000000", shadow_blur: float | None = None,
 ) -> None:
     """Draw `lines` centred horizontally around `center_y`, over a blurred (soft) shadow."""
-    step = line_height(text_font)
-    top = center_y - step * len(lines) / 2
     blur = shadow_blur if shadow_blur is not None else max(2.0, text_font.size / 12)
     offset = max(1, round(text_font.size / 20))
     shadow_layer = Image.new("L", image.size, 0)
     shadow_draw = ImageDraw.Draw(shadow_layer)
-    positions = []
-    for number, line in enumerate(lines):
-        x = (image.width - text_font.getlength(line)) / 2
-        y = top + number * step + (step - text_font.size) / 2
-        positions.append((x, y, line))
+    positions = line_boxes(image.width, lines, text_font, center_y=center_y)
+    for (x, y, _box), line in zip(positions, lines):
         shadow_draw.text((x + offset, y + offset), line, font=text_font, fill=255)
     shadow_layer = shadow_layer.filter(ImageFilter.GaussianBlur(blur))
     image.paste(Image.new("RGB", image.size, shadow), (0, 0), shadow_layer.point(lambda v: v * 0.8))
     draw = ImageDraw.Draw(image)
-    for x, y, line in positions:
+    for (x, y, _box), line in zip(positions, lines):
         draw.text((x, y), line, font=text_font, fill=fill)
 
 

@@ -17,10 +17,12 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   ~13 MB per transition at this size), so the frames are made by a series of small
   "picture processes" of at most `SEGMENTS_PER_PASS` segments each, which also burn the
   subtitles (libass), draw the texts and overlay the logo. They write raw frames into one
-  FIFO; a single encoder process reads it as one stream, mixes the music under the voice
-  and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
-  and the overlay work runs beside x264 instead of in front of it.
-  Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
+  FIFO; a single encoder process reads it as one stream, takes the final audio track
+  (`audio.final_audio`: music under the voice, loudness-normalized, made first) and encodes
+  once. Memory stays bounded whatever the length, nothing is encoded twice, and the overlay
+  work runs beside x264 instead of in front of it.
+  Benchmark (`manage.py benchmark compose`): ~1.35x a plain re-encode (the two loudnorm passes of
+  the audio track cost ~2 CPU-s a minute of it), peak RSS ~250 MB.
 """
 
 import contextlib
@@ -39,8 +41,8 @@ from typing import Literal
 
 from PIL import Image, ImageOps
 
-from . import ffmpeg
-from .cards import draw_centered_lines, fit_text, line_height
+from . import audio, ffmpeg
+from .cards import draw_centered_lines, fit_text, font, line_boxes, line_height
 from .errors import Cancelled, MediaError
 from .fonts import FAMILY, default_font_path
 from .layout import TextBlock, safe_box, text_lines
@@ -75,7 +77,6 @@ FIFO_BYTES = 1 << 20
 # Aspects this close fill the frame (a few pixels cropped) rather than get a blurred fill:
 # 1360x768 and 1920x1080 are both "16:9".
 SAME_ASPECT = 0.02
-AUDIO_RATE = 48000
 PROBE_WORKERS = 4
 
 ProgressCallback = Callable[[float], None]
@@ -103,6 +104,7 @@ class Plan:
     logo_margin: float = 0.03  # logo to the frame edges, as a share of the frame's shorter side
     music_path: Path | None = None
     music_volume: float = 0.15  # under the voice; ducked further while speaking
+    loudness_lufs: float = audio.DEFAULT_LOUDNESS_LUFS  # integrated loudness of the final mix
     # The transition at each join (len(visuals) - 1 names: ffmpeg xfade names or "none"; see
     # `pick_transitions`); empty: hard cuts everywhere.
     transitions: tuple[str, ...] = ()
@@ -157,7 +159,12 @@ def render(
     with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
         work_dir = Path(tmp)
         try:
-            _render_streaming(plan, box, timeline, chunks, total_s, out_path, work_dir,
+            audio_path = audio.final_audio(
+                plan.narration_path, work_dir / "audio.wav", duration_s=total_s, music_path=plan.music_path,
+                music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs, cancel=cancel,
+                timeout=_remaining(deadline),
+            )
+            _render_streaming(plan, box, timeline, chunks, total_s, audio_path, out_path, work_dir,
                               on_progress=on_progress, cancel=cancel, deadline=deadline)
         except BaseException:
             out_path.unlink(missing_ok=True)
@@ -198,22 +205,56 @@ def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
     return x, y, width, height
 
 
+@dataclass(frozen=True)
+class CoverLayout:
+    """The title of a cover: its lines, the box each line's glyphs cover, and the darkened band."""
+
+    font_size: int
+    lines: list[str]
+    boxes: list[tuple[int, int, int, int]]  # x0, y0, x1, y1 per line
+    band: tuple[float, float]  # top, bottom
+    center_y: float
+
+
+def cover_layout(title: str, *, width: int, height: int) -> CoverLayout:
+    """The title block of a cover, inside the frame's safe area.
+
+    Horizontal: in the lower part of the frame (the picture's subject keeps the upper part), up
+    to 3 lines. Vertical: below the middle but above the bottom fifth, which the players' buttons
+    and captions cover, up to 4 lines. Lines wrap at word boundaries (CJK between characters).
+    """
+    vertical = height > width
+    max_lines = 4 if vertical else 3
+    top_limit, bottom_limit = (0.46, 0.78) if vertical else (0.5, 0.92)
+    text_font, lines = fit_text(
+        title.strip(), max_width=width * 0.86, max_height=height * (bottom_limit - top_limit) * 0.8,
+        start_size=max(16, round(min(width, height) / 9)), max_lines=max_lines,
+    )
+    block = line_height(text_font) * len(lines)
+    padding = text_font.size * 0.6
+    # As low as the safe area lets it, so the band covers as little of the picture as it can.
+    center_y = height * bottom_limit - padding - block / 2
+    center_y = max(center_y, height * top_limit + padding + block / 2)
+    boxes = [box for _x, _y, box in line_boxes(width, lines, text_font, center_y=center_y)]
+    return CoverLayout(font_size=text_font.size, lines=lines, boxes=boxes,
+                       band=(center_y - block / 2 - padding, center_y + block / 2 + padding), center_y=center_y)
+
+
 def make_cover(image_path: Path, title: str, out_path: Path, *, width: int, height: int) -> Path:
-    """A JPEG cover: the picture filling the frame, the title large over a darkened band."""
+    """A JPEG cover: the picture filling the frame, the title large over a darkened band.
+
+    The picture should carry no text of its own (the render passes the first segment's picture,
+    a card without its phrase): the title is the only text on the cover.
+    """
     try:
         with Image.open(image_path) as source:
             picture = ImageOps.fit(source.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
     except (OSError, ValueError) as error:
         raise MediaError(f"cover picture {Path(image_path).name} is unreadable: {error}") from error
     if title.strip():
-        text_font, lines = fit_text(
-            title.strip(), max_width=width * 0.88, max_height=height * 0.45,
-            start_size=max(16, round(min(width, height) / 9)), max_lines=4,
-        )
-        center_y = height * 0.68
-        band_half = line_height(text_font) * len(lines) / 2 + text_font.size * 0.6
-        _darken_band(picture, center_y - band_half, center_y + band_half)
-        draw_centered_lines(picture, lines, text_font, center_y=center_y)
+        layout = cover_layout(title, width=width, height=height)
+        _darken_band(picture, *layout.band)
+        draw_centered_lines(picture, layout.lines, font(layout.font_size), center_y=layout.center_y)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(out_path, format="JPEG", quality=90)
@@ -523,7 +564,7 @@ class _FramePipe:
 
 def _render_streaming(
     plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline,
-    chunks: list[list[_Piece]], total_s: float, out_path: Path, work_dir: Path, *,
+    chunks: list[list[_Piece]], total_s: float, audio_path: Path, out_path: Path, work_dir: Path, *,
     on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
 ) -> None:
     """Picture processes write finished raw frames into a FIFO; the encoder process reads it."""
@@ -548,7 +589,7 @@ def _render_streaming(
     pictures = threading.Thread(target=write_pictures, name="compose-pictures", daemon=True)
     pictures.start()
     try:
-        _encode(plan, pipe.path, total_s, out_path, work_dir, on_progress=on_progress,
+        _encode(plan, pipe.path, audio_path, total_s, out_path, on_progress=on_progress,
                 cancel=lambda: bool(picture_errors) or (cancel is not None and cancel()),
                 timeout=_remaining(deadline))
     except BaseException:
@@ -607,22 +648,15 @@ def _write_frames(
 
 
 def _encode(
-    plan: Plan, fifo: Path, total_s: float, out_path: Path, work_dir: Path, *,
+    plan: Plan, fifo: Path, audio_path: Path, total_s: float, out_path: Path, *,
     on_progress: ProgressCallback | None, cancel: CancelCheck, timeout: float,
 ) -> None:
-    """The encoder process: frames from the FIFO, the narration (and music), one H.264 encode."""
+    """The encoder process: frames from the FIFO, the final audio track, one H.264 and one AAC encode."""
     args = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{plan.width}x{plan.height}",
-            "-framerate", str(plan.fps), "-i", str(fifo), "-i", str(plan.narration_path)]
-    if plan.music_path is not None:
-        args += ["-stream_loop", "-1", "-i", str(plan.music_path)]
-        script = work_dir / "audio.filtergraph"
-        script.write_text(_music_filter(plan, "1:a", "2:a"))
-        args += ["-filter_complex_script", str(script), "-map", "0:v", "-map", "[aout]"]
-    else:
-        args += ["-map", "0:v", "-map", "1:a"]
-    args += ["-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
-             "-r", str(plan.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(AUDIO_RATE),
-             "-movflags", "+faststart", str(out_path)]
+            "-framerate", str(plan.fps), "-i", str(fifo), "-i", str(audio_path), "-map", "0:v", "-map", "1:a",
+            "-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
+            "-r", str(plan.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(audio.AUDIO_RATE),
+            "-movflags", "+faststart", str(out_path)]
     ffmpeg.run(args, timeout=timeout, duration_s=total_s, on_progress=on_progress, cancel=cancel)
 
 
@@ -692,20 +726,6 @@ def _font_option() -> str:
     if path.suffix.lower() == ".ttc":
         return f"font={_option(FAMILY)}"
     return f"fontfile={_option(str(path))}"
-
-
-def _music_filter(plan: Plan, voice: str, music: str) -> str:
-    """Music at `music_volume`, pressed down further by a compressor keyed on the voice.
-
-    The (mono) voice goes to both channels at full level: an automatic upmix would lower it by
-    3 dB, and the narration would be quieter in the videos that have music."""
-    audio_format = f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
-    return (
-        f"[{voice}]pan=stereo|c0=c0|c1=c0,{audio_format},asplit=2[voice][voicekey];"
-        f"[{music}]{audio_format},volume={plan.music_volume:.4f}[bed];"
-        f"[bed][voicekey]sidechaincompress=threshold=0.02:ratio=8:attack=20:release=400[ducked];"
-        f"[voice][ducked]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]"
-    )
 
 
 # ---------------------------------------------------------------- small helpers

@@ -33,9 +33,12 @@ def run(
     duration_s: float | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
-) -> None:
-    """Run `ffmpeg <args>`; report progress as a fraction 0..1 of `duration_s`."""
-    command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+    loglevel: str = "error",
+) -> str:
+    """Run `ffmpeg <args>`; report progress as a fraction 0..1 of `duration_s`.
+
+    Returns the last lines ffmpeg logged: with `loglevel="info"`, what a measuring filter printed."""
+    command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", loglevel, "-y",
                "-progress", "pipe:1", "-nostats", *map(str, args)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -75,6 +78,7 @@ def run(
         raise MediaError(f"ffmpeg failed (exit {returncode}): {message or 'no message'}")
     if on_progress:
         on_progress(1.0)
+    return "".join(stderr_tail)
 
 
 def probe(path: str | os.PathLike, *, timeout: float = 60.0, formats: Sequence[str] = ()) -> dict:

@@ -1,4 +1,10 @@
-"""Sentences of a script and their exact times in the narration."""
+"""Sentences of a script, the clauses they are narrated (and subtitled) in, and their exact times.
+
+A sentence is the storyboard's unit: segments group whole sentences. A clause is the narration's
+and the subtitles' unit: a sentence is cut at clause punctuation into pieces short enough to read
+as one cue of at most two lines, and each piece is synthesized on its own, so every cue's start
+and end are the exact times of its audio.
+"""
 
 import re
 import unicodedata
@@ -30,8 +36,10 @@ class Narration:
     path: Path
     duration_ms: int
     sentences: list[TimedSentence] = field(default_factory=list)
+    # The same text in clauses (see split_clauses), in order; each sentence spans its clauses.
+    clauses: list[TimedSentence] = field(default_factory=list)
     # Word times where the speech engine gives them (media_engine.words); `word_source` names the
-    # source, "" where there is none and captions keep sentence timing.
+    # source, "" where there is none (captions then show whole clauses, no word highlighted).
     words: list[TimedWord] = field(default_factory=list)
     word_source: str = ""
 
@@ -44,6 +52,12 @@ _SENTENCE_END = re.compile(rf"(?:[。！？!?；;…]+|\.(?=[{_CLOSERS}]*(?:\s|$
 # Places to cut an overlong sentence: Chinese commas anywhere, Latin ones only before a
 # space so "1,000" and "10:30" are not cut.
 _CLAUSE_END = re.compile(r"[，、：]|[,:](?=\s|$)")
+# Where a sentence is cut into clauses: the commas above, semicolons, and dashes.
+_CLAUSE_MARK = re.compile(r"[，、：；]+|——|[,:;](?=\s|$)|\s[–—](?=\s)")
+# Characters per clause: packed up to `soft`, cut when over `hard`. Two subtitle lines hold
+# about 2 x 17 CJK characters or 2 x 42 Latin ones (media_engine.subtitles), and a cue should
+# last about 7 s (the narration cuts a longer clause again; see tts.synthesize).
+CLAUSE_CHARS = {"cjk": (18, 30), "latin": (45, 75)}
 
 
 def split_sentences(text: str, *, max_chars: int = 60) -> list[str]:
@@ -59,6 +73,68 @@ def split_sentences(text: str, *, max_chars: int = 60) -> list[str]:
     if not sentences:
         raise MediaError("content has no speakable text")
     return sentences
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """The sentence in clauses: cut at clause punctuation, short neighbours packed together up to
+    the soft length of the sentence's script, longer ones halved until within the hard length."""
+    soft, hard = CLAUSE_CHARS["cjk" if is_cjk_text(sentence) else "latin"]
+    packed: list[str] = []
+    for clause in _cut_after(_CLAUSE_MARK, sentence):
+        if packed and (not _is_speakable(clause) or len(_join(packed[-1], clause)) <= soft):
+            packed[-1] = _join(packed[-1], clause)
+        else:
+            packed.append(clause)
+    clauses: list[str] = []
+    for clause in packed:
+        clauses.extend(_halve_until(clause, hard))
+    return clauses
+
+
+def _halve_until(text: str, max_chars: int) -> list[str]:
+    halves = split_in_two(text) if len(text) > max_chars else None
+    if halves is None:
+        return [text]
+    return _halve_until(halves[0], max_chars) + _halve_until(halves[1], max_chars)
+
+
+def split_in_two(text: str) -> tuple[str, str] | None:
+    """Two speakable halves of `text`, cut as near the middle as a good break allows: after
+    clause punctuation, else at a space, else between CJK characters; None when it cannot be cut."""
+    best: tuple[float, int] | None = None
+    middle = len(text) / 2
+    for cut in range(1, len(text)):
+        before, after = text[cut - 1], text[cut]
+        if _CLAUSE_MARK.match(text, cut - 1) and not _CLAUSE_MARK.match(text, cut):
+            penalty = 0.0
+        elif after == " " or before == " ":
+            penalty = 0.15
+        elif (is_cjk(before) or is_cjk(after)) and _may_break_between(before, after):
+            penalty = 0.3
+        else:
+            continue
+        score = abs(cut - middle) / len(text) + penalty
+        if best is None or score < best[0]:
+            left, right = text[:cut].strip(), text[cut:].strip()
+            if _is_speakable(left) and _is_speakable(right):
+                best = (score, cut)
+    if best is None:
+        return None
+    return text[:best[1]].strip(), text[best[1]:].strip()
+
+
+def _may_break_between(before: str, after: str) -> bool:
+    """Not before closing punctuation, not after opening punctuation, not inside a Latin word."""
+    if unicodedata.category(after) in ("Pe", "Pf", "Po") or unicodedata.category(before) in ("Ps", "Pi"):
+        return False
+    return not (before.isalnum() and after.isalnum() and not (is_cjk(before) or is_cjk(after)))
+
+
+def is_cjk_text(text: str) -> bool:
+    """Mostly Chinese, Japanese or Korean: a CJK character counts as much as three Latin letters."""
+    cjk = sum(1 for char in text if is_cjk(char) and char.isalnum())
+    latin = sum(1 for char in text if char.isalnum() and not is_cjk(char))
+    return cjk > 0 and cjk * 3 >= latin
 
 
 def _cut_after(pattern: re.Pattern[str], text: str) -> list[str]:

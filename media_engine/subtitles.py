@@ -1,4 +1,4 @@
-"""Subtitles from exact sentence times: measured, CJK-aware wrapping; SRT and styled ASS.
+"""Subtitles from exact clause times: measured, CJK-aware wrapping; SRT, WebVTT and styled ASS.
 
 Lines are wrapped here, by the width Pillow measures with the font libass will draw,
 because libass itself only breaks at spaces and so cannot wrap Chinese or Japanese.
@@ -19,7 +19,7 @@ from PIL import ImageFont
 
 from . import fonts
 from .errors import MediaError
-from .sentences import TimedSentence, TimedWord, is_cjk
+from .sentences import TimedSentence, TimedWord, is_cjk, is_cjk_text
 
 # Safe area: nothing of the subtitle box closer than this share of the frame to an edge.
 SAFE_MARGIN = 0.05
@@ -27,6 +27,12 @@ SAFE_MARGIN = 0.05
 # frame, so their subtitles sit higher.
 PORTRAIT_MARGIN_V = 0.12
 FONT_SIZE_SHARE = 0.045  # of the shorter side: 35 px at 1360x768 and 768x1360
+
+# Line lengths that read comfortably: CJK characters, or Latin characters of ordinary text
+# (measured with the font on LATIN_SAMPLE), per line; a narrower frame narrows them further.
+CJK_LINE_CHARS = 17
+LATIN_LINE_CHARS = 42
+LATIN_SAMPLE = "Drink a glass of warm water every morning, then walk for ten minutes."
 
 # No line may start with closing punctuation, nor end with opening punctuation (kinsoku).
 CLOSING = set("，。！？、；：”’）」』】》〉…‥・ー,.!?;:)]}%'\"")
@@ -113,33 +119,61 @@ def _positive_int(value, name: str) -> int | None:
 
 
 def make_cues(
-    sentences: list[TimedSentence], *, font_path: Path, font_size: int, max_width_px: int, max_lines: int = 2
+    clauses: list[TimedSentence], *, font_path: Path, font_size: int, max_width_px: int, max_lines: int = 2
 ) -> list[Cue]:
-    """One or more cues per sentence, each at most `max_lines` lines of at most `max_width_px`.
+    """One cue per clause (the narration's timed unit, see `tts.synthesize`), lines at most
+    `line_width_px` wide.
 
-    A sentence that needs more lines is shown in consecutive cues that share its time span
-    in proportion to their characters, so together they cover the sentence exactly.
+    A clause that still needs more than `max_lines` lines is shown in consecutive cues that share
+    its time span in proportion to their characters, so together they cover the clause exactly.
     """
     if max_lines < 1:
         raise MediaError(f"max_lines must be at least 1, got {max_lines}")
     font = _font(Path(font_path), font_size)
+    width = line_width_px(" ".join(clause.text for clause in clauses), font=font, max_width_px=max_width_px)
     cues: list[Cue] = []
-    for sentence in sentences:
-        lines = wrap(sentence.text, font=font, max_width_px=max_width_px)
+    for clause in clauses:
+        lines = balanced_wrap(clause.text, font=font, max_width_px=width)
         if not lines:
             continue
         groups = [lines[i : i + max_lines] for i in range(0, len(lines), max_lines)]
         weights = [sum(len(line.replace(" ", "")) for line in group) for group in groups]
-        span = sentence.end_ms - sentence.start_ms
+        span = clause.end_ms - clause.start_ms
         total = sum(weights)
         done = 0
-        start_ms = sentence.start_ms
+        start_ms = clause.start_ms
         for group, weight in zip(groups, weights):
             done += weight
-            end_ms = sentence.start_ms + round(span * done / total)
+            end_ms = clause.start_ms + round(span * done / total)
             cues.append(Cue(start_ms=start_ms, end_ms=end_ms, lines=group))
             start_ms = end_ms
     return cues
+
+
+def line_width_px(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> int:
+    """The widest a subtitle line of `text`'s language may be: CJK_LINE_CHARS full-width
+    characters or LATIN_LINE_CHARS ordinary Latin ones, as `font` draws them, within `max_width_px`."""
+    if is_cjk_text(text):
+        comfortable = font.getlength("中" * CJK_LINE_CHARS)
+    else:
+        comfortable = font.getlength(LATIN_SAMPLE) * LATIN_LINE_CHARS / len(LATIN_SAMPLE)
+    return min(max_width_px, math.ceil(comfortable))
+
+
+def balanced_wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
+    """`wrap`, with lines of similar length: the narrowest width that needs no more lines,
+    so a cue never ends on a lone character or word."""
+    lines = wrap(text, font=font, max_width_px=max_width_px)
+    if len(lines) < 2:
+        return lines
+    step = max(1, font.size // 2)
+    width = math.ceil(font.getlength(" ".join(text.split())) / len(lines))
+    while width < max_width_px:
+        narrower = wrap(text, font=font, max_width_px=width)
+        if len(narrower) == len(lines):
+            return narrower
+        width += step
+    return lines
 
 
 def wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
@@ -296,6 +330,21 @@ def write_srt(cues: list[Cue], path: Path) -> None:
         for number, cue in enumerate(cues, start=1)
     ]
     Path(path).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def write_vtt(cues: list[Cue], path: Path) -> None:
+    """WebVTT, the format players and YouTube take besides SRT."""
+    blocks = [
+        f"{_srt_time(cue.start_ms).replace(',', '.')} --> {_srt_time(cue.end_ms).replace(',', '.')}\n"
+        + "\n".join(_vtt_text(line) for line in cue.lines)
+        for cue in cues
+    ]
+    Path(path).write_text("WEBVTT\n\n" + "\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def _vtt_text(line: str) -> str:
+    # "<" opens a tag and "&" an entity in a cue's text; "-->" would end the timing line.
+    return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def write_ass(

@@ -1,9 +1,12 @@
-"""Narration synthesized sentence by sentence, so every sentence's time is exact.
+"""Narration synthesized clause by clause, so every clause's (and sentence's) time is exact.
 
-Each sentence becomes one WAV in a content-addressed cache (`out_dir/sentences/`), so an
-edit re-synthesizes only the sentences that changed and a rerun synthesizes nothing.
-The cached WAVs are already in one common format (mono, 24 kHz, 16-bit); joining them
-is plain sample arithmetic, which is what makes the sentence times exact.
+Each sentence is cut into clauses (`sentences.split_clauses`), and each clause becomes one WAV
+in a content-addressed cache (`out_dir/sentences/`), so an edit re-synthesizes only the clauses
+that changed and a rerun synthesizes nothing. A clause that still speaks longer than
+`max_clause_ms` is cut in two and both halves are synthesized, so no subtitle cue stays up
+much longer than that, whatever the voice's pace. The cached WAVs are already in one common
+format (mono, 24 kHz, 16-bit); joining them is plain sample arithmetic, which is what makes
+the times exact. Clauses of one sentence are joined with a shorter pause than sentences.
 Backends that give word times (`word_source`) have them cached beside each clip
 (`<key>.words.json`, media_engine.words), moved with the trim and the join.
 """
@@ -23,7 +26,7 @@ import numpy as np
 
 from . import ffmpeg, words
 from .errors import Cancelled, MediaError
-from .sentences import Narration, TimedSentence, TimedWord
+from .sentences import Narration, TimedSentence, TimedWord, split_clauses, split_in_two
 
 SAMPLE_RATE = 24_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
@@ -34,6 +37,11 @@ PEAK_LIMIT_DBFS = -1.0
 SPEECH_FRAME_SHARE = 0.05
 # Kept around the speech when trimming, so soft onsets and endings are not cut.
 TRIM_PADDING_MS = 30
+# Pauses between sentences and, shorter, between the clauses of one sentence.
+SENTENCE_PAUSE_MS = 250
+CLAUSE_PAUSE_MS = 120
+# A clause spoken longer than this is cut in two (a subtitle cue should last about 7 s).
+MAX_CLAUSE_MS = 7000
 
 
 @dataclass(frozen=True)
@@ -126,11 +134,13 @@ def synthesize(
     speed: float,
     out_dir: Path,
     options: dict | None = None,
-    pause_ms: int = 250,
+    pause_ms: int = SENTENCE_PAUSE_MS,
+    clause_pause_ms: int = CLAUSE_PAUSE_MS,
+    max_clause_ms: int = MAX_CLAUSE_MS,
     on_progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Narration:
-    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's exact times."""
+    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's and clause's exact times."""
     if not sentences:
         raise MediaError("nothing to narrate: the sentence list is empty")
     for number, text in enumerate(sentences, start=1):
@@ -138,18 +148,15 @@ def synthesize(
             raise MediaError(f"sentence {number} is empty")
     if not MIN_SPEED <= speed <= MAX_SPEED:
         raise MediaError(f"speech speed {speed} is outside {MIN_SPEED}-{MAX_SPEED}")
-    if pause_ms < 0:
-        raise MediaError(f"pause_ms must not be negative, got {pause_ms}")
+    if pause_ms < 0 or clause_pause_ms < 0:
+        raise MediaError(f"pauses must not be negative, got {pause_ms} and {clause_pause_ms} ms")
     backend = get_backend(platform, options)
     reference_hash = _check_reference(voice) if backend.needs_reference else ""
 
     cache_dir = Path(out_dir) / "sentences"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    clips: list[np.ndarray] = []
-    clip_words: list[list[TimedWord] | None] = []  # times inside each trimmed clip
-    for number, text in enumerate(sentences, start=1):
-        if cancel is not None and cancel():
-            raise Cancelled(f"cancelled before sentence {number} of {len(sentences)}")
+
+    def clause_audio(number: int, text: str) -> tuple[np.ndarray, Path]:
         key = _cache_key(platform, voice, reference_hash, speed, text)
         cached_path = cache_dir / f"{key}.wav"
         samples = _read_cached(cached_path)
@@ -157,27 +164,49 @@ def synthesize(
             cached_path.touch()  # used now: the workspace prune keeps it
             if backend.word_source:
                 words.sidecar_path(cached_path).touch()
-        else:
-            try:
-                _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path)
-            except MediaError as error:
-                message = f"sentence {number} ({text[:30]!r}): {error}"
-                raise MediaError(message, permanent=error.permanent) from error
-            samples = _read_cached(cached_path)
-            if samples is None:
-                raise MediaError(f"sentence {number}: the cached audio {cached_path.name} vanished")
-        start, end = _speech_bounds(samples)
-        clips.append(_even_out(samples[start:end]))
-        spoken = words.read_sidecar(cached_path) if backend.word_source else None
-        clip_words.append(None if spoken is None else words.shift(
-            spoken, -(start * 1000 // SAMPLE_RATE), length_ms=-(-(end - start) * 1000 // SAMPLE_RATE),
-            sentence=number - 1))
+            return samples, cached_path
+        try:
+            _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path)
+        except MediaError as error:
+            message = f"sentence {number} ({text[:30]!r}): {error}"
+            raise MediaError(message, permanent=error.permanent) from error
+        samples = _read_cached(cached_path)
+        if samples is None:
+            raise MediaError(f"sentence {number}: the cached audio {cached_path.name} vanished")
+        return samples, cached_path
+
+    # Per sentence: its clauses, their trimmed audio and their word times inside that audio.
+    spoken: list[list[tuple[str, np.ndarray, list[TimedWord] | None]]] = []
+    for number, sentence in enumerate(sentences, start=1):
+        if cancel is not None and cancel():
+            raise Cancelled(f"cancelled before sentence {number} of {len(sentences)}")
+        clauses: list[tuple[str, np.ndarray, list[TimedWord] | None]] = []
+        pending = split_clauses(sentence)
+        while pending:
+            text = pending.pop(0)
+            samples, cached_path = clause_audio(number, text)
+            start, end = _speech_bounds(samples)
+            halves = split_in_two(text) if end - start > max_clause_ms * SAMPLE_RATE // 1000 else None
+            if halves is not None:
+                pending[0:0] = halves
+                continue
+            clip_words = words.read_sidecar(cached_path) if backend.word_source else None
+            if clip_words is not None:
+                clip_words = words.shift(clip_words, -(start * 1000 // SAMPLE_RATE),
+                                         length_ms=-(-(end - start) * 1000 // SAMPLE_RATE), sentence=number - 1)
+            clauses.append((text, _even_out(samples[start:end]), clip_words))
+        spoken.append(clauses)
         if on_progress is not None:
             on_progress(number / len(sentences))
 
-    narration = _join(clips, sentences, pause_ms=pause_ms, narration_path=Path(out_dir) / "narration.wav")
-    return dataclasses.replace(narration, words=words.place(clip_words, narration.sentences),
-                               word_source=backend.word_source)
+    narration = _join([[(text, clip) for text, clip, _ in clauses] for clauses in spoken], sentences,
+                      pause_ms=pause_ms, clause_pause_ms=clause_pause_ms,
+                      narration_path=Path(out_dir) / "narration.wav")
+    # Each clause's words at the clause's place in the narration, labelled with their sentence.
+    clause_words = [clip_words for clauses in spoken for _, _, clip_words in clauses]
+    sentence_of = [index for index, clauses in enumerate(spoken) for _ in clauses]
+    return dataclasses.replace(narration, word_source=backend.word_source,
+                               words=words.place(clause_words, narration.clauses, sentence_of=sentence_of))
 
 
 def _check_reference(voice: VoiceSpec) -> str:
@@ -280,23 +309,30 @@ def _even_out(samples: np.ndarray) -> np.ndarray:
     return samples * gain
 
 
-def _join(clips: list[np.ndarray], sentences: list[str], *, pause_ms: int, narration_path: Path) -> Narration:
+def _join(
+    spoken: list[list[tuple[str, np.ndarray]]], sentences: list[str], *, pause_ms: int, clause_pause_ms: int,
+    narration_path: Path,
+) -> Narration:
     """Concatenate with pauses; times come from sample counts, which are whole milliseconds
     because every clip is padded to a multiple of one millisecond of samples."""
     per_ms = SAMPLE_RATE // 1000
-    pause = np.zeros(pause_ms * per_ms, dtype=np.float32)
     parts: list[np.ndarray] = []
-    timed: list[TimedSentence] = []
+    timed_sentences: list[TimedSentence] = []
+    timed_clauses: list[TimedSentence] = []
     position_ms = 0
-    for index, (clip, text) in enumerate(zip(clips, sentences)):
-        if index:
-            parts.append(pause)
-            position_ms += pause_ms
-        clip = np.pad(clip, (0, -len(clip) % per_ms))
-        parts.append(clip)
-        length_ms = len(clip) // per_ms
-        timed.append(TimedSentence(text=text, start_ms=position_ms, end_ms=position_ms + length_ms))
-        position_ms += length_ms
+    for sentence_index, (clauses, sentence) in enumerate(zip(spoken, sentences)):
+        for clause_index, (text, clip) in enumerate(clauses):
+            if sentence_index or clause_index:
+                gap_ms = clause_pause_ms if clause_index else pause_ms
+                parts.append(np.zeros(gap_ms * per_ms, dtype=np.float32))
+                position_ms += gap_ms
+            clip = np.pad(clip, (0, -len(clip) % per_ms))
+            parts.append(clip)
+            length_ms = len(clip) // per_ms
+            timed_clauses.append(TimedSentence(text=text, start_ms=position_ms, end_ms=position_ms + length_ms))
+            position_ms += length_ms
+        first = timed_clauses[-len(clauses)]
+        timed_sentences.append(TimedSentence(text=sentence, start_ms=first.start_ms, end_ms=position_ms))
 
     pcm = (np.clip(np.concatenate(parts), -1.0, 1.0) * 32767).astype("<i2")
     temporary_path = narration_path.with_name(f".{narration_path.name}.tmp")
@@ -306,4 +342,5 @@ def _join(clips: list[np.ndarray], sentences: list[str], *, pause_ms: int, narra
         writer.setframerate(SAMPLE_RATE)
         writer.writeframes(pcm.tobytes())
     os.replace(temporary_path, narration_path)
-    return Narration(path=narration_path, duration_ms=position_ms, sentences=timed)
+    return Narration(path=narration_path, duration_ms=position_ms, sentences=timed_sentences,
+                     clauses=timed_clauses)

@@ -273,15 +273,19 @@ def shift(words: Iterable[TimedWord], offset_ms: int, *, length_ms: int, sentenc
     return moved
 
 
-def place(clip_words: Sequence[Sequence[TimedWord] | None], sentences: Sequence[TimedSentence]) -> list[TimedWord]:
-    """Each clip's words (times inside the clip) at its sentence's place in the narration.
-
-    Clips without word times (None) contribute none.
+def place(
+    clip_words: Sequence[Sequence[TimedWord] | None], spans: Sequence[TimedSentence], *,
+    sentence_of: Sequence[int] | None = None,
+) -> list[TimedWord]:
+    """Each clip's words (times inside the clip) at its span's place in the narration (the
+    narration's clauses, or its sentences), labelled with sentence number `sentence_of[i]`
+    (the clip's own index when not given). Clips without word times (None) contribute none.
     """
+    labels = range(len(spans)) if sentence_of is None else sentence_of
     placed: list[TimedWord] = []
-    for index, (words, sentence) in enumerate(zip(clip_words, sentences, strict=True)):
+    for words, span, sentence in zip(clip_words, spans, labels, strict=True):
         if words:
-            placed.extend(shift(words, sentence.start_ms, length_ms=sentence.end_ms, sentence=index))
+            placed.extend(shift(words, span.start_ms, length_ms=span.end_ms, sentence=sentence))
     return placed
 
 

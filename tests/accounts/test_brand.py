@@ -39,6 +39,8 @@ EVERY_KEY = {
     "human_insertion_mode": "pip",
     "human_config": {"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, "corner": "top-left",
                      "scale": 0.5, "chroma_key": "#0000FF"},
+    "burn_subtitles": False,
+    "loudness_lufs": -16.5,
 }
 
 
@@ -63,6 +65,7 @@ def test_a_brand_without_a_profile_takes_the_seeds_defaults(settings):
     assert (brand.video_crf, brand.video_preset) == (23, "faster")  # the hosts' VIDEO_PRESET
     assert brand.renditions == () and brand.keep_plain_video is False
     assert brand.human_insertion_mode == "fullscreen"
+    assert brand.burn_subtitles is True and brand.loudness_lufs == -14.0
     assert brand.human_config == Presenter(url="http://presenter.example/clip", start_s=120, end_s=120,
                                            corner="bottom-right", scale=0.3, chroma_key="#00FF00")
 
@@ -83,6 +86,7 @@ def test_every_documented_key_is_read(settings):
         renditions=("16:9", "9:16"), keep_plain_video=True, human_insertion_mode="pip",
         human_config=Presenter(url="http://presenter:9000/clip", start_s=3.0, end_s=4.5, corner="top-left",
                                scale=0.5, chroma_key="#0000FF"),
+        burn_subtitles=False, loudness_lufs=-16.5,
     )
     joins = ["segment", "cue", "cue", "segment", "segment", "segment"]
     picked = brand.transitions(joins, seed=3)
@@ -200,6 +204,8 @@ def admin_form(**brand) -> dict:
     ("subtitle_karaoke", '{"color": "yellow"}', {"color": "yellow"}, "color: Must be a colour of the form #RRGGBB."),
     ("subtitle_karaoke", '{"scale": 3}', {"scale": 3}, "scale: Must be a number from 1 to 1.5."),
     ("subtitle_karaoke", '"on"', "on", "Must be a JSON object."),
+    ("loudness_lufs", "-5", -5, "Must be a number from -30 to -9."),
+    ("loudness_lufs", "loud", "loud", "Must be a number from -30 to -9."),
 ])
 def test_the_admin_and_the_api_refuse_a_bad_brand_value_with_the_same_words(operator, name, typed, value,
                                                                              message):
@@ -235,7 +241,7 @@ def test_the_admin_saves_every_brand_key(operator):
              "transition_types": EVERY_KEY["transition_types"], "enable_transition": "true",
              "srt_concat_transition_types": EVERY_KEY["srt_concat_transition_types"],
              "enable_srt_concat_transition": "true", "keep_plain_video": "true",
-             "renditions": EVERY_KEY["renditions"],
+             "renditions": EVERY_KEY["renditions"], "burn_subtitles": "false",
              "human_config": '{"url": "http://presenter:9000/clip", "start_s": 3, "end_s": 4.5, '
                              '"corner": "top-left", "scale": 0.5, "chroma_key": "#0000FF"}',
              "subtitle_karaoke": '{"color": "#00FFAA", "scale": 1.2, "box": "#330000"}'}

@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from media_engine.cards import font, key_phrase, render_card, wrap_text
+from media_engine.cards import fit_text, font, key_phrase, render_card, wrap_text
+from media_engine.compose import cover_layout, make_cover
 from media_engine.errors import MediaError
 
 PALETTE = ["#204060", "#c08040"]
@@ -78,3 +81,81 @@ def test_wrapping_fits_the_measured_width():
 def test_bad_colour_is_an_error(tmp_path):
     with pytest.raises(MediaError, match="colour"):
         render_card("x", width=32, height=32, palette=["#zzzzzz"], out_path=tmp_path / "x.png")
+
+
+# --- word boundaries and covers -----------------------------------------------------------------
+
+LATIN_WORD = re.compile(r"[A-Za-z0-9'’-]+")
+
+
+def words_kept_whole(lines: list[str], text: str) -> bool:
+    """Every Latin word of `text` appears whole on one line."""
+    return sorted(LATIN_WORD.findall(" ".join(lines))) == sorted(LATIN_WORD.findall(text))
+
+
+def test_key_phrase_of_mixed_text_never_ends_inside_a_word():
+    """A headline with a CJK word in it was cut at 16 characters: "Today we talk ab"."""
+    phrase = key_phrase("Today we talk about 睡眠 and why it matters so much")
+    assert phrase.startswith("Today we talk about")
+    assert words_kept_whole([phrase], "Today we talk about 睡眠 and why it matters so much"[:len(phrase)])
+    assert key_phrase("今天我们聊一聊Vitamin D的好处和坏处还有很多别的事情").startswith("今天我们聊一聊Vitamin D")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
+@pytest.mark.parametrize("text", [
+    "Understanding cardiovascular inflammation: what everybody should know",
+    "Today we talk about sleeping well, eating slowly and walking daily",
+    "每天早上喝一杯温水可以帮助身体排毒还能改善皮肤",
+])
+def test_card_and_cover_lines_break_at_word_boundaries(text, width, height):
+    text_font, lines = fit_text(key_phrase(text), max_width=width * 0.84, max_height=height * 0.6,
+                                start_size=max(12, round(min(width, height) / 6)))
+    assert all(text_font.getlength(line) <= width * 0.84 for line in lines)
+    assert words_kept_whole(lines, key_phrase(text))
+    layout = cover_layout(text, width=width, height=height)
+    assert words_kept_whole(layout.lines, text)
+    assert "".join(layout.lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_a_word_wider_than_the_line_is_the_only_thing_cut():
+    text_font = font(48)
+    lines = wrap_text("a Pneumonoultramicroscopicsilicovolcanoconiosis case", text_font, 400)
+    assert lines[0] == "a"
+    assert all(text_font.getlength(line) <= 400 for line in lines)
+    assert len(lines) >= 3 and lines[-1].endswith(" case")
+    assert "".join(lines).replace(" ", "") == "aPneumonoultramicroscopicsilicovolcanoconiosiscase"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
+@pytest.mark.parametrize("title", [
+    "Seven habits that keep your heart healthy after sixty, explained simply by a cardiologist",
+    "每天早上一杯温水，坚持一个月以后身体会发生什么变化？医生告诉你答案",
+])
+def test_cover_title_lines_do_not_overlap_and_stay_in_the_safe_area(tmp_path, title, width, height):
+    layout = cover_layout(title, width=width, height=height)
+    assert 1 <= len(layout.lines) <= (4 if height > width else 3)
+    for upper, lower in zip(layout.boxes, layout.boxes[1:]):
+        assert upper[3] <= lower[1], "two title lines overlap"
+    for x0, y0, x1, y1 in layout.boxes:
+        assert width * 0.05 <= x0 and x1 <= width * 0.95
+        assert height * 0.05 <= y0 and y1 <= height * (0.8 if height > width else 0.95)
+        assert layout.band[0] <= y0 and y1 <= layout.band[1]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
+def test_cover_over_a_card_shows_the_title_as_its_only_text(tmp_path, width, height):
+    """The cover used to put its title over the card's own big phrase; now the card comes without it."""
+    background = render_card("", width=width, height=height, palette=PALETTE, out_path=tmp_path / "bg.png", seed=3)
+    title = "Seven habits that keep your heart healthy after sixty"
+    cover = pixels(make_cover(background, title, tmp_path / "cover.jpg", width=width, height=height))
+    card = pixels(background)
+    layout = cover_layout(title, width=width, height=height)
+    top, bottom = layout.band
+    feather = (bottom - top) * 0.35 + 2
+    outside = np.ones((height, width), dtype=bool)
+    outside[max(0, int(top - feather)) : int(bottom + feather) + 1] = False
+    # Outside the title band the cover is the picture itself (JPEG noise aside): no other text.
+    assert np.abs(cover[outside] - card[outside]).max() < 24
+    # Inside it the title is drawn: bright glyph pixels in every line's box.
+    for x0, y0, x1, y1 in layout.boxes:
+        assert (cover[y0:y1, x0:x1].min(axis=2) > 220).sum() > 50

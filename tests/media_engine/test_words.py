@@ -189,7 +189,7 @@ def test_a_frame_at_a_words_midpoint_shows_that_word_highlighted(narrations, kin
     narration = narrations[kind]
     style = subtitles.subtitle_style(width=width, height=height, font_size=None, font_family=fonts.FAMILY,
                                      primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
-    cues = subtitles.make_cues(narration.sentences, font_path=fonts.default_font_path(), font_size=style.font_size,
+    cues = subtitles.make_cues(narration.clauses, font_path=fonts.default_font_path(), font_size=style.font_size,
                                max_width_px=subtitles.safe_text_width(width, style))
     ass_path = tmp_path / "karaoke.ass"
     subtitles.write_ass(cues, ass_path, width=width, height=height, style=style,
@@ -227,7 +227,7 @@ def test_a_frame_at_a_words_midpoint_shows_that_word_highlighted(narrations, kin
 def test_karaoke_is_off_without_the_brand_key(narrations, tmp_path):
     style = subtitles.subtitle_style(width=640, height=360, font_size=None, font_family=fonts.FAMILY,
                                      primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
-    cues = subtitles.make_cues(narrations["latin"].sentences, font_path=fonts.default_font_path(),
+    cues = subtitles.make_cues(narrations["latin"].clauses, font_path=fonts.default_font_path(),
                                font_size=style.font_size, max_width_px=subtitles.safe_text_width(640, style))
     plain, karaoke = tmp_path / "plain.ass", tmp_path / "karaoke.ass"
     subtitles.write_ass(cues, plain, width=640, height=360, style=style, words=narrations["latin"].words)
@@ -236,3 +236,54 @@ def test_karaoke_is_off_without_the_brand_key(narrations, tmp_path):
     assert "\\1c" not in plain.read_text() and plain.read_text().count("Dialogue:") == len(cues)
     events = karaoke.read_text()
     assert events.count("{\\1c&H00D4FF&\\fscx120\\fscy120\\3c&H0000C0&") == len(narrations["latin"].words)
+
+
+# --- sentences read in clauses ------------------------------------------------------------------
+
+CLAUSED = ["Drink a glass of warm water every morning before breakfast, then walk for ten minutes "
+           "in the fresh air outside.", "The end."]
+
+
+def test_words_of_a_sentence_read_in_clauses_keep_their_sentence_and_sit_in_their_clause(tmp_path):
+    narration = narrate(CLAUSED, "en-US", tmp_path)
+    assert [clause.text for clause in narration.clauses] == [
+        "Drink a glass of warm water every morning before breakfast,",
+        "then walk for ten minutes in the fresh air outside.", "The end."]
+    # Both clauses' words belong to the first sentence, the last clause's to the second.
+    second = narration.clauses[2].start_ms
+    assert {word.sentence for word in narration.words if word.start_ms < second} == {0}
+    assert {word.sentence for word in narration.words if word.start_ms >= second} == {1}
+    assert words.missing_note(narration.word_source, narration.words, len(narration.sentences)) == ""
+    for index, clause in enumerate(narration.clauses):
+        raw = words.espeak_synthesize(clause.text, voice="en-us", rate=175, out_path=tmp_path / f"raw{index}.wav")
+        placed = [word for word in narration.words if clause.start_ms <= word.start_ms < clause.end_ms]
+        assert [word.text for word in placed] == [word.text for word in raw.words]
+        assert all(word.end_ms <= clause.end_ms for word in placed)
+        # One shift per clause: its place in the narration less the silence trimmed off its own audio.
+        shifts = {got.start_ms - want.start_ms for got, want in zip(placed, raw.words)}
+        assert len(shifts) == 1 and 0 <= clause.start_ms - shifts.pop() < 200
+
+
+def test_karaoke_highlights_each_word_once_in_the_clause_cue_its_time_falls_in(tmp_path):
+    narration = narrate(CLAUSED, "en-US", tmp_path)
+    style = subtitles.subtitle_style(width=1280, height=720, font_size=None, font_family=fonts.FAMILY,
+                                     primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
+    cues = subtitles.make_cues(narration.clauses, font_path=fonts.default_font_path(), font_size=style.font_size,
+                               max_width_px=subtitles.safe_text_width(1280, style))
+    assert len(cues) == len(narration.clauses) == 3
+    ass_path = tmp_path / "karaoke.ass"
+    subtitles.write_ass(cues, ass_path, width=1280, height=720, style=style,
+                        karaoke=KaraokeStyle(color=HIGHLIGHT), words=narration.words)
+    highlighted = []  # (start cs, end cs, word, the cue's whole text)
+    for line in ass_path.read_text().splitlines():
+        match = re.match(r"Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d),(\d+):(\d\d):(\d\d)\.(\d\d),Default,,0,0,0,,(.*)", line)
+        if match and "\\1c" in match.group(9):
+            h1, m1, s1, c1, h2, m2, s2, c2 = map(int, match.groups()[:8])
+            text = match.group(9)
+            word = re.search(r"\\1c&H[0-9A-F]+&}([^{]*)\{\\r}", text).group(1)
+            highlighted.append(((h1 * 3600 + m1 * 60 + s1) * 100 + c1, (h2 * 3600 + m2 * 60 + s2) * 100 + c2,
+                                word, re.sub(r"\{[^}]*}", "", text).replace("\\N", " ")))
+    assert [word for _start, _end, word, _text in highlighted] == [word.text for word in narration.words]
+    for start, end, word, text in highlighted:
+        [cue] = [cue for cue in cues if cue.start_ms <= start * 10 and end * 10 <= cue.end_ms + 10]
+        assert text == " ".join(cue.lines) and word in text

@@ -1,0 +1,83 @@
+"""The final audio track: music under the voice, normalized to a loudness target (two-pass loudnorm)."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from media_engine import audio, ffmpeg, tts
+from media_engine.errors import MediaError
+from media_engine.sentences import split_sentences
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and true peak (dBTP) of a file's audio, as ffmpeg's ebur128 measures them."""
+    result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:a",
+                             "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, check=True)
+    summary = result.stderr[result.stderr.rindex("Summary:"):]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))
+    return integrated, peak
+
+
+@pytest.fixture(scope="module")
+def narration(tmp_path_factory) -> tts.Narration:
+    text = (DATA / "health_article_zh.txt").read_text(encoding="utf-8")
+    return tts.synthesize(split_sentences(text)[:4], platform="espeak",
+                          voice=tts.VoiceSpec(name="", language="zh-CN"), speed=1.0,
+                          out_dir=tmp_path_factory.mktemp("narration"))
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("music") / "music.mp3"
+    ffmpeg.run(["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100:duration=7", "-f", "lavfi",
+                "-i", "anoisesrc=color=pink:amplitude=0.2:sample_rate=44100:duration=7",
+                "-filter_complex", "amix=inputs=2", "-ac", "2", str(path)])
+    return path
+
+
+def encoded(wav: Path) -> Path:
+    """The track as the composition's encoder writes it (AAC), where true peaks can grow."""
+    out_path = wav.with_suffix(".m4a")
+    ffmpeg.run(["-i", wav, "-c:a", "aac", "-b:a", "160k", out_path])
+    return out_path
+
+
+@pytest.mark.parametrize("target", [-14.0, -20.0])
+def test_final_audio_with_music_meets_the_loudness_target_and_true_peak(narration, music, tmp_path, target):
+    voice_only, _ = ebur128(narration.path)
+    assert voice_only < -17  # the narration alone is quiet: there is something to fix
+    track = audio.final_audio(narration.path, tmp_path / "audio.wav", duration_s=narration.duration_ms / 1000,
+                              music_path=music, music_volume=0.15, loudness_lufs=target)
+    integrated, peak = ebur128(encoded(track))
+    assert abs(integrated - target) <= 1.0
+    assert peak <= -1.0
+    stream = ffmpeg.probe(track)["streams"][0]
+    assert (stream["channels"], stream["sample_rate"]) == (2, "48000")
+    assert abs(ffmpeg.duration(track) - narration.duration_ms / 1000) < 0.05
+
+
+def test_music_loops_under_the_voice_for_the_whole_narration(narration, music, tmp_path):
+    """The 7 s music runs to the end; the voice is not lowered by the mix."""
+    with_music = audio.final_audio(narration.path, tmp_path / "music.wav", duration_s=narration.duration_ms / 1000,
+                                   music_path=music, music_volume=0.3)
+    tail = tmp_path / "tail.wav"
+    # The last pause between sentences: music only.
+    last = narration.sentences[-1].start_ms / 1000
+    ffmpeg.run(["-ss", f"{last - 0.2:.3f}", "-t", "0.15", "-i", with_music, tail])
+    loudness = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(tail), "-af", "volumedetect",
+                               "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    assert float(re.search(r"mean_volume: (-?[\d.]+) dB", loudness).group(1)) > -50
+
+
+def test_bad_targets_and_silence_are_refused(narration, tmp_path):
+    with pytest.raises(MediaError, match="loudness target -5"):
+        audio.final_audio(narration.path, tmp_path / "a.wav", duration_s=1, loudness_lufs=-5)
+    silent = tmp_path / "silent.wav"
+    ffmpeg.run(["-f", "lavfi", "-i", "anullsrc=r=24000:cl=mono", "-t", "2", silent])
+    with pytest.raises(MediaError, match="silent"):
+        audio.final_audio(silent, tmp_path / "b.wav", duration_s=2)
