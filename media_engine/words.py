@@ -294,9 +294,9 @@ def missing_note(source: str, words: Sequence[TimedWord], sentence_count: int) -
     timed = {word.sentence for word in words}
     missing = sentence_count - len(timed)
     if not source:
-        return "no word times for this narration: karaoke captions keep sentence timing"
+        return "no word times for this narration: karaoke captions keep clause timing"
     if missing > 0:
-        return f"no word times for {missing} of {sentence_count} sentences: those keep sentence timing"
+        return f"no word times for {missing} of {sentence_count} sentences: those keep clause timing"
     return ""
 
 

@@ -131,7 +131,7 @@ def test_karaoke_with_a_voice_without_word_times_says_so_and_keeps_sentence_timi
     job.account.save()
     execution = render(job)
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
-    assert "no word times for this narration: karaoke captions keep sentence timing" in execution.detail
+    assert "no word times for this narration: karaoke captions keep clause timing" in execution.detail
     ass = stored_path(execution.results["ass"]).read_text()
     srt = stored_path(execution.results["srt"]).read_text()
     assert "\\1c" not in ass and ass.count("Dialogue:") == len(srt_times(srt))
