@@ -558,6 +558,7 @@ SCHEDULES = {
     "batchvideo: storage clean-up": ("jobs.maintenance.task_cleanup_storage", Schedule.HOURLY, None),
     "batchvideo: old jobs clean-up": ("jobs.maintenance.task_cleanup_old_jobs", Schedule.DAILY, None),
     "batchvideo: webhook deliveries": ("jobs.tasks.webhooks_sweep", Schedule.MINUTES, 1),
+    "batchvideo: due publications": ("jobs.publishing.publications_wake_due", Schedule.MINUTES, 10),
 }
 
 

@@ -38,6 +38,8 @@ PUBLISH_TASK = "jobs.tasks.run_publication"
 QUOTA_TIMEZONE = ZoneInfo("America/Los_Angeles")  # YouTube resets quotas at midnight Pacific time
 # A RUNNING publication whose worker has not written for this long is taken over (a chunk writes progress).
 STALE_AFTER = timedelta(minutes=15)
+# A due publication this quiet gets its task queued again (a duplicate task finds it claimed: no-op).
+WAKE_QUIET_AFTER = timedelta(minutes=10)
 TITLE_MAX = 100
 DESCRIPTION_MAX_BYTES = 5000
 TAGS_MAX_CHARS = 500
@@ -346,6 +348,16 @@ def _fail(publication: Publication, message: str) -> None:
         _save(publication, status=PublicationStatus.FAILED, error=message + done,
               detail=f"Failed: {message}"[:500], scheduled_for=None)
         webhooks.publication_event_record(publication=publication)
+
+
+def publications_wake_due() -> int:
+    """Queue again what is due but has had no word for a while: a publication whose worker died, or
+    whose task or one-off schedule was lost (the maintenance schedule calls this)."""
+    quiet = publications_due().filter(updated_at__lt=timezone.now() - WAKE_QUIET_AFTER)
+    ids = list(quiet.values_list("pk", flat=True))
+    for publication_id in ids:
+        publication_wake(publication_id)
+    return len(ids)
 
 
 def publication_run_due() -> list[int]:

@@ -250,3 +250,22 @@ def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operato
     assert events[0]["data"]["publication"]["url"] == done.url and done.url
     assert events[0]["data"]["job"]["id"] == rendered.job.pk
     assert "Connect the channel again" in events[1]["data"]["publication"]["error"]
+
+
+def test_a_publication_whose_worker_died_is_queued_again_by_the_maintenance_schedule(fake, operator, rendered):
+    from django_q.models import OrmQ
+
+    response = publish(operator, rendered.job)
+    publication_id = response.json()["id"]
+    OrmQ.objects.all().delete()  # the worker took the task...
+    long_ago = timezone.now() - timedelta(hours=1)
+    Publication.objects.filter(pk=publication_id).update(  # ...claimed it, and died mid-upload
+        status=PublicationStatus.RUNNING, attempts=1, updated_at=long_ago)
+
+    assert publishing.publications_wake_due() == 1
+    assert queued_publications() == [publication_id]
+    run_publication(publication_id)
+
+    published = Publication.objects.get(pk=publication_id)
+    assert published.status == PublicationStatus.PUBLISHED and published.attempts == 2
+    assert publishing.publications_wake_due() == 0
