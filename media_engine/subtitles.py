@@ -23,9 +23,9 @@ from .sentences import TimedSentence, TimedWord, is_cjk, is_cjk_text
 
 # Safe area: nothing of the subtitle box closer than this share of the frame to an edge.
 SAFE_MARGIN = 0.05
-# Vertical videos are watched in apps whose buttons and captions cover the bottom of the
-# frame, so their subtitles sit higher.
-PORTRAIT_MARGIN_V = 0.12
+# Vertical videos are watched in apps whose channel name, description and buttons cover the
+# bottom quarter of the frame (the Shorts safe area, media_engine.layout.SHORTS), so their subtitles sit above it.
+PORTRAIT_MARGIN_V = 0.25
 FONT_SIZE_SHARE = 0.045  # of the shorter side: 35 px at 1360x768 and 768x1360
 
 # Line lengths that read comfortably: CJK characters, or Latin characters of ordinary text

@@ -65,3 +65,16 @@ def test_top_lines_make_room_for_a_logo_in_a_top_corner():
 
 def test_empty_texts_have_no_lines():
     assert text_lines([TextBlock(""), TextBlock("  ", position="bottom")], width=1360, height=768) == []
+
+
+def test_vertical_subtitles_sit_above_the_shorts_bottom_quarter_inside_its_safe_area():
+    from media_engine import subtitles
+    from media_engine.layout import safe_box
+
+    for width, height in [(768, 1360), (720, 1280)]:
+        style = subtitles.subtitle_style(width=width, height=height, font_size=None, font_family="Noto Sans CJK SC",
+                                         primary_colour="#FFFFFF", background_colour="#000000",
+                                         background_opacity=0.6)
+        x, y, w, h = subtitles.subtitle_area(width, height, style)
+        sx, sy, sw, sh = safe_box(width, height)
+        assert y >= sy and y + h <= sy + sh, ((x, y, w, h), (sx, sy, sw, sh))
