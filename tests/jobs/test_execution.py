@@ -177,5 +177,5 @@ def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings
     assert killed_at < 100
     assert JobExecution.objects.filter(job=job).count() == 1
     stored = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk) / str(execution.pk)).iterdir())
-    assert stored == ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "video.mp4"]
+    assert stored == ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "subtitles.vtt", "video.mp4"]
     assert execution.steps["narration"]["status"] in ("done", "reused")

@@ -49,7 +49,7 @@ from tests.processes import free_port, process_env, start, stop, wait_for_port
 from tests.storage.conftest import Bucket, use_s3
 
 ONE_SENTENCE = "今天天气很好。"
-ARTIFACTS = ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "video.mp4"]
+ARTIFACTS = ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "subtitles.vtt", "video.mp4"]
 # Every worker: small segments, the fastest encoder, a stale time of 2 s.
 WORKER_ENV = {"SEGMENT_TARGET_MS": "1500", "VIDEO_PRESET": "ultrafast", "EXECUTION_STALE_S": "2",
               "STEP_BACKOFF_S": "0.5"}
@@ -264,7 +264,7 @@ def test_a_render_taken_over_mid_step_stops_and_stores_nothing_more(job, monkeyp
     assert execution.status == ExecutionStatus.RUNNING  # left to its new owner
     assert row(execution).attempt == 99 and "video" not in row(execution).results
     folder = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk) / str(execution.pk)
-    assert sorted(path.name for path in folder.iterdir()) == ["narration.wav", "subtitles.ass", "subtitles.srt"]
+    assert sorted(path.name for path in folder.iterdir()) == ["narration.wav", "subtitles.ass", "subtitles.srt", "subtitles.vtt"]
 
 
 # ---------------------------------------------------------------- no network call inside a transaction
@@ -354,7 +354,8 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
     which that clean-up is deleting. Compose and cover are quick fakes that read every input from
     storage (a deleted input fails them)."""
     def compose(context, inputs):
-        for key in (inputs["narration"], inputs["subtitles"], *(visual for *_, visual in inputs["visuals"])):
+        visuals = [visual for *_, visual in inputs["visuals"]]
+        for key in (inputs["narration"], *inputs["subtitles"].values(), *visuals):
             fetch(key)
         out = context.workdir / "video.mp4"
         out.write_text(json.dumps(inputs["visuals"]))
