@@ -556,7 +556,7 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
     output = paused.log.read_text()
     assert paused.returncode == 0 and "stopped: another worker took it over" in output, output
     assert done.attempt == 2
-    names = ("narration", "srt", "ass", "video", "cover")
+    names = ("narration", "srt", "vtt", "ass", "video", "cover")
     assert sorted(Path(done.results[name]).name for name in names) == ARTIFACTS
 
 
