@@ -10,18 +10,23 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
 - The timeline is cut into pieces: the steady part of each segment and the short windows
   where two segments overlap. `xfade` runs only on those windows and `concat` joins the
   pieces; a chain of full-length xfades costs ~2 ms on every frame that passes through it.
-- One ffmpeg process keeps every input's buffers until it exits (~6 MB per still plus
-  ~13 MB per transition at this size), so the frames are made by a series of small
-  "picture processes" of at most `SEGMENTS_PER_PASS` segments each, which also burn the
-  subtitles (libass), draw the texts and overlay the logo. They write raw frames into one
-  FIFO; a single encoder process reads it as one stream, mixes the music under the voice
-  and encodes once. Memory stays bounded whatever the length, nothing is encoded twice,
-  and the overlay work runs beside x264 instead of in front of it.
-  Benchmark (`manage.py benchmark compose`): ~1.25x a plain re-encode, peak RSS ~240 MB.
+- Each piece is its own chunk: one small ffmpeg process makes its frames (burning the
+  subtitles with libass, drawing the texts, overlaying the logo) and encodes them with x264
+  from a keyframe, with the same settings for every chunk. A chunk is named by a hash of
+  exactly what it shows (the filter graph with each file replaced by its content hash, the
+  subtitle events inside it relative to its own start, the encoder settings), so an edit
+  re-encodes only the chunks that show it; a segment that only moves in time keeps its
+  chunks (the timeline is in whole frames). The audio is encoded once on its own, and the
+  video is a stream copy of the chunks (concat demuxer) with the audio. Memory is bounded by
+  one piece (two inputs at most) per process, whatever the length; CHUNK_WORKERS chunks are
+  made at a time, which also keeps both cores busy while a process starts.
+  Benchmark (`manage.py benchmark compose`): see the README for the figures.
 """
 
-import contextlib
-import fcntl
+from __future__ import annotations
+
+import hashlib
+import json
 import math
 import os
 import random
@@ -30,8 +35,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -58,14 +63,12 @@ KEN_BURNS_MARGIN = 0.12
 KEN_BURNS_FULL_PAN_S = 6.0
 # Pan directions (dx, dy): horizontal, vertical and diagonal, each both ways.
 PAN_DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
-# What one picture process may open (see the module docstring): a still counts 1, a clip
-# counts CLIP_WEIGHT, as its decoder keeps several full-size frames (8 stills ~250 MB,
-# 8 clips from 1080p sources ~315 MB measured, subtitles and logo included).
-SEGMENTS_PER_PASS = 8
-CLIP_WEIGHT = 2
-# Larger FIFO buffer (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default):
-# fewer wake-ups per 1.5 MB frame.
-FIFO_BYTES = 1 << 20
+# Chunks made at a time (each its own ffmpeg process with x264 on CHUNK_THREADS threads).
+CHUNK_WORKERS = max(2, min(4, (os.cpu_count() or 2) // 2))
+# x264's output depends on its thread count: fixed, so a chunk is the same on every host.
+CHUNK_THREADS = 2
+# Part of every chunk's name: change it when the way chunks are made changes.
+CHUNK_FORMAT = 1
 # h2v: the horizontal picture keeps 16:9 inside the vertical frame.
 H2V_ASPECT = 9 / 16
 AUDIO_RATE = 48000
@@ -137,28 +140,31 @@ def render(
     plan: Plan,
     out_path: Path,
     *,
+    store: ChunkStore | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     timeout: float = 3300,
-) -> Path:
-    """Render `plan` to an MP4 at `out_path` whose duration is the narration's."""
-    out_path = Path(out_path)
-    total_s = _check_plan(plan)
-    box = logo_box(plan)  # probes the logo: a corrupt one fails here, before any rendering
-    timeline = _timeline(plan, total_s)
-    weights = [CLIP_WEIGHT if visual.kind == "clip" else 1 for visual in plan.visuals]
-    chunks = _chunks(timeline, weights, SEGMENTS_PER_PASS)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
-        work_dir = Path(tmp)
-        try:
-            _render_streaming(plan, box, timeline, chunks, total_s, out_path, work_dir,
-                              on_progress=on_progress, cancel=cancel, deadline=deadline)
-        except BaseException:
-            out_path.unlink(missing_ok=True)
-            raise
-    return out_path
+) -> Composition:
+    """Render `plan` to an MP4 at `out_path` whose duration is the narration's.
+
+    Chunks already in `store` are reused and new ones are kept there; without a store they
+    live only as long as the render."""
+    if store is not None:
+        return _compose(plan, out_path, store, segments=None, on_progress=on_progress, cancel=cancel,
+                        timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="chunks-") as folder:
+        return _compose(plan, out_path, ChunkStore(Path(folder)), segments=None, on_progress=on_progress,
+                        cancel=cancel, timeout=timeout)
+
+
+def preview(
+    plan: Plan, segment: int, out_path: Path, *, store: ChunkStore, cancel: CancelCheck | None = None,
+    timeout: float = 600,
+) -> Composition:
+    """One segment with its transitions, narration, subtitles and motion: the full render's own
+    chunks for it (reused when that render made them), joined with the narration under them."""
+    return _compose(plan, out_path, store, segments=(segment, segment), on_progress=None, cancel=cancel,
+                    timeout=timeout)
 
 
 def logo_box(plan: Plan) -> tuple[int, int, int, int] | None:
@@ -307,36 +313,6 @@ def _timeline(plan: Plan, total_s: float) -> _Timeline:
     return _Timeline(origins, lengths, pieces)
 
 
-def _chunks(timeline: _Timeline, weights: list[int], budget: int) -> list[list[_Piece]]:
-    """Group pieces so that the segments each group shows weigh at most `budget`.
-
-    A group ends in the middle of a steady piece, never inside a transition, so each group
-    is complete on its own and the groups simply play one after the other.
-    """
-    chunks: list[list[_Piece]] = [[]]
-    seen: set[int] = set()
-    for piece in timeline.pieces:
-        fresh = set(piece.segments) - seen
-        if fresh and seen and sum(weights[i] for i in seen | fresh) > budget:
-            previous = chunks[-1][-1]
-            if len(piece.segments) == 1:
-                # No transitions: a segment boundary is a clean cut.
-                chunks.append([])
-                seen = set()
-            elif previous.segments == piece.segments[:1] and previous.end - previous.start >= 2:
-                # Cut the steady piece before this transition in two; the new group starts
-                # with its second half, so no transition is split.
-                middle = (previous.start + previous.end) // 2
-                chunks[-1][-1] = _Piece(previous.segments, previous.start, middle)
-                chunks.append([_Piece(previous.segments, middle, previous.end)])
-                seen = set(previous.segments)
-            # Otherwise there is no clean cut here (a segment no longer than a transition):
-            # this group takes one more segment.
-        chunks[-1].append(piece)
-        seen |= set(piece.segments)
-    return chunks
-
-
 # ---------------------------------------------------------------- the picture track
 
 
@@ -366,12 +342,13 @@ def _picture_graph(
             inputs.append(["-threads", "1", "-stream_loop", "-1", "-t", f"{needed / plan.fps + 1:.3f}",
                            "-i", str(visual.path)])
             chain = _clip_chain(plan, width, height, needed)
-        outputs = [f"[s{segment}p{piece.start}]" for piece in uses[segment]]
+        # Labels count within this graph, so a chunk's graph does not say where it is in the video.
+        outputs = [f"[s{input_index}u{use}]" for use in range(len(uses[segment]))]
         split = f"split={len(outputs)}" if len(outputs) > 1 else "null"
         lines.append(f"{source}{chain},{split}{''.join(outputs)}")
-        for piece, output in zip(uses[segment], outputs):
+        for use, (piece, output) in enumerate(zip(uses[segment], outputs)):
             first, last = piece.start - origin, piece.end - origin
-            trimmed = f"t{segment}p{piece.start}"
+            trimmed = f"t{input_index}u{use}"
             lines.append(f"{output}trim=start_frame={first}:end_frame={last},setpts=PTS-STARTPTS[{trimmed}]")
             branch[(segment, piece.start)] = trimmed
     joined: list[str] = []
@@ -434,144 +411,332 @@ def _picture_size(plan: Plan) -> tuple[int, int]:
     return plan.width, plan.height
 
 
-class _FramePipe:
-    """A FIFO that picture processes fill one after another and the encoder process reads.
-
-    We hold it open read-write ourselves: no open() of the FIFO ever blocks, and the encoder
-    sees one continuous stream across the writers until `close()` gives it end of stream.
-    """
-
-    def __init__(self, path: Path) -> None:
-        os.mkfifo(path)
-        self.path = path
-        self._fd = os.open(path, os.O_RDWR)
-        self._lock = threading.Lock()
-        self._closed = False
-        with contextlib.suppress(OSError):  # a smaller buffer only costs a little speed
-            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, FIFO_BYTES)
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
-
-    def discard_until(self, finished: Callable[[], bool]) -> None:
-        """Read and drop frames, so a writer whose reader is gone cannot block on a full
-        pipe: it keeps printing progress and so notices that it was cancelled."""
-        os.set_blocking(self._fd, False)
-        while not finished():
-            with self._lock:
-                if not self._closed:
-                    with contextlib.suppress(BlockingIOError):
-                        while os.read(self._fd, FIFO_BYTES):
-                            pass
-            time.sleep(0.05)
+# ---------------------------------------------------------------- chunks
 
 
-def _render_streaming(
-    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline,
-    chunks: list[list[_Piece]], total_s: float, out_path: Path, work_dir: Path, *,
+@dataclass(frozen=True)
+class ChunkStore:
+    """Where encoded chunks are kept, each named by the hash of what it shows.
+
+    `folder` is this host's copy (a file there is a finished chunk). `fetch(name)` may bring a
+    chunk that another host made into `folder / name` and says whether it did; `keep(path)`
+    shares a chunk this host just made. Without them the folder is the only place."""
+
+    folder: Path
+    fetch: Callable[[str], bool] | None = None
+    keep: Callable[[Path], None] | None = None
+
+
+@dataclass(frozen=True)
+class Composition:
+    """A rendered video and the chunks it is made of (in play order, the audio last)."""
+
+    path: Path
+    chunks: list[str]
+    reused: list[str]  # the chunks that were found already made
+
+    @property
+    def made(self) -> list[str]:
+        return [name for name in self.chunks if name not in set(self.reused)]
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """One ffmpeg run that makes one chunk: `args` end just before the output file."""
+
+    name: str
+    args: list[str]
+    seconds: float
+
+
+def _compose(
+    plan: Plan, out_path: Path, store: ChunkStore, *, segments: tuple[int, int] | None,
+    on_progress: ProgressCallback | None, cancel: CancelCheck | None, timeout: float,
+) -> Composition:
+    """Every piece as its own chunk (made or reused), the audio as one more, joined by a stream copy.
+
+    `segments` (first, last), inclusive, keeps only the pieces that show those segments and the
+    narration under them: a preview made of the very chunks of the full render."""
+    out_path = Path(out_path)
+    total_s = _check_plan(plan)
+    box = logo_box(plan)  # probes the logo: a corrupt one fails here, before any rendering
+    timeline = _timeline(plan, total_s)
+    pieces = timeline.pieces
+    if segments is not None:
+        first, last = segments
+        if not 0 <= first <= last < len(plan.visuals):
+            raise MediaError(f"segments {first}-{last} are not in the plan's {len(plan.visuals)}")
+        pieces = [piece for piece in pieces if any(first <= index <= last for index in piece.segments)]
+    start_frame, end_frame = pieces[0].start, pieces[-1].end
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    store.folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
+        work_dir = Path(tmp)
+        subtitles = _AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
+        jobs = [_chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)
+                for number, piece in enumerate(pieces)]
+        jobs.append(_audio_job(plan, work_dir, start_frame / plan.fps, (end_frame - start_frame) / plan.fps))
+        reused = [job.name for job in jobs if _chunk_present(store, job.name)]
+        missing = [job for job in jobs if job.name not in set(reused)]
+        _make_chunks(missing, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline)
+        listing = work_dir / "chunks.txt"
+        listing.write_text("".join(f"file {_concat_quote(store.folder / job.name)}\n" for job in jobs[:-1]))
+        try:
+            ffmpeg.run(["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(store.folder / jobs[-1].name),
+                        "-map", "0:v", "-map", "1:a", "-c", "copy", "-movflags", "+faststart", str(out_path)],
+                       timeout=_remaining(deadline), cancel=cancel)
+        except BaseException:
+            out_path.unlink(missing_ok=True)
+            raise
+    if on_progress:
+        on_progress(1.0)
+    return Composition(path=out_path, chunks=[job.name for job in jobs], reused=reused)
+
+
+def _chunk_present(store: ChunkStore, name: str) -> bool:
+    path = store.folder / name
+    if path.is_file() and path.stat().st_size:
+        os.utime(path)  # used now: the work cache's prune keeps it
+        return True
+    return store.fetch is not None and store.fetch(name) and path.is_file()
+
+
+def _make_chunks(
+    jobs: list[_ChunkJob], store: ChunkStore, work_dir: Path, *,
     on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
 ) -> None:
-    """Picture processes write finished raw frames into a FIFO; the encoder process reads it."""
-    pipe = _FramePipe(work_dir / "frames.yuv")
+    """Run the chunk jobs, CHUNK_WORKERS at a time. Progress and cancel are only ever called from
+    the calling thread; a failed or cancelled chunk stops the others."""
+    total = sum(job.seconds for job in jobs) or 1.0
+    done: dict[str, float] = {}
     stop = threading.Event()
-    picture_errors: list[BaseException] = []
 
-    def write_pictures() -> None:
+    def make(job: _ChunkJob) -> None:
+        part = work_dir / f"{job.name}.part"
+        ffmpeg.run([*job.args, "-f", "mp4", str(part)], timeout=_remaining(deadline), duration_s=job.seconds,
+                   on_progress=lambda fraction: done.__setitem__(job.name, fraction), cancel=stop.is_set)
+        path = store.folder / job.name
+        os.replace(part, path)  # whole or not at all, also for another worker making the same chunk
+        if store.keep is not None:
+            store.keep(path)
+
+    with ThreadPoolExecutor(max_workers=CHUNK_WORKERS, thread_name_prefix="chunk") as pool:
+        futures = [pool.submit(make, job) for job in jobs]
         try:
-            for number, pieces in enumerate(chunks):
-                if stop.is_set():
-                    raise Cancelled("cancelled between picture processes")
-                _write_frames(plan, box, timeline, pieces, pipe.path, work_dir, number,
-                              cancel=stop.is_set, timeout=_remaining(deadline))
-        except BaseException as error:  # handed to the calling thread below
-            picture_errors.append(error)
-        finally:
-            pipe.close()  # end of stream for the encoder, after the last frame or a failure
-
-    # The encoder runs in the calling thread, so on_progress and cancel are only ever
-    # called from there; the picture processes are driven from a helper thread.
-    pictures = threading.Thread(target=write_pictures, name="compose-pictures", daemon=True)
-    pictures.start()
-    try:
-        _encode(plan, pipe.path, total_s, out_path, work_dir, on_progress=on_progress,
-                cancel=lambda: bool(picture_errors) or (cancel is not None and cancel()),
-                timeout=_remaining(deadline))
-    except BaseException:
-        # Picture errors recorded before the encoder stopped are the cause of its stop.
-        pictures_failed_first = bool(picture_errors)
-        stop.set()
-        pipe.discard_until(lambda: not pictures.is_alive())
-        if pictures_failed_first:
-            raise picture_errors[0] from None
-        raise
-    pictures.join()
-    if picture_errors:
-        # The encoder saw an early end of stream and finished a short video: not a result.
-        raise picture_errors[0]
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for future in finished:
+                    future.result()  # the first failure stops the rest
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled while making chunks")
+                _remaining(deadline)
+                if on_progress:
+                    on_progress(0.98 * sum(done.get(job.name, 0.0) * job.seconds for job in jobs) / total)
+        except BaseException:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
 
 
-def _write_frames(
-    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline, pieces: list[_Piece],
-    fifo: Path, work_dir: Path, number: int, *, cancel: CancelCheck, timeout: float,
-) -> None:
-    """One picture process: `pieces` with every overlay, as raw yuv420p frames into the FIFO.
+def _chunk_job(
+    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline, piece: _Piece,
+    subtitles: "_AssEvents | None", work_dir: Path, number: int,
+) -> _ChunkJob:
+    """One piece with every overlay, encoded on its own (a closed GOP from its first frame).
 
-    The overlays run here rather than in the encoder so that their cost runs beside x264
-    instead of in front of it.
-    """
-    inputs, graph = _picture_graph(plan, timeline, pieces, label="pic")
-    # Absolute frame numbers again, so subtitles and texts appear at their times.
-    lines = [graph, f"[pic]settb=1/{plan.fps},setpts=N+{pieces[0].start}[timed]"]
+    The chunk's name hashes exactly what it shows: the filter graph with each file replaced by
+    its content hash, the subtitle events inside it (relative to its own start), the encoder
+    settings. Nothing in it says where the piece is in the video, so a segment that only moves
+    in time keeps its chunks."""
+    inputs, graph = _picture_graph(plan, timeline, [piece], label="pic")
+    tokens = {str(plan.visuals[index].path): _file_digest(plan.visuals[index].path) for index in piece.segments}
+    base, ass_text = 0, ""
+    overlays = []
+    if subtitles is not None:
+        base, ass_text = subtitles.for_frames(piece.start, piece.end, plan.fps)
+        ass_path = work_dir / f"piece{number:04d}.ass"
+        ass_path.write_text(ass_text, encoding="utf-8")
+        overlays.append(_subtitles_filter(ass_path, work_dir))
+        tokens[str(ass_path)] = "piece.ass"
+        tokens[str(work_dir / "fonts")] = f"fonts:{default_font_path().name}"
+    # Frames count from `base` (0 unless a subtitle began before the piece: its animations and
+    # karaoke run from the event's own start), so subtitles and texts show at their frames.
+    lines = [graph, f"[pic]settb=1/{plan.fps},setpts=N+{base}[timed]"]
     current = "timed"
     if plan.h2v:
         lines.append(_h2v_filter(plan, current, "framed"))
         current = "framed"
-    overlays = []
-    if plan.subtitles_path is not None:
-        overlays.append(_subtitles_filter(plan.subtitles_path, work_dir))
-    overlays.extend(_text_filters(plan))
+    overlays.extend(_text_filters(replace(plan, texts=_piece_texts(plan, piece, base))))
     if overlays:
         lines.append(f"[{current}]{','.join(overlays)}[texted]")
         current = "texted"
     if box is not None:
         inputs.append(["-i", str(plan.logo_path)])
+        tokens[str(plan.logo_path)] = _file_digest(plan.logo_path)
         x, y, logo_w, logo_h = box
         lines.append(f"[{len(inputs) - 1}:v]scale={logo_w}:{logo_h},format=rgba[logo]")
         # overlay's default output is yuv420: `format=auto` would pick rgba for an rgba logo
         # and convert every full frame twice.
         lines.append(f"[{current}][logo]overlay=x={x}:y={y}[logoed]")
         current = "logoed"
-    lines.append(f"[{current}]format=yuv420p[vout]")
-    script = work_dir / f"frames{number:03d}.filtergraph"
+    lines.append(f"[{current}]setpts=N,format=yuv420p[vout]")
+    script = work_dir / f"piece{number:04d}.filtergraph"
     script.write_text(";\n".join(lines))
-    ffmpeg.run(
-        [*(arg for group in inputs for arg in group), "-filter_complex_script", str(script),
-         "-map", "[vout]", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", str(fifo)],
-        timeout=timeout, cancel=cancel,
-    )
+    encoder = _video_encoder(plan)
+    flat_inputs = [arg for group in inputs for arg in group]
+    identity = {
+        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "size": [plan.width, plan.height], "fps": plan.fps,
+        "inputs": _tokenized(" ".join(flat_inputs), tokens), "graph": _tokenized(script.read_text(), tokens),
+        "subtitles": ass_text, "encoder": encoder,
+    }
+    args = [*flat_inputs, "-filter_complex_script", str(script), "-map", "[vout]", "-an", *encoder]
+    return _ChunkJob(f"{_digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
 
 
-def _encode(
-    plan: Plan, fifo: Path, total_s: float, out_path: Path, work_dir: Path, *,
-    on_progress: ProgressCallback | None, cancel: CancelCheck, timeout: float,
-) -> None:
-    """The encoder process: frames from the FIFO, the narration (and music), one H.264 encode."""
-    args = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{plan.width}x{plan.height}",
-            "-framerate", str(plan.fps), "-i", str(fifo), "-i", str(plan.narration_path)]
+def _video_encoder(plan: Plan) -> list[str]:
+    """The same for every chunk, so their streams join by a plain copy. x264's threads are fixed:
+    its output depends on them, and a chunk must be the same whichever host made it."""
+    return ["-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
+            "-profile:v", "high", "-threads", str(CHUNK_THREADS), "-fps_mode", "passthrough",
+            "-video_track_timescale", str(plan.fps * 512)]
+
+
+def _audio_job(plan: Plan, work_dir: Path, start_s: float, length_s: float) -> _ChunkJob:
+    """The narration (with the music under it) from `start_s` for `length_s`, encoded once."""
+    seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
+    args = [*seek, "-t", f"{length_s:.6f}", "-i", str(plan.narration_path)]
+    tokens = {str(plan.narration_path): _file_digest(plan.narration_path)}
     if plan.music_path is not None:
-        args += ["-stream_loop", "-1", "-i", str(plan.music_path)]
+        # The music plays on from where the full render would be at `start_s`.
+        music_seek = start_s % ffmpeg.duration(plan.music_path) if start_s > 0 else 0.0
+        args += ["-stream_loop", "-1", "-ss", f"{music_seek:.6f}", "-i", str(plan.music_path)]
+        tokens[str(plan.music_path)] = _file_digest(plan.music_path)
         script = work_dir / "audio.filtergraph"
-        script.write_text(_music_filter(plan, "1:a", "2:a"))
-        args += ["-filter_complex_script", str(script), "-map", "0:v", "-map", "[aout]"]
+        script.write_text(_music_filter(plan, "0:a", "1:a"))
+        tokens[str(script)] = "audio.filtergraph"
+        args += ["-filter_complex_script", str(script), "-map", "[aout]"]
+        graph = script.read_text()
     else:
-        args += ["-map", "0:v", "-map", "1:a"]
-    args += ["-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
-             "-r", str(plan.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(AUDIO_RATE),
-             "-movflags", "+faststart", str(out_path)]
-    ffmpeg.run(args, timeout=timeout, duration_s=total_s, on_progress=on_progress, cancel=cancel)
+        args += ["-map", "0:a"]
+        graph = ""
+    encoder = ["-c:a", "aac", "-b:a", "160k", "-ar", str(AUDIO_RATE), "-vn"]
+    identity = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "args": _tokenized(" ".join(args), tokens),
+                "graph": graph, "encoder": encoder}
+    return _ChunkJob(f"audio-{_digest(identity)}.m4a", [*args, *encoder], length_s)
+
+
+def _piece_texts(plan: Plan, piece: _Piece, base: int) -> list[TextOverlay]:
+    """The text overlays seen in `piece`, timed on its own frames (which count from `base`).
+
+    drawtext shows a text on the frames whose time lies in [start, end] (both included); each
+    time here sits half a millisecond off a frame's, so rounding never adds or drops a frame."""
+    texts = []
+    fps = plan.fps
+    for overlay in plan.texts:
+        first = -(-overlay.start_ms * fps // 1000)  # the first frame whose time is >= start
+        last = None if overlay.end_ms is None else overlay.end_ms * fps // 1000
+        if first >= piece.end or (last is not None and last < piece.start):
+            continue
+        start_ms = 0 if first <= piece.start else (2000 * (first - piece.start + base) - fps) // (2 * fps)
+        end_ms = None
+        if last is not None and last < piece.end - 1:
+            end_ms = -(-(2000 * (last - piece.start + base) + fps) // (2 * fps))
+        texts.append(replace(overlay, start_ms=start_ms, end_ms=end_ms))
+    return texts
+
+
+@dataclass(frozen=True)
+class _AssEvents:
+    """An ASS file as its header and its events, each event timed in frames to show."""
+
+    header: str
+    events: list[tuple[int, int, list[str]]]  # (first frame shown, first frame not shown, fields)
+    start_field: int
+    end_field: int
+
+    @classmethod
+    def read(cls, path: Path) -> "_AssEvents":
+        header: list[str] = []
+        raw: list[list[str]] = []
+        fields = ["Layer", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text"]
+        for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
+            key, _, value = line.partition(":")
+            if key == "Dialogue":
+                raw.append(value.strip().split(",", len(fields) - 1))
+            elif key != "Comment":
+                header.append(line)
+                if key == "Format" and "Text" in value:
+                    fields = [name.strip() for name in value.split(",")]
+        start_field, end_field = fields.index("Start"), fields.index("End")
+        events = [(_ass_cs(event[start_field]), _ass_cs(event[end_field]), event) for event in raw]
+        return cls("\n".join(header).rstrip("\n") + "\n", events, start_field, end_field)
+
+    def for_frames(self, start: int, end: int, fps: int) -> tuple[int, str]:
+        """(base, ASS text) for the frames [start, end) shown as frames base, base + 1, ...
+
+        libass shows an event on the frames whose time t has start <= t < end, so an event
+        covers the frames from ceil(start * fps) to ceil(end * fps); written back at the floor
+        of a frame's time in centiseconds, it covers exactly those frames again."""
+        inside = []
+        for start_cs, end_cs, fields in self.events:
+            first, after = -(-start_cs * fps // 100), -(-end_cs * fps // 100)
+            if first < end and after > start and after > first:
+                inside.append((first, after, fields))
+        base = max([0] + [start - first for first, _, _ in inside])
+        lines = []
+        for first, after, fields in inside:
+            fields = list(fields)
+            fields[self.start_field] = _ass_clock((first - start + base) * 100 // fps)
+            fields[self.end_field] = _ass_clock((after - start + base) * 100 // fps)
+            lines.append("Dialogue: " + ",".join(fields))
+        return base, self.header + "".join(line + "\n" for line in lines)
+
+
+def _ass_cs(clock: str) -> int:
+    hours, minutes, seconds = clock.strip().split(":")
+    whole, _, fraction = seconds.partition(".")
+    return ((int(hours) * 60 + int(minutes)) * 60 + int(whole)) * 100 + int((fraction + "00")[:2])
+
+
+def _ass_clock(cs: int) -> str:
+    hours, rest = divmod(cs, 360_000)
+    minutes, rest = divmod(rest, 6000)
+    return f"{hours}:{minutes:02d}:{rest // 100:02d}.{rest % 100:02d}"
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's content, remembered for as long as its size and time stay the same."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def _tokenized(text: str, tokens: dict[str, str]) -> str:
+    """`text` with every path in `tokens` (as written in an argument or in a filter option)
+    replaced by its token; longest paths first, so no path replaces part of another."""
+    for path in sorted(tokens, key=len, reverse=True):
+        text = text.replace(_option(path), tokens[path]).replace(path, tokens[path])
+    return text
+
+
+def _digest(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _concat_quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "'\\''") + "'"
 
 
 def _remaining(deadline: float) -> float:
