@@ -508,6 +508,8 @@ def _make_chunks(
 ) -> None:
     """Run the chunk jobs, CHUNK_WORKERS at a time. Progress and cancel are only ever called from
     the calling thread; a failed or cancelled chunk stops the others."""
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled before making chunks")
     total = sum(job.seconds for job in jobs) or 1.0
     done: dict[str, float] = {}
     stop = threading.Event()
