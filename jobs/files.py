@@ -15,8 +15,12 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from batchvideo.storage import storage_download
+from media_engine.compose import ChunkStore
 
 from .models import JobExecution
+
+# Video chunks, named by the hash of what they show, shared by every job and render host.
+CHUNKS_FOLDER = "chunks"
 
 
 def execution_folder(job_id: int, execution_id: int) -> str:
@@ -63,9 +67,32 @@ def store(local_path: Path, key: str) -> str:
         raise OSError(f"storing {saved} was cut short; it is stored again on retry")
     # Seed this worker's cache: a later step (the cover reads the video) needs no download.
     cached = Path(settings.WORK_ROOT) / "cache" / saved
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(local_path, cached)
+    if cached.resolve() != Path(local_path).resolve():  # a chunk is made in the cache itself
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local_path, cached)
     return saved
+
+
+def chunk_key(name: str) -> str:
+    return f"{CHUNKS_FOLDER}/{name}"
+
+
+def chunk_store() -> ChunkStore:
+    """Compose's chunks: kept in the storage, so every render host can reuse them, with this
+    host's work cache in front (work_cache_prune drops the local copies nobody used lately)."""
+
+    def fetch_chunk(name: str) -> bool:
+        key = chunk_key(name)
+        try:
+            if not default_storage.exists(key):
+                return False
+            fetch(key)
+        except OSError:  # gone meanwhile (a clean-up took an unused one): it is made again
+            return False
+        return True
+
+    return ChunkStore(Path(settings.WORK_ROOT) / "cache" / CHUNKS_FOLDER, fetch=fetch_chunk,
+                      keep=lambda path: store(path, chunk_key(path.name)) and None)
 
 
 def file_digest(field_file) -> str:

@@ -27,7 +27,7 @@ from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_sentences
 
 from . import storyboard
-from .files import execution_key, fetch, file_digest, picture_key, store
+from .files import chunk_store, execution_key, fetch, file_digest, picture_key, store
 from .models import Job, JobExecution, JobSplit
 from .validation import check_content
 
@@ -89,6 +89,7 @@ def narration_inputs(context: RenderContext) -> dict:
         "reference": file_digest(job.voice.reference) if job.voice else "",
         "speed": job.speech_speed,
         "uploaded": file_digest(job.narration_audio),
+        "fps": settings.VIDEO_FPS,  # sentences lie on the video's frames
     }
 
 
@@ -109,6 +110,7 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
         platform=inputs["platform"],
         voice=spec,
         speed=inputs["speed"],
+        frame_rate=inputs["fps"],
         out_dir=Path(settings.WORK_ROOT) / f"job-{job.pk}" / "narration",
         options=settings.TTS_OPTIONS.get(inputs["platform"], {}),
         on_progress=lambda fraction: context.report("narration", fraction, "Narrating"),
@@ -353,9 +355,27 @@ def compose_inputs(context: RenderContext) -> dict:
 
 
 def compose_run(context: RenderContext, inputs: dict) -> Outputs:
-    job = context.job
+    plan = compose_plan(context.job, narration_key=inputs["narration"], subtitles_key=inputs["subtitles"])
+    out_path = context.workdir / "video.mp4"
+    share = 0.85 if inputs["presenter"] else 1.0
+    composition = compose.render(
+        plan, out_path, store=chunk_store(),
+        on_progress=lambda fraction: context.report("compose", fraction * share, "Composing the video"),
+        cancel=context.cancel,
+        timeout=settings.FFMPEG_TIMEOUT_S,
+    )
+    if inputs["presenter"]:
+        out_path = _add_presenter(context, out_path, plan.narration_path, Brand.from_extra(inputs["brand"]))
+    # The chunks it is made of: the clean-up keeps them while this execution holds its files.
+    return {"video": context.store(out_path, context.key("video.mp4"))}, {
+        "chunks": composition.chunks, "chunks_reused": len(composition.reused),
+    }
+
+
+def compose_plan(job: Job, *, narration_key: str, subtitles_key: str | None) -> compose.Plan:
+    """The job as compose sees it: its storyboard's pictures and clips over a stored narration."""
     width, height = job.frame_size
-    brand = Brand.from_extra(inputs["brand"])
+    brand = Brand.of(job.account)
     visuals = []
     for split_row in job.splits.select_related("clip").order_by("index"):
         if split_row.clip:
@@ -364,18 +384,19 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
             path, kind = fetch(split_row.selected), "still"
         visuals.append(compose.Visual(path=path, kind=kind, start_ms=split_row.start_ms, end_ms=split_row.end_ms))
     music_path = None
+    music = _music(job)
     if job.extra.get("music"):
-        if not default_storage.exists(inputs["music"]):
-            raise MediaError(f"music {inputs['music']} is not in storage; put the file there first")
-        music_path = fetch(inputs["music"])
-    elif inputs["music"]:
-        music_path = Path(inputs["music"])
-    plan = compose.Plan(
+        if not default_storage.exists(music):
+            raise MediaError(f"music {music} is not in storage; put the file there first")
+        music_path = fetch(music)
+    elif music:
+        music_path = Path(music)
+    return compose.Plan(
         width=width,
         height=height,
         visuals=visuals,
-        narration_path=fetch(inputs["narration"]),
-        subtitles_path=fetch(inputs["subtitles"]),
+        narration_path=fetch(narration_key),
+        subtitles_path=fetch(subtitles_key) if subtitles_key else None,
         logo_path=_logo_path(job),
         logo_corner=brand.logo_corner,
         music_path=music_path,
@@ -387,17 +408,6 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         h2v=bool(job.extra.get("h2v")),
         preset=settings.VIDEO_PRESET,
     )
-    out_path = context.workdir / "video.mp4"
-    share = 0.85 if inputs["presenter"] else 1.0
-    compose.render(
-        plan, out_path,
-        on_progress=lambda fraction: context.report("compose", fraction * share, "Composing the video"),
-        cancel=context.cancel,
-        timeout=settings.FFMPEG_TIMEOUT_S,
-    )
-    if inputs["presenter"]:
-        out_path = _add_presenter(context, out_path, plan.narration_path, brand)
-    return {"video": context.store(out_path, context.key("video.mp4"))}, {}
 
 
 def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand) -> Path:

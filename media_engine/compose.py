@@ -679,12 +679,14 @@ class _AssEvents:
     def for_frames(self, start: int, end: int, fps: int) -> tuple[int, str]:
         """(base, ASS text) for the frames [start, end) shown as frames base, base + 1, ...
 
-        libass shows an event on the frames whose time t has start <= t < end, so an event
-        covers the frames from ceil(start * fps) to ceil(end * fps); written back at the floor
-        of a frame's time in centiseconds, it covers exactly those frames again."""
+        An event's start and end snap to the nearest frame: sentence times lie on frames, and
+        their centiseconds (rounded up) are a fraction of a frame late, by an amount that depends
+        on the frame; snapped, a cue moved by whole frames is the same cue. libass shows an
+        event on the frames whose time t has start <= t < end; written back at the floor of a
+        frame's time in centiseconds, an event covers exactly its snapped frames."""
         inside = []
         for start_cs, end_cs, fields in self.events:
-            first, after = -(-start_cs * fps // 100), -(-end_cs * fps // 100)
+            first, after = (2 * start_cs * fps + 100) // 200, (2 * end_cs * fps + 100) // 200
             if first < end and after > start and after > first:
                 inside.append((first, after, fields))
         base = max([0] + [start - first for first, _, _ in inside])

@@ -123,10 +123,12 @@ def synthesize(
     out_dir: Path,
     options: dict | None = None,
     pause_ms: int = 250,
+    frame_rate: int = 0,
     on_progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Narration:
-    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's exact times."""
+    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's exact times
+    (on the video's frames, with `frame_rate`: see `_join`)."""
     if not sentences:
         raise MediaError("nothing to narrate: the sentence list is empty")
     for number, text in enumerate(sentences, start=1):
@@ -163,7 +165,8 @@ def synthesize(
         if on_progress is not None:
             on_progress(number / len(sentences))
 
-    return _join(clips, sentences, pause_ms=pause_ms, narration_path=Path(out_dir) / "narration.wav")
+    return _join(clips, sentences, pause_ms=pause_ms, narration_path=Path(out_dir) / "narration.wav",
+                 frame_rate=frame_rate)
 
 
 def _check_reference(voice: VoiceSpec) -> str:
@@ -263,23 +266,44 @@ def _even_out(samples: np.ndarray) -> np.ndarray:
     return samples * gain
 
 
-def _join(clips: list[np.ndarray], sentences: list[str], *, pause_ms: int, narration_path: Path) -> Narration:
-    """Concatenate with pauses; times come from sample counts, which are whole milliseconds
-    because every clip is padded to a multiple of one millisecond of samples."""
+def _join(
+    clips: list[np.ndarray], sentences: list[str], *, pause_ms: int, narration_path: Path, frame_rate: int = 0,
+) -> Narration:
+    """Concatenate with pauses; times come from sample counts. Every clip is padded to a whole
+    millisecond, or with `frame_rate` to a whole video frame, and the pauses then last an even
+    number of frames: every sentence starts and ends on a frame, and the cut halfway through a
+    pause too, so a sentence that gets longer moves the later ones by whole frames (the video's
+    chunks for them stay the same)."""
     per_ms = SAMPLE_RATE // 1000
-    pause = np.zeros(pause_ms * per_ms, dtype=np.float32)
+
+    def edge(samples: int) -> int:
+        """The first millisecond (or frame) boundary at or after `samples`."""
+        if not frame_rate:
+            return samples + (-samples % per_ms)
+        frame = -(-samples * frame_rate // SAMPLE_RATE)  # ceil
+        return -(-frame * SAMPLE_RATE // frame_rate)
+
+    def to_ms(samples: int) -> int:
+        return round(samples * 1000 / SAMPLE_RATE)
+
+    pause_frames = 2 * round(pause_ms * frame_rate / 2000) if frame_rate else 0
     parts: list[np.ndarray] = []
     timed: list[TimedSentence] = []
-    position_ms = 0
+    position = 0  # samples, always on a boundary
     for index, (clip, text) in enumerate(zip(clips, sentences)):
         if index:
-            parts.append(pause)
-            position_ms += pause_ms
-        clip = np.pad(clip, (0, -len(clip) % per_ms))
+            if frame_rate:
+                frame = position * frame_rate // SAMPLE_RATE
+                length = -(-(frame + pause_frames) * SAMPLE_RATE // frame_rate) - position
+            else:
+                length = pause_ms * per_ms
+            parts.append(np.zeros(length, dtype=np.float32))
+            position += length
+        clip = np.pad(clip, (0, edge(position + len(clip)) - position - len(clip)))
         parts.append(clip)
-        length_ms = len(clip) // per_ms
-        timed.append(TimedSentence(text=text, start_ms=position_ms, end_ms=position_ms + length_ms))
-        position_ms += length_ms
+        timed.append(TimedSentence(text=text, start_ms=to_ms(position), end_ms=to_ms(position + len(clip))))
+        position += len(clip)
+    position_ms = to_ms(position)
 
     pcm = (np.clip(np.concatenate(parts), -1.0, 1.0) * 32767).astype("<i2")
     temporary_path = narration_path.with_name(f".{narration_path.name}.tmp")

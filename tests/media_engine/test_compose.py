@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from media_engine import compose, ffmpeg
+from media_engine import ffmpeg
 from media_engine.compose import Plan, TextOverlay, Visual, extract_frame, logo_box, make_cover, render
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import FAMILY
