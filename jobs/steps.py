@@ -372,16 +372,18 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     }
 
 
-def compose_plan(job: Job, *, narration_key: str, subtitles_key: str | None) -> compose.Plan:
-    """The job as compose sees it: its storyboard's pictures and clips over a stored narration."""
+def compose_plan(
+    job: Job, *, narration_key: str, subtitles_key: str | None, shown: tuple[int, int] | None = None,
+) -> compose.Plan:
+    """The job as compose sees it: its storyboard's pictures and clips over a stored narration.
+
+    With `shown` (first, last segment), only those segments' files are fetched (a preview)."""
     width, height = job.frame_size
     brand = Brand.of(job.account)
     visuals = []
-    for split_row in job.splits.select_related("clip").order_by("index"):
-        if split_row.clip:
-            path, kind = fetch(split_row.clip.file.name), "clip"
-        else:
-            path, kind = fetch(split_row.selected), "still"
+    for number, split_row in enumerate(job.splits.select_related("clip").order_by("index")):
+        key, kind = (split_row.clip.file.name, "clip") if split_row.clip else (split_row.selected, "still")
+        path = fetch(key) if shown is None or shown[0] <= number <= shown[1] else Path(key)
         visuals.append(compose.Visual(path=path, kind=kind, start_ms=split_row.start_ms, end_ms=split_row.end_ms))
     music_path = None
     music = _music(job)

@@ -221,8 +221,9 @@ def extract_frame(video_path: Path, at_s: float, out_path: Path) -> Path:
 # ---------------------------------------------------------------- checks and timing
 
 
-def _check_plan(plan: Plan) -> float:
-    """Validate the plan and probe every input before the long render; the narration's length."""
+def _check_plan(plan: Plan, shown: tuple[int, int] | None = None) -> float:
+    """Validate the plan and probe every input (the visuals `shown`, first to last, when given)
+    before the long render; the narration's length."""
     if plan.width <= 0 or plan.height <= 0 or plan.width % 2 or plan.height % 2:
         raise MediaError(f"frame size must be positive and even, got {plan.width}x{plan.height}")
     if plan.fps <= 0:
@@ -249,8 +250,9 @@ def _check_plan(plan: Plan) -> float:
         if visual.start_ms >= total_s * 1000:
             raise MediaError(f"visual {index} starts after the narration ends ({total_s:.2f} s)")
     # Each probe is a ~70 ms process start; a few at a time keeps the check short.
+    first, last = shown or (0, len(plan.visuals) - 1)
     with ThreadPoolExecutor(max_workers=PROBE_WORKERS) as pool:
-        list(pool.map(_check_visual, plan.visuals))
+        list(pool.map(_check_visual, plan.visuals[first:last + 1]))
     if plan.music_path is not None and not _streams(ffmpeg.probe(plan.music_path), "audio"):
         raise MediaError(f"music {Path(plan.music_path).name} has no audio stream")
     if plan.subtitles_path is not None and not Path(plan.subtitles_path).is_file():
@@ -258,7 +260,18 @@ def _check_plan(plan: Plan) -> float:
     return total_s
 
 
+_CHECKED: set[tuple[str, str, int, int]] = set()
+
+
 def _check_visual(visual: Visual) -> None:
+    """Probe a visual once for as long as its file stays the same (a re-render probes only what changed)."""
+    try:
+        stat = os.stat(visual.path)
+    except OSError:
+        stat = None
+    key = (str(visual.path), visual.kind, stat.st_size, stat.st_mtime_ns) if stat else None
+    if key in _CHECKED:
+        return
     info = ffmpeg.probe(visual.path)  # raises naming the file when it is missing or unreadable
     video = _streams(info, "video")
     if not video or not video[0].get("width"):
@@ -267,6 +280,8 @@ def _check_visual(visual: Visual) -> None:
         duration = info.get("format", {}).get("duration") or video[0].get("duration")
         if duration is None or float(duration) <= 0:
             raise MediaError(f"clip {Path(visual.path).name} has no duration")
+    if key is not None:
+        _CHECKED.add(key)
 
 
 def _streams(info: dict, codec_type: str) -> list[dict]:
@@ -458,14 +473,17 @@ def _compose(
     `segments` (first, last), inclusive, keeps only the pieces that show those segments and the
     narration under them: a preview made of the very chunks of the full render."""
     out_path = Path(out_path)
-    total_s = _check_plan(plan)
+    if segments is not None and not 0 <= segments[0] <= segments[1] < len(plan.visuals):
+        raise MediaError(f"segments {segments[0] + 1}-{segments[1] + 1} are not among the plan's "
+                         f"{len(plan.visuals)}")
+    # A segment's transitions show its neighbours too.
+    shown = None if segments is None else (max(0, segments[0] - 1), min(len(plan.visuals) - 1, segments[1] + 1))
+    total_s = _check_plan(plan, shown)
     box = logo_box(plan)  # probes the logo: a corrupt one fails here, before any rendering
     timeline = _timeline(plan, total_s)
     pieces = timeline.pieces
     if segments is not None:
         first, last = segments
-        if not 0 <= first <= last < len(plan.visuals):
-            raise MediaError(f"segments {first}-{last} are not in the plan's {len(plan.visuals)}")
         pieces = [piece for piece in pieces if any(first <= index <= last for index in piece.segments)]
     start_frame, end_frame = pieces[0].start, pieces[-1].end
     out_path.parent.mkdir(parents=True, exist_ok=True)
