@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
 
-from . import exports, importing, progress, services, storyboard
+from . import exports, importing, previews, progress, services, storyboard
 from .files import execution_urls
 from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
@@ -302,6 +302,7 @@ class JobAdmin(OwnedAdmin):
             path("<int:object_id>/storyboard/choose/", view(self.choose_image_view),
                  name="jobs_job_choose_image"),
             path("<int:object_id>/storyboard/resplit/", view(self.resplit_view), name="jobs_job_resplit"),
+            path("<int:object_id>/storyboard/preview/", view(self.preview_view), name="jobs_job_preview"),
             path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
             path("import/", view(self.import_view), name="jobs_job_import"),
             *super().get_urls(),
@@ -346,6 +347,7 @@ class JobAdmin(OwnedAdmin):
             "opts": self.model._meta, "original": job, "job": job, "title": f"Storyboard: {job.title}",
             "rows": rows, "clips": clips,
             "choose_url": reverse("admin:jobs_job_choose_image", args=[job.pk]),
+            "preview_url": reverse("admin:jobs_job_preview", args=[job.pk]),
             "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
             "resplit_url": reverse("admin:jobs_job_resplit", args=[job.pk]),
         }
@@ -452,6 +454,20 @@ class JobAdmin(OwnedAdmin):
         except ValidationError as error:
             return JsonResponse({"error": "; ".join(error.messages)}, status=400)
         return JsonResponse({"split": split_row.pk, "selected": split_row.selected})
+
+    def preview_view(self, request, object_id: int) -> JsonResponse:
+        """Make (or find) a segment's preview: {split, url}, or {error} in the API's words."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST only"}, status=405)
+        job = self._job_to_change(request, object_id)
+        try:
+            split_row = job.splits.get(pk=int(json.loads(request.body or b"{}")["split"]))
+            key = previews.split_preview(split_row=split_row)
+        except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
+            return JsonResponse({"error": "Expected {split} of one of this job's segments."}, status=400)
+        except ValidationError as error:
+            return JsonResponse({"error": "; ".join(error.messages)}, status=400)
+        return JsonResponse({"split": split_row.pk, "url": default_storage.url(key)})
 
     def rerender_view(self, request, object_id: int):
         if request.method != "POST":
