@@ -93,7 +93,9 @@ class JobExecutionInline(admin.TabularInline):
         for name, record in (obj.steps or {}).items():
             seconds = record.get("duration_s")
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
-            parts.append(f"{name} {record.get('status', '?')}{timing}")
+            chunks = progress.step_chunks(record).get("chunks")
+            reuse = f" (chunks: {chunks['reused']} of {chunks['total']} reused)" if chunks else ""
+            parts.append(f"{name} {record.get('status', '?')}{timing}{reuse}")
         return ", ".join(parts) or "-"
 
 
@@ -160,18 +162,20 @@ class JobAdmin(OwnedAdmin):
     @admin.display(description="Status", ordering="latest_status")
     def status_badge(self, obj: Job) -> str:
         status = getattr(obj, "latest_status", None) or "NEW"
+        # data-job-status and data-job-progress: the job list's live updates (jobs/joblist.js) find them.
         if obj.deleted_at:
-            return format_html('<span class="status status-{}">{}</span> <span class="status status-deleted">'
-                               'DELETED</span>', status.lower(), status)
-        return format_html('<span class="status status-{}">{}</span>', status.lower(), status)
+            return format_html('<span class="status status-{}" data-job-status="{}">{}</span> '
+                               '<span class="status status-deleted">DELETED</span>', status.lower(), obj.pk, status)
+        return format_html('<span class="status status-{}" data-job-status="{}">{}</span>', status.lower(), obj.pk,
+                           status)
 
     @admin.display(description="Progress", ordering="latest_progress")
     def progress(self, obj: Job) -> str:
         value = getattr(obj, "latest_progress", None)
         if value is None:
-            return "-"
-        return format_html('<span class="mini-bar" title="{}%"><span style="width:{}%"></span></span> {}%',
-                           value, value, value)
+            return format_html('<span data-job-progress="{}">-</span>', obj.pk)
+        return format_html('<span data-job-progress="{}"><span class="mini-bar" title="{}%"><span style="width:{}%">'
+                           '</span></span> {}%</span>', obj.pk, value, value, value)
 
     @admin.display(description="Account", ordering="account__username")
     def account_name(self, obj: Job) -> str:
