@@ -15,7 +15,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from batchvideo.storage import storage_download
-from media_engine.compose import ChunkStore
+from media_engine.chunks import ChunkStore
 
 from .models import JobExecution
 

@@ -1,7 +1,8 @@
 """Compose the final video: pictures with motion, transitions, subtitles, texts, logo, music.
 
-One module past 500 lines because it is one ffmpeg plan: the filter graph, the picture processes
-and the encoder share the piece timing and frame geometry, and split apart they would pass them around.
+One module past 500 lines because it is one ffmpeg plan: the filter graph, the overlays and the
+chunk of each piece share the piece timing and frame geometry, and split apart they would pass them
+around. What does not depend on the plan (making, finding and joining chunks) is media_engine/chunks.py.
 
 How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills):
 - A still is decoded and scaled once, then repeated with the `loop` filter; Ken Burns is a
@@ -25,17 +26,14 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import random
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -44,7 +42,8 @@ from PIL import Image, ImageOps
 
 from . import ffmpeg
 from .cards import draw_centered_lines, fit_text, font, line_height, wrap_text
-from .errors import Cancelled, MediaError
+from .chunks import AssEvents, ChunkJob, ChunkStore, Composition, assemble, digest, file_digest
+from .errors import MediaError
 from .fonts import FAMILY, default_font_path
 
 # Transitions of ffmpeg 5.1's xfade ("custom" needs expressions we do not take from users).
@@ -63,8 +62,6 @@ KEN_BURNS_MARGIN = 0.12
 KEN_BURNS_FULL_PAN_S = 6.0
 # Pan directions (dx, dy): horizontal, vertical and diagonal, each both ways.
 PAN_DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
-# Chunks made at a time (each its own ffmpeg process with x264 on CHUNK_THREADS threads).
-CHUNK_WORKERS = max(2, min(4, (os.cpu_count() or 2) // 2))
 # x264's output depends on its thread count: fixed, so a chunk is the same on every host.
 CHUNK_THREADS = 2
 # Part of every chunk's name: change it when the way chunks are made changes.
@@ -429,41 +426,6 @@ def _picture_size(plan: Plan) -> tuple[int, int]:
 # ---------------------------------------------------------------- chunks
 
 
-@dataclass(frozen=True)
-class ChunkStore:
-    """Where encoded chunks are kept, each named by the hash of what it shows.
-
-    `folder` is this host's copy (a file there is a finished chunk). `fetch(name)` may bring a
-    chunk that another host made into `folder / name` and says whether it did; `keep(path)`
-    shares a chunk this host just made. Without them the folder is the only place."""
-
-    folder: Path
-    fetch: Callable[[str], bool] | None = None
-    keep: Callable[[Path], None] | None = None
-
-
-@dataclass(frozen=True)
-class Composition:
-    """A rendered video and the chunks it is made of (in play order, the audio last)."""
-
-    path: Path
-    chunks: list[str]
-    reused: list[str]  # the chunks that were found already made
-
-    @property
-    def made(self) -> list[str]:
-        return [name for name in self.chunks if name not in set(self.reused)]
-
-
-@dataclass(frozen=True)
-class _ChunkJob:
-    """One ffmpeg run that makes one chunk: `args` end just before the output file."""
-
-    name: str
-    args: list[str]
-    seconds: float
-
-
 def _compose(
     plan: Plan, out_path: Path, store: ChunkStore, *, segments: tuple[int, int] | None,
     on_progress: ProgressCallback | None, cancel: CancelCheck | None, timeout: float,
@@ -477,7 +439,9 @@ def _compose(
         raise MediaError(f"segments {segments[0] + 1}-{segments[1] + 1} are not among the plan's "
                          f"{len(plan.visuals)}")
     # A segment's transitions show its neighbours too.
-    shown = None if segments is None else (max(0, segments[0] - 1), min(len(plan.visuals) - 1, segments[1] + 1))
+    shown = None
+    if segments is not None:
+        shown = (max(0, segments[0] - 1), min(len(plan.visuals) - 1, segments[1] + 1))
     total_s = _check_plan(plan, shown)
     box = logo_box(plan)  # probes the logo: a corrupt one fails here, before any rendering
     timeline = _timeline(plan, total_s)
@@ -491,80 +455,18 @@ def _compose(
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
         work_dir = Path(tmp)
-        subtitles = _AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
+        subtitles = AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
         jobs = [_chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)
                 for number, piece in enumerate(pieces)]
         jobs.append(_audio_job(plan, work_dir, start_frame / plan.fps, (end_frame - start_frame) / plan.fps))
-        reused = [job.name for job in jobs if _chunk_present(store, job.name)]
-        missing = [job for job in jobs if job.name not in set(reused)]
-        _make_chunks(missing, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline)
-        listing = work_dir / "chunks.txt"
-        listing.write_text("".join(f"file {_concat_quote(store.folder / job.name)}\n" for job in jobs[:-1]))
-        try:
-            ffmpeg.run(["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(store.folder / jobs[-1].name),
-                        "-map", "0:v", "-map", "1:a", "-c", "copy", "-movflags", "+faststart", str(out_path)],
-                       timeout=_remaining(deadline), cancel=cancel)
-        except BaseException:
-            out_path.unlink(missing_ok=True)
-            raise
-    if on_progress:
-        on_progress(1.0)
-    return Composition(path=out_path, chunks=[job.name for job in jobs], reused=reused)
-
-
-def _chunk_present(store: ChunkStore, name: str) -> bool:
-    path = store.folder / name
-    if path.is_file() and path.stat().st_size:
-        os.utime(path)  # used now: the work cache's prune keeps it
-        return True
-    return store.fetch is not None and store.fetch(name) and path.is_file()
-
-
-def _make_chunks(
-    jobs: list[_ChunkJob], store: ChunkStore, work_dir: Path, *,
-    on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
-) -> None:
-    """Run the chunk jobs, CHUNK_WORKERS at a time. Progress and cancel are only ever called from
-    the calling thread; a failed or cancelled chunk stops the others."""
-    if cancel is not None and cancel():
-        raise Cancelled("cancelled before making chunks")
-    total = sum(job.seconds for job in jobs) or 1.0
-    done: dict[str, float] = {}
-    stop = threading.Event()
-
-    def make(job: _ChunkJob) -> None:
-        part = work_dir / f"{job.name}.part"
-        ffmpeg.run([*job.args, "-f", "mp4", str(part)], timeout=_remaining(deadline), duration_s=job.seconds,
-                   on_progress=lambda fraction: done.__setitem__(job.name, fraction), cancel=stop.is_set)
-        path = store.folder / job.name
-        os.replace(part, path)  # whole or not at all, also for another worker making the same chunk
-        if store.keep is not None:
-            store.keep(path)
-
-    with ThreadPoolExecutor(max_workers=CHUNK_WORKERS, thread_name_prefix="chunk") as pool:
-        futures = [pool.submit(make, job) for job in jobs]
-        try:
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
-                for future in finished:
-                    future.result()  # the first failure stops the rest
-                if cancel is not None and cancel():
-                    raise Cancelled("cancelled while making chunks")
-                _remaining(deadline)
-                if on_progress:
-                    on_progress(0.98 * sum(done.get(job.name, 0.0) * job.seconds for job in jobs) / total)
-        except BaseException:
-            stop.set()
-            for future in futures:
-                future.cancel()
-            raise
+        return assemble(jobs, store, out_path, work_dir, on_progress=on_progress, cancel=cancel,
+                        deadline=deadline)
 
 
 def _chunk_job(
     plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline, piece: _Piece,
-    subtitles: "_AssEvents | None", work_dir: Path, number: int,
-) -> _ChunkJob:
+    subtitles: "AssEvents | None", work_dir: Path, number: int,
+) -> ChunkJob:
     """One piece with every overlay, encoded on its own (a closed GOP from its first frame).
 
     The chunk's name hashes exactly what it shows: the filter graph with each file replaced by
@@ -572,7 +474,7 @@ def _chunk_job(
     settings. Nothing in it says where the piece is in the video, so a segment that only moves
     in time keeps its chunks."""
     inputs, graph = _picture_graph(plan, timeline, [piece], label="pic")
-    tokens = {str(plan.visuals[index].path): _file_digest(plan.visuals[index].path) for index in piece.segments}
+    tokens = {str(path): file_digest(path) for path in (plan.visuals[index].path for index in piece.segments)}
     base, ass_text = 0, ""
     overlays = []
     if subtitles is not None:
@@ -595,7 +497,7 @@ def _chunk_job(
         current = "texted"
     if box is not None:
         inputs.append(["-i", str(plan.logo_path)])
-        tokens[str(plan.logo_path)] = _file_digest(plan.logo_path)
+        tokens[str(plan.logo_path)] = file_digest(plan.logo_path)
         x, y, logo_w, logo_h = box
         lines.append(f"[{len(inputs) - 1}:v]scale={logo_w}:{logo_h},format=rgba[logo]")
         # overlay's default output is yuv420: `format=auto` would pick rgba for an rgba logo
@@ -608,12 +510,13 @@ def _chunk_job(
     encoder = _video_encoder(plan)
     flat_inputs = [arg for group in inputs for arg in group]
     identity = {
-        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "size": [plan.width, plan.height], "fps": plan.fps,
+        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "size": [plan.width, plan.height],
+        "fps": plan.fps,
         "inputs": _tokenized(" ".join(flat_inputs), tokens), "graph": _tokenized(script.read_text(), tokens),
         "subtitles": ass_text, "encoder": encoder,
     }
     args = [*flat_inputs, "-filter_complex_script", str(script), "-map", "[vout]", "-an", *encoder]
-    return _ChunkJob(f"{_digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
+    return ChunkJob(f"{digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
 
 
 def _video_encoder(plan: Plan) -> list[str]:
@@ -624,16 +527,16 @@ def _video_encoder(plan: Plan) -> list[str]:
             "-video_track_timescale", str(plan.fps * 512)]
 
 
-def _audio_job(plan: Plan, work_dir: Path, start_s: float, length_s: float) -> _ChunkJob:
+def _audio_job(plan: Plan, work_dir: Path, start_s: float, length_s: float) -> ChunkJob:
     """The narration (with the music under it) from `start_s` for `length_s`, encoded once."""
     seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
     args = [*seek, "-t", f"{length_s:.6f}", "-i", str(plan.narration_path)]
-    tokens = {str(plan.narration_path): _file_digest(plan.narration_path)}
+    tokens = {str(plan.narration_path): file_digest(plan.narration_path)}
     if plan.music_path is not None:
         # The music plays on from where the full render would be at `start_s`.
         music_seek = start_s % ffmpeg.duration(plan.music_path) if start_s > 0 else 0.0
         args += ["-stream_loop", "-1", "-ss", f"{music_seek:.6f}", "-i", str(plan.music_path)]
-        tokens[str(plan.music_path)] = _file_digest(plan.music_path)
+        tokens[str(plan.music_path)] = file_digest(plan.music_path)
         script = work_dir / "audio.filtergraph"
         script.write_text(_music_filter(plan, "0:a", "1:a"))
         tokens[str(script)] = "audio.filtergraph"
@@ -643,9 +546,9 @@ def _audio_job(plan: Plan, work_dir: Path, start_s: float, length_s: float) -> _
         args += ["-map", "0:a"]
         graph = ""
     encoder = ["-c:a", "aac", "-b:a", "160k", "-ar", str(AUDIO_RATE), "-vn"]
-    identity = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "args": _tokenized(" ".join(args), tokens),
-                "graph": graph, "encoder": encoder}
-    return _ChunkJob(f"audio-{_digest(identity)}.m4a", [*args, *encoder], length_s)
+    identity = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "graph": graph, "encoder": encoder,
+                "args": _tokenized(" ".join(args), tokens)}
+    return ChunkJob(f"audio-{digest(identity)}.m4a", [*args, *encoder], length_s)
 
 
 def _piece_texts(plan: Plan, piece: _Piece, base: int) -> list[TextOverlay]:
@@ -668,104 +571,12 @@ def _piece_texts(plan: Plan, piece: _Piece, base: int) -> list[TextOverlay]:
     return texts
 
 
-@dataclass(frozen=True)
-class _AssEvents:
-    """An ASS file as its header and its events, each event timed in frames to show."""
-
-    header: str
-    events: list[tuple[int, int, list[str]]]  # (first frame shown, first frame not shown, fields)
-    start_field: int
-    end_field: int
-
-    @classmethod
-    def read(cls, path: Path) -> "_AssEvents":
-        header: list[str] = []
-        raw: list[list[str]] = []
-        fields = ["Layer", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text"]
-        for line in Path(path).read_text(encoding="utf-8-sig").splitlines():
-            key, _, value = line.partition(":")
-            if key == "Dialogue":
-                raw.append(value.strip().split(",", len(fields) - 1))
-            elif key != "Comment":
-                header.append(line)
-                if key == "Format" and "Text" in value:
-                    fields = [name.strip() for name in value.split(",")]
-        start_field, end_field = fields.index("Start"), fields.index("End")
-        events = [(_ass_cs(event[start_field]), _ass_cs(event[end_field]), event) for event in raw]
-        return cls("\n".join(header).rstrip("\n") + "\n", events, start_field, end_field)
-
-    def for_frames(self, start: int, end: int, fps: int) -> tuple[int, str]:
-        """(base, ASS text) for the frames [start, end) shown as frames base, base + 1, ...
-
-        An event's start and end snap to the nearest frame: sentence times lie on frames, and
-        their centiseconds (rounded up) are a fraction of a frame late, by an amount that depends
-        on the frame; snapped, a cue moved by whole frames is the same cue. libass shows an
-        event on the frames whose time t has start <= t < end; written back at the floor of a
-        frame's time in centiseconds, an event covers exactly its snapped frames."""
-        inside = []
-        for start_cs, end_cs, fields in self.events:
-            first, after = (2 * start_cs * fps + 100) // 200, (2 * end_cs * fps + 100) // 200
-            if first < end and after > start and after > first:
-                inside.append((first, after, fields))
-        base = max([0] + [start - first for first, _, _ in inside])
-        lines = []
-        for first, after, fields in inside:
-            fields = list(fields)
-            fields[self.start_field] = _ass_clock((first - start + base) * 100 // fps)
-            fields[self.end_field] = _ass_clock((after - start + base) * 100 // fps)
-            lines.append("Dialogue: " + ",".join(fields))
-        return base, self.header + "".join(line + "\n" for line in lines)
-
-
-def _ass_cs(clock: str) -> int:
-    hours, minutes, seconds = clock.strip().split(":")
-    whole, _, fraction = seconds.partition(".")
-    return ((int(hours) * 60 + int(minutes)) * 60 + int(whole)) * 100 + int((fraction + "00")[:2])
-
-
-def _ass_clock(cs: int) -> str:
-    hours, rest = divmod(cs, 360_000)
-    minutes, rest = divmod(rest, 6000)
-    return f"{hours}:{minutes:02d}:{rest // 100:02d}.{rest % 100:02d}"
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 of a file's content, remembered for as long as its size and time stay the same."""
-    stat = os.stat(path)
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
-
-
 def _tokenized(text: str, tokens: dict[str, str]) -> str:
     """`text` with every path in `tokens` (as written in an argument or in a filter option)
     replaced by its token; longest paths first, so no path replaces part of another."""
     for path in sorted(tokens, key=len, reverse=True):
         text = text.replace(_option(path), tokens[path]).replace(path, tokens[path])
     return text
-
-
-def _digest(identity: dict) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
-def _concat_quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "'\\''") + "'"
-
-
-def _remaining(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise MediaError("the render ran out of time", permanent=False)
-    return remaining
 
 
 def _h2v_filter(plan: Plan, source: str, label: str) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from media_engine import compose, ffmpeg
-from media_engine.compose import ChunkStore, Plan, TextOverlay, Visual, preview, render
+from media_engine.chunks import AssEvents, ChunkStore
+from media_engine.compose import Plan, TextOverlay, Visual, preview, render
 from media_engine.fonts import FAMILY
 
 from .test_compose import _textured_still
@@ -67,11 +68,14 @@ def _subtitles(path: Path, bounds: list[int]) -> Path:
     return path
 
 
-def plan_for(assets, bounds: list[int] = BOUNDS_MS, stills: tuple[int, ...] = (0, 1, 2, 3, 4), **changes) -> Plan:
-    visuals = [Visual(assets[f"still{still}"], "still", a, b) for still, a, b in zip(stills, bounds, bounds[1:])]
+def plan_for(assets, bounds: list[int] = BOUNDS_MS, stills: tuple[int, ...] = (0, 1, 2, 3, 4),
+             **changes) -> Plan:
+    visuals = [Visual(assets[f"still{still}"], "still", a, b)
+               for still, a, b in zip(stills, bounds, bounds[1:])]
     plan = Plan(width=WIDTH, height=HEIGHT, visuals=visuals, narration_path=assets["narration"],
-                subtitles_path=assets["subtitles"], logo_path=assets["logo"], transition="fade", transition_s=0.2,
-                texts=[TextOverlay("index 7", position="top")], fps=FPS, preset="ultrafast", crf=20)
+                subtitles_path=assets["subtitles"], logo_path=assets["logo"], transition="fade",
+                transition_s=0.2, texts=[TextOverlay("index 7", position="top")], fps=FPS, preset="ultrafast",
+                crf=20)
     return replace(plan, **changes)
 
 
@@ -202,7 +206,9 @@ def test_a_shared_store_lends_chunks_to_a_host_without_them(assets, tmp_path):
                 return False
             (folder / name).write_bytes((shared / name).read_bytes())
             return True
-        return ChunkStore(folder, fetch=fetch, keep=lambda path: (shared / path.name).write_bytes(path.read_bytes()))
+        def keep(path: Path) -> None:
+            (shared / path.name).write_bytes(path.read_bytes())
+        return ChunkStore(folder, fetch=fetch, keep=keep)
 
     made = render(plan_for(assets), tmp_path / "a.mp4", store=host(tmp_path / "host-a"))
     assert sorted(p.name for p in shared.iterdir()) == sorted(made.chunks)
@@ -238,7 +244,7 @@ def test_subtitle_events_are_written_relative_to_the_piece_and_keep_their_own_st
                     "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,one, with a comma\n"
                     "Comment: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,not shown\n"
                     "Dialogue: 0,0:00:05.00,0:00:06.00,Default,,0,0,0,,later\n", encoding="utf-8")
-    events = compose._AssEvents.read(path)
+    events = AssEvents.read(path)
     # Frames 45-60 at 30 fps: the first event began at frame 30, so the piece's frames count from 15.
     base, text = events.for_frames(45, 60, 30)
     assert base == 15
@@ -247,4 +253,4 @@ def test_subtitle_events_are_written_relative_to_the_piece_and_keep_their_own_st
     # The same event one whole second later, in a piece one second later: the same text.
     shifted = tmp_path / "shifted.ass"
     shifted.write_text(path.read_text().replace("0:00:01.00,0:00:02.00", "0:00:02.00,0:00:03.00"))
-    assert compose._AssEvents.read(shifted).for_frames(75, 90, 30) == (base, text)
+    assert AssEvents.read(shifted).for_frames(75, 90, 30) == (base, text)
