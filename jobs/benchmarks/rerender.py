@@ -46,7 +46,8 @@ def rerender_benchmark(*, minutes: float = 10.0) -> dict:
                  for number in range(max(3, round(minutes * 60 / SECONDS_PER_SENTENCE)))]
     job = services.job_create(
         user=None, title=TITLE, content="".join(sentences), speech_speed=1.2,
-        language=Language.objects.get(owner=None, code="zh-CN"), voice=Voice.objects.get(owner=None, name="cmn"),
+        language=Language.objects.get(owner=None, code="zh-CN"),
+        voice=Voice.objects.get(owner=None, name="cmn"),
         topic=Topic.objects.get(owner=None, name="Health tips"),
         account=Account.objects.get(owner=None, username="demo-channel"),
     )
@@ -59,8 +60,10 @@ def rerender_benchmark(*, minutes: float = 10.0) -> dict:
 
 def _measure(job: Job, sentences: list[str]) -> dict:
     full_s, full = _render(job)
+    playback = _playback(full)
     segments = list(job.splits.order_by("index"))
-    transition = round(Brand.of(job.account).transition_s * settings.VIDEO_FPS)  # a fade's frames, either side
+    # A fade's frames, counted on either side of a segment.
+    transition = round(Brand.of(job.account).transition_s * settings.VIDEO_FPS)
     # One picture, two thirds of the way in.
     changed = segments[len(segments) * 2 // 3]
     card = render_card("换一张图片", width=1360, height=768, palette=["#5d1436", "#a53a7c", "#4ef2c1"],
@@ -71,13 +74,15 @@ def _measure(job: Job, sentences: list[str]) -> dict:
     picture_s, picture = _render(job)
     frames_before, frames_picture = _frame_hashes(full), _frame_hashes(picture)
     first, end = _frames(changed.start_ms) - transition, _frames(changed.end_ms) + transition
-    picture_same = (len(frames_before) == len(frames_picture) and frames_before[:first] == frames_picture[:first]
+    picture_same = (len(frames_before) == len(frames_picture)
+                    and frames_before[:first] == frames_picture[:first]
                     and frames_before[end:] == frames_picture[end:])
 
     # One sentence, a third of the way in, says a little more.
     edited = len(sentences) // 3
     edited_row = next(row for row in job.splits.order_by("index") if sentences[edited] in row.sentences)
-    sentences = [*sentences[:edited], sentences[edited].replace("。", "，真的很重要。", 1), *sentences[edited + 1:]]
+    longer = sentences[edited].replace("。", "，真的很重要。", 1)
+    sentences = [*sentences[:edited], longer, *sentences[edited + 1:]]
     services.job_update(job=job, user=None, content="".join(sentences))
     sentence_s, sentence = _render(job)
     frames_sentence = _frame_hashes(sentence)
@@ -94,7 +99,7 @@ def _measure(job: Job, sentences: list[str]) -> dict:
         "video_s": len(frames_before) / settings.VIDEO_FPS, "segments": len(segments),
         "full_s": full_s, "picture_s": picture_s, "picture_ratio": picture_s / full_s,
         "sentence_s": sentence_s, "sentence_ratio": sentence_s / full_s, "preview_s": preview_s,
-        "picture_chunks": _made(picture), "sentence_chunks": _made(sentence),
+        "picture_chunks": _made(picture), "sentence_chunks": _made(sentence), **playback,
         "identical_outside": picture_same and sentence_same,
     }
 
@@ -120,12 +125,31 @@ def _frames(ms: int) -> int:
 
 def _frame_hashes(execution: JobExecution) -> list[str]:
     """The md5 of every decoded frame of the execution's video, in order."""
+    return [md5 for _, md5 in _frames_of(execution)]
+
+
+def _frames_of(execution: JobExecution) -> list[tuple[int, str]]:
+    """(pts in frames, md5) of every decoded frame of the execution's video."""
     video = fetch(execution.results["video"])
     out = video.with_suffix(".framemd5")
-    ffmpeg.run(["-i", str(video), "-map", "0:v", "-f", "framemd5", str(out)])
-    hashes = [line.rsplit(",", 1)[-1].strip() for line in out.read_text().splitlines() if not line.startswith("#")]
+    ffmpeg.run(["-i", str(video), "-map", "0:v", "-vf", f"settb=1/{settings.VIDEO_FPS}", "-f", "framemd5",
+                str(out)])
+    rows = [line.split(",") for line in out.read_text().splitlines() if line and not line.startswith("#")]
     out.unlink()
-    return hashes
+    return [(int(row[2]), row[-1].strip()) for row in rows]
+
+
+def _playback(execution: JobExecution) -> dict:
+    """Continuity across chunk joins: frames as many as the narration's length says, one after
+    another (no timestamp repeated or skipped), and the picture's end against the sound's."""
+    frames = [pts for pts, _ in _frames_of(execution)]
+    streams = {s["codec_type"]: s for s in ffmpeg.probe(fetch(execution.results["video"]))["streams"]}
+    narration_s = ffmpeg.duration(fetch(execution.results["narration"]))
+    return {
+        "frames": len(frames), "expected_frames": round(narration_s * settings.VIDEO_FPS),
+        "continuous": frames == list(range(len(frames))),
+        "av_drift_ms": abs(float(streams["video"]["duration"]) - float(streams["audio"]["duration"])) * 1000,
+    }
 
 
 def _remove(job: Job, *, chunks: set[str]) -> None:
@@ -144,10 +168,12 @@ def _remove(job: Job, *, chunks: set[str]) -> None:
 def format_rerender_line(result: dict) -> str:
     return ("full_s={full_s:.2f} picture_s={picture_s:.2f} picture_ratio={picture_ratio:.3f} "
             "sentence_s={sentence_s:.2f} sentence_ratio={sentence_ratio:.3f} preview_s={preview_s:.2f} "
-            "identical_outside={identical}").format(**result, identical=str(result["identical_outside"]).lower())
+            "identical_outside={identical}").format(**result,
+                                                    identical=str(result["identical_outside"]).lower())
 
 
 def format_rerender_details(result: dict) -> str:
-    return ("video_s={video_s:.1f} segments={segments} chunks made: picture {picture_chunks}, "
+    return ("video_s={video_s:.1f} segments={segments} frames={frames} expected_frames={expected_frames} "
+            "continuous={continuous} av_drift_ms={av_drift_ms:.1f} chunks made: picture {picture_chunks}, "
             "sentence {sentence_chunks}").format(**result)
 

@@ -34,6 +34,10 @@ def test_rerender_benchmark_prints_its_figures_and_keeps_the_frames_outside_each
     # the video's chunks, the audio reused); the sentence edit its own and the audio.
     details = re.search(r"chunks made: picture (\d+)/(\d+), sentence (\d+)/(\d+)", lines[-2])
     assert details, lines[-2]
+    # Playback across the joins of the full render: every frame once, in order, sound and picture together.
+    playback = dict(re.findall(r"(frames|expected_frames|continuous|av_drift_ms)=(\S+)", lines[-2]))
+    assert playback["frames"] == playback["expected_frames"] and playback["continuous"] == "True"
+    assert float(playback["av_drift_ms"]) < 1000 / 30
     assert 1 <= int(details.group(1)) <= 3 < int(details.group(2))
     assert 2 <= int(details.group(3)) < int(details.group(4))
     # It leaves nothing behind.
