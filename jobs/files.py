@@ -48,7 +48,9 @@ def fetch(key: str) -> Path:
     if not target.exists() or target.stat().st_size != default_storage.size(key):
         storage_download(default_storage, key, target)
     else:
-        target.touch()  # used now: work_cache_prune keeps it
+        # Used now: work_cache_prune keeps it. The access time says so and the modification time
+        # stays, so what was learnt about the file (compose's content hashes and probes) stays valid.
+        os.utime(target, (time.time(), target.stat().st_mtime))
     return target
 
 
@@ -106,8 +108,9 @@ def file_digest(field_file) -> str:
 
 
 def work_cache_prune(*, unused_days: float) -> int:
-    """Delete this host's work files unused for `unused_days` (the storage keeps everything that
-    matters), then the folders left empty; returns how many files went. 0 days: keep everything."""
+    """Delete this host's work files unused for `unused_days` (neither written nor marked used,
+    see `fetch`; the storage keeps everything that matters), then the folders left empty; returns
+    how many files went. 0 days: keep everything."""
     if unused_days <= 0:
         return 0
     cutoff = time.time() - unused_days * 86400
@@ -116,7 +119,8 @@ def work_cache_prune(*, unused_days: float) -> int:
         for name in files:
             path = Path(folder) / name
             try:
-                if path.stat().st_mtime < cutoff:
+                stat = path.stat()
+                if max(stat.st_mtime, stat.st_atime) < cutoff:
                     path.unlink()
                     removed += 1
             except FileNotFoundError:  # another worker on this host pruned it first
