@@ -61,7 +61,7 @@ class ChunkJob:
 
     name: str
     args: list[str]
-    seconds: float
+    seconds: float  # its exact length (a video chunk: frames / fps)
 
 
 def assemble(
@@ -73,8 +73,11 @@ def assemble(
     reused = [job.name for job in jobs if _chunk_present(store, job.name)]
     missing = [job for job in jobs if job.name not in set(reused)]
     _make_chunks(missing, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline)
+    # Each chunk's length as its frames say: taken from its container, the concat demuxer rounds
+    # it to a millisecond, and over a few hundred chunks the picture drifts a frame off the sound.
     listing = work_dir / "chunks.txt"
-    listing.write_text("".join(f"file {_concat_quote(store.folder / job.name)}\n" for job in jobs[:-1]))
+    listing.write_text("".join(f"file {_concat_quote(store.folder / job.name)}\nduration {job.seconds:.6f}\n"
+                               for job in jobs[:-1]))
     try:
         ffmpeg.run(["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(store.folder / jobs[-1].name),
                     "-map", "0:v", "-map", "1:a", "-c", "copy", "-movflags", "+faststart", str(out_path)],
@@ -103,6 +106,8 @@ def _make_chunks(
     the calling thread; a failed or cancelled chunk stops the others."""
     if cancel is not None and cancel():
         raise Cancelled("cancelled before making chunks")
+    # The longest first (the audio, after an edit): it does not start last and finish after the rest.
+    jobs = sorted(jobs, key=lambda job: -job.seconds)
     total = sum(job.seconds for job in jobs) or 1.0
     done: dict[str, float] = {}
     stop = threading.Event()

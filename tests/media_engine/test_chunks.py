@@ -114,6 +114,22 @@ def test_chunks_join_without_dropped_or_repeated_frames_and_the_audio_keeps_time
         assert any(abs(at - piece.start / FPS) < 1e-3 for at in keyframes), piece
 
 
+def test_many_short_chunks_keep_every_frame_time_exact_to_the_end(assets, tmp_path):
+    """100 one-frame chunks (33.33 ms each, not a whole millisecond): joined by their container
+    durations, the concat demuxer rounded each to a millisecond and the video drifted a frame off
+    its sound by the end; joined by their frame counts it stays exact."""
+    count = 100
+    bounds = [round(index * 1000 / FPS) for index in range(count + 1)]
+    narration = _tone(tmp_path / "short.wav", bounds[-1] / 1000)
+    plan = plan_for(assets, bounds=bounds, stills=tuple(index % 5 for index in range(count)),
+                    narration_path=narration, subtitles_path=None, texts=[], transition="none")
+    result = render(plan, tmp_path / "many.mp4", store=ChunkStore(tmp_path / "chunks"))
+    assert len(result.chunks) == count + 1
+    assert [pts for pts, _ in frame_hashes(result.path)] == list(range(count))
+    streams = {s["codec_type"]: s for s in ffmpeg.probe(result.path)["streams"]}
+    assert abs(float(streams["video"]["duration"]) - count / FPS) < 0.5 / FPS
+
+
 def _keyframe_times(video: Path) -> list[float]:
     import json
     import subprocess
