@@ -5,8 +5,10 @@ sounds quiet next to everything else. The track is normalized with ffmpeg's `lou
 in two passes: the first measures the mix (`print_format=json`), the second applies the gain
 with those measurements (`linear=true`, one gain for the whole track, so the voice keeps its
 dynamics; loudnorm itself falls back to its limiter where one gain would push the true peak over
-the limit). The result is a 48 kHz stereo WAV: the composition's encoder encodes it (AAC) once,
-beside the picture, and muxes it.
+the limit). When the measured true peak plus that one gain stays under the limit, the second
+pass is a plain `volume` change (the same gain, without loudnorm's 192 kHz resampling). The
+result is a 48 kHz stereo WAV: compose keeps it as the source of its audio chunk (encoded to AAC
+once, beside the picture chunks).
 """
 
 import json
@@ -61,12 +63,20 @@ def final_audio(
              music_volume=music_volume, cancel=cancel, timeout=timeout)
         target = f"I={loudness_lufs:.1f}:TP={true_peak_db - CODEC_PEAK_MARGIN_DB:.1f}:LRA={LOUDNESS_RANGE_LU:.1f}"
         measured = measure_loudness(mix_path, target=target, cancel=cancel, timeout=timeout)
-        apply = (
-            f"loudnorm={target}:linear=true:print_format=none"
-            f":measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
-            f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
-            f":offset={measured['target_offset']},aresample={AUDIO_RATE},aformat=channel_layouts=stereo"
-        )
+        ceiling = true_peak_db - CODEC_PEAK_MARGIN_DB
+        gain = loudness_lufs - float(measured["input_i"])
+        if float(measured["input_tp"]) + gain <= ceiling:
+            # One gain reaches the target without passing the peak limit: a plain volume change,
+            # what loudnorm's linear mode would apply, without its second (192 kHz) pass.
+            level = f"volume={gain:.3f}dB"
+        else:
+            level = (
+                f"loudnorm={target}:linear=true:print_format=none"
+                f":measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
+                f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
+                f":offset={measured['target_offset']}"
+            )
+        apply = f"{level},aresample={AUDIO_RATE},aformat=channel_layouts=stereo"
         ffmpeg.run(["-i", mix_path, "-af", apply, "-c:a", "pcm_s16le", "-f", "wav", out_path],
                    timeout=timeout, cancel=cancel)
     return out_path
