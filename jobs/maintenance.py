@@ -29,9 +29,9 @@ render can use its files. A folder left behind by a purge whose file deletes fai
 found again by the next old-jobs clean-up (a `jobs/<id>/` folder without a job row).
 
 Video chunks live apart, under `chunks/`, named by what they show and shared by every job; an
-execution's compose record lists the chunks its video is made of. The storage clean-up removes
-the chunks that no execution holding files (or rendering) lists, once they are CLEANUP_CHUNK_DAYS
-old: a render that finds one gone makes it again, so no lock is needed.
+execution's compose record lists the chunks its video is made of (and the audio track the audio
+chunk is cut from). The storage clean-up removes the chunks that no execution holding files (or
+rendering) lists, once they are CLEANUP_CHUNK_DAYS old: a render that finds one gone makes it again, so no lock is needed.
 """
 
 import logging
@@ -306,7 +306,8 @@ def chunk_references() -> set[str]:
         record = (steps or {}).get("compose")
         data = record.get("data") if isinstance(record, dict) else None
         if isinstance(data, dict):
-            names |= {name for name in data.get("chunks") or [] if isinstance(name, str)}
+            listed = [*(data.get("chunks") or []), *(data.get("chunk_sources") or [])]
+            names |= {name for name in listed if isinstance(name, str)}
     return names
 
 

@@ -445,6 +445,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
                for plain in ((False, True) if brand.keep_plain_video else (False,))]
     outputs = {}
     chunks: list[str] = []
+    sources: list[str] = []
     reused = 0
     for number, (suffix, size, plain) in enumerate(renders):
         subtitles_key = inputs["subtitles"][suffix]
@@ -462,6 +463,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
                                      on_progress=lambda fraction: report(fraction * share),
                                      cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S)
         chunks.extend(composition.chunks)
+        sources.extend(name for name in composition.sources if name not in sources)
         reused += len(composition.reused)
         if inputs["presenter"]:
             out_path = _add_presenter(context, out_path, narration_path, brand,
@@ -471,8 +473,9 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
             splits = list(job.splits.select_related("clip").order_by("index"))
             record = timeline.timeline_record(plan=plan, splits=splits, music=inputs["music"],
                                               music_stored=bool(job.extra.get("music")))
-    # The chunks the videos are made of: the clean-up keeps them while this execution holds its files.
-    return outputs, {"timeline": record, "chunks": chunks, "chunks_reused": reused}
+    # The chunks the videos are made of, and the audio track their audio chunk is cut from (what a
+    # preview cuts its own from): the clean-up keeps them while this execution holds its files.
+    return outputs, {"timeline": record, "chunks": chunks, "chunks_reused": reused, "chunk_sources": sources}
 
 
 def compose_plan(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ffmpeg
@@ -49,6 +49,7 @@ class Composition:
     path: Path
     chunks: list[str]
     reused: list[str]  # the chunks that were found already made
+    sources: list[str] = field(default_factory=list)  # files in the store chunks are cut from (the audio track)
 
     @property
     def made(self) -> list[str]:
@@ -65,6 +66,7 @@ class ChunkJob:
     # Run by the worker first, with the cancel check and the seconds left (what the ffmpeg run reads
     # from, when that is made on demand: the audio chunk's final track).
     prepare: Callable[[CancelCheck, float], None] | None = None
+    source: str | None = None  # the file in the store that `prepare` makes and the chunk is cut from
 
 
 def assemble(
@@ -90,7 +92,8 @@ def assemble(
         raise
     if on_progress:
         on_progress(1.0)
-    return Composition(path=Path(out_path), chunks=[job.name for job in jobs], reused=reused)
+    return Composition(path=Path(out_path), chunks=[job.name for job in jobs], reused=reused,
+                       sources=[job.source for job in jobs if job.source is not None])
 
 
 def chunk_present(store: ChunkStore, name: str) -> bool:

@@ -655,7 +655,8 @@ def _audio_job(plan: Plan, store: ChunkStore, total_s: float, start_s: float, le
     encoder = ["-c:a", "aac", "-b:a", "160k", "-ar", str(audio.AUDIO_RATE), "-vn"]
     chunk = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "track": track_name, "encoder": encoder,
              "start": f"{start_s:.6f}", "length": f"{length_s:.6f}"}
-    return ChunkJob(f"audio-{digest(chunk)}.m4a", [*args, *encoder], length_s, prepare=make_track)
+    return ChunkJob(f"audio-{digest(chunk)}.m4a", [*args, *encoder], length_s, prepare=make_track,
+                    source=track_name)
 
 
 def _tokenized(text: str, tokens: dict[str, str]) -> str:

@@ -293,9 +293,11 @@ def test_storage_cleanup_removes_old_chunks_that_no_kept_execution_is_made_of():
     old = with_files(job, age=3 * DAY)
     latest = with_files(job, age=1 * DAY)
     for execution, chunks in ((old, ["a.mp4", "b.mp4"]), (latest, ["b.mp4", "c.mp4", "audio-c.m4a"])):
-        steps = {**execution.steps, "compose": {"status": "done", "data": {"chunks": chunks}}}
+        # The latest also lists the audio track its audio chunk is cut from (what its previews cut).
+        sources = ["audio-c.wav"] if execution is latest else []
+        steps = {**execution.steps, "compose": {"status": "done", "data": {"chunks": chunks, "chunk_sources": sources}}}
         JobExecution.objects.filter(pk=execution.pk).update(steps=steps)
-    for name in ("a.mp4", "b.mp4", "c.mp4", "audio-c.m4a", "unused.mp4", "recent.mp4"):
+    for name in ("a.mp4", "b.mp4", "c.mp4", "audio-c.m4a", "audio-c.wav", "unused.mp4", "recent.mp4"):
         store(f"chunks/{name}")
         if name != "recent.mp4":  # made just now: a render may be about to use it
             stamp = (timezone.now() - 10 * DAY).timestamp()
@@ -307,8 +309,10 @@ def test_storage_cleanup_removes_old_chunks_that_no_kept_execution_is_made_of():
     assert report.executions == [old.pk]
     removed = {stored.key for stored in report.files}
     assert {"chunks/a.mp4", "chunks/unused.mp4"} <= removed
-    assert not removed & {"chunks/b.mp4", "chunks/c.mp4", "chunks/audio-c.m4a", "chunks/recent.mp4"}
-    assert sorted(default_storage.listdir("chunks")[1]) == ["audio-c.m4a", "b.mp4", "c.mp4", "recent.mp4"]
+    assert not removed & {"chunks/b.mp4", "chunks/c.mp4", "chunks/audio-c.m4a", "chunks/audio-c.wav",
+                          "chunks/recent.mp4"}
+    assert sorted(default_storage.listdir("chunks")[1]) == ["audio-c.m4a", "audio-c.wav", "b.mp4", "c.mp4",
+                                                            "recent.mp4"]
     assert "unused video chunks older than 7 days: 2" in report.detail
 
 
