@@ -111,9 +111,11 @@ def test_rerun_synthesizes_only_the_changed_sentence(counting, tmp_path):
 @pytest.mark.parametrize("fps", [30, 25])
 def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by_whole_frames(
         counting, tmp_path, fps):
-    first = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
+                 *SENTENCES[1:]]  # the first has several clauses
+    first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
                            frame_rate=fps)
-    edited = [SENTENCES[0] + "今天天气很好。", *SENTENCES[1:]]
+    edited = [sentences[0] + "今天天气很好。", *sentences[1:]]
     changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
                              frame_rate=fps)
 
@@ -131,6 +133,18 @@ def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by
     # The later sentences keep their lengths in frames.
     assert [round(frames(s.end_ms - s.start_ms)) for s in first.sentences[1:]] == \
         [round(frames(s.end_ms - s.start_ms)) for s in changed.sentences[1:]]
+    # Clause cues stay where their audio is: a sentence's first clause starts it, its last one (padded
+    # to the frame) ends it, and the clauses inside keep their exact pauses.
+    for narration in (first, changed):
+        for sentence in narration.sentences:
+            inside = [c for c in narration.clauses if sentence.start_ms <= c.start_ms < sentence.end_ms]
+            assert inside[0].start_ms == sentence.start_ms and inside[-1].end_ms == sentence.end_ms
+            assert all(b.start_ms - a.end_ms == tts.CLAUSE_PAUSE_MS for a, b in zip(inside, inside[1:]))
+        assert len(narration.clauses) > len(narration.sentences)  # some sentence has several clauses
+        # Word times move with their clause: each word lies inside its sentence's span.
+        for word in narration.words:
+            sentence = narration.sentences[word.sentence]
+            assert sentence.start_ms <= word.start_ms <= word.end_ms <= sentence.end_ms
     samples, rate = read_samples(changed.path)
     assert abs(len(samples) / rate * 1000 - changed.duration_ms) <= 1
 
