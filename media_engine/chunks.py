@@ -22,8 +22,10 @@ from pathlib import Path
 from . import ffmpeg
 from .errors import Cancelled, MediaError
 
-# Chunks made at a time (each its own ffmpeg process, x264 with its own threads).
-CHUNK_WORKERS = max(2, min(4, (os.cpu_count() or 2) // 2))
+# Chunks made at a time (each its own ffmpeg process, x264 in one thread: compose.CHUNK_THREADS):
+# one more than the cores, so a process starting or reading its inputs leaves no core idle; at
+# most 6 (each holds up to ~250 MB).
+CHUNK_WORKERS = max(3, min(6, (os.cpu_count() or 2) + 1))
 
 ProgressCallback = Callable[[float], None]
 CancelCheck = Callable[[], bool]

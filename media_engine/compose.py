@@ -28,8 +28,8 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   the loudness target), kept in the store as a WAV named by its inputs, so a re-render with the
   same narration and music, and a preview cutting its slice, skip the loudness passes. It is
   made by a chunk worker beside the video chunks, not before them.
-  Benchmarks on a shared 2-core host: `manage.py benchmark compose` 0.8-1.3x a plain re-encode
-  (noisy), peak RSS ~247 MB; `benchmark rerender` (10 min, 103 segments): a new picture 0.03x
+  Benchmarks on a shared 2-core host: `manage.py benchmark compose` 1.43x a plain re-encode
+  (noisy; with main's zoom motions and final-audio track), peak RSS ~253 MB; `benchmark rerender` (10 min, 103 segments): a new picture 0.03x
   and an edited sentence 0.09x the full render, a segment preview 0.4 s.
 """
 
@@ -78,8 +78,11 @@ MOTIONS = ("pan", "zoom-in", "zoom-out")
 # Aspects this close fill the frame (a few pixels cropped) rather than get a blurred fill:
 # 1360x768 and 1920x1080 are both "16:9".
 SAME_ASPECT = 0.02
-# x264's output depends on its thread count: fixed, so a chunk is the same on every host.
-CHUNK_THREADS = 2
+# x264's output depends on its thread count: fixed, so a chunk is the same on every host. One
+# thread per chunk, with more chunks made at a time than there are cores (chunks.CHUNK_WORKERS):
+# a chunk's filters run mostly in one thread too, and 3 single-threaded chunks at a time kept 2
+# cores busier than 2 chunks of 2 x264 threads (benchmark compose 10.5 s against 12.3 s).
+CHUNK_THREADS = 1
 # Part of every chunk's name: change it when the way chunks are made changes.
 CHUNK_FORMAT = 2
 PROBE_WORKERS = 4
@@ -408,12 +411,16 @@ def _picture_graph(
     for input_index, segment in enumerate(segments):
         visual = plan.visuals[segment]
         origin = timeline.origins[segment]
-        # Footage is needed up to the end of its last piece in this graph, not beyond.
+        # Footage is needed up to the end of its last piece in this graph, not beyond; a still's
+        # from its first piece on (the motion is a function of the frame number, so the frames
+        # before are not made: the transition out of a segment does not redo the whole segment).
         needed = max(piece.end for piece in uses[segment]) - origin
+        skip = 0
         source = f"[{input_index}:v]"
         if visual.kind == "still":
+            skip = min(piece.start for piece in uses[segment]) - origin
             inputs.append(["-framerate", str(plan.fps), "-i", str(visual.path)])
-            chain = _still_chain(plan, segment, width, height, timeline.lengths[segment], needed)
+            chain = _still_chain(plan, segment, width, height, timeline.lengths[segment], needed, skip)
         else:
             # One decoding thread: frame threads each hold full-size frames (-140 MB measured
             # for 8 clips), and the encoder keeps both cores busy anyway. The clip loops for
@@ -426,7 +433,7 @@ def _picture_graph(
         split = f"split={len(outputs)}" if len(outputs) > 1 else "null"
         lines.append(f"{source}{chain},{split}{''.join(outputs)}")
         for use, (piece, output) in enumerate(zip(uses[segment], outputs)):
-            first, last = piece.start - origin, piece.end - origin
+            first, last = piece.start - origin - skip, piece.end - origin - skip
             trimmed = f"t{input_index}u{use}"
             lines.append(f"{output}trim=start_frame={first}:end_frame={last},setpts=PTS-STARTPTS[{trimmed}]")
             branch[(segment, piece.start)] = trimmed
@@ -446,9 +453,13 @@ def _picture_graph(
     return inputs, ";\n".join(lines)
 
 
-def _still_chain(plan: Plan, segment: int, width: int, height: int, length: int, needed: int) -> str:
+def _still_chain(
+    plan: Plan, segment: int, width: int, height: int, length: int, needed: int, skip: int = 0,
+) -> str:
     """Scale once to a slightly larger cover, repeat the frame, then pan a frame-sized crop over
     it, or zoom: scale it per frame between the frame size and the cover, and crop the centre.
+    The footage's frames `skip` to `needed` are made (frame f of them is the segment's frame
+    f + skip).
 
     Timestamps are frame numbers in a 1/fps time base: `setpts=N/FR/TB` truncates float
     results and produced duplicate timestamps (dropped and repeated frames).
@@ -458,19 +469,20 @@ def _still_chain(plan: Plan, segment: int, width: int, height: int, length: int,
     span = min(1.0, length / plan.fps / KEN_BURNS_FULL_PAN_S)
     loop = (
         f"scale={cover_w}:{cover_h}:force_original_aspect_ratio=increase,crop={cover_w}:{cover_h},"
-        f"setsar=1,format=yuv420p,loop=loop=-1:size=1,trim=end_frame={needed},settb=1/{plan.fps},setpts=N"
+        f"setsar=1,format=yuv420p,loop=loop=-1:size=1,trim=end_frame={needed - skip},settb=1/{plan.fps},setpts=N"
     )
+    n = f"(n+{skip})" if skip else "n"
     if motion == "pan":
         dx, dy = _pan_direction(plan.seed, segment)
         # n runs over the segment's footage; the crop travels `span` of the margin, centred.
-        progress = f"(n/{max(1, length - 1)}-0.5)"
+        progress = f"({n}/{max(1, length - 1)}-0.5)"
         x = f"(iw-ow)*(0.5+{dx * span:.4f}*{progress})"
         y = f"(ih-oh)*(0.5+{dy * span:.4f}*{progress})"
         return f"{loop},crop={width}:{height}:{_expr(x)}:{_expr(y)}:exact=1"
     # The scaled width grows (zoom in) or shrinks (zoom out) by `span` of the margin. Sizes are
     # even and at least the frame's; crop's own iw/ih keep the first frame's size, so the centred
     # x/y are computed from the same expressions.
-    progress = f"n/{max(1, length - 1)}" if motion == "zoom-in" else f"(1-n/{max(1, length - 1)})"
+    progress = f"{n}/{max(1, length - 1)}" if motion == "zoom-in" else f"(1-{n}/{max(1, length - 1)})"
     scaled = f"{width}*(1+{KEN_BURNS_MARGIN * span:.4f}*{progress})"
     scaled_w = f"2*ceil({scaled}/2)"
     scaled_h = f"2*ceil({scaled}*{height}/{width}/2)"
