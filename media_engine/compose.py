@@ -621,7 +621,8 @@ def _chunk_job(
         "inputs": _tokenized(" ".join(flat_inputs), tokens), "graph": _tokenized(script.read_text(), tokens),
         "subtitles": ass_text, "encoder": encoder,
     }
-    args = [*flat_inputs, "-filter_complex_script", str(script), "-map", "[vout]", "-an", *encoder]
+    # Several chunks run at a time: filter threads of their own only contend for the same cores.
+    args = ["-filter_complex_threads", "1", *flat_inputs, "-filter_complex_script", str(script), "-map", "[vout]", "-an", *encoder]
     return ChunkJob(f"{digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
 
 
