@@ -303,6 +303,8 @@ WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
 CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)
 CLEANUP_MAX_BYTES = env_int("CLEANUP_MAX_BYTES", 50 * 1024**3)
 CLEANUP_MIN_INTERVAL_S = env_int("CLEANUP_MIN_INTERVAL_S", 6 * 3600)
+# Video chunks (`chunks/`) that no kept execution is made of go once they are this old.
+CLEANUP_CHUNK_DAYS = env_float("CLEANUP_CHUNK_DAYS", 7)
 MAINTENANCE_CLUSTER = os.environ.get("MAINTENANCE_CLUSTER", "default")
 
 # Pipeline defaults (media_engine takes them as arguments).

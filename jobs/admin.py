@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
 
-from . import exports, importing, progress, services, storyboard
+from . import exports, importing, previews, progress, services, storyboard
 from . import timeline as timelines
 from .admin_publishing import PublishingAdminMixin
 from .files import execution_urls
@@ -96,7 +96,9 @@ class JobExecutionInline(admin.TabularInline):
         for name, record in (obj.steps or {}).items():
             seconds = record.get("duration_s")
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
-            parts.append(f"{name} {record.get('status', '?')}{timing}")
+            chunks = progress.step_chunks(record).get("chunks")
+            reuse = f" (chunks: {chunks['reused']} of {chunks['total']} reused)" if chunks else ""
+            parts.append(f"{name} {record.get('status', '?')}{timing}{reuse}")
         return ", ".join(parts) or "-"
 
 
@@ -163,18 +165,20 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     @admin.display(description="Status", ordering="latest_status")
     def status_badge(self, obj: Job) -> str:
         status = getattr(obj, "latest_status", None) or "NEW"
+        # data-job-status and data-job-progress: the job list's live updates (jobs/joblist.js) find them.
         if obj.deleted_at:
-            return format_html('<span class="status status-{}">{}</span> <span class="status status-deleted">'
-                               'DELETED</span>', status.lower(), status)
-        return format_html('<span class="status status-{}">{}</span>', status.lower(), status)
+            return format_html('<span class="status status-{}" data-job-status="{}">{}</span> '
+                               '<span class="status status-deleted">DELETED</span>', status.lower(), obj.pk, status)
+        return format_html('<span class="status status-{}" data-job-status="{}">{}</span>', status.lower(), obj.pk,
+                           status)
 
     @admin.display(description="Progress", ordering="latest_progress")
     def progress(self, obj: Job) -> str:
         value = getattr(obj, "latest_progress", None)
         if value is None:
-            return "-"
-        return format_html('<span class="mini-bar" title="{}%"><span style="width:{}%"></span></span> {}%',
-                           value, value, value)
+            return format_html('<span data-job-progress="{}">-</span>', obj.pk)
+        return format_html('<span data-job-progress="{}"><span class="mini-bar" title="{}%"><span style="width:{}%">'
+                           '</span></span> {}%</span>', obj.pk, value, value, value)
 
     @admin.display(description="Account", ordering="account__username")
     def account_name(self, obj: Job) -> str:
@@ -308,6 +312,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             path("<int:object_id>/storyboard/choose/", view(self.choose_image_view),
                  name="jobs_job_choose_image"),
             path("<int:object_id>/storyboard/resplit/", view(self.resplit_view), name="jobs_job_resplit"),
+            path("<int:object_id>/storyboard/preview/", view(self.preview_view), name="jobs_job_preview"),
             path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
             path("<int:object_id>/timeline/", view(self.timeline_view), name="jobs_job_timeline"),
             path("import/", view(self.import_view), name="jobs_job_import"),
@@ -353,6 +358,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             "opts": self.model._meta, "original": job, "job": job, "title": f"Storyboard: {job.title}",
             "rows": rows, "clips": clips,
             "choose_url": reverse("admin:jobs_job_choose_image", args=[job.pk]),
+            "preview_url": reverse("admin:jobs_job_preview", args=[job.pk]),
             "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
             "resplit_url": reverse("admin:jobs_job_resplit", args=[job.pk]),
         }
@@ -459,6 +465,20 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         except ValidationError as error:
             return JsonResponse({"error": "; ".join(error.messages)}, status=400)
         return JsonResponse({"split": split_row.pk, "selected": split_row.selected})
+
+    def preview_view(self, request, object_id: int) -> JsonResponse:
+        """Make (or find) a segment's preview: {split, url}, or {error} in the API's words."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST only"}, status=405)
+        job = self._job_to_change(request, object_id)
+        try:
+            split_row = job.splits.get(pk=int(json.loads(request.body or b"{}")["split"]))
+            key = previews.split_preview(split_row=split_row)
+        except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
+            return JsonResponse({"error": "Expected {split} of one of this job's segments."}, status=400)
+        except ValidationError as error:
+            return JsonResponse({"error": "; ".join(error.messages)}, status=400)
+        return JsonResponse({"split": split_row.pk, "url": default_storage.url(key)})
 
     def rerender_view(self, request, object_id: int):
         if request.method != "POST":

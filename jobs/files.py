@@ -15,8 +15,12 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from batchvideo.storage import storage_download
+from media_engine.chunks import ChunkStore
 
 from .models import JobExecution
+
+# Video chunks, named by the hash of what they show, shared by every job and render host.
+CHUNKS_FOLDER = "chunks"
 
 
 def execution_folder(job_id: int, execution_id: int) -> str:
@@ -44,7 +48,9 @@ def fetch(key: str) -> Path:
     if not target.exists() or target.stat().st_size != default_storage.size(key):
         storage_download(default_storage, key, target)
     else:
-        target.touch()  # used now: work_cache_prune keeps it
+        # Used now: work_cache_prune keeps it. The access time says so and the modification time
+        # stays, so what was learnt about the file (compose's content hashes and probes) stays valid.
+        os.utime(target, (time.time(), target.stat().st_mtime))
     return target
 
 
@@ -63,9 +69,32 @@ def store(local_path: Path, key: str) -> str:
         raise OSError(f"storing {saved} was cut short; it is stored again on retry")
     # Seed this worker's cache: a later step (the cover reads the video) needs no download.
     cached = Path(settings.WORK_ROOT) / "cache" / saved
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(local_path, cached)
+    if cached.resolve() != Path(local_path).resolve():  # a chunk is made in the cache itself
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local_path, cached)
     return saved
+
+
+def chunk_key(name: str) -> str:
+    return f"{CHUNKS_FOLDER}/{name}"
+
+
+def chunk_store() -> ChunkStore:
+    """Compose's chunks: kept in the storage, so every render host can reuse them, with this
+    host's work cache in front (work_cache_prune drops the local copies nobody used lately)."""
+
+    def fetch_chunk(name: str) -> bool:
+        key = chunk_key(name)
+        try:
+            if not default_storage.exists(key):
+                return False
+            fetch(key)
+        except OSError:  # gone meanwhile (a clean-up took an unused one): it is made again
+            return False
+        return True
+
+    return ChunkStore(Path(settings.WORK_ROOT) / "cache" / CHUNKS_FOLDER, fetch=fetch_chunk,
+                      keep=lambda path: store(path, chunk_key(path.name)) and None)
 
 
 def file_digest(field_file) -> str:
@@ -79,8 +108,9 @@ def file_digest(field_file) -> str:
 
 
 def work_cache_prune(*, unused_days: float) -> int:
-    """Delete this host's work files unused for `unused_days` (the storage keeps everything that
-    matters), then the folders left empty; returns how many files went. 0 days: keep everything."""
+    """Delete this host's work files unused for `unused_days` (neither written nor marked used,
+    see `fetch`; the storage keeps everything that matters), then the folders left empty; returns
+    how many files went. 0 days: keep everything."""
     if unused_days <= 0:
         return 0
     cutoff = time.time() - unused_days * 86400
@@ -89,7 +119,8 @@ def work_cache_prune(*, unused_days: float) -> int:
         for name in files:
             path = Path(folder) / name
             try:
-                if path.stat().st_mtime < cutoff:
+                stat = path.stat()
+                if max(stat.st_mtime, stat.st_atime) < cutoff:
                     path.unlink()
                     removed += 1
             except FileNotFoundError:  # another worker on this host pruned it first

@@ -27,6 +27,11 @@ may reuse is deleted under it:
 A purged job's rows are deleted first, under the same lock and checks: once the job is gone no
 render can use its files. A folder left behind by a purge whose file deletes failed part way is
 found again by the next old-jobs clean-up (a `jobs/<id>/` folder without a job row).
+
+Video chunks live apart, under `chunks/`, named by what they show and shared by every job; an
+execution's compose record lists the chunks its video is made of (and the audio track the audio
+chunk is cut from). The storage clean-up removes the chunks that no execution holding files (or
+rendering) lists, once they are CLEANUP_CHUNK_DAYS old: a render that finds one gone makes it again, so no lock is needed.
 """
 
 import logging
@@ -45,7 +50,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.status import Stat
 
-from .files import execution_folder
+from .files import CHUNKS_FOLDER, execution_folder
 from .models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
 from .progress import step_durations
 from .queue import (
@@ -293,6 +298,37 @@ def _remove(
     return freed
 
 
+def chunk_references() -> set[str]:
+    """Names of the chunks that executions holding files (or rendering) are made of."""
+    holders = JobExecution.objects.filter(~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
+    names: set[str] = set()
+    for steps in holders.values_list("steps", flat=True).iterator():
+        record = (steps or {}).get("compose")
+        data = record.get("data") if isinstance(record, dict) else None
+        if isinstance(data, dict):
+            listed = [*(data.get("chunks") or []), *(data.get("chunk_sources") or [])]
+            names |= {name for name in listed if isinstance(name, str)}
+    return names
+
+
+def _clear_chunks(report: CleanupReport, *, older_than: timedelta, seen: set[str]) -> int:
+    """Remove the stored chunks no kept execution is made of, once `older_than` old (a render
+    running now may just have made one; one that finds a chunk gone makes it again)."""
+    referenced = chunk_references()
+    cutoff = timezone.now() - older_than
+    stale = []
+    for key in storage_walk(CHUNKS_FOLDER):
+        if key.rsplit("/", 1)[-1] in referenced:
+            continue
+        try:
+            if default_storage.get_modified_time(key) >= cutoff:
+                continue
+        except (OSError, NotImplementedError):
+            continue
+        stale.append(key)
+    return _remove(report, stale, lambda key: False, seen)
+
+
 def _orphan_job_folders() -> list[int]:
     """`jobs/<id>/` folders whose job row is gone (a purge whose file deletes failed part way)."""
     try:
@@ -357,6 +393,7 @@ class StoragePolicy:
     keep_executions: int
     max_bytes: int
     min_interval: timedelta
+    chunk_age: timedelta = timedelta(days=7)
 
     @classmethod
     def from_settings(cls) -> "StoragePolicy":
@@ -364,6 +401,7 @@ class StoragePolicy:
             keep_executions=max(1, int(getattr(settings, "CLEANUP_KEEP_EXECUTIONS", 3))),
             max_bytes=int(getattr(settings, "CLEANUP_MAX_BYTES", 50 * GIB)),
             min_interval=timedelta(seconds=int(getattr(settings, "CLEANUP_MIN_INTERVAL_S", 6 * 3600))),
+            chunk_age=timedelta(days=float(getattr(settings, "CLEANUP_CHUNK_DAYS", 7))),
         )
 
 
@@ -422,9 +460,13 @@ def storage_cleanup(
             break
         total_left -= clear(entry)
     cleared_for_size = len(report.executions) - cleared_for_keep
+    chunk_files = len(report.files)
+    _clear_chunks(report, older_than=policy.chunk_age, seen=seen)
+    chunk_files = len(report.files) - chunk_files
     report.detail = (
         f"Kept the newest {policy.keep_executions} executions per job: cleared {cleared_for_keep}; "
         f"size cap {human_bytes(policy.max_bytes)}: cleared {cleared_for_size} more; "
+        f"unused video chunks older than {policy.chunk_age.total_seconds() / 86400:g} days: {chunk_files}; "
         f"{'would remove' if dry_run else 'removed'} {len(report.files)} files, {human_bytes(report.bytes)}; "
         f"jobs/ {'would hold' if dry_run else 'holds'} {human_bytes(total_left)}"
     )

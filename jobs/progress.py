@@ -142,7 +142,8 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
         "progress": execution.progress,
         "message": execution.detail,
         "eta_s": execution_eta(execution),
-        "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s")}
+        "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s"),
+                         **step_chunks(record)}
                   for name, record in execution.steps.items()},
         "at": time.time(),  # when it was published (epoch seconds), for latency measurements
     }
@@ -151,6 +152,17 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
     if execution.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
         event["message"] = execution.error or execution.detail
     return event
+
+
+def step_chunks(record: dict) -> dict[str, Any]:
+    """{"chunks": {"reused": r, "total": t}} for a step that made video chunks (compose), else {}.
+    A reused step encoded nothing: all its chunks count as reused."""
+    data = record.get("data") if isinstance(record, dict) else None
+    chunks = data.get("chunks") if isinstance(data, dict) else None
+    if not isinstance(chunks, list):
+        return {}
+    reused = len(chunks) if record.get("status") == "reused" else int(data.get("chunks_reused") or 0)
+    return {"chunks": {"reused": reused, "total": len(chunks)}}
 
 
 def job_snapshot(job: Job) -> dict[str, Any]:

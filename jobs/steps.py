@@ -30,7 +30,7 @@ from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_clauses, split_sentences
 
 from . import storyboard, timeline
-from .files import execution_key, fetch, file_digest, picture_key, store
+from .files import chunk_store, execution_key, fetch, file_digest, picture_key, store
 from .models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
 from .validation import check_content
 
@@ -96,6 +96,7 @@ def narration_inputs(context: RenderContext) -> dict:
         "speed": job.speech_speed,
         "uploaded": file_digest(job.narration_audio),
         "word_times": True,  # narrations made before word times are made again, once, to get them
+        "fps": settings.VIDEO_FPS,  # sentences lie on the video's frames
     }
 
 
@@ -116,6 +117,7 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
         platform=inputs["platform"],
         voice=spec,
         speed=inputs["speed"],
+        frame_rate=inputs["fps"],
         out_dir=Path(settings.WORK_ROOT) / f"job-{job.pk}" / "narration",
         options=settings.TTS_OPTIONS.get(inputs["platform"], {}),
         on_progress=lambda fraction: context.report("narration", fraction, "Narrating"),
@@ -431,49 +433,25 @@ def compose_inputs(context: RenderContext) -> dict:
 
 def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     """One storyboard, one video per frame (the job's own and the brand's renditions), each also
-    without the logo when the brand keeps plain videos."""
+    without the logo when the brand keeps plain videos. Each is made of chunks named by what they
+    show (compose), so what the renditions share and what an earlier render made is reused."""
     job = context.job
     brand = Brand.from_extra(inputs["brand"])
-    visuals, joins = _visuals(job, brand, inputs["sentence_starts"])
-    music_path = None
-    if job.extra.get("music"):
-        if not default_storage.exists(inputs["music"]):
-            raise MediaError(f"music {inputs['music']} is not in storage; put the file there first")
-        music_path = fetch(inputs["music"])
-    elif inputs["music"]:
-        music_path = Path(inputs["music"])
+    visuals, joins, _split_of = compose_visuals(job, brand, inputs["sentence_starts"])
+    music_path = compose_music(job, inputs["music"])
     narration_path = fetch(inputs["narration"])
     (context.workdir / "presenter.mp4").unlink(missing_ok=True)  # fetched again for this narration
     renders = [(suffix, size, plain) for suffix, size in _frames(job, brand)
                for plain in ((False, True) if brand.keep_plain_video else (False,))]
     outputs = {}
-    for number, (suffix, (width, height), plain) in enumerate(renders):
-        style, logo_box = _subtitle_layout(job, brand, width, height)
-        plan = compose.Plan(
-            width=width,
-            height=height,
-            visuals=visuals,
-            narration_path=narration_path,
-            subtitles_path=fetch(inputs["subtitles"][suffix]) if inputs["subtitles"][suffix] else None,
-            logo_path=None if plain else _logo_path(job),
-            logo_corner=brand.logo_corner,
-            logo_scale=brand.logo_scale,
-            logo_margin=brand.logo_margin,
-            music_path=music_path,
-            music_volume=brand.music_volume,
-            loudness_lufs=brand.loudness_lufs,
-            transitions=brand.transitions(joins, seed=job.pk),
-            transition_s=brand.transition_s,
-            texts=_text_blocks(job),
-            # Texts keep above the subtitle band only where subtitles are burned in.
-            subtitles_top=subtitles.subtitle_area(width, height, style, logo_box)[1]
-            if inputs["subtitles"][suffix] else None,
-            fps=settings.VIDEO_FPS,
-            seed=job.pk,
-            picture_size=job.picture_size,
-            preset=brand.video_preset,
-            crf=brand.video_crf,
-        )
+    chunks: list[str] = []
+    sources: list[str] = []
+    reused = 0
+    for number, (suffix, size, plain) in enumerate(renders):
+        subtitles_key = inputs["subtitles"][suffix]
+        plan = compose_plan(job, brand, visuals=visuals, joins=joins, narration_path=narration_path,
+                            subtitles_path=fetch(subtitles_key) if subtitles_key else None, size=size,
+                            plain=plain, music_path=music_path)
         name = f"video{'_plain' if plain else ''}{suffix}"
         out_path = context.workdir / f"{name}.mp4"
         share = 0.85 if inputs["presenter"] else 1.0
@@ -481,8 +459,12 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         def report(fraction: float, number: int = number, message: str = "Composing the video") -> None:
             context.report("compose", (number + fraction) / len(renders), message)
 
-        compose.render(plan, out_path, on_progress=lambda fraction: report(fraction * share),
-                       cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S)
+        composition = compose.render(plan, out_path, store=chunk_store(),
+                                     on_progress=lambda fraction: report(fraction * share),
+                                     cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S)
+        chunks.extend(composition.chunks)
+        sources.extend(name for name in composition.sources if name not in sources)
+        reused += len(composition.reused)
         if inputs["presenter"]:
             out_path = _add_presenter(context, out_path, narration_path, brand,
                                       lambda fraction: report(0.85 + 0.15 * fraction, message="Placing the presenter"))
@@ -491,15 +473,64 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
             splits = list(job.splits.select_related("clip").order_by("index"))
             record = timeline.timeline_record(plan=plan, splits=splits, music=inputs["music"],
                                               music_stored=bool(job.extra.get("music")))
-    return outputs, {"timeline": record}
+    # The chunks the videos are made of, and the audio track their audio chunk is cut from (what a
+    # preview cuts its own from): the clean-up keeps them while this execution holds its files.
+    return outputs, {"timeline": record, "chunks": chunks, "chunks_reused": reused, "chunk_sources": sources}
+
+
+def compose_plan(
+    job: Job, brand: Brand, *, visuals: list[compose.Visual], joins: list[str], narration_path: Path,
+    subtitles_path: Path | None, size: tuple[int, int], plain: bool = False, music_path: Path | None = None,
+) -> compose.Plan:
+    """The job as compose sees it in one frame `size`: its visuals over a narration, with the brand's
+    look (without the logo when `plain`). The render and a segment's preview use the same plan."""
+    width, height = size
+    style, logo_box = _subtitle_layout(job, brand, width, height)
+    return compose.Plan(
+        width=width,
+        height=height,
+        visuals=visuals,
+        narration_path=narration_path,
+        subtitles_path=subtitles_path,
+        logo_path=None if plain else _logo_path(job),
+        logo_corner=brand.logo_corner,
+        logo_scale=brand.logo_scale,
+        logo_margin=brand.logo_margin,
+        music_path=music_path,
+        music_volume=brand.music_volume,
+        loudness_lufs=brand.loudness_lufs,
+        transitions=brand.transitions(joins, seed=job.pk),
+        transition_s=brand.transition_s,
+        texts=_text_blocks(job),
+        # Texts keep above the subtitle band only where subtitles are burned in.
+        subtitles_top=subtitles.subtitle_area(width, height, style, logo_box)[1] if subtitles_path else None,
+        fps=settings.VIDEO_FPS,
+        seed=job.pk,
+        picture_size=job.picture_size,
+        preset=brand.video_preset,
+        crf=brand.video_crf,
+    )
+
+
+def compose_music(job: Job, music: str) -> Path | None:
+    """The local path of the job's music (`_music`'s answer), or None."""
+    if job.extra.get("music"):
+        if not default_storage.exists(music):
+            raise MediaError(f"music {music} is not in storage; put the file there first")
+        return fetch(music)
+    return Path(music) if music else None
 
 
 # Shortest framing of a still between two subtitle joins (enable_srt_concat_transition).
 CUE_PIECE_MIN_MS = 1500
 
 
-def _visuals(job: Job, brand: Brand, sentence_starts: list[int]) -> tuple[list[compose.Visual], list[str]]:
-    """The segments' visuals and what each join between them is ("segment" or "cue").
+def compose_visuals(
+    job: Job, brand: Brand, sentence_starts: list[int], *, shown: tuple[int, int] | None = None,
+) -> tuple[list[compose.Visual], list[str], list[int]]:
+    """The segments' visuals, what each join between them is ("segment" or "cue") and the segment
+    (split index) each visual shows. With `shown` (first, last split index) only those segments'
+    files are fetched (a preview); the others keep their storage key as path.
 
     With `enable_srt_concat_transition` a still is cut where a subtitle sentence starts inside its
     segment (the seed's transitions at subtitle joins): each piece gets its own motion, and the
@@ -508,11 +539,10 @@ def _visuals(job: Job, brand: Brand, sentence_starts: list[int]) -> tuple[list[c
     """
     visuals: list[compose.Visual] = []
     joins: list[str] = []
-    for split_row in job.splits.select_related("clip").order_by("index"):
-        if split_row.clip:
-            path, kind = fetch(split_row.clip.file.name), "clip"
-        else:
-            path, kind = fetch(split_row.selected), "still"
+    split_of: list[int] = []
+    for number, split_row in enumerate(job.splits.select_related("clip").order_by("index")):
+        key, kind = (split_row.clip.file.name, "clip") if split_row.clip else (split_row.selected, "still")
+        path = fetch(key) if shown is None or shown[0] <= number <= shown[1] else Path(key)
         bounds = [split_row.start_ms]
         if brand.enable_srt_concat_transition and kind == "still":
             for start in sentence_starts:
@@ -523,7 +553,8 @@ def _visuals(job: Job, brand: Brand, sentence_starts: list[int]) -> tuple[list[c
             if visuals:
                 joins.append("cue" if piece else "segment")
             visuals.append(compose.Visual(path=path, kind=kind, start_ms=start_ms, end_ms=end_ms))
-    return visuals, joins
+            split_of.append(number)
+    return visuals, joins, split_of
 
 
 def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand,

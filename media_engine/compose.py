@@ -1,7 +1,8 @@
 """Compose the final video: pictures with motion, transitions, subtitles, texts, logo, music.
 
-One module past 500 lines because it is one ffmpeg plan: the filter graph, the picture processes
-and the encoder share the piece timing and frame geometry, and split apart they would pass them around.
+One module past 500 lines because it is one ffmpeg plan: the filter graph, the overlays and the
+chunk of each piece share the piece timing and frame geometry, and split apart they would pass them
+around. What does not depend on the plan (making, finding and joining chunks) is media_engine/chunks.py.
 
 How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills):
 - A still is decoded and scaled once, then repeated with the `loop` filter; Ken Burns is a
@@ -13,20 +14,27 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
 - The timeline is cut into pieces: the steady part of each segment and the short windows
   where two segments overlap. `xfade` runs only on those windows and `concat` joins the
   pieces; a chain of full-length xfades costs ~2 ms on every frame that passes through it.
-- One ffmpeg process keeps every input's buffers until it exits (~6 MB per still plus
-  ~13 MB per transition at this size), so the frames are made by a series of small
-  "picture processes" of at most `SEGMENTS_PER_PASS` segments each, which also burn the
-  subtitles (libass), draw the texts and overlay the logo. They write raw frames into one
-  FIFO; a single encoder process reads it as one stream, takes the final audio track
-  (`audio.final_audio`: music under the voice, loudness-normalized, made first) and encodes
-  once. Memory stays bounded whatever the length, nothing is encoded twice, and the overlay
-  work runs beside x264 instead of in front of it.
-  Benchmark (`manage.py benchmark compose`): ~1.35x a plain re-encode (the two loudnorm passes of
-  the audio track cost ~2 CPU-s a minute of it), peak RSS ~250 MB.
+- Each piece is its own chunk: one small ffmpeg process makes its frames (burning the
+  subtitles with libass, drawing the texts, overlaying the logo) and encodes them with x264
+  from a keyframe, with the same settings for every chunk. A chunk is named by a hash of
+  exactly what it shows (the filter graph with each file replaced by its content hash, the
+  subtitle events inside it relative to its own start, the encoder settings), so an edit
+  re-encodes only the chunks that show it; a segment that only moves in time keeps its
+  chunks (the timeline is in whole frames). The audio is encoded once on its own, and the
+  video is a stream copy of the chunks (concat demuxer) with the audio. Memory is bounded by
+  one piece (two inputs at most) per process, whatever the length; CHUNK_WORKERS chunks are
+  made at a time, which also keeps both cores busy while a process starts.
+- The audio chunk is the final track of `audio.final_audio` (music under the voice, brought to
+  the loudness target), kept in the store as a WAV named by its inputs, so a re-render with the
+  same narration and music, and a preview cutting its slice, skip the loudness passes. It is
+  made by a chunk worker beside the video chunks, not before them.
+  Benchmarks on a shared 2-core host: `manage.py benchmark compose` 1.43x a plain re-encode
+  (noisy; with main's zoom motions and final-audio track), peak RSS ~253 MB; `benchmark rerender` (10 min, 103 segments): a new picture 0.03x
+  and an edited sentence 0.09x the full render, a segment preview 0.4 s.
 """
 
-import contextlib
-import fcntl
+from __future__ import annotations
+
 import os
 import random
 import shutil
@@ -43,7 +51,8 @@ from PIL import Image, ImageOps
 
 from . import audio, ffmpeg
 from .cards import draw_centered_lines, fit_text, font, line_boxes, line_height
-from .errors import Cancelled, MediaError
+from .chunks import AssEvents, ChunkJob, ChunkStore, Composition, assemble, chunk_present, digest, file_digest
+from .errors import MediaError
 from .fonts import FAMILY, default_font_path
 from .layout import TextBlock, safe_box, text_lines
 
@@ -66,17 +75,16 @@ PAN_DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (
 # What a still does during its segment, chosen per segment from the seed. A zoom travels the
 # same margin as a pan: from the whole cover to its central 1 / (1 + margin), or back.
 MOTIONS = ("pan", "zoom-in", "zoom-out")
-# What one picture process may open (see the module docstring): a still counts 1, a clip
-# counts CLIP_WEIGHT, as its decoder keeps several full-size frames (8 stills ~250 MB,
-# 8 clips from 1080p sources ~315 MB measured, subtitles and logo included).
-SEGMENTS_PER_PASS = 8
-CLIP_WEIGHT = 2
-# Larger FIFO buffer (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default):
-# fewer wake-ups per 1.5 MB frame.
-FIFO_BYTES = 1 << 20
 # Aspects this close fill the frame (a few pixels cropped) rather than get a blurred fill:
 # 1360x768 and 1920x1080 are both "16:9".
 SAME_ASPECT = 0.02
+# x264's output depends on its thread count: fixed, so a chunk is the same on every host. One
+# thread per chunk, with more chunks made at a time than there are cores (chunks.CHUNK_WORKERS):
+# a chunk's filters run mostly in one thread too, and 3 single-threaded chunks at a time kept 2
+# cores busier than 2 chunks of 2 x264 threads (benchmark compose 10.5 s against 12.3 s).
+CHUNK_THREADS = 1
+# Part of every chunk's name: change it when the way chunks are made changes.
+CHUNK_FORMAT = 2
 PROBE_WORKERS = 4
 
 ProgressCallback = Callable[[float], None]
@@ -143,33 +151,32 @@ def render(
     plan: Plan,
     out_path: Path,
     *,
+    store: ChunkStore | None = None,
     on_progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     timeout: float = 3300,
-) -> Path:
-    """Render `plan` to an MP4 at `out_path` whose duration is the narration's."""
-    out_path = Path(out_path)
-    total_s = _check_plan(plan)
-    box = logo_box(plan)  # probes the logo: a corrupt one fails here, before any rendering
-    timeline = _timeline(plan, total_s)
-    weights = [CLIP_WEIGHT if visual.kind == "clip" else 1 for visual in plan.visuals]
-    chunks = _chunks(timeline, weights, SEGMENTS_PER_PASS)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
-        work_dir = Path(tmp)
-        try:
-            audio_path = audio.final_audio(
-                plan.narration_path, work_dir / "audio.wav", duration_s=total_s, music_path=plan.music_path,
-                music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs, cancel=cancel,
-                timeout=_remaining(deadline),
-            )
-            _render_streaming(plan, box, timeline, chunks, total_s, audio_path, out_path, work_dir,
-                              on_progress=on_progress, cancel=cancel, deadline=deadline)
-        except BaseException:
-            out_path.unlink(missing_ok=True)
-            raise
-    return out_path
+) -> Composition:
+    """Render `plan` to an MP4 at `out_path` whose duration is the narration's.
+
+    Chunks already in `store` are reused and new ones are kept there; without a store they
+    live only as long as the render."""
+    if store is not None:
+        return _compose(plan, out_path, store, segments=None, on_progress=on_progress, cancel=cancel,
+                        timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="chunks-") as folder:
+        return _compose(plan, out_path, ChunkStore(Path(folder)), segments=None, on_progress=on_progress,
+                        cancel=cancel, timeout=timeout)
+
+
+def preview(
+    plan: Plan, segment: int, out_path: Path, *, store: ChunkStore, last: int | None = None,
+    cancel: CancelCheck | None = None, timeout: float = 600,
+) -> Composition:
+    """One segment (to `last`, when given) with its transitions, narration, subtitles and motion:
+    the full render's own chunks for it (reused when that render made them), joined with the
+    final audio under them."""
+    return _compose(plan, out_path, store, segments=(segment, segment if last is None else last),
+                    on_progress=None, cancel=cancel, timeout=timeout)
 
 
 def pick_transitions(names: tuple[str, ...] | list[str], joins: int, seed: int) -> tuple[str, ...]:
@@ -278,8 +285,9 @@ def extract_frame(video_path: Path, at_s: float, out_path: Path) -> Path:
 # ---------------------------------------------------------------- checks and timing
 
 
-def _check_plan(plan: Plan) -> float:
-    """Validate the plan and probe every input before the long render; the narration's length."""
+def _check_plan(plan: Plan, shown: tuple[int, int] | None = None) -> float:
+    """Validate the plan and probe every input (the visuals `shown`, first to last, when given)
+    before the long render; the narration's length."""
     if plan.width <= 0 or plan.height <= 0 or plan.width % 2 or plan.height % 2:
         raise MediaError(f"frame size must be positive and even, got {plan.width}x{plan.height}")
     if plan.fps <= 0:
@@ -309,8 +317,9 @@ def _check_plan(plan: Plan) -> float:
         if visual.start_ms >= total_s * 1000:
             raise MediaError(f"visual {index} starts after the narration ends ({total_s:.2f} s)")
     # Each probe is a ~70 ms process start; a few at a time keeps the check short.
+    first, last = shown or (0, len(plan.visuals) - 1)
     with ThreadPoolExecutor(max_workers=PROBE_WORKERS) as pool:
-        list(pool.map(_check_visual, plan.visuals))
+        list(pool.map(_check_visual, plan.visuals[first:last + 1]))
     if plan.music_path is not None and not _streams(ffmpeg.probe(plan.music_path), "audio"):
         raise MediaError(f"music {Path(plan.music_path).name} has no audio stream")
     if plan.subtitles_path is not None and not Path(plan.subtitles_path).is_file():
@@ -318,7 +327,18 @@ def _check_plan(plan: Plan) -> float:
     return total_s
 
 
+_CHECKED: set[tuple[str, str, int, int]] = set()
+
+
 def _check_visual(visual: Visual) -> None:
+    """Probe a visual once for as long as its file stays the same (a re-render probes only what changed)."""
+    try:
+        stat = os.stat(visual.path)
+    except OSError:
+        stat = None
+    key = (str(visual.path), visual.kind, stat.st_size, stat.st_mtime_ns) if stat else None
+    if key in _CHECKED:
+        return
     info = ffmpeg.probe(visual.path)  # raises naming the file when it is missing or unreadable
     video = _streams(info, "video")
     if not video or not video[0].get("width"):
@@ -327,6 +347,8 @@ def _check_visual(visual: Visual) -> None:
         duration = info.get("format", {}).get("duration") or video[0].get("duration")
         if duration is None or float(duration) <= 0:
             raise MediaError(f"clip {Path(visual.path).name} has no duration")
+    if key is not None:
+        _CHECKED.add(key)
 
 
 def _streams(info: dict, codec_type: str) -> list[dict]:
@@ -373,36 +395,6 @@ def _timeline(plan: Plan, total_s: float) -> _Timeline:
     return _Timeline(origins, lengths, pieces)
 
 
-def _chunks(timeline: _Timeline, weights: list[int], budget: int) -> list[list[_Piece]]:
-    """Group pieces so that the segments each group shows weigh at most `budget`.
-
-    A group ends in the middle of a steady piece, never inside a transition, so each group
-    is complete on its own and the groups simply play one after the other.
-    """
-    chunks: list[list[_Piece]] = [[]]
-    seen: set[int] = set()
-    for piece in timeline.pieces:
-        fresh = set(piece.segments) - seen
-        if fresh and seen and sum(weights[i] for i in seen | fresh) > budget:
-            previous = chunks[-1][-1]
-            if len(piece.segments) == 1:
-                # No transitions: a segment boundary is a clean cut.
-                chunks.append([])
-                seen = set()
-            elif previous.segments == piece.segments[:1] and previous.end - previous.start >= 2:
-                # Cut the steady piece before this transition in two; the new group starts
-                # with its second half, so no transition is split.
-                middle = (previous.start + previous.end) // 2
-                chunks[-1][-1] = _Piece(previous.segments, previous.start, middle)
-                chunks.append([_Piece(previous.segments, middle, previous.end)])
-                seen = set(previous.segments)
-            # Otherwise there is no clean cut here (a segment no longer than a transition):
-            # this group takes one more segment.
-        chunks[-1].append(piece)
-        seen |= set(piece.segments)
-    return chunks
-
-
 # ---------------------------------------------------------------- the picture track
 
 
@@ -419,12 +411,16 @@ def _picture_graph(
     for input_index, segment in enumerate(segments):
         visual = plan.visuals[segment]
         origin = timeline.origins[segment]
-        # Footage is needed up to the end of its last piece in this graph, not beyond.
+        # Footage is needed up to the end of its last piece in this graph, not beyond; a still's
+        # from its first piece on (the motion is a function of the frame number, so the frames
+        # before are not made: the transition out of a segment does not redo the whole segment).
         needed = max(piece.end for piece in uses[segment]) - origin
+        skip = 0
         source = f"[{input_index}:v]"
         if visual.kind == "still":
+            skip = min(piece.start for piece in uses[segment]) - origin
             inputs.append(["-framerate", str(plan.fps), "-i", str(visual.path)])
-            chain = _still_chain(plan, segment, width, height, timeline.lengths[segment], needed)
+            chain = _still_chain(plan, segment, width, height, timeline.lengths[segment], needed, skip)
         else:
             # One decoding thread: frame threads each hold full-size frames (-140 MB measured
             # for 8 clips), and the encoder keeps both cores busy anyway. The clip loops for
@@ -432,12 +428,13 @@ def _picture_graph(
             inputs.append(["-threads", "1", "-stream_loop", "-1", "-t", f"{needed / plan.fps + 1:.3f}",
                            "-i", str(visual.path)])
             chain = _clip_chain(plan, width, height, needed)
-        outputs = [f"[s{segment}p{piece.start}]" for piece in uses[segment]]
+        # Labels count within this graph, so a chunk's graph does not say where it is in the video.
+        outputs = [f"[s{input_index}u{use}]" for use in range(len(uses[segment]))]
         split = f"split={len(outputs)}" if len(outputs) > 1 else "null"
         lines.append(f"{source}{chain},{split}{''.join(outputs)}")
-        for piece, output in zip(uses[segment], outputs):
-            first, last = piece.start - origin, piece.end - origin
-            trimmed = f"t{segment}p{piece.start}"
+        for use, (piece, output) in enumerate(zip(uses[segment], outputs)):
+            first, last = piece.start - origin - skip, piece.end - origin - skip
+            trimmed = f"t{input_index}u{use}"
             lines.append(f"{output}trim=start_frame={first}:end_frame={last},setpts=PTS-STARTPTS[{trimmed}]")
             branch[(segment, piece.start)] = trimmed
     joined: list[str] = []
@@ -456,9 +453,13 @@ def _picture_graph(
     return inputs, ";\n".join(lines)
 
 
-def _still_chain(plan: Plan, segment: int, width: int, height: int, length: int, needed: int) -> str:
+def _still_chain(
+    plan: Plan, segment: int, width: int, height: int, length: int, needed: int, skip: int = 0,
+) -> str:
     """Scale once to a slightly larger cover, repeat the frame, then pan a frame-sized crop over
     it, or zoom: scale it per frame between the frame size and the cover, and crop the centre.
+    The footage's frames `skip` to `needed` are made (frame f of them is the segment's frame
+    f + skip).
 
     Timestamps are frame numbers in a 1/fps time base: `setpts=N/FR/TB` truncates float
     results and produced duplicate timestamps (dropped and repeated frames).
@@ -468,19 +469,20 @@ def _still_chain(plan: Plan, segment: int, width: int, height: int, length: int,
     span = min(1.0, length / plan.fps / KEN_BURNS_FULL_PAN_S)
     loop = (
         f"scale={cover_w}:{cover_h}:force_original_aspect_ratio=increase,crop={cover_w}:{cover_h},"
-        f"setsar=1,format=yuv420p,loop=loop=-1:size=1,trim=end_frame={needed},settb=1/{plan.fps},setpts=N"
+        f"setsar=1,format=yuv420p,loop=loop=-1:size=1,trim=end_frame={needed - skip},settb=1/{plan.fps},setpts=N"
     )
+    n = f"(n+{skip})" if skip else "n"
     if motion == "pan":
         dx, dy = _pan_direction(plan.seed, segment)
         # n runs over the segment's footage; the crop travels `span` of the margin, centred.
-        progress = f"(n/{max(1, length - 1)}-0.5)"
+        progress = f"({n}/{max(1, length - 1)}-0.5)"
         x = f"(iw-ow)*(0.5+{dx * span:.4f}*{progress})"
         y = f"(ih-oh)*(0.5+{dy * span:.4f}*{progress})"
         return f"{loop},crop={width}:{height}:{_expr(x)}:{_expr(y)}:exact=1"
     # The scaled width grows (zoom in) or shrinks (zoom out) by `span` of the margin. Sizes are
     # even and at least the frame's; crop's own iw/ih keep the first frame's size, so the centred
     # x/y are computed from the same expressions.
-    progress = f"n/{max(1, length - 1)}" if motion == "zoom-in" else f"(1-n/{max(1, length - 1)})"
+    progress = f"{n}/{max(1, length - 1)}" if motion == "zoom-in" else f"(1-{n}/{max(1, length - 1)})"
     scaled = f"{width}*(1+{KEN_BURNS_MARGIN * span:.4f}*{progress})"
     scaled_w = f"2*ceil({scaled}/2)"
     scaled_h = f"2*ceil({scaled}*{height}/{width}/2)"
@@ -527,144 +529,155 @@ def _picture_size(plan: Plan) -> tuple[int, int]:
     return min(plan.width, _even(plan.height * picture_w / picture_h)), plan.height
 
 
-class _FramePipe:
-    """A FIFO that picture processes fill one after another and the encoder process reads.
-
-    We hold it open read-write ourselves: no open() of the FIFO ever blocks, and the encoder
-    sees one continuous stream across the writers until `close()` gives it end of stream.
-    """
-
-    def __init__(self, path: Path) -> None:
-        os.mkfifo(path)
-        self.path = path
-        self._fd = os.open(path, os.O_RDWR)
-        self._lock = threading.Lock()
-        self._closed = False
-        with contextlib.suppress(OSError):  # a smaller buffer only costs a little speed
-            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, FIFO_BYTES)
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                os.close(self._fd)
-
-    def discard_until(self, finished: Callable[[], bool]) -> None:
-        """Read and drop frames, so a writer whose reader is gone cannot block on a full
-        pipe: it keeps printing progress and so notices that it was cancelled."""
-        os.set_blocking(self._fd, False)
-        while not finished():
-            with self._lock:
-                if not self._closed:
-                    with contextlib.suppress(BlockingIOError):
-                        while os.read(self._fd, FIFO_BYTES):
-                            pass
-            time.sleep(0.05)
+# ---------------------------------------------------------------- chunks
 
 
-def _render_streaming(
-    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline,
-    chunks: list[list[_Piece]], total_s: float, audio_path: Path, out_path: Path, work_dir: Path, *,
-    on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
-) -> None:
-    """Picture processes write finished raw frames into a FIFO; the encoder process reads it."""
-    pipe = _FramePipe(work_dir / "frames.yuv")
-    stop = threading.Event()
-    picture_errors: list[BaseException] = []
+def _compose(
+    plan: Plan, out_path: Path, store: ChunkStore, *, segments: tuple[int, int] | None,
+    on_progress: ProgressCallback | None, cancel: CancelCheck | None, timeout: float,
+) -> Composition:
+    """Every piece as its own chunk (made or reused), the audio as one more, joined by a stream copy.
 
-    def write_pictures() -> None:
-        try:
-            for number, pieces in enumerate(chunks):
-                if stop.is_set():
-                    raise Cancelled("cancelled between picture processes")
-                _write_frames(plan, box, timeline, pieces, pipe.path, work_dir, number,
-                              cancel=stop.is_set, timeout=_remaining(deadline))
-        except BaseException as error:  # handed to the calling thread below
-            picture_errors.append(error)
-        finally:
-            pipe.close()  # end of stream for the encoder, after the last frame or a failure
-
-    # The encoder runs in the calling thread, so on_progress and cancel are only ever
-    # called from there; the picture processes are driven from a helper thread.
-    pictures = threading.Thread(target=write_pictures, name="compose-pictures", daemon=True)
-    pictures.start()
-    try:
-        _encode(plan, pipe.path, audio_path, total_s, out_path, on_progress=on_progress,
-                cancel=lambda: bool(picture_errors) or (cancel is not None and cancel()),
-                timeout=_remaining(deadline))
-    except BaseException:
-        # Picture errors recorded before the encoder stopped are the cause of its stop.
-        pictures_failed_first = bool(picture_errors)
-        stop.set()
-        pipe.discard_until(lambda: not pictures.is_alive())
-        if pictures_failed_first:
-            raise picture_errors[0] from None
-        raise
-    pictures.join()
-    if picture_errors:
-        # The encoder saw an early end of stream and finished a short video: not a result.
-        raise picture_errors[0]
+    `segments` (first, last), inclusive, keeps only the pieces that show those segments and the
+    narration under them: a preview made of the very chunks of the full render."""
+    out_path = Path(out_path)
+    if segments is not None and not 0 <= segments[0] <= segments[1] < len(plan.visuals):
+        raise MediaError(f"segments {segments[0] + 1}-{segments[1] + 1} are not among the plan's "
+                         f"{len(plan.visuals)}")
+    # A segment's transitions show its neighbours too.
+    shown = None
+    if segments is not None:
+        shown = (max(0, segments[0] - 1), min(len(plan.visuals) - 1, segments[1] + 1))
+    total_s = _check_plan(plan, shown)
+    box = logo_box(plan)  # probes the logo: a corrupt one fails here, before any rendering
+    timeline = _timeline(plan, total_s)
+    pieces = timeline.pieces
+    if segments is not None:
+        first, last = segments
+        pieces = [piece for piece in pieces if any(first <= index <= last for index in piece.segments)]
+    start_frame, end_frame = pieces[0].start, pieces[-1].end
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    store.folder.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
+        work_dir = Path(tmp)
+        subtitles = AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
+        jobs = [_chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)
+                for number, piece in enumerate(pieces)]
+        jobs.append(_audio_job(plan, store, total_s, start_frame / plan.fps, (end_frame - start_frame) / plan.fps))
+        return assemble(jobs, store, out_path, work_dir, on_progress=on_progress, cancel=cancel,
+                        deadline=deadline)
 
 
-def _write_frames(
-    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline, pieces: list[_Piece],
-    fifo: Path, work_dir: Path, number: int, *, cancel: CancelCheck, timeout: float,
-) -> None:
-    """One picture process: `pieces` with every overlay, as raw yuv420p frames into the FIFO.
+def _chunk_job(
+    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline, piece: _Piece,
+    subtitles: "AssEvents | None", work_dir: Path, number: int,
+) -> ChunkJob:
+    """One piece with every overlay, encoded on its own (a closed GOP from its first frame).
 
-    The overlays run here rather than in the encoder so that their cost runs beside x264
-    instead of in front of it.
-    """
-    inputs, graph = _picture_graph(plan, timeline, pieces, label="pic")
-    # Absolute frame numbers again, so subtitles and texts appear at their times.
-    lines = [graph, f"[pic]settb=1/{plan.fps},setpts=N+{pieces[0].start}[timed]"]
+    The chunk's name hashes exactly what it shows: the filter graph with each file replaced by
+    its content hash, the subtitle events inside it (relative to its own start), the encoder
+    settings. Nothing in it says where the piece is in the video, so a segment that only moves
+    in time keeps its chunks."""
+    inputs, graph = _picture_graph(plan, timeline, [piece], label="pic")
+    tokens = {str(path): file_digest(path) for path in (plan.visuals[index].path for index in piece.segments)}
+    base, ass_text = 0, ""
+    overlays = []
+    if subtitles is not None:
+        base, ass_text = subtitles.for_frames(piece.start, piece.end, plan.fps)
+        ass_path = work_dir / f"piece{number:04d}.ass"
+        ass_path.write_text(ass_text, encoding="utf-8")
+        overlays.append(_subtitles_filter(ass_path, work_dir))
+        tokens[str(ass_path)] = "piece.ass"
+        tokens[str(work_dir / "fonts")] = f"fonts:{default_font_path().name}"
+    # Frames count from `base` (0 unless a subtitle began before the piece: its animations and
+    # karaoke run from the event's own start), so subtitles and texts show at their frames.
+    lines = [graph, f"[pic]settb=1/{plan.fps},setpts=N+{base}[timed]"]
     current = "timed"
     if _picture_size(plan) != (plan.width, plan.height):
         lines.append(_fill_filter(plan, current, "framed"))
         current = "framed"
-    overlays = []
-    if plan.subtitles_path is not None:
-        overlays.append(_subtitles_filter(plan.subtitles_path, work_dir))
     overlays.extend(_text_filters(plan, box))
     if overlays:
         lines.append(f"[{current}]{','.join(overlays)}[texted]")
         current = "texted"
     if box is not None:
         inputs.append(["-i", str(plan.logo_path)])
+        tokens[str(plan.logo_path)] = file_digest(plan.logo_path)
         x, y, logo_w, logo_h = box
         lines.append(f"[{len(inputs) - 1}:v]scale={logo_w}:{logo_h},format=rgba[logo]")
         # overlay's default output is yuv420: `format=auto` would pick rgba for an rgba logo
         # and convert every full frame twice.
         lines.append(f"[{current}][logo]overlay=x={x}:y={y}[logoed]")
         current = "logoed"
-    lines.append(f"[{current}]format=yuv420p[vout]")
-    script = work_dir / f"frames{number:03d}.filtergraph"
+    lines.append(f"[{current}]setpts=N,format=yuv420p[vout]")
+    script = work_dir / f"piece{number:04d}.filtergraph"
     script.write_text(";\n".join(lines))
-    ffmpeg.run(
-        [*(arg for group in inputs for arg in group), "-filter_complex_script", str(script),
-         "-map", "[vout]", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", str(fifo)],
-        timeout=timeout, cancel=cancel,
-    )
+    encoder = _video_encoder(plan)
+    flat_inputs = [arg for group in inputs for arg in group]
+    identity = {
+        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "size": [plan.width, plan.height],
+        "fps": plan.fps,
+        "inputs": _tokenized(" ".join(flat_inputs), tokens), "graph": _tokenized(script.read_text(), tokens),
+        "subtitles": ass_text, "encoder": encoder,
+    }
+    # Several chunks run at a time: filter threads of their own only contend for the same cores.
+    args = ["-filter_complex_threads", "1", *flat_inputs, "-filter_complex_script", str(script), "-map", "[vout]", "-an", *encoder]
+    return ChunkJob(f"{digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
 
 
-def _encode(
-    plan: Plan, fifo: Path, audio_path: Path, total_s: float, out_path: Path, *,
-    on_progress: ProgressCallback | None, cancel: CancelCheck, timeout: float,
-) -> None:
-    """The encoder process: frames from the FIFO, the final audio track, one H.264 and one AAC encode."""
-    args = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{plan.width}x{plan.height}",
-            "-framerate", str(plan.fps), "-i", str(fifo), "-i", str(audio_path), "-map", "0:v", "-map", "1:a",
-            "-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
-            "-r", str(plan.fps), "-c:a", "aac", "-b:a", "160k", "-ar", str(audio.AUDIO_RATE),
-            "-movflags", "+faststart", str(out_path)]
-    ffmpeg.run(args, timeout=timeout, duration_s=total_s, on_progress=on_progress, cancel=cancel)
+def _video_encoder(plan: Plan) -> list[str]:
+    """The same for every chunk, so their streams join by a plain copy. x264's threads are fixed:
+    its output depends on them, and a chunk must be the same whichever host made it."""
+    return ["-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
+            "-profile:v", "high", "-threads", str(CHUNK_THREADS), "-fps_mode", "passthrough",
+            "-video_track_timescale", str(plan.fps * 512)]
 
 
-def _remaining(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise MediaError("the render ran out of time", permanent=False)
-    return remaining
+def _audio_job(plan: Plan, store: ChunkStore, total_s: float, start_s: float, length_s: float) -> ChunkJob:
+    """The final audio track (`audio.final_audio`) from `start_s` for `length_s`, encoded once.
+
+    The track itself is kept in the store as a WAV named by what it is made of (narration, music,
+    its volume, the loudness target, the length), made only when missing: its loudness passes
+    are paid once for every render and preview of the same sound."""
+    identity = {
+        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "narration": file_digest(plan.narration_path),
+        "music": file_digest(plan.music_path) if plan.music_path is not None else None,
+        "music_volume": plan.music_volume, "loudness": plan.loudness_lufs,
+        "true_peak": audio.DEFAULT_TRUE_PEAK_DB, "duration": round(total_s, 6),
+    }
+    track_name = f"audio-{digest(identity)}.wav"
+    track_path = store.folder / track_name
+
+    def make_track(cancel: CancelCheck, timeout: float) -> None:
+        if chunk_present(store, track_name):
+            return
+        part = store.folder / f".{track_name}.{os.getpid()}-{threading.get_ident()}.part"
+        try:
+            audio.final_audio(plan.narration_path, part, duration_s=total_s, music_path=plan.music_path,
+                              music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs,
+                              cancel=cancel, timeout=timeout)
+            os.replace(part, track_path)  # whole or not at all
+        finally:
+            part.unlink(missing_ok=True)
+        if store.keep is not None:
+            store.keep(track_path)
+
+    seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
+    args = [*seek, "-t", f"{length_s:.6f}", "-i", str(track_path), "-map", "0:a"]
+    encoder = ["-c:a", "aac", "-b:a", "160k", "-ar", str(audio.AUDIO_RATE), "-vn"]
+    chunk = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "track": track_name, "encoder": encoder,
+             "start": f"{start_s:.6f}", "length": f"{length_s:.6f}"}
+    return ChunkJob(f"audio-{digest(chunk)}.m4a", [*args, *encoder], length_s, prepare=make_track,
+                    source=track_name)
+
+
+def _tokenized(text: str, tokens: dict[str, str]) -> str:
+    """`text` with every path in `tokens` (as written in an argument or in a filter option)
+    replaced by its token; longest paths first, so no path replaces part of another."""
+    for path in sorted(tokens, key=len, reverse=True):
+        text = text.replace(_option(path), tokens[path]).replace(path, tokens[path])
+    return text
 
 
 def _fill_filter(plan: Plan, source: str, label: str) -> str:

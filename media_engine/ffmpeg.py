@@ -6,6 +6,7 @@ checked at every progress line; when it returns True the ffmpeg process is
 terminated and `Cancelled` is raised.
 """
 
+import functools
 import json
 import os
 import signal
@@ -125,3 +126,11 @@ def _kill(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+@functools.cache
+def version() -> str:
+    """The first line of `ffmpeg -version`: what a cached encode was made with."""
+    completed = subprocess.run([FFMPEG, "-version"], capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+    return completed.stdout.splitlines()[0] if completed.stdout else "unknown"

@@ -137,10 +137,12 @@ def synthesize(
     pause_ms: int = SENTENCE_PAUSE_MS,
     clause_pause_ms: int = CLAUSE_PAUSE_MS,
     max_clause_ms: int = MAX_CLAUSE_MS,
+    frame_rate: int = 0,
     on_progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Narration:
-    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's and clause's exact times."""
+    """Narrate `sentences` into `out_dir/narration.wav` with each sentence's and clause's exact times
+    (every sentence on the video's frames, with `frame_rate`: see `_join`)."""
     if not sentences:
         raise MediaError("nothing to narrate: the sentence list is empty")
     for number, text in enumerate(sentences, start=1):
@@ -200,7 +202,7 @@ def synthesize(
             on_progress(number / len(sentences))
 
     narration = _join([[(text, clip) for text, clip, _ in clauses] for clauses in spoken], sentences,
-                      pause_ms=pause_ms, clause_pause_ms=clause_pause_ms,
+                      pause_ms=pause_ms, clause_pause_ms=clause_pause_ms, frame_rate=frame_rate,
                       narration_path=Path(out_dir) / "narration.wav")
     # Each clause's words at the clause's place in the narration, labelled with their sentence.
     clause_words = [clip_words for clauses in spoken for _, _, clip_words in clauses]
@@ -311,28 +313,52 @@ def _even_out(samples: np.ndarray) -> np.ndarray:
 
 def _join(
     spoken: list[list[tuple[str, np.ndarray]]], sentences: list[str], *, pause_ms: int, clause_pause_ms: int,
-    narration_path: Path,
+    narration_path: Path, frame_rate: int = 0,
 ) -> Narration:
-    """Concatenate with pauses; times come from sample counts, which are whole milliseconds
-    because every clip is padded to a multiple of one millisecond of samples."""
+    """Concatenate with pauses; times come from sample counts. Every clip is padded to a whole
+    millisecond; with `frame_rate`, a sentence's last clause is padded to a whole video frame and
+    the pause between sentences lasts an even number of frames: every sentence starts and ends on
+    a frame, and the cut halfway through a pause too, so a sentence that gets longer moves the
+    later ones by whole frames (the video's chunks for them stay the same). Clause cues are where
+    their audio is; word times follow their clause."""
     per_ms = SAMPLE_RATE // 1000
+
+    def edge(samples: int) -> int:
+        """The first video frame boundary at or after `samples`."""
+        frame = -(-samples * frame_rate // SAMPLE_RATE)  # ceil
+        return -(-frame * SAMPLE_RATE // frame_rate)
+
+    def to_ms(samples: int) -> int:
+        return round(samples * 1000 / SAMPLE_RATE)
+
+    pause_frames = 2 * round(pause_ms * frame_rate / 2000) if frame_rate else 0
     parts: list[np.ndarray] = []
     timed_sentences: list[TimedSentence] = []
     timed_clauses: list[TimedSentence] = []
-    position_ms = 0
+    position = 0  # samples: a whole millisecond, or a frame boundary between sentences
     for sentence_index, (clauses, sentence) in enumerate(zip(spoken, sentences)):
+        if sentence_index:
+            if frame_rate:
+                frame = position * frame_rate // SAMPLE_RATE
+                length = -(-(frame + pause_frames) * SAMPLE_RATE // frame_rate) - position
+            else:
+                length = pause_ms * per_ms
+            parts.append(np.zeros(length, dtype=np.float32))
+            position += length
         for clause_index, (text, clip) in enumerate(clauses):
-            if sentence_index or clause_index:
-                gap_ms = clause_pause_ms if clause_index else pause_ms
-                parts.append(np.zeros(gap_ms * per_ms, dtype=np.float32))
-                position_ms += gap_ms
-            clip = np.pad(clip, (0, -len(clip) % per_ms))
+            if clause_index:
+                parts.append(np.zeros(clause_pause_ms * per_ms, dtype=np.float32))
+                position += clause_pause_ms * per_ms
+            end = position + len(clip) + (-len(clip) % per_ms)
+            if frame_rate and clause_index == len(clauses) - 1:
+                end = edge(position + len(clip))
+            clip = np.pad(clip, (0, end - position - len(clip)))
             parts.append(clip)
-            length_ms = len(clip) // per_ms
-            timed_clauses.append(TimedSentence(text=text, start_ms=position_ms, end_ms=position_ms + length_ms))
-            position_ms += length_ms
+            timed_clauses.append(TimedSentence(text=text, start_ms=to_ms(position), end_ms=to_ms(end)))
+            position = end
         first = timed_clauses[-len(clauses)]
-        timed_sentences.append(TimedSentence(text=sentence, start_ms=first.start_ms, end_ms=position_ms))
+        timed_sentences.append(TimedSentence(text=sentence, start_ms=first.start_ms, end_ms=to_ms(position)))
+    position_ms = to_ms(position)
 
     pcm = (np.clip(np.concatenate(parts), -1.0, 1.0) * 32767).astype("<i2")
     temporary_path = narration_path.with_name(f".{narration_path.name}.tmp")

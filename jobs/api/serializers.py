@@ -263,6 +263,10 @@ class SplitDivideSerializer(serializers.Serializer):
     )
 
 
+class SplitPreviewSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="A link to the segment's preview MP4.")
+
+
 class ResplitSerializer(serializers.Serializer):
     kept = serializers.ListField(
         child=serializers.IntegerField(), help_text="Indexes (before) of the segments that kept their choices.")

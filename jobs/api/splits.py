@@ -3,6 +3,7 @@ merging and re-splitting. Thin views over jobs.storyboard."""
 
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -17,11 +18,12 @@ from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiViewMixin, OwnedRowPermission
 from accounts.api.uploads import check_image
 
-from .. import storyboard
+from .. import previews, storyboard
 from ..models import Job, JobSplit
 from .examples import SPLIT_EXAMPLE, STORYBOARD_EXAMPLE
 from .serializers import (
-    SplitDivideSerializer, SplitImageUploadSerializer, SplitSerializer, SplitUpdateSerializer,
+    SplitDivideSerializer, SplitImageUploadSerializer, SplitPreviewSerializer, SplitSerializer,
+    SplitUpdateSerializer,
 )
 
 JOB_PK = OpenApiParameter("job_pk", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH,
@@ -122,6 +124,23 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         return Response(SplitSerializer(split_row, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
+
+    @extend_schema(
+        summary="Preview a segment", tags=["splits"], parameters=[JOB_PK, INDEX], request=None,
+        responses={200: SplitPreviewSerializer, 400: validation_error({"non_field_errors": [
+            "This job has no rendered narration yet: render it once to preview its segments."]}),
+            403: ERROR_403, 404: ERROR_404},
+        examples=[response_example("The preview", {"url": "https://storage.example/jobs/123/previews/9-ab12.mp4"})],
+        description="A short MP4 of the segment as the storyboard has it now (picture or clip, motion, "
+        "transitions), with its narration and subtitles from the newest render: made from the render's own "
+        "video chunks, so it takes seconds, and the next render reuses what it made.",
+    )
+    @action(detail=True, methods=["post"])
+    def preview(self, request, *args, **kwargs) -> Response:
+        split_row = self.get_object()
+        split_row.job = self.get_job()
+        key = previews.split_preview(split_row=split_row)
+        return Response(SplitPreviewSerializer({"url": default_storage.url(key)}).data)
 
     @extend_schema(
         summary="Split a segment between two of its sentences", tags=["splits"], parameters=[JOB_PK, INDEX],

@@ -42,9 +42,37 @@
       .finally(function () { button.classList.remove("saving"); });
   }
 
+  // A segment's preview: the server makes it from the render's own chunks (seconds), then it plays here.
+  function preview(button) {
+    const section = button.closest(".split");
+    const number = section.querySelector("h2").textContent.replace("Segment ", "");
+    button.disabled = true;
+    say("Making the preview of segment " + number + "…");
+    fetch(form.dataset.previewUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ split: Number(section.dataset.split) }),
+    })
+      .then(function (response) {
+        return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+      })
+      .then(function (result) {
+        if (!result.ok) throw new Error(result.body.error || "Could not make the preview.");
+        const video = section.querySelector(".split-video");
+        video.src = result.body.url;
+        video.hidden = false;
+        say("Preview of segment " + number + " ready.");
+      })
+      .catch(function (error) { say(error.message, true); })
+      .finally(function () { button.disabled = false; });
+  }
+
   form.addEventListener("click", function (event) {
     const button = event.target.closest(".thumb");
     if (button) choose(button);
+    const previewButton = event.target.closest(".split-preview");
+    if (previewButton) preview(previewButton);
   });
 
   form.addEventListener("keydown", function (event) {

@@ -41,7 +41,8 @@
       if (running) stepPercent = 50;
       item.querySelector(".fill").style.width = stepPercent + "%";
       item.querySelector(".state").textContent = record.status ? record.status +
-        (record.duration_s ? " (" + record.duration_s + " s)" : "") : "";
+        (record.duration_s ? " (" + record.duration_s + " s)" : "") +
+        (record.chunks ? ", chunks: " + record.chunks.reused + " of " + record.chunks.total + " reused" : "") : "";
     });
     if (event.type === "done" && event.urls) {
       finished = true;

@@ -1,5 +1,6 @@
 """Maintenance services: resetting stuck executions, cleaning up stored files, health, metrics, schedules."""
 
+import os
 from datetime import timedelta
 from importlib import import_module
 
@@ -286,12 +287,42 @@ def test_storage_cleanup_keeps_pictures_that_segments_use():
     assert default_storage.exists(picture)
 
 
+@pytest.mark.django_db
+def test_storage_cleanup_removes_old_chunks_that_no_kept_execution_is_made_of():
+    job = make_job()
+    old = with_files(job, age=3 * DAY)
+    latest = with_files(job, age=1 * DAY)
+    for execution, chunks in ((old, ["a.mp4", "b.mp4"]), (latest, ["b.mp4", "c.mp4", "audio-c.m4a"])):
+        # The latest also lists the audio track its audio chunk is cut from (what its previews cut).
+        sources = ["audio-c.wav"] if execution is latest else []
+        steps = {**execution.steps, "compose": {"status": "done", "data": {"chunks": chunks, "chunk_sources": sources}}}
+        JobExecution.objects.filter(pk=execution.pk).update(steps=steps)
+    for name in ("a.mp4", "b.mp4", "c.mp4", "audio-c.m4a", "audio-c.wav", "unused.mp4", "recent.mp4"):
+        store(f"chunks/{name}")
+        if name != "recent.mp4":  # made just now: a render may be about to use it
+            stamp = (timezone.now() - 10 * DAY).timestamp()
+            os.utime(default_storage.path(f"chunks/{name}"), (stamp, stamp))
+    policy = StoragePolicy(keep_executions=1, max_bytes=10**9, min_interval=timedelta(hours=6), chunk_age=7 * DAY)
+
+    report = maintenance.storage_cleanup(mode="manual", policy=policy)
+
+    assert report.executions == [old.pk]
+    removed = {stored.key for stored in report.files}
+    assert {"chunks/a.mp4", "chunks/unused.mp4"} <= removed
+    assert not removed & {"chunks/b.mp4", "chunks/c.mp4", "chunks/audio-c.m4a", "chunks/audio-c.wav",
+                          "chunks/recent.mp4"}
+    assert sorted(default_storage.listdir("chunks")[1]) == ["audio-c.m4a", "audio-c.wav", "b.mp4", "c.mp4",
+                                                            "recent.mp4"]
+    assert "unused video chunks older than 7 days: 2" in report.detail
+
+
 def test_storage_policy_reads_settings_with_defaults(settings):
-    assert StoragePolicy.from_settings() == StoragePolicy(3, 50 * 1024**3, timedelta(hours=6))
+    assert StoragePolicy.from_settings() == StoragePolicy(3, 50 * 1024**3, timedelta(hours=6), timedelta(days=7))
     settings.CLEANUP_KEEP_EXECUTIONS = 5
     settings.CLEANUP_MAX_BYTES = 1000
     settings.CLEANUP_MIN_INTERVAL_S = 60
-    assert StoragePolicy.from_settings() == StoragePolicy(5, 1000, timedelta(minutes=1))
+    settings.CLEANUP_CHUNK_DAYS = 0.5
+    assert StoragePolicy.from_settings() == StoragePolicy(5, 1000, timedelta(minutes=1), timedelta(hours=12))
 
 
 # ---------------------------------------------------------------- metrics and schedules

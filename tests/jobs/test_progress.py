@@ -177,3 +177,18 @@ def test_eta_comes_from_recent_step_durations():
     running = make_execution(make_job(), status=ExecutionStatus.RUNNING,
                              steps={"narration": {"status": "done", "duration_s": 2.0}})
     assert progress.execution_eta(running) == 2.0 * (len(steps.STEPS) - 1)
+
+
+@pytest.mark.django_db
+def test_events_say_how_many_of_the_video_chunks_were_reused():
+    job = make_job(owner=make_user())
+    made = {"status": "done", "duration_s": 3.0, "data": {"chunks": ["a.mp4", "b.mp4", "audio-c.m4a"],
+                                                          "chunks_reused": 2}}
+    execution = make_execution(job, status=ExecutionStatus.SUCCESS, steps={
+        "narration": {"status": "reused", "duration_s": 0.0, "data": {"duration_ms": 1000}}, "compose": made})
+    event = progress.execution_event(execution)
+    assert event["steps"]["compose"]["chunks"] == {"reused": 2, "total": 3}
+    assert "chunks" not in event["steps"]["narration"]
+    # A reused compose step encoded nothing.
+    execution.steps = {"compose": {**made, "status": "reused"}}
+    assert progress.execution_event(execution)["steps"]["compose"]["chunks"] == {"reused": 3, "total": 3}

@@ -211,7 +211,7 @@ def test_transitions_at_subtitle_joins_reframe_a_still_between_its_sentences(set
     [split] = job.splits.all()
     sentences = execution.steps["narration"]["data"]["sentences"]
     starts = [sentence["start_ms"] for sentence in sentences]
-    visuals, joins = steps._visuals(job, Brand.of(job.account), starts)
+    visuals, joins, _split_of = steps.compose_visuals(job, Brand.of(job.account), starts)
     # One segment, one picture, cut where the second sentence starts: two framings, one "cue" join.
     assert [visual.start_ms for visual in visuals] == [0, sentences[1]["start_ms"]]
     assert {visual.path for visual in visuals} == {steps.fetch(split.selected)} and joins == ["cue"]
@@ -220,4 +220,4 @@ def test_transitions_at_subtitle_joins_reframe_a_still_between_its_sentences(set
     assert abs(ffmpeg.duration(stored(execution.results["video"])) - narration_s) <= 0.1
     # Switched off (the default), the still is not cut.
     job.account.extra = {}
-    assert steps._visuals(job, Brand.of(job.account), starts)[1] == []
+    assert steps.compose_visuals(job, Brand.of(job.account), starts)[1] == []

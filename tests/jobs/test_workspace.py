@@ -45,12 +45,16 @@ def test_prune_with_zero_days_keeps_everything(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_a_reused_copy_counts_as_used(settings, tmp_path):
+def test_a_reused_copy_counts_as_used_and_keeps_its_modification_time(settings, tmp_path):
     settings.WORK_ROOT = tmp_path / "work"
     key = default_storage.save("jobs/1/logo.png", ContentFile(b"x"))
     copy = make_file(settings.WORK_ROOT, f"cache/{key}", age_days=10)
+    written = copy.stat().st_mtime_ns
 
     assert files.fetch(key) == copy
 
-    assert time.time() - copy.stat().st_mtime < 60
+    assert time.time() - copy.stat().st_atime < 60
+    # compose remembers content hashes and probes by size and modification time: a reuse keeps them.
+    assert copy.stat().st_mtime_ns == written
     assert files.work_cache_prune(unused_days=7) == 0
+    assert copy.exists()

@@ -1,4 +1,4 @@
-"""The final audio track: music under the voice, normalized to a loudness target (two-pass loudnorm)."""
+"""The final audio track: music under the voice, normalized to a loudness target (a gain, or two-pass loudnorm)."""
 
 import re
 import subprocess
@@ -81,3 +81,24 @@ def test_bad_targets_and_silence_are_refused(narration, tmp_path):
     ffmpeg.run(["-f", "lavfi", "-i", "anullsrc=r=24000:cl=mono", "-t", "2", silent])
     with pytest.raises(MediaError, match="silent"):
         audio.final_audio(silent, tmp_path / "b.wav", duration_s=2)
+
+
+@pytest.mark.parametrize(("target", "way"), [(-20.0, "volume="), (-14.0, "loudnorm=")])
+def test_a_gain_under_the_peak_limit_is_a_plain_volume_and_one_over_it_goes_through_loudnorm(
+        narration, tmp_path, monkeypatch, target, way):
+    """The speech's true peak sits 12-18 dB over its loudness: to -20 LUFS one gain stays under the
+    limit, to -14 it would not; both tracks meet the target and the limit once encoded."""
+    applied = []
+    run = ffmpeg.run
+
+    def spy(args, **kwargs):
+        applied.extend(arg for arg in map(str, args) if arg.startswith(("volume=", "loudnorm=")))
+        return run(args, **kwargs)
+
+    monkeypatch.setattr(audio.ffmpeg, "run", spy)
+    track = audio.final_audio(narration.path, tmp_path / "audio.wav", duration_s=narration.duration_ms / 1000,
+                              loudness_lufs=target)
+    assert [arg for arg in applied if ":print_format=json" not in arg][0].startswith(way)
+    integrated, peak = ebur128(encoded(track))
+    assert abs(integrated - target) <= 1.0
+    assert peak <= -1.0

@@ -108,6 +108,47 @@ def test_rerun_synthesizes_only_the_changed_sentence(counting, tmp_path):
     assert [s.text for s in changed.sentences] == edited
 
 
+@pytest.mark.parametrize("fps", [30, 25])
+def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by_whole_frames(
+        counting, tmp_path, fps):
+    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
+                 *SENTENCES[1:]]  # the first has several clauses
+    first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+                           frame_rate=fps)
+    edited = [sentences[0] + "今天天气很好。", *sentences[1:]]
+    changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+                             frame_rate=fps)
+
+    def frames(ms: int) -> float:
+        return ms * fps / 1000
+
+    for sentence in first.sentences + changed.sentences:
+        for ms in (sentence.start_ms, sentence.end_ms):
+            assert abs(frames(ms) - round(frames(ms))) < 0.05, (sentence, ms)
+    # The pause is an even number of frames, so the cut halfway through it is on a frame too.
+    for before, after in zip(first.sentences, first.sentences[1:]):
+        assert round(frames(after.start_ms - before.end_ms)) % 2 == 0
+    shifts = {round(frames(new.start_ms - old.start_ms)) for old, new in zip(first.sentences[1:], changed.sentences[1:])}
+    assert len(shifts) == 1 and shifts.pop() > 0
+    # The later sentences keep their lengths in frames.
+    assert [round(frames(s.end_ms - s.start_ms)) for s in first.sentences[1:]] == \
+        [round(frames(s.end_ms - s.start_ms)) for s in changed.sentences[1:]]
+    # Clause cues stay where their audio is: a sentence's first clause starts it, its last one (padded
+    # to the frame) ends it, and the clauses inside keep their exact pauses.
+    for narration in (first, changed):
+        for sentence in narration.sentences:
+            inside = [c for c in narration.clauses if sentence.start_ms <= c.start_ms < sentence.end_ms]
+            assert inside[0].start_ms == sentence.start_ms and inside[-1].end_ms == sentence.end_ms
+            assert all(b.start_ms - a.end_ms == tts.CLAUSE_PAUSE_MS for a, b in zip(inside, inside[1:]))
+        assert len(narration.clauses) > len(narration.sentences)  # some sentence has several clauses
+        # Word times move with their clause: each word lies inside its sentence's span.
+        for word in narration.words:
+            sentence = narration.sentences[word.sentence]
+            assert sentence.start_ms <= word.start_ms <= word.end_ms <= sentence.end_ms
+    samples, rate = read_samples(changed.path)
+    assert abs(len(samples) / rate * 1000 - changed.duration_ms) <= 1
+
+
 def test_a_different_speed_is_synthesized_anew_and_speaks_faster(counting, tmp_path):
     normal = tts.synthesize(SENTENCES[:1], platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path)
     fast = tts.synthesize(SENTENCES[:1], platform="counting", voice=CHINESE, speed=2.0, out_dir=tmp_path)

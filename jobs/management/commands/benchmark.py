@@ -8,13 +8,15 @@ class Command(BaseCommand):
     help = "Measure one part of BatchVideo and print its figures; the last line is the summary."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images"])
+        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images", "rerender"])
         parser.add_argument("--random-weights", action="store_true",
                             help="images: full-size Flux.1-dev with random weights (needs an NVIDIA GPU).")
+        parser.add_argument("--minutes", type=float, default=10.0,
+                            help="rerender: the job's length in minutes of narration (10 by default).")
 
-    def handle(self, *args, target: str, random_weights: bool, **options) -> None:
+    def handle(self, *args, target: str, random_weights: bool, minutes: float, **options) -> None:
         try:
-            lines = getattr(self, f"_{target}")(random_weights=random_weights)
+            lines = getattr(self, f"_{target}")(random_weights=random_weights, minutes=minutes)
         except RuntimeError as error:
             raise CommandError(str(error)) from error
         for line in lines:
@@ -26,6 +28,15 @@ class Command(BaseCommand):
         self.stdout.write("Rendering 60 s of narration over 12 stills, then re-encoding it (the floor)...")
         with tempfile.TemporaryDirectory() as work_dir:
             return [format_compose_line(compose_benchmark(Path(work_dir)))]
+
+    def _rerender(self, minutes: float, **options) -> list[str]:
+        from jobs.benchmarks.rerender import format_rerender_details, format_rerender_line, rerender_benchmark
+
+        if not 0 < minutes <= 60:
+            raise CommandError("--minutes must be more than 0 and at most 60.")
+        self.stdout.write(f"A {minutes:g}-minute job: full render, a new picture, an edited sentence, a preview...")
+        result = rerender_benchmark(minutes=minutes)
+        return [format_rerender_details(result), format_rerender_line(result)]
 
     def _queue(self, **options) -> list[str]:
         from jobs.benchmarks.queue import format_queue_line, queue_benchmark

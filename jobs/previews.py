@@ -1,0 +1,87 @@
+"""A segment's preview: a short MP4 of one segment with its narration, subtitles and motion.
+
+It is made by compose's own chunk code from the storyboard as it is now (its pictures and clips)
+over the narration and subtitles of the newest render that laid the storyboard out, so the chunks a
+render made are reused, and the chunks a preview makes are reused by the next render.
+"""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+
+from media_engine import compose
+from media_engine.errors import MediaError
+
+from accounts.brand import Brand
+
+from .files import chunk_store, fetch, store
+from .models import Job, JobSplit
+from .steps import _burn_subtitles, _music, compose_music, compose_plan, compose_visuals
+
+
+def preview_folder(job_id: int) -> str:
+    return f"jobs/{job_id}/previews/"
+
+
+def split_preview(*, split_row: JobSplit) -> str:
+    """The storage key of the segment's preview, made now unless the same one is stored already.
+
+    Raises ValidationError (with the words the admin and the API show) when the job has no
+    rendered narration yet or its storyboard no longer fits it."""
+    job = split_row.job
+    if not (split_row.clip_id or split_row.selected):
+        raise ValidationError(f"Segment {split_row.index + 1} has no picture yet: render the job once first.")
+    narration_key, subtitles_key, sentence_starts = _rendered_sound(job)
+    order = list(job.splits.order_by("index").values_list("pk", flat=True))
+    position = order.index(split_row.pk)
+    brand = Brand.of(job.account)
+    try:
+        # Its transitions show the neighbours too.
+        visuals, joins, split_of = compose_visuals(
+            job, brand, sentence_starts, shown=(max(0, position - 1), min(len(order) - 1, position + 1)))
+        plan = compose_plan(job, brand, visuals=visuals, joins=joins, narration_path=fetch(narration_key),
+                            subtitles_path=fetch(subtitles_key) if subtitles_key else None, size=job.frame_size,
+                            music_path=compose_music(job, _music(job)))
+        with tempfile.TemporaryDirectory(prefix="preview-") as folder:
+            out_path = Path(folder) / "preview.mp4"
+            made = compose.preview(plan, split_of.index(position), out_path, store=chunk_store(),
+                                   last=len(split_of) - 1 - split_of[::-1].index(position))
+            digest = hashlib.sha256("\n".join(made.chunks).encode()).hexdigest()[:16]
+            key = f"{preview_folder(job.pk)}{split_row.pk}-{digest}.mp4"
+            if not default_storage.exists(key):
+                store(out_path, key)
+    except MediaError as error:
+        raise ValidationError(f"No preview of segment {split_row.index + 1}: {error}. "
+                              "Render the job again first.") from error
+    _drop_older_previews(job, split_row, keep=key)
+    return key
+
+
+def _rendered_sound(job: Job) -> tuple[str, str | None, list[int]]:
+    """Keys of the narration and the subtitles (ASS) of the newest render that laid out the storyboard,
+    and where its sentences start (ms)."""
+    for steps in job.executions.order_by("-id").values_list("steps", flat=True)[:20]:
+        steps = steps or {}
+        narration = (steps.get("narration") or {}).get("outputs") or {}
+        subtitles = (steps.get("subtitles") or {}).get("outputs") or {}
+        laid_out = (steps.get("segments") or {}).get("status") in ("done", "reused")
+        if laid_out and narration.get("narration") and default_storage.exists(narration["narration"]):
+            sentences = ((steps.get("narration") or {}).get("data") or {}).get("sentences") or []
+            starts = [sentence["start_ms"] for sentence in sentences if isinstance(sentence, dict)]
+            return narration["narration"], subtitles.get("ass") if _burn_subtitles(job) else None, starts
+    raise ValidationError("This job has no rendered narration yet: render it once to preview its segments.")
+
+
+def _drop_older_previews(job: Job, split_row: JobSplit, *, keep: str) -> None:
+    """A segment keeps its newest preview only."""
+    try:
+        _folders, names = default_storage.listdir(preview_folder(job.pk).rstrip("/"))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in names:
+        key = f"{preview_folder(job.pk)}{name}"
+        if name.startswith(f"{split_row.pk}-") and key != keep:
+            default_storage.delete(key)
