@@ -60,11 +60,15 @@ def box_mask(frame: np.ndarray) -> np.ndarray:
 
 
 def text_line_count(frame: np.ndarray) -> int:
-    """Runs of pixel rows holding white glyph pixels inside the subtitle boxes."""
-    rows = np.flatnonzero(box_mask(frame).any(axis=1))
-    white = frame[rows.min() : rows.max() + 1].min(axis=2) > 200
-    inked = np.flatnonzero(white.sum(axis=1) >= 3)
-    return 1 + int((np.diff(inked) > 3).sum()) if len(inked) else 0
+    """Runs of pixel rows holding white glyph pixels inside the subtitle boxes (each row looked at
+    between its own leftmost and rightmost box pixel, so the picture beside a box never counts)."""
+    box, white = box_mask(frame), frame.min(axis=2) > 200
+    inked = []
+    for y in np.flatnonzero(box.any(axis=1)):
+        xs = np.flatnonzero(box[y])
+        if white[y, xs.min() : xs.max() + 1].sum() >= 3:
+            inked.append(y)
+    return 1 + int((np.diff(inked) > 3).sum()) if inked else 0
 
 
 def ebur128(path: Path) -> tuple[float, float]:
