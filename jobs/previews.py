@@ -19,7 +19,7 @@ from accounts.brand import Brand
 
 from .files import chunk_store, fetch, store
 from .models import Job, JobSplit
-from .steps import _burn_subtitles, _music, compose_music, compose_plan, compose_visuals
+from .steps import burns_subtitles, compose_music, compose_plan, compose_visuals, job_music
 
 
 def preview_folder(job_id: int) -> str:
@@ -44,7 +44,7 @@ def split_preview(*, split_row: JobSplit) -> str:
             job, brand, sentence_starts, shown=(max(0, position - 1), min(len(order) - 1, position + 1)))
         plan = compose_plan(job, brand, visuals=visuals, joins=joins, narration_path=fetch(narration_key),
                             subtitles_path=fetch(subtitles_key) if subtitles_key else None, size=job.frame_size,
-                            music_path=compose_music(job, _music(job)))
+                            music_path=compose_music(job, job_music(job)))
         with tempfile.TemporaryDirectory(prefix="preview-") as folder:
             out_path = Path(folder) / "preview.mp4"
             made = compose.preview(plan, split_of.index(position), out_path, store=chunk_store(),
@@ -71,7 +71,7 @@ def _rendered_sound(job: Job) -> tuple[str, str | None, list[int]]:
         if laid_out and narration.get("narration") and default_storage.exists(narration["narration"]):
             sentences = ((steps.get("narration") or {}).get("data") or {}).get("sentences") or []
             starts = [sentence["start_ms"] for sentence in sentences if isinstance(sentence, dict)]
-            return narration["narration"], subtitles.get("ass") if _burn_subtitles(job) else None, starts
+            return narration["narration"], subtitles.get("ass") if burns_subtitles(job) else None, starts
     raise ValidationError("This job has no rendered narration yet: render it once to preview its segments.")
 
 

@@ -396,12 +396,12 @@ def _presenter_wanted(job: Job) -> bool:
     return bool(job.extra.get("enable_digital_human")) and bool(settings.PRESENTER_URL)
 
 
-def _music(job: Job) -> str:
+def job_music(job: Job) -> str:
     """A storage key (the job's own upload) or BACKGROUND_MUSIC, the hosts' own file."""
     return job.extra.get("music") or settings.BACKGROUND_MUSIC
 
 
-def _burn_subtitles(job: Job) -> bool:
+def burns_subtitles(job: Job) -> bool:
     """The job's own burn_subtitles, else its account's."""
     if isinstance(job.extra.get("burn_subtitles"), bool):
         return job.extra["burn_subtitles"]
@@ -414,14 +414,14 @@ def compose_inputs(context: RenderContext) -> dict:
     return {
         "narration": context.execution.results.get("narration"),
         # Burned in only where the brand (or the job) says so; the SRT and WebVTT files are made either way.
-        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}") if _burn_subtitles(job) else None
+        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}") if burns_subtitles(job) else None
                       for suffix, _size in _frames(job, Brand.of(job.account))},
         "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
         "sentence_starts": [sentence.start_ms for sentence in context.narration.sentences],
         "logo": file_digest(job.account.logo) if job.account else "",
         "brand": _brand_inputs(job),
         "texts": [job.extra.get(name, "") for name in ("index_text", "title_text", "desc_text")],
-        "music": _music(job),
+        "music": job_music(job),
         "h2v": bool(job.extra.get("h2v")),
         "size": list(job.frame_size),
         "presenter": _presenter_wanted(job),
@@ -513,7 +513,7 @@ def compose_plan(
 
 
 def compose_music(job: Job, music: str) -> Path | None:
-    """The local path of the job's music (`_music`'s answer), or None."""
+    """The local path of the job's music (`job_music`'s answer), or None."""
     if job.extra.get("music"):
         if not default_storage.exists(music):
             raise MediaError(f"music {music} is not in storage; put the file there first")
