@@ -1,10 +1,11 @@
 """Video made of chunks: each chunk one ffmpeg run, named by a hash of what it shows, made once.
 
-compose cuts its timeline into pieces and describes each as a `ChunkJob` (the ffmpeg arguments
-and the chunk's name); `assemble` finds the chunks already made (this host's folder first, then
-the shared store), makes the missing ones CHUNK_WORKERS at a time, and joins them by a stream copy
-(ffmpeg's concat demuxer) with the audio, the last job. Plain Python: the store's sharing is two
-callables, so media_engine knows nothing of where chunks are kept.
+compose cuts its timeline into pieces and its audio track into slices, and describes each as a
+`ChunkJob` (the ffmpeg arguments and the chunk's name); `assemble` finds the chunks already made
+(this host's folder first, then the shared store), makes the missing ones CHUNK_WORKERS at a time,
+and joins them by a stream copy: the video chunks with ffmpeg's concat demuxer, the audio slices'
+AAC frames one after the other (see `audio`). Plain Python: the store's sharing is two callables,
+so media_engine knows nothing of where chunks are kept.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ffmpeg
+from . import audio, ffmpeg
 from .errors import Cancelled, MediaError
 
 # Chunks made at a time (each its own ffmpeg process, x264 in one thread: compose.CHUNK_THREADS):
@@ -46,7 +47,7 @@ class ChunkStore:
 
 @dataclass(frozen=True)
 class Composition:
-    """A rendered video and the chunks it is made of (in play order, the audio last)."""
+    """A rendered video and the chunks it is made of (in play order, video then audio)."""
 
     path: Path
     chunks: list[str]
@@ -65,18 +66,21 @@ class ChunkJob:
     name: str
     args: list[str]
     seconds: float  # its exact length (a video chunk: frames / fps)
-    # Run by the worker first, with the cancel check and the seconds left (what the ffmpeg run reads
-    # from, when that is made on demand: the audio chunk's final track).
+    # Run by the worker first, with the cancel check and the seconds left: writes what the ffmpeg
+    # run reads (an audio slice's samples).
     prepare: Callable[[CancelCheck, float], None] | None = None
-    source: str | None = None  # the file in the store that `prepare` makes and the chunk is cut from
+    # An audio slice (ADTS): the AAC frames [first, last) of it that play.
+    audio_frames: tuple[int, int] | None = None
 
 
 def assemble(
     jobs: list[ChunkJob], store: ChunkStore, out_path: Path, work_dir: Path, *,
     on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
+    sources: list[str] | None = None,
 ) -> Composition:
-    """The video chunks (`jobs` but the last) played one after the other, with the last as audio:
-    chunks already made are reused, the others made first; the MP4 starts with its index."""
+    """The video chunks played one after the other, with the audio slices' frames under them:
+    chunks already made are reused, the others made first; the MP4 starts with its index.
+    `sources` are the files in the store the chunks were cut from (kept with them)."""
     reused = [job.name for job in jobs if chunk_present(store, job.name)]
     missing = [job for job in jobs if job.name not in set(reused)]
     _make_chunks(missing, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline)
@@ -84,9 +88,17 @@ def assemble(
     # it to a millisecond, and over a few hundred chunks the picture drifts a frame off the sound.
     listing = work_dir / "chunks.txt"
     listing.write_text("".join(f"file {_concat_quote(store.folder / job.name)}\nduration {job.seconds:.6f}\n"
-                               for job in jobs[:-1]))
+                               for job in jobs if job.audio_frames is None))
+    sound = work_dir / "audio.aac"
+    with open(sound, "wb") as out:
+        for job in jobs:
+            if job.audio_frames is not None:
+                first, last = job.audio_frames
+                out.write(b"".join(audio.adts_frames((store.folder / job.name).read_bytes())[first:last]))
+    # The stream starts with the encoder's priming frame: it plays from the frame after it.
+    priming = ["-itsoffset", f"{-audio.AAC_FRAME / audio.AUDIO_RATE:.6f}"]
     try:
-        ffmpeg.run(["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(store.folder / jobs[-1].name),
+        ffmpeg.run(["-f", "concat", "-safe", "0", "-i", str(listing), *priming, "-f", "aac", "-i", str(sound),
                     "-map", "0:v", "-map", "1:a", "-c", "copy", "-movflags", "+faststart", str(out_path)],
                    timeout=time_left(deadline), cancel=cancel)
     except BaseException:
@@ -95,7 +107,7 @@ def assemble(
     if on_progress:
         on_progress(1.0)
     return Composition(path=Path(out_path), chunks=[job.name for job in jobs], reused=reused,
-                       sources=[job.source for job in jobs if job.source is not None])
+                       sources=list(sources or []))
 
 
 def chunk_present(store: ChunkStore, name: str) -> bool:
@@ -125,7 +137,7 @@ def _make_chunks(
         if job.prepare is not None:
             job.prepare(stop.is_set, time_left(deadline))
         part = work_dir / f"{job.name}.part"
-        ffmpeg.run([*job.args, "-f", "mp4", str(part)], timeout=time_left(deadline), duration_s=job.seconds,
+        ffmpeg.run([*job.args, "-f", "mp4" if job.audio_frames is None else "adts", str(part)], timeout=time_left(deadline), duration_s=job.seconds,
                    on_progress=lambda fraction: done.__setitem__(job.name, fraction), cancel=stop.is_set)
         path = store.folder / job.name
         os.replace(part, path)  # whole or not at all, also for another worker making the same chunk

@@ -51,7 +51,8 @@ from PIL import Image, ImageOps
 
 from . import audio, ffmpeg
 from .cards import draw_centered_lines, fit_text, font, line_boxes, line_height
-from .chunks import AssEvents, ChunkJob, ChunkStore, Composition, assemble, chunk_present, digest, file_digest
+from .chunks import (AssEvents, ChunkJob, ChunkStore, Composition, assemble, chunk_present, digest, file_digest,
+                     time_left)
 from .errors import MediaError
 from .fonts import FAMILY, default_font_path
 from .layout import TextBlock, safe_box, text_lines
@@ -564,9 +565,15 @@ def _compose(
         subtitles = AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
         jobs = [_chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)
                 for number, piece in enumerate(pieces)]
-        jobs.append(_audio_job(plan, store, total_s, start_frame / plan.fps, (end_frame - start_frame) / plan.fps))
+        track = _audio_track(plan, store, total_s, cancel, time_left(deadline))
+        jobs.extend(_audio_jobs(track, _sample(start_frame, plan.fps), _sample(end_frame, plan.fps), work_dir))
         return assemble(jobs, store, out_path, work_dir, on_progress=on_progress, cancel=cancel,
-                        deadline=deadline)
+                        deadline=deadline, sources=[track.path.name, track.info_path.name])
+
+
+def _sample(frame: int, fps: int) -> int:
+    """The audio sample where video frame `frame` starts."""
+    return round(frame * audio.AUDIO_RATE / fps)
 
 
 def _chunk_job(
@@ -634,42 +641,56 @@ def _video_encoder(plan: Plan) -> list[str]:
             "-video_track_timescale", str(plan.fps * 512)]
 
 
-def _audio_job(plan: Plan, store: ChunkStore, total_s: float, start_s: float, length_s: float) -> ChunkJob:
-    """The final audio track (`audio.final_audio`) from `start_s` for `length_s`, encoded once.
-
-    The track itself is kept in the store as a WAV named by what it is made of (narration, music,
-    its volume, the loudness target, the length), made only when missing: its loudness passes
-    are paid once for every render and preview of the same sound."""
+def _audio_track(plan: Plan, store: ChunkStore, total_s: float, cancel: CancelCheck | None,
+                 timeout: float) -> audio.Track:
+    """The final audio track (`audio.final_audio`): the mix and its gain, kept in the store named by
+    what it is made of (narration, music, its volume, the loudness target, the length), made only
+    when missing: its loudness passes are paid once for every render and preview of the same sound."""
     identity = {
         "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "narration": file_digest(plan.narration_path),
         "music": file_digest(plan.music_path) if plan.music_path is not None else None,
         "music_volume": plan.music_volume, "loudness": plan.loudness_lufs,
         "true_peak": audio.DEFAULT_TRUE_PEAK_DB, "duration": round(total_s, 6),
     }
-    track_name = f"audio-{digest(identity)}.wav"
-    track_path = store.folder / track_name
+    track_path = store.folder / f"audio-{digest(identity)}.f32"
+    info_path = audio.info_path(track_path)
+    if chunk_present(store, info_path.name) and chunk_present(store, track_path.name):
+        return audio.Track.read(track_path)
+    part = store.folder / f".{track_path.name}.{os.getpid()}-{threading.get_ident()}.part"
+    try:
+        made = audio.final_audio(plan.narration_path, part, duration_s=total_s, music_path=plan.music_path,
+                                 music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs,
+                                 cancel=cancel, timeout=timeout)
+        os.replace(part, track_path)  # the samples, then what says they are whole
+        os.replace(made.info_path, info_path)
+    finally:
+        part.unlink(missing_ok=True)
+        audio.info_path(part).unlink(missing_ok=True)
+    if store.keep is not None:
+        store.keep(track_path)
+        store.keep(info_path)
+    return audio.Track.read(track_path)
 
-    def make_track(cancel: CancelCheck, timeout: float) -> None:
-        if chunk_present(store, track_name):
-            return
-        part = store.folder / f".{track_name}.{os.getpid()}-{threading.get_ident()}.part"
-        try:
-            audio.final_audio(plan.narration_path, part, duration_s=total_s, music_path=plan.music_path,
-                              music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs,
-                              cancel=cancel, timeout=timeout)
-            os.replace(part, track_path)  # whole or not at all
-        finally:
-            part.unlink(missing_ok=True)
-        if store.keep is not None:
-            store.keep(track_path)
 
-    seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
-    args = [*seek, "-t", f"{length_s:.6f}", "-i", str(track_path), "-map", "0:a"]
-    encoder = ["-c:a", "aac", "-b:a", "160k", "-ar", str(audio.AUDIO_RATE), "-vn"]
-    chunk = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "track": track_name, "encoder": encoder,
-             "start": f"{start_s:.6f}", "length": f"{length_s:.6f}"}
-    return ChunkJob(f"audio-{digest(chunk)}.m4a", [*args, *encoder], length_s, prepare=make_track,
-                    source=track_name)
+def _audio_jobs(track: audio.Track, first: int, last: int, work_dir: Path) -> list[ChunkJob]:
+    """Samples [first, last) of the track as AAC slices (`audio.slices`), each named by its samples,
+    the gain and limiter, and the encoder: an edit re-encodes only the slices whose sound changed."""
+    level = track.level_filter()
+    jobs = []
+    for number, piece in enumerate(audio.slices(track, first, last)):
+        identity = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "samples": piece.digest,
+                    "channels": track.channels, "frames": piece.frames, "roll": [audio.PREROLL_FRAMES, audio.POSTROLL_FRAMES],
+                    "level": level, "encoder": audio.AAC_ENCODER}
+        source = work_dir / f"audio{number:04d}.f32"
+        # The encoder's first frame primes it: the first slice keeps it, to start the stream.
+        kept = (audio.PREROLL_FRAMES + (0 if number == 0 else 1), audio.PREROLL_FRAMES + 1 + piece.frames)
+        jobs.append(ChunkJob(
+            f"audio-{digest(identity)}.aac", [*track.input_args(source), "-af", level, *audio.AAC_ENCODER, "-vn"],
+            piece.frames * audio.AAC_FRAME / audio.AUDIO_RATE,
+            prepare=lambda cancel, timeout, piece=piece, source=source: audio.write_slice(track, piece, source),
+            audio_frames=kept,
+        ))
+    return jobs
 
 
 def _tokenized(text: str, tokens: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from media_engine import compose, ffmpeg
+from media_engine import audio, compose, ffmpeg
 from media_engine.chunks import AssEvents, ChunkStore
 from media_engine.compose import Plan, Visual, preview, render
 from media_engine.fonts import FAMILY
@@ -228,10 +228,12 @@ def test_a_shared_store_lends_chunks_to_a_host_without_them(assets, tmp_path):
         return ChunkStore(folder, fetch=fetch, keep=keep)
 
     made = render(plan_for(assets), tmp_path / "a.mp4", store=host(tmp_path / "host-a"))
-    # The chunks, and the final audio track they cut the audio chunk from (kept for previews).
+    # The chunks, and the final audio track they cut the audio slices from (its samples and its
+    # gain, kept for previews).
     kept = sorted(p.name for p in shared.iterdir())
-    tracks = [name for name in kept if name.startswith("audio-") and name.endswith(".wav")]
-    assert len(tracks) == 1 and sorted(set(kept) - set(tracks)) == sorted(made.chunks)
+    tracks = [name for name in kept if name.startswith("audio-") and name.endswith((".f32", ".json"))]
+    assert len(tracks) == 2 and sorted(tracks) == sorted(made.sources)
+    assert sorted(set(kept) - set(tracks)) == sorted(made.chunks)
     other = render(plan_for(assets), tmp_path / "b.mp4", store=host(tmp_path / "host-b"))
     assert other.made == []
     assert hashlib.sha256(made.path.read_bytes()).digest() == hashlib.sha256(other.path.read_bytes()).digest()
@@ -274,3 +276,82 @@ def test_subtitle_events_are_written_relative_to_the_piece_and_keep_their_own_st
     shifted = tmp_path / "shifted.ass"
     shifted.write_text(path.read_text().replace("0:00:01.00,0:00:02.00", "0:00:02.00,0:00:03.00"))
     assert AssEvents.read(shifted).for_frames(75, 90, 30) == (base, text)
+
+
+# ---------------------------------------------------------------- audio slices
+
+
+def _speechlike(path: Path, parts: list[tuple[int, float]]) -> Path:
+    """Tones of the given frequencies and lengths one after the other, with pink noise under them
+    (something for the encoder to work at), mono 24 kHz like the narration."""
+    sources, labels = [], []
+    for number, (frequency, seconds) in enumerate(parts):
+        sources += ["-f", "lavfi", "-i", f"sine=frequency={frequency}:sample_rate=24000:duration={seconds}",
+                    "-f", "lavfi", "-i", f"anoisesrc=color=pink:amplitude=0.1:sample_rate=24000:duration={seconds}:seed={number}"]
+        labels.append(f"[{2 * number}:a][{2 * number + 1}:a]amix=inputs=2:normalize=0[p{number}]")
+    graph = ";".join(labels) + ";" + "".join(f"[p{n}]" for n in range(len(parts))) + f"concat=n={len(parts)}:v=0:a=1[a]"
+    ffmpeg.run([*sources, "-filter_complex", graph, "-map", "[a]", "-ac", "1", str(path)])
+    return path
+
+
+def _samples(path: Path, out: Path, args: list[str] | None = None) -> "np.ndarray":
+    import numpy as np
+
+    ffmpeg.run(["-i", str(path), *(args or []), "-map", "0:a", "-ac", "1", "-f", "f32le", str(out)])
+    return np.fromfile(out, dtype=np.float32)
+
+
+def test_audio_slices_encoded_apart_play_like_one_encode_of_the_whole_track(assets, tmp_path, monkeypatch):
+    """Slices of 20 AAC frames (~0.43 s): the MP4's sound, its frames taken from ten separate
+    encodes, is as close to the track as one encode of the whole track is, with no click at the
+    joins and no shift in time; it starts with the picture and ends within a frame of it."""
+    import numpy as np
+
+    monkeypatch.setattr(audio, "SLICE_FRAMES", 20)
+    narration = _speechlike(tmp_path / "speech.wav", [(330, 1.5), (520, 1.0), (260, 1.5)])
+    store = ChunkStore(tmp_path / "chunks")
+    result = render(plan_for(assets, narration_path=narration), tmp_path / "out.mp4", store=store)
+    assert len([name for name in result.chunks if name.endswith(".aac")]) == 10
+    track = audio.Track.read(store.folder / next(name for name in result.sources if name.endswith(".f32")))
+    level = ["-af", track.level_filter()]
+    heard = _samples(result.path, tmp_path / "heard.f32")
+    ffmpeg.run([*track.input_args(), *level, *audio.AAC_ENCODER, str(tmp_path / "whole.m4a")])
+    whole = _samples(tmp_path / "whole.m4a", tmp_path / "whole.f32")
+    ffmpeg.run([*track.input_args(), *level, "-ac", "1", "-f", "f32le", str(tmp_path / "exact.f32")])
+    exact = np.fromfile(tmp_path / "exact.f32", dtype=np.float32)
+    assert len(exact) == 4 * audio.AUDIO_RATE
+    assert len(exact) <= len(heard) < len(exact) + audio.AAC_FRAME
+
+    def error_db(samples: np.ndarray, around: list[int]) -> float:
+        error = np.concatenate([samples[at - 512:at + 512] - exact[at - 512:at + 512] for at in around])
+        signal = np.concatenate([exact[at - 512:at + 512] for at in around])
+        return float(10 * np.log10((error ** 2).sum() / (signal ** 2).sum()))
+
+    joins = [number * 20 * audio.AAC_FRAME for number in range(1, 10)]
+    everywhere = list(range(512, len(exact) - 512, 1024))
+    assert error_db(heard[:len(exact)], everywhere) < -30
+    assert error_db(heard[:len(exact)], joins) < error_db(whole[:len(exact)], joins) + 3
+    streams = {s["codec_type"]: s for s in ffmpeg.probe(result.path)["streams"]}
+    assert float(streams["audio"]["start_time"]) == float(streams["video"]["start_time"]) == 0
+
+
+def test_a_longer_sentence_reencodes_only_the_audio_slices_from_the_edit_on(assets, tmp_path, monkeypatch):
+    """0.4 s more narration after 1.5 s: the slices before it keep their encoded frames (the gain
+    stays), the ones from it on are encoded again; the sound before the edit is the same."""
+    monkeypatch.setattr(audio, "SLICE_FRAMES", 20)
+    before = _speechlike(tmp_path / "before.wav", [(330, 1.5), (520, 2.5)])
+    after = _speechlike(tmp_path / "after.wav", [(330, 1.5), (440, 0.4), (520, 2.5)])
+    store = ChunkStore(tmp_path / "chunks")
+    first = render(plan_for(assets, narration_path=before), tmp_path / "first.mp4", store=store)
+    moved = [0, 800] + [ms + 400 for ms in BOUNDS_MS[2:]]
+    second = render(plan_for(assets, bounds=moved, narration_path=after,
+                             subtitles_path=_subtitles(tmp_path / "moved.ass", moved)),
+                    tmp_path / "second.mp4", store=store)
+    slices = [name for name in second.chunks if name.endswith(".aac")]
+    # 1.5 s is 70 frames: slices 0-2 (frames 0-59) and their post-roll end before it.
+    reused = [name for name in slices if name in second.reused]
+    assert slices[:3] == [name for name in first.chunks if name.endswith(".aac")][:3] == reused
+    assert len(slices) == 11
+    edit = round(1.5 * audio.AUDIO_RATE)
+    old, new = _samples(first.path, tmp_path / "old.f32"), _samples(second.path, tmp_path / "new.f32")
+    assert (old[:edit - 2048] == new[:edit - 2048]).all()
