@@ -20,17 +20,19 @@ How it is built, and why (measured on a 2-core host, 60 s at 1360x768, 12 stills
   exactly what it shows (the filter graph with each file replaced by its content hash, the
   subtitle events inside it relative to its own start, the encoder settings), so an edit
   re-encodes only the chunks that show it; a segment that only moves in time keeps its
-  chunks (the timeline is in whole frames). The audio is encoded once on its own, and the
-  video is a stream copy of the chunks (concat demuxer) with the audio. Memory is bounded by
+  chunks (the timeline is in whole frames). The video is a stream copy of the chunks (concat
+  demuxer) with the audio's. Memory is bounded by
   one piece (two inputs at most) per process, whatever the length; CHUNK_WORKERS chunks are
   made at a time, which also keeps both cores busy while a process starts.
-- The audio chunk is the final track of `audio.final_audio` (music under the voice, brought to
-  the loudness target), kept in the store as a WAV named by its inputs, so a re-render with the
-  same narration and music, and a preview cutting its slice, skip the loudness passes. It is
-  made by a chunk worker beside the video chunks, not before them.
+- The audio is the final track of `audio.final_audio` (the mix, music under the voice, with the
+  gain to the loudness target), kept in the store named by its inputs, so a re-render with the same
+  narration and music, and a preview cutting its slice, skip its measurements. It is encoded in
+  ~10 s slices (`audio.slices`), each a chunk named by its samples, made by the chunk workers beside
+  the video chunks; their AAC frames are joined in order. After a sentence edit the slices before it
+  are reused and the ones after it (moved in time, or under other music) are encoded again.
   Benchmarks on a shared 2-core host: `manage.py benchmark compose` 1.43x a plain re-encode
-  (noisy; with main's zoom motions and final-audio track), peak RSS ~253 MB; `benchmark rerender` (10 min, 103 segments): a new picture 0.03x
-  and an edited sentence 0.09x the full render, a segment preview 0.4 s.
+  (noisy; with main's zoom motions and final-audio track), peak RSS ~253 MB; `benchmark rerender`
+  (10 min, 103 segments): see the README's "Re-rendering only what changed".
 """
 
 from __future__ import annotations

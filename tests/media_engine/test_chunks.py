@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from media_engine import audio, compose, ffmpeg
@@ -294,9 +295,7 @@ def _speechlike(path: Path, parts: list[tuple[int, float]]) -> Path:
     return path
 
 
-def _samples(path: Path, out: Path, args: list[str] | None = None) -> "np.ndarray":
-    import numpy as np
-
+def _samples(path: Path, out: Path, args: list[str] | None = None) -> np.ndarray:
     ffmpeg.run(["-i", str(path), *(args or []), "-map", "0:a", "-ac", "1", "-f", "f32le", str(out)])
     return np.fromfile(out, dtype=np.float32)
 
@@ -305,8 +304,6 @@ def test_audio_slices_encoded_apart_play_like_one_encode_of_the_whole_track(asse
     """Slices of 20 AAC frames (~0.43 s): the MP4's sound, its frames taken from ten separate
     encodes, is as close to the track as one encode of the whole track is, with no click at the
     joins and no shift in time; it starts with the picture and ends within a frame of it."""
-    import numpy as np
-
     monkeypatch.setattr(audio, "SLICE_FRAMES", 20)
     narration = _speechlike(tmp_path / "speech.wav", [(330, 1.5), (520, 1.0), (260, 1.5)])
     store = ChunkStore(tmp_path / "chunks")
