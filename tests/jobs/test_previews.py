@@ -8,7 +8,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from rest_framework.test import APIClient
 
-from jobs import previews, render as renders, services
+from accounts.brand import Brand
+from jobs import previews, render as renders, services, steps
 from jobs.models import ExecutionStatus
 from media_engine import ffmpeg
 from tests.admin.conftest import make_operator
@@ -92,3 +93,31 @@ def test_the_admin_storyboard_offers_a_preview_and_answers_its_link(rendered):
     response = client.post(f"/admin/jobs/job/{job.pk}/storyboard/preview/", json.dumps({"split": 0}),
                            content_type="application/json")
     assert response.status_code == 400 and "Expected" in response.json()["error"]
+
+
+def test_a_preview_of_a_segment_cut_at_its_subtitle_joins_shows_the_renders_frames(settings):
+    """With transitions at subtitle joins a still is reframed where its second sentence starts: the
+    preview of that segment is made of the same pieces (both framings and the blend between them)
+    and shows exactly the render's frames for it."""
+    settings.SEGMENT_TARGET_MS = 4000
+    job = make_preset_job(owner=make_user(), content="今天天气很好，阳光明媚。我们去公园散步吧，走一走。"
+                          "晚上早点回家，好好睡觉。明天还要早起上班呢，不能迟到。")
+    job.account.extra = {**job.account.extra, "enable_srt_concat_transition": True,
+                         "srt_concat_transition_types": ["dissolve"]}
+    job.account.save()
+    execution = renders.execution_run(execution=services.execution_create(job=job))
+    assert execution.status == ExecutionStatus.SUCCESS, execution.detail
+    starts = [sentence["start_ms"] for sentence in execution.steps["narration"]["data"]["sentences"]]
+    _visuals, joins, split_of = steps.compose_visuals(job, Brand.of(job.account), starts)
+    cuts = [split_of[number + 1] for number, join in enumerate(joins) if join == "cue"]
+    assert cuts, joins  # some segment's still is cut at a subtitle join
+    segment = job.splits.get(index=cuts[0])
+
+    preview = frame_md5s(Path(default_storage.path(previews.split_preview(split_row=segment))))
+    video = frame_md5s(Path(default_storage.path(execution.results["video"])))
+    runs = [first for first in range(len(video) - len(preview) + 1) if video[first:first + len(preview)] == preview]
+    assert runs, "the preview's frames are not a run of the render's"
+    at = runs[0]
+    fps = settings.VIDEO_FPS
+    assert at <= round(segment.start_ms * fps / 1000) and at + len(preview) >= round(segment.end_ms * fps / 1000)
+    assert len(set(preview)) > 1  # moving pictures, not one frame repeated
