@@ -99,7 +99,7 @@ def test_a_preview_of_a_segment_cut_at_its_subtitle_joins_shows_the_renders_fram
     """With transitions at subtitle joins a still is reframed where its second sentence starts: the
     preview of that segment is made of the same pieces (both framings and the blend between them)
     and shows exactly the render's frames for it."""
-    settings.SEGMENT_TARGET_MS = 4000
+    settings.SEGMENT_TARGET_MS = 8000
     job = make_preset_job(owner=make_user(), content="今天天气很好，阳光明媚。我们去公园散步吧，走一走。"
                           "晚上早点回家，好好睡觉。明天还要早起上班呢，不能迟到。")
     job.account.extra = {**job.account.extra, "enable_srt_concat_transition": True,
