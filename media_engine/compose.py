@@ -53,8 +53,17 @@ from PIL import Image, ImageOps
 
 from . import audio, ffmpeg
 from .cards import draw_centered_lines, fit_text, font, line_boxes, line_height
-from .chunks import (AssEvents, ChunkJob, ChunkStore, Composition, assemble, chunk_present, digest, file_digest,
-                     time_left)
+from .chunks import (
+    AssEvents,
+    ChunkJob,
+    ChunkStore,
+    Composition,
+    assemble,
+    chunk_present,
+    digest,
+    file_digest,
+    time_left,
+)
 from .errors import MediaError
 from .fonts import FAMILY, default_font_path
 from .layout import TextBlock, safe_box, text_lines
@@ -681,8 +690,9 @@ def _audio_jobs(track: audio.Track, first: int, last: int, work_dir: Path) -> li
     jobs = []
     for number, piece in enumerate(audio.slices(track, first, last)):
         identity = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "samples": piece.digest,
-                    "channels": track.channels, "frames": piece.frames, "roll": [audio.PREROLL_FRAMES, audio.POSTROLL_FRAMES],
-                    "level": level, "encoder": audio.AAC_ENCODER}
+                    "channels": track.channels, "frames": piece.frames,
+                    "roll": [audio.PREROLL_FRAMES, audio.POSTROLL_FRAMES], "level": level,
+                    "encoder": audio.AAC_ENCODER}
         source = work_dir / f"audio{number:04d}.f32"
         # The encoder's first frame primes it: the first slice keeps it, to start the stream.
         kept = (audio.PREROLL_FRAMES + (0 if number == 0 else 1), audio.PREROLL_FRAMES + 1 + piece.frames)
