@@ -316,11 +316,11 @@ def _join(
     narration_path: Path, frame_rate: int = 0,
 ) -> Narration:
     """Concatenate with pauses; times come from sample counts. Every clip is padded to a whole
-    millisecond; with `frame_rate`, a sentence's last clause is padded to a whole video frame and
-    the pause between sentences lasts an even number of frames: every sentence starts and ends on
-    a frame, and the cut halfway through a pause too, so a sentence that gets longer moves the
-    later ones by whole frames (the video's chunks for them stay the same). Clause cues are where
-    their audio is; word times follow their clause."""
+    millisecond; with `frame_rate`, every clause is padded to a whole video frame and every pause
+    lasts an even number of frames: every sentence and clause starts and ends on a frame, and the
+    cut halfway through a pause too, so a sentence that gets longer moves the later ones, and their
+    subtitle cues, by whole frames (the video's chunks for them stay the same). Clause cues are
+    where their audio is; word times follow their clause."""
     per_ms = SAMPLE_RATE // 1000
 
     def edge(samples: int) -> int:
@@ -331,27 +331,25 @@ def _join(
     def to_ms(samples: int) -> int:
         return round(samples * 1000 / SAMPLE_RATE)
 
-    pause_frames = 2 * round(pause_ms * frame_rate / 2000) if frame_rate else 0
+    def pause(position: int, ms: int) -> int:
+        """Samples of silence after `position`: `ms`, or with `frame_rate` the even number of frames
+        nearest to it (`position` is then on a frame)."""
+        if not frame_rate:
+            return ms * per_ms
+        frame = position * frame_rate // SAMPLE_RATE
+        return -(-(frame + 2 * round(ms * frame_rate / 2000)) * SAMPLE_RATE // frame_rate) - position
+
     parts: list[np.ndarray] = []
     timed_sentences: list[TimedSentence] = []
     timed_clauses: list[TimedSentence] = []
-    position = 0  # samples: a whole millisecond, or a frame boundary between sentences
+    position = 0  # samples: a whole millisecond, or (with `frame_rate`) a frame boundary
     for sentence_index, (clauses, sentence) in enumerate(zip(spoken, sentences)):
-        if sentence_index:
-            if frame_rate:
-                frame = position * frame_rate // SAMPLE_RATE
-                length = -(-(frame + pause_frames) * SAMPLE_RATE // frame_rate) - position
-            else:
-                length = pause_ms * per_ms
-            parts.append(np.zeros(length, dtype=np.float32))
-            position += length
         for clause_index, (text, clip) in enumerate(clauses):
-            if clause_index:
-                parts.append(np.zeros(clause_pause_ms * per_ms, dtype=np.float32))
-                position += clause_pause_ms * per_ms
-            end = position + len(clip) + (-len(clip) % per_ms)
-            if frame_rate and clause_index == len(clauses) - 1:
-                end = edge(position + len(clip))
+            if sentence_index or clause_index:
+                length = pause(position, clause_pause_ms if clause_index else pause_ms)
+                parts.append(np.zeros(length, dtype=np.float32))
+                position += length
+            end = edge(position + len(clip)) if frame_rate else position + len(clip) + (-len(clip) % per_ms)
             clip = np.pad(clip, (0, end - position - len(clip)))
             parts.append(clip)
             timed_clauses.append(TimedSentence(text=text, start_ms=to_ms(position), end_ms=to_ms(end)))

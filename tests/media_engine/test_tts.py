@@ -134,12 +134,14 @@ def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by
     assert [round(frames(s.end_ms - s.start_ms)) for s in first.sentences[1:]] == \
         [round(frames(s.end_ms - s.start_ms)) for s in changed.sentences[1:]]
     # Clause cues stay where their audio is: a sentence's first clause starts it, its last one (padded
-    # to the frame) ends it, and the clauses inside keep their exact pauses.
+    # to the frame) ends it, and the clauses inside are apart by the even number of frames nearest
+    # to CLAUSE_PAUSE_MS.
+    clause_pause = 2 * round(tts.CLAUSE_PAUSE_MS * fps / 2000)
     for narration in (first, changed):
         for sentence in narration.sentences:
             inside = [c for c in narration.clauses if sentence.start_ms <= c.start_ms < sentence.end_ms]
             assert inside[0].start_ms == sentence.start_ms and inside[-1].end_ms == sentence.end_ms
-            assert all(b.start_ms - a.end_ms == tts.CLAUSE_PAUSE_MS for a, b in zip(inside, inside[1:]))
+            assert all(round(frames(b.start_ms - a.end_ms)) == clause_pause for a, b in zip(inside, inside[1:]))
         assert len(narration.clauses) > len(narration.sentences)  # some sentence has several clauses
         # Word times move with their clause: each word lies inside its sentence's span.
         for word in narration.words:
@@ -147,6 +149,38 @@ def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by
             assert sentence.start_ms <= word.start_ms <= word.end_ms <= sentence.end_ms
     samples, rate = read_samples(changed.path)
     assert abs(len(samples) / rate * 1000 - changed.duration_ms) <= 1
+
+
+@pytest.mark.parametrize("fps", [30, 25])
+def test_with_a_frame_rate_every_clause_cue_lies_on_frames_so_an_edit_moves_later_cues_by_whole_frames(
+        counting, tmp_path, fps):
+    """A cue that ended between two frames was snapped to the nearest one from its centiseconds in
+    the subtitles; moved by whole frames after an edit, its rounding changed and it could snap one
+    frame the other way, so a later segment showed its cue a frame longer and its chunk was made
+    again (and its frames differed). On frames, a cue keeps its frames wherever it moves."""
+    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
+                 "晚上我们早点回家，好好休息，明天还要早起上班。", *SENTENCES[1:]]
+    first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+                           frame_rate=fps)
+    edited = [sentences[0] + "今天天气很好。", *sentences[1:]]
+    changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
+                             frame_rate=fps)
+
+    def frames(ms: int) -> float:
+        return ms * fps / 1000
+
+    for narration in (first, changed):
+        assert len(narration.clauses) > len(narration.sentences) + 2  # clauses inside sentences
+        for clause in narration.clauses:
+            for ms in (clause.start_ms, clause.end_ms):
+                assert abs(frames(ms) - round(frames(ms))) < 0.05, (clause, ms)
+    # The clauses of the sentences after the edited one.
+    old = [clause for clause in first.clauses if clause.start_ms >= first.sentences[1].start_ms]
+    new = [clause for clause in changed.clauses if clause.start_ms >= changed.sentences[1].start_ms]
+    assert [clause.text for clause in old] == [clause.text for clause in new] and len(old) >= 3
+    shifts = {round(frames(b.start_ms - a.start_ms)) for a, b in zip(old, new)}
+    shifts |= {round(frames(b.end_ms - a.end_ms)) for a, b in zip(old, new)}
+    assert len(shifts) == 1 and shifts.pop() > 0
 
 
 def test_a_different_speed_is_synthesized_anew_and_speaks_faster(counting, tmp_path):
