@@ -108,16 +108,22 @@ def test_rerun_synthesizes_only_the_changed_sentence(counting, tmp_path):
     assert [s.text for s in changed.sentences] == edited
 
 
-@pytest.mark.parametrize("fps", [30, 25])
-def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by_whole_frames(
-        counting, tmp_path, fps):
-    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
-                 *SENTENCES[1:]]  # the first has several clauses
+def _narrated_before_and_after_an_edit(sentences: list[str], tmp_path, fps: int):
+    """The sentences narrated on `fps` frames, then again with the first one a sentence longer."""
     first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
                            frame_rate=fps)
     edited = [sentences[0] + "今天天气很好。", *sentences[1:]]
     changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
                              frame_rate=fps)
+    return first, changed
+
+
+@pytest.mark.parametrize("fps", [30, 25])
+def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by_whole_frames(
+        counting, tmp_path, fps):
+    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
+                 *SENTENCES[1:]]  # the first has several clauses
+    first, changed = _narrated_before_and_after_an_edit(sentences, tmp_path, fps)
 
     def frames(ms: int) -> float:
         return ms * fps / 1000
@@ -160,11 +166,7 @@ def test_with_a_frame_rate_every_clause_cue_lies_on_frames_so_an_edit_moves_late
     again (and its frames differed). On frames, a cue keeps its frames wherever it moves."""
     sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
                  "晚上我们早点回家，好好休息，明天还要早起上班。", *SENTENCES[1:]]
-    first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
-                           frame_rate=fps)
-    edited = [sentences[0] + "今天天气很好。", *sentences[1:]]
-    changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
-                             frame_rate=fps)
+    first, changed = _narrated_before_and_after_an_edit(sentences, tmp_path, fps)
 
     def frames(ms: int) -> float:
         return ms * fps / 1000
