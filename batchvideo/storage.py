@@ -14,6 +14,7 @@ point the same options at its own endpoint. `PublicS3Storage` differs from djang
 the address the browser uses; presigning is local computation, the public address is never called.
 """
 
+import contextlib
 import shutil
 import threading
 import uuid
@@ -26,6 +27,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings as django_settings
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 from storages.backends.s3 import S3Storage
@@ -153,24 +155,75 @@ def signed_key(token: str) -> str:
 def storage_download(storage, key: str, target: Path) -> Path:
     """Copy a stored file to `target` through a unique temporary name, so a copy interrupted
     half-way never looks complete. S3 downloads go straight to disk, in parallel ranges."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        if isinstance(storage, S3Storage):
-            obj = storage.bucket.Object(storage._normalize_name(clean_name(key)))
-            try:
-                obj.download_file(str(part), Config=storage.transfer_config)
-            except ClientError as error:
-                if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                    raise FileNotFoundError(f"{key} is not in the bucket") from error
-                raise
-        else:
-            with storage.open(key, "rb") as source, open(part, "wb") as out:
-                shutil.copyfileobj(source, out, length=MIB)
+        with _fresh_folder(part) as out:
+            if isinstance(storage, S3Storage):
+                out.close()  # boto3 writes the file itself; it exists now, so its folder stays
+                obj = storage.bucket.Object(storage._normalize_name(clean_name(key)))
+                try:
+                    obj.download_file(str(part), Config=storage.transfer_config)
+                except ClientError as error:
+                    if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                        raise FileNotFoundError(f"{key} is not in the bucket") from error
+                    raise
+            else:
+                with storage.open(key, "rb") as source:
+                    shutil.copyfileobj(source, out, length=MIB)
         part.replace(target)
     finally:
         part.unlink(missing_ok=True)
     return target
+
+
+def storage_put(storage, local_path: Path, key: str, *, replace: bool = True) -> bool:
+    """Store a local file under exactly `key`, whole or not at all: a reader sees the old file or
+    the new one, never a part, and nothing is deleted first. Returns whether this call wrote it.
+
+    `replace=False` keeps a file already there (another writer's: a content-addressed chunk is the
+    same whoever made it). Local files are written under a temporary name beside the key, then
+    renamed over it (or hard-linked to it, which fails when it exists); S3 replaces an object in
+    one request."""
+    if not isinstance(storage, FileSystemStorage):
+        if not replace and storage.exists(key):
+            return False
+        with open(local_path, "rb") as handle:
+            storage.save(key, File(handle, name=Path(local_path).name))
+        return True
+    target = Path(storage.path(key))
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with _fresh_folder(part) as out, open(local_path, "rb") as source:
+            shutil.copyfileobj(source, out, length=MIB)
+        if storage.file_permissions_mode is not None:
+            part.chmod(storage.file_permissions_mode)
+        if replace:
+            part.replace(target)
+            return True
+        try:
+            target.hardlink_to(part)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        part.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _fresh_folder(path: Path):
+    """`path` opened for writing, its folder made first; made again if a clean-up removed it, empty,
+    between the two (a work-cache prune removes empty folders)."""
+    for tries_left in (1, 0):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(path, "wb")
+        except FileNotFoundError:
+            if not tries_left:
+                raise
+            continue
+        with handle:
+            yield handle
+        return
 
 
 def storage_local_copy(storage, key: str, folder: Path) -> Path:

@@ -1,23 +1,22 @@
 """Stored files as the render sees them: one storage-key scheme, the worker's local cache of
 stored files, storing outputs, and links to an execution's results.
 
-The storage (local files or S3) holds everything that matters; a worker's WORK_ROOT is a cache.
+The storage (local files or S3) holds everything that matters; a worker's WORK_ROOT is a cache
+(jobs.workspace).
 """
 
-import contextlib
 import os
-import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from django.conf import settings
-from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 
-from batchvideo.storage import storage_download
+from batchvideo.storage import storage_download, storage_put
 from media_engine.chunks import ChunkStore
 
 from .models import JobExecution
+from .workspace import cache_root
 
 # Video chunks, named by the hash of what they show, shared by every job and render host.
 CHUNKS_FOLDER = "chunks"
@@ -43,7 +42,7 @@ def music_folder(user) -> str:
 
 def fetch(key: str) -> Path:
     """A local copy of a stored file: the worker's disk is only a cache of the storage."""
-    target = Path(settings.WORK_ROOT) / "cache" / key
+    target = cache_root() / key
     # A copy whose size differs from the stored file is stale (a logo replaced under its name).
     if not target.exists() or target.stat().st_size != default_storage.size(key):
         storage_download(default_storage, key, target)
@@ -55,33 +54,37 @@ def fetch(key: str) -> Path:
 
 
 def store(local_path: Path, key: str) -> str:
-    """Save a file under exactly `key` (replacing an older file there) and return the key.
+    """Save a file under exactly `key` (replacing an older file there, in one step) and return the key.
 
     The key is returned (and so recorded) only once the stored size matches the local file:
-    an interrupted upload raises a transient error instead. S3 replaces an object in one step
-    (a failed multipart upload is aborted), so there the old file is not deleted first.
-    """
-    if not getattr(default_storage, "file_overwrite", False) and default_storage.exists(key):
-        default_storage.delete(key)
-    with open(local_path, "rb") as handle:
-        saved = default_storage.save(key, File(handle, name=local_path.name))
-    if default_storage.size(saved) != local_path.stat().st_size:
-        raise OSError(f"storing {saved} was cut short; it is stored again on retry")
-    # Seed this worker's cache: a later step (the cover reads the video) needs no download.
-    cached = Path(settings.WORK_ROOT) / "cache" / saved
-    if cached.resolve() != Path(local_path).resolve():  # a chunk is made in the cache itself
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local_path, cached)
-    return saved
+    an interrupted upload raises a transient error instead."""
+    storage_put(default_storage, local_path, key)
+    if default_storage.size(key) != local_path.stat().st_size:
+        raise OSError(f"storing {key} was cut short; it is stored again on retry")
+    _seed_cache(local_path, key)
+    return key
+
+
+def _seed_cache(local_path: Path, key: str) -> None:
+    """Put a copy of a file just stored in this worker's cache: a later step (the cover reads the
+    video) needs no download. Through a temporary name, like a download."""
+    cached = cache_root() / key
+    if cached.exists() and cached.samefile(local_path):  # a chunk is made in the cache itself
+        return
+    storage_put(FileSystemStorage(location=cache_root()), local_path, key)
 
 
 def chunk_key(name: str) -> str:
     return f"{CHUNKS_FOLDER}/{name}"
 
 
-def chunk_store() -> ChunkStore:
+def chunk_store(*, fence: Callable[[], None] | None = None) -> ChunkStore:
     """Compose's chunks: kept in the storage, so every render host can reuse them, with this
-    host's work cache in front (work_cache_prune drops the local copies nobody used lately)."""
+    host's work cache in front (work_cache_prune drops the local copies nobody used lately).
+
+    A chunk is named by what it shows, so one already stored is kept, never replaced or deleted:
+    two hosts making the same chunk store it once. `fence` (the render's claim check) runs before
+    every write, so a worker that lost its execution stores nothing more."""
 
     def fetch_chunk(name: str) -> bool:
         key = chunk_key(name)
@@ -93,8 +96,12 @@ def chunk_store() -> ChunkStore:
             return False
         return True
 
-    return ChunkStore(Path(settings.WORK_ROOT) / "cache" / CHUNKS_FOLDER, fetch=fetch_chunk,
-                      keep=lambda path: store(path, chunk_key(path.name)) and None)
+    def keep(path: Path) -> None:
+        if fence is not None:
+            fence()
+        storage_put(default_storage, path, chunk_key(path.name), replace=False)
+
+    return ChunkStore(cache_root() / CHUNKS_FOLDER, fetch=fetch_chunk, keep=keep)
 
 
 def file_digest(field_file) -> str:
@@ -105,30 +112,6 @@ def file_digest(field_file) -> str:
         return f"{field_file.name}:{field_file.size}"
     except (OSError, ValueError):
         return f"{field_file.name}:missing"
-
-
-def work_cache_prune(*, unused_days: float) -> int:
-    """Delete this host's work files unused for `unused_days` (neither written nor marked used,
-    see `fetch`; the storage keeps everything that matters), then the folders left empty; returns
-    how many files went. 0 days: keep everything."""
-    if unused_days <= 0:
-        return 0
-    cutoff = time.time() - unused_days * 86400
-    removed = 0
-    for folder, _folders, files in os.walk(settings.WORK_ROOT, topdown=False):
-        for name in files:
-            path = Path(folder) / name
-            try:
-                stat = path.stat()
-                if max(stat.st_mtime, stat.st_atime) < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:  # another worker on this host pruned it first
-                continue
-        if Path(folder) != Path(settings.WORK_ROOT):
-            with contextlib.suppress(OSError):  # not empty, or gone already
-                Path(folder).rmdir()
-    return removed
 
 
 def execution_urls(execution: JobExecution | None) -> dict[str, str]:

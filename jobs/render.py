@@ -12,10 +12,10 @@ EXECUTION_MAX_RETRIES times, and resumes from its last finished step. A permanen
 at once. A worker that lost its claim (jobs.queue) stops without writing anything more.
 """
 
-import contextlib
 import logging
-import shutil
+import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +35,6 @@ from django.utils import timezone
 from media_engine.errors import Cancelled, MediaError
 
 from . import progress, webhooks
-from .files import work_cache_prune
 from .models import ErrorKind, ExecutionStatus, Job, JobExecution
 from .progress import Reporter
 from .queue import (
@@ -52,6 +51,7 @@ from .queue import (
     wake_worker_at,
 )
 from .steps import STEPS, RenderContext, Step, inputs_hash
+from .workspace import AttemptFolder, work_cache_prune
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, ValidationError):
         return Failure(ErrorKind.PERMANENT, "; ".join(error.messages))
     if isinstance(error, FileNotFoundError):
+        if _in_work_folder(error.filename):  # removed under the render: a retry makes it again
+            return Failure(ErrorKind.TRANSIENT, f"missing work file: {error.filename}")
         return Failure(ErrorKind.PERMANENT, f"missing file: {error.filename or error}")
     if isinstance(error, PermissionError):
         return Failure(ErrorKind.PERMANENT, f"permission denied: {error.filename or error}")
@@ -99,6 +101,15 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, (OSError, subprocess.TimeoutExpired, requests.RequestException)):
         return Failure(ErrorKind.TRANSIENT, f"storage or network error: {error}")
     return Failure(ErrorKind.UNEXPECTED, f"unexpected error {type(error).__name__}: {error}")
+
+
+def _in_work_folder(filename) -> bool:
+    """Whether a path lies in this host's work folder or its temp folder (files a render makes)."""
+    if not filename:
+        return False
+    path = Path(os.path.abspath(filename))
+    return any(folder == path or folder in path.parents
+               for folder in (Path(settings.WORK_ROOT).absolute(), Path(tempfile.gettempdir()).absolute()))
 
 
 def execution_run_next() -> JobExecution | None:
@@ -121,30 +132,43 @@ def execution_run(
     elapsed = (timezone.now() - execution.started_at).total_seconds()
     deadline = time.monotonic() + settings.EXECUTION_TIME_LIMIT_S - max(0.0, elapsed)
     reporter = Reporter(execution, on_progress)
-    # One folder per attempt: a worker that was taken over never shares files with the new owner.
-    execution_dir = Path(settings.WORK_ROOT) / f"job-{job.pk}" / f"execution-{execution.pk}"
-    with Heartbeat(execution) as heartbeat:
+    started = time.monotonic()
+    # One folder per attempt, leased to this process: a worker that was taken over never shares
+    # files with the new owner, and no other worker's clean-up removes it while this one lives.
+    with Heartbeat(execution) as heartbeat, AttemptFolder(execution.pk, execution.attempt) as workdir:
         context = RenderContext(
             execution=execution,
             job=job,
-            workdir=execution_dir / f"attempt-{execution.attempt}",
+            workdir=workdir,
             cancel=_cancel_check(execution, deadline, heartbeat),
             report=reporter.report,
             fence=lambda: execution_fence(execution),
         )
-        context.workdir.mkdir(parents=True, exist_ok=True)
         try:
             _attempt(context, reporter, deadline, heartbeat)
         except ClaimLost as lost:
             logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
             execution.status = ExecutionStatus.RUNNING  # as far as this worker knows: it wrote no outcome
-            shutil.rmtree(context.workdir, ignore_errors=True)
-    if execution.status in (ExecutionStatus.SUCCESS, ExecutionStatus.CANCELLED):
-        shutil.rmtree(context.workdir, ignore_errors=True)
-    with contextlib.suppress(OSError):  # other attempts' folders stay until the work cache prunes them
-        execution_dir.rmdir()
+    _log_outcome(execution, time.monotonic() - started)
     work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
     return execution
+
+
+def _log_outcome(execution: JobExecution, seconds: float) -> None:
+    """One line on the worker's log for every attempt's end."""
+    where = f"execution {execution.pk} (job {execution.job_id}) attempt {execution.attempt}"
+    if execution.status == ExecutionStatus.SUCCESS:
+        logger.info("%s: SUCCESS in %.1f s", where, seconds)
+    elif execution.status == ExecutionStatus.PENDING:
+        logger.warning("%s: %s error, retry scheduled at %s: %s", where, execution.error_kind,
+                       execution.retry_at and execution.retry_at.isoformat(timespec="seconds"), execution.error)
+    elif execution.status == ExecutionStatus.FAILED:
+        logger.error("%s: FAILED (%s) after %.1f s: %s", where, execution.error_kind, seconds, execution.error)
+    elif execution.status == ExecutionStatus.CANCELLED:
+        logger.info("%s: CANCELLED after %.1f s", where, seconds)
+    else:
+        logger.warning("%s: taken over by another worker after %.1f s; this worker stored nothing more",
+                       where, seconds)
 
 
 def _attempt(context: RenderContext, reporter: Reporter, deadline: float, heartbeat: Heartbeat) -> None:

@@ -33,6 +33,7 @@ from . import storyboard, timeline
 from .files import chunk_store, execution_key, fetch, file_digest, picture_key, store
 from .models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
 from .validation import check_content
+from .workspace import sentence_cache
 
 
 @dataclass
@@ -118,7 +119,8 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
         voice=spec,
         speed=inputs["speed"],
         frame_rate=inputs["fps"],
-        out_dir=Path(settings.WORK_ROOT) / f"job-{job.pk}" / "narration",
+        out_dir=context.workdir / "narration",
+        cache_dir=sentence_cache(),
         options=settings.TTS_OPTIONS.get(inputs["platform"], {}),
         on_progress=lambda fraction: context.report("narration", fraction, "Narrating"),
         cancel=context.cancel,
@@ -151,6 +153,7 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
         vad_dir=Path(settings.FUNASR_VAD_DIR) if settings.FUNASR_VAD_DIR else None,
         punc_dir=Path(settings.FUNASR_PUNC_DIR) if settings.FUNASR_PUNC_DIR else None,
         words=True,  # per-character times align the script exactly
+        scratch_dir=context.workdir / "tmp",
     )
     clauses = asr.align([clause for group in inputs["clauses"] for clause in group], recognised,
                         duration_ms=duration_ms)
@@ -364,7 +367,7 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
     job = context.job
     width, height = job.picture_size
     topic = job.topic
-    out_dir = Path(settings.WORK_ROOT) / f"job-{job.pk}" / "generated"
+    out_dir = context.workdir / "generated"
     for number, split_row in enumerate(splits):
         # Seeds differ per segment and per "regenerate pictures"; each is recorded.
         [candidates] = images.generate_candidates(
@@ -459,9 +462,10 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         def report(fraction: float, number: int = number, message: str = "Composing the video") -> None:
             context.report("compose", (number + fraction) / len(renders), message)
 
-        composition = compose.render(plan, out_path, store=chunk_store(),
+        composition = compose.render(plan, out_path, store=chunk_store(fence=context.fence),
                                      on_progress=lambda fraction: report(fraction * share),
-                                     cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S)
+                                     cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S,
+                                     scratch_dir=context.workdir / "tmp")
         chunks.extend(composition.chunks)
         sources.extend(name for name in composition.sources if name not in sources)
         reused += len(composition.reused)

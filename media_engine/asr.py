@@ -43,6 +43,7 @@ def transcribe(
     punc_dir: Path | None = None,
     device: str = "cpu",
     words: bool = False,
+    scratch_dir: Path | None = None,
 ) -> list[TimedSentence]:
     """Recognised sentences with their times in ms.
 
@@ -51,10 +52,11 @@ def transcribe(
     sentences at punctuation and pauses. Silence gives an empty list.
     `words=True` returns one entry per recognised token (a CJK character or a word) where
     the model gives token times: the best input for `align`, whose times are otherwise
-    interpolated inside each recognised sentence.
+    interpolated inside each recognised sentence. Temp files go in `scratch_dir` (the system's
+    temp folder by default).
     """
     model = load_model(model_dir, vad_dir=vad_dir, punc_dir=punc_dir, device=device)
-    with tempfile.TemporaryDirectory(prefix="asr-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="asr-", dir=scratch_dir) as scratch:
         # FunASR's own loader needs torchaudio or libsndfile support for the upload's
         # container; one ffmpeg conversion to 16 kHz mono WAV accepts anything ffmpeg reads.
         wav_path = Path(scratch) / "narration.wav"

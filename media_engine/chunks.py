@@ -38,7 +38,9 @@ class ChunkStore:
 
     `folder` is this host's copy (a file there is a finished chunk). `fetch(name)` may bring a
     chunk that another host made into `folder / name` and says whether it did; `keep(path)`
-    shares a chunk this host just made. Without them the folder is the only place."""
+    shares a chunk this host just made (called from the thread that called `assemble`, so it may
+    check the caller's claim on its own database connection). Without them the folder is the only
+    place."""
 
     folder: Path
     fetch: Callable[[str], bool] | None = None
@@ -133,7 +135,7 @@ def _make_chunks(
     done: dict[str, float] = {}
     stop = threading.Event()
 
-    def make(job: ChunkJob) -> None:
+    def make(job: ChunkJob) -> Path:
         if job.prepare is not None:
             job.prepare(stop.is_set, time_left(deadline))
         part = work_dir / f"{job.name}.part"
@@ -141,8 +143,7 @@ def _make_chunks(
                    on_progress=lambda fraction: done.__setitem__(job.name, fraction), cancel=stop.is_set)
         path = store.folder / job.name
         os.replace(part, path)  # whole or not at all, also for another worker making the same chunk
-        if store.keep is not None:
-            store.keep(path)
+        return path
 
     with ThreadPoolExecutor(max_workers=CHUNK_WORKERS, thread_name_prefix="chunk") as pool:
         futures = [pool.submit(make, job) for job in jobs]
@@ -151,7 +152,9 @@ def _make_chunks(
             while pending:
                 finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
                 for future in finished:
-                    future.result()  # the first failure stops the rest
+                    path = future.result()  # the first failure stops the rest
+                    if store.keep is not None:
+                        store.keep(path)  # from this thread, the one whose checks may stop the render
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled while making chunks")
                 time_left(deadline)

@@ -167,17 +167,18 @@ def render(
     on_progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     timeout: float = 3300,
+    scratch_dir: Path | None = None,
 ) -> Composition:
     """Render `plan` to an MP4 at `out_path` whose duration is the narration's.
 
     Chunks already in `store` are reused and new ones are kept there; without a store they
-    live only as long as the render."""
+    live only as long as the render. Temporary files go in `scratch_dir` (default: the system's)."""
     if store is not None:
         return _compose(plan, out_path, store, segments=None, on_progress=on_progress, cancel=cancel,
-                        timeout=timeout)
-    with tempfile.TemporaryDirectory(prefix="chunks-") as folder:
+                        timeout=timeout, scratch_dir=scratch_dir)
+    with tempfile.TemporaryDirectory(prefix="chunks-", dir=scratch_dir) as folder:
         return _compose(plan, out_path, ChunkStore(Path(folder)), segments=None, on_progress=on_progress,
-                        cancel=cancel, timeout=timeout)
+                        cancel=cancel, timeout=timeout, scratch_dir=scratch_dir)
 
 
 def preview(
@@ -547,6 +548,7 @@ def _picture_size(plan: Plan) -> tuple[int, int]:
 def _compose(
     plan: Plan, out_path: Path, store: ChunkStore, *, segments: tuple[int, int] | None,
     on_progress: ProgressCallback | None, cancel: CancelCheck | None, timeout: float,
+    scratch_dir: Path | None = None,
 ) -> Composition:
     """Every piece as its own chunk (made or reused), the audio as one more, joined by a stream copy.
 
@@ -571,7 +573,7 @@ def _compose(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     store.folder.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="compose-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="compose-", dir=scratch_dir) as tmp:
         work_dir = Path(tmp)
         subtitles = AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
         jobs = [_chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)

@@ -133,6 +133,7 @@ def synthesize(
     voice: VoiceSpec,
     speed: float,
     out_dir: Path,
+    cache_dir: Path | None = None,
     options: dict | None = None,
     pause_ms: int = SENTENCE_PAUSE_MS,
     clause_pause_ms: int = CLAUSE_PAUSE_MS,
@@ -142,7 +143,9 @@ def synthesize(
     cancel: Callable[[], bool] | None = None,
 ) -> Narration:
     """Narrate `sentences` into `out_dir/narration.wav` with each sentence's and clause's exact times
-    (every sentence on the video's frames, with `frame_rate`: see `_join`)."""
+    (every sentence on the video's frames, with `frame_rate`: see `_join`). Each clause's audio is
+    cached in `cache_dir` (default `out_dir/sentences`, which may be shared by several processes);
+    temporary files are made in `out_dir`, the caller's own folder."""
     if not sentences:
         raise MediaError("nothing to narrate: the sentence list is empty")
     for number, text in enumerate(sentences, start=1):
@@ -155,7 +158,7 @@ def synthesize(
     backend = get_backend(platform, options)
     reference_hash = _check_reference(voice) if backend.needs_reference else ""
 
-    cache_dir = Path(out_dir) / "sentences"
+    cache_dir = Path(cache_dir or Path(out_dir) / "sentences")
     cache_dir.mkdir(parents=True, exist_ok=True)
 
     def clause_audio(number: int, text: str) -> tuple[np.ndarray, Path]:
@@ -168,7 +171,8 @@ def synthesize(
                 words.sidecar_path(cached_path).touch()
             return samples, cached_path
         try:
-            _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path)
+            _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path,
+                                   scratch_dir=Path(out_dir))
         except MediaError as error:
             message = f"sentence {number} ({text[:30]!r}): {error}"
             raise MediaError(message, permanent=error.permanent) from error
@@ -236,11 +240,13 @@ def _cache_key(platform: str, voice: VoiceSpec, reference_hash: str, speed: floa
 
 
 def _synthesize_into_cache(
-    backend: TTSBackend, text: str, *, voice: VoiceSpec, speed: float, cached_path: Path
+    backend: TTSBackend, text: str, *, voice: VoiceSpec, speed: float, cached_path: Path, scratch_dir: Path
 ) -> None:
     """Synthesize, convert to the common format, and publish with an atomic rename, so a
-    crash never leaves a half-written file that a rerun would take for a finished one."""
-    with tempfile.TemporaryDirectory(dir=cached_path.parent, prefix=".tmp-") as work_dir:
+    crash never leaves a half-written file that a rerun would take for a finished one. The
+    temporary files live in `scratch_dir` (on the cache's file system, for the rename)."""
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix=".tmp-") as work_dir:
         raw_path = Path(work_dir) / "raw.wav"
         converted_path = Path(work_dir) / "converted.wav"
         spoken = backend.synthesize_sentence(text, voice=voice, speed=speed, out_path=raw_path)

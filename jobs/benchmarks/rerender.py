@@ -15,7 +15,6 @@ on an idle system: chunks that appear in the storage meanwhile count as its own)
 import io
 import shutil
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -33,6 +32,7 @@ from ..maintenance import storage_walk
 from ..models import ExecutionStatus, Job, JobExecution
 from ..presets import presets_seed
 from ..render import execution_run
+from ..workspace import cache_root
 from .compose import CUE_TEXTS
 
 TITLE = "rerender benchmark"
@@ -67,7 +67,7 @@ def _measure(job: Job, sentences: list[str]) -> dict:
     # One picture, two thirds of the way in.
     changed = segments[len(segments) * 2 // 3]
     card = render_card("换一张图片", width=1360, height=768, palette=["#5d1436", "#a53a7c", "#4ef2c1"],
-                       out_path=Path(settings.WORK_ROOT) / f"job-{job.pk}" / "benchmark-card.png", seed=7)
+                       out_path=cache_root() / "jobs" / str(job.pk) / "benchmark-card.png", seed=7)
     upload = io.BytesIO(card.read_bytes())
     upload.name = "new-picture.png"
     storyboard.split_add_image(split_row=changed, uploaded=upload)
@@ -161,8 +161,7 @@ def _remove(job: Job, *, chunks: set[str]) -> None:
     folder = chunk_store().folder
     for key in chunks:
         (folder / key.rsplit("/", 1)[-1]).unlink(missing_ok=True)
-    shutil.rmtree(Path(settings.WORK_ROOT) / f"job-{job.pk}", ignore_errors=True)
-    shutil.rmtree(Path(settings.WORK_ROOT) / "cache" / "jobs" / str(job.pk), ignore_errors=True)
+    shutil.rmtree(cache_root() / "jobs" / str(job.pk), ignore_errors=True)
 
 
 def format_rerender_line(result: dict) -> str:

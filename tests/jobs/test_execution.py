@@ -99,7 +99,7 @@ def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings)
     assert execution.status == ExecutionStatus.CANCELLED
     assert execution.detail == "Cancelled during compose"
     assert execution.steps["compose"]["status"] == "cancelled"
-    assert not (Path(settings.WORK_ROOT) / f"job-{job.pk}" / f"execution-{execution.pk}").exists()
+    assert not (Path(settings.WORK_ROOT) / "runs" / f"execution-{execution.pk}-attempt-{execution.attempt}").exists()
     assert not [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
     execution.refresh_from_db()
     assert execution.cancel_requested
