@@ -1,6 +1,7 @@
 """The one way this project runs ffmpeg and ffprobe.
 
-Every call gets `-nostdin`, a wall-clock timeout and `-progress pipe:1`, whose
+Every call gets `-nostdin`, a wall-clock timeout, a process that dies with its worker
+(`processes.bound_to_parent`) and `-progress pipe:1`, whose
 `out_time_us` lines feed an optional progress callback. A `cancel` callable is
 checked at every progress line; when it returns True the ffmpeg process is
 terminated and `Cancelled` is raised.
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import Cancelled, MediaError
+from .processes import bound_to_parent
 
 FFMPEG = os.environ.get("FFMPEG_BINARY", "ffmpeg")
 FFPROBE = os.environ.get("FFPROBE_BINARY", "ffprobe")
@@ -42,7 +44,7 @@ def run(
     command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", loglevel, "-y",
                "-progress", "pipe:1", "-nostats", *map(str, args)]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        bound_to_parent(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # so a terminate reaches ffmpeg and only ffmpeg
     )
     stderr_tail: deque[str] = deque(maxlen=40)
@@ -94,7 +96,8 @@ def probe(path: str | os.PathLike, *, timeout: float = 60.0, formats: Sequence[s
     limits = ["-protocol_whitelist", "file", "-format_whitelist", ",".join(formats)] if formats else []
     try:
         completed = subprocess.run(
-            [FFPROBE, "-v", "error", *limits, "-of", "json", "-show_format", "-show_streams", str(path)],
+            bound_to_parent([FFPROBE, "-v", "error", *limits, "-of", "json", "-show_format", "-show_streams",
+                             str(path)]),
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as error:

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import MediaError
+from .processes import bound_to_parent
 from .sentences import TimedSentence, TimedWord, is_cjk
 
 ESPEAK_LIBRARY = "libespeak-ng.so.1"
@@ -88,6 +89,9 @@ class EspeakSpeech:
     words: list[TimedWord]
 
 
+_EXIT_CANNOT_WRITE = 3
+
+
 def espeak_synthesize(
     text: str, *, voice: str, rate: int, out_path: Path, timeout_s: float = 60.0, library: str = ESPEAK_LIBRARY,
 ) -> EspeakSpeech:
@@ -104,13 +108,15 @@ def espeak_synthesize(
     command = [sys.executable, "-c", "from media_engine.words import _espeak_child; _espeak_child()",
                library, voice, str(rate), str(out_path)]
     try:
-        completed = subprocess.run(command, input=text.encode("utf-8"), capture_output=True,
+        completed = subprocess.run(bound_to_parent(command), input=text.encode("utf-8"), capture_output=True,
                                    timeout=timeout_s, env=environment, check=False)
     except subprocess.TimeoutExpired as error:
         raise MediaError(f"espeak-ng took longer than {timeout_s:.0f} s", permanent=False) from error
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise MediaError(f"espeak-ng failed: {message[-1] if message else f'exit {completed.returncode}'}")
+        # A WAV it could not write (a full disk, a folder removed under it) may work next time.
+        raise MediaError(f"espeak-ng failed: {message[-1] if message else f'exit {completed.returncode}'}",
+                         permanent=completed.returncode != _EXIT_CANNOT_WRITE)
     result = json.loads(completed.stdout)
     events = [EngineEvent(**event) for event in result["events"]]
     return EspeakSpeech(sample_rate=result["sample_rate"], duration_ms=result["duration_ms"],
@@ -119,7 +125,8 @@ def espeak_synthesize(
 
 def _espeak_child() -> None:
     """The child's side: text on stdin; the WAV to argv[4]; JSON {sample_rate, duration_ms, events}
-    on stdout; on failure a one-line message on stderr and exit status 1."""
+    on stdout; on failure a one-line message on stderr and exit status 1 (or _EXIT_CANNOT_WRITE when
+    the WAV could not be written)."""
     library_name, voice, rate, out_path = sys.argv[1:5]
     text = sys.stdin.buffer.read()
     try:
@@ -169,11 +176,15 @@ def _espeak_child() -> None:
         sys.stderr.write(f"{error}\n")
         sys.exit(1)
     audio = b"".join(pcm)
-    with wave.open(out_path, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(sample_rate)
-        writer.writeframes(audio)
+    try:
+        with open(out_path, "wb") as file, wave.open(file, "wb") as writer:
+            writer.setnchannels(1)
+            writer.setsampwidth(2)
+            writer.setframerate(sample_rate)
+            writer.writeframes(audio)
+    except OSError as error:
+        sys.stderr.write(f"cannot write {out_path}: {error.strerror or error}\n")
+        sys.exit(_EXIT_CANNOT_WRITE)
     duration_ms = len(audio) // 2 * 1000 // sample_rate
     sys.stdout.write(json.dumps({"sample_rate": sample_rate, "duration_ms": duration_ms, "events": events}))
 
@@ -311,7 +322,8 @@ def write_sidecar(audio_path: Path, words: Sequence[TimedWord]) -> None:
     """Word times beside a cached clip (written before the clip is published, so a clip that
     exists has its words)."""
     payload = [{"text": word.text, "start_ms": word.start_ms, "end_ms": word.end_ms} for word in words]
-    temporary = sidecar_path(audio_path).with_name(f".{sidecar_path(audio_path).name}.tmp")
+    # A name of this process's own: another process may be caching the same clip into the same folder.
+    temporary = sidecar_path(audio_path).with_name(f".{sidecar_path(audio_path).name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     os.replace(temporary, sidecar_path(audio_path))
 
