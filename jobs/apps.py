@@ -8,11 +8,23 @@ def _ensure_schedules(sender, **kwargs) -> None:
     schedules_ensure()
 
 
+def _work_folder_tidy(sender, proc_name, **kwargs) -> None:
+    """A worker starting (or started again after one was killed): remove the attempt folders left
+    by processes that are gone, before this one renders."""
+    from django.conf import settings
+
+    from jobs.workspace import work_cache_prune
+
+    work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
+
+
 class JobsConfig(AppConfig):
     name = "jobs"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django_q.signals import post_spawn
+
         from accounts.stored_files import release_files
 
         from .models import StockClip
@@ -20,3 +32,4 @@ class JobsConfig(AppConfig):
         # The maintenance schedules exist wherever the database is migrated (idempotent).
         post_migrate.connect(_ensure_schedules, sender=self)
         release_files(StockClip, "file")
+        post_spawn.connect(_work_folder_tidy, dispatch_uid="jobs.work_folder_tidy")

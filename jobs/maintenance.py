@@ -59,6 +59,7 @@ from .queue import (
     executions_reset_stuck,
     silent_since,
     stale_before,
+    takeover_watch_arm,
     waiting,
     wake_worker,
 )
@@ -628,6 +629,7 @@ def task_reset_stuck() -> int:
     reset = executions_reset_stuck(older_than=STUCK_AFTER)
     if not reset and waiting().exists():
         wake_worker()
+    takeover_watch_arm()
     return len(reset)
 
 

@@ -23,7 +23,7 @@ from typing import Self
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import F, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -56,6 +56,30 @@ def wake_worker_at(when: datetime) -> None:
 
     Schedule.objects.create(name="batchvideo: delayed retry", func=RENDER_TASK, schedule_type=Schedule.ONCE,
                             next_run=when, repeats=-1, cluster=settings.RENDER_CLUSTER)
+
+
+TAKEOVER_WATCH = "batchvideo: takeover watch"
+
+
+def takeover_watch_arm() -> None:
+    """Make sure a render task runs as soon as the quietest RUNNING execution could be stale.
+
+    A worker killed outright sends nothing: without this its render waits until django-q2 hands
+    the lost task back (Q_RETRY_S) or the periodic reset. The watch is one one-off schedule, moved
+    earlier when need be; the task it starts takes over what is stale by then, and arms it again
+    while renders run (so about once per EXECUTION_STALE_S while a worker renders)."""
+    from django_q.models import Schedule
+
+    quietest = JobExecution.objects.filter(status=ExecutionStatus.RUNNING).aggregate(
+        seen=Min(Coalesce("heartbeat_at", "updated_at")))["seen"]
+    if quietest is None:
+        return
+    when = quietest + timedelta(seconds=settings.EXECUTION_STALE_S + 1)
+    watch = Schedule.objects.filter(name=TAKEOVER_WATCH, cluster=settings.RENDER_CLUSTER)
+    if watch.filter(next_run__lte=when).exists() or watch.update(next_run=when):
+        return
+    Schedule.objects.create(name=TAKEOVER_WATCH, func=RENDER_TASK, schedule_type=Schedule.ONCE, next_run=when,
+                            repeats=-1, cluster=settings.RENDER_CLUSTER)
 
 
 def attempts_allowed() -> int:
@@ -149,16 +173,23 @@ def execution_claim(*, execution: JobExecution) -> bool:
     )
     if claimed:
         execution.refresh_from_db()
+        if taking_over:
+            logger.warning("execution %s (job %s): taken over as attempt %s; %s", execution.pk, execution.job_id,
+                           execution.attempt, ended["error"])
     return bool(claimed)
 
 
 def execution_claim_next() -> JobExecution | None:
-    """Claim the best claimable execution; None when nothing waits."""
+    """Claim the best claimable execution; None when nothing waits.
+
+    The wake-up that started this claim may have been sent for another execution (a task carries
+    no id): when more wait, one more wake-up goes out, so no waiting execution is left without one."""
     candidates = claimable().order_by("job__runorder", "created_at", "id").select_related("job")
-    for execution in candidates[:20]:
-        if execution_claim(execution=execution):
-            return execution
-    return None
+    claimed = next((execution for execution in candidates[:20] if execution_claim(execution=execution)), None)
+    if claimed is not None and claimable().exists():
+        transaction.on_commit(wake_worker)
+    takeover_watch_arm()
+    return claimed
 
 
 def _claimed(execution_id: int, attempt: int) -> QuerySet[JobExecution]:
