@@ -126,6 +126,9 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+# A connection the server dropped (a restart, pg_terminate_backend) is found before a request or
+# task uses it, and replaced: the request does not fail.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web server, qcluster) share the file: wait for locks instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -140,9 +143,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", False):
     # Under daphne every request runs in a new thread: a pool instead of one connection per thread.
     # daphne hosts only: gunicorn and qcluster fork their workers, and a pool must not cross a fork.
+    import psycopg_pool
+
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # `check`: a pooled connection is tested as it is handed out, so a dropped one is replaced.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2, "max_size": env_int("DATABASE_POOL_MAX", 16),
+        "check": psycopg_pool.ConnectionPool.check_connection,
     }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -203,6 +210,17 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The default cache is each process's own memory (the API throttles count there).
+# "cluster" is shared by every process: django-q2's clusters report their status there, so that
+# `job_health` and /health/extended see every cluster on every host. Redis where REDIS_URL is set,
+# else a database table (made by `migrate`).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "cluster": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                 "KEY_PREFIX": "batchvideo"} if REDIS_URL else
+                {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "batchvideo_cache"}),
+}
+
 # django-q2: the ORM broker gives delivery receipts; `timeout` must stay below `retry`.
 EXECUTION_TIME_LIMIT_S = env_int("EXECUTION_TIME_LIMIT_S", 55 * 60)
 # A RUNNING execution whose heartbeat is older than this is taken over by another worker. A thread
@@ -226,6 +244,7 @@ Q_CLUSTER = {
     "name": "batchvideo",
     "cluster_name": os.environ.get("Q_CLUSTER_NAME", "default"),
     "orm": "default",
+    "cache": "cluster",
     "workers": env_int("Q_WORKERS", 1),
     "recycle": 50,
     # A task of a killed worker comes back after `retry` seconds and resumes its execution.
