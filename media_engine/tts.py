@@ -160,6 +160,7 @@ def synthesize(
 
     cache_dir = Path(cache_dir or Path(out_dir) / "sentences")
     cache_dir.mkdir(parents=True, exist_ok=True)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
 
     def clause_audio(number: int, text: str) -> tuple[np.ndarray, Path]:
         key = _cache_key(platform, voice, reference_hash, speed, text)

@@ -108,6 +108,18 @@ def test_rerun_synthesizes_only_the_changed_sentence(counting, tmp_path):
     assert [s.text for s in changed.sentences] == edited
 
 
+def test_a_second_attempt_narrates_from_the_shared_cache_into_a_folder_of_its_own(counting, tmp_path):
+    cache = tmp_path / "cache" / "sentences"
+    first = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0,
+                           out_dir=tmp_path / "attempt-1", cache_dir=cache)
+    counting.clear()
+    again = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0,
+                           out_dir=tmp_path / "attempt-2" / "narration", cache_dir=cache)
+    assert counting == []  # every sentence came from the cache
+    assert again.path == tmp_path / "attempt-2" / "narration" / "narration.wav"
+    assert again.path.read_bytes() == first.path.read_bytes()
+
+
 def _narrated_before_and_after_an_edit(sentences: list[str], tmp_path, fps: int):
     """The sentences narrated on `fps` frames, then again with the first one a sentence longer."""
     first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
