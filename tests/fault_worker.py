@@ -9,6 +9,11 @@ FAULTS maps a step name to what happens each time the step runs, before the real
   "log": path        append "<step> <pid> <unix time>" to the file first
 and under the name "store", for the first output stored whose key ends with "match":
   "log": path, "pause_s": s   append "store <key> <unix time>" to the file, then wait s seconds first
+and under the name "writes", a path: every render this process starts appends
+  "claim <pid> <execution> <attempt> - <unix time>", and every file this process writes, renames,
+  links or deletes under MEDIA_ROOT (the local storage) appends
+  "<op> <pid> <execution> <attempt> <storage key> <unix time>" (execution and attempt of the
+  render it was part of, "-" outside one).
 Then it runs the Django management command named by its arguments (run_jobs, qcluster, ...).
 """
 
@@ -24,6 +29,8 @@ def inject(faults: dict[str, dict]) -> None:
     from media_engine.errors import Cancelled
 
     faults = dict(faults)
+    if "writes" in faults:
+        _log_writes(faults.pop("writes"))
     if "store" in faults:
         _pause_a_store(steps, faults.pop("store"))
     for name, fault in faults.items():
@@ -60,6 +67,50 @@ def _pause_a_store(steps, fault: dict) -> None:
         return real(local_path, key)
 
     steps.store = store
+
+
+def _log_writes(log_path: str) -> None:
+    from django.conf import settings
+    from django.core.files.storage import FileSystemStorage
+
+    from jobs import render
+
+    media = os.path.realpath(settings.MEDIA_ROOT)
+    current = {"execution": "-", "attempt": "-"}
+
+    def log(op: str, target) -> None:
+        target = os.path.realpath(os.fspath(target))
+        if target.startswith(media + os.sep):
+            with open(log_path, "a") as log_file:
+                log_file.write(f"{op} {os.getpid()} {current['execution']} {current['attempt']} "
+                               f"{os.path.relpath(target, media)} {time.time():.3f}\n")
+
+    def logged(op: str, real, index: int):
+        def call(*args, **kwargs):
+            log(op, args[index])
+            return real(*args, **kwargs)
+        return call
+
+    os.replace = logged("replace", os.replace, 1)
+    os.link = logged("link", os.link, 1)
+    os.unlink = logged("delete", os.unlink, 0)
+    os.remove = logged("delete", os.remove, 0)
+    real_save, real_delete = FileSystemStorage._save, FileSystemStorage.delete
+    FileSystemStorage._save = lambda self, name, content: (log("save", self.path(name)),
+                                                           real_save(self, name, content))[1]
+    FileSystemStorage.delete = lambda self, name: (log("delete", self.path(name)), real_delete(self, name))[1]
+    real_run = render.execution_run
+
+    def execution_run(*, execution, **kwargs):
+        current.update(execution=execution.pk, attempt=execution.attempt)
+        with open(log_path, "a") as log_file:
+            log_file.write(f"claim {os.getpid()} {execution.pk} {execution.attempt} - {time.time():.3f}\n")
+        try:
+            return real_run(execution=execution, **kwargs)
+        finally:
+            current.update(execution="-", attempt="-")
+
+    render.execution_run = execution_run
 
 
 def main() -> None:
