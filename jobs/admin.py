@@ -5,7 +5,6 @@ Those views share JobAdmin's queryset and permission checks (`_job_to_change`), 
 one module; the work itself is in jobs.storyboard and jobs.services.
 """
 
-import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +21,7 @@ from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
+from accounts.json_text import json_parse
 
 from . import exports, importing, previews, progress, services, storyboard
 from . import timeline as timelines
@@ -457,7 +457,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return JsonResponse({"error": "POST only"}, status=405)
         job = self._job_to_change(request, object_id)
         try:
-            payload = json.loads(request.body or b"{}")
+            payload = json_parse(request.body or b"{}")
             split_row = job.splits.get(pk=int(payload["split"]))
             storyboard.split_choose_image(split_row=split_row, key=str(payload["key"]))
         except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
@@ -472,7 +472,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return JsonResponse({"error": "POST only"}, status=405)
         job = self._job_to_change(request, object_id)
         try:
-            split_row = job.splits.get(pk=int(json.loads(request.body or b"{}")["split"]))
+            split_row = job.splits.get(pk=int(json_parse(request.body or b"{}")["split"]))
             key = previews.split_preview(split_row=split_row)
         except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
             return JsonResponse({"error": "Expected {split} of one of this job's segments."}, status=400)
