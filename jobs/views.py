@@ -21,6 +21,8 @@ from .models import Job
 
 DOWNLOAD_TYPE = "application/octet-stream"
 BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+# A byte position of more digits is past the end of any file (and int() refuses past 4,300 digits).
+POSITION_MAX_DIGITS = 18
 
 
 def signed_media(request, token: str) -> FileResponse:
@@ -55,11 +57,11 @@ def signed_media(request, token: str) -> FileResponse:
 
 def _byte_range(stored, size: int, wanted: re.Match, content_type: str) -> HttpResponse:
     """One byte range of a stored media file (206), so players can seek, e.g. to a segment's `#t=`."""
-    first, last = wanted.groups()
-    if first:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    first, last = (_position(digits) for digits in wanted.groups())
+    if first is not None:
+        start, end = first, min(last, size - 1) if last is not None else size - 1
     else:  # "bytes=-N": the last N bytes
-        start, end = max(0, size - int(last)), size - 1
+        start, end = max(0, size - last), size - 1
     if start > end or start >= size:
         stored.close()
         response = HttpResponse(status=416)
@@ -81,6 +83,14 @@ def _byte_range(stored, size: int, wanted: re.Match, content_type: str) -> HttpR
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"
     return response
+
+
+def _position(digits: str) -> int | None:
+    """A Range header's byte position; a longer number than any file holds counts as 10**18."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= POSITION_MAX_DIGITS else 10**POSITION_MAX_DIGITS
 
 
 @login_required
