@@ -295,11 +295,13 @@ JOBS_BATCH_MAX = env_int("JOBS_BATCH_MAX", 100)
 # Webhooks (jobs.webhooks): each delivery is tried WEBHOOK_MAX_ATTEMPTS times, WEBHOOK_RETRY_BACKOFF_S
 # apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S per try. URLs must resolve to public
 # addresses only, except inside the networks listed in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs,
-# e.g. "10.0.0.0/8" for receivers on your own network).
+# e.g. "10.0.0.0/8" for receivers on your own network), on ports 80 and 443 only, or one listed in
+# WEBHOOK_ALLOWED_PORTS (comma-separated, e.g. "8443").
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_RETRY_BACKOFF_S = env_float("WEBHOOK_RETRY_BACKOFF_S", 30.0)
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
 WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_ALLOWED_PORTS = [int(port) for port in env_list("WEBHOOK_ALLOWED_PORTS")]
 
 # Storage clean-up policy (cleanup_storage --mode auto) and where maintenance schedules run.
 CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)
