@@ -8,9 +8,11 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse, Strea
 from django.shortcuts import get_object_or_404, render
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.ownership import ApiViewMixin
 from batchvideo.storage import signed_key
 from media_engine.filetypes import HEAD_BYTES, is_subtitle_text, media_type
 
@@ -111,11 +113,13 @@ def job_progress_json(request, job_id: int) -> JsonResponse:
 
 @extend_schema_view(post=extend_schema(request=None, responses=inline_serializer(
     "WebsocketTicket", {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()})))
-class WebsocketTicketView(APIView):
-    """POST: a ticket valid for one minute, for `wss://.../ws/jobs/<id>/?ticket=...`."""
+class WebsocketTicketView(ApiViewMixin, APIView):
+    """POST: a ticket for one `wss://.../ws/jobs/<id>/?ticket=...` socket, opened within one minute;
+    one asked for with an API token dies with that token."""
 
     def post(self, request) -> Response:
+        token = request.auth if isinstance(request.auth, Token) else None
         return Response({
-            "ticket": progress.ws_ticket_issue(user=request.user),
+            "ticket": progress.ws_ticket_issue(user=request.user, token=token),
             "expires_in": progress.WS_TICKET_MAX_AGE_S,
         })
