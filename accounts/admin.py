@@ -129,7 +129,8 @@ class AccountAdmin(OwnedAdmin):
     def logo_preview(self, obj: Account) -> str:
         if not obj.logo:
             return "-"
-        return format_html('<img src="{}" alt="logo" style="height:32px">', obj.logo.url)
+        return format_html('<img src="{}" alt="logo" style="height:32px">',
+                           obj.logo.storage.url(obj.logo.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
 
     @admin.display(description="YouTube channel")
     def youtube(self, obj: Account) -> str:

@@ -189,7 +189,10 @@ if AWS_STORAGE_BUCKET_NAME:
     from batchvideo.storage import s3_backend, s3_options
 
     STORAGES["default"] = {"BACKEND": s3_backend(os.environ), "OPTIONS": s3_options(os.environ)}
+# /files/ (and S3) links are bearer links: valid for an hour for players and exports; the admin's own
+# pages hand out links that expire sooner.
 SIGNED_URL_EXPIRE_SECONDS = env_int("SIGNED_URL_EXPIRE_SECONDS", 3600)
+ADMIN_SIGNED_URL_EXPIRE_SECONDS = env_int("ADMIN_SIGNED_URL_EXPIRE_SECONDS", 300)
 
 # Channels: Redis when configured, else an in-process layer (the progress view then reads the DB).
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -6,6 +6,7 @@ one module; the work itself is in jobs.storyboard and jobs.services.
 """
 
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
@@ -293,7 +294,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 "job": job,
                 "snapshot": progress.job_snapshot(job),
                 "steps": list(STEPS),
-                "latest_urls": execution_urls(success),
+                "latest_urls": execution_urls(success, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
                 "latest_is_success": success is not None and success == job.latest_execution,
                 "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
                 "timeline_links": [(label, f"{reverse('admin:jobs_job_timeline', args=[job.pk])}?format={name}")
@@ -335,14 +336,16 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         if request.method == "POST":
             return self._storyboard_post(request, job, splits, clips)
         narration = storyboard.storyboard_narration(job)
-        narration_url = default_storage.url(narration.key) if narration else ""
+        narration_url = (default_storage.url(narration.key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
+                         if narration else "")
         rows = []
         for number, split_row in enumerate(splits):
             rows.append({
                 "split": split_row,
                 "start": clock(split_row.start_ms),
                 "end": clock(split_row.end_ms),
-                "images": [{"key": image["key"], "url": default_storage.url(image["key"]),
+                "images": [{"key": image["key"],
+                            "url": default_storage.url(image["key"], expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
                             "source": image.get("source") or "",
                             "selected": image["key"] == split_row.selected}
                            for image in split_row.images if image.get("key")],
@@ -478,7 +481,8 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return JsonResponse({"error": "Expected {split} of one of this job's segments."}, status=400)
         except ValidationError as error:
             return JsonResponse({"error": "; ".join(error.messages)}, status=400)
-        return JsonResponse({"split": split_row.pk, "url": default_storage.url(key)})
+        return JsonResponse({"split": split_row.pk,
+                             "url": default_storage.url(key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)})
 
     def rerender_view(self, request, object_id: int):
         if request.method != "POST":
@@ -588,7 +592,7 @@ class StockClipAdmin(OwnedAdmin):
         if not obj.file:
             return "-"
         return format_html('<video src="{}" preload="metadata" muted controls width="160"></video>',
-                           obj.file.url)
+                           obj.file.storage.url(obj.file.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
 
 
 @admin.register(CleanupRun)

@@ -194,7 +194,7 @@ def test_ports_other_than_80_and_443_are_refused_unless_allowed(api, settings):
     default_ports = [api.post(WEBHOOKS, {"url": url}, format="json").status_code
                      for url in ("http://1.1.1.1:80/", "https://1.1.1.1/")]
 
-    assert redis.status_code == 400 and redis.data == {"url": [
+    assert redis.status_code == 400 and redis.data == {"url": [(
         "Webhook URL port 6379 is not allowed: only 80 and 443 (an operator may allow others with "
-        "WEBHOOK_ALLOWED_PORTS)."]}
+        "WEBHOOK_ALLOWED_PORTS).")]}
     assert allowed.status_code == 201 and default_ports == [201, 201]
