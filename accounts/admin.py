@@ -5,12 +5,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import channels
 from .forms import BRAND_FIELDS, AccountForm
+from .json_text import DepthCheckedDecoder
 from .models import Account, ChannelCredentials, User
 
 # Where the admin keeps a started consent (state, PKCE verifier, account) until Google sends the operator back.
@@ -38,6 +40,8 @@ class OwnedAdmin(admin.ModelAdmin):
     """
 
     shared_rows_superuser_only = True
+    # JSON typed into a form is read as the API reads it: deep nesting is a form error, not a 500.
+    formfield_overrides = {models.JSONField: {"decoder": DepthCheckedDecoder}}
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """Without Django's surrounding transaction: these pages store uploaded files (logos, reference
@@ -125,7 +129,8 @@ class AccountAdmin(OwnedAdmin):
     def logo_preview(self, obj: Account) -> str:
         if not obj.logo:
             return "-"
-        return format_html('<img src="{}" alt="logo" style="height:32px">', obj.logo.url)
+        return format_html('<img src="{}" alt="logo" style="height:32px">',
+                           obj.logo.storage.url(obj.logo.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
 
     @admin.display(description="YouTube channel")
     def youtube(self, obj: Account) -> str:

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from .api.uploads import check_image
 from .brand import ACCOUNT_EXTRA, NEUTRAL_BOX_COLOUR, Brand, check_account_extra
 from .extra_keys import HEX_COLOUR
+from .json_text import DepthCheckedDecoder
 from .models import Account
 
 BRAND_FIELDS = list(ACCOUNT_EXTRA)
@@ -65,7 +66,7 @@ def brand_field(name: str, *, initial: Any = None) -> forms.Field:
                                             **options)
     if kind == "object":
         options["help_text"] += f" A JSON object with the keys {', '.join(schema['properties'])}."
-        return forms.JSONField(**options)
+        return forms.JSONField(decoder=DepthCheckedDecoder, **options)
     if "enum" in schema:
         choices = [("", "—"), *[(value, value) for value in schema["enum"]]]
         return forms.CharField(widget=forms.Select(choices=choices), **options)

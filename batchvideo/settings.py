@@ -196,7 +196,10 @@ if AWS_STORAGE_BUCKET_NAME:
     from batchvideo.storage import s3_backend, s3_options
 
     STORAGES["default"] = {"BACKEND": s3_backend(os.environ), "OPTIONS": s3_options(os.environ)}
+# /files/ (and S3) links are bearer links: valid for an hour for players and exports; the admin's own
+# pages hand out links that expire sooner.
 SIGNED_URL_EXPIRE_SECONDS = env_int("SIGNED_URL_EXPIRE_SECONDS", 3600)
+ADMIN_SIGNED_URL_EXPIRE_SECONDS = env_int("ADMIN_SIGNED_URL_EXPIRE_SECONDS", 300)
 
 # Channels: Redis when configured, else an in-process layer (the progress view then reads the DB).
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -269,6 +272,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.api.parsers.CheckedJSONParser",
+                               "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
@@ -312,11 +317,13 @@ JOBS_BATCH_MAX = env_int("JOBS_BATCH_MAX", 100)
 # Webhooks (jobs.webhooks): each delivery is tried WEBHOOK_MAX_ATTEMPTS times, WEBHOOK_RETRY_BACKOFF_S
 # apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S per try. URLs must resolve to public
 # addresses only, except inside the networks listed in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs,
-# e.g. "10.0.0.0/8" for receivers on your own network).
+# e.g. "10.0.0.0/8" for receivers on your own network), on ports 80 and 443 only, or one listed in
+# WEBHOOK_ALLOWED_PORTS (comma-separated, e.g. "8443").
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_RETRY_BACKOFF_S = env_float("WEBHOOK_RETRY_BACKOFF_S", 30.0)
 WEBHOOK_TIMEOUT_S = env_float("WEBHOOK_TIMEOUT_S", 10.0)
 WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_ALLOWED_PORTS = [int(port) for port in env_list("WEBHOOK_ALLOWED_PORTS")]
 
 # Storage clean-up policy (cleanup_storage --mode auto) and where maintenance schedules run.
 CLEANUP_KEEP_EXECUTIONS = env_int("CLEANUP_KEEP_EXECUTIONS", 3)

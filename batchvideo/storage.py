@@ -3,7 +3,9 @@
 Every stored file is handed out as a signed, expiring link through the storage's own `url()`:
 `SignedFileSystemStorage` (local files, the embedded default) signs a `/files/<token>` link that
 `jobs.views.signed_media` checks; S3 presigns its own. Callers just use `field.url` or
-`default_storage.url(key)`.
+`default_storage.url(key)`. Such a link is a bearer link: whoever holds it gets the file until it
+expires (SIGNED_URL_EXPIRE_SECONDS, an hour: long enough for players and exports). The admin's own
+pages pass `expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS`, so a link copied out of them dies sooner.
 
 
 Settings build `STORAGES["default"]` from `s3_backend(env)` and `s3_options(env)`, so a test can
@@ -135,21 +137,28 @@ MEDIA_SIGNING_SALT = "batchvideo.media"
 
 
 class SignedFileSystemStorage(FileSystemStorage):
-    """Local files whose links carry a signed token valid for SIGNED_URL_EXPIRE_SECONDS, so API
-    clients and browsers fetch them without an admin session and nobody can guess one."""
+    """Local files whose links carry a signed token valid for `expire` seconds (at most, and by
+    default, SIGNED_URL_EXPIRE_SECONDS), so API clients and browsers fetch them without an admin
+    session and nobody can guess one. `expire` as S3Storage.url takes it."""
 
-    def url(self, name):
+    def url(self, name, expire: int | None = None):
         if not name:
             return ""
-        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign_object(name)
+        lifetime = django_settings.SIGNED_URL_EXPIRE_SECONDS if expire is None else expire
+        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign_object({"key": name, "max_age": lifetime})
         return reverse("signed-media", args=[token])
 
 
 def signed_key(token: str) -> str:
     """The storage key inside a local signed link; raises signing.BadSignature when expired or forged."""
-    return signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).unsign_object(
-        token, max_age=django_settings.SIGNED_URL_EXPIRE_SECONDS
-    )
+    signer = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT)
+    payload = signer.unsign_object(token)  # the signature only
+    if not isinstance(payload, dict) or not isinstance(payload.get("key"), str) or \
+            not isinstance(payload.get("max_age"), int):
+        raise signing.BadSignature("not a link to a stored file")
+    # A lowered setting shortens the links already handed out too.
+    signer.unsign(token, max_age=min(payload["max_age"], django_settings.SIGNED_URL_EXPIRE_SECONDS))
+    return payload["key"]
 
 
 def storage_download(storage, key: str, target: Path) -> Path:

@@ -5,8 +5,8 @@ Those views share JobAdmin's queryset and permission checks (`_job_to_change`), 
 one module; the work itself is in jobs.storyboard and jobs.services.
 """
 
-import json
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
@@ -22,6 +22,7 @@ from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
+from accounts.json_text import json_parse
 
 from . import exports, importing, previews, progress, services, storyboard
 from . import timeline as timelines
@@ -293,7 +294,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 "job": job,
                 "snapshot": progress.job_snapshot(job),
                 "steps": list(STEPS),
-                "latest_urls": execution_urls(success),
+                "latest_urls": execution_urls(success, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
                 "latest_is_success": success is not None and success == job.latest_execution,
                 "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
                 "timeline_links": [(label, f"{reverse('admin:jobs_job_timeline', args=[job.pk])}?format={name}")
@@ -335,14 +336,16 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         if request.method == "POST":
             return self._storyboard_post(request, job, splits, clips)
         narration = storyboard.storyboard_narration(job)
-        narration_url = default_storage.url(narration.key) if narration else ""
+        narration_url = (default_storage.url(narration.key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
+                         if narration else "")
         rows = []
         for number, split_row in enumerate(splits):
             rows.append({
                 "split": split_row,
                 "start": clock(split_row.start_ms),
                 "end": clock(split_row.end_ms),
-                "images": [{"key": image["key"], "url": default_storage.url(image["key"]),
+                "images": [{"key": image["key"],
+                            "url": default_storage.url(image["key"], expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
                             "source": image.get("source") or "",
                             "selected": image["key"] == split_row.selected}
                            for image in split_row.images if image.get("key")],
@@ -457,7 +460,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return JsonResponse({"error": "POST only"}, status=405)
         job = self._job_to_change(request, object_id)
         try:
-            payload = json.loads(request.body or b"{}")
+            payload = json_parse(request.body or b"{}")
             split_row = job.splits.get(pk=int(payload["split"]))
             storyboard.split_choose_image(split_row=split_row, key=str(payload["key"]))
         except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
@@ -472,13 +475,14 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return JsonResponse({"error": "POST only"}, status=405)
         job = self._job_to_change(request, object_id)
         try:
-            split_row = job.splits.get(pk=int(json.loads(request.body or b"{}")["split"]))
+            split_row = job.splits.get(pk=int(json_parse(request.body or b"{}")["split"]))
             key = previews.split_preview(split_row=split_row)
         except (ValueError, KeyError, TypeError, JobSplit.DoesNotExist):
             return JsonResponse({"error": "Expected {split} of one of this job's segments."}, status=400)
         except ValidationError as error:
             return JsonResponse({"error": "; ".join(error.messages)}, status=400)
-        return JsonResponse({"split": split_row.pk, "url": default_storage.url(key)})
+        return JsonResponse({"split": split_row.pk,
+                             "url": default_storage.url(key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)})
 
     def rerender_view(self, request, object_id: int):
         if request.method != "POST":
@@ -588,7 +592,7 @@ class StockClipAdmin(OwnedAdmin):
         if not obj.file:
             return "-"
         return format_html('<video src="{}" preload="metadata" muted controls width="160"></video>',
-                           obj.file.url)
+                           obj.file.storage.url(obj.file.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
 
 
 @admin.register(CleanupRun)

@@ -114,8 +114,10 @@ def file_digest(field_file) -> str:
         return f"{field_file.name}:missing"
 
 
-def execution_urls(execution: JobExecution | None) -> dict[str, str]:
-    """Signed links to an execution's results, by name (video, cover, srt, ...)."""
+def execution_urls(execution: JobExecution | None, *, expire: int | None = None) -> dict[str, str]:
+    """Signed links to an execution's results, by name (video, cover, srt, ...), valid `expire` seconds
+    (default: SIGNED_URL_EXPIRE_SECONDS)."""
     if execution is None:
         return {}
-    return {name: default_storage.url(key) for name, key in execution.results.items() if isinstance(key, str)}
+    return {name: default_storage.url(key, expire=expire)
+            for name, key in execution.results.items() if isinstance(key, str)}

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.json_text import json_parse
 from accounts.models import Account
 from accounts.plain_text import check_single_line
 from topics.models import Topic
@@ -55,7 +56,7 @@ def _records(file_bytes: bytes, filename: str) -> list[dict[str, Any]]:
         raise ValidationError("The file is not UTF-8 text.") from error
     if filename.lower().endswith(".json"):
         try:
-            records = json.loads(text)
+            records = json_parse(text)
         except json.JSONDecodeError as error:
             raise ValidationError(f"Not valid JSON: {error}") from error
         if isinstance(records, dict) and isinstance(records.get("jobs"), list):
@@ -96,9 +97,11 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
             elif name == "runorder":
                 data[name] = int(value) if isinstance(value, str) else value  # checked below
             elif name == "extra":
-                data[name] = json.loads(value) if isinstance(value, str) else value  # checked below
+                data[name] = json_parse(value) if isinstance(value, str) else value  # checked below
             else:
                 data[name] = value
+        except json.JSONDecodeError as error:
+            row.errors[name] = [f"Not valid JSON: {error}"]
         except (ValueError, TypeError):
             row.errors[name] = [f"{value!r} is not valid here."]
         except ValidationError as error:

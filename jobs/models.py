@@ -448,3 +448,17 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.status_code or self.error[:40]}"
+
+
+class WebsocketTicket(models.Model):
+    """A pass for one websocket, used once within a minute (jobs.progress.ws_ticket_*). Only its hash
+    is kept. A ticket asked for with an API token goes when that token is deleted."""
+
+    key = models.CharField(primary_key=True, max_length=64, help_text="SHA-256 of the ticket, hex.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey("authtoken.Token", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"websocket ticket of {self.user_id} at {self.created_at:%H:%M:%S}"

@@ -1,21 +1,22 @@
 """Progress of renders: reporting it from a worker, publishing it to the websocket views, the
 events they show (with an ETA from recent step durations), and websocket tickets."""
 
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core import signing
 from django.utils import timezone
 
 from .files import execution_urls
-from .models import ExecutionStatus, Job, JobExecution
+from .models import ExecutionStatus, Job, JobExecution, WebsocketTicket
 from .queue import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
 from .steps import STEPS
 
@@ -25,7 +26,6 @@ PROGRESS_SAVE_INTERVAL_S = 1.0
 # Step durations (ETA, metrics) come from this many newest successful renders.
 RECENT_EXECUTIONS = 100
 WS_TICKET_MAX_AGE_S = 60
-WS_TICKET_SALT = "batchvideo.ws"
 STEP_OFFSETS: dict[str, int] = {name: sum(step.weight for step in list(STEPS.values())[:i])
                                 for i, name in enumerate(STEPS)}
 
@@ -174,17 +174,27 @@ def job_snapshot(job: Job) -> dict[str, Any]:
     return {**execution_event(execution), "type": "init"}
 
 
-def ws_ticket_issue(*, user) -> str:
-    """A short-lived token an API client passes as ?ticket= when opening a websocket."""
-    return signing.TimestampSigner(salt=WS_TICKET_SALT).sign_object({"user": str(user.pk)})
+def _ticket_key(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode()).hexdigest()
+
+
+def ws_ticket_issue(*, user, token=None) -> str:
+    """A pass an API client gives as ?ticket= when opening a websocket: it opens one socket, once, within
+    WS_TICKET_MAX_AGE_S, and dies with `token` (the API token that asked for it) when given."""
+    now = timezone.now()
+    WebsocketTicket.objects.filter(created_at__lt=now - timedelta(seconds=WS_TICKET_MAX_AGE_S)).delete()
+    ticket = secrets.token_urlsafe(32)
+    WebsocketTicket.objects.create(key=_ticket_key(ticket), user=user, token=token, created_at=now)
+    return ticket
 
 
 def ws_ticket_user(ticket: str):
-    """The user a ticket was issued to, or None when it is forged or older than a minute."""
-    from accounts.models import User
-
-    try:
-        payload = signing.TimestampSigner(salt=WS_TICKET_SALT).unsign_object(ticket, max_age=WS_TICKET_MAX_AGE_S)
-    except signing.BadSignature:
+    """The user a ticket was issued to, using it up; None when it is unknown, used, expired or its
+    token is gone."""
+    cutoff = timezone.now() - timedelta(seconds=WS_TICKET_MAX_AGE_S)
+    row = WebsocketTicket.objects.select_related("user").filter(
+        key=_ticket_key(ticket), created_at__gte=cutoff).first()
+    # Of two sockets racing with one ticket, only the one whose delete removed the row gets in.
+    if row is None or not WebsocketTicket.objects.filter(pk=row.pk).delete()[0]:
         return None
-    return User.objects.filter(pk=payload.get("user"), is_active=True).first()
+    return row.user if row.user.is_active else None

@@ -8,9 +8,11 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse, Strea
 from django.shortcuts import get_object_or_404, render
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.ownership import ApiViewMixin
 from batchvideo.storage import signed_key
 from media_engine.filetypes import HEAD_BYTES, is_subtitle_text, media_type
 
@@ -21,6 +23,8 @@ from .models import Job
 
 DOWNLOAD_TYPE = "application/octet-stream"
 BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+# A byte position of more digits is past the end of any file (and int() refuses past 4,300 digits).
+POSITION_MAX_DIGITS = 18
 
 
 def signed_media(request, token: str) -> FileResponse:
@@ -55,11 +59,11 @@ def signed_media(request, token: str) -> FileResponse:
 
 def _byte_range(stored, size: int, wanted: re.Match, content_type: str) -> HttpResponse:
     """One byte range of a stored media file (206), so players can seek, e.g. to a segment's `#t=`."""
-    first, last = wanted.groups()
-    if first:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    first, last = (_position(digits) for digits in wanted.groups())
+    if first is not None:
+        start, end = first, min(last, size - 1) if last is not None else size - 1
     else:  # "bytes=-N": the last N bytes
-        start, end = max(0, size - int(last)), size - 1
+        start, end = max(0, size - last), size - 1
     if start > end or start >= size:
         stored.close()
         response = HttpResponse(status=416)
@@ -83,6 +87,14 @@ def _byte_range(stored, size: int, wanted: re.Match, content_type: str) -> HttpR
     return response
 
 
+def _position(digits: str) -> int | None:
+    """A Range header's byte position; a longer number than any file holds counts as 10**18."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= POSITION_MAX_DIGITS else 10**POSITION_MAX_DIGITS
+
+
 @login_required
 def job_progress(request, job_id: int):
     """The live progress page: a bar per step, the message, the ETA, an event log, the video."""
@@ -101,11 +113,13 @@ def job_progress_json(request, job_id: int) -> JsonResponse:
 
 @extend_schema_view(post=extend_schema(request=None, responses=inline_serializer(
     "WebsocketTicket", {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()})))
-class WebsocketTicketView(APIView):
-    """POST: a ticket valid for one minute, for `wss://.../ws/jobs/<id>/?ticket=...`."""
+class WebsocketTicketView(ApiViewMixin, APIView):
+    """POST: a ticket for one `wss://.../ws/jobs/<id>/?ticket=...` socket, opened within one minute;
+    one asked for with an API token dies with that token."""
 
     def post(self, request) -> Response:
+        token = request.auth if isinstance(request.auth, Token) else None
         return Response({
-            "ticket": progress.ws_ticket_issue(user=request.user),
+            "ticket": progress.ws_ticket_issue(user=request.user, token=token),
             "expires_in": progress.WS_TICKET_MAX_AGE_S,
         })

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.html import format_html
@@ -38,4 +39,6 @@ class VoiceAdmin(OwnedAdmin):
     def reference_player(self, obj: Voice) -> str:
         if not obj.reference:
             return "-"
-        return format_html('<audio controls preload="none" src="{}"></audio>', obj.reference.url)
+        return format_html('<audio controls preload="none" src="{}"></audio>',
+                           obj.reference.storage.url(obj.reference.name,
+                                                     expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))

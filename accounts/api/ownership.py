@@ -12,8 +12,8 @@ from django.db.models import ProtectedError
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 
+from .parsers import CheckedJSONParser
 from .throttling import API_THROTTLES
 
 
@@ -39,7 +39,7 @@ class ApiViewMixin:
     """Throttles and parsers for every API view, independent of settings.REST_FRAMEWORK."""
 
     throttle_classes = API_THROTTLES
-    parser_classes = [JSONParser]
+    parser_classes = [CheckedJSONParser]
 
 
 class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField):

@@ -6,10 +6,10 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404  # a job id no number fits is a 404 too
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 

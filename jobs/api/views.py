@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import BooleanField
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +23,7 @@ from accounts.api.docs import (
 )
 from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
+from accounts.api.parsers import CheckedJSONParser
 from accounts.api.uploads import checked_clip
 from voices.api.serializers import AudioUploadSerializer
 
@@ -436,7 +437,7 @@ class ClipViewSet(OwnedModelViewSet):
     queryset = StockClip.objects.all()
     serializer_class = ClipSerializer
     filterset_class = ClipFilter
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [CheckedJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
         summary="Upload a clip", tags=["clips"], request={"multipart/form-data": ClipUploadSerializer},

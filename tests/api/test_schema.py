@@ -1,6 +1,7 @@
 """The OpenAPI document is part of the contract: it loads, documents every operation with an
 example, and schemathesis finds no server error in generated requests against it."""
 
+import json
 from collections import Counter
 
 import pytest
@@ -24,6 +25,13 @@ NOT_OURS = {"/api/v1/ws-ticket/"}
 # characters (PostgreSQL stores no NUL), and integers past a 32-bit or 64-bit column.
 HOSTILE_TEXTS = ["\x00", "a\x00b", "\x1b[2J", "\u2028", ",Style: x\n[Events]"]
 HOSTILE_INTEGERS = [2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 10**30]
+# Past the platform's limits: JSON nested beyond Python's recursion limit, numbers int() refuses
+# (more than 4,300 digits), and headers of that size, sent as raw text (json.dumps refuses both).
+NESTED = "[" * 5000 + "]" * 5000
+HUGE_NUMBER = "9" * 5000
+_PLACEHOLDER = 123456789123456789123456789
+HUGE_HEADERS = {"Range": f"bytes={HUGE_NUMBER}-", "X-Forwarded-For": HUGE_NUMBER, "Accept-Language": "x" * 100_000,
+                "If-Modified-Since": HUGE_NUMBER, "X-Page": NESTED}
 
 
 def test_schema_and_docs_are_served(client, db):
@@ -110,6 +118,29 @@ def hostile_cases(operation):
                      st.sampled_from(HOSTILE_INTEGERS))
 
 
+def extreme_body(body, nested: bool) -> str:
+    """The generated JSON body as raw text: a deeply nested value for every key, or every integer
+    as a 5,000-digit number."""
+    if nested:
+        return "{" + ", ".join(f"{json.dumps(key)}: {NESTED}" for key in body) + "}" if isinstance(body, dict) \
+            else NESTED
+    return json.dumps(hostile(body, "", _PLACEHOLDER)).replace(str(_PLACEHOLDER), HUGE_NUMBER)
+
+
+def extreme_cases(operation):
+    """Schema-valid cases sent with a raw body past the limits, 5,000-digit query and path values and
+    huge headers: (case, raw body or None)."""
+    def spoil(case, nested: bool):
+        case.query = {**{key: HUGE_NUMBER for key in case.query or {}}, "page": HUGE_NUMBER,
+                      "page_size": HUGE_NUMBER}
+        if case.path_parameters:
+            case.path_parameters = {key: HUGE_NUMBER for key in case.path_parameters}
+        raw = extreme_body(case.body, nested) if isinstance(case.body, (dict, list)) else None
+        return case, raw
+
+    return st.builds(spoil, operation.as_strategy(), st.booleans())
+
+
 @pytest.fixture
 def wsgi_app():
     """The real WSGI application, kept on this test's database transaction (as Django's test
@@ -129,7 +160,8 @@ def wsgi_app():
 def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
     """No 5xx, and every response matches its documented schema and content type (business-rule
     400s for schema-valid input, e.g. a taken name or an unreadable upload, are expected); then the
-    same with NUL bytes, control characters and extreme integers in every value."""
+    same with NUL bytes, control characters and extreme integers in every value; then no 5xx with
+    bodies nested past the recursion limit, numbers past int()'s limit and huge headers."""
     import schemathesis
     from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
@@ -147,24 +179,31 @@ def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
     # Deletions last, so the seeded rows serve every other operation first.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     runs = [(operation, use_real_ids, spoiled) for operation in operations for use_real_ids in (False, True)
-            for spoiled in (False, True)]
+            for spoiled in (False, True, "extreme")]
     for operation, use_real_ids, spoiled in runs:
         real = real_path_parameters(operation.path, seeded["ids"]) if use_real_ids else {}
         if use_real_ids and not real:
             continue
+        if spoiled == "extreme":
+            strategy = extreme_cases(operation)
+        else:
+            strategy = st.tuples(hostile_cases(operation) if spoiled else operation.as_strategy(), st.none())
 
-        @given(case=hostile_cases(operation) if spoiled else operation.as_strategy())
+        @given(generated=strategy)
         @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
                              database=None, suppress_health_check=list(HealthCheck))
-        def run(case) -> None:
+        def run(generated) -> None:
+            case, raw_body = generated
             # A generated logout deletes the token; put it back for the next request.
             Token.objects.get_or_create(user=seeded["user"], defaults={"key": TOKEN})
             if real:
                 case.path_parameters = {**(case.path_parameters or {}), **real}
-            response = case.call(headers=headers)
+            sent = {**HUGE_HEADERS, **headers} if spoiled == "extreme" else headers
+            response = case.call(headers=sent, **({} if raw_body is None else {"data": raw_body}))
             statuses[response.status_code] += 1
             try:
-                case.validate_response(response, headers=headers, checks=CHECKS)
+                case.validate_response(response, headers=sent,
+                                       checks=[not_a_server_error] if spoiled == "extreme" else CHECKS)
             except BaseException as error:  # hypothesis' FailureGroup is an exception group
                 failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
                                 f"{str(error)[:600]}")

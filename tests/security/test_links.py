@@ -2,7 +2,9 @@
 only through a signed link, handed out for keys of rows the user may see, and a link nobody issued
 (forged, expired, or naming another key) is refused."""
 
+import re
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.core import signing
@@ -60,3 +62,27 @@ def test_reading_other_teams_files_by_naming_their_key_gets_no_link(attacker, vi
     assert choose.status_code == 400
     everything = api.get(f"/api/v1/jobs/{job.pk}/").content.decode()
     assert theirs not in everything and default_storage.url(theirs) not in everything
+
+
+def test_links_on_admin_pages_expire_sooner_than_the_api_links_of_the_same_file(attacker, settings, monkeypatch):
+    """/files/ links are bearer links. One copied out of an admin page (a screenshot, a shared screen,
+    browser history) stops working after ADMIN_SIGNED_URL_EXPIRE_SECONDS; the API's links, for
+    players and exports, last SIGNED_URL_EXPIRE_SECONDS."""
+    settings.SIGNED_URL_EXPIRE_SECONDS = 3600
+    settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS = 300
+    key = default_storage.save("jobs/1/pictures/000-card-1.png", ContentFile(png_bytes()))
+    job = make_job(owner=attacker)
+    JobSplit.objects.create(job=job, index=0, start_ms=0, end_ms=1000, text="今天天气很好。",
+                            images=[{"key": key, "seed": 1, "source": "card"}])
+    page = client_for(attacker).get(reverse("admin:jobs_job_storyboard", args=[job.pk]))
+    [admin_link] = set(re.findall(r'/files/[^"]+', page.content.decode()))
+    api_link = api_client_for(attacker).get(f"/api/v1/jobs/{job.pk}/splits/0/").json()["images"][0]["url"]
+    issued = time.time()
+
+    def status_after(seconds: float, link: str) -> int:
+        monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: issued + seconds))
+        return Client().get(link).status_code
+
+    assert [status_after(60, admin_link), status_after(60, api_link)] == [200, 200]
+    assert [status_after(600, admin_link), status_after(600, api_link)] == [404, 200]
+    assert status_after(3700, api_link) == 404

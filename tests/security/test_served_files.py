@@ -64,3 +64,20 @@ def test_media_links_answer_byte_ranges_so_players_can_seek(client):
     assert b"".join(part.streaming_content) == content[100:200]
     assert tail.status_code == 206 and b"".join(tail.streaming_content) == content[-10:]
     assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{size}"
+
+
+def test_a_range_of_thousands_of_digits_is_answered_not_a_server_error(client):
+    """int() refuses strings past 4,300 digits: a 5,000-digit position is past any file's end (416),
+    and the last 10**5000 bytes of a file are all of it."""
+    key = default_storage.save("jobs/1/2/narration.wav", ContentFile(wav_bytes()))
+    size = default_storage.size(key)
+    url = default_storage.url(key)
+    digits = "9" * 5000
+
+    start = client.get(url, HTTP_RANGE=f"bytes={digits}-")
+    end = client.get(url, HTTP_RANGE=f"bytes=0-{digits}")
+    suffix = client.get(url, HTTP_RANGE=f"bytes=-{digits}")
+
+    assert start.status_code == 416 and start["Content-Range"] == f"bytes */{size}"
+    assert end.status_code == 206 and end["Content-Range"] == f"bytes 0-{size - 1}/{size}"
+    assert suffix.status_code == 206 and suffix["Content-Range"] == f"bytes 0-{size - 1}/{size}"

@@ -45,7 +45,8 @@ class Receiver:
 
 @pytest.fixture
 def receiver(settings):
-    """A receiver at http://127.0.0.1:<port>/hook; 127.0.0.1 is allowed for webhooks in these tests."""
+    """A receiver at http://127.0.0.1:<port>/hook; 127.0.0.1 and that port are allowed for webhooks in
+    these tests."""
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     verify = readme_receiver()["verify"]
     state = Receiver(url="")
@@ -65,6 +66,7 @@ def receiver(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    settings.WEBHOOK_ALLOWED_PORTS = [server.server_address[1]]
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook?source=batchvideo"
     yield state
     server.shutdown()

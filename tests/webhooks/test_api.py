@@ -144,3 +144,57 @@ def test_the_schema_documents_the_new_endpoints_and_the_event_body(client):
     for kind in ("render.done", "render.failed", "publish.done", "publish.failed"):
         body = schema["x-webhooks"][kind]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body == {"$ref": "#/components/schemas/WebhookEvent"}
+
+
+@pytest.mark.parametrize("url", [
+    "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+    "http://[2002:a00:1::]/",  # 6to4 of 10.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo to 127.0.0.1
+    "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::a00:1]/",  # local-use NAT64
+    "http://192.0.0.8/",  # IPv4 dummy address
+    "http://192.0.0.170/",  # NAT64/DNS64 discovery
+    "http://192.31.196.1/",  # AS112
+    "http://192.52.193.1/",  # AMT
+    "http://192.88.99.1/",  # 6to4 relay anycast
+    "http://192.175.48.1/",  # AS112 direct delegation
+    "http://[2001:1::1]/",  # PCP anycast
+    "http://[2620:4f:8000::1]/",  # AS112-v6
+    "http://[3fff::1]/",  # documentation
+    "http://[5f00::1]/",  # SRv6 SIDs
+    "http://[fec0::1]/",  # deprecated site-local
+])
+def test_special_purpose_and_embedded_addresses_are_refused(api, settings, url):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+
+    response = api.post(WEBHOOKS, {"url": url}, format="json")
+
+    assert response.status_code == 400 and "only public addresses are allowed" in response.data["url"][0]
+    assert not Webhook.objects.exists()
+
+
+def test_an_allowed_translation_prefix_still_refuses_the_address_it_embeds(api, settings):
+    """An operator on an IPv6-only network allows NAT64; 127.0.0.1 behind it stays refused."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["64:ff9b::/96"]
+
+    refused = api.post(WEBHOOKS, {"url": "http://[64:ff9b::7f00:1]/"}, format="json")
+    allowed = api.post(WEBHOOKS, {"url": "http://[64:ff9b::101:101]/"}, format="json")  # 1.1.1.1
+
+    assert refused.status_code == 400 and "127.0.0.1" in refused.data["url"][0]
+    assert allowed.status_code == 201
+
+
+def test_ports_other_than_80_and_443_are_refused_unless_allowed(api, settings):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    settings.WEBHOOK_ALLOWED_PORTS = []
+
+    redis = api.post(WEBHOOKS, {"url": "https://1.1.1.1:6379/"}, format="json")
+    settings.WEBHOOK_ALLOWED_PORTS = [8443]
+    allowed = api.post(WEBHOOKS, {"url": "https://1.1.1.1:8443/"}, format="json")
+    default_ports = [api.post(WEBHOOKS, {"url": url}, format="json").status_code
+                     for url in ("http://1.1.1.1:80/", "https://1.1.1.1/")]
+
+    assert redis.status_code == 400 and redis.data == {"url": [(
+        "Webhook URL port 6379 is not allowed: only 80 and 443 (an operator may allow others with "
+        "WEBHOOK_ALLOWED_PORTS).")]}
+    assert allowed.status_code == 201 and default_ports == [201, 201]

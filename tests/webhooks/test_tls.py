@@ -65,6 +65,7 @@ def tls_receiver(tmp_path, settings):
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    settings.WEBHOOK_ALLOWED_PORTS = [server.server_address[1]]
     state.update(port=server.server_address[1], cert=cert_path)
     yield state
     server.shutdown()

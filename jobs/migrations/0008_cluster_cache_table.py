@@ -10,6 +10,6 @@ def cache_table_create(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobs", "0006_webhooks")]
+    dependencies = [("jobs", "0007_websocket_tickets")]
 
     operations = [migrations.RunPython(cache_table_create, migrations.RunPython.noop)]
