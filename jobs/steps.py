@@ -84,7 +84,7 @@ def narration_inputs(context: RenderContext) -> dict:
     job = context.job
     if job.language is None:
         raise ValidationError("The job has no language; choose one to narrate it.")
-    sentences = split_sentences(check_content(job.content))
+    sentences = split_sentences(check_content(job.content), language=job.language.code)
     return {
         "sentences": sentences,
         # How they are cut into clauses (the narration's and the subtitles' unit).
