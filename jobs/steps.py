@@ -96,6 +96,7 @@ def narration_inputs(context: RenderContext) -> dict:
         "speed": job.speech_speed,
         "uploaded": file_digest(job.narration_audio),
         "word_times": True,  # narrations made before word times are made again, once, to get them
+        "spoken_form": 1,  # narrations made before numbers were read as words are made again, once
         "fps": settings.VIDEO_FPS,  # sentences lie on the video's frames
     }
 
