@@ -94,7 +94,7 @@ def split_sentences(text: str, *, language: str = "", max_chars: int | None = No
         for sentence in _sentences_of_line(line, language):
             limit = max_chars or SENTENCE_CHARS[_script(sentence)]
             for piece in _fit(sentence, limit):
-                if _is_speakable(piece):
+                if is_speakable(piece):
                     sentences.append(piece)
     if not sentences:
         raise MediaError("content has no speakable text")
@@ -116,7 +116,7 @@ def _sentences_of_line(line: str, language: str) -> list[str]:
         # An abbreviation the language's list lacks ("miér. 31", "aprox. un", "n.º") is followed by a
         # digit, a lower-case word or a sign, which never opens a sentence: it stays in the sentence.
         previous = line[spans[-1][0]:spans[-1][1]].strip() if spans else ""
-        if spans and (not piece[0].isalnum() and piece[0] not in "\"'“‘¿¡([" or not _is_speakable(piece)
+        if spans and (not piece[0].isalnum() and piece[0] not in "\"'“‘¿¡([" or not is_speakable(piece)
                       or (previous.endswith(".") and _opens_lower(piece))):
             spans[-1] = (spans[-1][0], end)
         else:
@@ -141,8 +141,8 @@ def split_clauses(sentence: str) -> list[str]:
     soft, hard = CLAUSE_CHARS[script]
     least = CLAUSE_LEAST_CHARS[script]
     packed: list[str] = []
-    for clause in _cut_after(_CLAUSE_MARK, sentence):
-        if packed and (not _is_speakable(clause) or len(_join(packed[-1], clause)) <= soft
+    for clause in split_clause_marks(sentence):
+        if packed and (not is_speakable(clause) or len(_join(packed[-1], clause)) <= soft
                        or len(packed[-1]) < least):
             packed[-1] = _join(packed[-1], clause)
         else:
@@ -156,6 +156,11 @@ def split_clauses(sentence: str) -> list[str]:
     return clauses
 
 
+def split_clause_marks(sentence: str) -> list[str]:
+    """The sentence cut after every clause mark (commas, semicolons, colons, dashes), nothing packed."""
+    return _cut_after(_CLAUSE_MARK, sentence)
+
+
 def _halve_until(text: str, max_chars: int) -> list[str]:
     halves = split_in_two(text) if len(text) > max_chars else None
     if halves is None:
@@ -165,7 +170,7 @@ def _halve_until(text: str, max_chars: int) -> list[str]:
 
 def split_in_two(text: str) -> tuple[str, str] | None:
     """Two speakable halves of `text`, cut as near the middle as a good break allows: after
-    clause punctuation, else at a space that ends a phrase (`_space_penalty`), else between CJK
+    clause punctuation, else at a space that ends a phrase (`phrase_break_penalty`), else between CJK
     characters; neither half under the script's least clause length where the text allows it.
     None when it cannot be cut."""
     best: tuple[float, int] | None = None
@@ -176,7 +181,7 @@ def split_in_two(text: str) -> tuple[str, str] | None:
         if _CLAUSE_MARK.match(text, cut - 1) and not _CLAUSE_MARK.match(text, cut):
             penalty = 0.0
         elif after == " ":
-            penalty = _space_penalty(text, cut)
+            penalty = phrase_break_penalty(text, cut)
         elif before != " " and (is_cjk(before) or is_cjk(after)) and _may_break_between(before, after):
             penalty = 0.3
         else:
@@ -184,14 +189,14 @@ def split_in_two(text: str) -> tuple[str, str] | None:
         score = abs(cut - middle) / len(text) + penalty
         if best is None or score < best[0]:
             left, right = text[:cut].strip(), text[cut:].strip()
-            if _is_speakable(left) and _is_speakable(right) and min(len(left), len(right)) >= least:
+            if is_speakable(left) and is_speakable(right) and min(len(left), len(right)) >= least:
                 best = (score, cut)
     if best is None:
         return None
     return text[:best[1]].strip(), text[best[1]:].strip()
 
 
-def _space_penalty(text: str, cut: int) -> float:
+def phrase_break_penalty(text: str, cut: int) -> float:
     """How bad a break at the space `text[cut]` is: least before a word that opens a clause
     ("and", "which", "porque"), most inside a phrase: before a number or after one, after an
     article, preposition, title or initial, or inside a name of capitalised words."""
@@ -267,11 +272,11 @@ def _hard_cut(text: str, max_chars: int) -> list[str]:
         if spaces:
             # The best break, the latest of equally good ones, leaving a piece of a third of the limit.
             long_enough = [space for space in spaces if space >= max_chars // 3] or spaces
-            cut = min(long_enough, key=lambda space: (_space_penalty(text, space), -space))
+            cut = min(long_enough, key=lambda space: (phrase_break_penalty(text, space), -space))
         else:
             cut = max_chars
             # Never start a piece with punctuation: it belongs to the character before it.
-            while cut > 1 and not _is_speakable(text[cut]):
+            while cut > 1 and not is_speakable(text[cut]):
                 cut -= 1
         pieces.append(text[:cut].strip())
         text = text[cut:].strip()
@@ -289,7 +294,7 @@ def _join(left: str, right: str) -> str:
     return f"{left} {right}"
 
 
-def _is_speakable(text: str) -> bool:
+def is_speakable(text: str) -> bool:
     # A letter or a digit is something a voice can say; punctuation alone is not.
     return any(unicodedata.category(char)[0] in "LN" for char in text)
 
