@@ -41,12 +41,12 @@ def font(size: int, *, bold: bool = True) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size, index=index)
 
 
-def key_phrase(text: str) -> str:
+def key_phrase(text: str, *, language: str = "") -> str:
     """The first clause of `text`'s first sentence (cut at clause punctuation, never at the period
     of "U.S." or "0.4": media_engine.sentences), trimmed to about 16 CJK characters or 6 words at a
     word boundary that ends a phrase (not after "the" or "at", not between "5.25" and "%")."""
     try:
-        sentence = split_sentences(text)[0]
+        sentence = split_sentences(text, language=language)[0]
     except MediaError:
         return ""
     clause = next((piece for piece in split_clause_marks(sentence) if is_speakable(piece)), sentence)
@@ -140,14 +140,14 @@ def draw_centered_lines(
 
 
 def render_card(
-    text: str, *, width: int, height: int, palette: list[str], out_path: Path, seed: int = 0,
+    text: str, *, width: int, height: int, palette: list[str], out_path: Path, seed: int = 0, language: str = "",
 ) -> Path:
     """A PNG card: the palette as a gradient, the key phrase of `text` large in the middle."""
     if width <= 0 or height <= 0:
         raise MediaError(f"card size must be positive, got {width}x{height}")
     colours = [_parse_hex(value) for value in (palette or DEFAULT_PALETTE)]
     image = _gradient(width, height, colours, random.Random(seed))
-    phrase = key_phrase(text)
+    phrase = key_phrase(text, language=language)
     if phrase:
         text_font, lines = fit_text(
             phrase, max_width=width * 0.84, max_height=height * 0.6,
