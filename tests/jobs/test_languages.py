@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from jobs import render as renders, services
+from jobs import importing, render as renders, services
 from jobs.models import ExecutionStatus, Job
 from jobs.presets import presets_seed
 from media_engine.cards import key_phrase
@@ -82,3 +82,22 @@ def test_spanish_article_goes_from_text_to_narration_subtitles_and_cards(setting
         assert split_row.selected  # a rendered card
         phrase = key_phrase(split_row.text, language="es-ES")
         assert phrase and split_row.text.startswith(phrase)
+
+
+def test_import_detects_the_language_of_rows_that_name_none_and_says_so(tmp_path, capsys):
+    presets_seed()
+    csv_file = tmp_path / "jobs.csv"
+    csv_file.write_text(
+        "title,content,voice\n"
+        "News,\"WASHINGTON (AP) — U.S. consumer prices rose 0.4% in December, the Labor Department said.\",\n"
+        f"Noticia,\"{SPANISH}\",\n"
+        "Mismatch,\"Hello there, this is an English text.\",cmn\n", encoding="utf-8")
+    rows = importing.import_parse(csv_file.read_bytes(), filename="jobs.csv", user=None)
+    assert [row.language_label for row in rows] == ["en-US (detected)", "es-ES (detected)", "en-US (detected)"]
+    assert [row.data["voice"].name for row in rows[:2]] == ["en-us", "es"]
+    assert rows[2].errors["voice"][0].startswith("The voice cmn speaks 中文（普通话） (zh-CN)")
+    with pytest.raises(SystemExit):
+        call_command("import_jobs", str(csv_file))
+    out = capsys.readouterr().out
+    assert "row 1 'News': created job" in out and "language en-US detected" in out
+    assert "row 2 'Noticia': created job" in out and "language es-ES detected" in out
