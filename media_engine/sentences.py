@@ -67,13 +67,20 @@ CLAUSE_LEAST_CHARS = {"cjk": 5, "latin": 18}
 SENTENCE_CHARS = {"cjk": 60, "latin": 220}
 # Words a Latin line is never cut after (the phrase goes on): articles, prepositions,
 # conjunctions, titles. Lower case; English and Spanish.
-_NO_CUT_AFTER = frozenset("""a an the of at in on to for by with from into about than as and or nor but
-    since until after before over under per via its their his her our your my this that these those
-    mr. mrs. ms. dr. st. prof. no. gen. sen. rep. gov. jr. sr. mt. vs. el la los las lo un una unos unas
-    de del al en con por para sin sobre entre y e o u ni que sr. sra. srta. dra. av. núm.""".split())
+_NO_CUT_AFTER = frozenset({
+    "a", "an", "the", "of", "at", "in", "on", "to", "for", "by", "with", "from", "into", "about", "than",
+    "as", "and", "or", "nor", "but", "since", "until", "after", "before", "over", "under", "per", "via",
+    "its", "their", "his", "her", "our", "your", "my", "this", "that", "these", "those", "mr.", "mrs.",
+    "ms.", "dr.", "st.", "prof.", "no.", "gen.", "sen.", "rep.", "gov.", "jr.", "sr.", "mt.", "vs.", "el",
+    "la", "los", "las", "lo", "un", "una", "unos", "unas", "de", "del", "al", "en", "con", "por", "para",
+    "sin", "sobre", "entre", "y", "e", "o", "u", "ni", "que", "sra.", "srta.", "dra.", "av.", "núm."
+})
 # Words a Latin line is best cut before: they open a clause.
-_CUT_BEFORE = frozenset("""and but or because while which who whereas although though when where after
-    before since until unless so yet y pero o porque mientras aunque cuando donde que""".split())
+_CUT_BEFORE = frozenset({
+    "and", "but", "or", "because", "while", "which", "who", "whereas", "although", "though", "when",
+    "where", "after", "before", "since", "until", "unless", "so", "yet", "y", "pero", "o", "porque",
+    "mientras", "aunque", "cuando", "donde", "que"
+})
 
 
 def split_sentences(text: str, *, language: str = "", max_chars: int | None = None) -> list[str]:

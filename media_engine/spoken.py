@@ -367,8 +367,8 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
     if language == "en":
         months = "|".join(_MONTHS_EN + [rf"{short}\." for short in _MONTH_ABBREVIATIONS_EN])
         alternatives += [
-            ("month_day", rf"\b(?P<month>{months})\s(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\.\d)"
-                          r"(?:,\s(?P<day_year>1\d{3}|20\d\d)\b)?"),
+            ("month_day", (rf"\b(?P<month>{months})\s(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\.\d)"
+                           r"(?:,\s(?P<day_year>1\d{3}|20\d\d)\b)?")),
             ("ordinal", r"\b(?P<ordinal_amount>\d+)(?:st|nd|rd|th)\b"),
         ]
     if language == "es":

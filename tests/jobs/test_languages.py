@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from jobs import importing, render as renders, services
+from jobs import importing, services
+from jobs import render as renders
 from jobs.models import ExecutionStatus, Job
 from jobs.presets import presets_seed
 from media_engine.cards import key_phrase
@@ -38,9 +39,9 @@ def test_a_job_whose_voice_cannot_speak_its_language_is_refused():
     with pytest.raises(ValidationError) as refused:
         services.job_create(user=None, title="Mismatch", content="Hello there.", language=english,
                             voice=Voice.objects.get(owner=None, name="cmn"))
-    assert refused.value.message_dict["voice"] == [
+    assert refused.value.message_dict["voice"] == [(
         "The voice cmn speaks 中文（普通话） (zh-CN), not the job's language English (US) (en-US); "
-        "choose a voice of English (US)."]
+        "choose a voice of English (US).")]
     # A job that got that way some other way is refused when it renders, with the same words.
     job = make_preset_job(content="今天天气很好。")
     Job.objects.filter(pk=job.pk).update(language=english)

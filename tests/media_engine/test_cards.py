@@ -193,6 +193,6 @@ def test_cards_never_end_inside_a_word(name, width, height):
         after = sentence[sentence.index(phrase) + len(phrase):][:1]
         # The headline ends where a word ends: at a space, punctuation or a CJK character.
         assert not (after.isalnum() and phrase[-1].isalnum() and after.isascii() and phrase[-1].isascii())
-        text_font, lines = fit_text(phrase, max_width=width * 0.84, max_height=height * 0.6,
+        _font, lines = fit_text(phrase, max_width=width * 0.84, max_height=height * 0.6,
                                     start_size=max(12, round(min(width, height) / 6)))
         assert words_kept_whole(lines, phrase), lines

@@ -2,7 +2,6 @@
 subtitles keep the written text and karaoke lights up the written word being read."""
 
 import re
-from pathlib import Path
 
 import pytest
 
