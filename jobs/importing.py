@@ -22,7 +22,7 @@ from voices.models import Language, Voice
 
 from . import services
 from .models import Job
-from .validation import clean_job_input
+from .validation import clean_job_input, voice_language_problem
 
 COLUMNS = ["title", "content", "language", "voice", "topic", "account", "speech_speed", "orientation",
            "runorder", "description", "publish_title", "extra"]
@@ -36,10 +36,15 @@ class ImportRow:
     raw: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
+    detected_language: str = ""  # the code detected from the content when the row named none
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def language_label(self) -> str:
+        return f"{self.detected_language} (detected)" if self.detected_language else str(self.raw.get("language") or "")
 
     @property
     def title(self) -> str:
@@ -106,9 +111,10 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
             row.errors[name] = [f"{value!r} is not valid here."]
         except ValidationError as error:
             row.errors[name] = error.messages
-    voice, language = data.get("voice"), data.get("language")
-    if voice is not None and language is not None and voice.language_id not in (None, language.pk):
-        row.errors["voice"] = [f"Voice {voice.name} does not speak {language.code}."]
+    if "language" not in data and "language" not in row.errors and str(data.get("content", "")).strip():
+        _detect_language(row, data, user)
+    if problem := voice_language_problem(data.get("language"), data.get("voice")):
+        row.errors["voice"] = [problem]
     try:
         data = clean_job_input(user, data)
     except ValidationError as error:
@@ -116,6 +122,21 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
             row.errors.setdefault(name, messages)
     row.data = data
     return row
+
+
+def _detect_language(row: ImportRow, data: dict[str, Any], user) -> None:
+    """A row without a language gets the one its content is written in (and, without a voice, a voice
+    of it), among those the user may use; the preview and the command say it was detected."""
+    visible = (lambda model: model.objects.all() if user is None else model.objects.visible_to(user))
+    language = services.language_detect(content=str(data["content"]), languages=visible(Language))
+    if language is None:
+        return
+    data["language"] = language
+    row.detected_language = language.code
+    if "voice" not in data and "voice" not in row.errors:
+        voice = services.voice_for_language(language=language, voices=visible(Voice))
+        if voice is not None:
+            data["voice"] = voice
 
 
 def import_parse(file_bytes: bytes, *, filename: str, user) -> list[ImportRow]:

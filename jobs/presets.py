@@ -16,6 +16,7 @@ LANGUAGES = [
     ("zh-CN", "中文（普通话）", "espeak", "cmn"),
     ("en-US", "English (US)", "espeak", "en-us"),
     ("ja-JP", "日本語", "espeak", "ja"),
+    ("es-ES", "Español", "espeak", "es"),
 ]
 
 TOPICS = [

@@ -13,18 +13,22 @@ from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from media_engine.errors import MediaError
+from media_engine.language import detect_language
+from media_engine.spoken import language_of
+from voices.models import Language, Voice
 
 from .files import music_folder
 from .models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
 from .progress import execution_publish
 from .queue import wake_worker
-from .validation import RUNORDER_MIN, clean_job_input
+from .validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
 
 
 def job_create(*, user, title: str, content: str, **fields: Any) -> Job:
     """A checked job; an uploaded narration is stored first (see _store_uploads)."""
     data = clean_job_input(user, {"title": title, "content": content, **fields})
     job = Job(owner=user if user is not None and user.is_authenticated else None, **data)
+    check_voice_speaks(job.language, job.voice)
     job.full_clean(exclude=["owner"])
     _store_uploads(job)
     job.save()
@@ -68,10 +72,26 @@ def job_create_many(*, user, rows: list[dict[str, Any]], render: bool = False) -
     return jobs
 
 
+def language_detect(*, content: str, languages: QuerySet[Language]) -> Language | None:
+    """The language among `languages` that `content` is written in (media_engine.language), or None."""
+    by_code = {language.code: language for language in languages}
+    code = detect_language(content, list(by_code))
+    return by_code.get(code) if code else None
+
+
+def voice_for_language(*, language: Language, voices: QuerySet[Voice]) -> Voice | None:
+    """A voice among `voices` made for `language`'s language (same primary subtag), or None."""
+    for voice in voices.select_related("language").filter(language__isnull=False):
+        if language_of(voice.language.code) == language_of(language.code):
+            return voice
+    return None
+
+
 def job_update(*, job: Job, user, **fields: Any) -> Job:
     data = clean_job_input(user, fields)
     for name, value in data.items():
         setattr(job, name, value)
+    check_voice_speaks(job.language, job.voice)
     job.full_clean(exclude=["owner"])
     _store_uploads(job)
     job.save()

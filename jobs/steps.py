@@ -32,7 +32,7 @@ from media_engine.sentences import Narration, TimedSentence, split_clauses, spli
 from . import storyboard, timeline
 from .files import chunk_store, execution_key, fetch, file_digest, picture_key, store
 from .models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
-from .validation import check_content
+from .validation import check_content, voice_language_problem
 from .workspace import sentence_cache
 
 
@@ -85,7 +85,9 @@ def narration_inputs(context: RenderContext) -> dict:
     job = context.job
     if job.language is None:
         raise ValidationError("The job has no language; choose one to narrate it.")
-    sentences = split_sentences(check_content(job.content))
+    if problem := voice_language_problem(job.language, job.voice):
+        raise ValidationError(problem)
+    sentences = split_sentences(check_content(job.content), language=job.language.code)
     return {
         "sentences": sentences,
         # How they are cut into clauses (the narration's and the subtitles' unit).
@@ -97,6 +99,7 @@ def narration_inputs(context: RenderContext) -> dict:
         "speed": job.speech_speed,
         "uploaded": file_digest(job.narration_audio),
         "word_times": True,  # narrations made before word times are made again, once, to get them
+        "spoken_form": 1,  # narrations made before numbers were read as words are made again, once
         "fps": settings.VIDEO_FPS,  # sentences lie on the video's frames
     }
 
@@ -336,7 +339,7 @@ def pictures_run(context: RenderContext, inputs: dict) -> Outputs:
             if not default_storage.exists(key):
                 local = context.workdir / f"card-{split_row.index:03d}.png"
                 cards.render_card(split_row.text, width=width, height=height, palette=palette, out_path=local,
-                                  seed=_card_seed(job, split_row))
+                                  seed=_card_seed(job, split_row), language=job.language.code if job.language else "")
                 key = context.store(local, key)
             storyboard.split_set_card(split_row=split_row, key=key)
             fallbacks.append("picture cards")

@@ -66,7 +66,7 @@ def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | 
         if new_text != old_text:
             job = split_row.job
             split_row.text = new_text
-            split_row.sentences = _sentences_in(new_text)
+            split_row.sentences = _sentences_in(new_text, job)
             _drop_cards(split_row)
             if old_text and old_text in job.content:
                 job.content = job.content.replace(old_text, new_text, 1)
@@ -390,12 +390,12 @@ def segment_target_ms(job: Job) -> int:
 
 def sentences_of(split_row: JobSplit) -> list[str]:
     """A segment's sentences; a row made before they were recorded has those of its text."""
-    return list(split_row.sentences) if split_row.sentences else _sentences_in(split_row.text)
+    return list(split_row.sentences) if split_row.sentences else _sentences_in(split_row.text, split_row.job)
 
 
-def _sentences_in(text: str) -> list[str]:
+def _sentences_in(text: str, job: Job) -> list[str]:
     try:
-        return split_sentences(text)
+        return split_sentences(text, language=job.language.code if job.language else "")
     except MediaError:  # nothing speakable (the render refuses such a script): the text stands alone
         return [text]
 

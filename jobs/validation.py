@@ -10,6 +10,7 @@ from accounts.api.uploads import check_audio
 from accounts.plain_text import clean_text
 from media_engine.errors import MediaError
 from media_engine.sentences import split_sentences
+from media_engine.spoken import language_of
 from topics.models import PROMPT_MAX
 
 from .extra import check_job_extra
@@ -187,3 +188,20 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def voice_language_problem(language: Any, voice: Any) -> str:
+    """Why `voice` cannot narrate a job in `language` ("" when it can): it was made for another
+    language (a voice with no language may speak any)."""
+    if language is None or voice is None or voice.language is None:
+        return ""
+    if language_of(voice.language.code) == language_of(language.code):
+        return ""
+    return (f"The voice {voice.name} speaks {voice.language}, not the job's language {language}; "
+            f"choose a voice of {language.name}.")
+
+
+def check_voice_speaks(language: Any, voice: Any) -> None:
+    problem = voice_language_problem(language, voice)
+    if problem:
+        raise ValidationError({"voice": [ValidationError(problem, code="invalid")]})

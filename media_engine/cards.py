@@ -14,14 +14,15 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .errors import MediaError
 from .fonts import default_font_path
-from .subtitles import balanced_wrap, wrap
+from .sentences import is_speakable, phrase_break_penalty, split_clause_marks, split_sentences
+from .subtitles import balanced_wrap, widest_unit, wrap
 
 DEFAULT_PALETTE = ["#1d2b53", "#7e2553", "#ff8c42"]
 # Index of "Noto Sans CJK SC" inside the Noto CJK collections; other fonts have one face.
 _SC_FACE_INDEX = 2
-# A clause ends at any of these (full-width and ASCII punctuation, line breaks).
-_CLAUSE_END = re.compile(r"[，。！？；：、,.!?;:\n]+")
 _CJK_CHARS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# Punctuation a headline does not end with; a "." only after a word, not in "U.S." or "Dr.".
+_CLOSING_MARKS = re.compile(r"(?:[，。！？；：、,!?;:…—–]|\s[-–—]|(?<=[a-z0-9]{3})\.)+$")
 # A key phrase's pieces: one CJK character, or a word (a run of anything else but spaces).
 _PHRASE_TOKEN = re.compile(f"[{_CJK_CHARS}]|[^\\s{_CJK_CHARS}]+")
 # A key phrase holds about 16 CJK characters or 6 words: a word weighs as much as 16/6 characters.
@@ -40,21 +41,38 @@ def font(size: int, *, bold: bool = True) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size, index=index)
 
 
-def key_phrase(text: str) -> str:
-    """The first clause of `text`, trimmed at a character or word boundary to about 16 CJK
-    characters or 6 words (never inside a word)."""
-    clauses = [part.strip() for part in _CLAUSE_END.split(text) if part.strip()]
-    clause = clauses[0] if clauses else text.strip()
-    budget = float(KEY_PHRASE_CJK_CHARS)
-    end = 0
+def key_phrase(text: str, *, language: str = "") -> str:
+    """The first clause of `text`'s first sentence (cut at clause punctuation, never at the period
+    of "U.S." or "0.4": media_engine.sentences), trimmed to about 16 CJK characters or 6 words at a
+    word boundary that ends a phrase (not after "the" or "at", not between "5.25" and "%")."""
+    try:
+        sentence = split_sentences(text, language=language)[0]
+    except MediaError:
+        return ""
+    clause = next((piece for piece in split_clause_marks(sentence) if is_speakable(piece)), sentence)
+    clause = _CLOSING_MARKS.sub("", clause)
+    ends = [token.end() for token in _PHRASE_TOKEN.finditer(clause)]
+    budget, fitting = float(KEY_PHRASE_CJK_CHARS), 0
     for token in _PHRASE_TOKEN.finditer(clause):
         weight = 1.0 if len(token.group()) == 1 and re.match(f"[{_CJK_CHARS}]", token.group()) \
             else KEY_PHRASE_CJK_CHARS / KEY_PHRASE_WORDS
-        if end and weight > budget + 1e-9:
+        if fitting and weight > budget + 1e-9:
             break
         budget -= weight
-        end = token.end()
-    return clause[:end].strip()
+        fitting += 1
+    if not ends:
+        return ""
+    if fitting < len(ends):
+        # Trimmed: end where a phrase ends, never after a word that leads into the next one; a name
+        # running past the budget ("Dr. Jerome H. Powell") may take up to three more words.
+        def good(cut: int) -> bool:
+            return clause[cut:cut + 1] != " " or phrase_break_penalty(clause, cut) < 1.0
+        within = [cut for cut in ends[:fitting] if good(cut)]
+        beyond = [cut for cut in ends[fitting:fitting + 3] if good(cut)]
+        end = within[-1] if within else beyond[0] if beyond else ends[fitting - 1]
+    else:
+        end = ends[-1]
+    return _CLOSING_MARKS.sub("", clause[:end].strip())
 
 
 def wrap_text(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
@@ -70,13 +88,15 @@ def fit_text(
     min_size: int = 12,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font size (from `start_size` down) whose wrapped lines, of similar lengths so a
-    card never ends on a lone character, fit the box."""
+    card never ends on a lone character, fit the box with every word whole."""
     size = start_size
     while True:
         text_font = font(size)
         lines = balanced_wrap(text, font=text_font, max_width_px=int(max_width)) or [""]
         height = len(lines) * line_height(text_font)
-        if size <= min_size or (len(lines) <= max_lines and height <= max_height):
+        # A size where a word is wider than the line would cut it ("WASHINGTO / N"): smaller then.
+        whole = widest_unit(text, font=text_font) <= int(max_width)
+        if size <= min_size or (whole and len(lines) <= max_lines and height <= max_height):
             return text_font, lines
         size = max(min_size, int(size * 0.9))
 
@@ -120,14 +140,14 @@ def draw_centered_lines(
 
 
 def render_card(
-    text: str, *, width: int, height: int, palette: list[str], out_path: Path, seed: int = 0,
+    text: str, *, width: int, height: int, palette: list[str], out_path: Path, seed: int = 0, language: str = "",
 ) -> Path:
     """A PNG card: the palette as a gradient, the key phrase of `text` large in the middle."""
     if width <= 0 or height <= 0:
         raise MediaError(f"card size must be positive, got {width}x{height}")
     colours = [_parse_hex(value) for value in (palette or DEFAULT_PALETTE)]
     image = _gradient(width, height, colours, random.Random(seed))
-    phrase = key_phrase(text)
+    phrase = key_phrase(text, language=language)
     if phrase:
         text_font, lines = fit_text(
             phrase, max_width=width * 0.84, max_height=height * 0.6,

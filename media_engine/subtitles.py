@@ -167,7 +167,8 @@ def balanced_wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int)
     if len(lines) < 2:
         return lines
     step = max(1, font.size // 2)
-    width = math.ceil(font.getlength(" ".join(text.split())) / len(lines))
+    # Never narrower than the widest word: that would cut it ("MADRI / D") into as many lines.
+    width = math.ceil(max(font.getlength(" ".join(text.split())) / len(lines), widest_unit(text, font=font)))
     while width < max_width_px:
         narrower = wrap(text, font=font, max_width_px=width)
         if len(narrower) == len(lines):
@@ -198,6 +199,11 @@ def wrap(text: str, *, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[
     if line.strip():
         lines.append(line.rstrip())
     return lines
+
+
+def widest_unit(text: str, *, font: ImageFont.FreeTypeFont) -> float:
+    """The width of the widest piece `wrap` never breaks (a Latin word with its punctuation)."""
+    return max((font.getlength(unit.strip()) for unit in _break_units(" ".join(text.split()))), default=0.0)
 
 
 def _break_units(text: str) -> list[str]:

@@ -8,7 +8,9 @@ much longer than that, whatever the voice's pace. The cached WAVs are already in
 format (mono, 24 kHz, 16-bit); joining them is plain sample arithmetic, which is what makes
 the times exact. Clauses of one sentence are joined with a shorter pause than sentences.
 Backends that give word times (`word_source`) have them cached beside each clip
-(`<key>.words.json`, media_engine.words), moved with the trim and the join.
+(`<key>.words.json`, media_engine.words), moved with the trim and the join. The voice reads each
+clause's spoken form (media_engine.spoken: "$3.42" as "three dollars and forty-two cents"); the
+clause, its cue and its word times keep the written text.
 """
 
 import dataclasses
@@ -27,6 +29,7 @@ import numpy as np
 from . import ffmpeg, words
 from .errors import Cancelled, MediaError
 from .sentences import Narration, TimedSentence, TimedWord, split_clauses, split_in_two
+from .spoken import spoken_form, written_words
 
 SAMPLE_RATE = 24_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
@@ -163,7 +166,9 @@ def synthesize(
     Path(out_dir).mkdir(parents=True, exist_ok=True)
 
     def clause_audio(number: int, text: str) -> tuple[np.ndarray, Path]:
-        key = _cache_key(platform, voice, reference_hash, speed, text)
+        """The clause's audio, spoken in its spoken form (`spoken.spoken_form`)."""
+        said = spoken_form(text, voice.language).text
+        key = _cache_key(platform, voice, reference_hash, speed, said)
         cached_path = cache_dir / f"{key}.wav"
         samples = _read_cached(cached_path)
         if samples is not None and (not backend.word_source or words.read_sidecar(cached_path) is not None):
@@ -172,7 +177,7 @@ def synthesize(
                 words.sidecar_path(cached_path).touch()
             return samples, cached_path
         try:
-            _synthesize_into_cache(backend, text, voice=voice, speed=speed, cached_path=cached_path,
+            _synthesize_into_cache(backend, said, voice=voice, speed=speed, cached_path=cached_path,
                                    scratch_dir=Path(out_dir))
         except MediaError as error:
             message = f"sentence {number} ({text[:30]!r}): {error}"
@@ -199,6 +204,8 @@ def synthesize(
                 continue
             clip_words = words.read_sidecar(cached_path) if backend.word_source else None
             if clip_words is not None:
+                # The spoken words' times, given to the written words they read ("$3.42", not "dollars").
+                clip_words = written_words(clip_words, spoken_form(text, voice.language))
                 clip_words = words.shift(clip_words, -(start * 1000 // SAMPLE_RATE),
                                          length_ms=-(-(end - start) * 1000 // SAMPLE_RATE), sentence=number - 1)
             clauses.append((text, _even_out(samples[start:end]), clip_words))

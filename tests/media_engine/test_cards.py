@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from PIL import Image
 from media_engine.cards import fit_text, font, key_phrase, render_card, wrap_text
 from media_engine.compose import cover_layout, make_cover
 from media_engine.errors import MediaError
+from media_engine.sentences import split_sentences
 
 PALETTE = ["#204060", "#c08040"]
 
@@ -159,3 +161,38 @@ def test_cover_over_a_card_shows_the_title_as_its_only_text(tmp_path, width, hei
     # Inside it the title is drawn: bright glyph pixels in every line's box.
     for x0, y0, x1, y1 in layout.boxes:
         assert (cover[y0:y1, x0:x1].min(axis=2) > 220).sum() > 50
+
+
+# --- headlines of real articles -----------------------------------------------------------------
+
+ARTICLES = Path(__file__).resolve().parents[1] / "data" / "articles"
+
+
+@pytest.mark.parametrize(("text", "headline"), [
+    # The cards: "WASHINGTO / N (AP) — U" and "groceries rose 0".
+    ("WASHINGTON (AP) — U.S. consumer prices rose 0.4% in December.", "WASHINGTON (AP)"),
+    ("Groceries rose 0.5 percent in a single month, the survey found.", "Groceries rose 0.5 percent"),
+    ("The U.S. economy grew.", "The U.S. economy grew"),
+    ("Federal Reserve Chair Dr. Jerome H. Powell told reporters that rates were high.",
+     "Federal Reserve Chair Dr. Jerome H. Powell"),
+    ("Rates held at 5.25% were still restrictive, she said.", "Rates held at 5.25% were still"),
+    ("La inflación subió al 2,5% en diciembre de 2023.", "La inflación subió al 2,5%"),
+    ("12月份居民消费价格同比上涨3.5%，涨幅扩大。", "12月份居民消费价格同比上涨"),
+])
+def test_headline_is_whole_words_of_the_segment_never_cut_at_a_period(text, headline):
+    assert key_phrase(text) == headline
+
+
+@pytest.mark.parametrize("name", ["news_en", "howto_en", "news_zh", "news_es"])
+@pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
+def test_cards_never_end_inside_a_word(name, width, height):
+    for sentence in split_sentences((ARTICLES / f"{name}.txt").read_text(encoding="utf-8")):
+        phrase = key_phrase(sentence)
+        assert phrase and sentence.replace(" ", "").startswith(phrase.replace(" ", "")[:1])
+        assert phrase in sentence
+        after = sentence[sentence.index(phrase) + len(phrase):][:1]
+        # The headline ends where a word ends: at a space, punctuation or a CJK character.
+        assert not (after.isalnum() and phrase[-1].isalnum() and after.isascii() and phrase[-1].isascii())
+        _font, lines = fit_text(phrase, max_width=width * 0.84, max_height=height * 0.6,
+                                    start_size=max(12, round(min(width, height) / 6)))
+        assert words_kept_whole(lines, phrase), lines

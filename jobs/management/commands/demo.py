@@ -22,25 +22,40 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--text", type=Path, help="A UTF-8 text file to narrate instead of the bundled article.")
+        parser.add_argument("--language", help="The text's language code (e.g. en-US, es-ES); detected when left out.")
         parser.add_argument("--vertical", action="store_true", help="Render 768x1360 instead of 1360x768.")
 
-    def handle(self, *args, text: Path | None, vertical: bool, **options) -> None:
+    def handle(self, *args, text: Path | None, language: str | None, vertical: bool, **options) -> None:
         source = text or ARTICLE
         try:
             content = source.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {source}: {error}") from error
         presets_seed()
+        languages = Language.objects.filter(owner=None)
+        if language:
+            chosen = languages.filter(code__iexact=language).first()
+            if chosen is None:
+                known = ", ".join(languages.values_list("code", flat=True))
+                raise CommandError(f"No language {language!r}; known languages: {known}")
+        else:
+            chosen = services.language_detect(content=content, languages=languages)
+            if chosen is None:
+                raise CommandError(f"Cannot tell which language {source} is in; pass --language.")
+        voice = services.voice_for_language(language=chosen, voices=Voice.objects.filter(owner=None))
+        if voice is None:
+            raise CommandError(f"No voice speaks {chosen}.")
+        self.stdout.write(f"Language: {chosen} ({'given' if language else 'detected'}), voice {voice.name}")
         orientation = Orientation.VERTICAL if vertical else Orientation.HORIZONTAL
         fields = {
             "content": content,
-            "language": Language.objects.get(owner=None, code="zh-CN"),
-            "voice": Voice.objects.get(owner=None, name="cmn"),
+            "language": chosen,
+            "voice": voice,
             "topic": Topic.objects.get(owner=None, name="Health tips"),
             "account": Account.objects.get(owner=None, username="demo-channel"),
             "orientation": orientation,
             "speech_speed": 1.0,
-            "publish_title": "每天一杯温水的好处",
+            "publish_title": "每天一杯温水的好处" if source == ARTICLE else source.stem,
         }
         title = f"Demo: {source.stem} ({orientation})"
         job = Job.objects.alive().filter(owner=None, title=title).first()

@@ -37,6 +37,7 @@ class Command(BaseCommand):
             else:
                 job = next(jobs)
                 self.stdout.write(f"row {row.number} {row.title!r}: created job {job.pk}"
+                                  + (f", language {row.detected_language} detected" if row.detected_language else "")
                                   + (" (queued)" if enqueue else ""))
         self.stdout.write(f"{len(rows) - bad} created, {bad} bad, {len(rows)} rows in all.")
         if bad:
