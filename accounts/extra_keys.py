@@ -4,7 +4,7 @@ Plain functions raising Django's ValidationError with one message list per key, 
 {"real_clip_ratio": ["Must be a number from 0 to 1."]}, so the API and the admin give the same
 answers. Unknown keys are rejected: a typo ("segment_target") would otherwise be ignored
 silently by the renderer. The same specs produce the JSON schemas in the OpenAPI document.
-Jobs (`jobs.extra`), accounts (`accounts.brand`) and topics use them, so they live in the
+Jobs (`jobs.options`), accounts (`accounts.brand`) and topics use them, so they live in the
 lowest app.
 """
 

@@ -168,7 +168,7 @@ def _queue() -> dict[str, Any]:
     from django_q.models import OrmQ
 
     from jobs.models import ExecutionStatus, JobExecution
-    from jobs.queue import waiting
+    from jobs.render.queue import waiting
 
     pending = waiting().aggregate(
         count=Count("id"), oldest=Min("created_at")
@@ -186,7 +186,7 @@ def _queue() -> dict[str, Any]:
 def _workers() -> dict[str, Any]:
     from django_q.status import Stat
 
-    from jobs.maintenance import health_report
+    from jobs.maintenance.health import health_report
 
     report = health_report()
     running = [

@@ -70,10 +70,11 @@ class QueueCollector:
         yield up
 
     def _collect(self) -> Iterator[Metric]:
-        from jobs import maintenance
-        from jobs.progress import RECENT_EXECUTIONS
 
-        snapshot = maintenance.metrics_snapshot()
+        from jobs.maintenance import health
+        from jobs.render.progress import RECENT_EXECUTIONS
+
+        snapshot = health.metrics_snapshot()
         executions = GaugeMetricFamily(
             "batchvideo_executions", "Executions (renders) by status.", labels=["status"]
         )

@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_schedules(sender, **kwargs) -> None:
-    from jobs.maintenance import schedules_ensure
+    from jobs.maintenance.schedules import schedules_ensure
 
     schedules_ensure()
 
@@ -13,7 +13,7 @@ def _work_folder_tidy(sender, proc_name, **kwargs) -> None:
     by processes that are gone, before this one renders."""
     from django.conf import settings
 
-    from jobs.workspace import work_cache_prune
+    from jobs.render.workspace import work_cache_prune
 
     work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
 
@@ -27,7 +27,7 @@ class JobsConfig(AppConfig):
 
         from accounts.stored_files import release_files
 
-        from .models import StockClip
+        from jobs.models import StockClip
 
         # The maintenance schedules exist wherever the database is migrated (idempotent).
         post_migrate.connect(_ensure_schedules, sender=self)

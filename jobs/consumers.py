@@ -15,8 +15,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import progress
-from .models import ACTIVE_STATUSES, Job, JobExecution
+from jobs.render import progress
+from jobs.models import ACTIVE_STATUSES, Job, JobExecution
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403

@@ -2,7 +2,7 @@
 stored files, storing outputs, and links to an execution's results.
 
 The storage (local files or S3) holds everything that matters; a worker's WORK_ROOT is a cache
-(jobs.workspace).
+(jobs.render.workspace).
 """
 
 import os
@@ -15,8 +15,8 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from batchvideo.storage import storage_download, storage_put
 from media_engine.chunks import ChunkStore
 
-from .models import JobExecution
-from .workspace import cache_root
+from jobs.models import JobExecution
+from jobs.render.workspace import cache_root
 
 # Video chunks, named by the hash of what they show, shared by every job and render host.
 CHUNKS_FOLDER = "chunks"

@@ -314,7 +314,7 @@ class Privacy(models.TextChoices):
 
 
 class Publication(models.Model):
-    """One render published to its job's channel (jobs.publishing): what was asked, how far it got."""
+    """One render published to its job's channel (jobs.publishing.publications): what was asked, how far it got."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="publications")
     execution = models.ForeignKey(JobExecution, on_delete=models.CASCADE, related_name="publications")
@@ -451,7 +451,7 @@ class WebhookAttempt(models.Model):
 
 
 class WebsocketTicket(models.Model):
-    """A pass for one websocket, used once within a minute (jobs.progress.ws_ticket_*). Only its hash
+    """A pass for one websocket, used once within a minute (jobs.render.progress.ws_ticket_*). Only its hash
     is kept. A ticket asked for with an API token goes when that token is deleted."""
 
     key = models.CharField(primary_key=True, max_length=64, help_text="SHA-256 of the ticket, hex.")

@@ -1,5 +1,5 @@
 """Jobs and their executions: create, change, delete, queue, prioritise, cancel; a user's
-background music; the clip library. The render itself lives in jobs.render."""
+background music; the clip library. The render itself lives in jobs.render.loop."""
 
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,11 @@ from media_engine.language import detect_language
 from media_engine.spoken import language_of
 from voices.models import Language, Voice
 
-from .files import music_folder
-from .models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
-from .progress import execution_publish
-from .queue import wake_worker
-from .validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
+from jobs.files import music_folder
+from jobs.models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
+from jobs.render.progress import execution_publish
+from jobs.render.queue import wake_worker
+from jobs.validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
 
 
 def job_create(*, user, title: str, content: str, **fields: Any) -> Job:

@@ -24,9 +24,9 @@ from media_engine.errors import MediaError
 from media_engine.prompts import build_prompts
 from media_engine.sentences import TimedSentence, split_sentences
 
-from .files import picture_key
-from .models import ExecutionStatus, Job, JobSplit, StockClip
-from .validation import check_content, clean_prompt
+from jobs.files import picture_key
+from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
+from jobs.validation import check_content, clean_prompt
 
 # Rows move past this index while a storyboard is renumbered: (job, index) is unique at every
 # moment (PostgreSQL checks it row by row, even inside one UPDATE).

@@ -1,9 +1,13 @@
-"""django-q2 tasks: thin, they call services. Tasks carry no model instances.
+"""Every django-q2 entry point, and only they: thin, they take ids and call services. Tasks carry no
+model instances. Stored schedules and queued tasks name these paths (jobs.render.queue.RENDER_TASK,
+jobs.maintenance.schedules.SCHEDULES, ...)."""
 
-jobs.queue.RENDER_TASK names run_next_execution."""
-
-from . import webhooks
-from .render import execution_run_next
+from jobs import webhooks
+from jobs.maintenance import cleanup
+from jobs.models import CleanupRun
+from jobs.publishing import publications
+from jobs.render import queue
+from jobs.render.loop import execution_run_next
 
 
 def run_next_execution() -> int | None:
@@ -14,10 +18,13 @@ def run_next_execution() -> int | None:
 
 def run_publication(publication_id: int) -> str | None:
     """Publish (or reschedule) one publication; returns its status, None when it was not due."""
-    from .publishing import publication_run
-
-    publication = publication_run(publication_id=publication_id)
+    publication = publications.publication_run(publication_id=publication_id)
     return publication.status if publication else None
+
+
+def publications_wake_due() -> int:
+    return publications.publications_wake_due()
+
 
 def webhook_send(delivery_id: int) -> str:
     """One try at a webhook delivery (queued after the commit that stored it)."""
@@ -28,3 +35,15 @@ def webhook_send(delivery_id: int) -> str:
 def webhooks_sweep() -> int:
     """Send the webhook deliveries that are due (retries, and sends that were never queued)."""
     return webhooks.deliveries_sweep()
+
+
+def task_reset_stuck() -> int:
+    return queue.executions_recover(older_than=cleanup.STUCK_AFTER)
+
+
+def task_cleanup_storage() -> str:
+    return cleanup.storage_cleanup(mode=CleanupRun.Mode.AUTO).detail
+
+
+def task_cleanup_old_jobs() -> int:
+    return len(cleanup.old_jobs_cleanup(days=cleanup.KEEP_DAYS).files)

@@ -13,9 +13,9 @@ from media_engine.sentences import split_sentences
 from media_engine.spoken import language_of
 from topics.models import PROMPT_MAX
 
-from .extra import check_job_extra
-from .files import music_folder
-from .models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
+from jobs.options import check_job_extra
+from jobs.files import music_folder
+from jobs.models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 
 TITLE_MAX = 255
 CONTENT_MAX = 10000
@@ -133,7 +133,7 @@ def check_own_music(user, key: Any) -> None:
 
 
 def check_extra(user, extra: Any) -> dict[str, Any]:
-    """Job.extra's keys and values (jobs.extra), then whose music it names.
+    """Job.extra's keys and values (jobs.options), then whose music it names.
 
     A bad key's error reads "<key>: <message>" and keeps both in its params, so the API can nest it
     under the key ({"extra": {"<key>": ["<message>"]}}) while forms and importers show one line.

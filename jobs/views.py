@@ -16,9 +16,9 @@ from accounts.api.ownership import ApiViewMixin
 from batchvideo.storage import signed_key
 from media_engine.filetypes import HEAD_BYTES, is_subtitle_text, media_type
 
-from . import progress
-from .steps import STEPS
-from .models import Job
+from jobs.render import progress
+from jobs.render.steps import STEPS
+from jobs.models import Job
 
 
 DOWNLOAD_TYPE = "application/octet-stream"

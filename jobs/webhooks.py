@@ -3,8 +3,8 @@ is done or failed, so integrations need not poll.
 
 Nothing is lost between the event and the POST. `event_record` stores one delivery per subscribed
 webhook inside the caller's transaction (for renders: the one that finishes the execution,
-jobs.render.execution_finish), and only after that commits is a send queued. A worker that dies in
-between leaves the delivery PENDING and due; the periodic sweep (jobs.maintenance.SCHEDULES) sends it.
+jobs.render.loop.execution_finish), and only after that commits is a send queued. A worker that dies in
+between leaves the delivery PENDING and due; the periodic sweep (jobs.maintenance.schedules.SCHEDULES) sends it.
 A sender claims a delivery by moving its `next_attempt_at` past the send's timeout (compare-and-set),
 so two senders never send it at once, and one that dies mid-send leaves it due again once that lease
 ends: delivery is at least once, and receivers dedupe on the event id.
@@ -43,7 +43,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import (
+from jobs.models import (
     DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Publication, PublicationStatus, Webhook,
     WebhookAttempt, WebhookDelivery,
 )

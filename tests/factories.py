@@ -55,7 +55,7 @@ def make_execution(job: Job, **fields) -> JobExecution:
 
 def make_preset_job(**fields) -> Job:
     """A short Chinese job on the shared presets (seeded here): espeak voice, demo channel and its logo."""
-    from jobs.presets import presets_seed
+    from jobs.maintenance.presets import presets_seed
 
     presets_seed()
     fields.setdefault("title", "测试")

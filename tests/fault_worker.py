@@ -25,7 +25,7 @@ from dataclasses import replace
 
 
 def inject(faults: dict[str, dict]) -> None:
-    from jobs import steps
+    from jobs.render import steps
     from media_engine.errors import Cancelled
 
     faults = dict(faults)
@@ -73,7 +73,7 @@ def _log_writes(log_path: str) -> None:
     from django.conf import settings
     from django.core.files.storage import FileSystemStorage
 
-    from jobs import render
+    from jobs.render import loop
 
     media = os.path.realpath(settings.MEDIA_ROOT)
     current = {"execution": "-", "attempt": "-"}
@@ -99,7 +99,7 @@ def _log_writes(log_path: str) -> None:
     FileSystemStorage._save = lambda self, name, content: (log("save", self.path(name)),
                                                            real_save(self, name, content))[1]
     FileSystemStorage.delete = lambda self, name: (log("delete", self.path(name)), real_delete(self, name))[1]
-    real_run = render.execution_run
+    real_run = loop.execution_run
 
     def execution_run(*, execution, **kwargs):
         current.update(execution=execution.pk, attempt=execution.attempt)
@@ -110,7 +110,7 @@ def _log_writes(log_path: str) -> None:
         finally:
             current.update(execution="-", attempt="-")
 
-    render.execution_run = execution_run
+    loop.execution_run = execution_run
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 import django_filters
 from django.db.models import QuerySet
 
-from ..models import NEW, ExecutionStatus, Job, JobExecution, StockClip
-from .serializers import STATUS_CHOICES
+from jobs.models import NEW, ExecutionStatus, Job, JobExecution, StockClip
+from jobs.api.serializers import STATUS_CHOICES
 
 ID_MAX = 2**63 - 1
 

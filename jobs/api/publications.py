@@ -1,4 +1,4 @@
-"""Publishing over HTTP: POST /api/v1/jobs/{id}/publish/ and the publications of your jobs (jobs.publishing).
+"""Publishing over HTTP: POST /api/v1/jobs/{id}/publish/ and the publications of your jobs (jobs.publishing.publications).
 A channel's credentials never appear here; nor does an upload session's address."""
 
 import django_filters
@@ -12,9 +12,9 @@ from rest_framework.views import APIView
 from accounts.api.docs import ERROR_401, ERROR_403, ERROR_404, request_example, response_example, validation_error
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedRowPermission
 
-from .. import publishing
-from ..models import Job, Privacy, Publication, PublicationStatus
-from .filters import IdFilter
+from jobs.publishing import publications
+from jobs.models import Job, Privacy, Publication, PublicationStatus
+from jobs.api.filters import IdFilter
 
 PUBLICATION_EXAMPLE = {
     "id": 7, "job": 123, "execution": 41, "account": 3, "status": "WAITING", "forced": False,
@@ -52,9 +52,9 @@ class PublishSerializer(serializers.Serializer):
     force = serializers.BooleanField(required=False, default=False,
                                      help_text="Upload another copy of a render that was published already.")
 
-    def options(self) -> publishing.PublishOptions:
+    def options(self) -> publications.PublishOptions:
         data = self.validated_data
-        return publishing.PublishOptions(privacy=data.get("privacy", ""), publish_at=data.get("publish_at"),
+        return publications.PublishOptions(privacy=data.get("privacy", ""), publish_at=data.get("publish_at"),
                                          tags=data.get("tags", []), category_id=data.get("category_id", ""),
                                          force=data["force"])
 
@@ -92,7 +92,7 @@ class JobPublishView(ApiViewMixin, APIView):
         self.check_object_permissions(request, job)  # as for a render: a shared job is a superuser's to publish
         serializer = PublishSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        publication = publishing.publication_request(job=job, user=request.user, options=serializer.options())
+        publication = publications.publication_request(job=job, user=request.user, options=serializer.options())
         return Response(PublicationSerializer(publication).data, status=status.HTTP_202_ACCEPTED)
 
 

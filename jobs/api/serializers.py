@@ -1,5 +1,5 @@
 """Read serializers shape what clients see; write serializers only type-check, and the rules
-themselves live in jobs.validation (through the services), jobs.extra and accounts.brand."""
+themselves live in jobs.validation (through the services), jobs.options and accounts.brand."""
 
 from datetime import datetime
 from typing import Any
@@ -19,12 +19,12 @@ from topics.models import Topic
 from voices.api.serializers import LanguageBriefSerializer, VoiceBriefSerializer
 from voices.models import Language, Voice
 
-from ..files import execution_urls
-from ..models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
-from ..progress import execution_eta
-from ..steps import STEPS
-from ..extra import JOB_EXTRA_JSON_SCHEMA
-from ..validation import (
+from jobs.files import execution_urls
+from jobs.models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
+from jobs.render.progress import execution_eta
+from jobs.render.steps import STEPS
+from jobs.options import JOB_EXTRA_JSON_SCHEMA
+from jobs.validation import (
     CONTENT_MAX, DESCRIPTION_MAX, PROMPT_MAX, PUBLISH_TITLE_MAX, RUNORDER_MAX, RUNORDER_MESSAGE, RUNORDER_MIN,
     TITLE_MAX,
 )

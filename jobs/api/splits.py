@@ -18,10 +18,11 @@ from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiViewMixin, OwnedRowPermission
 from accounts.api.uploads import check_image
 
-from .. import previews, storyboard
-from ..models import Job, JobSplit
-from .examples import SPLIT_EXAMPLE, STORYBOARD_EXAMPLE
-from .serializers import (
+from jobs import storyboard
+from jobs.render import previews
+from jobs.models import Job, JobSplit
+from jobs.api.examples import SPLIT_EXAMPLE, STORYBOARD_EXAMPLE
+from jobs.api.serializers import (
     SplitDivideSerializer, SplitImageUploadSerializer, SplitPreviewSerializer, SplitSerializer,
     SplitUpdateSerializer,
 )

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import publications, splits, views, webhooks
+from jobs.api import publications, splits, views, webhooks
 
 router = SimpleRouter()
 router.register("jobs", views.JobViewSet, basename="job")

@@ -27,15 +27,16 @@ from accounts.api.parsers import CheckedJSONParser
 from accounts.api.uploads import checked_clip
 from voices.api.serializers import AudioUploadSerializer
 
-from .. import exports, services, storyboard
-from .. import timeline as timelines
-from ..models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
-from .examples import (
+from jobs import services, storyboard
+from jobs.exports import archive
+from jobs.exports import timeline as timelines
+from jobs.models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
+from jobs.api.examples import (
     CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_BATCH_EXAMPLE, JOB_BATCH_INVALID_EXAMPLE, JOB_DETAIL_EXAMPLE,
     JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE, JOB_WRITE_EXAMPLE, MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE,
 )
-from .filters import ClipFilter, ExecutionFilter, JobFilter
-from .serializers import (
+from jobs.api.filters import ClipFilter, ExecutionFilter, JobFilter
+from jobs.api.serializers import (
     ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
     JobBatchResultSerializer, JobBatchSerializer, JobCreateSerializer, JobDescriptionSerializer,
     JobDetailSerializer, JobExportRowSerializer, JobListSerializer, JobPrioritySerializer, JobWriteSerializer,
@@ -57,9 +58,9 @@ class JobExportCSVRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None,
                renderer_context: dict | None = None) -> bytes:
         if isinstance(data, list):
-            return exports.export_csv(rows=data).encode("utf-8")
+            return archive.export_csv(rows=data).encode("utf-8")
         lines = data.items() if isinstance(data, dict) else []  # a dict is an error reply
-        return exports.csv_text(lines=lines).encode("utf-8")
+        return archive.csv_text(lines=lines).encode("utf-8")
 
 
 # ---------------------------------------------------------------- timeline
@@ -241,7 +242,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def desc(self, request, pk=None) -> Response:
-        return Response(exports.job_description(job=self.get_object()))
+        return Response(archive.job_description(job=self.get_object()))
 
     @extend_schema(
         summary="Export titles, descriptions and links", tags=["jobs"],
@@ -263,7 +264,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
             pagination_class=None)
     def export(self, request) -> Response:
         # One row more than allowed tells that the filters select too many.
-        rows = exports.export_rows(jobs=self.filter_queryset(self.get_queryset()), limit=EXPORT_MAX_ROWS + 1)
+        rows = archive.export_rows(jobs=self.filter_queryset(self.get_queryset()), limit=EXPORT_MAX_ROWS + 1)
         if len(rows) > EXPORT_MAX_ROWS:
             raise ValidationError({"detail": TOO_MANY_TO_EXPORT})
         response = Response(rows)

@@ -14,9 +14,9 @@ from accounts.api.docs import (
 )
 from accounts.api.ownership import ApiPagination, ApiViewMixin
 
-from .. import webhooks
-from ..models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
-from .examples import (
+from jobs import webhooks
+from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
+from jobs.api.examples import (
     WEBHOOK_CREATED_EXAMPLE, WEBHOOK_DELIVERY_EXAMPLE, WEBHOOK_EVENT_EXAMPLE, WEBHOOK_EXAMPLE,
 )
 

@@ -37,8 +37,8 @@ from accounts.models import Account, User
 from topics.models import Topic
 from voices.models import Language
 
-from ..models import ExecutionStatus, Job, JobExecution, JobSplit
-from .queue import database_url
+from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
+from jobs.benchmarks.queue import database_url
 
 USERNAME_PREFIX = "api-benchmark-"
 PAGE_SIZE = 50

@@ -27,10 +27,11 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from .. import progress, queue
-from ..models import ExecutionStatus, Job, JobExecution
-from ..render import execution_finish
-from ..steps import STEPS
+from jobs.render import progress
+from jobs.render import queue
+from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.render.loop import execution_finish
+from jobs.render.steps import STEPS
 
 BENCHMARK_TITLE = "queue benchmark"
 NOOP_STEP = next(iter(STEPS))

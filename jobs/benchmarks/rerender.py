@@ -26,14 +26,15 @@ from media_engine.cards import render_card
 from topics.models import Topic
 from voices.models import Language, Voice
 
-from .. import previews, services, storyboard
-from ..files import CHUNKS_FOLDER, chunk_store, fetch
-from ..maintenance import storage_walk
-from ..models import ExecutionStatus, Job, JobExecution
-from ..presets import presets_seed
-from ..render import execution_run
-from ..workspace import cache_root
-from .compose import CUE_TEXTS
+from jobs import services, storyboard
+from jobs.render import previews
+from jobs.files import CHUNKS_FOLDER, chunk_store, fetch
+from jobs.maintenance.cleanup import storage_walk
+from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.maintenance.presets import presets_seed
+from jobs.render.loop import execution_run
+from jobs.render.workspace import cache_root
+from jobs.benchmarks.compose import CUE_TEXTS
 
 TITLE = "rerender benchmark"
 # espeak-ng's Mandarin at speed 1.2 says one of CUE_TEXTS with its number and pause in about 5.8 s.

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 from accounts.models import User
-from jobs import progress
+from jobs.render import progress
 from jobs.models import ExecutionStatus, Job, JobExecution
 
 ROOT = Path(__file__).resolve().parents[2]

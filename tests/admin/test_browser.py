@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 
-from jobs import render, services, storyboard
+from jobs import services, storyboard
+from jobs.render import loop
 from jobs.models import ExecutionStatus, Job, JobSplit
 from tests.admin.conftest import make_operator
 from tests.factories import make_preset_job
@@ -60,7 +61,7 @@ def rendered(settings):
     settings.SEGMENT_TARGET_MS = 1500
     operator = make_operator()
     job = make_preset_job(owner=operator, title="公园散步")
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     for split_row in job.splits.all():
         storyboard.split_add_image(split_row=split_row, uploaded=png((30, 120, 200)), select=False)
@@ -122,7 +123,7 @@ def test_storyboard_pick_and_rerender_in_the_browser(browser_page, live_server, 
 
     def work() -> None:
         try:
-            render.execution_run_next()
+            loop.execution_run_next()
         finally:
             connection.close()
 

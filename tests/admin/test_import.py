@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
-from jobs import importing
+from jobs.exports import importing
 from jobs.models import ExecutionStatus, Job
 from tests.admin.conftest import client_for
 from tests.factories import make_account, make_language, make_topic, make_voice

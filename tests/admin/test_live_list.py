@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection
 
-from jobs import render, services, storyboard
+from jobs import services, storyboard
+from jobs.render import loop
 from jobs.models import ExecutionStatus
 from tests.admin.test_browser import CHROMIUM, browser_page, log_in, png, rendered, shot  # noqa: F401 (fixtures)
 from tests.factories import make_preset_job
@@ -58,7 +59,7 @@ def test_job_list_follows_renders_live_and_says_when_one_ends(browser_page, daph
 
     def work() -> None:
         try:
-            render.execution_run_next()
+            loop.execution_run_next()
         finally:
             connection.close()
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from jobs.files import execution_key, picture_key, store
 from jobs.models import ExecutionStatus, Job
-from jobs.timeline import NO_RENDER
+from jobs.exports.timeline import NO_RENDER
 from tests.admin.conftest import client_for
 from tests.factories import make_execution, make_job
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.brand import check_account_extra
-from jobs.extra import check_job_extra
+from jobs.options import check_job_extra
 
 
 def test_valid_job_extra_passes_unchanged():

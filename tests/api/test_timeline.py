@@ -11,10 +11,11 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from jobs import render as renders, services, storyboard
+from jobs import services, storyboard
+from jobs.render import loop as renders
 from jobs.files import music_folder
 from jobs.models import ExecutionStatus, Job
-from jobs.timeline import FILE_GONE, FORMATS, NO_RENDER, NOT_RECORDED
+from jobs.exports.timeline import FILE_GONE, FORMATS, NO_RENDER, NOT_RECORDED
 from media_engine import timeline
 from tests.factories import make_execution, make_job, make_preset_job
 
@@ -187,7 +188,7 @@ def test_a_render_from_before_timelines_were_recorded_is_composed_again_and_then
                                                                                         monkeypatch, tmp_path):
     """The compose step of a render made before it recorded the timeline (its inputs without `records`, its
     data without the timeline) is not reused by the next render, which records it."""
-    from jobs import steps
+    from jobs.render import steps
 
     settings.SEGMENT_TARGET_MS = 1500
     current = steps.STEPS["compose"]

@@ -15,7 +15,8 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.models import Account
-from jobs import render as renders, services
+from jobs import services
+from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job
 from media_engine import cards, compose
 from tests.admin.conftest import client_for as admin_client_for

@@ -13,7 +13,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from jobs import maintenance, services
+from jobs.maintenance import cleanup
+from jobs.render import loop
+from jobs import services
 from jobs.models import CleanupRun, ExecutionStatus, JobExecution
 from tests.factories import make_execution, make_job
 
@@ -46,7 +48,7 @@ def record_runs(monkeypatch) -> list[int]:
         execution.save()
         return execution
 
-    monkeypatch.setattr(maintenance, "execution_run", fake_run)
+    monkeypatch.setattr(loop, "execution_run", fake_run)
     return ran
 
 
@@ -114,7 +116,7 @@ def test_run_jobs_without_stop_when_empty_polls_until_work_arrives(monkeypatch):
         polls.append(seconds)
         services.execution_create(job=make_job())
 
-    monkeypatch.setattr(maintenance.time, "sleep", sleep)
+    monkeypatch.setattr(loop.time, "sleep", sleep)
 
     output = run("run_jobs", "--max-jobs", "1", "--no-stop-when-empty", "--poll", "2")
 

@@ -9,7 +9,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from jobs import progress, queue, render, services, steps
+from jobs import services
+from jobs.render import progress
+from jobs.render import queue
+from jobs.render import loop
+from jobs.render import steps
 from jobs.models import ExecutionStatus, JobExecution
 from media_engine.errors import MediaError
 from tests.factories import make_preset_job
@@ -39,10 +43,10 @@ def failing_then_passing(monkeypatch, name: str, failures: list[Exception]) -> N
 
 def test_transient_errors_are_retried_with_exponential_backoff(job, monkeypatch):
     waits = []
-    monkeypatch.setattr(render, "sleep_unless_cancelled", lambda context, seconds: waits.append(seconds))
+    monkeypatch.setattr(loop, "sleep_unless_cancelled", lambda context, seconds: waits.append(seconds))
     failures = [MediaError("model server busy", permanent=False), OSError("connection reset")]
     failing_then_passing(monkeypatch, "cover", failures)
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     assert execution.retry_count == 2
     assert waits == [0.01, 0.02]
@@ -52,10 +56,10 @@ def test_a_step_that_keeps_failing_transiently_ends_the_attempt_and_fails_after_
                                                                                         settings):
     settings.STEP_ATTEMPTS = 2
     settings.EXECUTION_MAX_RETRIES = 0
-    monkeypatch.setattr(render, "sleep_unless_cancelled", lambda context, seconds: None)
+    monkeypatch.setattr(loop, "sleep_unless_cancelled", lambda context, seconds: None)
     failures = [MediaError("busy", permanent=False)] * 5
     failing_then_passing(monkeypatch, "cover", list(failures))
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
     assert execution.error == "cover failed: busy; gave up after attempt 1 of 1"
     assert execution.error_kind == "transient"
@@ -65,7 +69,7 @@ def test_a_step_that_keeps_failing_transiently_ends_the_attempt_and_fails_after_
 def test_permanent_errors_fail_at_once(job, monkeypatch):
     failures = [MediaError("the picture is corrupt"), MediaError("never reached")]
     failing_then_passing(monkeypatch, "pictures", failures)
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
     assert execution.retry_count == 0
     assert execution.detail == execution.error == "pictures failed: the picture is corrupt"
@@ -95,7 +99,7 @@ def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings)
         return original(context, inputs)
 
     monkeypatch.setitem(steps.STEPS, "compose", replace(steps.STEPS["compose"], run=compose_then_cancel))
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.CANCELLED
     assert execution.detail == "Cancelled during compose"
     assert execution.steps["compose"]["status"] == "cancelled"
@@ -110,12 +114,12 @@ def test_time_limit_fails_the_execution_cleanly(job, monkeypatch, settings):
     monkeypatch.setattr(progress, "PROGRESS_SAVE_INTERVAL_S", 0.05)
 
     def slow_subtitles(context, inputs):
-        render.sleep_unless_cancelled(context, 30)
+        loop.sleep_unless_cancelled(context, 30)
         return {}, {}
 
     monkeypatch.setitem(steps.STEPS, "subtitles", steps.Step(3, lambda context: {}, slow_subtitles))
     started = time.monotonic()
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert time.monotonic() - started < 20
     assert execution.status == ExecutionStatus.FAILED
     assert "time limit of" in execution.error and "subtitles" in execution.error

@@ -34,11 +34,16 @@ from django_q.models import OrmQ, Schedule
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from jobs import maintenance, progress, queue, render, services, steps, storyboard
+from jobs.maintenance import cleanup
+from jobs import services, storyboard
+from jobs.render import progress
+from jobs.render import queue
+from jobs.render import loop
+from jobs.render import steps
 from jobs.files import fetch
-from jobs.maintenance import StoragePolicy
+from jobs.maintenance.cleanup import StoragePolicy
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
-from jobs.presets import presets_seed
+from jobs.maintenance.presets import presets_seed
 from media_engine.errors import MediaError
 from tests import processes
 from tests.admin.conftest import client_for, job_form, make_operator
@@ -132,7 +137,7 @@ def client_error(status: int, code: str) -> ClientError:
     (KeyError("corner"), ErrorKind.UNEXPECTED, "unexpected error KeyError: 'corner'"),
 ])
 def test_every_error_is_classified_and_said_in_words(error, kind, words):
-    failure = render.classify(error)
+    failure = loop.classify(error)
     assert failure.kind == kind
     assert words in failure.message
 
@@ -148,7 +153,7 @@ def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_las
     monkeypatch.setattr("django_q.scheduler.close_old_django_connections", lambda: None)
     failing_then_passing(monkeypatch, "subtitles", [ConnectionResetError("connection reset by peer")])
 
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
 
     assert (execution.status, execution.attempt, execution.retry_count) == (ExecutionStatus.PENDING, 1, 1)
     assert execution.error == "subtitles failed: storage or network error: connection reset by peer"
@@ -169,7 +174,7 @@ def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_las
     scheduler(broker=get_broker())
     assert [task.func() for task in OrmQ.objects.all()].count(queue.RENDER_TASK) == 1
     assert not Schedule.objects.filter(pk=wake_up.pk).exists()  # a one-off
-    again = render.execution_run_next()
+    again = loop.execution_run_next()
     assert again.pk == execution.pk, again
     assert (again.status, again.attempt, again.error, again.retry_at) == (ExecutionStatus.SUCCESS, 2, "", None)
     assert again.steps["narration"]["status"] == "reused" and again.steps["subtitles"]["status"] == "done"
@@ -183,7 +188,7 @@ def test_retries_back_off_exponentially_and_the_last_allowed_attempt_fails(job, 
     execution = services.execution_create(job=job)
     waits = []
     for _ in range(3):
-        execution = render.execution_run(execution=JobExecution.objects.get(pk=execution.pk))
+        execution = loop.execution_run(execution=JobExecution.objects.get(pk=execution.pk))
         if execution.retry_at:
             waits.append(round((execution.retry_at - timezone.now()).total_seconds()))
             JobExecution.objects.filter(pk=execution.pk).update(retry_at=timezone.now())
@@ -245,7 +250,7 @@ def test_a_worker_that_lost_its_claim_writes_nothing_more(job):
     with pytest.raises(queue.ClaimLost):
         reporter.report("narration", 0.5, "the old owner's", force=True)
     with pytest.raises(queue.ClaimLost):
-        render.execution_finish(reporter, ExecutionStatus.SUCCESS, "Done")
+        loop.execution_finish(reporter, ExecutionStatus.SUCCESS, "Done")
     with pytest.raises(queue.ClaimLost):
         queue.execution_fence(execution)
 
@@ -259,7 +264,7 @@ def test_a_render_taken_over_mid_step_stops_and_stores_nothing_more(job, monkeyp
         return steps.compose_run(context, inputs)
 
     monkeypatch.setitem(steps.STEPS, "compose", replace(steps.STEPS["compose"], run=taken_over_during_compose))
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
 
     assert execution.status == ExecutionStatus.RUNNING  # left to its new owner
     assert row(execution).attempt == 99 and "video" not in row(execution).results
@@ -313,14 +318,14 @@ def test_no_storage_or_http_call_runs_inside_a_database_transaction(network_call
         narration_audio=SimpleUploadedFile("voice.wav", wav_bytes(), "audio/wav")))
     assert posted.status_code == 302
     job = make_preset_job(content="今天天气很好。我们去公园散步吧。")
-    first = render.execution_run(execution=services.execution_create(job=job))
+    first = loop.execution_run(execution=services.execution_create(job=job))
     services.job_update(job=job, user=None, title="新标题")  # a new cover: the first one's can go
-    second = render.execution_run(execution=services.execution_create(job=job))
+    second = loop.execution_run(execution=services.execution_create(job=job))
     assert (first.status, second.status) == (ExecutionStatus.SUCCESS, ExecutionStatus.SUCCESS), second.detail
     assert "a calm landscape, part 0" in job.splits.first().prompt  # the fake LLM answered
     JobExecution.objects.filter(pk=first.pk).update(finished_at=timezone.now() - timedelta(days=40))
-    maintenance.storage_cleanup(mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1)))
-    maintenance.old_jobs_cleanup(days=30)
+    cleanup.storage_cleanup(mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1)))
+    cleanup.old_jobs_cleanup(days=30)
 
     seen = {call for call, _ in network_calls}
     assert {"FileSystemStorage._save", "FileSystemStorage.delete", "Session.request"} <= seen
@@ -368,7 +373,7 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
 
     monkeypatch.setitem(steps.STEPS, "compose", replace(steps.STEPS["compose"], run=compose))
     monkeypatch.setitem(steps.STEPS, "cover", replace(steps.STEPS["cover"], run=cover))
-    first = render.execution_run(execution=services.execution_create(job=job))
+    first = loop.execution_run(execution=services.execution_create(job=job))
     assert first.status == ExecutionStatus.SUCCESS, first.detail
     segment = job.splits.order_by("index").first()
     pictures = [storyboard.split_add_image(split_row=segment, uploaded=SimpleUploadedFile(
@@ -389,7 +394,7 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
 
     def cleanup():
         try:
-            report = maintenance.storage_cleanup(mode="manual", policy=StoragePolicy(1, 10**12, timedelta(0)))
+            report = cleanup.storage_cleanup(mode="manual", policy=StoragePolicy(1, 10**12, timedelta(0)))
             cleared.extend(report.executions)
         except Exception as error:  # noqa: BLE001 - the test reports it
             errors.append(error)
@@ -405,7 +410,7 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
         wait_until(lambda cleaner=cleaner: deleting.is_set() or not cleaner.is_alive(), timeout=30,
                    what="the clean-up")
         try:
-            execution = render.execution_run(execution=services.execution_create(job=job))
+            execution = loop.execution_run(execution=services.execution_create(job=job))
         finally:
             rendered.set()
             cleaner.join(30)
@@ -439,14 +444,14 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
             "compose": {"status": "done", "input_hash": f"h{number}", "outputs": {"video": key}}})
         executions.append(execution)
     locked, go = threading.Event(), threading.Event()
-    real_references = maintenance._job_references
+    real_references = cleanup._job_references
 
     def references_while_locked(job_id, *, excluding):
         locked.set()
         go.wait(10)
         return real_references(job_id, excluding=excluding)
 
-    monkeypatch.setattr(maintenance, "_job_references", references_while_locked)
+    monkeypatch.setattr(cleanup, "_job_references", references_while_locked)
     created: list[JobExecution] = []
 
     def in_thread(action):
@@ -459,7 +464,7 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
         thread.start()
         return thread
 
-    cleaner = in_thread(lambda: maintenance.storage_cleanup(
+    cleaner = in_thread(lambda: cleanup.storage_cleanup(
         mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1))))
     assert locked.wait(10)
     queuing = in_thread(lambda: created.append(services.execution_create(job=job)))
@@ -469,8 +474,8 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
     cleaner.join(10)
     queuing.join(10)
     assert created and row(executions[0]).results == {}  # released before the new render existed
-    assert render._find_reusable(job, "compose", "h0") is None
-    assert render._find_reusable(job, "compose", "h1") is not None
+    assert loop._find_reusable(job, "compose", "h0") is None
+    assert loop._find_reusable(job, "compose", "h1") is not None
 
 
 # ---------------------------------------------------------------- real worker processes
@@ -668,7 +673,7 @@ def test_storage_down_for_good_fails_the_render_clearly_without_a_half_recorded_
 
     monkeypatch.setattr(steps, "store", store_with_storage_gone)
 
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
 
     assert execution.status == ExecutionStatus.FAILED and execution.error_kind == ErrorKind.TRANSIENT
     assert execution.error.startswith("compose failed: storage unreachable: Could not connect")

@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from jobs import importing, services
-from jobs import render as renders
+from jobs import services
+from jobs.exports import importing
+from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job
-from jobs.presets import presets_seed
+from jobs.maintenance.presets import presets_seed
 from media_engine.cards import key_phrase
 from media_engine.language import detect_language
 from tests.factories import make_preset_job

@@ -10,8 +10,12 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from jobs import maintenance, queue
-from jobs.maintenance import StoragePolicy
+from jobs.maintenance import cleanup
+from jobs.maintenance import health
+from jobs.maintenance import schedules
+from jobs import tasks
+from jobs.render import queue
+from jobs.maintenance.cleanup import StoragePolicy
 from jobs.models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
 from tests.factories import make_execution, make_job
 
@@ -51,13 +55,13 @@ def with_files(job: Job, *, age: timedelta = timedelta(0), size: int = 100, name
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("60m", 3600), ("2h", 7200), ("1d", 86400)])
 def test_parse_duration_accepts_seconds_minutes_hours_days(text, seconds):
-    assert maintenance.parse_duration(text) == timedelta(seconds=seconds)
+    assert cleanup.parse_duration(text) == timedelta(seconds=seconds)
 
 
 @pytest.mark.parametrize("text", ["banana", "10", "-5m", "0m", "1.5h", ""])
 def test_parse_duration_rejects_what_is_not_a_duration(text):
     with pytest.raises(ValueError, match="e.g. 90s, 60m, 2h"):
-        maintenance.parse_duration(text)
+        cleanup.parse_duration(text)
 
 
 # ---------------------------------------------------------------- stuck executions
@@ -125,7 +129,7 @@ def test_old_jobs_cleanup_removes_old_executions_but_keeps_files_newer_ones_reus
         steps={"narration": {"status": "reused", "outputs": {"narration": narration}}},
     )
 
-    report = maintenance.old_jobs_cleanup(days=30)
+    report = cleanup.old_jobs_cleanup(days=30)
 
     assert report.executions == [old.pk]
     assert {stored.key for stored in report.files} == {old_video, leftover}
@@ -147,7 +151,7 @@ def test_old_jobs_cleanup_purges_long_deleted_jobs_with_their_files():
     narration_key = gone.narration_audio.name
     kept = with_files(recently_deleted, age=50 * DAY)
 
-    report = maintenance.old_jobs_cleanup(days=30)
+    report = cleanup.old_jobs_cleanup(days=30)
 
     assert report.jobs == [gone.pk]
     assert not Job.objects.filter(pk=gone.pk).exists()
@@ -164,7 +168,7 @@ def test_old_jobs_cleanup_dry_run_lists_sizes_and_deletes_nothing():
     old = with_files(job, age=40 * DAY, size=1234)
     with_files(job, age=1 * DAY)
 
-    report = maintenance.old_jobs_cleanup(days=30, dry_run=True)
+    report = cleanup.old_jobs_cleanup(days=30, dry_run=True)
 
     assert [(stored.key, stored.size) for stored in report.files] == [(old.results["video"], 1234)]
     assert JobExecution.objects.filter(pk=old.pk).exists()
@@ -177,7 +181,7 @@ def test_old_jobs_cleanup_leaves_a_rendering_job_alone():
     old = with_files(job, age=40 * DAY)
     make_execution(job, status=ExecutionStatus.RUNNING, heartbeat_at=timezone.now())
 
-    report = maintenance.old_jobs_cleanup(days=30)
+    report = cleanup.old_jobs_cleanup(days=30)
 
     assert report.files == [] and report.executions == []
     assert JobExecution.objects.filter(pk=old.pk).exists()
@@ -196,7 +200,7 @@ def test_storage_cleanup_keeps_the_newest_executions_per_job_and_clears_older_re
     kept = [with_files(job, age=2 * DAY, size=100, reused=reuse), with_files(job, age=1 * DAY, reused=reuse)]
     policy = StoragePolicy(keep_executions=2, max_bytes=10**9, min_interval=timedelta(hours=6))
 
-    report = maintenance.storage_cleanup(mode="manual", policy=policy)
+    report = cleanup.storage_cleanup(mode="manual", policy=policy)
 
     assert sorted(report.executions) == [oldest.pk, older.pk]
     assert {stored.key for stored in report.files} == {oldest.results["video"], older.results["video"]}
@@ -221,14 +225,14 @@ def test_storage_cleanup_removes_oldest_files_until_under_the_size_cap_but_never
     latest = [with_files(first_job, age=2 * DAY, size=1000), with_files(second_job, age=1 * DAY, size=1000)]
     policy = StoragePolicy(keep_executions=10, max_bytes=3500, min_interval=timedelta(hours=6))
 
-    report = maintenance.storage_cleanup(mode="manual", policy=policy)
+    report = cleanup.storage_cleanup(mode="manual", policy=policy)
 
     assert report.executions == [oldest.pk, second_oldest.pk]  # 5000 -> 3000 bytes
     assert default_storage.exists(middle.results["video"])
     assert all(default_storage.exists(execution.results["video"]) for execution in latest)
 
     tiny_cap = StoragePolicy(keep_executions=10, max_bytes=0, min_interval=timedelta(hours=6))
-    report = maintenance.storage_cleanup(mode="manual", policy=tiny_cap)
+    report = cleanup.storage_cleanup(mode="manual", policy=tiny_cap)
     assert report.executions == [middle.pk]
     assert all(default_storage.exists(execution.results["video"]) for execution in latest)
 
@@ -240,7 +244,7 @@ def test_storage_cleanup_dry_run_removes_nothing_and_records_a_dry_run():
     with_files(job, age=1 * DAY)
     policy = StoragePolicy(keep_executions=1, max_bytes=10**9, min_interval=timedelta(hours=6))
 
-    report = maintenance.storage_cleanup(mode="manual", dry_run=True, policy=policy)
+    report = cleanup.storage_cleanup(mode="manual", dry_run=True, policy=policy)
 
     assert [(stored.key, stored.size) for stored in report.files] == [(old.results["video"], 4096)]
     old.refresh_from_db()
@@ -258,7 +262,7 @@ def test_storage_cleanup_auto_mode_skips_and_records_it_within_the_minimum_inter
     recent = CleanupRun.objects.create(mode="manual")
     CleanupRun.objects.create(mode="manual", dry_run=True)  # dry runs do not count
 
-    report = maintenance.storage_cleanup(mode="auto", policy=policy)
+    report = cleanup.storage_cleanup(mode="auto", policy=policy)
 
     assert report.skipped and report.files == []
     assert "waits 6 h between runs" in report.detail
@@ -267,7 +271,7 @@ def test_storage_cleanup_auto_mode_skips_and_records_it_within_the_minimum_inter
 
     CleanupRun.objects.filter(pk=recent.pk).update(created_at=timezone.now() - timedelta(hours=7))
     CleanupRun.objects.filter(skipped=True).update(created_at=timezone.now() - timedelta(hours=7))
-    report = maintenance.storage_cleanup(mode="auto", policy=policy)
+    report = cleanup.storage_cleanup(mode="auto", policy=policy)
     assert not report.skipped and report.executions == [old.pk]
 
 
@@ -281,7 +285,7 @@ def test_storage_cleanup_keeps_pictures_that_segments_use():
     with_files(job, age=1 * DAY)
     policy = StoragePolicy(keep_executions=1, max_bytes=10**9, min_interval=timedelta(hours=6))
 
-    report = maintenance.storage_cleanup(mode="manual", policy=policy)
+    report = cleanup.storage_cleanup(mode="manual", policy=policy)
 
     assert report.executions == [old.pk] and report.files == []
     assert default_storage.exists(picture)
@@ -304,7 +308,7 @@ def test_storage_cleanup_removes_old_chunks_that_no_kept_execution_is_made_of():
             os.utime(default_storage.path(f"chunks/{name}"), (stamp, stamp))
     policy = StoragePolicy(keep_executions=1, max_bytes=10**9, min_interval=timedelta(hours=6), chunk_age=7 * DAY)
 
-    report = maintenance.storage_cleanup(mode="manual", policy=policy)
+    report = cleanup.storage_cleanup(mode="manual", policy=policy)
 
     assert report.executions == [old.pk]
     removed = {stored.key for stored in report.files}
@@ -342,7 +346,7 @@ def test_metrics_snapshot_counts_statuses_queue_retries_and_step_durations():
     make_execution(make_job(), status=ExecutionStatus.PENDING, retry_count=1)
     make_execution(make_job(deleted_at=timezone.now()), status=ExecutionStatus.PENDING)
 
-    snapshot = maintenance.metrics_snapshot()
+    snapshot = health.metrics_snapshot()
 
     assert snapshot["executions_by_status"] == {
         "PENDING": 2, "RUNNING": 0, "SUCCESS": 2, "FAILED": 1, "CANCELLED": 0,
@@ -356,14 +360,14 @@ def test_metrics_snapshot_counts_statuses_queue_retries_and_step_durations():
 
 @pytest.mark.django_db
 def test_schedules_ensure_is_idempotent_and_restores_changed_schedules():
-    first = maintenance.schedules_ensure()
+    first = schedules.schedules_ensure()
     Schedule.objects.filter(name="batchvideo: reset stuck jobs").update(minutes=99)
     next_runs = dict(Schedule.objects.values_list("name", "next_run"))
 
-    again = maintenance.schedules_ensure()
+    again = schedules.schedules_ensure()
 
     assert [schedule.pk for schedule in first] == [schedule.pk for schedule in again]
-    assert Schedule.objects.count() == len(maintenance.SCHEDULES)
+    assert Schedule.objects.count() == len(schedules.SCHEDULES)
     by_name = {schedule.name: schedule for schedule in Schedule.objects.all()}
     reset = by_name["batchvideo: reset stuck jobs"]
     assert (reset.schedule_type, reset.minutes) == (Schedule.MINUTES, 10)
@@ -378,7 +382,7 @@ def test_schedules_ensure_is_idempotent_and_restores_changed_schedules():
 
 @pytest.mark.django_db
 def test_scheduled_tasks_run_the_maintenance_services():
-    assert maintenance.task_reset_stuck() == 0
-    assert maintenance.task_cleanup_old_jobs() == 0
-    assert maintenance.task_cleanup_storage().startswith("Kept the newest 3 executions per job")
-    assert maintenance.task_cleanup_storage().startswith("Skipped")
+    assert tasks.task_reset_stuck() == 0
+    assert tasks.task_cleanup_old_jobs() == 0
+    assert tasks.task_cleanup_storage().startswith("Kept the newest 3 executions per job")
+    assert tasks.task_cleanup_storage().startswith("Skipped")

@@ -7,7 +7,8 @@ import pytest
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from jobs import render, services
+from jobs import services
+from jobs.render import loop
 from media_engine import presenter
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from tests.factories import make_preset_job
@@ -33,7 +34,7 @@ def test_flux_candidates_fill_the_storyboard_and_the_first_is_shown(job, setting
     settings.FLUX_MODEL_DIR = str(build_tiny_flux(tmp_path / "flux"))
     settings.IMAGE_CANDIDATES = 2
     settings.IMAGE_STEPS = 2
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     assert "picture cards" not in execution.detail
     for split in job.splits.all():
@@ -59,7 +60,7 @@ def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
                     "sine=frequency=440:duration=3", "-c:a", "aac", str(audio)], check=True)
     with open(audio, "rb") as handle:
         job.narration_audio.save("narration.m4a", File(handle), save=True)
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     data = execution.steps["narration"]["data"]
     assert abs(data["duration_ms"] - 3000) < 100
@@ -84,7 +85,7 @@ def test_uploaded_narration_without_funasr_fails_clearly(job, settings, tmp_path
                     "sine=duration=1", str(audio)], check=True)
     with open(audio, "rb") as handle:
         job.narration_audio.save("n.wav", File(handle), save=True)
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.FAILED
     assert "FUNASR_MODEL_DIR" in execution.error
     assert Path(default_storage.path(job.narration_audio.name)).exists()
@@ -125,7 +126,7 @@ def test_presenter_is_placed_where_the_brand_profile_says(job, settings, tmp_pat
         place_presenter = presenter.place_presenter
         monkeypatch.setattr(presenter, "place_presenter",
                             lambda *args, **kwargs: placed.append(kwargs) or place_presenter(*args, **kwargs))
-        execution = render.execution_run(execution=services.execution_create(job=job))
+        execution = loop.execution_run(execution=services.execution_create(job=job))
     finally:
         server.shutdown()
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail

@@ -9,8 +9,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.brand import Brand
-from jobs import previews, services, steps
-from jobs import render as renders
+from jobs import services
+from jobs.render import previews
+from jobs.render import steps
+from jobs.render import loop as renders
 from jobs.models import ExecutionStatus
 from media_engine import ffmpeg
 from tests.admin.conftest import make_operator

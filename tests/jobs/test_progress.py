@@ -6,7 +6,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from batchvideo.asgi import application
-from jobs import consumers, progress, steps
+from jobs import consumers
+from jobs.render import progress
+from jobs.render import steps
 from jobs.models import ExecutionStatus, JobExecution
 from tests.factories import make_execution, make_job, make_user
 

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from jobs import progress, services
+from jobs import services
+from jobs.render import progress
 from tests.factories import make_preset_job, make_user
 from tests.processes import free_port, process_env, reachable, start, stop, wait_for_port
 

@@ -10,7 +10,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from jobs import render as renders, services, storyboard
+from jobs import services, storyboard
+from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
 from media_engine import ffmpeg
 from tests.factories import make_account, make_language, make_preset_job, make_voice

@@ -15,7 +15,9 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.brand import Brand
-from jobs import render, services, steps
+from jobs import services
+from jobs.render import loop
+from jobs.render import steps
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from media_engine import ffmpeg
 from media_engine.compose import extract_frame
@@ -37,7 +39,7 @@ def small_frames(monkeypatch, settings):
 
 
 def run(job):
-    execution = render.execution_run(execution=services.execution_create(job=job))
+    execution = loop.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     return execution
 

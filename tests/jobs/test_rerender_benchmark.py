@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from jobs.benchmarks.rerender import TITLE
-from jobs.maintenance import storage_walk
+from jobs.maintenance.cleanup import storage_walk
 from jobs.models import Job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

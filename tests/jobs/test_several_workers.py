@@ -15,7 +15,9 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from batchvideo.storage import storage_put
-from jobs import files, queue, render, services
+from jobs import files, services
+from jobs.render import queue
+from jobs.render import loop
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
 from media_engine.errors import MediaError
 from media_engine.words import espeak_synthesize
@@ -74,7 +76,7 @@ def test_a_killed_workers_render_is_taken_over_by_the_watchs_task_and_says_so_in
     # its worker was killed: no heartbeat since
     JobExecution.objects.filter(pk=execution.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=6))
 
-    with caplog.at_level(logging.WARNING, logger="jobs.queue"):
+    with caplog.at_level(logging.WARNING, logger="jobs.render.queue"):
         taken = queue.execution_claim_next()  # what the watch's task does first
 
     assert taken == execution and taken.attempt == 2
@@ -83,9 +85,9 @@ def test_a_killed_workers_render_is_taken_over_by_the_watchs_task_and_says_so_in
 
 def test_a_missing_file_in_the_work_folder_is_transient_and_elsewhere_permanent(settings, tmp_path):
     settings.WORK_ROOT = tmp_path / "work"
-    removed = render.classify(FileNotFoundError(2, "No such file", str(tmp_path / "work/runs/x/video.mp4")))
+    removed = loop.classify(FileNotFoundError(2, "No such file", str(tmp_path / "work/runs/x/video.mp4")))
     assert removed.kind == ErrorKind.TRANSIENT and "missing work file:" in removed.message
-    missing = render.classify(FileNotFoundError(2, "No such file", "/music/calm.mp3"))
+    missing = loop.classify(FileNotFoundError(2, "No such file", "/music/calm.mp3"))
     assert missing.kind == ErrorKind.PERMANENT and missing.message == "missing file: /music/calm.mp3"
 
 
@@ -102,23 +104,23 @@ def test_espeak_that_cannot_write_its_wav_says_so_and_is_transient(tmp_path):
 def test_every_outcome_is_one_line_on_the_worker_log(caplog, settings, monkeypatch):
     settings.SEGMENT_TARGET_MS = 1500
     job = make_preset_job(content="今天天气很好。")
-    with caplog.at_level(logging.INFO, logger="jobs.render"):
-        done = render.execution_run(execution=services.execution_create(job=job))
+    with caplog.at_level(logging.INFO, logger="jobs.render.loop"):
+        done = loop.execution_run(execution=services.execution_create(job=job))
     assert done.status == ExecutionStatus.SUCCESS
     assert f"execution {done.pk} (job {job.pk}) attempt 1: SUCCESS in " in caplog.text
 
     caplog.clear()
     failing = make_job()  # no language: narration fails for good
-    with caplog.at_level(logging.INFO, logger="jobs.render"):
-        failed = render.execution_run(execution=make_execution(job=failing))
+    with caplog.at_level(logging.INFO, logger="jobs.render.loop"):
+        failed = loop.execution_run(execution=make_execution(job=failing))
     assert failed.status == ExecutionStatus.FAILED
     assert f"execution {failed.pk} (job {failing.pk}) attempt 1: FAILED (permanent) after " in caplog.text
 
     caplog.clear()
     settings.STEP_ATTEMPTS = 1
-    monkeypatch.setattr(render, "_run_recorded", lambda *args: (_ for _ in ()).throw(ConnectionResetError("reset")))
-    with caplog.at_level(logging.INFO, logger="jobs.render"):
-        waiting = render.execution_run(execution=make_execution(job=make_job()))
+    monkeypatch.setattr(loop, "_run_recorded", lambda *args: (_ for _ in ()).throw(ConnectionResetError("reset")))
+    with caplog.at_level(logging.INFO, logger="jobs.render.loop"):
+        waiting = loop.execution_run(execution=make_execution(job=make_job()))
     assert waiting.status == ExecutionStatus.PENDING
     assert f"execution {waiting.pk} (job {waiting.job_id}) attempt 1: transient error, retry scheduled at " in caplog.text
 

@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from jobs import render as renders
+from jobs.render import loop as renders
 from jobs import services, storyboard
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from tests.factories import make_preset_job, make_user

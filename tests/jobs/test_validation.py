@@ -77,7 +77,7 @@ def test_job_create_with_bad_input_stores_nothing(user):
 @pytest.mark.django_db
 def test_content_with_nothing_speakable_is_refused_at_creation_and_import_not_at_render(user):
     """Issue 17: "。。。！！！……" used to be accepted and fail only when the render narrated it."""
-    from jobs import importing
+    from jobs.exports import importing
     from tests.api.conftest import client_for
 
     response = client_for(user).post("/api/v1/jobs/", {"title": "t", "content": "。。。！！！……"}, format="json")

@@ -14,8 +14,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from jobs import files, workspace
-from jobs.workspace import AttemptFolder, work_cache_prune
+from jobs import files
+from jobs.render import workspace
+from jobs.render.workspace import AttemptFolder, work_cache_prune
 
 DAY_S = 86400
 
@@ -38,7 +39,7 @@ def other_worker(work_root: Path, execution_id: int) -> subprocess.Popen:
         django.setup()
         from django.conf import settings
         settings.WORK_ROOT = {str(work_root)!r}
-        from jobs.workspace import AttemptFolder
+        from jobs.render.workspace import AttemptFolder
         with AttemptFolder({execution_id}, 1) as folder:
             (folder / "tmp" / "part.wav").write_bytes(b"x")
             print(folder, flush=True)

@@ -7,7 +7,8 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import publishing, webhooks
+from jobs import webhooks
+from jobs.publishing import publications
 from jobs.models import Publication, PublicationStatus, QuotaUsage
 from jobs.tasks import run_publication
 from tests.api.conftest import client_for
@@ -103,9 +104,9 @@ def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
 
     assert done.status == PublicationStatus.PUBLISHED
     assert waiting.status == PublicationStatus.WAITING and not waiting.error
-    midnight = publishing.next_quota_day_start()
+    midnight = publications.next_quota_day_start()
     assert waiting.scheduled_for == midnight
-    assert timezone.localtime(midnight, publishing.QUOTA_TIMEZONE).hour == 0
+    assert timezone.localtime(midnight, publications.QUOTA_TIMEZONE).hour == 0
     assert 7 <= midnight.hour <= 8  # midnight Pacific is 07:00 or 08:00 UTC
     assert "Scheduled for the next YouTube quota day" in waiting.detail and "needs 2050 units" in waiting.detail
     assert len(fake.videos) == 1  # nothing was sent for the second
@@ -113,8 +114,8 @@ def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
                                    args=repr((waiting.pk,))).exists()
     assert waiting.attempts == 0  # waiting for quota is no failed attempt
     # The next quota day: the scheduled task publishes it.
-    tomorrow = publishing.quota_day() + timedelta(days=1)
-    monkeypatch.setattr(publishing, "quota_day", lambda when=None: tomorrow)
+    tomorrow = publications.quota_day() + timedelta(days=1)
+    monkeypatch.setattr(publications, "quota_day", lambda when=None: tomorrow)
     make_due(waiting)
     run_publication(waiting.pk)
     waiting.refresh_from_db()
@@ -127,7 +128,7 @@ def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_f
     publication = request_and_run(operator, rendered.job)
 
     assert publication.status == PublicationStatus.WAITING
-    assert publication.scheduled_for == publishing.next_quota_day_start()
+    assert publication.scheduled_for == publications.next_quota_day_start()
     assert "quotaExceeded" in publication.detail and "next YouTube quota day" in publication.detail
     assert QuotaUsage.objects.get(project="test-project").units == 10000  # YouTube's word on today's budget
 
@@ -262,10 +263,10 @@ def test_a_publication_whose_worker_died_is_queued_again_by_the_maintenance_sche
     Publication.objects.filter(pk=publication_id).update(  # ...claimed it, and died mid-upload
         status=PublicationStatus.RUNNING, attempts=1, updated_at=long_ago)
 
-    assert publishing.publications_wake_due() == 1
+    assert publications.publications_wake_due() == 1
     assert queued_publications() == [publication_id]
     run_publication(publication_id)
 
     published = Publication.objects.get(pk=publication_id)
     assert published.status == PublicationStatus.PUBLISHED and published.attempts == 2
-    assert publishing.publications_wake_due() == 0
+    assert publications.publications_wake_due() == 0

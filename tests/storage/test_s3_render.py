@@ -15,7 +15,8 @@ from django.core.management import call_command
 from PIL import Image
 from storages.backends.s3 import S3Storage
 
-from jobs import render as renders, services
+from jobs import services
+from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job
 from media_engine.ffmpeg import FFPROBE
 from tests.factories import make_preset_job

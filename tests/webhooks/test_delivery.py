@@ -11,9 +11,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_q.conf import Conf
 
-from jobs import queue, render, services, webhooks
+from jobs import services, webhooks
+from jobs.render import queue
+from jobs.render import loop
 from jobs.models import DeliveryStatus, EventKind, ExecutionStatus, WebhookDelivery
-from jobs.steps import Step
+from jobs.render.steps import Step
 from media_engine.errors import MediaError
 from tests.factories import make_execution, make_job, make_user
 from tests.webhooks.conftest import readme_receiver
@@ -28,7 +30,7 @@ def quick_render(monkeypatch, *, fail: bool = False) -> None:
             raise MediaError("the voice backend refused the text", permanent=True)
         return {}, {}
 
-    monkeypatch.setattr(render, "STEPS", {"narration": Step(100, lambda context: {}, run)})
+    monkeypatch.setattr(loop, "STEPS", {"narration": Step(100, lambda context: {}, run)})
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def hook(owner, receiver):
 def finish_a_render(owner, monkeypatch, *, fail: bool = False):
     quick_render(monkeypatch, fail=fail)
     job = make_job(owner=owner, title="公园散步")
-    return render.execution_run(execution=services.execution_create(job=job))
+    return loop.execution_run(execution=services.execution_create(job=job))
 
 
 def test_render_done_is_posted_signed_once_after_the_commit(owner, hook, receiver, monkeypatch,
@@ -238,7 +240,7 @@ def test_a_delivery_another_sender_holds_is_not_sent_twice(owner, hook, receiver
 @pytest.mark.parametrize("how", ["reset_stuck", "claim"])
 def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, hook, receiver, how):
     """The last attempt's worker went silent: whoever notices (the reset schedule or another worker's
-    claim) fails the execution, and render.failed is stored in that same transaction."""
+    claim) fails the execution, and loop.failed is stored in that same transaction."""
     silent = timezone.now() - timedelta(hours=3)
     execution = make_execution(make_job(owner=owner), status=ExecutionStatus.RUNNING, heartbeat_at=silent,
                                attempt=queue.attempts_allowed(), worker_host="gpu-1")

@@ -1,6 +1,7 @@
+from jobs.maintenance import cleanup
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import maintenance
+
 
 
 class Command(BaseCommand):
@@ -8,18 +9,18 @@ class Command(BaseCommand):
             "that long ago, with their stored files; files that kept rows reference stay.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--days", type=int, default=maintenance.KEEP_DAYS,
-                            help=f"Age in days (default {maintenance.KEEP_DAYS}).")
+        parser.add_argument("--days", type=int, default=cleanup.KEEP_DAYS,
+                            help=f"Age in days (default {cleanup.KEEP_DAYS}).")
         parser.add_argument("--dry-run", action="store_true", help="List what would go; delete nothing.")
 
     def handle(self, *args, days: int, dry_run: bool, **options) -> None:
         if days < 0:
             raise CommandError(f"--days must be 0 or more, not {days}.")
-        report = maintenance.old_jobs_cleanup(days=days, dry_run=dry_run)
+        report = cleanup.old_jobs_cleanup(days=days, dry_run=dry_run)
         verb = "Would remove" if dry_run else "Removed"
         for stored in report.files:
-            self.stdout.write(f"  {stored.key} ({maintenance.human_bytes(stored.size)})")
+            self.stdout.write(f"  {stored.key} ({cleanup.human_bytes(stored.size)})")
         self.stdout.write(
             f"{verb} {len(report.executions)} executions, {len(report.jobs)} deleted jobs, "
-            f"{len(report.files)} files, {report.bytes} bytes ({maintenance.human_bytes(report.bytes)})."
+            f"{len(report.files)} files, {report.bytes} bytes ({cleanup.human_bytes(report.bytes)})."
         )

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from jobs import maintenance
+
+from jobs.maintenance import cleanup
 from jobs.models import CleanupRun
 
 
@@ -14,14 +15,14 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List what would go; delete nothing.")
 
     def handle(self, *args, mode: str, dry_run: bool, **options) -> None:
-        report = maintenance.storage_cleanup(mode=mode, dry_run=dry_run)
+        report = cleanup.storage_cleanup(mode=mode, dry_run=dry_run)
         if report.skipped:
             self.stdout.write(report.detail)
             return
         for stored in report.files:
-            self.stdout.write(f"  {stored.key} ({maintenance.human_bytes(stored.size)})")
+            self.stdout.write(f"  {stored.key} ({cleanup.human_bytes(stored.size)})")
         verb = "Would free" if dry_run else "Freed"
         self.stdout.write(report.detail)
-        size = f"{report.bytes} bytes ({maintenance.human_bytes(report.bytes)})"
+        size = f"{report.bytes} bytes ({cleanup.human_bytes(report.bytes)})"
         executions = len(report.executions)
         self.stdout.write(f"{verb} {len(report.files)} files, {size} from {executions} executions.")

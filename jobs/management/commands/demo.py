@@ -9,8 +9,8 @@ from batchvideo.storage import storage_local_copy
 from jobs import services
 from jobs.management.commands.render_job import progress_printer
 from jobs.models import ExecutionStatus, Job, Orientation
-from jobs.presets import presets_seed
-from jobs.render import execution_run
+from jobs.maintenance.presets import presets_seed
+from jobs.render.loop import execution_run
 from topics.models import Topic
 from voices.models import Language, Voice
 

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from jobs import importing
+from jobs.exports import importing
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs import publishing
+from jobs.publishing import publications
 from jobs.models import Job, Publication
 
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"--publish-at {options['publish_at']!r} is not an ISO date and time.")
         if publish_at is not None and timezone.is_naive(publish_at):
             publish_at = timezone.make_aware(publish_at)
-        choice = publishing.PublishOptions(
+        choice = publications.PublishOptions(
             privacy=options["privacy"], publish_at=publish_at, category_id=options["category"], force=options["force"],
             tags=[tag.strip() for tag in options["tags"].split(",") if tag.strip()])
         for job_id in job_ids:
@@ -36,14 +36,14 @@ class Command(BaseCommand):
             if job is None:
                 raise CommandError(f"There is no job {job_id} (or it is deleted).")
             try:
-                publication = publishing.publication_request(job=job, user=None, options=choice)
+                publication = publications.publication_request(job=job, user=None, options=choice)
             except ValidationError as error:
                 raise CommandError(f"Job {job_id}: {'; '.join(error.messages)}") from error
             self.stdout.write(f"Job {job_id}: publication {publication.pk} queued.")
             if now:
-                publication = publishing.publication_run(publication_id=publication.pk) or publication
+                publication = publications.publication_run(publication_id=publication.pk) or publication
                 self.stdout.write(f"Job {job_id}: {publication.status}: {publication.detail}")
         if due:
-            for publication_id in publishing.publication_run_due():
+            for publication_id in publications.publication_run_due():
                 publication = Publication.objects.get(pk=publication_id)
                 self.stdout.write(f"Publication {publication_id}: {publication.status}: {publication.detail}")

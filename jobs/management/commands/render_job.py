@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from jobs import services
 from jobs.models import ExecutionStatus, Job, JobExecution
-from jobs.render import execution_run
+from jobs.render.loop import execution_run
 
 
 def progress_printer(stdout):

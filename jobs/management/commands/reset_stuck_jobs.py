@@ -3,12 +3,13 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from jobs import maintenance, queue
+from jobs.maintenance import cleanup
+from jobs.render import queue
 
 
 def duration(text: str) -> timedelta:
     try:
-        return maintenance.parse_duration(text)
+        return cleanup.parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     help = "Put RUNNING executions whose worker went silent back in the queue and wake a worker for each."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--older-than", type=duration, default=maintenance.STUCK_AFTER,
+        parser.add_argument("--older-than", type=duration, default=cleanup.STUCK_AFTER,
                             help="Silence that counts as stuck: 90s, 60m, 2h (default 60m).")
 
     def handle(self, *args, older_than: timedelta, **options) -> None:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import maintenance
+
+from jobs.render import loop
 from jobs.models import JobExecution
 
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             job = f"job {execution.job_id} {execution.job.title!r}"
             self.stdout.write(f"Execution {execution.pk} ({job}): {outcome}")
 
-        summary = maintenance.jobs_run(max_jobs=max_jobs, stop_when_empty=stop_when_empty, poll_s=poll,
+        summary = loop.jobs_run(max_jobs=max_jobs, stop_when_empty=stop_when_empty, poll_s=poll,
                                        on_execution=report)
         self.stdout.write(
             f"attempted={summary.attempted} run={summary.run} succeeded={summary.succeeded} "

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from jobs.presets import presets_seed
+from jobs.maintenance.presets import presets_seed
 
 
 class Command(BaseCommand):

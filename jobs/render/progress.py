@@ -15,10 +15,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from .files import execution_urls
-from .models import ExecutionStatus, Job, JobExecution, WebsocketTicket
-from .queue import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
-from .steps import STEPS
+from jobs.files import execution_urls
+from jobs.models import ExecutionStatus, Job, JobExecution, WebsocketTicket
+from jobs.render.queue import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
+from jobs.render.steps import STEPS
 
 logger = logging.getLogger(__name__)
 

@@ -29,11 +29,12 @@ from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_clauses, split_sentences
 
-from . import storyboard, timeline
-from .files import chunk_store, execution_key, fetch, file_digest, picture_key, store
-from .models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
-from .validation import check_content, voice_language_problem
-from .workspace import sentence_cache
+from jobs import storyboard
+from jobs.exports import timeline
+from jobs.files import chunk_store, execution_key, fetch, file_digest, picture_key, store
+from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
+from jobs.validation import check_content, voice_language_problem
+from jobs.render.workspace import sentence_cache
 
 
 @dataclass
@@ -431,7 +432,7 @@ def compose_inputs(context: RenderContext) -> dict:
         "h2v": bool(job.extra.get("h2v")),
         "size": list(job.frame_size),
         "presenter": _presenter_wanted(job),
-        # What the step's record holds besides the video: a record without the timeline (jobs.timeline) is
+        # What the step's record holds besides the video: a record without the timeline (jobs.exports.timeline) is
         # not reused, so a render made before it was recorded is composed again.
         "records": ["timeline"],
     }

@@ -21,7 +21,7 @@ from media_engine import timeline
 from media_engine.compose import Plan
 from media_engine.errors import MediaError
 
-from .models import Job, JobExecution, JobSplit
+from jobs.models import Job, JobExecution, JobSplit
 
 FORMATS = timeline.FORMATS
 DEFAULT_FORMAT = "otio"

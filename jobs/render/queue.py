@@ -27,8 +27,8 @@ from django.db.models import F, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import ErrorKind, ExecutionStatus, JobExecution
-from .webhooks import execution_event_record
+from jobs.models import ErrorKind, ExecutionStatus, JobExecution
+from jobs.webhooks import execution_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ def _failed_for_good(execution: JobExecution) -> None:
 
 
 def _publish(execution: JobExecution) -> None:
-    from .progress import execution_publish  # progress imports this module
+    from jobs.render.progress import execution_publish  # progress imports this module
 
     execution.refresh_from_db()
     execution_publish(execution)
@@ -326,3 +326,13 @@ def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
             execution.refresh_from_db()
             reset.append(execution)
     return reset
+
+
+def executions_recover(*, older_than: timedelta) -> int:
+    """Reset silent executions; wake a worker when executions wait (a delayed retry whose one-off
+    schedule was lost still starts); keep the takeover watch armed. Returns how many were reset."""
+    reset = executions_reset_stuck(older_than=older_than)
+    if not reset and waiting().exists():
+        wake_worker()
+    takeover_watch_arm()
+    return len(reset)

@@ -14,8 +14,8 @@ from django.core.files.storage import default_storage
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.text import slugify
 
-from .files import execution_urls
-from .models import NEW, Job, JobExecution
+from jobs.files import execution_urls
+from jobs.models import NEW, Job, JobExecution
 
 LINK_LABELS = {"video": "Video", "cover": "Cover", "srt": "Subtitles (SRT)", "ass": "Subtitles (ASS)",
                "narration": "Narration"}

@@ -1,4 +1,4 @@
-"""The render: one loop over the steps in jobs.steps, recording each step on the execution.
+"""The render: one loop over the steps in jobs.render.steps, recording each step on the execution.
 
 Each step's inputs are hashed; when an earlier run of the same job recorded the same hash and
 its stored outputs still exist, the step is reused instead of run. That makes a retry or a rerun
@@ -9,7 +9,7 @@ step that hits a transient error is first tried again in place (STEP_ATTEMPTS, S
 doubling). An attempt that ends for a transient or unexpected reason is retried as a whole later:
 the execution waits, PENDING with `retry_at` (EXECUTION_RETRY_BACKOFF_S, doubling), at most
 EXECUTION_MAX_RETRIES times, and resumes from its last finished step. A permanent error fails it
-at once. A worker that lost its claim (jobs.queue) stops without writing anything more.
+at once. A worker that lost its claim (jobs.render.queue) stops without writing anything more.
 """
 
 import logging
@@ -34,10 +34,11 @@ from django.utils import timezone
 
 from media_engine.errors import Cancelled, MediaError
 
-from . import progress, webhooks
-from .models import ErrorKind, ExecutionStatus, Job, JobExecution
-from .progress import Reporter
-from .queue import (
+from jobs import webhooks
+from jobs.render import progress
+from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
+from jobs.render.progress import Reporter
+from jobs.render.queue import (
     DB_CONNECTION_ERRORS,
     ClaimLost,
     Heartbeat,
@@ -50,8 +51,8 @@ from .queue import (
     retry_delay_s,
     wake_worker_at,
 )
-from .steps import STEPS, RenderContext, Step, inputs_hash
-from .workspace import AttemptFolder, work_cache_prune
+from jobs.render.steps import STEPS, RenderContext, Step, inputs_hash
+from jobs.render.workspace import AttemptFolder, work_cache_prune
 
 logger = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ def sleep_unless_cancelled(context: RenderContext, seconds: float) -> None:
 def _find_reusable(job: Job, step: str, input_hash: str) -> dict | None:
     """A finished record of `step` with these inputs whose outputs are still stored: only while its
     execution still lists them in its results (a clean-up empties results before it deletes files,
-    so a render never picks what is being deleted; see jobs.maintenance)."""
+    so a render never picks what is being deleted; see jobs.maintenance.cleanup)."""
     for steps, results in job.executions.order_by("-id").values_list("steps", "results")[:20]:
         record = (steps or {}).get(step)
         if not record or record.get("input_hash") != input_hash or record.get("status") not in ("done", "reused"):
@@ -400,3 +401,56 @@ def _find_reusable(job: Job, step: str, input_hash: str) -> dict | None:
         if all(default_storage.exists(key) for key in outputs.values()):
             return record
     return None
+
+
+# ---------------------------------------------------------------- running the queue
+
+
+@dataclass
+class RunSummary:
+    attempted: int = 0
+    run: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    last_id: int | None = None
+
+
+def jobs_run(
+    *, max_jobs: int, stop_when_empty: bool = True, poll_s: float = 5.0,
+    on_execution: Callable[[JobExecution, str], None] | None = None,
+) -> RunSummary:
+    """Render waiting executions in this process, best first, until `max_jobs` were taken.
+
+    Claiming and rendering are separate calls (rather than `render.execution_run_next`) so that a
+    crash (the database gone for good) is still reported with the execution's id; the execution
+    stays RUNNING and is taken over once its heartbeat goes stale (or by reset_stuck_jobs). An
+    attempt that ended in a delayed retry counts as run, neither succeeded nor failed.
+    """
+    summary = RunSummary()
+    while summary.attempted < max_jobs:
+        execution = execution_claim_next()
+        if execution is None:
+            if stop_when_empty:
+                break
+            time.sleep(poll_s)
+            continue
+        summary.attempted += 1
+        summary.last_id = execution.pk
+        try:
+            execution_run(execution=execution)
+        except Exception as error:  # a bug, not a media failure: keep serving the queue
+            logger.exception("execution %s crashed", execution.pk)
+            summary.failed += 1
+            if on_execution is not None:
+                on_execution(execution, f"crashed: {error!r}")
+            continue
+        summary.run += 1
+        if execution.status == ExecutionStatus.SUCCESS:
+            summary.succeeded += 1
+        elif execution.status == ExecutionStatus.FAILED:
+            summary.failed += 1
+        if on_execution is not None:
+            taken_over = execution.status == ExecutionStatus.RUNNING  # render.execution_run says so
+            on_execution(execution, "stopped: another worker took it over" if taken_over
+                         else f"{execution.status}: {execution.detail}")
+    return summary

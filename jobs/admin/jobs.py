@@ -24,13 +24,17 @@ from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
 from accounts.json_text import json_parse
 
-from . import exports, importing, previews, progress, services, storyboard
-from . import timeline as timelines
-from .admin_publishing import PublishingAdminMixin
-from .files import execution_urls
-from .forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
-from .models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
-from .steps import STEPS
+from jobs import services, storyboard
+from jobs.exports import archive
+from jobs.exports import importing
+from jobs.render import previews
+from jobs.render import progress
+from jobs.exports import timeline as timelines
+from jobs.admin.publishing import PublishingAdminMixin
+from jobs.files import execution_urls
+from jobs.admin.forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
+from jobs.models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
+from jobs.render.steps import STEPS
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
                      "speech_speed", "orientation", "extra", "runorder"]
@@ -269,17 +273,17 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
 
     @admin.action(description="Export artifacts (zip)", permissions=["view"])
     def export_zip(self, request, queryset):
-        archive = exports.artifacts_zip(jobs=queryset)
-        if archive is None:
+        bundle = archive.artifacts_zip(jobs=queryset)
+        if bundle is None:
             self.message_user(request, "None of the selected jobs has a successful render.", messages.WARNING)
             return None
-        return FileResponse(archive, as_attachment=True, filename="batchvideo-export.zip",
+        return FileResponse(bundle, as_attachment=True, filename="batchvideo-export.zip",
                             content_type="application/zip")
 
     @admin.action(description="Export links (CSV)", permissions=["view"])
     def export_csv(self, request, queryset) -> HttpResponse:
-        rows = exports.export_rows(jobs=queryset, link=request.build_absolute_uri)
-        response = HttpResponse(exports.export_csv(rows=rows), content_type="text/csv; charset=utf-8")
+        rows = archive.export_rows(jobs=queryset, link=request.build_absolute_uri)
+        response = HttpResponse(archive.export_csv(rows=rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="batchvideo-export.csv"'
         return response
 
@@ -607,6 +611,3 @@ class CleanupRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-from . import webhook_admin  # noqa: E402, F401 - registers the webhook pages (a module of their own)

@@ -17,9 +17,9 @@ from media_engine.errors import MediaError
 
 from accounts.brand import Brand
 
-from .files import chunk_store, fetch, store
-from .models import Job, JobSplit
-from .steps import burns_subtitles, compose_music, compose_plan, compose_visuals, job_music
+from jobs.files import chunk_store, fetch, store
+from jobs.models import Job, JobSplit
+from jobs.render.steps import burns_subtitles, compose_music, compose_plan, compose_visuals, job_music
 
 
 def preview_folder(job_id: int) -> str:

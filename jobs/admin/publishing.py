@@ -1,4 +1,4 @@
-"""The admin side of publishing (jobs.publishing): the job list's action, the job page's publish form,
+"""The admin side of publishing (jobs.publishing.publications): the job list's action, the job page's publish form,
 the publications on the job page (a read-only field) and in their own list, and the quota days. JobAdmin mixes in
 PublishingAdminMixin; jobs.admin imports this module, which registers the rest."""
 
@@ -11,12 +11,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import publishing
-from .models import Job, Privacy, Publication, QuotaUsage
+from jobs.publishing import publications
+from jobs.models import Job, Privacy, Publication, QuotaUsage
 
 
 class PublishForm(forms.Form):
-    """What an operator may choose; jobs.publishing.publish_options_check judges it (as for the API)."""
+    """What an operator may choose; jobs.publishing.publications.publish_options_check judges it (as for the API)."""
 
     privacy = forms.ChoiceField(choices=[("", "Default"), *Privacy.choices], required=False)
     publish_at = forms.DateTimeField(required=False, help_text="Scheduled: YouTube makes the video public then "
@@ -25,9 +25,9 @@ class PublishForm(forms.Form):
     category_id = forms.CharField(required=False, max_length=8, help_text="Empty: the default category.")
     force = forms.BooleanField(required=False, help_text="Upload another copy of a render that was published.")
 
-    def options(self) -> publishing.PublishOptions:
+    def options(self) -> publications.PublishOptions:
         data = self.cleaned_data
-        return publishing.PublishOptions(
+        return publications.PublishOptions(
             privacy=data["privacy"], publish_at=data["publish_at"], category_id=data["category_id"].strip(),
             tags=[tag.strip() for tag in data["tags"].split(",") if tag.strip()], force=data["force"])
 
@@ -52,7 +52,7 @@ class PublishingAdminMixin:
 
     @admin.action(description="Publish to YouTube (latest successful render)", permissions=["change"])
     def publish(self, request, queryset) -> None:
-        queued, refused = publishing.publications_request(jobs=queryset, user=request.user)
+        queued, refused = publications.publications_request(jobs=queryset, user=request.user)
         for reason in refused:
             self.message_user(request, reason, messages.ERROR)
         if queued:
@@ -68,7 +68,7 @@ class PublishingAdminMixin:
         form = PublishForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
-                publication = publishing.publication_request(job=job, user=request.user, options=form.options())
+                publication = publications.publication_request(job=job, user=request.user, options=form.options())
             except ValidationError as error:
                 for message in error.messages:
                     form.add_error(None, message)

@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import UploadedFile
 
 from accounts.api.uploads import checked_clip
 
-from .models import StockClip
-from .validation import clean_job_input
+from jobs.models import StockClip
+from jobs.validation import clean_job_input
 
 
 class ImportUploadForm(forms.Form):

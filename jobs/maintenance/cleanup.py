@@ -1,4 +1,4 @@
-"""Keeping the job queue and the stored files healthy: running, resetting and cleaning up.
+"""Cleaning up stored files: old executions, old jobs, unused chunks.
 
 The management commands (run_jobs, reset_stuck_jobs, cleanup_old_jobs, cleanup_storage,
 job_health) and the django-q2 schedules call these functions; they hold no logic themselves.
@@ -36,34 +36,19 @@ rendering) lists, once they are CLEANUP_CHUNK_DAYS old: a render that finds one 
 
 import logging
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
-from django_q.models import OrmQ, Schedule
-from django_q.status import Stat
 
-from .files import CHUNKS_FOLDER, execution_folder
-from .models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
-from .progress import step_durations
-from .queue import (
-    attempts_allowed,
-    execution_claim_next,
-    executions_reset_stuck,
-    silent_since,
-    stale_before,
-    takeover_watch_arm,
-    waiting,
-    wake_worker,
-)
-from .render import execution_run
+from jobs.files import CHUNKS_FOLDER, execution_folder
+from jobs.models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +58,6 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Defaults shared by the commands and the schedules.
 STUCK_AFTER = timedelta(minutes=60)
 KEEP_DAYS = 30
-# Health lists executions that failed for good this recently.
-FAILING_WITHIN = timedelta(hours=24)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -96,60 +79,6 @@ def human_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-# ---------------------------------------------------------------- running the queue
-
-
-@dataclass
-class RunSummary:
-    attempted: int = 0
-    run: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    last_id: int | None = None
-
-
-def jobs_run(
-    *, max_jobs: int, stop_when_empty: bool = True, poll_s: float = 5.0,
-    on_execution: Callable[[JobExecution, str], None] | None = None,
-) -> RunSummary:
-    """Render waiting executions in this process, best first, until `max_jobs` were taken.
-
-    Claiming and rendering are separate calls (rather than `render.execution_run_next`) so that a
-    crash (the database gone for good) is still reported with the execution's id; the execution
-    stays RUNNING and is taken over once its heartbeat goes stale (or by reset_stuck_jobs). An
-    attempt that ended in a delayed retry counts as run, neither succeeded nor failed.
-    """
-    summary = RunSummary()
-    while summary.attempted < max_jobs:
-        execution = execution_claim_next()
-        if execution is None:
-            if stop_when_empty:
-                break
-            time.sleep(poll_s)
-            continue
-        summary.attempted += 1
-        summary.last_id = execution.pk
-        try:
-            execution_run(execution=execution)
-        except Exception as error:  # a bug, not a media failure: keep serving the queue
-            logger.exception("execution %s crashed", execution.pk)
-            summary.failed += 1
-            if on_execution is not None:
-                on_execution(execution, f"crashed: {error!r}")
-            continue
-        summary.run += 1
-        if execution.status == ExecutionStatus.SUCCESS:
-            summary.succeeded += 1
-        elif execution.status == ExecutionStatus.FAILED:
-            summary.failed += 1
-        if on_execution is not None:
-            taken_over = execution.status == ExecutionStatus.RUNNING  # render.execution_run says so
-            on_execution(execution, "stopped: another worker took it over" if taken_over
-                         else f"{execution.status}: {execution.detail}")
-    return summary
-
-
-# ---------------------------------------------------------------- stored files
 
 
 @dataclass
@@ -478,164 +407,3 @@ def storage_cleanup(
     return report
 
 
-# ---------------------------------------------------------------- health and metrics
-
-
-def status_counts() -> dict[str, int]:
-    counts = dict(JobExecution.objects.order_by().values_list("status").annotate(count=Count("id")))
-    return {status: counts.get(status, 0) for status in ExecutionStatus.values}
-
-
-def _orm_queue_depth() -> dict[str, int]:
-    return dict(OrmQ.objects.order_by("key").values_list("key").annotate(count=Count("id")))
-
-
-@dataclass
-class RunningExecution:
-    id: int
-    job_id: int
-    job_title: str
-    worker_host: str
-    current_step: str
-    progress: int
-    heartbeat_age_s: float | None
-    stale: bool
-    attempt: int
-
-
-@dataclass
-class FailingExecution:
-    """An execution whose last attempt ended in an error: waiting for its next attempt, running it,
-    or failed for good (recently)."""
-
-    id: int
-    job_id: int
-    job_title: str
-    status: str
-    attempt: int
-    attempts_allowed: int
-    retry_at: datetime | None
-    error_kind: str
-    error: str
-
-
-@dataclass
-class Health:
-    status_counts: dict[str, int]
-    queue_depth: int
-    orm_queue: dict[str, int]
-    running: list[RunningExecution]
-    workers: dict[str, float | None]  # worker host -> age of its newest heartbeat, seconds
-    clusters: list[str]
-    failing: list[FailingExecution] = field(default_factory=list)
-
-
-def health_report() -> Health:
-    now = timezone.now()
-    running = []
-    running_rows = JobExecution.objects.filter(status=ExecutionStatus.RUNNING).select_related("job")
-    stale = set(running_rows.filter(silent_since(stale_before())).values_list("pk", flat=True))
-    for execution in running_rows.order_by("id"):
-        age = (now - execution.heartbeat_at).total_seconds() if execution.heartbeat_at else None
-        running.append(RunningExecution(
-            id=execution.pk, job_id=execution.job_id, job_title=execution.job.title,
-            worker_host=execution.worker_host or "?", current_step=execution.current_step,
-            progress=execution.progress, heartbeat_age_s=age, stale=execution.pk in stale,
-            attempt=execution.attempt,
-        ))
-    workers: dict[str, float | None] = {}
-    for item in running:
-        previous = workers.get(item.worker_host)
-        if item.worker_host not in workers or (item.heartbeat_age_s is not None and (
-                previous is None or item.heartbeat_age_s < previous)):
-            workers[item.worker_host] = item.heartbeat_age_s
-    return Health(
-        status_counts=status_counts(), queue_depth=waiting().count(), orm_queue=_orm_queue_depth(),
-        running=running, workers=workers, clusters=_cluster_lines(), failing=failing_executions(),
-    )
-
-
-def failing_executions(*, failed_within: timedelta = FAILING_WITHIN, limit: int = 50) -> list[FailingExecution]:
-    """Executions whose last attempt ended in an error, newest first: active ones (a retry waits or
-    runs) and those that failed within `failed_within`."""
-    recent = Q(status=ExecutionStatus.FAILED, finished_at__gte=timezone.now() - failed_within)
-    rows = (JobExecution.objects.exclude(error="").filter(Q(status__in=ACTIVE_STATUSES) | recent)
-            .select_related("job").order_by("-updated_at", "-id")[:limit])
-    return [FailingExecution(
-        id=execution.pk, job_id=execution.job_id, job_title=execution.job.title, status=execution.status,
-        attempt=execution.attempt, attempts_allowed=attempts_allowed(), retry_at=execution.retry_at,
-        error_kind=execution.error_kind, error=execution.error,
-    ) for execution in rows]
-
-
-def _cluster_lines() -> list[str]:
-    """django-q clusters that reported their status to the cache in the last few seconds."""
-    try:
-        stats = Stat.get_all()
-    except Exception as error:  # the stats cache is optional; its failure is worth a line, not a crash
-        return [f"cluster status unavailable: {error}"]
-    return [
-        f"{stat.cluster_id} on {stat.host}: {stat.status}, {len(stat.workers)} workers"
-        for stat in sorted(stats, key=lambda stat: str(stat.cluster_id))
-    ]
-
-
-def metrics_snapshot() -> dict:
-    """Figures for Prometheus: executions by status, queue depth, broker tasks, retries, and the
-    durations of the steps that really ran in recent successful renders."""
-    return {
-        "executions_by_status": status_counts(),
-        "queue_depth": waiting().count(),
-        "orm_queue_depth": _orm_queue_depth(),
-        "retries_total": JobExecution.objects.aggregate(total=Sum("retry_count"))["total"] or 0,
-        "step_durations_s": step_durations(),
-    }
-
-
-# ---------------------------------------------------------------- schedules
-
-
-# name: (function, schedule type, minutes)
-SCHEDULES = {
-    "batchvideo: reset stuck jobs": ("jobs.maintenance.task_reset_stuck", Schedule.MINUTES, 10),
-    "batchvideo: storage clean-up": ("jobs.maintenance.task_cleanup_storage", Schedule.HOURLY, None),
-    "batchvideo: old jobs clean-up": ("jobs.maintenance.task_cleanup_old_jobs", Schedule.DAILY, None),
-    "batchvideo: webhook deliveries": ("jobs.tasks.webhooks_sweep", Schedule.MINUTES, 1),
-    "batchvideo: due publications": ("jobs.publishing.publications_wake_due", Schedule.MINUTES, 10),
-}
-
-
-def schedules_ensure() -> list[Schedule]:
-    """Create or update the maintenance schedules by name; safe to call on every deploy.
-
-    They run on the cluster named by MAINTENANCE_CLUSTER ("default" unless set), never the GPU
-    one. An existing schedule keeps its next run time.
-    """
-    cluster = getattr(settings, "MAINTENANCE_CLUSTER", "default")
-    schedules = []
-    for name, (func, schedule_type, minutes) in SCHEDULES.items():
-        schedule, _ = Schedule.objects.update_or_create(
-            name=name,
-            defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1,
-                      "cluster": cluster, "args": None, "kwargs": None},
-        )
-        schedules.append(schedule)
-    return schedules
-
-
-def task_reset_stuck() -> int:
-    """Reset silent executions; and wake a worker when executions wait (a delayed retry whose
-    one-off schedule was lost still starts within the schedule's interval)."""
-    reset = executions_reset_stuck(older_than=STUCK_AFTER)
-    if not reset and waiting().exists():
-        wake_worker()
-    takeover_watch_arm()
-    return len(reset)
-
-
-def task_cleanup_storage() -> str:
-    return storage_cleanup(mode=CleanupRun.Mode.AUTO).detail
-
-
-def task_cleanup_old_jobs() -> int:
-    return len(old_jobs_cleanup(days=KEEP_DAYS).files)

@@ -5,7 +5,7 @@ a worker runs it (`publication_run`, from the django-q2 task `jobs.tasks.run_pub
 idempotent: it claims the row, then does only what is missing (upload, resumed from the byte YouTube
 has; thumbnail; caption track), recording each part as it is done.
 
-Quota: every call costs units of the Google project's daily budget (jobs.youtube.QUOTA_COSTS). A run
+Quota: every call costs units of the Google project's daily budget (jobs.publishing.youtube.QUOTA_COSTS). A run
 reserves what its missing parts cost before it starts; what does not fit today waits (WAITING, with
 scheduled_for) for the next quota day, which starts at midnight Pacific time. A quota answer from
 YouTube does the same; a rate limit or a 5xx backs off and reschedules. A revoked grant fails with the
@@ -25,11 +25,18 @@ from django.utils import timezone
 
 from accounts import channels
 
-from . import webhooks
-from .files import fetch
-from .models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
-from .youtube import (
-    QUOTA_COSTS, YouTubeError, classify, insert_caption, set_thumbnail, upload_video, watch_url, youtube_client,
+from jobs import webhooks
+from jobs.files import fetch
+from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
+from jobs.publishing.youtube import (
+    QUOTA_COSTS,
+    YouTubeError,
+    classify,
+    insert_caption,
+    set_thumbnail,
+    upload_video,
+    watch_url,
+    youtube_client,
 )
 
 logger = logging.getLogger(__name__)

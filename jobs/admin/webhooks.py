@@ -7,8 +7,8 @@ from django.template.response import TemplateResponse
 
 from accounts.admin import OwnedAdmin
 
-from . import webhooks
-from .models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
+from jobs import webhooks
+from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
 
 
 class WebhookForm(forms.ModelForm):

@@ -20,9 +20,9 @@ from accounts.plain_text import check_single_line
 from topics.models import Topic
 from voices.models import Language, Voice
 
-from . import services
-from .models import Job
-from .validation import clean_job_input, voice_language_problem
+from jobs import services
+from jobs.models import Job
+from jobs.validation import clean_job_input, voice_language_problem
 
 COLUMNS = ["title", "content", "language", "voice", "topic", "account", "speech_speed", "orientation",
            "runorder", "description", "publish_title", "extra"]
