@@ -186,14 +186,14 @@ WORK_CACHE_DAYS = env_float("WORK_CACHE_DAYS", 7)
 # Storage: local files unless an S3 bucket is configured (django-storages' own names).
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
 STORAGES = {
-    "default": {"BACKEND": "batchvideo.storage.SignedFileSystemStorage"},
+    "default": {"BACKEND": "accounts.storage.SignedFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if AWS_STORAGE_BUCKET_NAME:
-    # Options built in batchvideo/storage.py (tests point the same options at their own server):
+    # Options built in accounts/storage.py (tests point the same options at their own server):
     # signed expiring links (for AWS_S3_PUBLIC_ENDPOINT_URL when set), multipart transfers, and
     # checksums only when required (S3-compatible servers reject boto3's default ones).
-    from batchvideo.storage import s3_backend, s3_options
+    from accounts.storage import s3_backend, s3_options
 
     STORAGES["default"] = {"BACKEND": s3_backend(os.environ), "OPTIONS": s3_options(os.environ)}
 # /files/ (and S3) links are bearer links: valid for an hour for players and exports; the admin's own

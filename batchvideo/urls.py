@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts.views import signed_media
 from batchvideo import health
 from jobs import views
 
@@ -11,7 +12,7 @@ admin.site.index_title = "Storyboards, renders and presets"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("files/<str:token>", views.signed_media, name="signed-media"),
+    path("files/<str:token>", signed_media, name="signed-media"),
     path("jobs/<int:job_id>/progress", views.job_progress, name="job-progress"),
     path("jobs/<int:job_id>/progress.json", views.job_progress_json, name="job-progress-json"),
     path("api/v1/ws-ticket/", views.WebsocketTicketView.as_view(), name="ws-ticket"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.files.storage import FileSystemStorage, default_storage
 
-from batchvideo.storage import storage_download, storage_put
+from accounts.storage import storage_download, storage_put
 from media_engine.chunks import ChunkStore
 
 from jobs.models import JobExecution

@@ -10,7 +10,7 @@ def isolated_files(settings, tmp_path):
     settings.WORK_ROOT = tmp_path / "work"
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "batchvideo.storage.SignedFileSystemStorage"},
+        "default": {"BACKEND": "accounts.storage.SignedFileSystemStorage"},
     }
 
 

@@ -113,7 +113,7 @@ def test_settings_come_from_the_environment(key_file):
     defaults = settings_process(code, {"SECRET_KEY_FILE": str(key_file)})
     assert defaults.stdout.split() == [
         "django.db.backends.sqlite3", "False", "channels.layers.InMemoryChannelLayer",
-        "batchvideo.storage.SignedFileSystemStorage", "False", "0",
+        "accounts.storage.SignedFileSystemStorage", "False", "0",
     ], defaults.stderr
     configured = settings_process(code, {
         "SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0",
@@ -182,6 +182,7 @@ def test_bad_setting_value_is_a_clear_error():
 SOURCE_DIRS = ("batchvideo", "accounts", "voices", "topics", "jobs", "media_engine")
 # Who may import whom (STYLE.md): batchvideo -> jobs -> topics/voices -> accounts -> media_engine.
 FORBIDDEN_IMPORTS = {
+    "jobs": ("batchvideo",),
     "accounts": ("batchvideo", "jobs", "voices", "topics"),
     "voices": ("batchvideo", "jobs", "topics"),
     "topics": ("batchvideo", "jobs", "voices"),
@@ -208,6 +209,85 @@ def test_imports_run_one_way_down_the_layers():
                 if name.split(".")[0] in FORBIDDEN_IMPORTS.get(folder, ()):
                     wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
     assert not wrong, "\n".join(wrong)
+
+
+# The tiers inside jobs, highest first (STYLE.md): a module imports only its own tier or lower ones.
+# A pattern ending in "." names a folder.
+JOBS_TIERS = [
+    ("interfaces", ("jobs.admin.", "jobs.api.", "jobs.management.", "jobs.benchmarks.", "jobs.views",
+                    "jobs.consumers", "jobs.routing", "jobs.tasks", "jobs.apps")),
+    ("services", ("jobs.services", "jobs.exports.importing", "jobs.maintenance.")),
+    ("render and publishing", ("jobs.render.loop", "jobs.render.previews", "jobs.publishing.publications")),
+    ("render queue", ("jobs.render.queue",)),
+    ("render progress", ("jobs.render.progress",)),
+    ("render steps", ("jobs.render.steps",)),
+    ("storyboard, exports, claims", ("jobs.storyboard", "jobs.exports.timeline", "jobs.exports.archive",
+                                     "jobs.publishing.youtube", "jobs.render.claims")),
+    ("webhooks", ("jobs.webhooks",)),
+    ("validation", ("jobs.validation",)),
+    ("files and options", ("jobs.files", "jobs.options", "jobs.render.workspace")),
+    ("models", ("jobs.models",)),
+]
+
+
+def _jobs_imports() -> dict[str, set[str]]:
+    """Each module of jobs (not migrations) and the modules of jobs it imports, anywhere in it."""
+    import ast
+
+    modules = {}
+    for _folder, path in _modules():
+        if path.parts[len(ROOT.parts)] != "jobs":
+            continue
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("jobs"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    is_module = (ROOT / Path(*full.split("."))).with_suffix(".py").exists()
+                    imported.add(full if is_module else node.module)
+        modules[name] = imported - {name}
+    return modules
+
+
+def _tier(module: str) -> int | None:
+    for index, (_name, patterns) in enumerate(JOBS_TIERS):
+        if any(module.startswith(pattern) if pattern.endswith(".") else module == pattern for pattern in patterns):
+            return index
+    return None
+
+
+def test_every_module_of_jobs_has_a_tier_and_imports_only_its_tier_or_lower_ones():
+    modules = _jobs_imports()
+    packages = {name for name in modules if (ROOT / Path(*name.split(".")) / "__init__.py").exists()}
+    assert not [name for name in modules if name not in packages and _tier(name) is None]
+    upward = [f"{module} ({JOBS_TIERS[_tier(module)][0]}) imports {target} ({JOBS_TIERS[_tier(target)][0]})"
+              for module, targets in modules.items() if module not in packages
+              for target in targets if target not in packages and _tier(target) < _tier(module)]
+    assert not upward, "\n".join(upward)
+
+
+def test_the_modules_of_jobs_import_each_other_in_no_circle():
+    modules = _jobs_imports()
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = "open"
+        for target in sorted(modules.get(module, ())):
+            if state.get(target) == "open":
+                return [*path, module, target]
+            if target not in state and (circle := visit(target, [*path, module])):
+                return circle
+        state[module] = "done"
+        return None
+
+    circles = [circle for module in sorted(modules) if module not in state and (circle := visit(module, []))]
+    assert not circles, " -> ".join(circles[0])
+
+
+def test_the_root_of_jobs_holds_at_most_a_dozen_modules():
+    root_modules = sorted(path.name for path in (ROOT / "jobs").glob("*.py") if path.name != "__init__.py")
+    assert len(root_modules) <= 12, root_modules
 
 
 def test_long_modules_say_why_they_are_one_module():

@@ -8,7 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 
-from batchvideo.storage import MEDIA_SIGNING_SALT
+from accounts.storage import MEDIA_SIGNING_SALT
 
 REPOSITORY_KEY = "insecure-batchvideo-default-key-set-SECRET_KEY-in-production"
 

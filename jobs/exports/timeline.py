@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
-from batchvideo.storage import storage_local_copy
+from accounts.storage import storage_local_copy
 from media_engine import timeline
 from media_engine.compose import Plan
 from media_engine.errors import MediaError

@@ -11,12 +11,7 @@ from django_q.status import Stat
 
 from jobs.models import ACTIVE_STATUSES, ExecutionStatus, JobExecution
 from jobs.render.progress import step_durations
-from jobs.render.queue import (
-    attempts_allowed,
-    silent_since,
-    stale_before,
-    waiting,
-)
+from jobs.render.queue import attempts_allowed, silent_since, stale_before, waiting
 
 logger = logging.getLogger(__name__)
 

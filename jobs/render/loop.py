@@ -38,16 +38,18 @@ from jobs import webhooks
 from jobs.render import progress
 from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
 from jobs.render.progress import Reporter
-from jobs.render.queue import (
+from jobs.render.claims import (
     DB_CONNECTION_ERRORS,
     ClaimLost,
     Heartbeat,
-    attempts_allowed,
     database_reopen,
-    execution_claim,
-    execution_claim_next,
     execution_fence,
     execution_save_fenced,
+)
+from jobs.render.queue import (
+    attempts_allowed,
+    execution_claim,
+    execution_claim_next,
     retry_delay_s,
     wake_worker_at,
 )

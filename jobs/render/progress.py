@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from jobs.files import execution_urls
 from jobs.models import ExecutionStatus, Job, JobExecution, WebsocketTicket
-from jobs.render.queue import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
+from jobs.render.claims import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
 from jobs.render.steps import STEPS
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ renamed into place: the prune never sees an attempt folder without its owner's l
 
 The cache is shared by every attempt: its files go when unused for WORK_CACHE_DAYS (a use
 refreshes them), and its folders once empty. A folder is only ever written through a
-file opened in it (`batchvideo.storage._fresh_folder` makes the folder again if a prune removed it
+file opened in it (`accounts.storage._fresh_folder` makes the folder again if a prune removed it
 empty just before), and a folder holding a file is never empty, so a prune cannot remove a folder
 under a writer. The cache's own top folders (chunks/, sentences/, jobs/, ...) are never removed.
 """

@@ -13,7 +13,6 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from jobs.maintenance import cleanup
 from jobs.render import loop
 from jobs import services
 from jobs.models import CleanupRun, ExecutionStatus, JobExecution

@@ -37,6 +37,7 @@ from PIL import Image
 from jobs.maintenance import cleanup
 from jobs import services, storyboard
 from jobs.render import progress
+from jobs.render import claims
 from jobs.render import queue
 from jobs.render import loop
 from jobs.render import steps
@@ -247,12 +248,12 @@ def test_a_worker_that_lost_its_claim_writes_nothing_more(job):
     JobExecution.objects.filter(pk=execution.pk).update(attempt=2, detail="the new owner's")  # taken over
     reporter = progress.Reporter(execution)
 
-    with pytest.raises(queue.ClaimLost):
+    with pytest.raises(claims.ClaimLost):
         reporter.report("narration", 0.5, "the old owner's", force=True)
-    with pytest.raises(queue.ClaimLost):
+    with pytest.raises(claims.ClaimLost):
         loop.execution_finish(reporter, ExecutionStatus.SUCCESS, "Done")
-    with pytest.raises(queue.ClaimLost):
-        queue.execution_fence(execution)
+    with pytest.raises(claims.ClaimLost):
+        claims.execution_fence(execution)
 
     assert (row(execution).status, row(execution).detail) == (ExecutionStatus.RUNNING, "the new owner's")
 

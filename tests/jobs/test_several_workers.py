@@ -14,8 +14,9 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from batchvideo.storage import storage_put
+from accounts.storage import storage_put
 from jobs import files, services
+from jobs.render import claims
 from jobs.render import queue
 from jobs.render import loop
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
@@ -160,9 +161,9 @@ def test_a_chunk_store_whose_render_lost_its_claim_stores_nothing(tmp_path):
     chunk.write_bytes(b"chunk")
 
     def lost():
-        raise queue.ClaimLost("taken over")
+        raise claims.ClaimLost("taken over")
 
-    with pytest.raises(queue.ClaimLost):
+    with pytest.raises(claims.ClaimLost):
         files.chunk_store(fence=lost).keep(chunk)
     assert not default_storage.exists(files.chunk_key("abc.mp4"))
     files.chunk_store(fence=lambda: None).keep(chunk)

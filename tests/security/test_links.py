@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from batchvideo.storage import MEDIA_SIGNING_SALT
+from accounts.storage import MEDIA_SIGNING_SALT
 from jobs.models import JobSplit
 from tests.admin.conftest import client_for
 from tests.api.conftest import client_for as api_client_for

@@ -1,4 +1,4 @@
-"""settings.py builds the S3 storage from the environment through batchvideo.storage."""
+"""settings.py builds the S3 storage from the environment through accounts.storage."""
 
 import os
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from batchvideo.storage import s3_backend, s3_options
+from accounts.storage import s3_backend, s3_options
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOW = ("from django.core.files.storage import default_storage as s; c = s.connection.meta.client; "

@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from batchvideo.storage import PublicS3Storage, storage_local_copy
+from accounts.storage import PublicS3Storage, storage_local_copy
 from jobs import files, services
 from jobs.models import ExecutionStatus, JobExecution
 from media_engine.ffmpeg import FFMPEG

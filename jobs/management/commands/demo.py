@@ -5,7 +5,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account
-from batchvideo.storage import storage_local_copy
+from accounts.storage import storage_local_copy
 from jobs import services
 from jobs.management.commands.render_job import progress_printer
 from jobs.models import ExecutionStatus, Job, Orientation

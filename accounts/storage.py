@@ -51,7 +51,7 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 def s3_backend(env: Mapping[str, str]) -> str:
     """The storage class: django-storages' own, or ours when links need a public endpoint."""
     if (env.get("AWS_S3_PUBLIC_ENDPOINT_URL") or "").strip():
-        return "batchvideo.storage.PublicS3Storage"
+        return "accounts.storage.PublicS3Storage"
     return "storages.backends.s3.S3Storage"
 
 
