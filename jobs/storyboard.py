@@ -26,6 +26,7 @@ from media_engine.sentences import TimedSentence, split_sentences
 
 from jobs.files import picture_key
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
+from jobs.records import step_record, storyboard_layout_steps
 from jobs.validation import check_content, clean_prompt
 
 # Rows move past this index while a storyboard is renumbered: (job, index) is unique at every
@@ -278,15 +279,12 @@ def _cut_ms(job: Job, storyboard: list[JobSplit], position: int, at: int) -> int
 
 def storyboard_narration(job: Job) -> StoryboardNarration | None:
     """The narration of the newest render that laid out the storyboard (None before the first)."""
-    for steps in job.executions.order_by("-id").values_list("steps", flat=True)[:20]:
-        steps = steps or {}
-        narration = steps.get("narration") or {}
-        data, outputs = narration.get("data") or {}, narration.get("outputs") or {}
-        laid_out = (steps.get("segments") or {}).get("status") in ("done", "reused")
-        if laid_out and data.get("sentences") and outputs.get("narration"):
+    for steps in storyboard_layout_steps(job):
+        narration = step_record(steps, "narration")
+        if narration.data.get("sentences"):
             return StoryboardNarration(
-                key=outputs["narration"], duration_ms=int(data["duration_ms"]),
-                sentences=[TimedSentence(**sentence) for sentence in data["sentences"]],
+                key=narration.outputs["narration"], duration_ms=int(narration.data["duration_ms"]),
+                sentences=[TimedSentence(**sentence) for sentence in narration.data["sentences"]],
             )
     return None
 

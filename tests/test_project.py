@@ -215,7 +215,7 @@ def test_imports_run_one_way_down_the_layers():
 # A pattern ending in "." names a folder.
 JOBS_TIERS = [
     ("interfaces", ("jobs.admin.", "jobs.api.", "jobs.management.", "jobs.benchmarks.", "jobs.views",
-                    "jobs.consumers", "jobs.routing", "jobs.tasks", "jobs.apps")),
+                    "jobs.live.", "jobs.tasks", "jobs.apps")),
     ("services", ("jobs.services", "jobs.exports.importing", "jobs.maintenance.")),
     ("render and publishing", ("jobs.render.loop", "jobs.render.previews", "jobs.publishing.publications")),
     ("render queue", ("jobs.render.queue",)),
@@ -225,7 +225,7 @@ JOBS_TIERS = [
                                      "jobs.publishing.youtube", "jobs.render.claims")),
     ("webhooks", ("jobs.webhooks",)),
     ("validation", ("jobs.validation",)),
-    ("files and options", ("jobs.files", "jobs.options", "jobs.render.workspace")),
+    ("files, options, records", ("jobs.files", "jobs.options", "jobs.records", "jobs.render.workspace")),
     ("models", ("jobs.models",)),
 ]
 

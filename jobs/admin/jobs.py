@@ -34,6 +34,7 @@ from jobs.admin.publishing import PublishingAdminMixin
 from jobs.files import execution_urls
 from jobs.admin.forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from jobs.models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
+from jobs.records import step_records
 from jobs.render.steps import STEPS
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
@@ -98,12 +99,12 @@ class JobExecutionInline(admin.TabularInline):
     @admin.display(description="Steps")
     def step_durations(self, obj: JobExecution) -> str:
         parts = []
-        for name, record in (obj.steps or {}).items():
-            seconds = record.get("duration_s")
+        for name, record in step_records(obj.steps).items():
+            seconds = record.raw.get("duration_s")
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
-            chunks = progress.step_chunks(record).get("chunks")
+            chunks = record.chunks
             reuse = f" (chunks: {chunks['reused']} of {chunks['total']} reused)" if chunks else ""
-            parts.append(f"{name} {record.get('status', '?')}{timing}{reuse}")
+            parts.append(f"{name} {record.status or '?'}{timing}{reuse}")
         return ", ".join(parts) or "-"
 
 

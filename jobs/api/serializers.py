@@ -21,6 +21,7 @@ from voices.models import Language, Voice
 
 from jobs.files import execution_urls
 from jobs.models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
+from jobs.records import step_records
 from jobs.render.progress import execution_eta
 from jobs.render.steps import STEPS
 from jobs.options import JOB_EXTRA_JSON_SCHEMA
@@ -40,14 +41,10 @@ JOB_STATUS_SCHEMA = {"allOf": [{"type": "string", "enum": [value for value, _lab
 
 
 def _step_summary(steps: dict[str, Any]) -> dict[str, Any]:
-    names = [*STEPS, *(name for name in steps if name not in STEPS)]
-    summary = {}
-    for name in names:
-        record = steps.get(name)
-        if isinstance(record, dict):
-            summary[name] = {field: record.get(field) for field in
-                             ("status", "started_at", "finished_at", "duration_s", "error")}
-    return summary
+    """Each step's summary, in pipeline order (then any others)."""
+    records = step_records(steps)
+    names = [*(name for name in STEPS if name in records), *(name for name in records if name not in STEPS)]
+    return {name: records[name].summary() for name in names}
 
 
 class ExecutionSerializer(serializers.ModelSerializer):

@@ -30,6 +30,7 @@ from django.utils import timezone
 from jobs.render import progress
 from jobs.render import queue
 from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.records import step_write
 from jobs.render.loop import execution_finish
 from jobs.render.steps import STEPS
 
@@ -64,13 +65,13 @@ def _noop_run(execution: JobExecution) -> None:
     reporter = progress.Reporter(execution)
     started = timezone.now()
     clock = time.monotonic()
-    execution.steps = {**execution.steps, NOOP_STEP: {"status": "running", "started_at": started.isoformat()}}
+    step_write(execution, NOOP_STEP, {"status": "running", "started_at": started.isoformat()})
     reporter.report(NOOP_STEP, 0.0, "no-op step: started", force=True)
-    execution.steps = {**execution.steps, NOOP_STEP: {
+    step_write(execution, NOOP_STEP, {
         "status": "done", "outputs": {}, "data": {"benchmark": "no media"},
         "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
         "duration_s": round(time.monotonic() - clock, 3),
-    }}
+    })
     reporter.report(NOOP_STEP, 1.0, "no-op step: done", force=True)
     execution.progress = 100
     execution_finish(reporter, ExecutionStatus.SUCCESS, "Done (queue benchmark: no media steps)")

@@ -31,6 +31,7 @@ from jobs.render import previews
 from jobs.files import CHUNKS_FOLDER, chunk_store, fetch
 from jobs.maintenance.cleanup import storage_walk
 from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.records import step_record
 from jobs.maintenance.presets import presets_seed
 from jobs.render.loop import execution_run
 from jobs.render.workspace import cache_root
@@ -115,9 +116,8 @@ def _render(job: Job) -> tuple[float, JobExecution]:
 
 
 def _made(execution: JobExecution) -> str:
-    data = execution.steps["compose"].get("data") or {}
-    chunks = data.get("chunks") or []
-    return f"{len(chunks) - data.get('chunks_reused', 0)}/{len(chunks)}"
+    chunks = step_record(execution.steps, "compose").chunks or {"reused": 0, "total": 0}
+    return f"{chunks['total'] - chunks['reused']}/{chunks['total']}"
 
 
 def _frames(ms: int) -> int:

@@ -22,6 +22,7 @@ from media_engine.compose import Plan
 from media_engine.errors import MediaError
 
 from jobs.models import Job, JobExecution, JobSplit
+from jobs.records import step_record
 
 FORMATS = timeline.FORMATS
 DEFAULT_FORMAT = "otio"
@@ -67,7 +68,7 @@ def job_timeline_zip(*, job: Job, fmt: str | None) -> tuple[IO[bytes], str]:
     execution = job.latest_success
     if execution is None:
         raise TimelineUnavailable(NO_RENDER)
-    record = ((execution.steps or {}).get("compose") or {}).get("data", {}).get("timeline")
+    record = step_record(execution.steps, "compose").data.get("timeline")
     if not record or not execution.results.get("narration"):
         raise TimelineUnavailable(NOT_RECORDED.format(execution=execution.pk))
     name = f"{job.pk}-{job.title}"

@@ -49,6 +49,7 @@ from django.utils import timezone
 
 from jobs.files import CHUNKS_FOLDER, execution_folder
 from jobs.models import ACTIVE_STATUSES, CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
+from jobs.records import referenced_keys, step_record
 
 logger = logging.getLogger(__name__)
 
@@ -122,16 +123,6 @@ def _size(key: str) -> int | None:
         return None
 
 
-def execution_keys(results: dict | None, steps: dict | None) -> set[str]:
-    """Storage keys an execution refers to: its results and every step record's outputs."""
-    keys = {value for value in (results or {}).values() if isinstance(value, str) and value}
-    for record in (steps or {}).values():
-        if isinstance(record, dict):
-            outputs = record.get("outputs") or {}
-            keys |= {value for value in outputs.values() if isinstance(value, str) and value}
-    return keys
-
-
 def _split_keys(splits: Iterable[tuple[str, list]]) -> set[str]:
     keys = set()
     for selected, images in splits:
@@ -157,7 +148,7 @@ def _job_references(job_id: int, *, excluding: set[int]) -> set[str]:
         ~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
     keys: set[str] = set()
     for results, steps in holders.values_list("results", "steps"):
-        keys |= execution_keys(results, steps)
+        keys |= referenced_keys(results, steps)
     return keys | _split_keys(JobSplit.objects.filter(job_id=job_id).values_list("selected", "images"))
 
 
@@ -201,7 +192,7 @@ def _clear_execution(report: CleanupReport, execution_id: int, job_id: int, seen
     if released is None:
         return None
     results, referenced = released
-    freed = _remove(report, execution_keys(results, None) | folder, referenced.__contains__, seen)
+    freed = _remove(report, referenced_keys(results, None) | folder, referenced.__contains__, seen)
     if delete_row and not report.dry_run:
         # The row goes after its files: if a delete fails, the next run finds the row and tries again.
         JobExecution.objects.filter(pk=execution_id).delete()
@@ -233,11 +224,9 @@ def chunk_references() -> set[str]:
     holders = JobExecution.objects.filter(~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
     names: set[str] = set()
     for steps in holders.values_list("steps", flat=True).iterator():
-        record = (steps or {}).get("compose")
-        data = record.get("data") if isinstance(record, dict) else None
-        if isinstance(data, dict):
-            listed = [*(data.get("chunks") or []), *(data.get("chunk_sources") or [])]
-            names |= {name for name in listed if isinstance(name, str)}
+        data = step_record(steps, "compose").data
+        listed = [*(data.get("chunks") or []), *(data.get("chunk_sources") or [])]
+        names |= {name for name in listed if isinstance(name, str)}
     return names
 
 
@@ -300,7 +289,7 @@ def old_jobs_cleanup(*, days: int, dry_run: bool = False) -> CleanupReport:
         ~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
     protected: set[str] = set()
     for results, steps in others.values_list("results", "steps").iterator():
-        protected |= execution_keys(results, steps)
+        protected |= referenced_keys(results, steps)
     protected |= _split_keys(JobSplit.objects.exclude(job_id__in=purged_job_ids).values_list("selected", "images"))
     for job_id, narration_audio in purged_jobs:
         keys = set(storage_walk(f"jobs/{job_id}/")) | ({narration_audio} if narration_audio else set())

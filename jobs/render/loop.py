@@ -37,6 +37,7 @@ from media_engine.errors import Cancelled, MediaError
 from jobs import webhooks
 from jobs.render import progress
 from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
+from jobs.records import recent_steps, step_record, step_write
 from jobs.render.progress import Reporter
 from jobs.render.claims import (
     DB_CONNECTION_ERRORS,
@@ -318,7 +319,7 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
         _apply(context, name, step, record)
         context.report(name, 1.0, f"{name}: unchanged, reused", force=True)
         return
-    execution.steps = {**execution.steps, name: {"status": "running", "started_at": started.isoformat()}}
+    step_write(execution, name, {"status": "running", "started_at": started.isoformat()})
     context.report(name, 0.0, f"{name}: started", force=True)
     clock = time.monotonic()
     retrying = _step_retrying(context, name)
@@ -328,13 +329,13 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
         raise
     except Exception as error:  # recorded on the step, then raised again
         tries = retrying.statistics.get("attempt_number", 1)
-        execution.steps = {**execution.steps, name: {
+        step_write(execution, name, {
             "status": "cancelled" if isinstance(error, Cancelled) else "failed",
             "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
             "duration_s": round(time.monotonic() - clock, 3),
             "error": str(error) if isinstance(error, Cancelled) else classify(error).message,
             **({"tries": tries} if tries > 1 else {}),
-        }}
+        })
         raise
     _apply(context, name, step, {
         "status": "done",
@@ -373,8 +374,8 @@ def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:
 def _apply(context: RenderContext, name: str, step: Step, record: dict) -> None:
     """Record a finished (or reused) step and hand later steps what they need from it."""
     execution = context.execution
-    execution.steps = {**execution.steps, name: record}
-    execution.results = {**execution.results, **record.get("outputs", {})}
+    step_write(execution, name, record)
+    execution.results = {**execution.results, **step_record({name: record}, name).outputs}
     data = record.get("data", {})
     context.fallbacks.extend(data.get("fallbacks", []))
     if step.restore is not None:
@@ -393,15 +394,14 @@ def _find_reusable(job: Job, step: str, input_hash: str) -> dict | None:
     """A finished record of `step` with these inputs whose outputs are still stored: only while its
     execution still lists them in its results (a clean-up empties results before it deletes files,
     so a render never picks what is being deleted; see jobs.maintenance.cleanup)."""
-    for steps, results in job.executions.order_by("-id").values_list("steps", "results")[:20]:
-        record = (steps or {}).get(step)
-        if not record or record.get("input_hash") != input_hash or record.get("status") not in ("done", "reused"):
+    for steps, results in recent_steps(job):
+        record = step_record(steps, step)
+        if not record.finished or record.raw.get("input_hash") != input_hash:
             continue
-        outputs: dict = record.get("outputs", {})
-        if not outputs.items() <= (results or {}).items():
+        if not record.outputs.items() <= (results or {}).items():
             continue
-        if all(default_storage.exists(key) for key in outputs.values()):
-            return record
+        if all(default_storage.exists(key) for key in record.outputs.values()):
+            return record.raw
     return None
 
 

@@ -19,6 +19,7 @@ from accounts.brand import Brand
 
 from jobs.files import chunk_store, fetch, store
 from jobs.models import Job, JobSplit
+from jobs.records import step_record, storyboard_layout_steps
 from jobs.render.steps import burns_subtitles, compose_music, compose_plan, compose_visuals, job_music
 
 
@@ -63,15 +64,13 @@ def split_preview(*, split_row: JobSplit) -> str:
 def _rendered_sound(job: Job) -> tuple[str, str | None, list[int]]:
     """Keys of the narration and the subtitles (ASS) of the newest render that laid out the storyboard,
     and where its sentences start (ms)."""
-    for steps in job.executions.order_by("-id").values_list("steps", flat=True)[:20]:
-        steps = steps or {}
-        narration = (steps.get("narration") or {}).get("outputs") or {}
-        subtitles = (steps.get("subtitles") or {}).get("outputs") or {}
-        laid_out = (steps.get("segments") or {}).get("status") in ("done", "reused")
-        if laid_out and narration.get("narration") and default_storage.exists(narration["narration"]):
-            sentences = ((steps.get("narration") or {}).get("data") or {}).get("sentences") or []
+    for steps in storyboard_layout_steps(job):
+        narration = step_record(steps, "narration")
+        if default_storage.exists(narration.outputs["narration"]):
+            sentences = narration.data.get("sentences") or []
             starts = [sentence["start_ms"] for sentence in sentences if isinstance(sentence, dict)]
-            return narration["narration"], subtitles.get("ass") if burns_subtitles(job) else None, starts
+            subtitles = step_record(steps, "subtitles").outputs.get("ass") if burns_subtitles(job) else None
+            return narration.outputs["narration"], subtitles, starts
     raise ValidationError("This job has no rendered narration yet: render it once to preview its segments.")
 
 

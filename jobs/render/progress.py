@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from jobs.files import execution_urls
 from jobs.models import ExecutionStatus, Job, JobExecution, WebsocketTicket
+from jobs.records import step_record, step_records
 from jobs.render.claims import DB_CONNECTION_ERRORS, database_reopen, execution_save_fenced
 from jobs.render.steps import STEPS
 
@@ -77,7 +78,7 @@ def execution_publish(execution: JobExecution) -> None:
     """Tell the websocket progress views about the execution.
 
     Through the channel layer: channels-redis reaches browsers from any worker process;
-    without Redis the consumers read the database instead (see jobs.consumers).
+    without Redis the consumers read the database instead (see jobs.live.consumers).
     """
     layer = get_channel_layer()
     if layer is None or not settings.REDIS_URL:
@@ -97,11 +98,10 @@ def step_durations() -> dict[str, list[float]]:
     recent = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at", "-id")
     durations: dict[str, list[float]] = {}
     for steps in recent.values_list("steps", flat=True)[:RECENT_EXECUTIONS]:
-        for step, record in (steps or {}).items():
-            ran = isinstance(record, dict) and record.get("status") == "done"
-            if ran and record.get("duration_s") is not None:
+        for step, record in step_records(steps).items():
+            if record.status == "done" and record.raw.get("duration_s") is not None:
                 try:
-                    durations.setdefault(step, []).append(float(record["duration_s"]))
+                    durations.setdefault(step, []).append(float(record.raw["duration_s"]))
                 except (TypeError, ValueError):
                     continue
     return durations
@@ -118,11 +118,11 @@ def execution_eta(execution: JobExecution) -> float | None:
                for name in STEPS}
     remaining = 0.0
     for name in STEPS:
-        record = execution.steps.get(name, {})
-        if record.get("status") in ("done", "reused"):
+        record = step_record(execution.steps, name)
+        if record.finished:
             continue
-        if record.get("status") == "running" and record.get("started_at"):
-            elapsed = (timezone.now() - datetime.fromisoformat(record["started_at"])).total_seconds()
+        if record.status == "running" and record.raw.get("started_at"):
+            elapsed = (timezone.now() - datetime.fromisoformat(record.raw["started_at"])).total_seconds()
             remaining += max(0.0, typical[name] - elapsed)
         else:
             remaining += typical[name]
@@ -142,9 +142,9 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
         "progress": execution.progress,
         "message": execution.detail,
         "eta_s": execution_eta(execution),
-        "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s"),
-                         **step_chunks(record)}
-                  for name, record in execution.steps.items()},
+        "steps": {name: {"status": record.status or None, "duration_s": record.raw.get("duration_s"),
+                         **({"chunks": record.chunks} if record.chunks else {})}
+                  for name, record in step_records(execution.steps).items()},
         "at": time.time(),  # when it was published (epoch seconds), for latency measurements
     }
     if execution.status == ExecutionStatus.SUCCESS:
@@ -152,17 +152,6 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
     if execution.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
         event["message"] = execution.error or execution.detail
     return event
-
-
-def step_chunks(record: dict) -> dict[str, Any]:
-    """{"chunks": {"reused": r, "total": t}} for a step that made video chunks (compose), else {}.
-    A reused step encoded nothing: all its chunks count as reused."""
-    data = record.get("data") if isinstance(record, dict) else None
-    chunks = data.get("chunks") if isinstance(data, dict) else None
-    if not isinstance(chunks, list):
-        return {}
-    reused = len(chunks) if record.get("status") == "reused" else int(data.get("chunks_reused") or 0)
-    return {"chunks": {"reused": reused, "total": len(chunks)}}
 
 
 def job_snapshot(job: Job) -> dict[str, Any]:

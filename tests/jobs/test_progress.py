@@ -6,7 +6,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from batchvideo.asgi import application
-from jobs import consumers
+from jobs.live import consumers
 from jobs.render import progress
 from jobs.render import steps
 from jobs.models import ExecutionStatus, JobExecution

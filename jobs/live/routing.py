@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.consumers import JobProgressConsumer
+from jobs.live.consumers import JobProgressConsumer
 
 websocket_urlpatterns = [
     path("ws/jobs/", JobProgressConsumer.as_asgi()),

@@ -1,0 +1,1 @@
+"""Live progress over websockets (Channels): the consumer and its routes."""
