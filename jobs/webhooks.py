@@ -47,6 +47,7 @@ from jobs.models import (
     DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Publication, PublicationStatus, Webhook,
     WebhookAttempt, WebhookDelivery,
 )
+from jobs.workitems import backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -369,7 +370,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 def retry_delay_s(attempts: int) -> float:
     """Wait before try attempts+1: WEBHOOK_RETRY_BACKOFF_S, doubling, at most an hour."""
-    return min(settings.WEBHOOK_RETRY_BACKOFF_S * 2 ** max(0, attempts - 1), RETRY_MAX_DELAY_S)
+    return backoff_s(settings.WEBHOOK_RETRY_BACKOFF_S, attempts, max_s=RETRY_MAX_DELAY_S)
 
 
 def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:

@@ -28,6 +28,7 @@ from accounts import channels
 from jobs import webhooks
 from jobs.files import fetch
 from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
+from jobs.workitems import backoff_s
 from jobs.publishing.youtube import (
     QUOTA_COSTS,
     YouTubeError,
@@ -334,7 +335,7 @@ def _after_error(publication: Publication, error: YouTubeError) -> None:
         quota_exhaust()
         _wait_for_quota(publication, str(error))
     elif error.kind == "retry" and publication.attempts < settings.YOUTUBE_MAX_ATTEMPTS:
-        delay = min(3600.0, settings.YOUTUBE_RETRY_BACKOFF_S * 2 ** max(0, publication.attempts - 1))
+        delay = backoff_s(settings.YOUTUBE_RETRY_BACKOFF_S, publication.attempts, max_s=3600.0)
         when = timezone.now() + timedelta(seconds=delay)
         _save(publication, status=PublicationStatus.WAITING, scheduled_for=when, error=str(error),
               detail=f"Attempt {publication.attempts} of {settings.YOUTUBE_MAX_ATTEMPTS} ended ({error}); "

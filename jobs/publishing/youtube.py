@@ -19,6 +19,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaFileUpload
 
 from accounts.channels import REVOKED
+from jobs.workitems import backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def upload_video(client, *, path: Path, body: dict, upload_uri: str = "",
             drops += 1
             logger.warning("upload of %s: %s; resuming (%d of %d)", path.name, classify(error), drops,
                            settings.YOUTUBE_UPLOAD_RETRIES)
-            time.sleep(min(settings.YOUTUBE_UPLOAD_RETRY_WAIT_S * 2 ** (drops - 1), 60))
+            time.sleep(backoff_s(settings.YOUTUBE_UPLOAD_RETRY_WAIT_S, drops, max_s=60))
         if request.resumable_uri:
             on_session(request.resumable_uri, request.resumable_progress)
     return response

@@ -26,6 +26,7 @@ from jobs.models import ErrorKind, ExecutionStatus, JobExecution
 
 from jobs.render.progress import execution_publish
 from jobs.webhooks import execution_event_record
+from jobs.workitems import backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def attempts_allowed() -> int:
 
 def retry_delay_s(attempt: int) -> float:
     """The wait after attempt number `attempt` ended: 60, 120, 240 s with the seed's settings."""
-    return settings.EXECUTION_RETRY_BACKOFF_S * 2 ** max(0, attempt - 1)
+    return backoff_s(settings.EXECUTION_RETRY_BACKOFF_S, attempt)
 
 
 def stale_before() -> datetime:
