@@ -18,7 +18,7 @@ may reuse is deleted under it:
    again that the job has no waiting or running execution and that this execution is neither the
    job's newest nor its newest success, computes what the job's other rows still reference, and
    empties the execution's `results`. A render only reuses a step record whose execution still
-   lists the outputs in `results` (render._find_reusable), so from the commit on no render picks
+   lists the outputs in `results` (jobs.render.loop._find_reusable), so from the commit on no render picks
    these files; and a render created meanwhile either committed before the lock (the job is busy:
    skipped) or waits for it (inserting an execution locks the job row too: the foreign key, and
    `latest_execution`), then finds `results` empty.

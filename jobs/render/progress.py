@@ -59,7 +59,7 @@ class Reporter:
         execution.heartbeat_at = timezone.now()
         try:
             # Results too: a retry or a new owner reuses this attempt's finished steps only while
-            # the execution lists their outputs (see render._find_reusable).
+            # the execution lists their outputs (see jobs.render.loop._find_reusable).
             execution_save_fenced(execution, ["progress", "current_step", "detail", "heartbeat_at", "steps",
                                               "results", "retry_count"])
         except DB_CONNECTION_ERRORS:
