@@ -265,3 +265,45 @@ def test_no_keys_means_no_request(fake_stock, settings):
     job = make_preset_job(content="大海的波浪。", extra={"real_clip_ratio": 1.0})
     assert stock.segment_candidates(job=job, keywords=[["sea"]], remote=True) == ([[]], [])
     assert fake_stock.requests == []
+
+
+# ---------------------------------------------------------------- the storyboard and the credits
+
+
+@pytest.mark.slow
+def test_candidates_show_in_the_storyboard_and_a_chosen_clip_renders_with_its_credit(fake_stock, settings):
+    from django.urls import reverse
+
+    from jobs.publishing import PublishOptions, publish_options_check
+    from tests.admin.conftest import client_for, make_operator
+
+    settings.SEGMENT_TARGET_MS = 500
+    operator = make_operator()
+    job = make_preset_job(owner=operator, content="大海的波浪拍打着沙滩。", description="A day at the sea.",
+                          extra={"real_clip_ratio": 1.0, "segment_target_ms": 500})
+    first = renders.execution_run(execution=services.execution_create(job=job))
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    [split] = job.splits.all()
+    pexels, pixabay = StockClip.objects.get(provider="pexels"), StockClip.objects.get(provider="pixabay")
+    assert [candidate["id"] for candidate in split.clip_candidates][:2] == [pexels.pk, pixabay.pk]
+    assert split.clip_id == pexels.pk  # the clip share took the best-scoring one
+
+    client = client_for(operator)
+    page = client.get(reverse("admin:jobs_job_storyboard", args=[job.pk])).content.decode()
+    assert page.count('class="clip-candidate') == len(split.clip_candidates)
+    assert "Video by PeakFilms on Pixabay" in page and "1.0 s" in page and f'data-clip="{pixabay.pk}"' in page
+    assert page.count('<img src="/files/') >= 2  # the thumbnails, signed
+
+    # The operator picks the Pixabay clip instead; the render shows it, the description credits it.
+    response = client.post(reverse("admin:jobs_job_storyboard", args=[job.pk]),
+                           {f"text-{split.pk}": split.text, f"prompt-{split.pk}": split.prompt,
+                            f"clip-{split.pk}": str(pixabay.pk)})
+    assert response.status_code in (200, 302)
+    split.refresh_from_db()
+    assert split.clip_id == pixabay.pk
+    second = renders.execution_run(execution=services.execution_create(job=job))
+    assert second.status == ExecutionStatus.SUCCESS, second.detail
+    assert second.steps["compose"]["status"] == "done"  # composed again, with the chosen clip
+    description = publish_options_check(job=job, options=PublishOptions())["description"]
+    assert description == ("A day at the sea.\n\nCredits:\nVideo by PeakFilms on Pixabay (Pixabay Content License): "
+                           "https://pixabay.com/videos/mountain-snow-peak-2000/")
