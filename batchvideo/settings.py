@@ -351,6 +351,20 @@ LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "")
 LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
 LLM_MODEL = os.environ.get("LLM_MODEL", "")
 PRESENTER_URL = os.environ.get("PRESENTER_URL", "")
+# Stock footage (README "Stock footage"): the clip library is searched first; Pexels and Pixabay fill in
+# where a key is set. Each key gets `budget` requests per `window_s` (their documented limits: Pexels 200
+# an hour, Pixabay 100 a minute), counted in the shared "cluster" cache so every worker of a farm obeys it.
+STOCK_PROVIDERS = {
+    "pexels": {"key": os.environ.get("PEXELS_API_KEY", ""), "base_url": os.environ.get("PEXELS_API_URL", ""),
+               "budget": env_int("PEXELS_BUDGET", 200), "window_s": 3600},
+    "pixabay": {"key": os.environ.get("PIXABAY_API_KEY", ""), "base_url": os.environ.get("PIXABAY_API_URL", ""),
+                "budget": env_int("PIXABAY_BUDGET", 100), "window_s": 60},
+}
+STOCK_CANDIDATES = env_int("STOCK_CANDIDATES", 3)  # clips offered per segment
+STOCK_TIMEOUT_S = env_float("STOCK_TIMEOUT_S", 15.0)
+STOCK_ATTEMPTS = env_int("STOCK_ATTEMPTS", 3)
+STOCK_BACKOFF_S = env_float("STOCK_BACKOFF_S", 1.0)
+STOCK_MAX_BYTES = env_int("STOCK_MAX_BYTES", 200 * 1024 * 1024)
 TTS_OPTIONS = {
     "seedvc": {"url": os.environ.get("SEEDVC_URL", "")},
     "azure": {

@@ -223,9 +223,27 @@ class StockClip(Owned):
     tags = models.CharField(max_length=255, blank=True, help_text="Comma-separated, e.g. landscape,sea")
     source = models.CharField(max_length=255, blank=True, help_text="Where the clip comes from.")
     licence = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True, help_text="Searched with the title and tags.")
+    # A clip downloaded from a stock provider (media_engine.stock): who made it, where its page is, and
+    # the search that found it. `provider` + `external_id` is unique, so a file is downloaded once.
+    provider = models.CharField(max_length=32, blank=True, help_text="pexels, pixabay; empty for an import.")
+    external_id = models.CharField(max_length=64, blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    page_url = models.URLField(max_length=500, blank=True)
+    search = models.CharField(max_length=255, blank=True, help_text="The search that found it.")
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    thumbnail = models.FileField(upload_to="clips/thumbnails/", blank=True)
+    shots = models.JSONField(
+        null=True, blank=True,
+        help_text="[[start_ms, end_ms], ...]: its shots without fade-ins (media_engine.scenes); null: not read yet.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "external_id"], condition=~Q(provider=""),
+                                    name="clip_unique_provider_id"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.file.name
@@ -255,6 +273,10 @@ class JobSplit(models.Model):
     clip = models.ForeignKey(
         StockClip, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="A real clip shown instead of a picture.",
+    )
+    keywords = models.JSONField(default=list, blank=True, help_text="Footage search terms, best first.")
+    clip_candidates = models.JSONField(
+        default=list, blank=True, help_text="Clips that fit the segment, best first: [{id, score}].",
     )
     variant = models.PositiveIntegerField(
         default=0, help_text="Raised by 'regenerate pictures' so new pictures get new seeds."

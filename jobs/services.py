@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from media_engine.errors import MediaError
 from media_engine.language import detect_language
 from media_engine.spoken import language_of
 from voices.models import Language, Voice
@@ -227,16 +226,7 @@ def clip_import(*, path: Path, owner=None, tags: str = "", source: str = "", lic
 
 def clip_set_file(*, clip: StockClip, path: Path) -> StockClip:
     """Store a video file as the clip's (under the file's own name) with the duration and size
-    ffprobe reads from it, and save the clip."""
-    from media_engine import ffmpeg
+    ffprobe reads from it (and its shots and thumbnail: jobs.footage.stock), and save the clip."""
+    from jobs.footage import stock
 
-    info = ffmpeg.probe(path)
-    video = next((s for s in info.get("streams", []) if s.get("codec_type") == "video"), None)
-    if video is None:
-        raise MediaError(f"{path.name} has no video stream")
-    clip.duration_ms = int(float(info["format"]["duration"]) * 1000)
-    clip.width, clip.height = int(video.get("width", 0)), int(video.get("height", 0))
-    with open(path, "rb") as handle:
-        clip.file.save(path.name, File(handle), save=False)
-    clip.save()
-    return clip
+    return stock.clip_store_file(clip=clip, path=path)

@@ -21,13 +21,14 @@ from django.db.models import F
 
 from media_engine import clips, split
 from media_engine.errors import MediaError
-from media_engine.prompts import build_prompts
+from media_engine.prompts import BuiltPrompts, build_prompts
 from media_engine.sentences import TimedSentence, split_sentences
 
 from jobs.files import picture_key
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
 from jobs.records import step_record, storyboard_layout_steps
 from jobs.validation import check_content, clean_prompt
+from jobs.footage import stock
 
 # Rows move past this index while a storyboard is renumbered: (job, index) is unique at every
 # moment (PostgreSQL checks it row by row, even inside one UPDATE).
@@ -187,9 +188,12 @@ def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
     first, second = sentences[:at], sentences[at:]
     _shift(job, after=row.index, by=1)
     second_text = split.join_texts(second)
+    built = _new_prompts(job, [second_text], llm=False)
+    # Its clip candidates come from the library only: no provider is asked during a request.
+    [candidates], _notes = stock.segment_candidates(job=job, keywords=built.keywords, remote=False)
     new_part = JobSplit.objects.create(
         job=job, index=row.index + 1, start_ms=cut_ms, end_ms=row.end_ms, text=second_text, sentences=second,
-        prompt=_new_prompts(job, [second_text], llm=False)[0],
+        prompt=built.prompts[0], keywords=built.keywords[0], clip_candidates=candidates,
         images=[image for image in row.images if image.get("source") != "card"],
     )
     row.sentences, row.text, row.end_ms = first, split.join_texts(first), cut_ms
@@ -318,18 +322,23 @@ def segments_fit(*, job: Job, segments: list[split.Segment], sentences: list[str
 def segments_save(
     *, job: Job, segments: list[split.Segment], sentences: list[str], llm: bool = True,
     fence: Callable[[], None] | None = None,
-) -> None:
+) -> list[str]:
     """Write the storyboard: a segment that continues an earlier one (its `origin`) keeps that row and
     every choice on it, with new times, sentences and text; new segments get new rows and prompts;
     rows no segment continues go (their pictures stay in storage for the clean-up).
 
-    Prompts for new segments are built first, outside the transaction: they may call an LLM. Clips are
-    placed automatically only on a storyboard made from scratch that has none yet. A render passes its
-    `fence`, checked under the job's row lock: a worker that lost its execution writes nothing.
+    Prompts, footage keywords and clip candidates for new segments come first, outside the transaction:
+    they may call an LLM and stock providers (only with `llm`, and providers only when the job shows
+    clips). Clips are placed automatically only on a storyboard made from scratch that has none yet,
+    the best-fitting first. A render passes its `fence`, checked under the job's row lock: a worker that
+    lost its execution writes nothing. Returns notes for the execution's detail (a provider that failed).
     """
     previous = list(job.splits.order_by("index"))  # a segment's origin is its place in this list
     new_texts = [segment.text for segment in segments if segment.origin is None]
-    new_prompts = iter(_new_prompts(job, new_texts, llm=llm))
+    built = _new_prompts(job, new_texts, llm=llm)
+    candidates, notes = stock.segment_candidates(job=job, keywords=built.keywords,
+                                                 remote=llm and clip_ratio(job) > 0)
+    new_rows = iter(zip(built.prompts, built.keywords, candidates))
     from_scratch = all(segment.origin is None for segment in segments)
     with transaction.atomic():
         list(Job.objects.select_for_update().filter(pk=job.pk).values_list("pk", flat=True))
@@ -343,7 +352,8 @@ def segments_save(
         for segment in segments:
             texts = [sentences[i] for i in segment.sentence_indexes]
             if segment.origin is None:
-                row = JobSplit(job=job, prompt=next(new_prompts))
+                prompt, keywords, clip_candidates = next(new_rows)
+                row = JobSplit(job=job, prompt=prompt, keywords=keywords, clip_candidates=clip_candidates)
             else:
                 row = previous[segment.origin]
                 if row.text != segment.text:
@@ -354,6 +364,7 @@ def segments_save(
             rows.append(row)
         if from_scratch and not any(row.clip_id for row in rows):
             _assign_clips(job, rows)
+    return notes
 
 
 def storyboard_resplit_plan(*, job: Job) -> ResplitPlan:
@@ -398,14 +409,15 @@ def _sentences_in(text: str, job: Job) -> list[str]:
         return [text]
 
 
-def _new_prompts(job: Job, texts: list[str], *, llm: bool) -> list[str]:
+def _new_prompts(job: Job, texts: list[str], *, llm: bool) -> BuiltPrompts:
     if not texts:
-        return []
+        return BuiltPrompts([], "template", "", [])
     topic = job.topic
     return build_prompts(
         texts, prefix=topic.prompt_image_prefix if topic else "",
         image_prompt=topic.prompt_gen_image if topic else "", llm=_llm_settings() if llm else None,
-    ).prompts
+        language=job.language.code if job.language else "",
+    )
 
 
 def clip_ratio(job: Job) -> float:
@@ -428,7 +440,10 @@ def _assign_clips(job: Job, rows: list[JobSplit]) -> None:
         return
     choices = [clips.ClipChoice(id=clip.pk, duration_ms=clip.duration_ms, tags=clip.tag_set) for clip in library]
     wanted = job.topic.tag_set if job.topic else set()
-    assignment = clips.assign_clips(len(rows), ratio=clip_ratio(job), clips=choices, seed=job.pk, wanted_tags=wanted)
+    # How well each clip fits each segment's keywords (its candidates), so the fitting clip wins.
+    scores = {row.index: {candidate["id"]: candidate["score"] for candidate in row.clip_candidates} for row in rows}
+    assignment = clips.assign_clips(len(rows), ratio=clip_ratio(job), clips=choices, seed=job.pk, wanted_tags=wanted,
+                                    scores=scores)
     for row in rows:
         if row.index in assignment:
             row.clip_id = assignment[row.index]

@@ -109,6 +109,7 @@ class Visual:
     kind: Literal["still", "clip"]
     start_ms: int
     end_ms: int
+    offset_ms: int = 0  # a clip plays from here (its best shot, past any fade-in: media_engine.scenes)
 
 
 @dataclass(frozen=True)
@@ -438,7 +439,8 @@ def _picture_graph(
             # One decoding thread: frame threads each hold full-size frames (-140 MB measured
             # for 8 clips), and the encoder keeps both cores busy anyway. The clip loops for
             # as long as its segment needs.
-            inputs.append(["-threads", "1", "-stream_loop", "-1", "-t", f"{needed / plan.fps + 1:.3f}",
+            seek = ["-ss", f"{visual.offset_ms / 1000:.3f}"] if visual.offset_ms else []
+            inputs.append(["-threads", "1", "-stream_loop", "-1", *seek, "-t", f"{needed / plan.fps + 1:.3f}",
                            "-i", str(visual.path)])
             chain = _clip_chain(plan, width, height, needed)
         # Labels count within this graph, so a chunk's graph does not say where it is in the video.

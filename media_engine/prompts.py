@@ -1,5 +1,6 @@
-"""Picture prompts for the segments: from the topic's template, or from an OpenAI-compatible
-chat model when one is configured, falling back to the template whenever the model fails."""
+"""Picture prompts and footage search terms for the segments: from the topic's template and a
+keyword extractor, or from an OpenAI-compatible chat model when one is configured (one call writes
+both), falling back to the template and the extractor whenever the model fails."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import NamedTuple
 import requests
 
 from .errors import MediaError, with_retries
+from .keywords import MAX_KEYWORDS, extract_keywords
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +26,22 @@ SYSTEM_MESSAGE = (
     "You write prompts for a text-to-image model (FLUX). For each numbered narration segment, "
     "write one English picture prompt of 30-60 words describing a single concrete scene: subject, "
     "setting, lighting, composition. No text, captions or logos in the picture. "
-    "Reply with only a JSON array of strings, one per segment, in order."
+    "Also give 2-5 short English search terms (one or two words each) that would find stock video "
+    "footage of that scene. Reply with only a JSON array, one object per segment, in order: "
+    '[{"prompt": "...", "search": ["...", "..."]}, ...]'
 )
+
+
+class Scene(NamedTuple):
+    prompt: str
+    search: list[str]  # footage search terms; empty when the model gave none
 
 
 class BuiltPrompts(NamedTuple):
     prompts: list[str]
     source: str  # "llm" or "template"
     fallback_reason: str  # why the LLM was not used, "" when it was or none is configured
+    keywords: list[list[str]]  # per segment: the model's search terms, else the extractor's
 
 
 def template_prompt(*, prefix: str, image_prompt: str, text: str, max_chars: int = MAX_PROMPT_CHARS) -> str:
@@ -63,8 +73,9 @@ def chat_prompts(
     timeout: float = 60,
     retries: int = 2,
     backoff: float = 1.0,
-) -> list[str]:
-    """One English picture prompt per segment from one `/chat/completions` call.
+) -> list[Scene]:
+    """One English picture prompt and its footage search terms per segment from one
+    `/chat/completions` call.
 
     `retries` is the number of attempts in all for transient failures (timeouts, connection
     errors, 429, 5xx), `backoff` seconds apart, doubling. An answer that is not a JSON array
@@ -76,7 +87,7 @@ def chat_prompts(
     segments = "\n".join(f"{number}. {_clean(text)}" for number, text in enumerate(texts, start=1))
     user_message = (
         f"Visual style for every prompt: {_clean(style) or 'photorealistic'}\n"
-        f"There are {len(texts)} segments; answer with a JSON array of exactly {len(texts)} strings.\n\n"
+        f"There are {len(texts)} segments; answer with a JSON array of exactly {len(texts)} objects.\n\n"
         f"{segments}"
     )
     payload = {
@@ -90,22 +101,24 @@ def chat_prompts(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     answer = with_retries(lambda: _post_json(url, payload, headers, timeout), attempts=max(1, retries),
                           backoff_s=backoff, service="the LLM")
-    return parse_prompt_list(_message_content(answer), expected=len(texts))
+    return parse_scenes(_message_content(answer), expected=len(texts))
 
 
 def build_prompts(
-    texts: Sequence[str], *, prefix: str, image_prompt: str, llm: dict | None,
+    texts: Sequence[str], *, prefix: str, image_prompt: str, llm: dict | None, language: str = "",
 ) -> BuiltPrompts:
-    """Prompts for `texts` and where they came from.
+    """Prompts and footage search terms for `texts` and where they came from.
 
     With `llm` (keys: base_url, api_key, model; optional style, timeout, retries, backoff) the
     chat model writes the scenes and the topic's prefix (its style and LoRA trigger words)
     is put in front of each; the topic's image prompt guides the model's style. Any LLM
-    failure falls back to template prompts and is logged and returned as the reason.
+    failure falls back to template prompts and is logged and returned as the reason. Search terms
+    the model does not give come from the segment's text (`keywords.extract_keywords`, `language`).
     """
     template = [template_prompt(prefix=prefix, image_prompt=image_prompt, text=text) for text in texts]
+    extracted = [extract_keywords(text, language=language) for text in texts]
     if not llm or not llm.get("base_url") or not llm.get("model"):
-        return BuiltPrompts(template, "template", "")
+        return BuiltPrompts(template, "template", "", extracted)
     style = ", ".join(part for part in (_clean(image_prompt), _clean(llm.get("style", ""))) if part)
     try:
         scenes = chat_prompts(
@@ -115,13 +128,21 @@ def build_prompts(
         )
     except MediaError as error:
         logger.warning("LLM prompts failed, using the topic template: %s", error)
-        return BuiltPrompts(template, "template", str(error))
-    styled = [template_prompt(prefix=prefix, image_prompt="", text=scene) for scene in scenes]
-    return BuiltPrompts(styled, "llm", "")
+        return BuiltPrompts(template, "template", str(error), extracted)
+    styled = [template_prompt(prefix=prefix, image_prompt="", text=scene.prompt) for scene in scenes]
+    keywords = [scene.search or own for scene, own in zip(scenes, extracted)]
+    return BuiltPrompts(styled, "llm", "", keywords)
 
 
 def parse_prompt_list(content: str, *, expected: int) -> list[str]:
-    """The JSON array in a chat answer, tolerating a ```json fence or a {"prompts": [...]} wrapper."""
+    """The prompts of a chat answer (see parse_scenes)."""
+    return [scene.prompt for scene in parse_scenes(content, expected=expected)]
+
+
+def parse_scenes(content: str, *, expected: int) -> list[Scene]:
+    """The JSON array in a chat answer, tolerating a ```json fence or a {"prompts": [...]} wrapper.
+    An item is an object {"prompt", "search"} or (as models answered before search terms were asked
+    for) a plain prompt string."""
     fenced = FENCE.match(content)
     raw = fenced.group(1) if fenced else content.strip()
     try:
@@ -141,10 +162,24 @@ def parse_prompt_list(content: str, *, expected: int) -> list[str]:
         raise MediaError(f"the LLM answered a {type(data).__name__}, not a JSON array of prompts")
     if len(data) != expected:
         raise MediaError(f"the LLM returned {len(data)} prompts for {expected} segments")
-    prompts = [_clean(item) if isinstance(item, str) else "" for item in data]
-    if not all(prompts):
+    scenes = [_scene(item) for item in data]
+    if not all(scene.prompt for scene in scenes):
         raise MediaError("the LLM returned an empty or non-text prompt")
-    return [prompt[:MAX_PROMPT_CHARS] for prompt in prompts]
+    return scenes
+
+
+def _scene(item: object) -> Scene:
+    if isinstance(item, str):
+        return Scene(_clean(item)[:MAX_PROMPT_CHARS], [])
+    if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
+        return Scene("", [])
+    search = item.get("search") if isinstance(item.get("search"), list) else []
+    terms: list[str] = []
+    for term in search:
+        term = _clean(term).lower()[:60] if isinstance(term, str) else ""
+        if term and term not in terms:
+            terms.append(term)
+    return Scene(_clean(item["prompt"])[:MAX_PROMPT_CHARS], terms[:MAX_KEYWORDS])
 
 
 def _post_json(url: str, payload: dict, headers: dict, timeout: float) -> dict:

@@ -226,7 +226,7 @@ JOBS_TIERS = [
     ("webhooks", ("jobs.webhooks",)),
     ("validation", ("jobs.validation",)),
     ("files, options, records", ("jobs.files", "jobs.options", "jobs.records", "jobs.render.workspace",
-                                 "jobs.workitems")),
+                                 "jobs.workitems", "jobs.footage.")),
     ("models", ("jobs.models",)),
 ]
 

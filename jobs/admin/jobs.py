@@ -36,6 +36,7 @@ from jobs.admin.forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, 
 from jobs.models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 from jobs.records import step_records
 from jobs.render.steps import STEPS
+from jobs.footage import stock
 
 DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
                      "speech_speed", "orientation", "extra", "runorder"]
@@ -340,6 +341,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         clips = list(StockClip.objects.visible_to(request.user).order_by("title"))
         if request.method == "POST":
             return self._storyboard_post(request, job, splits, clips)
+        clips_by_id = {clip.pk: clip for clip in clips}
         narration = storyboard.storyboard_narration(job)
         narration_url = (default_storage.url(narration.key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
                          if narration else "")
@@ -356,6 +358,15 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                            for image in split_row.images if image.get("key")],
                 # Where each boundary inside the segment is: "after sentence n".
                 "boundaries": list(enumerate(storyboard.sentences_of(split_row)[:-1], start=1)),
+                # The clips that fit the segment's keywords, best first, beside its pictures.
+                "candidates": [{"clip": clips_by_id[candidate["id"]], "score": candidate["score"],
+                                "credit": stock.clip_credit(clips_by_id[candidate["id"]]),
+                                "length": f"{clips_by_id[candidate['id']].duration_ms / 1000:.1f} s",
+                                "thumbnail": default_storage.url(clips_by_id[candidate["id"]].thumbnail.name,
+                                                                 expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
+                                if clips_by_id[candidate["id"]].thumbnail else ""}
+                               for candidate in split_row.clip_candidates if candidate.get("id") in clips_by_id],
+                "candidate_ids": [candidate.get("id") for candidate in split_row.clip_candidates],
                 "last": number == len(splits) - 1,
                 # The stored narration, played from the segment's start to its end (a media fragment).
                 "audio": f"{narration_url}#t={split_row.start_ms / 1000:.3f},{split_row.end_ms / 1000:.3f}"

@@ -39,6 +39,7 @@ from jobs.publishing.youtube import (
     watch_url,
     youtube_client,
 )
+from jobs.footage import stock
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,19 @@ def publication_cost(publication: Publication) -> int:
 # ---------------------------------------------------------------- asking
 
 
+def _with_credits(description: str, job: Job) -> str:
+    """The job's description and, below it, a credit line for each clip the video shows whose licence
+    asks for or names one (stock.clip_credit)."""
+    credits = list(dict.fromkeys(
+        credit for split_row in job.splits.select_related("clip").order_by("index")
+        if split_row.clip and (credit := stock.clip_credit(split_row.clip))
+    ))
+    if not credits:
+        return description
+    return "\n\n".join(part for part in (description, "Credits:\n" + "\n".join(credits)) if part)
+
+
+
 def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
     """The publication's fields from the job and the options, or a ValidationError naming the problem."""
     errors: dict[str, list[str]] = {}
@@ -122,7 +136,7 @@ def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
             f"YouTube titles have at most {TITLE_MAX} characters; this one has {len(title)}.")
     if "<" in title or ">" in title:
         errors.setdefault("publish_title", []).append("YouTube titles may not contain < or >.")
-    description = job.description.strip()
+    description = _with_credits(job.description.strip(), job)
     if len(description.encode()) > DESCRIPTION_MAX_BYTES or "<" in description or ">" in description:
         errors.setdefault("description", []).append(
             f"YouTube descriptions have at most {DESCRIPTION_MAX_BYTES} bytes and no < or >.")

@@ -35,6 +35,7 @@ from jobs.files import chunk_store, execution_key, fetch, file_digest, picture_k
 from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
 from jobs.validation import check_content, voice_language_problem
 from jobs.render.workspace import sentence_cache
+from jobs.footage import stock
 
 
 @dataclass
@@ -296,9 +297,9 @@ def segments_run(context: RenderContext, inputs: dict) -> Outputs:
     sentences = context.narration.sentences
     segments = storyboard.segments_plan(job=context.job, sentences=sentences,
                                         duration_ms=inputs["duration_ms"], target_ms=inputs["target_ms"])
-    storyboard.segments_save(job=context.job, segments=segments, sentences=[s.text for s in sentences],
-                             fence=context.fence)
-    return {}, {"segments": len(segments)}
+    notes = storyboard.segments_save(job=context.job, segments=segments, sentences=[s.text for s in sentences],
+                                     fence=context.fence)
+    return {}, {"segments": len(segments), "fallbacks": notes}
 
 
 # ---------------------------------------------------------------- pictures
@@ -557,10 +558,13 @@ def compose_visuals(
                 if start - bounds[-1] >= CUE_PIECE_MIN_MS and split_row.end_ms - start >= CUE_PIECE_MIN_MS:
                     bounds.append(start)
         bounds.append(split_row.end_ms)
+        # A clip plays from its longest shot, past any fade-in (stock.clip_start_ms).
+        offset_ms = (stock.clip_start_ms(split_row.clip, path=path, needed_ms=split_row.duration_ms)
+                     if kind == "clip" and path.is_absolute() else 0)
         for piece, (start_ms, end_ms) in enumerate(zip(bounds, bounds[1:])):
             if visuals:
                 joins.append("cue" if piece else "segment")
-            visuals.append(compose.Visual(path=path, kind=kind, start_ms=start_ms, end_ms=end_ms))
+            visuals.append(compose.Visual(path=path, kind=kind, start_ms=start_ms, end_ms=end_ms, offset_ms=offset_ms))
             split_of.append(number)
     return visuals, joins, split_of
 

@@ -549,3 +549,15 @@ def test_a_logo_in_a_shorts_frame_keeps_clear_of_the_buttons_and_captions(assets
     safe_x, safe_y, safe_w, safe_h = safe_box(360, 640)
     assert safe_x <= x and x + w <= safe_x + safe_w and safe_y <= y and y + h <= safe_y + safe_h
     assert (x < 180) == corner.endswith("left") and (y < 320) == corner.startswith("top")
+
+
+def test_a_clip_plays_from_its_offset(assets, tmp_path):
+    # 1 s of red, then 2 s of blue: from 1000 ms on, the segment shows blue from its first frame.
+    clip = tmp_path / "red-blue.mp4"
+    ffmpeg.run(["-f", "lavfi", "-i", "color=c=red:s=320x180:r=30:d=1", "-f", "lavfi", "-i",
+                "color=c=blue:s=320x180:r=30:d=2", "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)])
+    from_start = render(base_plan(assets, visuals=[Visual(clip, "clip", 0, 2000)]), tmp_path / "a.mp4").path
+    offset = render(base_plan(assets, visuals=[Visual(clip, "clip", 0, 2000, offset_ms=1000)]), tmp_path / "b.mp4").path
+    red, blue = frame(from_start, 0.2, tmp_path).mean(axis=(0, 1)), frame(offset, 0.2, tmp_path).mean(axis=(0, 1))
+    assert red[0] > 150 > red[2] and blue[2] > 150 > blue[0]

@@ -168,7 +168,8 @@ def test_answer_without_choices_falls_back(chat: FakeChat) -> None:
 def test_no_llm_configured_uses_the_template_without_a_reason() -> None:
     result = prompts.build_prompts(TEXTS, prefix="p", image_prompt="i", llm=None)
     assert result.source == "template" and result.fallback_reason == ""
-    prompt_list, source, reason = result  # a plain 3-tuple too
+    prompt_list, _source, _reason, keywords = result  # a plain tuple too
+    assert len(keywords) == len(TEXTS)
     assert prompt_list[0] == f"p, i, {TEXTS[0]}"
 
 
@@ -178,3 +179,26 @@ def test_chat_prompts_raises_media_error(chat: FakeChat) -> None:
         prompts.chat_prompts(TEXTS, base_url=chat.url, api_key="k", model="m", style="s", timeout=2)
     assert caught.value.permanent
     assert prompts.chat_prompts([], base_url=chat.url, api_key="k", model="m", style="s") == []
+
+
+def test_the_same_llm_call_gives_footage_search_terms(chat: FakeChat) -> None:
+    answer = [{"prompt": scene, "search": ["Tai Chi", "park", "tai chi"]} if number == 0 else
+              {"prompt": scene, "search": []} for number, scene in enumerate(SCENES)]
+    chat.answers = [(200, chat_answer(json.dumps(answer)), 0.0)]
+    result = build(chat)
+
+    assert result.source == "llm" and len(chat.requests) == 1
+    assert result.prompts[0] == f"warm watercolor, mxstyle, {SCENES[0]}"
+    assert result.keywords[0] == ["tai chi", "park"]
+    # Where the model gave no terms, the segment's own text gives them (jieba for Chinese).
+    assert result.keywords[1] and all(term in TEXTS[1] for term in result.keywords[1])
+
+
+def test_without_a_chat_model_the_segment_text_gives_the_search_terms() -> None:
+    result = prompts.build_prompts(["The old fisherman walks along a quiet beach at sunrise."], prefix="",
+                                   image_prompt="", llm=None, language="en")
+    assert result.source == "template"
+    assert {"sunrise", "quiet beach"} <= set(result.keywords[0])
+    chinese = prompts.build_prompts(["清晨的海边，老渔夫沿着安静的沙滩散步。"], prefix="", image_prompt="", llm=None,
+                                    language="zh-CN")
+    assert "渔夫" in chinese.keywords[0] and "沙滩" in chinese.keywords[0]

@@ -1,0 +1,1 @@
+"""Footage for segments: stock clips found in the library or at providers."""
