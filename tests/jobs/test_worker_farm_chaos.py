@@ -179,7 +179,9 @@ def test_workers_sharing_a_host_survive_kill_pause_and_dropped_connections_with_
             and float(line[5]) > resumed_at and not Path(line[4]).name.startswith(".")]
     assert not late, f"the paused worker stored after its claim was lost: {late}"
     assert not ffmpeg_in(tmp_path)
-    assert not list(scratch.iterdir()), "temp files left in the system temp folder"
+    # jieba (keywords for stock footage) keeps its dictionary cache there on purpose: not a render's
+    left = [path for path in scratch.iterdir() if path.name != "jieba.cache"]
+    assert not left, f"temp files left in the system temp folder: {left}"
     assert not [path for path in (work_root / "runs").iterdir()], "attempt folders left behind"
     errors = {status: count for status, count in load.statuses.items() if not (isinstance(status, int) and status < 500)}
     assert not errors and sum(load.statuses.values()) > 50, load.statuses
