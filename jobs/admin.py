@@ -373,7 +373,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         regenerate = request.POST.get("regenerate")
         if regenerate in by_id:
             storyboard.split_regenerate(split_row=by_id[regenerate])
-            number = by_id[regenerate].index + 1
+            number = by_id[regenerate].index
             self.message_user(request, f"Segment {number} gets new pictures on the next render.")
             return HttpResponseRedirect(request.path)
         errors = []
@@ -395,7 +395,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 if upload is not None:  # the API's checks, in the API's words
                     storyboard.split_add_image(split_row=split_row, uploaded=check_image(upload))
             except ValidationError as error:
-                errors.append(f"Segment {split_row.index + 1}: {'; '.join(error.messages)}")
+                errors.append(f"Segment {split_row.index}: {'; '.join(error.messages)}")
         if not errors:
             errors = self._storyboard_structure(request, by_id)
         for error in errors:
@@ -417,11 +417,11 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 if not at.isdigit():
                     raise ValidationError("Choose the sentence to split after.")
                 new_part = storyboard.split_divide(split_row=by_id[divide], at=int(at))
-                self.message_user(request, f"Split segment {new_part.index}: segment {new_part.index + 1} "
+                self.message_user(request, f"Split segment {new_part.index - 1}: segment {new_part.index} "
                                            "starts a new picture on the next render.", messages.SUCCESS)
             elif merge in by_id:
                 merged = storyboard.split_merge_next(split_row=by_id[merge])
-                self.message_user(request, f"Merged segments {merged.index + 1} and {merged.index + 2}.",
+                self.message_user(request, f"Merged segments {merged.index} and {merged.index + 1}.",
                                   messages.SUCCESS)
         except ValidationError as error:
             return ["; ".join(error.messages)]
@@ -450,7 +450,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             "target_s": storyboard.segment_target_ms(job) / 1000, "current_count": len(current),
             "kept": [current[position] for position in plan.kept],
             "dropped": [current[position] for position in plan.dropped],
-            "segments": [{"segment": segment, "keeps": segment.origin + 1 if segment.origin is not None else None}
+            "segments": [{"segment": segment, "keeps": current[segment.origin].index if segment.origin is not None else None}
                          for segment in plan.segments],
         }
         return TemplateResponse(request, "admin/jobs/job/resplit.html", context)
