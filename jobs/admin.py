@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import F, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -94,7 +94,10 @@ class JobExecutionInline(admin.TabularInline):
     @admin.display(description="Steps")
     def step_durations(self, obj: JobExecution) -> str:
         parts = []
-        for name, record in (obj.steps or {}).items():
+        # In pipeline order (the database keeps JSON keys in an order of its own: shortest first).
+        records = obj.steps or {}
+        for name in sorted(records, key=lambda name: (list(STEPS).index(name) if name in STEPS else len(STEPS))):
+            record = records[name]
             seconds = record.get("duration_s")
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
             chunks = progress.step_chunks(record).get("chunks")
@@ -159,6 +162,8 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         return super().get_queryset(request).annotate(
             latest_status=F("latest_execution__status"),
             latest_progress=F("latest_execution__progress"),
+            latest_updated=F("latest_execution__updated_at"),
+            last_change=Greatest("updated_at", Coalesce("latest_execution__updated_at", "updated_at")),
             video_ms=Subquery(success.annotate(
                 ms=Cast(KT("steps__narration__data__duration_ms"), IntegerField())).values("ms")[:1]),
         )
@@ -194,10 +199,12 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         return format_html('<span title="{}">{}</span>', obj.created_at.isoformat(),
                            timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"))
 
-    @admin.display(description="Updated", ordering="updated_at")
+    @admin.display(description="Updated", ordering="last_change")
     def updated(self, obj: Job) -> str:
-        return format_html('<span title="{}">{}</span>', obj.updated_at.isoformat(),
-                           timezone.localtime(obj.updated_at).strftime("%Y-%m-%d %H:%M"))
+        """When the job or its latest render last changed; data-job-updated: the live list follows it."""
+        changed = max(filter(None, [obj.updated_at, getattr(obj, "latest_updated", None)]))
+        return format_html('<span data-job-updated="{}" title="{}">{}</span>', obj.pk, changed.isoformat(),
+                           timezone.localtime(changed).strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description="Length", ordering="video_ms")
     def video_length(self, obj: Job) -> str:

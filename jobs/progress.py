@@ -145,6 +145,8 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
         "steps": {name: {"status": record.get("status"), "duration_s": record.get("duration_s"),
                          **step_chunks(record)}
                   for name, record in execution.steps.items()},
+        # When the render last changed, in the server's time zone: the job list's "Updated" column.
+        "updated_at": timezone.localtime(execution.updated_at).isoformat() if execution.updated_at else None,
         "at": time.time(),  # when it was published (epoch seconds), for latency measurements
     }
     if execution.status == ExecutionStatus.SUCCESS:

@@ -339,3 +339,16 @@ def test_storyboard_numbers_segments_as_the_api_urls_do(operator):
     response = client.post(storyboard_url(job), {"regenerate": str(second.pk)}, follow=True)
     assert "Segment 1 gets new pictures on the next render." in response.content.decode()
 
+
+def test_job_page_lists_execution_steps_in_pipeline_order(operator):
+    job = make_job(owner=operator)
+    done = {"status": "done", "duration_s": 1.0}
+    make_execution(job, status=ExecutionStatus.SUCCESS, steps={
+        "cover": done, "compose": done, "pictures": done, "segments": done, "subtitles": done, "narration": done})
+
+    html = client_for(operator).get(reverse("admin:jobs_job_change", args=[job.pk])).content.decode()
+
+    names = ["narration", "subtitles", "segments", "pictures", "compose", "cover"]
+    listed = html.index("narration done")
+    assert [html.index(f"{name} done", listed) for name in names] == sorted(
+        html.index(f"{name} done", listed) for name in names)
