@@ -277,7 +277,7 @@ def card_segments(owner):
 
 
 def test_split_of_a_segment_showing_its_card_keeps_the_card_on_the_first_part(api, member):
-    job, first, _second = card_segments(member)
+    job, _first, _second = card_segments(member)
 
     kept, new, _moved = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json").data
 
@@ -323,7 +323,7 @@ def test_a_prompt_the_operator_edited_is_kept_after_a_text_edit(api, member):
 
 
 def test_split_and_merge_keep_the_prompt_the_operator_edited_and_refresh_the_others(api, member):
-    job, first, _second = card_segments(member)
+    job, _first, _second = card_segments(member)
     api.patch(splits_url(job, 1), {"prompt": "a quiet lake at dawn"}, format="json")
 
     kept, new, moved = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json").data
@@ -340,8 +340,8 @@ def test_storyboard_messages_number_segments_as_the_urls_do(api, member):
     response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
     assert response.data == {"at": ["Segment 1 is one sentence: there is no boundary in it to split at."]}
     response = api.post(splits_url(job, 0, "split"), {"at": 5}, format="json")
-    assert response.data == {"at": ["Segment 0 has 2 sentences: split it after sentence 1 to 1, not after "
-                                    "sentence 5."]}
+    assert response.data == {"at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after "
+                                     "sentence 5.")]}
     response = api.post(splits_url(job, 1, "merge"), format="json")
     assert response.data == {"non_field_errors": [
         "Segment 1 is the last one: there is no next segment to merge it with."]}

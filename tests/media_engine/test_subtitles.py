@@ -304,7 +304,7 @@ def test_vertical_cues_keep_out_of_the_shorts_button_column(tmp_path):
                 "-vf", f"ass=filename={ass_path}", "-frames:v", "1", "-update", "1", frame_path], timeout=60)
 
     drawn = np.asarray(Image.open(frame_path).convert("RGB")).astype(int).sum(axis=2) > 30
-    ys, xs = np.nonzero(drawn)
+    _ys, xs = np.nonzero(drawn)
     left, _top, safe_width, _safe_height = layout.safe_box(width, height)
     assert len(xs) > 1000, "libass drew no subtitles"
     assert xs.min() >= left - 1 and xs.max() <= left + safe_width + 1, (xs.min(), xs.max())
