@@ -266,6 +266,9 @@ class JobSplit(models.Model):
         help_text="The narration's sentences this segment shows, in order: what keeps it across edits.",
     )
     prompt = models.TextField(blank=True)
+    prompt_edited = models.BooleanField(
+        default=False, help_text="The operator wrote the prompt: it stays when the text changes (else it follows it)."
+    )
     images = models.JSONField(
         default=list, blank=True, help_text="Candidate pictures: [{key, seed, source}]."
     )

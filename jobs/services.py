@@ -1,6 +1,7 @@
 """Jobs and their executions: create, change, delete, queue, prioritise, cancel; a user's
 background music; the clip library. The render itself lives in jobs.render.loop."""
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,35 @@ from jobs.validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
 
 def job_create(*, user, title: str, content: str, **fields: Any) -> Job:
     """A checked job; an uploaded narration is stored first (see _store_uploads)."""
-    data = clean_job_input(user, {"title": title, "content": content, **fields})
-    job = Job(owner=user if user is not None and user.is_authenticated else None, **data)
-    check_voice_speaks(job.language, job.voice)
-    job.full_clean(exclude=["owner"])
+    job = job_check(user=user, fields={"title": title, "content": content, **fields})
     _store_uploads(job)
     job.save()
+    return job
+
+
+def job_check(*, user, fields: dict[str, Any], known_bad: Collection[str] = ()) -> Job:
+    """The unsaved job `fields` describe, checked by every rule of job_create; one ValidationError names
+    every bad field at once. `known_bad`: fields a caller already found bad (the API's types), left
+    out of the checks."""
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        data = clean_job_input(user, fields)
+    except ValidationError as error:
+        errors.update(error.error_dict)
+        data = {name: value for name, value in fields.items() if name not in error.error_dict}
+    job = Job(owner=user if user is not None and user.is_authenticated else None, **data)
+    if not errors.keys() & {"language", "voice"}:
+        try:
+            check_voice_speaks(job.language, job.voice)
+        except ValidationError as error:
+            errors.update(error.error_dict)
+    try:
+        job.full_clean(exclude=["owner", *errors, *known_bad])
+    except ValidationError as error:
+        for name, items in error.error_dict.items():
+            errors.setdefault(name, []).extend(items)
+    if errors:
+        raise ValidationError(errors)
     return job
 
 
@@ -49,22 +73,38 @@ def batch_size_check(count: int) -> None:
         raise ValidationError({"jobs": [message]})
 
 
-def job_create_many(*, user, rows: list[dict[str, Any]], render: bool = False) -> list[Job]:
-    """All or nothing: every row is checked by the rules of job_create (jobs.validation); when any row
-    is bad, BatchRowErrors names each bad row and nothing is created. Else all are created in one
-    transaction and, with `render`, queued. Rows carry no uploads (see _store_uploads)."""
+def job_check_many(*, user, rows: list[dict[str, Any] | None],
+                   row_errors: dict[int, dict[str, list[str]]] | None = None) -> list[Job]:
+    """Every row checked by job_check, before and outside any transaction (the content check is cheap,
+    but a batch of 100 must not hold one open while it runs). `row_errors`: what a caller already found
+    wrong in a row (the API's types; None for a row it could not read at all), reported together
+    with what the rules find. Raises BatchRowErrors naming every bad row."""
     batch_size_check(len(rows))
-    errors: dict[int, dict[str, list[str]]] = {}
+    errors: dict[int, dict[str, list[str]]] = {index: dict(found) for index, found in (row_errors or {}).items()}
+    jobs: list[Job] = []
+    for index, row in enumerate(rows):
+        known = errors.get(index, {})
+        if row is None:
+            continue
+        try:
+            jobs.append(job_check(user=user, fields=row, known_bad=known))
+        except ValidationError as error:
+            found = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+            errors[index] = {**known, **found}
+    if errors:
+        raise BatchRowErrors(dict(sorted(errors.items())))
+    return jobs
+
+
+def job_create_many(*, user, rows: list[dict[str, Any] | None], render: bool = False,
+                    row_errors: dict[int, dict[str, list[str]]] | None = None) -> list[Job]:
+    """All or nothing: every row is checked first (job_check_many); when any row is bad, BatchRowErrors
+    names each bad row and nothing is created. Else all are created in one transaction and, with
+    `render`, queued. Rows carry no uploads (see _store_uploads)."""
+    jobs = job_check_many(user=user, rows=rows, row_errors=row_errors)
     with transaction.atomic():
-        jobs = []
-        for index, row in enumerate(rows):
-            try:
-                jobs.append(job_create(user=user, **row))
-            except ValidationError as error:
-                errors[index] = error.message_dict if hasattr(error, "error_dict") else {
-                    "non_field_errors": error.messages}
-        if errors:
-            raise BatchRowErrors(errors)  # rolls back the rows created so far
+        for job in jobs:
+            job.save()
         if render:
             for job in jobs:
                 job_enqueue(job=job)

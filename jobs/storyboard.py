@@ -21,6 +21,7 @@ from django.db.models import F
 
 from media_engine import clips, split
 from media_engine.errors import MediaError
+from media_engine.cards import key_phrase
 from media_engine.prompts import BuiltPrompts, build_prompts
 from media_engine.sentences import TimedSentence, split_sentences
 
@@ -60,16 +61,15 @@ class ResplitPlan:
 def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | None = None) -> JobSplit:
     """Change a segment's text or prompt. A new text goes into the job's script too, so the
     next render re-narrates just the changed sentences and the subtitles stay exact."""
-    if prompt is not None:
-        split_row.prompt = clean_prompt(prompt)
+    if prompt is not None and clean_prompt(prompt) != split_row.prompt:
+        split_row.prompt, split_row.prompt_edited = clean_prompt(prompt), True
     if text is not None:
         new_text = check_content(text)
         old_text = split_row.text
         if new_text != old_text:
             job = split_row.job
-            split_row.text = new_text
+            _retext(split_row, job, new_text)
             split_row.sentences = _sentences_in(new_text, job)
-            _drop_cards(split_row)
             if old_text and old_text in job.content:
                 job.content = job.content.replace(old_text, new_text, 1)
             else:
@@ -152,8 +152,20 @@ def _add_images(split_row: JobSplit, images: list[dict], *, select: bool) -> Job
     return split_row
 
 
+def _retext(split_row: JobSplit, job: Job, new_text: str, *, prompt: bool = True) -> None:
+    """A segment's text changes: its render-made card stays while it still shows the right headline (the
+    key phrase of the text's first clause), and a prompt the operator never edited follows the text (the
+    topic's template: no language model is called in a request). Other pictures and choices stay."""
+    language = job.language.code if job.language else ""
+    if key_phrase(split_row.text, language=language) != key_phrase(new_text, language=language):
+        _drop_cards(split_row)
+    if prompt and not split_row.prompt_edited:
+        split_row.prompt = _new_prompts(job, [new_text], llm=False).prompts[0]
+    split_row.text = new_text
+
+
 def _drop_cards(split_row: JobSplit) -> None:
-    """A card shows its segment's old text: the next render makes a new one. Other pictures stay."""
+    """A card shows its segment's old headline: the next render makes a new one. Other pictures stay."""
     cards = {image.get("key") for image in split_row.images if image.get("source") == "card"}
     split_row.images = [image for image in split_row.images if image.get("key") not in cards]
     if split_row.selected in cards:
@@ -167,17 +179,18 @@ def _drop_cards(split_row: JobSplit) -> None:
 def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
     """Split a segment after its sentence number `at` (1-based); returns the new second part.
 
-    The first part keeps the row and every choice (prompt, pictures, selection, clip). The second
-    part gets a copy of the candidate pictures to pick from (render-made cards aside), nothing
+    The first part keeps the row and every choice (an edited prompt, pictures, selection, clip; its
+    render-made card too, whose headline is its first clause). The second part gets a copy of the
+    candidate pictures to pick from (the first one's card aside: it shows the other headline), nothing
     selected and no clip, so the next render gives it its own picture, and a prompt from the topic's
-    template (no language model is called in a request; edit it, or it stays the template's).
+    template (no language model is called in a request). A prompt never edited follows each part's text.
     """
     job = split_row.job
     storyboard = _lock_storyboard(job)
     position = _position(storyboard, split_row)
     row = storyboard[position]
     sentences = sentences_of(row)
-    number = row.index + 1
+    number = row.index
     if len(sentences) < 2:
         raise ValidationError({"at": f"Segment {number} is one sentence: there is no boundary in it to split "
                                      "at."})
@@ -196,8 +209,8 @@ def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
         prompt=built.prompts[0], keywords=built.keywords[0], clip_candidates=candidates,
         images=[image for image in row.images if image.get("source") != "card"],
     )
-    row.sentences, row.text, row.end_ms = first, split.join_texts(first), cut_ms
-    _drop_cards(row)
+    _retext(row, job, split.join_texts(first))
+    row.sentences, row.end_ms = first, cut_ms
     row.save()
     split_row.refresh_from_db()
     return new_part
@@ -207,28 +220,31 @@ def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
 def split_merge_next(*, split_row: JobSplit) -> JobSplit:
     """Merge a segment with the next one; returns the merged segment.
 
-    It keeps the first one's row and choices (prompt, selection, clip) and takes the second one's
-    pictures as candidates; when the first showed only a render-made card, it shows the second
-    one's choice instead.
+    It keeps the first one's row and choices (an edited prompt, selection, clip, its card: the merged
+    text opens with its headline) and takes the second one's pictures as candidates (not its card: that
+    shows the second one's headline); when the first showed only a render-made card and the second a
+    picture or clip of the operator's, it shows the second one's choice instead.
     """
     job = split_row.job
     storyboard = _lock_storyboard(job)
     position = _position(storyboard, split_row)
     row = storyboard[position]
     if position + 1 >= len(storyboard):
-        raise ValidationError(f"Segment {row.index + 1} is the last one: there is no next segment to merge "
+        raise ValidationError(f"Segment {row.index} is the last one: there is no next segment to merge "
                               "it with.")
     following = storyboard[position + 1]
     cards = {image.get("key") for image in row.images if image.get("source") == "card"}
-    if not row.clip_id and (not row.selected or row.selected in cards):
-        following_cards = {image.get("key") for image in following.images if image.get("source") == "card"}
+    following_cards = {image.get("key") for image in following.images if image.get("source") == "card"}
+    following_chose = following.clip_id or (following.selected and following.selected not in following_cards)
+    if not row.clip_id and (not row.selected or row.selected in cards) and following_chose:
         row.selected = "" if following.selected in following_cards else following.selected
         row.clip_id = following.clip_id
     keys = {image.get("key") for image in row.images}
-    row.images = [*row.images, *[image for image in following.images if image.get("key") not in keys]]
-    _drop_cards(row)
-    row.sentences = sentences_of(row) + sentences_of(following)
-    row.text = split.join_texts(row.sentences)
+    row.images = [*row.images, *[image for image in following.images
+                                 if image.get("key") not in keys and image.get("key") not in following_cards]]
+    sentences = sentences_of(row) + sentences_of(following)
+    _retext(row, job, split.join_texts(sentences))
+    row.sentences = sentences
     row.end_ms = following.end_ms
     following.delete()
     _shift(job, after=following.index, by=-1)
@@ -324,7 +340,8 @@ def segments_save(
     fence: Callable[[], None] | None = None,
 ) -> list[str]:
     """Write the storyboard: a segment that continues an earlier one (its `origin`) keeps that row and
-    every choice on it, with new times, sentences and text; new segments get new rows and prompts;
+    every choice on it, with new times, sentences and text (a prompt the operator never edited follows
+    the text); new segments get new rows and prompts;
     rows no segment continues go (their pictures stay in storage for the clean-up).
 
     Prompts, footage keywords and clip candidates for new segments come first, outside the transaction:
@@ -334,11 +351,15 @@ def segments_save(
     lost its execution writes nothing. Returns notes for the execution's detail (a provider that failed).
     """
     previous = list(job.splits.order_by("index"))  # a segment's origin is its place in this list
-    new_texts = [segment.text for segment in segments if segment.origin is None]
-    built = _new_prompts(job, new_texts, llm=llm)
-    candidates, notes = stock.segment_candidates(job=job, keywords=built.keywords,
-                                                 remote=llm and clip_ratio(job) > 0)
-    new_rows = iter(zip(built.prompts, built.keywords, candidates))
+    # New segments, and continued ones whose text changed under a prompt the operator never edited.
+    prompted = [segment for segment in segments if segment.origin is None or (
+        previous[segment.origin].text != segment.text and not previous[segment.origin].prompt_edited)]
+    built = _new_prompts(job, [segment.text for segment in prompted], llm=llm)
+    new_prompts = dict(zip([id(segment) for segment in prompted], built.prompts))
+    # Footage keywords and clip candidates for the new segments only.
+    fresh = [keywords for segment, keywords in zip(prompted, built.keywords) if segment.origin is None]
+    candidates, notes = stock.segment_candidates(job=job, keywords=fresh, remote=llm and clip_ratio(job) > 0)
+    new_rows = iter(zip(fresh, candidates))
     from_scratch = all(segment.origin is None for segment in segments)
     with transaction.atomic():
         list(Job.objects.select_for_update().filter(pk=job.pk).values_list("pk", flat=True))
@@ -352,12 +373,14 @@ def segments_save(
         for segment in segments:
             texts = [sentences[i] for i in segment.sentence_indexes]
             if segment.origin is None:
-                prompt, keywords, clip_candidates = next(new_rows)
-                row = JobSplit(job=job, prompt=prompt, keywords=keywords, clip_candidates=clip_candidates)
+                keywords, clip_candidates = next(new_rows)
+                row = JobSplit(job=job, keywords=keywords, clip_candidates=clip_candidates)
             else:
                 row = previous[segment.origin]
                 if row.text != segment.text:
-                    _drop_cards(row)
+                    _retext(row, job, segment.text, prompt=False)
+            if id(segment) in new_prompts:
+                row.prompt = new_prompts[id(segment)]
             row.index, row.start_ms, row.end_ms = segment.index, segment.start_ms, segment.end_ms
             row.text, row.sentences = segment.text, texts
             row.save()

@@ -272,24 +272,32 @@ def _fit(sentence: str, max_chars: int) -> list[str]:
 
 def _hard_cut(text: str, max_chars: int) -> list[str]:
     """Cut at the space that fits and best ends a phrase (Latin text), else at `max_chars`
-    characters (CJK)."""
+    characters (CJK). Each cut looks only at its window (the next `max_chars` characters and the word
+    that runs past them), so the work grows with the text, not with its square."""
     pieces: list[str] = []
     while len(text) > max_chars:
-        spaces = [cut for cut in range(1, max_chars + 1) if text[cut] == " "]
+        window = text[:_WORD_RUN.match(text, max_chars + 1).end()]
+        spaces = [cut for cut in range(1, max_chars + 1) if window[cut] == " "]
         if spaces:
             # The best break, the latest of equally good ones, leaving a piece of a third of the limit.
             long_enough = [space for space in spaces if space >= max_chars // 3] or spaces
-            cut = min(long_enough, key=lambda space: (phrase_break_penalty(text, space), -space))
+            cut = min(long_enough, key=lambda space: (phrase_break_penalty(window, space), -space))
         else:
             cut = max_chars
-            # Never start a piece with punctuation: it belongs to the character before it.
+            # Never start a piece with punctuation: it belongs to the character before it (unless the
+            # window holds nothing speakable to start one with).
             while cut > 1 and not is_speakable(text[cut]):
                 cut -= 1
+            if cut == 1 and not is_speakable(text[1]):
+                cut = max_chars
         pieces.append(text[:cut].strip())
         text = text[cut:].strip()
     if text:
         pieces.append(text)
     return pieces
+
+
+_WORD_RUN = re.compile(r"\S*")
 
 
 def _join(left: str, right: str) -> str:

@@ -7,6 +7,9 @@ The ASS file therefore turns libass's own wrapping off (WrapStyle 2).
 Sizes: `SubtitleStyle.font_size` is the em size in pixels, the size Pillow measures
 with. libass sizes a font by its line height (ascender + descender, VSFilter's rule),
 so the ASS `Fontsize` is the em size times the font's line-height ratio.
+
+One module, past 500 lines: wrapping, the three formats and the karaoke events share one
+measurement of each line; splitting them would pass the measurements between modules.
 """
 
 import math
@@ -266,26 +269,35 @@ def subtitle_area(
     width: int, height: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None = None
 ) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the band that the subtitle boxes (text and padding) can cover."""
-    side = _side_margin(width, style)
+    left, right = _side_margins(width, height, style)
     band_height = _band_height(style)
     bottom = _bottom_margin(width, height, style, logo_box)
-    return side, height - bottom - band_height, width - 2 * side, band_height
+    return left, height - bottom - band_height, width - left - right, band_height
 
 
 def safe_text_width(
-    width: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None = None
+    width: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None = None, *,
+    height: int | None = None,
 ) -> int:
     """The widest a line of text may be: pass it to make_cues as max_width_px.
 
     A logo never narrows the text, because the band is lifted above a logo in its way
     (see `subtitle_area`); `logo_box` is taken so callers describe the same layout to
-    this function and to `write_ass`.
+    this function and to `write_ass`. `height` names the frame: a vertical one keeps its text inside
+    the Shorts safe area (see `_side_margins`).
     """
-    return width - 2 * _side_margin(width, style) - 2 * style.outline
+    left, right = _side_margins(width, height or 0, style)
+    return width - left - right - 2 * style.outline
 
 
-def _side_margin(width: int, style: SubtitleStyle) -> int:
-    return max(style.margin_h, math.ceil(width * SAFE_MARGIN))
+def _side_margins(width: int, height: int, style: SubtitleStyle) -> tuple[int, int]:
+    """Left and right edge to the subtitle box: the style's margin, at least the frame's safe area (in a
+    vertical frame, Shorts' 15 % on the right: its like, comment and share buttons)."""
+    from .layout import safe_area  # layout draws with cards, which wraps with this module
+
+    area = safe_area(width, height)
+    return (max(style.margin_h, math.ceil(width * max(SAFE_MARGIN, area.left))),
+            max(style.margin_h, math.ceil(width * max(SAFE_MARGIN, area.right))))
 
 
 def _band_height(style: SubtitleStyle) -> int:
@@ -307,8 +319,8 @@ def _bottom_margin(
         raise MediaError(
             f"{style.max_lines} subtitle lines of {style.font_size} px do not fit a {width}x{height} frame"
         )
-    side = _side_margin(width, style)
-    band = (side, height - bottom - band_height, width - 2 * side, band_height)
+    left, right = _side_margins(width, height, style)
+    band = (left, height - bottom - band_height, width - left - right, band_height)
     if logo_box is None or not _overlaps(logo_box, band):
         return bottom
     # Lift the band above the logo, keeping the text centred and its lines as wide.
@@ -365,7 +377,7 @@ def write_ass(
     words: Sequence[TimedWord] = (),
 ) -> None:
     """The cues as an ASS file; with `karaoke` and word times, the spoken word is highlighted."""
-    side = _side_margin(width, style)
+    left, right = _side_margins(width, height, style)
     bottom = _bottom_margin(width, height, style, logo_box)
     box = ass_colour(style.background_colour, opacity=style.background_opacity)
     # BorderStyle 3 draws an opaque box per line. libass paints it with OutlineColour and
@@ -377,7 +389,7 @@ def write_ass(
         "0", "0", "0", "0", "100", "100", "0", "0",
         "3", str(style.outline), "0", str(style.alignment),
         # The ASS margins place the text; the box reaches `outline` beyond it.
-        str(side + style.outline), str(side + style.outline), str(bottom + style.outline), "1",
+        str(left + style.outline), str(right + style.outline), str(bottom + style.outline), "1",
     ])
     events = [
         f"Dialogue: 0,{_ass_time(cue.start_ms)},{_ass_time(cue.end_ms)},Default,,0,0,0,,"

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 from . import ffmpeg
@@ -297,6 +298,19 @@ def _write_otio(edit: Edit, path: Path, fmt: str) -> None:
     otio.adapters.write_to_file(otio_timeline(edit), str(path), adapter_name=ADAPTERS[fmt])
     if fmt == "fcpxml":
         _fcpx_frame_size(path, edit.width, edit.height)
+    if fmt == "fcp7xml":
+        _fcp7_file_urls(path)
+
+
+def _fcp7_file_urls(path: Path) -> None:
+    """Premiere Pro and DaVinci Resolve read a clip's <pathurl> as a file URL: each relative path becomes
+    one relative to the timeline's folder ("file:./media/sea%20clip.mp4"), so the folder opens wherever
+    it is unpacked."""
+    tree = ElementTree.parse(path)
+    for element in tree.getroot().iter("pathurl"):
+        if element.text and not element.text.startswith("file:"):
+            element.text = "file:./" + quote(element.text)
+    tree.write(path, encoding="UTF-8", xml_declaration=True)
 
 
 def _fcpx_frame_size(path: Path, width: int, height: int) -> None:

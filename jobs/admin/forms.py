@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from accounts.api.uploads import checked_clip
 
 from jobs.models import StockClip
-from jobs.validation import clean_job_input
+from jobs.validation import PUBLISH_TITLE_MAX, clean_job_input
 
 
 class ImportUploadForm(forms.Form):
@@ -33,6 +33,9 @@ class JobAdminForm(forms.ModelForm):
     # Not required, no length limit here: clean_job_input cleans them and says what is wrong.
     title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget)
     content = forms.CharField(required=False, strip=False, widget=widgets.AdminTextareaWidget)
+    # One line, as YouTube shows it; the browser stops at the limit, clean_publish_title says why past it.
+    publish_title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget(
+        attrs={"maxlength": PUBLISH_TITLE_MAX}))
 
     user = None  # who is saving; JobAdmin.get_form sets it
     job_input: dict[str, Any]  # the checked fields for the service, set by clean()

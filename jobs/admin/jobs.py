@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import F, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -100,7 +100,10 @@ class JobExecutionInline(admin.TabularInline):
     @admin.display(description="Steps")
     def step_durations(self, obj: JobExecution) -> str:
         parts = []
-        for name, record in step_records(obj.steps).items():
+        # In pipeline order (the database keeps JSON keys in an order of its own: shortest first).
+        records = step_records(obj.steps)
+        for name in sorted(records, key=lambda name: (list(STEPS).index(name) if name in STEPS else len(STEPS))):
+            record = records[name]
             seconds = record.raw.get("duration_s")
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
             chunks = record.chunks
@@ -165,6 +168,8 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         return super().get_queryset(request).annotate(
             latest_status=F("latest_execution__status"),
             latest_progress=F("latest_execution__progress"),
+            latest_updated=F("latest_execution__updated_at"),
+            last_change=Greatest("updated_at", Coalesce("latest_execution__updated_at", "updated_at")),
             video_ms=Subquery(success.annotate(
                 ms=Cast(KT("steps__narration__data__duration_ms"), IntegerField())).values("ms")[:1]),
         )
@@ -200,10 +205,12 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         return format_html('<span title="{}">{}</span>', obj.created_at.isoformat(),
                            timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"))
 
-    @admin.display(description="Updated", ordering="updated_at")
+    @admin.display(description="Updated", ordering="last_change")
     def updated(self, obj: Job) -> str:
-        return format_html('<span title="{}">{}</span>', obj.updated_at.isoformat(),
-                           timezone.localtime(obj.updated_at).strftime("%Y-%m-%d %H:%M"))
+        """When the job or its latest render last changed; data-job-updated: the live list follows it."""
+        changed = max(filter(None, [obj.updated_at, getattr(obj, "latest_updated", None)]))
+        return format_html('<span data-job-updated="{}" title="{}">{}</span>', obj.pk, changed.isoformat(),
+                           timezone.localtime(changed).strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description="Length", ordering="video_ms")
     def video_length(self, obj: Job) -> str:
@@ -389,7 +396,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         regenerate = request.POST.get("regenerate")
         if regenerate in by_id:
             storyboard.split_regenerate(split_row=by_id[regenerate])
-            number = by_id[regenerate].index + 1
+            number = by_id[regenerate].index
             self.message_user(request, f"Segment {number} gets new pictures on the next render.")
             return HttpResponseRedirect(request.path)
         errors = []
@@ -411,7 +418,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 if upload is not None:  # the API's checks, in the API's words
                     storyboard.split_add_image(split_row=split_row, uploaded=check_image(upload))
             except ValidationError as error:
-                errors.append(f"Segment {split_row.index + 1}: {'; '.join(error.messages)}")
+                errors.append(f"Segment {split_row.index}: {'; '.join(error.messages)}")
         if not errors:
             errors = self._storyboard_structure(request, by_id)
         for error in errors:
@@ -433,11 +440,11 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 if not at.isdigit():
                     raise ValidationError("Choose the sentence to split after.")
                 new_part = storyboard.split_divide(split_row=by_id[divide], at=int(at))
-                self.message_user(request, f"Split segment {new_part.index}: segment {new_part.index + 1} "
+                self.message_user(request, f"Split segment {new_part.index - 1}: segment {new_part.index} "
                                            "starts a new picture on the next render.", messages.SUCCESS)
             elif merge in by_id:
                 merged = storyboard.split_merge_next(split_row=by_id[merge])
-                self.message_user(request, f"Merged segments {merged.index + 1} and {merged.index + 2}.",
+                self.message_user(request, f"Merged segments {merged.index} and {merged.index + 1}.",
                                   messages.SUCCESS)
         except ValidationError as error:
             return ["; ".join(error.messages)]
@@ -466,7 +473,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             "target_s": storyboard.segment_target_ms(job) / 1000, "current_count": len(current),
             "kept": [current[position] for position in plan.kept],
             "dropped": [current[position] for position in plan.dropped],
-            "segments": [{"segment": segment, "keeps": segment.origin + 1 if segment.origin is not None else None}
+            "segments": [{"segment": segment, "keeps": current[segment.origin].index if segment.origin is not None else None}
                          for segment in plan.segments],
         }
         return TemplateResponse(request, "admin/jobs/job/resplit.html", context)

@@ -78,7 +78,7 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
             "text": "今天天气真好。", "selected": "jobs/123/pictures/000-card-1a2b.png"}),
             response_example("Segment", SPLIT_EXAMPLE)],
         description="text (the job's script changes with it, so the next render re-narrates just this "
-        "sentence), prompt, selected (one of `images`' keys; clears the clip) and clip (a library clip id, "
+        "sentence; a prompt never edited follows it), prompt (then kept through text edits), selected (one of `images`' keys; clears the clip) and clip (a library clip id, "
         "null for the picture again).",
     )
     def partial_update(self, request, *args, **kwargs) -> Response:
@@ -152,9 +152,10 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         examples=[request_example("After its first sentence", {"at": 1}),
                   response_example("The storyboard", STORYBOARD_EXAMPLE)],
         description="The segment ends after its sentence `at` (1-based; see `sentences`) and a new segment "
-        "follows with the rest; later segments' indexes grow by one. The first part keeps the prompt, "
-        "pictures, selection and clip. The new part gets a copy of the candidate pictures to choose from, "
-        "nothing selected (the next render gives it its own picture) and a prompt from the topic's template. "
+        "follows with the rest; later segments' indexes grow by one. The first part keeps the pictures "
+        "(its generated card too), selection, clip and an edited prompt. The new part gets a copy of the "
+        "candidate pictures to choose from (not the card), nothing selected (the next render gives it its "
+        "own picture) and a prompt from the topic's template; a prompt never edited follows its part's text. "
         "Answers with the whole storyboard.",
     )
     @action(detail=True, methods=["post"])
@@ -174,8 +175,9 @@ class JobSplitViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelM
             403: ERROR_403, 404: ERROR_404},
         examples=[response_example("The storyboard", STORYBOARD_EXAMPLE[:1])],
         description="One segment with the sentences of both; later segments' indexes shrink by one. It keeps "
-        "this segment's prompt, selection and clip (the next one's when this one showed only a generated "
-        "card) and both segments' pictures as candidates. Answers with the whole storyboard.",
+        "this segment's edited prompt, selection and clip (the next one's when this one showed only a "
+        "generated card and the next one a picture or clip of the operator's) and both segments' pictures "
+        "as candidates (not the next one's card). Answers with the whole storyboard.",
     )
     @action(detail=True, methods=["post"])
     def merge(self, request, *args, **kwargs) -> Response:

@@ -34,7 +34,7 @@ def split_preview(*, split_row: JobSplit) -> str:
     rendered narration yet or its storyboard no longer fits it."""
     job = split_row.job
     if not (split_row.clip_id or split_row.selected):
-        raise ValidationError(f"Segment {split_row.index + 1} has no picture yet: render the job once first.")
+        raise ValidationError(f"Segment {split_row.index} has no picture yet: render the job once first.")
     narration_key, subtitles_key, sentence_starts = _rendered_sound(job)
     order = list(job.splits.order_by("index").values_list("pk", flat=True))
     position = order.index(split_row.pk)
@@ -55,7 +55,7 @@ def split_preview(*, split_row: JobSplit) -> str:
             if not default_storage.exists(key):
                 store(out_path, key)
     except MediaError as error:
-        raise ValidationError(f"No preview of segment {split_row.index + 1}: {error}. "
+        raise ValidationError(f"No preview of segment {split_row.index}: {error}. "
                               "Render the job again first.") from error
     _drop_older_previews(job, split_row, keep=key)
     return key

@@ -145,6 +145,8 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
         "steps": {name: {"status": record.status or None, "duration_s": record.raw.get("duration_s"),
                          **({"chunks": record.chunks} if record.chunks else {})}
                   for name, record in step_records(execution.steps).items()},
+        # When the render last changed, in the server's time zone: the job list's "Updated" column.
+        "updated_at": timezone.localtime(execution.updated_at).isoformat() if execution.updated_at else None,
         "at": time.time(),  # when it was published (epoch seconds), for latency measurements
     }
     if execution.status == ExecutionStatus.SUCCESS:

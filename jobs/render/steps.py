@@ -227,7 +227,7 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
             context.narration.clauses,
             font_path=default_font_path(),
             font_size=style.font_size,
-            max_width_px=subtitles.safe_text_width(width, style, logo_box),
+            max_width_px=subtitles.safe_text_width(width, style, logo_box, height=height),
         )
         for name, write in (("srt", subtitles.write_srt), ("vtt", subtitles.write_vtt)):
             path = context.workdir / f"subtitles{suffix}.{name}"

@@ -52,6 +52,12 @@
       progress.appendChild(bar);
       progress.appendChild(document.createTextNode(" " + percent + "%"));
     }
+    // "Updated": the render's own time of change, shown as the server shows it (its local "YYYY-MM-DD HH:MM").
+    const updated = cell("updated", event.job);
+    if (updated && event.updated_at && event.updated_at > (updated.title || "")) {
+      updated.title = event.updated_at;
+      updated.textContent = event.updated_at.slice(0, 16).replace("T", " ");
+    }
     // A notice once per execution that ends while this page is open (not for one already over).
     const previous = lastState[event.job];
     lastState[event.job] = event.execution + ":" + event.status;

@@ -164,13 +164,13 @@ def test_storyboard_upload_listen_merge_and_split_in_the_browser(browser_page, l
 
     # Merge the two: the first showed only its generated card, so the merged one shows the upload.
     page.click(f'button[name="merge"][value="{first.pk}"]')
-    page.wait_for_selector("text=Merged segments 1 and 2.")
+    page.wait_for_selector("text=Merged segments 0 and 1.")
     assert page.locator(".split").count() == 1
     assert JobSplit.objects.get(job=job).selected == second.selected
     # Split it again after its first sentence.
     page.select_option(f'select[name="at-{first.pk}"]', "1")
     page.click(f'button[name="divide"][value="{first.pk}"]')
-    page.wait_for_selector("text=Split segment 1")
+    page.wait_for_selector("text=Split segment 0")
     assert page.locator(".split").count() == 2
     shot(page, "storyboard-tools.png")
     rows = list(JobSplit.objects.filter(job=job).order_by("index"))

@@ -2,6 +2,7 @@
 same words."""
 
 import json
+import re
 
 import pytest
 from django.core.files.base import ContentFile
@@ -137,3 +138,11 @@ def test_superuser_can_make_a_shared_job_in_the_form(superuser):
 
     assert response.status_code == 302
     assert Job.objects.get().owner is None
+
+
+def test_publish_title_is_one_line_of_at_most_100_characters(operator):
+    html = client_for(operator).get(reverse("admin:jobs_job_add")).content.decode()
+
+    assert 'name="publish_title"' in html
+    assert '<textarea name="publish_title"' not in html
+    assert re.search(r'<input type="text" name="publish_title"[^>]*maxlength="100"', html)

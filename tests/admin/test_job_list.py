@@ -179,3 +179,25 @@ def test_actions_ignore_other_operators_jobs(operator, other_operator):
     act(client_for(operator), "soft_delete", [job])
     job.refresh_from_db()
     assert job.deleted_at is None
+
+
+def test_updated_column_follows_the_live_feed(operator):
+    """The column shows when the job or its latest render last changed, in a cell the feed updates, and
+    every event carries that time in the column's own form."""
+    from django.contrib.staticfiles import finders
+
+    from jobs.render.progress import execution_event
+
+    job = make_job(owner=operator)
+    execution = make_execution(job, status=ExecutionStatus.RUNNING, progress=40)
+    Job.objects.filter(pk=job.pk).update(latest_execution=execution,
+                                         updated_at=timezone.now() - timezone.timedelta(days=3))
+
+    html = client_for(operator).get(reverse("admin:jobs_job_changelist")).content.decode()
+
+    shown = timezone.localtime(execution.updated_at).strftime("%Y-%m-%d %H:%M")
+    assert f'data-job-updated="{job.pk}"' in html and shown in html
+    event = execution_event(execution)
+    assert event["updated_at"] == timezone.localtime(execution.updated_at).isoformat()
+    with open(finders.find("jobs/joblist.js"), encoding="utf-8") as script:
+        assert 'cell("updated", event.job)' in script.read()  # the live list writes event.updated_at there

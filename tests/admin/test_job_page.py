@@ -239,7 +239,7 @@ def test_storyboard_split_button_splits_after_the_chosen_sentence(operator):
     first, second = job.splits.order_by("index")
     response = client_for(operator).post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "1"},
                                          follow=True)
-    assert "Split segment 1" in response.content.decode()
+    assert "Split segment 0" in response.content.decode()
     rows = list(job.splits.order_by("index"))
     assert [(row.pk, row.sentences) for row in rows] == [
         (first.pk, ["第一句。"]), (rows[1].pk, ["第二句。"]), (second.pk, ["第三句。"])]
@@ -252,7 +252,7 @@ def test_storyboard_split_refuses_a_bad_boundary_in_the_api_words(operator):
     first = job.splits.get(index=0)
     response = client_for(operator).post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "5"},
                                          follow=True)
-    assert "Segment 1 has 2 sentences: split it after sentence 1 to 1, not after sentence 5." in (
+    assert "Segment 0 has 2 sentences: split it after sentence 1 to 1, not after sentence 5." in (
         response.content.decode())
     assert job.splits.count() == 2
 
@@ -261,7 +261,7 @@ def test_storyboard_merge_button_merges_with_the_next_segment(operator):
     job = structured_job(operator)
     first = job.splits.get(index=0)
     response = client_for(operator).post(storyboard_url(job), {"merge": str(first.pk)}, follow=True)
-    assert "Merged segments 1 and 2." in response.content.decode()
+    assert "Merged segments 0 and 1." in response.content.decode()
     merged = job.splits.get()
     assert (merged.pk, merged.sentences, merged.end_ms) == (first.pk, ["第一句。", "第二句。", "第三句。"], 3400)
     assert merged.selected == first.selected
@@ -283,7 +283,7 @@ def test_storyboard_upload_refuses_what_the_api_refuses_in_the_same_words(operat
     second = job.splits.get(index=1)
     response = client_for(operator).post(
         storyboard_url(job), {f"picture-{second.pk}": png_upload("evil.png", b"<?php echo 1;")}, follow=True)
-    assert "Segment 2: The upload is not a readable PNG, JPEG or WebP picture." in response.content.decode()
+    assert "Segment 1: The upload is not a readable PNG, JPEG or WebP picture." in response.content.decode()
     second.refresh_from_db()
     assert second.images == [] and second.selected == ""
 
@@ -296,8 +296,8 @@ def test_resplit_page_says_what_is_kept_then_regroups(operator):
     url = reverse("admin:jobs_job_resplit", args=[job.pk])
     html = " ".join(client_for(operator).get(url).content.decode().split())
     assert "3 segments instead of 2" in html
-    assert "segment 2 keeps its prompt, pictures, selection and clip" in html
-    assert "segment 1 loses its prompt, picture choice and clip" in html
+    assert "segment 1 keeps its prompt, pictures, selection and clip" in html
+    assert "segment 0 loses its prompt, picture choice and clip" in html
     assert job.splits.count() == 2  # nothing changes before the confirmation
     response = client_for(operator).post(url, follow=True)
     assert "Re-split into 3 segments; 1 kept their pictures." in response.content.decode()
@@ -319,3 +319,36 @@ def test_resplit_denied_to_viewer_and_other_operator(operator, other_operator, v
     own = structured_job(viewer)
     assert client_for(viewer).post(reverse("admin:jobs_job_resplit", args=[own.pk])).status_code == 403
     assert own.splits.count() == 2 and job.splits.count() == 2
+
+
+def test_storyboard_numbers_segments_as_the_api_urls_do(operator):
+    """Segment n is /api/v1/jobs/<id>/splits/n/ on the page, in its messages and in the API's."""
+    job = structured_job(operator)
+    first, second = job.splits.order_by("index")
+    client = client_for(operator)
+
+    html = client.get(storyboard_url(job)).content.decode()
+    assert "<h2>Segment 0</h2>" in html and "<h2>Segment 1</h2>" in html and "<h2>Segment 2</h2>" not in html
+
+    response = client.post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "5"}, follow=True)
+    assert "Segment 0 has 2 sentences" in response.content.decode()
+    response = client.post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "1"}, follow=True)
+    assert "Split segment 0: segment 1 starts a new picture on the next render." in response.content.decode()
+    response = client.post(storyboard_url(job), {"merge": str(first.pk)}, follow=True)
+    assert "Merged segments 0 and 1." in response.content.decode()
+    response = client.post(storyboard_url(job), {"regenerate": str(second.pk)}, follow=True)
+    assert "Segment 1 gets new pictures on the next render." in response.content.decode()
+
+
+def test_job_page_lists_execution_steps_in_pipeline_order(operator):
+    job = make_job(owner=operator)
+    done = {"status": "done", "duration_s": 1.0}
+    make_execution(job, status=ExecutionStatus.SUCCESS, steps={
+        "cover": done, "compose": done, "pictures": done, "segments": done, "subtitles": done, "narration": done})
+
+    html = client_for(operator).get(reverse("admin:jobs_job_change", args=[job.pk])).content.decode()
+
+    names = ["narration", "subtitles", "segments", "pictures", "compose", "cover"]
+    listed = html.index("narration done")
+    assert [html.index(f"{name} done", listed) for name in names] == sorted(
+        html.index(f"{name} done", listed) for name in names)

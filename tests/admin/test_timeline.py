@@ -15,6 +15,7 @@ from jobs.models import ExecutionStatus, Job
 from jobs.exports.timeline import NO_RENDER
 from tests.admin.conftest import client_for
 from tests.factories import make_execution, make_job
+from tests.media_engine.test_timeline import media_path
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def test_job_page_links_each_timeline_and_the_link_downloads_it(operator, tmp_pa
     pictures = list(sequence.video_tracks()[0].find_clips())
     assert [clip.range_in_parent().start_time.to_frames() for clip in pictures] == [0, 30]
     for clip in sequence.find_clips():
-        assert (folder / clip.media_reference.target_url).is_file()
+        assert (folder / media_path(clip.media_reference.target_url)).is_file()
     assert default_storage.exists(job.latest_success.results["narration"])
 
 

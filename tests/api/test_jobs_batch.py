@@ -5,7 +5,7 @@ import pytest
 from django_q.models import OrmQ
 
 from jobs.models import ExecutionStatus, Job, JobExecution
-from tests.factories import make_language
+from tests.factories import make_language, make_voice
 
 JOBS = "/api/v1/jobs/"
 BATCH = "/api/v1/jobs/batch/"
@@ -96,3 +96,70 @@ def test_batch_refuses_more_than_jobs_batch_max_rows(api, settings):
     assert response.status_code == 400
     assert response.data == {"jobs": ["Send 1 to 2 jobs in one batch, not 3."]}
     assert not Job.objects.exists()
+
+
+def test_batch_reports_every_bad_row_in_the_first_answer(api, member, stranger):
+    """Reference errors (no such row, not yours) and rule errors (empty title, speed) come together,
+    within a row too, and nothing is created."""
+    theirs = make_language(owner=stranger)
+    mine = make_language(owner=member, code="en-US")
+    chinese_voice = make_voice(owner=member, language=make_language(owner=member, code="zh-CN"))
+    rows = [{"title": f"第{number}集", "content": "今天天气很好。"} for number in range(50)]
+    rows[3] = {"title": "no such language", "content": "今天。", "language": 999_999}
+    rows[7] = {"title": "   ", "content": "今天。"}
+    rows[11] = {"title": "both", "content": "今天。", "topic": 999_999, "speech_speed": 9}
+    rows[19] = {"title": "theirs", "content": "今天。", "language": theirs.pk}
+    rows[23] = {"title": "symbols", "content": "!!! ??? ..."}
+    rows[31] = {"title": "mismatch", "content": "Today.", "language": mine.pk, "voice": chinese_voice.pk}
+    rows[40] = {"content": "今天。"}
+    rows[49] = {"title": "", "content": "", "runorder": "soon"}
+
+    response = api.post(BATCH, {"jobs": rows, "render": True}, format="json")
+
+    assert response.status_code == 400
+    errors = response.data["jobs"]
+    assert sorted(errors, key=int) == ["3", "7", "11", "19", "23", "31", "40", "49"]
+    assert list(errors["3"]) == ["language"]
+    assert set(errors["11"]) == {"topic", "speech_speed"}
+    assert set(errors["49"]) == {"title", "content", "runorder"}
+    assert errors["31"] == {"voice": [(f"The voice {chinese_voice.name} speaks {chinese_voice.language}, not the "
+                                       f"job's language {mine}; choose a voice of {mine.name}.")]}
+    assert not Job.objects.exists()
+
+
+def test_batch_render_that_is_not_a_boolean_names_its_field(api):
+    response = api.post(BATCH, {"jobs": [{"title": "a", "content": "今天。"}], "render": "maybe"}, format="json")
+
+    assert response.status_code == 400
+    assert response.data == {"render": ["Must be a valid boolean."]}
+    assert not Job.objects.exists()
+
+
+def test_batch_names_a_bad_render_flag_and_bad_rows_together(api):
+    response = api.post(BATCH, {"jobs": [{"title": "", "content": "今天。"}], "render": "maybe"}, format="json")
+
+    assert response.status_code == 400
+    assert response.data == {"render": ["Must be a valid boolean."], "jobs": {"0": {"title": ["Title is empty."]}}}
+
+
+def test_batch_checks_every_row_before_opening_a_transaction(api, monkeypatch):
+    from django.db import transaction
+
+    from jobs import services, validation
+
+    outside = len(transaction.get_connection().savepoint_ids)  # the test's own atomic blocks
+    checked_inside: list[bool] = []
+    check_content = validation.check_content
+
+    def recording_check(content):
+        checked_inside.append(len(transaction.get_connection().savepoint_ids) > outside)
+        return check_content(content)
+
+    monkeypatch.setattr(validation, "check_content", recording_check)
+    rows = [{"title": str(number), "content": "今天天气很好。"} for number in range(3)]
+
+    response = api.post(BATCH, {"jobs": rows}, format="json")
+
+    assert response.status_code == 201, response.data
+    assert checked_inside == [False, False, False]
+    assert services.Job.objects.count() == 3

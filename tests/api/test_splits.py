@@ -126,12 +126,13 @@ def two_segments(owner):
     """[第一句。第二句。] with an upload shown and a card, then [第三句。] with a clip."""
     job = make_job(owner=owner, content="第一句。第二句。第三句。")
     first = make_split(job, 0, "第一句。第二句。", sentences=["第一句。", "第二句。"], prompt="two sentences",
-                       selected="jobs/up.png",
+                       prompt_edited=True, selected="jobs/up.png",
                        images=[{"key": "jobs/card.png", "seed": None, "source": "card"},
                                {"key": "jobs/up.png", "seed": None, "source": "upload"}])
     first.end_ms = 2000
     first.save()
-    second = make_split(job, 1, "第三句。", sentences=["第三句。"], prompt="one sentence", clip=make_clip(owner))
+    second = make_split(job, 1, "第三句。", sentences=["第三句。"], prompt="one sentence", prompt_edited=True,
+                        clip=make_clip(owner))
     JobSplit.objects.filter(pk=second.pk).update(start_ms=2000, end_ms=3000)
     return job, first, second
 
@@ -144,7 +145,7 @@ def test_split_a_segment_after_a_sentence_keeps_its_choices_and_renumbers_the_re
         (first.pk, 0, ["第一句。"]), (response.data[1]["id"], 1, ["第二句。"]), (second.pk, 2, ["第三句。"])]
     kept, new, moved = response.data
     assert (kept["selected"], kept["prompt"]) == ("jobs/up.png", "two sentences")
-    assert [image["source"] for image in kept["images"]] == ["upload"]  # a card shows the old text
+    assert [image["source"] for image in kept["images"]] == ["card", "upload"]  # the card's headline stays
     assert new["selected"] == "" and new["clip"] is None and new["prompt"].endswith("第二句。")
     assert [image["key"] for image in new["images"]] == ["jobs/up.png"]  # the candidates, to pick from
     assert moved["clip"] is not None and moved["prompt"] == "one sentence"
@@ -156,10 +157,10 @@ def test_split_refuses_a_bad_boundary_with_a_clear_message(api, member):
     job, _first, _second = two_segments(member)
     response = api.post(splits_url(job, 0, "split"), {"at": 2}, format="json")
     assert response.status_code == 400
-    assert response.data == {"at": [("Segment 1 has 2 sentences: split it after sentence 1 to 1, not after "
+    assert response.data == {"at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after "
                                      "sentence 2.")]}
     response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
-    assert response.data == {"at": ["Segment 2 is one sentence: there is no boundary in it to split at."]}
+    assert response.data == {"at": ["Segment 1 is one sentence: there is no boundary in it to split at."]}
     assert api.post(splits_url(job, 0, "split"), {"at": 0}, format="json").status_code == 400
     assert api.post(splits_url(job, 0, "split"), {}, format="json").status_code == 400
     assert api.post(splits_url(job, 5, "split"), {"at": 1}, format="json").status_code == 404
@@ -185,7 +186,7 @@ def test_merge_into_a_segment_showing_only_a_card_takes_the_next_ones_choice(api
     JobSplit.objects.filter(pk=first.pk).update(selected="jobs/card.png")
     merged = api.post(splits_url(job, 0, "merge"), format="json").data[0]
     assert merged["clip"]["id"] == second.clip_id
-    assert "jobs/card.png" not in [image["key"] for image in merged["images"]]
+    assert [image["key"] for image in merged["images"]] == ["jobs/card.png", "jobs/up.png"]  # its headline
 
 
 def test_merge_of_the_last_segment_is_refused(api, member):
@@ -193,7 +194,7 @@ def test_merge_of_the_last_segment_is_refused(api, member):
     response = api.post(splits_url(job, 1, "merge"), format="json")
     assert response.status_code == 400
     assert response.data == {"non_field_errors": [
-        "Segment 2 is the last one: there is no next segment to merge it with."]}
+        "Segment 1 is the last one: there is no next segment to merge it with."]}
 
 
 def test_split_merge_and_resplit_wait_for_a_running_render(api, member):
@@ -256,3 +257,91 @@ def test_split_with_a_rendered_narration_cuts_in_the_middle_of_the_pause(api, me
     make_execution(job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"]))
     response = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json")
     assert [(row["start_ms"], row["end_ms"]) for row in response.data][:2] == [(0, 1100), (1100, 2000)]
+
+
+# ---------------------------------------------------------------- cards, prompts and numbering after edits
+
+
+def card_segments(owner):
+    """[第一句，很长。第二句。] then [第三句。], each showing only its render-made card, prompts never edited."""
+    job = make_job(owner=owner, content="第一句，很长。第二句。第三句。")
+    first = make_split(job, 0, "第一句，很长。第二句。", sentences=["第一句，很长。", "第二句。"],
+                       prompt="第一句，很长。第二句。", selected="jobs/card-0.png",
+                       images=[{"key": "jobs/card-0.png", "seed": None, "source": "card"}])
+    first.end_ms = 2000
+    first.save()
+    second = make_split(job, 1, "第三句。", sentences=["第三句。"], prompt="第三句。", selected="jobs/card-1.png",
+                        images=[{"key": "jobs/card-1.png", "seed": None, "source": "card"}])
+    JobSplit.objects.filter(pk=second.pk).update(start_ms=2000, end_ms=3000)
+    return job, first, second
+
+
+def test_split_of_a_segment_showing_its_card_keeps_the_card_on_the_first_part(api, member):
+    job, _first, _second = card_segments(member)
+
+    kept, new, _moved = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json").data
+
+    assert kept["selected"] == "jobs/card-0.png"  # its headline is its first clause: still its own
+    assert [image["key"] for image in kept["images"]] == ["jobs/card-0.png"]
+    assert new["selected"] == "" and new["images"] == []  # the next render makes the new part's card
+
+
+def test_merge_of_segments_showing_cards_keeps_the_first_ones_card(api, member):
+    job, _first, _second = card_segments(member)
+
+    merged = api.post(splits_url(job, 0, "merge"), format="json").data[0]
+
+    assert merged["selected"] == "jobs/card-0.png"
+    assert [image["key"] for image in merged["images"]] == ["jobs/card-0.png"]  # the second's shows its own text
+
+
+def test_a_text_edit_keeps_the_card_while_its_headline_stays(api, member):
+    job, _first, _second = card_segments(member)
+
+    edited = api.patch(splits_url(job, 0), {"text": "第一句，很长。第二句改了。"}, format="json").data
+    assert edited["selected"] == "jobs/card-0.png"
+
+    edited = api.patch(splits_url(job, 0), {"text": "头一句，很长。第二句改了。"}, format="json").data
+    assert edited["selected"] == "" and edited["images"] == []  # the card shows the old headline
+
+
+def test_a_prompt_never_edited_follows_the_text(api, member):
+    job, _first, _second = card_segments(member)
+
+    edited = api.patch(splits_url(job, 1), {"text": "第三句改了。"}, format="json").data
+
+    assert edited["prompt"].endswith("第三句改了。") and "第三句。" not in edited["prompt"]
+
+
+def test_a_prompt_the_operator_edited_is_kept_after_a_text_edit(api, member):
+    job, _first, _second = card_segments(member)
+    api.patch(splits_url(job, 1), {"prompt": "a quiet lake at dawn"}, format="json")
+
+    edited = api.patch(splits_url(job, 1), {"text": "第三句改了。"}, format="json").data
+
+    assert edited["prompt"] == "a quiet lake at dawn"
+
+
+def test_split_and_merge_keep_the_prompt_the_operator_edited_and_refresh_the_others(api, member):
+    job, _first, _second = card_segments(member)
+    api.patch(splits_url(job, 1), {"prompt": "a quiet lake at dawn"}, format="json")
+
+    kept, new, moved = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json").data
+    assert kept["prompt"].endswith("第一句，很长。") and new["prompt"].endswith("第二句。")
+    assert moved["prompt"] == "a quiet lake at dawn"
+
+    merged = api.post(splits_url(job, 1, "merge"), format="json").data[1]
+    assert merged["prompt"].endswith("第二句。第三句。")  # the first one's prompt was never edited
+
+
+def test_storyboard_messages_number_segments_as_the_urls_do(api, member):
+    job, _first, _second = card_segments(member)
+
+    response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
+    assert response.data == {"at": ["Segment 1 is one sentence: there is no boundary in it to split at."]}
+    response = api.post(splits_url(job, 0, "split"), {"at": 5}, format="json")
+    assert response.data == {"at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after "
+                                     "sentence 5.")]}
+    response = api.post(splits_url(job, 1, "merge"), format="json")
+    assert response.data == {"non_field_errors": [
+        "Segment 1 is the last one: there is no next segment to merge it with."]}

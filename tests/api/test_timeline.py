@@ -18,6 +18,7 @@ from jobs.models import ExecutionStatus, Job
 from jobs.exports.timeline import FILE_GONE, FORMATS, NO_RENDER, NOT_RECORDED
 from media_engine import timeline
 from tests.factories import make_execution, make_job, make_preset_job
+from tests.media_engine.test_timeline import media_path
 
 pytestmark = pytest.mark.django_db
 JOBS = "/api/v1/jobs/"
@@ -113,10 +114,10 @@ def check_otio(folder: Path, fmt: str, shots) -> set[str]:
         [read] = list(read)
     [video] = [track for track in read.tracks if track.kind == otio.schema.TrackKind.Video]
     cuts = [(clip.range_in_parent().start_time.to_frames(FPS),
-             clip.range_in_parent().end_time_exclusive().to_frames(FPS), clip.media_reference.target_url)
+             clip.range_in_parent().end_time_exclusive().to_frames(FPS), media_path(clip.media_reference.target_url))
             for clip in video.find_clips()]
     assert_cut_as_rendered(cuts, shots)
-    return {clip.media_reference.target_url for clip in read.find_clips()}
+    return {media_path(clip.media_reference.target_url) for clip in read.find_clips()}
 
 
 def check_jianying(folder: Path, shots) -> set[str]:

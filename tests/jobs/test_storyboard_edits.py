@@ -146,6 +146,7 @@ def made(settings, tmp_path) -> Storyboard:
         if row.index == 1:
             storyboard.split_use_clip(split_row=row, clip=clip, user=owner)
             clip_id = clip.pk
+        storyboard.split_update(split_row=row, prompt=f"{row.prompt}, in {colour}")  # the operator's own
         choices.append(Choice(upload=row.selected, clip_id=clip_id, prompt=row.prompt,
                               colour=CLIP_COLOUR if clip_id else colour))
     client = APIClient()
@@ -195,6 +196,17 @@ def test_an_edited_prompt_and_clip_survive_a_typo_fix_in_their_own_segment(made)
     assert_choices_survive(made, execution, [made.choices[0], Choice(edited.upload, edited.clip_id,
                                                                      "a yellow field", edited.colour),
                                              made.choices[2]])
+
+
+def test_a_prompt_never_edited_follows_a_typo_fix_in_the_job_content(made):
+    JobSplit.objects.filter(job=made.job, index=2).update(prompt_edited=False, prompt="old words")
+    patch_job(made, content=SENTENCES[0] + SENTENCES[1] + "公园里有很多鲜花。" + SENTENCES[3])
+
+    render(made.job)
+
+    prompts = [row.prompt for row in rows(made.job)]
+    assert prompts[:2] == [made.choices[0].prompt, made.choices[1].prompt]  # the operator's: kept
+    assert "old words" not in prompts[2] and prompts[2].endswith("公园里有很多鲜花。我们都很开心。")
 
 
 # ---------------------------------------------------------------- prompt and speed

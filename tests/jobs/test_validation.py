@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from jobs import services
 from jobs.validation import NOTHING_TO_NARRATE, clean_content, clean_job_input
+from media_engine.errors import MediaError
 from tests.factories import make_language, make_topic
 
 
@@ -86,3 +87,64 @@ def test_content_with_nothing_speakable_is_refused_at_creation_and_import_not_at
     payload = '[{"title": "t", "content": "?!…"}]'.encode()
     rows = importing.import_parse(payload, filename="jobs.json", user=user)
     assert rows[0].errors["content"] == [NOTHING_TO_NARRATE]
+
+
+def _python_calls(function, *args) -> int:
+    """How many Python-level calls `function(*args)` makes: a measure of its work that no machine's
+    speed changes."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        function(*args)
+    except (ValidationError, MediaError):
+        pass  # refusing the text is one of the outcomes measured
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("unit", ["!?.,;:-", "#$%&*+=<>", "a" + "." * 99, "。，" * 3])
+def test_content_check_work_grows_linearly_with_hostile_text(unit):
+    from jobs.validation import check_content
+
+    small = _python_calls(check_content, (unit * 1000)[:1000])
+    large = _python_calls(check_content, (unit * 10000)[:10000])
+
+    assert large <= 12 * max(small, 50)  # ten times the text, about ten times the work
+
+
+def test_content_of_symbols_only_is_refused_and_one_letter_among_them_is_not(user):
+    with pytest.raises(ValidationError) as caught:
+        clean_job_input(user, {"content": "#$%&*" * 2000})
+    assert caught.value.message_dict["content"] == [NOTHING_TO_NARRATE]
+    assert clean_job_input(user, {"content": "." * 5000 + "a" + "." * 4999})["content"][5000] == "a"
+
+
+def test_sentences_of_hostile_text_take_linear_work():
+    from media_engine.sentences import split_sentences
+
+    small = _python_calls(split_sentences, "a" + "." * 999)
+    large = _python_calls(split_sentences, "a" + "." * 9999)
+
+    assert large <= 12 * small
+
+
+@pytest.mark.django_db
+def test_validation_benchmark_prints_the_checks_and_the_batch_last():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("benchmark", "validation", stdout=out)
+
+    last = out.getvalue().strip().splitlines()[-1]
+    assert last.startswith("content check of 10000 characters: prose ") and "a batch of 100 hostile rows" in last

@@ -284,3 +284,29 @@ def test_libass_burns_the_subtitles_inside_the_safe_area_and_clear_of_the_logo(t
     # The box carries the brand colour.
     green = np.all(np.abs(pixels - [0x57, 0x8B, 0x2E]) < 6, axis=2)
     assert green.sum() > 1000
+
+
+def test_vertical_cues_keep_out_of_the_shorts_button_column(tmp_path):
+    """A 9:16 frame's cues stay inside the Shorts safe area (15 % clear on the right, where the like,
+    comment and share buttons are), as its text lines do; a long URL is the widest cue there is."""
+    from media_engine import layout
+
+    width, height = 768, 1360
+    style = style_from_brand({}, width=width, height=height)
+    url = "Read more at https://www.example.com/health/articles/2024/why-walking-after-dinner-helps-sleep"
+    cues = make_cues([TimedSentence(url, 0, 2000)], font_path=FONT_PATH, font_size=style.font_size,
+                     max_width_px=subtitles.safe_text_width(width, style, height=height))
+    ass_path = tmp_path / "subtitles.ass"
+    write_ass([dataclasses.replace(cues[0], start_ms=0, end_ms=2000)], ass_path, width=width, height=height,
+              style=style)
+    frame_path = tmp_path / "frame.png"
+    ffmpeg.run(["-f", "lavfi", "-i", f"color=black:s={width}x{height}:r=5:d=1",
+                "-vf", f"ass=filename={ass_path}", "-frames:v", "1", "-update", "1", frame_path], timeout=60)
+
+    drawn = np.asarray(Image.open(frame_path).convert("RGB")).astype(int).sum(axis=2) > 30
+    _ys, xs = np.nonzero(drawn)
+    left, _top, safe_width, _safe_height = layout.safe_box(width, height)
+    assert len(xs) > 1000, "libass drew no subtitles"
+    assert xs.min() >= left - 1 and xs.max() <= left + safe_width + 1, (xs.min(), xs.max())
+    assert subtitles.subtitle_area(width, height, style)[0] + subtitles.subtitle_area(width, height, style)[2] \
+        <= left + safe_width

@@ -4,6 +4,8 @@ storyboard says within a frame, every file it names inside its folder."""
 import json
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from xml.etree import ElementTree
 
 import opentimelineio as otio
 import pytest
@@ -39,6 +41,12 @@ def storyboard(tmp_path) -> timeline.Storyboard:
                                narration_path=narration, subtitles_path=srt, music_path=music, music_volume=0.2)
 
 
+def media_path(target_url: str) -> str:
+    """The path relative to the timeline's folder that a clip names: as it is, or as a relative file URL
+    (FCP 7 XML)."""
+    return Path(unquote(urlsplit(target_url).path)).as_posix() if target_url.startswith("file:") else target_url
+
+
 def read_otio(folder: Path, fmt: str) -> otio.schema.Timeline:
     read = otio.adapters.read_from_file(str(folder / timeline.TIMELINE_FILES[fmt]))
     if isinstance(read, otio.schema.SerializableCollection):  # FCP 7 XML holds a collection of sequences
@@ -53,7 +61,7 @@ def segments_on(track) -> list[tuple[float, float]]:
     for clip in track.find_clips():
         span = clip.range_in_parent()
         start, end = span.start_time.to_frames(FPS), span.end_time_exclusive().to_frames(FPS)
-        media = clip.media_reference.target_url
+        media = media_path(clip.media_reference.target_url)
         if runs and media == previous and clip.name.startswith(runs[-1][2]):
             runs[-1][1] = end
         else:
@@ -76,18 +84,18 @@ def test_otio_and_fcp_timelines_read_back_cut_as_the_storyboard(storyboard, tmp_
     [video] = [track for track in read.tracks if track.kind == otio.schema.TrackKind.Video]
     assert_within_a_frame(segments_on(video), storyboard)
     # The 0.5 s clip plays three times in its 1.2 s segment: 15 + 15 + 6 frames, each from its start.
-    clip_cuts = [clip for clip in video.find_clips() if clip.media_reference.target_url.endswith(".mp4")]
+    clip_cuts = [clip for clip in video.find_clips() if media_path(clip.media_reference.target_url).endswith(".mp4")]
     assert [clip.duration().to_frames() for clip in clip_cuts] == [15, 15, 6]
     assert all(clip.source_range.start_time.to_frames() == 0 for clip in clip_cuts)
     audio = [track for track in read.tracks if track.kind == otio.schema.TrackKind.Audio]
-    urls = {track_clip.media_reference.target_url for track in audio for track_clip in track.find_clips()}
+    urls = {media_path(track_clip.media_reference.target_url) for track in audio for track_clip in track.find_clips()}
     assert urls == {"media/narration.wav", "media/music.mp3"}
-    music = [clip for track in audio for clip in track.find_clips() if "music" in clip.media_reference.target_url]
+    music = [clip for track in audio for clip in track.find_clips() if "music" in media_path(clip.media_reference.target_url)]
     # The music repeats end to end under the whole timeline, as the render loops it.
     assert music[0].range_in_parent().start_time.to_frames() == 0
     assert sum(clip.duration().to_frames() for clip in music) == video.duration().to_frames()
     for clip in read.find_clips():
-        path = folder / clip.media_reference.target_url
+        path = folder / media_path(clip.media_reference.target_url)
         assert path.is_file() and path.resolve().is_relative_to(folder.resolve())
     assert (folder / "media" / "subtitles.srt").read_text(encoding="utf-8").startswith("1\n")
 
@@ -155,3 +163,13 @@ def test_media_copies_are_whole_files(storyboard, tmp_path):
     copied = folder / "media" / "narration.wav"
     assert copied.read_bytes() == storyboard.narration_path.read_bytes()
     assert abs(ffmpeg.duration(copied) - 4.1) < 0.05
+
+
+def test_fcp7_xml_names_media_by_file_urls_relative_to_its_folder(storyboard, tmp_path):
+    folder = timeline.bundle(storyboard, "fcp7xml", tmp_path / "seven")
+    root = ElementTree.parse(folder / "timeline.xml").getroot()
+    urls = {element.text for element in root.iter("pathurl")}
+
+    assert urls and all(url.startswith("file:./media/") for url in urls)
+    for url in urls:
+        assert (folder / unquote(urlsplit(url).path)).is_file()

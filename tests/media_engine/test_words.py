@@ -167,9 +167,9 @@ def word_box(style, cue_lines: list[str], line_index: int, start: int, end: int,
     """(x0, x1, y0, y1) where libass draws characters start..end of a centred line of a bottom cue."""
     font = subtitles._font(fonts.default_font_path(), style.font_size)
     line = cue_lines[line_index]
-    left = (width - font.getlength(line)) / 2
+    area_x, area_y, area_w, area_h = subtitles.subtitle_area(width, height, style)
+    left = area_x + (area_w - font.getlength(line)) / 2  # centred in the band (Shorts: left of the buttons)
     x0, x1 = left + font.getlength(line[:start]), left + font.getlength(line[:end])
-    _, area_y, _, area_h = subtitles.subtitle_area(width, height, style)
     line_height = subtitles.ass_font_size(style)
     bottom = area_y + area_h - style.outline
     top_of_line = bottom - (len(cue_lines) - line_index) * line_height
@@ -190,7 +190,7 @@ def test_a_frame_at_a_words_midpoint_shows_that_word_highlighted(narrations, kin
     style = subtitles.subtitle_style(width=width, height=height, font_size=None, font_family=fonts.FAMILY,
                                      primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
     cues = subtitles.make_cues(narration.clauses, font_path=fonts.default_font_path(), font_size=style.font_size,
-                               max_width_px=subtitles.safe_text_width(width, style))
+                               max_width_px=subtitles.safe_text_width(width, style, height=height))
     ass_path = tmp_path / "karaoke.ass"
     subtitles.write_ass(cues, ass_path, width=width, height=height, style=style,
                         karaoke=KaraokeStyle(color=HIGHLIGHT), words=narration.words)

@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Measure one part of BatchVideo and print its figures; the last line is the summary."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images", "rerender"])
+        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images", "rerender", "validation"])
         parser.add_argument("--random-weights", action="store_true",
                             help="images: full-size Flux.1-dev with random weights (needs an NVIDIA GPU).")
         parser.add_argument("--minutes", type=float, default=10.0,
@@ -37,6 +37,12 @@ class Command(BaseCommand):
         self.stdout.write(f"A {minutes:g}-minute job: full render, a new picture, an edited sentence, a preview...")
         result = rerender_benchmark(minutes=minutes)
         return [format_rerender_details(result), format_rerender_line(result)]
+
+    def _validation(self, **options) -> list[str]:
+        from jobs.benchmarks.validation import format_validation_line, validation_benchmark
+
+        self.stdout.write("Checking 10,000 characters of prose, punctuation and symbols, then a batch of them...")
+        return [format_validation_line(validation_benchmark())]
 
     def _queue(self, **options) -> list[str]:
         from jobs.benchmarks.queue import format_queue_line, queue_benchmark
