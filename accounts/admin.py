@@ -1,5 +1,6 @@
 import secrets
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
@@ -32,6 +33,25 @@ class VisibleRelatedFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to={"pk__in": visible}, ordering=ordering)
 
 
+class _ShortLink(str):
+    """A stored file's name whose `url` expires like the admin's other links."""
+
+    def __new__(cls, field_file):
+        link = super().__new__(cls, field_file.name)
+        link.url = field_file.storage.url(field_file.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
+        return link
+
+
+class ShortLinkFileInput(forms.ClearableFileInput):
+    """A file input whose "Currently: <link>" expires after ADMIN_SIGNED_URL_EXPIRE_SECONDS."""
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        if self.is_initial(value):
+            context["widget"]["value"] = _ShortLink(value)
+        return context
+
+
 class OwnedAdmin(admin.ModelAdmin):
     """Operators see and pick their own rows and the shared presets; superusers see everything.
 
@@ -41,7 +61,10 @@ class OwnedAdmin(admin.ModelAdmin):
 
     shared_rows_superuser_only = True
     # JSON typed into a form is read as the API reads it: deep nesting is a form error, not a 500.
-    formfield_overrides = {models.JSONField: {"decoder": DepthCheckedDecoder}}
+    # A stored file's link on its change page expires as the admin's other links do.
+    formfield_overrides = {models.JSONField: {"decoder": DepthCheckedDecoder},
+                           models.FileField: {"widget": ShortLinkFileInput},
+                           models.ImageField: {"widget": ShortLinkFileInput}}
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """Without Django's surrounding transaction: these pages store uploaded files (logos, reference

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.storage import MEDIA_SIGNING_SALT
-from jobs.models import JobSplit
+from jobs.models import JobSplit, StockClip
 from tests.admin.conftest import client_for
 from tests.api.conftest import client_for as api_client_for
 from tests.api.conftest import png_bytes
@@ -86,3 +86,20 @@ def test_links_on_admin_pages_expire_sooner_than_the_api_links_of_the_same_file(
     assert [status_after(60, admin_link), status_after(60, api_link)] == [200, 200]
     assert [status_after(600, admin_link), status_after(600, api_link)] == [404, 200]
     assert status_after(3700, api_link) == 404
+
+
+def test_the_current_file_link_on_an_admin_change_page_expires_as_the_admin_links_do(attacker, settings,
+                                                                                 monkeypatch):
+    settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS = 300
+    clip = StockClip.objects.create(owner=attacker, title="rain", file=ContentFile(b"clip bytes", name="rain.mp4"))
+    page = client_for(attacker).get(reverse("admin:jobs_stockclip_change", args=[clip.pk])).content.decode()
+    links = set(re.findall(r'href="(/files/[^"]+)"', page))
+    assert links, "the change page shows the current file"
+    issued = time.time()
+
+    def status_after(seconds: float, link: str) -> int:
+        monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: issued + seconds))
+        return Client().get(link).status_code
+
+    assert {status_after(60, link) for link in links} == {200}
+    assert {status_after(600, link) for link in links} == {404}
