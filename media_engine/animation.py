@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[float], None]
 CancelCheck = Callable[[], bool]
 
-# LTX-Video's VAE: 32x smaller in each side, 8x fewer frames (a clip has 8k+1 frames). A loaded
-# pipeline reports its own ratios; these are what the real model has, for planning without one.
+# LTX-Video's VAE: 32x smaller in each side, 8x fewer frames (a clip has 8k+1 frames). The pipeline
+# wants sides in multiples of 32 whatever its VAE; a loaded one reports its own temporal ratio.
 SPATIAL_RATIO = 32
 TEMPORAL_RATIO = 8
 
@@ -132,8 +132,7 @@ def animate(
     pipe = load_pipeline(model_dir, device=device, cpu_offload=cpu_offload, vae_tiling=vae_tiling)
     with PILImage.open(picture_path) as opened:
         picture = opened.convert("RGB")
-    width, height = clip_size(picture.width, picture.height, max_side=max_side,
-                              multiple=pipe.vae_spatial_compression_ratio)
+    width, height = clip_size(picture.width, picture.height, max_side=max_side)
     frames = frame_count(duration_ms, fps=fps, max_frames=max_frames,
                          temporal_ratio=pipe.vae_temporal_compression_ratio)
 
