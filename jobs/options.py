@@ -5,7 +5,17 @@ The account's brand profile (`Account.extra`) has its own keys in `accounts.bran
 
 from typing import Any
 
-from accounts.extra_keys import Key, boolean, check_extra, index_list, integer, json_schema, number, storage_key, text
+from accounts.extra_keys import (
+    Key,
+    boolean,
+    check_extra,
+    index_list,
+    integer,
+    json_schema,
+    number,
+    storage_key,
+    text,
+)
 
 JOB_EXTRA: dict[str, Key] = {
     "h2v": boolean("Horizontal-to-vertical: horizontal pictures shown in a vertical 9:16 frame over a blurred "
