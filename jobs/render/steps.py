@@ -438,13 +438,15 @@ def animation_inputs(context: RenderContext) -> dict:
     splits = list(job.splits.order_by("index"))
     made_with = _i2v_settings()
     animated = _animated(job, splits)
+    clips = {str(s.pk): _moving_identity(s, made_with) for s in animated} if made_with else {}
     return {
         "settings": made_with,
         # Per segment (by row, which keeps across splits and merges): the clip it should show, by identity.
-        "clips": {str(s.pk): _moving_identity(s, made_with) for s in animated} if made_with else {},
+        "clips": clips,
         "chosen": sorted(job.extra.get("animate") or []),
         "without_model": [s.index for s in animated] if not made_with else [],
-        "shown": sorted(s.pk for s in splits if s.animation),  # clips to take down when no longer wanted
+        # Clips shown that are no longer wanted, to take down (none once the step has run).
+        "unwanted": sorted(s.pk for s in splits if s.animation and str(s.pk) not in clips),
     }
 
 
