@@ -1,3 +1,9 @@
+"""The jobs app's rows: jobs, executions, segments, clips, publications, webhooks and clean-up runs.
+
+One module past 500 lines because Django finds an app's models in models.py, and fields with small
+derived properties only (anything touching several rows, files or the network is in the services).
+"""
+
 from datetime import timedelta
 
 from django.conf import settings

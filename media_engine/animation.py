@@ -2,10 +2,10 @@
 
 The model is LTX-Video through diffusers' `LTXImageToVideoPipeline`. Among the image-to-video
 pipelines diffusers maintains (LTX-Video, Wan 2.1/2.2, CogVideoX, HunyuanVideo), LTX-Video is
-the small and fast one: a 2B transformer that makes a 5 s clip at 768x512 in well under a
-minute on one data-centre GPU and fits a 24 GB card in bf16 with its T5 encoder offloaded,
-where Wan 14B and CogVideoX-5B take several minutes a clip and need offloading on every card.
-The loader takes any diffusers LTX folder (0.9.x; the distilled ones run in 8 steps).
+the small and fast one: a 2B transformer (its authors report faster than real time at 768x512
+on an H100) that fits a 24 GB card in bf16 with its T5 encoder offloaded, where Wan 2.1 (14B)
+and CogVideoX (5B) are several times larger and slower per clip. A segment needs a clip of a
+few seconds, which is what LTX-Video is made for. The loader takes a diffusers LTX-Video folder.
 
 As in `images`, torch and diffusers are imported inside the functions (django-q2 forks after
 importing this module; CUDA must never start before the fork), and the loaded pipeline is
