@@ -471,7 +471,7 @@ def animation_run(context: RenderContext, inputs: dict) -> Outputs:
         if default_storage.exists(key):
             reused += 1
         else:
-            key = context.store(_make_moving_clip(context, split_row, number, len(todo)), key)
+            key = context.store(_make_moving_clip(context, split_row, wanted[split_row.pk], number, len(todo)), key)
             made += 1
         storyboard.split_set_animation(split_row=split_row, key=key, picture=split_row.selected)
     for split_row in splits:
@@ -481,13 +481,13 @@ def animation_run(context: RenderContext, inputs: dict) -> Outputs:
     return {}, {"made": made, "reused": reused, "fallbacks": notes}
 
 
-def _make_moving_clip(context: RenderContext, split_row: JobSplit, number: int, count: int) -> Path:
+def _make_moving_clip(context: RenderContext, split_row: JobSplit, identity: str, number: int, count: int) -> Path:
     from media_engine import animation
 
     return animation.animate(
         fetch(split_row.selected), _motion_prompt(split_row),
         model_dir=Path(settings.I2V_MODEL_DIR), duration_ms=split_row.duration_ms,
-        out_path=context.workdir / f"moving-{split_row.pk}.mp4",
+        out_path=context.workdir / f"moving-{identity}.mp4",  # an attempt's retry keeps what it made
         seed=int(hashlib.sha256(split_row.selected.encode()).hexdigest()[:8], 16),
         fps=settings.I2V_FPS, max_frames=settings.I2V_MAX_FRAMES, max_side=settings.I2V_MAX_SIDE,
         steps=settings.I2V_STEPS, guidance=settings.I2V_GUIDANCE, device=settings.I2V_DEVICE or None,
