@@ -117,6 +117,22 @@ def integer(description: str, *, minimum: int, maximum: int) -> Key:
     return Key(check, {"type": "integer", "minimum": minimum, "maximum": maximum, "description": description})
 
 
+def index_list(description: str, *, maximum: int, max_items: int) -> Key:
+    """Distinct whole numbers from 0 to `maximum` (positions in a list, e.g. segments)."""
+    message = f"Must be a list of distinct whole numbers from 0 to {maximum}, at most {max_items} of them."
+
+    def check(value: Any) -> list[int]:
+        if (not isinstance(value, list) or len(value) > max_items
+                or not all(isinstance(item, int) and not isinstance(item, bool) for item in value)):
+            raise ValidationError(message, code="invalid")
+        if len(set(value)) != len(value) or not all(0 <= item <= maximum for item in value):
+            raise ValidationError(message, code="invalid")
+        return sorted(value)
+
+    return Key(check, {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": maximum},
+                       "uniqueItems": True, "maxItems": max_items, "description": description})
+
+
 def colour(description: str, *, nullable: bool = False) -> Key:
     def check(value: Any) -> str | None:
         if value is None and nullable:

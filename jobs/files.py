@@ -36,6 +36,12 @@ def picture_key(job_id: int, index: int, label: str, suffix: str = ".png") -> st
     return f"jobs/{job_id}/pictures/{index:03d}-{label}{suffix}"
 
 
+def moving_clip_key(job_id: int, identity: str) -> str:
+    """A moving clip made from a segment's picture, named by everything it is made from (`identity`),
+    so a render finds the one it made before, whatever the segment's index is now."""
+    return f"jobs/{job_id}/pictures/moving-{identity}.mp4"
+
+
 def music_folder(user) -> str:
     return f"music/{user.pk.hex}"
 

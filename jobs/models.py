@@ -1,3 +1,9 @@
+"""The jobs app's rows: jobs, executions, segments, clips, publications, webhooks and clean-up runs.
+
+One module past 500 lines because Django finds an app's models in models.py, and fields with small
+derived properties only (anything touching several rows, files or the network is in the services).
+"""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -284,6 +290,10 @@ class JobSplit(models.Model):
     variant = models.PositiveIntegerField(
         default=0, help_text="Raised by 'regenerate pictures' so new pictures get new seeds."
     )
+    animation = models.JSONField(
+        default=dict, blank=True,
+        help_text="The moving clip the render made from the selected picture: {key, picture}.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -300,6 +310,23 @@ class JobSplit(models.Model):
     @property
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    @property
+    def moving_clip(self) -> str:
+        """The storage key of the moving clip made from the picture shown now, or "" (none, or one
+        made from a picture the operator has since replaced)."""
+        animation = self.animation or {}
+        return animation.get("key", "") if self.selected and animation.get("picture") == self.selected else ""
+
+    @property
+    def shown(self) -> tuple[str, str]:
+        """(storage key, "clip" or "still") of what the segment shows: a real clip, else the moving
+        clip of its picture, else the picture."""
+        if self.clip_id:
+            return self.clip.file.name, "clip"
+        if self.moving_clip:
+            return self.moving_clip, "clip"
+        return self.selected, "still"
 
 
 class CleanupRun(models.Model):

@@ -5,7 +5,17 @@ The account's brand profile (`Account.extra`) has its own keys in `accounts.bran
 
 from typing import Any
 
-from accounts.extra_keys import Key, boolean, check_extra, integer, json_schema, number, storage_key, text
+from accounts.extra_keys import (
+    Key,
+    boolean,
+    check_extra,
+    index_list,
+    integer,
+    json_schema,
+    number,
+    storage_key,
+    text,
+)
 
 JOB_EXTRA: dict[str, Key] = {
     "h2v": boolean("Horizontal-to-vertical: horizontal pictures shown in a vertical 9:16 frame over a blurred "
@@ -21,6 +31,11 @@ JOB_EXTRA: dict[str, Key] = {
     "segment_target_ms": integer("Target length of a segment in ms.", minimum=1000, maximum=60000),
     "burn_subtitles": boolean("Burn the subtitles into this job's video (overrides the account's "
                               "burn_subtitles); SRT and WebVTT files are made either way."),
+    "animate": index_list(
+        "Segments (their index: 0 is the first, the admin's \"Segment 1\") whose picture is turned into a "
+        "moving clip by the image-to-video model (I2V_MODEL_DIR, GPU hosts); without the model they keep "
+        "the picture. A segment showing a real clip keeps its clip.", maximum=9999, max_items=500,
+    ),
     "music": storage_key("Background music for this job: the key of a file uploaded with POST /api/v1/music/ "
                          "(replaces the BACKGROUND_MUSIC setting).", folder="music"),
 }

@@ -142,6 +142,16 @@ def split_set_card(*, split_row: JobSplit, key: str) -> JobSplit:
     return _add_images(split_row, [{"key": key, "seed": None, "source": "card"}], select=True)
 
 
+def split_set_animation(*, split_row: JobSplit, key: str, picture: str) -> JobSplit:
+    """The render's moving clip made from the segment's picture `picture` ("" and "": none). It is
+    shown only while that picture stays selected (`JobSplit.moving_clip`)."""
+    animation = {"key": key, "picture": picture} if key else {}
+    if split_row.animation != animation:
+        split_row.animation = animation
+        split_row.save(update_fields=["animation", "updated_at"])
+    return split_row
+
+
 @transaction.atomic
 def _add_images(split_row: JobSplit, images: list[dict], *, select: bool) -> JobSplit:
     split_row.images = [*split_row.images, *images]

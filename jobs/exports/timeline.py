@@ -42,8 +42,7 @@ def timeline_record(*, plan: Plan, splits: list[JobSplit], music: str, music_sto
     """What the compose step records for the timeline: its segments (storage keys), frame and music."""
     return {
         "width": plan.width, "height": plan.height, "fps": plan.fps,
-        "shots": [{"key": split_row.clip.file.name if split_row.clip else split_row.selected,
-                   "kind": "clip" if split_row.clip else "still", "start_ms": split_row.start_ms,
+        "shots": [{"key": split_row.shown[0], "kind": split_row.shown[1], "start_ms": split_row.start_ms,
                    "end_ms": split_row.end_ms, "text": split_row.text} for split_row in splits],
         # A storage key (the job's own upload), or a path on the render hosts (BACKGROUND_MUSIC), or "".
         "music": music if plan.music_path is not None else "",

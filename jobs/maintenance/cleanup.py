@@ -123,12 +123,15 @@ def _size(key: str) -> int | None:
         return None
 
 
-def _split_keys(splits: Iterable[tuple[str, list]]) -> set[str]:
+def _split_keys(splits: Iterable[tuple[str, list, dict]]) -> set[str]:
+    """Storage keys segments name: the selected picture, the candidates and the moving clip."""
     keys = set()
-    for selected, images in splits:
+    for selected, images, animation in splits:
         if selected:
             keys.add(selected)
         keys |= {image["key"] for image in images or [] if isinstance(image, dict) and image.get("key")}
+        if isinstance(animation, dict) and animation.get("key"):
+            keys.add(animation["key"])
     return keys
 
 
@@ -149,7 +152,7 @@ def _job_references(job_id: int, *, excluding: set[int]) -> set[str]:
     keys: set[str] = set()
     for results, steps in holders.values_list("results", "steps"):
         keys |= referenced_keys(results, steps)
-    return keys | _split_keys(JobSplit.objects.filter(job_id=job_id).values_list("selected", "images"))
+    return keys | _split_keys(JobSplit.objects.filter(job_id=job_id).values_list("selected", "images", "animation"))
 
 
 def _may_clear(execution: JobExecution | None, job: Job) -> bool:
@@ -290,7 +293,8 @@ def old_jobs_cleanup(*, days: int, dry_run: bool = False) -> CleanupReport:
     protected: set[str] = set()
     for results, steps in others.values_list("results", "steps").iterator():
         protected |= referenced_keys(results, steps)
-    protected |= _split_keys(JobSplit.objects.exclude(job_id__in=purged_job_ids).values_list("selected", "images"))
+    protected |= _split_keys(JobSplit.objects.exclude(job_id__in=purged_job_ids)
+                             .values_list("selected", "images", "animation"))
     for job_id, narration_audio in purged_jobs:
         keys = set(storage_walk(f"jobs/{job_id}/")) | ({narration_audio} if narration_audio else set())
         if not dry_run:

@@ -31,7 +31,7 @@ from media_engine.sentences import Narration, TimedSentence, split_clauses, spli
 
 from jobs import storyboard
 from jobs.exports import timeline
-from jobs.files import chunk_store, execution_key, fetch, file_digest, picture_key, store
+from jobs.files import chunk_store, execution_key, fetch, file_digest, moving_clip_key, picture_key, store
 from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
 from jobs.validation import check_content, voice_language_problem
 from jobs.render.workspace import sentence_cache
@@ -397,6 +397,107 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
         storyboard.split_add_generated(split_row=split_row, images=added)
 
 
+# ---------------------------------------------------------------- moving pictures
+
+
+def _i2v_settings() -> dict | None:
+    """What a moving clip is made with (None: no model here). The device, offloading and VAE tiling
+    only change where and how fast the same clip is made, so they are not part of it."""
+    if not settings.I2V_MODEL_DIR:
+        return None
+    return {"model": settings.I2V_MODEL_DIR, "steps": settings.I2V_STEPS, "guidance": settings.I2V_GUIDANCE,
+            "fps": settings.I2V_FPS, "max_frames": settings.I2V_MAX_FRAMES, "max_side": settings.I2V_MAX_SIDE}
+
+
+def _animated(job: Job, splits: list[JobSplit]) -> list[JobSplit]:
+    """The segments the job's `animate` lists that show a picture (a real clip is kept)."""
+    chosen = set(job.extra.get("animate") or [])
+    return [s for s in splits if s.index in chosen and not s.clip_id and s.selected]
+
+
+def _moving_identity(split_row: JobSplit, made_with: dict) -> str:
+    """A hash of everything a segment's moving clip is made from: its picture (key and stored size, so a
+    file replaced under its key counts), its prompt, its length in the model's frames and the settings."""
+    from media_engine import animation
+
+    try:
+        picture = f"{split_row.selected}:{default_storage.size(split_row.selected)}"
+    except (OSError, ValueError):
+        picture = f"{split_row.selected}:missing"
+    frames = animation.frame_count(split_row.duration_ms, fps=made_with["fps"], max_frames=made_with["max_frames"])
+    return inputs_hash({"picture": picture, "prompt": _motion_prompt(split_row), "frames": frames,
+                        "settings": made_with})[:24]
+
+
+def _motion_prompt(split_row: JobSplit) -> str:
+    return split_row.prompt or split_row.text
+
+
+def animation_inputs(context: RenderContext) -> dict:
+    job = context.job
+    splits = list(job.splits.order_by("index"))
+    made_with = _i2v_settings()
+    animated = _animated(job, splits)
+    clips = {str(s.pk): _moving_identity(s, made_with) for s in animated} if made_with else {}
+    return {
+        "settings": made_with,
+        # Per segment (by row, which keeps across splits and merges): the clip it should show, by identity.
+        "clips": clips,
+        "chosen": sorted(job.extra.get("animate") or []),
+        "without_model": [s.index for s in animated] if not made_with else [],
+        # Clips shown that are no longer wanted, to take down (none once the step has run).
+        "unwanted": sorted(s.pk for s in splits if s.animation and str(s.pk) not in clips),
+    }
+
+
+def animation_run(context: RenderContext, inputs: dict) -> Outputs:
+    """A moving clip (image-to-video, on the GPU host) for each segment the job's `animate` lists,
+    made from its picture and prompt for its length; one made before from the same inputs is reused."""
+    job = context.job
+    splits = list(job.splits.order_by("index"))
+    notes = []
+    missing = sorted(set(inputs["chosen"]) - {s.index for s in splits})
+    if missing:
+        notes.append(f"animate lists segment(s) {', '.join(map(str, missing))}, which the storyboard does not have")
+    if inputs["without_model"]:
+        notes.append("still pictures instead of moving clips (no I2V_MODEL_DIR)")
+    wanted = {int(pk): identity for pk, identity in inputs["clips"].items()}
+    made = reused = 0
+    todo = [s for s in splits if s.pk in wanted]
+    for number, split_row in enumerate(todo):
+        if context.cancel():
+            raise Cancelled("cancelled by an operator")
+        key = moving_clip_key(job.pk, wanted[split_row.pk])
+        if default_storage.exists(key):
+            reused += 1
+        else:
+            key = context.store(_make_moving_clip(context, split_row, wanted[split_row.pk], number, len(todo)), key)
+            made += 1
+        storyboard.split_set_animation(split_row=split_row, key=key, picture=split_row.selected)
+    for split_row in splits:
+        if split_row.pk not in wanted and split_row.animation:
+            storyboard.split_set_animation(split_row=split_row, key="", picture="")
+    context.report("animation", 1.0, "Moving pictures")
+    return {}, {"made": made, "reused": reused, "fallbacks": notes}
+
+
+def _make_moving_clip(context: RenderContext, split_row: JobSplit, identity: str, number: int, count: int) -> Path:
+    from media_engine import animation
+
+    return animation.animate(
+        fetch(split_row.selected), _motion_prompt(split_row),
+        model_dir=Path(settings.I2V_MODEL_DIR), duration_ms=split_row.duration_ms,
+        out_path=context.workdir / f"moving-{identity}.mp4",  # an attempt's retry keeps what it made
+        seed=int(hashlib.sha256(split_row.selected.encode()).hexdigest()[:8], 16),
+        fps=settings.I2V_FPS, max_frames=settings.I2V_MAX_FRAMES, max_side=settings.I2V_MAX_SIDE,
+        steps=settings.I2V_STEPS, guidance=settings.I2V_GUIDANCE, device=settings.I2V_DEVICE or None,
+        cpu_offload=settings.I2V_CPU_OFFLOAD, vae_tiling=settings.I2V_VAE_TILING,
+        on_progress=lambda fraction: context.report(
+            "animation", (number + fraction) / count, f"Moving pictures {number + 1}/{count}"),
+        cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S,
+    )
+
+
 # ---------------------------------------------------------------- compose
 
 
@@ -424,7 +525,7 @@ def compose_inputs(context: RenderContext) -> dict:
         # Burned in only where the brand (or the job) says so; the SRT and WebVTT files are made either way.
         "subtitles": {suffix: context.execution.results.get(f"ass{suffix}") if burns_subtitles(job) else None
                       for suffix, _size in _frames(job, Brand.of(job.account))},
-        "visuals": [(s.start_ms, s.end_ms, s.clip.file.name if s.clip else s.selected) for s in splits],
+        "visuals": [(s.start_ms, s.end_ms, s.shown[0]) for s in splits],
         "sentence_starts": [sentence.start_ms for sentence in context.narration.sentences],
         "logo": file_digest(job.account.logo) if job.account else "",
         "brand": _brand_inputs(job),
@@ -550,7 +651,7 @@ def compose_visuals(
     joins: list[str] = []
     split_of: list[int] = []
     for number, split_row in enumerate(job.splits.select_related("clip").order_by("index")):
-        key, kind = (split_row.clip.file.name, "clip") if split_row.clip else (split_row.selected, "still")
+        key, kind = split_row.shown
         path = fetch(key) if shown is None or shown[0] <= number <= shown[1] else Path(key)
         bounds = [split_row.start_ms]
         if brand.enable_srt_concat_transition and kind == "still":
@@ -558,9 +659,10 @@ def compose_visuals(
                 if start - bounds[-1] >= CUE_PIECE_MIN_MS and split_row.end_ms - start >= CUE_PIECE_MIN_MS:
                     bounds.append(start)
         bounds.append(split_row.end_ms)
-        # A clip plays from its longest shot, past any fade-in (stock.clip_start_ms).
+        # A real clip plays from its longest shot, past any fade-in (stock.clip_start_ms); a moving
+        # clip from its first frame, the picture itself.
         offset_ms = (stock.clip_start_ms(split_row.clip, path=path, needed_ms=split_row.duration_ms)
-                     if kind == "clip" and path.is_absolute() else 0)
+                     if split_row.clip and path.is_absolute() else 0)
         for piece, (start_ms, end_ms) in enumerate(zip(bounds, bounds[1:])):
             if visuals:
                 joins.append("cue" if piece else "segment")
@@ -655,7 +757,8 @@ STEPS: dict[str, Step] = {
     "narration": Step(25, narration_inputs, narration_run, narration_restore),
     "subtitles": Step(3, subtitles_inputs, subtitles_run),
     "segments": Step(2, segments_inputs, segments_run),
-    "pictures": Step(15, pictures_inputs, pictures_run),
+    "pictures": Step(12, pictures_inputs, pictures_run),
+    "animation": Step(3, animation_inputs, animation_run),
     "compose": Step(50, compose_inputs, compose_run),
     "cover": Step(5, cover_inputs, cover_run),
 }

@@ -292,3 +292,14 @@ def test_job_health_shows_attempts_and_the_last_error_of_failing_executions(sett
         rf"  execution {waiting.pk} \(job {waiting.job_id} 'Tea'\): PENDING, attempt 1 of 4, next attempt at "
         r"\d\d:\d\d:\d\d \(in (59|60) s\); last error \(transient\): compose failed: storage unreachable: "
         r"connection refused", lines[start + 2])
+
+
+def test_benchmark_i2v_refuses_clearly_on_a_host_without_a_gpu():
+    import torch
+
+    with pytest.raises(CommandError, match="Only --random-weights is supported"):
+        call_command("benchmark", "i2v")
+    if torch.cuda.is_available():
+        pytest.skip("this host has a GPU; the benchmark itself is run by hand")
+    with pytest.raises(CommandError, match="i2v benchmark needs an NVIDIA GPU"):
+        call_command("benchmark", "i2v", "--random-weights")

@@ -106,7 +106,7 @@ def test_picture_change_reruns_composition_only(job, monkeypatch):
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     statuses = {name: step["status"] for name, step in second.steps.items()}
     assert statuses == {"narration": "reused", "subtitles": "reused", "segments": "reused",
-                        "pictures": "done", "compose": "done", "cover": "done"}
+                        "pictures": "done", "animation": "reused", "compose": "done", "cover": "done"}
     assert synthesized == []
     assert second.results["narration"] == first.results["narration"]
     assert second.results["video"] != first.results["video"]

@@ -94,6 +94,43 @@ def build_tiny_flux_lora(
     return out_path
 
 
+def build_tiny_ltx(model_dir: Path) -> Path:
+    """A random LTX-Video image-to-video pipeline (diffusers' own fast-test sizes: a VAE 4x smaller
+    in each side and in time), about half a MB, saved with `save_pretrained` to `model_dir`."""
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32,
+    )
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False,
+        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )
+    text_encoder = T5EncoderModel(T5Config(
+        vocab_size=64, d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
+        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+    ))
+    pipe = LTXImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+        tokenizer=_word_tokenizer(["<pad>", "</s>", "<unk>"], 128), transformer=transformer,
+    )
+    pipe.save_pretrained(model_dir)
+    return model_dir
+
+
 # --- FunASR ------------------------------------------------------------------------------
 # A model folder as ModelScope ships it: config.yaml + model.pt (+ tokens.json, am.mvn),
 # which funasr's AutoModel reads when `model` is a local path.

@@ -91,7 +91,7 @@ def test_rerender_on_another_host_fetches_what_it_needs_from_the_bucket(job, buc
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     statuses = {name: step["status"] for name, step in second.steps.items()}
     assert statuses == {"narration": "reused", "subtitles": "reused", "segments": "reused",
-                        "pictures": "done", "compose": "done", "cover": "done"}
+                        "pictures": "done", "animation": "reused", "compose": "done", "cover": "done"}
     assert synthesized == []
     cache = Path(settings.WORK_ROOT) / "cache"
     for key in (first.results["narration"], first.results["ass"], split.selected, job.account.logo.name):

@@ -8,9 +8,11 @@ class Command(BaseCommand):
     help = "Measure one part of BatchVideo and print its figures; the last line is the summary."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images", "rerender", "validation"])
+        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images", "i2v", "rerender",
+                                                "validation"])
         parser.add_argument("--random-weights", action="store_true",
-                            help="images: full-size Flux.1-dev with random weights (needs an NVIDIA GPU).")
+                            help="images, i2v: full-size Flux.1-dev / LTX-Video with random weights "
+                                 "(needs an NVIDIA GPU).")
         parser.add_argument("--minutes", type=float, default=10.0,
                             help="rerender: the job's length in minutes of narration (10 by default).")
 
@@ -70,5 +72,17 @@ class Command(BaseCommand):
             raise CommandError("Only --random-weights is supported: no model weights ship with BatchVideo.")
         try:
             return images_benchmark(random_weights=True)
+        except MediaError as error:
+            raise CommandError(str(error)) from error
+
+    def _i2v(self, random_weights: bool, **options) -> list[str]:
+        from jobs.benchmarks.animation import i2v_benchmark
+        from media_engine.errors import MediaError
+
+        if not random_weights:
+            raise CommandError("Only --random-weights is supported: no model weights ship with BatchVideo.")
+        self.stdout.write("LTX-Video 2B with random weights: a 5 s clip (121 frames, 768x448, 40 steps), twice...")
+        try:
+            return i2v_benchmark()
         except MediaError as error:
             raise CommandError(str(error)) from error
