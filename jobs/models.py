@@ -311,6 +311,21 @@ class JobSplit(models.Model):
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
 
+    # A picture's `source` in `images`: a card the render drew (CARD), a picture a model generated,
+    # or an upload. The render remakes the first two; an operator's upload stays.
+    CARD = "card"
+    FLUX = "flux"
+    GENERATED = (CARD, FLUX)
+
+    @property
+    def card_keys(self) -> set[str]:
+        """The keys of the picture cards the render drew for this segment."""
+        return {image.get("key") for image in self.images if image.get("source") == self.CARD}
+
+    def images_except(self, sources: tuple[str, ...]) -> list[dict]:
+        """The segment's pictures but those of the given sources."""
+        return [image for image in self.images if image.get("source") not in sources]
+
     @property
     def moving_clip(self) -> str:
         """The storage key of the moving clip made from the picture shown now, or "" (none, or one

@@ -84,7 +84,7 @@ def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | 
 @transaction.atomic
 def split_regenerate(*, split_row: JobSplit) -> JobSplit:
     """New pictures for a segment on the next render: generated ones are dropped, uploads kept."""
-    split_row.images = [image for image in split_row.images if image.get("source") not in ("card", "flux")]
+    split_row.images = split_row.images_except(JobSplit.GENERATED)
     split_row.selected = ""
     split_row.variant += 1
     split_row.save(update_fields=["images", "selected", "variant", "updated_at"])
@@ -139,7 +139,7 @@ def split_add_generated(*, split_row: JobSplit, images: list[dict]) -> JobSplit:
 def split_set_card(*, split_row: JobSplit, key: str) -> JobSplit:
     """The render's fallback picture card for a segment without a picture, shown."""
     split_row.images = [image for image in split_row.images if image.get("key") != key]
-    return _add_images(split_row, [{"key": key, "seed": None, "source": "card"}], select=True)
+    return _add_images(split_row, [{"key": key, "seed": None, "source": JobSplit.CARD}], select=True)
 
 
 def split_set_animation(*, split_row: JobSplit, key: str, picture: str) -> JobSplit:
@@ -176,8 +176,8 @@ def _retext(split_row: JobSplit, job: Job, new_text: str, *, prompt: bool = True
 
 def _drop_cards(split_row: JobSplit) -> None:
     """A card shows its segment's old headline: the next render makes a new one. Other pictures stay."""
-    cards = {image.get("key") for image in split_row.images if image.get("source") == "card"}
-    split_row.images = [image for image in split_row.images if image.get("key") not in cards]
+    cards = split_row.card_keys
+    split_row.images = split_row.images_except((JobSplit.CARD,))
     if split_row.selected in cards:
         split_row.selected = ""
 
@@ -217,7 +217,7 @@ def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
     new_part = JobSplit.objects.create(
         job=job, index=row.index + 1, start_ms=cut_ms, end_ms=row.end_ms, text=second_text, sentences=second,
         prompt=built.prompts[0], keywords=built.keywords[0], clip_candidates=candidates,
-        images=[image for image in row.images if image.get("source") != "card"],
+        images=row.images_except((JobSplit.CARD,)),
     )
     _retext(row, job, split.join_texts(first))
     row.sentences, row.end_ms = first, cut_ms
@@ -243,8 +243,7 @@ def split_merge_next(*, split_row: JobSplit) -> JobSplit:
         raise ValidationError(f"Segment {row.index} is the last one: there is no next segment to merge "
                               "it with.")
     following = storyboard[position + 1]
-    cards = {image.get("key") for image in row.images if image.get("source") == "card"}
-    following_cards = {image.get("key") for image in following.images if image.get("source") == "card"}
+    cards, following_cards = row.card_keys, following.card_keys
     following_chose = following.clip_id or (following.selected and following.selected not in following_cards)
     if not row.clip_id and (not row.selected or row.selected in cards) and following_chose:
         row.selected = "" if following.selected in following_cards else following.selected

@@ -321,3 +321,15 @@ def test_the_back_off_between_tries_is_one_rule_for_every_kind_of_queued_work(se
     assert backoff_s(2, 6, max_s=60) == 60 and backoff_s(2, 0) == 2
     sources = [path.read_text() for _folder, path in _modules() if path.parts[len(ROOT.parts)] == "jobs"]
     assert sum(text.count("2 **") for text in sources) == 1  # the rule itself, in jobs/workitems.py
+
+
+def test_the_picture_card_rule_has_one_definition():
+    """Which pictures the render drew or generated (and so remakes) is said once, on JobSplit."""
+    import ast
+
+    places = [f"{path.relative_to(ROOT)}:{node.lineno}" for _folder, path in _modules()
+              if path.parts[len(ROOT.parts)] == "jobs" and "benchmarks" not in path.parts
+              and path.name != "examples.py"
+              for node in ast.walk(ast.parse(path.read_text()))
+              if isinstance(node, ast.Constant) and node.value in ("card", "flux")]
+    assert len(places) == 2 and all(place.startswith("jobs/models.py:") for place in places), places

@@ -309,7 +309,7 @@ def pictures_inputs(context: RenderContext) -> dict:
     job = context.job
     splits = list(job.splits.order_by("index"))
     # A card this step made itself is an output, not an input: only a chosen picture counts.
-    cards_made = {image["key"] for s in splits for image in s.images if image.get("source") == "card"}
+    cards_made = set().union(*(s.card_keys for s in splits))
     return {
         "splits": [(s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id, s.variant)
                    for s in splits],
@@ -354,7 +354,7 @@ def _card_seed(job: Job, split_row: JobSplit) -> int:
 
 
 def _is_card(split_row: JobSplit) -> bool:
-    return any(image.get("key") == split_row.selected and image.get("source") == "card" for image in split_row.images)
+    return bool(split_row.selected) and split_row.selected in split_row.card_keys
 
 
 def _has_picture(split_row: JobSplit) -> bool:
@@ -393,7 +393,7 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
             # The row's id in the key: another segment that had this index (before a split or merge)
             # keeps its own pictures.
             key = picture_key(job.pk, split_row.index, f"flux-{split_row.pk}-{picture.seed}")
-            added.append({"key": context.store(picture.path, key), "seed": picture.seed, "source": "flux"})
+            added.append({"key": context.store(picture.path, key), "seed": picture.seed, "source": JobSplit.FLUX})
         storyboard.split_add_generated(split_row=split_row, images=added)
 
 
