@@ -1,6 +1,31 @@
+import os
+from urllib.parse import urlsplit
+
 import pytest
 
 from tests.factories import make_user
+
+
+def worker_redis_url(url: str, worker: int) -> str:
+    """The Redis URL of parallel worker number `worker`: its database counts down from the URL's own
+    (db 10 for gw0, 9 for gw1, ...), so workers share no cluster status, cache key or channel group."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return parts._replace(path=f"/{(base - worker) % 16}").geturl()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Settings are loaded by now (pytest-django), but no cache or channel layer is made yet.
+    from django.conf import settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not settings.REDIS_URL:
+        return
+    own = worker_redis_url(settings.REDIS_URL, int(worker.removeprefix("gw")))
+    os.environ["REDIS_URL"] = own  # for the servers and workers the tests start (tests/processes.py)
+    settings.REDIS_URL = own
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [own]
+    settings.CACHES["cluster"]["LOCATION"] = own
 
 
 @pytest.fixture(autouse=True)
