@@ -28,6 +28,35 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.CACHES["cluster"]["LOCATION"] = own
 
 
+# The slow tiers (markers in pyproject.toml; `make test-fast` leaves them out) that come with a fixture:
+# a test using one is in its tier without saying so. Tests that start processes themselves say
+# `processes` where they do.
+TIER_FIXTURES = {
+    "slow": {"flux_dir", "funasr_dirs"},  # tests/media_engine: tiny diffusers and FunASR models, run
+    "browser": {"browser_page"},  # tests/admin/test_browser.py: Playwright and chromium
+    "processes": {
+        "daphne",  # tests/admin/test_live_list.py
+        "checking_endpoint",  # tests/storage/conftest.py: SeaweedFS
+    },
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, settings):
+    """MD5 instead of PBKDF2's million rounds (most of a second a user): Django's advice for tests. Not
+    where a server in a process of its own, on the real settings, may check a password the test set."""
+    if request.node.get_closest_marker("processes") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def isolated_files(settings, tmp_path):
     """Every test gets its own media and scratch folders."""

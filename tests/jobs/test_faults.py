@@ -476,6 +476,7 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
 # ---------------------------------------------------------------- real worker processes
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_and_never_loops(job, tmp_path):
@@ -499,6 +500,7 @@ def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_
                             "gave up after attempt 3 of 3")
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_step_silent_for_three_stale_times_is_not_taken_over(job, tmp_path):
@@ -523,6 +525,7 @@ def test_a_step_silent_for_three_stale_times_is_not_taken_over(job, tmp_path):
     assert done.attempt == 1
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(job, tmp_path, settings):
@@ -560,6 +563,7 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
     assert sorted(Path(done.results[name]).name for name in names) == ARTIFACTS
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_whose_database_connections_are_killed_mid_render_reconnects_and_finishes_once(
@@ -623,6 +627,7 @@ def s3(settings):
     server.stop()
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_storage_down_mid_upload_the_render_waits_and_finishes_with_whole_artifacts(s3, tmp_path, settings):
@@ -652,6 +657,7 @@ def test_storage_down_mid_upload_the_render_waits_and_finishes_with_whole_artifa
         cover.load()  # the whole JPEG
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_storage_down_for_good_fails_the_render_clearly_without_a_half_recorded_artifact(s3, monkeypatch,
                                                                                         settings):

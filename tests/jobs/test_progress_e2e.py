@@ -12,6 +12,7 @@ from tests.processes import free_port, process_env, reachable, start, stop, wait
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.processes,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not reachable("127.0.0.1", 6379), reason="no Redis at 127.0.0.1:6379"),
 ]
