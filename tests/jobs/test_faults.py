@@ -140,6 +140,7 @@ def test_every_error_is_classified_and_said_in_words(error, kind, words):
 # ---------------------------------------------------------------- retries and takeovers, in process
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_last_finished_step(
         job, monkeypatch, settings):
@@ -252,6 +253,7 @@ def test_a_worker_that_lost_its_claim_writes_nothing_more(job):
     assert (row(execution).status, row(execution).detail) == (ExecutionStatus.RUNNING, "the new owner's")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_render_taken_over_mid_step_stops_and_stores_nothing_more(job, monkeypatch, settings):
     def taken_over_during_compose(context, inputs):
