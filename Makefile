@@ -1,4 +1,4 @@
-# The two README commands: `make demo` and `make test`. Both set everything up first.
+# The README commands: `make demo`, `make test` and `make test-fast`. Each sets everything up first.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,7 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where settings read this machine's signing key when SECRET_KEY is not set (batchvideo/settings.py).
 SECRET_KEY_FILE ?= $(or $(BATCHVIDEO_VAR_DIR),var)/secret_key
 
-.PHONY: setup demo test apt test-apt
+# Parallel test workers (pytest-xdist): one per CPU. A test file stays on one worker, so its
+# module-scoped fixtures (tiny models, renders) are built once.
+TEST_WORKERS ?= auto
+# The slow tiers (markers in pyproject.toml) that `make test-fast` leaves out.
+SLOW_TIERS := slow or browser or processes
+
+.PHONY: setup demo test test-fast lint apt
 
 setup: apt $(VENV)/.installed $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput -v0
@@ -37,6 +43,11 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
+# What only the tests use (requirements-test.txt includes requirements.txt), after the runtime.
+$(VENV)/.installed-test: requirements-test.txt requirements.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
 # A random signing key for this machine, written once and readable by its owner only. Production sets
 # SECRET_KEY instead; without either, nothing starts.
 $(SECRET_KEY_FILE):
@@ -46,14 +57,28 @@ $(SECRET_KEY_FILE):
 demo: setup
 	$(PY) manage.py demo
 
-# The whole suite. Where PostgreSQL and Redis answer on 127.0.0.1 it runs against them
-# (and says so); elsewhere on SQLite, skipping only the tests that need Redis.
-test: EXTRA_APT = $(TEST_APT_PACKAGES)
-test: setup
-	@if [ -z "$$DATABASE_URL" ] && $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+# Tests run where PostgreSQL and Redis answer on 127.0.0.1 against them (and say so); elsewhere on
+# SQLite, skipping only the tests that need Redis. Each parallel worker gets its own test database
+# (pytest-django) and its own Redis database, counting down from REDIS_URL's (tests/conftest.py).
+RUN_PYTEST = \
+	if [ -z "$$DATABASE_URL" ] && $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		export DATABASE_URL=postgres://postgres@127.0.0.1:5432/batchvideo; echo "Tests on PostgreSQL at 127.0.0.1:5432"; \
 	else echo "Tests on $${DATABASE_URL:-SQLite}"; fi; \
 	if [ -z "$$REDIS_URL" ] && $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
 		export REDIS_URL=redis://127.0.0.1:6379/15; echo "Redis at 127.0.0.1:6379"; \
 	else echo "No Redis at 127.0.0.1:6379: its tests are skipped"; fi; \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Lint and format check first, then the whole suite.
+test: EXTRA_APT = $(TEST_APT_PACKAGES)
+test: setup $(VENV)/.installed-test lint
+	@$(RUN_PYTEST) $(PYTEST_ARGS)
+
+# The edit-test loop: the same, less the slow tiers (renders, the browser, servers and workers in
+# processes of their own); a few minutes.
+test-fast: setup $(VENV)/.installed-test lint
+	@$(RUN_PYTEST) -m "not ($(SLOW_TIERS))" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

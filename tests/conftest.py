@@ -1,6 +1,60 @@
+import os
+from urllib.parse import urlsplit
+
 import pytest
 
 from tests.factories import make_user
+
+
+def worker_redis_url(url: str, worker: int) -> str:
+    """The Redis URL of parallel worker number `worker`: its database counts down from the URL's own
+    (db 10 for gw0, 9 for gw1, ...), so workers share no cluster status, cache key or channel group."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return parts._replace(path=f"/{(base - worker) % 16}").geturl()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Settings are loaded by now (pytest-django), but no cache or channel layer is made yet.
+    from django.conf import settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not settings.REDIS_URL:
+        return
+    own = worker_redis_url(settings.REDIS_URL, int(worker.removeprefix("gw")))
+    os.environ["REDIS_URL"] = own  # for the servers and workers the tests start (tests/processes.py)
+    settings.REDIS_URL = own
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [own]
+    settings.CACHES["cluster"]["LOCATION"] = own
+
+
+# The slow tiers (markers in pyproject.toml; `make test-fast` leaves them out) that come with a fixture:
+# a test using one is in its tier without saying so. Tests that start processes themselves say
+# `processes` where they do.
+TIER_FIXTURES = {
+    "slow": {"flux_dir", "funasr_dirs"},  # tests/media_engine: tiny diffusers and FunASR models, run
+    "browser": {"browser_page"},  # tests/admin/test_browser.py: Playwright and chromium
+    "processes": {
+        "daphne",  # tests/admin/test_live_list.py
+        "checking_endpoint",  # tests/storage/conftest.py: SeaweedFS
+    },
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in TIER_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, settings):
+    """MD5 instead of PBKDF2's million rounds (most of a second a user): Django's advice for tests. Not
+    where a server in a process of its own, on the real settings, may check a password the test set."""
+    if request.node.get_closest_marker("processes") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

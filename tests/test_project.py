@@ -32,17 +32,20 @@ def postgres_reachable() -> bool:
         return False
 
 
+@pytest.mark.processes
 def test_manage_check_is_clean():
     result = manage("check", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.processes
 def test_models_and_migrations_agree():
     result = manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_migrations_apply_on_a_fresh_sqlite_database(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}"}
     result = manage("migrate", "--noinput", env=env)
@@ -50,6 +53,7 @@ def test_migrations_apply_on_a_fresh_sqlite_database(tmp_path):
     assert (tmp_path / "fresh.sqlite3").stat().st_size > 0
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(not postgres_reachable(), reason="no PostgreSQL at 127.0.0.1:5432")
 def test_migrations_apply_on_a_fresh_postgresql_database():
     import psycopg
@@ -103,6 +107,7 @@ def key_file(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.processes
 def test_settings_come_from_the_environment(key_file):
     code = (
         "from django.conf import settings;"
@@ -126,6 +131,7 @@ def test_settings_come_from_the_environment(key_file):
     ], configured.stderr
 
 
+@pytest.mark.processes
 def test_secret_key_comes_from_the_environment_else_the_key_file(key_file):
     code = "from django.conf import settings; print(settings.SECRET_KEY)"
     from_file = settings_process(code, {"SECRET_KEY_FILE": str(key_file)})
@@ -134,6 +140,7 @@ def test_secret_key_comes_from_the_environment_else_the_key_file(key_file):
     assert from_environment.stdout.strip() == "e" * 50, from_environment.stderr
 
 
+@pytest.mark.processes
 def test_settings_refuse_to_start_without_a_secret_key(tmp_path):
     """No built-in key: with no SECRET_KEY, DEBUG off and no key file, nothing starts (today's
     repository key signed /files/ links and websocket tickets that anyone could forge)."""
@@ -144,6 +151,7 @@ def test_settings_refuse_to_start_without_a_secret_key(tmp_path):
     assert "set the SECRET_KEY environment variable" in result.stderr and "make setup" in result.stderr
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_setup_writes_a_private_signing_key_once(tmp_path):
     path = tmp_path / "var" / "secret_key"
@@ -160,6 +168,7 @@ def test_setup_writes_a_private_signing_key_once(tmp_path):
     assert loaded.stdout.strip() == key, loaded.stderr
 
 
+@pytest.mark.processes
 def test_check_deploy_is_clean_with_production_settings():
     production = {
         "SECRET_KEY": secrets.token_urlsafe(50)[:50], "DEBUG": "false", "ALLOWED_HOSTS": "example.com",
@@ -170,6 +179,7 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_bad_setting_value_is_a_clear_error():
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True, text=True,

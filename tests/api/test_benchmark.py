@@ -5,6 +5,7 @@ from jobs.benchmarks.api import USERNAME_PREFIX, api_benchmark, format_api_line
 from jobs.models import Job
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_api_benchmark_measures_a_real_server_and_cleans_up():
     result = api_benchmark(jobs=60, clients=2, seconds=1.5, processes=1)

@@ -157,6 +157,7 @@ def wsgi_app():
         request_finished.connect(close_old_connections)
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
     """No 5xx, and every response matches its documented schema and content type (business-rule
     400s for schema-valid input, e.g. a taken name or an unreadable upload, are expected); then the

@@ -82,6 +82,7 @@ def assert_cut_as_rendered(cuts: list[tuple[float, float, str]], shots: list[tup
         assert media.endswith(".mp4") == is_clip
 
 
+@pytest.mark.slow
 def test_every_format_reads_back_as_the_render_cut_it_with_all_its_files(rendered, api, tmp_path):
     job, shots = rendered
     execution = job.latest_success
@@ -185,6 +186,7 @@ def test_someone_elses_timeline_is_not_found(stranger_api, member):
         assert response["Content-Type"].startswith("application/json")
 
 
+@pytest.mark.slow
 def test_a_render_from_before_timelines_were_recorded_is_composed_again_and_then_exports(settings, api, member,
                                                                                         monkeypatch, tmp_path):
     """The compose step of a render made before it recorded the timeline (its inputs without `records`, its

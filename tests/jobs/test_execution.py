@@ -143,6 +143,7 @@ def test_a_silent_running_execution_is_taken_over(job, settings):
     assert taken.pk == execution.pk and taken.retry_count == 1
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings, tmp_path):

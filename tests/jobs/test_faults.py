@@ -146,6 +146,7 @@ def test_every_error_is_classified_and_said_in_words(error, kind, words):
 # ---------------------------------------------------------------- retries and takeovers, in process
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_last_finished_step(
         job, monkeypatch, settings):
@@ -258,6 +259,7 @@ def test_a_worker_that_lost_its_claim_writes_nothing_more(job):
     assert (row(execution).status, row(execution).detail) == (ExecutionStatus.RUNNING, "the new owner's")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_a_render_taken_over_mid_step_stops_and_stores_nothing_more(job, monkeypatch, settings):
     def taken_over_during_compose(context, inputs):
@@ -482,6 +484,7 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
 # ---------------------------------------------------------------- real worker processes
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_and_never_loops(job, tmp_path):
@@ -505,6 +508,7 @@ def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_
                             "gave up after attempt 3 of 3")
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_step_silent_for_three_stale_times_is_not_taken_over(job, tmp_path):
@@ -529,6 +533,7 @@ def test_a_step_silent_for_three_stale_times_is_not_taken_over(job, tmp_path):
     assert done.attempt == 1
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(job, tmp_path, settings):
@@ -566,6 +571,7 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
     assert sorted(Path(done.results[name]).name for name in names) == ARTIFACTS
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_whose_database_connections_are_killed_mid_render_reconnects_and_finishes_once(
@@ -629,6 +635,7 @@ def s3(settings):
     server.stop()
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_storage_down_mid_upload_the_render_waits_and_finishes_with_whole_artifacts(s3, tmp_path, settings):
@@ -658,6 +665,7 @@ def test_storage_down_mid_upload_the_render_waits_and_finishes_with_whole_artifa
         cover.load()  # the whole JPEG
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_storage_down_for_good_fails_the_render_clearly_without_a_half_recorded_artifact(s3, monkeypatch,
                                                                                         settings):

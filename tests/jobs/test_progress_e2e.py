@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+from django.conf import settings
 
 from jobs import services
 from jobs.render import progress
@@ -12,6 +13,7 @@ from tests.processes import free_port, process_env, reachable, start, stop, wait
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.processes,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not reachable("127.0.0.1", 6379), reason="no Redis at 127.0.0.1:6379"),
 ]
@@ -22,7 +24,8 @@ def test_worker_progress_reaches_a_websocket_client_through_redis(tmp_path):
 
     user = make_user()
     job = make_preset_job(owner=user, title="端到端", content="第一句话。第二句话。", speech_speed=1.3)
-    env = process_env(REDIS_URL="redis://127.0.0.1:6379/13", SEGMENT_TARGET_MS="1500")
+    # This worker's own Redis database when the run has one (tests/conftest.py).
+    env = process_env(REDIS_URL=settings.REDIS_URL or "redis://127.0.0.1:6379/13", SEGMENT_TARGET_MS="1500")
     port = free_port()
     server = start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
                    env, tmp_path / "daphne.log")

@@ -32,6 +32,7 @@ def manage(*args: str, tmp_path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_two_worker_processes_never_run_one_execution_together(tmp_path):
     shared_database_url()
@@ -55,6 +56,7 @@ def test_two_worker_processes_never_run_one_execution_together(tmp_path):
     assert all(record["narration"]["status"] == "done" for record in rows.values_list("steps", flat=True))
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_run_jobs_process_exits_1_when_an_execution_failed_and_0_on_an_empty_queue(tmp_path):
     shared_database_url()
@@ -72,6 +74,7 @@ def test_run_jobs_process_exits_1_when_an_execution_failed_and_0_on_an_empty_que
     assert empty.stdout.strip() == "attempted=0 run=0 succeeded=0 failed=0 last_id=-"
 
 
+@pytest.mark.processes
 @pytest.mark.django_db(transaction=True)
 def test_queue_benchmark_measures_overhead_and_speedup_and_leaves_no_rows():
     shared_database_url()

@@ -99,6 +99,7 @@ def composing(writes: Path, folder: Path, *, besides: int = 0) -> tuple[JobExecu
     return None
 
 
+@pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("workers_per_cluster", [1, 2], ids=["two-workers", "four-workers"])

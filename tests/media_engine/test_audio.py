@@ -11,6 +11,8 @@ from media_engine import audio, ffmpeg, tts
 from media_engine.errors import MediaError
 from media_engine.sentences import split_sentences
 
+# A narration and music measured and encoded by ffmpeg.
+pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 

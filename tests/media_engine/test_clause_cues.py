@@ -11,6 +11,8 @@ from media_engine import fonts, subtitles, tts
 from media_engine.sentences import is_cjk_text, split_sentences
 from media_engine.tts import VoiceSpec
 
+# Two long articles narrated by espeak-ng.
+pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parents[1] / "data"
 # About 7 s: the clause cut aims at MAX_CLAUSE_MS and keeps what cannot be cut (no break in it) whole.
 MAX_CUE_MS = 7500
