@@ -62,9 +62,11 @@ class OwnedAdmin(admin.ModelAdmin):
     shared_rows_superuser_only = True
     # JSON typed into a form is read as the API reads it: deep nesting is a form error, not a 500.
     # A stored file's link on its change page expires as the admin's other links do.
-    formfield_overrides = {models.JSONField: {"decoder": DepthCheckedDecoder},
-                           models.FileField: {"widget": ShortLinkFileInput},
-                           models.ImageField: {"widget": ShortLinkFileInput}}
+    formfield_overrides = {
+        models.JSONField: {"decoder": DepthCheckedDecoder},
+        models.FileField: {"widget": ShortLinkFileInput},
+        models.ImageField: {"widget": ShortLinkFileInput},
+    }
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """Without Django's surrounding transaction: these pages store uploaded files (logos, reference
@@ -111,8 +113,12 @@ class OwnedAdmin(admin.ModelAdmin):
         return excluded
 
     def _is_locked(self, request, obj) -> bool:
-        return (self.shared_rows_superuser_only and obj is not None and obj.owner_id is None
-                and not request.user.is_superuser)
+        return (
+            self.shared_rows_superuser_only
+            and obj is not None
+            and obj.owner_id is None
+            and not request.user.is_superuser
+        )
 
     def has_change_permission(self, request, obj=None) -> bool:
         if self._is_locked(request, obj):
@@ -145,15 +151,19 @@ class AccountAdmin(OwnedAdmin):
             channel.append("owner")
         if obj is not None:
             channel.append("youtube")
-        return [(None, {"fields": channel}),
-                ("Brand profile", {"fields": ["subtitle_background_custom", *BRAND_FIELDS]})]
+        return [
+            (None, {"fields": channel}),
+            ("Brand profile", {"fields": ["subtitle_background_custom", *BRAND_FIELDS]}),
+        ]
 
     @admin.display(description="Logo")
     def logo_preview(self, obj: Account) -> str:
         if not obj.logo:
             return "-"
-        return format_html('<img src="{}" alt="logo" style="height:32px">',
-                           obj.logo.storage.url(obj.logo.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
+        return format_html(
+            '<img src="{}" alt="logo" style="height:32px">',
+            obj.logo.storage.url(obj.logo.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
+        )
 
     @admin.display(description="YouTube channel")
     def youtube(self, obj: Account) -> str:
@@ -165,19 +175,32 @@ class AccountAdmin(OwnedAdmin):
         if connection is None:
             return format_html('Not connected · <a href="{}">Connect YouTube channel</a>', connect)
         if connection.problem:
-            return format_html('<strong>Needs reconnecting:</strong> {} · <a href="{}">Connect YouTube channel</a>',
-                               connection.problem, connect)
-        return format_html('Connected {} · <a href="{}">Connect again</a>',
-                           connection.connected_at.strftime("%Y-%m-%d %H:%M"), connect)
+            return format_html(
+                '<strong>Needs reconnecting:</strong> {} · <a href="{}">Connect YouTube channel</a>',
+                connection.problem,
+                connect,
+            )
+        return format_html(
+            'Connected {} · <a href="{}">Connect again</a>',
+            connection.connected_at.strftime("%Y-%m-%d %H:%M"),
+            connect,
+        )
 
     # ------------------------------------------------------------ connecting the channel
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("<int:object_id>/youtube/connect/", view(self.youtube_connect_view),
-                 name="accounts_account_youtube_connect"),
-            path("youtube/callback/", view(self.youtube_callback_view), name="accounts_account_youtube_callback"),
+            path(
+                "<int:object_id>/youtube/connect/",
+                view(self.youtube_connect_view),
+                name="accounts_account_youtube_connect",
+            ),
+            path(
+                "youtube/callback/",
+                view(self.youtube_callback_view),
+                name="accounts_account_youtube_callback",
+            ),
             *super().get_urls(),
         ]
 
@@ -186,13 +209,17 @@ class AccountAdmin(OwnedAdmin):
         account = self.get_object(request, str(object_id))
         if account is None:
             raise Http404("No such account.")
-        if not (self.has_change_permission(request, account) and channels.channel_can_manage(account, request.user)):
+        if not (
+            self.has_change_permission(request, account)
+            and channels.channel_can_manage(account, request.user)
+        ):
             raise PermissionDenied
         return account
 
     def _callback_url(self, request) -> str:
         return settings.YOUTUBE_REDIRECT_URL or request.build_absolute_uri(
-            reverse("admin:accounts_account_youtube_callback"))
+            reverse("admin:accounts_account_youtube_callback")
+        )
 
     def youtube_connect_view(self, request, object_id: int):
         """Send the operator to Google's consent page for this account's channel."""
@@ -203,8 +230,11 @@ class AccountAdmin(OwnedAdmin):
         except ValidationError as error:
             self.message_user(request, "; ".join(error.messages), messages.ERROR)
             return HttpResponseRedirect(change_url)
-        request.session[CONSENT_SESSION_KEY] = {"state": start.state, "verifier": start.code_verifier,
-                                                "account": account.pk}
+        request.session[CONSENT_SESSION_KEY] = {
+            "state": start.state,
+            "verifier": start.code_verifier,
+            "account": account.pk,
+        }
         return HttpResponseRedirect(start.url)
 
     def youtube_callback_view(self, request):
@@ -213,21 +243,34 @@ class AccountAdmin(OwnedAdmin):
         started = request.session.pop(CONSENT_SESSION_KEY, None)
         state = request.GET.get("state", "")
         if not started or not secrets.compare_digest(state.encode(), str(started["state"]).encode()):
-            return HttpResponseBadRequest("This answer from Google does not match a connection started in this "
-                                          "session; start again from the account page.")
+            return HttpResponseBadRequest(
+                "This answer from Google does not match a connection started in this "
+                "session; start again from the account page."
+            )
         account = self._account_to_connect(request, started["account"])
         change_url = reverse("admin:accounts_account_change", args=[account.pk])
         if request.GET.get("error"):
-            self.message_user(request, f"Google did not grant access ({request.GET['error']}); the channel is "
-                                       "unchanged.", messages.WARNING)
+            self.message_user(
+                request,
+                f"Google did not grant access ({request.GET['error']}); the channel is unchanged.",
+                messages.WARNING,
+            )
             return HttpResponseRedirect(change_url)
         try:
-            channels.consent_finish(account=account, user=request.user, redirect_uri=self._callback_url(request),
-                                    state=state, code_verifier=started["verifier"], code=request.GET.get("code", ""))
+            channels.consent_finish(
+                account=account,
+                user=request.user,
+                redirect_uri=self._callback_url(request),
+                state=state,
+                code_verifier=started["verifier"],
+                code=request.GET.get("code", ""),
+            )
         except ValidationError as error:
             self.message_user(request, "; ".join(error.messages), messages.ERROR)
         else:
-            self.message_user(request, f"Connected the YouTube channel of {account.username}.", messages.SUCCESS)
+            self.message_user(
+                request, f"Connected the YouTube channel of {account.username}.", messages.SUCCESS
+            )
         return HttpResponseRedirect(change_url)
 
 

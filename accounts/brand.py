@@ -42,15 +42,24 @@ INSERTION_MODES = ("fullscreen", "pip")
 VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 HUMAN_CONFIG: dict[str, Key] = {
-    "url": text("Kept for the seed's profiles and not used: the presenter server is always the hosts' "
-                "PRESENTER_URL, so a brand profile cannot point render workers at another address.",
-                max_length=2000),
-    "start_s": number("Seconds shown at the start (the seed's duration); start_s and end_s both 0: always.",
-                      minimum=0, maximum=3600),
+    "url": text(
+        "Kept for the seed's profiles and not used: the presenter server is always the hosts' "
+        "PRESENTER_URL, so a brand profile cannot point render workers at another address.",
+        max_length=2000,
+    ),
+    "start_s": number(
+        "Seconds shown at the start (the seed's duration); start_s and end_s both 0: always.",
+        minimum=0,
+        maximum=3600,
+    ),
     "end_s": number("Seconds shown at the end (the seed's end_duration).", minimum=0, maximum=3600),
     "corner": choice("Corner of the picture-in-picture.", LOGO_CORNERS),
-    "scale": number("Width of the picture-in-picture as a share of the frame.", minimum=0, maximum=1,
-                    exclusive_minimum=True),
+    "scale": number(
+        "Width of the picture-in-picture as a share of the frame.",
+        minimum=0,
+        maximum=1,
+        exclusive_minimum=True,
+    ),
     "chroma_key": colour("Background colour keyed out of the presenter clip (null: none).", nullable=True),
 }
 
@@ -66,7 +75,9 @@ ACCOUNT_EXTRA: dict[str, Key] = {
     "subtitle_color": colour("Subtitle text colour."),
     "subtitle_font": matching(
         "Subtitle font family, e.g. Noto Sans CJK SC: letters (of any script), digits, spaces, - and _.",
-        FONT_FAMILY, "Must be a font family name: letters, digits, spaces, - and _.", max_length=255,
+        FONT_FAMILY,
+        "Must be a font family name: letters, digits, spaces, - and _.",
+        max_length=255,
     ),
     "subtitle_font_size": integer("Subtitle font size in pixels.", minimum=8, maximum=400),
     "subtitle_karaoke": json_object(
@@ -77,33 +88,50 @@ ACCOUNT_EXTRA: dict[str, Key] = {
     ),
     "transition_types": string_list(
         "Transitions between segments (ffmpeg xfade names): each join takes one of them at random, "
-        "reproducibly for the job, never the same twice in a row.", TRANSITIONS),
+        "reproducibly for the job, never the same twice in a row.",
+        TRANSITIONS,
+    ),
     "enable_transition": boolean("Whether segments change with a transition."),
     "enable_srt_concat_transition": boolean(
         "Whether a still also changes its framing, with a transition, where one subtitle sentence ends and the "
-        "next begins inside its segment (the seed's transitions at subtitle joins)."),
+        "next begins inside its segment (the seed's transitions at subtitle joins)."
+    ),
     "srt_concat_transition_types": string_list(
-        "Transitions at those subtitle joins (ffmpeg xfade names), picked like transition_types.", TRANSITIONS),
+        "Transitions at those subtitle joins (ffmpeg xfade names), picked like transition_types.", TRANSITIONS
+    ),
     "transition_s": number("Length of a transition in seconds.", minimum=0, maximum=5),
     "logo_corner": choice("Where the logo goes.", LOGO_CORNERS),
     "logo_scale": number("Logo width as a share of the frame width.", minimum=0.02, maximum=0.4),
-    "logo_margin": number("Space between the logo and the frame edges, as a share of the frame's shorter side.",
-                          minimum=0, maximum=0.2),
-    "music_volume": number("Background music level under the voice (1: as recorded; ducked further while "
-                           "the voice speaks).", minimum=0, maximum=1),
+    "logo_margin": number(
+        "Space between the logo and the frame edges, as a share of the frame's shorter side.",
+        minimum=0,
+        maximum=0.2,
+    ),
+    "music_volume": number(
+        "Background music level under the voice (1: as recorded; ducked further while the voice speaks).",
+        minimum=0,
+        maximum=1,
+    ),
     "video_crf": integer("x264 quality (CRF): lower is better and larger.", minimum=16, maximum=32),
     "video_preset": choice("x264 preset: slower is smaller at the same quality.", VIDEO_PRESETS),
     "renditions": string_list(
         "Frames rendered from the one storyboard besides the job's own: 16:9 (long-form) and/or 9:16 "
-        "(Shorts; a horizontal picture over a blurred fill), each stored and linked.", FRAME_NAMES),
+        "(Shorts; a horizontal picture over a blurred fill), each stored and linked.",
+        FRAME_NAMES,
+    ),
     "keep_plain_video": boolean("Also store each video without the logo (the seed's plain video)."),
     "human_insertion_mode": choice("How the presenter (digital human) is shown.", INSERTION_MODES),
     "human_config": json_object("Presenter settings.", HUMAN_CONFIG),
-    "burn_subtitles": boolean("Whether subtitles are burned into the video (SRT and WebVTT files are made "
-                              "either way); a job's own burn_subtitles overrides it."),
-    "loudness_lufs": number("Integrated loudness of the final mix in LUFS (platforms play at about -14); "
-                            "its true peak stays at or below -1 dBTP.",
-                            minimum=audio.MIN_LOUDNESS_LUFS, maximum=audio.MAX_LOUDNESS_LUFS),
+    "burn_subtitles": boolean(
+        "Whether subtitles are burned into the video (SRT and WebVTT files are made "
+        "either way); a job's own burn_subtitles overrides it."
+    ),
+    "loudness_lufs": number(
+        "Integrated loudness of the final mix in LUFS (platforms play at about -14); "
+        "its true peak stays at or below -1 dBTP.",
+        minimum=audio.MIN_LOUDNESS_LUFS,
+        maximum=audio.MAX_LOUDNESS_LUFS,
+    ),
 }
 
 
@@ -126,9 +154,13 @@ def _karaoke(config: Any) -> subtitles.KaraokeStyle | None:
     """`subtitle_karaoke` as stored (or as `dataclasses.asdict` writes it): an object switches it on."""
     if not isinstance(config, Mapping):
         return None
-    return subtitles.KaraokeStyle(**{name: read(config[name]) for name, read in
-                                     (("color", str), ("scale", float), ("box", str))
-                                     if config.get(name) not in UNSET})
+    return subtitles.KaraokeStyle(
+        **{
+            name: read(config[name])
+            for name, read in (("color", str), ("scale", float), ("box", str))
+            if config.get(name) not in UNSET
+        }
+    )
 
 
 def _font_family(font: Any) -> str:
@@ -239,15 +271,24 @@ class Brand:
         """The transition at each join ("segment" or "cue"): segment joins draw from transition_types,
         subtitle joins from srt_concat_transition_types, each reproducibly from `seed`; "none" where
         that kind is switched off."""
-        segment = iter(pick_transitions(self.transition_types if self.enable_transition else (),
-                                        joins.count("segment"), seed))
-        cue = iter(pick_transitions(self.srt_concat_transition_types if self.enable_srt_concat_transition else (),
-                                    joins.count("cue"), seed + 1))
+        segment = iter(
+            pick_transitions(
+                self.transition_types if self.enable_transition else (), joins.count("segment"), seed
+            )
+        )
+        cue = iter(
+            pick_transitions(
+                self.srt_concat_transition_types if self.enable_srt_concat_transition else (),
+                joins.count("cue"),
+                seed + 1,
+            )
+        )
         return tuple(next(segment) if kind == "segment" else next(cue) for kind in joins)
 
     def subtitle_style(self, *, width: int, height: int) -> subtitles.SubtitleStyle:
         return subtitles.subtitle_style(
-            width=width, height=height,
+            width=width,
+            height=height,
             font_size=self.subtitle_font_size,
             font_family=self.subtitle_font,
             primary_colour=self.subtitle_color,

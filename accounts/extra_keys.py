@@ -66,8 +66,10 @@ def matching(description: str, pattern: re.Pattern, message: str, *, max_length:
         return value
 
     schema_pattern = pattern.pattern.replace(r"\A", "^").replace(r"\Z", "$")  # ECMA anchors
-    return Key(check, {"type": "string", "maxLength": max_length, "pattern": schema_pattern,
-                       "description": description})
+    return Key(
+        check,
+        {"type": "string", "maxLength": max_length, "pattern": schema_pattern, "description": description},
+    )
 
 
 def storage_key(description: str, *, folder: str) -> Key:
@@ -79,8 +81,9 @@ def storage_key(description: str, *, folder: str) -> Key:
         parts = value.split("/") if isinstance(value, str) else []
         inside = len(parts) > 1 and parts[0] == folder and not any(part in ("", ".", "..") for part in parts)
         if not inside or len(value) > TEXT_MAX or "\\" in value or CONTROL_CHARACTERS.search(value):
-            raise ValidationError(f"Must be the storage key of a file under {folder}/, e.g. {example}.",
-                                  code="invalid")
+            raise ValidationError(
+                f"Must be the storage key of a file under {folder}/, e.g. {example}.", code="invalid"
+            )
         return value
 
     schema = {"type": "string", "maxLength": TEXT_MAX, "pattern": f"^{folder}/", "description": description}
@@ -99,7 +102,10 @@ def number(description: str, *, minimum: float, maximum: float, exclusive_minimu
         return value
 
     schema: dict[str, Any] = {
-        "type": "number", "minimum": minimum, "maximum": maximum, "description": description,
+        "type": "number",
+        "minimum": minimum,
+        "maximum": maximum,
+        "description": description,
     }
     if exclusive_minimum:
         schema["exclusiveMinimum"] = True  # OpenAPI 3.0's boolean form
@@ -122,15 +128,26 @@ def index_list(description: str, *, maximum: int, max_items: int) -> Key:
     message = f"Must be a list of distinct whole numbers from 0 to {maximum}, at most {max_items} of them."
 
     def check(value: Any) -> list[int]:
-        if (not isinstance(value, list) or len(value) > max_items
-                or not all(isinstance(item, int) and not isinstance(item, bool) for item in value)):
+        if (
+            not isinstance(value, list)
+            or len(value) > max_items
+            or not all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+        ):
             raise ValidationError(message, code="invalid")
         if len(set(value)) != len(value) or not all(0 <= item <= maximum for item in value):
             raise ValidationError(message, code="invalid")
         return sorted(value)
 
-    return Key(check, {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": maximum},
-                       "uniqueItems": True, "maxItems": max_items, "description": description})
+    return Key(
+        check,
+        {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0, "maximum": maximum},
+            "uniqueItems": True,
+            "maxItems": max_items,
+            "description": description,
+        },
+    )
 
 
 def colour(description: str, *, nullable: bool = False) -> Key:
@@ -168,8 +185,10 @@ def string_list(description: str, values: tuple[str, ...]) -> Key:
             )
         return value
 
-    return Key(check, {"type": "array", "items": {"type": "string", "enum": list(values)},
-                       "description": description})
+    return Key(
+        check,
+        {"type": "array", "items": {"type": "string", "enum": list(values)}, "description": description},
+    )
 
 
 def json_object(description: str, keys: dict[str, Key]) -> Key:
@@ -183,7 +202,9 @@ def json_object(description: str, keys: dict[str, Key]) -> Key:
         unknown = [str(name) for name in value if name not in keys]
         messages = []
         if unknown:
-            messages.append(f"Unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(keys)}.")
+            messages.append(
+                f"Unknown key(s) {', '.join(map(repr, unknown))}; the keys are {', '.join(keys)}."
+            )
         for name, key in keys.items():
             if name in value:
                 try:
@@ -195,8 +216,15 @@ def json_object(description: str, keys: dict[str, Key]) -> Key:
         return value
 
     properties = {name: key.schema for name, key in keys.items()}
-    return Key(check, {"type": "object", "properties": properties, "additionalProperties": False,
-                       "description": description})
+    return Key(
+        check,
+        {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+            "description": description,
+        },
+    )
 
 
 def check_extra(extra: Any, keys: dict[str, Key]) -> dict[str, Any]:
@@ -207,9 +235,9 @@ def check_extra(extra: Any, keys: dict[str, Key]) -> dict[str, Any]:
     for name, value in extra.items():
         key = keys.get(name)
         if key is None:
-            errors[str(name)] = [ValidationError(
-                f"Unknown key; the allowed keys are {', '.join(keys)}.", code="unknown_key"
-            )]
+            errors[str(name)] = [
+                ValidationError(f"Unknown key; the allowed keys are {', '.join(keys)}.", code="unknown_key")
+            ]
             continue
         try:
             cleaned[name] = key.check(value)

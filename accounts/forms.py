@@ -62,8 +62,9 @@ def brand_field(name: str, *, initial: Any = None) -> forms.Field:
         return NumberField(whole=whole, widget=forms.NumberInput(attrs=attrs), **options)
     if kind == "array":
         choices = [(value, value) for value in schema["items"]["enum"]]
-        return UncheckedMultipleChoiceField(choices=choices, widget=forms.SelectMultiple(attrs={"size": 6}),
-                                            **options)
+        return UncheckedMultipleChoiceField(
+            choices=choices, widget=forms.SelectMultiple(attrs={"size": 6}), **options
+        )
     if kind == "object":
         options["help_text"] += f" A JSON object with the keys {', '.join(schema['properties'])}."
         return forms.JSONField(decoder=DepthCheckedDecoder, **options)

@@ -26,8 +26,12 @@ class Owned(models.Model):
     """A row that belongs to a user; a row without an owner is a shared preset."""
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-        related_name="+", help_text="Empty for a shared preset everyone can use.",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty for a shared preset everyone can use.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -51,7 +55,8 @@ class Account(Owned):
     platform = models.CharField(max_length=64, default="youtube", validators=[check_single_line])
     area = models.CharField(max_length=255, blank=True, validators=[check_single_line])
     extra = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Brand profile: subtitle_background, subtitle_color, transition_types, "
         "logo_corner, human_insertion_mode, human_config, ...",
     )
@@ -77,12 +82,18 @@ class ChannelCredentials(models.Model):
     refresh_token_encrypted = models.BinaryField(editable=False)
     scopes = models.CharField(max_length=500, blank=True, editable=False)
     connected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         editable=False,
     )
     connected_at = models.DateTimeField(editable=False)
     problem = models.CharField(
-        max_length=500, blank=True, editable=False,
+        max_length=500,
+        blank=True,
+        editable=False,
         help_text="Why publishing cannot use this grant (Google revoked it): connect the channel again.",
     )
 

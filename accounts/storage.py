@@ -116,8 +116,11 @@ class PublicS3Storage(S3Storage):
         client = getattr(self._public_clients, "client", None)
         if client is None:
             client = self._create_session().client(
-                "s3", region_name=self.region_name, endpoint_url=self.public_endpoint_url,
-                config=self.client_config, verify=self.verify,
+                "s3",
+                region_name=self.region_name,
+                endpoint_url=self.public_endpoint_url,
+                config=self.client_config,
+                verify=self.verify,
             )
             self._public_clients.client = client
         return client
@@ -125,10 +128,15 @@ class PublicS3Storage(S3Storage):
     def url(self, name, parameters=None, expire=None, http_method=None):
         if not self.public_endpoint_url or self.custom_domain or not self.querystring_auth:
             return super().url(name, parameters=parameters, expire=expire, http_method=http_method)
-        params = {**(parameters or {}), "Bucket": self.bucket_name,
-                  "Key": self._normalize_name(clean_name(name))}
+        params = {
+            **(parameters or {}),
+            "Bucket": self.bucket_name,
+            "Key": self._normalize_name(clean_name(name)),
+        }
         return self._public_client().generate_presigned_url(
-            "get_object", Params=params, ExpiresIn=self.querystring_expire if expire is None else expire,
+            "get_object",
+            Params=params,
+            ExpiresIn=self.querystring_expire if expire is None else expire,
             HttpMethod=http_method,
         )
 
@@ -145,7 +153,9 @@ class SignedFileSystemStorage(FileSystemStorage):
         if not name:
             return ""
         lifetime = django_settings.SIGNED_URL_EXPIRE_SECONDS if expire is None else expire
-        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign_object({"key": name, "max_age": lifetime})
+        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign_object(
+            {"key": name, "max_age": lifetime}
+        )
         return reverse("signed-media", args=[token])
 
 
@@ -153,8 +163,11 @@ def signed_key(token: str) -> str:
     """The storage key inside a local signed link; raises signing.BadSignature when expired or forged."""
     signer = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT)
     payload = signer.unsign_object(token)  # the signature only
-    if not isinstance(payload, dict) or not isinstance(payload.get("key"), str) or \
-            not isinstance(payload.get("max_age"), int):
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("key"), str)
+        or not isinstance(payload.get("max_age"), int)
+    ):
         raise signing.BadSignature("not a link to a stored file")
     # A lowered setting shortens the links already handed out too.
     signer.unsign(token, max_age=min(payload["max_age"], django_settings.SIGNED_URL_EXPIRE_SECONDS))

@@ -15,10 +15,12 @@ from django.db.models.signals import post_delete, pre_save
 def release_files(model: type[models.Model], field_name: str) -> None:
     """Remove the file in `model.field_name` from storage when its row no longer names it."""
     uid = f"release-files:{model._meta.label}.{field_name}"
-    post_delete.connect(partial(_deleted, field_name=field_name), sender=model, weak=False,
-                        dispatch_uid=f"{uid}:delete")
-    pre_save.connect(partial(_saving, field_name=field_name), sender=model, weak=False,
-                     dispatch_uid=f"{uid}:save")
+    post_delete.connect(
+        partial(_deleted, field_name=field_name), sender=model, weak=False, dispatch_uid=f"{uid}:delete"
+    )
+    pre_save.connect(
+        partial(_saving, field_name=field_name), sender=model, weak=False, dispatch_uid=f"{uid}:save"
+    )
 
 
 def _deleted(sender, instance, *, field_name: str, **kwargs) -> None:

@@ -23,7 +23,8 @@ for app in APPS:
 swagger_ui = urlsplit(spectacular_settings.SWAGGER_UI_DIST)
 swagger_ui_origin = [f"{swagger_ui.scheme}://{swagger_ui.netloc}"]
 docs = csp_update({directive: swagger_ui_origin for directive in ("script-src", "style-src", "img-src")})(
-    SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -18,8 +18,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -41,7 +40,7 @@ OK, ERROR, WARNING, NOT_CONFIGURED = "ok", "error", "warning", "not configured"
 
 
 def _now() -> str:
-    return datetime.now(dt_timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _health_token() -> str:
@@ -94,16 +93,22 @@ def ready(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as error:
-        return JsonResponse({"ready": False, "reason": f"database: {error.__class__.__name__}",
-                             "timestamp": _now()}, status=503)
+        return JsonResponse(
+            {"ready": False, "reason": f"database: {error.__class__.__name__}", "timestamp": _now()},
+            status=503,
+        )
     try:
         pending = _pending_migrations()
     except Exception as error:
-        return JsonResponse({"ready": False, "reason": f"migrations: {error.__class__.__name__}",
-                             "timestamp": _now()}, status=503)
+        return JsonResponse(
+            {"ready": False, "reason": f"migrations: {error.__class__.__name__}", "timestamp": _now()},
+            status=503,
+        )
     if pending:
-        return JsonResponse({"ready": False, "reason": "unapplied migrations", "pending": pending,
-                             "timestamp": _now()}, status=503)
+        return JsonResponse(
+            {"ready": False, "reason": "unapplied migrations", "pending": pending, "timestamp": _now()},
+            status=503,
+        )
     return JsonResponse({"ready": True, "timestamp": _now()})
 
 
@@ -156,8 +161,13 @@ def _storage() -> dict[str, Any]:
 def _ffmpeg() -> dict[str, Any]:
     from media_engine.ffmpeg import FFMPEG
 
-    completed = subprocess.run([FFMPEG, "-hide_banner", "-version"], capture_output=True, text=True,
-                               timeout=FFMPEG_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    completed = subprocess.run(
+        [FFMPEG, "-hide_banner", "-version"],
+        capture_output=True,
+        text=True,
+        timeout=FFMPEG_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
     if completed.returncode != 0:
         return {"status": ERROR, "error": completed.stderr.strip()[-300:] or f"exit {completed.returncode}"}
     return {"version": (completed.stdout.splitlines() or [""])[0][:200]}
@@ -170,14 +180,13 @@ def _queue() -> dict[str, Any]:
     from jobs.models import ExecutionStatus, JobExecution
     from jobs.render.queue import waiting
 
-    pending = waiting().aggregate(
-        count=Count("id"), oldest=Min("created_at")
-    )
+    pending = waiting().aggregate(count=Count("id"), oldest=Min("created_at"))
     oldest = pending["oldest"]
     return {
         "pending_executions": pending["count"],
-        "delayed_retries": JobExecution.objects.filter(status=ExecutionStatus.PENDING,
-                                                       retry_at__gt=timezone.now()).count(),
+        "delayed_retries": JobExecution.objects.filter(
+            status=ExecutionStatus.PENDING, retry_at__gt=timezone.now()
+        ).count(),
         "oldest_pending_age_s": round((timezone.now() - oldest).total_seconds(), 1) if oldest else None,
         "broker_tasks": OrmQ.objects.count(),
     }
@@ -190,24 +199,41 @@ def _workers() -> dict[str, Any]:
 
     report = health_report()
     running = [
-        {"execution": item.id, "job": item.job_id, "worker_host": item.worker_host,
-         "heartbeat_age_s": None if item.heartbeat_age_s is None else round(item.heartbeat_age_s, 1),
-         "stale": item.stale, "attempt": item.attempt}
+        {
+            "execution": item.id,
+            "job": item.job_id,
+            "worker_host": item.worker_host,
+            "heartbeat_age_s": None if item.heartbeat_age_s is None else round(item.heartbeat_age_s, 1),
+            "stale": item.stale,
+            "attempt": item.attempt,
+        }
         for item in report.running[:100]
     ]
     stale = sum(item.stale for item in report.running)
     try:
         clusters = [
-            {"cluster": str(stat.cluster_id), "host": stat.host, "status": stat.status,
-             "workers": len(stat.workers), "uptime_s": round(stat.uptime(), 1)}
+            {
+                "cluster": str(stat.cluster_id),
+                "host": stat.host,
+                "status": stat.status,
+                "workers": len(stat.workers),
+                "uptime_s": round(stat.uptime(), 1),
+            }
             for stat in Stat.get_all()
         ]
     except Exception as error:
         clusters = [{"error": f"{error.__class__.__name__}: {error}"[:200]}]
     failing = [
-        {"execution": item.id, "job": item.job_id, "status": item.status, "attempt": item.attempt,
-         "attempts_allowed": item.attempts_allowed, "next_attempt_at": item.retry_at.isoformat() if item.retry_at
-         else None, "error_kind": item.error_kind, "error": item.error[:300]}
+        {
+            "execution": item.id,
+            "job": item.job_id,
+            "status": item.status,
+            "attempt": item.attempt,
+            "attempts_allowed": item.attempts_allowed,
+            "next_attempt_at": item.retry_at.isoformat() if item.retry_at else None,
+            "error_kind": item.error_kind,
+            "error": item.error[:300],
+        }
         for item in report.failing
     ]
     result: dict[str, Any] = {"running": running, "stale": stale, "clusters": clusters, "failing": failing}
@@ -237,8 +263,10 @@ def health_extended(request: HttpRequest) -> JsonResponse:
     components = {name: _timed(check) for name, check in CHECKS.items()}
     statuses = {component["status"] for component in components.values()}
     overall = "error" if ERROR in statuses else "degraded" if WARNING in statuses else "ok"
-    return JsonResponse({"status": overall, "timestamp": _now(), "components": components},
-                        status=503 if overall == "error" else 200)
+    return JsonResponse(
+        {"status": overall, "timestamp": _now(), "components": components},
+        status=503 if overall == "error" else 200,
+    )
 
 
 @never_cache

@@ -21,12 +21,17 @@ PlatformCollector(registry=REGISTRY)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 HTTP_REQUESTS = Counter(
-    "batchvideo_http_requests", "HTTP requests answered, by method and status code.",
-    ["method", "status"], registry=REGISTRY,
+    "batchvideo_http_requests",
+    "HTTP requests answered, by method and status code.",
+    ["method", "status"],
+    registry=REGISTRY,
 )
 HTTP_DURATION = Histogram(
-    "batchvideo_http_request_duration_seconds", "Time to answer an HTTP request, by method.", ["method"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY,
+    "batchvideo_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method.",
+    ["method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
 )
 
 
@@ -91,8 +96,11 @@ class QueueCollector:
         depth.add_metric(["broker_tasks"], sum(snapshot["orm_queue_depth"].values()))
         yield depth
 
-        yield CounterMetricFamily("batchvideo_execution_retries", "Step retries of all stored executions.",
-                                  value=snapshot["retries_total"])
+        yield CounterMetricFamily(
+            "batchvideo_execution_retries",
+            "Step retries of all stored executions.",
+            value=snapshot["retries_total"],
+        )
 
         durations = snapshot["step_durations_s"]
         summary = SummaryMetricFamily(

@@ -148,7 +148,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # `check`: a pooled connection is tested as it is handed out, so a dropped one is replaced.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 2, "max_size": env_int("DATABASE_POOL_MAX", 16),
+        "min_size": 2,
+        "max_size": env_int("DATABASE_POOL_MAX", 16),
         "check": psycopg_pool.ConnectionPool.check_connection,
     }
 
@@ -219,9 +220,15 @@ else:
 # else a database table (made by `migrate`).
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "cluster": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                 "KEY_PREFIX": "batchvideo"} if REDIS_URL else
-                {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "batchvideo_cache"}),
+    "cluster": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "batchvideo",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "batchvideo_cache"}
+    ),
 }
 
 # django-q2: the ORM broker gives delivery receipts; `timeout` must stay below `retry`.
@@ -272,25 +279,36 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["accounts.api.parsers.CheckedJSONParser",
-                               "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "accounts.api.parsers.CheckedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
     "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "BatchVideo API", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False,
+    "TITLE": "BatchVideo API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
     # Names kept stable now that two models have a `status` with choices.
-    "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.ExecutionStatus",
-                            "PublicationStatusEnum": "jobs.models.PublicationStatus",
-                            "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
-                            "EventKindEnum": "jobs.models.EventKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "jobs.models.ExecutionStatus",
+        "PublicationStatusEnum": "jobs.models.PublicationStatus",
+        "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
+        "EventKindEnum": "jobs.models.EventKind",
+    },
     # The webhook events' body, documented as what a receiver gets (jobs/api/webhooks.py).
-    "WEBHOOKS": [f"jobs.api.webhooks.{kind}_WEBHOOK" for kind in
-                 ("RENDER_DONE", "RENDER_FAILED", "PUBLISH_DONE", "PUBLISH_FAILED")],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "jobs.api.webhooks.webhooks_as_extension"],
+    "WEBHOOKS": [
+        f"jobs.api.webhooks.{kind}_WEBHOOK"
+        for kind in ("RENDER_DONE", "RENDER_FAILED", "PUBLISH_DONE", "PUBLISH_FAILED")
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "jobs.api.webhooks.webhooks_as_extension",
+    ],
 }
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
 API_THROTTLE_ANON = os.environ.get("API_THROTTLE_ANON", "60/min")
@@ -366,10 +384,18 @@ PRESENTER_URL = os.environ.get("PRESENTER_URL", "")
 # where a key is set. Each key gets `budget` requests per `window_s` (their documented limits: Pexels 200
 # an hour, Pixabay 100 a minute), counted in the shared "cluster" cache so every worker of a farm obeys it.
 STOCK_PROVIDERS = {
-    "pexels": {"key": os.environ.get("PEXELS_API_KEY", ""), "base_url": os.environ.get("PEXELS_API_URL", ""),
-               "budget": env_int("PEXELS_BUDGET", 200), "window_s": 3600},
-    "pixabay": {"key": os.environ.get("PIXABAY_API_KEY", ""), "base_url": os.environ.get("PIXABAY_API_URL", ""),
-                "budget": env_int("PIXABAY_BUDGET", 100), "window_s": 60},
+    "pexels": {
+        "key": os.environ.get("PEXELS_API_KEY", ""),
+        "base_url": os.environ.get("PEXELS_API_URL", ""),
+        "budget": env_int("PEXELS_BUDGET", 200),
+        "window_s": 3600,
+    },
+    "pixabay": {
+        "key": os.environ.get("PIXABAY_API_KEY", ""),
+        "base_url": os.environ.get("PIXABAY_API_URL", ""),
+        "budget": env_int("PIXABAY_BUDGET", 100),
+        "window_s": 60,
+    },
 }
 STOCK_CANDIDATES = env_int("STOCK_CANDIDATES", 3)  # clips offered per segment
 STOCK_TIMEOUT_S = env_float("STOCK_TIMEOUT_S", 15.0)

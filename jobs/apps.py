@@ -26,7 +26,6 @@ class JobsConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from accounts.stored_files import release_files
-
         from jobs.models import StockClip
 
         # The maintenance schedules exist wherever the database is migrated (idempotent).

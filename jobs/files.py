@@ -13,10 +13,9 @@ from pathlib import Path
 from django.core.files.storage import FileSystemStorage, default_storage
 
 from accounts.storage import storage_download, storage_put
-from media_engine.chunks import ChunkStore
-
 from jobs.models import JobExecution
 from jobs.render.workspace import cache_root
+from media_engine.chunks import ChunkStore
 
 # Video chunks, named by the hash of what they show, shared by every job and render host.
 CHUNKS_FOLDER = "chunks"
@@ -125,5 +124,8 @@ def execution_urls(execution: JobExecution | None, *, expire: int | None = None)
     (default: SIGNED_URL_EXPIRE_SECONDS)."""
     if execution is None:
         return {}
-    return {name: default_storage.url(key, expire=expire)
-            for name, key in execution.results.items() if isinstance(key, str)}
+    return {
+        name: default_storage.url(key, expire=expire)
+        for name, key in execution.results.items()
+        if isinstance(key, str)
+    }

@@ -48,22 +48,27 @@ class Job(Owned):
         default=0.9,
         validators=[MinValueValidator(SPEECH_SPEED_MIN), MaxValueValidator(SPEECH_SPEED_MAX)],
     )
-    orientation = models.CharField(
-        max_length=16, choices=Orientation.choices, default=Orientation.HORIZONTAL
-    )
+    orientation = models.CharField(max_length=16, choices=Orientation.choices, default=Orientation.HORIZONTAL)
     narration_audio = models.FileField(
-        upload_to="jobs/narration/", blank=True,
+        upload_to="jobs/narration/",
+        blank=True,
         help_text="Optional narration to use instead of text-to-speech.",
     )
     extra = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="h2v, index_text, title_text, desc_text, real_clip_ratio, segment_target_ms, music",
     )
     deleted_at = models.DateTimeField(null=True, blank=True)
     # The newest render, kept by JobExecution.save: lists and status filters join it instead of
     # looking for each job's newest execution.
     latest_execution = models.ForeignKey(
-        "JobExecution", null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+        "JobExecution",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     objects = JobQuerySet.as_manager()
@@ -76,10 +81,17 @@ class Job(Owned):
             models.Index(fields=["created_at"], name="job_created"),
             # The job list's order over live jobs: walked in order, owners read from the index itself
             # (one user's list, or everyone's); and per owner, where one user has few of many jobs.
-            models.Index(fields=["runorder", "id"], include=["owner"], name="job_alive_runorder",
-                         condition=Q(deleted_at__isnull=True)),
-            models.Index(fields=["owner", "runorder", "id"], name="job_owner_alive_runorder",
-                         condition=Q(deleted_at__isnull=True)),
+            models.Index(
+                fields=["runorder", "id"],
+                include=["owner"],
+                name="job_alive_runorder",
+                condition=Q(deleted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["owner", "runorder", "id"],
+                name="job_owner_alive_runorder",
+                condition=Q(deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -100,7 +112,11 @@ class Job(Owned):
     @property
     def picture_size(self) -> tuple[int, int]:
         """The size the segments' pictures are made at: horizontal for h2v, else the orientation's."""
-        return FRAME_SIZES[Orientation.HORIZONTAL] if self.extra.get("h2v") else FRAME_SIZES[Orientation(self.orientation)]
+        return (
+            FRAME_SIZES[Orientation.HORIZONTAL]
+            if self.extra.get("h2v")
+            else FRAME_SIZES[Orientation(self.orientation)]
+        )
 
     @property
     def is_deleted(self) -> bool:
@@ -127,8 +143,14 @@ class ErrorKind(models.TextChoices):
     """Why an attempt ended, as far as a retry is concerned."""
 
     PERMANENT = "permanent"  # a retry cannot help: bad input, a missing file, a backend's refusal
-    TRANSIENT = "transient"  # a retry may: a timeout, a 5xx, a lost connection, a storage error, a dead worker
-    UNEXPECTED = "unexpected"  # no rule knows it (a bug?): retried like a transient one, logged with its traceback
+    TRANSIENT = (
+        "transient"  # a retry may: a timeout, a 5xx, a lost connection, a storage error, a dead worker
+    )
+    UNEXPECTED = (
+        "unexpected"  # no rule knows it (a bug?): retried like a transient one, logged with its traceback
+    )
+
+
 NEW = "NEW"  # the status of a job that was never rendered
 
 
@@ -150,9 +172,7 @@ class JobExecution(models.Model):
     """One render of a job: its status, progress, per-step records and stored results."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="executions")
-    status = models.CharField(
-        max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
-    )
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING)
     detail = models.CharField(max_length=500, blank=True, help_text="What is happening, or happened.")
     progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     current_step = models.CharField(max_length=32, blank=True)
@@ -164,7 +184,8 @@ class JobExecution(models.Model):
         default=0, help_text="Retries of any kind: a step retried in place, an attempt retried or taken over."
     )
     attempt = models.PositiveIntegerField(
-        default=0, help_text="Attempts started, raised by every claim. Also the claim's fencing token: a worker "
+        default=0,
+        help_text="Attempts started, raised by every claim. Also the claim's fencing token: a worker "
         "writes to the execution only while it still holds the attempt it claimed.",
     )
     retry_at = models.DateTimeField(
@@ -189,7 +210,8 @@ class JobExecution(models.Model):
         constraints = [
             # One render of a job at a time, enforced by the database.
             models.UniqueConstraint(
-                fields=["job"], condition=Q(status__in=["PENDING", "RUNNING"]),
+                fields=["job"],
+                condition=Q(status__in=["PENDING", "RUNNING"]),
                 name="execution_one_active_per_job",
             ),
             models.CheckConstraint(condition=Q(progress__lte=100), name="execution_progress_range"),
@@ -240,15 +262,17 @@ class StockClip(Owned):
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     thumbnail = models.FileField(upload_to="clips/thumbnails/", blank=True)
     shots = models.JSONField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="[[start_ms, end_ms], ...]: its shots without fade-ins (media_engine.scenes); null: not read yet.",
     )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "external_id"], condition=~Q(provider=""),
-                                    name="clip_unique_provider_id"),
+            models.UniqueConstraint(
+                fields=["provider", "external_id"], condition=~Q(provider=""), name="clip_unique_provider_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -268,30 +292,39 @@ class JobSplit(models.Model):
     end_ms = models.PositiveIntegerField()
     text = models.TextField()
     sentences = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="The narration's sentences this segment shows, in order: what keeps it across edits.",
     )
     prompt = models.TextField(blank=True)
     prompt_edited = models.BooleanField(
-        default=False, help_text="The operator wrote the prompt: it stays when the text changes (else it follows it)."
+        default=False,
+        help_text="The operator wrote the prompt: it stays when the text changes (else it follows it).",
     )
     images = models.JSONField(
         default=list, blank=True, help_text="Candidate pictures: [{key, seed, source}]."
     )
     selected = models.CharField(max_length=500, blank=True, help_text="Storage key of the chosen picture.")
     clip = models.ForeignKey(
-        StockClip, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        StockClip,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="A real clip shown instead of a picture.",
     )
     keywords = models.JSONField(default=list, blank=True, help_text="Footage search terms, best first.")
     clip_candidates = models.JSONField(
-        default=list, blank=True, help_text="Clips that fit the segment, best first: [{id, score}].",
+        default=list,
+        blank=True,
+        help_text="Clips that fit the segment, best first: [{id, score}].",
     )
     variant = models.PositiveIntegerField(
         default=0, help_text="Raised by 'regenerate pictures' so new pictures get new seeds."
     )
     animation = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="The moving clip the render made from the selected picture: {key, picture}.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -386,10 +419,13 @@ class Publication(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="publications")
     execution = models.ForeignKey(JobExecution, on_delete=models.CASCADE, related_name="publications")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    requested_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     forced = models.BooleanField(default=False, help_text="Published again although the render already was.")
-    status = models.CharField(max_length=16, choices=PublicationStatus.choices, default=PublicationStatus.QUEUED)
+    status = models.CharField(
+        max_length=16, choices=PublicationStatus.choices, default=PublicationStatus.QUEUED
+    )
     title = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
@@ -406,7 +442,9 @@ class Publication(models.Model):
     captions_done = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
     scheduled_for = models.DateTimeField(
-        null=True, blank=True, help_text="A WAITING publication runs then (the next quota day, or after a back-off)."
+        null=True,
+        blank=True,
+        help_text="A WAITING publication runs then (the next quota day, or after a back-off).",
     )
     detail = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
@@ -418,8 +456,9 @@ class Publication(models.Model):
         indexes = [models.Index(fields=["status", "scheduled_for"], name="publication_status_scheduled")]
         constraints = [
             # A render is published once, unless an operator forces another copy.
-            models.UniqueConstraint(fields=["execution"], condition=Q(forced=False),
-                                    name="publication_once_per_execution"),
+            models.UniqueConstraint(
+                fields=["execution"], condition=Q(forced=False), name="publication_once_per_execution"
+            ),
         ]
         ordering = ["-created_at", "-id"]
 
@@ -440,6 +479,7 @@ class QuotaUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} {self.day}: {self.units}"
+
 
 # ---------------------------------------------------------------- webhooks (logic in jobs.webhooks)
 
@@ -523,8 +563,9 @@ class WebsocketTicket(models.Model):
 
     key = models.CharField(primary_key=True, max_length=64, help_text="SHA-256 of the ticket, hex.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    token = models.ForeignKey("authtoken.Token", on_delete=models.CASCADE, null=True, blank=True,
-                              related_name="+")
+    token = models.ForeignKey(
+        "authtoken.Token", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:

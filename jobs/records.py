@@ -34,8 +34,11 @@ class StepRecord:
     @property
     def outputs(self) -> dict[str, str]:
         outputs = self.raw.get("outputs")
-        return {name: key for name, key in outputs.items() if isinstance(key, str) and key} if isinstance(
-            outputs, dict) else {}
+        return (
+            {name: key for name, key in outputs.items() if isinstance(key, str) and key}
+            if isinstance(outputs, dict)
+            else {}
+        )
 
     @property
     def data(self) -> dict[str, Any]:
@@ -54,7 +57,10 @@ class StepRecord:
 
     def summary(self) -> dict[str, Any]:
         """What the API and the progress feed show of a step."""
-        return {name: self.raw.get(name) for name in ("status", "started_at", "finished_at", "duration_s", "error")}
+        return {
+            name: self.raw.get(name)
+            for name in ("status", "started_at", "finished_at", "duration_s", "error")
+        }
 
 
 def step_records(steps: dict | None) -> dict[str, StepRecord]:
@@ -90,5 +96,7 @@ def storyboard_layout_steps(job: Job) -> Iterator[dict]:
     """The steps of the job's renders that laid out the storyboard (their segments step finished)
     and recorded a narration, newest first: the storyboard's timing comes from the first."""
     for steps, _results in recent_steps(job):
-        if step_record(steps, "segments").finished and step_record(steps, "narration").outputs.get("narration"):
+        if step_record(steps, "segments").finished and step_record(steps, "narration").outputs.get(
+            "narration"
+        ):
             yield steps

@@ -13,15 +13,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from media_engine.language import detect_language
-from media_engine.spoken import language_of
-from voices.models import Language, Voice
-
 from jobs.files import music_folder
 from jobs.models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
 from jobs.render.progress import execution_publish
 from jobs.render.queue import wake_worker
 from jobs.validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
+from media_engine.language import detect_language
+from media_engine.spoken import language_of
+from voices.models import Language, Voice
 
 
 def job_create(*, user, title: str, content: str, **fields: Any) -> Job:
@@ -73,14 +72,17 @@ def batch_size_check(count: int) -> None:
         raise ValidationError({"jobs": [message]})
 
 
-def job_check_many(*, user, rows: list[dict[str, Any] | None],
-                   row_errors: dict[int, dict[str, list[str]]] | None = None) -> list[Job]:
+def job_check_many(
+    *, user, rows: list[dict[str, Any] | None], row_errors: dict[int, dict[str, list[str]]] | None = None
+) -> list[Job]:
     """Every row checked by job_check, before and outside any transaction (the content check is cheap,
     but a batch of 100 must not hold one open while it runs). `row_errors`: what a caller already found
     wrong in a row (the API's types; None for a row it could not read at all), reported together
     with what the rules find. Raises BatchRowErrors naming every bad row."""
     batch_size_check(len(rows))
-    errors: dict[int, dict[str, list[str]]] = {index: dict(found) for index, found in (row_errors or {}).items()}
+    errors: dict[int, dict[str, list[str]]] = {
+        index: dict(found) for index, found in (row_errors or {}).items()
+    }
     jobs: list[Job] = []
     for index, row in enumerate(rows):
         known = errors.get(index, {})
@@ -89,15 +91,22 @@ def job_check_many(*, user, rows: list[dict[str, Any] | None],
         try:
             jobs.append(job_check(user=user, fields=row, known_bad=known))
         except ValidationError as error:
-            found = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+            found = (
+                error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+            )
             errors[index] = {**known, **found}
     if errors:
         raise BatchRowErrors(dict(sorted(errors.items())))
     return jobs
 
 
-def job_create_many(*, user, rows: list[dict[str, Any] | None], render: bool = False,
-                    row_errors: dict[int, dict[str, list[str]]] | None = None) -> list[Job]:
+def job_create_many(
+    *,
+    user,
+    rows: list[dict[str, Any] | None],
+    render: bool = False,
+    row_errors: dict[int, dict[str, list[str]]] | None = None,
+) -> list[Job]:
     """All or nothing: every row is checked first (job_check_many); when any row is bad, BatchRowErrors
     names each bad row and nothing is created. Else all are created in one transaction and, with
     `render`, queued. Rows carry no uploads (see _store_uploads)."""
@@ -221,11 +230,15 @@ def _queue_renumber_front(jobs: QuerySet[Job]) -> int:
 def execution_cancel(*, execution: JobExecution) -> JobExecution:
     """A waiting execution is cancelled at once; a running one stops at its next progress point."""
     updated = JobExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
-        status=ExecutionStatus.CANCELLED, detail="Cancelled before it started", finished_at=timezone.now(),
+        status=ExecutionStatus.CANCELLED,
+        detail="Cancelled before it started",
+        finished_at=timezone.now(),
         cancel_requested=True,
     )
     if not updated:
-        JobExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(cancel_requested=True)
+        JobExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.RUNNING).update(
+            cancel_requested=True
+        )
     execution.refresh_from_db()
     execution_publish(execution)
     return execution

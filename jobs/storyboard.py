@@ -6,6 +6,9 @@ clip. The render lays the storyboard on each new narration (`split.carry_over`: 
 move, added sentences join a segment or form new ones, a segment whose sentences all went is gone);
 it groups from scratch only for a new storyboard or when the operator asks (`storyboard_resplit`).
 Operators split a segment at a sentence boundary and merge neighbours here too.
+
+One module, past 500 lines: every JobSplit write is here, so the admin, the API and the render
+change a storyboard by the same rules.
 """
 
 import uuid
@@ -19,17 +22,16 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 
-from media_engine import clips, split
-from media_engine.errors import MediaError
-from media_engine.cards import key_phrase
-from media_engine.prompts import BuiltPrompts, build_prompts
-from media_engine.sentences import TimedSentence, split_sentences
-
 from jobs.files import picture_key
+from jobs.footage import stock
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
 from jobs.records import step_record, storyboard_layout_steps
 from jobs.validation import check_content, clean_prompt
-from jobs.footage import stock
+from media_engine import clips, split
+from media_engine.cards import key_phrase
+from media_engine.errors import MediaError
+from media_engine.prompts import BuiltPrompts, build_prompts
+from media_engine.sentences import TimedSentence, split_sentences
 
 # Rows move past this index while a storyboard is renumbered: (job, index) is unique at every
 # moment (PostgreSQL checks it row by row, even inside one UPDATE).
@@ -73,7 +75,9 @@ def split_update(*, split_row: JobSplit, text: str | None = None, prompt: str | 
             if old_text and old_text in job.content:
                 job.content = job.content.replace(old_text, new_text, 1)
             else:
-                texts = [new_text if row.pk == split_row.pk else row.text for row in job.splits.order_by("index")]
+                texts = [
+                    new_text if row.pk == split_row.pk else row.text for row in job.splits.order_by("index")
+                ]
                 job.content = "\n".join(texts)
             job.content = check_content(job.content)
             job.save(update_fields=["content", "updated_at"])
@@ -202,11 +206,16 @@ def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
     sentences = sentences_of(row)
     number = row.index
     if len(sentences) < 2:
-        raise ValidationError({"at": f"Segment {number} is one sentence: there is no boundary in it to split "
-                                     "at."})
+        raise ValidationError(
+            {"at": f"Segment {number} is one sentence: there is no boundary in it to split at."}
+        )
     if not 1 <= at < len(sentences):
-        raise ValidationError({"at": f"Segment {number} has {len(sentences)} sentences: split it after "
-                                     f"sentence 1 to {len(sentences) - 1}, not after sentence {at}."})
+        raise ValidationError(
+            {
+                "at": f"Segment {number} has {len(sentences)} sentences: split it after "
+                f"sentence 1 to {len(sentences) - 1}, not after sentence {at}."
+            }
+        )
     cut_ms = _cut_ms(job, storyboard, position, at)
     first, second = sentences[:at], sentences[at:]
     _shift(job, after=row.index, by=1)
@@ -215,8 +224,15 @@ def split_divide(*, split_row: JobSplit, at: int) -> JobSplit:
     # Its clip candidates come from the library only: no provider is asked during a request.
     [candidates], _notes = stock.segment_candidates(job=job, keywords=built.keywords, remote=False)
     new_part = JobSplit.objects.create(
-        job=job, index=row.index + 1, start_ms=cut_ms, end_ms=row.end_ms, text=second_text, sentences=second,
-        prompt=built.prompts[0], keywords=built.keywords[0], clip_candidates=candidates,
+        job=job,
+        index=row.index + 1,
+        start_ms=cut_ms,
+        end_ms=row.end_ms,
+        text=second_text,
+        sentences=second,
+        prompt=built.prompts[0],
+        keywords=built.keywords[0],
+        clip_candidates=candidates,
         images=row.images_except((JobSplit.CARD,)),
     )
     _retext(row, job, split.join_texts(first))
@@ -240,8 +256,9 @@ def split_merge_next(*, split_row: JobSplit) -> JobSplit:
     position = _position(storyboard, split_row)
     row = storyboard[position]
     if position + 1 >= len(storyboard):
-        raise ValidationError(f"Segment {row.index} is the last one: there is no next segment to merge "
-                              "it with.")
+        raise ValidationError(
+            f"Segment {row.index} is the last one: there is no next segment to merge it with."
+        )
     following = storyboard[position + 1]
     cards, following_cards = row.card_keys, following.card_keys
     following_chose = following.clip_id or (following.selected and following.selected not in following_cards)
@@ -249,8 +266,14 @@ def split_merge_next(*, split_row: JobSplit) -> JobSplit:
         row.selected = "" if following.selected in following_cards else following.selected
         row.clip_id = following.clip_id
     keys = {image.get("key") for image in row.images}
-    row.images = [*row.images, *[image for image in following.images
-                                 if image.get("key") not in keys and image.get("key") not in following_cards]]
+    row.images = [
+        *row.images,
+        *[
+            image
+            for image in following.images
+            if image.get("key") not in keys and image.get("key") not in following_cards
+        ],
+    ]
     sentences = sentences_of(row) + sentences_of(following)
     _retext(row, job, split.join_texts(sentences))
     row.sentences = sentences
@@ -267,8 +290,9 @@ def _lock_storyboard(job: Job) -> list[JobSplit]:
     A running render reads the storyboard as it goes, so its segments change once it is done."""
     list(Job.objects.select_for_update().filter(pk=job.pk).values_list("pk", flat=True))
     if job.executions.filter(status=ExecutionStatus.RUNNING).exists():
-        raise ValidationError("The job is rendering: split, merge or re-split its segments once the render "
-                              "is done.")
+        raise ValidationError(
+            "The job is rendering: split, merge or re-split its segments once the render is done."
+        )
     return list(job.splits.select_related("clip").order_by("index"))
 
 
@@ -312,7 +336,8 @@ def storyboard_narration(job: Job) -> StoryboardNarration | None:
         narration = step_record(steps, "narration")
         if narration.data.get("sentences"):
             return StoryboardNarration(
-                key=narration.outputs["narration"], duration_ms=int(narration.data["duration_ms"]),
+                key=narration.outputs["narration"],
+                duration_ms=int(narration.data["duration_ms"]),
                 sentences=[TimedSentence(**sentence) for sentence in narration.data["sentences"]],
             )
     return None
@@ -337,15 +362,21 @@ def segments_fit(*, job: Job, segments: list[split.Segment], sentences: list[str
     """Whether the job's rows are these segments already (saving them would change nothing)."""
     rows = list(job.splits.order_by("index"))
     return len(rows) == len(segments) and all(
-        segment.origin == row.index == segment.index and row.start_ms == segment.start_ms
-        and row.end_ms == segment.end_ms and row.text == segment.text
+        segment.origin == row.index == segment.index
+        and row.start_ms == segment.start_ms
+        and row.end_ms == segment.end_ms
+        and row.text == segment.text
         and row.sentences == [sentences[i] for i in segment.sentence_indexes]
         for row, segment in zip(rows, segments)
     )
 
 
 def segments_save(
-    *, job: Job, segments: list[split.Segment], sentences: list[str], llm: bool = True,
+    *,
+    job: Job,
+    segments: list[split.Segment],
+    sentences: list[str],
+    llm: bool = True,
     fence: Callable[[], None] | None = None,
 ) -> list[str]:
     """Write the storyboard: a segment that continues an earlier one (its `origin`) keeps that row and
@@ -361,8 +392,12 @@ def segments_save(
     """
     previous = list(job.splits.order_by("index"))  # a segment's origin is its place in this list
     # New segments, and continued ones whose text changed under a prompt the operator never edited.
-    prompted = [segment for segment in segments if segment.origin is None or (
-        previous[segment.origin].text != segment.text and not previous[segment.origin].prompt_edited)]
+    prompted = [
+        segment
+        for segment in segments
+        if segment.origin is None
+        or (previous[segment.origin].text != segment.text and not previous[segment.origin].prompt_edited)
+    ]
     built = _new_prompts(job, [segment.text for segment in prompted], llm=llm)
     new_prompts = dict(zip([id(segment) for segment in prompted], built.prompts))
     # Footage keywords and clip candidates for the new segments only.
@@ -404,11 +439,13 @@ def storyboard_resplit_plan(*, job: Job) -> ResplitPlan:
     survives keeps its row and choices, the others go."""
     narration = storyboard_narration(job)
     if narration is None:
-        raise ValidationError("This job has no storyboard yet: render it, and the render splits it into "
-                              "segments.")
+        raise ValidationError(
+            "This job has no storyboard yet: render it, and the render splits it into segments."
+        )
     previous = storyboard_runs(job)
-    segments = split.resplit(previous, narration.sentences, duration_ms=narration.duration_ms,
-                             target_ms=segment_target_ms(job))
+    segments = split.resplit(
+        previous, narration.sentences, duration_ms=narration.duration_ms, target_ms=segment_target_ms(job)
+    )
     kept = sorted(segment.origin for segment in segments if segment.origin is not None)
     dropped = [position for position in range(len(previous)) if position not in kept]
     return ResplitPlan(segments=segments, kept=kept, dropped=dropped)
@@ -420,8 +457,12 @@ def storyboard_resplit(*, job: Job) -> ResplitPlan:
         _lock_storyboard(job)
         plan = storyboard_resplit_plan(job=job)
         narration = storyboard_narration(job)
-        segments_save(job=job, segments=plan.segments, llm=False,
-                      sentences=[sentence.text for sentence in narration.sentences])
+        segments_save(
+            job=job,
+            segments=plan.segments,
+            llm=False,
+            sentences=[sentence.text for sentence in narration.sentences],
+        )
     return plan
 
 
@@ -446,8 +487,10 @@ def _new_prompts(job: Job, texts: list[str], *, llm: bool) -> BuiltPrompts:
         return BuiltPrompts([], "template", "", [])
     topic = job.topic
     return build_prompts(
-        texts, prefix=topic.prompt_image_prefix if topic else "",
-        image_prompt=topic.prompt_gen_image if topic else "", llm=_llm_settings() if llm else None,
+        texts,
+        prefix=topic.prompt_image_prefix if topic else "",
+        image_prompt=topic.prompt_gen_image if topic else "",
+        llm=_llm_settings() if llm else None,
         language=job.language.code if job.language else "",
     )
 
@@ -466,16 +509,22 @@ def _llm_settings() -> dict | None:
 
 
 def _assign_clips(job: Job, rows: list[JobSplit]) -> None:
-    library = list(StockClip.objects.visible_to(job.owner) if job.owner
-                   else StockClip.objects.filter(owner=None))
+    library = list(
+        StockClip.objects.visible_to(job.owner) if job.owner else StockClip.objects.filter(owner=None)
+    )
     if not library:
         return
-    choices = [clips.ClipChoice(id=clip.pk, duration_ms=clip.duration_ms, tags=clip.tag_set) for clip in library]
+    choices = [
+        clips.ClipChoice(id=clip.pk, duration_ms=clip.duration_ms, tags=clip.tag_set) for clip in library
+    ]
     wanted = job.topic.tag_set if job.topic else set()
     # How well each clip fits each segment's keywords (its candidates), so the fitting clip wins.
-    scores = {row.index: {candidate["id"]: candidate["score"] for candidate in row.clip_candidates} for row in rows}
-    assignment = clips.assign_clips(len(rows), ratio=clip_ratio(job), clips=choices, seed=job.pk, wanted_tags=wanted,
-                                    scores=scores)
+    scores = {
+        row.index: {candidate["id"]: candidate["score"] for candidate in row.clip_candidates} for row in rows
+    }
+    assignment = clips.assign_clips(
+        len(rows), ratio=clip_ratio(job), clips=choices, seed=job.pk, wanted_tags=wanted, scores=scores
+    )
     for row in rows:
         if row.index in assignment:
             row.clip_id = assignment[row.index]

@@ -8,13 +8,12 @@ from django.core.files.uploadedfile import UploadedFile
 
 from accounts.api.uploads import check_audio
 from accounts.plain_text import clean_text
+from jobs.files import music_folder
+from jobs.models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
+from jobs.options import check_job_extra
 from media_engine.sentences import is_speakable
 from media_engine.spoken import language_of
 from topics.models import PROMPT_MAX
-
-from jobs.options import check_job_extra
-from jobs.files import music_folder
-from jobs.models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 
 TITLE_MAX = 255
 CONTENT_MAX = 10000
@@ -62,7 +61,9 @@ NOTHING_TO_NARRATE = "Content has nothing speakable to narrate: it holds no word
 def check_content(content: Any) -> str:
     cleaned = clean_content(_text(content, label="Content"))
     if not cleaned:
-        raise ValidationError("Content is empty after removing notes and control characters.", code="required")
+        raise ValidationError(
+            "Content is empty after removing notes and control characters.", code="required"
+        )
     cleaned = _at_most(cleaned, CONTENT_MAX, label="Content", cleaned=True)
     # Only punctuation and symbols: the render would find no sentence in it later. A letter or a digit
     # anywhere always makes a sentence (media_engine.sentences), so one pass over the text tells,
@@ -143,10 +144,16 @@ def check_extra(user, extra: Any) -> dict[str, Any]:
     except ValidationError as error:
         if not hasattr(error, "error_dict"):
             raise
-        raise ValidationError([
-            ValidationError("%(key)s: %(message)s", code=item.code, params={"key": key, "message": message})
-            for key, items in error.error_dict.items() for item in items for message in item
-        ]) from error
+        raise ValidationError(
+            [
+                ValidationError(
+                    "%(key)s: %(message)s", code=item.code, params={"key": key, "message": message}
+                )
+                for key, items in error.error_dict.items()
+                for item in items
+                for message in item
+            ]
+        ) from error
     check_own_music(user, cleaned.get("music"))
     return cleaned
 
@@ -197,8 +204,10 @@ def voice_language_problem(language: Any, voice: Any) -> str:
         return ""
     if language_of(voice.language.code) == language_of(language.code):
         return ""
-    return (f"The voice {voice.name} speaks {voice.language}, not the job's language {language}; "
-            f"choose a voice of {language.name}.")
+    return (
+        f"The voice {voice.name} speaks {voice.language}, not the job's language {language}; "
+        f"choose a voice of {language.name}."
+    )
 
 
 def check_voice_speaks(language: Any, voice: Any) -> None:

@@ -1,4 +1,3 @@
-
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -9,19 +8,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.ownership import ApiViewMixin
-
+from jobs.models import Job
 from jobs.render import progress
 from jobs.render.steps import STEPS
-from jobs.models import Job
 
 
 @login_required
 def job_progress(request, job_id: int):
     """The live progress page: a bar per step, the message, the ETA, an event log, the video."""
     job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
-    return render(request, "jobs/progress.html", {
-        "job": job, "snapshot": progress.job_snapshot(job), "steps": list(STEPS),
-    })
+    return render(
+        request,
+        "jobs/progress.html",
+        {
+            "job": job,
+            "snapshot": progress.job_snapshot(job),
+            "steps": list(STEPS),
+        },
+    )
 
 
 @login_required
@@ -31,15 +35,23 @@ def job_progress_json(request, job_id: int) -> JsonResponse:
     return JsonResponse(progress.job_snapshot(job))
 
 
-@extend_schema_view(post=extend_schema(request=None, responses=inline_serializer(
-    "WebsocketTicket", {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()})))
+@extend_schema_view(
+    post=extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "WebsocketTicket", {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()}
+        ),
+    )
+)
 class WebsocketTicketView(ApiViewMixin, APIView):
     """POST: a ticket for one `wss://.../ws/jobs/<id>/?ticket=...` socket, opened within one minute;
     one asked for with an API token dies with that token."""
 
     def post(self, request) -> Response:
         token = request.auth if isinstance(request.auth, Token) else None
-        return Response({
-            "ticket": progress.ws_ticket_issue(user=request.user, token=token),
-            "expires_in": progress.WS_TICKET_MAX_AGE_S,
-        })
+        return Response(
+            {
+                "ticket": progress.ws_ticket_issue(user=request.user, token=token),
+                "expires_in": progress.WS_TICKET_MAX_AGE_S,
+            }
+        )

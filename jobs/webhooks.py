@@ -20,6 +20,9 @@ embeds an IPv4 one (mapped, 6to4, Teredo, NAT64) is refused when that IPv4 addre
 prefix is allowed. Its port must be 80, 443 or one of settings.WEBHOOK_ALLOWED_PORTS. That is checked
 when a webhook is saved and again at every send, and the send connects to the very address it checked (no second DNS
 lookup a rebinding name could answer differently). Redirects are not followed.
+
+One module, past 500 lines: address checks, webhook rows, events and delivery share the address
+rules and the delivery records; its sections are where to split it.
 """
 
 import hashlib
@@ -44,8 +47,15 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from jobs.models import (
-    DeliveryStatus, EventKind, ExecutionStatus, JobExecution, Publication, PublicationStatus, Webhook,
-    WebhookAttempt, WebhookDelivery,
+    DeliveryStatus,
+    EventKind,
+    ExecutionStatus,
+    JobExecution,
+    Publication,
+    PublicationStatus,
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
 )
 from jobs.workitems import backoff_s
 
@@ -64,22 +74,54 @@ ERROR_MAX = 1000
 REFUSED_KINDS = ["loopback", "link_local", "private", "multicast", "reserved", "unspecified"]
 # The IANA special-purpose address registries, whole, whatever "globally reachable" says for an entry
 # (iana-ipv4-special-registry, iana-ipv6-special-registry), and the deprecated IPv6 site-local range.
-SPECIAL_PURPOSE_NETWORKS = [ipaddress.ip_network(network) for network in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16",
-    "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
-    "255.255.255.255/32",
-    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64",
-    "2001::/23", "2001:db8::/32", "2002::/16", "2620:4f:8000::/48", "3fff::/20", "5f00::/16", "fc00::/7",
-    "fe80::/10", "fec0::/10",
-)]
+SPECIAL_PURPOSE_NETWORKS = [
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.31.196.0/24",
+        "192.52.193.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "192.175.48.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+        "::/128",
+        "::1/128",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "100:0:0:1::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",
+        "2620:4f:8000::/48",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+    )
+]
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 DEFAULT_PORTS = (80, 443)
 EXECUTION_EVENTS = {
-    ExecutionStatus.SUCCESS: EventKind.RENDER_DONE, ExecutionStatus.FAILED: EventKind.RENDER_FAILED,
+    ExecutionStatus.SUCCESS: EventKind.RENDER_DONE,
+    ExecutionStatus.FAILED: EventKind.RENDER_FAILED,
 }
 PUBLICATION_EVENTS = {
-    PublicationStatus.PUBLISHED: EventKind.PUBLISH_DONE, PublicationStatus.FAILED: EventKind.PUBLISH_FAILED,
+    PublicationStatus.PUBLISHED: EventKind.PUBLISH_DONE,
+    PublicationStatus.FAILED: EventKind.PUBLISH_FAILED,
 }
 
 
@@ -135,17 +177,23 @@ def url_addresses(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addres
     except ValueError as error:  # "Invalid IPv6 URL", a port out of range or not a number
         raise Refused(f"Webhook URL is not a valid URL: {error}.", code="invalid") from error
     if parts.scheme not in ("http", "https"):
-        raise Refused(f"Webhook URL must start with http:// or https://, not {parts.scheme or 'nothing'}.",
-                      code="invalid")
+        raise Refused(
+            f"Webhook URL must start with http:// or https://, not {parts.scheme or 'nothing'}.",
+            code="invalid",
+        )
     if parts.username is not None or parts.password is not None:
-        raise Refused("Webhook URL must not hold a user name or password; the signature authenticates.",
-                      code="invalid")
+        raise Refused(
+            "Webhook URL must not hold a user name or password; the signature authenticates.", code="invalid"
+        )
     if not host:
         raise Refused("Webhook URL has no host.", code="invalid")
     port = (443 if parts.scheme == "https" else 80) if port is None else port
     if port not in (*DEFAULT_PORTS, *settings.WEBHOOK_ALLOWED_PORTS):
-        raise Refused(f"Webhook URL port {port} is not allowed: only 80 and 443 (an operator may allow "
-                      "others with WEBHOOK_ALLOWED_PORTS).", code="invalid")
+        raise Refused(
+            f"Webhook URL port {port} is not allowed: only 80 and 443 (an operator may allow "
+            "others with WEBHOOK_ALLOWED_PORTS).",
+            code="invalid",
+        )
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
     for address in addresses:
@@ -153,9 +201,11 @@ def url_addresses(url: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addres
         if refusal is not None:
             literal = str(address) == host.strip("[]")
             what = f"is {refusal}" if literal else f"resolves to {address}, {refusal}"
-            raise Refused(f"Webhook URL host {host} {what}: only public addresses are allowed "
-                          "(an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS).",
-                          code="not_public")
+            raise Refused(
+                f"Webhook URL host {host} {what}: only public addresses are allowed "
+                "(an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS).",
+                code="not_public",
+            )
     return addresses
 
 
@@ -171,8 +221,9 @@ def url_check(url: Any) -> str:
         raise
     except (OSError, UnicodeError) as error:
         host = urlsplit(url).hostname
-        raise ValidationError(f"Webhook URL host {host} cannot be resolved: {error}.",
-                              code="unresolvable") from error
+        raise ValidationError(
+            f"Webhook URL host {host} cannot be resolved: {error}.", code="unresolvable"
+        ) from error
     return url
 
 
@@ -194,8 +245,9 @@ def secret_new() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def webhook_create(*, user, url: str, description: str = "", events: list[str] | None = None,
-                   is_active: bool = True) -> Webhook:
+def webhook_create(
+    *, user, url: str, description: str = "", events: list[str] | None = None, is_active: bool = True
+) -> Webhook:
     """A checked webhook of `user`'s with a new secret: the caller shows it to its owner once."""
     webhook = Webhook(owner=user, secret=secret_new(), description=description, is_active=is_active)
     return webhook_update(webhook=webhook, url=url, events=events or [])
@@ -226,7 +278,7 @@ def webhook_rotate_secret(*, webhook: Webhook) -> str:
 
 def secret_hint(secret: str) -> str:
     """Enough of a secret to tell which one it is, too little to sign with."""
-    return f"{secret[:len(SECRET_PREFIX) + 4]}…" if secret else ""
+    return f"{secret[: len(SECRET_PREFIX) + 4]}…" if secret else ""
 
 
 # ---------------------------------------------------------------- events
@@ -240,17 +292,21 @@ def event_record(*, user, kind: str, data: dict[str, Any]) -> list[WebhookDelive
         raise ValueError(f"unknown event kind {kind!r}")
     if user is None:
         return []
-    webhooks = [webhook for webhook in Webhook.objects.filter(owner=user, is_active=True)
-                if webhook.wants(kind)]
+    webhooks = [
+        webhook for webhook in Webhook.objects.filter(owner=user, is_active=True) if webhook.wants(kind)
+    ]
     if not webhooks:
         return []
     now = timezone.now()
     event_id = uuid.uuid4()
     payload = {"id": str(event_id), "type": kind, "created_at": now.isoformat(), "data": data}
     with transaction.atomic():
-        deliveries = [WebhookDelivery.objects.create(webhook=webhook, event_id=event_id, kind=kind,
-                                                     payload=payload, next_attempt_at=now)
-                      for webhook in webhooks]
+        deliveries = [
+            WebhookDelivery.objects.create(
+                webhook=webhook, event_id=event_id, kind=kind, payload=payload, next_attempt_at=now
+            )
+            for webhook in webhooks
+        ]
         ids = [delivery.pk for delivery in deliveries]
         transaction.on_commit(lambda: _queue_sends(ids))
     return deliveries
@@ -263,8 +319,12 @@ def execution_event_data(execution: JobExecution) -> dict[str, Any]:
     return {
         "job": {"id": job.pk, "title": job.title},
         "execution": {
-            "id": execution.pk, "status": execution.status, "detail": execution.detail,
-            "error": execution.error, "error_kind": execution.error_kind, "attempt": execution.attempt,
+            "id": execution.pk,
+            "status": execution.status,
+            "detail": execution.detail,
+            "error": execution.error,
+            "error_kind": execution.error_kind,
+            "attempt": execution.attempt,
             "started_at": execution.started_at.isoformat() if execution.started_at else None,
             "finished_at": execution.finished_at.isoformat() if execution.finished_at else None,
             "results": sorted(execution.results or {}),
@@ -289,10 +349,15 @@ def publication_event_record(*, publication: Publication) -> list[WebhookDeliver
     data = {
         "job": {"id": job.pk, "title": job.title},
         "publication": {
-            "id": publication.pk, "execution_id": publication.execution_id, "status": publication.status,
-            "video_id": publication.video_id, "url": publication.url, "privacy": publication.privacy,
+            "id": publication.pk,
+            "execution_id": publication.execution_id,
+            "status": publication.status,
+            "video_id": publication.video_id,
+            "url": publication.url,
+            "privacy": publication.privacy,
             "publish_at": publication.publish_at.isoformat() if publication.publish_at else None,
-            "attempts": publication.attempts, "error": publication.error,
+            "attempts": publication.attempts,
+            "error": publication.error,
         },
     }
     return event_record(user=job.owner, kind=kind, data=data)
@@ -350,15 +415,27 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     for address in url_addresses(url):
         if parts.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
-                str(address), port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
-                ca_certs=certifi.where(), server_hostname=parts.hostname, assert_hostname=parts.hostname,
+                str(address),
+                port,
+                timeout=timeout,
+                retries=False,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
+                server_hostname=parts.hostname,
+                assert_hostname=parts.hostname,
             )
         else:
             pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False)
         with pool:
             try:
-                response = pool.urlopen("POST", target, body=body, headers={**headers, "Host": parts.netloc},
-                                        redirect=False, preload_content=False)
+                response = pool.urlopen(
+                    "POST",
+                    target,
+                    body=body,
+                    headers={**headers, "Host": parts.netloc},
+                    redirect=False,
+                    preload_content=False,
+                )
             except urllib3.exceptions.NewConnectionError as error:  # e.g. no IPv6 route: the next address
                 unreachable = error
                 continue
@@ -388,7 +465,9 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     body = payload_body(delivery.payload)
     timestamp = int(time.time())
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT, EVENT_HEADER: delivery.kind,
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: delivery.kind,
         EVENT_ID_HEADER: str(delivery.event_id),
         SIGNATURE_HEADER: signature_header(secret=webhook.secret, body=body, timestamp=timestamp),
     }
@@ -403,23 +482,27 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
     except (OSError, urllib3.exceptions.HTTPError, UnicodeError) as failure:
         error = f"{type(failure).__name__}: {failure}"
     duration_ms = round((time.monotonic() - clock) * 1000)
-    return _delivery_outcome(delivery, status_code=status_code, error=error[:ERROR_MAX], refused=refused,
-                             duration_ms=duration_ms)
+    return _delivery_outcome(
+        delivery, status_code=status_code, error=error[:ERROR_MAX], refused=refused, duration_ms=duration_ms
+    )
 
 
 @transaction.atomic
-def _delivery_outcome(delivery: WebhookDelivery, *, status_code: int | None, error: str, refused: bool,
-                      duration_ms: int) -> WebhookDelivery:
-    WebhookAttempt.objects.create(delivery=delivery, status_code=status_code, error=error,
-                                  duration_ms=duration_ms)
+def _delivery_outcome(
+    delivery: WebhookDelivery, *, status_code: int | None, error: str, refused: bool, duration_ms: int
+) -> WebhookDelivery:
+    WebhookAttempt.objects.create(
+        delivery=delivery, status_code=status_code, error=error, duration_ms=duration_ms
+    )
     delivery.attempts += 1
     now = timezone.now()
     if not error:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.DELIVERED, now, None
     elif refused or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
-        logger.warning("webhook delivery %s failed for good after %s tries: %s", delivery.pk,
-                       delivery.attempts, error)
+        logger.warning(
+            "webhook delivery %s failed for good after %s tries: %s", delivery.pk, delivery.attempts, error
+        )
     else:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay_s(delivery.attempts))
     delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
@@ -441,7 +524,8 @@ def delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
     a fresh set of tries; its log keeps the earlier ones."""
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None)
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+        )
         transaction.on_commit(lambda: _queue_sends([delivery.pk]))
     delivery.refresh_from_db()
     return delivery

@@ -45,7 +45,11 @@ def default_device() -> str:
 
 
 def load_pipeline(
-    model_dir: Path, *, device: str | None = None, cpu_offload: bool = False, vae_tiling: bool = False,
+    model_dir: Path,
+    *,
+    device: str | None = None,
+    cpu_offload: bool = False,
+    vae_tiling: bool = False,
 ) -> LTXImageToVideoPipeline:
     """The LTX-Video image-to-video pipeline in `model_dir` (a diffusers folder), loaded once per
     process and settings.
@@ -65,8 +69,9 @@ def load_pipeline(
     if key in _PIPELINES:
         return _PIPELINES[key]
     if not (model_dir / "model_index.json").is_file():
-        raise MediaError(f"image-to-video model not found: {model_dir} is not a diffusers folder "
-                         "(no model_index.json)")
+        raise MediaError(
+            f"image-to-video model not found: {model_dir} is not a diffusers folder (no model_index.json)"
+        )
     # LTX-Video ships in bf16; CPU kernels are fastest (and only well tested) in fp32.
     dtype = torch.bfloat16 if on_cuda else torch.float32
     try:
@@ -96,8 +101,10 @@ def clip_size(width: int, height: int, *, max_side: int, multiple: int = SPATIAL
     """The picture's shape with its longer side at most `max_side`, both sides multiples of the
     VAE's ratio (compose scales the clip to the frame as it does a real clip)."""
     scale = min(1.0, max_side / max(width, height))
-    return (max(multiple, round(width * scale / multiple) * multiple),
-            max(multiple, round(height * scale / multiple) * multiple))
+    return (
+        max(multiple, round(width * scale / multiple) * multiple),
+        max(multiple, round(height * scale / multiple) * multiple),
+    )
 
 
 def animate(
@@ -133,8 +140,9 @@ def animate(
     with PILImage.open(picture_path) as opened:
         picture = opened.convert("RGB")
     width, height = clip_size(picture.width, picture.height, max_side=max_side)
-    frames = frame_count(duration_ms, fps=fps, max_frames=max_frames,
-                         temporal_ratio=pipe.vae_temporal_compression_ratio)
+    frames = frame_count(
+        duration_ms, fps=fps, max_frames=max_frames, temporal_ratio=pipe.vae_temporal_compression_ratio
+    )
 
     def step_end(_pipe: Any, step: int, _timestep: Any, tensors: dict) -> dict:
         if cancel is not None and cancel():
@@ -147,23 +155,35 @@ def animate(
         raise Cancelled("cancelled while making a moving picture")
     try:
         result = pipe(
-            image=picture.resize((width, height), PILImage.Resampling.LANCZOS), prompt=prompt,
+            image=picture.resize((width, height), PILImage.Resampling.LANCZOS),
+            prompt=prompt,
             negative_prompt="worst quality, inconsistent motion, blurry, jittery, distorted",
-            width=width, height=height, num_frames=frames, frame_rate=fps, num_inference_steps=steps,
-            guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(seed), output_type="pil",
+            width=width,
+            height=height,
+            num_frames=frames,
+            frame_rate=fps,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=torch.Generator("cpu").manual_seed(seed),
+            output_type="pil",
             callback_on_step_end=step_end,
         )
     except torch.cuda.OutOfMemoryError as error:
         torch.cuda.empty_cache()
-        raise MediaError(f"the GPU ran out of memory making a {frames}-frame clip at {width}x{height}; "
-                         "try I2V_CPU_OFFLOAD, I2V_VAE_TILING or a smaller I2V_MAX_SIDE", permanent=False) from error
+        raise MediaError(
+            f"the GPU ran out of memory making a {frames}-frame clip at {width}x{height}; "
+            "try I2V_CPU_OFFLOAD, I2V_VAE_TILING or a smaller I2V_MAX_SIDE",
+            permanent=False,
+        ) from error
     _write_mp4(result.frames[0], fps, out_path, timeout=timeout, cancel=cancel)
     if on_progress is not None:
         on_progress(1.0)
     return out_path
 
 
-def _write_mp4(frames: list[Image], fps: int, out_path: Path, *, timeout: float, cancel: CancelCheck | None) -> None:
+def _write_mp4(
+    frames: list[Image], fps: int, out_path: Path, *, timeout: float, cancel: CancelCheck | None
+) -> None:
     """Frames to an H.264 MP4, written under a temporary name and renamed (a crash never leaves a
     truncated clip that a rerun would take as done)."""
     frame_dir = out_path.with_name(out_path.stem + "-frames")
@@ -173,9 +193,29 @@ def _write_mp4(frames: list[Image], fps: int, out_path: Path, *, timeout: float,
         for number, frame in enumerate(frames):
             frame.save(frame_dir / f"{number:05d}.png")
         partial = out_path.with_name(out_path.stem + ".part.mp4")
-        ffmpeg.run(["-framerate", str(fps), "-i", frame_dir / "%05d.png", "-c:v", "libx264", "-preset", "medium",
-                    "-crf", "16", "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                    "-movflags", "+faststart", partial], timeout=timeout, cancel=cancel)
+        ffmpeg.run(
+            [
+                "-framerate",
+                str(fps),
+                "-i",
+                frame_dir / "%05d.png",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                "16",
+                "-pix_fmt",
+                "yuv420p",
+                "-vf",
+                "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+                "-movflags",
+                "+faststart",
+                partial,
+            ],
+            timeout=timeout,
+            cancel=cancel,
+        )
         partial.replace(out_path)
     finally:
         shutil.rmtree(frame_dir, ignore_errors=True)

@@ -60,14 +60,28 @@ def transcribe(
         # FunASR's own loader needs torchaudio or libsndfile support for the upload's
         # container; one ffmpeg conversion to 16 kHz mono WAV accepts anything ffmpeg reads.
         wav_path = Path(scratch) / "narration.wav"
-        ffmpeg.run(["-i", str(audio_path), "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
-                    "-c:a", "pcm_s16le", str(wav_path)], timeout=600)
+        ffmpeg.run(
+            [
+                "-i",
+                str(audio_path),
+                "-vn",
+                "-ac",
+                "1",
+                "-ar",
+                str(SAMPLE_RATE),
+                "-c:a",
+                "pcm_s16le",
+                str(wav_path),
+            ],
+            timeout=600,
+        )
         try:
             results = model.generate(input=str(wav_path), sentence_timestamp=True, batch_size_s=300)
         except RuntimeError as error:
             transient = "out of memory" in str(error).lower()
-            raise MediaError(f"speech recognition failed on {Path(audio_path).name}: {error}",
-                             permanent=not transient) from error
+            raise MediaError(
+                f"speech recognition failed on {Path(audio_path).name}: {error}", permanent=not transient
+            ) from error
     sentences: list[TimedSentence] = []
     for result in results or []:
         sentences.extend(sentences_from_result(result, words=words))
@@ -75,7 +89,11 @@ def transcribe(
 
 
 def load_model(
-    model_dir: Path, *, vad_dir: Path | None = None, punc_dir: Path | None = None, device: str = "cpu",
+    model_dir: Path,
+    *,
+    vad_dir: Path | None = None,
+    punc_dir: Path | None = None,
+    device: str = "cpu",
 ) -> Any:
     """funasr.AutoModel over local folders only, built once per process."""
     key = (str(model_dir), str(vad_dir or ""), str(punc_dir or ""), device)
@@ -120,8 +138,10 @@ def sentences_from_result(result: dict, *, words: bool = False) -> list[TimedSen
             tokens = _tokens(text)
             stamps = item.get("timestamp") or []
             if words and stamps and len(tokens) == len(stamps):
-                pieces.extend(TimedSentence(token, int(start), int(end))
-                              for token, (start, end) in zip(tokens, stamps, strict=True))
+                pieces.extend(
+                    TimedSentence(token, int(start), int(end))
+                    for token, (start, end) in zip(tokens, stamps, strict=True)
+                )
             else:
                 pieces.append(TimedSentence(text, int(item["start"]), int(item["end"])))
         return pieces
@@ -137,13 +157,17 @@ def sentences_from_result(result: dict, *, words: bool = False) -> list[TimedSen
         return [TimedSentence(text, int(stamps[0][0]), int(stamps[-1][1]))]
     token_times = [(int(start), int(end)) for start, end in stamps]
     if words:
-        return [TimedSentence(token, start, end)
-                for token, (start, end) in zip(tokens, token_times, strict=True)]
+        return [
+            TimedSentence(token, start, end) for token, (start, end) in zip(tokens, token_times, strict=True)
+        ]
     return _group_tokens(tokens, token_times)
 
 
 def align(
-    script_sentences: Sequence[str], recognised: Sequence[TimedSentence], *, duration_ms: int,
+    script_sentences: Sequence[str],
+    recognised: Sequence[TimedSentence],
+    *,
+    duration_ms: int,
 ) -> list[TimedSentence]:
     """The script's sentences with times taken from the recognised speech.
 
@@ -177,12 +201,16 @@ def align(
                 times = (min(current[0], times[0]), max(current[1], times[1]))
             spans[index] = times
     weights = [max(1, len(_normalise(sentence))) for sentence in script_sentences]
-    return [TimedSentence(text, start, end)
-            for text, (start, end) in zip(script_sentences, _tidy(spans, weights, duration_ms), strict=True)]
+    return [
+        TimedSentence(text, start, end)
+        for text, (start, end) in zip(script_sentences, _tidy(spans, weights, duration_ms), strict=True)
+    ]
 
 
 def align_words(
-    script_sentences: Sequence[str], recognised: Sequence[TimedSentence], sentences: Sequence[TimedSentence],
+    script_sentences: Sequence[str],
+    recognised: Sequence[TimedSentence],
+    sentences: Sequence[TimedSentence],
 ) -> list[TimedWord]:
     """The script's words (a CJK character, or a word of other scripts) with the times of the
     recognised tokens they align to, inside `sentences` (what `align` returned for them).
@@ -206,7 +234,9 @@ def align_words(
     heard_chars, heard_times = _timed_characters(recognised)
     if not script_chars or not heard_chars:
         return []
-    char_times = _aligned_times(Levenshtein.opcodes(script_chars, heard_chars), len(script_chars), heard_times)
+    char_times = _aligned_times(
+        Levenshtein.opcodes(script_chars, heard_chars), len(script_chars), heard_times
+    )
     spans: dict[tuple[int, int], tuple[int, int]] = {}
     for char_index, times in enumerate(char_times):
         if times is not None:
@@ -248,8 +278,10 @@ def _tokens(text: str) -> list[str]:
 
 
 def _is_cjk(token: str) -> bool:
-    return any("\u3040" <= char <= "\u30ff" or "\u3400" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af"
-               for char in token)
+    return any(
+        "\u3040" <= char <= "\u30ff" or "\u3400" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af"
+        for char in token
+    )
 
 
 def _join_tokens(tokens: list[str]) -> str:
@@ -285,8 +317,11 @@ def _sentence_of(tokens: list[str], stamps: list[tuple[int, int]], indexes: list
 
 def _normalise(text: str) -> list[str]:
     """Letters and digits only, case-folded: punctuation and spacing differ between script and ASR."""
-    return [char for char in unicodedata.normalize("NFKC", text).casefold()
-            if unicodedata.category(char)[0] in "LN"]
+    return [
+        char
+        for char in unicodedata.normalize("NFKC", text).casefold()
+        if unicodedata.category(char)[0] in "LN"
+    ]
 
 
 def _timed_characters(recognised: Sequence[TimedSentence]) -> tuple[list[str], list[tuple[float, float]]]:
@@ -302,7 +337,9 @@ def _timed_characters(recognised: Sequence[TimedSentence]) -> tuple[list[str], l
 
 
 def _aligned_times(
-    opcodes: Any, script_length: int, heard_times: list[tuple[float, float]],
+    opcodes: Any,
+    script_length: int,
+    heard_times: list[tuple[float, float]],
 ) -> list[tuple[int, int] | None]:
     """The time of each script character, or None where the recognition has nothing for it."""
     times: list[tuple[int, int] | None] = [None] * script_length
@@ -318,8 +355,10 @@ def _aligned_times(
             begin, finish = heard_times[op.dest_start][0], heard_times[op.dest_end - 1][1]
             count = op.src_end - op.src_start
             for offset in range(count):
-                times[op.src_start + offset] = (round(begin + (finish - begin) * offset / count),
-                                                round(begin + (finish - begin) * (offset + 1) / count))
+                times[op.src_start + offset] = (
+                    round(begin + (finish - begin) * offset / count),
+                    round(begin + (finish - begin) * (offset + 1) / count),
+                )
         # "delete": script text that was not heard gets no time; "insert": heard noise is ignored.
     return times
 

@@ -69,22 +69,40 @@ class Track:
         """The gain, the peak limiter and the upmix to stereo, as the encode applies them."""
         limit = 10 ** ((self.true_peak_db - CODEC_PEAK_MARGIN_DB) / 20)
         upmix = "pan=stereo|c0=c0|c1=c0," if self.channels == 1 else ""
-        return (f"volume={self.gain_db:.2f}dB,alimiter=limit={limit:.4f}:attack=5:release=50:level=0:latency=1,"
-                f"{upmix}aformat=sample_fmts=fltp:channel_layouts=stereo")
+        return (
+            f"volume={self.gain_db:.2f}dB,alimiter=limit={limit:.4f}:attack=5:release=50:level=0:latency=1,"
+            f"{upmix}aformat=sample_fmts=fltp:channel_layouts=stereo"
+        )
 
     def input_args(self, path: Path | None = None) -> list[str]:
         """ffmpeg's input arguments for the track's samples (or a slice of them in `path`)."""
-        return ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(self.channels), "-i", str(path or self.path)]
+        return [
+            "-f",
+            "f32le",
+            "-ar",
+            str(AUDIO_RATE),
+            "-ac",
+            str(self.channels),
+            "-i",
+            str(path or self.path),
+        ]
 
     def save_info(self) -> None:
-        self.info_path.write_text(json.dumps({"channels": self.channels, "samples": self.samples,
-                                              "gain_db": self.gain_db, "true_peak_db": self.true_peak_db}))
+        self.info_path.write_text(
+            json.dumps(
+                {
+                    "channels": self.channels,
+                    "samples": self.samples,
+                    "gain_db": self.gain_db,
+                    "true_peak_db": self.true_peak_db,
+                }
+            )
+        )
 
     @classmethod
     def read(cls, path: Path) -> "Track":
         info = json.loads(info_path(path).read_text())
         return cls(Path(path), info["channels"], info["samples"], info["gain_db"], info["true_peak_db"])
-
 
 
 @dataclass(frozen=True)
@@ -118,8 +136,9 @@ def final_audio(
     the gain that brings it to `loudness_lufs` integrated, its peaks at most `true_peak_db` once
     encoded. The gain is also written beside it (`info_path`)."""
     if not MIN_LOUDNESS_LUFS <= loudness_lufs <= MAX_LOUDNESS_LUFS:
-        raise MediaError(f"loudness target {loudness_lufs} LUFS is outside {MIN_LOUDNESS_LUFS:g} to "
-                         f"{MAX_LOUDNESS_LUFS:g}")
+        raise MediaError(
+            f"loudness target {loudness_lufs} LUFS is outside {MIN_LOUDNESS_LUFS:g} to {MAX_LOUDNESS_LUFS:g}"
+        )
     if not -9.0 <= true_peak_db <= 0.0:
         raise MediaError(f"true peak limit {true_peak_db} dBTP is outside -9 to 0")
     if duration_s <= 0:
@@ -127,8 +146,15 @@ def final_audio(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     channels = 1 if music_path is None else 2
-    integrated, peak = _mix(narration_path, out_path, duration_s=duration_s, music_path=music_path,
-                            music_volume=music_volume, cancel=cancel, timeout=timeout)
+    integrated, peak = _mix(
+        narration_path,
+        out_path,
+        duration_s=duration_s,
+        music_path=music_path,
+        music_volume=music_volume,
+        cancel=cancel,
+        timeout=timeout,
+    )
     samples = out_path.stat().st_size // (SAMPLE_BYTES * channels)
     track = Track(out_path, channels, samples, _step(loudness_lufs - integrated), true_peak_db)
     if peak + track.gain_db > true_peak_db - CODEC_PEAK_MARGIN_DB:
@@ -145,8 +171,12 @@ def final_audio(
 
 def measure(track: Track, *, cancel: Callable[[], bool] | None = None, timeout: float = 600) -> float:
     """The integrated loudness (LUFS) of `track` as encoded: its gain and limiter applied."""
-    output = ffmpeg.run([*track.input_args(), "-af", f"{track.level_filter()},ebur128=framelog=verbose",
-                         "-f", "null", "-"], timeout=timeout, cancel=cancel, loglevel="info")
+    output = ffmpeg.run(
+        [*track.input_args(), "-af", f"{track.level_filter()},ebur128=framelog=verbose", "-f", "null", "-"],
+        timeout=timeout,
+        cancel=cancel,
+        loglevel="info",
+    )
     return _summary(output, track.path)[0]
 
 
@@ -185,7 +215,7 @@ def adts_frames(data: bytes) -> list[bytes]:
         length = ((data[at + 3] & 0x03) << 11) | (data[at + 4] << 3) | (data[at + 5] >> 5)
         if length < 7:
             raise MediaError(f"ADTS frame at byte {at} says its length is {length}")
-        frames.append(data[at:at + length])
+        frames.append(data[at : at + length])
         at += length
     return frames
 
@@ -196,7 +226,7 @@ def _step(gain_db: float) -> float:
 
 def _summary(output: str, path: Path) -> tuple[float, float]:
     """(integrated LUFS, sample peak dBFS) from ebur128's summary."""
-    summary = output[output.rfind("Summary:"):]
+    summary = output[output.rfind("Summary:") :]
     integrated = _EBUR128_I.search(summary)
     if "Summary:" not in output or integrated is None:
         raise MediaError("ebur128 printed no measurement")
@@ -207,8 +237,14 @@ def _summary(output: str, path: Path) -> tuple[float, float]:
 
 
 def _mix(
-    narration_path: Path, out_path: Path, *, duration_s: float, music_path: Path | None, music_volume: float,
-    cancel: Callable[[], bool] | None, timeout: float,
+    narration_path: Path,
+    out_path: Path,
+    *,
+    duration_s: float,
+    music_path: Path | None,
+    music_volume: float,
+    cancel: Callable[[], bool] | None,
+    timeout: float,
 ) -> tuple[float, float]:
     """Write the mix and measure it: the voice at full level (on both channels with music: an
     automatic upmix would lower it by 3 dB), the music at `music_volume` pressed down further by a
@@ -218,8 +254,10 @@ def _mix(
     # Measured as it will play: on two channels.
     measured = "ebur128=peak=sample:framelog=verbose,anullsink"
     if music_path is None:
-        graph = (f"[0:a]aformat=sample_fmts=flt:sample_rates={AUDIO_RATE}:channel_layouts=mono,asplit=2[aout][m];"
-                 f"[m]pan=stereo|c0=c0|c1=c0,{measured}")
+        graph = (
+            f"[0:a]aformat=sample_fmts=flt:sample_rates={AUDIO_RATE}:channel_layouts=mono,asplit=2[aout][m];"
+            f"[m]pan=stereo|c0=c0|c1=c0,{measured}"
+        )
     else:
         audio_format = f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
         args += ["-stream_loop", "-1", "-i", music_path]
@@ -232,7 +270,18 @@ def _mix(
         )
     # apad then -t: exactly `duration_s` seconds, whatever the narration file's own length; the
     # padding is silence, which the loudness gate leaves out.
-    args += ["-filter_complex", f"{graph};[aout]apad[padded]", "-map", "[padded]", "-t", f"{duration_s:.6f}",
-             "-c:a", "pcm_f32le", "-f", "f32le", out_path]
+    args += [
+        "-filter_complex",
+        f"{graph};[aout]apad[padded]",
+        "-map",
+        "[padded]",
+        "-t",
+        f"{duration_s:.6f}",
+        "-c:a",
+        "pcm_f32le",
+        "-f",
+        "f32le",
+        out_path,
+    ]
     output = ffmpeg.run(args, timeout=timeout, cancel=cancel, loglevel="info")
     return _summary(output, narration_path)

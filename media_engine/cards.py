@@ -54,8 +54,11 @@ def key_phrase(text: str, *, language: str = "") -> str:
     ends = [token.end() for token in _PHRASE_TOKEN.finditer(clause)]
     budget, fitting = float(KEY_PHRASE_CJK_CHARS), 0
     for token in _PHRASE_TOKEN.finditer(clause):
-        weight = 1.0 if len(token.group()) == 1 and re.match(f"[{_CJK_CHARS}]", token.group()) \
+        weight = (
+            1.0
+            if len(token.group()) == 1 and re.match(f"[{_CJK_CHARS}]", token.group())
             else KEY_PHRASE_CJK_CHARS / KEY_PHRASE_WORDS
+        )
         if fitting and weight > budget + 1e-9:
             break
         budget -= weight
@@ -66,9 +69,10 @@ def key_phrase(text: str, *, language: str = "") -> str:
         # Trimmed: end where a phrase ends, never after a word that leads into the next one; a name
         # running past the budget ("Dr. Jerome H. Powell") may take up to three more words.
         def good(cut: int) -> bool:
-            return clause[cut:cut + 1] != " " or phrase_break_penalty(clause, cut) < 1.0
+            return clause[cut : cut + 1] != " " or phrase_break_penalty(clause, cut) < 1.0
+
         within = [cut for cut in ends[:fitting] if good(cut)]
-        beyond = [cut for cut in ends[fitting:fitting + 3] if good(cut)]
+        beyond = [cut for cut in ends[fitting : fitting + 3] if good(cut)]
         end = within[-1] if within else beyond[0] if beyond else ends[fitting - 1]
     else:
         end = ends[-1]
@@ -78,13 +82,21 @@ def key_phrase(text: str, *, language: str = "") -> str:
 def wrap_text(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
     """Lines no wider than `max_width` as measured with `text_font`, each paragraph wrapped apart;
     CJK breaks between characters, Latin between words (a word wider than a line is cut)."""
-    lines = [line for paragraph in text.splitlines() for line in wrap(paragraph, font=text_font,
-                                                                      max_width_px=int(max_width))]
+    lines = [
+        line
+        for paragraph in text.splitlines()
+        for line in wrap(paragraph, font=text_font, max_width_px=int(max_width))
+    ]
     return lines or [""]
 
 
 def fit_text(
-    text: str, *, max_width: float, max_height: float, start_size: int, max_lines: int = 3,
+    text: str,
+    *,
+    max_width: float,
+    max_height: float,
+    start_size: int,
+    max_lines: int = 3,
     min_size: int = 12,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font size (from `start_size` down) whose wrapped lines, of similar lengths so a
@@ -106,7 +118,11 @@ def line_height(text_font: ImageFont.FreeTypeFont) -> int:
 
 
 def line_boxes(
-    image_width: int, lines: list[str], text_font: ImageFont.FreeTypeFont, *, center_y: float,
+    image_width: int,
+    lines: list[str],
+    text_font: ImageFont.FreeTypeFont,
+    *,
+    center_y: float,
 ) -> list[tuple[float, float, tuple[int, int, int, int]]]:
     """Where `draw_centered_lines` draws each line: (x, y, the box its glyphs cover)."""
     step = line_height(text_font)
@@ -121,8 +137,14 @@ def line_boxes(
 
 
 def draw_centered_lines(
-    image: Image.Image, lines: list[str], text_font: ImageFont.FreeTypeFont, *, center_y: float,
-    fill: str = "#ffffff", shadow: str = "#000000", shadow_blur: float | None = None,
+    image: Image.Image,
+    lines: list[str],
+    text_font: ImageFont.FreeTypeFont,
+    *,
+    center_y: float,
+    fill: str = "#ffffff",
+    shadow: str = "#000000",
+    shadow_blur: float | None = None,
 ) -> None:
     """Draw `lines` centred horizontally around `center_y`, over a blurred (soft) shadow."""
     blur = shadow_blur if shadow_blur is not None else max(2.0, text_font.size / 12)
@@ -140,7 +162,14 @@ def draw_centered_lines(
 
 
 def render_card(
-    text: str, *, width: int, height: int, palette: list[str], out_path: Path, seed: int = 0, language: str = "",
+    text: str,
+    *,
+    width: int,
+    height: int,
+    palette: list[str],
+    out_path: Path,
+    seed: int = 0,
+    language: str = "",
 ) -> Path:
     """A PNG card: the palette as a gradient, the key phrase of `text` large in the middle."""
     if width <= 0 or height <= 0:
@@ -150,7 +179,9 @@ def render_card(
     phrase = key_phrase(text, language=language)
     if phrase:
         text_font, lines = fit_text(
-            phrase, max_width=width * 0.84, max_height=height * 0.6,
+            phrase,
+            max_width=width * 0.84,
+            max_height=height * 0.6,
             start_size=max(12, round(min(width, height) / 6)),
         )
         draw_centered_lines(image, lines, text_font, center_y=height / 2)
@@ -161,7 +192,10 @@ def render_card(
 
 
 def _gradient(
-    width: int, height: int, colours: list[tuple[int, int, int]], rng: random.Random,
+    width: int,
+    height: int,
+    colours: list[tuple[int, int, int]],
+    rng: random.Random,
 ) -> Image.Image:
     """A linear gradient through `colours` at an angle picked by `rng`, so cards differ."""
     if len(colours) == 1:

@@ -54,7 +54,9 @@ class Composition:
     path: Path
     chunks: list[str]
     reused: list[str]  # the chunks that were found already made
-    sources: list[str] = field(default_factory=list)  # files in the store chunks are cut from (the audio track)
+    sources: list[str] = field(
+        default_factory=list
+    )  # files in the store chunks are cut from (the audio track)
 
     @property
     def made(self) -> list[str]:
@@ -76,8 +78,14 @@ class ChunkJob:
 
 
 def assemble(
-    jobs: list[ChunkJob], store: ChunkStore, out_path: Path, work_dir: Path, *,
-    on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
+    jobs: list[ChunkJob],
+    store: ChunkStore,
+    out_path: Path,
+    work_dir: Path,
+    *,
+    on_progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    deadline: float,
     sources: list[str] | None = None,
 ) -> Composition:
     """The video chunks played one after the other, with the audio slices' frames under them:
@@ -89,8 +97,13 @@ def assemble(
     # Each chunk's length as its frames say: taken from its container, the concat demuxer rounds
     # it to a millisecond, and over a few hundred chunks the picture drifts a frame off the sound.
     listing = work_dir / "chunks.txt"
-    listing.write_text("".join(f"file {_concat_quote(store.folder / job.name)}\nduration {job.seconds:.6f}\n"
-                               for job in jobs if job.audio_frames is None))
+    listing.write_text(
+        "".join(
+            f"file {_concat_quote(store.folder / job.name)}\nduration {job.seconds:.6f}\n"
+            for job in jobs
+            if job.audio_frames is None
+        )
+    )
     sound = work_dir / "audio.aac"
     with open(sound, "wb") as out:
         for job in jobs:
@@ -100,16 +113,40 @@ def assemble(
     # The stream starts with the encoder's priming frame: it plays from the frame after it.
     priming = ["-itsoffset", f"{-audio.AAC_FRAME / audio.AUDIO_RATE:.6f}"]
     try:
-        ffmpeg.run(["-f", "concat", "-safe", "0", "-i", str(listing), *priming, "-f", "aac", "-i", str(sound),
-                    "-map", "0:v", "-map", "1:a", "-c", "copy", "-movflags", "+faststart", str(out_path)],
-                   timeout=time_left(deadline), cancel=cancel)
+        ffmpeg.run(
+            [
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                *priming,
+                "-f",
+                "aac",
+                "-i",
+                str(sound),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(out_path),
+            ],
+            timeout=time_left(deadline),
+            cancel=cancel,
+        )
     except BaseException:
         Path(out_path).unlink(missing_ok=True)
         raise
     if on_progress:
         on_progress(1.0)
-    return Composition(path=Path(out_path), chunks=[job.name for job in jobs], reused=reused,
-                       sources=list(sources or []))
+    return Composition(
+        path=Path(out_path), chunks=[job.name for job in jobs], reused=reused, sources=list(sources or [])
+    )
 
 
 def chunk_present(store: ChunkStore, name: str) -> bool:
@@ -122,8 +159,13 @@ def chunk_present(store: ChunkStore, name: str) -> bool:
 
 
 def _make_chunks(
-    jobs: list[ChunkJob], store: ChunkStore, work_dir: Path, *,
-    on_progress: ProgressCallback | None, cancel: CancelCheck | None, deadline: float,
+    jobs: list[ChunkJob],
+    store: ChunkStore,
+    work_dir: Path,
+    *,
+    on_progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    deadline: float,
 ) -> None:
     """Run the chunk jobs, CHUNK_WORKERS at a time. Progress and cancel are only ever called from
     the calling thread; a failed or cancelled chunk stops the others."""
@@ -139,8 +181,13 @@ def _make_chunks(
         if job.prepare is not None:
             job.prepare(stop.is_set, time_left(deadline))
         part = work_dir / f"{job.name}.part"
-        ffmpeg.run([*job.args, "-f", "mp4" if job.audio_frames is None else "adts", str(part)], timeout=time_left(deadline), duration_s=job.seconds,
-                   on_progress=lambda fraction: done.__setitem__(job.name, fraction), cancel=stop.is_set)
+        ffmpeg.run(
+            [*job.args, "-f", "mp4" if job.audio_frames is None else "adts", str(part)],
+            timeout=time_left(deadline),
+            duration_s=job.seconds,
+            on_progress=lambda fraction: done.__setitem__(job.name, fraction),
+            cancel=stop.is_set,
+        )
         path = store.folder / job.name
         os.replace(part, path)  # whole or not at all, also for another worker making the same chunk
         return path
@@ -177,7 +224,7 @@ class AssEvents:
     end_field: int
 
     @classmethod
-    def read(cls, path: Path) -> "AssEvents":
+    def read(cls, path: Path) -> AssEvents:
         header: list[str] = []
         raw: list[list[str]] = []
         fields = ["Layer", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text"]

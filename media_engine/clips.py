@@ -45,8 +45,14 @@ def assign_clips(
     if wanted == 0:
         return {}
     rng = random.Random(seed)
-    fits = {segment: {clip_id: score for clip_id, score in (scores or {}).get(segment, {}).items()
-                      if clip_id in ids and score > 0} for segment in range(segment_count)}
+    fits = {
+        segment: {
+            clip_id: score
+            for clip_id, score in (scores or {}).get(segment, {}).items()
+            if clip_id in ids and score > 0
+        }
+        for segment in range(segment_count)
+    }
     order = list(range(segment_count))
     rng.shuffle(order)  # ties in random order; sorted() keeps it
     order.sort(key=lambda segment: -max(fits[segment].values(), default=0.0))

@@ -175,22 +175,51 @@ def render(
     Chunks already in `store` are reused and new ones are kept there; without a store they
     live only as long as the render. Temporary files go in `scratch_dir` (default: the system's)."""
     if store is not None:
-        return _compose(plan, out_path, store, segments=None, on_progress=on_progress, cancel=cancel,
-                        timeout=timeout, scratch_dir=scratch_dir)
+        return _compose(
+            plan,
+            out_path,
+            store,
+            segments=None,
+            on_progress=on_progress,
+            cancel=cancel,
+            timeout=timeout,
+            scratch_dir=scratch_dir,
+        )
     with tempfile.TemporaryDirectory(prefix="chunks-", dir=scratch_dir) as folder:
-        return _compose(plan, out_path, ChunkStore(Path(folder)), segments=None, on_progress=on_progress,
-                        cancel=cancel, timeout=timeout, scratch_dir=scratch_dir)
+        return _compose(
+            plan,
+            out_path,
+            ChunkStore(Path(folder)),
+            segments=None,
+            on_progress=on_progress,
+            cancel=cancel,
+            timeout=timeout,
+            scratch_dir=scratch_dir,
+        )
 
 
 def preview(
-    plan: Plan, segment: int, out_path: Path, *, store: ChunkStore, last: int | None = None,
-    cancel: CancelCheck | None = None, timeout: float = 600,
+    plan: Plan,
+    segment: int,
+    out_path: Path,
+    *,
+    store: ChunkStore,
+    last: int | None = None,
+    cancel: CancelCheck | None = None,
+    timeout: float = 600,
 ) -> Composition:
     """One segment (to `last`, when given) with its transitions, narration, subtitles and motion:
     the full render's own chunks for it (reused when that render made them), joined with the
     final audio under them."""
-    return _compose(plan, out_path, store, segments=(segment, segment if last is None else last),
-                    on_progress=None, cancel=cancel, timeout=timeout)
+    return _compose(
+        plan,
+        out_path,
+        store,
+        segments=(segment, segment if last is None else last),
+        on_progress=None,
+        cancel=cancel,
+        timeout=timeout,
+    )
 
 
 def pick_transitions(names: tuple[str, ...] | list[str], joins: int, seed: int) -> tuple[str, ...]:
@@ -248,8 +277,11 @@ def cover_layout(title: str, *, width: int, height: int) -> CoverLayout:
     max_lines = 4 if vertical else 3
     top_limit, bottom_limit = (0.46, 0.78) if vertical else (0.5, 0.92)
     text_font, lines = fit_text(
-        title.strip(), max_width=width * 0.86, max_height=height * (bottom_limit - top_limit) * 0.8,
-        start_size=max(16, round(min(width, height) / 9)), max_lines=max_lines,
+        title.strip(),
+        max_width=width * 0.86,
+        max_height=height * (bottom_limit - top_limit) * 0.8,
+        start_size=max(16, round(min(width, height) / 9)),
+        max_lines=max_lines,
     )
     block = line_height(text_font) * len(lines)
     padding = text_font.size * 0.6
@@ -257,8 +289,13 @@ def cover_layout(title: str, *, width: int, height: int) -> CoverLayout:
     center_y = height * bottom_limit - padding - block / 2
     center_y = max(center_y, height * top_limit + padding + block / 2)
     boxes = [box for _x, _y, box in line_boxes(width, lines, text_font, center_y=center_y)]
-    return CoverLayout(font_size=text_font.size, lines=lines, boxes=boxes,
-                       band=(center_y - block / 2 - padding, center_y + block / 2 + padding), center_y=center_y)
+    return CoverLayout(
+        font_size=text_font.size,
+        lines=lines,
+        boxes=boxes,
+        band=(center_y - block / 2 - padding, center_y + block / 2 + padding),
+        center_y=center_y,
+    )
 
 
 def make_cover(image_path: Path, title: str, out_path: Path, *, width: int, height: int) -> Path:
@@ -289,8 +326,22 @@ def extract_frame(video_path: Path, at_s: float, out_path: Path) -> Path:
     at_s = max(0.0, min(at_s, length - 0.1))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    ffmpeg.run(["-ss", f"{at_s:.3f}", "-i", str(video_path), "-frames:v", "1", "-q:v", "2",
-                "-update", "1", str(out_path)], timeout=120)
+    ffmpeg.run(
+        [
+            "-ss",
+            f"{at_s:.3f}",
+            "-i",
+            str(video_path),
+            "-frames:v",
+            "1",
+            "-q:v",
+            "2",
+            "-update",
+            "1",
+            str(out_path),
+        ],
+        timeout=120,
+    )
     if not out_path.exists() or out_path.stat().st_size == 0:
         raise MediaError(f"no frame at {at_s:.2f} s in {Path(video_path).name}")
     return out_path
@@ -333,7 +384,7 @@ def _check_plan(plan: Plan, shown: tuple[int, int] | None = None) -> float:
     # Each probe is a ~70 ms process start; a few at a time keeps the check short.
     first, last = shown or (0, len(plan.visuals) - 1)
     with ThreadPoolExecutor(max_workers=PROBE_WORKERS) as pool:
-        list(pool.map(_check_visual, plan.visuals[first:last + 1]))
+        list(pool.map(_check_visual, plan.visuals[first : last + 1]))
     if plan.music_path is not None and not _streams(ffmpeg.probe(plan.music_path), "audio"):
         raise MediaError(f"music {Path(plan.music_path).name} has no audio stream")
     if plan.subtitles_path is not None and not Path(plan.subtitles_path).is_file():
@@ -413,7 +464,11 @@ def _timeline(plan: Plan, total_s: float) -> _Timeline:
 
 
 def _picture_graph(
-    plan: Plan, timeline: _Timeline, pieces: list[_Piece], *, label: str,
+    plan: Plan,
+    timeline: _Timeline,
+    pieces: list[_Piece],
+    *,
+    label: str,
 ) -> tuple[list[list[str]], str]:
     """Inputs and filtergraph that produce `pieces` as one stream labelled `label`."""
     width, height = _picture_size(plan)
@@ -440,8 +495,19 @@ def _picture_graph(
             # for 8 clips), and the encoder keeps both cores busy anyway. The clip loops for
             # as long as its segment needs.
             seek = ["-ss", f"{visual.offset_ms / 1000:.3f}"] if visual.offset_ms else []
-            inputs.append(["-threads", "1", "-stream_loop", "-1", *seek, "-t", f"{needed / plan.fps + 1:.3f}",
-                           "-i", str(visual.path)])
+            inputs.append(
+                [
+                    "-threads",
+                    "1",
+                    "-stream_loop",
+                    "-1",
+                    *seek,
+                    "-t",
+                    f"{needed / plan.fps + 1:.3f}",
+                    "-i",
+                    str(visual.path),
+                ]
+            )
             chain = _clip_chain(plan, width, height, needed)
         # Labels count within this graph, so a chunk's graph does not say where it is in the video.
         outputs = [f"[s{input_index}u{use}]" for use in range(len(uses[segment]))]
@@ -459,17 +525,26 @@ def _picture_graph(
             continue
         outgoing, incoming = (branch[(segment, piece.start)] for segment in piece.segments)
         seconds = (piece.end - piece.start) / plan.fps
-        lines.append(f"[{outgoing}][{incoming}]xfade=transition={plan.transitions[piece.segments[0]]}"
-                     f":duration={seconds:.6f}:offset=0[x{number}]")
+        lines.append(
+            f"[{outgoing}][{incoming}]xfade=transition={plan.transitions[piece.segments[0]]}"
+            f":duration={seconds:.6f}:offset=0[x{number}]"
+        )
         joined.append(f"x{number}")
     streams = "".join(f"[{name}]" for name in joined)
-    lines.append(f"{streams}concat=n={len(joined)}:v=1:a=0[{label}]" if len(joined) > 1
-                 else f"{streams}null[{label}]")
+    lines.append(
+        f"{streams}concat=n={len(joined)}:v=1:a=0[{label}]" if len(joined) > 1 else f"{streams}null[{label}]"
+    )
     return inputs, ";\n".join(lines)
 
 
 def _still_chain(
-    plan: Plan, segment: int, width: int, height: int, length: int, needed: int, skip: int = 0,
+    plan: Plan,
+    segment: int,
+    width: int,
+    height: int,
+    length: int,
+    needed: int,
+    skip: int = 0,
 ) -> str:
     """Scale once to a slightly larger cover, repeat the frame, then pan a frame-sized crop over
     it, or zoom: scale it per frame between the frame size and the cover, and crop the centre.
@@ -548,8 +623,14 @@ def _picture_size(plan: Plan) -> tuple[int, int]:
 
 
 def _compose(
-    plan: Plan, out_path: Path, store: ChunkStore, *, segments: tuple[int, int] | None,
-    on_progress: ProgressCallback | None, cancel: CancelCheck | None, timeout: float,
+    plan: Plan,
+    out_path: Path,
+    store: ChunkStore,
+    *,
+    segments: tuple[int, int] | None,
+    on_progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    timeout: float,
     scratch_dir: Path | None = None,
 ) -> Composition:
     """Every piece as its own chunk (made or reused), the audio as one more, joined by a stream copy.
@@ -558,8 +639,9 @@ def _compose(
     narration under them: a preview made of the very chunks of the full render."""
     out_path = Path(out_path)
     if segments is not None and not 0 <= segments[0] <= segments[1] < len(plan.visuals):
-        raise MediaError(f"segments {segments[0] + 1}-{segments[1] + 1} are not among the plan's "
-                         f"{len(plan.visuals)}")
+        raise MediaError(
+            f"segments {segments[0] + 1}-{segments[1] + 1} are not among the plan's {len(plan.visuals)}"
+        )
     # A segment's transitions show its neighbours too.
     shown = None
     if segments is not None:
@@ -578,12 +660,24 @@ def _compose(
     with tempfile.TemporaryDirectory(prefix="compose-", dir=scratch_dir) as tmp:
         work_dir = Path(tmp)
         subtitles = AssEvents.read(plan.subtitles_path) if plan.subtitles_path is not None else None
-        jobs = [_chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)
-                for number, piece in enumerate(pieces)]
+        jobs = [
+            _chunk_job(plan, box, timeline, piece, subtitles, work_dir, number)
+            for number, piece in enumerate(pieces)
+        ]
         track = _audio_track(plan, store, total_s, cancel, time_left(deadline))
-        jobs.extend(_audio_jobs(track, _sample(start_frame, plan.fps), _sample(end_frame, plan.fps), work_dir))
-        return assemble(jobs, store, out_path, work_dir, on_progress=on_progress, cancel=cancel,
-                        deadline=deadline, sources=[track.path.name, track.info_path.name])
+        jobs.extend(
+            _audio_jobs(track, _sample(start_frame, plan.fps), _sample(end_frame, plan.fps), work_dir)
+        )
+        return assemble(
+            jobs,
+            store,
+            out_path,
+            work_dir,
+            on_progress=on_progress,
+            cancel=cancel,
+            deadline=deadline,
+            sources=[track.path.name, track.info_path.name],
+        )
 
 
 def _sample(frame: int, fps: int) -> int:
@@ -592,8 +686,13 @@ def _sample(frame: int, fps: int) -> int:
 
 
 def _chunk_job(
-    plan: Plan, box: tuple[int, int, int, int] | None, timeline: _Timeline, piece: _Piece,
-    subtitles: "AssEvents | None", work_dir: Path, number: int,
+    plan: Plan,
+    box: tuple[int, int, int, int] | None,
+    timeline: _Timeline,
+    piece: _Piece,
+    subtitles: AssEvents | None,
+    work_dir: Path,
+    number: int,
 ) -> ChunkJob:
     """One piece with every overlay, encoded on its own (a closed GOP from its first frame).
 
@@ -638,34 +737,68 @@ def _chunk_job(
     encoder = _video_encoder(plan)
     flat_inputs = [arg for group in inputs for arg in group]
     identity = {
-        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "size": [plan.width, plan.height],
+        "format": CHUNK_FORMAT,
+        "ffmpeg": ffmpeg.version(),
+        "size": [plan.width, plan.height],
         "fps": plan.fps,
-        "inputs": _tokenized(" ".join(flat_inputs), tokens), "graph": _tokenized(script.read_text(), tokens),
-        "subtitles": ass_text, "encoder": encoder,
+        "inputs": _tokenized(" ".join(flat_inputs), tokens),
+        "graph": _tokenized(script.read_text(), tokens),
+        "subtitles": ass_text,
+        "encoder": encoder,
     }
     # Several chunks run at a time: filter threads of their own only contend for the same cores.
-    args = ["-filter_complex_threads", "1", *flat_inputs, "-filter_complex_script", str(script), "-map", "[vout]", "-an", *encoder]
+    args = [
+        "-filter_complex_threads",
+        "1",
+        *flat_inputs,
+        "-filter_complex_script",
+        str(script),
+        "-map",
+        "[vout]",
+        "-an",
+        *encoder,
+    ]
     return ChunkJob(f"{digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
 
 
 def _video_encoder(plan: Plan) -> list[str]:
     """The same for every chunk, so their streams join by a plain copy. x264's threads are fixed:
     its output depends on them, and a chunk must be the same whichever host made it."""
-    return ["-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
-            "-profile:v", "high", "-threads", str(CHUNK_THREADS), "-fps_mode", "passthrough",
-            "-video_track_timescale", str(plan.fps * 512)]
+    return [
+        "-c:v",
+        "libx264",
+        "-preset",
+        plan.preset,
+        "-crf",
+        str(plan.crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-profile:v",
+        "high",
+        "-threads",
+        str(CHUNK_THREADS),
+        "-fps_mode",
+        "passthrough",
+        "-video_track_timescale",
+        str(plan.fps * 512),
+    ]
 
 
-def _audio_track(plan: Plan, store: ChunkStore, total_s: float, cancel: CancelCheck | None,
-                 timeout: float) -> audio.Track:
+def _audio_track(
+    plan: Plan, store: ChunkStore, total_s: float, cancel: CancelCheck | None, timeout: float
+) -> audio.Track:
     """The final audio track (`audio.final_audio`): the mix and its gain, kept in the store named by
     what it is made of (narration, music, its volume, the loudness target, the length), made only
     when missing: its loudness passes are paid once for every render and preview of the same sound."""
     identity = {
-        "format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "narration": file_digest(plan.narration_path),
+        "format": CHUNK_FORMAT,
+        "ffmpeg": ffmpeg.version(),
+        "narration": file_digest(plan.narration_path),
         "music": file_digest(plan.music_path) if plan.music_path is not None else None,
-        "music_volume": plan.music_volume, "loudness": plan.loudness_lufs,
-        "true_peak": audio.DEFAULT_TRUE_PEAK_DB, "duration": round(total_s, 6),
+        "music_volume": plan.music_volume,
+        "loudness": plan.loudness_lufs,
+        "true_peak": audio.DEFAULT_TRUE_PEAK_DB,
+        "duration": round(total_s, 6),
     }
     track_path = store.folder / f"audio-{digest(identity)}.f32"
     info_path = audio.info_path(track_path)
@@ -673,9 +806,16 @@ def _audio_track(plan: Plan, store: ChunkStore, total_s: float, cancel: CancelCh
         return audio.Track.read(track_path)
     part = store.folder / f".{track_path.name}.{os.getpid()}-{threading.get_ident()}.part"
     try:
-        made = audio.final_audio(plan.narration_path, part, duration_s=total_s, music_path=plan.music_path,
-                                 music_volume=plan.music_volume, loudness_lufs=plan.loudness_lufs,
-                                 cancel=cancel, timeout=timeout)
+        made = audio.final_audio(
+            plan.narration_path,
+            part,
+            duration_s=total_s,
+            music_path=plan.music_path,
+            music_volume=plan.music_volume,
+            loudness_lufs=plan.loudness_lufs,
+            cancel=cancel,
+            timeout=timeout,
+        )
         os.replace(part, track_path)  # the samples, then what says they are whole
         os.replace(made.info_path, info_path)
     finally:
@@ -693,19 +833,30 @@ def _audio_jobs(track: audio.Track, first: int, last: int, work_dir: Path) -> li
     level = track.level_filter()
     jobs = []
     for number, piece in enumerate(audio.slices(track, first, last)):
-        identity = {"format": CHUNK_FORMAT, "ffmpeg": ffmpeg.version(), "samples": piece.digest,
-                    "channels": track.channels, "frames": piece.frames,
-                    "roll": [audio.PREROLL_FRAMES, audio.POSTROLL_FRAMES], "level": level,
-                    "encoder": audio.AAC_ENCODER}
+        identity = {
+            "format": CHUNK_FORMAT,
+            "ffmpeg": ffmpeg.version(),
+            "samples": piece.digest,
+            "channels": track.channels,
+            "frames": piece.frames,
+            "roll": [audio.PREROLL_FRAMES, audio.POSTROLL_FRAMES],
+            "level": level,
+            "encoder": audio.AAC_ENCODER,
+        }
         source = work_dir / f"audio{number:04d}.f32"
         # The encoder's first frame primes it: the first slice keeps it, to start the stream.
         kept = (audio.PREROLL_FRAMES + (0 if number == 0 else 1), audio.PREROLL_FRAMES + 1 + piece.frames)
-        jobs.append(ChunkJob(
-            f"audio-{digest(identity)}.aac", [*track.input_args(source), "-af", level, *audio.AAC_ENCODER, "-vn"],
-            piece.frames * audio.AAC_FRAME / audio.AUDIO_RATE,
-            prepare=lambda cancel, timeout, piece=piece, source=source: audio.write_slice(track, piece, source),
-            audio_frames=kept,
-        ))
+        jobs.append(
+            ChunkJob(
+                f"audio-{digest(identity)}.aac",
+                [*track.input_args(source), "-af", level, *audio.AAC_ENCODER, "-vn"],
+                piece.frames * audio.AAC_FRAME / audio.AUDIO_RATE,
+                prepare=lambda cancel, timeout, piece=piece, source=source: audio.write_slice(
+                    track, piece, source
+                ),
+                audio_frames=kept,
+            )
+        )
     return jobs
 
 
@@ -753,8 +904,9 @@ def _subtitles_filter(subtitles_path: Path, work_dir: Path) -> str:
 def _text_filters(plan: Plan, box: tuple[int, int, int, int] | None) -> list[str]:
     """One drawtext per line of the job's texts, as `layout.text_lines` places them."""
     filters = []
-    lines = text_lines(plan.texts, width=plan.width, height=plan.height,
-                       subtitles_top=plan.subtitles_top, logo_box=box)
+    lines = text_lines(
+        plan.texts, width=plan.width, height=plan.height, subtitles_top=plan.subtitles_top, logo_box=box
+    )
     for line in lines:
         size = line.font_size
         filters.append(
@@ -806,4 +958,3 @@ def _option(value: str) -> str:
 def _expr(value: str) -> str:
     """Escape an expression for the filtergraph level only (its commas, brackets, quotes)."""
     return "".join("\\" + char if char in "\\'[],;" else char for char in value)
-

@@ -27,8 +27,14 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, MediaError) and not error.permanent
 
 
-def with_retries(action: Callable[[], T], *, attempts: int, backoff_s: float, service: str,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+def with_retries(
+    action: Callable[[], T],
+    *,
+    attempts: int,
+    backoff_s: float,
+    service: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Run `action`; a transient MediaError is retried `backoff_s` later, doubling, `attempts`
     times in all. A permanent one is raised at once; the last transient one is raised naming
     the attempts."""
@@ -42,5 +48,6 @@ def with_retries(action: Callable[[], T], *, attempts: int, backoff_s: float, se
         return retrying(action)
     except tenacity.RetryError as gave_up:
         error = gave_up.last_attempt.exception()
-        raise MediaError(f"{service} failed after {max(1, attempts)} attempt(s): {error}",
-                         permanent=False) from error
+        raise MediaError(
+            f"{service} failed after {max(1, attempts)} attempt(s): {error}", permanent=False
+        ) from error

@@ -41,10 +41,23 @@ def run(
     """Run `ffmpeg <args>`; report progress as a fraction 0..1 of `duration_s`.
 
     Returns the last lines ffmpeg logged: with `loglevel="info"`, what a measuring filter printed."""
-    command = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", loglevel, "-y",
-               "-progress", "pipe:1", "-nostats", *map(str, args)]
+    command = [
+        FFMPEG,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        loglevel,
+        "-y",
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        *map(str, args),
+    ]
     process = subprocess.Popen(
-        bound_to_parent(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        bound_to_parent(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,  # so a terminate reaches ffmpeg and only ffmpeg
     )
     stderr_tail: deque[str] = deque(maxlen=40)
@@ -96,9 +109,13 @@ def probe(path: str | os.PathLike, *, timeout: float = 60.0, formats: Sequence[s
     limits = ["-protocol_whitelist", "file", "-format_whitelist", ",".join(formats)] if formats else []
     try:
         completed = subprocess.run(
-            bound_to_parent([FFPROBE, "-v", "error", *limits, "-of", "json", "-show_format", "-show_streams",
-                             str(path)]),
-            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            bound_to_parent(
+                [FFPROBE, "-v", "error", *limits, "-of", "json", "-show_format", "-show_streams", str(path)]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as error:
         raise MediaError(f"ffprobe timed out on {Path(path).name}", permanent=False) from error
@@ -134,6 +151,7 @@ def _kill(process: subprocess.Popen) -> None:
 @functools.cache
 def version() -> str:
     """The first line of `ffmpeg -version`: what a cached encode was made with."""
-    completed = subprocess.run([FFMPEG, "-version"], capture_output=True, text=True, timeout=60,
-                               stdin=subprocess.DEVNULL)
+    completed = subprocess.run(
+        [FFMPEG, "-version"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     return completed.stdout.splitlines()[0] if completed.stdout else "unknown"

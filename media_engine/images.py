@@ -104,8 +104,9 @@ def apply_lora(pipe: FluxPipeline, lora_dir: Path, lora_name: str, weight: int) 
             with warnings.catch_warnings():
                 # peft warns on every adapter after the first; several adapters is the point here.
                 warnings.filterwarnings("ignore", "Already found a `peft_config`", UserWarning)
-                pipe.load_lora_weights(source, weight_name=weight_name, adapter_name=name,
-                                       local_files_only=True)
+                pipe.load_lora_weights(
+                    source, weight_name=weight_name, adapter_name=name, local_files_only=True
+                )
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise MediaError(f"cannot load LoRA {lora_name!r} from {path}: {error}") from error
     pipe.enable_lora()  # undo an earlier remove_lora
@@ -148,8 +149,10 @@ def generate_candidates(
         raise MediaError(f"candidates per segment must be 1-{SEED_STRIDE}, got {candidates}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = [[_candidate(out_dir, index, seed + index * SEED_STRIDE + k) for k in range(candidates)]
-            for index in range(len(prompts))]
+    plan = [
+        [_candidate(out_dir, index, seed + index * SEED_STRIDE + k) for k in range(candidates)]
+        for index in range(len(prompts))
+    ]
     missing = [(index, image) for index, row in enumerate(plan) for image in row if not image.path.exists()]
     if not missing:
         if on_progress:
@@ -161,10 +164,16 @@ def generate_candidates(
     for index, prompt in enumerate(prompts):
         todo = [image for image_index, image in missing if image_index == index]
         for start in range(0, len(todo), max(1, batch_size)):
-            chunk = todo[start:start + max(1, batch_size)]
+            chunk = todo[start : start + max(1, batch_size)]
             pictures = _render(
-                pipe, prompt, [image.seed for image in chunk], width=width, height=height, steps=steps,
-                guidance=guidance, cancel=cancel,
+                pipe,
+                prompt,
+                [image.seed for image in chunk],
+                width=width,
+                height=height,
+                steps=steps,
+                guidance=guidance,
+                cancel=cancel,
                 on_step=_step_reporter(on_progress, done, len(chunk), len(missing), steps),
             )
             for image, picture in zip(chunk, pictures, strict=True):
@@ -198,8 +207,17 @@ def cover_image(
     if out_path.exists():
         return out_path
     pipe = _prepared_pipeline(model_dir, device, cpu_offload, lora_dir, lora_name, lora_weight)
-    [picture] = _render(pipe, prompt, [seed], width=round_side(width), height=round_side(height), steps=steps,
-                        guidance=guidance, cancel=cancel, on_step=_step_reporter(on_progress, 0, 1, 1, steps))
+    [picture] = _render(
+        pipe,
+        prompt,
+        [seed],
+        width=round_side(width),
+        height=round_side(height),
+        steps=steps,
+        guidance=guidance,
+        cancel=cancel,
+        on_step=_step_reporter(on_progress, 0, 1, 1, steps),
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _save_png(picture, out_path)
     return out_path
@@ -255,21 +273,35 @@ def _render(
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
     try:
         result = pipe(
-            prompt=prompt, height=height, width=width, num_inference_steps=steps, guidance_scale=guidance,
-            num_images_per_prompt=len(seeds), generator=generators, output_type="pil",
-            callback_on_step_end=step_end, max_sequence_length=512,
+            prompt=prompt,
+            height=height,
+            width=width,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            num_images_per_prompt=len(seeds),
+            generator=generators,
+            output_type="pil",
+            callback_on_step_end=step_end,
+            max_sequence_length=512,
         )
     except torch.cuda.OutOfMemoryError as error:
         torch.cuda.empty_cache()
-        raise MediaError(f"the GPU ran out of memory generating {len(seeds)} picture(s) at {width}x{height}",
-                         permanent=False) from error
+        raise MediaError(
+            f"the GPU ran out of memory generating {len(seeds)} picture(s) at {width}x{height}",
+            permanent=False,
+        ) from error
     return list(result.images)
 
 
 def _step_reporter(
-    on_progress: ProgressCallback | None, done: int, in_chunk: int, total: int, steps: int,
+    on_progress: ProgressCallback | None,
+    done: int,
+    in_chunk: int,
+    total: int,
+    steps: int,
 ) -> Callable[[int], None]:
     """Turns "step s of this chunk" into the fraction of all missing images done."""
+
     def report_step(steps_done: int) -> None:
         if on_progress is not None:
             on_progress(min(1.0, (done + in_chunk * steps_done / max(1, steps)) / total))

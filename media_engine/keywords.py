@@ -17,8 +17,35 @@ MAX_KEYWORDS = 5
 HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 # YAKE's own stop-word lists, by its language codes (it falls back to a language-neutral list).
-YAKE_LANGUAGES = {"en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cz", "ru", "uk",
-                  "tr", "ro", "hu", "el", "bg", "hr", "sk", "sl", "lt", "lv", "et", "id"}
+YAKE_LANGUAGES = {
+    "en",
+    "de",
+    "fr",
+    "es",
+    "it",
+    "pt",
+    "nl",
+    "sv",
+    "da",
+    "no",
+    "fi",
+    "pl",
+    "cz",
+    "ru",
+    "uk",
+    "tr",
+    "ro",
+    "hu",
+    "el",
+    "bg",
+    "hr",
+    "sk",
+    "sl",
+    "lt",
+    "lv",
+    "et",
+    "id",
+}
 # jieba keeps content words by part of speech: nouns, place and organisation names, verbal nouns.
 JIEBA_POS = ("n", "ns", "nt", "nz", "vn", "nr", "an")
 

@@ -76,8 +76,12 @@ class TextLine:
 
 
 def text_lines(
-    blocks: list[TextBlock], *, width: int, height: int,
-    subtitles_top: int | None = None, logo_box: tuple[int, int, int, int] | None = None,
+    blocks: list[TextBlock],
+    *,
+    width: int,
+    height: int,
+    subtitles_top: int | None = None,
+    logo_box: tuple[int, int, int, int] | None = None,
 ) -> list[TextLine]:
     """The lines of `blocks` in a width x height frame: inside the safe area, above the subtitle band
     (`subtitles_top`, its y) and beside the logo; each block is wrapped at word (CJK: character)
@@ -99,7 +103,9 @@ def text_lines(
     y = floor
     bottom: list[TextLine] = []
     for block in reversed([b for b in blocks if b.position == "bottom" and b.text.strip()]):
-        placed = _block(block, width, height, center_x, _free_width(safe_w, center_x, height, logo_box, False))
+        placed = _block(
+            block, width, height, center_x, _free_width(safe_w, center_x, height, logo_box, False)
+        )
         for line in reversed(placed):
             y -= line.line_height
             bottom.insert(0, TextLine(line.text, center_x, y, line.font_size, line.line_height))
@@ -107,8 +113,9 @@ def text_lines(
     return lines + bottom
 
 
-def _free_width(safe_w: int, center_x: int, height: int, logo_box: tuple[int, int, int, int] | None,
-                at_top: bool) -> float:
+def _free_width(
+    safe_w: int, center_x: int, height: int, logo_box: tuple[int, int, int, int] | None, at_top: bool
+) -> float:
     """The widest a centred line may be: the safe width, less a logo in the same (top/bottom) half."""
     half = safe_w / 2
     if logo_box is not None:

@@ -95,8 +95,10 @@ def place_presenter(
     else:
         steps.append(f"scale={_even(width * scale)}:-2")
     if chroma_key:
-        steps.append(f"format=yuva420p,chromakey=color={_ffmpeg_colour(chroma_key)}:"
-                     f"similarity={KEY_SIMILARITY}:blend={KEY_BLEND}")
+        steps.append(
+            f"format=yuva420p,chromakey=color={_ffmpeg_colour(chroma_key)}:"
+            f"similarity={KEY_SIMILARITY}:blend={KEY_BLEND}"
+        )
     overlay = f"overlay={_position(mode, corner, width)}:eof_action=pass"
     enable = _enable_expression(start_s, end_s, duration_s)
     if enable:
@@ -105,12 +107,31 @@ def place_presenter(
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    args: list[str | Path] = ["-i", video_path, "-i", presenter_path,
-                              "-filter_complex", graph, "-map", "[video]"]
+    args: list[str | Path] = [
+        "-i",
+        video_path,
+        "-i",
+        presenter_path,
+        "-filter_complex",
+        graph,
+        "-map",
+        "[video]",
+    ]
     if has_audio:
         args += ["-map", "0:a:0", "-c:a", "copy"]  # the narration, untouched
-    args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-movflags", "+faststart",
-             "-t", f"{duration_s:.3f}", out_path]
+    args += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-movflags",
+        "+faststart",
+        "-t",
+        f"{duration_s:.3f}",
+        out_path,
+    ]
     ffmpeg.run(args, duration_s=duration_s, on_progress=on_progress, cancel=cancel)
     return out_path
 
@@ -119,14 +140,16 @@ def _download_clip(url: str, audio: bytes, filename: str, out_path: Path, timeou
     partial = out_path.with_name(out_path.name + ".part")
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     try:
-        with requests.post(url, files={"audio": (filename, audio, content_type)}, timeout=timeout,
-                           stream=True) as response:
+        with requests.post(
+            url, files={"audio": (filename, audio, content_type)}, timeout=timeout, stream=True
+        ) as response:
             status = response.status_code
             if status == 429 or status >= 500:
                 raise MediaError(f"the presenter service is unavailable (HTTP {status})", permanent=False)
             if status >= 400:
-                raise MediaError(f"the presenter service rejected the narration (HTTP {status}): "
-                                 f"{response.text[:200]}")
+                raise MediaError(
+                    f"the presenter service rejected the narration (HTTP {status}): {response.text[:200]}"
+                )
             with partial.open("wb") as file:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     file.write(chunk)
@@ -134,8 +157,11 @@ def _download_clip(url: str, audio: bytes, filename: str, out_path: Path, timeou
         partial.unlink(missing_ok=True)
         message = f"the presenter service did not answer within {timeout:.0f} s"
         raise MediaError(message, permanent=False) from error
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema) as error:
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    ) as error:
         raise MediaError(f"bad presenter service URL {url!r}: {error}") from error
     except requests.RequestException as error:  # refused, reset, or cut off mid-download
         partial.unlink(missing_ok=True)
@@ -153,8 +179,14 @@ def _video_facts(path: Path) -> tuple[int, int, float, bool]:
     """Width, height, duration in seconds and whether there is an audio stream."""
     info = ffmpeg.probe(path)
     streams = info.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not s.get("disposition", {}).get("attached_pic")), None)
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+        ),
+        None,
+    )
     if video is None:
         raise MediaError(f"{path.name} has no video stream")
     duration = info.get("format", {}).get("duration") or video.get("duration")

@@ -99,13 +99,22 @@ def chat_prompts(
         "temperature": 0.7,
     }
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    answer = with_retries(lambda: _post_json(url, payload, headers, timeout), attempts=max(1, retries),
-                          backoff_s=backoff, service="the LLM")
+    answer = with_retries(
+        lambda: _post_json(url, payload, headers, timeout),
+        attempts=max(1, retries),
+        backoff_s=backoff,
+        service="the LLM",
+    )
     return parse_scenes(_message_content(answer), expected=len(texts))
 
 
 def build_prompts(
-    texts: Sequence[str], *, prefix: str, image_prompt: str, llm: dict | None, language: str = "",
+    texts: Sequence[str],
+    *,
+    prefix: str,
+    image_prompt: str,
+    llm: dict | None,
+    language: str = "",
 ) -> BuiltPrompts:
     """Prompts and footage search terms for `texts` and where they came from.
 
@@ -122,8 +131,13 @@ def build_prompts(
     style = ", ".join(part for part in (_clean(image_prompt), _clean(llm.get("style", ""))) if part)
     try:
         scenes = chat_prompts(
-            texts, base_url=llm["base_url"], api_key=llm.get("api_key", ""), model=llm["model"], style=style,
-            timeout=float(llm.get("timeout", 60)), retries=int(llm.get("retries", 2)),
+            texts,
+            base_url=llm["base_url"],
+            api_key=llm.get("api_key", ""),
+            model=llm["model"],
+            style=style,
+            timeout=float(llm.get("timeout", 60)),
+            retries=int(llm.get("retries", 2)),
             backoff=float(llm.get("backoff", 1.0)),
         )
     except MediaError as error:
@@ -153,7 +167,7 @@ def parse_scenes(content: str, *, expected: int) -> list[Scene]:
         if start < 0 or end <= start:
             raise MediaError(f"the LLM answer is not JSON: {content[:120]!r}") from None
         try:
-            data = json.loads(raw[start:end + 1])
+            data = json.loads(raw[start : end + 1])
         except json.JSONDecodeError as error:
             raise MediaError(f"the LLM answer is not valid JSON ({error}): {content[:120]!r}") from None
     if isinstance(data, dict) and isinstance(data.get("prompts"), list):

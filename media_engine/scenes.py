@@ -40,9 +40,20 @@ def find_shots(path: Path, *, timeout: float = 300.0, scratch_dir: Path | None =
     with tempfile.TemporaryDirectory(dir=scratch_dir) as folder:
         frames_path = Path(folder) / "frames.txt"
         # The file name goes into a filter graph: a plain temporary name needs no escaping.
-        ffmpeg.run(["-i", path, "-an", "-sn", "-vf",
-                    f"scale=160:-2,select='gte(scene\\,0)',signalstats,metadata=print:file={frames_path}",
-                    "-f", "null", "-"], timeout=timeout)
+        ffmpeg.run(
+            [
+                "-i",
+                path,
+                "-an",
+                "-sn",
+                "-vf",
+                f"scale=160:-2,select='gte(scene\\,0)',signalstats,metadata=print:file={frames_path}",
+                "-f",
+                "null",
+                "-",
+            ],
+            timeout=timeout,
+        )
         frames = _read_frames(frames_path.read_text(encoding="utf-8", errors="replace"))
     if not frames:
         return []

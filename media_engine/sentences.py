@@ -67,20 +67,127 @@ CLAUSE_LEAST_CHARS = {"cjk": 5, "latin": 18}
 SENTENCE_CHARS = {"cjk": 60, "latin": 220}
 # Words a Latin line is never cut after (the phrase goes on): articles, prepositions,
 # conjunctions, titles. Lower case; English and Spanish.
-_NO_CUT_AFTER = frozenset({
-    "a", "an", "the", "of", "at", "in", "on", "to", "for", "by", "with", "from", "into", "about", "than",
-    "as", "and", "or", "nor", "but", "since", "until", "after", "before", "over", "under", "per", "via",
-    "its", "their", "his", "her", "our", "your", "my", "this", "that", "these", "those", "mr.", "mrs.",
-    "ms.", "dr.", "st.", "prof.", "no.", "gen.", "sen.", "rep.", "gov.", "jr.", "sr.", "mt.", "vs.", "el",
-    "la", "los", "las", "lo", "un", "una", "unos", "unas", "de", "del", "al", "en", "con", "por", "para",
-    "sin", "sobre", "entre", "y", "e", "o", "u", "ni", "que", "sra.", "srta.", "dra.", "av.", "núm."
-})
+_NO_CUT_AFTER = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "at",
+        "in",
+        "on",
+        "to",
+        "for",
+        "by",
+        "with",
+        "from",
+        "into",
+        "about",
+        "than",
+        "as",
+        "and",
+        "or",
+        "nor",
+        "but",
+        "since",
+        "until",
+        "after",
+        "before",
+        "over",
+        "under",
+        "per",
+        "via",
+        "its",
+        "their",
+        "his",
+        "her",
+        "our",
+        "your",
+        "my",
+        "this",
+        "that",
+        "these",
+        "those",
+        "mr.",
+        "mrs.",
+        "ms.",
+        "dr.",
+        "st.",
+        "prof.",
+        "no.",
+        "gen.",
+        "sen.",
+        "rep.",
+        "gov.",
+        "jr.",
+        "sr.",
+        "mt.",
+        "vs.",
+        "el",
+        "la",
+        "los",
+        "las",
+        "lo",
+        "un",
+        "una",
+        "unos",
+        "unas",
+        "de",
+        "del",
+        "al",
+        "en",
+        "con",
+        "por",
+        "para",
+        "sin",
+        "sobre",
+        "entre",
+        "y",
+        "e",
+        "o",
+        "u",
+        "ni",
+        "que",
+        "sra.",
+        "srta.",
+        "dra.",
+        "av.",
+        "núm.",
+    }
+)
 # Words a Latin line is best cut before: they open a clause.
-_CUT_BEFORE = frozenset({
-    "and", "but", "or", "because", "while", "which", "who", "whereas", "although", "though", "when",
-    "where", "after", "before", "since", "until", "unless", "so", "yet", "y", "pero", "o", "porque",
-    "mientras", "aunque", "cuando", "donde", "que"
-})
+_CUT_BEFORE = frozenset(
+    {
+        "and",
+        "but",
+        "or",
+        "because",
+        "while",
+        "which",
+        "who",
+        "whereas",
+        "although",
+        "though",
+        "when",
+        "where",
+        "after",
+        "before",
+        "since",
+        "until",
+        "unless",
+        "so",
+        "yet",
+        "y",
+        "pero",
+        "o",
+        "porque",
+        "mientras",
+        "aunque",
+        "cuando",
+        "donde",
+        "que",
+    }
+)
 
 
 def split_sentences(text: str, *, language: str = "", max_chars: int | None = None) -> list[str]:
@@ -122,9 +229,13 @@ def _sentences_of_line(line: str, language: str) -> list[str]:
             continue
         # An abbreviation the language's list lacks ("miér. 31", "aprox. un", "n.º") is followed by a
         # digit, a lower-case word or a sign, which never opens a sentence: it stays in the sentence.
-        previous = line[spans[-1][0]:spans[-1][1]].strip() if spans else ""
-        if spans and (not piece[0].isalnum() and piece[0] not in "\"'“‘¿¡([" or not is_speakable(piece)
-                      or (previous.endswith(".") and _opens_lower(piece))):
+        previous = line[spans[-1][0] : spans[-1][1]].strip() if spans else ""
+        if spans and (
+            not piece[0].isalnum()
+            and piece[0] not in "\"'“‘¿¡(["
+            or not is_speakable(piece)
+            or (previous.endswith(".") and _opens_lower(piece))
+        ):
             spans[-1] = (spans[-1][0], end)
         else:
             spans.append((start, end))
@@ -149,8 +260,9 @@ def split_clauses(sentence: str) -> list[str]:
     least = CLAUSE_LEAST_CHARS[script]
     packed: list[str] = []
     for clause in split_clause_marks(sentence):
-        if packed and (not is_speakable(clause) or len(_join(packed[-1], clause)) <= soft
-                       or len(packed[-1]) < least):
+        if packed and (
+            not is_speakable(clause) or len(_join(packed[-1], clause)) <= soft or len(packed[-1]) < least
+        ):
             packed[-1] = _join(packed[-1], clause)
         else:
             packed.append(clause)
@@ -200,7 +312,7 @@ def split_in_two(text: str) -> tuple[str, str] | None:
                 best = (score, cut)
     if best is None:
         return None
-    return text[:best[1]].strip(), text[best[1]:].strip()
+    return text[: best[1]].strip(), text[best[1] :].strip()
 
 
 def phrase_break_penalty(text: str, cut: int) -> float:
@@ -214,7 +326,9 @@ def phrase_break_penalty(text: str, cut: int) -> float:
     if following.lower() in _CUT_BEFORE:
         return 0.05
     inside_phrase = (
-        following[0].isdigit() or following[0] in "$€£¥#(" or previous[-1].isdigit()
+        following[0].isdigit()
+        or following[0] in "$€£¥#("
+        or previous[-1].isdigit()
         or previous.lower() in _NO_CUT_AFTER
         or (previous.endswith(".") and len(previous) <= 4)  # "H.", "Dr.", "Av."
         or (previous[0].isupper() and following[0].isupper())
@@ -241,7 +355,7 @@ def _cut_after(pattern: re.Pattern[str], text: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in pattern.finditer(text):
-        pieces.append(text[start:match.end()])
+        pieces.append(text[start : match.end()])
         start = match.end()
     pieces.append(text[start:])
     return [piece.strip() for piece in pieces if piece.strip()]
@@ -276,7 +390,7 @@ def _hard_cut(text: str, max_chars: int) -> list[str]:
     that runs past them), so the work grows with the text, not with its square."""
     pieces: list[str] = []
     while len(text) > max_chars:
-        window = text[:_WORD_RUN.match(text, max_chars + 1).end()]
+        window = text[: _WORD_RUN.match(text, max_chars + 1).end()]
         spaces = [cut for cut in range(1, max_chars + 1) if window[cut] == " "]
         if spaces:
             # The best break, the latest of equally good ones, leaving a piece of a third of the limit.

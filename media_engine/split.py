@@ -35,7 +35,9 @@ def cut_points(sentences: list[TimedSentence], *, duration_ms: int) -> list[int]
         raise MediaError(
             f"the narration ({duration_ms} ms) ends before its last sentence ({sentences[-1].end_ms} ms)"
         )
-    cuts = [(current.end_ms + following.start_ms) // 2 for current, following in itertools.pairwise(sentences)]
+    cuts = [
+        (current.end_ms + following.start_ms) // 2 for current, following in itertools.pairwise(sentences)
+    ]
     cuts.append(duration_ms)
     return cuts
 
@@ -123,8 +125,16 @@ def resplit(
         if match is not None:
             origin = unused[match][0]
             del unused[: match + 1]  # segments keep their order
-        kept.append(Segment(index=segment.index, start_ms=segment.start_ms, end_ms=segment.end_ms,
-                            text=segment.text, sentence_indexes=segment.sentence_indexes, origin=origin))
+        kept.append(
+            Segment(
+                index=segment.index,
+                start_ms=segment.start_ms,
+                end_ms=segment.end_ms,
+                text=segment.text,
+                sentence_indexes=segment.sentence_indexes,
+                origin=origin,
+            )
+        )
     return kept
 
 
@@ -178,7 +188,15 @@ def _segments(
     for index, (origin, group) in enumerate(groups):
         end_ms = cuts[group[-1]]
         text = join_texts([sentences[i].text for i in group])
-        segments.append(Segment(index=index, start_ms=start_ms, end_ms=end_ms, text=text,
-                                sentence_indexes=group, origin=origin))
+        segments.append(
+            Segment(
+                index=index,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                text=text,
+                sentence_indexes=group,
+                origin=origin,
+            )
+        )
         start_ms = end_ms
     return segments

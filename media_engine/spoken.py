@@ -10,6 +10,9 @@ remembers where each came from, so `written_words` can give karaoke the written 
 
 Numbers are spelled by num2words (English, Spanish) and cn2an (Chinese), both offline and rule-based.
 Other languages are read as written.
+
+One module, past 500 lines: the spoken-form rules of each language and the map back to the
+written words share one piece list.
 """
 
 import re
@@ -49,7 +52,7 @@ def spoken_form(text: str, language: str) -> Spoken:
         said = handlers[kind](match, text) if kind else None
         if said is None or said == match.group():
             continue
-        parts.append(text[position:match.start()])
+        parts.append(text[position : match.start()])
         spoken_length += match.start() - position
         # Spoken words of a piece stand apart from the written words around it.
         before = " " if match.start() and _latin_pair(text[match.start() - 1], said[0]) else ""
@@ -85,18 +88,28 @@ def written_words(words: Sequence[TimedWord], spoken: Spoken) -> list[TimedWord]
         piece = _piece_at(spoken, found)
         if piece is None:
             start = _written_offset(spoken, found)
-            result.append(TimedWord(spoken.written[start:start + len(word.text)], word.start_ms, word.end_ms,
-                                    word.sentence))
+            result.append(
+                TimedWord(
+                    spoken.written[start : start + len(word.text)], word.start_ms, word.end_ms, word.sentence
+                )
+            )
             merged_piece = None
             continue
         written_start, written_end, _, _ = spoken.pieces[piece]
         if merged_piece == piece and result:
             previous = result[-1]
-            result[-1] = TimedWord(previous.text, previous.start_ms, max(previous.end_ms, word.end_ms),
-                                   previous.sentence)
+            result[-1] = TimedWord(
+                previous.text, previous.start_ms, max(previous.end_ms, word.end_ms), previous.sentence
+            )
         else:
-            result.append(TimedWord(spoken.written[written_start:written_end].strip(), word.start_ms,
-                                    word.end_ms, word.sentence))
+            result.append(
+                TimedWord(
+                    spoken.written[written_start:written_end].strip(),
+                    word.start_ms,
+                    word.end_ms,
+                    word.sentence,
+                )
+            )
         merged_piece = piece
     return result
 
@@ -111,7 +124,7 @@ def _piece_at(spoken: Spoken, offset: int) -> int | None:
 def _written_offset(spoken: Spoken, offset: int) -> int:
     """Where spoken offset `offset` (outside every piece) lies in the written text."""
     shift = 0
-    for written_start, written_end, start, end in spoken.pieces:
+    for _written_start, written_end, _start, end in spoken.pieces:
         if end > offset:
             break
         shift = end - written_end
@@ -136,8 +149,11 @@ def _decimal_words(value: Decimal, language: str) -> str:
         return words
     if language == "es":
         # Spanish reads a short fraction as a number ("dos coma cincuenta"), a long one by digits.
-        tail = (num2words(int(fraction), lang="es") if len(fraction) <= 2 and not fraction.startswith("0")
-                else " ".join(num2words(int(digit), lang="es") for digit in fraction))
+        tail = (
+            num2words(int(fraction), lang="es")
+            if len(fraction) <= 2 and not fraction.startswith("0")
+            else " ".join(num2words(int(digit), lang="es") for digit in fraction)
+        )
         return f"{words} coma {tail}"
     return f"{words} point " + " ".join(num2words(int(digit), lang=language) for digit in fraction)
 
@@ -156,67 +172,215 @@ def _plural(value: Decimal, one: str, many: str) -> str:
 
 # --- the rules per language ---------------------------------------------------------------------
 
-_MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December"]
-_MONTH_ABBREVIATIONS_EN = {"Jan": 0, "Feb": 1, "Mar": 2, "Apr": 3, "Jun": 5, "Jul": 6, "Aug": 7, "Sep": 8,
-                           "Sept": 8, "Oct": 9, "Nov": 10, "Dec": 11}
+_MONTHS_EN = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_MONTH_ABBREVIATIONS_EN = {
+    "Jan": 0,
+    "Feb": 1,
+    "Mar": 2,
+    "Apr": 3,
+    "Jun": 5,
+    "Jul": 6,
+    "Aug": 7,
+    "Sep": 8,
+    "Sept": 8,
+    "Oct": 9,
+    "Nov": 10,
+    "Dec": 11,
+}
 # Written abbreviations and the words a voice says for them. "St." and "Dr." before a name are
 # a saint and a doctor, after one a street and a drive (see _abbreviation).
 _ABBREVIATIONS = {
     "en": {
-        "Mr.": "Mister", "Mrs.": "Missus", "Ms.": "Miz", "Dr.": "Doctor", "St.": "Saint", "Prof.": "Professor",
-        "Jr.": "Junior", "Sr.": "Senior", "Gen.": "General", "Sen.": "Senator", "Rep.": "Representative",
-        "Gov.": "Governor", "Lt.": "Lieutenant", "Col.": "Colonel", "Capt.": "Captain", "Mt.": "Mount",
-        "Ave.": "Avenue", "Blvd.": "Boulevard", "Rd.": "Road", "No.": "number", "vs.": "versus",
-        "etc.": "et cetera", "e.g.": "for example", "i.e.": "that is", "approx.": "approximately",
-        "Mon.": "Monday", "Tue.": "Tuesday", "Tues.": "Tuesday", "Wed.": "Wednesday", "Thu.": "Thursday",
-        "Thurs.": "Thursday", "Fri.": "Friday", "Sat.": "Saturday", "Sun.": "Sunday",
-        "a.m.": "A M", "p.m.": "P M", "&": "and",
+        "Mr.": "Mister",
+        "Mrs.": "Missus",
+        "Ms.": "Miz",
+        "Dr.": "Doctor",
+        "St.": "Saint",
+        "Prof.": "Professor",
+        "Jr.": "Junior",
+        "Sr.": "Senior",
+        "Gen.": "General",
+        "Sen.": "Senator",
+        "Rep.": "Representative",
+        "Gov.": "Governor",
+        "Lt.": "Lieutenant",
+        "Col.": "Colonel",
+        "Capt.": "Captain",
+        "Mt.": "Mount",
+        "Ave.": "Avenue",
+        "Blvd.": "Boulevard",
+        "Rd.": "Road",
+        "No.": "number",
+        "vs.": "versus",
+        "etc.": "et cetera",
+        "e.g.": "for example",
+        "i.e.": "that is",
+        "approx.": "approximately",
+        "Mon.": "Monday",
+        "Tue.": "Tuesday",
+        "Tues.": "Tuesday",
+        "Wed.": "Wednesday",
+        "Thu.": "Thursday",
+        "Thurs.": "Thursday",
+        "Fri.": "Friday",
+        "Sat.": "Saturday",
+        "Sun.": "Sunday",
+        "a.m.": "A M",
+        "p.m.": "P M",
+        "&": "and",
         **{f"{short}.": _MONTHS_EN[index] for short, index in _MONTH_ABBREVIATIONS_EN.items()},
     },
     "es": {
-        "Sr.": "señor", "Sra.": "señora", "Srta.": "señorita", "Dr.": "doctor", "Dra.": "doctora",
-        "Av.": "avenida", "Avda.": "avenida", "aprox.": "aproximadamente", "p. ej.": "por ejemplo",
-        "etc.": "etcétera", "EE. UU.": "Estados Unidos", "EE.UU.": "Estados Unidos", "n.º": "número",
-        "núm.": "número", "Ud.": "usted", "Uds.": "ustedes", "lun.": "lunes", "miér.": "miércoles",
-        "jue.": "jueves", "juev.": "jueves", "vier.": "viernes", "sáb.": "sábado", "dom.": "domingo",
-        "ene.": "enero", "feb.": "febrero", "abr.": "abril", "ago.": "agosto", "sept.": "septiembre",
-        "oct.": "octubre", "nov.": "noviembre", "dic.": "diciembre", "&": "y",
+        "Sr.": "señor",
+        "Sra.": "señora",
+        "Srta.": "señorita",
+        "Dr.": "doctor",
+        "Dra.": "doctora",
+        "Av.": "avenida",
+        "Avda.": "avenida",
+        "aprox.": "aproximadamente",
+        "p. ej.": "por ejemplo",
+        "etc.": "etcétera",
+        "EE. UU.": "Estados Unidos",
+        "EE.UU.": "Estados Unidos",
+        "n.º": "número",
+        "núm.": "número",
+        "Ud.": "usted",
+        "Uds.": "ustedes",
+        "lun.": "lunes",
+        "miér.": "miércoles",
+        "jue.": "jueves",
+        "juev.": "jueves",
+        "vier.": "viernes",
+        "sáb.": "sábado",
+        "dom.": "domingo",
+        "ene.": "enero",
+        "feb.": "febrero",
+        "abr.": "abril",
+        "ago.": "agosto",
+        "sept.": "septiembre",
+        "oct.": "octubre",
+        "nov.": "noviembre",
+        "dic.": "diciembre",
+        "&": "y",
     },
 }
 _STREET_AFTER_NAME = {"St.": "Street", "Dr.": "Drive"}
 # Units after a number: (singular, plural) per language.
 _UNITS = {
-    "en": {"km": ("kilometer", "kilometers"), "kg": ("kilogram", "kilograms"), "g": ("gram", "grams"),
-           "mg": ("milligram", "milligrams"), "ml": ("milliliter", "milliliters"), "l": ("liter", "liters"),
-           "m": ("meter", "meters"), "cm": ("centimeter", "centimeters"), "mm": ("millimeter", "millimeters"),
-           "mi": ("mile", "miles"), "mph": ("mile per hour", "miles per hour"), "km/h": ("kilometer per hour",
-           "kilometers per hour"), "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"),
-           "oz": ("ounce", "ounces"), "ft": ("foot", "feet"), "°C": ("degree Celsius", "degrees Celsius"),
-           "°F": ("degree Fahrenheit", "degrees Fahrenheit"), "°": ("degree", "degrees"),
-           "m²": ("square meter", "square meters")},
-    "es": {"km": ("kilómetro", "kilómetros"), "kg": ("kilo", "kilos"), "g": ("gramo", "gramos"),
-           "mg": ("miligramo", "miligramos"), "ml": ("mililitro", "mililitros"), "l": ("litro", "litros"),
-           "m": ("metro", "metros"), "cm": ("centímetro", "centímetros"), "mm": ("milímetro", "milímetros"),
-           "km/h": ("kilómetro por hora", "kilómetros por hora"), "°C": ("grado", "grados"),
-           "°": ("grado", "grados"), "m²": ("metro cuadrado", "metros cuadrados")},
-    "zh": {"km": "公里", "kg": "公斤", "g": "克", "ml": "毫升", "m": "米", "cm": "厘米", "°C": "摄氏度",
-           "m²": "平方米"},
+    "en": {
+        "km": ("kilometer", "kilometers"),
+        "kg": ("kilogram", "kilograms"),
+        "g": ("gram", "grams"),
+        "mg": ("milligram", "milligrams"),
+        "ml": ("milliliter", "milliliters"),
+        "l": ("liter", "liters"),
+        "m": ("meter", "meters"),
+        "cm": ("centimeter", "centimeters"),
+        "mm": ("millimeter", "millimeters"),
+        "mi": ("mile", "miles"),
+        "mph": ("mile per hour", "miles per hour"),
+        "km/h": ("kilometer per hour", "kilometers per hour"),
+        "lb": ("pound", "pounds"),
+        "lbs": ("pound", "pounds"),
+        "oz": ("ounce", "ounces"),
+        "ft": ("foot", "feet"),
+        "°C": ("degree Celsius", "degrees Celsius"),
+        "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
+        "°": ("degree", "degrees"),
+        "m²": ("square meter", "square meters"),
+    },
+    "es": {
+        "km": ("kilómetro", "kilómetros"),
+        "kg": ("kilo", "kilos"),
+        "g": ("gramo", "gramos"),
+        "mg": ("miligramo", "miligramos"),
+        "ml": ("mililitro", "mililitros"),
+        "l": ("litro", "litros"),
+        "m": ("metro", "metros"),
+        "cm": ("centímetro", "centímetros"),
+        "mm": ("milímetro", "milímetros"),
+        "km/h": ("kilómetro por hora", "kilómetros por hora"),
+        "°C": ("grado", "grados"),
+        "°": ("grado", "grados"),
+        "m²": ("metro cuadrado", "metros cuadrados"),
+    },
+    "zh": {
+        "km": "公里",
+        "kg": "公斤",
+        "g": "克",
+        "ml": "毫升",
+        "m": "米",
+        "cm": "厘米",
+        "°C": "摄氏度",
+        "m²": "平方米",
+    },
 }
 # Currencies: (symbol or word, (unit, units, cent, cents)).
 _CURRENCIES = {
-    "en": {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros", "cent", "cents"),
-           "£": ("pound", "pounds", "penny", "pence"), "¥": ("yen", "yen", "", "")},
-    "es": {"$": ("dólar", "dólares", "centavo", "centavos"), "€": ("euro", "euros", "céntimo", "céntimos"),
-           "£": ("libra", "libras", "penique", "peniques"), "¥": ("yen", "yenes", "", "")},
+    "en": {
+        "$": ("dollar", "dollars", "cent", "cents"),
+        "€": ("euro", "euros", "cent", "cents"),
+        "£": ("pound", "pounds", "penny", "pence"),
+        "¥": ("yen", "yen", "", ""),
+    },
+    "es": {
+        "$": ("dólar", "dólares", "centavo", "centavos"),
+        "€": ("euro", "euros", "céntimo", "céntimos"),
+        "£": ("libra", "libras", "penique", "peniques"),
+        "¥": ("yen", "yenes", "", ""),
+    },
     "zh": {"$": "美元", "€": "欧元", "£": "英镑", "¥": "元", "￥": "元"},
 }
 _SCALES = {"en": "million|billion|trillion|thousand", "es": "millones|millón|mil millones|mil"}
-_YEAR_AFTER = {"in", "since", "of", "by", "from", "until", "to", "year", "before", "after", "early", "late", "mid",
-               "spring", "summer", "fall", "autumn", "winter", "through", "between", "and", *(m for m in _MONTHS_EN)}
-_DENOMINATORS_ES = {2: ("medio", "medios"), 3: ("tercio", "tercios"), 4: ("cuarto", "cuartos"),
-                    5: ("quinto", "quintos"), 6: ("sexto", "sextos"), 7: ("séptimo", "séptimos"),
-                    8: ("octavo", "octavos"), 9: ("noveno", "novenos"), 10: ("décimo", "décimos")}
+_YEAR_AFTER = {
+    "in",
+    "since",
+    "of",
+    "by",
+    "from",
+    "until",
+    "to",
+    "year",
+    "before",
+    "after",
+    "early",
+    "late",
+    "mid",
+    "spring",
+    "summer",
+    "fall",
+    "autumn",
+    "winter",
+    "through",
+    "between",
+    "and",
+    *(m for m in _MONTHS_EN),
+}
+_DENOMINATORS_ES = {
+    2: ("medio", "medios"),
+    3: ("tercio", "tercios"),
+    4: ("cuarto", "cuartos"),
+    5: ("quinto", "quintos"),
+    6: ("sexto", "sextos"),
+    7: ("séptimo", "séptimos"),
+    8: ("octavo", "octavos"),
+    9: ("noveno", "novenos"),
+    10: ("décimo", "décimos"),
+}
 
 Handler = Callable[[re.Match, str], str | None]
 
@@ -282,7 +446,9 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
     def clock(match: re.Match, text: str) -> str:
         hours, minutes = int(match.group("hours")), int(match.group("minutes"))
         if language == "zh":
-            return f"{cn2an.an2cn(str(hours))}点" + (f"{cn2an.an2cn(match.group('minutes'))}分" if minutes else "")
+            return f"{cn2an.an2cn(str(hours))}点" + (
+                f"{cn2an.an2cn(match.group('minutes'))}分" if minutes else ""
+            )
         said_hours = num2words(hours, lang=language)
         if language == "es":
             return said_hours + (f" y {num2words(minutes, lang='es')}" if minutes else " en punto")
@@ -296,7 +462,7 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
         if not meridiem:
             return said
         # "p.m." at the end of a sentence is also its full stop.
-        full_stop = "." if meridiem.endswith(".") and not text[match.end():].strip() else ""
+        full_stop = "." if meridiem.endswith(".") and not text[match.end() :].strip() else ""
         return f"{said} {meridiem.upper()[0]} M{full_stop}"
 
     def fraction(match: re.Match, text: str) -> str:
@@ -334,7 +500,7 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
                 return cn2an.an2cn(digits, "direct")  # 2023年: 二零二三年
             return cn2an.an2cn(str(value(digits)).replace(",", ""))
         if language == "en" and re.fullmatch(r"1[1-9]\d\d|20\d\d", digits):
-            previous = text[:match.start()].split()
+            previous = text[: match.start()].split()
             if previous and previous[-1].strip(",").capitalize() in {w.capitalize() for w in _YEAR_AFTER}:
                 return num2words(int(digits), lang="en", to="year")
         return said_number(digits)
@@ -342,7 +508,7 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
     def abbreviation(match: re.Match, text: str) -> str | None:
         written = match.group()
         if language == "en" and written in _STREET_AFTER_NAME:
-            following = text[match.end():].lstrip()
+            following = text[match.end() :].lstrip()
             if not following[:1].isupper():
                 return _STREET_AFTER_NAME[written]
         return _ABBREVIATIONS[language][written]
@@ -353,22 +519,38 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
     alternatives = [
         ("url", r"(?:https?://|www\.)[^\s<>\"“”()（）]*[^\s<>\"“”()（）.,;:!?'’，。；：！？]"),
         ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),
-        ("money", rf"(?:(?P<symbol>[{symbols}])\s?(?P<amount>{number})|(?P<amount_after>{number})\s?"
-                  rf"(?P<symbol_after>[{symbols}]))"
-                  + (rf"(?:\s(?P<scale>{scales})\b)?" if scales else "(?P<scale>(?!))?")),
+        (
+            "money",
+            rf"(?:(?P<symbol>[{symbols}])\s?(?P<amount>{number})|(?P<amount_after>{number})\s?"
+            rf"(?P<symbol_after>[{symbols}]))"
+            + (rf"(?:\s(?P<scale>{scales})\b)?" if scales else "(?P<scale>(?!))?"),
+        ),
         ("percent", rf"(?P<percent_amount>{number})\s?%"),
-        ("clock", r"(?<![\d:])(?P<hours>[01]?\d|2[0-3]):(?P<minutes>[0-5]\d)(?![\d:])"
-                  + (r"(?:\s?(?P<meridiem>a\.m\.|p\.m\.|am|pm|AM|PM)(?!\w))?" if language == "en"
-                     else "(?P<meridiem>(?!))?")),
+        (
+            "clock",
+            r"(?<![\d:])(?P<hours>[01]?\d|2[0-3]):(?P<minutes>[0-5]\d)(?![\d:])"
+            + (
+                r"(?:\s?(?P<meridiem>a\.m\.|p\.m\.|am|pm|AM|PM)(?!\w))?"
+                if language == "en"
+                else "(?P<meridiem>(?!))?"
+            ),
+        ),
         ("fraction", r"(?<![\d/])(?P<numerator>\d{1,3})/(?P<denominator>\d{1,3})(?![\d/])"),
     ]
     if unit_pattern:
-        alternatives.append(("measure", rf"(?P<measure_amount>{number})\s?(?P<unit>{unit_pattern})(?![A-Za-z])"))
+        alternatives.append(
+            ("measure", rf"(?P<measure_amount>{number})\s?(?P<unit>{unit_pattern})(?![A-Za-z])")
+        )
     if language == "en":
         months = "|".join(_MONTHS_EN + [rf"{short}\." for short in _MONTH_ABBREVIATIONS_EN])
         alternatives += [
-            ("month_day", (rf"\b(?P<month>{months})\s(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\.\d)"
-                           r"(?:,\s(?P<day_year>1\d{3}|20\d\d)\b)?")),
+            (
+                "month_day",
+                (
+                    rf"\b(?P<month>{months})\s(?P<day>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\.\d)"
+                    r"(?:,\s(?P<day_year>1\d{3}|20\d\d)\b)?"
+                ),
+            ),
             ("ordinal", r"\b(?P<ordinal_amount>\d+)(?:st|nd|rd|th)\b"),
         ]
     if language == "es":
@@ -379,9 +561,20 @@ def _build(language: str) -> tuple[re.Pattern[str], dict[str, Handler]]:
         alternatives.append(("abbreviation", rf"(?<![\w.])(?:{escaped})(?![\w])"))
     if language in ("en", "es"):
         alternatives.append(("initialism", r"(?<![\w.])(?:[A-Z]\.){2,}"))
-    handlers = {"url": url, "email": email, "money": money, "percent": percent, "clock": clock,
-                "fraction": fraction, "measure": measure, "month_day": month_day, "ordinal": ordinal,
-                "plain_number": plain_number, "abbreviation": abbreviation, "initialism": initialism}
+    handlers = {
+        "url": url,
+        "email": email,
+        "money": money,
+        "percent": percent,
+        "clock": clock,
+        "fraction": fraction,
+        "measure": measure,
+        "month_day": month_day,
+        "ordinal": ordinal,
+        "plain_number": plain_number,
+        "abbreviation": abbreviation,
+        "initialism": initialism,
+    }
     pattern = re.compile("|".join(f"(?P<{name}>{regex})" for name, regex in alternatives))
     return pattern, handlers
 

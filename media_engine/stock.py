@@ -62,7 +62,9 @@ class StockProvider:
     licence = ""
     default_url = ""
 
-    def search(self, query: str, *, orientation: str, per_page: int = 5, min_short_side: int = 720) -> list[StockHit]:
+    def search(
+        self, query: str, *, orientation: str, per_page: int = 5, min_short_side: int = 720
+    ) -> list[StockHit]:
         """Videos for `query` ("landscape" or "portrait"), best first, each with the file to download:
         the smallest one at least `min_short_side` pixels on its short side, else the largest."""
         raise NotImplementedError
@@ -74,7 +76,9 @@ class StockProvider:
             try:
                 response = requests.get(url, params=params, headers=headers or {}, timeout=self.timeout)
             except requests.Timeout as error:
-                raise MediaError(f"{self.name} did not answer within {self.timeout:.0f} s", permanent=False) from error
+                raise MediaError(
+                    f"{self.name} did not answer within {self.timeout:.0f} s", permanent=False
+                ) from error
             except requests.ConnectionError as error:
                 raise MediaError(f"cannot reach {self.name}: {error}", permanent=False) from error
             if response.status_code == 429:
@@ -83,8 +87,9 @@ class StockProvider:
             if response.status_code >= 500:
                 raise MediaError(f"{self.name} is unavailable (HTTP {response.status_code})", permanent=False)
             if response.status_code >= 400:
-                raise MediaError(f"{self.name} refused the search (HTTP {response.status_code}): "
-                                 f"{response.text[:200]}")
+                raise MediaError(
+                    f"{self.name} refused the search (HTTP {response.status_code}): {response.text[:200]}"
+                )
             try:
                 data = response.json()
             except ValueError as error:
@@ -93,8 +98,9 @@ class StockProvider:
                 raise MediaError(f"{self.name} answered a {type(data).__name__}, not an object")
             return data
 
-        return with_retries(attempt, attempts=self.attempts, backoff_s=self.backoff_s, service=self.name,
-                            sleep=self.sleep)
+        return with_retries(
+            attempt, attempts=self.attempts, backoff_s=self.backoff_s, service=self.name, sleep=self.sleep
+        )
 
 
 class PexelsProvider(StockProvider):
@@ -102,28 +108,45 @@ class PexelsProvider(StockProvider):
     licence = "Pexels License"
     default_url = "https://api.pexels.com"
 
-    def search(self, query: str, *, orientation: str, per_page: int = 5, min_short_side: int = 720) -> list[StockHit]:
-        data = self._get(f"{(self.base_url or self.default_url).rstrip('/')}/videos/search",
-                         params={"query": query, "orientation": orientation, "per_page": per_page, "size": "medium"},
-                         headers={"Authorization": self.api_key})
+    def search(
+        self, query: str, *, orientation: str, per_page: int = 5, min_short_side: int = 720
+    ) -> list[StockHit]:
+        data = self._get(
+            f"{(self.base_url or self.default_url).rstrip('/')}/videos/search",
+            params={"query": query, "orientation": orientation, "per_page": per_page, "size": "medium"},
+            headers={"Authorization": self.api_key},
+        )
         hits = []
         for video in data.get("videos") or []:
             if not isinstance(video, dict):
                 continue
-            files = [(f.get("width") or 0, f.get("height") or 0, f.get("link") or "")
-                     for f in video.get("video_files") or [] if isinstance(f, dict) and f.get("file_type") == "video/mp4"]
+            files = [
+                (f.get("width") or 0, f.get("height") or 0, f.get("link") or "")
+                for f in video.get("video_files") or []
+                if isinstance(f, dict) and f.get("file_type") == "video/mp4"
+            ]
             chosen = _pick_file(files, min_short_side)
             if chosen is None:
                 continue
             width, height, link = chosen
             user = video.get("user") if isinstance(video.get("user"), dict) else {}
             page_url = str(video.get("url") or "")
-            hits.append(StockHit(
-                provider=self.name, external_id=str(video.get("id")), download_url=link, page_url=page_url,
-                author=str(user.get("name") or ""), title=_title_from_page(page_url), tags=[query.lower()],
-                duration_s=float(video.get("duration") or 0), width=width, height=height,
-                thumbnail_url=str(video.get("image") or ""), licence=self.licence,
-            ))
+            hits.append(
+                StockHit(
+                    provider=self.name,
+                    external_id=str(video.get("id")),
+                    download_url=link,
+                    page_url=page_url,
+                    author=str(user.get("name") or ""),
+                    title=_title_from_page(page_url),
+                    tags=[query.lower()],
+                    duration_s=float(video.get("duration") or 0),
+                    width=width,
+                    height=height,
+                    thumbnail_url=str(video.get("image") or ""),
+                    licence=self.licence,
+                )
+            )
         return hits
 
 
@@ -132,17 +155,28 @@ class PixabayProvider(StockProvider):
     licence = "Pixabay Content License"
     default_url = "https://pixabay.com"
 
-    def search(self, query: str, *, orientation: str, per_page: int = 5, min_short_side: int = 720) -> list[StockHit]:
+    def search(
+        self, query: str, *, orientation: str, per_page: int = 5, min_short_side: int = 720
+    ) -> list[StockHit]:
         # Pixabay's video search has no orientation filter: the sizes of the files tell.
-        data = self._get(f"{(self.base_url or self.default_url).rstrip('/')}/api/videos/",
-                         params={"key": self.api_key, "q": query[:100], "per_page": max(3, min(200, per_page * 2)),
-                                 "safesearch": "true"})
+        data = self._get(
+            f"{(self.base_url or self.default_url).rstrip('/')}/api/videos/",
+            params={
+                "key": self.api_key,
+                "q": query[:100],
+                "per_page": max(3, min(200, per_page * 2)),
+                "safesearch": "true",
+            },
+        )
         hits = []
         for video in data.get("hits") or []:
             if not isinstance(video, dict) or not isinstance(video.get("videos"), dict):
                 continue
-            files = [(f.get("width") or 0, f.get("height") or 0, f.get("url") or "")
-                     for f in video["videos"].values() if isinstance(f, dict)]
+            files = [
+                (f.get("width") or 0, f.get("height") or 0, f.get("url") or "")
+                for f in video["videos"].values()
+                if isinstance(f, dict)
+            ]
             chosen = _pick_file(files, min_short_side)
             if chosen is None:
                 continue
@@ -152,12 +186,22 @@ class PixabayProvider(StockProvider):
             medium = video["videos"].get("medium") if isinstance(video["videos"].get("medium"), dict) else {}
             page_url = str(video.get("pageURL") or "")
             tags = [tag.strip().lower() for tag in str(video.get("tags") or "").split(",") if tag.strip()]
-            hits.append(StockHit(
-                provider=self.name, external_id=str(video.get("id")), download_url=link, page_url=page_url,
-                author=str(video.get("user") or ""), title=_title_from_page(page_url) or ", ".join(tags),
-                tags=tags, duration_s=float(video.get("duration") or 0), width=width, height=height,
-                thumbnail_url=str(medium.get("thumbnail") or ""), licence=self.licence,
-            ))
+            hits.append(
+                StockHit(
+                    provider=self.name,
+                    external_id=str(video.get("id")),
+                    download_url=link,
+                    page_url=page_url,
+                    author=str(video.get("user") or ""),
+                    title=_title_from_page(page_url) or ", ".join(tags),
+                    tags=tags,
+                    duration_s=float(video.get("duration") or 0),
+                    width=width,
+                    height=height,
+                    thumbnail_url=str(medium.get("thumbnail") or ""),
+                    licence=self.licence,
+                )
+            )
             if len(hits) == per_page:
                 break
         return hits

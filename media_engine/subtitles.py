@@ -276,7 +276,10 @@ def subtitle_area(
 
 
 def safe_text_width(
-    width: int, style: SubtitleStyle, logo_box: tuple[int, int, int, int] | None = None, *,
+    width: int,
+    style: SubtitleStyle,
+    logo_box: tuple[int, int, int, int] | None = None,
+    *,
     height: int | None = None,
 ) -> int:
     """The widest a line of text may be: pass it to make_cues as max_width_px.
@@ -296,8 +299,10 @@ def _side_margins(width: int, height: int, style: SubtitleStyle) -> tuple[int, i
     from .layout import safe_area  # layout draws with cards, which wraps with this module
 
     area = safe_area(width, height)
-    return (max(style.margin_h, math.ceil(width * max(SAFE_MARGIN, area.left))),
-            max(style.margin_h, math.ceil(width * max(SAFE_MARGIN, area.right))))
+    return (
+        max(style.margin_h, math.ceil(width * max(SAFE_MARGIN, area.left))),
+        max(style.margin_h, math.ceil(width * max(SAFE_MARGIN, area.right))),
+    )
 
 
 def _band_height(style: SubtitleStyle) -> int:
@@ -383,19 +388,43 @@ def write_ass(
     # BorderStyle 3 draws an opaque box per line. libass paints it with OutlineColour and
     # the (disabled, Shadow 0) shadow with BackColour; both carry the box colour so any
     # renderer that uses the other one still shows the brand colour.
-    style_line = ",".join([
-        "Default", style.font_family, str(ass_font_size(style)),
-        ass_colour(style.primary_colour), ass_colour(style.primary_colour), box, box,
-        "0", "0", "0", "0", "100", "100", "0", "0",
-        "3", str(style.outline), "0", str(style.alignment),
-        # The ASS margins place the text; the box reaches `outline` beyond it.
-        str(left + style.outline), str(right + style.outline), str(bottom + style.outline), "1",
-    ])
-    events = [
-        f"Dialogue: 0,{_ass_time(cue.start_ms)},{_ass_time(cue.end_ms)},Default,,0,0,0,,"
-        + r"\N".join(_ass_text(line) for line in cue.lines)
-        for cue in cues
-    ] if karaoke is None or not words else _karaoke_events(cues, words, karaoke)
+    style_line = ",".join(
+        [
+            "Default",
+            style.font_family,
+            str(ass_font_size(style)),
+            ass_colour(style.primary_colour),
+            ass_colour(style.primary_colour),
+            box,
+            box,
+            "0",
+            "0",
+            "0",
+            "0",
+            "100",
+            "100",
+            "0",
+            "0",
+            "3",
+            str(style.outline),
+            "0",
+            str(style.alignment),
+            # The ASS margins place the text; the box reaches `outline` beyond it.
+            str(left + style.outline),
+            str(right + style.outline),
+            str(bottom + style.outline),
+            "1",
+        ]
+    )
+    events = (
+        [
+            f"Dialogue: 0,{_ass_time(cue.start_ms)},{_ass_time(cue.end_ms)},Default,,0,0,0,,"
+            + r"\N".join(_ass_text(line) for line in cue.lines)
+            for cue in cues
+        ]
+        if karaoke is None or not words
+        else _karaoke_events(cues, words, karaoke)
+    )
     Path(path).write_text(
         "[Script Info]\n"
         "ScriptType: v4.00+\n"
@@ -449,8 +478,17 @@ def _karaoke_events(cues: list[Cue], words: Sequence[TimedWord], karaoke: Karaok
             if end_ms <= start_ms:
                 continue
             add(position_ms, start_ms, plain)
-            add(start_ms, end_ms, _ass_piece(text[:found]) + "{" + tags + "}" + _ass_piece(word.text)
-                + r"{\r}" + _ass_piece(text[cursor:]))
+            add(
+                start_ms,
+                end_ms,
+                _ass_piece(text[:found])
+                + "{"
+                + tags
+                + "}"
+                + _ass_piece(word.text)
+                + r"{\r}"
+                + _ass_piece(text[cursor:]),
+            )
             position_ms = end_ms
         add(position_ms, cue.end_ms, plain)
     return events
@@ -458,12 +496,13 @@ def _karaoke_events(cues: list[Cue], words: Sequence[TimedWord], karaoke: Karaok
 
 def _ass_piece(text: str) -> str:
     """Part of a cue's text as ASS: escaped like `_ass_text`, spaces kept, line breaks as \\N."""
-    return r"\N".join(line.replace("\\", "＼").replace("{", r"\{").replace("}", r"\}")
-                      for line in text.split("\n"))
+    return r"\N".join(
+        line.replace("\\", "＼").replace("{", r"\{").replace("}", r"\}") for line in text.split("\n")
+    )
 
 
 def ass_colour(hex_colour: str, *, opacity: float = 1.0) -> str:
-    """"#RRGGBB" as ASS "&HAABBGGRR", where AA is transparency (00 is opaque)."""
+    """ "#RRGGBB" as ASS "&HAABBGGRR", where AA is transparency (00 is opaque)."""
     digits = hex_colour.strip().removeprefix("#")
     if len(digits) != 6 or any(char not in "0123456789abcdefABCDEF" for char in digits):
         raise MediaError(f"colour {hex_colour!r} is not of the form #RRGGBB")

@@ -47,16 +47,16 @@ JIANYING_MEDIA_FOLDER = "materials"
 STILL_SECONDS = 3 * 3600
 HOW_TO_OPEN = {
     "otio": "Open timeline.otio with an OpenTimelineIO-aware editor or otioview. Media paths are relative to "
-            "this folder: keep the folder together.",
+    "this folder: keep the folder together.",
     "fcpxml": "In Final Cut Pro: File > Import > XML, and choose timeline.fcpxml. Media paths are relative to "
-              "this folder; if clips show as missing, relink them to the files in media/. Subtitles: "
-              "media/subtitles.srt (File > Import > Captions).",
+    "this folder; if clips show as missing, relink them to the files in media/. Subtitles: "
+    "media/subtitles.srt (File > Import > Captions).",
     "fcp7xml": "In Premiere Pro: File > Import, choose timeline.xml. In DaVinci Resolve: File > Import > "
-               "Timeline > timeline.xml. Media paths are relative to this folder; if clips show offline, "
-               "relink them to the files in media/ (one is enough for the rest). Subtitles: media/subtitles.srt.",
+    "Timeline > timeline.xml. Media paths are relative to this folder; if clips show offline, "
+    "relink them to the files in media/ (one is enough for the rest). Subtitles: media/subtitles.srt.",
     "jianying": "Copy this whole folder into Jianying's (CapCut's) drafts folder, e.g. "
-                "...\\JianyingPro Drafts\\ on Windows, and open the draft from Jianying's home page. Its "
-                "media are in materials/ inside the draft and are found wherever the folder is.",
+    "...\\JianyingPro Drafts\\ on Windows, and open the draft from Jianying's home page. Its "
+    "media are in materials/ inside the draft and are found wherever the folder is.",
 }
 # Our own notes in the OTIO metadata (segment numbers, the subtitles file, the music volume).
 METADATA_KEY = "batchvideo"
@@ -180,9 +180,12 @@ def _copy_media(storyboard: Storyboard, folder: Path, media_folder: str) -> Stor
             path = copy(shot.path, "pictures", f"{number:03d}")
         shots.append(replace(shot, path=path))
     return replace(
-        storyboard, shots=shots,
+        storyboard,
+        shots=shots,
         narration_path=copy(storyboard.narration_path, "", "narration"),
-        subtitles_path=copy(storyboard.subtitles_path, "", "subtitles") if storyboard.subtitles_path else None,
+        subtitles_path=copy(storyboard.subtitles_path, "", "subtitles")
+        if storyboard.subtitles_path
+        else None,
         music_path=copy(storyboard.music_path, "", "music") if storyboard.music_path else None,
     )
 
@@ -199,7 +202,9 @@ def _edit(storyboard: Storyboard, folder: Path) -> Edit:
     bounds = [0]
     for shot in shots[1:]:
         # Every segment keeps at least one frame, as in the composition.
-        bounds.append(min(max(frame_of(shot.start_ms, fps), bounds[-1] + 1), total - (len(shots) - len(bounds))))
+        bounds.append(
+            min(max(frame_of(shot.start_ms, fps), bounds[-1] + 1), total - (len(shots) - len(bounds)))
+        )
     bounds.append(total)
     if any(b <= a for a, b in zip(bounds, bounds[1:])):
         raise MediaError(f"{len(shots)} segments do not fit in {total} frames")
@@ -209,23 +214,52 @@ def _edit(storyboard: Storyboard, folder: Path) -> Edit:
         if shot.kind == "still":
             video.append(Cut(_posix(shot.path), name, start, end - start, 0, STILL_SECONDS * fps, index))
         else:
-            video += _repeated(_posix(shot.path), name, start, end - start, _media_frames(folder / shot.path, fps),
-                               segment=index)
+            video += _repeated(
+                _posix(shot.path),
+                name,
+                start,
+                end - start,
+                _media_frames(folder / shot.path, fps),
+                segment=index,
+            )
     narration_frames = _media_frames(folder / storyboard.narration_path, fps)
-    narration = [Cut(_posix(storyboard.narration_path), "Narration", 0, min(total, narration_frames), 0,
-                     narration_frames)]
+    narration = [
+        Cut(
+            _posix(storyboard.narration_path),
+            "Narration",
+            0,
+            min(total, narration_frames),
+            0,
+            narration_frames,
+        )
+    ]
     music: list[Cut] = []
     if storyboard.music_path is not None:
-        music = _repeated(_posix(storyboard.music_path), "Music", 0, total,
-                          _media_frames(folder / storyboard.music_path, fps))
+        music = _repeated(
+            _posix(storyboard.music_path),
+            "Music",
+            0,
+            total,
+            _media_frames(folder / storyboard.music_path, fps),
+        )
     subtitles = _posix(storyboard.subtitles_path) if storyboard.subtitles_path else None
-    return Edit(name=storyboard.name, width=storyboard.width, height=storyboard.height, fps=fps, frames=total,
-                video=video, narration=narration, music=music, music_volume=storyboard.music_volume,
-                subtitles=subtitles)
+    return Edit(
+        name=storyboard.name,
+        width=storyboard.width,
+        height=storyboard.height,
+        fps=fps,
+        frames=total,
+        video=video,
+        narration=narration,
+        music=music,
+        music_volume=storyboard.music_volume,
+        subtitles=subtitles,
+    )
 
 
-def _repeated(path: str, name: str, start: int, frames: int, media_frames: int,
-              segment: int | None = None) -> list[Cut]:
+def _repeated(
+    path: str, name: str, start: int, frames: int, media_frames: int, segment: int | None = None
+) -> list[Cut]:
     """`frames` of a medium from `start`, the medium played again from its start while it is shorter.
     Each repeat is named apart: the FCP 7 XML adapter writes equal clips as references to the first one,
     which editing apps then place where the first one is."""
@@ -261,28 +295,53 @@ def otio_timeline(edit: Edit):
     fps = edit.fps
 
     def time_range(start: int, frames: int):
-        return otio.opentime.TimeRange(otio.opentime.RationalTime(start, fps), otio.opentime.RationalTime(frames, fps))
+        return otio.opentime.TimeRange(
+            otio.opentime.RationalTime(start, fps), otio.opentime.RationalTime(frames, fps)
+        )
 
     def track(name: str, kind: str, cuts: list[Cut]):
         track = otio.schema.Track(name=name, kind=kind)
         for cut in cuts:  # laid end to end from the start: a track needs no gaps
-            reference = otio.schema.ExternalReference(target_url=cut.path,
-                                                      available_range=time_range(0, cut.media_frames))
+            reference = otio.schema.ExternalReference(
+                target_url=cut.path, available_range=time_range(0, cut.media_frames)
+            )
             metadata = {METADATA_KEY: {"segment": cut.segment}} if cut.segment is not None else {}
-            track.append(otio.schema.Clip(name=cut.name, media_reference=reference,
-                                          source_range=time_range(cut.source_start, cut.frames), metadata=metadata))
+            track.append(
+                otio.schema.Clip(
+                    name=cut.name,
+                    media_reference=reference,
+                    source_range=time_range(cut.source_start, cut.frames),
+                    metadata=metadata,
+                )
+            )
         return track
 
-    notes = {"width": edit.width, "height": edit.height, "subtitles": edit.subtitles,
-             "music_volume": edit.music_volume if edit.music else None}
+    notes = {
+        "width": edit.width,
+        "height": edit.height,
+        "subtitles": edit.subtitles,
+        "music_volume": edit.music_volume if edit.music else None,
+    }
     timeline = otio.schema.Timeline(
-        name=edit.name, global_start_time=otio.opentime.RationalTime(0, fps),
+        name=edit.name,
+        global_start_time=otio.opentime.RationalTime(0, fps),
         metadata={
             METADATA_KEY: notes,
             # The FCP 7 XML adapter writes the sequence's frame size from here.
-            "fcp_xml": {"media": {"video": {"format": {"samplecharacteristics": {
-                "width": str(edit.width), "height": str(edit.height),
-                "rate": {"timebase": str(fps), "ntsc": "FALSE"}, "pixelaspectratio": "square"}}}}},
+            "fcp_xml": {
+                "media": {
+                    "video": {
+                        "format": {
+                            "samplecharacteristics": {
+                                "width": str(edit.width),
+                                "height": str(edit.height),
+                                "rate": {"timebase": str(fps), "ntsc": "FALSE"},
+                                "pixelaspectratio": "square",
+                            }
+                        }
+                    }
+                }
+            },
         },
     )
     timeline.tracks.append(track("Pictures", otio.schema.TrackKind.Video, edit.video))
@@ -357,20 +416,36 @@ def _write_jianying(edit: Edit, folder: Path) -> None:
 
     video = script.append_track(jianying.TrackSpec(jianying.TrackType.video, "Pictures"))
     for cut in edit.video:
-        script.add_segment(jianying.VideoSegment(
-            material(cut, jianying.VideoMaterial), time_range(cut.start, cut.frames),
-            source_timerange=time_range(cut.source_start, cut.frames)), video)
+        script.add_segment(
+            jianying.VideoSegment(
+                material(cut, jianying.VideoMaterial),
+                time_range(cut.start, cut.frames),
+                source_timerange=time_range(cut.source_start, cut.frames),
+            ),
+            video,
+        )
     voice = script.append_track(jianying.TrackSpec(jianying.TrackType.audio, "Narration"))
     for cut in edit.narration:
-        script.add_segment(jianying.AudioSegment(
-            material(cut, jianying.AudioMaterial), time_range(cut.start, cut.frames),
-            source_timerange=time_range(cut.source_start, cut.frames)), voice)
+        script.add_segment(
+            jianying.AudioSegment(
+                material(cut, jianying.AudioMaterial),
+                time_range(cut.start, cut.frames),
+                source_timerange=time_range(cut.source_start, cut.frames),
+            ),
+            voice,
+        )
     if edit.music:
         music = script.append_track(jianying.TrackSpec(jianying.TrackType.audio, "Music"))
         for cut in edit.music:
-            script.add_segment(jianying.AudioSegment(
-                material(cut, jianying.AudioMaterial), time_range(cut.start, cut.frames),
-                source_timerange=time_range(cut.source_start, cut.frames), volume=edit.music_volume), music)
+            script.add_segment(
+                jianying.AudioSegment(
+                    material(cut, jianying.AudioMaterial),
+                    time_range(cut.start, cut.frames),
+                    source_timerange=time_range(cut.source_start, cut.frames),
+                    volume=edit.music_volume,
+                ),
+                music,
+            )
     if edit.subtitles:
         script.import_srt(str(folder / edit.subtitles), "Subtitles")
 
@@ -378,10 +453,14 @@ def _write_jianying(edit: Edit, folder: Path) -> None:
     for kind in ("videos", "audios"):
         for entry in content["materials"][kind]:
             entry["path"] = jianying_path(Path(entry["path"]).relative_to(folder).as_posix())
-    (folder / "draft_content.json").write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "draft_content.json").write_text(
+        json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     meta_path = folder / "draft_meta_info.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta.update({"draft_id": str(uuid.uuid4()).upper(), "draft_name": folder.name, "tm_duration": content["duration"]})
+    meta.update(
+        {"draft_id": str(uuid.uuid4()).upper(), "draft_name": folder.name, "tm_duration": content["duration"]}
+    )
     meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
 
 

@@ -84,9 +84,23 @@ class EspeakBackend(TTSBackend):
     # BCP-47 code (lower case) -> espeak-ng voice, where the voice is not the bare language
     # ("ja-JP" -> "ja", "de-DE" -> "de" need no entry).
     VOICES = {
-        "zh": "cmn", "zh-cn": "cmn", "zh-sg": "cmn", "zh-tw": "cmn", "zh-hans": "cmn", "zh-hant": "cmn",
-        "zh-hk": "yue", "en": "en-us", "en-us": "en-us", "en-gb": "en-gb", "fr": "fr-fr", "fr-fr": "fr-fr",
-        "fr-be": "fr-be", "fr-ch": "fr-ch", "pt-br": "pt-br", "es-419": "es-419", "es-mx": "es-419",
+        "zh": "cmn",
+        "zh-cn": "cmn",
+        "zh-sg": "cmn",
+        "zh-tw": "cmn",
+        "zh-hans": "cmn",
+        "zh-hant": "cmn",
+        "zh-hk": "yue",
+        "en": "en-us",
+        "en-us": "en-us",
+        "en-gb": "en-gb",
+        "fr": "fr-fr",
+        "fr-fr": "fr-fr",
+        "fr-be": "fr-be",
+        "fr-ch": "fr-ch",
+        "pt-br": "pt-br",
+        "es-419": "es-419",
+        "es-mx": "es-419",
     }
     WORDS_PER_MINUTE = 175  # espeak-ng's default rate, i.e. speed 1.0
 
@@ -94,8 +108,10 @@ class EspeakBackend(TTSBackend):
         self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path
     ) -> list[TimedWord]:
         speech = words.espeak_synthesize(
-            text, voice=voice.name or self.voice_for(voice.language),
-            rate=round(self.WORDS_PER_MINUTE * speed), out_path=out_path,
+            text,
+            voice=voice.name or self.voice_for(voice.language),
+            rate=round(self.WORDS_PER_MINUTE * speed),
+            out_path=out_path,
             timeout_s=float(self.options.get("timeout_s", 60)),
             library=self.options.get("library", words.ESPEAK_LIBRARY),
         )
@@ -177,8 +193,9 @@ def synthesize(
                 words.sidecar_path(cached_path).touch()
             return samples, cached_path
         try:
-            _synthesize_into_cache(backend, said, voice=voice, speed=speed, cached_path=cached_path,
-                                   scratch_dir=Path(out_dir))
+            _synthesize_into_cache(
+                backend, said, voice=voice, speed=speed, cached_path=cached_path, scratch_dir=Path(out_dir)
+            )
         except MediaError as error:
             message = f"sentence {number} ({text[:30]!r}): {error}"
             raise MediaError(message, permanent=error.permanent) from error
@@ -206,21 +223,33 @@ def synthesize(
             if clip_words is not None:
                 # The spoken words' times, given to the written words they read ("$3.42", not "dollars").
                 clip_words = written_words(clip_words, spoken_form(text, voice.language))
-                clip_words = words.shift(clip_words, -(start * 1000 // SAMPLE_RATE),
-                                         length_ms=-(-(end - start) * 1000 // SAMPLE_RATE), sentence=number - 1)
+                clip_words = words.shift(
+                    clip_words,
+                    -(start * 1000 // SAMPLE_RATE),
+                    length_ms=-(-(end - start) * 1000 // SAMPLE_RATE),
+                    sentence=number - 1,
+                )
             clauses.append((text, _even_out(samples[start:end]), clip_words))
         spoken.append(clauses)
         if on_progress is not None:
             on_progress(number / len(sentences))
 
-    narration = _join([[(text, clip) for text, clip, _ in clauses] for clauses in spoken], sentences,
-                      pause_ms=pause_ms, clause_pause_ms=clause_pause_ms, frame_rate=frame_rate,
-                      narration_path=Path(out_dir) / "narration.wav")
+    narration = _join(
+        [[(text, clip) for text, clip, _ in clauses] for clauses in spoken],
+        sentences,
+        pause_ms=pause_ms,
+        clause_pause_ms=clause_pause_ms,
+        frame_rate=frame_rate,
+        narration_path=Path(out_dir) / "narration.wav",
+    )
     # Each clause's words at the clause's place in the narration, labelled with their sentence.
     clause_words = [clip_words for clauses in spoken for _, _, clip_words in clauses]
     sentence_of = [index for index, clauses in enumerate(spoken) for _ in clauses]
-    return dataclasses.replace(narration, word_source=backend.word_source,
-                               words=words.place(clause_words, narration.clauses, sentence_of=sentence_of))
+    return dataclasses.replace(
+        narration,
+        word_source=backend.word_source,
+        words=words.place(clause_words, narration.clauses, sentence_of=sentence_of),
+    )
 
 
 def _check_reference(voice: VoiceSpec) -> str:
@@ -261,8 +290,23 @@ def _synthesize_into_cache(
         if not raw_path.is_file() or raw_path.stat().st_size == 0:
             raise MediaError("the TTS backend wrote no audio")
         ffmpeg.run(
-            ["-i", raw_path, "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
-             "-c:a", "pcm_s16le", "-map_metadata", "-1", "-f", "wav", converted_path],
+            [
+                "-i",
+                raw_path,
+                "-map",
+                "0:a:0",
+                "-ac",
+                "1",
+                "-ar",
+                str(SAMPLE_RATE),
+                "-c:a",
+                "pcm_s16le",
+                "-map_metadata",
+                "-1",
+                "-f",
+                "wav",
+                converted_path,
+            ],
             timeout=120,
         )
         samples = _read_cached(converted_path)
@@ -326,8 +370,13 @@ def _even_out(samples: np.ndarray) -> np.ndarray:
 
 
 def _join(
-    spoken: list[list[tuple[str, np.ndarray]]], sentences: list[str], *, pause_ms: int, clause_pause_ms: int,
-    narration_path: Path, frame_rate: int = 0,
+    spoken: list[list[tuple[str, np.ndarray]]],
+    sentences: list[str],
+    *,
+    pause_ms: int,
+    clause_pause_ms: int,
+    narration_path: Path,
+    frame_rate: int = 0,
 ) -> Narration:
     """Concatenate with pauses; times come from sample counts. Every clip is padded to a whole
     millisecond; with `frame_rate`, every clause is padded to a whole video frame and every pause
@@ -380,5 +429,6 @@ def _join(
         writer.setframerate(SAMPLE_RATE)
         writer.writeframes(pcm.tobytes())
     os.replace(temporary_path, narration_path)
-    return Narration(path=narration_path, duration_ms=position_ms, sentences=timed_sentences,
-                     clauses=timed_clauses)
+    return Narration(
+        path=narration_path, duration_ms=position_ms, sentences=timed_sentences, clauses=timed_clauses
+    )

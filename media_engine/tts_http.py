@@ -28,15 +28,36 @@ DEFAULT_BACKOFF_S = 1.0
 
 # A neural voice per language for Azure and Edge when the Voice row names none.
 DEFAULT_NEURAL_VOICES = {
-    "zh-cn": "zh-CN-XiaoxiaoNeural", "zh-tw": "zh-TW-HsiaoChenNeural", "zh-hk": "zh-HK-HiuMaanNeural",
-    "en-us": "en-US-AriaNeural", "en-gb": "en-GB-SoniaNeural", "ja-jp": "ja-JP-NanamiNeural",
-    "ko-kr": "ko-KR-SunHiNeural", "fr-fr": "fr-FR-DeniseNeural", "de-de": "de-DE-KatjaNeural",
-    "es-es": "es-ES-ElviraNeural", "pt-br": "pt-BR-FranciscaNeural", "it-it": "it-IT-ElsaNeural",
-    "ru-ru": "ru-RU-SvetlanaNeural", "vi-vn": "vi-VN-HoaiMyNeural", "th-th": "th-TH-PremwadeeNeural",
+    "zh-cn": "zh-CN-XiaoxiaoNeural",
+    "zh-tw": "zh-TW-HsiaoChenNeural",
+    "zh-hk": "zh-HK-HiuMaanNeural",
+    "en-us": "en-US-AriaNeural",
+    "en-gb": "en-GB-SoniaNeural",
+    "ja-jp": "ja-JP-NanamiNeural",
+    "ko-kr": "ko-KR-SunHiNeural",
+    "fr-fr": "fr-FR-DeniseNeural",
+    "de-de": "de-DE-KatjaNeural",
+    "es-es": "es-ES-ElviraNeural",
+    "pt-br": "pt-BR-FranciscaNeural",
+    "it-it": "it-IT-ElsaNeural",
+    "ru-ru": "ru-RU-SvetlanaNeural",
+    "vi-vn": "vi-VN-HoaiMyNeural",
+    "th-th": "th-TH-PremwadeeNeural",
 }
-PRIMARY_LANGUAGE_DEFAULTS = {"zh": "zh-cn", "en": "en-us", "ja": "ja-jp", "ko": "ko-kr", "fr": "fr-fr",
-                             "de": "de-de", "es": "es-es", "pt": "pt-br", "it": "it-it", "ru": "ru-ru",
-                             "vi": "vi-vn", "th": "th-th"}
+PRIMARY_LANGUAGE_DEFAULTS = {
+    "zh": "zh-cn",
+    "en": "en-us",
+    "ja": "ja-jp",
+    "ko": "ko-kr",
+    "fr": "fr-fr",
+    "de": "de-de",
+    "es": "es-es",
+    "pt": "pt-br",
+    "it": "it-it",
+    "ru": "ru-ru",
+    "vi": "vi-vn",
+    "th": "th-th",
+}
 
 
 class HttpBackendMixin:
@@ -58,8 +79,12 @@ class HttpBackendMixin:
 
     def post_for_audio(self, url: str, *, service: str, **request_kwargs) -> bytes:
         """POST with retries; the body of the first 2xx answer."""
-        return with_retries(lambda: post_once(url, service=service, timeout=self.timeout, **request_kwargs),
-                            attempts=self.attempts, backoff_s=self.backoff, service=service)
+        return with_retries(
+            lambda: post_once(url, service=service, timeout=self.timeout, **request_kwargs),
+            attempts=self.attempts,
+            backoff_s=self.backoff,
+            service=service,
+        )
 
 
 class SeedVCBackend(HttpBackendMixin, TTSBackend):
@@ -80,8 +105,12 @@ class SeedVCBackend(HttpBackendMixin, TTSBackend):
             raise MediaError(f"voice {voice.name!r} has no reference audio, which SeedVC needs")
         reference = Path(voice.reference_path)
         content_type = mimetypes.guess_type(reference.name)[0] or "application/octet-stream"
-        form = {"text": text, "language": voice.language, "speed": f"{speed:.2f}",
-                **{key: str(value) for key, value in self.options.get("form", {}).items()}}
+        form = {
+            "text": text,
+            "language": voice.language,
+            "speed": f"{speed:.2f}",
+            **{key: str(value) for key, value in self.options.get("form", {}).items()},
+        }
         # Bytes, not an open file: every retry must send the whole recording again.
         files = {"reference": (reference.name, reference.read_bytes(), content_type)}
         audio = self.post_for_audio(url, service="SeedVC TTS", data=form, files=files)
@@ -131,11 +160,17 @@ class EdgeBackend(HttpBackendMixin, TTSBackend):
 
     word_source = words.EDGE_SOURCE
 
-    def synthesize_sentence(self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path) -> list[TimedWord]:
+    def synthesize_sentence(
+        self, text: str, *, voice: VoiceSpec, speed: float, out_path: Path
+    ) -> list[TimedWord]:
         name = voice.name or self.options.get("voice") or default_neural_voice(voice.language)
         rate = prosody_rate(speed)
-        audio, boundaries = with_retries(lambda: self._fetch_once(text, name, rate), attempts=self.attempts,
-                                         backoff_s=self.backoff, service="Edge TTS")
+        audio, boundaries = with_retries(
+            lambda: self._fetch_once(text, name, rate),
+            attempts=self.attempts,
+            backoff_s=self.backoff,
+            service="Edge TTS",
+        )
         write_audio(audio, out_path, service="Edge TTS")
         return words.from_edge_boundaries(boundaries)
 
@@ -146,8 +181,13 @@ class EdgeBackend(HttpBackendMixin, TTSBackend):
 
         async def fetch() -> tuple[bytes, list[dict]]:
             communicate = edge_tts.Communicate(
-                text, voice_name, rate=rate, proxy=self.options.get("proxy"), boundary="WordBoundary",
-                connect_timeout=max(1, round(self.timeout)), receive_timeout=max(1, round(self.timeout)),
+                text,
+                voice_name,
+                rate=rate,
+                proxy=self.options.get("proxy"),
+                boundary="WordBoundary",
+                connect_timeout=max(1, round(self.timeout)),
+                receive_timeout=max(1, round(self.timeout)),
             )
             chunks: list[bytes] = []
             boundaries: list[dict] = []
@@ -179,7 +219,8 @@ class EdgeBackend(HttpBackendMixin, TTSBackend):
 def default_neural_voice(language: str) -> str:
     code = language.strip().lower().replace("_", "-")
     found = DEFAULT_NEURAL_VOICES.get(code) or DEFAULT_NEURAL_VOICES.get(
-        PRIMARY_LANGUAGE_DEFAULTS.get(code.split("-")[0], ""))
+        PRIMARY_LANGUAGE_DEFAULTS.get(code.split("-")[0], "")
+    )
     if found is None:
         raise MediaError(f"no default neural voice for language {language!r}: set the voice name")
     return found

@@ -47,8 +47,12 @@ _POS_CHARACTER = 1
 # The flags the espeak-ng CLI synthesizes with: espeakCHARS_AUTO | espeakPHONEMES | espeakENDPAUSE.
 _CLI_SYNTH_FLAGS = 0 | 0x100 | 0x1000
 _RATE = 1  # espeakRATE
-_ERRORS = {1: "internal error", 2: "voice or file not found", 0x10000001: "buffer full",
-           0x10000002: "not found"}
+_ERRORS = {
+    1: "internal error",
+    2: "voice or file not found",
+    0x10000001: "buffer full",
+    0x10000002: "not found",
+}
 
 
 class _EventId(ctypes.Union):
@@ -68,7 +72,9 @@ class _Event(ctypes.Structure):
     ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,13 @@ _EXIT_CANNOT_WRITE = 3
 
 
 def espeak_synthesize(
-    text: str, *, voice: str, rate: int, out_path: Path, timeout_s: float = 60.0, library: str = ESPEAK_LIBRARY,
+    text: str,
+    *,
+    voice: str,
+    rate: int,
+    out_path: Path,
+    timeout_s: float = 60.0,
+    library: str = ESPEAK_LIBRARY,
 ) -> EspeakSpeech:
     """Write `text` spoken by espeak-ng to out_path (WAV) exactly as `espeak-ng -v voice -s rate
     --stdin -w out_path` would, and return its word times.
@@ -103,24 +115,44 @@ def espeak_synthesize(
     by espeak_Initialize does not reset it (and can hang). A child also makes the timeout a kill.
     """
     package_root = str(Path(__file__).resolve().parents[1])
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [package_root, os.environ.get("PYTHONPATH", "")]))}
-    command = [sys.executable, "-c", "from media_engine.words import _espeak_child; _espeak_child()",
-               library, voice, str(rate), str(out_path)]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH", "")])),
+    }
+    command = [
+        sys.executable,
+        "-c",
+        "from media_engine.words import _espeak_child; _espeak_child()",
+        library,
+        voice,
+        str(rate),
+        str(out_path),
+    ]
     try:
-        completed = subprocess.run(bound_to_parent(command), input=text.encode("utf-8"), capture_output=True,
-                                   timeout=timeout_s, env=environment, check=False)
+        completed = subprocess.run(
+            bound_to_parent(command),
+            input=text.encode("utf-8"),
+            capture_output=True,
+            timeout=timeout_s,
+            env=environment,
+            check=False,
+        )
     except subprocess.TimeoutExpired as error:
         raise MediaError(f"espeak-ng took longer than {timeout_s:.0f} s", permanent=False) from error
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
         # A WAV it could not write (a full disk, a folder removed under it) may work next time.
-        raise MediaError(f"espeak-ng failed: {message[-1] if message else f'exit {completed.returncode}'}",
-                         permanent=completed.returncode != _EXIT_CANNOT_WRITE)
+        raise MediaError(
+            f"espeak-ng failed: {message[-1] if message else f'exit {completed.returncode}'}",
+            permanent=completed.returncode != _EXIT_CANNOT_WRITE,
+        )
     result = json.loads(completed.stdout)
     events = [EngineEvent(**event) for event in result["events"]]
-    return EspeakSpeech(sample_rate=result["sample_rate"], duration_ms=result["duration_ms"],
-                        words=words_from_events(text, events, duration_ms=result["duration_ms"]))
+    return EspeakSpeech(
+        sample_rate=result["sample_rate"],
+        duration_ms=result["duration_ms"],
+        words=words_from_events(text, events, duration_ms=result["duration_ms"]),
+    )
 
 
 def _espeak_child() -> None:
@@ -138,11 +170,23 @@ def _espeak_child() -> None:
         library.espeak_SetSynthCallback.argtypes = [_CALLBACK]
         library.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         library.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        library.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                         ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        sample_rate = library.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS)
+        library.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        sample_rate = library.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS
+        )
         if sample_rate <= 0:
-            raise MediaError(f"cannot start (espeak_Initialize returned {sample_rate}): is espeak-ng-data installed?")
+            raise MediaError(
+                f"cannot start (espeak_Initialize returned {sample_rate}): is espeak-ng-data installed?"
+            )
         pcm: list[bytes] = []
         events: list[dict] = []
 
@@ -153,8 +197,14 @@ def _espeak_child() -> None:
             while event_list[index].type != _EVENT_LIST_TERMINATED:
                 event = event_list[index]
                 if event.type == _EVENT_WORD:
-                    events.append({"kind": "word", "audio_ms": event.audio_position,
-                                   "text_position": event.text_position, "length": event.length})
+                    events.append(
+                        {
+                            "kind": "word",
+                            "audio_ms": event.audio_position,
+                            "text_position": event.text_position,
+                            "length": event.length,
+                        }
+                    )
                 elif event.type == _EVENT_PHONEME:
                     mnemonic = event.id.string.split(b"\0")[0].decode("ascii", "replace")
                     events.append({"kind": "phoneme", "audio_ms": event.audio_position, "phoneme": mnemonic})
@@ -224,8 +274,13 @@ def words_from_events(text: str, events: Sequence[EngineEvent], *, duration_ms: 
                 continue
             close(event.audio_ms)
             start_ms = max(words[-1].end_ms if words else 0, min(duration_ms, event.audio_ms))
-            current = {"text": text[span[0]:span[1]], "start": start_ms, "first": span[0], "last": span[1],
-                       "sounded": False}
+            current = {
+                "text": text[span[0] : span[1]],
+                "start": start_ms,
+                "first": span[0],
+                "last": span[1],
+                "sounded": False,
+            }
             silence_from = None
         elif event.kind == "phoneme":
             if not _is_silent_phoneme(event.phoneme):
@@ -264,8 +319,10 @@ def _word_span(text: str, first: int, length: int) -> tuple[int, int] | None:
     if is_cjk(text[start]):
         return start, start + 1
     end = start
-    while end < len(text) and (_is_word_character(text[end]) or (text[end] in "'’-" and end + 1 < len(text)
-                                                                and _is_word_character(text[end + 1]))):
+    while end < len(text) and (
+        _is_word_character(text[end])
+        or (text[end] in "'’-" and end + 1 < len(text) and _is_word_character(text[end + 1]))
+    ):
         if end > start and is_cjk(text[end]):
             break
         end += 1
@@ -285,7 +342,9 @@ def shift(words: Iterable[TimedWord], offset_ms: int, *, length_ms: int, sentenc
 
 
 def place(
-    clip_words: Sequence[Sequence[TimedWord] | None], spans: Sequence[TimedSentence], *,
+    clip_words: Sequence[Sequence[TimedWord] | None],
+    spans: Sequence[TimedSentence],
+    *,
     sentence_of: Sequence[int] | None = None,
 ) -> list[TimedWord]:
     """Each clip's words (times inside the clip) at its span's place in the narration (the

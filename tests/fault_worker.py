@@ -82,13 +82,16 @@ def _log_writes(log_path: str) -> None:
         target = os.path.realpath(os.fspath(target))
         if target.startswith(media + os.sep):
             with open(log_path, "a") as log_file:
-                log_file.write(f"{op} {os.getpid()} {current['execution']} {current['attempt']} "
-                               f"{os.path.relpath(target, media)} {time.time():.3f}\n")
+                log_file.write(
+                    f"{op} {os.getpid()} {current['execution']} {current['attempt']} "
+                    f"{os.path.relpath(target, media)} {time.time():.3f}\n"
+                )
 
     def logged(op: str, real, index: int):
         def call(*args, **kwargs):
             log(op, args[index])
             return real(*args, **kwargs)
+
         return call
 
     os.replace = logged("replace", os.replace, 1)
@@ -96,8 +99,10 @@ def _log_writes(log_path: str) -> None:
     os.unlink = logged("delete", os.unlink, 0)
     os.remove = logged("delete", os.remove, 0)
     real_save, real_delete = FileSystemStorage._save, FileSystemStorage.delete
-    FileSystemStorage._save = lambda self, name, content: (log("save", self.path(name)),
-                                                           real_save(self, name, content))[1]
+    FileSystemStorage._save = lambda self, name, content: (
+        log("save", self.path(name)),
+        real_save(self, name, content),
+    )[1]
     FileSystemStorage.delete = lambda self, name: (log("delete", self.path(name)), real_delete(self, name))[1]
     real_run = loop.execution_run
 

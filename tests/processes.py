@@ -22,8 +22,14 @@ def test_database_url() -> str:
 
 def process_env(**extra: str) -> dict[str, str]:
     """The environment of a child process that shares this test's database and files."""
-    return {**os.environ, "DATABASE_URL": test_database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "WORK_ROOT": str(settings.WORK_ROOT), "Q_POLL_S": "0.2", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "WORK_ROOT": str(settings.WORK_ROOT),
+        "Q_POLL_S": "0.2",
+        **extra,
+    }
 
 
 def reachable(host: str, port: int) -> bool:
@@ -42,8 +48,14 @@ def free_port() -> int:
 
 def start(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:

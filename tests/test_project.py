@@ -19,8 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=300,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
     )
 
 
@@ -62,7 +66,9 @@ def test_migrations_apply_on_a_fresh_postgresql_database():
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     try:
-        result = manage("migrate", "--noinput", env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"})
+        result = manage(
+            "migrate", "--noinput", env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}
+        )
         assert result.returncode == 0, result.stderr
         result = manage("seed_presets", env={"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"})
         assert result.returncode == 0, result.stderr
@@ -77,8 +83,12 @@ NOT_IN_ADMIN = {"jobs.JobSplit", "jobs.WebhookAttempt", "jobs.WebsocketTicket"}
 
 
 def test_admin_lists_every_model(client, superuser):
-    ours = [model for model in apps.get_models() if model._meta.app_label in {"accounts", "voices", "topics", "jobs"}
-            and model._meta.label not in NOT_IN_ADMIN]
+    ours = [
+        model
+        for model in apps.get_models()
+        if model._meta.app_label in {"accounts", "voices", "topics", "jobs"}
+        and model._meta.label not in NOT_IN_ADMIN
+    ]
     assert set(ours) <= set(admin.site._registry)
     client.force_login(superuser)
     for model in ours:
@@ -88,15 +98,28 @@ def test_admin_lists_every_model(client, superuser):
 
 
 # What a process gets with nothing set; a signing key only from the file `make setup` writes.
-UNSET = {"DATABASE_URL", "REDIS_URL", "DEBUG", "AWS_STORAGE_BUCKET_NAME", "SECRET_KEY", "SECRET_KEY_FILE",
-         "API_REGISTRATION_OPEN", "NUM_PROXIES"}
+UNSET = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "AWS_STORAGE_BUCKET_NAME",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "API_REGISTRATION_OPEN",
+    "NUM_PROXIES",
+}
 
 
 def settings_process(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, capture_output=True,
-        text=True, timeout=120, env={key: value for key, value in os.environ.items() if key not in UNSET}
-        | {"DJANGO_SETTINGS_MODULE": "batchvideo.settings"} | env,
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={key: value for key, value in os.environ.items() if key not in UNSET}
+        | {"DJANGO_SETTINGS_MODULE": "batchvideo.settings"}
+        | env,
     )
 
 
@@ -117,17 +140,32 @@ def test_settings_come_from_the_environment(key_file):
     )
     defaults = settings_process(code, {"SECRET_KEY_FILE": str(key_file)})
     assert defaults.stdout.split() == [
-        "django.db.backends.sqlite3", "False", "channels.layers.InMemoryChannelLayer",
-        "accounts.storage.SignedFileSystemStorage", "False", "0",
+        "django.db.backends.sqlite3",
+        "False",
+        "channels.layers.InMemoryChannelLayer",
+        "accounts.storage.SignedFileSystemStorage",
+        "False",
+        "0",
     ], defaults.stderr
-    configured = settings_process(code, {
-        "SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://u@db:5432/x", "REDIS_URL": "redis://r:6379/0",
-        "DEBUG": "true", "AWS_STORAGE_BUCKET_NAME": "videos", "NUM_PROXIES": "1",
-        "API_REGISTRATION_OPEN": "true",
-    })
+    configured = settings_process(
+        code,
+        {
+            "SECRET_KEY": "k" * 50,
+            "DATABASE_URL": "postgres://u@db:5432/x",
+            "REDIS_URL": "redis://r:6379/0",
+            "DEBUG": "true",
+            "AWS_STORAGE_BUCKET_NAME": "videos",
+            "NUM_PROXIES": "1",
+            "API_REGISTRATION_OPEN": "true",
+        },
+    )
     assert configured.stdout.split() == [
-        "django.db.backends.postgresql", "True", "channels_redis.core.RedisChannelLayer",
-        "storages.backends.s3.S3Storage", "True", "1",
+        "django.db.backends.postgresql",
+        "True",
+        "channels_redis.core.RedisChannelLayer",
+        "storages.backends.s3.S3Storage",
+        "True",
+        "1",
     ], configured.stderr
 
 
@@ -163,16 +201,20 @@ def test_setup_writes_a_private_signing_key_once(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
     subprocess.run(make, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert path.read_text().strip() == key  # written once: sessions and links survive a re-run
-    loaded = settings_process("from django.conf import settings; print(settings.SECRET_KEY)",
-                              {"SECRET_KEY_FILE": str(path)})
+    loaded = settings_process(
+        "from django.conf import settings; print(settings.SECRET_KEY)", {"SECRET_KEY_FILE": str(path)}
+    )
     assert loaded.stdout.strip() == key, loaded.stderr
 
 
 @pytest.mark.processes
 def test_check_deploy_is_clean_with_production_settings():
     production = {
-        "SECRET_KEY": secrets.token_urlsafe(50)[:50], "DEBUG": "false", "ALLOWED_HOSTS": "example.com",
-        "SECURE_SSL": "true", "CSRF_TRUSTED_ORIGINS": "https://example.com",
+        "SECRET_KEY": secrets.token_urlsafe(50)[:50],
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "example.com",
+        "SECURE_SSL": "true",
+        "CSRF_TRUSTED_ORIGINS": "https://example.com",
     }
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -182,7 +224,10 @@ def test_check_deploy_is_clean_with_production_settings():
 @pytest.mark.processes
 def test_bad_setting_value_is_a_clear_error():
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings", "DEBUG": "maybe"},
     )
     assert result.returncode != 0
@@ -213,8 +258,15 @@ def test_imports_run_one_way_down_the_layers():
     wrong = []
     for folder, path in _modules():
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else (
+                    [node.module]
+                    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                    else []
+                )
+            )
             for name in names:
                 if name.split(".")[0] in FORBIDDEN_IMPORTS.get(folder, ()):
                     wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
@@ -224,19 +276,47 @@ def test_imports_run_one_way_down_the_layers():
 # The tiers inside jobs, highest first (STYLE.md): a module imports only its own tier or lower ones.
 # A pattern ending in "." names a folder.
 JOBS_TIERS = [
-    ("interfaces", ("jobs.admin.", "jobs.api.", "jobs.management.", "jobs.benchmarks.", "jobs.views",
-                    "jobs.live.", "jobs.tasks", "jobs.apps")),
+    (
+        "interfaces",
+        (
+            "jobs.admin.",
+            "jobs.api.",
+            "jobs.management.",
+            "jobs.benchmarks.",
+            "jobs.views",
+            "jobs.live.",
+            "jobs.tasks",
+            "jobs.apps",
+        ),
+    ),
     ("services", ("jobs.services", "jobs.exports.importing", "jobs.maintenance.")),
     ("render and publishing", ("jobs.render.loop", "jobs.render.previews", "jobs.publishing.publications")),
     ("render queue", ("jobs.render.queue",)),
     ("render progress", ("jobs.render.progress",)),
     ("render steps", ("jobs.render.steps",)),
-    ("storyboard, exports, claims", ("jobs.storyboard", "jobs.exports.timeline", "jobs.exports.archive",
-                                     "jobs.publishing.youtube", "jobs.render.claims")),
+    (
+        "storyboard, exports, claims",
+        (
+            "jobs.storyboard",
+            "jobs.exports.timeline",
+            "jobs.exports.archive",
+            "jobs.publishing.youtube",
+            "jobs.render.claims",
+        ),
+    ),
     ("webhooks", ("jobs.webhooks",)),
     ("validation", ("jobs.validation",)),
-    ("files, options, records", ("jobs.files", "jobs.options", "jobs.records", "jobs.render.workspace",
-                                 "jobs.workitems", "jobs.footage.")),
+    (
+        "files, options, records",
+        (
+            "jobs.files",
+            "jobs.options",
+            "jobs.records",
+            "jobs.render.workspace",
+            "jobs.workitems",
+            "jobs.footage.",
+        ),
+    ),
     ("models", ("jobs.models",)),
 ]
 
@@ -252,7 +332,11 @@ def _jobs_imports() -> dict[str, set[str]]:
         name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         imported = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("jobs"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and (node.module or "").startswith("jobs")
+            ):
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
                     is_module = (ROOT / Path(*full.split("."))).with_suffix(".py").exists()
@@ -263,7 +347,9 @@ def _jobs_imports() -> dict[str, set[str]]:
 
 def _tier(module: str) -> int | None:
     for index, (_name, patterns) in enumerate(JOBS_TIERS):
-        if any(module.startswith(pattern) if pattern.endswith(".") else module == pattern for pattern in patterns):
+        if any(
+            module.startswith(pattern) if pattern.endswith(".") else module == pattern for pattern in patterns
+        ):
             return index
     return None
 
@@ -272,9 +358,13 @@ def test_every_module_of_jobs_has_a_tier_and_imports_only_its_tier_or_lower_ones
     modules = _jobs_imports()
     packages = {name for name in modules if (ROOT / Path(*name.split(".")) / "__init__.py").exists()}
     assert not [name for name in modules if name not in packages and _tier(name) is None]
-    upward = [f"{module} ({JOBS_TIERS[_tier(module)][0]}) imports {target} ({JOBS_TIERS[_tier(target)][0]})"
-              for module, targets in modules.items() if module not in packages
-              for target in targets if target not in packages and _tier(target) < _tier(module)]
+    upward = [
+        f"{module} ({JOBS_TIERS[_tier(module)][0]}) imports {target} ({JOBS_TIERS[_tier(target)][0]})"
+        for module, targets in modules.items()
+        if module not in packages
+        for target in targets
+        if target not in packages and _tier(target) < _tier(module)
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -305,7 +395,8 @@ def test_long_modules_say_why_they_are_one_module():
     import ast
 
     unexplained = [
-        str(path.relative_to(ROOT)) for _folder, path in _modules()
+        str(path.relative_to(ROOT))
+        for _folder, path in _modules()
         if len(path.read_text().splitlines()) > 500
         and "one module" not in (ast.get_docstring(ast.parse(path.read_text())) or "").lower()
     ]
@@ -337,9 +428,13 @@ def test_the_picture_card_rule_has_one_definition():
     """Which pictures the render drew or generated (and so remakes) is said once, on JobSplit."""
     import ast
 
-    places = [f"{path.relative_to(ROOT)}:{node.lineno}" for _folder, path in _modules()
-              if path.parts[len(ROOT.parts)] == "jobs" and "benchmarks" not in path.parts
-              and path.name != "examples.py"
-              for node in ast.walk(ast.parse(path.read_text()))
-              if isinstance(node, ast.Constant) and node.value in ("card", "flux")]
+    places = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for _folder, path in _modules()
+        if path.parts[len(ROOT.parts)] == "jobs"
+        and "benchmarks" not in path.parts
+        and path.name != "examples.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in ("card", "flux")
+    ]
     assert len(places) == 2 and all(place.startswith("jobs/models.py:") for place in places), places

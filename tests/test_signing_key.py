@@ -19,12 +19,12 @@ def resigned_with_the_repository_key(token: str, salt: str) -> str:
 
 
 def test_files_link_signed_with_the_repository_key_is_refused(db):
-    key = default_storage.save("jobs/1/1/subtitles.srt", ContentFile(
-        b"1\n00:00:00,000 --> 00:00:01,000\nhi\n"))
+    key = default_storage.save(
+        "jobs/1/1/subtitles.srt", ContentFile(b"1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+    )
     genuine = default_storage.url(key)
     token = genuine.removeprefix("/files/")
     forged = f"/files/{resigned_with_the_repository_key(token, MEDIA_SIGNING_SALT)}"
     anonymous = Client()
     assert anonymous.get(genuine).status_code == 200
     assert anonymous.get(forged).status_code == 404
-

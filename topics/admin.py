@@ -25,22 +25,50 @@ class PaletteField(forms.CharField):
 
 
 class TopicForm(forms.ModelForm):
-    palette = PaletteField(required=False, help_text="Comma-separated, e.g. #1F3A5F, #4D7EA8, #F2E8CF.",
-                           widget=forms.TextInput(attrs={"size": 60}))
-    real_clip_ratio = forms.FloatField(min_value=0, max_value=1, widget=forms.NumberInput(
-        attrs={"type": "range", "min": 0, "max": 1, "step": 0.05, "oninput": "this.title=this.value"}),
-        help_text="Share of segments that get a real clip from the library (0-1).")
+    palette = PaletteField(
+        required=False,
+        help_text="Comma-separated, e.g. #1F3A5F, #4D7EA8, #F2E8CF.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    real_clip_ratio = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        widget=forms.NumberInput(
+            attrs={"type": "range", "min": 0, "max": 1, "step": 0.05, "oninput": "this.title=this.value"}
+        ),
+        help_text="Share of segments that get a real clip from the library (0-1).",
+    )
 
     class Meta:
         model = Topic
-        fields = "__all__"
+        fields = [
+            "owner",
+            "name",
+            "prompt_gen_image",
+            "prompt_cover_image",
+            "prompt_image_prefix",
+            "prompt_l4",
+            "lora_name",
+            "lora_weight",
+            "palette",
+            "real_clip_ratio",
+            "clip_tags",
+            "extra",
+        ]
 
 
 @admin.register(Topic)
 class TopicAdmin(OwnedAdmin):
     form = TopicForm
-    list_display = ["name", "palette_swatches", "lora_name", "lora_weight", "real_clip_ratio", "owner",
-                    "updated_at"]
+    list_display = [
+        "name",
+        "palette_swatches",
+        "lora_name",
+        "lora_weight",
+        "real_clip_ratio",
+        "owner",
+        "updated_at",
+    ]
     list_filter = ["lora_name"]
     search_fields = ["name", "prompt_gen_image"]
     list_select_related = ["owner"]
@@ -48,9 +76,15 @@ class TopicAdmin(OwnedAdmin):
 
     @admin.display(description="Palette")
     def palette_swatches(self, obj: Topic) -> str:
-        colours = [colour for colour in obj.palette or []
-                   if isinstance(colour, str) and HEX_COLOUR.match(colour)]
-        return format_html_join(
-            "", '<span title="{}" style="display:inline-block;width:16px;height:16px;background:{};'
-            'border:1px solid #999;margin-right:2px"></span>', ((colour, colour) for colour in colours),
-        ) or "-"
+        colours = [
+            colour for colour in obj.palette or [] if isinstance(colour, str) and HEX_COLOUR.match(colour)
+        ]
+        return (
+            format_html_join(
+                "",
+                '<span title="{}" style="display:inline-block;width:16px;height:16px;background:{};'
+                'border:1px solid #999;margin-right:2px"></span>',
+                ((colour, colour) for colour in colours),
+            )
+            or "-"
+        )

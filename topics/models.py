@@ -22,16 +22,34 @@ class Topic(Owned):
     """The visual style of a channel's videos: prompts, LoRA, palette, real-clip share."""
 
     name = models.CharField(max_length=255, validators=[check_single_line])
-    prompt_gen_image = models.TextField(blank=True, max_length=PROMPT_MAX, validators=[check_multiline],
-                                        help_text="Image prompt for every segment.")
-    prompt_cover_image = models.TextField(blank=True, max_length=PROMPT_MAX, validators=[check_multiline],
-                                          help_text="Prompt for the cover picture.")
-    prompt_image_prefix = models.TextField(blank=True, max_length=PROMPT_MAX, validators=[check_multiline],
-                                           help_text="Put before every image prompt.")
-    prompt_l4 = models.TextField(blank=True, max_length=PROMPT_MAX, validators=[check_multiline],
-                                 help_text="Extra style prompt (seed's L4 level).")
+    prompt_gen_image = models.TextField(
+        blank=True,
+        max_length=PROMPT_MAX,
+        validators=[check_multiline],
+        help_text="Image prompt for every segment.",
+    )
+    prompt_cover_image = models.TextField(
+        blank=True,
+        max_length=PROMPT_MAX,
+        validators=[check_multiline],
+        help_text="Prompt for the cover picture.",
+    )
+    prompt_image_prefix = models.TextField(
+        blank=True,
+        max_length=PROMPT_MAX,
+        validators=[check_multiline],
+        help_text="Put before every image prompt.",
+    )
+    prompt_l4 = models.TextField(
+        blank=True,
+        max_length=PROMPT_MAX,
+        validators=[check_multiline],
+        help_text="Extra style prompt (seed's L4 level).",
+    )
     lora_name = models.CharField(
-        max_length=255, blank=True, validators=[LORA_NAME],
+        max_length=255,
+        blank=True,
+        validators=[LORA_NAME],
         help_text="A file or folder in the LoRA folder, e.g. warm-photo.safetensors.",
     )
     lora_weight = models.PositiveSmallIntegerField(
@@ -39,11 +57,14 @@ class Topic(Owned):
     )
     palette = models.JSONField(default=default_palette, blank=True, help_text="Hex colours for cards.")
     real_clip_ratio = models.FloatField(
-        default=0.25, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.25,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of segments that get a real clip from the library (0-1).",
     )
     clip_tags = models.CharField(
-        max_length=255, blank=True, validators=[check_single_line],
+        max_length=255,
+        blank=True,
+        validators=[check_single_line],
         help_text="Comma-separated tags preferred when picking clips.",
     )
     extra = models.JSONField(default=dict, blank=True, validators=[check_json_text])

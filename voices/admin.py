@@ -39,6 +39,7 @@ class VoiceAdmin(OwnedAdmin):
     def reference_player(self, obj: Voice) -> str:
         if not obj.reference:
             return "-"
-        return format_html('<audio controls preload="none" src="{}"></audio>',
-                           obj.reference.storage.url(obj.reference.name,
-                                                     expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
+        return format_html(
+            '<audio controls preload="none" src="{}"></audio>',
+            obj.reference.storage.url(obj.reference.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
+        )

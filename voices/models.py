@@ -8,12 +8,16 @@ from accounts.plain_text import check_single_line
 class Language(Owned):
     """A narration language and the TTS platform that speaks it."""
 
-    code = models.CharField(max_length=32, validators=[check_single_line],
-                            help_text="BCP-47 code, e.g. zh-CN, en-US.")
-    name = models.CharField(max_length=255, validators=[check_single_line],
-                            help_text="Display name, e.g. 中文.")
+    code = models.CharField(
+        max_length=32, validators=[check_single_line], help_text="BCP-47 code, e.g. zh-CN, en-US."
+    )
+    name = models.CharField(
+        max_length=255, validators=[check_single_line], help_text="Display name, e.g. 中文."
+    )
     platform = models.CharField(
-        max_length=64, default="espeak", validators=[check_single_line],
+        max_length=64,
+        default="espeak",
+        validators=[check_single_line],
         help_text="TTS backend: espeak (offline), seedvc, azure or edge.",
     )
 
@@ -32,14 +36,16 @@ class Language(Owned):
 
 class Voice(Owned):
     name = models.CharField(
-        max_length=255, validators=[check_single_line],
+        max_length=255,
+        validators=[check_single_line],
         help_text="The backend's voice name, e.g. cmn for espeak-ng.",
     )
     language = models.ForeignKey(
         Language, null=True, blank=True, on_delete=models.SET_NULL, related_name="voices"
     )
     reference = models.FileField(
-        upload_to="voices/references/", blank=True,
+        upload_to="voices/references/",
+        blank=True,
         help_text="Reference audio for voice-cloning backends.",
     )
 

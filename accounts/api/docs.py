@@ -12,9 +12,13 @@ class DetailSerializer(serializers.Serializer):
 
 
 def detail_response(description: str, message: str) -> OpenApiResponse:
-    return OpenApiResponse(response=DetailSerializer, description=description, examples=[
-        OpenApiExample(description, value={"detail": message}, response_only=True),
-    ])
+    return OpenApiResponse(
+        response=DetailSerializer,
+        description=description,
+        examples=[
+            OpenApiExample(description, value={"detail": message}, response_only=True),
+        ],
+    )
 
 
 ERROR_401 = detail_response("Not logged in", "Authentication credentials were not provided.")
@@ -25,7 +29,8 @@ ERROR_409 = detail_response("Still in use", "Still used by job 12; change or del
 
 def validation_error(example: dict[str, Any]) -> OpenApiResponse:
     return OpenApiResponse(
-        response=OpenApiTypes.OBJECT, description="Invalid input: messages per field.",
+        response=OpenApiTypes.OBJECT,
+        description="Invalid input: messages per field.",
         examples=[OpenApiExample("Invalid input", value=example, response_only=True, status_codes=["400"])],
     )
 
@@ -39,8 +44,15 @@ def request_example(name: str, value: Any) -> OpenApiExample:
 
 
 def owned_crud_docs(
-    *, noun: str, plural: str, serializer, example: dict[str, Any], write_example: dict[str, Any],
-    invalid_example: dict[str, Any], tag: str, documented_elsewhere: tuple[str, ...] = (),
+    *,
+    noun: str,
+    plural: str,
+    serializer,
+    example: dict[str, Any],
+    write_example: dict[str, Any],
+    invalid_example: dict[str, Any],
+    tag: str,
+    documented_elsewhere: tuple[str, ...] = (),
 ):
     """extend_schema_view for a ModelViewSet over an Owned model."""
     shown = response_example(noun.capitalize(), example)
@@ -49,22 +61,39 @@ def owned_crud_docs(
     invalid = validation_error(invalid_example)
     operations = dict(
         list=extend_schema(
-            summary=f"List {plural}", tags=[tag], examples=[shown],
+            summary=f"List {plural}",
+            tags=[tag],
+            examples=[shown],
             description=f"Your {plural} and the shared presets (superusers: all), paged.",
         ),
-        retrieve=extend_schema(summary=f"Get a {noun}", tags=[tag], examples=[shown],
-                               responses={200: serializer, 404: ERROR_404}),
-        create=extend_schema(summary=f"Create a {noun}", tags=[tag], examples=[write, created],
-                             description=f"The new {noun} belongs to you.",
-                             responses={201: serializer, 400: invalid, 401: ERROR_401}),
-        update=extend_schema(summary=f"Replace a {noun}", tags=[tag], examples=[write, shown],
-                             responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404}),
-        partial_update=extend_schema(
-            summary=f"Change a {noun}", tags=[tag], examples=[write, shown],
+        retrieve=extend_schema(
+            summary=f"Get a {noun}", tags=[tag], examples=[shown], responses={200: serializer, 404: ERROR_404}
+        ),
+        create=extend_schema(
+            summary=f"Create a {noun}",
+            tags=[tag],
+            examples=[write, created],
+            description=f"The new {noun} belongs to you.",
+            responses={201: serializer, 400: invalid, 401: ERROR_401},
+        ),
+        update=extend_schema(
+            summary=f"Replace a {noun}",
+            tags=[tag],
+            examples=[write, shown],
             responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404},
         ),
-        destroy=extend_schema(summary=f"Delete a {noun}", tags=[tag],
-                              responses={204: None, 403: ERROR_403, 404: ERROR_404, 409: ERROR_409}),
+        partial_update=extend_schema(
+            summary=f"Change a {noun}",
+            tags=[tag],
+            examples=[write, shown],
+            responses={200: serializer, 400: invalid, 403: ERROR_403, 404: ERROR_404},
+        ),
+        destroy=extend_schema(
+            summary=f"Delete a {noun}",
+            tags=[tag],
+            responses={204: None, 403: ERROR_403, 404: ERROR_404, 409: ERROR_409},
+        ),
     )
-    return extend_schema_view(**{name: schema for name, schema in operations.items()
-                                 if name not in documented_elsewhere})
+    return extend_schema_view(
+        **{name: schema for name, schema in operations.items() if name not in documented_elsewhere}
+    )

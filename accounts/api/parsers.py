@@ -14,6 +14,8 @@ class CheckedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json_parse(stream.read().decode(encoding), parse_constant=strict_constant if self.strict else None)
+            return json_parse(
+                stream.read().decode(encoding), parse_constant=strict_constant if self.strict else None
+            )
         except ValueError as error:  # a body that is not text in its encoding too
             raise ParseError(f"JSON parse error - {error}") from error

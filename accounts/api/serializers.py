@@ -23,8 +23,18 @@ class AccountSerializer(OwnedSerializer):
 
     class Meta:
         model = Account
-        fields = ["id", "username", "platform", "area", "extra", "logo_url", "owner", "shared",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "username",
+            "platform",
+            "area",
+            "extra",
+            "logo_url",
+            "owner",
+            "shared",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
     def get_logo_url(self, obj: Account) -> str:

@@ -34,12 +34,29 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/web
 
 # ffprobe's format_name -> extension. m4a is ffprobe's "mov,mp4,..." family with audio only.
 AUDIO_FORMATS = {
-    "wav": ".wav", "mp3": ".mp3", "mov,mp4,m4a,3gp,3g2,mj2": ".m4a", "ogg": ".ogg", "flac": ".flac",
+    "wav": ".wav",
+    "mp3": ".mp3",
+    "mov,mp4,m4a,3gp,3g2,mj2": ".m4a",
+    "ogg": ".ogg",
+    "flac": ".flac",
 }
 AUDIO_TYPES = {
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/mpeg", "audio/mp3", "audio/mp4",
-    "audio/x-m4a", "audio/m4a", "audio/aac", "audio/ogg", "application/ogg", "audio/vorbis", "audio/opus",
-    "audio/flac", "audio/x-flac",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+    "audio/vnd.wave",
+    "audio/mpeg",
+    "audio/mp3",
+    "audio/mp4",
+    "audio/x-m4a",
+    "audio/m4a",
+    "audio/aac",
+    "audio/ogg",
+    "application/ogg",
+    "audio/vorbis",
+    "audio/opus",
+    "audio/flac",
+    "audio/x-flac",
 }
 CLIP_TYPES = {"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/mkv"}
 WEBM_CODECS = {"vp8", "vp9", "av1", "opus", "vorbis"}
@@ -97,7 +114,8 @@ def check_image(uploaded, *, max_bytes: int = IMAGE_MAX_BYTES) -> ContentFile:
             if picture.width * picture.height > IMAGE_MAX_PIXELS:
                 raise ValidationError(
                     f"The picture is {picture.width}x{picture.height}; at most {IMAGE_MAX_PIXELS} pixels "
-                    "are allowed.", code="too_large",
+                    "are allowed.",
+                    code="too_large",
                 )
             picture.verify()
         with Image.open(ContentFile(data)) as picture:
@@ -146,8 +164,11 @@ def check_audio(uploaded, *, max_bytes: int = AUDIO_MAX_BYTES) -> ContentFile:
     streams = info.get("streams", [])
     extension = AUDIO_FORMATS.get(info.get("format", {}).get("format_name", ""))
     # An MP3's cover art shows up as a video stream marked attached_pic: that is fine.
-    moving_video = [s for s in streams if s.get("codec_type") == "video"
-                    and not s.get("disposition", {}).get("attached_pic")]
+    moving_video = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
     if extension is None or moving_video or not any(s.get("codec_type") == "audio" for s in streams):
         raise ValidationError(AUDIO_ACCEPTED, code="format")
     return ContentFile(data, name=f"{uuid.uuid4().hex}{extension}")

@@ -6,26 +6,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_text_rules'),
+        ("accounts", "0002_text_rules"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChannelCredentials',
+            name="ChannelCredentials",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('refresh_token_encrypted', models.BinaryField()),
-                ('scopes', models.CharField(blank=True, editable=False, max_length=500)),
-                ('connected_at', models.DateTimeField(editable=False)),
-                ('problem', models.CharField(blank=True, editable=False, help_text='Why publishing cannot use this grant (Google revoked it): connect the channel again.', max_length=500)),
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='channel_credentials', to='accounts.account')),
-                ('connected_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("refresh_token_encrypted", models.BinaryField()),
+                ("scopes", models.CharField(blank=True, editable=False, max_length=500)),
+                ("connected_at", models.DateTimeField(editable=False)),
+                (
+                    "problem",
+                    models.CharField(
+                        blank=True,
+                        editable=False,
+                        help_text="Why publishing cannot use this grant (Google revoked it): connect the channel again.",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="channel_credentials",
+                        to="accounts.account",
+                    ),
+                ),
+                (
+                    "connected_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'channel connection',
-                'ordering': ['account__username'],
+                "verbose_name": "channel connection",
+                "ordering": ["account__username"],
             },
         ),
     ]

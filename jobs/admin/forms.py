@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from accounts.api.uploads import checked_clip
-
 from jobs.models import StockClip
 from jobs.validation import PUBLISH_TITLE_MAX, clean_job_input
 
@@ -34,8 +33,11 @@ class JobAdminForm(forms.ModelForm):
     title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget)
     content = forms.CharField(required=False, strip=False, widget=widgets.AdminTextareaWidget)
     # One line, as YouTube shows it; the browser stops at the limit, clean_publish_title says why past it.
-    publish_title = forms.CharField(required=False, strip=False, widget=widgets.AdminTextInputWidget(
-        attrs={"maxlength": PUBLISH_TITLE_MAX}))
+    publish_title = forms.CharField(
+        required=False,
+        strip=False,
+        widget=widgets.AdminTextInputWidget(attrs={"maxlength": PUBLISH_TITLE_MAX}),
+    )
 
     user = None  # who is saving; JobAdmin.get_form sets it
     job_input: dict[str, Any]  # the checked fields for the service, set by clean()
@@ -55,8 +57,11 @@ class JobAdminForm(forms.ModelForm):
         """What job_create gets (every field) or job_update gets (the changed ones, like a PATCH).
         The owner is not a job rule: JobAdmin.save_model sets it for superusers."""
         adding = self.instance.pk is None
-        data = {name: value for name, value in self.cleaned_data.items()
-                if name != "owner" and (adding or name in self.changed_data)}
+        data = {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name != "owner" and (adding or name in self.changed_data)
+        }
         narration = data.pop("narration_audio", None)
         if narration is False:  # the "clear" box
             data["narration_audio"] = ""

@@ -5,7 +5,6 @@ Those views share JobAdmin's queryset and permission checks (`_job_to_change`), 
 one module; the work itself is in jobs.storyboard and jobs.services.
 """
 
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,23 +22,31 @@ from django.utils.html import format_html
 from accounts.admin import OwnedAdmin
 from accounts.api.uploads import check_image, checked_clip
 from accounts.json_text import json_parse
-
 from jobs import services, storyboard
-from jobs.exports import archive
-from jobs.exports import importing
-from jobs.render import previews
-from jobs.render import progress
-from jobs.exports import timeline as timelines
-from jobs.admin.publishing import PublishingAdminMixin
-from jobs.files import execution_urls
 from jobs.admin.forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
+from jobs.admin.publishing import PublishingAdminMixin
+from jobs.exports import archive, importing
+from jobs.exports import timeline as timelines
+from jobs.files import execution_urls
+from jobs.footage import stock
 from jobs.models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit, StockClip
 from jobs.records import step_records
+from jobs.render import previews, progress
 from jobs.render.steps import STEPS
-from jobs.footage import stock
 
-DUPLICATED_FIELDS = ["content", "description", "publish_title", "language", "voice", "topic", "account",
-                     "speech_speed", "orientation", "extra", "runorder"]
+DUPLICATED_FIELDS = [
+    "content",
+    "description",
+    "publish_title",
+    "language",
+    "voice",
+    "topic",
+    "account",
+    "speech_speed",
+    "orientation",
+    "extra",
+    "runorder",
+]
 
 
 def clock(milliseconds: int) -> str:
@@ -102,7 +109,9 @@ class JobExecutionInline(admin.TabularInline):
         parts = []
         # In pipeline order (the database keeps JSON keys in an order of its own: shortest first).
         records = step_records(obj.steps)
-        for name in sorted(records, key=lambda name: (list(STEPS).index(name) if name in STEPS else len(STEPS))):
+        for name in sorted(
+            records, key=lambda name: list(STEPS).index(name) if name in STEPS else len(STEPS)
+        ):
             record = records[name]
             seconds = record.raw.get("duration_s")
             timing = f" {seconds:.1f}s" if isinstance(seconds, (int, float)) else ""
@@ -117,8 +126,17 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
     change_form_template = "admin/jobs/job/change_form.html"
     form = JobAdminForm
-    list_display = ["title", "status_badge", "progress", "account_name", "language_code", "topic",
-                    "video_length", "created", "updated"]
+    list_display = [
+        "title",
+        "status_badge",
+        "progress",
+        "account_name",
+        "language_code",
+        "topic",
+        "video_length",
+        "created",
+        "updated",
+    ]
     list_filter = [LatestStatusFilter, "account", "language", "topic", "created_at", DeletedFilter]
     search_fields = ["title", "content"]
     list_select_related = ["account", "language", "topic"]
@@ -126,15 +144,38 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     readonly_fields = ["deleted_at", "created_at", "updated_at", "publications_list"]
     fieldsets = [
         (None, {"fields": ["title", "content", "runorder"]}),
-        ("Voice and look", {"fields": ["language", "voice", "speech_speed", "topic", "account",
-                                       "orientation", "narration_audio"]}),
+        (
+            "Voice and look",
+            {
+                "fields": [
+                    "language",
+                    "voice",
+                    "speech_speed",
+                    "topic",
+                    "account",
+                    "orientation",
+                    "narration_audio",
+                ]
+            },
+        ),
         ("Publishing", {"fields": ["publish_title", "description", "publications_list"]}),
-        ("Advanced", {"classes": ["collapse"], "fields": ["extra", "owner", "deleted_at", "created_at",
-                                                          "updated_at"]}),
+        (
+            "Advanced",
+            {"classes": ["collapse"], "fields": ["extra", "owner", "deleted_at", "created_at", "updated_at"]},
+        ),
     ]
     inlines = [JobExecutionInline]
-    actions = ["render", "cancel", "increase_priority", "duplicate", "soft_delete", "restore",
-               "export_zip", "export_csv", "publish"]
+    actions = [
+        "render",
+        "cancel",
+        "increase_priority",
+        "duplicate",
+        "soft_delete",
+        "restore",
+        "export_zip",
+        "export_csv",
+        "publish",
+    ]
 
     class Media:
         css = {"all": ["jobs/admin.css", "jobs/progress.css"]}
@@ -142,8 +183,10 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return self.fieldsets
-        return [(name, {**options, "fields": [f for f in options["fields"] if f != "owner"]})
-                for name, options in self.fieldsets]
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "owner"]})
+            for name, options in self.fieldsets
+        ]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -165,13 +208,20 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
 
     def get_queryset(self, request):
         success = JobExecution.objects.filter(job=OuterRef("pk")).successes()
-        return super().get_queryset(request).annotate(
-            latest_status=F("latest_execution__status"),
-            latest_progress=F("latest_execution__progress"),
-            latest_updated=F("latest_execution__updated_at"),
-            last_change=Greatest("updated_at", Coalesce("latest_execution__updated_at", "updated_at")),
-            video_ms=Subquery(success.annotate(
-                ms=Cast(KT("steps__narration__data__duration_ms"), IntegerField())).values("ms")[:1]),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_status=F("latest_execution__status"),
+                latest_progress=F("latest_execution__progress"),
+                latest_updated=F("latest_execution__updated_at"),
+                last_change=Greatest("updated_at", Coalesce("latest_execution__updated_at", "updated_at")),
+                video_ms=Subquery(
+                    success.annotate(
+                        ms=Cast(KT("steps__narration__data__duration_ms"), IntegerField())
+                    ).values("ms")[:1]
+                ),
+            )
         )
 
     @admin.display(description="Status", ordering="latest_status")
@@ -179,18 +229,30 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         status = getattr(obj, "latest_status", None) or "NEW"
         # data-job-status and data-job-progress: the job list's live updates (jobs/joblist.js) find them.
         if obj.deleted_at:
-            return format_html('<span class="status status-{}" data-job-status="{}">{}</span> '
-                               '<span class="status status-deleted">DELETED</span>', status.lower(), obj.pk, status)
-        return format_html('<span class="status status-{}" data-job-status="{}">{}</span>', status.lower(), obj.pk,
-                           status)
+            return format_html(
+                '<span class="status status-{}" data-job-status="{}">{}</span> '
+                '<span class="status status-deleted">DELETED</span>',
+                status.lower(),
+                obj.pk,
+                status,
+            )
+        return format_html(
+            '<span class="status status-{}" data-job-status="{}">{}</span>', status.lower(), obj.pk, status
+        )
 
     @admin.display(description="Progress", ordering="latest_progress")
     def progress(self, obj: Job) -> str:
         value = getattr(obj, "latest_progress", None)
         if value is None:
             return format_html('<span data-job-progress="{}">-</span>', obj.pk)
-        return format_html('<span data-job-progress="{}"><span class="mini-bar" title="{}%"><span style="width:{}%">'
-                           '</span></span> {}%</span>', obj.pk, value, value, value)
+        return format_html(
+            '<span data-job-progress="{}"><span class="mini-bar" title="{}%"><span style="width:{}%">'
+            "</span></span> {}%</span>",
+            obj.pk,
+            value,
+            value,
+            value,
+        )
 
     @admin.display(description="Account", ordering="account__username")
     def account_name(self, obj: Job) -> str:
@@ -202,15 +264,22 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, obj: Job) -> str:
-        return format_html('<span title="{}">{}</span>', obj.created_at.isoformat(),
-                           timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"))
+        return format_html(
+            '<span title="{}">{}</span>',
+            obj.created_at.isoformat(),
+            timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M"),
+        )
 
     @admin.display(description="Updated", ordering="last_change")
     def updated(self, obj: Job) -> str:
         """When the job or its latest render last changed; data-job-updated: the live list follows it."""
         changed = max(filter(None, [obj.updated_at, getattr(obj, "latest_updated", None)]))
-        return format_html('<span data-job-updated="{}" title="{}">{}</span>', obj.pk, changed.isoformat(),
-                           timezone.localtime(changed).strftime("%Y-%m-%d %H:%M"))
+        return format_html(
+            '<span data-job-updated="{}" title="{}">{}</span>',
+            obj.pk,
+            changed.isoformat(),
+            timezone.localtime(changed).strftime("%Y-%m-%d %H:%M"),
+        )
 
     @admin.display(description="Length", ordering="video_ms")
     def video_length(self, obj: Job) -> str:
@@ -232,8 +301,9 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
 
     @admin.action(description="Cancel the running render", permissions=["change"])
     def cancel(self, request, queryset) -> None:
-        executions = JobExecution.objects.filter(job__in=queryset, status__in=[ExecutionStatus.PENDING,
-                                                                               ExecutionStatus.RUNNING])
+        executions = JobExecution.objects.filter(
+            job__in=queryset, status__in=[ExecutionStatus.PENDING, ExecutionStatus.RUNNING]
+        )
         count = 0
         for execution in executions:
             services.execution_cancel(execution=execution)
@@ -270,8 +340,9 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         jobs = list(queryset.filter(deleted_at__isnull=True))
         for job in jobs:
             services.job_soft_delete(job=job)
-        self.message_user(request, f"Deleted {len(jobs)} job(s); restore them from the deleted filter.",
-                          messages.SUCCESS)
+        self.message_user(
+            request, f"Deleted {len(jobs)} job(s); restore them from the deleted filter.", messages.SUCCESS
+        )
 
     @admin.action(description="Restore", permissions=["change"])
     def restore(self, request, queryset) -> None:
@@ -286,8 +357,9 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         if bundle is None:
             self.message_user(request, "None of the selected jobs has a successful render.", messages.WARNING)
             return None
-        return FileResponse(bundle, as_attachment=True, filename="batchvideo-export.zip",
-                            content_type="application/zip")
+        return FileResponse(
+            bundle, as_attachment=True, filename="batchvideo-export.zip", content_type="application/zip"
+        )
 
     @admin.action(description="Export links (CSV)", permissions=["view"])
     def export_csv(self, request, queryset) -> HttpResponse:
@@ -303,18 +375,24 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         extra_context = dict(extra_context or {})
         if job is not None:
             success = job.latest_success
-            extra_context.update({
-                "job": job,
-                "snapshot": progress.job_snapshot(job),
-                "steps": list(STEPS),
-                "latest_urls": execution_urls(success, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
-                "latest_is_success": success is not None and success == job.latest_execution,
-                "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
-                "timeline_links": [(label, f"{reverse('admin:jobs_job_timeline', args=[job.pk])}?format={name}")
-                                   for name, label in timelines.FORMATS.items()] if success else [],
-                "can_change_job": self.has_change_permission(request, job),
-                "publish_url": reverse("admin:jobs_job_publish", args=[job.pk]),
-            })
+            extra_context.update(
+                {
+                    "job": job,
+                    "snapshot": progress.job_snapshot(job),
+                    "steps": list(STEPS),
+                    "latest_urls": execution_urls(success, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
+                    "latest_is_success": success is not None and success == job.latest_execution,
+                    "storyboard_url": reverse("admin:jobs_job_storyboard", args=[job.pk]),
+                    "timeline_links": [
+                        (label, f"{reverse('admin:jobs_job_timeline', args=[job.pk])}?format={name}")
+                        for name, label in timelines.FORMATS.items()
+                    ]
+                    if success
+                    else [],
+                    "can_change_job": self.has_change_permission(request, job),
+                    "publish_url": reverse("admin:jobs_job_publish", args=[job.pk]),
+                }
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     # ------------------------------------------------------------ custom views
@@ -323,8 +401,11 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         view = self.admin_site.admin_view
         return [
             path("<int:object_id>/storyboard/", view(self.storyboard_view), name="jobs_job_storyboard"),
-            path("<int:object_id>/storyboard/choose/", view(self.choose_image_view),
-                 name="jobs_job_choose_image"),
+            path(
+                "<int:object_id>/storyboard/choose/",
+                view(self.choose_image_view),
+                name="jobs_job_choose_image",
+            ),
             path("<int:object_id>/storyboard/resplit/", view(self.resplit_view), name="jobs_job_resplit"),
             path("<int:object_id>/storyboard/preview/", view(self.preview_view), name="jobs_job_preview"),
             path("<int:object_id>/rerender/", view(self.rerender_view), name="jobs_job_rerender"),
@@ -350,39 +431,65 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return self._storyboard_post(request, job, splits, clips)
         clips_by_id = {clip.pk: clip for clip in clips}
         narration = storyboard.storyboard_narration(job)
-        narration_url = (default_storage.url(narration.key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
-                         if narration else "")
+        narration_url = (
+            default_storage.url(narration.key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
+            if narration
+            else ""
+        )
         rows = []
         for number, split_row in enumerate(splits):
-            rows.append({
-                "split": split_row,
-                "start": clock(split_row.start_ms),
-                "end": clock(split_row.end_ms),
-                "images": [{"key": image["key"],
-                            "url": default_storage.url(image["key"], expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
+            rows.append(
+                {
+                    "split": split_row,
+                    "start": clock(split_row.start_ms),
+                    "end": clock(split_row.end_ms),
+                    "images": [
+                        {
+                            "key": image["key"],
+                            "url": default_storage.url(
+                                image["key"], expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS
+                            ),
                             "source": image.get("source") or "",
-                            "selected": image["key"] == split_row.selected}
-                           for image in split_row.images if image.get("key")],
-                # Where each boundary inside the segment is: "after sentence n".
-                "boundaries": list(enumerate(storyboard.sentences_of(split_row)[:-1], start=1)),
-                # The clips that fit the segment's keywords, best first, beside its pictures.
-                "candidates": [{"clip": clips_by_id[candidate["id"]], "score": candidate["score"],
-                                "credit": stock.clip_credit(clips_by_id[candidate["id"]]),
-                                "length": f"{clips_by_id[candidate['id']].duration_ms / 1000:.1f} s",
-                                "thumbnail": default_storage.url(clips_by_id[candidate["id"]].thumbnail.name,
-                                                                 expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)
-                                if clips_by_id[candidate["id"]].thumbnail else ""}
-                               for candidate in split_row.clip_candidates if candidate.get("id") in clips_by_id],
-                "candidate_ids": [candidate.get("id") for candidate in split_row.clip_candidates],
-                "last": number == len(splits) - 1,
-                # The stored narration, played from the segment's start to its end (a media fragment).
-                "audio": f"{narration_url}#t={split_row.start_ms / 1000:.3f},{split_row.end_ms / 1000:.3f}"
-                if narration_url else "",
-            })
+                            "selected": image["key"] == split_row.selected,
+                        }
+                        for image in split_row.images
+                        if image.get("key")
+                    ],
+                    # Where each boundary inside the segment is: "after sentence n".
+                    "boundaries": list(enumerate(storyboard.sentences_of(split_row)[:-1], start=1)),
+                    # The clips that fit the segment's keywords, best first, beside its pictures.
+                    "candidates": [
+                        {
+                            "clip": clips_by_id[candidate["id"]],
+                            "score": candidate["score"],
+                            "credit": stock.clip_credit(clips_by_id[candidate["id"]]),
+                            "length": f"{clips_by_id[candidate['id']].duration_ms / 1000:.1f} s",
+                            "thumbnail": default_storage.url(
+                                clips_by_id[candidate["id"]].thumbnail.name,
+                                expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS,
+                            )
+                            if clips_by_id[candidate["id"]].thumbnail
+                            else "",
+                        }
+                        for candidate in split_row.clip_candidates
+                        if candidate.get("id") in clips_by_id
+                    ],
+                    "candidate_ids": [candidate.get("id") for candidate in split_row.clip_candidates],
+                    "last": number == len(splits) - 1,
+                    # The stored narration, played from the segment's start to its end (a media fragment).
+                    "audio": f"{narration_url}#t={split_row.start_ms / 1000:.3f},{split_row.end_ms / 1000:.3f}"
+                    if narration_url
+                    else "",
+                }
+            )
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.model._meta, "original": job, "job": job, "title": f"Storyboard: {job.title}",
-            "rows": rows, "clips": clips,
+            "opts": self.model._meta,
+            "original": job,
+            "job": job,
+            "title": f"Storyboard: {job.title}",
+            "rows": rows,
+            "clips": clips,
             "choose_url": reverse("admin:jobs_job_choose_image", args=[job.pk]),
             "preview_url": reverse("admin:jobs_job_preview", args=[job.pk]),
             "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
@@ -405,15 +512,17 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             prompt = request.POST.get(f"prompt-{key}")
             try:
                 if (text is not None and text.strip() != split_row.text) or (
-                        prompt is not None and prompt.strip() != split_row.prompt):
+                    prompt is not None and prompt.strip() != split_row.prompt
+                ):
                     split_row.job = job
                     storyboard.split_update(split_row=split_row, text=text, prompt=prompt)
                 clip_id = request.POST.get(f"clip-{key}")
                 if clip_id is not None and clip_id != str(split_row.clip_id or ""):
                     if clip_id and clip_id not in clips_by_id:
                         raise ValidationError("That clip does not exist or is not yours.")
-                    storyboard.split_use_clip(split_row=split_row, clip=clips_by_id.get(clip_id),
-                                            user=request.user)
+                    storyboard.split_use_clip(
+                        split_row=split_row, clip=clips_by_id.get(clip_id), user=request.user
+                    )
                 upload = request.FILES.get(f"picture-{key}")
                 if upload is not None:  # the API's checks, in the API's words
                     storyboard.split_add_image(split_row=split_row, uploaded=check_image(upload))
@@ -440,12 +549,17 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 if not at.isdigit():
                     raise ValidationError("Choose the sentence to split after.")
                 new_part = storyboard.split_divide(split_row=by_id[divide], at=int(at))
-                self.message_user(request, f"Split segment {new_part.index - 1}: segment {new_part.index} "
-                                           "starts a new picture on the next render.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Split segment {new_part.index - 1}: segment {new_part.index} "
+                    "starts a new picture on the next render.",
+                    messages.SUCCESS,
+                )
             elif merge in by_id:
                 merged = storyboard.split_merge_next(split_row=by_id[merge])
-                self.message_user(request, f"Merged segments {merged.index} and {merged.index + 1}.",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"Merged segments {merged.index} and {merged.index + 1}.", messages.SUCCESS
+                )
         except ValidationError as error:
             return ["; ".join(error.messages)]
         return []
@@ -457,8 +571,11 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         try:
             if request.method == "POST":
                 plan = storyboard.storyboard_resplit(job=job)
-                self.message_user(request, f"Re-split into {len(plan.segments)} segments; {len(plan.kept)} kept "
-                                           "their pictures.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Re-split into {len(plan.segments)} segments; {len(plan.kept)} kept their pictures.",
+                    messages.SUCCESS,
+                )
                 return HttpResponseRedirect(storyboard_url)
             plan = storyboard.storyboard_resplit_plan(job=job)
         except ValidationError as error:
@@ -467,14 +584,24 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         current = list(job.splits.order_by("index"))
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.model._meta, "original": job, "job": job, "title": f"Re-split: {job.title}",
-            "plan": plan, "storyboard_url": storyboard_url,
+            "opts": self.model._meta,
+            "original": job,
+            "job": job,
+            "title": f"Re-split: {job.title}",
+            "plan": plan,
+            "storyboard_url": storyboard_url,
             "change_url": reverse("admin:jobs_job_change", args=[job.pk]),
-            "target_s": storyboard.segment_target_ms(job) / 1000, "current_count": len(current),
+            "target_s": storyboard.segment_target_ms(job) / 1000,
+            "current_count": len(current),
             "kept": [current[position] for position in plan.kept],
             "dropped": [current[position] for position in plan.dropped],
-            "segments": [{"segment": segment, "keeps": current[segment.origin].index if segment.origin is not None else None}
-                         for segment in plan.segments],
+            "segments": [
+                {
+                    "segment": segment,
+                    "keeps": current[segment.origin].index if segment.origin is not None else None,
+                }
+                for segment in plan.segments
+            ],
         }
         return TemplateResponse(request, "admin/jobs/job/resplit.html", context)
 
@@ -504,8 +631,12 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             return JsonResponse({"error": "Expected {split} of one of this job's segments."}, status=400)
         except ValidationError as error:
             return JsonResponse({"error": "; ".join(error.messages)}, status=400)
-        return JsonResponse({"split": split_row.pk,
-                             "url": default_storage.url(key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS)})
+        return JsonResponse(
+            {
+                "split": split_row.pk,
+                "url": default_storage.url(key, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
+            }
+        )
 
     def rerender_view(self, request, object_id: int):
         if request.method != "POST":
@@ -541,12 +672,16 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         if request.method == "POST" and "confirm" in request.POST:
             form = ImportConfirmForm(request.POST)
             if form.is_valid():
-                rows = importing.import_parse(form.cleaned_data["payload"].encode(),
-                                              filename=form.cleaned_data["filename"], user=request.user)
+                rows = importing.import_parse(
+                    form.cleaned_data["payload"].encode(),
+                    filename=form.cleaned_data["filename"],
+                    user=request.user,
+                )
                 jobs = importing.import_create(rows, user=request.user, enqueue=form.cleaned_data["enqueue"])
                 bad = sum(1 for row in rows if row.errors)
-                self.message_user(request, f"Created {len(jobs)} job(s); skipped {bad} bad row(s).",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"Created {len(jobs)} job(s); skipped {bad} bad row(s).", messages.SUCCESS
+                )
                 return HttpResponseRedirect(reverse("admin:jobs_job_changelist"))
             upload = ImportUploadForm()
         elif request.method == "POST":
@@ -559,13 +694,16 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 except ValidationError as error:
                     upload.add_error("file", error)
                 else:
-                    context.update({
-                        "rows": rows,
-                        "good": [row for row in rows if not row.errors],
-                        "bad": [row for row in rows if row.errors],
-                        "confirm": ImportConfirmForm(initial={"payload": data.decode("utf-8-sig"),
-                                                              "filename": filename}),
-                    })
+                    context.update(
+                        {
+                            "rows": rows,
+                            "good": [row for row in rows if not row.errors],
+                            "bad": [row for row in rows if row.errors],
+                            "confirm": ImportConfirmForm(
+                                initial={"payload": data.decode("utf-8-sig"), "filename": filename}
+                            ),
+                        }
+                    )
         else:
             upload = ImportUploadForm()
         context["upload"] = upload
@@ -574,14 +712,41 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
 
 @admin.register(JobExecution)
 class JobExecutionAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "status", "progress", "current_step", "worker_host", "attempt", "retry_count",
-                    "created_at", "started_at", "finished_at"]
+    list_display = [
+        "id",
+        "job",
+        "status",
+        "progress",
+        "current_step",
+        "worker_host",
+        "attempt",
+        "retry_count",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
     list_filter = ["status", "error_kind", "worker_host", "created_at"]
     search_fields = ["job__title", "detail", "error"]
     list_select_related = ["job"]
-    readonly_fields = ["job", "status", "progress", "current_step", "detail", "steps", "results",
-                       "worker_host", "heartbeat_at", "attempt", "retry_count", "retry_at", "error_kind", "error",
-                       "created_at", "started_at", "finished_at"]
+    readonly_fields = [
+        "job",
+        "status",
+        "progress",
+        "current_step",
+        "detail",
+        "steps",
+        "results",
+        "worker_host",
+        "heartbeat_at",
+        "attempt",
+        "retry_count",
+        "retry_at",
+        "error_kind",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
 
     def get_queryset(self, request):
         jobs = Job.objects.visible_to(request.user)
@@ -594,8 +759,17 @@ class JobExecutionAdmin(admin.ModelAdmin):
 @admin.register(StockClip)
 class StockClipAdmin(OwnedAdmin):
     form = StockClipForm
-    list_display = ["__str__", "preview", "tags", "duration_ms", "width", "height", "source", "licence",
-                    "owner"]
+    list_display = [
+        "__str__",
+        "preview",
+        "tags",
+        "duration_ms",
+        "width",
+        "height",
+        "source",
+        "licence",
+        "owner",
+    ]
     list_filter = ["source", "licence"]
     search_fields = ["title", "tags", "source"]
     list_select_related = ["owner"]
@@ -614,8 +788,10 @@ class StockClipAdmin(OwnedAdmin):
     def preview(self, obj: StockClip) -> str:
         if not obj.file:
             return "-"
-        return format_html('<video src="{}" preload="metadata" muted controls width="160"></video>',
-                           obj.file.storage.url(obj.file.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS))
+        return format_html(
+            '<video src="{}" preload="metadata" muted controls width="160"></video>',
+            obj.file.storage.url(obj.file.name, expire=settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS),
+        )
 
 
 @admin.register(CleanupRun)

@@ -11,31 +11,42 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs.publishing import publications
 from jobs.models import Job, Privacy, Publication, QuotaUsage
+from jobs.publishing import publications
 
 
 class PublishForm(forms.Form):
     """What an operator may choose; jobs.publishing.publications.publish_options_check judges it (as for the API)."""
 
     privacy = forms.ChoiceField(choices=[("", "Default"), *Privacy.choices], required=False)
-    publish_at = forms.DateTimeField(required=False, help_text="Scheduled: YouTube makes the video public then "
-                                     "(it stays private until). YYYY-MM-DD HH:MM, in the site's time zone.")
+    publish_at = forms.DateTimeField(
+        required=False,
+        help_text="Scheduled: YouTube makes the video public then "
+        "(it stays private until). YYYY-MM-DD HH:MM, in the site's time zone.",
+    )
     tags = forms.CharField(required=False, help_text="Comma-separated.")
     category_id = forms.CharField(required=False, max_length=8, help_text="Empty: the default category.")
-    force = forms.BooleanField(required=False, help_text="Upload another copy of a render that was published.")
+    force = forms.BooleanField(
+        required=False, help_text="Upload another copy of a render that was published."
+    )
 
     def options(self) -> publications.PublishOptions:
         data = self.cleaned_data
         return publications.PublishOptions(
-            privacy=data["privacy"], publish_at=data["publish_at"], category_id=data["category_id"].strip(),
-            tags=[tag.strip() for tag in data["tags"].split(",") if tag.strip()], force=data["force"])
+            privacy=data["privacy"],
+            publish_at=data["publish_at"],
+            category_id=data["category_id"].strip(),
+            tags=[tag.strip() for tag in data["tags"].split(",") if tag.strip()],
+            force=data["force"],
+        )
 
 
 def video_link(publication: Publication) -> str:
     if not publication.url:
         return "-"
-    return format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', publication.url, publication.video_id)
+    return format_html(
+        '<a href="{}" rel="noopener" target="_blank">{}</a>', publication.url, publication.video_id
+    )
 
 
 class PublishingAdminMixin:
@@ -47,8 +58,14 @@ class PublishingAdminMixin:
         rows = list(obj.publications.select_related("account")[:10]) if obj is not None and obj.pk else []
         if not rows:
             return "-"
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>#{} {} to {}: {} {}</li>", (
-            (row.pk, row.status, row.account.username, video_link(row), row.detail) for row in rows)))
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>#{} {} to {}: {} {}</li>",
+                ((row.pk, row.status, row.account.username, video_link(row), row.detail) for row in rows),
+            ),
+        )
 
     @admin.action(description="Publish to YouTube (latest successful render)", permissions=["change"])
     def publish(self, request, queryset) -> None:
@@ -59,8 +76,14 @@ class PublishingAdminMixin:
             self.message_user(request, f"Queued {len(queued)} publication(s) to YouTube.", messages.SUCCESS)
 
     def get_urls(self):
-        return [path("<int:object_id>/publish/", self.admin_site.admin_view(self.publish_view),
-                     name="jobs_job_publish"), *super().get_urls()]
+        return [
+            path(
+                "<int:object_id>/publish/",
+                self.admin_site.admin_view(self.publish_view),
+                name="jobs_job_publish",
+            ),
+            *super().get_urls(),
+        ]
 
     def publish_view(self, request, object_id: int):
         job: Job = self._job_to_change(request, object_id)
@@ -68,30 +91,74 @@ class PublishingAdminMixin:
         form = PublishForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
-                publication = publications.publication_request(job=job, user=request.user, options=form.options())
+                publication = publications.publication_request(
+                    job=job, user=request.user, options=form.options()
+                )
             except ValidationError as error:
                 for message in error.messages:
                     form.add_error(None, message)
             else:
-                self.message_user(request, f"Queued publication {publication.pk} of render "
-                                           f"{publication.execution_id} to {publication.account.username}.",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"Queued publication {publication.pk} of render "
+                    f"{publication.execution_id} to {publication.account.username}.",
+                    messages.SUCCESS,
+                )
                 return HttpResponseRedirect(change_url)
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": job, "job": job,
-                   "title": f"Publish to YouTube: {job.title}", "form": form, "change_url": change_url,
-                   "publications": job.publications.select_related("account")[:20]}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": job,
+            "job": job,
+            "title": f"Publish to YouTube: {job.title}",
+            "form": form,
+            "change_url": change_url,
+            "publications": job.publications.select_related("account")[:20],
+        }
         return TemplateResponse(request, "admin/jobs/job/publish.html", context)
 
 
 @admin.register(Publication)
 class PublicationAdmin(admin.ModelAdmin):
-    list_display = ["id", "job", "account", "status", "video", "privacy", "attempts", "scheduled_for", "created_at"]
+    list_display = [
+        "id",
+        "job",
+        "account",
+        "status",
+        "video",
+        "privacy",
+        "attempts",
+        "scheduled_for",
+        "created_at",
+    ]
     list_filter = ["status", "privacy"]
     search_fields = ["job__title", "video_id", "detail"]
     list_select_related = ["job", "account"]
-    fields = ["job", "execution", "account", "status", "video", "title", "description", "tags", "category_id",
-              "language", "privacy", "publish_at", "forced", "uploaded_bytes", "thumbnail_done", "captions_done",
-              "attempts", "scheduled_for", "detail", "error", "requested_by", "created_at", "published_at"]
+    fields = [
+        "job",
+        "execution",
+        "account",
+        "status",
+        "video",
+        "title",
+        "description",
+        "tags",
+        "category_id",
+        "language",
+        "privacy",
+        "publish_at",
+        "forced",
+        "uploaded_bytes",
+        "thumbnail_done",
+        "captions_done",
+        "attempts",
+        "scheduled_for",
+        "detail",
+        "error",
+        "requested_by",
+        "created_at",
+        "published_at",
+    ]
     readonly_fields = fields
 
     def get_queryset(self, request):

@@ -6,16 +6,18 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.admin import OwnedAdmin
-
 from jobs import webhooks
 from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
 
 
 class WebhookForm(forms.ModelForm):
     url = forms.CharField(max_length=2000, help_text="Where events are POSTed; public addresses only.")
-    events = forms.MultipleChoiceField(choices=EventKind.choices, required=False,
-                                       widget=forms.CheckboxSelectMultiple,
-                                       help_text="None ticked: all of them.")
+    events = forms.MultipleChoiceField(
+        choices=EventKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: all of them.",
+    )
 
     class Meta:
         model = Webhook
@@ -28,9 +30,11 @@ class WebhookForm(forms.ModelForm):
 def _secrets_page(request, pairs: list[tuple[Webhook, str]]) -> TemplateResponse:
     """The new secrets, shown on this one page and kept nowhere else (not in messages, not in the session)."""
     # The admin's pages are never cached (no-store): nor is this one.
-    return TemplateResponse(request, "admin/jobs/webhook/secrets.html",
-                            {**admin.site.each_context(request), "title": "Webhook secrets",
-                             "secrets": pairs})
+    return TemplateResponse(
+        request,
+        "admin/jobs/webhook/secrets.html",
+        {**admin.site.each_context(request), "title": "Webhook secrets", "secrets": pairs},
+    )
 
 
 @admin.register(Webhook)
@@ -51,16 +55,18 @@ class WebhookAdmin(OwnedAdmin):
         if not change:
             self.default_owner(request, obj, change)
             obj.secret = webhooks.secret_new()
-        webhooks.webhook_update(webhook=obj, url=obj.url, description=obj.description, events=obj.events,
-                                is_active=obj.is_active)
+        webhooks.webhook_update(
+            webhook=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
+        )
 
     def response_add(self, request, obj: Webhook, post_url_continue=None):
         return _secrets_page(request, [(obj, obj.secret)])
 
     @admin.action(description="Give the selected webhooks new secrets", permissions=["change"])
     def rotate_secret(self, request, queryset) -> TemplateResponse:
-        return _secrets_page(request, [(webhook, webhooks.webhook_rotate_secret(webhook=webhook))
-                                       for webhook in queryset])
+        return _secrets_page(
+            request, [(webhook, webhooks.webhook_rotate_secret(webhook=webhook)) for webhook in queryset]
+        )
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -75,13 +81,31 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "event_id", "webhook", "status", "attempts", "next_attempt_at",
-                    "delivered_at", "created_at"]
+    list_display = [
+        "id",
+        "kind",
+        "event_id",
+        "webhook",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    ]
     list_filter = ["status", "kind", "created_at"]
     search_fields = ["event_id", "webhook__url"]
     list_select_related = ["webhook"]
-    readonly_fields = ["webhook", "event_id", "kind", "payload", "status", "attempts", "next_attempt_at",
-                       "delivered_at", "created_at"]
+    readonly_fields = [
+        "webhook",
+        "event_id",
+        "kind",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "created_at",
+    ]
     inlines = [WebhookAttemptInline]
     actions = ["resend"]
 

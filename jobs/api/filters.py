@@ -1,8 +1,8 @@
 import django_filters
 from django.db.models import QuerySet
 
-from jobs.models import NEW, ExecutionStatus, Job, JobExecution, StockClip
 from jobs.api.serializers import STATUS_CHOICES
+from jobs.models import NEW, ExecutionStatus, Job, JobExecution, StockClip
 
 ID_MAX = 2**63 - 1
 
@@ -27,16 +27,22 @@ class IdListFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
 
 
 class JobFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=STATUS_CHOICES, method="filter_status",
-                                         help_text="Status of the latest render; NEW: never rendered.")
+    status = django_filters.ChoiceFilter(
+        choices=STATUS_CHOICES,
+        method="filter_status",
+        help_text="Status of the latest render; NEW: never rendered.",
+    )
     account = IdFilter(field_name="account_id", help_text="Account id.")
     language = IdFilter(field_name="language_id", help_text="Language id.")
     topic = IdFilter(field_name="topic_id", help_text="Topic id.")
     ids = IdListFilter(field_name="id", help_text="Comma-separated job ids, e.g. 1,2,3.")
-    search = django_filters.CharFilter(field_name="title", lookup_expr="icontains",
-                                       help_text="Part of the title.")
-    ordering = django_filters.OrderingFilter(fields=("runorder", "id", "created_at", "updated_at", "title"),
-                                             help_text="Sort by these; -name sorts descending.")
+    search = django_filters.CharFilter(
+        field_name="title", lookup_expr="icontains", help_text="Part of the title."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=("runorder", "id", "created_at", "updated_at", "title"),
+        help_text="Sort by these; -name sorts descending.",
+    )
 
     class Meta:
         model = Job
@@ -49,8 +55,9 @@ class JobFilter(django_filters.FilterSet):
 
 
 class ExecutionFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=ExecutionStatus.choices,
-                                                 help_text="One or more statuses (repeat the parameter).")
+    status = django_filters.MultipleChoiceFilter(
+        choices=ExecutionStatus.choices, help_text="One or more statuses (repeat the parameter)."
+    )
     job = IdFilter(field_name="job_id", help_text="Job id.")
 
     class Meta:

@@ -1,5 +1,9 @@
 """Read serializers shape what clients see; write serializers only type-check, and the rules
-themselves live in jobs.validation (through the services), jobs.options and accounts.brand."""
+themselves live in jobs.validation (through the services), jobs.options and accounts.brand.
+
+One module, past 500 lines: every read and write shape of the jobs API, side by side, so a
+field's schema and its output are read together.
+"""
 
 from datetime import datetime
 from typing import Any
@@ -14,27 +18,34 @@ from rest_framework import serializers
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
 from accounts.models import Account
 from accounts.plain_text import check_single_line
+from jobs.files import execution_urls
+from jobs.models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
+from jobs.options import JOB_EXTRA_JSON_SCHEMA
+from jobs.records import step_records
+from jobs.render.progress import execution_eta
+from jobs.render.steps import STEPS
+from jobs.validation import (
+    CONTENT_MAX,
+    DESCRIPTION_MAX,
+    PROMPT_MAX,
+    PUBLISH_TITLE_MAX,
+    RUNORDER_MAX,
+    RUNORDER_MESSAGE,
+    RUNORDER_MIN,
+    TITLE_MAX,
+)
 from topics.api.serializers import TopicBriefSerializer
 from topics.models import Topic
 from voices.api.serializers import LanguageBriefSerializer, VoiceBriefSerializer
 from voices.models import Language, Voice
 
-from jobs.files import execution_urls
-from jobs.models import NEW, ExecutionStatus, Job, JobExecution, JobSplit, Orientation, StockClip
-from jobs.records import step_records
-from jobs.render.progress import execution_eta
-from jobs.render.steps import STEPS
-from jobs.options import JOB_EXTRA_JSON_SCHEMA
-from jobs.validation import (
-    CONTENT_MAX, DESCRIPTION_MAX, PROMPT_MAX, PUBLISH_TITLE_MAX, RUNORDER_MAX, RUNORDER_MESSAGE, RUNORDER_MIN,
-    TITLE_MAX,
-)
-
 STATUS_CHOICES = [(NEW, "Never rendered"), *ExecutionStatus.choices]
 # Wrapped in allOf so drf-spectacular keeps it inline instead of making a "Status" enum component,
 # whose name would clash with the execution status enum's.
-JOB_STATUS_SCHEMA = {"allOf": [{"type": "string", "enum": [value for value, _label in STATUS_CHOICES]}],
-                     "description": "Status of the latest render; NEW when never rendered."}
+JOB_STATUS_SCHEMA = {
+    "allOf": [{"type": "string", "enum": [value for value, _label in STATUS_CHOICES]}],
+    "description": "Status of the latest render; NEW when never rendered.",
+}
 
 
 # ---------------------------------------------------------------- executions
@@ -49,14 +60,33 @@ def _step_summary(steps: dict[str, Any]) -> dict[str, Any]:
 
 class ExecutionSerializer(serializers.ModelSerializer):
     duration_s = serializers.SerializerMethodField(help_text="Seconds from start to finish (or until now).")
-    error_kind = serializers.CharField(read_only=True, help_text=(
-        "Why the last attempt ended: permanent, transient or unexpected; empty when nothing failed."))
+    error_kind = serializers.CharField(
+        read_only=True,
+        help_text=(
+            "Why the last attempt ended: permanent, transient or unexpected; empty when nothing failed."
+        ),
+    )
 
     class Meta:
         model = JobExecution
-        fields = ["id", "job", "status", "detail", "progress", "current_step", "worker_host", "retry_count",
-                  "attempt", "retry_at", "error_kind", "cancel_requested", "created_at", "started_at",
-                  "finished_at", "duration_s"]
+        fields = [
+            "id",
+            "job",
+            "status",
+            "detail",
+            "progress",
+            "current_step",
+            "worker_host",
+            "retry_count",
+            "attempt",
+            "retry_at",
+            "error_kind",
+            "cancel_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_s",
+        ]
         read_only_fields = fields
 
     def get_duration_s(self, execution: JobExecution) -> float | None:
@@ -64,17 +94,22 @@ class ExecutionSerializer(serializers.ModelSerializer):
         return round(duration.total_seconds(), 3) if duration is not None else None
 
 
-@extend_schema_field({
-    "type": "object",
-    "additionalProperties": {"type": "object", "properties": {
-        "status": {"type": "string", "enum": ["running", "done", "reused", "failed", "cancelled"]},
-        "started_at": {"type": "string", "format": "date-time", "nullable": True},
-        "finished_at": {"type": "string", "format": "date-time", "nullable": True},
-        "duration_s": {"type": "number", "nullable": True},
-        "error": {"type": "string", "nullable": True},
-    }},
-    "description": "Per pipeline step, in order: status, times, duration and error.",
-})
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["running", "done", "reused", "failed", "cancelled"]},
+                "started_at": {"type": "string", "format": "date-time", "nullable": True},
+                "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+                "duration_s": {"type": "number", "nullable": True},
+                "error": {"type": "string", "nullable": True},
+            },
+        },
+        "description": "Per pipeline step, in order: status, times, duration and error.",
+    }
+)
 class StepsField(serializers.Field):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(read_only=True, **kwargs)
@@ -108,15 +143,26 @@ class ExecutionDetailSerializer(ExecutionSerializer):
 
     def to_representation(self, execution: JobExecution) -> dict[str, Any]:
         return {
-            "id": execution.pk, "job": execution.job_id, "status": execution.status, "detail": execution.detail,
-            "progress": execution.progress, "current_step": execution.current_step,
-            "worker_host": execution.worker_host, "retry_count": execution.retry_count,
-            "attempt": execution.attempt, "retry_at": _time(execution.retry_at), "error_kind": execution.error_kind,
-            "cancel_requested": execution.cancel_requested, "created_at": _time(execution.created_at),
-            "started_at": _time(execution.started_at), "finished_at": _time(execution.finished_at),
+            "id": execution.pk,
+            "job": execution.job_id,
+            "status": execution.status,
+            "detail": execution.detail,
+            "progress": execution.progress,
+            "current_step": execution.current_step,
+            "worker_host": execution.worker_host,
+            "retry_count": execution.retry_count,
+            "attempt": execution.attempt,
+            "retry_at": _time(execution.retry_at),
+            "error_kind": execution.error_kind,
+            "cancel_requested": execution.cancel_requested,
+            "created_at": _time(execution.created_at),
+            "started_at": _time(execution.started_at),
+            "finished_at": _time(execution.finished_at),
             "duration_s": self.get_duration_s(execution),
-            "heartbeat_at": _time(execution.heartbeat_at), "error": execution.error,
-            "steps": _step_summary(execution.steps or {}), "urls": self.get_urls(execution),
+            "heartbeat_at": _time(execution.heartbeat_at),
+            "error": execution.error,
+            "steps": _step_summary(execution.steps or {}),
+            "urls": self.get_urls(execution),
             "eta_s": self.get_eta_s(execution),
         }
 
@@ -144,11 +190,25 @@ class ClipSerializer(OwnedSerializer):
 
     class Meta:
         model = StockClip
-        fields = ["id", "title", "url", "duration_ms", "width", "height", "tags", "source", "licence",
-                  "owner", "shared", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "title",
+            "url",
+            "duration_ms",
+            "width",
+            "height",
+            "tags",
+            "source",
+            "licence",
+            "owner",
+            "shared",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["duration_ms", "width", "height", "created_at", "updated_at"]
-        extra_kwargs = {name: {"validators": [check_single_line]}
-                        for name in ("title", "tags", "source", "licence")}
+        extra_kwargs = {
+            name: {"validators": [check_single_line]} for name in ("title", "tags", "source", "licence")
+        }
 
     def get_url(self, clip: StockClip) -> str:
         return _clip_url(clip)
@@ -158,14 +218,22 @@ class ClipUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="MP4, MOV, WebM or Matroska video (at most settings.API_CLIP_MAX_BYTES, 200 MB)."
     )
-    title = serializers.CharField(max_length=255, required=False, allow_blank=True,
-                                  validators=[check_single_line])
-    tags = serializers.CharField(max_length=255, required=False, allow_blank=True,
-                                 validators=[check_single_line], help_text="Comma-separated, e.g. landscape,sea")
-    source = serializers.CharField(max_length=255, required=False, allow_blank=True,
-                                   validators=[check_single_line])
-    licence = serializers.CharField(max_length=255, required=False, allow_blank=True,
-                                    validators=[check_single_line])
+    title = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, validators=[check_single_line]
+    )
+    tags = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        validators=[check_single_line],
+        help_text="Comma-separated, e.g. landscape,sea",
+    )
+    source = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, validators=[check_single_line]
+    )
+    licence = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, validators=[check_single_line]
+    )
 
 
 class ClipBriefSerializer(serializers.ModelSerializer):
@@ -195,8 +263,7 @@ class SplitImageSerializer(serializers.Serializer):
 def _clip_brief(clip: StockClip | None) -> dict[str, Any] | None:
     if clip is None:
         return None
-    return {"id": clip.pk, "title": clip.title, "duration_ms": clip.duration_ms,
-            "url": _clip_url(clip)}
+    return {"id": clip.pk, "title": clip.title, "duration_ms": clip.duration_ms, "url": _clip_url(clip)}
 
 
 class SplitSerializer(serializers.ModelSerializer):
@@ -209,32 +276,58 @@ class SplitSerializer(serializers.ModelSerializer):
     clip = ClipBriefSerializer(read_only=True, allow_null=True)
     duration_ms = serializers.IntegerField(read_only=True)
     sentences = serializers.ListField(
-        child=serializers.CharField(), read_only=True,
+        child=serializers.CharField(),
+        read_only=True,
         help_text="The narration's sentences this segment shows, in order; split it between two of them.",
     )
 
     class Meta:
         model = JobSplit
-        fields = ["id", "index", "start_ms", "end_ms", "duration_ms", "text", "sentences", "prompt", "images",
-                  "selected", "selected_url", "clip", "updated_at"]
+        fields = [
+            "id",
+            "index",
+            "start_ms",
+            "end_ms",
+            "duration_ms",
+            "text",
+            "sentences",
+            "prompt",
+            "images",
+            "selected",
+            "selected_url",
+            "clip",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def to_representation(self, split_row: JobSplit) -> dict[str, Any]:
         return {
-            "id": split_row.pk, "index": split_row.index, "start_ms": split_row.start_ms,
-            "end_ms": split_row.end_ms, "duration_ms": split_row.duration_ms, "text": split_row.text,
-            "sentences": list(split_row.sentences), "prompt": split_row.prompt,
-            "images": self.get_images(split_row), "selected": split_row.selected,
-            "selected_url": self.get_selected_url(split_row), "clip": _clip_brief(split_row.clip),
+            "id": split_row.pk,
+            "index": split_row.index,
+            "start_ms": split_row.start_ms,
+            "end_ms": split_row.end_ms,
+            "duration_ms": split_row.duration_ms,
+            "text": split_row.text,
+            "sentences": list(split_row.sentences),
+            "prompt": split_row.prompt,
+            "images": self.get_images(split_row),
+            "selected": split_row.selected,
+            "selected_url": self.get_selected_url(split_row),
+            "clip": _clip_brief(split_row.clip),
             "updated_at": _time(split_row.updated_at),
         }
 
     @extend_schema_field(SplitImageSerializer(many=True))
     def get_images(self, split_row: JobSplit) -> list[dict[str, Any]]:
         return [
-            {"key": image.get("key", ""), "url": _url(image.get("key", "")),
-             "seed": image.get("seed"), "source": image.get("source", "")}
-            for image in split_row.images if isinstance(image, dict)
+            {
+                "key": image.get("key", ""),
+                "url": _url(image.get("key", "")),
+                "seed": image.get("seed"),
+                "source": image.get("source", ""),
+            }
+            for image in split_row.images
+            if isinstance(image, dict)
         ]
 
     def get_selected_url(self, split_row: JobSplit) -> str:
@@ -242,20 +335,33 @@ class SplitSerializer(serializers.ModelSerializer):
 
 
 class SplitUpdateSerializer(serializers.Serializer):
-    text = serializers.CharField(required=False, trim_whitespace=False,
-                                 help_text="New narration text; the job's script changes with it.")
-    prompt = serializers.CharField(required=False, allow_blank=True, max_length=PROMPT_MAX,
-                                   help_text="The picture prompt; control characters are removed.")
-    selected = serializers.CharField(required=False,
-                                     help_text="Key of one of the segment's `images` to show.")
-    clip = OwnedPrimaryKeyField(queryset=StockClip.objects.all(), required=False, allow_null=True,
-                                check_visibility=False,
-                                help_text="A library clip to show instead; null for none.")
+    text = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        help_text="New narration text; the job's script changes with it.",
+    )
+    prompt = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=PROMPT_MAX,
+        help_text="The picture prompt; control characters are removed.",
+    )
+    selected = serializers.CharField(
+        required=False, help_text="Key of one of the segment's `images` to show."
+    )
+    clip = OwnedPrimaryKeyField(
+        queryset=StockClip.objects.all(),
+        required=False,
+        allow_null=True,
+        check_visibility=False,
+        help_text="A library clip to show instead; null for none.",
+    )
 
 
 class SplitDivideSerializer(serializers.Serializer):
     at = serializers.IntegerField(
-        min_value=1, max_value=CONTENT_MAX,  # a sentence has at least one character
+        min_value=1,
+        max_value=CONTENT_MAX,  # a sentence has at least one character
         help_text="Split after this sentence of the segment (1-based): 1 to the number of its sentences - 1.",
     )
 
@@ -266,9 +372,13 @@ class SplitPreviewSerializer(serializers.Serializer):
 
 class ResplitSerializer(serializers.Serializer):
     kept = serializers.ListField(
-        child=serializers.IntegerField(), help_text="Indexes (before) of the segments that kept their choices.")
+        child=serializers.IntegerField(),
+        help_text="Indexes (before) of the segments that kept their choices.",
+    )
     dropped = serializers.ListField(
-        child=serializers.IntegerField(), help_text="Indexes (before) of the segments regrouped, choices and all.")
+        child=serializers.IntegerField(),
+        help_text="Indexes (before) of the segments regrouped, choices and all.",
+    )
     splits = SplitSerializer(many=True, help_text="The new storyboard.")
 
 
@@ -290,9 +400,24 @@ class JobListSerializer(serializers.ModelSerializer):
     row: the list is the API's hottest path, and DRF's per-field machinery cost more than its
     queries. The fields document it; a test checks that both give the same."""
 
-    COLUMNS = ("id", "title", "latest_execution__status", "latest_execution__detail",
-               "latest_execution__progress", "latest_execution_id", "language_id", "voice_id", "topic_id",
-               "account_id", "orientation", "speech_speed", "runorder", "owner_id", "created_at", "updated_at")
+    COLUMNS = (
+        "id",
+        "title",
+        "latest_execution__status",
+        "latest_execution__detail",
+        "latest_execution__progress",
+        "latest_execution_id",
+        "language_id",
+        "voice_id",
+        "topic_id",
+        "account_id",
+        "orientation",
+        "speech_speed",
+        "runorder",
+        "owner_id",
+        "created_at",
+        "updated_at",
+    )
 
     status = serializers.SerializerMethodField(
         help_text="Status of the latest render; NEW when never rendered."
@@ -308,20 +433,44 @@ class JobListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "title", "status", "status_detail", "progress", "latest_execution", "language",
-                  "voice", "topic", "account", "orientation", "speech_speed", "runorder", "owner",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "title",
+            "status",
+            "status_detail",
+            "progress",
+            "latest_execution",
+            "language",
+            "voice",
+            "topic",
+            "account",
+            "orientation",
+            "speech_speed",
+            "runorder",
+            "owner",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
         owner = row["owner_id"]
         return {
-            "id": row["id"], "title": row["title"], "status": row["latest_execution__status"] or NEW,
-            "status_detail": row["latest_execution__detail"], "progress": row["latest_execution__progress"],
-            "latest_execution": row["latest_execution_id"], "language": row["language_id"],
-            "voice": row["voice_id"], "topic": row["topic_id"], "account": row["account_id"],
-            "orientation": row["orientation"], "speech_speed": row["speech_speed"], "runorder": row["runorder"],
-            "owner": str(owner) if owner is not None else None, "created_at": _time(row["created_at"]),
+            "id": row["id"],
+            "title": row["title"],
+            "status": row["latest_execution__status"] or NEW,
+            "status_detail": row["latest_execution__detail"],
+            "progress": row["latest_execution__progress"],
+            "latest_execution": row["latest_execution_id"],
+            "language": row["language_id"],
+            "voice": row["voice_id"],
+            "topic": row["topic_id"],
+            "account": row["account_id"],
+            "orientation": row["orientation"],
+            "speech_speed": row["speech_speed"],
+            "runorder": row["runorder"],
+            "owner": str(owner) if owner is not None else None,
+            "created_at": _time(row["created_at"]),
             "updated_at": _time(row["updated_at"]),
         }
 
@@ -343,38 +492,73 @@ class JobDetailSerializer(JobListSerializer):
     deleted = serializers.BooleanField(source="is_deleted", read_only=True)
 
     class Meta(JobListSerializer.Meta):
-        fields = [*JobListSerializer.Meta.fields, "content", "description", "publish_title", "extra",
-                  "splits", "deleted"]
+        fields = [
+            *JobListSerializer.Meta.fields,
+            "content",
+            "description",
+            "publish_title",
+            "extra",
+            "splits",
+            "deleted",
+        ]
         read_only_fields = fields
 
     @staticmethod
     def detail_queryset(jobs: QuerySet[Job]) -> QuerySet[Job]:
         """What `to_representation` reads, in two queries."""
         splits = JobSplit.objects.select_related("clip").order_by("index")
-        return jobs.select_related("language", "voice", "topic", "account", "latest_execution").prefetch_related(
-            Prefetch("splits", queryset=splits)
-        )
+        return jobs.select_related(
+            "language", "voice", "topic", "account", "latest_execution"
+        ).prefetch_related(Prefetch("splits", queryset=splits))
 
     def to_representation(self, job: Job) -> dict[str, Any]:
         execution, language, voice, topic = job.latest_execution, job.language, job.voice, job.topic
         split = SplitSerializer(context=self.context)
         return {
-            "id": job.pk, "title": job.title, "status": execution.status if execution else NEW,
+            "id": job.pk,
+            "title": job.title,
+            "status": execution.status if execution else NEW,
             "status_detail": execution.detail if execution else None,
             "progress": execution.progress if execution else None,
             "latest_execution": ExecutionDetailSerializer(context=self.context).to_representation(execution)
-            if execution else None,
-            "language": {"id": language.pk, "code": language.code, "name": language.name,
-                         "platform": language.platform} if language else None,
-            "voice": {"id": voice.pk, "name": voice.name, "language": voice.language_id,
-                      "reference_url": voice.reference.url if voice.reference else ""}
-            if voice else None,
-            "topic": {"id": topic.pk, "name": topic.name, "prompt_gen_image": topic.prompt_gen_image,
-                      "lora_name": topic.lora_name, "real_clip_ratio": topic.real_clip_ratio} if topic else None,
-            "account": self.get_account(job), "orientation": job.orientation, "speech_speed": job.speech_speed,
-            "runorder": job.runorder, "owner": str(job.owner_id) if job.owner_id is not None else None,
-            "created_at": _time(job.created_at), "updated_at": _time(job.updated_at), "content": job.content,
-            "description": job.description, "publish_title": job.publish_title, "extra": job.extra,
+            if execution
+            else None,
+            "language": {
+                "id": language.pk,
+                "code": language.code,
+                "name": language.name,
+                "platform": language.platform,
+            }
+            if language
+            else None,
+            "voice": {
+                "id": voice.pk,
+                "name": voice.name,
+                "language": voice.language_id,
+                "reference_url": voice.reference.url if voice.reference else "",
+            }
+            if voice
+            else None,
+            "topic": {
+                "id": topic.pk,
+                "name": topic.name,
+                "prompt_gen_image": topic.prompt_gen_image,
+                "lora_name": topic.lora_name,
+                "real_clip_ratio": topic.real_clip_ratio,
+            }
+            if topic
+            else None,
+            "account": self.get_account(job),
+            "orientation": job.orientation,
+            "speech_speed": job.speech_speed,
+            "runorder": job.runorder,
+            "owner": str(job.owner_id) if job.owner_id is not None else None,
+            "created_at": _time(job.created_at),
+            "updated_at": _time(job.updated_at),
+            "content": job.content,
+            "description": job.description,
+            "publish_title": job.publish_title,
+            "extra": job.extra,
             "splits": [split.to_representation(split_row) for split_row in job.splits.all()],
             "deleted": job.is_deleted,
         }
@@ -398,37 +582,50 @@ class JobWriteSerializer(serializers.Serializer):
     """Types only: the rules (lengths, cleaning, ranges, whose rows) are jobs.validation's."""
 
     title = serializers.CharField(
-        trim_whitespace=False, allow_blank=True, validators=[SchemaMaxLength(TITLE_MAX)],
+        trim_whitespace=False,
+        allow_blank=True,
+        validators=[SchemaMaxLength(TITLE_MAX)],
         help_text=f"1-{TITLE_MAX} characters; control characters are removed.",
     )
     content = serializers.CharField(
-        trim_whitespace=False, allow_blank=True,
+        trim_whitespace=False,
+        allow_blank=True,
         help_text="The script, 1-10000 characters after removing #@#editor notes#@# and control characters.",
     )
     description = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
         validators=[SchemaMaxLength(DESCRIPTION_MAX)],
         help_text=f"Published with the video: at most {DESCRIPTION_MAX} characters (YouTube's limit) after "
         "removing control characters (tabs and line breaks stay).",
     )
     publish_title = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
         validators=[SchemaMaxLength(PUBLISH_TITLE_MAX)],
         help_text=f"The video's title where it is published (empty: the title): one line of at most "
         f"{PUBLISH_TITLE_MAX} characters (YouTube's limit); control characters are removed.",
     )
-    language = OwnedPrimaryKeyField(queryset=Language.objects.all(), required=False, allow_null=True,
-                                    check_visibility=False)
-    voice = OwnedPrimaryKeyField(queryset=Voice.objects.all(), required=False, allow_null=True,
-                                 check_visibility=False)
-    topic = OwnedPrimaryKeyField(queryset=Topic.objects.all(), required=False, allow_null=True,
-                                 check_visibility=False)
-    account = OwnedPrimaryKeyField(queryset=Account.objects.all(), required=False, allow_null=True,
-                                   check_visibility=False)
+    language = OwnedPrimaryKeyField(
+        queryset=Language.objects.all(), required=False, allow_null=True, check_visibility=False
+    )
+    voice = OwnedPrimaryKeyField(
+        queryset=Voice.objects.all(), required=False, allow_null=True, check_visibility=False
+    )
+    topic = OwnedPrimaryKeyField(
+        queryset=Topic.objects.all(), required=False, allow_null=True, check_visibility=False
+    )
+    account = OwnedPrimaryKeyField(
+        queryset=Account.objects.all(), required=False, allow_null=True, check_visibility=False
+    )
     speech_speed = serializers.FloatField(required=False, help_text="0.5-2.0")
     orientation = serializers.ChoiceField(choices=Orientation.choices, required=False)
     runorder = serializers.IntegerField(
-        required=False, min_value=RUNORDER_MIN, max_value=RUNORDER_MAX,
+        required=False,
+        min_value=RUNORDER_MIN,
+        max_value=RUNORDER_MAX,
         error_messages={"min_value": RUNORDER_MESSAGE, "max_value": RUNORDER_MESSAGE},
         help_text=f"Lower renders first; {RUNORDER_MIN} to {RUNORDER_MAX}.",
     )
@@ -437,7 +634,9 @@ class JobWriteSerializer(serializers.Serializer):
 
 class JobCreateSerializer(JobWriteSerializer):
     render = serializers.BooleanField(
-        required=False, default=False, write_only=True,
+        required=False,
+        default=False,
+        write_only=True,
         help_text="Queue the job's render in the same call (as POST .../render/ would).",
     )
 
@@ -471,7 +670,6 @@ class JobExportRowSerializer(serializers.Serializer):
     video_url = serializers.CharField()
     cover_url = serializers.CharField()
     subtitles_url = serializers.CharField()
-
 
     @extend_schema_field(JOB_STATUS_SCHEMA)
     def get_status(self, row: dict) -> str:

@@ -23,30 +23,56 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.docs import (
-    ERROR_401, ERROR_403, ERROR_404, detail_response, owned_crud_docs, request_example, response_example,
+    ERROR_401,
+    ERROR_403,
+    ERROR_404,
+    detail_response,
+    owned_crud_docs,
+    request_example,
+    response_example,
     validation_error,
 )
 from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
 from accounts.api.parsers import CheckedJSONParser
 from accounts.api.uploads import checked_clip
-from voices.api.serializers import AudioUploadSerializer
-
 from jobs import services, storyboard
-from jobs.exports import archive
-from jobs.exports import timeline as timelines
-from jobs.models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
 from jobs.api.examples import (
-    CLIP_EXAMPLE, EXECUTION_EXAMPLE, JOB_BATCH_EXAMPLE, JOB_BATCH_INVALID_EXAMPLE, JOB_DETAIL_EXAMPLE,
-    JOB_INVALID_EXAMPLE, JOB_LIST_EXAMPLE, JOB_WRITE_EXAMPLE, MUSIC_EXAMPLE, PENDING_EXAMPLE, RESPLIT_EXAMPLE,
+    CLIP_EXAMPLE,
+    EXECUTION_EXAMPLE,
+    JOB_BATCH_EXAMPLE,
+    JOB_BATCH_INVALID_EXAMPLE,
+    JOB_DETAIL_EXAMPLE,
+    JOB_INVALID_EXAMPLE,
+    JOB_LIST_EXAMPLE,
+    JOB_WRITE_EXAMPLE,
+    MUSIC_EXAMPLE,
+    PENDING_EXAMPLE,
+    RESPLIT_EXAMPLE,
 )
 from jobs.api.filters import ClipFilter, ExecutionFilter, JobFilter
 from jobs.api.serializers import (
-    ClipSerializer, ClipUploadSerializer, ExecutionDetailSerializer, ExecutionSerializer,
-    JobBatchResultSerializer, JobBatchSerializer, JobCreateSerializer, JobDescriptionSerializer,
-    JobDetailSerializer, JobExportRowSerializer, JobListSerializer, JobPrioritySerializer, JobWriteSerializer,
-    MusicSerializer, ResplitSerializer, SplitSerializer,
+    ClipSerializer,
+    ClipUploadSerializer,
+    ExecutionDetailSerializer,
+    ExecutionSerializer,
+    JobBatchResultSerializer,
+    JobBatchSerializer,
+    JobCreateSerializer,
+    JobDescriptionSerializer,
+    JobDetailSerializer,
+    JobExportRowSerializer,
+    JobListSerializer,
+    JobPrioritySerializer,
+    JobWriteSerializer,
+    MusicSerializer,
+    ResplitSerializer,
+    SplitSerializer,
 )
+from jobs.exports import archive
+from jobs.exports import timeline as timelines
+from jobs.models import ACTIVE_STATUSES, NEW, Job, JobExecution, StockClip
+from voices.api.serializers import AudioUploadSerializer
 
 EXPORT_MAX_ROWS = 1000
 NOT_RENDERABLE = {"non_field_errors": ["This job is deleted; restore it before rendering."]}
@@ -60,8 +86,9 @@ class JobExportCSVRenderer(BaseRenderer):
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data: Any, accepted_media_type: str | None = None,
-               renderer_context: dict | None = None) -> bytes:
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None
+    ) -> bytes:
         if isinstance(data, list):
             return archive.export_csv(rows=data).encode("utf-8")
         lines = data.items() if isinstance(data, dict) else []  # a dict is an error reply
@@ -85,41 +112,69 @@ class FormatIsNotARenderer(DefaultContentNegotiation):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List jobs", tags=["jobs"], examples=[response_example("Job", JOB_LIST_EXAMPLE)],
+        summary="List jobs",
+        tags=["jobs"],
+        examples=[response_example("Job", JOB_LIST_EXAMPLE)],
         description="Your jobs (and shared ones; superusers: all), without deleted ones, with the status of "
         "their latest render. Filters: status, account, language, topic, ids, search; page and page_size "
         "(at most 200).",
     ),
     retrieve=extend_schema(
-        summary="Get a job", tags=["jobs"], examples=[response_example("Job", JOB_DETAIL_EXAMPLE)],
+        summary="Get a job",
+        tags=["jobs"],
+        examples=[response_example("Job", JOB_DETAIL_EXAMPLE)],
         description="With language, voice, topic, account, the segments and the latest execution, whose "
-        "results are signed links.", responses={200: JobDetailSerializer, 404: ERROR_404},
+        "results are signed links.",
+        responses={200: JobDetailSerializer, 404: ERROR_404},
     ),
     create=extend_schema(
-        summary="Create a job", tags=["jobs"], request=JobCreateSerializer,
+        summary="Create a job",
+        tags=["jobs"],
+        request=JobCreateSerializer,
         responses={201: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 401: ERROR_401},
-        examples=[request_example("New job", JOB_WRITE_EXAMPLE),
-                  request_example("New job, rendered at once", {**JOB_WRITE_EXAMPLE, "render": True}),
-                  response_example("Created", {**JOB_DETAIL_EXAMPLE, "status": NEW, "latest_execution": None,
-                                               "splits": []}, "201")],
+        examples=[
+            request_example("New job", JOB_WRITE_EXAMPLE),
+            request_example("New job, rendered at once", {**JOB_WRITE_EXAMPLE, "render": True}),
+            response_example(
+                "Created",
+                {**JOB_DETAIL_EXAMPLE, "status": NEW, "latest_execution": None, "splits": []},
+                "201",
+            ),
+        ],
         description='With `"render": true` the render is queued in the same call and the answer shows its '
         "execution (PENDING) as latest_execution.",
     ),
     update=extend_schema(
-        summary="Replace a job", tags=["jobs"], request=JobWriteSerializer,
-        responses={200: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 403: ERROR_403,
-                   404: ERROR_404},
+        summary="Replace a job",
+        tags=["jobs"],
+        request=JobWriteSerializer,
+        responses={
+            200: JobDetailSerializer,
+            400: validation_error(JOB_INVALID_EXAMPLE),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
         examples=[request_example("Job", JOB_WRITE_EXAMPLE), response_example("Job", JOB_DETAIL_EXAMPLE)],
     ),
     partial_update=extend_schema(
-        summary="Change a job", tags=["jobs"], request=JobWriteSerializer,
-        responses={200: JobDetailSerializer, 400: validation_error(JOB_INVALID_EXAMPLE), 403: ERROR_403,
-                   404: ERROR_404},
-        examples=[request_example("New title", {"title": "更新后的标题", "language": 2}),
-                  response_example("Job", JOB_DETAIL_EXAMPLE)],
+        summary="Change a job",
+        tags=["jobs"],
+        request=JobWriteSerializer,
+        responses={
+            200: JobDetailSerializer,
+            400: validation_error(JOB_INVALID_EXAMPLE),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
+        examples=[
+            request_example("New title", {"title": "更新后的标题", "language": 2}),
+            response_example("Job", JOB_DETAIL_EXAMPLE),
+        ],
     ),
     destroy=extend_schema(
-        summary="Delete a job", tags=["jobs"], responses={204: None, 403: ERROR_403, 404: ERROR_404},
+        summary="Delete a job",
+        tags=["jobs"],
+        responses={204: None, 403: ERROR_403, 404: ERROR_404},
         description="A soft delete: the job disappears from the lists; its renders and files stay until a "
         "clean-up; POST .../restore/ brings it back.",
     ),
@@ -184,11 +239,18 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return Response(self._detail(job.pk), status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Create many jobs at once", tags=["jobs"], request=JobBatchSerializer,
-        responses={201: JobBatchResultSerializer, 400: validation_error(JOB_BATCH_INVALID_EXAMPLE),
-                   401: ERROR_401},
-        examples=[request_example("Two jobs, rendered", JOB_BATCH_EXAMPLE),
-                  response_example("Created", {"jobs": [{**JOB_DETAIL_EXAMPLE, "splits": []}]}, "201")],
+        summary="Create many jobs at once",
+        tags=["jobs"],
+        request=JobBatchSerializer,
+        responses={
+            201: JobBatchResultSerializer,
+            400: validation_error(JOB_BATCH_INVALID_EXAMPLE),
+            401: ERROR_401,
+        },
+        examples=[
+            request_example("Two jobs, rendered", JOB_BATCH_EXAMPLE),
+            response_example("Created", {"jobs": [{**JOB_DETAIL_EXAMPLE, "splits": []}]}, "201"),
+        ],
         description="All or nothing, in one transaction: each row is checked as POST /api/v1/jobs/ checks "
         "one; when any row is bad the answer is 400 with the errors under `jobs`, keyed by the row's index "
         "(from 0), every bad row and every bad field in one answer, and nothing is created. Rows are "
@@ -225,8 +287,9 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
             if problems:
                 services.job_check_many(user=request.user, rows=typed, row_errors=type_errors)
             else:
-                jobs = services.job_create_many(user=request.user, rows=typed, render=render,
-                                                row_errors=type_errors)
+                jobs = services.job_create_many(
+                    user=request.user, rows=typed, render=render, row_errors=type_errors
+                )
         except services.BatchRowErrors as error:
             problems["jobs"] = {str(index): fields for index, fields in error.rows.items()}
         if problems:
@@ -241,14 +304,18 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         row is not an object at all)."""
         if not isinstance(row, dict):
             return None
-        rest = JobWriteSerializer(data={name: value for name, value in row.items() if name not in errors},
-                                  partial=True, context=self.get_serializer_context())
+        rest = JobWriteSerializer(
+            data={name: value for name, value in row.items() if name not in errors},
+            partial=True,
+            context=self.get_serializer_context(),
+        )
         return dict(rest.validated_data) if rest.is_valid() else None
 
     def update(self, request, *args, **kwargs) -> Response:
         job = self.get_object()
-        serializer = JobWriteSerializer(data=request.data, partial=kwargs.get("partial", False),
-                                        context=self.get_serializer_context())
+        serializer = JobWriteSerializer(
+            data=request.data, partial=kwargs.get("partial", False), context=self.get_serializer_context()
+        )
         serializer.is_valid(raise_exception=True)
         services.job_update(job=job, user=request.user, **serializer.validated_data)
         return Response(self._detail(job.pk))
@@ -257,40 +324,71 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         services.job_soft_delete(job=instance)
 
     @extend_schema(
-        summary="Description and signed links", tags=["jobs"], responses={200: JobDescriptionSerializer,
-                                                                          404: ERROR_404},
+        summary="Description and signed links",
+        tags=["jobs"],
+        responses={200: JobDescriptionSerializer, 404: ERROR_404},
         description="What to paste into the publishing platform: the publish title, the description and "
         "signed links to the latest successful render's files.",
-        examples=[response_example("Description", {
-            "id": 123, "title": "测试视频", "publish_title": "公园散步", "description": "A walk in the park.",
-            "links": {"video": "https://bucket.s3.example.com/jobs/123/41/video.mp4?X-Amz-Signature=...",
-                      "cover": "https://bucket.s3.example.com/jobs/123/41/cover.jpg?X-Amz-Signature=..."},
-            "text": "公园散步\n\nA walk in the park.\n\nVideo: https://bucket.s3.example.com/...\n"
+        examples=[
+            response_example(
+                "Description",
+                {
+                    "id": 123,
+                    "title": "测试视频",
+                    "publish_title": "公园散步",
+                    "description": "A walk in the park.",
+                    "links": {
+                        "video": "https://bucket.s3.example.com/jobs/123/41/video.mp4?X-Amz-Signature=...",
+                        "cover": "https://bucket.s3.example.com/jobs/123/41/cover.jpg?X-Amz-Signature=...",
+                    },
+                    "text": "公园散步\n\nA walk in the park.\n\nVideo: https://bucket.s3.example.com/...\n"
                     "Cover: https://bucket.s3.example.com/...",
-        })],
+                },
+            )
+        ],
     )
     @action(detail=True, methods=["get"])
     def desc(self, request, pk=None) -> Response:
         return Response(archive.job_description(job=self.get_object()))
 
     @extend_schema(
-        summary="Export titles, descriptions and links", tags=["jobs"],
-        parameters=[OpenApiParameter("format", str, enum=["json", "csv"],
-                                     description="json (default) or csv")],
-        responses={(200, "application/json"): JobExportRowSerializer(many=True),
-                   (200, "text/csv"): OpenApiTypes.STR,
-                   400: validation_error({"detail": TOO_MANY_TO_EXPORT})},
+        summary="Export titles, descriptions and links",
+        tags=["jobs"],
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "csv"], description="json (default) or csv")
+        ],
+        responses={
+            (200, "application/json"): JobExportRowSerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+            400: validation_error({"detail": TOO_MANY_TO_EXPORT}),
+        },
         description="The jobs the list's filters select (e.g. ids=1,2,3 or account=3), as JSON or as CSV "
         f"(?format=csv or Accept: text/csv), with signed links to their latest successful render. At most "
         f"{EXPORT_MAX_ROWS} jobs.",
-        examples=[response_example("Export", [{
-            "id": 123, "title": "测试视频", "publish_title": "公园散步", "description": "A walk in the park.",
-            "status": "SUCCESS", "video_url": "/files/ImpvYnMvMTIzLzQxL3ZpZGVvLm1wNCI:1tX...",
-            "cover_url": "/files/ImpvYnMvMTIzLzQxL2NvdmVyLmpwZyI:1tX...", "subtitles_url": "",
-        }])],
+        examples=[
+            response_example(
+                "Export",
+                [
+                    {
+                        "id": 123,
+                        "title": "测试视频",
+                        "publish_title": "公园散步",
+                        "description": "A walk in the park.",
+                        "status": "SUCCESS",
+                        "video_url": "/files/ImpvYnMvMTIzLzQxL3ZpZGVvLm1wNCI:1tX...",
+                        "cover_url": "/files/ImpvYnMvMTIzLzQxL2NvdmVyLmpwZyI:1tX...",
+                        "subtitles_url": "",
+                    }
+                ],
+            )
+        ],
     )
-    @action(detail=False, methods=["get"], renderer_classes=[JSONRenderer, JobExportCSVRenderer],
-            pagination_class=None)
+    @action(
+        detail=False,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, JobExportCSVRenderer],
+        pagination_class=None,
+    )
     def export(self, request) -> Response:
         # One row more than allowed tells that the filters select too many.
         rows = archive.export_rows(jobs=self.filter_queryset(self.get_queryset()), limit=EXPORT_MAX_ROWS + 1)
@@ -302,16 +400,29 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return response
 
     @extend_schema(
-        summary="Editable timeline of the latest render", tags=["jobs"],
-        parameters=[OpenApiParameter(
-            "format", str, enum=[*timelines.FORMATS],
-            description="; ".join(f"{name}: {label}" for name, label in timelines.FORMATS.items())
-            + f". Default: {timelines.DEFAULT_FORMAT}.")],
-        responses={(200, "application/zip"): OpenApiTypes.BINARY,
-                   400: validation_error({"format": [timelines.UNKNOWN_FORMAT.format(
-                       value="avid", choices=", ".join(timelines.FORMATS))]}),
-                   404: ERROR_404,
-                   409: detail_response("Nothing to export", timelines.NO_RENDER)},
+        summary="Editable timeline of the latest render",
+        tags=["jobs"],
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=[*timelines.FORMATS],
+                description="; ".join(f"{name}: {label}" for name, label in timelines.FORMATS.items())
+                + f". Default: {timelines.DEFAULT_FORMAT}.",
+            )
+        ],
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            400: validation_error(
+                {
+                    "format": [
+                        timelines.UNKNOWN_FORMAT.format(value="avid", choices=", ".join(timelines.FORMATS))
+                    ]
+                }
+            ),
+            404: ERROR_404,
+            409: detail_response("Nothing to export", timelines.NO_RENDER),
+        },
         description="The latest successful render's storyboard as a timeline an editing app opens: the "
         "segments' pictures or clips at their times, the narration, the music and the subtitles (SRT), in one "
         "zip with every file it uses under relative paths. otio: OpenTimelineIO; fcpxml: Final Cut Pro X; "
@@ -329,7 +440,9 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return FileResponse(archive, as_attachment=True, filename=filename, content_type="application/zip")
 
     @extend_schema(
-        summary="Render before everything queued", tags=["jobs"], request=None,
+        summary="Render before everything queued",
+        tags=["jobs"],
+        request=None,
         responses={200: JobPrioritySerializer, 403: ERROR_403, 404: ERROR_404},
         examples=[response_example("New place", {"id": 123, "runorder": -1})],
     )
@@ -339,9 +452,15 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return Response({"id": job.pk, "runorder": job.runorder})
 
     @extend_schema(
-        summary="Render the job", tags=["jobs"], request=None,
-        responses={202: ExecutionDetailSerializer, 400: validation_error(NOT_RENDERABLE),
-                   403: ERROR_403, 404: ERROR_404},
+        summary="Render the job",
+        tags=["jobs"],
+        request=None,
+        responses={
+            202: ExecutionDetailSerializer,
+            400: validation_error(NOT_RENDERABLE),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
         examples=[response_example("Queued", PENDING_EXAMPLE, "202")],
         description="Queues a render and answers at once with its execution (PENDING); a worker renders it. "
         "When the job is already queued or rendering, that execution is returned instead: a job never "
@@ -352,9 +471,15 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return self._enqueue(self.get_object())
 
     @extend_schema(
-        summary="Render again after changes", tags=["jobs"], request=None,
-        responses={202: ExecutionDetailSerializer, 400: validation_error(NOT_RENDERABLE),
-                   403: ERROR_403, 404: ERROR_404},
+        summary="Render again after changes",
+        tags=["jobs"],
+        request=None,
+        responses={
+            202: ExecutionDetailSerializer,
+            400: validation_error(NOT_RENDERABLE),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
         examples=[response_example("Queued", PENDING_EXAMPLE, "202")],
         description="Like render. Every step whose inputs did not change since an earlier render (same text, "
         "voice, pictures, brand...) reuses that render's stored outputs instead of running again: after "
@@ -370,12 +495,26 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="Cancel the running or queued render", tags=["jobs"], request=None,
-        responses={200: ExecutionDetailSerializer, 403: ERROR_403, 404: ERROR_404,
-                   409: detail_response("Nothing to cancel", "This job has no queued or running render.")},
-        examples=[response_example("Cancelled", {**PENDING_EXAMPLE, "status": "CANCELLED",
-                                                 "detail": "Cancelled before it started",
-                                                 "cancel_requested": True})],
+        summary="Cancel the running or queued render",
+        tags=["jobs"],
+        request=None,
+        responses={
+            200: ExecutionDetailSerializer,
+            403: ERROR_403,
+            404: ERROR_404,
+            409: detail_response("Nothing to cancel", "This job has no queued or running render."),
+        },
+        examples=[
+            response_example(
+                "Cancelled",
+                {
+                    **PENDING_EXAMPLE,
+                    "status": "CANCELLED",
+                    "detail": "Cancelled before it started",
+                    "cancel_requested": True,
+                },
+            )
+        ],
         description="A queued render is cancelled at once; a running one stops at its next progress point "
         "(its status stays RUNNING with cancel_requested true until then).",
     )
@@ -384,13 +523,16 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         job = self.get_object()
         active = job.executions.filter(status__in=ACTIVE_STATUSES).first()
         if active is None:
-            return Response({"detail": "This job has no queued or running render."},
-                            status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"detail": "This job has no queued or running render."}, status=status.HTTP_409_CONFLICT
+            )
         execution = services.execution_cancel(execution=active)
         return Response(ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data)
 
     @extend_schema(
-        summary="Restore a deleted job", tags=["jobs"], request=None,
+        summary="Restore a deleted job",
+        tags=["jobs"],
+        request=None,
         responses={200: JobDetailSerializer, 403: ERROR_403, 404: ERROR_404},
         examples=[response_example("Restored", JOB_DETAIL_EXAMPLE)],
     )
@@ -400,10 +542,21 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         return Response(self._detail(job.pk))
 
     @extend_schema(
-        summary="Group the segments again from scratch", tags=["jobs", "splits"], request=None,
-        responses={200: ResplitSerializer, 400: validation_error({"non_field_errors": [
-            "This job has no storyboard yet: render it, and the render splits it into segments."]}),
-            403: ERROR_403, 404: ERROR_404},
+        summary="Group the segments again from scratch",
+        tags=["jobs", "splits"],
+        request=None,
+        responses={
+            200: ResplitSerializer,
+            400: validation_error(
+                {
+                    "non_field_errors": [
+                        "This job has no storyboard yet: render it, and the render splits it into segments."
+                    ]
+                }
+            ),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
         examples=[response_example("Re-split", RESPLIT_EXAMPLE)],
         description="Renders keep the storyboard: each segment keeps its sentences, prompt, pictures and "
         "clip and only its times move. This groups the sentences of the last rendered narration into "
@@ -415,8 +568,11 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def resplit(self, request, pk=None) -> Response:
         job = self.get_object()
         plan = storyboard.storyboard_resplit(job=job)
-        splits = SplitSerializer(job.splits.select_related("clip").order_by("index"), many=True,
-                                 context=self.get_serializer_context()).data
+        splits = SplitSerializer(
+            job.splits.select_related("clip").order_by("index"),
+            many=True,
+            context=self.get_serializer_context(),
+        ).data
         return Response({"kept": plan.kept, "dropped": plan.dropped, "splits": splits})
 
 
@@ -424,16 +580,28 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List renders", tags=["executions"],
-                       examples=[response_example("Execution", {
-                           key: value for key, value in EXECUTION_EXAMPLE.items()
-                           if key in ExecutionSerializer.Meta.fields})],
-                       description="Renders of your jobs, newest first; filter by status (repeatable) "
-                       "and job."),
-    retrieve=extend_schema(summary="Get a render", tags=["executions"],
-                           responses={200: ExecutionDetailSerializer, 404: ERROR_404},
-                           examples=[response_example("Execution", EXECUTION_EXAMPLE)],
-                           description="With its step records and signed links to its results."),
+    list=extend_schema(
+        summary="List renders",
+        tags=["executions"],
+        examples=[
+            response_example(
+                "Execution",
+                {
+                    key: value
+                    for key, value in EXECUTION_EXAMPLE.items()
+                    if key in ExecutionSerializer.Meta.fields
+                },
+            )
+        ],
+        description="Renders of your jobs, newest first; filter by status (repeatable) and job.",
+    ),
+    retrieve=extend_schema(
+        summary="Get a render",
+        tags=["executions"],
+        responses={200: ExecutionDetailSerializer, 404: ERROR_404},
+        examples=[response_example("Execution", EXECUTION_EXAMPLE)],
+        description="With its step records and signed links to its results.",
+    ),
 )
 class ExecutionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     """Renders (executions) of the jobs you can see."""
@@ -455,9 +623,17 @@ class ExecutionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
 
 @owned_crud_docs(
-    noun="clip", plural="clips", serializer=ClipSerializer, tag="clips", example=CLIP_EXAMPLE,
-    write_example={"title": "Sea at dawn", "tags": "landscape,sea", "source": "own footage",
-                   "licence": "CC0"},
+    noun="clip",
+    plural="clips",
+    serializer=ClipSerializer,
+    tag="clips",
+    example=CLIP_EXAMPLE,
+    write_example={
+        "title": "Sea at dawn",
+        "tags": "landscape,sea",
+        "source": "own footage",
+        "licence": "CC0",
+    },
     invalid_example={"title": ["Ensure this field has no more than 255 characters."]},
     documented_elsewhere=("create",),
 )
@@ -470,9 +646,14 @@ class ClipViewSet(OwnedModelViewSet):
     parser_classes = [CheckedJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
-        summary="Upload a clip", tags=["clips"], request={"multipart/form-data": ClipUploadSerializer},
-        responses={201: ClipSerializer, 400: validation_error(
-            {"file": ["Clips must be MP4, MOV, WebM or Matroska video."]}), 401: ERROR_401},
+        summary="Upload a clip",
+        tags=["clips"],
+        request={"multipart/form-data": ClipUploadSerializer},
+        responses={
+            201: ClipSerializer,
+            400: validation_error({"file": ["Clips must be MP4, MOV, WebM or Matroska video."]}),
+            401: ERROR_401,
+        },
         examples=[response_example("Created clip", CLIP_EXAMPLE, "201")],
         description="A video file checked with ffprobe and stored under a generated name; its duration and "
         "size are read from the file. It belongs to you.",
@@ -482,16 +663,23 @@ class ClipViewSet(OwnedModelViewSet):
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
         with errors_under("file", media_errors=True), checked_clip(data["file"]) as checked:
-            clip = services.clip_import(path=checked.path, owner=request.user, tags=data.get("tags", ""),
-                                        source=data.get("source", ""), licence=data.get("licence", ""))
+            clip = services.clip_import(
+                path=checked.path,
+                owner=request.user,
+                tags=data.get("tags", ""),
+                source=data.get("source", ""),
+                licence=data.get("licence", ""),
+            )
         if data.get("title"):
             clip.title = data["title"]
             clip.save(update_fields=["title", "updated_at"])
-        return Response(ClipSerializer(clip, context=self.get_serializer_context()).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            ClipSerializer(clip, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
 
 
 # ---------------------------------------------------------------- background music
+
 
 class MusicView(ApiViewMixin, APIView):
     """Your background music: upload a file, then set its key as a job's `extra.music`."""
@@ -499,16 +687,26 @@ class MusicView(ApiViewMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(summary="List your music", tags=["music"], responses={200: MusicSerializer(many=True),
-                                                                         401: ERROR_401},
-                   examples=[response_example("Music", [MUSIC_EXAMPLE])])
+    @extend_schema(
+        summary="List your music",
+        tags=["music"],
+        responses={200: MusicSerializer(many=True), 401: ERROR_401},
+        examples=[response_example("Music", [MUSIC_EXAMPLE])],
+    )
     def get(self, request) -> Response:
         return Response(services.music_list(user=request.user))
 
     @extend_schema(
-        summary="Upload music", tags=["music"], request={"multipart/form-data": AudioUploadSerializer},
-        responses={201: MusicSerializer, 400: validation_error(
-            {"file": ["Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."]}), 401: ERROR_401},
+        summary="Upload music",
+        tags=["music"],
+        request={"multipart/form-data": AudioUploadSerializer},
+        responses={
+            201: MusicSerializer,
+            400: validation_error(
+                {"file": ["Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."]}
+            ),
+            401: ERROR_401,
+        },
         examples=[response_example("Stored", MUSIC_EXAMPLE, "201")],
         description="WAV, MP3, M4A, Ogg or FLAC of at most 20 MB, checked with ffprobe and stored under a "
         "generated name in your music folder. Send the returned key as a job's `extra.music`.",

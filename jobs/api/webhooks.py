@@ -10,26 +10,36 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api.docs import (
-    ERROR_401, ERROR_404, request_example, response_example, validation_error,
+    ERROR_401,
+    ERROR_404,
+    request_example,
+    response_example,
+    validation_error,
 )
 from accounts.api.ownership import ApiPagination, ApiViewMixin
-
 from jobs import webhooks
-from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
 from jobs.api.examples import (
-    WEBHOOK_CREATED_EXAMPLE, WEBHOOK_DELIVERY_EXAMPLE, WEBHOOK_EVENT_EXAMPLE, WEBHOOK_EXAMPLE,
+    WEBHOOK_CREATED_EXAMPLE,
+    WEBHOOK_DELIVERY_EXAMPLE,
+    WEBHOOK_EVENT_EXAMPLE,
+    WEBHOOK_EXAMPLE,
 )
+from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
 
 SIGNING = (
     "Each event is POSTed as JSON (see WebhookEvent) with the headers `X-BatchVideo-Event` (its kind), "
     "`X-BatchVideo-Event-Id` (the same on every retry: ignore ids you have seen) and "
-    "`X-BatchVideo-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" keyed with the "
+    '`X-BatchVideo-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with the '
     "secret>`. Verify the signature over the raw body and refuse timestamps older than a few minutes. "
     "Answer 2xx; anything else is retried with back-off (30 s, doubling, 8 tries by default). URLs must "
     "resolve to public addresses."
 )
-INVALID_WEBHOOK = {"url": ["Webhook URL host 10.0.0.5 is a private address: only public addresses are "
-                           "allowed (an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS)."]}
+INVALID_WEBHOOK = {
+    "url": [
+        "Webhook URL host 10.0.0.5 is a private address: only public addresses are "
+        "allowed (an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS)."
+    ]
+}
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -37,16 +47,26 @@ class WebhookSerializer(serializers.ModelSerializer):
 
     url = serializers.CharField(max_length=2000, help_text="http(s) URL resolving to public addresses only.")
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=EventKind.choices), required=False,
+        child=serializers.ChoiceField(choices=EventKind.choices),
+        required=False,
         help_text="Event kinds to send; empty or left out: all of them.",
     )
     secret_hint = serializers.SerializerMethodField(
-        help_text="The secret's first characters, to tell it apart.")
+        help_text="The secret's first characters, to tell it apart."
+    )
 
     class Meta:
         model = Webhook
-        fields = ["id", "url", "description", "events", "is_active", "secret_hint", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "url",
+            "description",
+            "events",
+            "is_active",
+            "secret_hint",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "secret_hint", "created_at", "updated_at"]
 
     def get_secret_hint(self, webhook: Webhook) -> str:
@@ -73,8 +93,9 @@ class WebhookEventExecutionSerializer(serializers.Serializer):
     attempt = serializers.IntegerField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    results = serializers.ListField(child=serializers.CharField(),
-                                    help_text="Result names; signed links at GET /api/v1/executions/{id}/.")
+    results = serializers.ListField(
+        child=serializers.CharField(), help_text="Result names; signed links at GET /api/v1/executions/{id}/."
+    )
 
 
 class WebhookEventJobSerializer(serializers.Serializer):
@@ -110,11 +131,16 @@ class WebhookEventSerializer(serializers.Serializer):
 
 
 def _event_webhook(kind: EventKind) -> OpenApiWebhook:
-    return OpenApiWebhook(name=kind.value, decorator=extend_schema(
-        summary=f"{kind.label} (sent to your webhooks)", description=SIGNING, request=WebhookEventSerializer,
-        examples=[request_example(kind.label, {**WEBHOOK_EVENT_EXAMPLE, "type": kind.value})],
-        responses={200: None},
-    ))
+    return OpenApiWebhook(
+        name=kind.value,
+        decorator=extend_schema(
+            summary=f"{kind.label} (sent to your webhooks)",
+            description=SIGNING,
+            request=WebhookEventSerializer,
+            examples=[request_example(kind.label, {**WEBHOOK_EVENT_EXAMPLE, "type": kind.value})],
+            responses={200: None},
+        ),
+    )
 
 
 # The POST a receiver gets, in the schema's `x-webhooks` (OpenAPI 3.0 has no `webhooks` yet: see
@@ -145,8 +171,19 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "webhook", "event_id", "kind", "payload", "status", "attempts", "next_attempt_at",
-                  "delivered_at", "created_at", "attempt_log"]
+        fields = [
+            "id",
+            "webhook",
+            "event_id",
+            "kind",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+            "attempt_log",
+        ]
 
 
 def _owned_by(request, model) -> QuerySet:
@@ -156,31 +193,51 @@ def _owned_by(request, model) -> QuerySet:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List your webhooks", tags=["webhooks"], description=SIGNING,
-                       examples=[response_example("Webhook", WEBHOOK_EXAMPLE)]),
-    retrieve=extend_schema(summary="Get a webhook", tags=["webhooks"],
-                           responses={200: WebhookSerializer, 404: ERROR_404},
-                           examples=[response_example("Webhook", WEBHOOK_EXAMPLE)]),
+    list=extend_schema(
+        summary="List your webhooks",
+        tags=["webhooks"],
+        description=SIGNING,
+        examples=[response_example("Webhook", WEBHOOK_EXAMPLE)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a webhook",
+        tags=["webhooks"],
+        responses={200: WebhookSerializer, 404: ERROR_404},
+        examples=[response_example("Webhook", WEBHOOK_EXAMPLE)],
+    ),
     create=extend_schema(
-        summary="Register a webhook", tags=["webhooks"], request=WebhookSerializer,
+        summary="Register a webhook",
+        tags=["webhooks"],
+        request=WebhookSerializer,
         responses={201: WebhookCreatedSerializer, 400: validation_error(INVALID_WEBHOOK), 401: ERROR_401},
-        examples=[request_example("A webhook", {key: WEBHOOK_EXAMPLE[key] for key in ("url", "events")}),
-                  response_example("Created, with its secret", WEBHOOK_CREATED_EXAMPLE, "201")],
+        examples=[
+            request_example("A webhook", {key: WEBHOOK_EXAMPLE[key] for key in ("url", "events")}),
+            response_example("Created, with its secret", WEBHOOK_CREATED_EXAMPLE, "201"),
+        ],
         description="The answer holds the secret that signs every event; it is never shown again (rotate it "
         "with POST .../rotate_secret/). " + SIGNING,
     ),
-    update=extend_schema(summary="Replace a webhook", tags=["webhooks"],
-                         responses={200: WebhookSerializer, 400: validation_error(INVALID_WEBHOOK),
-                                    404: ERROR_404},
-                         examples=[request_example("A webhook", {"url": WEBHOOK_EXAMPLE["url"]}),
-                                   response_example("Webhook", WEBHOOK_EXAMPLE)]),
-    partial_update=extend_schema(summary="Change a webhook", tags=["webhooks"],
-                                 responses={200: WebhookSerializer, 400: validation_error(INVALID_WEBHOOK),
-                                            404: ERROR_404},
-                                 examples=[request_example("Pause it", {"is_active": False}),
-                                           response_example("Webhook", WEBHOOK_EXAMPLE)]),
-    destroy=extend_schema(summary="Delete a webhook", tags=["webhooks"],
-                          responses={204: None, 404: ERROR_404}),
+    update=extend_schema(
+        summary="Replace a webhook",
+        tags=["webhooks"],
+        responses={200: WebhookSerializer, 400: validation_error(INVALID_WEBHOOK), 404: ERROR_404},
+        examples=[
+            request_example("A webhook", {"url": WEBHOOK_EXAMPLE["url"]}),
+            response_example("Webhook", WEBHOOK_EXAMPLE),
+        ],
+    ),
+    partial_update=extend_schema(
+        summary="Change a webhook",
+        tags=["webhooks"],
+        responses={200: WebhookSerializer, 400: validation_error(INVALID_WEBHOOK), 404: ERROR_404},
+        examples=[
+            request_example("Pause it", {"is_active": False}),
+            response_example("Webhook", WEBHOOK_EXAMPLE),
+        ],
+    ),
+    destroy=extend_schema(
+        summary="Delete a webhook", tags=["webhooks"], responses={204: None, 404: ERROR_404}
+    ),
 )
 class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     """Your webhooks: URLs that get a signed POST when a render is done or failed."""
@@ -207,30 +264,46 @@ class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
         webhooks.webhook_update(webhook=webhook, **serializer.validated_data)
         return Response(WebhookSerializer(webhook).data)
 
-    @extend_schema(summary="Give a webhook a new secret", tags=["webhooks"], request=None,
-                   responses={200: WebhookSecretSerializer, 404: ERROR_404},
-                   examples=[response_example("New secret", {"secret": WEBHOOK_CREATED_EXAMPLE["secret"]})],
-                   description="The old secret stops verifying at once; the new one is shown only here.")
+    @extend_schema(
+        summary="Give a webhook a new secret",
+        tags=["webhooks"],
+        request=None,
+        responses={200: WebhookSecretSerializer, 404: ERROR_404},
+        examples=[response_example("New secret", {"secret": WEBHOOK_CREATED_EXAMPLE["secret"]})],
+        description="The old secret stops verifying at once; the new one is shown only here.",
+    )
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, pk=None) -> Response:
         return Response({"secret": webhooks.webhook_rotate_secret(webhook=self.get_object())})
 
 
-WEBHOOK_FILTER = OpenApiParameter("webhook", {"type": "integer", "minimum": 1}, OpenApiParameter.QUERY,
-                                  description="Only this webhook's deliveries.")
+WEBHOOK_FILTER = OpenApiParameter(
+    "webhook",
+    {"type": "integer", "minimum": 1},
+    OpenApiParameter.QUERY,
+    description="Only this webhook's deliveries.",
+)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List webhook deliveries", tags=["webhooks"], parameters=[WEBHOOK_FILTER],
-                       description="What was sent to your webhooks, newest first, each with its tries. "
-                       "`payload` is the exact event body (WebhookEvent). " + SIGNING,
-                       examples=[response_example("Delivery", WEBHOOK_DELIVERY_EXAMPLE)]),
-    retrieve=extend_schema(summary="Get a webhook delivery", tags=["webhooks"],
-                           responses={200: WebhookDeliverySerializer, 404: ERROR_404},
-                           examples=[response_example("Delivery", WEBHOOK_DELIVERY_EXAMPLE)]),
+    list=extend_schema(
+        summary="List webhook deliveries",
+        tags=["webhooks"],
+        parameters=[WEBHOOK_FILTER],
+        description="What was sent to your webhooks, newest first, each with its tries. "
+        "`payload` is the exact event body (WebhookEvent). " + SIGNING,
+        examples=[response_example("Delivery", WEBHOOK_DELIVERY_EXAMPLE)],
+    ),
+    retrieve=extend_schema(
+        summary="Get a webhook delivery",
+        tags=["webhooks"],
+        responses={200: WebhookDeliverySerializer, 404: ERROR_404},
+        examples=[response_example("Delivery", WEBHOOK_DELIVERY_EXAMPLE)],
+    ),
 )
-class WebhookDeliveryViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                             viewsets.GenericViewSet):
+class WebhookDeliveryViewSet(
+    ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The events sent (or still to send) to your webhooks."""
 
     permission_classes = [permissions.IsAuthenticated]
@@ -247,11 +320,20 @@ class WebhookDeliveryViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.Retriev
             deliveries = deliveries.filter(webhook_id=int(webhook)) if valid else deliveries.none()
         return deliveries.order_by("-created_at", "-id")
 
-    @extend_schema(summary="Send a delivery again", tags=["webhooks"], request=None,
-                   responses={202: WebhookDeliverySerializer, 404: ERROR_404},
-                   examples=[response_example("Queued", {**WEBHOOK_DELIVERY_EXAMPLE, "status": "pending",
-                                                         "attempts": 0, "delivered_at": None}, "202")],
-                   description="The same event id and body with a fresh signature and a fresh set of tries.")
+    @extend_schema(
+        summary="Send a delivery again",
+        tags=["webhooks"],
+        request=None,
+        responses={202: WebhookDeliverySerializer, 404: ERROR_404},
+        examples=[
+            response_example(
+                "Queued",
+                {**WEBHOOK_DELIVERY_EXAMPLE, "status": "pending", "attempts": 0, "delivered_at": None},
+                "202",
+            )
+        ],
+        description="The same event id and body with a fresh signature and a fresh set of tries.",
+    )
     @action(detail=True, methods=["post"])
     def resend(self, request, pk=None) -> Response:
         delivery = webhooks.delivery_resend(delivery=self.get_object())

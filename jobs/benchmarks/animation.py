@@ -23,7 +23,13 @@ PROMPT_DIM = 4096
 
 
 def i2v_benchmark(
-    *, steps: int = 40, width: int = 768, height: int = 448, frames: int = 121, fps: int = 24, runs: int = 2,
+    *,
+    steps: int = 40,
+    width: int = 768,
+    height: int = 448,
+    frames: int = 121,
+    fps: int = 24,
+    runs: int = 2,
 ) -> list[str]:
     """Seconds per clip of the full-size model on this GPU, e.g. `s_per_clip=31.2 frames=121 size=768x448
     steps=40` (a 5 s segment at the default I2V_* settings of a 16:9 picture)."""
@@ -35,13 +41,22 @@ def i2v_benchmark(
             "on CPUs), and this host has no CUDA device"
         )
     pipe = random_ltx_video("cuda")
-    return time_clips(pipe, device="cuda", steps=steps, width=width, height=height, frames=frames, fps=fps,
-                      runs=runs)
+    return time_clips(
+        pipe, device="cuda", steps=steps, width=width, height=height, frames=frames, fps=fps, runs=runs
+    )
 
 
 def time_clips(
-    pipe: LTXImageToVideoPipeline, *, device: str, steps: int, width: int, height: int, frames: int, fps: int,
-    runs: int = 1, guidance: float = 3.0,
+    pipe: LTXImageToVideoPipeline,
+    *,
+    device: str,
+    steps: int,
+    width: int,
+    height: int,
+    frames: int,
+    fps: int,
+    runs: int = 1,
+    guidance: float = 3.0,
 ) -> list[str]:
     """Time `pipe` (no text encoder needed: random prompt embeddings) making `runs` clips from a
     random picture after a short warm-up; the benchmark's measuring part."""
@@ -61,9 +76,18 @@ def time_clips(
             "negative_prompt_embeds": torch.randn(1, tokens, dim, device=device, dtype=dtype),
             "negative_prompt_attention_mask": torch.ones(1, tokens, device=device, dtype=torch.long),
         }
-        result = pipe(image=picture, width=width, height=height, num_frames=run_frames, frame_rate=fps,
-                      num_inference_steps=run_steps, guidance_scale=guidance,
-                      generator=torch.Generator("cpu").manual_seed(0), output_type="np", **embeddings)
+        result = pipe(
+            image=picture,
+            width=width,
+            height=height,
+            num_frames=run_frames,
+            frame_rate=fps,
+            num_inference_steps=run_steps,
+            guidance_scale=guidance,
+            generator=torch.Generator("cpu").manual_seed(0),
+            output_type="np",
+            **embeddings,
+        )
         return len(result.frames[0])
 
     def synchronize() -> None:
@@ -99,17 +123,31 @@ def random_ltx_video(device: str) -> LTXImageToVideoPipeline:
     try:
         with torch.device(device):
             transformer = LTXVideoTransformer3DModel(
-                in_channels=128, out_channels=128, patch_size=1, patch_size_t=1, num_attention_heads=32,
-                attention_head_dim=64, cross_attention_dim=2048, num_layers=28, caption_channels=PROMPT_DIM,
+                in_channels=128,
+                out_channels=128,
+                patch_size=1,
+                patch_size_t=1,
+                num_attention_heads=32,
+                attention_head_dim=64,
+                cross_attention_dim=2048,
+                num_layers=28,
+                caption_channels=PROMPT_DIM,
             )
             vae = AutoencoderKLLTXVideo()
     finally:
         torch.set_default_dtype(previous_dtype)
     scheduler = FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
-        base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1,
+        num_train_timesteps=1000,
+        shift=1.0,
+        use_dynamic_shifting=True,
+        base_shift=0.95,
+        max_shift=2.05,
+        base_image_seq_len=1024,
+        max_image_seq_len=4096,
+        shift_terminal=0.1,
     )
-    pipe = LTXImageToVideoPipeline(scheduler=scheduler, vae=vae, transformer=transformer,
-                                   text_encoder=None, tokenizer=None)
+    pipe = LTXImageToVideoPipeline(
+        scheduler=scheduler, vae=vae, transformer=transformer, text_encoder=None, tokenizer=None
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -34,11 +34,10 @@ from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Account, User
+from jobs.benchmarks.queue import database_url
+from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from topics.models import Topic
 from voices.models import Language
-
-from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
-from jobs.benchmarks.queue import database_url
 
 USERNAME_PREFIX = "api-benchmark-"
 PAGE_SIZE = 50
@@ -58,25 +57,50 @@ def _seed(jobs: int) -> tuple[User, str, list[int]]:
     content = "今天天气很好。我们去公园散步。" * 20
     for start in range(0, jobs, 1000):
         with transaction.atomic():
-            batch = Job.objects.bulk_create([
-                Job(owner=user, title=f"Benchmark job {number}", content=content, language=language,
-                    topic=topic, account=account, runorder=number)
-                for number in range(start, min(jobs, start + 1000))
-            ])
-            JobExecution.objects.bulk_create([
-                JobExecution(job=job, status=ExecutionStatus.SUCCESS, progress=100, detail="Done",
-                             results={"video": f"jobs/{job.pk}/video.mp4",
-                                      "cover": f"jobs/{job.pk}/cover.jpg"},
-                             steps={"compose": {"status": "done", "duration_s": 1.0}})
-                for job in batch
-            ])
-            JobSplit.objects.bulk_create([
-                JobSplit(job=job, index=index, start_ms=index * 5000, end_ms=index * 5000 + 5000,
-                         text="今天天气很好。", prompt="a park", selected=picture,
-                         images=[{"key": picture, "seed": 1, "source": "card"}])
-                for job in batch for index in range(SPLITS_PER_JOB)
-                for picture in [f"jobs/{job.pk}/pictures/{index:03d}.png"]
-            ])
+            batch = Job.objects.bulk_create(
+                [
+                    Job(
+                        owner=user,
+                        title=f"Benchmark job {number}",
+                        content=content,
+                        language=language,
+                        topic=topic,
+                        account=account,
+                        runorder=number,
+                    )
+                    for number in range(start, min(jobs, start + 1000))
+                ]
+            )
+            JobExecution.objects.bulk_create(
+                [
+                    JobExecution(
+                        job=job,
+                        status=ExecutionStatus.SUCCESS,
+                        progress=100,
+                        detail="Done",
+                        results={"video": f"jobs/{job.pk}/video.mp4", "cover": f"jobs/{job.pk}/cover.jpg"},
+                        steps={"compose": {"status": "done", "duration_s": 1.0}},
+                    )
+                    for job in batch
+                ]
+            )
+            JobSplit.objects.bulk_create(
+                [
+                    JobSplit(
+                        job=job,
+                        index=index,
+                        start_ms=index * 5000,
+                        end_ms=index * 5000 + 5000,
+                        text="今天天气很好。",
+                        prompt="a park",
+                        selected=picture,
+                        images=[{"key": picture, "seed": 1, "source": "card"}],
+                    )
+                    for job in batch
+                    for index in range(SPLITS_PER_JOB)
+                    for picture in [f"jobs/{job.pk}/pictures/{index:03d}.png"]
+                ]
+            )
     if connection.vendor == "postgresql":
         # What autovacuum does within a minute of a bulk load: statistics for the planner, and the
         # visibility map that lets index-only scans (the list's count and paging) skip the table.
@@ -108,9 +132,19 @@ def _start_gunicorn(workers: int, log_dir: Path) -> tuple[str, list[subprocess.P
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     with open(log_dir / "gunicorn.log", "w") as log:  # the child keeps its own copy
         server = subprocess.Popen(
-            [gunicorn, "--bind", f"fd://{listener.fileno()}", "--workers", str(workers),
-             "batchvideo.wsgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
+            [
+                gunicorn,
+                "--bind",
+                f"fd://{listener.fileno()}",
+                "--workers",
+                str(workers),
+                "batchvideo.wsgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
             start_new_session=True,
         )
     return f"http://127.0.0.1:{port}", [server], listener
@@ -134,8 +168,9 @@ def _wait_until_up(base_url: str, token: str, servers: list[subprocess.Popen]) -
         if any(server.poll() is not None for server in servers):
             raise RuntimeError("the API server exited while starting; see its log")
         try:
-            response = requests.get(f"{base_url}/api/v1/auth/me/", timeout=5,
-                                    headers={"Authorization": f"Token {token}"})
+            response = requests.get(
+                f"{base_url}/api/v1/auth/me/", timeout=5, headers={"Authorization": f"Token {token}"}
+            )
             if response.status_code == 200:
                 return
         except requests.RequestException:
@@ -144,8 +179,15 @@ def _wait_until_up(base_url: str, token: str, servers: list[subprocess.Popen]) -
     raise TimeoutError(f"the API server did not answer within {SERVER_START_TIMEOUT_S} s")
 
 
-def _client(base_url: str, token: str, ids: list[int], deadline: float, seed: int,
-            latencies: list[float], errors: list[str]) -> None:
+def _client(
+    base_url: str,
+    token: str,
+    ids: list[int],
+    deadline: float,
+    seed: int,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
     chooser = random.Random(seed)
     pages = max(1, (len(ids) + PAGE_SIZE - 1) // PAGE_SIZE)
     address = urlsplit(base_url)
@@ -178,8 +220,14 @@ def _client(base_url: str, token: str, ids: list[int], deadline: float, seed: in
         http_connection.close()
 
 
-def api_benchmark(*, jobs: int = 10000, clients: int = 16, seconds: float = 20, base_url: str | None = None,
-                  processes: int | None = None) -> dict:
+def api_benchmark(
+    *,
+    jobs: int = 10000,
+    clients: int = 16,
+    seconds: float = 20,
+    base_url: str | None = None,
+    processes: int | None = None,
+) -> dict:
     """p50/p95 latency (ms) and requests per second of job list pages and job details.
 
     `base_url`: measure an already running server instead (it must use the same database);

@@ -45,13 +45,35 @@ def compose_benchmark(work_dir: Path, *, seconds: int = 60, stills: int = 12) ->
     compose_s = time.perf_counter() - started
     # ru_maxrss is in KiB on Linux. RUSAGE_CHILDREN is the largest finished child (each
     # ffmpeg and ffprobe), so it is read before the floor's own ffmpeg runs.
-    peak_kib = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    )
 
     started = time.perf_counter()
-    ffmpeg.run(["-i", str(output), "-map", "0:v", "-map", "0:a",
-                "-c:v", "libx264", "-preset", plan.preset, "-crf", str(plan.crf), "-pix_fmt", "yuv420p",
-                "-r", str(plan.fps), "-c:a", "copy", str(work_dir / "floor.mp4")])
+    ffmpeg.run(
+        [
+            "-i",
+            str(output),
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            plan.preset,
+            "-crf",
+            str(plan.crf),
+            "-pix_fmt",
+            "yuv420p",
+            "-r",
+            str(plan.fps),
+            "-c:a",
+            "copy",
+            str(work_dir / "floor.mp4"),
+        ]
+    )
     floor_s = time.perf_counter() - started
     return {
         "compose_s": compose_s,
@@ -63,42 +85,70 @@ def compose_benchmark(work_dir: Path, *, seconds: int = 60, stills: int = 12) ->
 
 
 def format_compose_line(result: dict) -> str:
-    return ("compose_s={compose_s:.2f} floor_s={floor_s:.2f} ratio={ratio:.2f} "
-            "realtime={realtime:.2f} peak_rss_mb={peak_rss_mb:.2f}").format(**result)
+    return (
+        "compose_s={compose_s:.2f} floor_s={floor_s:.2f} ratio={ratio:.2f} "
+        "realtime={realtime:.2f} peak_rss_mb={peak_rss_mb:.2f}"
+    ).format(**result)
 
 
 def _standard_plan(work_dir: Path, *, seconds: int, stills: int) -> compose.Plan:
     narration = work_dir / "narration.wav"
     # A tone with pink noise: audio that neither compresses to nothing nor takes long to make.
-    ffmpeg.run(["-f", "lavfi", "-i", f"sine=frequency=220:sample_rate=24000:duration={seconds}",
-                "-f", "lavfi", "-i",
-                f"anoisesrc=color=pink:amplitude=0.05:sample_rate=24000:duration={seconds}",
-                "-filter_complex", "amix=inputs=2:duration=first", "-ac", "1", str(narration)])
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=220:sample_rate=24000:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"anoisesrc=color=pink:amplitude=0.05:sample_rate=24000:duration={seconds}",
+            "-filter_complex",
+            "amix=inputs=2:duration=first",
+            "-ac",
+            "1",
+            str(narration),
+        ]
+    )
     bounds = [round(i * seconds * 1000 / stills) for i in range(stills + 1)]
     visuals = []
     for index in range(stills):
-        card = render_card(CUE_TEXTS[index % len(CUE_TEXTS)], width=WIDTH, height=HEIGHT, palette=PALETTE,
-                           out_path=work_dir / f"still{index:02d}.png", seed=index)
+        card = render_card(
+            CUE_TEXTS[index % len(CUE_TEXTS)],
+            width=WIDTH,
+            height=HEIGHT,
+            palette=PALETTE,
+            out_path=work_dir / f"still{index:02d}.png",
+            seed=index,
+        )
         visuals.append(compose.Visual(card, "still", bounds[index], bounds[index + 1]))
     return compose.Plan(
-        width=WIDTH, height=HEIGHT, visuals=visuals, narration_path=narration,
+        width=WIDTH,
+        height=HEIGHT,
+        visuals=visuals,
+        narration_path=narration,
         subtitles_path=_write_subtitles(work_dir / "subtitles.ass", bounds),
         logo_path=_write_logo(work_dir / "logo.png"),
-        transitions=("fade",) * (stills - 1), transition_s=0.5, fps=FPS, preset="veryfast", crf=23,
+        transitions=("fade",) * (stills - 1),
+        transition_s=0.5,
+        fps=FPS,
+        preset="veryfast",
+        crf=23,
     )
 
 
 def _write_subtitles(path: Path, bounds: list[int]) -> Path:
     """A minimal ASS file: one cue per segment, Chinese text, the project's font family."""
     header = (
-        "[Script Info]\nScriptType: v4.00+\nPlayResX: {w}\nPlayResY: {h}\nWrapStyle: 0\n\n"
+        f"[Script Info]\nScriptType: v4.00+\nPlayResX: {WIDTH}\nPlayResY: {HEIGHT}\nWrapStyle: 0\n\n"
         "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, "
         "Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        "Style: Default,{family},46,&H00FFFFFF,&H000000FF,&H00000000,&H80000000,"
+        f"Style: Default,{FAMILY},46,&H00FFFFFF,&H000000FF,&H00000000,&H80000000,"
         "0,0,0,0,100,100,0,0,1,3,1,2,40,40,40,1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
-    ).format(w=WIDTH, h=HEIGHT, family=FAMILY)
+    )
     # Each cue ends 100 ms before the next segment starts, like real sentence timing.
     events = [
         f"Dialogue: 0,{_ass_time(start)},{_ass_time(end - 100)},Default,,0,0,0,,{text}\n"

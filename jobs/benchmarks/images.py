@@ -44,8 +44,15 @@ def images_benchmark(
         raise MediaError("images benchmark with real weights needs model_dir")
     else:
         pipe = load_pipeline(model_dir, device="cuda")
-    return time_batches(pipe, device="cuda", random_embeddings=random_weights, steps=steps,
-                        width=width, height=height, batches=batches)
+    return time_batches(
+        pipe,
+        device="cuda",
+        random_embeddings=random_weights,
+        steps=steps,
+        width=width,
+        height=height,
+        batches=batches,
+    )
 
 
 def time_batches(
@@ -68,8 +75,12 @@ def time_batches(
 
     def run(batch: int, run_steps: int) -> None:
         kwargs: dict[str, Any] = dict(
-            height=height, width=width, num_inference_steps=run_steps, guidance_scale=3.5,
-            generator=torch.Generator(device).manual_seed(0), output_type="pil",
+            height=height,
+            width=width,
+            num_inference_steps=run_steps,
+            guidance_scale=3.5,
+            generator=torch.Generator(device).manual_seed(0),
+            output_type="pil",
         )
         if random_embeddings:
             # 512 T5 tokens is what the real pipeline feeds the transformer (max_sequence_length=512).
@@ -109,25 +120,52 @@ def _random_flux_dev(device: str) -> FluxPipeline:
     try:
         with torch.device(device):
             transformer = FluxTransformer2DModel(
-                patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
-                num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768,
-                guidance_embeds=True, axes_dims_rope=(16, 56, 56),
+                patch_size=1,
+                in_channels=64,
+                num_layers=19,
+                num_single_layers=38,
+                attention_head_dim=128,
+                num_attention_heads=24,
+                joint_attention_dim=4096,
+                pooled_projection_dim=768,
+                guidance_embeds=True,
+                axes_dims_rope=(16, 56, 56),
             )
             vae = AutoencoderKL(
-                in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                layers_per_block=2, norm_num_groups=32, act_fn="silu", sample_size=1024,
-                scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
+                in_channels=3,
+                out_channels=3,
+                latent_channels=16,
+                block_out_channels=(128, 256, 512, 512),
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                layers_per_block=2,
+                norm_num_groups=32,
+                act_fn="silu",
+                sample_size=1024,
+                scaling_factor=0.3611,
+                shift_factor=0.1159,
+                use_quant_conv=False,
+                use_post_quant_conv=False,
             )
     finally:
         torch.set_default_dtype(previous_dtype)
     scheduler = FlowMatchEulerDiscreteScheduler(
-        num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-        base_image_seq_len=256, max_image_seq_len=4096,
+        num_train_timesteps=1000,
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
     )
     pipe = FluxPipeline(
-        scheduler=scheduler, vae=vae, transformer=transformer,
-        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None,
+        scheduler=scheduler,
+        vae=vae,
+        transformer=transformer,
+        text_encoder=None,
+        tokenizer=None,
+        text_encoder_2=None,
+        tokenizer_2=None,
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -27,10 +27,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from jobs.render import progress
-from jobs.render import queue
 from jobs.models import ExecutionStatus, Job, JobExecution
 from jobs.records import step_write
+from jobs.render import progress, queue
 from jobs.render.loop import execution_finish
 from jobs.render.steps import STEPS
 
@@ -67,11 +66,18 @@ def _noop_run(execution: JobExecution) -> None:
     clock = time.monotonic()
     step_write(execution, NOOP_STEP, {"status": "running", "started_at": started.isoformat()})
     reporter.report(NOOP_STEP, 0.0, "no-op step: started", force=True)
-    step_write(execution, NOOP_STEP, {
-        "status": "done", "outputs": {}, "data": {"benchmark": "no media"},
-        "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
-        "duration_s": round(time.monotonic() - clock, 3),
-    })
+    step_write(
+        execution,
+        NOOP_STEP,
+        {
+            "status": "done",
+            "outputs": {},
+            "data": {"benchmark": "no media"},
+            "started_at": started.isoformat(),
+            "finished_at": timezone.now().isoformat(),
+            "duration_s": round(time.monotonic() - clock, 3),
+        },
+    )
     reporter.report(NOOP_STEP, 1.0, "no-op step: done", force=True)
     execution.progress = 100
     execution_finish(reporter, ExecutionStatus.SUCCESS, "Done (queue benchmark: no media steps)")
@@ -124,8 +130,11 @@ def worker_processes(
     count: int, *, log_dir: Path | None = None, wait_for_go: bool = False
 ) -> list[subprocess.Popen]:
     """Start `count` no-op worker processes on this process's database; stderr goes to a temp file."""
-    env = {**os.environ, "DATABASE_URL": database_url(),
-           "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "batchvideo.settings")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "batchvideo.settings"),
+    }
     processes = []
     for number in range(count):
         command = [sys.executable, "-c", WORKER_SCRIPT]
@@ -135,8 +144,13 @@ def worker_processes(
             command.append("--wait-for-go")
         errors = tempfile.TemporaryFile("w+")
         process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
         )
         process.errors = errors  # Popen keeps no handle on a stderr it did not open
         processes.append(process)
@@ -190,8 +204,9 @@ def _timed_round(workers: int, queued: list[JobExecution]) -> float:
                 process.kill()
                 process.wait()
             process.errors.close()
-    done = JobExecution.objects.filter(pk__in=[execution.pk for execution in queued],
-                                       status=ExecutionStatus.SUCCESS, retry_count=0).count()
+    done = JobExecution.objects.filter(
+        pk__in=[execution.pk for execution in queued], status=ExecutionStatus.SUCCESS, retry_count=0
+    ).count()
     if done != len(queued):
         raise RuntimeError(f"{workers} workers finished {done} of {len(queued)} executions exactly once")
     return elapsed

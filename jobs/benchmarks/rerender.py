@@ -21,21 +21,20 @@ from django.core.files.storage import default_storage
 
 from accounts.brand import Brand
 from accounts.models import Account
+from jobs import services, storyboard
+from jobs.benchmarks.compose import CUE_TEXTS
+from jobs.files import CHUNKS_FOLDER, chunk_store, fetch
+from jobs.maintenance.cleanup import storage_walk
+from jobs.maintenance.presets import presets_seed
+from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.records import step_record
+from jobs.render import previews
+from jobs.render.loop import execution_run
+from jobs.render.workspace import cache_root
 from media_engine import ffmpeg
 from media_engine.cards import render_card
 from topics.models import Topic
 from voices.models import Language, Voice
-
-from jobs import services, storyboard
-from jobs.render import previews
-from jobs.files import CHUNKS_FOLDER, chunk_store, fetch
-from jobs.maintenance.cleanup import storage_walk
-from jobs.models import ExecutionStatus, Job, JobExecution
-from jobs.records import step_record
-from jobs.maintenance.presets import presets_seed
-from jobs.render.loop import execution_run
-from jobs.render.workspace import cache_root
-from jobs.benchmarks.compose import CUE_TEXTS
 
 TITLE = "rerender benchmark"
 # espeak-ng's Mandarin at speed 1.2 says one of CUE_TEXTS with its number and pause in about 5.8 s.
@@ -44,10 +43,15 @@ SECONDS_PER_SENTENCE = 5.8
 
 def rerender_benchmark(*, minutes: float = 10.0) -> dict:
     presets_seed()
-    sentences = [f"第{number + 1}条，{CUE_TEXTS[number % len(CUE_TEXTS)]}。"
-                 for number in range(max(3, round(minutes * 60 / SECONDS_PER_SENTENCE)))]
+    sentences = [
+        f"第{number + 1}条，{CUE_TEXTS[number % len(CUE_TEXTS)]}。"
+        for number in range(max(3, round(minutes * 60 / SECONDS_PER_SENTENCE)))
+    ]
     job = services.job_create(
-        user=None, title=TITLE, content="".join(sentences), speech_speed=1.2,
+        user=None,
+        title=TITLE,
+        content="".join(sentences),
+        speech_speed=1.2,
         language=Language.objects.get(owner=None, code="zh-CN"),
         voice=Voice.objects.get(owner=None, name="cmn"),
         topic=Topic.objects.get(owner=None, name="Health tips"),
@@ -68,40 +72,58 @@ def _measure(job: Job, sentences: list[str]) -> dict:
     transition = round(Brand.of(job.account).transition_s * settings.VIDEO_FPS)
     # One picture, two thirds of the way in.
     changed = segments[len(segments) * 2 // 3]
-    card = render_card("换一张图片", width=1360, height=768, palette=["#5d1436", "#a53a7c", "#4ef2c1"],
-                       out_path=cache_root() / "jobs" / str(job.pk) / "benchmark-card.png", seed=7)
+    card = render_card(
+        "换一张图片",
+        width=1360,
+        height=768,
+        palette=["#5d1436", "#a53a7c", "#4ef2c1"],
+        out_path=cache_root() / "jobs" / str(job.pk) / "benchmark-card.png",
+        seed=7,
+    )
     upload = io.BytesIO(card.read_bytes())
     upload.name = "new-picture.png"
     storyboard.split_add_image(split_row=changed, uploaded=upload)
     picture_s, picture = _render(job)
     frames_before, frames_picture = _frame_hashes(full), _frame_hashes(picture)
     first, end = _frames(changed.start_ms) - transition, _frames(changed.end_ms) + transition
-    picture_same = (len(frames_before) == len(frames_picture)
-                    and frames_before[:first] == frames_picture[:first]
-                    and frames_before[end:] == frames_picture[end:])
+    picture_same = (
+        len(frames_before) == len(frames_picture)
+        and frames_before[:first] == frames_picture[:first]
+        and frames_before[end:] == frames_picture[end:]
+    )
 
     # One sentence, a third of the way in, says a little more.
     edited = len(sentences) // 3
     edited_row = next(row for row in job.splits.order_by("index") if sentences[edited] in row.sentences)
     longer = sentences[edited].replace("。", "，真的很重要。", 1)
-    sentences = [*sentences[:edited], longer, *sentences[edited + 1:]]
+    sentences = [*sentences[:edited], longer, *sentences[edited + 1 :]]
     services.job_update(job=job, user=None, content="".join(sentences))
     sentence_s, sentence = _render(job)
     frames_sentence = _frame_hashes(sentence)
     shift = len(frames_sentence) - len(frames_picture)
     first, end = _frames(edited_row.start_ms) - transition, _frames(edited_row.end_ms) + transition
-    sentence_same = (shift > 0 and frames_picture[:first] == frames_sentence[:first]
-                     and frames_picture[end:] == frames_sentence[end + shift:])
+    sentence_same = (
+        shift > 0
+        and frames_picture[:first] == frames_sentence[:first]
+        and frames_picture[end:] == frames_sentence[end + shift :]
+    )
 
     changed.refresh_from_db()
     started = time.perf_counter()
     previews.split_preview(split_row=changed)
     preview_s = time.perf_counter() - started
     return {
-        "video_s": len(frames_before) / settings.VIDEO_FPS, "segments": len(segments),
-        "full_s": full_s, "picture_s": picture_s, "picture_ratio": picture_s / full_s,
-        "sentence_s": sentence_s, "sentence_ratio": sentence_s / full_s, "preview_s": preview_s,
-        "picture_chunks": _made(picture), "sentence_chunks": _made(sentence), **playback,
+        "video_s": len(frames_before) / settings.VIDEO_FPS,
+        "segments": len(segments),
+        "full_s": full_s,
+        "picture_s": picture_s,
+        "picture_ratio": picture_s / full_s,
+        "sentence_s": sentence_s,
+        "sentence_ratio": sentence_s / full_s,
+        "preview_s": preview_s,
+        "picture_chunks": _made(picture),
+        "sentence_chunks": _made(sentence),
+        **playback,
         "identical_outside": picture_same and sentence_same,
     }
 
@@ -133,8 +155,9 @@ def _frames_of(execution: JobExecution) -> list[tuple[int, str]]:
     """(pts in frames, md5) of every decoded frame of the execution's video."""
     video = fetch(execution.results["video"])
     out = video.with_suffix(".framemd5")
-    ffmpeg.run(["-i", str(video), "-map", "0:v", "-vf", f"settb=1/{settings.VIDEO_FPS}", "-f", "framemd5",
-                str(out)])
+    ffmpeg.run(
+        ["-i", str(video), "-map", "0:v", "-vf", f"settb=1/{settings.VIDEO_FPS}", "-f", "framemd5", str(out)]
+    )
     rows = [line.split(",") for line in out.read_text().splitlines() if line and not line.startswith("#")]
     out.unlink()
     return [(int(row[2]), row[-1].strip()) for row in rows]
@@ -147,7 +170,8 @@ def _playback(execution: JobExecution) -> dict:
     streams = {s["codec_type"]: s for s in ffmpeg.probe(fetch(execution.results["video"]))["streams"]}
     narration_s = ffmpeg.duration(fetch(execution.results["narration"]))
     return {
-        "frames": len(frames), "expected_frames": round(narration_s * settings.VIDEO_FPS),
+        "frames": len(frames),
+        "expected_frames": round(narration_s * settings.VIDEO_FPS),
         "continuous": frames == list(range(len(frames))),
         "av_drift_ms": abs(float(streams["video"]["duration"]) - float(streams["audio"]["duration"])) * 1000,
     }
@@ -166,14 +190,16 @@ def _remove(job: Job, *, chunks: set[str]) -> None:
 
 
 def format_rerender_line(result: dict) -> str:
-    return ("full_s={full_s:.2f} picture_s={picture_s:.2f} picture_ratio={picture_ratio:.3f} "
-            "sentence_s={sentence_s:.2f} sentence_ratio={sentence_ratio:.3f} preview_s={preview_s:.2f} "
-            "identical_outside={identical}").format(**result,
-                                                    identical=str(result["identical_outside"]).lower())
+    return (
+        "full_s={full_s:.2f} picture_s={picture_s:.2f} picture_ratio={picture_ratio:.3f} "
+        "sentence_s={sentence_s:.2f} sentence_ratio={sentence_ratio:.3f} preview_s={preview_s:.2f} "
+        "identical_outside={identical}"
+    ).format(**result, identical=str(result["identical_outside"]).lower())
 
 
 def format_rerender_details(result: dict) -> str:
-    return ("video_s={video_s:.1f} segments={segments} frames={frames} expected_frames={expected_frames} "
-            "continuous={continuous} av_drift_ms={av_drift_ms:.1f} chunks made: picture {picture_chunks}, "
-            "sentence {sentence_chunks}").format(**result)
-
+    return (
+        "video_s={video_s:.1f} segments={segments} frames={frames} expected_frames={expected_frames} "
+        "continuous={continuous} av_drift_ms={av_drift_ms:.1f} chunks made: picture {picture_chunks}, "
+        "sentence {sentence_chunks}"
+    ).format(**result)

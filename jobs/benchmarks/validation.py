@@ -35,8 +35,10 @@ def _best_of(runs: int, work: Callable[[], object]) -> float:
 def validation_benchmark(*, runs: int = 5) -> dict:
     texts = {name: (unit * CONTENT_MAX)[:CONTENT_MAX] for name, unit in HOSTILE.items()}
     checks = {name: _best_of(runs, lambda text=text: check_content(text)) for name, text in texts.items()}
-    rows = [{"title": f"row {number}", "content": texts["symbols"] if number % 2 else texts["punctuation"]}
-            for number in range(settings.JOBS_BATCH_MAX)]
+    rows = [
+        {"title": f"row {number}", "content": texts["symbols"] if number % 2 else texts["punctuation"]}
+        for number in range(settings.JOBS_BATCH_MAX)
+    ]
     batch = _best_of(runs, lambda: services.job_check_many(user=None, rows=rows))
     return {"checks_s": checks, "batch_rows": len(rows), "batch_s": batch}
 
@@ -44,5 +46,7 @@ def validation_benchmark(*, runs: int = 5) -> dict:
 def format_validation_line(result: dict) -> str:
     checks = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in result["checks_s"].items())
     worst = max(result["checks_s"].values())
-    return (f"content check of {CONTENT_MAX} characters: {checks}; worst {worst * 1000:.1f} ms; "
-            f"a batch of {result['batch_rows']} hostile rows checked in {result['batch_s']:.3f} s")
+    return (
+        f"content check of {CONTENT_MAX} characters: {checks}; worst {worst * 1000:.1f} ms; "
+        f"a batch of {result['batch_rows']} hostile rows checked in {result['batch_s']:.3f} s"
+    )

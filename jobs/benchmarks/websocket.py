@@ -17,8 +17,8 @@ from pathlib import Path
 from django.conf import settings
 
 from accounts.models import User
-from jobs.render import progress
 from jobs.models import ExecutionStatus, Job, JobExecution
+from jobs.render import progress
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_USER = "benchmark-websocket"
@@ -31,7 +31,10 @@ def websocket_benchmark(*, clients: int = 200, jobs: int = 20, updates: int = 40
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "batchvideo.settings"}
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         tickets = [progress.ws_ticket_issue(user=user) for _ in range(clients)]
@@ -65,7 +68,9 @@ def _cleanup(user: User) -> None:
     user.delete()
 
 
-async def _watch(port: int, job_ids: list[int], tickets: list[str], updates: int) -> tuple[list[float], list[int]]:
+async def _watch(
+    port: int, job_ids: list[int], tickets: list[str], updates: int
+) -> tuple[list[float], list[int]]:
     import websockets
 
     latencies: list[float] = []
@@ -76,7 +81,7 @@ async def _watch(port: int, job_ids: list[int], tickets: list[str], updates: int
     async def client(number: int) -> None:
         job_id = job_ids[number % len(job_ids)]
         url = f"ws://127.0.0.1:{port}/ws/jobs/{job_id}/?ticket={tickets[number]}"
-        for attempt in range(50):
+        for _attempt in range(50):
             try:
                 socket = await websockets.connect(url, origin="http://localhost", open_timeout=20)
                 break
@@ -97,13 +102,16 @@ async def _watch(port: int, job_ids: list[int], tickets: list[str], updates: int
                     if event["type"] == "done":
                         done_counts[number] += 1
                         return
-            except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed):
+            except (TimeoutError, websockets.exceptions.ConnectionClosed):
                 return
 
     tasks = [asyncio.create_task(client(number)) for number in range(len(tickets))]
     await asyncio.wait_for(ready.wait(), timeout=120)
     publisher = await asyncio.create_subprocess_exec(
-        sys.executable, "manage.py", "shell", "-c",
+        sys.executable,
+        "manage.py",
+        "shell",
+        "-c",
         f"from jobs.benchmarks.websocket import publish; publish({job_ids!r}, {updates})",
         cwd=ROOT,
     )

@@ -17,10 +17,23 @@ from django.utils.text import slugify
 from jobs.files import execution_urls
 from jobs.models import NEW, Job, JobExecution
 
-LINK_LABELS = {"video": "Video", "cover": "Cover", "srt": "Subtitles (SRT)", "ass": "Subtitles (ASS)",
-               "narration": "Narration"}
-EXPORT_COLUMNS = ("id", "title", "publish_title", "description", "status", "video_url", "cover_url",
-                  "subtitles_url")
+LINK_LABELS = {
+    "video": "Video",
+    "cover": "Cover",
+    "srt": "Subtitles (SRT)",
+    "ass": "Subtitles (ASS)",
+    "narration": "Narration",
+}
+EXPORT_COLUMNS = (
+    "id",
+    "title",
+    "publish_title",
+    "description",
+    "status",
+    "video_url",
+    "cover_url",
+    "subtitles_url",
+)
 # A cell starting with one of these runs as a formula in a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -33,12 +46,19 @@ def job_description(*, job: Job) -> dict[str, Any]:
     lines = [f"{LINK_LABELS.get(name, name)}: {url}" for name, url in links.items() if url]
     parts = (job.publish_title or job.title, job.description, "\n".join(lines))
     text = "\n\n".join(part for part in parts if part)
-    return {"id": job.pk, "title": job.title, "publish_title": job.publish_title,
-            "description": job.description, "links": links, "text": text}
+    return {
+        "id": job.pk,
+        "title": job.title,
+        "publish_title": job.publish_title,
+        "description": job.description,
+        "links": links,
+        "text": text,
+    }
 
 
-def export_rows(*, jobs: QuerySet[Job], limit: int | None = None,
-                link: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+def export_rows(
+    *, jobs: QuerySet[Job], limit: int | None = None, link: Callable[[str], str] | None = None
+) -> list[dict[str, Any]]:
     """A row of EXPORT_COLUMNS per job (at most `limit`); `link` rewrites each signed link, e.g. to an
     absolute URL."""
     rows = []
@@ -46,13 +66,18 @@ def export_rows(*, jobs: QuerySet[Job], limit: int | None = None,
         urls = execution_urls(execution)
         if link is not None:
             urls = {name: link(url) for name, url in urls.items() if url}
-        rows.append({
-            "id": job.pk, "title": job.title, "publish_title": job.publish_title,
-            "description": job.description,
-            "status": job.latest_execution.status if job.latest_execution else NEW,
-            "video_url": urls.get("video", ""), "cover_url": urls.get("cover", ""),
-            "subtitles_url": urls.get("srt", ""),
-        })
+        rows.append(
+            {
+                "id": job.pk,
+                "title": job.title,
+                "publish_title": job.publish_title,
+                "description": job.description,
+                "status": job.latest_execution.status if job.latest_execution else NEW,
+                "video_url": urls.get("video", ""),
+                "cover_url": urls.get("cover", ""),
+                "subtitles_url": urls.get("srt", ""),
+            }
+        )
     return rows
 
 
@@ -100,8 +125,9 @@ def artifacts_zip(*, jobs: QuerySet[Job]) -> IO[bytes] | None:
     return archive
 
 
-def _with_latest_success(jobs: QuerySet[Job], *,
-                         limit: int | None = None) -> list[tuple[Job, JobExecution | None]]:
+def _with_latest_success(
+    jobs: QuerySet[Job], *, limit: int | None = None
+) -> list[tuple[Job, JobExecution | None]]:
     """Each job (at most `limit`) with its latest successful render (Job.latest_success), in two queries."""
     latest = JobExecution.objects.filter(job=OuterRef("pk")).successes().values("id")[:1]
     selected = list(jobs.annotate(success_id=Subquery(latest))[:limit])

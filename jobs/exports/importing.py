@@ -17,17 +17,32 @@ from django.db import transaction
 from accounts.json_text import json_parse
 from accounts.models import Account
 from accounts.plain_text import check_single_line
-from topics.models import Topic
-from voices.models import Language, Voice
-
 from jobs import services
 from jobs.models import Job
 from jobs.validation import clean_job_input, voice_language_problem
+from topics.models import Topic
+from voices.models import Language, Voice
 
-COLUMNS = ["title", "content", "language", "voice", "topic", "account", "speech_speed", "orientation",
-           "runorder", "description", "publish_title", "extra"]
-LOOKUPS = {"language": (Language, "code"), "voice": (Voice, "name"), "topic": (Topic, "name"),
-           "account": (Account, "username")}
+COLUMNS = [
+    "title",
+    "content",
+    "language",
+    "voice",
+    "topic",
+    "account",
+    "speech_speed",
+    "orientation",
+    "runorder",
+    "description",
+    "publish_title",
+    "extra",
+]
+LOOKUPS = {
+    "language": (Language, "code"),
+    "voice": (Voice, "name"),
+    "topic": (Topic, "name"),
+    "account": (Account, "username"),
+}
 
 
 @dataclass
@@ -44,7 +59,11 @@ class ImportRow:
 
     @property
     def language_label(self) -> str:
-        return f"{self.detected_language} (detected)" if self.detected_language else str(self.raw.get("language") or "")
+        return (
+            f"{self.detected_language} (detected)"
+            if self.detected_language
+            else str(self.raw.get("language") or "")
+        )
 
     @property
     def title(self) -> str:
@@ -67,7 +86,7 @@ def _records(file_bytes: bytes, filename: str) -> list[dict[str, Any]]:
         if isinstance(records, dict) and isinstance(records.get("jobs"), list):
             records = records["jobs"]
         if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
-            raise ValidationError("JSON must be a list of objects (or {\"jobs\": [...]}).")
+            raise ValidationError('JSON must be a list of objects (or {"jobs": [...]}).')
         return records
     if filename.lower().endswith(".csv"):
         return [dict(record) for record in csv.DictReader(io.StringIO(text))]
@@ -127,7 +146,10 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
 def _detect_language(row: ImportRow, data: dict[str, Any], user) -> None:
     """A row without a language gets the one its content is written in (and, without a voice, a voice
     of it), among those the user may use; the preview and the command say it was detected."""
-    visible = (lambda model: model.objects.all() if user is None else model.objects.visible_to(user))
+
+    def visible(model):
+        return model.objects.all() if user is None else model.objects.visible_to(user)
+
     language = services.language_detect(content=str(data["content"]), languages=visible(Language))
     if language is None:
         return

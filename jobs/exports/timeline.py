@@ -17,21 +17,23 @@ from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
 from accounts.storage import storage_local_copy
+from jobs.models import Job, JobExecution, JobSplit
+from jobs.records import step_record
 from media_engine import timeline
 from media_engine.compose import Plan
 from media_engine.errors import MediaError
-
-from jobs.models import Job, JobExecution, JobSplit
-from jobs.records import step_record
 
 FORMATS = timeline.FORMATS
 DEFAULT_FORMAT = "otio"
 TEXT_SUFFIXES = (".json", ".otio", ".xml", ".fcpxml", ".srt", ".txt")
 UNKNOWN_FORMAT = "Unknown timeline format {value!r}; choose one of: {choices}."
 NO_RENDER = "This job has no successful render yet; render it first, then export its timeline."
-NOT_RECORDED = ("Render #{execution} was made before renders recorded their timeline; render the job again to "
-                "export it.")
-FILE_GONE = "Render #{execution} used {key}, which is no longer stored; render the job again to export its timeline."
+NOT_RECORDED = (
+    "Render #{execution} was made before renders recorded their timeline; render the job again to export it."
+)
+FILE_GONE = (
+    "Render #{execution} used {key}, which is no longer stored; render the job again to export its timeline."
+)
 
 
 class TimelineUnavailable(Exception):
@@ -41,9 +43,19 @@ class TimelineUnavailable(Exception):
 def timeline_record(*, plan: Plan, splits: list[JobSplit], music: str, music_stored: bool) -> dict[str, Any]:
     """What the compose step records for the timeline: its segments (storage keys), frame and music."""
     return {
-        "width": plan.width, "height": plan.height, "fps": plan.fps,
-        "shots": [{"key": split_row.shown[0], "kind": split_row.shown[1], "start_ms": split_row.start_ms,
-                   "end_ms": split_row.end_ms, "text": split_row.text} for split_row in splits],
+        "width": plan.width,
+        "height": plan.height,
+        "fps": plan.fps,
+        "shots": [
+            {
+                "key": split_row.shown[0],
+                "kind": split_row.shown[1],
+                "start_ms": split_row.start_ms,
+                "end_ms": split_row.end_ms,
+                "text": split_row.text,
+            }
+            for split_row in splits
+        ],
         # A storage key (the job's own upload), or a path on the render hosts (BACKGROUND_MUSIC), or "".
         "music": music if plan.music_path is not None else "",
         "music_stored": music_stored,
@@ -84,8 +96,11 @@ def job_timeline_zip(*, job: Job, fmt: str | None) -> tuple[IO[bytes], str]:
                 if path.is_file():
                     # Pictures, clips and sounds are compressed already; the timeline's text is not.
                     packed = path.suffix.lower() in TEXT_SUFFIXES
-                    bundle.write(path, path.relative_to(folder.parent).as_posix(),
-                                 compress_type=zipfile.ZIP_DEFLATED if packed else zipfile.ZIP_STORED)
+                    bundle.write(
+                        path,
+                        path.relative_to(folder.parent).as_posix(),
+                        compress_type=zipfile.ZIP_DEFLATED if packed else zipfile.ZIP_STORED,
+                    )
     archive.seek(0)
     return archive, f"{job.pk}-{slugify(job.title, allow_unicode=True) or 'job'}-{fmt}.zip"
 
@@ -102,9 +117,16 @@ def _storyboard(execution: JobExecution, record: dict, *, name: str, downloads: 
             copies[key] = storage_local_copy(default_storage, key, downloads / str(len(copies)))
         return copies[key]
 
-    shots = [timeline.Shot(path=local(shot["key"]), kind=shot["kind"], start_ms=shot["start_ms"],
-                           end_ms=shot["end_ms"], name=_clip_name(shot["text"]))
-             for shot in record["shots"]]
+    shots = [
+        timeline.Shot(
+            path=local(shot["key"]),
+            kind=shot["kind"],
+            start_ms=shot["start_ms"],
+            end_ms=shot["end_ms"],
+            name=_clip_name(shot["text"]),
+        )
+        for shot in record["shots"]
+    ]
     srt = execution.results.get("srt")
     music_path = None
     if record.get("music"):
@@ -113,13 +135,21 @@ def _storyboard(execution: JobExecution, record: dict, *, name: str, downloads: 
         elif Path(record["music"]).is_file():  # the hosts' own BACKGROUND_MUSIC
             music_path = Path(record["music"])
         else:
-            notes.append(f"The background music {Path(record['music']).name} is not on the server that made "
-                         "this export, so it is left out; put your own music under the narration.")
+            notes.append(
+                f"The background music {Path(record['music']).name} is not on the server that made "
+                "this export, so it is left out; put your own music under the narration."
+            )
     return timeline.Storyboard(
-        name=name, width=record["width"], height=record["height"], fps=record["fps"], shots=shots,
+        name=name,
+        width=record["width"],
+        height=record["height"],
+        fps=record["fps"],
+        shots=shots,
         narration_path=local(execution.results["narration"]),
         subtitles_path=local(srt) if srt else None,
-        music_path=music_path, music_volume=record.get("music_volume", 0.15), notes=tuple(notes),
+        music_path=music_path,
+        music_volume=record.get("music_volume", 0.15),
+        notes=tuple(notes),
     )
 
 

@@ -19,10 +19,9 @@ from django.core.cache import caches
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
 
+from jobs.models import Job, Orientation, StockClip
 from media_engine import ffmpeg, scenes, stock
 from media_engine.errors import MediaError
-
-from jobs.models import Job, Orientation, StockClip
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +60,20 @@ def _postgres_search(clips, terms: list[str], words: list[str], limit: int) -> l
     from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 
     # "simple": no stemming and no stop words, so any language's tags match as written.
-    vector = (SearchVector("tags", weight="A", config="simple") + SearchVector("title", weight="B", config="simple")
-              + SearchVector("description", "search", weight="C", config="simple"))
-    query = reduce(or_, [SearchQuery(text, search_type="plain", config="simple") for text in [*terms, *words]])
-    ranked = (clips.annotate(rank=SearchRank(vector, query)).filter(rank__gt=0)
-              .order_by("-rank", "id").values_list("id", "rank")[:limit])
+    vector = (
+        SearchVector("tags", weight="A", config="simple")
+        + SearchVector("title", weight="B", config="simple")
+        + SearchVector("description", "search", weight="C", config="simple")
+    )
+    query = reduce(
+        or_, [SearchQuery(text, search_type="plain", config="simple") for text in [*terms, *words]]
+    )
+    ranked = (
+        clips.annotate(rank=SearchRank(vector, query))
+        .filter(rank__gt=0)
+        .order_by("-rank", "id")
+        .values_list("id", "rank")[:limit]
+    )
     return [(clip_id, round(float(rank), 6)) for clip_id, rank in ranked]
 
 
@@ -75,8 +83,10 @@ def _word_search(clips, words: list[str], limit: int) -> list[tuple[int, float]]
     for clip in clips.only("id", "title", "tags", "description", "search"):
         tags = clip.tag_set
         text = f"{clip.title} {clip.description} {clip.search}".lower()
-        score = sum(1.0 if word in tags else 0.5 if word in text or any(word in tag for tag in tags) else 0.0
-                    for word in words)
+        score = sum(
+            1.0 if word in tags else 0.5 if word in text or any(word in tag for tag in tags) else 0.0
+            for word in words
+        )
         if score:
             scored.append((clip.pk, score))
     scored.sort(key=lambda pair: (-pair[1], pair[0]))
@@ -95,12 +105,17 @@ def _words(terms: list[str]) -> list[str]:
 # ---------------------------------------------------------------- candidates per segment
 
 
-def segment_candidates(*, job: Job, keywords: list[list[str]], remote: bool) -> tuple[list[list[dict]], list[str]]:
+def segment_candidates(
+    *, job: Job, keywords: list[list[str]], remote: bool
+) -> tuple[list[list[dict]], list[str]]:
     """Per segment, the clips that fit its keywords, best first ([{id, score}]), and notes for the
     execution's detail (a provider that failed or ran out of budget). Providers are asked only with
     `remote`, for a segment the library has fewer than STOCK_CANDIDATES clips for."""
-    search = CandidateSearch(owner=job.owner, remote=remote,
-                             orientation="portrait" if job.orientation == Orientation.VERTICAL else "landscape")
+    search = CandidateSearch(
+        owner=job.owner,
+        remote=remote,
+        orientation="portrait" if job.orientation == Orientation.VERTICAL else "landscape",
+    )
     return [_candidates(terms, search) for terms in keywords], search.notes
 
 
@@ -131,7 +146,7 @@ def _fetch_remote(term: str, search: CandidateSearch, count: int) -> int:
             search.notes.append(f"{name} search: {error}")
             logger.warning("stock search on %s failed: %s", name, error)
             continue
-        for hit in hits[:count - added]:
+        for hit in hits[: count - added]:
             try:
                 clip_from_hit(hit, search=term)
             except MediaError as error:
@@ -145,10 +160,17 @@ def _fetch_remote(term: str, search: CandidateSearch, count: int) -> int:
 def provider_for(name: str) -> stock.StockProvider:
     config = settings.STOCK_PROVIDERS[name]
     return stock.provider_class(name)(
-        api_key=config["key"], base_url=config.get("base_url") or "", timeout=settings.STOCK_TIMEOUT_S,
-        attempts=settings.STOCK_ATTEMPTS, backoff_s=settings.STOCK_BACKOFF_S,
-        spend=lambda: budget_spend(name, config["key"], budget=int(config.get("budget", 100)),
-                                   window_s=int(config.get("window_s", 3600))),
+        api_key=config["key"],
+        base_url=config.get("base_url") or "",
+        timeout=settings.STOCK_TIMEOUT_S,
+        attempts=settings.STOCK_ATTEMPTS,
+        backoff_s=settings.STOCK_BACKOFF_S,
+        spend=lambda: budget_spend(
+            name,
+            config["key"],
+            budget=int(config.get("budget", 100)),
+            window_s=int(config.get("window_s", 3600)),
+        ),
     )
 
 
@@ -175,16 +197,27 @@ def clip_from_hit(hit: stock.StockHit, *, search: str) -> StockClip:
         return existing
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{hit.provider}-{hit.external_id}.mp4"
-        digest = stock.download(hit.download_url, path, max_bytes=settings.STOCK_MAX_BYTES,
-                                timeout=max(60.0, settings.STOCK_TIMEOUT_S))
+        digest = stock.download(
+            hit.download_url,
+            path,
+            max_bytes=settings.STOCK_MAX_BYTES,
+            timeout=max(60.0, settings.STOCK_TIMEOUT_S),
+        )
         same_file = StockClip.objects.filter(sha256=digest).first()
         if same_file is not None:
             return same_file
         clip = StockClip(
-            owner=None, title=hit.title[:255], tags=",".join([*hit.tags, search.lower()])[:255],
-            source=PROVIDER_SOURCES.get(hit.provider, hit.provider), licence=hit.licence, provider=hit.provider,
-            external_id=hit.external_id[:64], author=hit.author[:255], page_url=hit.page_url[:500],
-            search=search[:255], sha256=digest,
+            owner=None,
+            title=hit.title[:255],
+            tags=",".join([*hit.tags, search.lower()])[:255],
+            source=PROVIDER_SOURCES.get(hit.provider, hit.provider),
+            licence=hit.licence,
+            provider=hit.provider,
+            external_id=hit.external_id[:64],
+            author=hit.author[:255],
+            page_url=hit.page_url[:500],
+            search=search[:255],
+            sha256=digest,
         )
         try:
             with transaction.atomic():

@@ -15,8 +15,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from jobs.render import progress
 from jobs.models import ACTIVE_STATUSES, Job, JobExecution
+from jobs.render import progress
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -78,7 +78,9 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             first_pending = job_id not in self.pending
             self.pending[job_id] = event
             if first_pending:
-                asyncio.get_running_loop().call_later(wait, lambda: asyncio.ensure_future(self._flush(job_id)))
+                asyncio.get_running_loop().call_later(
+                    wait, lambda: asyncio.ensure_future(self._flush(job_id))
+                )
             return
         self.pending.pop(job_id, None)
         self._remember(event)
@@ -86,7 +88,11 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def _flush(self, job_id: int) -> None:
         event = self.pending.pop(job_id, None)
-        if event is not None and self.sent.get(job_id, (None, ""))[1] not in ("SUCCESS", "FAILED", "CANCELLED"):
+        if event is not None and self.sent.get(job_id, (None, ""))[1] not in (
+            "SUCCESS",
+            "FAILED",
+            "CANCELLED",
+        ):
             await self._send_event(event)
 
     def _remember(self, event: dict) -> None:

@@ -80,8 +80,6 @@ def human_bytes(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-
-
 @dataclass
 class StoredFile:
     key: str
@@ -147,17 +145,26 @@ def _busy_job_ids() -> set[int]:
 def _job_references(job_id: int, *, excluding: set[int]) -> set[str]:
     """Keys the job's rows still reference, but for the executions `excluding`: executions that hold
     files (or are rendering) and segments. A render reuses outputs of its own job only."""
-    holders = JobExecution.objects.filter(job_id=job_id).exclude(pk__in=excluding).filter(
-        ~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
+    holders = (
+        JobExecution.objects.filter(job_id=job_id)
+        .exclude(pk__in=excluding)
+        .filter(~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
+    )
     keys: set[str] = set()
     for results, steps in holders.values_list("results", "steps"):
         keys |= referenced_keys(results, steps)
-    return keys | _split_keys(JobSplit.objects.filter(job_id=job_id).values_list("selected", "images", "animation"))
+    return keys | _split_keys(
+        JobSplit.objects.filter(job_id=job_id).values_list("selected", "images", "animation")
+    )
 
 
 def _may_clear(execution: JobExecution | None, job: Job) -> bool:
     """A finished execution that is neither the job's newest nor its newest success (the published video)."""
-    if execution is None or execution.status not in FINISHED_STATUSES or execution.pk == job.latest_execution_id:
+    if (
+        execution is None
+        or execution.status not in FINISHED_STATUSES
+        or execution.pk == job.latest_execution_id
+    ):
         return False
     return execution.pk != job.executions.successes().values_list("pk", flat=True).first()
 
@@ -180,8 +187,9 @@ def _release(execution_id: int, job_id: int, *, cleared: set[int]) -> tuple[dict
     return execution.results, referenced
 
 
-def _clear_execution(report: CleanupReport, execution_id: int, job_id: int, seen: set[str], *,
-                     delete_row: bool = False) -> int | None:
+def _clear_execution(
+    report: CleanupReport, execution_id: int, job_id: int, seen: set[str], *, delete_row: bool = False
+) -> int | None:
     """Remove an execution's stored files (and with `delete_row` its row) unless a render may still
     use them; returns the bytes freed, None when it stays. The folder is listed before the lock:
     listing is a storage call, and a finished execution's folder gets no new files."""
@@ -289,12 +297,14 @@ def old_jobs_cleanup(*, days: int, dry_run: bool = False) -> CleanupReport:
     # job is gone no render can use its files. Files another job's rows name stay (defensive: renders
     # never share files across jobs).
     others = JobExecution.objects.exclude(job_id__in=purged_job_ids).filter(
-        ~Q(results={}) | Q(status__in=ACTIVE_STATUSES))
+        ~Q(results={}) | Q(status__in=ACTIVE_STATUSES)
+    )
     protected: set[str] = set()
     for results, steps in others.values_list("results", "steps").iterator():
         protected |= referenced_keys(results, steps)
-    protected |= _split_keys(JobSplit.objects.exclude(job_id__in=purged_job_ids)
-                             .values_list("selected", "images", "animation"))
+    protected |= _split_keys(
+        JobSplit.objects.exclude(job_id__in=purged_job_ids).values_list("selected", "images", "animation")
+    )
     for job_id, narration_audio in purged_jobs:
         keys = set(storage_walk(f"jobs/{job_id}/")) | ({narration_audio} if narration_audio else set())
         if not dry_run:
@@ -347,18 +357,24 @@ def storage_cleanup(
         if last is not None and timezone.now() - last.created_at < policy.min_interval:
             age_min = (timezone.now() - last.created_at).total_seconds() / 60
             report.skipped = True
-            report.detail = (f"Skipped: the last clean-up ran {age_min:.0f} min ago; auto mode waits "
-                             f"{policy.min_interval.total_seconds() / 3600:g} h between runs")
-            report.cleanup_run = CleanupRun.objects.create(mode=mode, dry_run=dry_run, skipped=True,
-                                                           detail=report.detail)
+            report.detail = (
+                f"Skipped: the last clean-up ran {age_min:.0f} min ago; auto mode waits "
+                f"{policy.min_interval.total_seconds() / 3600:g} h between runs"
+            )
+            report.cleanup_run = CleanupRun.objects.create(
+                mode=mode, dry_run=dry_run, skipped=True, detail=report.detail
+            )
             return report
 
     total_before = sum(size for key in storage_walk("jobs") if (size := _size(key)) is not None)
     # A first cut; each execution is checked again under its job's lock before anything goes.
     latest = _latest_execution_ids()
     busy = _busy_job_ids()
-    rows = JobExecution.objects.order_by("job_id", "-created_at", "-id").annotate(
-        holds=~Q(results={})).values_list("pk", "job_id", "status", "holds", "finished_at", "created_at")
+    rows = (
+        JobExecution.objects.order_by("job_id", "-created_at", "-id")
+        .annotate(holds=~Q(results={}))
+        .values_list("pk", "job_id", "status", "holds", "finished_at", "created_at")
+    )
     rank: Counter = Counter()
     beyond_keep, within_keep = [], []
     for pk, job_id, status, holds, finished_at, created_at in rows:
@@ -394,9 +410,10 @@ def storage_cleanup(
         f"jobs/ {'would hold' if dry_run else 'holds'} {human_bytes(total_left)}"
     )
     report.cleanup_run = CleanupRun.objects.create(
-        mode=mode, dry_run=dry_run, files_removed=len(report.files), bytes_freed=report.bytes,
+        mode=mode,
+        dry_run=dry_run,
+        files_removed=len(report.files),
+        bytes_freed=report.bytes,
         detail=report.detail,
     )
     return report
-
-

@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 FAILING_WITHIN = timedelta(hours=24)
 
 
-
 def status_counts() -> dict[str, int]:
     counts = dict(JobExecution.objects.order_by().values_list("status").annotate(count=Count("id")))
     return {status: counts.get(status, 0) for status in ExecutionStatus.values}
@@ -76,35 +75,63 @@ def health_report() -> Health:
     stale = set(running_rows.filter(silent_since(stale_before())).values_list("pk", flat=True))
     for execution in running_rows.order_by("id"):
         age = (now - execution.heartbeat_at).total_seconds() if execution.heartbeat_at else None
-        running.append(RunningExecution(
-            id=execution.pk, job_id=execution.job_id, job_title=execution.job.title,
-            worker_host=execution.worker_host or "?", current_step=execution.current_step,
-            progress=execution.progress, heartbeat_age_s=age, stale=execution.pk in stale,
-            attempt=execution.attempt,
-        ))
+        running.append(
+            RunningExecution(
+                id=execution.pk,
+                job_id=execution.job_id,
+                job_title=execution.job.title,
+                worker_host=execution.worker_host or "?",
+                current_step=execution.current_step,
+                progress=execution.progress,
+                heartbeat_age_s=age,
+                stale=execution.pk in stale,
+                attempt=execution.attempt,
+            )
+        )
     workers: dict[str, float | None] = {}
     for item in running:
         previous = workers.get(item.worker_host)
-        if item.worker_host not in workers or (item.heartbeat_age_s is not None and (
-                previous is None or item.heartbeat_age_s < previous)):
+        if item.worker_host not in workers or (
+            item.heartbeat_age_s is not None and (previous is None or item.heartbeat_age_s < previous)
+        ):
             workers[item.worker_host] = item.heartbeat_age_s
     return Health(
-        status_counts=status_counts(), queue_depth=waiting().count(), orm_queue=_orm_queue_depth(),
-        running=running, workers=workers, clusters=_cluster_lines(), failing=failing_executions(),
+        status_counts=status_counts(),
+        queue_depth=waiting().count(),
+        orm_queue=_orm_queue_depth(),
+        running=running,
+        workers=workers,
+        clusters=_cluster_lines(),
+        failing=failing_executions(),
     )
 
 
-def failing_executions(*, failed_within: timedelta = FAILING_WITHIN, limit: int = 50) -> list[FailingExecution]:
+def failing_executions(
+    *, failed_within: timedelta = FAILING_WITHIN, limit: int = 50
+) -> list[FailingExecution]:
     """Executions whose last attempt ended in an error, newest first: active ones (a retry waits or
     runs) and those that failed within `failed_within`."""
     recent = Q(status=ExecutionStatus.FAILED, finished_at__gte=timezone.now() - failed_within)
-    rows = (JobExecution.objects.exclude(error="").filter(Q(status__in=ACTIVE_STATUSES) | recent)
-            .select_related("job").order_by("-updated_at", "-id")[:limit])
-    return [FailingExecution(
-        id=execution.pk, job_id=execution.job_id, job_title=execution.job.title, status=execution.status,
-        attempt=execution.attempt, attempts_allowed=attempts_allowed(), retry_at=execution.retry_at,
-        error_kind=execution.error_kind, error=execution.error,
-    ) for execution in rows]
+    rows = (
+        JobExecution.objects.exclude(error="")
+        .filter(Q(status__in=ACTIVE_STATUSES) | recent)
+        .select_related("job")
+        .order_by("-updated_at", "-id")[:limit]
+    )
+    return [
+        FailingExecution(
+            id=execution.pk,
+            job_id=execution.job_id,
+            job_title=execution.job.title,
+            status=execution.status,
+            attempt=execution.attempt,
+            attempts_allowed=attempts_allowed(),
+            retry_at=execution.retry_at,
+            error_kind=execution.error_kind,
+            error=execution.error,
+        )
+        for execution in rows
+    ]
 
 
 def _cluster_lines() -> list[str]:
@@ -129,5 +156,3 @@ def metrics_snapshot() -> dict:
         "retries_total": JobExecution.objects.aggregate(total=Sum("retry_count"))["total"] or 0,
         "step_durations_s": step_durations(),
     }
-
-

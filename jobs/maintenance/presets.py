@@ -84,7 +84,9 @@ def _presets_rows() -> dict[str, int]:
             owner=None, code=code, defaults={"name": name, "platform": platform}
         )
         created["languages"] += was_created
-        _, was_created = Voice.objects.get_or_create(owner=None, name=voice_name, defaults={"language": language})
+        _, was_created = Voice.objects.get_or_create(
+            owner=None, name=voice_name, defaults={"language": language}
+        )
         created["voices"] += was_created
     for topic in TOPICS:
         _, was_created = Topic.objects.get_or_create(owner=None, name=topic["name"], defaults=topic)

@@ -5,9 +5,7 @@ import logging
 from django.conf import settings
 from django_q.models import Schedule
 
-
 logger = logging.getLogger(__name__)
-
 
 
 # name: (function, schedule type, minutes)
@@ -31,10 +29,15 @@ def schedules_ensure() -> list[Schedule]:
     for name, (func, schedule_type, minutes) in SCHEDULES.items():
         schedule, _ = Schedule.objects.update_or_create(
             name=name,
-            defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1,
-                      "cluster": cluster, "args": None, "kwargs": None},
+            defaults={
+                "func": func,
+                "schedule_type": schedule_type,
+                "minutes": minutes,
+                "repeats": -1,
+                "cluster": cluster,
+                "args": None,
+                "kwargs": None,
+            },
         )
         schedules.append(schedule)
     return schedules
-
-

@@ -7,175 +7,358 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('topics', '0001_initial'),
-        ('voices', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("topics", "0001_initial"),
+        ("voices", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CleanupRun',
+            name="CleanupRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('auto', 'Auto'), ('manual', 'Manual')], max_length=16)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('skipped', models.BooleanField(default=False, help_text='Auto mode found nothing due yet.')),
-                ('files_removed', models.PositiveIntegerField(default=0)),
-                ('bytes_freed', models.PositiveBigIntegerField(default=0)),
-                ('detail', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("mode", models.CharField(choices=[("auto", "Auto"), ("manual", "Manual")], max_length=16)),
+                ("dry_run", models.BooleanField(default=False)),
+                ("skipped", models.BooleanField(default=False, help_text="Auto mode found nothing due yet.")),
+                ("files_removed", models.PositiveIntegerField(default=0)),
+                ("bytes_freed", models.PositiveBigIntegerField(default=0)),
+                ("detail", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('runorder', models.IntegerField(default=0, help_text='Lower runs first.')),
-                ('title', models.CharField(max_length=255)),
-                ('content', models.TextField(max_length=10000)),
-                ('description', models.TextField(blank=True)),
-                ('publish_title', models.TextField(blank=True)),
-                ('speech_speed', models.FloatField(default=0.9, validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(2.0)])),
-                ('orientation', models.CharField(choices=[('horizontal', 'Horizontal 1360x768'), ('vertical', 'Vertical 768x1360')], default='horizontal', max_length=16)),
-                ('narration_audio', models.FileField(blank=True, help_text='Optional narration to use instead of text-to-speech.', upload_to='jobs/narration/')),
-                ('extra', models.JSONField(blank=True, default=dict, help_text='h2v, index_text, title_text, desc_text, real_clip_ratio, segment_target_ms, music')),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='accounts.account')),
-                ('language', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='voices.language')),
-                ('owner', models.ForeignKey(blank=True, help_text='Empty for a shared preset everyone can use.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('topic', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='topics.topic')),
-                ('voice', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='voices.voice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("runorder", models.IntegerField(default=0, help_text="Lower runs first.")),
+                ("title", models.CharField(max_length=255)),
+                ("content", models.TextField(max_length=10000)),
+                ("description", models.TextField(blank=True)),
+                ("publish_title", models.TextField(blank=True)),
+                (
+                    "speech_speed",
+                    models.FloatField(
+                        default=0.9,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.5),
+                            django.core.validators.MaxValueValidator(2.0),
+                        ],
+                    ),
+                ),
+                (
+                    "orientation",
+                    models.CharField(
+                        choices=[("horizontal", "Horizontal 1360x768"), ("vertical", "Vertical 768x1360")],
+                        default="horizontal",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "narration_audio",
+                    models.FileField(
+                        blank=True,
+                        help_text="Optional narration to use instead of text-to-speech.",
+                        upload_to="jobs/narration/",
+                    ),
+                ),
+                (
+                    "extra",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="h2v, index_text, title_text, desc_text, real_clip_ratio, segment_target_ms, music",
+                    ),
+                ),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="accounts.account",
+                    ),
+                ),
+                (
+                    "language",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="voices.language",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a shared preset everyone can use.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "topic",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="topics.topic"
+                    ),
+                ),
+                (
+                    "voice",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to="voices.voice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['runorder', 'id'],
+                "ordering": ["runorder", "id"],
             },
         ),
         migrations.CreateModel(
-            name='JobExecution',
+            name="JobExecution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('RUNNING', 'Running'), ('SUCCESS', 'Success'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled')], default='PENDING', max_length=16)),
-                ('detail', models.CharField(blank=True, help_text='What is happening, or happened.', max_length=500)),
-                ('progress', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)])),
-                ('current_step', models.CharField(blank=True, max_length=32)),
-                ('steps', models.JSONField(blank=True, default=dict, help_text='Per step: status, times, outputs, error.')),
-                ('results', models.JSONField(blank=True, default=dict, help_text='Storage keys of the artifacts.')),
-                ('worker_host', models.CharField(blank=True, max_length=255)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('retry_count', models.PositiveIntegerField(default=0)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='executions', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("RUNNING", "Running"),
+                            ("SUCCESS", "Success"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                        ],
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "detail",
+                    models.CharField(blank=True, help_text="What is happening, or happened.", max_length=500),
+                ),
+                (
+                    "progress",
+                    models.PositiveSmallIntegerField(
+                        default=0, validators=[django.core.validators.MaxValueValidator(100)]
+                    ),
+                ),
+                ("current_step", models.CharField(blank=True, max_length=32)),
+                (
+                    "steps",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Per step: status, times, outputs, error."
+                    ),
+                ),
+                (
+                    "results",
+                    models.JSONField(blank=True, default=dict, help_text="Storage keys of the artifacts."),
+                ),
+                ("worker_host", models.CharField(blank=True, max_length=255)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("retry_count", models.PositiveIntegerField(default=0)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="executions", to="jobs.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='StockClip',
+            name="StockClip",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('file', models.FileField(upload_to='clips/')),
-                ('title', models.CharField(blank=True, max_length=255)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('width', models.PositiveIntegerField(default=0)),
-                ('height', models.PositiveIntegerField(default=0)),
-                ('tags', models.CharField(blank=True, help_text='Comma-separated, e.g. landscape,sea', max_length=255)),
-                ('source', models.CharField(blank=True, help_text='Where the clip comes from.', max_length=255)),
-                ('licence', models.CharField(blank=True, max_length=255)),
-                ('owner', models.ForeignKey(blank=True, help_text='Empty for a shared preset everyone can use.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("file", models.FileField(upload_to="clips/")),
+                ("title", models.CharField(blank=True, max_length=255)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("width", models.PositiveIntegerField(default=0)),
+                ("height", models.PositiveIntegerField(default=0)),
+                (
+                    "tags",
+                    models.CharField(
+                        blank=True, help_text="Comma-separated, e.g. landscape,sea", max_length=255
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="Where the clip comes from.", max_length=255),
+                ),
+                ("licence", models.CharField(blank=True, max_length=255)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a shared preset everyone can use.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='JobSplit',
+            name="JobSplit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('start_ms', models.PositiveIntegerField()),
-                ('end_ms', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('prompt', models.TextField(blank=True)),
-                ('images', models.JSONField(blank=True, default=list, help_text='Candidate pictures: [{key, seed, source}].')),
-                ('selected', models.CharField(blank=True, help_text='Storage key of the chosen picture.', max_length=500)),
-                ('variant', models.PositiveIntegerField(default=0, help_text="Raised by 'regenerate pictures' so new pictures get new seeds.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='splits', to='jobs.job')),
-                ('clip', models.ForeignKey(blank=True, help_text='A real clip shown instead of a picture.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='jobs.stockclip')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("index", models.PositiveIntegerField()),
+                ("start_ms", models.PositiveIntegerField()),
+                ("end_ms", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("prompt", models.TextField(blank=True)),
+                (
+                    "images",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Candidate pictures: [{key, seed, source}]."
+                    ),
+                ),
+                (
+                    "selected",
+                    models.CharField(
+                        blank=True, help_text="Storage key of the chosen picture.", max_length=500
+                    ),
+                ),
+                (
+                    "variant",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Raised by 'regenerate pictures' so new pictures get new seeds."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="splits", to="jobs.job"
+                    ),
+                ),
+                (
+                    "clip",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="A real clip shown instead of a picture.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="jobs.stockclip",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'index'],
+                "ordering": ["job", "index"],
             },
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['deleted_at', 'runorder', 'id'], name='job_deleted_runorder_id'),
+            model_name="job",
+            index=models.Index(fields=["deleted_at", "runorder", "id"], name="job_deleted_runorder_id"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['owner', 'deleted_at', 'id'], name='job_owner_deleted_id'),
+            model_name="job",
+            index=models.Index(fields=["owner", "deleted_at", "id"], name="job_owner_deleted_id"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['account', 'deleted_at', 'id'], name='job_account_deleted_id'),
+            model_name="job",
+            index=models.Index(fields=["account", "deleted_at", "id"], name="job_account_deleted_id"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['language', 'deleted_at', 'id'], name='job_language_deleted_id'),
+            model_name="job",
+            index=models.Index(fields=["language", "deleted_at", "id"], name="job_language_deleted_id"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['created_at'], name='job_created'),
+            model_name="job",
+            index=models.Index(fields=["created_at"], name="job_created"),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('speech_speed__gte', 0.5), ('speech_speed__lte', 2.0)), name='job_speech_speed_range'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("speech_speed__gte", 0.5), ("speech_speed__lte", 2.0)),
+                name="job_speech_speed_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='jobexecution',
-            index=models.Index(fields=['job', 'status'], name='execution_job_status'),
+            model_name="jobexecution",
+            index=models.Index(fields=["job", "status"], name="execution_job_status"),
         ),
         migrations.AddIndex(
-            model_name='jobexecution',
-            index=models.Index(fields=['status', 'created_at'], name='execution_status_created'),
+            model_name="jobexecution",
+            index=models.Index(fields=["status", "created_at"], name="execution_status_created"),
         ),
         migrations.AddIndex(
-            model_name='jobexecution',
-            index=models.Index(fields=['worker_host', 'status'], name='execution_worker_status'),
+            model_name="jobexecution",
+            index=models.Index(fields=["worker_host", "status"], name="execution_worker_status"),
         ),
         migrations.AddConstraint(
-            model_name='jobexecution',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['PENDING', 'RUNNING'])), fields=('job',), name='execution_one_active_per_job'),
+            model_name="jobexecution",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["PENDING", "RUNNING"])),
+                fields=("job",),
+                name="execution_one_active_per_job",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='jobexecution',
-            constraint=models.CheckConstraint(condition=models.Q(('progress__lte', 100)), name='execution_progress_range'),
+            model_name="jobexecution",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__lte", 100)), name="execution_progress_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='jobsplit',
-            constraint=models.UniqueConstraint(fields=('job', 'index'), name='split_unique_index'),
+            model_name="jobsplit",
+            constraint=models.UniqueConstraint(fields=("job", "index"), name="split_unique_index"),
         ),
         migrations.AddConstraint(
-            model_name='jobsplit',
-            constraint=models.CheckConstraint(condition=models.Q(('end_ms__gte', models.F('start_ms'))), name='split_time_order'),
+            model_name="jobsplit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_ms__gte", models.F("start_ms"))), name="split_time_order"
+            ),
         ),
     ]

@@ -14,32 +14,47 @@ def fill_latest_execution(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('jobs', '0001_initial'),
-        ('topics', '0001_initial'),
-        ('voices', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("jobs", "0001_initial"),
+        ("topics", "0001_initial"),
+        ("voices", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='job',
-            name='job_deleted_runorder_id',
+            model_name="job",
+            name="job_deleted_runorder_id",
         ),
         migrations.AddField(
-            model_name='job',
-            name='latest_execution',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='jobs.jobexecution'),
+            model_name="job",
+            name="latest_execution",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="jobs.jobexecution",
+            ),
         ),
         migrations.RunPython(fill_latest_execution, migrations.RunPython.noop),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('deleted_at__isnull', True)), fields=['runorder', 'id'], include=('owner',), name='job_alive_runorder'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True)),
+                fields=["runorder", "id"],
+                include=("owner",),
+                name="job_alive_runorder",
+            ),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('deleted_at__isnull', True)), fields=['owner', 'runorder', 'id'], name='job_owner_alive_runorder'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", True)),
+                fields=["owner", "runorder", "id"],
+                name="job_owner_alive_runorder",
+            ),
         ),
     ]

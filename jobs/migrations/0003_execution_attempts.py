@@ -4,30 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0002_job_latest_execution'),
+        ("jobs", "0002_job_latest_execution"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='jobexecution',
-            name='attempt',
-            field=models.PositiveIntegerField(default=0, help_text="Attempts started, raised by every claim. Also the claim's fencing token: a worker writes to the execution only while it still holds the attempt it claimed."),
+            model_name="jobexecution",
+            name="attempt",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Attempts started, raised by every claim. Also the claim's fencing token: a worker writes to the execution only while it still holds the attempt it claimed.",
+            ),
         ),
         migrations.AddField(
-            model_name='jobexecution',
-            name='error_kind',
-            field=models.CharField(blank=True, choices=[('permanent', 'Permanent'), ('transient', 'Transient'), ('unexpected', 'Unexpected')], max_length=16),
+            model_name="jobexecution",
+            name="error_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("permanent", "Permanent"),
+                    ("transient", "Transient"),
+                    ("unexpected", "Unexpected"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='jobexecution',
-            name='retry_at',
-            field=models.DateTimeField(blank=True, help_text='A PENDING execution waits until then before its next attempt.', null=True),
+            model_name="jobexecution",
+            name="retry_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="A PENDING execution waits until then before its next attempt.",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='jobexecution',
-            name='retry_count',
-            field=models.PositiveIntegerField(default=0, help_text='Retries of any kind: a step retried in place, an attempt retried or taken over.'),
+            model_name="jobexecution",
+            name="retry_count",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Retries of any kind: a step retried in place, an attempt retried or taken over.",
+            ),
         ),
     ]

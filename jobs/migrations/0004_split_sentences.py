@@ -21,16 +21,19 @@ def fill_sentences(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0003_execution_attempts'),
+        ("jobs", "0003_execution_attempts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='jobsplit',
-            name='sentences',
-            field=models.JSONField(blank=True, default=list, help_text="The narration's sentences this segment shows, in order: what keeps it across edits."),
+            model_name="jobsplit",
+            name="sentences",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="The narration's sentences this segment shows, in order: what keeps it across edits.",
+            ),
         ),
         migrations.RunPython(fill_sentences, migrations.RunPython.noop),
     ]

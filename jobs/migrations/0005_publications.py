@@ -6,62 +6,145 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_channel_credentials'),
-        ('jobs', '0004_split_sentences'),
+        ("accounts", "0003_channel_credentials"),
+        ("jobs", "0004_split_sentences"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QuotaUsage',
+            name="QuotaUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('project', models.CharField(max_length=255)),
-                ('day', models.DateField()),
-                ('units', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("project", models.CharField(max_length=255)),
+                ("day", models.DateField()),
+                ("units", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-day', 'project'],
-                'constraints': [models.UniqueConstraint(fields=('project', 'day'), name='quota_usage_unique_day')],
+                "ordering": ["-day", "project"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project", "day"), name="quota_usage_unique_day")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Publication',
+            name="Publication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('forced', models.BooleanField(default=False, help_text='Published again although the render already was.')),
-                ('status', models.CharField(choices=[('QUEUED', 'Queued'), ('WAITING', 'Waiting'), ('RUNNING', 'Running'), ('PUBLISHED', 'Published'), ('FAILED', 'Failed')], default='QUEUED', max_length=16)),
-                ('title', models.CharField(max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('category_id', models.CharField(max_length=8)),
-                ('language', models.CharField(blank=True, max_length=35)),
-                ('privacy', models.CharField(choices=[('private', 'Private'), ('unlisted', 'Unlisted'), ('public', 'Public')], max_length=16)),
-                ('publish_at', models.DateTimeField(blank=True, help_text='YouTube makes the video public then.', null=True)),
-                ('video_id', models.CharField(blank=True, max_length=32)),
-                ('url', models.URLField(blank=True)),
-                ('upload_uri', models.TextField(blank=True)),
-                ('uploaded_bytes', models.PositiveBigIntegerField(default=0)),
-                ('thumbnail_done', models.BooleanField(default=False)),
-                ('captions_done', models.BooleanField(default=False)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('scheduled_for', models.DateTimeField(blank=True, help_text='A WAITING publication runs then (the next quota day, or after a back-off).', null=True)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.account')),
-                ('execution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='publications', to='jobs.jobexecution')),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='publications', to='jobs.job')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "forced",
+                    models.BooleanField(
+                        default=False, help_text="Published again although the render already was."
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("QUEUED", "Queued"),
+                            ("WAITING", "Waiting"),
+                            ("RUNNING", "Running"),
+                            ("PUBLISHED", "Published"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="QUEUED",
+                        max_length=16,
+                    ),
+                ),
+                ("title", models.CharField(max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("category_id", models.CharField(max_length=8)),
+                ("language", models.CharField(blank=True, max_length=35)),
+                (
+                    "privacy",
+                    models.CharField(
+                        choices=[("private", "Private"), ("unlisted", "Unlisted"), ("public", "Public")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "publish_at",
+                    models.DateTimeField(
+                        blank=True, help_text="YouTube makes the video public then.", null=True
+                    ),
+                ),
+                ("video_id", models.CharField(blank=True, max_length=32)),
+                ("url", models.URLField(blank=True)),
+                ("upload_uri", models.TextField(blank=True)),
+                ("uploaded_bytes", models.PositiveBigIntegerField(default=0)),
+                ("thumbnail_done", models.BooleanField(default=False)),
+                ("captions_done", models.BooleanField(default=False)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "scheduled_for",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="A WAITING publication runs then (the next quota day, or after a back-off).",
+                        null=True,
+                    ),
+                ),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.account"
+                    ),
+                ),
+                (
+                    "execution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="publications",
+                        to="jobs.jobexecution",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="publications",
+                        to="jobs.job",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['status', 'scheduled_for'], name='publication_status_scheduled')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('forced', False)), fields=('execution',), name='publication_once_per_execution')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["status", "scheduled_for"], name="publication_status_scheduled")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("forced", False)),
+                        fields=("execution",),
+                        name="publication_once_per_execution",
+                    )
+                ],
             },
         ),
     ]

@@ -36,7 +36,9 @@ def task_paths_restore(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("jobs", "0008_cluster_cache_table"),
-                    ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more")]
+    dependencies = [
+        ("jobs", "0008_cluster_cache_table"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
 
     operations = [migrations.RunPython(task_paths_move, task_paths_restore)]

@@ -5,70 +5,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0009_task_paths'),
+        ("jobs", "0009_task_paths"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='jobsplit',
-            name='clip_candidates',
-            field=models.JSONField(blank=True, default=list, help_text='Clips that fit the segment, best first: [{id, score}].'),
+            model_name="jobsplit",
+            name="clip_candidates",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Clips that fit the segment, best first: [{id, score}]."
+            ),
         ),
         migrations.AddField(
-            model_name='jobsplit',
-            name='keywords',
-            field=models.JSONField(blank=True, default=list, help_text='Footage search terms, best first.'),
+            model_name="jobsplit",
+            name="keywords",
+            field=models.JSONField(blank=True, default=list, help_text="Footage search terms, best first."),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='author',
+            model_name="stockclip",
+            name="author",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='description',
-            field=models.TextField(blank=True, help_text='Searched with the title and tags.'),
+            model_name="stockclip",
+            name="description",
+            field=models.TextField(blank=True, help_text="Searched with the title and tags."),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='external_id',
+            model_name="stockclip",
+            name="external_id",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='page_url',
+            model_name="stockclip",
+            name="page_url",
             field=models.URLField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='provider',
-            field=models.CharField(blank=True, help_text='pexels, pixabay; empty for an import.', max_length=32),
+            model_name="stockclip",
+            name="provider",
+            field=models.CharField(
+                blank=True, help_text="pexels, pixabay; empty for an import.", max_length=32
+            ),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='search',
-            field=models.CharField(blank=True, help_text='The search that found it.', max_length=255),
+            model_name="stockclip",
+            name="search",
+            field=models.CharField(blank=True, help_text="The search that found it.", max_length=255),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='sha256',
+            model_name="stockclip",
+            name="sha256",
             field=models.CharField(blank=True, db_index=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='shots',
-            field=models.JSONField(blank=True, help_text='[[start_ms, end_ms], ...]: its shots without fade-ins (media_engine.scenes); null: not read yet.', null=True),
+            model_name="stockclip",
+            name="shots",
+            field=models.JSONField(
+                blank=True,
+                help_text="[[start_ms, end_ms], ...]: its shots without fade-ins (media_engine.scenes); null: not read yet.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='stockclip',
-            name='thumbnail',
-            field=models.FileField(blank=True, upload_to='clips/thumbnails/'),
+            model_name="stockclip",
+            name="thumbnail",
+            field=models.FileField(blank=True, upload_to="clips/thumbnails/"),
         ),
         migrations.AddConstraint(
-            model_name='stockclip',
-            constraint=models.UniqueConstraint(condition=models.Q(('provider', ''), _negated=True), fields=('provider', 'external_id'), name='clip_unique_provider_id'),
+            model_name="stockclip",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("provider", ""), _negated=True),
+                fields=("provider", "external_id"),
+                name="clip_unique_provider_id",
+            ),
         ),
     ]

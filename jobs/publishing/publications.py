@@ -24,11 +24,10 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts import channels
-
 from jobs import webhooks
 from jobs.files import fetch
+from jobs.footage import stock
 from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
-from jobs.workitems import backoff_s
 from jobs.publishing.youtube import (
     QUOTA_COSTS,
     YouTubeError,
@@ -39,7 +38,7 @@ from jobs.publishing.youtube import (
     watch_url,
     youtube_client,
 )
-from jobs.footage import stock
+from jobs.workitems import backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +78,12 @@ def next_quota_day_start(when: datetime | None = None) -> datetime:
 
 
 def quota_left(*, day: date | None = None) -> int:
-    used = QuotaUsage.objects.filter(project=settings.YOUTUBE_QUOTA_PROJECT, day=day or quota_day()).values_list(
-        "units", flat=True).first() or 0
+    used = (
+        QuotaUsage.objects.filter(project=settings.YOUTUBE_QUOTA_PROJECT, day=day or quota_day())
+        .values_list("units", flat=True)
+        .first()
+        or 0
+    )
     return max(0, settings.YOUTUBE_DAILY_QUOTA - used)
 
 
@@ -97,7 +100,8 @@ def quota_exhaust() -> None:
     day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
     QuotaUsage.objects.get_or_create(project=project, day=day)
     QuotaUsage.objects.filter(project=project, day=day, units__lt=settings.YOUTUBE_DAILY_QUOTA).update(
-        units=settings.YOUTUBE_DAILY_QUOTA)
+        units=settings.YOUTUBE_DAILY_QUOTA
+    )
 
 
 def publication_cost(publication: Publication) -> int:
@@ -117,14 +121,16 @@ def publication_cost(publication: Publication) -> int:
 def _with_credits(description: str, job: Job) -> str:
     """The job's description and, below it, a credit line for each clip the video shows whose licence
     asks for or names one (stock.clip_credit)."""
-    credits = list(dict.fromkeys(
-        credit for split_row in job.splits.select_related("clip").order_by("index")
-        if split_row.clip and (credit := stock.clip_credit(split_row.clip))
-    ))
+    credits = list(
+        dict.fromkeys(
+            credit
+            for split_row in job.splits.select_related("clip").order_by("index")
+            if split_row.clip and (credit := stock.clip_credit(split_row.clip))
+        )
+    )
     if not credits:
         return description
     return "\n\n".join(part for part in (description, "Credits:\n" + "\n".join(credits)) if part)
-
 
 
 def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
@@ -133,21 +139,27 @@ def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
     title = (job.publish_title or job.title).strip()
     if len(title) > TITLE_MAX:
         errors.setdefault("publish_title", []).append(
-            f"YouTube titles have at most {TITLE_MAX} characters; this one has {len(title)}.")
+            f"YouTube titles have at most {TITLE_MAX} characters; this one has {len(title)}."
+        )
     if "<" in title or ">" in title:
         errors.setdefault("publish_title", []).append("YouTube titles may not contain < or >.")
     description = _with_credits(job.description.strip(), job)
     if len(description.encode()) > DESCRIPTION_MAX_BYTES or "<" in description or ">" in description:
         errors.setdefault("description", []).append(
-            f"YouTube descriptions have at most {DESCRIPTION_MAX_BYTES} bytes and no < or >.")
+            f"YouTube descriptions have at most {DESCRIPTION_MAX_BYTES} bytes and no < or >."
+        )
     tags = [str(tag).strip() for tag in options.tags if str(tag).strip()]
     if sum(len(tag) + (2 if " " in tag else 0) for tag in tags) + max(0, len(tags) - 1) > TAGS_MAX_CHARS:
-        errors.setdefault("tags", []).append(f"YouTube allows at most {TAGS_MAX_CHARS} characters of tags in all.")
+        errors.setdefault("tags", []).append(
+            f"YouTube allows at most {TAGS_MAX_CHARS} characters of tags in all."
+        )
     if any("<" in tag or ">" in tag or "," in tag for tag in tags):
         errors.setdefault("tags", []).append("A tag may not contain <, > or a comma.")
     category = options.category_id or settings.YOUTUBE_DEFAULT_CATEGORY
     if not category.isascii() or not category.isdigit() or len(category) > 8:
-        errors.setdefault("category_id", []).append(f"A YouTube category is a number (e.g. 22), not {category!r}.")
+        errors.setdefault("category_id", []).append(
+            f"A YouTube category is a number (e.g. 22), not {category!r}."
+        )
     privacy = options.privacy or (Privacy.PRIVATE if options.publish_at else settings.YOUTUBE_DEFAULT_PRIVACY)
     if privacy not in Privacy.values:
         errors.setdefault("privacy", []).append(f"Choose private, unlisted or public, not {privacy!r}.")
@@ -155,14 +167,21 @@ def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
         if privacy != Privacy.PRIVATE:
             errors.setdefault("publish_at", []).append(
                 "A scheduled video stays private until publish_at, when YouTube makes it public: leave privacy "
-                "empty or private.")
+                "empty or private."
+            )
         if options.publish_at <= timezone.now():
             errors.setdefault("publish_at", []).append("publish_at must be in the future.")
     if errors:
         raise ValidationError(errors)
-    return {"title": title, "description": description, "tags": tags, "category_id": category,
-            "privacy": privacy, "publish_at": options.publish_at,
-            "language": job.language.code if job.language else ""}
+    return {
+        "title": title,
+        "description": description,
+        "tags": tags,
+        "category_id": category,
+        "privacy": privacy,
+        "publish_at": options.publish_at,
+        "language": job.language.code if job.language else "",
+    }
 
 
 def publication_request(*, job: Job, user, options: PublishOptions | None = None) -> Publication:
@@ -189,13 +208,20 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
             if earlier.status != PublicationStatus.FAILED:
                 raise ValidationError(
                     f"Render {execution.pk} of this job is already published or being published (publication "
-                    f"{earlier.pk}, {earlier.status}); publish again with force to upload another copy.")
+                    f"{earlier.pk}, {earlier.status}); publish again with force to upload another copy."
+                )
             return _retry(earlier, fields=fields)
         try:
             with transaction.atomic():
                 publication = Publication.objects.create(
-                    job=job, execution=execution, account=account, forced=earlier is not None, requested_by=user
-                    if user is not None and user.is_authenticated else None, detail="Waiting for a worker", **fields)
+                    job=job,
+                    execution=execution,
+                    account=account,
+                    forced=earlier is not None,
+                    requested_by=user if user is not None and user.is_authenticated else None,
+                    detail="Waiting for a worker",
+                    **fields,
+                )
         except IntegrityError as error:  # another request published this render a moment ago
             raise ValidationError(f"Render {execution.pk} of this job is already being published.") from error
         transaction.on_commit(lambda: publication_wake(publication.pk))
@@ -214,8 +240,9 @@ def _retry(publication: Publication, *, fields: dict) -> Publication:
     return publication
 
 
-def publications_request(*, jobs: QuerySet[Job], user, options: PublishOptions | None = None
-                         ) -> tuple[list[Publication], list[str]]:
+def publications_request(
+    *, jobs: QuerySet[Job], user, options: PublishOptions | None = None
+) -> tuple[list[Publication], list[str]]:
     """Publish each job; returns the publications queued and, per refused job, why."""
     queued, refused = [], []
     for job in jobs.select_related("account", "language"):
@@ -234,9 +261,15 @@ def publication_wake(publication_id: int, *, when: datetime | None = None) -> No
     if when is None:
         async_task(PUBLISH_TASK, publication_id, cluster=settings.PUBLISH_CLUSTER)
     else:
-        Schedule.objects.create(name=f"batchvideo: publication {publication_id}", func=PUBLISH_TASK,
-                                args=repr((publication_id,)), schedule_type=Schedule.ONCE, next_run=when,
-                                repeats=-1, cluster=settings.PUBLISH_CLUSTER)
+        Schedule.objects.create(
+            name=f"batchvideo: publication {publication_id}",
+            func=PUBLISH_TASK,
+            args=repr((publication_id,)),
+            schedule_type=Schedule.ONCE,
+            next_run=when,
+            repeats=-1,
+            cluster=settings.PUBLISH_CLUSTER,
+        )
 
 
 # ---------------------------------------------------------------- running
@@ -244,7 +277,8 @@ def publication_wake(publication_id: int, *, when: datetime | None = None) -> No
 
 def _claimable() -> Q:
     waiting = Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.WAITING]) & (
-        Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=timezone.now()))
+        Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=timezone.now())
+    )
     stale = Q(status=PublicationStatus.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER)
     return waiting | stale
 
@@ -252,8 +286,11 @@ def _claimable() -> Q:
 def publication_claim(*, publication_id: int) -> Publication | None:
     """Take the publication for this worker if it is due (or its worker went silent); None otherwise."""
     claimed = Publication.objects.filter(_claimable(), pk=publication_id).update(
-        status=PublicationStatus.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now(),
-        detail="Publishing")
+        status=PublicationStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        updated_at=timezone.now(),
+        detail="Publishing",
+    )
     if not claimed:
         return None
     return Publication.objects.select_related("execution", "account", "job").get(pk=publication_id)
@@ -282,8 +319,11 @@ def publication_run(*, publication_id: int) -> Publication | None:
     except ValidationError as error:
         _fail(publication, "; ".join(error.messages))
     except FileNotFoundError as error:
-        _fail(publication, f"The render's file {error.filename or error} is no longer in storage; render the job "
-                           "again and publish that render.")
+        _fail(
+            publication,
+            f"The render's file {error.filename or error} is no longer in storage; render the job "
+            "again and publish that render.",
+        )
     except Exception as error:  # a bug or an outage no rule knows: retried like a transient error, logged
         logger.exception("publication %s", publication.pk)
         _after_error(publication, classify(error))
@@ -295,15 +335,21 @@ def _publish(publication: Publication) -> None:
     credentials = channels.channel_credentials(publication.account)
     cost = publication_cost(publication)
     if cost and not quota_reserve(units=cost):
-        _wait_for_quota(publication, f"needs {cost} units of YouTube quota, {quota_left()} of "
-                                     f"{settings.YOUTUBE_DAILY_QUOTA} are left today")
+        _wait_for_quota(
+            publication,
+            f"needs {cost} units of YouTube quota, {quota_left()} of "
+            f"{settings.YOUTUBE_DAILY_QUOTA} are left today",
+        )
         return
     results = publication.execution.results
     client = youtube_client(credentials)
     if not publication.video_id:
         _save(publication, detail="Uploading the video")
         video = upload_video(
-            client, path=fetch(results["video"]), body=_video_body(publication), upload_uri=publication.upload_uri,
+            client,
+            path=fetch(results["video"]),
+            body=_video_body(publication),
+            upload_uri=publication.upload_uri,
             on_session=lambda uri, sent: _save(publication, upload_uri=uri, uploaded_bytes=sent),
         )
         _save(publication, video_id=video["id"], url=watch_url(video["id"]), upload_uri="")
@@ -313,34 +359,60 @@ def _publish(publication: Publication) -> None:
         _save(publication, thumbnail_done=True)
     if results.get("srt") and not publication.captions_done:
         _save(publication, detail="Adding the caption track")
-        insert_caption(client, video_id=publication.video_id, path=fetch(results["srt"]),
-                       language=publication.language or "und", name=publication.language or "Subtitles")
+        insert_caption(
+            client,
+            video_id=publication.video_id,
+            path=fetch(results["srt"]),
+            language=publication.language or "und",
+            name=publication.language or "Subtitles",
+        )
         _save(publication, captions_done=True)
-    when = f"; YouTube makes it public at {publication.publish_at:%Y-%m-%d %H:%M} UTC" if publication.publish_at else ""
+    when = (
+        f"; YouTube makes it public at {publication.publish_at:%Y-%m-%d %H:%M} UTC"
+        if publication.publish_at
+        else ""
+    )
     with transaction.atomic():  # the publish.done event exists exactly when the publication is done
-        _save(publication, status=PublicationStatus.PUBLISHED, published_at=timezone.now(), error="",
-              scheduled_for=None, detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500])
+        _save(
+            publication,
+            status=PublicationStatus.PUBLISHED,
+            published_at=timezone.now(),
+            error="",
+            scheduled_for=None,
+            detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500],
+        )
         webhooks.publication_event_record(publication=publication)
 
 
 def _video_body(publication: Publication) -> dict:
-    snippet = {"title": publication.title, "description": publication.description, "tags": publication.tags,
-               "categoryId": publication.category_id}
+    snippet = {
+        "title": publication.title,
+        "description": publication.description,
+        "tags": publication.tags,
+        "categoryId": publication.category_id,
+    }
     if publication.language:
         snippet.update(defaultLanguage=publication.language, defaultAudioLanguage=publication.language)
     status = {"privacyStatus": publication.privacy, "selfDeclaredMadeForKids": False}
     if publication.publish_at:
-        status["publishAt"] = publication.publish_at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status["publishAt"] = publication.publish_at.astimezone(ZoneInfo("UTC")).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
     return {"snippet": snippet, "status": status}
 
 
 def _wait_for_quota(publication: Publication, why: str) -> None:
     when = next_quota_day_start()
     local = timezone.localtime(when, QUOTA_TIMEZONE)
-    detail = (f"Scheduled for the next YouTube quota day ({local:%Y-%m-%d %H:%M %Z}, {when:%H:%M} UTC): {why}")
+    detail = f"Scheduled for the next YouTube quota day ({local:%Y-%m-%d %H:%M %Z}, {when:%H:%M} UTC): {why}"
     # A quota wait is not a failed attempt: it does not count towards YOUTUBE_MAX_ATTEMPTS.
-    _save(publication, status=PublicationStatus.WAITING, scheduled_for=when, detail=detail[:500],
-          attempts=max(0, publication.attempts - 1))
+    _save(
+        publication,
+        status=PublicationStatus.WAITING,
+        scheduled_for=when,
+        detail=detail[:500],
+        attempts=max(0, publication.attempts - 1),
+    )
     publication_wake(publication.pk, when=when)
 
 
@@ -351,9 +423,14 @@ def _after_error(publication: Publication, error: YouTubeError) -> None:
     elif error.kind == "retry" and publication.attempts < settings.YOUTUBE_MAX_ATTEMPTS:
         delay = backoff_s(settings.YOUTUBE_RETRY_BACKOFF_S, publication.attempts, max_s=3600.0)
         when = timezone.now() + timedelta(seconds=delay)
-        _save(publication, status=PublicationStatus.WAITING, scheduled_for=when, error=str(error),
-              detail=f"Attempt {publication.attempts} of {settings.YOUTUBE_MAX_ATTEMPTS} ended ({error}); "
-                     f"trying again at {when:%Y-%m-%d %H:%M} UTC"[:500])
+        _save(
+            publication,
+            status=PublicationStatus.WAITING,
+            scheduled_for=when,
+            error=str(error),
+            detail=f"Attempt {publication.attempts} of {settings.YOUTUBE_MAX_ATTEMPTS} ended ({error}); "
+            f"trying again at {when:%Y-%m-%d %H:%M} UTC"[:500],
+        )
         publication_wake(publication.pk, when=when)
     elif error.kind == "retry":
         _fail(publication, f"Gave up after {publication.attempts} attempts: {error}")
@@ -364,11 +441,19 @@ def _after_error(publication: Publication, error: YouTubeError) -> None:
 
 
 def _fail(publication: Publication, message: str) -> None:
-    done = f" The video is uploaded ({publication.url}); publishing it again finishes the rest." if (
-        publication.video_id) else ""
+    done = (
+        f" The video is uploaded ({publication.url}); publishing it again finishes the rest."
+        if (publication.video_id)
+        else ""
+    )
     with transaction.atomic():
-        _save(publication, status=PublicationStatus.FAILED, error=message + done,
-              detail=f"Failed: {message}"[:500], scheduled_for=None)
+        _save(
+            publication,
+            status=PublicationStatus.FAILED,
+            error=message + done,
+            detail=f"Failed: {message}"[:500],
+            scheduled_for=None,
+        )
         webhooks.publication_event_record(publication=publication)
 
 
@@ -389,4 +474,3 @@ def publication_run_due() -> list[int]:
         if publication_run(publication_id=publication_id) is not None:
             ran.append(publication_id)
     return ran
-

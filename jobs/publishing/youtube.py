@@ -44,9 +44,14 @@ def youtube_client(credentials) -> Any:
     http = httplib2.Http(timeout=settings.YOUTUBE_TIMEOUT_S, ca_certs=settings.YOUTUBE_CA_BUNDLE or None)
     # 308 is "resume incomplete" in the upload protocol, not a redirect (as googleapiclient's build_http says).
     http.redirect_codes = http.redirect_codes - {308}
-    return build("youtube", "v3", http=google_auth_httplib2.AuthorizedHttp(credentials, http=http),
-                 static_discovery=True, cache_discovery=False,
-                 client_options={"api_endpoint": settings.YOUTUBE_API_ENDPOINT})
+    return build(
+        "youtube",
+        "v3",
+        http=google_auth_httplib2.AuthorizedHttp(credentials, http=http),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": settings.YOUTUBE_API_ENDPOINT},
+    )
 
 
 def watch_url(video_id: str) -> str:
@@ -72,8 +77,10 @@ def classify(error: BaseException) -> YouTubeError:
             return YouTubeError(REVOKED, kind="revoked")
         if getattr(error, "retryable", False):
             return YouTubeError(f"Google's token endpoint is unavailable: {error}", kind="retry")
-        return YouTubeError(f"Google refused the OAuth client (check YOUTUBE_CLIENT_ID and "
-                            f"YOUTUBE_CLIENT_SECRET): {error}", kind="permanent")
+        return YouTubeError(
+            f"Google refused the OAuth client (check YOUTUBE_CLIENT_ID and YOUTUBE_CLIENT_SECRET): {error}",
+            kind="permanent",
+        )
     if isinstance(error, HttpError):
         status, reason = int(error.resp.status), _reason(error)
         said = f"YouTube answered {status} {reason or error.reason}".strip()
@@ -105,8 +112,9 @@ class ChunkedFileUpload(MediaFileUpload):
 def _upload_status(request, upload_uri: str, size: int) -> tuple[int, dict | None]:
     """Ask a stored upload session what it has: (bytes it holds, the video once complete). A session
     that expired answers 404/410: (-1, None), and the upload starts over."""
-    response, content = request.http.request(upload_uri, "PUT", headers={
-        "Content-Range": f"bytes */{size}", "Content-Length": "0"})
+    response, content = request.http.request(
+        upload_uri, "PUT", headers={"Content-Range": f"bytes */{size}", "Content-Length": "0"}
+    )
     if response.status in (200, 201):
         return size, json.loads(content)
     if response.status == 308:
@@ -117,16 +125,23 @@ def _upload_status(request, upload_uri: str, size: int) -> tuple[int, dict | Non
     raise HttpError(response, content, uri=upload_uri)
 
 
-def upload_video(client, *, path: Path, body: dict, upload_uri: str = "",
-                 on_session: Callable[[str, int], None] = lambda uri, sent: None) -> dict:
+def upload_video(
+    client,
+    *,
+    path: Path,
+    body: dict,
+    upload_uri: str = "",
+    on_session: Callable[[str, int], None] = lambda uri, sent: None,
+) -> dict:
     """videos.insert with the resumable protocol: returns the video resource.
 
     A dropped connection or a 5xx mid-way is resumed in place (the library asks the session which byte
     it has and goes on from there), YOUTUBE_UPLOAD_RETRIES times at most. `upload_uri` resumes a session
     an earlier attempt started; `on_session(uri, bytes_sent)` records the session as it goes.
     """
-    media = ChunkedFileUpload(str(path), mimetype="video/mp4", chunksize=settings.YOUTUBE_UPLOAD_CHUNK_BYTES,
-                              resumable=True)
+    media = ChunkedFileUpload(
+        str(path), mimetype="video/mp4", chunksize=settings.YOUTUBE_UPLOAD_CHUNK_BYTES, resumable=True
+    )
     request = client.videos().insert(part="snippet,status", body=body, media_body=media)
     if upload_uri:
         received, video = _upload_status(request, upload_uri, media.size())
@@ -147,8 +162,13 @@ def upload_video(client, *, path: Path, body: dict, upload_uri: str = "",
             if not _transient(error) or drops >= settings.YOUTUBE_UPLOAD_RETRIES:
                 raise
             drops += 1
-            logger.warning("upload of %s: %s; resuming (%d of %d)", path.name, classify(error), drops,
-                           settings.YOUTUBE_UPLOAD_RETRIES)
+            logger.warning(
+                "upload of %s: %s; resuming (%d of %d)",
+                path.name,
+                classify(error),
+                drops,
+                settings.YOUTUBE_UPLOAD_RETRIES,
+            )
             time.sleep(backoff_s(settings.YOUTUBE_UPLOAD_RETRY_WAIT_S, drops, max_s=60))
         if request.resumable_uri:
             on_session(request.resumable_uri, request.resumable_progress)
@@ -156,7 +176,9 @@ def upload_video(client, *, path: Path, body: dict, upload_uri: str = "",
 
 
 def set_thumbnail(client, *, video_id: str, path: Path) -> None:
-    client.thumbnails().set(videoId=video_id, media_body=MediaFileUpload(str(path), mimetype="image/jpeg")).execute()
+    client.thumbnails().set(
+        videoId=video_id, media_body=MediaFileUpload(str(path), mimetype="image/jpeg")
+    ).execute()
 
 
 def insert_caption(client, *, video_id: str, path: Path, language: str, name: str) -> dict:

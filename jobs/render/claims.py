@@ -86,7 +86,9 @@ class Heartbeat:
 
     def __enter__(self) -> Self:
         if not connection.in_atomic_block:
-            self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.execution_id}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._beat, name=f"heartbeat-{self.execution_id}", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -102,13 +104,18 @@ class Heartbeat:
                 try:
                     alive = mine.update(heartbeat_at=timezone.now())
                 except DB_CONNECTION_ERRORS:
-                    logger.warning("heartbeat of execution %s: the database is unreachable; trying again",
-                                   self.execution_id)
+                    logger.warning(
+                        "heartbeat of execution %s: the database is unreachable; trying again",
+                        self.execution_id,
+                    )
                     connection.close()  # this thread's own connection; the next beat opens a new one
                     continue
                 if not alive:
-                    logger.warning("execution %s: attempt %s was taken over; this worker stops",
-                                   self.execution_id, self.attempt)
+                    logger.warning(
+                        "execution %s: attempt %s was taken over; this worker stops",
+                        self.execution_id,
+                        self.attempt,
+                    )
                     self.lost.set()
                     return
         finally:

@@ -10,6 +10,9 @@ doubling). An attempt that ends for a transient or unexpected reason is retried 
 the execution waits, PENDING with `retry_at` (EXECUTION_RETRY_BACKOFF_S, doubling), at most
 EXECUTION_MAX_RETRIES times, and resumes from its last finished step. A permanent error fails it
 at once. A worker that lost its claim (jobs.render.queue) stops without writing anything more.
+
+One module, past 500 lines: the attempt, its outcome and the in-process queue runner share the
+claim, the fence and the outcome record.
 """
 
 import logging
@@ -32,13 +35,10 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from media_engine.errors import Cancelled, MediaError
-
 from jobs import webhooks
-from jobs.render import progress
 from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
 from jobs.records import recent_steps, step_record, step_write
-from jobs.render.progress import Reporter
+from jobs.render import progress
 from jobs.render.claims import (
     DB_CONNECTION_ERRORS,
     ClaimLost,
@@ -47,6 +47,7 @@ from jobs.render.claims import (
     execution_fence,
     execution_save_fenced,
 )
+from jobs.render.progress import Reporter
 from jobs.render.queue import (
     attempts_allowed,
     execution_claim,
@@ -56,16 +57,35 @@ from jobs.render.queue import (
 )
 from jobs.render.steps import STEPS, RenderContext, Step, inputs_hash
 from jobs.render.workspace import AttemptFolder, work_cache_prune
+from media_engine.errors import Cancelled, MediaError
 
 logger = logging.getLogger(__name__)
 
 # S3 answers a retry may get past, besides any 5xx.
-S3_TRANSIENT_CODES = {"RequestTimeout", "SlowDown", "Throttling", "ThrottlingException", "InternalError",
-                      "ServiceUnavailable"}
+S3_TRANSIENT_CODES = {
+    "RequestTimeout",
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "InternalError",
+    "ServiceUnavailable",
+}
 S3_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 # Fields an attempt's end writes.
-OUTCOME_FIELDS = ["status", "detail", "error", "error_kind", "finished_at", "started_at", "retry_at", "progress",
-                  "current_step", "steps", "results", "retry_count"]
+OUTCOME_FIELDS = [
+    "status",
+    "detail",
+    "error",
+    "error_kind",
+    "finished_at",
+    "started_at",
+    "retry_at",
+    "progress",
+    "current_step",
+    "steps",
+    "results",
+    "retry_count",
+]
 
 
 @dataclass(frozen=True)
@@ -112,8 +132,10 @@ def _in_work_folder(filename) -> bool:
     if not filename:
         return False
     path = Path(os.path.abspath(filename))
-    return any(folder == path or folder in path.parents
-               for folder in (Path(settings.WORK_ROOT).absolute(), Path(tempfile.gettempdir()).absolute()))
+    return any(
+        folder == path or folder in path.parents
+        for folder in (Path(settings.WORK_ROOT).absolute(), Path(tempfile.gettempdir()).absolute())
+    )
 
 
 def execution_run_next() -> JobExecution | None:
@@ -164,15 +186,23 @@ def _log_outcome(execution: JobExecution, seconds: float) -> None:
     if execution.status == ExecutionStatus.SUCCESS:
         logger.info("%s: SUCCESS in %.1f s", where, seconds)
     elif execution.status == ExecutionStatus.PENDING:
-        logger.warning("%s: %s error, retry scheduled at %s: %s", where, execution.error_kind,
-                       execution.retry_at and execution.retry_at.isoformat(timespec="seconds"), execution.error)
+        logger.warning(
+            "%s: %s error, retry scheduled at %s: %s",
+            where,
+            execution.error_kind,
+            execution.retry_at and execution.retry_at.isoformat(timespec="seconds"),
+            execution.error,
+        )
     elif execution.status == ExecutionStatus.FAILED:
-        logger.error("%s: FAILED (%s) after %.1f s: %s", where, execution.error_kind, seconds, execution.error)
+        logger.error(
+            "%s: FAILED (%s) after %.1f s: %s", where, execution.error_kind, seconds, execution.error
+        )
     elif execution.status == ExecutionStatus.CANCELLED:
         logger.info("%s: CANCELLED after %.1f s", where, seconds)
     else:
-        logger.warning("%s: taken over by another worker after %.1f s; this worker stored nothing more",
-                       where, seconds)
+        logger.warning(
+            "%s: taken over by another worker after %.1f s; this worker stored nothing more", where, seconds
+        )
 
 
 def _attempt(context: RenderContext, reporter: Reporter, deadline: float, heartbeat: Heartbeat) -> None:
@@ -189,8 +219,9 @@ def _attempt(context: RenderContext, reporter: Reporter, deadline: float, heartb
         if time.monotonic() >= deadline:
             minutes = settings.EXECUTION_TIME_LIMIT_S / 60
             message = f"Stopped: the time limit of {minutes:g} min was reached during {current}"
-            execution_finish(reporter, ExecutionStatus.FAILED, message, error=message,
-                             error_kind=ErrorKind.PERMANENT)
+            execution_finish(
+                reporter, ExecutionStatus.FAILED, message, error=message, error_kind=ErrorKind.PERMANENT
+            )
         else:
             execution_finish(reporter, ExecutionStatus.CANCELLED, f"Cancelled during {current}")
     except ClaimLost:
@@ -218,11 +249,15 @@ def _cancel_check(execution: JobExecution, deadline: float, heartbeat: Heartbeat
             last_check[0] = now
             stop[0] = now >= deadline
             try:
-                row = JobExecution.objects.filter(pk=execution.pk).values_list(
-                    "cancel_requested", "attempt", "status").first()
+                row = (
+                    JobExecution.objects.filter(pk=execution.pk)
+                    .values_list("cancel_requested", "attempt", "status")
+                    .first()
+                )
             except DB_CONNECTION_ERRORS:
-                logger.warning("execution %s: not checked for a cancel, the database connection was lost",
-                               execution.pk)
+                logger.warning(
+                    "execution %s: not checked for a cancel, the database connection was lost", execution.pk
+                )
                 database_reopen()  # asked again at the next check
                 return stop[0]
             if row is None or row[1:] != (execution.attempt, ExecutionStatus.RUNNING):
@@ -239,8 +274,12 @@ def _attempt_failed(reporter: Reporter, step: str, error: Exception) -> None:
     else wait for a delayed retry."""
     failure = classify(error)
     if failure.kind == ErrorKind.UNEXPECTED:
-        logger.error("execution %s: unexpected error in %s", reporter.execution.pk, step or "the render",
-                     exc_info=error)
+        logger.error(
+            "execution %s: unexpected error in %s",
+            reporter.execution.pk,
+            step or "the render",
+            exc_info=error,
+        )
     if isinstance(error, DB_CONNECTION_ERRORS):
         database_reopen()
     execution = reporter.execution
@@ -265,14 +304,17 @@ def execution_retry_later(reporter: Reporter, message: str, *, error_kind: str) 
     execution.retry_count += 1
     execution.error, execution.error_kind = message, error_kind
     when = timezone.localtime(execution.retry_at).strftime("%H:%M:%S %Z")
-    execution.detail = (f"{message}; attempt {execution.attempt} of {attempts_allowed()} ended, "
-                        f"next attempt at {when} (in {delay_s:g} s)")[-500:]
+    execution.detail = (
+        f"{message}; attempt {execution.attempt} of {attempts_allowed()} ended, "
+        f"next attempt at {when} (in {delay_s:g} s)"
+    )[-500:]
     _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at))
     reporter.publish()
 
 
-def execution_finish(reporter: Reporter, status: str, detail: str, *, error: str = "",
-                     error_kind: str = "") -> None:
+def execution_finish(
+    reporter: Reporter, status: str, detail: str, *, error: str = "", error_kind: str = ""
+) -> None:
     """End an execution: record its status, steps and results, and publish the last event."""
     execution = reporter.execution
     execution.status = status
@@ -314,8 +356,13 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
     started = timezone.now()
     reused = _find_reusable(context.job, name, input_hash)
     if reused is not None:
-        record = {**reused, "status": "reused", "started_at": started.isoformat(),
-                  "finished_at": started.isoformat(), "duration_s": 0.0}
+        record = {
+            **reused,
+            "status": "reused",
+            "started_at": started.isoformat(),
+            "finished_at": started.isoformat(),
+            "duration_s": 0.0,
+        }
         _apply(context, name, step, record)
         context.report(name, 1.0, f"{name}: unchanged, reused", force=True)
         return
@@ -329,23 +376,33 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
         raise
     except Exception as error:  # recorded on the step, then raised again
         tries = retrying.statistics.get("attempt_number", 1)
-        step_write(execution, name, {
-            "status": "cancelled" if isinstance(error, Cancelled) else "failed",
-            "started_at": started.isoformat(), "finished_at": timezone.now().isoformat(),
-            "duration_s": round(time.monotonic() - clock, 3),
-            "error": str(error) if isinstance(error, Cancelled) else classify(error).message,
-            **({"tries": tries} if tries > 1 else {}),
-        })
+        step_write(
+            execution,
+            name,
+            {
+                "status": "cancelled" if isinstance(error, Cancelled) else "failed",
+                "started_at": started.isoformat(),
+                "finished_at": timezone.now().isoformat(),
+                "duration_s": round(time.monotonic() - clock, 3),
+                "error": str(error) if isinstance(error, Cancelled) else classify(error).message,
+                **({"tries": tries} if tries > 1 else {}),
+            },
+        )
         raise
-    _apply(context, name, step, {
-        "status": "done",
-        "input_hash": input_hash,
-        "outputs": outputs,
-        "data": data,
-        "started_at": started.isoformat(),
-        "finished_at": timezone.now().isoformat(),
-        "duration_s": round(time.monotonic() - clock, 3),
-    })
+    _apply(
+        context,
+        name,
+        step,
+        {
+            "status": "done",
+            "input_hash": input_hash,
+            "outputs": outputs,
+            "data": data,
+            "started_at": started.isoformat(),
+            "finished_at": timezone.now().isoformat(),
+            "duration_s": round(time.monotonic() - clock, 3),
+        },
+    )
     context.report(name, 1.0, f"{name}: done", force=True)
 
 
@@ -358,8 +415,13 @@ def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:
         failure = classify(state.outcome.exception())
         database_reopen()
         context.execution.retry_count += 1
-        context.report(name, 0.0, f"{name}: {failure.message}; trying again in {state.upcoming_sleep:g} s "
-                                  f"(try {state.attempt_number + 1}/{tries})", force=True)
+        context.report(
+            name,
+            0.0,
+            f"{name}: {failure.message}; trying again in {state.upcoming_sleep:g} s "
+            f"(try {state.attempt_number + 1}/{tries})",
+            force=True,
+        )
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(lambda error: classify(error).kind == ErrorKind.TRANSIENT),
@@ -418,7 +480,10 @@ class RunSummary:
 
 
 def jobs_run(
-    *, max_jobs: int, stop_when_empty: bool = True, poll_s: float = 5.0,
+    *,
+    max_jobs: int,
+    stop_when_empty: bool = True,
+    poll_s: float = 5.0,
     on_execution: Callable[[JobExecution, str], None] | None = None,
 ) -> RunSummary:
     """Render waiting executions in this process, best first, until `max_jobs` were taken.
@@ -453,6 +518,10 @@ def jobs_run(
             summary.failed += 1
         if on_execution is not None:
             taken_over = execution.status == ExecutionStatus.RUNNING  # render.execution_run says so
-            on_execution(execution, "stopped: another worker took it over" if taken_over
-                         else f"{execution.status}: {execution.detail}")
+            on_execution(
+                execution,
+                "stopped: another worker took it over"
+                if taken_over
+                else f"{execution.status}: {execution.detail}",
+            )
     return summary

@@ -12,15 +12,13 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
-from media_engine import compose
-from media_engine.errors import MediaError
-
 from accounts.brand import Brand
-
 from jobs.files import chunk_store, fetch, store
 from jobs.models import Job, JobSplit
 from jobs.records import step_record, storyboard_layout_steps
 from jobs.render.steps import burns_subtitles, compose_music, compose_plan, compose_visuals, job_music
+from media_engine import compose
+from media_engine.errors import MediaError
 
 
 def preview_folder(job_id: int) -> str:
@@ -42,21 +40,35 @@ def split_preview(*, split_row: JobSplit) -> str:
     try:
         # Its transitions show the neighbours too.
         visuals, joins, split_of = compose_visuals(
-            job, brand, sentence_starts, shown=(max(0, position - 1), min(len(order) - 1, position + 1)))
-        plan = compose_plan(job, brand, visuals=visuals, joins=joins, narration_path=fetch(narration_key),
-                            subtitles_path=fetch(subtitles_key) if subtitles_key else None, size=job.frame_size,
-                            music_path=compose_music(job, job_music(job)))
+            job, brand, sentence_starts, shown=(max(0, position - 1), min(len(order) - 1, position + 1))
+        )
+        plan = compose_plan(
+            job,
+            brand,
+            visuals=visuals,
+            joins=joins,
+            narration_path=fetch(narration_key),
+            subtitles_path=fetch(subtitles_key) if subtitles_key else None,
+            size=job.frame_size,
+            music_path=compose_music(job, job_music(job)),
+        )
         with tempfile.TemporaryDirectory(prefix="preview-") as folder:
             out_path = Path(folder) / "preview.mp4"
-            made = compose.preview(plan, split_of.index(position), out_path, store=chunk_store(),
-                                   last=len(split_of) - 1 - split_of[::-1].index(position))
+            made = compose.preview(
+                plan,
+                split_of.index(position),
+                out_path,
+                store=chunk_store(),
+                last=len(split_of) - 1 - split_of[::-1].index(position),
+            )
             digest = hashlib.sha256("\n".join(made.chunks).encode()).hexdigest()[:16]
             key = f"{preview_folder(job.pk)}{split_row.pk}-{digest}.mp4"
             if not default_storage.exists(key):
                 store(out_path, key)
     except MediaError as error:
-        raise ValidationError(f"No preview of segment {split_row.index}: {error}. "
-                              "Render the job again first.") from error
+        raise ValidationError(
+            f"No preview of segment {split_row.index}: {error}. Render the job again first."
+        ) from error
     _drop_older_previews(job, split_row, keep=key)
     return key
 

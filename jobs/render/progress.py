@@ -27,8 +27,9 @@ PROGRESS_SAVE_INTERVAL_S = 1.0
 # Step durations (ETA, metrics) come from this many newest successful renders.
 RECENT_EXECUTIONS = 100
 WS_TICKET_MAX_AGE_S = 60
-STEP_OFFSETS: dict[str, int] = {name: sum(step.weight for step in list(STEPS.values())[:i])
-                                for i, name in enumerate(STEPS)}
+STEP_OFFSETS: dict[str, int] = {
+    name: sum(step.weight for step in list(STEPS.values())[:i]) for i, name in enumerate(STEPS)
+}
 
 
 @dataclass
@@ -60,8 +61,10 @@ class Reporter:
         try:
             # Results too: a retry or a new owner reuses this attempt's finished steps only while
             # the execution lists their outputs (see jobs.render.loop._find_reusable).
-            execution_save_fenced(execution, ["progress", "current_step", "detail", "heartbeat_at", "steps",
-                                              "results", "retry_count"])
+            execution_save_fenced(
+                execution,
+                ["progress", "current_step", "detail", "heartbeat_at", "steps", "results", "retry_count"],
+            )
         except DB_CONNECTION_ERRORS:
             logger.warning("execution %s: progress not saved, the database connection was lost", execution.pk)
             database_reopen()
@@ -114,8 +117,9 @@ def execution_eta(execution: JobExecution) -> float | None:
     durations = step_durations()
     if not any(durations.get(name) for name in STEPS):
         return None
-    typical = {name: sorted(values)[len(values) // 2] if (values := durations.get(name)) else 0.0
-               for name in STEPS}
+    typical = {
+        name: sorted(values)[len(values) // 2] if (values := durations.get(name)) else 0.0 for name in STEPS
+    }
     remaining = 0.0
     for name in STEPS:
         record = step_record(execution.steps, name)
@@ -142,9 +146,14 @@ def execution_event(execution: JobExecution, *, kind: str | None = None) -> dict
         "progress": execution.progress,
         "message": execution.detail,
         "eta_s": execution_eta(execution),
-        "steps": {name: {"status": record.status or None, "duration_s": record.raw.get("duration_s"),
-                         **({"chunks": record.chunks} if record.chunks else {})}
-                  for name, record in step_records(execution.steps).items()},
+        "steps": {
+            name: {
+                "status": record.status or None,
+                "duration_s": record.raw.get("duration_s"),
+                **({"chunks": record.chunks} if record.chunks else {}),
+            }
+            for name, record in step_records(execution.steps).items()
+        },
         # When the render last changed, in the server's time zone: the job list's "Updated" column.
         "updated_at": timezone.localtime(execution.updated_at).isoformat() if execution.updated_at else None,
         "at": time.time(),  # when it was published (epoch seconds), for latency measurements
@@ -160,8 +169,17 @@ def job_snapshot(job: Job) -> dict[str, Any]:
     """The `init` event for a job: its latest execution, or a job that never rendered."""
     execution = job.latest_execution
     if execution is None:
-        return {"type": "init", "job": job.pk, "execution": None, "status": "NEW", "step": "",
-                "progress": 0, "message": "Not rendered yet", "eta_s": None, "steps": {}}
+        return {
+            "type": "init",
+            "job": job.pk,
+            "execution": None,
+            "status": "NEW",
+            "step": "",
+            "progress": 0,
+            "message": "Not rendered yet",
+            "eta_s": None,
+            "steps": {},
+        }
     return {**execution_event(execution), "type": "init"}
 
 
@@ -183,8 +201,11 @@ def ws_ticket_user(ticket: str):
     """The user a ticket was issued to, using it up; None when it is unknown, used, expired or its
     token is gone."""
     cutoff = timezone.now() - timedelta(seconds=WS_TICKET_MAX_AGE_S)
-    row = WebsocketTicket.objects.select_related("user").filter(
-        key=_ticket_key(ticket), created_at__gte=cutoff).first()
+    row = (
+        WebsocketTicket.objects.select_related("user")
+        .filter(key=_ticket_key(ticket), created_at__gte=cutoff)
+        .first()
+    )
     # Of two sockets racing with one ticket, only the one whose delete removed the row gets in.
     if row is None or not WebsocketTicket.objects.filter(pk=row.pk).delete()[0]:
         return None

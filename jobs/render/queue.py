@@ -23,7 +23,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
-
 from jobs.render.progress import execution_publish
 from jobs.webhooks import execution_event_record
 from jobs.workitems import backoff_s
@@ -31,6 +30,8 @@ from jobs.workitems import backoff_s
 logger = logging.getLogger(__name__)
 
 RENDER_TASK = "jobs.tasks.run_next_execution"
+
+
 def wake_worker() -> None:
     """Send one render task to the render cluster (call it on commit)."""
     from django_q.tasks import async_task
@@ -43,8 +44,14 @@ def wake_worker_at(when: datetime) -> None:
     (it looks about every 30 s). The periodic reset task wakes workers for due retries too."""
     from django_q.models import Schedule
 
-    Schedule.objects.create(name="batchvideo: delayed retry", func=RENDER_TASK, schedule_type=Schedule.ONCE,
-                            next_run=when, repeats=-1, cluster=settings.RENDER_CLUSTER)
+    Schedule.objects.create(
+        name="batchvideo: delayed retry",
+        func=RENDER_TASK,
+        schedule_type=Schedule.ONCE,
+        next_run=when,
+        repeats=-1,
+        cluster=settings.RENDER_CLUSTER,
+    )
 
 
 TAKEOVER_WATCH = "batchvideo: takeover watch"
@@ -60,15 +67,22 @@ def takeover_watch_arm() -> None:
     from django_q.models import Schedule
 
     quietest = JobExecution.objects.filter(status=ExecutionStatus.RUNNING).aggregate(
-        seen=Min(Coalesce("heartbeat_at", "updated_at")))["seen"]
+        seen=Min(Coalesce("heartbeat_at", "updated_at"))
+    )["seen"]
     if quietest is None:
         return
     when = quietest + timedelta(seconds=settings.EXECUTION_STALE_S + 1)
     watch = Schedule.objects.filter(name=TAKEOVER_WATCH, cluster=settings.RENDER_CLUSTER)
     if watch.filter(next_run__lte=when).exists() or watch.update(next_run=when):
         return
-    Schedule.objects.create(name=TAKEOVER_WATCH, func=RENDER_TASK, schedule_type=Schedule.ONCE, next_run=when,
-                            repeats=-1, cluster=settings.RENDER_CLUSTER)
+    Schedule.objects.create(
+        name=TAKEOVER_WATCH,
+        func=RENDER_TASK,
+        schedule_type=Schedule.ONCE,
+        next_run=when,
+        repeats=-1,
+        cluster=settings.RENDER_CLUSTER,
+    )
 
 
 def attempts_allowed() -> int:
@@ -120,16 +134,25 @@ def _silence(execution: JobExecution) -> str:
     seen = execution.heartbeat_at or execution.updated_at
     age_s = (timezone.now() - seen).total_seconds()
     during = f" during {execution.current_step}" if execution.current_step else ""
-    return (f"the worker on {execution.worker_host or 'an unknown host'} went silent{during} "
-            f"(no heartbeat for {age_s:.0f} s)")
+    return (
+        f"the worker on {execution.worker_host or 'an unknown host'} went silent{during} "
+        f"(no heartbeat for {age_s:.0f} s)"
+    )
 
 
 def _gave_up(execution: JobExecution, reason: str) -> dict:
     """The fields of an execution failed for good after its last allowed attempt."""
     now = timezone.now()
     message = f"Attempt {execution.attempt} of {attempts_allowed()} ended: {reason}; gave up"
-    return {"status": ExecutionStatus.FAILED, "detail": message[:500], "error": message,
-            "error_kind": ErrorKind.TRANSIENT, "finished_at": now, "updated_at": now, "retry_at": None}
+    return {
+        "status": ExecutionStatus.FAILED,
+        "detail": message[:500],
+        "error": message,
+        "error_kind": ErrorKind.TRANSIENT,
+        "finished_at": now,
+        "updated_at": now,
+        "retry_at": None,
+    }
 
 
 def execution_claim(*, execution: JobExecution) -> bool:
@@ -138,7 +161,10 @@ def execution_claim(*, execution: JobExecution) -> bool:
     now = timezone.now()
     # Compare-and-set on the status, heartbeat and attempt we saw: of two workers, only one wins.
     seen = JobExecution.objects.filter(
-        _claimable_here(), pk=execution.pk, status=execution.status, heartbeat_at=execution.heartbeat_at,
+        _claimable_here(),
+        pk=execution.pk,
+        status=execution.status,
+        heartbeat_at=execution.heartbeat_at,
         attempt=execution.attempt,
     )
     taking_over = execution.status == ExecutionStatus.RUNNING
@@ -150,17 +176,35 @@ def execution_claim(*, execution: JobExecution) -> bool:
         if gave_up:
             _publish(execution)
         return False
-    ended = {"retry_count": F("retry_count") + 1, "error": f"Attempt {execution.attempt} ended: "
-             f"{_silence(execution)}", "error_kind": ErrorKind.TRANSIENT} if taking_over else {}
+    ended = (
+        {
+            "retry_count": F("retry_count") + 1,
+            "error": f"Attempt {execution.attempt} ended: {_silence(execution)}",
+            "error_kind": ErrorKind.TRANSIENT,
+        }
+        if taking_over
+        else {}
+    )
     claimed = seen.update(
-        status=ExecutionStatus.RUNNING, worker_host=socket.gethostname(), heartbeat_at=now, updated_at=now,
-        started_at=Coalesce("started_at", Value(now)), attempt=F("attempt") + 1, retry_at=None, **ended,
+        status=ExecutionStatus.RUNNING,
+        worker_host=socket.gethostname(),
+        heartbeat_at=now,
+        updated_at=now,
+        started_at=Coalesce("started_at", Value(now)),
+        attempt=F("attempt") + 1,
+        retry_at=None,
+        **ended,
     )
     if claimed:
         execution.refresh_from_db()
         if taking_over:
-            logger.warning("execution %s (job %s): taken over as attempt %s; %s", execution.pk, execution.job_id,
-                           execution.attempt, ended["error"])
+            logger.warning(
+                "execution %s (job %s): taken over as attempt %s; %s",
+                execution.pk,
+                execution.job_id,
+                execution.attempt,
+                ended["error"],
+            )
     return bool(claimed)
 
 
@@ -203,13 +247,20 @@ def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
         with transaction.atomic():
             # Compare-and-set on the heartbeat we saw: a worker that just reported keeps its execution.
             still_silent = JobExecution.objects.filter(
-                pk=execution.pk, status=ExecutionStatus.RUNNING, heartbeat_at=execution.heartbeat_at,
-                updated_at=execution.updated_at, attempt=execution.attempt,
+                pk=execution.pk,
+                status=ExecutionStatus.RUNNING,
+                heartbeat_at=execution.heartbeat_at,
+                updated_at=execution.updated_at,
+                attempt=execution.attempt,
             )
             if execution.cancel_requested:
                 detail = f"Cancelled: the worker on {host} went silent {age_min:.0f} min ago"
-                changed = still_silent.update(status=ExecutionStatus.CANCELLED, detail=detail,
-                                              finished_at=timezone.now(), updated_at=timezone.now())
+                changed = still_silent.update(
+                    status=ExecutionStatus.CANCELLED,
+                    detail=detail,
+                    finished_at=timezone.now(),
+                    updated_at=timezone.now(),
+                )
             elif execution.attempt >= attempts_allowed():
                 changed = still_silent.update(**_gave_up(execution, _silence(execution)))
                 if changed:
@@ -217,9 +268,13 @@ def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
             else:
                 detail = f"Waiting for a worker: reset after no heartbeat from {host} for {age_min:.0f} min"
                 changed = still_silent.update(
-                    status=ExecutionStatus.PENDING, detail=detail, started_at=None, updated_at=timezone.now(),
-                    retry_count=F("retry_count") + 1, error=f"Attempt {execution.attempt} ended: "
-                    f"{_silence(execution)}", error_kind=ErrorKind.TRANSIENT,
+                    status=ExecutionStatus.PENDING,
+                    detail=detail,
+                    started_at=None,
+                    updated_at=timezone.now(),
+                    retry_count=F("retry_count") + 1,
+                    error=f"Attempt {execution.attempt} ended: {_silence(execution)}",
+                    error_kind=ErrorKind.TRANSIENT,
                 )
                 if changed:
                     transaction.on_commit(wake_worker)

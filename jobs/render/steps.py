@@ -24,18 +24,17 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
 from accounts.brand import Brand
+from jobs import storyboard
+from jobs.exports import timeline
+from jobs.files import chunk_store, execution_key, fetch, file_digest, moving_clip_key, picture_key, store
+from jobs.footage import stock
+from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
+from jobs.render.workspace import sentence_cache
+from jobs.validation import check_content, voice_language_problem
 from media_engine import cards, compose, layout, subtitles, tts, words
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
 from media_engine.sentences import Narration, TimedSentence, split_clauses, split_sentences
-
-from jobs import storyboard
-from jobs.exports import timeline
-from jobs.files import chunk_store, execution_key, fetch, file_digest, moving_clip_key, picture_key, store
-from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
-from jobs.validation import check_content, voice_language_problem
-from jobs.render.workspace import sentence_cache
-from jobs.footage import stock
 
 
 @dataclass
@@ -116,7 +115,9 @@ def narration_run(context: RenderContext, inputs: dict) -> Outputs:
         try:
             reference_path = fetch(voice.reference.name)
         except OSError as error:
-            raise MediaError(f"voice {voice.name!r}: reference file {voice.reference.name} is missing") from error
+            raise MediaError(
+                f"voice {voice.name!r}: reference file {voice.reference.name} is missing"
+            ) from error
     spec = tts.VoiceSpec(name=inputs["voice"], language=inputs["language"], reference_path=reference_path)
     narration = tts.synthesize(
         inputs["sentences"],
@@ -146,22 +147,29 @@ def _narration_from_upload(context: RenderContext, inputs: dict) -> Outputs:
     from media_engine import asr, ffmpeg
 
     if not settings.FUNASR_MODEL_DIR:
-        raise MediaError("this job has an uploaded narration, which needs FUNASR_MODEL_DIR (a local Paraformer)")
+        raise MediaError(
+            "this job has an uploaded narration, which needs FUNASR_MODEL_DIR (a local Paraformer)"
+        )
     upload = fetch(context.job.narration_audio.name)
     narration_path = context.workdir / "narration.wav"
-    ffmpeg.run(["-i", upload, "-vn", "-ac", "1", "-ar", str(tts.SAMPLE_RATE), "-c:a", "pcm_s16le", narration_path],
-               timeout=600, cancel=context.cancel)
+    ffmpeg.run(
+        ["-i", upload, "-vn", "-ac", "1", "-ar", str(tts.SAMPLE_RATE), "-c:a", "pcm_s16le", narration_path],
+        timeout=600,
+        cancel=context.cancel,
+    )
     duration_ms = int(ffmpeg.duration(narration_path) * 1000)
     context.report("narration", 0.2, "Recognising the narration")
     recognised = asr.transcribe(
-        narration_path, model_dir=Path(settings.FUNASR_MODEL_DIR),
+        narration_path,
+        model_dir=Path(settings.FUNASR_MODEL_DIR),
         vad_dir=Path(settings.FUNASR_VAD_DIR) if settings.FUNASR_VAD_DIR else None,
         punc_dir=Path(settings.FUNASR_PUNC_DIR) if settings.FUNASR_PUNC_DIR else None,
         words=True,  # per-character times align the script exactly
         scratch_dir=context.workdir / "tmp",
     )
-    clauses = asr.align([clause for group in inputs["clauses"] for clause in group], recognised,
-                        duration_ms=duration_ms)
+    clauses = asr.align(
+        [clause for group in inputs["clauses"] for clause in group], recognised, duration_ms=duration_ms
+    )
     sentences, position = [], 0
     for text, group in zip(inputs["sentences"], inputs["clauses"]):
         first, last = clauses[position], clauses[position + len(group) - 1]
@@ -234,12 +242,25 @@ def subtitles_run(context: RenderContext, inputs: dict) -> Outputs:
             write(cues, path)
             outputs[f"{name}{suffix}"] = context.store(path, context.key(path.name))
         ass_path = context.workdir / f"subtitles{suffix}.ass"
-        subtitles.write_ass(cues, ass_path, width=width, height=height, style=style, logo_box=logo_box,
-                            karaoke=brand.subtitle_karaoke, words=context.narration.words)
+        subtitles.write_ass(
+            cues,
+            ass_path,
+            width=width,
+            height=height,
+            style=style,
+            logo_box=logo_box,
+            karaoke=brand.subtitle_karaoke,
+            words=context.narration.words,
+        )
         outputs[f"ass{suffix}"] = context.store(ass_path, context.key(f"subtitles{suffix}.ass"))
         counts.append(len(cues))
-    missing = words.missing_note(context.narration.word_source, context.narration.words,
-                                 len(context.narration.sentences)) if brand.subtitle_karaoke else ""
+    missing = (
+        words.missing_note(
+            context.narration.word_source, context.narration.words, len(context.narration.sentences)
+        )
+        if brand.subtitle_karaoke
+        else ""
+    )
     return outputs, {"cues": counts[0], "fallbacks": [missing] if missing else []}
 
 
@@ -255,14 +276,23 @@ def _frames(job: Job, brand: Brand) -> list[tuple[str, tuple[int, int]]]:
     return frames
 
 
-def _subtitle_layout(job: Job, brand: Brand, width: int, height: int) -> tuple[subtitles.SubtitleStyle,
-                                                                               tuple[int, int, int, int] | None]:
+def _subtitle_layout(
+    job: Job, brand: Brand, width: int, height: int
+) -> tuple[subtitles.SubtitleStyle, tuple[int, int, int, int] | None]:
     """The subtitle style of a frame and the logo box that subtitles and texts keep clear of: the same
     box the composition puts the logo in."""
-    logo_box = compose.logo_box(compose.Plan(
-        width=width, height=height, visuals=[], narration_path=Path(""), logo_path=_logo_path(job),
-        logo_corner=brand.logo_corner, logo_scale=brand.logo_scale, logo_margin=brand.logo_margin,
-    ))
+    logo_box = compose.logo_box(
+        compose.Plan(
+            width=width,
+            height=height,
+            visuals=[],
+            narration_path=Path(""),
+            logo_path=_logo_path(job),
+            logo_corner=brand.logo_corner,
+            logo_scale=brand.logo_scale,
+            logo_margin=brand.logo_margin,
+        )
+    )
     return brand.subtitle_style(width=width, height=height), logo_box
 
 
@@ -273,8 +303,9 @@ def segments_inputs(context: RenderContext) -> dict:
     job = context.job
     narration = context.narration
     target_ms = storyboard.segment_target_ms(job)
-    planned = storyboard.segments_plan(job=job, sentences=narration.sentences,
-                                       duration_ms=narration.duration_ms, target_ms=target_ms)
+    planned = storyboard.segments_plan(
+        job=job, sentences=narration.sentences, duration_ms=narration.duration_ms, target_ms=target_ms
+    )
     fits = storyboard.segments_fit(job=job, segments=planned, sentences=[s.text for s in narration.sentences])
     rows = list(job.splits.order_by("index"))
     return {
@@ -286,19 +317,21 @@ def segments_inputs(context: RenderContext) -> dict:
         # The storyboard, when it does not fit this narration yet (a split, merge, re-split or text edit
         # since): the step runs and lays it on the narration. One that fits (or none yet) adds nothing,
         # so an unchanged job reuses the step.
-        "storyboard": None if fits or not rows else [
-            (row.index, row.start_ms, row.end_ms, row.text, row.sentences) for row in rows
-        ],
+        "storyboard": None
+        if fits or not rows
+        else [(row.index, row.start_ms, row.end_ms, row.text, row.sentences) for row in rows],
     }
 
 
 def segments_run(context: RenderContext, inputs: dict) -> Outputs:
     """The storyboard laid on this narration: each segment keeps its choices, only times and texts move."""
     sentences = context.narration.sentences
-    segments = storyboard.segments_plan(job=context.job, sentences=sentences,
-                                        duration_ms=inputs["duration_ms"], target_ms=inputs["target_ms"])
-    notes = storyboard.segments_save(job=context.job, segments=segments, sentences=[s.text for s in sentences],
-                                     fence=context.fence)
+    segments = storyboard.segments_plan(
+        job=context.job, sentences=sentences, duration_ms=inputs["duration_ms"], target_ms=inputs["target_ms"]
+    )
+    notes = storyboard.segments_save(
+        job=context.job, segments=segments, sentences=[s.text for s in sentences], fence=context.fence
+    )
     return {}, {"segments": len(segments), "fallbacks": notes}
 
 
@@ -311,8 +344,10 @@ def pictures_inputs(context: RenderContext) -> dict:
     # A card this step made itself is an output, not an input: only a chosen picture counts.
     cards_made = set().union(*(s.card_keys for s in splits))
     return {
-        "splits": [(s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id, s.variant)
-                   for s in splits],
+        "splits": [
+            (s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id, s.variant)
+            for s in splits
+        ],
         "palette": job.topic.palette if job.topic else [],
         "size": list(job.picture_size),
         "prompts": [s.prompt for s in splits],
@@ -335,13 +370,26 @@ def pictures_run(context: RenderContext, inputs: dict) -> Outputs:
         if split_row.clip_id:
             fallbacks.append("clip library")
         elif not _has_picture(split_row):
-            card_hash = inputs_hash({"text": split_row.text, "palette": palette, "size": [width, height],
-                                     "variant": split_row.variant})[:16]
+            card_hash = inputs_hash(
+                {
+                    "text": split_row.text,
+                    "palette": palette,
+                    "size": [width, height],
+                    "variant": split_row.variant,
+                }
+            )[:16]
             key = picture_key(job.pk, split_row.index, f"card-{card_hash}")
             if not default_storage.exists(key):
                 local = context.workdir / f"card-{split_row.index:03d}.png"
-                cards.render_card(split_row.text, width=width, height=height, palette=palette, out_path=local,
-                                  seed=_card_seed(job, split_row), language=job.language.code if job.language else "")
+                cards.render_card(
+                    split_row.text,
+                    width=width,
+                    height=height,
+                    palette=palette,
+                    out_path=local,
+                    seed=_card_seed(job, split_row),
+                    language=job.language.code if job.language else "",
+                )
                 key = context.store(local, key)
             storyboard.split_set_card(split_row=split_row, key=key)
             fallbacks.append("picture cards")
@@ -377,13 +425,19 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
         # Seeds differ per segment and per "regenerate pictures"; each is recorded.
         [candidates] = images.generate_candidates(
             [split_row.prompt],
-            model_dir=Path(settings.FLUX_MODEL_DIR), width=width, height=height,
-            candidates=settings.IMAGE_CANDIDATES, out_dir=out_dir, steps=settings.IMAGE_STEPS,
+            model_dir=Path(settings.FLUX_MODEL_DIR),
+            width=width,
+            height=height,
+            candidates=settings.IMAGE_CANDIDATES,
+            out_dir=out_dir,
+            steps=settings.IMAGE_STEPS,
             seed=job.pk * 1_000_000 + split_row.index * 10_000 + split_row.variant * 100,
             lora_dir=_lora_dir(job),
-            lora_name=topic.lora_name if topic else "", lora_weight=topic.lora_weight if topic else 100,
+            lora_name=topic.lora_name if topic else "",
+            lora_weight=topic.lora_weight if topic else 100,
             on_progress=lambda fraction, number=number: context.report(
-                "pictures", (number + fraction) / len(splits) * 0.95,
+                "pictures",
+                (number + fraction) / len(splits) * 0.95,
                 f"Generating pictures {number + 1}/{len(splits)}",
             ),
             cancel=context.cancel,
@@ -393,7 +447,9 @@ def _generate_pictures(context: RenderContext, splits: list[JobSplit]) -> None:
             # The row's id in the key: another segment that had this index (before a split or merge)
             # keeps its own pictures.
             key = picture_key(job.pk, split_row.index, f"flux-{split_row.pk}-{picture.seed}")
-            added.append({"key": context.store(picture.path, key), "seed": picture.seed, "source": JobSplit.FLUX})
+            added.append(
+                {"key": context.store(picture.path, key), "seed": picture.seed, "source": JobSplit.FLUX}
+            )
         storyboard.split_add_generated(split_row=split_row, images=added)
 
 
@@ -405,8 +461,14 @@ def _i2v_settings() -> dict | None:
     only change where and how fast the same clip is made, so they are not part of it."""
     if not settings.I2V_MODEL_DIR:
         return None
-    return {"model": settings.I2V_MODEL_DIR, "steps": settings.I2V_STEPS, "guidance": settings.I2V_GUIDANCE,
-            "fps": settings.I2V_FPS, "max_frames": settings.I2V_MAX_FRAMES, "max_side": settings.I2V_MAX_SIDE}
+    return {
+        "model": settings.I2V_MODEL_DIR,
+        "steps": settings.I2V_STEPS,
+        "guidance": settings.I2V_GUIDANCE,
+        "fps": settings.I2V_FPS,
+        "max_frames": settings.I2V_MAX_FRAMES,
+        "max_side": settings.I2V_MAX_SIDE,
+    }
 
 
 def _animated(job: Job, splits: list[JobSplit]) -> list[JobSplit]:
@@ -424,9 +486,12 @@ def _moving_identity(split_row: JobSplit, made_with: dict) -> str:
         picture = f"{split_row.selected}:{default_storage.size(split_row.selected)}"
     except (OSError, ValueError):
         picture = f"{split_row.selected}:missing"
-    frames = animation.frame_count(split_row.duration_ms, fps=made_with["fps"], max_frames=made_with["max_frames"])
-    return inputs_hash({"picture": picture, "prompt": _motion_prompt(split_row), "frames": frames,
-                        "settings": made_with})[:24]
+    frames = animation.frame_count(
+        split_row.duration_ms, fps=made_with["fps"], max_frames=made_with["max_frames"]
+    )
+    return inputs_hash(
+        {"picture": picture, "prompt": _motion_prompt(split_row), "frames": frames, "settings": made_with}
+    )[:24]
 
 
 def _motion_prompt(split_row: JobSplit) -> str:
@@ -458,7 +523,9 @@ def animation_run(context: RenderContext, inputs: dict) -> Outputs:
     notes = []
     missing = sorted(set(inputs["chosen"]) - {s.index for s in splits})
     if missing:
-        notes.append(f"animate lists segment(s) {', '.join(map(str, missing))}, which the storyboard does not have")
+        notes.append(
+            f"animate lists segment(s) {', '.join(map(str, missing))}, which the storyboard does not have"
+        )
     if inputs["without_model"]:
         notes.append("still pictures instead of moving clips (no I2V_MODEL_DIR)")
     wanted = {int(pk): identity for pk, identity in inputs["clips"].items()}
@@ -471,7 +538,9 @@ def animation_run(context: RenderContext, inputs: dict) -> Outputs:
         if default_storage.exists(key):
             reused += 1
         else:
-            key = context.store(_make_moving_clip(context, split_row, wanted[split_row.pk], number, len(todo)), key)
+            key = context.store(
+                _make_moving_clip(context, split_row, wanted[split_row.pk], number, len(todo)), key
+            )
             made += 1
         storyboard.split_set_animation(split_row=split_row, key=key, picture=split_row.selected)
     for split_row in splits:
@@ -481,20 +550,31 @@ def animation_run(context: RenderContext, inputs: dict) -> Outputs:
     return {}, {"made": made, "reused": reused, "fallbacks": notes}
 
 
-def _make_moving_clip(context: RenderContext, split_row: JobSplit, identity: str, number: int, count: int) -> Path:
+def _make_moving_clip(
+    context: RenderContext, split_row: JobSplit, identity: str, number: int, count: int
+) -> Path:
     from media_engine import animation
 
     return animation.animate(
-        fetch(split_row.selected), _motion_prompt(split_row),
-        model_dir=Path(settings.I2V_MODEL_DIR), duration_ms=split_row.duration_ms,
+        fetch(split_row.selected),
+        _motion_prompt(split_row),
+        model_dir=Path(settings.I2V_MODEL_DIR),
+        duration_ms=split_row.duration_ms,
         out_path=context.workdir / f"moving-{identity}.mp4",  # an attempt's retry keeps what it made
         seed=int(hashlib.sha256(split_row.selected.encode()).hexdigest()[:8], 16),
-        fps=settings.I2V_FPS, max_frames=settings.I2V_MAX_FRAMES, max_side=settings.I2V_MAX_SIDE,
-        steps=settings.I2V_STEPS, guidance=settings.I2V_GUIDANCE, device=settings.I2V_DEVICE or None,
-        cpu_offload=settings.I2V_CPU_OFFLOAD, vae_tiling=settings.I2V_VAE_TILING,
+        fps=settings.I2V_FPS,
+        max_frames=settings.I2V_MAX_FRAMES,
+        max_side=settings.I2V_MAX_SIDE,
+        steps=settings.I2V_STEPS,
+        guidance=settings.I2V_GUIDANCE,
+        device=settings.I2V_DEVICE or None,
+        cpu_offload=settings.I2V_CPU_OFFLOAD,
+        vae_tiling=settings.I2V_VAE_TILING,
         on_progress=lambda fraction: context.report(
-            "animation", (number + fraction) / count, f"Moving pictures {number + 1}/{count}"),
-        cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S,
+            "animation", (number + fraction) / count, f"Moving pictures {number + 1}/{count}"
+        ),
+        cancel=context.cancel,
+        timeout=settings.FFMPEG_TIMEOUT_S,
     )
 
 
@@ -523,8 +603,10 @@ def compose_inputs(context: RenderContext) -> dict:
     return {
         "narration": context.execution.results.get("narration"),
         # Burned in only where the brand (or the job) says so; the SRT and WebVTT files are made either way.
-        "subtitles": {suffix: context.execution.results.get(f"ass{suffix}") if burns_subtitles(job) else None
-                      for suffix, _size in _frames(job, Brand.of(job.account))},
+        "subtitles": {
+            suffix: context.execution.results.get(f"ass{suffix}") if burns_subtitles(job) else None
+            for suffix, _size in _frames(job, Brand.of(job.account))
+        },
         "visuals": [(s.start_ms, s.end_ms, s.shown[0]) for s in splits],
         "sentence_starts": [sentence.start_ms for sentence in context.narration.sentences],
         "logo": file_digest(job.account.logo) if job.account else "",
@@ -550,17 +632,28 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     music_path = compose_music(job, inputs["music"])
     narration_path = fetch(inputs["narration"])
     (context.workdir / "presenter.mp4").unlink(missing_ok=True)  # fetched again for this narration
-    renders = [(suffix, size, plain) for suffix, size in _frames(job, brand)
-               for plain in ((False, True) if brand.keep_plain_video else (False,))]
+    renders = [
+        (suffix, size, plain)
+        for suffix, size in _frames(job, brand)
+        for plain in ((False, True) if brand.keep_plain_video else (False,))
+    ]
     outputs = {}
     chunks: list[str] = []
     sources: list[str] = []
     reused = 0
     for number, (suffix, size, plain) in enumerate(renders):
         subtitles_key = inputs["subtitles"][suffix]
-        plan = compose_plan(job, brand, visuals=visuals, joins=joins, narration_path=narration_path,
-                            subtitles_path=fetch(subtitles_key) if subtitles_key else None, size=size,
-                            plain=plain, music_path=music_path)
+        plan = compose_plan(
+            job,
+            brand,
+            visuals=visuals,
+            joins=joins,
+            narration_path=narration_path,
+            subtitles_path=fetch(subtitles_key) if subtitles_key else None,
+            size=size,
+            plain=plain,
+            music_path=music_path,
+        )
         name = f"video{'_plain' if plain else ''}{suffix}"
         out_path = context.workdir / f"{name}.mp4"
         share = 0.85 if inputs["presenter"] else 1.0
@@ -568,29 +661,48 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         def report(fraction: float, number: int = number, message: str = "Composing the video") -> None:
             context.report("compose", (number + fraction) / len(renders), message)
 
-        composition = compose.render(plan, out_path, store=chunk_store(fence=context.fence),
-                                     on_progress=lambda fraction: report(fraction * share),
-                                     cancel=context.cancel, timeout=settings.FFMPEG_TIMEOUT_S,
-                                     scratch_dir=context.workdir / "tmp")
+        composition = compose.render(
+            plan,
+            out_path,
+            store=chunk_store(fence=context.fence),
+            on_progress=lambda fraction, share=share: report(fraction * share),
+            cancel=context.cancel,
+            timeout=settings.FFMPEG_TIMEOUT_S,
+            scratch_dir=context.workdir / "tmp",
+        )
         chunks.extend(composition.chunks)
         sources.extend(name for name in composition.sources if name not in sources)
         reused += len(composition.reused)
         if inputs["presenter"]:
-            out_path = _add_presenter(context, out_path, narration_path, brand,
-                                      lambda fraction: report(0.85 + 0.15 * fraction, message="Placing the presenter"))
+            out_path = _add_presenter(
+                context,
+                out_path,
+                narration_path,
+                brand,
+                lambda fraction: report(0.85 + 0.15 * fraction, message="Placing the presenter"),
+            )
         outputs[name] = context.store(out_path, context.key(f"{name.replace('_', '-')}.mp4"))
         if number == 0:  # the job's own frame, with its logo: what the timeline export hands over
             splits = list(job.splits.select_related("clip").order_by("index"))
-            record = timeline.timeline_record(plan=plan, splits=splits, music=inputs["music"],
-                                              music_stored=bool(job.extra.get("music")))
+            record = timeline.timeline_record(
+                plan=plan, splits=splits, music=inputs["music"], music_stored=bool(job.extra.get("music"))
+            )
     # The chunks the videos are made of, and the audio track their audio chunk is cut from (what a
     # preview cuts its own from): the clean-up keeps them while this execution holds its files.
     return outputs, {"timeline": record, "chunks": chunks, "chunks_reused": reused, "chunk_sources": sources}
 
 
 def compose_plan(
-    job: Job, brand: Brand, *, visuals: list[compose.Visual], joins: list[str], narration_path: Path,
-    subtitles_path: Path | None, size: tuple[int, int], plain: bool = False, music_path: Path | None = None,
+    job: Job,
+    brand: Brand,
+    *,
+    visuals: list[compose.Visual],
+    joins: list[str],
+    narration_path: Path,
+    subtitles_path: Path | None,
+    size: tuple[int, int],
+    plain: bool = False,
+    music_path: Path | None = None,
 ) -> compose.Plan:
     """The job as compose sees it in one frame `size`: its visuals over a narration, with the brand's
     look (without the logo when `plain`). The render and a segment's preview use the same plan."""
@@ -636,7 +748,11 @@ CUE_PIECE_MIN_MS = 1500
 
 
 def compose_visuals(
-    job: Job, brand: Brand, sentence_starts: list[int], *, shown: tuple[int, int] | None = None,
+    job: Job,
+    brand: Brand,
+    sentence_starts: list[int],
+    *,
+    shown: tuple[int, int] | None = None,
 ) -> tuple[list[compose.Visual], list[str], list[int]]:
     """The segments' visuals, what each join between them is ("segment" or "cue") and the segment
     (split index) each visual shows. With `shown` (first, last split index) only those segments'
@@ -661,18 +777,28 @@ def compose_visuals(
         bounds.append(split_row.end_ms)
         # A real clip plays from its longest shot, past any fade-in (stock.clip_start_ms); a moving
         # clip from its first frame, the picture itself.
-        offset_ms = (stock.clip_start_ms(split_row.clip, path=path, needed_ms=split_row.duration_ms)
-                     if split_row.clip and path.is_absolute() else 0)
+        offset_ms = (
+            stock.clip_start_ms(split_row.clip, path=path, needed_ms=split_row.duration_ms)
+            if split_row.clip and path.is_absolute()
+            else 0
+        )
         for piece, (start_ms, end_ms) in enumerate(zip(bounds, bounds[1:])):
             if visuals:
                 joins.append("cue" if piece else "segment")
-            visuals.append(compose.Visual(path=path, kind=kind, start_ms=start_ms, end_ms=end_ms, offset_ms=offset_ms))
+            visuals.append(
+                compose.Visual(path=path, kind=kind, start_ms=start_ms, end_ms=end_ms, offset_ms=offset_ms)
+            )
             split_of.append(number)
     return visuals, joins, split_of
 
 
-def _add_presenter(context: RenderContext, video_path: Path, narration_path: Path, brand: Brand,
-                   on_progress: Callable[[float], None]) -> Path:
+def _add_presenter(
+    context: RenderContext,
+    video_path: Path,
+    narration_path: Path,
+    brand: Brand,
+    on_progress: Callable[[float], None],
+) -> Path:
     """The talking presenter from the presenter server, placed as the brand profile says."""
     from media_engine import presenter
 
@@ -682,10 +808,19 @@ def _add_presenter(context: RenderContext, video_path: Path, narration_path: Pat
         presenter.fetch_presenter_clip(narration_path, url=placement.url, out_path=clip_path)
     out_path = video_path.with_name(f"{video_path.stem}-presenter.mp4")
     presenter.place_presenter(
-        video_path, clip_path, out_path, mode=brand.human_insertion_mode,
-        start_s=placement.start_s, end_s=placement.end_s, corner=placement.corner, scale=placement.scale,
-        chroma_key=placement.chroma_key, crf=brand.video_crf, preset=brand.video_preset,
-        on_progress=on_progress, cancel=context.cancel,
+        video_path,
+        clip_path,
+        out_path,
+        mode=brand.human_insertion_mode,
+        start_s=placement.start_s,
+        end_s=placement.end_s,
+        corner=placement.corner,
+        scale=placement.scale,
+        chroma_key=placement.chroma_key,
+        crf=brand.video_crf,
+        preset=brand.video_preset,
+        on_progress=on_progress,
+        cancel=context.cancel,
     )
     return out_path
 
@@ -705,11 +840,20 @@ def _text_blocks(job: Job) -> list[layout.TextBlock]:
 def cover_inputs(context: RenderContext) -> dict:
     job = context.job
     first = job.splits.select_related("clip").order_by("index").first()
-    return {"video": context.execution.results.get("video"), "title": job.publish_title or job.title,
-            "picture": [first.selected, first.clip.file.name if first.clip else "", first.variant,
-                        job.topic.palette if job.topic else []] if first else None,
-            "prompt": job.topic.prompt_cover_image if job.topic and settings.FLUX_MODEL_DIR else "",
-            "model": settings.FLUX_MODEL_DIR}
+    return {
+        "video": context.execution.results.get("video"),
+        "title": job.publish_title or job.title,
+        "picture": [
+            first.selected,
+            first.clip.file.name if first.clip else "",
+            first.variant,
+            job.topic.palette if job.topic else [],
+        ]
+        if first
+        else None,
+        "prompt": job.topic.prompt_cover_image if job.topic and settings.FLUX_MODEL_DIR else "",
+        "model": settings.FLUX_MODEL_DIR,
+    }
 
 
 def cover_run(context: RenderContext, inputs: dict) -> Outputs:
@@ -718,7 +862,9 @@ def cover_run(context: RenderContext, inputs: dict) -> Outputs:
         picture = _generate_cover(context, inputs["prompt"])
     else:
         picture = _cover_picture(context, inputs)
-    cover = compose.make_cover(picture, inputs["title"], context.workdir / "cover.jpg", width=width, height=height)
+    cover = compose.make_cover(
+        picture, inputs["title"], context.workdir / "cover.jpg", width=width, height=height
+    )
     return {"cover": context.store(cover, context.key("cover.jpg"))}, {}
 
 
@@ -734,8 +880,14 @@ def _cover_picture(context: RenderContext, inputs: dict) -> Path:
         return compose.extract_frame(fetch(first.clip.file.name), 1.0, context.workdir / "cover-frame.png")
     if _is_card(first):
         width, height = job.frame_size
-        return cards.render_card("", width=width, height=height, palette=job.topic.palette if job.topic else [],
-                                 out_path=context.workdir / "cover-card.png", seed=_card_seed(job, first))
+        return cards.render_card(
+            "",
+            width=width,
+            height=height,
+            palette=job.topic.palette if job.topic else [],
+            out_path=context.workdir / "cover-card.png",
+            seed=_card_seed(job, first),
+        )
     return fetch(first.selected)
 
 
@@ -746,9 +898,16 @@ def _generate_cover(context: RenderContext, prompt: str) -> Path:
     job = context.job
     width, height = job.frame_size
     return images.cover_image(
-        prompt, model_dir=Path(settings.FLUX_MODEL_DIR), width=width, height=height, seed=job.pk,
-        out_path=context.workdir / "cover-picture.png", steps=settings.IMAGE_STEPS,
-        lora_dir=_lora_dir(job), lora_name=job.topic.lora_name, lora_weight=job.topic.lora_weight,
+        prompt,
+        model_dir=Path(settings.FLUX_MODEL_DIR),
+        width=width,
+        height=height,
+        seed=job.pk,
+        out_path=context.workdir / "cover-picture.png",
+        steps=settings.IMAGE_STEPS,
+        lora_dir=_lora_dir(job),
+        lora_name=job.topic.lora_name,
+        lora_weight=job.topic.lora_weight,
         cancel=context.cancel,
     )
 

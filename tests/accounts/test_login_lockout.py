@@ -32,13 +32,20 @@ def operator(db):
 
 
 def admin_login(client: Client, password: str, forwarded_for: str) -> object:
-    return client.post(ADMIN_LOGIN, {"username": "operator", "password": password, "next": "/admin/"},
-                       HTTP_X_FORWARDED_FOR=forwarded_for)
+    return client.post(
+        ADMIN_LOGIN,
+        {"username": "operator", "password": password, "next": "/admin/"},
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
 
 
 def api_login(client: APIClient, password: str, forwarded_for: str) -> object:
-    return client.post(API_LOGIN, {"username": "operator", "password": password}, format="json",
-                       HTTP_X_FORWARDED_FOR=forwarded_for)
+    return client.post(
+        API_LOGIN,
+        {"username": "operator", "password": password},
+        format="json",
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
 
 
 def cool_off_passes(settings) -> None:
@@ -46,15 +53,16 @@ def cool_off_passes(settings) -> None:
     from axes.models import AccessAttempt
 
     AccessAttempt.objects.update(
-        attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
+        attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    )
     cache.clear()
 
 
 def test_admin_login_locks_out_a_guesser_who_rotates_x_forwarded_for(operator, settings):
     client = Client()
     statuses = [admin_login(client, f"guess {i}", f"10.0.{i}.1").status_code for i in range(80)]
-    assert statuses[:LIMIT - 1] == [200] * (LIMIT - 1)  # the form again, "enter the correct password"
-    assert set(statuses[LIMIT - 1:]) == {429}, statuses
+    assert statuses[: LIMIT - 1] == [200] * (LIMIT - 1)  # the form again, "enter the correct password"
+    assert set(statuses[LIMIT - 1 :]) == {429}, statuses
 
     response = admin_login(client, PASSWORD, "10.0.200.1")
     assert response.status_code == 429
@@ -69,8 +77,8 @@ def test_admin_login_locks_out_a_guesser_who_rotates_x_forwarded_for(operator, s
 def test_api_login_locks_out_a_guesser_who_rotates_x_forwarded_for(operator):
     client = APIClient()
     statuses = [api_login(client, f"guess {i}", f"10.0.{i}.1").status_code for i in range(80)]
-    assert statuses[:LIMIT - 1] == [400] * (LIMIT - 1)
-    assert set(statuses[LIMIT - 1:]) == {429}, statuses
+    assert statuses[: LIMIT - 1] == [400] * (LIMIT - 1)
+    assert set(statuses[LIMIT - 1 :]) == {429}, statuses
 
 
 def test_api_login_refuses_the_right_password_until_the_cool_off(operator, settings):

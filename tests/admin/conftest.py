@@ -17,11 +17,25 @@ def make_operator(*, actions: tuple[str, ...] = ("view", "add", "change", "delet
 
 def job_form(**fields) -> dict:
     """What the admin's add/change job page posts, with its (empty) executions inline."""
-    return {"title": "A title", "content": "今天天气很好。", "runorder": "0", "speech_speed": "0.9",
-            "orientation": "horizontal", "publish_title": "", "description": "", "extra": "{}",
-            "language": "", "voice": "", "topic": "", "account": "",
-            "executions-TOTAL_FORMS": "0", "executions-INITIAL_FORMS": "0",
-            "executions-MIN_NUM_FORMS": "0", "executions-MAX_NUM_FORMS": "0", **fields}
+    return {
+        "title": "A title",
+        "content": "今天天气很好。",
+        "runorder": "0",
+        "speech_speed": "0.9",
+        "orientation": "horizontal",
+        "publish_title": "",
+        "description": "",
+        "extra": "{}",
+        "language": "",
+        "voice": "",
+        "topic": "",
+        "account": "",
+        "executions-TOTAL_FORMS": "0",
+        "executions-INITIAL_FORMS": "0",
+        "executions-MIN_NUM_FORMS": "0",
+        "executions-MAX_NUM_FORMS": "0",
+        **fields,
+    }
 
 
 def client_for(user) -> Client:

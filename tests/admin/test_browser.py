@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from jobs import services, storyboard
-from jobs.render import loop
 from jobs.models import ExecutionStatus, Job, JobSplit
+from jobs.render import loop
 from tests.admin.conftest import make_operator
 from tests.factories import make_preset_job
 
@@ -23,8 +23,10 @@ PASSWORD = "pass-word-123"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or not shutil.which("ffmpeg"),
-                       reason="needs /usr/bin/chromium (apt-get install -y chromium) and ffmpeg"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() or not shutil.which("ffmpeg"),
+        reason="needs /usr/bin/chromium (apt-get install -y chromium) and ffmpeg",
+    ),
 ]
 
 
@@ -43,14 +45,25 @@ def browser_page(monkeypatch):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         # The pages work under their Content-Security-Policy: the browser blocked nothing they use.
         refused = []
-        page.on("console", lambda message: refused.append(message.text)
-                if "Content Security Policy" in message.text else None)
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         yield page
         browser.close()
         assert refused == []
@@ -138,7 +151,9 @@ def test_storyboard_pick_and_rerender_in_the_browser(browser_page, live_server, 
     shot(page, "job-page.png")
 
 
-def test_storyboard_upload_listen_merge_and_split_in_the_browser(browser_page, live_server, rendered, tmp_path):
+def test_storyboard_upload_listen_merge_and_split_in_the_browser(
+    browser_page, live_server, rendered, tmp_path
+):
     page, (operator, job) = browser_page, rendered
     log_in(page, live_server, operator)
     page.goto(f"{live_server.url}/admin/jobs/job/{job.pk}/storyboard/")
@@ -191,8 +206,9 @@ def test_import_preview_and_create_in_the_browser(browser_page, live_server):
         "Sea,我们去海边。,zh-CN,cmn,Health tips,demo-channel\n"
         "Broken,,zz-ZZ,cmn,Health tips,demo-channel\n"
     )
-    page.set_input_files("#id_file", files=[{"name": "jobs.csv", "mimeType": "text/csv",
-                                              "buffer": csv_text.encode()}])
+    page.set_input_files(
+        "#id_file", files=[{"name": "jobs.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
+    )
     page.click("input[value=Preview]")
     page.wait_for_selector("table.import-preview")
     assert "2 good row(s), 1 bad row(s)" in page.content()

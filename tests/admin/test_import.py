@@ -18,15 +18,19 @@ IMPORT_URL = reverse("admin:jobs_job_import")
 @pytest.fixture
 def presets(db):
     language = make_language(code="zh-CN")
-    return {"language": language, "voice": make_voice(name="cmn", language=language),
-            "topic": make_topic(name="Health tips"), "account": make_account(username="demo-channel")}
+    return {
+        "language": language,
+        "voice": make_voice(name="cmn", language=language),
+        "topic": make_topic(name="Health tips"),
+        "account": make_account(username="demo-channel"),
+    }
 
 
 CSV = (
     "title,content,language,voice,topic,account,speech_speed,orientation,extra\n"
-    "First,今天天气很好。,zh-CN,cmn,Health tips,demo-channel,1.1,vertical,\"{\"\"h2v\"\": true}\"\n"
+    'First,今天天气很好。,zh-CN,cmn,Health tips,demo-channel,1.1,vertical,"{""h2v"": true}"\n'
     "Second,我们去公园。,zh-CN,cmn,Health tips,demo-channel,,,\n"
-    "Bad,,xx-XX,cmn,Nope,demo-channel,9,sideways,\"{\"\"typo\"\": 1}\"\n"
+    'Bad,,xx-XX,cmn,Nope,demo-channel,9,sideways,"{""typo"": 1}"\n'
 ).encode()
 
 
@@ -61,8 +65,11 @@ def test_admin_import_preview_then_confirm(presets, operator):
     assert "2 good row(s), 1 bad row(s)" in html and "row-bad" in html
     assert Job.objects.count() == 0
     confirm = preview.context["confirm"]
-    response = client.post(IMPORT_URL, {"confirm": "1", "payload": confirm.initial["payload"],
-                                        "filename": "jobs.csv", "enqueue": "on"}, follow=True)
+    response = client.post(
+        IMPORT_URL,
+        {"confirm": "1", "payload": confirm.initial["payload"], "filename": "jobs.csv", "enqueue": "on"},
+        follow=True,
+    )
     assert "Created 2 job(s); skipped 1 bad row(s)." in response.content.decode()
     assert sorted(Job.objects.values_list("title", flat=True)) == ["First", "Second"]
     assert all(job.executions.count() == 1 for job in Job.objects.all())
@@ -98,6 +105,8 @@ def test_import_command_succeeds_on_good_file(presets, tmp_path):
 
 def test_import_command_with_owner(presets, tmp_path, operator):
     path = tmp_path / "jobs.json"
-    path.write_text(json.dumps([{"title": "Mine", "content": "一句话。", "topic": "Health tips"}]), encoding="utf-8")
+    path.write_text(
+        json.dumps([{"title": "Mine", "content": "一句话。", "topic": "Health tips"}]), encoding="utf-8"
+    )
     call_command("import_jobs", str(path), "--owner", operator.username)
     assert Job.objects.get().owner == operator

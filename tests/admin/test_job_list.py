@@ -22,16 +22,23 @@ def rendered_job(owner, **fields) -> Job:
     job = make_job(owner=owner, **fields)
     video = default_storage.save(f"jobs/{job.pk}/1/video.mp4", ContentFile(b"fake video"))
     cover = default_storage.save(f"jobs/{job.pk}/1/cover.jpg", ContentFile(b"fake cover"))
-    make_execution(job, status=ExecutionStatus.SUCCESS, progress=100,
-                   results={"video": video, "cover": cover},
-                   steps={"narration": {"status": "done", "duration_s": 1.5, "data": {"duration_ms": 83000}}},
-                   finished_at=timezone.now())
+    make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        progress=100,
+        results={"video": video, "cover": cover},
+        steps={"narration": {"status": "done", "duration_s": 1.5, "data": {"duration_ms": 83000}}},
+        finished_at=timezone.now(),
+    )
     return job
 
 
 def act(client, action: str, jobs, **extra):
-    return client.post(CHANGELIST + extra.pop("query", ""),
-                       {"action": action, "_selected_action": [job.pk for job in jobs]}, **extra)
+    return client.post(
+        CHANGELIST + extra.pop("query", ""),
+        {"action": action, "_selected_action": [job.pk for job in jobs]},
+        **extra,
+    )
 
 
 def test_list_shows_status_progress_length_and_columns(operator):
@@ -117,7 +124,12 @@ def test_duplicate_action_copies_the_job(operator):
     act(client_for(operator), "duplicate", [job])
     copy = Job.objects.get(title="Original (copy)")
     assert (copy.owner, copy.language, copy.speech_speed, copy.extra, copy.content) == (
-        operator, language, 1.3, {"h2v": True}, job.content)
+        operator,
+        language,
+        1.3,
+        {"h2v": True},
+        job.content,
+    )
 
 
 def test_soft_delete_and_restore_actions(operator):
@@ -159,11 +171,10 @@ def test_export_csv_has_signed_links(operator):
 
 def test_export_csv_guards_formula_cells(operator):
     """A title a spreadsheet would run as a formula (CSV injection) is exported as text."""
-    job = rendered_job(operator, title='=HYPERLINK("http://x")', description="@SUM(A1)",
-                       publish_title="-2+3")
+    job = rendered_job(operator, title='=HYPERLINK("http://x")', description="@SUM(A1)", publish_title="-2+3")
     response = act(client_for(operator), "export_csv", [job])
     row = next(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert row["title"] == "'=HYPERLINK(\"http://x\")"
+    assert row["title"] == '\'=HYPERLINK("http://x")'
     assert (row["description"], row["publish_title"]) == ("'@SUM(A1)", "'-2+3")
 
 
@@ -190,8 +201,9 @@ def test_updated_column_follows_the_live_feed(operator):
 
     job = make_job(owner=operator)
     execution = make_execution(job, status=ExecutionStatus.RUNNING, progress=40)
-    Job.objects.filter(pk=job.pk).update(latest_execution=execution,
-                                         updated_at=timezone.now() - timezone.timedelta(days=3))
+    Job.objects.filter(pk=job.pk).update(
+        latest_execution=execution, updated_at=timezone.now() - timezone.timedelta(days=3)
+    )
 
     html = client_for(operator).get(reverse("admin:jobs_job_changelist")).content.decode()
 

@@ -16,19 +16,32 @@ pytestmark = pytest.mark.django_db
 def storyboard_job(owner):
     job = rendered_job(owner, content="第一句。第二句。")
     for index, text in enumerate(["第一句。", "第二句。"]):
-        keys = [default_storage.save(f"jobs/{job.pk}/pictures/{index:03d}-{n}.png", ContentFile(b"png"))
-                for n in range(3)]
-        JobSplit.objects.create(job=job, index=index, start_ms=index * 1000, end_ms=index * 1000 + 1000,
-                                text=text, prompt=f"prompt {index}",
-                                images=[{"key": keys[0], "seed": None, "source": "card"},
-                                        *[{"key": key, "seed": 1, "source": "sd"} for key in keys[1:]]],
-                                selected=keys[0])
+        keys = [
+            default_storage.save(f"jobs/{job.pk}/pictures/{index:03d}-{n}.png", ContentFile(b"png"))
+            for n in range(3)
+        ]
+        JobSplit.objects.create(
+            job=job,
+            index=index,
+            start_ms=index * 1000,
+            end_ms=index * 1000 + 1000,
+            text=text,
+            prompt=f"prompt {index}",
+            images=[
+                {"key": keys[0], "seed": None, "source": "card"},
+                *[{"key": key, "seed": 1, "source": "sd"} for key in keys[1:]],
+            ],
+            selected=keys[0],
+        )
     return job
 
 
 def choose(client, job, split, key):
-    return client.post(reverse("admin:jobs_job_choose_image", args=[job.pk]),
-                       json.dumps({"split": split.pk, "key": key}), content_type="application/json")
+    return client.post(
+        reverse("admin:jobs_job_choose_image", args=[job.pk]),
+        json.dumps({"split": split.pk, "key": key}),
+        content_type="application/json",
+    )
 
 
 def test_job_page_has_fieldsets_progress_widget_player_and_executions(operator):
@@ -121,11 +134,17 @@ def test_storyboard_saves_text_prompt_and_clip(operator):
     job = storyboard_job(operator)
     clip = StockClip.objects.create(owner=operator, file="clips/sea.mp4", title="Sea")
     first, second = job.splits.order_by("index")
-    response = client_for(operator).post(reverse("admin:jobs_job_storyboard", args=[job.pk]), {
-        f"text-{first.pk}": "新的第一句。", f"prompt-{first.pk}": "a lake",
-        f"text-{second.pk}": second.text, f"prompt-{second.pk}": second.prompt,
-        f"clip-{first.pk}": "", f"clip-{second.pk}": str(clip.pk),
-    })
+    response = client_for(operator).post(
+        reverse("admin:jobs_job_storyboard", args=[job.pk]),
+        {
+            f"text-{first.pk}": "新的第一句。",
+            f"prompt-{first.pk}": "a lake",
+            f"text-{second.pk}": second.text,
+            f"prompt-{second.pk}": second.prompt,
+            f"clip-{first.pk}": "",
+            f"clip-{second.pk}": str(clip.pk),
+        },
+    )
     assert response.status_code == 302
     first.refresh_from_db(), second.refresh_from_db(), job.refresh_from_db()
     assert (first.text, first.prompt) == ("新的第一句。", "a lake")
@@ -137,8 +156,9 @@ def test_storyboard_refuses_another_operators_clip(operator, other_operator):
     job = storyboard_job(operator)
     clip = StockClip.objects.create(owner=other_operator, file="clips/x.mp4")
     split = job.splits.get(index=0)
-    response = client_for(operator).post(reverse("admin:jobs_job_storyboard", args=[job.pk]),
-                                         {f"clip-{split.pk}": str(clip.pk)}, follow=True)
+    response = client_for(operator).post(
+        reverse("admin:jobs_job_storyboard", args=[job.pk]), {f"clip-{split.pk}": str(clip.pk)}, follow=True
+    )
     assert "not yours" in response.content.decode()
     split.refresh_from_db()
     assert split.clip is None
@@ -188,17 +208,37 @@ def structured_job(owner):
     (1 s sentences, 200 ms pauses) is in storage."""
     job = make_job(owner=owner, content="第一句。第二句。第三句。")
     narration = default_storage.save(f"jobs/{job.pk}/1/narration.wav", ContentFile(b"RIFF fake wav"))
-    sentences = [{"text": text, "start_ms": n * 1200, "end_ms": n * 1200 + 1000}
-                 for n, text in enumerate(["第一句。", "第二句。", "第三句。"])]
-    make_execution(job, status=ExecutionStatus.SUCCESS, steps={
-        "narration": {"status": "done", "outputs": {"narration": narration},
-                      "data": {"duration_ms": 3400, "sentences": sentences}},
-        "segments": {"status": "done", "outputs": {}, "data": {}}})
+    sentences = [
+        {"text": text, "start_ms": n * 1200, "end_ms": n * 1200 + 1000}
+        for n, text in enumerate(["第一句。", "第二句。", "第三句。"])
+    ]
+    make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        steps={
+            "narration": {
+                "status": "done",
+                "outputs": {"narration": narration},
+                "data": {"duration_ms": 3400, "sentences": sentences},
+            },
+            "segments": {"status": "done", "outputs": {}, "data": {}},
+        },
+    )
     upload = default_storage.save(f"jobs/{job.pk}/pictures/000-upload.png", ContentFile(b"png"))
-    JobSplit.objects.create(job=job, index=0, start_ms=0, end_ms=2300, text="第一句。第二句。",
-                            sentences=["第一句。", "第二句。"], prompt="park", selected=upload,
-                            images=[{"key": upload, "seed": None, "source": "upload"}])
-    JobSplit.objects.create(job=job, index=1, start_ms=2300, end_ms=3400, text="第三句。", sentences=["第三句。"])
+    JobSplit.objects.create(
+        job=job,
+        index=0,
+        start_ms=0,
+        end_ms=2300,
+        text="第一句。第二句。",
+        sentences=["第一句。", "第二句。"],
+        prompt="park",
+        selected=upload,
+        images=[{"key": upload, "seed": None, "source": "upload"}],
+    )
+    JobSplit.objects.create(
+        job=job, index=1, start_ms=2300, end_ms=3400, text="第三句。", sentences=["第三句。"]
+    )
     return job
 
 
@@ -237,12 +277,16 @@ def test_storyboard_offers_split_merge_upload_listening_and_resplit(operator):
 def test_storyboard_split_button_splits_after_the_chosen_sentence(operator):
     job = structured_job(operator)
     first, second = job.splits.order_by("index")
-    response = client_for(operator).post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "1"},
-                                         follow=True)
+    response = client_for(operator).post(
+        storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "1"}, follow=True
+    )
     assert "Split segment 0" in response.content.decode()
     rows = list(job.splits.order_by("index"))
     assert [(row.pk, row.sentences) for row in rows] == [
-        (first.pk, ["第一句。"]), (rows[1].pk, ["第二句。"]), (second.pk, ["第三句。"])]
+        (first.pk, ["第一句。"]),
+        (rows[1].pk, ["第二句。"]),
+        (second.pk, ["第三句。"]),
+    ]
     assert (rows[0].end_ms, rows[1].start_ms) == (1100, 1100)  # the middle of the pause
     assert rows[0].selected == first.selected and rows[1].selected == ""
 
@@ -250,10 +294,12 @@ def test_storyboard_split_button_splits_after_the_chosen_sentence(operator):
 def test_storyboard_split_refuses_a_bad_boundary_in_the_api_words(operator):
     job = structured_job(operator)
     first = job.splits.get(index=0)
-    response = client_for(operator).post(storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "5"},
-                                         follow=True)
+    response = client_for(operator).post(
+        storyboard_url(job), {"divide": str(first.pk), f"at-{first.pk}": "5"}, follow=True
+    )
     assert "Segment 0 has 2 sentences: split it after sentence 1 to 1, not after sentence 5." in (
-        response.content.decode())
+        response.content.decode()
+    )
     assert job.splits.count() == 2
 
 
@@ -263,7 +309,11 @@ def test_storyboard_merge_button_merges_with_the_next_segment(operator):
     response = client_for(operator).post(storyboard_url(job), {"merge": str(first.pk)}, follow=True)
     assert "Merged segments 0 and 1." in response.content.decode()
     merged = job.splits.get()
-    assert (merged.pk, merged.sentences, merged.end_ms) == (first.pk, ["第一句。", "第二句。", "第三句。"], 3400)
+    assert (merged.pk, merged.sentences, merged.end_ms) == (
+        first.pk,
+        ["第一句。", "第二句。", "第三句。"],
+        3400,
+    )
     assert merged.selected == first.selected
 
 
@@ -282,7 +332,8 @@ def test_storyboard_upload_refuses_what_the_api_refuses_in_the_same_words(operat
     job = structured_job(operator)
     second = job.splits.get(index=1)
     response = client_for(operator).post(
-        storyboard_url(job), {f"picture-{second.pk}": png_upload("evil.png", b"<?php echo 1;")}, follow=True)
+        storyboard_url(job), {f"picture-{second.pk}": png_upload("evil.png", b"<?php echo 1;")}, follow=True
+    )
     assert "Segment 1: The upload is not a readable PNG, JPEG or WebP picture." in response.content.decode()
     second.refresh_from_db()
     assert second.images == [] and second.selected == ""
@@ -343,12 +394,23 @@ def test_storyboard_numbers_segments_as_the_api_urls_do(operator):
 def test_job_page_lists_execution_steps_in_pipeline_order(operator):
     job = make_job(owner=operator)
     done = {"status": "done", "duration_s": 1.0}
-    make_execution(job, status=ExecutionStatus.SUCCESS, steps={
-        "cover": done, "compose": done, "pictures": done, "segments": done, "subtitles": done, "narration": done})
+    make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        steps={
+            "cover": done,
+            "compose": done,
+            "pictures": done,
+            "segments": done,
+            "subtitles": done,
+            "narration": done,
+        },
+    )
 
     html = client_for(operator).get(reverse("admin:jobs_job_change", args=[job.pk])).content.decode()
 
     names = ["narration", "subtitles", "segments", "pictures", "compose", "cover"]
     listed = html.index("narration done")
     assert [html.index(f"{name} done", listed) for name in names] == sorted(
-        html.index(f"{name} done", listed) for name in names)
+        html.index(f"{name} done", listed) for name in names
+    )

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 
 from jobs import services, storyboard
-from jobs.render import loop
 from jobs.models import ExecutionStatus
+from jobs.render import loop
 from tests.admin.test_browser import CHROMIUM, browser_page, log_in, png, rendered, shot  # noqa: F401 (fixtures)
 from tests.factories import make_preset_job
 from tests.processes import free_port, process_env, start, stop, wait_for_port
@@ -19,8 +19,10 @@ from tests.processes import free_port, process_env, start, stop, wait_for_port
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists() or not shutil.which("ffmpeg"),
-                       reason="needs /usr/bin/chromium (apt-get install -y chromium) and ffmpeg"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() or not shutil.which("ffmpeg"),
+        reason="needs /usr/bin/chromium (apt-get install -y chromium) and ffmpeg",
+    ),
 ]
 
 
@@ -29,8 +31,11 @@ def daphne(tmp_path):
     """The ASGI server (pages and websockets) on the test database; without Redis its feed reads the
     database once a second."""
     port = free_port()
-    server = start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
-                   process_env(REDIS_URL=""), tmp_path / "daphne.log")
+    server = start(
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
+        process_env(REDIS_URL=""),
+        tmp_path / "daphne.log",
+    )
     try:
         wait_for_port(port)
         yield SimpleNamespace(url=f"http://127.0.0.1:{port}")
@@ -76,7 +81,9 @@ def test_job_list_follows_renders_live_and_says_when_one_ends(browser_page, daph
     execution = services.job_enqueue(job=waiting)
     expect(page.locator(f'[data-job-status="{waiting.pk}"]')).to_have_text("PENDING", timeout=20_000)
     services.execution_cancel(execution=execution)
-    expect(page.locator(".job-notices li.error")).to_contain_text("Render cancelled: 等待取消", timeout=20_000)
+    expect(page.locator(".job-notices li.error")).to_contain_text(
+        "Render cancelled: 等待取消", timeout=20_000
+    )
     expect(page.locator(f'[data-job-status="{waiting.pk}"]')).to_have_text("CANCELLED")
     assert page.evaluate("window.notReloaded") is True
     shot(page, "job-list-live.png")
@@ -89,5 +96,6 @@ def test_job_list_follows_renders_live_and_says_when_one_ends(browser_page, daph
     expect(page.locator('[data-step="narration"] .state')).to_contain_text("reused")
     reused = len(chunks) - 2  # the first segment's piece and the fade out of it
     expect(page.locator('[data-step="compose"] .state')).to_contain_text(
-        f"chunks: {reused} of {len(chunks)} reused")
+        f"chunks: {reused} of {len(chunks)} reused"
+    )
     shot(page, "job-page-reuse.png")

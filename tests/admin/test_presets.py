@@ -15,12 +15,23 @@ pytestmark = pytest.mark.django_db
 
 
 def account_form(**brand):
-    data = {"username": "mine", "platform": "youtube", "area": "", "subtitle_background": "#112233",
-            "subtitle_background_custom": "on",
-            "subtitle_color": "#ffffff", "subtitle_background_opacity": "0.5", "subtitle_font": "",
-            "subtitle_font_size": "48", "enable_transition": "true", "transition_types": ["fade"],
-            "transition_s": "0.5", "logo_corner": "top-right", "human_insertion_mode": "pip",
-            "human_config": '{"start_s": 3, "chroma_key": null}'}
+    data = {
+        "username": "mine",
+        "platform": "youtube",
+        "area": "",
+        "subtitle_background": "#112233",
+        "subtitle_background_custom": "on",
+        "subtitle_color": "#ffffff",
+        "subtitle_background_opacity": "0.5",
+        "subtitle_font": "",
+        "subtitle_font_size": "48",
+        "enable_transition": "true",
+        "transition_types": ["fade"],
+        "transition_s": "0.5",
+        "logo_corner": "top-right",
+        "human_insertion_mode": "pip",
+        "human_config": '{"start_s": 3, "chroma_key": null}',
+    }
     data.update(brand)
     return data
 
@@ -34,9 +45,15 @@ def test_account_brand_profile_form_saves_extra(operator):
     assert response.status_code == 302, response.content.decode()[:2000]
     account.refresh_from_db()
     assert account.extra == {
-        "human_insertion_mode": "pip", "subtitle_background": "#112233", "subtitle_color": "#FFFFFF",
-        "subtitle_background_opacity": 0.5, "subtitle_font_size": 48, "enable_transition": True,
-        "transition_types": ["fade"], "transition_s": 0.5, "logo_corner": "top-right",
+        "human_insertion_mode": "pip",
+        "subtitle_background": "#112233",
+        "subtitle_color": "#FFFFFF",
+        "subtitle_background_opacity": 0.5,
+        "subtitle_font_size": 48,
+        "enable_transition": True,
+        "transition_types": ["fade"],
+        "transition_s": 0.5,
+        "logo_corner": "top-right",
         "human_config": {"start_s": 3, "chroma_key": None},
     }
 
@@ -52,8 +69,9 @@ def test_account_without_own_box_colour_keeps_the_default(operator):
 
 def test_account_brand_profile_rejects_bad_colour(operator):
     account = make_account(owner=operator, username="mine")
-    response = client_for(operator).post(reverse("admin:accounts_account_change", args=[account.pk]),
-                                         account_form(subtitle_color="red"))
+    response = client_for(operator).post(
+        reverse("admin:accounts_account_change", args=[account.pk]), account_form(subtitle_color="red")
+    )
     assert response.status_code == 200
     assert "#RRGGBB" in response.content.decode()
 
@@ -80,8 +98,12 @@ def test_shared_preset_is_read_only_for_operators(operator, superuser):
 
 def test_shared_topic_cannot_be_deleted_by_operator(operator):
     topic = make_topic()
-    assert client_for(operator).post(reverse("admin:topics_topic_delete", args=[topic.pk]),
-                                     {"post": "yes"}).status_code == 403
+    assert (
+        client_for(operator)
+        .post(reverse("admin:topics_topic_delete", args=[topic.pk]), {"post": "yes"})
+        .status_code
+        == 403
+    )
     assert Topic.objects.filter(pk=topic.pk).exists()
 
 
@@ -97,23 +119,34 @@ def test_voice_form_refuses_a_reference_that_is_not_audio_in_the_api_words(opera
     page = ("x.html", b"<html>not audio</html>", "text/html")
     api = APIClient()
     api.force_authenticate(operator)
-    api_response = api.post(f"/api/v1/voices/{voice.pk}/reference/", {"file": SimpleUploadedFile(*page)},
-                            format="multipart")
+    api_response = api.post(
+        f"/api/v1/voices/{voice.pk}/reference/", {"file": SimpleUploadedFile(*page)}, format="multipart"
+    )
     assert api_response.status_code == 400
 
-    response = client_for(operator).post(reverse("admin:voices_voice_change", args=[voice.pk]),
-                                         {"name": voice.name, "language": "", "reference": SimpleUploadedFile(*page)})
+    response = client_for(operator).post(
+        reverse("admin:voices_voice_change", args=[voice.pk]),
+        {"name": voice.name, "language": "", "reference": SimpleUploadedFile(*page)},
+    )
 
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors["reference"] == [str(m) for m in api_response.data["file"]]
+    assert response.context["adminform"].form.errors["reference"] == [
+        str(m) for m in api_response.data["file"]
+    ]
     voice.refresh_from_db()
     assert not voice.reference
 
 
 def test_voice_form_stores_audio_reference_under_a_generated_name(operator):
     voice = make_voice(owner=operator)
-    response = client_for(operator).post(reverse("admin:voices_voice_change", args=[voice.pk]), {
-        "name": voice.name, "language": "", "reference": SimpleUploadedFile("my voice.wav", wav_bytes(), "audio/wav")})
+    response = client_for(operator).post(
+        reverse("admin:voices_voice_change", args=[voice.pk]),
+        {
+            "name": voice.name,
+            "language": "",
+            "reference": SimpleUploadedFile("my voice.wav", wav_bytes(), "audio/wav"),
+        },
+    )
 
     assert response.status_code == 302
     voice.refresh_from_db()
@@ -125,8 +158,13 @@ def test_topic_palette_as_comma_list(operator):
     url = reverse("admin:topics_topic_change", args=[topic.pk])
     client = client_for(operator)
     assert "#1F3A5F, #4D7EA8, #F2E8CF" in client.get(url).content.decode()
-    data = {"name": topic.name, "palette": "#000000, #abcdef", "real_clip_ratio": "0.4", "lora_weight": "100",
-            "extra": "{}"}
+    data = {
+        "name": topic.name,
+        "palette": "#000000, #abcdef",
+        "real_clip_ratio": "0.4",
+        "lora_weight": "100",
+        "extra": "{}",
+    }
     assert client.post(url, data).status_code == 302
     topic.refresh_from_db()
     assert (topic.palette, topic.real_clip_ratio) == (["#000000", "#ABCDEF"], 0.4)

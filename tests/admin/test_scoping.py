@@ -60,8 +60,9 @@ def test_voice_list_language_filter_offers_only_own_and_shared_languages(operato
 
 @pytest.mark.parametrize("field_name", ["account", "topic", "language"])
 def test_job_form_autocomplete_offers_no_other_teams_rows(operator, two_teams, field_name):
-    response = client_for(operator).get(AUTOCOMPLETE, {"app_label": "jobs", "model_name": "job",
-                                                       "field_name": field_name, "term": ""})
+    response = client_for(operator).get(
+        AUTOCOMPLETE, {"app_label": "jobs", "model_name": "job", "field_name": field_name, "term": ""}
+    )
 
     assert response.status_code == 200
     ids = {int(result["id"]) for result in response.json()["results"]}
@@ -69,8 +70,9 @@ def test_job_form_autocomplete_offers_no_other_teams_rows(operator, two_teams, f
 
 
 def test_job_form_autocomplete_search_does_not_find_other_teams_account(operator, two_teams):
-    response = client_for(operator).get(AUTOCOMPLETE, {"app_label": "jobs", "model_name": "job",
-                                                       "field_name": "account", "term": "theirs"})
+    response = client_for(operator).get(
+        AUTOCOMPLETE, {"app_label": "jobs", "model_name": "job", "field_name": "account", "term": "theirs"}
+    )
 
     assert response.status_code == 200 and response.json()["results"] == []
 

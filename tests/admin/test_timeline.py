@@ -10,9 +10,9 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from jobs.exports.timeline import NO_RENDER
 from jobs.files import execution_key, picture_key, store
 from jobs.models import ExecutionStatus, Job
-from jobs.exports.timeline import NO_RENDER
 from tests.admin.conftest import client_for
 from tests.factories import make_execution, make_job
 from tests.media_engine.test_timeline import media_path
@@ -26,19 +26,57 @@ def recorded_job(owner, tmp_path: Path) -> Job:
     job = make_job(owner=owner, title="Two pictures")
     execution = make_execution(job, status=ExecutionStatus.SUCCESS)
     narration = tmp_path / "narration.wav"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=440:d=2",
-                    str(narration)], check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=440:d=2", str(narration)],
+        check=True,
+        timeout=60,
+    )
     shots = []
     for index, colour in enumerate(["red", "blue"]):
         picture = tmp_path / f"{colour}.png"
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", f"color={colour}:s=64x36",
-                        "-frames:v", "1", str(picture)], check=True, timeout=60)
-        shots.append({"key": store(picture, picture_key(job.pk, index, "card")), "kind": "still",
-                      "start_ms": index * 1000, "end_ms": index * 1000 + 1000, "text": colour})
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"color={colour}:s=64x36",
+                "-frames:v",
+                "1",
+                str(picture),
+            ],
+            check=True,
+            timeout=60,
+        )
+        shots.append(
+            {
+                "key": store(picture, picture_key(job.pk, index, "card")),
+                "kind": "still",
+                "start_ms": index * 1000,
+                "end_ms": index * 1000 + 1000,
+                "text": colour,
+            }
+        )
     execution.results = {"narration": store(narration, execution_key(job.pk, execution.pk, "narration.wav"))}
-    execution.steps = {"compose": {"status": "done", "data": {"timeline": {
-        "width": 1360, "height": 768, "fps": 30, "shots": shots, "music": "", "music_stored": False,
-        "music_volume": 0.15}}}}
+    execution.steps = {
+        "compose": {
+            "status": "done",
+            "data": {
+                "timeline": {
+                    "width": 1360,
+                    "height": 768,
+                    "fps": 30,
+                    "shots": shots,
+                    "music": "",
+                    "music_stored": False,
+                    "music_volume": 0.15,
+                }
+            },
+        }
+    }
     execution.save()
     return job
 
@@ -81,4 +119,5 @@ def test_no_render_and_unknown_format_come_back_to_the_job_page_saying_why(opera
     job = recorded_job(operator, tmp_path)
     response = client.get(timeline_url(job, "avid"), follow=True)
     assert "Unknown timeline format &#x27;avid&#x27;; choose one of: otio, fcpxml, fcp7xml, jianying." in (
-        response.content.decode())
+        response.content.decode()
+    )

@@ -83,8 +83,25 @@ def wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:
 def tiny_video(path: Path) -> Path:
     """A 1 s 64x36 H.264 MP4 made by ffmpeg's test source."""
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x36:rate=10",
-         "-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(path)],
-        check=True, timeout=60,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x36:rate=10",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
     )
     return path

@@ -23,8 +23,7 @@ def test_registration_is_closed_by_default(anon_api):
 
 
 def test_register_logs_in_with_a_token(anon_api, registration_open):
-    response = anon_api.post(REGISTER, {"username": "editor", "password": PASSWORD},
-                             format="json")
+    response = anon_api.post(REGISTER, {"username": "editor", "password": PASSWORD}, format="json")
     assert response.status_code == 201, response.data
     user = User.objects.get(username="editor")
     assert user.check_password(PASSWORD) and not user.is_staff
@@ -40,18 +39,15 @@ def test_register_applies_the_password_rules(anon_api, registration_open):
     assert response.status_code == 400
     messages = " ".join(response.data["password"])
     assert "too short" in messages and "entirely numeric" in messages
-    response = anon_api.post(REGISTER, {"username": "editor", "password": "editor-1"},
-                             format="json")
+    response = anon_api.post(REGISTER, {"username": "editor", "password": "editor-1"}, format="json")
     assert response.status_code == 400 and "password" in response.data  # too similar to the username
 
 
 def test_register_rejects_taken_or_invalid_usernames(anon_api, registration_open):
     make_user(username="Taken")
-    response = anon_api.post(REGISTER, {"username": "taken", "password": PASSWORD},
-                             format="json")
+    response = anon_api.post(REGISTER, {"username": "taken", "password": PASSWORD}, format="json")
     assert response.status_code == 400 and "username" in response.data
-    response = anon_api.post(REGISTER, {"username": "no spaces!", "password": PASSWORD},
-                             format="json")
+    response = anon_api.post(REGISTER, {"username": "no spaces!", "password": PASSWORD}, format="json")
     assert response.status_code == 400 and "username" in response.data
 
 
@@ -59,8 +55,7 @@ def test_token_login_and_logout(anon_api, db):
     user = make_user(username="editor", password=PASSWORD)
     response = anon_api.post(LOGIN, {"username": "editor", "password": "wrong"}, format="json")
     assert response.status_code == 400 and "non_field_errors" in response.data
-    response = anon_api.post(LOGIN, {"username": "editor", "password": PASSWORD},
-                             format="json")
+    response = anon_api.post(LOGIN, {"username": "editor", "password": PASSWORD}, format="json")
     assert response.status_code == 200
     token = response.data["token"]
     user.refresh_from_db()
@@ -81,8 +76,7 @@ def test_me_needs_a_login(anon_api):
 
 def test_inactive_users_cannot_log_in(anon_api, db):
     make_user(username="gone", password=PASSWORD, is_active=False)
-    response = anon_api.post(LOGIN, {"username": "gone", "password": PASSWORD},
-                             format="json")
+    response = anon_api.post(LOGIN, {"username": "gone", "password": PASSWORD}, format="json")
     assert response.status_code == 400
 
 

@@ -9,8 +9,11 @@ CLIPS = "/api/v1/clips/"
 
 def upload(api, tmp_path, **fields):
     data = tiny_video(tmp_path / "my holiday.mp4").read_bytes()
-    return api.post(CLIPS, {"file": SimpleUploadedFile("../../my holiday.mp4", data, "video/mp4"), **fields},
-                    format="multipart")
+    return api.post(
+        CLIPS,
+        {"file": SimpleUploadedFile("../../my holiday.mp4", data, "video/mp4"), **fields},
+        format="multipart",
+    )
 
 
 def test_upload_a_clip_reads_its_facts_and_renames_it(api, member, tmp_path):

@@ -36,7 +36,8 @@ def test_clip_the_media_engine_cannot_import_is_a_400_under_file(api, tmp_path, 
 
     monkeypatch.setattr(services, "clip_import", unreadable)
     data = tiny_video(tmp_path / "clip.mp4").read_bytes()
-    response = api.post("/api/v1/clips/", {"file": SimpleUploadedFile("clip.mp4", data, "video/mp4")},
-                        format="multipart")
+    response = api.post(
+        "/api/v1/clips/", {"file": SimpleUploadedFile("clip.mp4", data, "video/mp4")}, format="multipart"
+    )
     assert response.status_code == 400
     assert response.json() == {"file": ["clip.mp4 has no video stream"]}

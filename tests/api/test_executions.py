@@ -22,10 +22,13 @@ def test_list_own_executions_filtered_by_status(api, member, stranger):
 def test_detail_has_step_records_and_signed_results(api, member):
     job = make_job(owner=member)
     execution = make_execution(
-        job, status=ExecutionStatus.SUCCESS,
+        job,
+        status=ExecutionStatus.SUCCESS,
         results={"video": "jobs/1/2/video.mp4", "cover": "jobs/1/2/cover.jpg"},
-        steps={"compose": {"status": "done", "duration_s": 12.5, "started_at": "2025-01-01T00:00:00+00:00"},
-               "narration": {"status": "reused", "duration_s": 0.0}},
+        steps={
+            "compose": {"status": "done", "duration_s": 12.5, "started_at": "2025-01-01T00:00:00+00:00"},
+            "narration": {"status": "reused", "duration_s": 0.0},
+        },
     )
     response = api.get(f"{EXECUTIONS}{execution.pk}/")
     assert response.status_code == 200

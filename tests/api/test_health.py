@@ -78,8 +78,12 @@ def test_stale_workers_make_it_degraded(client, db, settings):
     from django.utils import timezone
 
     settings.HEALTH_TOKEN = "t"
-    make_execution(make_job(), status=ExecutionStatus.RUNNING, worker_host="gpu-1",
-                   heartbeat_at=timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S + 60))
+    make_execution(
+        make_job(),
+        status=ExecutionStatus.RUNNING,
+        worker_host="gpu-1",
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S + 60),
+    )
     body = client.get("/health/extended", HTTP_X_HEALTH_TOKEN="t").json()
     assert body["status"] == "degraded"
     assert body["components"]["workers"]["running"][0]["worker_host"] == "gpu-1"
@@ -92,14 +96,24 @@ def test_extended_health_lists_failing_executions_with_attempts_and_the_last_err
     from django.utils import timezone
 
     settings.HEALTH_TOKEN = "t"
-    execution = make_execution(make_job(), status=ExecutionStatus.PENDING, attempt=2, error_kind="transient",
-                               retry_at=timezone.now() + timedelta(seconds=120), error="compose failed: busy")
+    execution = make_execution(
+        make_job(),
+        status=ExecutionStatus.PENDING,
+        attempt=2,
+        error_kind="transient",
+        retry_at=timezone.now() + timedelta(seconds=120),
+        error="compose failed: busy",
+    )
     body = client.get("/health/extended", HTTP_X_HEALTH_TOKEN="t").json()
     assert body["components"]["queue"]["delayed_retries"] == 1
     [failing] = body["components"]["workers"]["failing"]
     assert failing["execution"] == execution.pk
     assert (failing["attempt"], failing["attempts_allowed"], failing["error_kind"], failing["error"]) == (
-        2, 1 + settings.EXECUTION_MAX_RETRIES, "transient", "compose failed: busy")
+        2,
+        1 + settings.EXECUTION_MAX_RETRIES,
+        "transient",
+        "compose failed: busy",
+    )
     assert failing["next_attempt_at"] == execution.retry_at.isoformat()
 
 
@@ -107,9 +121,13 @@ def test_metrics_in_prometheus_format(db, settings):
     settings.HEALTH_TOKEN = "t"
     settings.MIDDLEWARE = ["batchvideo.metrics.RequestMetricsMiddleware", *settings.MIDDLEWARE]
     job = make_job()
-    make_execution(job, status=ExecutionStatus.SUCCESS, retry_count=2,
-                   steps={"compose": {"status": "done", "duration_s": 4.0}},
-                   finished_at="2025-01-01T00:00:00Z")
+    make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        retry_count=2,
+        steps={"compose": {"status": "done", "duration_s": 4.0}},
+        finished_at="2025-01-01T00:00:00Z",
+    )
     make_execution(job, status=ExecutionStatus.PENDING)
     client = Client(HTTP_AUTHORIZATION="Bearer t")
     assert Client().get("/metrics").status_code == 403

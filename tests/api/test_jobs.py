@@ -23,11 +23,19 @@ def job_url(job, action: str = "") -> str:
 def test_create_job_belongs_to_the_requesting_user(api, member):
     language = make_language(owner=None)
     voice = make_voice(owner=member, language=language)
-    response = api.post(JOBS, {
-        "title": "  测试视频 ", "content": "今天天气很好。#@#note for me#@#我们去公园散步。",
-        "language": language.pk, "voice": voice.pk, "speech_speed": 1.2, "orientation": "vertical",
-        "extra": {"h2v": True, "real_clip_ratio": 0.5, "segment_target_ms": 4000},
-    }, format="json")
+    response = api.post(
+        JOBS,
+        {
+            "title": "  测试视频 ",
+            "content": "今天天气很好。#@#note for me#@#我们去公园散步。",
+            "language": language.pk,
+            "voice": voice.pk,
+            "speech_speed": 1.2,
+            "orientation": "vertical",
+            "extra": {"h2v": True, "real_clip_ratio": 0.5, "segment_target_ms": 4000},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
     job = Job.objects.get(pk=response.data["id"])
     assert job.owner == member
@@ -41,8 +49,9 @@ def test_create_job_belongs_to_the_requesting_user(api, member):
 
 
 def test_create_job_reports_errors_per_field(api):
-    response = api.post(JOBS, {"title": "   ", "content": "#@#only a note#@#", "speech_speed": 3},
-                        format="json")
+    response = api.post(
+        JOBS, {"title": "   ", "content": "#@#only a note#@#", "speech_speed": 3}, format="json"
+    )
     assert response.status_code == 400
     assert set(response.data) == {"title", "content", "speech_speed"}
     assert "empty" in str(response.data["content"][0])
@@ -63,8 +72,9 @@ def test_create_job_title_and_content_limits(api):
 def test_create_job_rejects_someone_elses_rows(api, stranger):
     topic = make_topic(owner=stranger)
     account = make_account(owner=stranger)
-    response = api.post(JOBS, {"title": "t", "content": "c", "topic": topic.pk, "account": account.pk},
-                        format="json")
+    response = api.post(
+        JOBS, {"title": "t", "content": "c", "topic": topic.pk, "account": account.pk}, format="json"
+    )
     assert response.status_code == 400
     assert response.data["topic"] == [f"Topic {topic.pk} does not exist or is not yours."]
     assert response.data["account"] == [f"Account {account.pk} does not exist or is not yours."]
@@ -74,9 +84,20 @@ def test_create_job_rejects_someone_elses_rows(api, stranger):
 
 
 def test_create_job_checks_extra_keys_and_types(api):
-    response = api.post(JOBS, {"title": "t", "content": "c", "extra": {
-        "real_clip_ratio": 1.5, "segment_target_ms": 500, "h2v": "yes", "colour": "red",
-    }}, format="json")
+    response = api.post(
+        JOBS,
+        {
+            "title": "t",
+            "content": "c",
+            "extra": {
+                "real_clip_ratio": 1.5,
+                "segment_target_ms": 500,
+                "h2v": "yes",
+                "colour": "red",
+            },
+        },
+        format="json",
+    )
     assert response.status_code == 400
     extra = response.data["extra"]
     assert set(extra) == {"real_clip_ratio", "segment_target_ms", "h2v", "colour"}
@@ -183,12 +204,23 @@ def test_detail_nests_related_rows_splits_and_signed_result_links(api, member):
     topic = make_topic(owner=member)
     account = make_account(owner=member)
     job = make_job(owner=member, language=language, topic=topic, account=account)
-    JobSplit.objects.create(job=job, index=0, start_ms=0, end_ms=1000, text="a",
-                            images=[{"key": "jobs/1/pictures/a.png", "seed": 1, "source": "flux"}],
-                            selected="jobs/1/pictures/a.png")
-    make_execution(job, status=ExecutionStatus.SUCCESS, results={"video": "jobs/1/1/video.mp4"},
-                   steps={"narration": {"status": "done", "duration_s": 1.5, "input_hash": "x",
-                                        "data": {"sentences": []}}})
+    JobSplit.objects.create(
+        job=job,
+        index=0,
+        start_ms=0,
+        end_ms=1000,
+        text="a",
+        images=[{"key": "jobs/1/pictures/a.png", "seed": 1, "source": "flux"}],
+        selected="jobs/1/pictures/a.png",
+    )
+    make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        results={"video": "jobs/1/1/video.mp4"},
+        steps={
+            "narration": {"status": "done", "duration_s": 1.5, "input_hash": "x", "data": {"sentences": []}}
+        },
+    )
     response = api.get(job_url(job))
     assert response.status_code == 200
     data = response.data
@@ -226,8 +258,9 @@ def test_patch_and_put_go_through_the_validation_rules(api, member):
     assert job.title == "New title" and job.extra == {"music": music}
     response = api.patch(job_url(job), {"speech_speed": 0.1}, format="json")
     assert response.status_code == 400 and "speech_speed" in response.data
-    response = api.put(job_url(job), {"title": "Full", "content": "新的内容。", "orientation": "vertical"},
-                       format="json")
+    response = api.put(
+        job_url(job), {"title": "Full", "content": "新的内容。", "orientation": "vertical"}, format="json"
+    )
     assert response.status_code == 200
     job.refresh_from_db()
     assert (job.title, job.content, job.orientation) == ("Full", "新的内容。", "vertical")
@@ -294,8 +327,9 @@ def test_increase_priority_puts_the_job_first(api, member):
 
 def test_desc_gives_publish_text_with_signed_links(api, member):
     job = make_job(owner=member, publish_title="公园散步", description="A walk.")
-    make_execution(job, status=ExecutionStatus.SUCCESS,
-                   results={"video": "jobs/v.mp4", "cover": "jobs/c.jpg"})
+    make_execution(
+        job, status=ExecutionStatus.SUCCESS, results={"video": "jobs/v.mp4", "cover": "jobs/c.jpg"}
+    )
     make_execution(job, status=ExecutionStatus.FAILED, results={})  # links come from the last success
     response = api.get(job_url(job, "desc"))
     assert response.status_code == 200

@@ -32,8 +32,10 @@ def test_create_without_render_queues_nothing(api):
 
 def test_batch_creates_every_job_and_queues_them(api, member, django_capture_on_commit_callbacks):
     language = make_language(owner=member)
-    rows = [{"title": f"第{number}集", "content": "今天天气很好。", "language": language.pk}
-            for number in range(3)]
+    rows = [
+        {"title": f"第{number}集", "content": "今天天气很好。", "language": language.pk}
+        for number in range(3)
+    ]
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(BATCH, {"jobs": rows, "render": True}, format="json")
@@ -64,11 +66,15 @@ def test_batch_with_a_bad_row_creates_nothing_and_names_each_bad_row(api, strang
     response = api.post(BATCH, {"jobs": rows, "render": True}, format="json")
 
     assert response.status_code == 400
-    assert response.data == {"jobs": {
-        "1": {"title": ["Title is empty."]},
-        "3": {"speech_speed": ["Speech speed 3.0 is outside 0.5-2.0."],
-              "language": [f"Language {theirs.pk} does not exist or is not yours."]},
-    }}
+    assert response.data == {
+        "jobs": {
+            "1": {"title": ["Title is empty."]},
+            "3": {
+                "speech_speed": ["Speech speed 3.0 is outside 0.5-2.0."],
+                "language": [f"Language {theirs.pk} does not exist or is not yours."],
+            },
+        }
+    }
     assert not Job.objects.exists() and not JobExecution.objects.exists()
 
 
@@ -122,13 +128,21 @@ def test_batch_reports_every_bad_row_in_the_first_answer(api, member, stranger):
     assert list(errors["3"]) == ["language"]
     assert set(errors["11"]) == {"topic", "speech_speed"}
     assert set(errors["49"]) == {"title", "content", "runorder"}
-    assert errors["31"] == {"voice": [(f"The voice {chinese_voice.name} speaks {chinese_voice.language}, not the "
-                                       f"job's language {mine}; choose a voice of {mine.name}.")]}
+    assert errors["31"] == {
+        "voice": [
+            (
+                f"The voice {chinese_voice.name} speaks {chinese_voice.language}, not the "
+                f"job's language {mine}; choose a voice of {mine.name}."
+            )
+        ]
+    }
     assert not Job.objects.exists()
 
 
 def test_batch_render_that_is_not_a_boolean_names_its_field(api):
-    response = api.post(BATCH, {"jobs": [{"title": "a", "content": "今天。"}], "render": "maybe"}, format="json")
+    response = api.post(
+        BATCH, {"jobs": [{"title": "a", "content": "今天。"}], "render": "maybe"}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.data == {"render": ["Must be a valid boolean."]}
@@ -136,10 +150,15 @@ def test_batch_render_that_is_not_a_boolean_names_its_field(api):
 
 
 def test_batch_names_a_bad_render_flag_and_bad_rows_together(api):
-    response = api.post(BATCH, {"jobs": [{"title": "", "content": "今天。"}], "render": "maybe"}, format="json")
+    response = api.post(
+        BATCH, {"jobs": [{"title": "", "content": "今天。"}], "render": "maybe"}, format="json"
+    )
 
     assert response.status_code == 400
-    assert response.data == {"render": ["Must be a valid boolean."], "jobs": {"0": {"title": ["Title is empty."]}}}
+    assert response.data == {
+        "render": ["Must be a valid boolean."],
+        "jobs": {"0": {"title": ["Title is empty."]}},
+    }
 
 
 def test_batch_checks_every_row_before_opening_a_transaction(api, monkeypatch):

@@ -11,12 +11,18 @@ from topics.models import Topic
 from voices.models import Language, Voice
 
 FACTORIES = {
-    "languages": (make_language, {"name": "English"},
-                  {"code": "en-US", "name": "English", "platform": "edge"}),
+    "languages": (
+        make_language,
+        {"name": "English"},
+        {"code": "en-US", "name": "English", "platform": "edge"},
+    ),
     "voices": (make_voice, {"name": "other"}, {"name": "zh-CN-XiaoxiaoNeural"}),
     "topics": (make_topic, {"clip_tags": "sea"}, {"name": "Nostalgia", "palette": ["#8d6e63"]}),
-    "accounts": (make_account, {"area": "TW"},
-                 {"username": "health-tips", "extra": {"logo_corner": "top-left"}}),
+    "accounts": (
+        make_account,
+        {"area": "TW"},
+        {"username": "health-tips", "extra": {"logo_corner": "top-left"}},
+    ),
 }
 MODELS = {"languages": Language, "voices": Voice, "topics": Topic, "accounts": Account}
 
@@ -69,8 +75,9 @@ def test_anonymous_gets_401(resource, anon_api):
 
 def test_language_validation(api, member):
     make_language(owner=member, code="zh-CN")
-    response = api.post("/api/v1/languages/", {"code": "zh-CN", "name": "again", "platform": "tiktok"},
-                        format="json")
+    response = api.post(
+        "/api/v1/languages/", {"code": "zh-CN", "name": "again", "platform": "tiktok"}, format="json"
+    )
     assert response.status_code == 400
     assert set(response.data) == {"platform"}  # field errors first; uniqueness is checked after
     response = api.post("/api/v1/languages/", {"code": "zh-CN", "name": "again"}, format="json")
@@ -93,29 +100,61 @@ def test_voice_language_must_be_visible(api, stranger):
 
 
 def test_topic_validation(api):
-    response = api.post("/api/v1/topics/", {"name": "t", "real_clip_ratio": 1.5, "lora_weight": 500,
-                                            "palette": ["#12345G"]}, format="json")
+    response = api.post(
+        "/api/v1/topics/",
+        {"name": "t", "real_clip_ratio": 1.5, "lora_weight": 500, "palette": ["#12345G"]},
+        format="json",
+    )
     assert response.status_code == 400
     assert set(response.data) == {"real_clip_ratio", "lora_weight", "palette"}
 
 
 def test_account_extra_is_checked_key_by_key(api):
-    response = api.post("/api/v1/accounts/", {"username": "c", "extra": {
-        "subtitle_background": "green", "transition_types": ["fade", "spin"], "logo_corner": "middle",
-        "human_insertion_mode": "pip", "human_config": {"scale": 2}, "enable_transition": 1, "colour": "x",
-    }}, format="json")
+    response = api.post(
+        "/api/v1/accounts/",
+        {
+            "username": "c",
+            "extra": {
+                "subtitle_background": "green",
+                "transition_types": ["fade", "spin"],
+                "logo_corner": "middle",
+                "human_insertion_mode": "pip",
+                "human_config": {"scale": 2},
+                "enable_transition": 1,
+                "colour": "x",
+            },
+        },
+        format="json",
+    )
     assert response.status_code == 400
     extra = response.data["extra"]
-    assert set(extra) == {"subtitle_background", "transition_types", "logo_corner", "human_config",
-                          "enable_transition", "colour"}
+    assert set(extra) == {
+        "subtitle_background",
+        "transition_types",
+        "logo_corner",
+        "human_config",
+        "enable_transition",
+        "colour",
+    }
     assert "#RRGGBB" in str(extra["subtitle_background"][0])
     assert "spin" in str(extra["transition_types"][0])
     assert "Unknown key" in str(extra["colour"][0])
-    response = api.post("/api/v1/accounts/", {"username": "c", "extra": {
-        "subtitle_background": "#578b2e", "subtitle_color": "#FFFFFF", "transition_types": ["fade"],
-        "enable_transition": True, "logo_corner": "bottom-left", "human_insertion_mode": "fullscreen",
-        "human_config": {"url": "http://presenter:9000", "scale": 0.3, "chroma_key": None},
-    }}, format="json")
+    response = api.post(
+        "/api/v1/accounts/",
+        {
+            "username": "c",
+            "extra": {
+                "subtitle_background": "#578b2e",
+                "subtitle_color": "#FFFFFF",
+                "transition_types": ["fade"],
+                "enable_transition": True,
+                "logo_corner": "bottom-left",
+                "human_insertion_mode": "fullscreen",
+                "human_config": {"url": "http://presenter:9000", "scale": 0.3, "chroma_key": None},
+            },
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.data
     assert response.data["extra"]["subtitle_background"] == "#578B2E"
 
@@ -128,16 +167,20 @@ def test_account_username_unique_per_owner(api, member):
 
 def test_logo_upload(api, member):
     account = make_account(owner=member)
-    response = api.post(f"/api/v1/accounts/{account.pk}/logo/",
-                        {"file": SimpleUploadedFile("logo.exe", png_bytes(image_format="WEBP"),
-                                                    "image/webp")}, format="multipart")
+    response = api.post(
+        f"/api/v1/accounts/{account.pk}/logo/",
+        {"file": SimpleUploadedFile("logo.exe", png_bytes(image_format="WEBP"), "image/webp")},
+        format="multipart",
+    )
     assert response.status_code == 200, response.data
     account.refresh_from_db()
     assert account.logo.name.endswith(".webp") and "logo" not in account.logo.name.split("/")[-1]
     assert response.data["logo_url"].startswith("/files/")
-    response = api.post(f"/api/v1/accounts/{account.pk}/logo/",
-                        {"file": SimpleUploadedFile("logo.gif", b"GIF89a....", "image/gif")},
-                        format="multipart")
+    response = api.post(
+        f"/api/v1/accounts/{account.pk}/logo/",
+        {"file": SimpleUploadedFile("logo.gif", b"GIF89a....", "image/gif")},
+        format="multipart",
+    )
     assert response.status_code == 400 and "image/gif" in str(response.data["file"][0])
 
 
@@ -151,17 +194,25 @@ def test_logo_of_shared_or_foreign_account(api, stranger):
 
 def test_voice_reference_upload_is_probed(api, member):
     voice = make_voice(owner=member)
-    response = api.post(f"/api/v1/voices/{voice.pk}/reference/",
-                        {"file": SimpleUploadedFile("me.wav", wav_bytes(), "audio/wav")}, format="multipart")
+    response = api.post(
+        f"/api/v1/voices/{voice.pk}/reference/",
+        {"file": SimpleUploadedFile("me.wav", wav_bytes(), "audio/wav")},
+        format="multipart",
+    )
     assert response.status_code == 200, response.data
     voice.refresh_from_db()
     assert voice.reference.name.endswith(".wav") and "me" not in voice.reference.name.split("/")[-1]
-    response = api.post(f"/api/v1/voices/{voice.pk}/reference/",
-                        {"file": SimpleUploadedFile("me.wav", b"RIFF not really", "audio/wav")},
-                        format="multipart")
+    response = api.post(
+        f"/api/v1/voices/{voice.pk}/reference/",
+        {"file": SimpleUploadedFile("me.wav", b"RIFF not really", "audio/wav")},
+        format="multipart",
+    )
     assert response.status_code == 400 and "file" in response.data
-    response = api.post(f"/api/v1/voices/{voice.pk}/reference/",
-                        {"file": SimpleUploadedFile("pic.png", png_bytes(), "image/png")}, format="multipart")
+    response = api.post(
+        f"/api/v1/voices/{voice.pk}/reference/",
+        {"file": SimpleUploadedFile("pic.png", png_bytes(), "image/png")},
+        format="multipart",
+    )
     assert response.status_code == 400
 
 

@@ -49,23 +49,49 @@ def one_signing_second():
 def jobs(db):
     owner = make_user()
     language = make_language(owner=owner)
-    full = make_job(owner=owner, language=language, voice=make_voice(owner=owner, language=language,
-                                                                     reference="voices/ref.wav"),
-                    topic=make_topic(owner=owner, lora_name="health"), account=make_account(owner=owner),
-                    description="A walk.", publish_title="Walk", extra={"title_text": "公园", "real_clip_ratio": 0.5},
-                    speech_speed=1.25, runorder=-3)
+    full = make_job(
+        owner=owner,
+        language=language,
+        voice=make_voice(owner=owner, language=language, reference="voices/ref.wav"),
+        topic=make_topic(owner=owner, lora_name="health"),
+        account=make_account(owner=owner),
+        description="A walk.",
+        publish_title="Walk",
+        extra={"title_text": "公园", "real_clip_ratio": 0.5},
+        speech_speed=1.25,
+        runorder=-3,
+    )
     clip = StockClip.objects.create(owner=owner, file="clips/sea.mp4", title="Sea", duration_ms=8000)
-    JobSplit.objects.create(job=full, index=0, start_ms=0, end_ms=1200, text="今天。", prompt="a park",
-                            images=[{"key": "jobs/1/pictures/a.png", "seed": 7, "source": "flux"}, "junk"],
-                            selected="jobs/1/pictures/a.png")
+    JobSplit.objects.create(
+        job=full,
+        index=0,
+        start_ms=0,
+        end_ms=1200,
+        text="今天。",
+        prompt="a park",
+        images=[{"key": "jobs/1/pictures/a.png", "seed": 7, "source": "flux"}, "junk"],
+        selected="jobs/1/pictures/a.png",
+    )
     JobSplit.objects.create(job=full, index=1, start_ms=1200, end_ms=3000, text="散步。", clip=clip)
-    make_execution(full, status=ExecutionStatus.SUCCESS, progress=100, detail="Done",
-                   started_at=timezone.now() - timedelta(seconds=90), finished_at=timezone.now(),
-                   results={"video": "jobs/1/1/video.mp4", "cover": "jobs/1/1/cover.jpg", "count": 3},
-                   steps={"narration": {"status": "done", "duration_s": 1.5, "data": {}}, "x": "junk"})
-    make_execution(full, status=ExecutionStatus.RUNNING, progress=40, current_step="pictures",
-                   started_at=timezone.now(), heartbeat_at=timezone.now(),
-                   steps={"narration": {"status": "reused"}, "pictures": {"status": "running"}})
+    make_execution(
+        full,
+        status=ExecutionStatus.SUCCESS,
+        progress=100,
+        detail="Done",
+        started_at=timezone.now() - timedelta(seconds=90),
+        finished_at=timezone.now(),
+        results={"video": "jobs/1/1/video.mp4", "cover": "jobs/1/1/cover.jpg", "count": 3},
+        steps={"narration": {"status": "done", "duration_s": 1.5, "data": {}}, "x": "junk"},
+    )
+    make_execution(
+        full,
+        status=ExecutionStatus.RUNNING,
+        progress=40,
+        current_step="pictures",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        steps={"narration": {"status": "reused"}, "pictures": {"status": "running"}},
+    )
     bare = make_job(owner=None)
     deleted = make_job(owner=owner, deleted_at=timezone.now())
     make_execution(deleted, status=ExecutionStatus.FAILED, error="boom", detail="Failed")

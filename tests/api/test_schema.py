@@ -14,7 +14,13 @@ from rest_framework.authtoken.models import Token
 
 from jobs.models import ExecutionStatus, JobSplit, StockClip
 from tests.factories import (
-    make_account, make_execution, make_job, make_language, make_topic, make_user, make_voice,
+    make_account,
+    make_execution,
+    make_job,
+    make_language,
+    make_topic,
+    make_user,
+    make_voice,
 )
 
 EXAMPLES_PER_OPERATION = 5
@@ -30,8 +36,13 @@ HOSTILE_INTEGERS = [2**31, -(2**31) - 1, 2**63, -(2**63) - 1, 10**30]
 NESTED = "[" * 5000 + "]" * 5000
 HUGE_NUMBER = "9" * 5000
 _PLACEHOLDER = 123456789123456789123456789
-HUGE_HEADERS = {"Range": f"bytes={HUGE_NUMBER}-", "X-Forwarded-For": HUGE_NUMBER, "Accept-Language": "x" * 100_000,
-                "If-Modified-Since": HUGE_NUMBER, "X-Page": NESTED}
+HUGE_HEADERS = {
+    "Range": f"bytes={HUGE_NUMBER}-",
+    "X-Forwarded-For": HUGE_NUMBER,
+    "Accept-Language": "x" * 100_000,
+    "If-Modified-Since": HUGE_NUMBER,
+    "X-Page": NESTED,
+}
 
 
 def test_schema_and_docs_are_served(client, db):
@@ -65,14 +76,32 @@ def seeded(db) -> dict:
     user = make_user()
     Token.objects.create(user=user, key=TOKEN)
     language = make_language(owner=user)
-    job = make_job(owner=user, language=language, voice=make_voice(owner=user), topic=make_topic(owner=user),
-                   account=make_account(owner=user))
+    job = make_job(
+        owner=user,
+        language=language,
+        voice=make_voice(owner=user),
+        topic=make_topic(owner=user),
+        account=make_account(owner=user),
+    )
     execution = make_execution(job, status=ExecutionStatus.SUCCESS, results={"video": "jobs/1/video.mp4"})
-    JobSplit.objects.create(job=job, index=0, start_ms=0, end_ms=1000, text="a",
-                            images=[{"key": "jobs/p.png", "seed": 1, "source": "card"}])
+    JobSplit.objects.create(
+        job=job,
+        index=0,
+        start_ms=0,
+        end_ms=1000,
+        text="a",
+        images=[{"key": "jobs/p.png", "seed": 1, "source": "card"}],
+    )
     clip = StockClip.objects.create(owner=user, title="sea", file="clips/sea.mp4", duration_ms=1000)
-    ids = {"jobs": job.pk, "accounts": job.account_id, "languages": language.pk, "voices": job.voice_id,
-           "topics": job.topic_id, "clips": clip.pk, "executions": execution.pk}
+    ids = {
+        "jobs": job.pk,
+        "accounts": job.account_id,
+        "languages": language.pk,
+        "voices": job.voice_id,
+        "topics": job.topic_id,
+        "clips": clip.pk,
+        "executions": execution.pk,
+    }
     return {"user": user, "ids": ids}
 
 
@@ -105,6 +134,7 @@ def hostile(value, text: str, integer: int):
 
 def hostile_cases(operation):
     """Schema-valid cases whose body, query and path values are then made hostile."""
+
     def spoil(case, text: str, integer: int):
         if isinstance(case.body, (dict, list, str)):
             case.body = hostile(case.body, text, integer)
@@ -114,25 +144,33 @@ def hostile_cases(operation):
             case.path_parameters = hostile(case.path_parameters, text, abs(integer))
         return case
 
-    return st.builds(spoil, operation.as_strategy(), st.sampled_from(HOSTILE_TEXTS),
-                     st.sampled_from(HOSTILE_INTEGERS))
+    return st.builds(
+        spoil, operation.as_strategy(), st.sampled_from(HOSTILE_TEXTS), st.sampled_from(HOSTILE_INTEGERS)
+    )
 
 
 def extreme_body(body, nested: bool) -> str:
     """The generated JSON body as raw text: a deeply nested value for every key, or every integer
     as a 5,000-digit number."""
     if nested:
-        return "{" + ", ".join(f"{json.dumps(key)}: {NESTED}" for key in body) + "}" if isinstance(body, dict) \
+        return (
+            "{" + ", ".join(f"{json.dumps(key)}: {NESTED}" for key in body) + "}"
+            if isinstance(body, dict)
             else NESTED
+        )
     return json.dumps(hostile(body, "", _PLACEHOLDER)).replace(str(_PLACEHOLDER), HUGE_NUMBER)
 
 
 def extreme_cases(operation):
     """Schema-valid cases sent with a raw body past the limits, 5,000-digit query and path values and
     huge headers: (case, raw body or None)."""
+
     def spoil(case, nested: bool):
-        case.query = {**{key: HUGE_NUMBER for key in case.query or {}}, "page": HUGE_NUMBER,
-                      "page_size": HUGE_NUMBER}
+        case.query = {
+            **{key: HUGE_NUMBER for key in case.query or {}},
+            "page": HUGE_NUMBER,
+            "page_size": HUGE_NUMBER,
+        }
         if case.path_parameters:
             case.path_parameters = {key: HUGE_NUMBER for key in case.path_parameters}
         raw = extreme_body(case.body, nested) if isinstance(case.body, (dict, list)) else None
@@ -175,12 +213,19 @@ def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
     failures: list[str] = []
     statuses: Counter[int] = Counter()
     operations = [result.ok() for result in schema.get_all_operations()]
-    operations = [operation for operation in operations
-                  if operation.path not in NOT_OURS and operation.path != "/api/v1/schema/"]
+    operations = [
+        operation
+        for operation in operations
+        if operation.path not in NOT_OURS and operation.path != "/api/v1/schema/"
+    ]
     # Deletions last, so the seeded rows serve every other operation first.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
-    runs = [(operation, use_real_ids, spoiled) for operation in operations for use_real_ids in (False, True)
-            for spoiled in (False, True, "extreme")]
+    runs = [
+        (operation, use_real_ids, spoiled)
+        for operation in operations
+        for use_real_ids in (False, True)
+        for spoiled in (False, True, "extreme")
+    ]
     for operation, use_real_ids, spoiled in runs:
         real = real_path_parameters(operation.path, seeded["ids"]) if use_real_ids else {}
         if use_real_ids and not real:
@@ -191,27 +236,38 @@ def test_schemathesis_finds_no_server_errors(seeded, settings, wsgi_app):
             strategy = st.tuples(hostile_cases(operation) if spoiled else operation.as_strategy(), st.none())
 
         @given(generated=strategy)
-        @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-                             database=None, suppress_health_check=list(HealthCheck))
-        def run(generated) -> None:
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(generated) -> None:  # run once, below, inside this loop's iteration
             case, raw_body = generated
             # A generated logout deletes the token; put it back for the next request.
             Token.objects.get_or_create(user=seeded["user"], defaults={"key": TOKEN})
-            if real:
-                case.path_parameters = {**(case.path_parameters or {}), **real}
-            sent = {**HUGE_HEADERS, **headers} if spoiled == "extreme" else headers
+            if real:  # noqa: B023
+                case.path_parameters = {**(case.path_parameters or {}), **real}  # noqa: B023
+            sent = {**HUGE_HEADERS, **headers} if spoiled == "extreme" else headers  # noqa: B023
             response = case.call(headers=sent, **({} if raw_body is None else {"data": raw_body}))
             statuses[response.status_code] += 1
             try:
-                case.validate_response(response, headers=sent,
-                                       checks=[not_a_server_error] if spoiled == "extreme" else CHECKS)
+                case.validate_response(
+                    response,
+                    headers=sent,
+                    checks=[not_a_server_error] if spoiled == "extreme" else CHECKS,  # noqa: B023
+                )
             except BaseException as error:  # hypothesis' FailureGroup is an exception group
-                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: "
-                                f"{str(error)[:600]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: {str(error)[:600]}"
+                )
 
         run()
-    print(f"schemathesis: {sum(statuses.values())} requests over {len(operations)} operations, "
-          f"status codes {dict(sorted(statuses.items()))}")
+    print(
+        f"schemathesis: {sum(statuses.values())} requests over {len(operations)} operations, "
+        f"status codes {dict(sorted(statuses.items()))}"
+    )
     assert sum(statuses.values()) >= 200
     assert statuses[200] + statuses[201] + statuses[202] + statuses[204] >= 50
     assert not failures, "\n".join(failures)

@@ -7,8 +7,9 @@ from tests.factories import make_execution, make_job
 
 
 def make_split(job, index: int = 0, text: str = "今天天气很好。", **fields) -> JobSplit:
-    return JobSplit.objects.create(job=job, index=index, start_ms=index * 1000, end_ms=index * 1000 + 1000,
-                                   text=text, **fields)
+    return JobSplit.objects.create(
+        job=job, index=index, start_ms=index * 1000, end_ms=index * 1000 + 1000, text=text, **fields
+    )
 
 
 def make_clip(owner) -> StockClip:
@@ -40,8 +41,9 @@ def test_list_and_get_segments_in_order(api, member):
 def test_editing_text_changes_the_job_script(api, member):
     job = make_job(owner=member, content="今天天气很好。我们去公园散步。")
     make_split(job, 0, "今天天气很好。")
-    response = api.patch(splits_url(job, 0), {"text": "今天天气真好。", "prompt": "a sunny park"},
-                         format="json")
+    response = api.patch(
+        splits_url(job, 0), {"text": "今天天气真好。", "prompt": "a sunny park"}, format="json"
+    )
     assert response.status_code == 200, response.data
     assert response.data["text"] == "今天天气真好。"
     assert response.data["prompt"] == "a sunny park"
@@ -53,8 +55,15 @@ def test_editing_text_changes_the_job_script(api, member):
 
 def test_choose_a_candidate_picture(api, member):
     job = make_job(owner=member)
-    make_split(job, 0, images=[{"key": "jobs/a.png", "seed": 1, "source": "flux"},
-                               {"key": "jobs/b.png", "seed": 2, "source": "flux"}], selected="jobs/a.png")
+    make_split(
+        job,
+        0,
+        images=[
+            {"key": "jobs/a.png", "seed": 1, "source": "flux"},
+            {"key": "jobs/b.png", "seed": 2, "source": "flux"},
+        ],
+        selected="jobs/a.png",
+    )
     response = api.patch(splits_url(job, 0), {"selected": "jobs/b.png"}, format="json")
     assert response.status_code == 200
     assert response.data["selected"] == "jobs/b.png"
@@ -92,8 +101,11 @@ def test_upload_a_picture_stored_under_a_generated_name(api, member):
 def test_upload_rejects_what_is_not_a_picture(api, member):
     job = make_job(owner=member)
     make_split(job, 0)
-    response = api.post(splits_url(job, 0, "images"), {"file": ContentFile(b"<?php echo 1;", name="a.png")},
-                        format="multipart")
+    response = api.post(
+        splits_url(job, 0, "images"),
+        {"file": ContentFile(b"<?php echo 1;", name="a.png")},
+        format="multipart",
+    )
     assert response.status_code == 400
     assert "file" in response.data
     big = ContentFile(b"\x89PNG" + b"0" * (5 * 1024 * 1024), name="big.png")
@@ -125,14 +137,30 @@ def test_segments_need_a_login(anon_api, member):
 def two_segments(owner):
     """[第一句。第二句。] with an upload shown and a card, then [第三句。] with a clip."""
     job = make_job(owner=owner, content="第一句。第二句。第三句。")
-    first = make_split(job, 0, "第一句。第二句。", sentences=["第一句。", "第二句。"], prompt="two sentences",
-                       prompt_edited=True, selected="jobs/up.png",
-                       images=[{"key": "jobs/card.png", "seed": None, "source": "card"},
-                               {"key": "jobs/up.png", "seed": None, "source": "upload"}])
+    first = make_split(
+        job,
+        0,
+        "第一句。第二句。",
+        sentences=["第一句。", "第二句。"],
+        prompt="two sentences",
+        prompt_edited=True,
+        selected="jobs/up.png",
+        images=[
+            {"key": "jobs/card.png", "seed": None, "source": "card"},
+            {"key": "jobs/up.png", "seed": None, "source": "upload"},
+        ],
+    )
     first.end_ms = 2000
     first.save()
-    second = make_split(job, 1, "第三句。", sentences=["第三句。"], prompt="one sentence", prompt_edited=True,
-                        clip=make_clip(owner))
+    second = make_split(
+        job,
+        1,
+        "第三句。",
+        sentences=["第三句。"],
+        prompt="one sentence",
+        prompt_edited=True,
+        clip=make_clip(owner),
+    )
     JobSplit.objects.filter(pk=second.pk).update(start_ms=2000, end_ms=3000)
     return job, first, second
 
@@ -142,7 +170,10 @@ def test_split_a_segment_after_a_sentence_keeps_its_choices_and_renumbers_the_re
     response = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json")
     assert response.status_code == 200, response.data
     assert [(row["id"], row["index"], row["sentences"]) for row in response.data] == [
-        (first.pk, 0, ["第一句。"]), (response.data[1]["id"], 1, ["第二句。"]), (second.pk, 2, ["第三句。"])]
+        (first.pk, 0, ["第一句。"]),
+        (response.data[1]["id"], 1, ["第二句。"]),
+        (second.pk, 2, ["第三句。"]),
+    ]
     kept, new, moved = response.data
     assert (kept["selected"], kept["prompt"]) == ("jobs/up.png", "two sentences")
     assert [image["source"] for image in kept["images"]] == ["card", "upload"]  # the card's headline stays
@@ -157,8 +188,9 @@ def test_split_refuses_a_bad_boundary_with_a_clear_message(api, member):
     job, _first, _second = two_segments(member)
     response = api.post(splits_url(job, 0, "split"), {"at": 2}, format="json")
     assert response.status_code == 400
-    assert response.data == {"at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after "
-                                     "sentence 2.")]}
+    assert response.data == {
+        "at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after sentence 2.")]
+    }
     response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
     assert response.data == {"at": ["Segment 1 is one sentence: there is no boundary in it to split at."]}
     assert api.post(splits_url(job, 0, "split"), {"at": 0}, format="json").status_code == 400
@@ -169,13 +201,22 @@ def test_split_refuses_a_bad_boundary_with_a_clear_message(api, member):
 
 def test_merge_with_the_next_segment_keeps_the_first_ones_choices_and_both_pictures(api, member):
     job, first, second = two_segments(member)
-    third = make_split(job, 2, "第四句。", sentences=["第四句。"], selected="jobs/four.png",
-                       images=[{"key": "jobs/four.png", "seed": None, "source": "upload"}])
+    third = make_split(
+        job,
+        2,
+        "第四句。",
+        sentences=["第四句。"],
+        selected="jobs/four.png",
+        images=[{"key": "jobs/four.png", "seed": None, "source": "upload"}],
+    )
     response = api.post(splits_url(job, 0, "merge"), format="json")
     assert response.status_code == 200, response.data
     assert [(row["id"], row["index"]) for row in response.data] == [(first.pk, 0), (third.pk, 1)]
     merged = response.data[0]
-    assert merged["sentences"] == ["第一句。", "第二句。", "第三句。"] and merged["text"] == "第一句。第二句。第三句。"
+    assert (
+        merged["sentences"] == ["第一句。", "第二句。", "第三句。"]
+        and merged["text"] == "第一句。第二句。第三句。"
+    )
     assert (merged["selected"], merged["clip"], merged["prompt"]) == ("jobs/up.png", None, "two sentences")
     assert (merged["start_ms"], merged["end_ms"]) == (0, 3000)
     assert not JobSplit.objects.filter(pk=second.pk).exists()
@@ -193,16 +234,19 @@ def test_merge_of_the_last_segment_is_refused(api, member):
     job, _first, _second = two_segments(member)
     response = api.post(splits_url(job, 1, "merge"), format="json")
     assert response.status_code == 400
-    assert response.data == {"non_field_errors": [
-        "Segment 1 is the last one: there is no next segment to merge it with."]}
+    assert response.data == {
+        "non_field_errors": ["Segment 1 is the last one: there is no next segment to merge it with."]
+    }
 
 
 def test_split_merge_and_resplit_wait_for_a_running_render(api, member):
     job, _first, _second = two_segments(member)
     make_execution(job, status=ExecutionStatus.RUNNING)
-    for response in (api.post(splits_url(job, 0, "split"), {"at": 1}, format="json"),
-                     api.post(splits_url(job, 0, "merge"), format="json"),
-                     api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json")):
+    for response in (
+        api.post(splits_url(job, 0, "split"), {"at": 1}, format="json"),
+        api.post(splits_url(job, 0, "merge"), format="json"),
+        api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json"),
+    ):
         assert response.status_code == 400
         assert "rendering" in str(response.data)
     assert JobSplit.objects.filter(job=job).count() == 2
@@ -223,24 +267,40 @@ def test_resplit_needs_a_rendered_storyboard(api, member):
     job, _first, _second = two_segments(member)
     response = api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json")
     assert response.status_code == 400
-    assert response.data == {"non_field_errors": [
-        "This job has no storyboard yet: render it, and the render splits it into segments."]}
+    assert response.data == {
+        "non_field_errors": [
+            "This job has no storyboard yet: render it, and the render splits it into segments."
+        ]
+    }
 
 
 def rendered_steps(texts: list[str], *, length_ms: int = 1000, pause_ms: int = 200) -> dict:
     """Step records of a render that narrated `texts` and laid out the storyboard."""
-    sentences = [{"text": text, "start_ms": n * (length_ms + pause_ms),
-                  "end_ms": n * (length_ms + pause_ms) + length_ms} for n, text in enumerate(texts)]
-    return {"narration": {"status": "done", "outputs": {"narration": "jobs/1/1/narration.wav"},
-                          "data": {"duration_ms": sentences[-1]["end_ms"], "sentences": sentences}},
-            "segments": {"status": "done", "outputs": {}, "data": {}}}
+    sentences = [
+        {
+            "text": text,
+            "start_ms": n * (length_ms + pause_ms),
+            "end_ms": n * (length_ms + pause_ms) + length_ms,
+        }
+        for n, text in enumerate(texts)
+    ]
+    return {
+        "narration": {
+            "status": "done",
+            "outputs": {"narration": "jobs/1/1/narration.wav"},
+            "data": {"duration_ms": sentences[-1]["end_ms"], "sentences": sentences},
+        },
+        "segments": {"status": "done", "outputs": {}, "data": {}},
+    }
 
 
 def test_resplit_regroups_and_keeps_segments_whose_exact_sentences_survive(api, member):
     job, first, second = two_segments(member)
     job.extra = {"segment_target_ms": 1000}
     job.save()
-    make_execution(job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"]))
+    make_execution(
+        job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"])
+    )
     response = api.post(f"/api/v1/jobs/{job.pk}/resplit/", format="json")
     assert response.status_code == 200, response.data
     assert (response.data["kept"], response.data["dropped"]) == ([1], [0])
@@ -249,12 +309,17 @@ def test_resplit_regroups_and_keeps_segments_whose_exact_sentences_survive(api, 
     assert not JobSplit.objects.filter(pk=first.pk).exists()
     # Exact times from the narration: cut in the middle of each pause.
     assert [(row["start_ms"], row["end_ms"]) for row in response.data["splits"]] == [
-        (0, 1100), (1100, 2300), (2300, 3400)]
+        (0, 1100),
+        (1100, 2300),
+        (2300, 3400),
+    ]
 
 
 def test_split_with_a_rendered_narration_cuts_in_the_middle_of_the_pause(api, member):
     job, _first, _second = two_segments(member)
-    make_execution(job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"]))
+    make_execution(
+        job, status=ExecutionStatus.SUCCESS, steps=rendered_steps(["第一句。", "第二句。", "第三句。"])
+    )
     response = api.post(splits_url(job, 0, "split"), {"at": 1}, format="json")
     assert [(row["start_ms"], row["end_ms"]) for row in response.data][:2] == [(0, 1100), (1100, 2000)]
 
@@ -265,13 +330,26 @@ def test_split_with_a_rendered_narration_cuts_in_the_middle_of_the_pause(api, me
 def card_segments(owner):
     """[第一句，很长。第二句。] then [第三句。], each showing only its render-made card, prompts never edited."""
     job = make_job(owner=owner, content="第一句，很长。第二句。第三句。")
-    first = make_split(job, 0, "第一句，很长。第二句。", sentences=["第一句，很长。", "第二句。"],
-                       prompt="第一句，很长。第二句。", selected="jobs/card-0.png",
-                       images=[{"key": "jobs/card-0.png", "seed": None, "source": "card"}])
+    first = make_split(
+        job,
+        0,
+        "第一句，很长。第二句。",
+        sentences=["第一句，很长。", "第二句。"],
+        prompt="第一句，很长。第二句。",
+        selected="jobs/card-0.png",
+        images=[{"key": "jobs/card-0.png", "seed": None, "source": "card"}],
+    )
     first.end_ms = 2000
     first.save()
-    second = make_split(job, 1, "第三句。", sentences=["第三句。"], prompt="第三句。", selected="jobs/card-1.png",
-                        images=[{"key": "jobs/card-1.png", "seed": None, "source": "card"}])
+    second = make_split(
+        job,
+        1,
+        "第三句。",
+        sentences=["第三句。"],
+        prompt="第三句。",
+        selected="jobs/card-1.png",
+        images=[{"key": "jobs/card-1.png", "seed": None, "source": "card"}],
+    )
     JobSplit.objects.filter(pk=second.pk).update(start_ms=2000, end_ms=3000)
     return job, first, second
 
@@ -292,7 +370,9 @@ def test_merge_of_segments_showing_cards_keeps_the_first_ones_card(api, member):
     merged = api.post(splits_url(job, 0, "merge"), format="json").data[0]
 
     assert merged["selected"] == "jobs/card-0.png"
-    assert [image["key"] for image in merged["images"]] == ["jobs/card-0.png"]  # the second's shows its own text
+    assert [image["key"] for image in merged["images"]] == [
+        "jobs/card-0.png"
+    ]  # the second's shows its own text
 
 
 def test_a_text_edit_keeps_the_card_while_its_headline_stays(api, member):
@@ -340,8 +420,10 @@ def test_storyboard_messages_number_segments_as_the_urls_do(api, member):
     response = api.post(splits_url(job, 1, "split"), {"at": 1}, format="json")
     assert response.data == {"at": ["Segment 1 is one sentence: there is no boundary in it to split at."]}
     response = api.post(splits_url(job, 0, "split"), {"at": 5}, format="json")
-    assert response.data == {"at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after "
-                                     "sentence 5.")]}
+    assert response.data == {
+        "at": [("Segment 0 has 2 sentences: split it after sentence 1 to 1, not after sentence 5.")]
+    }
     response = api.post(splits_url(job, 1, "merge"), format="json")
-    assert response.data == {"non_field_errors": [
-        "Segment 1 is the last one: there is no next segment to merge it with."]}
+    assert response.data == {
+        "non_field_errors": ["Segment 1 is the last one: there is no next segment to merge it with."]
+    }

@@ -12,10 +12,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from jobs import services, storyboard
-from jobs.render import loop as renders
+from jobs.exports.timeline import FILE_GONE, FORMATS, NO_RENDER, NOT_RECORDED
 from jobs.files import music_folder
 from jobs.models import ExecutionStatus, Job
-from jobs.exports.timeline import FILE_GONE, FORMATS, NO_RENDER, NOT_RECORDED
+from jobs.render import loop as renders
 from media_engine import timeline
 from tests.factories import make_execution, make_job, make_preset_job
 from tests.media_engine.test_timeline import media_path
@@ -26,7 +26,9 @@ FPS = 30
 
 
 def make(path: Path, *args: str) -> Path:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args, str(path)], check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args, str(path)], check=True, timeout=60
+    )
     return path
 
 
@@ -35,12 +37,28 @@ def rendered(settings, member, tmp_path) -> tuple[Job, list[tuple[int, int, bool
     """A member's job rendered for real (espeak-ng, ffmpeg) with a clip shorter than its segment and stored
     music shorter than the narration; and its segments as rendered: (start_ms, end_ms, shows a clip)."""
     settings.SEGMENT_TARGET_MS = 1500
-    services.clip_import(path=make(tmp_path / "sea.mp4", "-f", "lavfi", "-i", "testsrc=s=320x180:r=30",
-                                   "-t", "0.4", "-pix_fmt", "yuv420p"), tags="nature")
+    services.clip_import(
+        path=make(
+            tmp_path / "sea.mp4",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=320x180:r=30",
+            "-t",
+            "0.4",
+            "-pix_fmt",
+            "yuv420p",
+        ),
+        tags="nature",
+    )
     tone = make(tmp_path / "tone.wav", "-f", "lavfi", "-i", "sine=f=220:d=1")
     music = default_storage.save(f"{music_folder(member)}/tone.wav", ContentFile(tone.read_bytes()))
-    job = make_preset_job(owner=member, content="今天天气很好。我们去公园散步吧。", title="公园 散步",
-                          extra={"real_clip_ratio": 0.5, "music": music})
+    job = make_preset_job(
+        owner=member,
+        content="今天天气很好。我们去公园散步吧。",
+        title="公园 散步",
+        extra={"real_clip_ratio": 0.5, "music": music},
+    )
     execution = renders.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
     shots = [(row.start_ms, row.end_ms, row.clip_id is not None) for row in job.splits.order_by("index")]
@@ -114,21 +132,34 @@ def check_otio(folder: Path, fmt: str, shots) -> set[str]:
     if isinstance(read, otio.schema.SerializableCollection):
         [read] = list(read)
     [video] = [track for track in read.tracks if track.kind == otio.schema.TrackKind.Video]
-    cuts = [(clip.range_in_parent().start_time.to_frames(FPS),
-             clip.range_in_parent().end_time_exclusive().to_frames(FPS), media_path(clip.media_reference.target_url))
-            for clip in video.find_clips()]
+    cuts = [
+        (
+            clip.range_in_parent().start_time.to_frames(FPS),
+            clip.range_in_parent().end_time_exclusive().to_frames(FPS),
+            media_path(clip.media_reference.target_url),
+        )
+        for clip in video.find_clips()
+    ]
     assert_cut_as_rendered(cuts, shots)
     return {media_path(clip.media_reference.target_url) for clip in read.find_clips()}
 
 
 def check_jianying(folder: Path, shots) -> set[str]:
     content = json.loads((folder / "draft_content.json").read_text(encoding="utf-8"))
-    assert json.loads((folder / "draft_meta_info.json").read_text(encoding="utf-8"))["draft_name"] == folder.name
+    assert (
+        json.loads((folder / "draft_meta_info.json").read_text(encoding="utf-8"))["draft_name"] == folder.name
+    )
     materials = {entry["id"]: entry for kind in ("videos", "audios") for entry in content["materials"][kind]}
     [video] = [track for track in content["tracks"] if track["type"] == "video"]
-    cuts = [(span["start"] * FPS / 1e6, (span["start"] + span["duration"]) * FPS / 1e6,
-             materials[segment["material_id"]]["path"])
-            for segment in video["segments"] for span in [segment["target_timerange"]]]
+    cuts = [
+        (
+            span["start"] * FPS / 1e6,
+            (span["start"] + span["duration"]) * FPS / 1e6,
+            materials[segment["material_id"]]["path"],
+        )
+        for segment in video["segments"]
+        for span in [segment["target_timerange"]]
+    ]
     assert_cut_as_rendered(cuts, shots)
     assert any(track["type"] == "text" and track["segments"] for track in content["tracks"])
     referenced = set()
@@ -143,8 +174,9 @@ def test_unknown_format_is_refused_naming_the_formats(api, member):
     job = make_job(owner=member)
     response = api.get(f"{JOBS}{job.pk}/timeline/?format=avid")
     assert response.status_code == 400
-    assert response.json() == {"format": ["Unknown timeline format 'avid'; choose one of: otio, fcpxml, fcp7xml, "
-                                          "jianying."]}
+    assert response.json() == {
+        "format": ["Unknown timeline format 'avid'; choose one of: otio, fcpxml, fcp7xml, jianying."]
+    }
 
 
 def test_a_job_without_a_successful_render_has_no_timeline(api, member):
@@ -157,8 +189,12 @@ def test_a_job_without_a_successful_render_has_no_timeline(api, member):
 
 def test_a_render_from_before_timelines_were_recorded_says_to_render_again(api, member):
     job = make_job(owner=member)
-    execution = make_execution(job, status=ExecutionStatus.SUCCESS, results={"narration": "jobs/1/2/narration.wav"},
-                               steps={"compose": {"status": "done", "data": {}}})
+    execution = make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        results={"narration": "jobs/1/2/narration.wav"},
+        steps={"compose": {"status": "done", "data": {}}},
+    )
     response = api.get(f"{JOBS}{job.pk}/timeline/")
     assert response.status_code == 409
     assert response.json() == {"detail": NOT_RECORDED.format(execution=execution.pk)}
@@ -167,14 +203,34 @@ def test_a_render_from_before_timelines_were_recorded_says_to_render_again(api, 
 def test_a_file_the_render_used_that_is_gone_is_named(api, member):
     job = make_job(owner=member)
     narration = default_storage.save("jobs/x/narration.wav", ContentFile(b"RIFF"))
-    record = {"width": 1360, "height": 768, "fps": FPS, "music": "", "music_stored": False, "music_volume": 0.15,
-              "shots": [{"key": "jobs/x/pictures/000-gone.png", "kind": "still", "start_ms": 0, "end_ms": 900,
-                         "text": "a"}]}
-    execution = make_execution(job, status=ExecutionStatus.SUCCESS, results={"narration": narration},
-                               steps={"compose": {"status": "done", "data": {"timeline": record}}})
+    record = {
+        "width": 1360,
+        "height": 768,
+        "fps": FPS,
+        "music": "",
+        "music_stored": False,
+        "music_volume": 0.15,
+        "shots": [
+            {
+                "key": "jobs/x/pictures/000-gone.png",
+                "kind": "still",
+                "start_ms": 0,
+                "end_ms": 900,
+                "text": "a",
+            }
+        ],
+    }
+    execution = make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        results={"narration": narration},
+        steps={"compose": {"status": "done", "data": {"timeline": record}}},
+    )
     response = api.get(f"{JOBS}{job.pk}/timeline/?format=jianying")
     assert response.status_code == 409
-    assert response.json() == {"detail": FILE_GONE.format(execution=execution.pk, key="jobs/x/pictures/000-gone.png")}
+    assert response.json() == {
+        "detail": FILE_GONE.format(execution=execution.pk, key="jobs/x/pictures/000-gone.png")
+    }
 
 
 def test_someone_elses_timeline_is_not_found(stranger_api, member):
@@ -187,8 +243,9 @@ def test_someone_elses_timeline_is_not_found(stranger_api, member):
 
 
 @pytest.mark.slow
-def test_a_render_from_before_timelines_were_recorded_is_composed_again_and_then_exports(settings, api, member,
-                                                                                        monkeypatch, tmp_path):
+def test_a_render_from_before_timelines_were_recorded_is_composed_again_and_then_exports(
+    settings, api, member, monkeypatch, tmp_path
+):
     """The compose step of a render made before it recorded the timeline (its inputs without `records`, its
     data without the timeline) is not reused by the next render, which records it."""
     from jobs.render import steps

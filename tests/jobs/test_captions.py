@@ -16,8 +16,8 @@ from PIL import Image
 
 from accounts.models import Account
 from jobs import services
-from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job
+from jobs.render import loop as renders
 from media_engine import cards, compose
 from tests.admin.conftest import client_for as admin_client_for
 from tests.admin.conftest import make_operator
@@ -35,8 +35,9 @@ BOX = np.array([0xE0, 0x00, 0xE0])  # a subtitle box colour no picture card of t
 def job(settings):
     settings.SEGMENT_TARGET_MS = 4000
     operator = make_operator()
-    job = make_preset_job(content=FIRST_SENTENCE, publish_title="Warm water every morning: why it helps",
-                          owner=operator)
+    job = make_preset_job(
+        content=FIRST_SENTENCE, publish_title="Warm water every morning: why it helps", owner=operator
+    )
     Account.objects.filter(pk=job.account_id).update(extra={"subtitle_background": "#E000E0"})
     return Job.objects.get(pk=job.pk)
 
@@ -73,9 +74,26 @@ def text_line_count(frame: np.ndarray) -> int:
 
 
 def ebur128(path: Path) -> tuple[float, float]:
-    result = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:a",
-                             "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, check=True)
-    summary = result.stderr[result.stderr.rindex("Summary:"):]
+    result = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-map",
+            "0:a",
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = result.stderr[result.stderr.rindex("Summary:") :]
     integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
     peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
     return integrated, peak
@@ -117,7 +135,9 @@ def test_render_is_loudness_normalized_and_links_srt_and_vtt_of_the_exact_cues(j
     srt = pysubs2.load(str(stored(execution.results["srt"])))
     vtt = pysubs2.load(str(stored(execution.results["vtt"])))
     assert stored(execution.results["vtt"]).read_text(encoding="utf-8").startswith("WEBVTT")
-    assert [(cue.start, cue.end, cue.plaintext) for cue in srt] == [(cue.start, cue.end, cue.plaintext) for cue in vtt]
+    assert [(cue.start, cue.end, cue.plaintext) for cue in srt] == [
+        (cue.start, cue.end, cue.plaintext) for cue in vtt
+    ]
     # One cue per clause, at the clause audio's exact times, holding its text.
     assert [(cue.start, cue.end) for cue in srt] == [(c["start_ms"], c["end_ms"]) for c in clauses]
     assert [cue.plaintext.replace("\n", "") for cue in srt] == [c["text"] for c in clauses]
@@ -137,15 +157,17 @@ def test_render_is_loudness_normalized_and_links_srt_and_vtt_of_the_exact_cues(j
 
 def test_every_rendition_has_its_caption_files_and_loudness_and_follows_burn_subtitles(job, tmp_path):
     Account.objects.filter(pk=job.account_id).update(
-        extra={"subtitle_background": "#E000E0", "renditions": ["16:9", "9:16"]})
+        extra={"subtitle_background": "#E000E0", "renditions": ["16:9", "9:16"]}
+    )
     burned = render(job)
     [suffix] = [name.removeprefix("video") for name in burned.results if name.startswith("video_")]
     own = pysubs2.load(str(stored(burned.results["srt"])))
     for name in ("srt", "vtt"):
         # The rendition's cues: the same clauses at the same times, wrapped for its own frame.
         other = pysubs2.load(str(stored(burned.results[name + suffix])))
-        assert [(cue.start, cue.end, cue.plaintext.replace("\n", "")) for cue in other] == \
-            [(cue.start, cue.end, cue.plaintext.replace("\n", "")) for cue in own]
+        assert [(cue.start, cue.end, cue.plaintext.replace("\n", "")) for cue in other] == [
+            (cue.start, cue.end, cue.plaintext.replace("\n", "")) for cue in own
+        ]
     integrated, peak = ebur128(stored(burned.results["video" + suffix]))
     assert abs(integrated - (-14.0)) <= 1.0 and peak <= -1.0
     cue = own[len(own) // 2]
@@ -164,8 +186,14 @@ def test_cover_shows_only_its_title_over_the_first_picture_without_card_text(job
     execution = render(job)
     width, height = job.frame_size
     first = job.splits.order_by("index").first()
-    background = cards.render_card("", width=width, height=height, palette=job.topic.palette,
-                                   out_path=tmp_path / "bg.png", seed=job.pk * 1000 + first.index)
+    background = cards.render_card(
+        "",
+        width=width,
+        height=height,
+        palette=job.topic.palette,
+        out_path=tmp_path / "bg.png",
+        seed=job.pk * 1000 + first.index,
+    )
     card = np.asarray(Image.open(background).convert("RGB")).astype(int)
     cover = np.asarray(Image.open(stored(execution.results["cover"])).convert("RGB")).astype(int)
     layout = compose.cover_layout(job.publish_title, width=width, height=height)

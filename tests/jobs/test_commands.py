@@ -13,9 +13,9 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from jobs.render import loop
 from jobs import services
 from jobs.models import CleanupRun, ExecutionStatus, JobExecution
+from jobs.render import loop
 from tests.factories import make_execution, make_job
 
 
@@ -29,7 +29,9 @@ def finished_with_video(job, *, age: timedelta, size: int) -> JobExecution:
     execution = make_execution(job, status=ExecutionStatus.SUCCESS)
     key = default_storage.save(f"jobs/{job.pk}/{execution.pk}/video.mp4", ContentFile(b"x" * size))
     JobExecution.objects.filter(pk=execution.pk).update(
-        results={"video": key}, finished_at=timezone.now() - age, created_at=timezone.now() - age,
+        results={"video": key},
+        finished_at=timezone.now() - age,
+        created_at=timezone.now() - age,
     )
     execution.refresh_from_db()
     return execution
@@ -65,8 +67,10 @@ def test_run_jobs_reports_a_failed_execution_and_exits_with_status_1():
 
     assert raised.value.returncode == 1
     output = out.getvalue()
-    assert f"Execution {execution.pk} (job {job.pk} 'No language'): FAILED: narration failed: " \
-           "The job has no language; choose one to narrate it." in output
+    assert (
+        f"Execution {execution.pk} (job {job.pk} 'No language'): FAILED: narration failed: "
+        "The job has no language; choose one to narrate it." in output
+    )
     assert output.splitlines()[-1] == f"attempted=1 run=1 succeeded=0 failed=1 last_id={execution.pk}"
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.FAILED
@@ -123,12 +127,15 @@ def test_run_jobs_without_stop_when_empty_polls_until_work_arrives(monkeypatch):
     assert "attempted=1 run=1 succeeded=1" in output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--max-jobs", "0"], "--max-jobs must be at least 1"),
-    (["--max-jobs", "many"], "invalid int value: 'many'"),
-    (["--poll", "0"], "--poll must be a positive number"),
-    (["--stop"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-jobs", "0"], "--max-jobs must be at least 1"),
+        (["--max-jobs", "many"], "invalid int value: 'many'"),
+        (["--poll", "0"], "--poll must be a positive number"),
+        (["--stop"], "unrecognized arguments"),
+    ],
+)
 @pytest.mark.django_db
 def test_run_jobs_rejects_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
@@ -147,8 +154,10 @@ def test_reset_stuck_jobs_prints_each_reset_execution_and_a_total(django_capture
     with django_capture_on_commit_callbacks(execute=True):
         output = run("reset_stuck_jobs", "--older-than", "90s")
 
-    assert f"Execution {stuck.pk} (job {stuck.job_id}): PENDING, Waiting for a worker: reset after no " \
-           "heartbeat from gpu-1 for 5 min" in output
+    assert (
+        f"Execution {stuck.pk} (job {stuck.job_id}): PENDING, Waiting for a worker: reset after no "
+        "heartbeat from gpu-1 for 5 min" in output
+    )
     assert output.splitlines()[-1] == "Reset 1 stuck executions (silent for more than 0:01:30)."
     assert OrmQ.objects.count() == 1
 
@@ -184,8 +193,9 @@ def test_cleanup_old_jobs_dry_run_lists_files_with_sizes_and_deletes_nothing():
 
     key = old.results["video"]
     assert f"  {key} (2.0 KiB)" in output
-    assert output.splitlines()[-1] == \
-        "Would remove 1 executions, 0 deleted jobs, 1 files, 2048 bytes (2.0 KiB)."
+    assert (
+        output.splitlines()[-1] == "Would remove 1 executions, 0 deleted jobs, 1 files, 2048 bytes (2.0 KiB)."
+    )
     assert default_storage.exists(key) and JobExecution.objects.filter(pk=old.pk).exists()
 
     output = run("cleanup_old_jobs", "--days", "30")
@@ -228,10 +238,13 @@ def test_cleanup_storage_auto_mode_says_why_it_skipped():
     assert CleanupRun.objects.filter(mode="auto", skipped=True, dry_run=True).count() == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ([], "the following arguments are required: --mode"),
-    (["--mode", "sometimes"], "invalid choice: 'sometimes'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the following arguments are required: --mode"),
+        (["--mode", "sometimes"], "invalid choice: 'sometimes'"),
+    ],
+)
 def test_cleanup_storage_rejects_bad_arguments(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("cleanup_storage", *args)
@@ -244,11 +257,20 @@ def test_cleanup_storage_rejects_bad_arguments(args, message):
 def test_job_health_shows_statuses_queue_running_executions_and_workers():
     make_execution(make_job(), status=ExecutionStatus.PENDING)
     make_execution(make_job(), status=ExecutionStatus.FAILED)
-    running = make_execution(make_job(title="Tea"), status=ExecutionStatus.RUNNING, worker_host="gpu-1",
-                             current_step="compose", progress=60,
-                             heartbeat_at=timezone.now() - timedelta(seconds=30))
-    stale = make_execution(make_job(title="Old"), status=ExecutionStatus.RUNNING, worker_host="gpu-1",
-                           heartbeat_at=timezone.now() - timedelta(hours=1))
+    running = make_execution(
+        make_job(title="Tea"),
+        status=ExecutionStatus.RUNNING,
+        worker_host="gpu-1",
+        current_step="compose",
+        progress=60,
+        heartbeat_at=timezone.now() - timedelta(seconds=30),
+    )
+    stale = make_execution(
+        make_job(title="Old"),
+        status=ExecutionStatus.RUNNING,
+        worker_host="gpu-1",
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
     async_task("jobs.tasks.run_next_execution", cluster="gpu")
 
     output = run("job_health")
@@ -272,26 +294,45 @@ def test_job_health_shows_statuses_queue_running_executions_and_workers():
 @pytest.mark.django_db
 def test_job_health_shows_attempts_and_the_last_error_of_failing_executions(settings):
     settings.EXECUTION_MAX_RETRIES = 3
-    waiting = make_execution(make_job(title="Tea"), status=ExecutionStatus.PENDING, attempt=1,
-                             retry_at=timezone.now() + timedelta(seconds=60), error_kind="transient",
-                             error="compose failed: storage unreachable: connection refused")
-    failed = make_execution(make_job(title="Old"), status=ExecutionStatus.FAILED, attempt=4,
-                            finished_at=timezone.now(), error_kind="unexpected",
-                            error="subtitles failed: unexpected error ValueError: x; gave up after attempt 4 of 4")
-    make_execution(make_job(), status=ExecutionStatus.FAILED, error="long ago", attempt=1,
-                   finished_at=timezone.now() - timedelta(days=2))
+    waiting = make_execution(
+        make_job(title="Tea"),
+        status=ExecutionStatus.PENDING,
+        attempt=1,
+        retry_at=timezone.now() + timedelta(seconds=60),
+        error_kind="transient",
+        error="compose failed: storage unreachable: connection refused",
+    )
+    failed = make_execution(
+        make_job(title="Old"),
+        status=ExecutionStatus.FAILED,
+        attempt=4,
+        finished_at=timezone.now(),
+        error_kind="unexpected",
+        error="subtitles failed: unexpected error ValueError: x; gave up after attempt 4 of 4",
+    )
+    make_execution(
+        make_job(),
+        status=ExecutionStatus.FAILED,
+        error="long ago",
+        attempt=1,
+        finished_at=timezone.now() - timedelta(days=2),
+    )
     make_execution(make_job(), status=ExecutionStatus.SUCCESS, attempt=1)
 
     lines = run("job_health").splitlines()
 
     start = lines.index(next(line for line in lines if line.startswith("Failing")))
     assert lines[start].endswith(": 2")
-    assert lines[start + 1].startswith(f"  execution {failed.pk} (job {failed.job_id} 'Old'): FAILED, attempt 4 of 4; "
-                                       "last error (unexpected): subtitles failed: unexpected error ValueError")
+    assert lines[start + 1].startswith(
+        f"  execution {failed.pk} (job {failed.job_id} 'Old'): FAILED, attempt 4 of 4; "
+        "last error (unexpected): subtitles failed: unexpected error ValueError"
+    )
     assert re.fullmatch(
         rf"  execution {waiting.pk} \(job {waiting.job_id} 'Tea'\): PENDING, attempt 1 of 4, next attempt at "
         r"\d\d:\d\d:\d\d \(in (59|60) s\); last error \(transient\): compose failed: storage unreachable: "
-        r"connection refused", lines[start + 2])
+        r"connection refused",
+        lines[start + 2],
+    )
 
 
 def test_benchmark_i2v_refuses_clearly_on_a_host_without_a_gpu():

@@ -10,11 +10,8 @@ import psutil
 import pytest
 
 from jobs import services
-from jobs.render import progress
-from jobs.render import queue
-from jobs.render import loop
-from jobs.render import steps
 from jobs.models import ExecutionStatus, JobExecution
+from jobs.render import loop, progress, queue, steps
 from media_engine.errors import MediaError
 from tests.factories import make_preset_job
 from tests.processes import process_env, start, stop
@@ -52,8 +49,9 @@ def test_transient_errors_are_retried_with_exponential_backoff(job, monkeypatch)
     assert waits == [0.01, 0.02]
 
 
-def test_a_step_that_keeps_failing_transiently_ends_the_attempt_and_fails_after_the_last(job, monkeypatch,
-                                                                                        settings):
+def test_a_step_that_keeps_failing_transiently_ends_the_attempt_and_fails_after_the_last(
+    job, monkeypatch, settings
+):
     settings.STEP_ATTEMPTS = 2
     settings.EXECUTION_MAX_RETRIES = 0
     monkeypatch.setattr(loop, "sleep_unless_cancelled", lambda context, seconds: None)
@@ -93,7 +91,9 @@ def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings)
         JobExecution.objects.filter(pk=context.execution.pk).update(cancel_requested=True)
 
         def watch(*args, **kwargs):
-            seen_ffmpeg.extend(p.pid for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name())
+            seen_ffmpeg.extend(
+                p.pid for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()
+            )
 
         context.report = watch
         return original(context, inputs)
@@ -103,7 +103,9 @@ def test_cancel_a_running_execution_stops_its_ffmpeg(job, monkeypatch, settings)
     assert execution.status == ExecutionStatus.CANCELLED
     assert execution.detail == "Cancelled during compose"
     assert execution.steps["compose"]["status"] == "cancelled"
-    assert not (Path(settings.WORK_ROOT) / "runs" / f"execution-{execution.pk}-attempt-{execution.attempt}").exists()
+    assert not (
+        Path(settings.WORK_ROOT) / "runs" / f"execution-{execution.pk}-attempt-{execution.attempt}"
+    ).exists()
     assert not [p for p in psutil.Process().children(recursive=True) if "ffmpeg" in p.name()]
     execution.refresh_from_db()
     assert execution.cancel_requested
@@ -177,10 +179,22 @@ def test_a_killed_worker_execution_is_picked_up_again_and_finishes(job, settings
             time.sleep(0.5)
     finally:
         stop(second)
-    assert execution.status == ExecutionStatus.SUCCESS, (execution.detail, (tmp_path / "worker2.log").read_text())
+    assert execution.status == ExecutionStatus.SUCCESS, (
+        execution.detail,
+        (tmp_path / "worker2.log").read_text(),
+    )
     assert execution.retry_count == 1
     assert killed_at < 100
     assert JobExecution.objects.filter(job=job).count() == 1
-    stored = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk) / str(execution.pk)).iterdir())
-    assert stored == ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "subtitles.vtt", "video.mp4"]
+    stored = sorted(
+        p.name for p in (Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk) / str(execution.pk)).iterdir()
+    )
+    assert stored == [
+        "cover.jpg",
+        "narration.wav",
+        "subtitles.ass",
+        "subtitles.srt",
+        "subtitles.vtt",
+        "video.mp4",
+    ]
     assert execution.steps["narration"]["status"] in ("done", "reused")

@@ -34,17 +34,13 @@ from django_q.models import OrmQ, Schedule
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from jobs.maintenance import cleanup
 from jobs import services, storyboard
-from jobs.render import progress
-from jobs.render import claims
-from jobs.render import queue
-from jobs.render import loop
-from jobs.render import steps
 from jobs.files import fetch
+from jobs.maintenance import cleanup
 from jobs.maintenance.cleanup import StoragePolicy
-from jobs.models import ErrorKind, ExecutionStatus, JobExecution
 from jobs.maintenance.presets import presets_seed
+from jobs.models import ErrorKind, ExecutionStatus, JobExecution
+from jobs.render import claims, loop, progress, queue, steps
 from media_engine.errors import MediaError
 from tests import processes
 from tests.admin.conftest import client_for, job_form, make_operator
@@ -57,8 +53,12 @@ from tests.storage.conftest import Bucket, use_s3
 ONE_SENTENCE = "今天天气很好。"
 ARTIFACTS = ["cover.jpg", "narration.wav", "subtitles.ass", "subtitles.srt", "subtitles.vtt", "video.mp4"]
 # Every worker: small segments, the fastest encoder, a stale time of 2 s.
-WORKER_ENV = {"SEGMENT_TARGET_MS": "1500", "VIDEO_PRESET": "ultrafast", "EXECUTION_STALE_S": "2",
-              "STEP_BACKOFF_S": "0.5"}
+WORKER_ENV = {
+    "SEGMENT_TARGET_MS": "1500",
+    "VIDEO_PRESET": "ultrafast",
+    "EXECUTION_STALE_S": "2",
+    "STEP_BACKOFF_S": "0.5",
+}
 
 
 def postgres_only() -> None:
@@ -70,9 +70,19 @@ def worker(tmp_path: Path, name: str, faults: dict | None = None, *, max_jobs: i
     """A `run_jobs` worker process polling every 0.2 s, with `faults` injected into its steps. Its
     database connections are named `fault-worker-<name>` (pg_stat_activity's application_name)."""
     database_url = f"{processes.test_database_url()}?application_name=fault-worker-{name}"
-    environment = process_env(**{**WORKER_ENV, **env}, FAULTS=json.dumps(faults or {}), DATABASE_URL=database_url)
-    command = ["-m", "tests.fault_worker", "run_jobs", "--no-stop-when-empty", "--poll", "0.2",
-               "--max-jobs", str(max_jobs)]
+    environment = process_env(
+        **{**WORKER_ENV, **env}, FAULTS=json.dumps(faults or {}), DATABASE_URL=database_url
+    )
+    command = [
+        "-m",
+        "tests.fault_worker",
+        "run_jobs",
+        "--no-stop-when-empty",
+        "--poll",
+        "0.2",
+        "--max-jobs",
+        str(max_jobs),
+    ]
     process = start(command, environment, tmp_path / f"{name}.log")
     process.log = tmp_path / f"{name}.log"
     return process
@@ -118,25 +128,36 @@ def job(settings):
 
 
 def client_error(status: int, code: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": code},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PutObject",
+    )
 
 
-@pytest.mark.parametrize(("error", "kind", "words"), [
-    (MediaError("the picture is corrupt"), ErrorKind.PERMANENT, "the picture is corrupt"),
-    (MediaError("the model server is busy", permanent=False), ErrorKind.TRANSIENT, "busy"),
-    (FileNotFoundError(2, "No such file", "/music/calm.mp3"), ErrorKind.PERMANENT,
-     "missing file: /music/calm.mp3"),
-    (client_error(404, "NoSuchKey"), ErrorKind.PERMANENT, "missing file in storage"),
-    (client_error(403, "AccessDenied"), ErrorKind.PERMANENT, "storage refused the request"),
-    (client_error(503, "SlowDown"), ErrorKind.TRANSIENT, "storage unavailable"),
-    (EndpointConnectionError(endpoint_url="http://s3"), ErrorKind.TRANSIENT, "storage unreachable"),
-    (OperationalError("server closed the connection unexpectedly"), ErrorKind.TRANSIENT,
-     "database connection lost"),
-    (ConnectionResetError("connection reset by peer"), ErrorKind.TRANSIENT, "storage or network error"),
-    (requests.ConnectionError("refused"), ErrorKind.TRANSIENT, "storage or network error"),
-    (KeyError("corner"), ErrorKind.UNEXPECTED, "unexpected error KeyError: 'corner'"),
-])
+@pytest.mark.parametrize(
+    ("error", "kind", "words"),
+    [
+        (MediaError("the picture is corrupt"), ErrorKind.PERMANENT, "the picture is corrupt"),
+        (MediaError("the model server is busy", permanent=False), ErrorKind.TRANSIENT, "busy"),
+        (
+            FileNotFoundError(2, "No such file", "/music/calm.mp3"),
+            ErrorKind.PERMANENT,
+            "missing file: /music/calm.mp3",
+        ),
+        (client_error(404, "NoSuchKey"), ErrorKind.PERMANENT, "missing file in storage"),
+        (client_error(403, "AccessDenied"), ErrorKind.PERMANENT, "storage refused the request"),
+        (client_error(503, "SlowDown"), ErrorKind.TRANSIENT, "storage unavailable"),
+        (EndpointConnectionError(endpoint_url="http://s3"), ErrorKind.TRANSIENT, "storage unreachable"),
+        (
+            OperationalError("server closed the connection unexpectedly"),
+            ErrorKind.TRANSIENT,
+            "database connection lost",
+        ),
+        (ConnectionResetError("connection reset by peer"), ErrorKind.TRANSIENT, "storage or network error"),
+        (requests.ConnectionError("refused"), ErrorKind.TRANSIENT, "storage or network error"),
+        (KeyError("corner"), ErrorKind.UNEXPECTED, "unexpected error KeyError: 'corner'"),
+    ],
+)
 def test_every_error_is_classified_and_said_in_words(error, kind, words):
     failure = loop.classify(error)
     assert failure.kind == kind
@@ -149,7 +170,8 @@ def test_every_error_is_classified_and_said_in_words(error, kind, words):
 @pytest.mark.slow
 @pytest.mark.django_db
 def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_last_finished_step(
-        job, monkeypatch, settings):
+    job, monkeypatch, settings
+):
     settings.STEP_ATTEMPTS = 1
     # The scheduler closes old connections first: keep the test's transaction open.
     monkeypatch.setattr("django_q.scheduler.close_old_django_connections", lambda: None)
@@ -164,7 +186,10 @@ def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_las
     assert "attempt 1 of 4 ended, next attempt at " in execution.detail and "(in 60 s)" in execution.detail
     wake_up = Schedule.objects.get(func=queue.RENDER_TASK)
     assert (wake_up.schedule_type, wake_up.next_run, wake_up.cluster) == (
-        Schedule.ONCE, execution.retry_at, settings.RENDER_CLUSTER)
+        Schedule.ONCE,
+        execution.retry_at,
+        settings.RENDER_CLUSTER,
+    )
     assert queue.execution_claim_next() is None  # not due yet
 
     # Due: the render cluster's scheduler sends a render task, and the next attempt resumes.
@@ -178,7 +203,12 @@ def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_las
     assert not Schedule.objects.filter(pk=wake_up.pk).exists()  # a one-off
     again = loop.execution_run_next()
     assert again.pk == execution.pk, again
-    assert (again.status, again.attempt, again.error, again.retry_at) == (ExecutionStatus.SUCCESS, 2, "", None)
+    assert (again.status, again.attempt, again.error, again.retry_at) == (
+        ExecutionStatus.SUCCESS,
+        2,
+        "",
+        None,
+    )
     assert again.steps["narration"]["status"] == "reused" and again.steps["subtitles"]["status"] == "done"
 
 
@@ -197,9 +227,13 @@ def test_retries_back_off_exponentially_and_the_last_allowed_attempt_fails(job, 
 
     assert waits == [60, 120]
     assert (execution.status, execution.attempt, execution.error_kind) == (
-        ExecutionStatus.FAILED, 3, ErrorKind.UNEXPECTED)
-    assert execution.error == ("subtitles failed: unexpected error ValueError: bad value 2; "
-                               "gave up after attempt 3 of 3")
+        ExecutionStatus.FAILED,
+        3,
+        ErrorKind.UNEXPECTED,
+    )
+    assert execution.error == (
+        "subtitles failed: unexpected error ValueError: bad value 2; gave up after attempt 3 of 3"
+    )
     assert queue.execution_claim_next() is None
 
 
@@ -222,8 +256,11 @@ def test_takeovers_count_as_attempts_and_past_the_last_one_the_execution_fails(s
     assert queue.execution_claim_next() is None
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.FAILED and execution.finished_at
-    assert re.fullmatch(r"Attempt 3 of 3 ended: the worker on .+ went silent during compose "
-                        r"\(no heartbeat for 1\d\d s\); gave up", execution.error)
+    assert re.fullmatch(
+        r"Attempt 3 of 3 ended: the worker on .+ went silent during compose "
+        r"\(no heartbeat for 1\d\d s\); gave up",
+        execution.error,
+    )
 
 
 @pytest.mark.django_db
@@ -266,13 +303,20 @@ def test_a_render_taken_over_mid_step_stops_and_stores_nothing_more(job, monkeyp
         JobExecution.objects.filter(pk=context.execution.pk).update(attempt=99)
         return steps.compose_run(context, inputs)
 
-    monkeypatch.setitem(steps.STEPS, "compose", replace(steps.STEPS["compose"], run=taken_over_during_compose))
+    monkeypatch.setitem(
+        steps.STEPS, "compose", replace(steps.STEPS["compose"], run=taken_over_during_compose)
+    )
     execution = loop.execution_run(execution=services.execution_create(job=job))
 
     assert execution.status == ExecutionStatus.RUNNING  # left to its new owner
     assert row(execution).attempt == 99 and "video" not in row(execution).results
     folder = Path(settings.MEDIA_ROOT) / "jobs" / str(job.pk) / str(execution.pk)
-    assert sorted(path.name for path in folder.iterdir()) == ["narration.wav", "subtitles.ass", "subtitles.srt", "subtitles.vtt"]
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "narration.wav",
+        "subtitles.ass",
+        "subtitles.srt",
+        "subtitles.vtt",
+    ]
 
 
 # ---------------------------------------------------------------- no network call inside a transaction
@@ -317,8 +361,10 @@ def test_no_storage_or_http_call_runs_inside_a_database_transaction(network_call
     settings.LLM_BASE_URL, settings.LLM_MODEL = "http://llm.test/v1", "tiny"
     presets_seed()  # stores the demo channel's logo
     operator = make_operator()
-    posted = client_for(operator).post(reverse("admin:jobs_job_add"), job_form(
-        narration_audio=SimpleUploadedFile("voice.wav", wav_bytes(), "audio/wav")))
+    posted = client_for(operator).post(
+        reverse("admin:jobs_job_add"),
+        job_form(narration_audio=SimpleUploadedFile("voice.wav", wav_bytes(), "audio/wav")),
+    )
     assert posted.status_code == 302
     job = make_preset_job(content="今天天气很好。我们去公园散步吧。")
     first = loop.execution_run(execution=services.execution_create(job=job))
@@ -341,10 +387,19 @@ def test_admin_logo_and_reference_uploads_are_stored_outside_a_database_transact
     client = client_for(operator)
     logo = SimpleUploadedFile("logo.png", png("red"), "image/png")
     reference = SimpleUploadedFile("voice.wav", wav_bytes(), "audio/wav")
-    assert client.post(reverse("admin:accounts_account_add"),
-                       {"username": "mine", "platform": "youtube", "area": "", "logo": logo}).status_code == 302
-    assert client.post(reverse("admin:voices_voice_add"),
-                       {"name": "cmn", "language": "", "reference": reference}).status_code == 302
+    assert (
+        client.post(
+            reverse("admin:accounts_account_add"),
+            {"username": "mine", "platform": "youtube", "area": "", "logo": logo},
+        ).status_code
+        == 302
+    )
+    assert (
+        client.post(
+            reverse("admin:voices_voice_add"), {"name": "cmn", "language": "", "reference": reference}
+        ).status_code
+        == 302
+    )
 
     assert "FileSystemStorage._save" in {call for call, _ in network_calls}
     assert [call for call, in_transaction in network_calls if in_transaction] == []
@@ -361,6 +416,7 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
     segment between two pictures, so each could reuse the video and cover of the render before last,
     which that clean-up is deleting. Compose and cover are quick fakes that read every input from
     storage (a deleted input fails them)."""
+
     def compose(context, inputs):
         visuals = [visual for *_, visual in inputs["visuals"]]
         for key in (inputs["narration"], *inputs["subtitles"].values(), *visuals):
@@ -379,8 +435,12 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
     first = loop.execution_run(execution=services.execution_create(job=job))
     assert first.status == ExecutionStatus.SUCCESS, first.detail
     segment = job.splits.order_by("index").first()
-    pictures = [storyboard.split_add_image(split_row=segment, uploaded=SimpleUploadedFile(
-        f"{colour}.png", png(colour), "image/png")).selected for colour in ("red", "blue")]
+    pictures = [
+        storyboard.split_add_image(
+            split_row=segment, uploaded=SimpleUploadedFile(f"{colour}.png", png(colour), "image/png")
+        ).selected
+        for colour in ("red", "blue")
+    ]
 
     original_delete = FileSystemStorage.delete
     deleting, rendered = threading.Event(), threading.Event()
@@ -410,8 +470,11 @@ def test_cleanup_beside_rerenders_never_deletes_what_a_render_uses(job, monkeypa
         rendered.clear()
         cleaner = threading.Thread(target=cleanup, name="cleanup")
         cleaner.start()
-        wait_until(lambda cleaner=cleaner: deleting.is_set() or not cleaner.is_alive(), timeout=30,
-                   what="the clean-up")
+        wait_until(
+            lambda cleaner=cleaner: deleting.is_set() or not cleaner.is_alive(),
+            timeout=30,
+            what="the clean-up",
+        )
         try:
             execution = loop.execution_run(execution=services.execution_create(job=job))
         finally:
@@ -443,8 +506,10 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
     for number in range(2):
         execution = make_execution(job, status=ExecutionStatus.SUCCESS, finished_at=timezone.now())
         key = default_storage.save(f"jobs/{job.pk}/{execution.pk}/video.mp4", BytesIO(b"v" * 10))
-        JobExecution.objects.filter(pk=execution.pk).update(results={"video": key}, steps={
-            "compose": {"status": "done", "input_hash": f"h{number}", "outputs": {"video": key}}})
+        JobExecution.objects.filter(pk=execution.pk).update(
+            results={"video": key},
+            steps={"compose": {"status": "done", "input_hash": f"h{number}", "outputs": {"video": key}}},
+        )
         executions.append(execution)
     locked, go = threading.Event(), threading.Event()
     real_references = cleanup._job_references
@@ -463,12 +528,14 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
                 action()
             finally:
                 connection.close()
+
         thread = threading.Thread(target=run)
         thread.start()
         return thread
 
-    cleaner = in_thread(lambda: cleanup.storage_cleanup(
-        mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1))))
+    cleaner = in_thread(
+        lambda: cleanup.storage_cleanup(mode="manual", policy=StoragePolicy(1, 10**12, timedelta(hours=1)))
+    )
     assert locked.wait(10)
     queuing = in_thread(lambda: created.append(services.execution_create(job=job)))
     time.sleep(1)
@@ -487,15 +554,24 @@ def test_a_render_queued_while_the_cleanup_holds_its_job_waits_for_it(monkeypatc
 @pytest.mark.processes
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_and_never_loops(job, tmp_path):
+def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_and_never_loops(
+    job, tmp_path
+):
     postgres_only()
     execution = services.execution_create(job=job)
     calls = tmp_path / "subtitles.calls"
-    process = worker(tmp_path, "worker", {"subtitles": {"raise": "bad extra value", "log": str(calls)}},
-                     max_jobs=10, EXECUTION_MAX_RETRIES="2", EXECUTION_RETRY_BACKOFF_S="1")
+    process = worker(
+        tmp_path,
+        "worker",
+        {"subtitles": {"raise": "bad extra value", "log": str(calls)}},
+        max_jobs=10,
+        EXECUTION_MAX_RETRIES="2",
+        EXECUTION_RETRY_BACKOFF_S="1",
+    )
     try:
-        failed = wait_until(lambda: finished(execution), timeout=90, what="the execution failing",
-                            logs=(process.log,))
+        failed = wait_until(
+            lambda: finished(execution), timeout=90, what="the execution failing", logs=(process.log,)
+        )
         time.sleep(3)  # time for more attempts, were there any
         assert finished(execution) is not None and process.poll() is None
     finally:
@@ -503,9 +579,14 @@ def test_an_unexpected_step_error_fails_after_the_allowed_attempts_with_backoff_
     times = log_times(calls)
     assert len(times) == 3, times
     assert times[1] - times[0] >= 1 and times[2] - times[1] >= 2  # 1 s, then 2 s back-off
-    assert (failed.status, failed.attempt, failed.error_kind) == (ExecutionStatus.FAILED, 3, ErrorKind.UNEXPECTED)
-    assert failed.error == ("subtitles failed: unexpected error ValueError: bad extra value; "
-                            "gave up after attempt 3 of 3")
+    assert (failed.status, failed.attempt, failed.error_kind) == (
+        ExecutionStatus.FAILED,
+        3,
+        ErrorKind.UNEXPECTED,
+    )
+    assert failed.error == (
+        "subtitles failed: unexpected error ValueError: bad extra value; gave up after attempt 3 of 3"
+    )
 
 
 @pytest.mark.processes
@@ -519,10 +600,16 @@ def test_a_step_silent_for_three_stale_times_is_not_taken_over(job, tmp_path):
     first = worker(tmp_path, "first", silent, EXECUTION_STALE_S="1")
     second = None
     try:
-        wait_until(lambda: row(execution).status == ExecutionStatus.RUNNING, timeout=60, what="the first claim",
-                   logs=(first.log,))
+        wait_until(
+            lambda: row(execution).status == ExecutionStatus.RUNNING,
+            timeout=60,
+            what="the first claim",
+            logs=(first.log,),
+        )
         second = worker(tmp_path, "second", silent, EXECUTION_STALE_S="1")  # polls for stale executions
-        done = wait_until(lambda: finished(execution), timeout=90, what="the render", logs=(first.log, second.log))
+        done = wait_until(
+            lambda: finished(execution), timeout=90, what="the render", logs=(first.log, second.log)
+        )
     finally:
         stop(first)
         if second is not None:
@@ -542,12 +629,20 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
     paused = worker(tmp_path, "paused", {"pictures": {"busy_s": 8}})
     new_owner = None
     try:
-        wait_until(lambda: row(execution).current_step == "pictures", timeout=60, what="the pictures step",
-                   logs=(paused.log,))
+        wait_until(
+            lambda: row(execution).current_step == "pictures",
+            timeout=60,
+            what="the pictures step",
+            logs=(paused.log,),
+        )
         new_owner = worker(tmp_path, "new-owner")
         os.killpg(paused.pid, signal.SIGSTOP)  # past the stale time: no heartbeat, no progress
-        done = wait_until(lambda: finished(execution), timeout=90, what="the new owner's render",
-                          logs=(paused.log, new_owner.log))
+        done = wait_until(
+            lambda: finished(execution),
+            timeout=90,
+            what="the new owner's render",
+            logs=(paused.log, new_owner.log),
+        )
         artifacts = stored_artifacts(execution, settings.MEDIA_ROOT)
         os.killpg(paused.pid, signal.SIGCONT)
         paused.wait(30)
@@ -561,7 +656,11 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
     assert "SUCCESS" in new_owner.log.read_text()
     after = row(execution)
     assert (after.status, after.updated_at, after.results, after.steps) == (
-        done.status, done.updated_at, done.results, done.steps)  # the paused worker wrote nothing
+        done.status,
+        done.updated_at,
+        done.results,
+        done.steps,
+    )  # the paused worker wrote nothing
     assert sorted(artifacts) == ARTIFACTS
     assert stored_artifacts(execution, settings.MEDIA_ROOT) == artifacts  # nor stored anything
     output = paused.log.read_text()
@@ -575,17 +674,24 @@ def test_a_paused_worker_finds_its_claim_lost_and_the_new_owner_finishes_once(jo
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_whose_database_connections_are_killed_mid_render_reconnects_and_finishes_once(
-        job, tmp_path, settings):
+    job, tmp_path, settings
+):
     postgres_only()
     execution = services.execution_create(job=job)
     process = worker(tmp_path, "worker", {"pictures": {"busy_s": 4}})
     try:
-        wait_until(lambda: row(execution).current_step == "pictures", timeout=60, what="the pictures step",
-                   logs=(process.log,))
+        wait_until(
+            lambda: row(execution).current_step == "pictures",
+            timeout=60,
+            what="the pictures step",
+            logs=(process.log,),
+        )
         time.sleep(1)  # the heartbeat thread has beaten too: it holds a connection of its own
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                           "WHERE application_name = 'fault-worker-worker'")
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'fault-worker-worker'"
+            )
             [killed] = cursor.fetchone()
         done = wait_until(lambda: finished(execution), timeout=90, what="the render", logs=(process.log,))
         process.wait(30)
@@ -625,11 +731,22 @@ def s3(settings):
     server = RestartableS3()
     server.start()
     bucket = Bucket(server.endpoint, "faults")
-    boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_bucket(Bucket=bucket.name)
+    boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket.name)
     # One try per S3 call and a short connect timeout: the render's own retries are under test.
-    server.env = use_s3(settings, server.endpoint, bucket.name, AWS_S3_MAX_ATTEMPTS="1",
-                        AWS_S3_CONNECT_TIMEOUT_S="1", AWS_S3_READ_TIMEOUT_S="10")
+    server.env = use_s3(
+        settings,
+        server.endpoint,
+        bucket.name,
+        AWS_S3_MAX_ATTEMPTS="1",
+        AWS_S3_CONNECT_TIMEOUT_S="1",
+        AWS_S3_READ_TIMEOUT_S="10",
+    )
     server.bucket = bucket
     yield server
     server.stop()
@@ -643,9 +760,17 @@ def test_storage_down_mid_upload_the_render_waits_and_finishes_with_whole_artifa
     job = make_preset_job(title="故障", content=ONE_SENTENCE)
     execution = services.execution_create(job=job)
     marker = tmp_path / "store.calls"
-    process = worker(tmp_path, "worker", {"store": {"match": "video.mp4", "pause_s": 2, "log": str(marker)}},
-                     max_jobs=10, STEP_ATTEMPTS="2", STEP_BACKOFF_S="1", EXECUTION_MAX_RETRIES="4",
-                     EXECUTION_RETRY_BACKOFF_S="2", **s3.env)
+    process = worker(
+        tmp_path,
+        "worker",
+        {"store": {"match": "video.mp4", "pause_s": 2, "log": str(marker)}},
+        max_jobs=10,
+        STEP_ATTEMPTS="2",
+        STEP_BACKOFF_S="1",
+        EXECUTION_MAX_RETRIES="4",
+        EXECUTION_RETRY_BACKOFF_S="2",
+        **s3.env,
+    )
     try:
         wait_until(marker.exists, timeout=90, what="the video upload", logs=(process.log,))
         s3.stop()  # before the upload's first byte, for 8 s
@@ -667,8 +792,9 @@ def test_storage_down_mid_upload_the_render_waits_and_finishes_with_whole_artifa
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_storage_down_for_good_fails_the_render_clearly_without_a_half_recorded_artifact(s3, monkeypatch,
-                                                                                        settings):
+def test_storage_down_for_good_fails_the_render_clearly_without_a_half_recorded_artifact(
+    s3, monkeypatch, settings
+):
     settings.SEGMENT_TARGET_MS = 1500
     settings.STEP_BACKOFF_S = 0.01
     settings.EXECUTION_MAX_RETRIES = 0

@@ -10,13 +10,11 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from jobs.maintenance import cleanup
-from jobs.maintenance import health
-from jobs.maintenance import schedules
 from jobs import tasks
-from jobs.render import queue
+from jobs.maintenance import cleanup, health, schedules
 from jobs.maintenance.cleanup import StoragePolicy
 from jobs.models import CleanupRun, ExecutionStatus, Job, JobExecution, JobSplit
+from jobs.render import queue
 from tests.factories import make_execution, make_job
 
 DAY = timedelta(days=1)
@@ -28,8 +26,14 @@ def store(key: str, size: int = 100) -> str:
     return key
 
 
-def finished(job: Job, *, age: timedelta = timedelta(0), status: str = ExecutionStatus.SUCCESS,
-             results: dict | None = None, steps: dict | None = None) -> JobExecution:
+def finished(
+    job: Job,
+    *,
+    age: timedelta = timedelta(0),
+    status: str = ExecutionStatus.SUCCESS,
+    results: dict | None = None,
+    steps: dict | None = None,
+) -> JobExecution:
     execution = make_execution(job, status=status, results=results or {}, steps=steps or {})
     JobExecution.objects.filter(pk=execution.pk).update(
         finished_at=timezone.now() - age, created_at=timezone.now() - age - timedelta(minutes=5)
@@ -38,8 +42,14 @@ def finished(job: Job, *, age: timedelta = timedelta(0), status: str = Execution
     return execution
 
 
-def with_files(job: Job, *, age: timedelta = timedelta(0), size: int = 100, names=("video.mp4",),
-               reused: dict | None = None) -> JobExecution:
+def with_files(
+    job: Job,
+    *,
+    age: timedelta = timedelta(0),
+    size: int = 100,
+    names=("video.mp4",),
+    reused: dict | None = None,
+) -> JobExecution:
     """A finished execution whose own files are stored under its folder, plus `reused` keys."""
     execution = finished(job, age=age)
     results = {name.split(".")[0]: store(f"jobs/{job.pk}/{execution.pk}/{name}", size) for name in names}
@@ -71,8 +81,13 @@ def test_parse_duration_rejects_what_is_not_a_duration(text):
 def test_reset_stuck_requeues_silent_running_executions_and_wakes_a_worker(
     django_capture_on_commit_callbacks,
 ):
-    silent = make_execution(make_job(), status=ExecutionStatus.RUNNING, worker_host="gpu-7", retry_count=1,
-                            started_at=timezone.now())
+    silent = make_execution(
+        make_job(),
+        status=ExecutionStatus.RUNNING,
+        worker_host="gpu-7",
+        retry_count=1,
+        started_at=timezone.now(),
+    )
     JobExecution.objects.filter(pk=silent.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
     no_heartbeat = make_execution(make_job(), status=ExecutionStatus.RUNNING)
     JobExecution.objects.filter(pk=no_heartbeat.pk).update(updated_at=timezone.now() - timedelta(hours=2))
@@ -299,29 +314,46 @@ def test_storage_cleanup_removes_old_chunks_that_no_kept_execution_is_made_of():
     for execution, chunks in ((old, ["a.mp4", "b.mp4"]), (latest, ["b.mp4", "c.mp4", "audio-c.m4a"])):
         # The latest also lists the audio track its audio chunk is cut from (what its previews cut).
         sources = ["audio-c.wav"] if execution is latest else []
-        steps = {**execution.steps, "compose": {"status": "done", "data": {"chunks": chunks, "chunk_sources": sources}}}
+        steps = {
+            **execution.steps,
+            "compose": {"status": "done", "data": {"chunks": chunks, "chunk_sources": sources}},
+        }
         JobExecution.objects.filter(pk=execution.pk).update(steps=steps)
     for name in ("a.mp4", "b.mp4", "c.mp4", "audio-c.m4a", "audio-c.wav", "unused.mp4", "recent.mp4"):
         store(f"chunks/{name}")
         if name != "recent.mp4":  # made just now: a render may be about to use it
             stamp = (timezone.now() - 10 * DAY).timestamp()
             os.utime(default_storage.path(f"chunks/{name}"), (stamp, stamp))
-    policy = StoragePolicy(keep_executions=1, max_bytes=10**9, min_interval=timedelta(hours=6), chunk_age=7 * DAY)
+    policy = StoragePolicy(
+        keep_executions=1, max_bytes=10**9, min_interval=timedelta(hours=6), chunk_age=7 * DAY
+    )
 
     report = cleanup.storage_cleanup(mode="manual", policy=policy)
 
     assert report.executions == [old.pk]
     removed = {stored.key for stored in report.files}
     assert {"chunks/a.mp4", "chunks/unused.mp4"} <= removed
-    assert not removed & {"chunks/b.mp4", "chunks/c.mp4", "chunks/audio-c.m4a", "chunks/audio-c.wav",
-                          "chunks/recent.mp4"}
-    assert sorted(default_storage.listdir("chunks")[1]) == ["audio-c.m4a", "audio-c.wav", "b.mp4", "c.mp4",
-                                                            "recent.mp4"]
+    assert not removed & {
+        "chunks/b.mp4",
+        "chunks/c.mp4",
+        "chunks/audio-c.m4a",
+        "chunks/audio-c.wav",
+        "chunks/recent.mp4",
+    }
+    assert sorted(default_storage.listdir("chunks")[1]) == [
+        "audio-c.m4a",
+        "audio-c.wav",
+        "b.mp4",
+        "c.mp4",
+        "recent.mp4",
+    ]
     assert "unused video chunks older than 7 days: 2" in report.detail
 
 
 def test_storage_policy_reads_settings_with_defaults(settings):
-    assert StoragePolicy.from_settings() == StoragePolicy(3, 50 * 1024**3, timedelta(hours=6), timedelta(days=7))
+    assert StoragePolicy.from_settings() == StoragePolicy(
+        3, 50 * 1024**3, timedelta(hours=6), timedelta(days=7)
+    )
     settings.CLEANUP_KEEP_EXECUTIONS = 5
     settings.CLEANUP_MAX_BYTES = 1000
     settings.CLEANUP_MIN_INTERVAL_S = 60
@@ -334,22 +366,41 @@ def test_storage_policy_reads_settings_with_defaults(settings):
 
 @pytest.mark.django_db
 def test_metrics_snapshot_counts_statuses_queue_retries_and_step_durations():
-    make_execution(make_job(), status=ExecutionStatus.SUCCESS, finished_at=timezone.now(), steps={
-        "narration": {"status": "done", "duration_s": 2.0}, "compose": {"status": "done", "duration_s": 10.0},
-    })
-    make_execution(make_job(), status=ExecutionStatus.SUCCESS, finished_at=timezone.now(), steps={
-        "narration": {"status": "done", "duration_s": 4.0},
-        "compose": {"status": "reused", "duration_s": 0.0},
-    })
-    make_execution(make_job(), status=ExecutionStatus.FAILED, retry_count=2,
-                   steps={"narration": {"status": "failed", "duration_s": 99.0}})
+    make_execution(
+        make_job(),
+        status=ExecutionStatus.SUCCESS,
+        finished_at=timezone.now(),
+        steps={
+            "narration": {"status": "done", "duration_s": 2.0},
+            "compose": {"status": "done", "duration_s": 10.0},
+        },
+    )
+    make_execution(
+        make_job(),
+        status=ExecutionStatus.SUCCESS,
+        finished_at=timezone.now(),
+        steps={
+            "narration": {"status": "done", "duration_s": 4.0},
+            "compose": {"status": "reused", "duration_s": 0.0},
+        },
+    )
+    make_execution(
+        make_job(),
+        status=ExecutionStatus.FAILED,
+        retry_count=2,
+        steps={"narration": {"status": "failed", "duration_s": 99.0}},
+    )
     make_execution(make_job(), status=ExecutionStatus.PENDING, retry_count=1)
     make_execution(make_job(deleted_at=timezone.now()), status=ExecutionStatus.PENDING)
 
     snapshot = health.metrics_snapshot()
 
     assert snapshot["executions_by_status"] == {
-        "PENDING": 2, "RUNNING": 0, "SUCCESS": 2, "FAILED": 1, "CANCELLED": 0,
+        "PENDING": 2,
+        "RUNNING": 0,
+        "SUCCESS": 2,
+        "FAILED": 1,
+        "CANCELLED": 0,
     }
     assert snapshot["queue_depth"] == 1  # a deleted job's execution never runs
     assert snapshot["retries_total"] == 3

@@ -8,9 +8,9 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from jobs import services
+from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from jobs.render import loop
 from media_engine import presenter
-from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from tests.factories import make_preset_job
 from tests.media_engine.tiny_models import (
     build_tiny_ct_punc,
@@ -56,8 +56,22 @@ def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
     settings.FUNASR_VAD_DIR = str(build_tiny_fsmn_vad(tmp_path / "vad"))
     settings.FUNASR_PUNC_DIR = str(build_tiny_ct_punc(tmp_path / "punc"))
     audio = tmp_path / "narration.m4a"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=3", "-c:a", "aac", str(audio)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=3",
+            "-c:a",
+            "aac",
+            str(audio),
+        ],
+        check=True,
+    )
     with open(audio, "rb") as handle:
         job.narration_audio.save("narration.m4a", File(handle), save=True)
     execution = loop.execution_run(execution=services.execution_create(job=job))
@@ -74,15 +88,22 @@ def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
     for word in data["words"]:
         sentence = data["sentences"][word["sentence"]]
         assert word["text"] in sentence["text"]
-        assert max(previous_end, sentence["start_ms"]) <= word["start_ms"] <= word["end_ms"] <= sentence["end_ms"]
+        assert (
+            max(previous_end, sentence["start_ms"])
+            <= word["start_ms"]
+            <= word["end_ms"]
+            <= sentence["end_ms"]
+        )
         previous_end = word["end_ms"]
 
 
 def test_uploaded_narration_without_funasr_fails_clearly(job, settings, tmp_path):
     settings.FUNASR_MODEL_DIR = ""
     audio = tmp_path / "n.wav"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=duration=1", str(audio)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", str(audio)],
+        check=True,
+    )
     with open(audio, "rb") as handle:
         job.narration_audio.save("n.wav", File(handle), save=True)
     execution = loop.execution_run(execution=services.execution_create(job=job))
@@ -96,8 +117,22 @@ def test_presenter_is_placed_where_the_brand_profile_says(job, settings, tmp_pat
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     clip = tmp_path / "presenter.mp4"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "color=c=red:s=160x90:r=30:d=2", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=160x90:r=30:d=2",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+    )
     received = []
 
     class PresenterServer(BaseHTTPRequestHandler):
@@ -119,13 +154,25 @@ def test_presenter_is_placed_where_the_brand_profile_says(job, settings, tmp_pat
         settings.PRESENTER_URL = f"http://127.0.0.1:{server.server_port}/presenter"
         job.extra = {"enable_digital_human": True}
         job.save()
-        job.account.extra = {**job.account.extra, "human_insertion_mode": "pip", "human_config": {
-            "start_s": 1, "end_s": 1.5, "corner": "top-left", "scale": 0.4, "chroma_key": None}}
+        job.account.extra = {
+            **job.account.extra,
+            "human_insertion_mode": "pip",
+            "human_config": {
+                "start_s": 1,
+                "end_s": 1.5,
+                "corner": "top-left",
+                "scale": 0.4,
+                "chroma_key": None,
+            },
+        }
         job.account.save()
         placed = []
         place_presenter = presenter.place_presenter
-        monkeypatch.setattr(presenter, "place_presenter",
-                            lambda *args, **kwargs: placed.append(kwargs) or place_presenter(*args, **kwargs))
+        monkeypatch.setattr(
+            presenter,
+            "place_presenter",
+            lambda *args, **kwargs: placed.append(kwargs) or place_presenter(*args, **kwargs),
+        )
         execution = loop.execution_run(execution=services.execution_create(job=job))
     finally:
         server.shutdown()
@@ -133,7 +180,13 @@ def test_presenter_is_placed_where_the_brand_profile_says(job, settings, tmp_pat
     assert received and received[0] > 1000  # the narration went to the presenter server
     # Every documented human_config key reaches the placement (the seed's names, not duration/end_duration).
     assert {key: placed[0][key] for key in ("mode", "start_s", "end_s", "corner", "scale", "chroma_key")} == {
-        "mode": "pip", "start_s": 1.0, "end_s": 1.5, "corner": "top-left", "scale": 0.4, "chroma_key": None}
+        "mode": "pip",
+        "start_s": 1.0,
+        "end_s": 1.5,
+        "corner": "top-left",
+        "scale": 0.4,
+        "chroma_key": None,
+    }
     from media_engine import ffmpeg
 
     video = Path(default_storage.path(execution.results["video"]))

@@ -62,10 +62,13 @@ def test_latest_execution_and_duration():
 @pytest.mark.django_db
 def test_bulk_created_executions_become_their_jobs_latest():
     first, second, untouched = make_job(), make_job(), make_job()
-    created = JobExecution.objects.bulk_create([
-        JobExecution(job=first, status=ExecutionStatus.FAILED), JobExecution(job=second),
-        JobExecution(job=first, status=ExecutionStatus.SUCCESS),
-    ])
+    created = JobExecution.objects.bulk_create(
+        [
+            JobExecution(job=first, status=ExecutionStatus.FAILED),
+            JobExecution(job=second),
+            JobExecution(job=first, status=ExecutionStatus.SUCCESS),
+        ]
+    )
     latest = dict(Job.objects.values_list("pk", "latest_execution"))
     assert latest == {first.pk: created[2].pk, second.pk: created[1].pk, untouched.pk: None}
 

@@ -75,7 +75,10 @@ def test_a_chosen_segment_shows_a_moving_clip_made_from_its_picture(job, i2v, ma
     shots = execution.steps["compose"]["data"]["timeline"]["shots"]
     assert [shot["kind"] for shot in shots] == ["clip", "still"]
     video = default_storage.path(execution.results["video"])
-    assert abs(ffmpeg.duration(video) - ffmpeg.duration(default_storage.path(execution.results["narration"]))) < 0.1
+    assert (
+        abs(ffmpeg.duration(video) - ffmpeg.duration(default_storage.path(execution.results["narration"])))
+        < 0.1
+    )
     # A picture the operator chooses afterwards is shown as it is, until a render animates it.
     first.selected = second.selected
     first.save()

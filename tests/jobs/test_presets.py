@@ -12,8 +12,12 @@ def test_seed_presets_is_idempotent(capsys):
     counts = [Language.objects.count(), Voice.objects.count(), Topic.objects.count(), Account.objects.count()]
     logo_name = Account.objects.get(username="demo-channel").logo.name
     call_command("seed_presets")
-    assert [Language.objects.count(), Voice.objects.count(), Topic.objects.count(),
-            Account.objects.count()] == counts
+    assert [
+        Language.objects.count(),
+        Voice.objects.count(),
+        Topic.objects.count(),
+        Account.objects.count(),
+    ] == counts
     assert Account.objects.get(username="demo-channel").logo.name == logo_name
     assert "new: 0 languages, 0 voices, 0 topics, 0 accounts" in capsys.readouterr().out
 
@@ -21,7 +25,9 @@ def test_seed_presets_is_idempotent(capsys):
 @pytest.mark.django_db
 def test_seed_presets_are_shared_and_usable():
     call_command("seed_presets")
-    assert {"zh-CN", "en-US", "ja-JP"} <= set(Language.objects.filter(owner=None).values_list("code", flat=True))
+    assert {"zh-CN", "en-US", "ja-JP"} <= set(
+        Language.objects.filter(owner=None).values_list("code", flat=True)
+    )
     for language in Language.objects.all():
         assert language.platform
         assert language.voices.exists(), f"{language.code} has no default voice"

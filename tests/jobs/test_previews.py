@@ -10,10 +10,9 @@ from rest_framework.test import APIClient
 
 from accounts.brand import Brand
 from jobs import services
-from jobs.render import previews
-from jobs.render import steps
-from jobs.render import loop as renders
 from jobs.models import ExecutionStatus
+from jobs.render import loop as renders
+from jobs.render import previews, steps
 from media_engine import ffmpeg
 from tests.admin.conftest import make_operator
 from tests.factories import make_preset_job, make_user
@@ -36,7 +35,9 @@ def rendered(settings):
 def frame_md5s(path: Path) -> list[str]:
     out = path.with_suffix(".framemd5")
     ffmpeg.run(["-i", str(path), "-map", "0:v", "-f", "framemd5", str(out)])
-    return [line.rsplit(",", 1)[-1].strip() for line in out.read_text().splitlines() if not line.startswith("#")]
+    return [
+        line.rsplit(",", 1)[-1].strip() for line in out.read_text().splitlines() if not line.startswith("#")
+    ]
 
 
 def is_mp4(response) -> bool:
@@ -89,12 +90,18 @@ def test_the_admin_storyboard_offers_a_preview_and_answers_its_link(rendered):
     assert page.status_code == 200
     assert page.content.decode().count('class="button split-preview"') == 3
     split_row = job.splits.get(index=2)
-    response = client.post(f"/admin/jobs/job/{job.pk}/storyboard/preview/", json.dumps({"split": split_row.pk}),
-                           content_type="application/json")
+    response = client.post(
+        f"/admin/jobs/job/{job.pk}/storyboard/preview/",
+        json.dumps({"split": split_row.pk}),
+        content_type="application/json",
+    )
     assert response.status_code == 200, response.content
     assert is_mp4(client.get(response.json()["url"]))
-    response = client.post(f"/admin/jobs/job/{job.pk}/storyboard/preview/", json.dumps({"split": 0}),
-                           content_type="application/json")
+    response = client.post(
+        f"/admin/jobs/job/{job.pk}/storyboard/preview/",
+        json.dumps({"split": 0}),
+        content_type="application/json",
+    )
     assert response.status_code == 400 and "Expected" in response.json()["error"]
 
 
@@ -103,10 +110,16 @@ def test_a_preview_of_a_segment_cut_at_its_subtitle_joins_shows_the_renders_fram
     preview of that segment is made of the same pieces (both framings and the blend between them)
     and shows exactly the render's frames for it."""
     settings.SEGMENT_TARGET_MS = 8000
-    job = make_preset_job(owner=make_user(), content="今天天气很好，阳光明媚。我们去公园散步吧，走一走。"
-                          "晚上早点回家，好好睡觉。明天还要早起上班呢，不能迟到。")
-    job.account.extra = {**job.account.extra, "enable_srt_concat_transition": True,
-                         "srt_concat_transition_types": ["dissolve"]}
+    job = make_preset_job(
+        owner=make_user(),
+        content="今天天气很好，阳光明媚。我们去公园散步吧，走一走。"
+        "晚上早点回家，好好睡觉。明天还要早起上班呢，不能迟到。",
+    )
+    job.account.extra = {
+        **job.account.extra,
+        "enable_srt_concat_transition": True,
+        "srt_concat_transition_types": ["dissolve"],
+    }
     job.account.save()
     execution = renders.execution_run(execution=services.execution_create(job=job))
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
@@ -118,9 +131,15 @@ def test_a_preview_of_a_segment_cut_at_its_subtitle_joins_shows_the_renders_fram
 
     preview = frame_md5s(Path(default_storage.path(previews.split_preview(split_row=segment))))
     video = frame_md5s(Path(default_storage.path(execution.results["video"])))
-    runs = [first for first in range(len(video) - len(preview) + 1) if video[first:first + len(preview)] == preview]
+    runs = [
+        first
+        for first in range(len(video) - len(preview) + 1)
+        if video[first : first + len(preview)] == preview
+    ]
     assert runs, "the preview's frames are not a run of the render's"
     at = runs[0]
     fps = settings.VIDEO_FPS
-    assert at <= round(segment.start_ms * fps / 1000) and at + len(preview) >= round(segment.end_ms * fps / 1000)
+    assert at <= round(segment.start_ms * fps / 1000) and at + len(preview) >= round(
+        segment.end_ms * fps / 1000
+    )
     assert len(set(preview)) > 1  # moving pictures, not one frame repeated

@@ -7,9 +7,8 @@ from django.test import Client
 
 from batchvideo.asgi import application
 from jobs.live import consumers
-from jobs.render import progress
-from jobs.render import steps
 from jobs.models import ExecutionStatus, JobExecution
+from jobs.render import progress, steps
 from tests.factories import make_execution, make_job, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,8 +58,11 @@ async def test_someone_elses_job_is_closed_with_4403_and_gets_nothing():
 async def test_foreign_origin_is_refused():
     user = await sync_to_async(make_user)()
     job = await sync_to_async(make_job)(owner=user)
-    connection = WebsocketCommunicator(application, f"/ws/jobs/{job.pk}/",
-                                       headers=[(b"origin", b"http://evil.example"), (b"host", b"localhost")])
+    connection = WebsocketCommunicator(
+        application,
+        f"/ws/jobs/{job.pk}/",
+        headers=[(b"origin", b"http://evil.example"), (b"host", b"localhost")],
+    )
     connected, _ = await connection.connect()
     assert not connected
 
@@ -75,12 +77,14 @@ async def test_events_arrive_init_update_done_from_the_database(fast_polling):
     assert init["type"] == "init" and init["status"] == "PENDING" and init["execution"] == execution.pk
 
     await sync_to_async(JobExecution.objects.filter(pk=execution.pk).update)(
-        status=ExecutionStatus.RUNNING, progress=40, detail="Narrating")
+        status=ExecutionStatus.RUNNING, progress=40, detail="Narrating"
+    )
     update = await connection.receive_json_from(timeout=3)
     assert (update["type"], update["progress"], update["message"]) == ("update", 40, "Narrating")
 
     await sync_to_async(JobExecution.objects.filter(pk=execution.pk).update)(
-        status=ExecutionStatus.SUCCESS, progress=100, detail="Done", results={"video": "jobs/x/video.mp4"})
+        status=ExecutionStatus.SUCCESS, progress=100, detail="Done", results={"video": "jobs/x/video.mp4"}
+    )
     done = await connection.receive_json_from(timeout=3)
     assert done["type"] == "done" and done["urls"]["video"].startswith("/files/")
     await connection.disconnect()
@@ -94,7 +98,8 @@ async def test_failure_arrives_as_an_error_event(fast_polling):
     await connection.connect()
     await connection.receive_json_from(timeout=3)
     await sync_to_async(JobExecution.objects.filter(pk=execution.pk).update)(
-        status=ExecutionStatus.FAILED, detail="narration failed: x", error="unknown TTS platform 'zz'")
+        status=ExecutionStatus.FAILED, detail="narration failed: x", error="unknown TTS platform 'zz'"
+    )
     error = await connection.receive_json_from(timeout=3)
     assert error["type"] == "error" and "unknown TTS platform" in error["message"]
     await connection.disconnect()
@@ -176,18 +181,28 @@ def test_eta_comes_from_recent_step_durations():
     job = make_job()
     records = {name: {"status": "done", "duration_s": 2.0} for name in steps.STEPS}
     make_execution(job, status=ExecutionStatus.SUCCESS, steps=records)
-    running = make_execution(make_job(), status=ExecutionStatus.RUNNING,
-                             steps={"narration": {"status": "done", "duration_s": 2.0}})
+    running = make_execution(
+        make_job(), status=ExecutionStatus.RUNNING, steps={"narration": {"status": "done", "duration_s": 2.0}}
+    )
     assert progress.execution_eta(running) == 2.0 * (len(steps.STEPS) - 1)
 
 
 @pytest.mark.django_db
 def test_events_say_how_many_of_the_video_chunks_were_reused():
     job = make_job(owner=make_user())
-    made = {"status": "done", "duration_s": 3.0, "data": {"chunks": ["a.mp4", "b.mp4", "audio-c.m4a"],
-                                                          "chunks_reused": 2}}
-    execution = make_execution(job, status=ExecutionStatus.SUCCESS, steps={
-        "narration": {"status": "reused", "duration_s": 0.0, "data": {"duration_ms": 1000}}, "compose": made})
+    made = {
+        "status": "done",
+        "duration_s": 3.0,
+        "data": {"chunks": ["a.mp4", "b.mp4", "audio-c.m4a"], "chunks_reused": 2},
+    }
+    execution = make_execution(
+        job,
+        status=ExecutionStatus.SUCCESS,
+        steps={
+            "narration": {"status": "reused", "duration_s": 0.0, "data": {"duration_ms": 1000}},
+            "compose": made,
+        },
+    )
     event = progress.execution_event(execution)
     assert event["steps"]["compose"]["chunks"] == {"reused": 2, "total": 3}
     assert "chunks" not in event["steps"]["narration"]

@@ -27,8 +27,11 @@ def test_worker_progress_reaches_a_websocket_client_through_redis(tmp_path):
     # This worker's own Redis database when the run has one (tests/conftest.py).
     env = process_env(REDIS_URL=settings.REDIS_URL or "redis://127.0.0.1:6379/13", SEGMENT_TARGET_MS="1500")
     port = free_port()
-    server = start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
-                   env, tmp_path / "daphne.log")
+    server = start(
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchvideo.asgi:application"],
+        env,
+        tmp_path / "daphne.log",
+    )
     worker = None
     try:
         wait_for_port(port)

@@ -26,10 +26,20 @@ def shared_database_url() -> str:
 
 
 def manage(*args: str, tmp_path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": shared_database_url(),
-           "MEDIA_ROOT": str(tmp_path / "media"), "WORK_ROOT": str(tmp_path / "work")}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "DATABASE_URL": shared_database_url(),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "WORK_ROOT": str(tmp_path / "work"),
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.processes

@@ -11,8 +11,8 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 
 from jobs import services, storyboard
-from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
+from jobs.render import loop as renders
 from media_engine import ffmpeg
 from tests.factories import make_account, make_language, make_preset_job, make_voice
 
@@ -83,8 +83,9 @@ def test_rerender_reuses_everything_unchanged(job, monkeypatch):
     first = render(job)
     assert first.status == ExecutionStatus.SUCCESS, first.detail
     calls = []
-    monkeypatch.setattr("media_engine.tts.EspeakBackend.synthesize_sentence",
-                        lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(
+        "media_engine.tts.EspeakBackend.synthesize_sentence", lambda *args, **kwargs: calls.append(args)
+    )
     second = render(job)
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     assert {step["status"] for step in second.steps.values()} == {"reused"}
@@ -100,13 +101,21 @@ def test_picture_change_reruns_composition_only(job, monkeypatch):
     split.selected = key
     split.save()
     synthesized = []
-    monkeypatch.setattr("media_engine.tts.EspeakBackend.synthesize_sentence",
-                        lambda *args, **kwargs: synthesized.append(args))
+    monkeypatch.setattr(
+        "media_engine.tts.EspeakBackend.synthesize_sentence", lambda *args, **kwargs: synthesized.append(args)
+    )
     second = render(job)
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     statuses = {name: step["status"] for name, step in second.steps.items()}
-    assert statuses == {"narration": "reused", "subtitles": "reused", "segments": "reused",
-                        "pictures": "done", "animation": "reused", "compose": "done", "cover": "done"}
+    assert statuses == {
+        "narration": "reused",
+        "subtitles": "reused",
+        "segments": "reused",
+        "pictures": "done",
+        "animation": "reused",
+        "compose": "done",
+        "cover": "done",
+    }
     assert synthesized == []
     assert second.results["narration"] == first.results["narration"]
     assert second.results["video"] != first.results["video"]
@@ -141,8 +150,22 @@ def test_karaoke_with_a_voice_without_word_times_says_so_and_keeps_sentence_timi
 def test_real_clips_fill_their_share_of_segments(job, tmp_path):
     for number, colour in enumerate(["red", "blue", "green"]):
         path = tmp_path / f"clip{number}.mp4"
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                        f"color=c={colour}:s=320x180:r=30:d=1", "-pix_fmt", "yuv420p", str(path)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"color=c={colour}:s=320x180:r=30:d=1",
+                "-pix_fmt",
+                "yuv420p",
+                str(path),
+            ],
+            check=True,
+        )
         services.clip_import(path=path, tags="nature")
     job.extra = {"real_clip_ratio": 0.5, "segment_target_ms": 500}
     job.content = "一。二。三。四。五。六。"
@@ -173,7 +196,9 @@ def test_content_without_speakable_text_fails_clearly(job, content):
 
 
 def test_unknown_tts_platform_fails_naming_it(job):
-    language = make_language(code="zh-YY", platform="telepathy")  # the voice speaks it: only the platform is unknown
+    language = make_language(
+        code="zh-YY", platform="telepathy"
+    )  # the voice speaks it: only the platform is unknown
     job.language = language
     job.save()
     execution = render(job)
@@ -211,14 +236,31 @@ def test_vertical_job_renders_vertical(job):
     job.save()
     execution = render(job)
     assert execution.status == ExecutionStatus.SUCCESS, execution.detail
-    video = next(s for s in ffmpeg.probe(stored_path(execution.results["video"]))["streams"]
-                 if s["codec_type"] == "video")
+    video = next(
+        s
+        for s in ffmpeg.probe(stored_path(execution.results["video"]))["streams"]
+        if s["codec_type"] == "video"
+    )
     assert (video["width"], video["height"]) == (768, 1360)
 
 
 def test_import_clips_command(tmp_path, capsys):
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=s=320x180:r=25:d=2", "-pix_fmt", "yuv420p", str(tmp_path / "a.mp4")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=320x180:r=25:d=2",
+            "-pix_fmt",
+            "yuv420p",
+            str(tmp_path / "a.mp4"),
+        ],
+        check=True,
+    )
     (tmp_path / "b.mp4").write_bytes(b"broken")
     call_command("import_clips", str(tmp_path), "--tags", "Sea, Landscape", "--licence", "CC0")
     out = capsys.readouterr()
@@ -268,8 +310,12 @@ def test_regenerate_pictures_gives_the_segment_a_new_picture_and_keeps_uploads(j
 def _mean_volume_db(video: Path, band_hz: int | None = None) -> float:
     """Mean audio level, or the level in a narrow band around `band_hz`."""
     chain = f"bandpass=f={band_hz}:width_type=h:w=30,volumedetect" if band_hz else "volumedetect"
-    result = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(video), "-map", "0:a", "-af", chain,
-                             "-f", "null", "-"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-i", str(video), "-map", "0:a", "-af", chain, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(re.search(r"mean_volume: (-?[\d.]+) dB", result.stderr).group(1))
 
 
@@ -277,8 +323,10 @@ def test_music_comes_from_storage_and_a_missing_file_fails_naming_it(job, tmp_pa
     first = render(job)
     assert first.status == ExecutionStatus.SUCCESS, first.detail
     tone = tmp_path / "tone.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "aevalsrc=sin(440*2*PI*t):d=3",
-                    "-ac", "2", str(tone)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "aevalsrc=sin(440*2*PI*t):d=3", "-ac", "2", str(tone)],
+        check=True,
+    )
     job.extra = {"music": default_storage.save("music/tone.wav", ContentFile(tone.read_bytes()))}
     job.save()
 

@@ -16,9 +16,8 @@ from PIL import Image
 
 from accounts.brand import Brand
 from jobs import services
-from jobs.render import loop
-from jobs.render import steps
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
+from jobs.render import loop, steps
 from media_engine import ffmpeg
 from media_engine.compose import extract_frame
 from tests.admin.conftest import client_for as admin_client_for
@@ -94,8 +93,12 @@ def test_h2v_shows_horizontal_pictures_in_a_vertical_frame(orientation, tmp_path
 def test_renditions_and_plain_videos_are_stored_linked_and_downloadable(tmp_path):
     operator = make_operator()
     job = make_preset_job(title="两种画幅", owner=operator)
-    job.account.extra = {**job.account.extra, "renditions": ["16:9", "9:16"], "keep_plain_video": True,
-                         "logo_corner": "top-left"}
+    job.account.extra = {
+        **job.account.extra,
+        "renditions": ["16:9", "9:16"],
+        "keep_plain_video": True,
+        "logo_corner": "top-left",
+    }
     job.account.save()
     give_logo(job, tmp_path)
     execution = run(job)
@@ -109,11 +112,14 @@ def test_renditions_and_plain_videos_are_stored_linked_and_downloadable(tmp_path
         assert abs(ffmpeg.duration(stored(results[name])) - narration_s) <= 0.1, name
 
     # The branded videos carry the logo (magenta) in the top-left corner; the plain ones do not.
-    for branded, plain, width, height in (("video", "video_plain", W, H),
-                                          ("video_9x16", "video_plain_9x16", H, W)):
+    for branded, plain, width, height in (
+        ("video", "video_plain", W, H),
+        ("video_9x16", "video_plain_9x16", H, W),
+    ):
         x, y, w, h = steps._subtitle_layout(job, Brand.of(job.account), width, height)[1]
-        logo_area, plain_area = (frame(results[name], 1.0, tmp_path)[y:y + h, x:x + w]
-                                 for name in (branded, plain))
+        logo_area, plain_area = (
+            frame(results[name], 1.0, tmp_path)[y : y + h, x : x + w] for name in (branded, plain)
+        )
         red, green, blue = logo_area[h // 2, w // 2]
         assert red > 180 and blue > 180 and green < 90
         assert np.abs(logo_area - plain_area).mean() > 40
@@ -141,7 +147,10 @@ def test_the_jobs_text_lines_are_drawn_for_the_whole_video(tmp_path):
     job.save()
     texts = run(job)
     for at_s in (0.2, ffmpeg.duration(stored(texts.results["video"])) - 0.2):
-        with_texts, without = frame(texts.results["video"], at_s, tmp_path), frame(plain.results["video"], at_s, tmp_path)
+        with_texts, without = (
+            frame(texts.results["video"], at_s, tmp_path),
+            frame(plain.results["video"], at_s, tmp_path),
+        )
         rows = np.flatnonzero(np.abs(with_texts - without).max(axis=(1, 2)) > 60)
         assert rows.min() < H * 0.2  # index and title at the top
         assert H * 0.6 < rows.max() < H * 0.9  # the description above the subtitles, at the bottom
@@ -152,9 +161,25 @@ def presenter_server():
     """A presenter service answering a 4 s green clip with a red figure in the middle."""
     clip = Path(default_storage.path("presenter-fixture.mp4"))
     clip.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"color=c=0x00FF00:s={W}x{H}:r=30:d=8,drawbox=x=130:y=40:w=60:h=100:color=red:t=fill",
-                    "-pix_fmt", "yuv420p", "-crf", "10", str(clip)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=0x00FF00:s={W}x{H}:r=30:d=8,drawbox=x=130:y=40:w=60:h=100:color=red:t=fill",
+            "-pix_fmt",
+            "yuv420p",
+            "-crf",
+            "10",
+            str(clip),
+        ],
+        check=True,
+    )
 
     class Presenter(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - the http.server API
@@ -176,7 +201,9 @@ def presenter_server():
     server.server_close()
 
 
-def test_the_presenter_by_default_stands_full_screen_keyed_over_the_video(presenter_server, settings, tmp_path):
+def test_the_presenter_by_default_stands_full_screen_keyed_over_the_video(
+    presenter_server, settings, tmp_path
+):
     """The seed's defaults: fullscreen, the first and last 120 s (all of a short video), keyed on green."""
     settings.PRESENTER_URL = presenter_server
     job = make_preset_job(title="数字人", extra={"enable_digital_human": True})
@@ -191,23 +218,31 @@ def test_the_presenter_by_default_stands_full_screen_keyed_over_the_video(presen
 def test_pip_presenter_honours_corner_scale_and_times(presenter_server, settings, tmp_path):
     settings.PRESENTER_URL = presenter_server
     job = make_preset_job(title="画中画", extra={"enable_digital_human": True})
-    job.account.extra = {**job.account.extra, "human_insertion_mode": "pip",
-                         "human_config": {"start_s": 1, "end_s": 0, "corner": "top-left", "scale": 0.5,
-                                          "chroma_key": None}}
+    job.account.extra = {
+        **job.account.extra,
+        "human_insertion_mode": "pip",
+        "human_config": {"start_s": 1, "end_s": 0, "corner": "top-left", "scale": 0.5, "chroma_key": None},
+    }
     job.account.save()
     execution = run(job)
-    early, late = frame(execution.results["video"], 0.5, tmp_path), frame(execution.results["video"], 1.8, tmp_path)
+    early, late = (
+        frame(execution.results["video"], 0.5, tmp_path),
+        frame(execution.results["video"], 1.8, tmp_path),
+    )
     margin = round(W * 0.03)  # presenter.CORNER_MARGIN
-    pip = early[margin:margin + H // 2, margin:margin + W // 2]  # 160x88 in the top-left corner
+    pip = early[margin : margin + H // 2, margin : margin + W // 2]  # 160x88 in the top-left corner
     assert key_green(pip) > 0.5  # not keyed: its green background shows
-    assert key_green(early[H // 2 + 20:, W // 2 + 20:]) < 0.01  # nothing elsewhere
-    assert key_green(late[margin:margin + H // 2, margin:margin + W // 2]) < 0.01  # gone after start_s
+    assert key_green(early[H // 2 + 20 :, W // 2 + 20 :]) < 0.01  # nothing elsewhere
+    assert key_green(late[margin : margin + H // 2, margin : margin + W // 2]) < 0.01  # gone after start_s
 
 
 def test_transitions_at_subtitle_joins_reframe_a_still_between_its_sentences(settings):
     job = make_preset_job(title="转场", content="今天天气很好，阳光明媚。我们去公园散步吧，走一走。")
-    job.account.extra = {**job.account.extra, "enable_srt_concat_transition": True,
-                         "srt_concat_transition_types": ["dissolve"]}
+    job.account.extra = {
+        **job.account.extra,
+        "enable_srt_concat_transition": True,
+        "srt_concat_transition_types": ["dissolve"],
+    }
     job.account.save()
     execution = run(job)
     [split] = job.splits.all()

@@ -16,10 +16,8 @@ from django_q.models import OrmQ, Schedule
 
 from accounts.storage import storage_put
 from jobs import files, services
-from jobs.render import claims
-from jobs.render import queue
-from jobs.render import loop
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
+from jobs.render import claims, loop, queue
 from media_engine.errors import MediaError
 from media_engine.words import espeak_synthesize
 from tests.factories import make_execution, make_job, make_preset_job
@@ -95,8 +93,9 @@ def test_a_missing_file_in_the_work_folder_is_transient_and_elsewhere_permanent(
 def test_espeak_that_cannot_write_its_wav_says_so_and_is_transient(tmp_path):
     with pytest.raises(MediaError) as raised:
         espeak_synthesize("hello", voice="en", rate=170, out_path=tmp_path / "gone" / "sentence.wav")
-    assert str(raised.value) == (f"espeak-ng failed: cannot write {tmp_path / 'gone' / 'sentence.wav'}: "
-                                 "No such file or directory")
+    assert str(raised.value) == (
+        f"espeak-ng failed: cannot write {tmp_path / 'gone' / 'sentence.wav'}: No such file or directory"
+    )
     assert not raised.value.permanent
 
 
@@ -119,11 +118,16 @@ def test_every_outcome_is_one_line_on_the_worker_log(caplog, settings, monkeypat
 
     caplog.clear()
     settings.STEP_ATTEMPTS = 1
-    monkeypatch.setattr(loop, "_run_recorded", lambda *args: (_ for _ in ()).throw(ConnectionResetError("reset")))
+    monkeypatch.setattr(
+        loop, "_run_recorded", lambda *args: (_ for _ in ()).throw(ConnectionResetError("reset"))
+    )
     with caplog.at_level(logging.INFO, logger="jobs.render.loop"):
         waiting = loop.execution_run(execution=make_execution(job=make_job()))
     assert waiting.status == ExecutionStatus.PENDING
-    assert f"execution {waiting.pk} (job {waiting.job_id}) attempt 1: transient error, retry scheduled at " in caplog.text
+    assert (
+        f"execution {waiting.pk} (job {waiting.job_id}) attempt 1: transient error, retry scheduled at "
+        in caplog.text
+    )
 
 
 def test_a_chunk_already_stored_is_kept_never_replaced_or_deleted(tmp_path):

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.core.cache import caches
 
-from jobs.render import loop as renders
 from jobs import services
 from jobs.footage import stock
 from jobs.models import ExecutionStatus, StockClip
+from jobs.render import loop as renders
 from media_engine import stock as providers
 from media_engine.errors import MediaError
 from tests.factories import make_preset_job
@@ -27,8 +27,23 @@ pytestmark = pytest.mark.django_db
 
 
 def make_clip_file(path: Path, colour: str, seconds: float = 1.0) -> Path:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"color=c={colour}:s=320x180:r=30:d={seconds}", "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={colour}:s=320x180:r=30:d={seconds}",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -43,57 +58,121 @@ class FakeStock:
     url: str = ""
 
     def pexels_answer(self, query: str) -> dict:
-        return {"page": 1, "per_page": 3, "total_results": 1, "url": f"https://www.pexels.com/search/{query}/",
-                "videos": [{
-                    "id": 1000, "width": 1920, "height": 1080, "duration": 1,
+        return {
+            "page": 1,
+            "per_page": 3,
+            "total_results": 1,
+            "url": f"https://www.pexels.com/search/{query}/",
+            "videos": [
+                {
+                    "id": 1000,
+                    "width": 1920,
+                    "height": 1080,
+                    "duration": 1,
                     "url": f"https://www.pexels.com/video/{query.replace(' ', '-')}-waves-at-dusk-1000/",
                     "image": f"{self.url}/files/thumb.jpg",
                     "user": {"id": 7, "name": "Ana Costa", "url": "https://www.pexels.com/@ana"},
                     "video_files": [
-                        {"id": 1, "quality": "sd", "file_type": "video/mp4", "width": 640, "height": 360, "fps": 30,
-                         "link": f"{self.url}/files/pexels-sd.mp4"},
-                        {"id": 2, "quality": "hd", "file_type": "video/mp4", "width": 1280, "height": 720, "fps": 30,
-                         "link": f"{self.url}/files/pexels-hd.mp4"},
-                        {"id": 3, "quality": "hd", "file_type": "video/mp4", "width": 1920, "height": 1080,
-                         "fps": 30, "link": f"{self.url}/files/pexels-fhd.mp4"},
+                        {
+                            "id": 1,
+                            "quality": "sd",
+                            "file_type": "video/mp4",
+                            "width": 640,
+                            "height": 360,
+                            "fps": 30,
+                            "link": f"{self.url}/files/pexels-sd.mp4",
+                        },
+                        {
+                            "id": 2,
+                            "quality": "hd",
+                            "file_type": "video/mp4",
+                            "width": 1280,
+                            "height": 720,
+                            "fps": 30,
+                            "link": f"{self.url}/files/pexels-hd.mp4",
+                        },
+                        {
+                            "id": 3,
+                            "quality": "hd",
+                            "file_type": "video/mp4",
+                            "width": 1920,
+                            "height": 1080,
+                            "fps": 30,
+                            "link": f"{self.url}/files/pexels-fhd.mp4",
+                        },
                     ],
                     "video_pictures": [],
-                }]}
+                }
+            ],
+        }
 
     def pixabay_answer(self, query: str) -> dict:
         def size(width: int, height: int, name: str) -> dict:
-            return {"url": f"{self.url}/files/{name}", "width": width, "height": height, "size": 1000,
-                    "thumbnail": f"{self.url}/files/thumb.jpg"}
+            return {
+                "url": f"{self.url}/files/{name}",
+                "width": width,
+                "height": height,
+                "size": 1000,
+                "thumbnail": f"{self.url}/files/thumb.jpg",
+            }
 
-        return {"total": 1, "totalHits": 1, "hits": [{
-            "id": 2000, "pageURL": "https://pixabay.com/videos/mountain-snow-peak-2000/", "type": "film",
-            "tags": "mountain, snow, peak", "duration": 1,
-            "videos": {"large": size(1920, 1080, "pixabay-large.mp4"), "medium": size(1280, 720, "pixabay-medium.mp4"),
-                       "small": size(960, 540, "pixabay-small.mp4"), "tiny": size(640, 360, "pixabay-tiny.mp4")},
-            "views": 10, "downloads": 5, "likes": 1, "comments": 0, "user_id": 9, "user": "PeakFilms",
-            "userImageURL": "",
-        }]}
+        return {
+            "total": 1,
+            "totalHits": 1,
+            "hits": [
+                {
+                    "id": 2000,
+                    "pageURL": "https://pixabay.com/videos/mountain-snow-peak-2000/",
+                    "type": "film",
+                    "tags": "mountain, snow, peak",
+                    "duration": 1,
+                    "videos": {
+                        "large": size(1920, 1080, "pixabay-large.mp4"),
+                        "medium": size(1280, 720, "pixabay-medium.mp4"),
+                        "small": size(960, 540, "pixabay-small.mp4"),
+                        "tiny": size(640, 360, "pixabay-tiny.mp4"),
+                    },
+                    "views": 10,
+                    "downloads": 5,
+                    "likes": 1,
+                    "comments": 0,
+                    "user_id": 9,
+                    "user": "PeakFilms",
+                    "userImageURL": "",
+                }
+            ],
+        }
 
 
 @pytest.fixture
 def fake_stock(tmp_path, settings) -> Iterator[FakeStock]:
     fake = FakeStock()
-    for name, colour in [("pexels-sd.mp4", "blue"), ("pexels-hd.mp4", "orange"), ("pexels-fhd.mp4", "teal"),
-                         ("pixabay-medium.mp4", "white"), ("pixabay-large.mp4", "gray"),
-                         ("pixabay-small.mp4", "silver"), ("pixabay-tiny.mp4", "black")]:
+    for name, colour in [
+        ("pexels-sd.mp4", "blue"),
+        ("pexels-hd.mp4", "orange"),
+        ("pexels-fhd.mp4", "teal"),
+        ("pixabay-medium.mp4", "white"),
+        ("pixabay-large.mp4", "gray"),
+        ("pixabay-small.mp4", "silver"),
+        ("pixabay-tiny.mp4", "black"),
+    ]:
         fake.files[name] = make_clip_file(tmp_path / name, colour).read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # the http.server API
             parsed = urlparse(self.path)
             query = {key: values[0] for key, values in parse_qs(parsed.query).items()}
-            fake.requests.append({"path": parsed.path, "query": query, "auth": self.headers.get("Authorization")})
+            fake.requests.append(
+                {"path": parsed.path, "query": query, "auth": self.headers.get("Authorization")}
+            )
             script = fake.script.get(parsed.path) or []
             if script:
                 status, delay = script.pop(0)
                 time.sleep(delay)
                 if status != 200:
-                    return self.answer(status, b'{"error": "scripted"}', {"Retry-After": "0"} if status == 429 else {})
+                    return self.answer(
+                        status, b'{"error": "scripted"}', {"Retry-After": "0"} if status == 429 else {}
+                    )
             if parsed.path == "/videos/search":
                 if self.headers.get("Authorization") != "pexels-key":
                     return self.answer(401, b'{"error": "bad key"}')
@@ -107,8 +186,13 @@ def fake_stock(tmp_path, settings) -> Iterator[FakeStock]:
                 return self.answer(200, fake.files[name], content_type="video/mp4")
             return self.answer(404, b"not found")
 
-        def answer(self, status: int, body: bytes, headers: dict | None = None,
-                   content_type: str = "application/json") -> None:
+        def answer(
+            self,
+            status: int,
+            body: bytes,
+            headers: dict | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -167,11 +251,15 @@ def test_a_job_gets_the_library_clips_that_fit_its_segments_over_random_ones(set
     settings.SEGMENT_TARGET_MS = 500
     # Plenty of clips that fit nothing, so a random pick would rarely hit the right ones.
     for number in range(6):
-        services.clip_import(path=make_clip_file(tmp_path / f"other{number}.mp4", "gray"), tags=f"城市,{number}")
+        services.clip_import(
+            path=make_clip_file(tmp_path / f"other{number}.mp4", "gray"), tags=f"城市,{number}"
+        )
     sea = services.clip_import(path=make_clip_file(tmp_path / "sea.mp4", "blue", 2.0), tags="大海,波浪")
     snow = services.clip_import(path=make_clip_file(tmp_path / "snow.mp4", "white", 2.0), tags="高山,白雪")
-    job = make_preset_job(content="大海的波浪拍打着沙滩。高山上覆盖着白雪。",
-                          extra={"real_clip_ratio": 1.0, "segment_target_ms": 500})
+    job = make_preset_job(
+        content="大海的波浪拍打着沙滩。高山上覆盖着白雪。",
+        extra={"real_clip_ratio": 1.0, "segment_target_ms": 500},
+    )
 
     execution = renders.execution_run(execution=services.execution_create(job=job))
 
@@ -192,12 +280,19 @@ def test_pexels_finds_are_downloaded_once_into_the_library_with_their_credit(fak
     assert notes == []
     [search] = searches(fake_stock, "/videos/search")
     assert search["auth"] == "pexels-key"
-    assert search["query"] == {"query": "ocean waves", "orientation": "landscape", "per_page": "3", "size": "medium"}
+    assert search["query"] == {
+        "query": "ocean waves",
+        "orientation": "landscape",
+        "per_page": "3",
+        "size": "medium",
+    }
     pexels = StockClip.objects.get(provider="pexels")
     # The smallest file at least 720 px on its short side.
     assert (pexels.width, pexels.height) == (320, 180)  # the fake serves small files under the HD names
     assert any(r["path"] == "/files/pexels-hd.mp4" for r in fake_stock.requests)
-    assert pexels.author == "Ana Costa" and pexels.licence == "Pexels License" and pexels.search == "ocean waves"
+    assert (
+        pexels.author == "Ana Costa" and pexels.licence == "Pexels License" and pexels.search == "ocean waves"
+    )
     assert pexels.page_url.startswith("https://www.pexels.com/video/") and pexels.thumbnail
     assert "ocean waves" in pexels.tag_set and pexels.sha256 and pexels.shots == [[0, 1000]]
     assert stock.clip_credit(pexels) == f"Video by Ana Costa on Pexels (Pexels License): {pexels.page_url}"
@@ -215,7 +310,9 @@ def test_pexels_finds_are_downloaded_once_into_the_library_with_their_credit(fak
 
 
 def test_the_same_file_under_another_id_is_stored_once(fake_stock):
-    first = stock.clip_from_hit(stock.provider_for("pexels").search("sea", orientation="landscape")[0], search="sea")
+    first = stock.clip_from_hit(
+        stock.provider_for("pexels").search("sea", orientation="landscape")[0], search="sea"
+    )
     hit = stock.provider_for("pexels").search("sea", orientation="landscape")[0]
     again = stock.clip_from_hit(providers.StockHit(**{**hit.__dict__, "external_id": "other"}), search="sea")
     assert again.pk == first.pk and StockClip.objects.count() == 1
@@ -228,8 +325,9 @@ def test_a_429_is_retried_after_its_retry_after(fake_stock):
     assert searches(fake_stock, "/videos/search")[-1]["query"]["orientation"] == "portrait"
 
 
-@pytest.mark.parametrize("answers", [[(500, 0.0)] * 3, [(503, 0.0)] * 3, [(200, 2.5)] * 3],
-                         ids=["500", "503", "slow"])
+@pytest.mark.parametrize(
+    "answers", [[(500, 0.0)] * 3, [(503, 0.0)] * 3, [(200, 2.5)] * 3], ids=["500", "503", "slow"]
+)
 def test_a_failing_provider_is_skipped_and_said_the_rest_goes_on(fake_stock, answers):
     fake_stock.script["/videos/search"] = list(answers)
     job = make_preset_job(content="大海的波浪。", extra={"real_clip_ratio": 1.0})
@@ -280,8 +378,12 @@ def test_candidates_show_in_the_storyboard_and_a_chosen_clip_renders_with_its_cr
 
     settings.SEGMENT_TARGET_MS = 500
     operator = make_operator()
-    job = make_preset_job(owner=operator, content="大海的波浪拍打着沙滩。", description="A day at the sea.",
-                          extra={"real_clip_ratio": 1.0, "segment_target_ms": 500})
+    job = make_preset_job(
+        owner=operator,
+        content="大海的波浪拍打着沙滩。",
+        description="A day at the sea.",
+        extra={"real_clip_ratio": 1.0, "segment_target_ms": 500},
+    )
     first = renders.execution_run(execution=services.execution_create(job=job))
     assert first.status == ExecutionStatus.SUCCESS, first.detail
     [split] = job.splits.all()
@@ -296,9 +398,14 @@ def test_candidates_show_in_the_storyboard_and_a_chosen_clip_renders_with_its_cr
     assert page.count('<img src="/files/') >= 2  # the thumbnails, signed
 
     # The operator picks the Pixabay clip instead; the render shows it, the description credits it.
-    response = client.post(reverse("admin:jobs_job_storyboard", args=[job.pk]),
-                           {f"text-{split.pk}": split.text, f"prompt-{split.pk}": split.prompt,
-                            f"clip-{split.pk}": str(pixabay.pk)})
+    response = client.post(
+        reverse("admin:jobs_job_storyboard", args=[job.pk]),
+        {
+            f"text-{split.pk}": split.text,
+            f"prompt-{split.pk}": split.prompt,
+            f"clip-{split.pk}": str(pixabay.pk),
+        },
+    )
     assert response.status_code in (200, 302)
     split.refresh_from_db()
     assert split.clip_id == pixabay.pk
@@ -306,5 +413,7 @@ def test_candidates_show_in_the_storyboard_and_a_chosen_clip_renders_with_its_cr
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     assert second.steps["compose"]["status"] == "done"  # composed again, with the chosen clip
     description = publish_options_check(job=job, options=PublishOptions())["description"]
-    assert description == ("A day at the sea.\n\nCredits:\nVideo by PeakFilms on Pixabay (Pixabay Content License): "
-                           "https://pixabay.com/videos/mountain-snow-peak-2000/")
+    assert description == (
+        "A day at the sea.\n\nCredits:\nVideo by PeakFilms on Pixabay (Pixabay Content License): "
+        "https://pixabay.com/videos/mountain-snow-peak-2000/"
+    )

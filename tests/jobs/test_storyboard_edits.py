@@ -19,9 +19,9 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from jobs.render import loop as renders
 from jobs import services, storyboard
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
+from jobs.render import loop as renders
 from tests.factories import make_preset_job, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -66,18 +66,53 @@ def png(colour: tuple[int, int, int]) -> SimpleUploadedFile:
 
 def solid_clip(path: Path, colour: tuple[int, int, int]) -> Path:
     hex_colour = "0x{:02x}{:02x}{:02x}".format(*colour)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-                    f"color=c={hex_colour}:s=320x180:r=30:d=4", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-                    str(path)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={hex_colour}:s=320x180:r=30:d=4",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
     return path
 
 
 def centre_colour(video_key: str, at_ms: int) -> tuple[float, float, float]:
     """Mean colour of the middle quarter of the frame shown at `at_ms` (clear of subtitles and logo)."""
     result = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{at_ms / 1000:.3f}", "-i", default_storage.path(video_key),
-         "-frames:v", "1", "-vf", "crop=iw/4:ih/4", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        check=True, capture_output=True, timeout=60,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-ss",
+            f"{at_ms / 1000:.3f}",
+            "-i",
+            default_storage.path(video_key),
+            "-frames:v",
+            "1",
+            "-vf",
+            "crop=iw/4:ih/4",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     pixels = np.frombuffer(result.stdout, dtype=np.uint8).reshape(-1, 3)
     return tuple(float(value) for value in pixels.mean(axis=0))
@@ -108,7 +143,8 @@ def assert_choices_survive(made: Storyboard, execution: JobExecution, survivors:
         assert row.prompt == choice.prompt
         assert shows(video, row, choice.colour), (
             f"segment {row.index + 1} ({row.text}) should show {choice.colour}, shows "
-            f"{centre_colour(video, (row.start_ms + row.end_ms) // 2)}")
+            f"{centre_colour(video, (row.start_ms + row.end_ms) // 2)}"
+        )
 
 
 def assert_tiles_the_narration(job: Job, execution: JobExecution) -> None:
@@ -147,8 +183,14 @@ def made(settings, tmp_path) -> Storyboard:
             storyboard.split_use_clip(split_row=row, clip=clip, user=owner)
             clip_id = clip.pk
         storyboard.split_update(split_row=row, prompt=f"{row.prompt}, in {colour}")  # the operator's own
-        choices.append(Choice(upload=row.selected, clip_id=clip_id, prompt=row.prompt,
-                              colour=CLIP_COLOUR if clip_id else colour))
+        choices.append(
+            Choice(
+                upload=row.selected,
+                clip_id=clip_id,
+                prompt=row.prompt,
+                colour=CLIP_COLOUR if clip_id else colour,
+            )
+        )
     client = APIClient()
     client.force_authenticate(owner)
     return Storyboard(job=job, client=client, choices=choices)
@@ -174,8 +216,9 @@ def test_a_typo_fix_in_the_job_content_keeps_every_segment_and_its_choices(made)
 
 
 def test_a_typo_fix_through_the_segment_keeps_every_segment_and_its_choices(made):
-    response = made.client.patch(f"/api/v1/jobs/{made.job.pk}/splits/0/", {"text": "今天天气真好。"},
-                                 format="json")
+    response = made.client.patch(
+        f"/api/v1/jobs/{made.job.pk}/splits/0/", {"text": "今天天气真好。"}, format="json"
+    )
     assert response.status_code == 200, response.data
 
     execution = render(made.job)
@@ -185,17 +228,24 @@ def test_a_typo_fix_through_the_segment_keeps_every_segment_and_its_choices(made
 
 
 def test_an_edited_prompt_and_clip_survive_a_typo_fix_in_their_own_segment(made):
-    response = made.client.patch(f"/api/v1/jobs/{made.job.pk}/splits/1/", {"prompt": "a yellow field"},
-                                 format="json")
+    response = made.client.patch(
+        f"/api/v1/jobs/{made.job.pk}/splits/1/", {"prompt": "a yellow field"}, format="json"
+    )
     assert response.status_code == 200, response.data
     patch_job(made, content=SENTENCES[0] + "我们去公园走走吧。" + SENTENCES[2] + SENTENCES[3])
 
     execution = render(made.job)
 
     edited = made.choices[1]
-    assert_choices_survive(made, execution, [made.choices[0], Choice(edited.upload, edited.clip_id,
-                                                                     "a yellow field", edited.colour),
-                                             made.choices[2]])
+    assert_choices_survive(
+        made,
+        execution,
+        [
+            made.choices[0],
+            Choice(edited.upload, edited.clip_id, "a yellow field", edited.colour),
+            made.choices[2],
+        ],
+    )
 
 
 def test_a_prompt_never_edited_follows_a_typo_fix_in_the_job_content(made):
@@ -213,15 +263,17 @@ def test_a_prompt_never_edited_follows_a_typo_fix_in_the_job_content(made):
 
 
 def test_a_prompt_edit_keeps_every_other_segment(made):
-    response = made.client.patch(f"/api/v1/jobs/{made.job.pk}/splits/0/", {"prompt": "a red sky"},
-                                 format="json")
+    response = made.client.patch(
+        f"/api/v1/jobs/{made.job.pk}/splits/0/", {"prompt": "a red sky"}, format="json"
+    )
     assert response.status_code == 200, response.data
 
     execution = render(made.job)
 
     first = made.choices[0]
-    assert_choices_survive(made, execution, [Choice(first.upload, None, "a red sky", first.colour),
-                                             *made.choices[1:]])
+    assert_choices_survive(
+        made, execution, [Choice(first.upload, None, "a red sky", first.colour), *made.choices[1:]]
+    )
 
 
 def test_a_faster_voice_keeps_the_segments_and_only_moves_their_times(made):
@@ -263,7 +315,10 @@ def test_splitting_a_segment_keeps_its_choices_on_the_first_part_and_every_other
 def test_merging_two_segments_keeps_the_first_ones_choice_and_every_other_segment(made):
     response = made.client.post(f"/api/v1/jobs/{made.job.pk}/splits/0/merge/", format="json")
     assert response.status_code == 200, response.data
-    assert [row["text"] for row in response.data] == [SENTENCES[0] + SENTENCES[1], SENTENCES[2] + SENTENCES[3]]
+    assert [row["text"] for row in response.data] == [
+        SENTENCES[0] + SENTENCES[1],
+        SENTENCES[2] + SENTENCES[3],
+    ]
 
     execution = render(made.job)
 
@@ -294,7 +349,11 @@ def test_a_sentence_added_between_segments_becomes_a_new_segment_and_every_segme
 
     assert_choices_survive(made, execution, made.choices)
     assert [row.sentences for row in rows(made.job)] == [
-        [SENTENCES[0]], ["下午没有风。"], [SENTENCES[1]], [SENTENCES[2], SENTENCES[3]]]
+        [SENTENCES[0]],
+        ["下午没有风。"],
+        [SENTENCES[1]],
+        [SENTENCES[2], SENTENCES[3]],
+    ]
     assert_tiles_the_narration(made.job, execution)
 
 

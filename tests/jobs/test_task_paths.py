@@ -34,8 +34,9 @@ def test_every_schedule_and_task_path_names_a_function_in_jobs_tasks(db):
 @pytest.mark.django_db(transaction=True)
 def test_schedules_and_queued_tasks_stored_before_the_move_are_pointed_at_jobs_tasks():
     migrate(BEFORE)
-    old_schedule = Schedule.objects.create(name="an operator's own", func="jobs.maintenance.task_cleanup_storage",
-                                           schedule_type=Schedule.HOURLY)
+    old_schedule = Schedule.objects.create(
+        name="an operator's own", func="jobs.maintenance.task_cleanup_storage", schedule_type=Schedule.HOURLY
+    )
     task_id = async_task("jobs.tasks.task_reset_stuck", broker=get_broker())
     queued = OrmQ.objects.get()
     task = SignedPackage.loads(queued.payload)

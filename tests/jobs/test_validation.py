@@ -81,7 +81,9 @@ def test_content_with_nothing_speakable_is_refused_at_creation_and_import_not_at
     from jobs.exports import importing
     from tests.api.conftest import client_for
 
-    response = client_for(user).post("/api/v1/jobs/", {"title": "t", "content": "。。。！！！……"}, format="json")
+    response = client_for(user).post(
+        "/api/v1/jobs/", {"title": "t", "content": "。。。！！！……"}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["content"] == [NOTHING_TO_NARRATE]
     payload = '[{"title": "t", "content": "?!…"}]'.encode()
@@ -147,4 +149,6 @@ def test_validation_benchmark_prints_the_checks_and_the_batch_last():
     call_command("benchmark", "validation", stdout=out)
 
     last = out.getvalue().strip().splitlines()[-1]
-    assert last.startswith("content check of 10000 characters: prose ") and "a batch of 100 hostile rows" in last
+    assert (
+        last.startswith("content check of 10000 characters: prose ") and "a batch of 100 hostile rows" in last
+    )

@@ -45,8 +45,12 @@ def other_worker(work_root: Path, execution_id: int) -> subprocess.Popen:
             print(folder, flush=True)
             time.sleep(600)
     """)
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).resolve().parents[2])
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert Path(process.stdout.readline().strip()).is_dir()
     return process
 
@@ -109,7 +113,8 @@ def test_prune_keeps_an_empty_attempt_folder_of_a_live_process_however_old(setti
 
 
 def test_prune_keeps_the_folder_of_another_live_worker_and_removes_it_once_that_worker_is_killed(
-    settings, tmp_path,
+    settings,
+    tmp_path,
 ):
     settings.WORK_ROOT = tmp_path
     worker = other_worker(tmp_path, 11)

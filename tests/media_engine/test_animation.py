@@ -40,11 +40,20 @@ def test_clip_size_keeps_the_pictures_shape_within_the_longest_side() -> None:
     assert animation.clip_size(320, 176, max_side=768) == (320, 192)  # the pipeline wants multiples of 32
 
 
-def test_a_moving_clip_starts_from_the_picture_and_lasts_the_segment(ltx_dir: Path, picture: Path,
-                                                                    tmp_path: Path) -> None:
+def test_a_moving_clip_starts_from_the_picture_and_lasts_the_segment(
+    ltx_dir: Path, picture: Path, tmp_path: Path
+) -> None:
     fractions: list[float] = []
-    clip = animation.animate(picture, "a red house on the hill", model_dir=ltx_dir, duration_ms=600,
-                             out_path=tmp_path / "clip.mp4", seed=3, on_progress=fractions.append, **TINY)
+    clip = animation.animate(
+        picture,
+        "a red house on the hill",
+        model_dir=ltx_dir,
+        duration_ms=600,
+        out_path=tmp_path / "clip.mp4",
+        seed=3,
+        on_progress=fractions.append,
+        **TINY,
+    )
     info = ffmpeg.probe(clip)
     [video] = [stream for stream in info["streams"] if stream["codec_type"] == "video"]
     assert (video["codec_name"], video["width"], video["height"]) == ("h264", 64, 32)
@@ -53,21 +62,38 @@ def test_a_moving_clip_starts_from_the_picture_and_lasts_the_segment(ltx_dir: Pa
     assert not list(tmp_path.glob("*.part*")) and not list(tmp_path.glob("*-frames"))
     # An existing clip is kept (a rerun after a crash makes only what is missing).
     mtime = clip.stat().st_mtime_ns
-    animation.animate(picture, "another prompt", model_dir=ltx_dir, duration_ms=600, out_path=clip, seed=3, **TINY)
+    animation.animate(
+        picture, "another prompt", model_dir=ltx_dir, duration_ms=600, out_path=clip, seed=3, **TINY
+    )
     assert clip.stat().st_mtime_ns == mtime
 
 
 def test_cancelling_stops_inside_the_denoising_loop(ltx_dir: Path, picture: Path, tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
-        animation.animate(picture, "a cat", model_dir=ltx_dir, duration_ms=600, out_path=tmp_path / "c.mp4",
-                          seed=1, cancel=lambda: True, **TINY)
+        animation.animate(
+            picture,
+            "a cat",
+            model_dir=ltx_dir,
+            duration_ms=600,
+            out_path=tmp_path / "c.mp4",
+            seed=1,
+            cancel=lambda: True,
+            **TINY,
+        )
     assert not (tmp_path / "c.mp4").exists()
 
 
 def test_a_folder_without_a_model_is_refused_clearly(picture: Path, tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="image-to-video model not found"):
-        animation.animate(picture, "a cat", model_dir=tmp_path / "nothing", duration_ms=600,
-                          out_path=tmp_path / "c.mp4", seed=1, **TINY)
+        animation.animate(
+            picture,
+            "a cat",
+            model_dir=tmp_path / "nothing",
+            duration_ms=600,
+            out_path=tmp_path / "c.mp4",
+            seed=1,
+            **TINY,
+        )
 
 
 def test_benchmark_refuses_clearly_without_a_gpu() -> None:
@@ -85,8 +111,13 @@ def test_benchmark_timing_runs_from_random_embeddings_without_a_text_encoder(ltx
     from diffusers import LTXImageToVideoPipeline
 
     full = animation.load_pipeline(ltx_dir, device="cpu")
-    bare = LTXImageToVideoPipeline(scheduler=full.scheduler, vae=full.vae, transformer=full.transformer,
-                                   text_encoder=None, tokenizer=None)
+    bare = LTXImageToVideoPipeline(
+        scheduler=full.scheduler,
+        vae=full.vae,
+        transformer=full.transformer,
+        text_encoder=None,
+        tokenizer=None,
+    )
     [line] = i2v_benchmark.time_clips(bare, device="cpu", steps=2, width=64, height=32, frames=9, fps=24)
     figures = dict(part.split("=") for part in line.split())
     assert float(figures["s_per_clip"]) > 0 and figures["frames"] == "9" and figures["size"] == "64x32"
@@ -105,6 +136,8 @@ def test_importing_the_animation_modules_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, media_engine.animation, jobs.benchmarks.animation; "
-            "sys.exit(1 if 'torch' in sys.modules or 'diffusers' in sys.modules else 0)")
+    code = (
+        "import sys, media_engine.animation, jobs.benchmarks.animation; "
+        "sys.exit(1 if 'torch' in sys.modules or 'diffusers' in sys.modules else 0)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -42,7 +42,7 @@ def recognise(char_times: list[tuple[str, int, int]], *, every: int, errors: dic
     script's sentences), no punctuation, and characters misheard, dropped ("") or added."""
     sentences = []
     for first in range(0, len(char_times), every):
-        chunk = char_times[first:first + every]
+        chunk = char_times[first : first + every]
         text = "".join(errors.get(first + offset, char) for offset, (char, _, _) in enumerate(chunk))
         sentences.append(TimedSentence(text, chunk[0][1], chunk[-1][2]))
     return sentences
@@ -79,8 +79,10 @@ def test_script_sentences_get_the_times_they_were_spoken_at() -> None:
 def test_token_times_make_the_alignment_exact() -> None:
     char_times, truth, duration_ms = narrate(SCRIPT_ZH, char_ms=220, pause_ms=400)
     errors = {3: "门", 20: "事", 45: "吧"}
-    heard = [TimedSentence(errors.get(index, char), start, end)
-             for index, (char, start, end) in enumerate(char_times)]
+    heard = [
+        TimedSentence(errors.get(index, char), start, end)
+        for index, (char, start, end) in enumerate(char_times)
+    ]
     assert_close(asr.align(SCRIPT_ZH, heard, duration_ms=duration_ms), truth, tolerance_ms=1)
 
 
@@ -91,8 +93,11 @@ def test_exact_when_recognised_sentences_match_the_script() -> None:
 
 
 def test_english_words_with_other_case_and_punctuation() -> None:
-    script = ["Sleep is the best medicine.", "Most adults need seven to eight hours!",
-              "Put the phone away at 10 pm."]
+    script = [
+        "Sleep is the best medicine.",
+        "Most adults need seven to eight hours!",
+        "Put the phone away at 10 pm.",
+    ]
     char_times, truth, duration_ms = narrate(script, char_ms=70, pause_ms=350)
     heard = recognise(char_times, every=17, errors={0: "S", 30: "a", 52: "x"})
     heard = [TimedSentence(sentence.text.upper(), sentence.start_ms, sentence.end_ms) for sentence in heard]
@@ -102,8 +107,10 @@ def test_english_words_with_other_case_and_punctuation() -> None:
 def test_unheard_sentence_gets_interpolated_times() -> None:
     script = ["第一句话在这里。", "这句完全没有被识别出来。", "第三句话也在这里。"]
     char_times, truth, duration_ms = narrate(script, char_ms=200, pause_ms=300)
-    heard = [TimedSentence("第一句话在这里", truth[0].start_ms, truth[0].end_ms),
-             TimedSentence("第三句话也在这里", truth[2].start_ms, truth[2].end_ms)]
+    heard = [
+        TimedSentence("第一句话在这里", truth[0].start_ms, truth[0].end_ms),
+        TimedSentence("第三句话也在这里", truth[2].start_ms, truth[2].end_ms),
+    ]
 
     aligned = asr.align(script, heard, duration_ms=duration_ms)
 
@@ -123,30 +130,49 @@ def test_recognition_longer_than_the_audio_is_clamped() -> None:
 
 
 def test_sentence_info_is_read_as_it_is() -> None:
-    result = {"text": "你好。再见。", "sentence_info": [
-        {"text": "你好。", "start": 120, "end": 800.0, "timestamp": [[120, 400], [400, 800]]},
-        {"text": "再见。", "start": 1200, "end": 1900, "timestamp": [[1200, 1500], [1500, 1900]]},
-    ]}
-    assert asr.sentences_from_result(result) == [TimedSentence("你好。", 120, 800),
-                                                 TimedSentence("再见。", 1200, 1900)]
+    result = {
+        "text": "你好。再见。",
+        "sentence_info": [
+            {"text": "你好。", "start": 120, "end": 800.0, "timestamp": [[120, 400], [400, 800]]},
+            {"text": "再见。", "start": 1200, "end": 1900, "timestamp": [[1200, 1500], [1500, 1900]]},
+        ],
+    }
+    assert asr.sentences_from_result(result) == [
+        TimedSentence("你好。", 120, 800),
+        TimedSentence("再见。", 1200, 1900),
+    ]
 
 
 def test_sentence_info_tokens_with_words() -> None:
-    result = {"text": "你好，world。", "sentence_info": [
-        {"text": "你好，world。", "start": 0, "end": 900, "timestamp": [[0, 200], [200, 400], [500, 900]]},
-        {"text": "再见。", "start": 1200, "end": 1900, "timestamp": [[1200, 1500]]},  # count mismatch
-    ]}
+    result = {
+        "text": "你好，world。",
+        "sentence_info": [
+            {
+                "text": "你好，world。",
+                "start": 0,
+                "end": 900,
+                "timestamp": [[0, 200], [200, 400], [500, 900]],
+            },
+            {"text": "再见。", "start": 1200, "end": 1900, "timestamp": [[1200, 1500]]},  # count mismatch
+        ],
+    }
     assert asr.sentences_from_result(result, words=True) == [
-        TimedSentence("你", 0, 200), TimedSentence("好", 200, 400), TimedSentence("world", 500, 900),
+        TimedSentence("你", 0, 200),
+        TimedSentence("好", 200, 400),
+        TimedSentence("world", 500, 900),
         TimedSentence("再见。", 1200, 1900),
     ]
 
 
 def test_token_timestamps_are_grouped_at_pauses_and_sentence_ends() -> None:
-    result = {"text": "今 天 好 。 我 们 走", "timestamp": [[0, 100], [100, 200], [200, 300], [300, 310],
-                                                  [400, 500], [500, 600], [1300, 1400]]}
+    result = {
+        "text": "今 天 好 。 我 们 走",
+        "timestamp": [[0, 100], [100, 200], [200, 300], [300, 310], [400, 500], [500, 600], [1300, 1400]],
+    }
     assert asr.sentences_from_result(result) == [
-        TimedSentence("今天好。", 0, 310), TimedSentence("我们", 400, 600), TimedSentence("走", 1300, 1400),
+        TimedSentence("今天好。", 0, 310),
+        TimedSentence("我们", 400, 600),
+        TimedSentence("走", 1300, 1400),
     ]
     english = {"text": "hello there friend", "timestamp": [[0, 300], [300, 600], [700, 900]]}
     assert asr.sentences_from_result(english) == [TimedSentence("hello there friend", 0, 900)]
@@ -154,6 +180,7 @@ def test_token_timestamps_are_grouped_at_pauses_and_sentence_ends() -> None:
 
 
 # --- the real FunASR path on tiny random models ----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def funasr_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -171,10 +198,24 @@ def narration(tmp_path_factory: pytest.TempPathFactory) -> Path:
     must convert it (and the random tiny model hears a dozen or more tokens in it)."""
     path = tmp_path_factory.mktemp("audio") / "narration.m4a"
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-         "-i", "aevalsrc=0.3*sin(2*PI*220*t)*gt(sin(2*PI*1.5*t)\\,0)+0.02*(random(0)-0.5):s=44100:d=3",
-         "-ac", "2", "-c:a", "aac", str(path)],
-        check=True, timeout=60,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=0.3*sin(2*PI*220*t)*gt(sin(2*PI*1.5*t)\\,0)+0.02*(random(0)-0.5):s=44100:d=3",
+            "-ac",
+            "2",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
     )
     return path
 
@@ -189,20 +230,28 @@ def test_tiny_paraformer_runs_through_automodel(funasr_dirs: dict[str, Path], na
 
 
 def test_tiny_models_with_vad_and_punctuation_give_sentence_info(
-    funasr_dirs: dict[str, Path], narration: Path,
+    funasr_dirs: dict[str, Path],
+    narration: Path,
 ) -> None:
-    sentences = asr.transcribe(narration, model_dir=funasr_dirs["model"], vad_dir=funasr_dirs["vad"],
-                               punc_dir=funasr_dirs["punc"])
+    sentences = asr.transcribe(
+        narration, model_dir=funasr_dirs["model"], vad_dir=funasr_dirs["vad"], punc_dir=funasr_dirs["punc"]
+    )
     assert sentences
-    assert all(isinstance(s.start_ms, int) and isinstance(s.end_ms, int) and "<unk>" not in s.text
-               for s in sentences)
+    assert all(
+        isinstance(s.start_ms, int) and isinstance(s.end_ms, int) and "<unk>" not in s.text for s in sentences
+    )
     assert [s.start_ms for s in sentences] == sorted(s.start_ms for s in sentences)
     # and the script can be aligned on whatever was recognised
     aligned = asr.align(SCRIPT_ZH, sentences, duration_ms=3000)
     assert_well_formed(aligned, 3000)
 
-    tokens = asr.transcribe(narration, model_dir=funasr_dirs["model"], vad_dir=funasr_dirs["vad"],
-                            punc_dir=funasr_dirs["punc"], words=True)
+    tokens = asr.transcribe(
+        narration,
+        model_dir=funasr_dirs["model"],
+        vad_dir=funasr_dirs["vad"],
+        punc_dir=funasr_dirs["punc"],
+        words=True,
+    )
     assert len(tokens) > len(sentences) > 1
     # CJK: one character each
     assert all(len(token.text) == 1 and token.start_ms < token.end_ms for token in tokens)
@@ -214,7 +263,9 @@ def test_tiny_models_with_vad_and_punctuation_give_sentence_info(
     previous_end = 0
     for word in spoken:
         assert previous_end <= word.start_ms <= word.end_ms
-        assert aligned[word.sentence].start_ms <= word.start_ms and word.end_ms <= aligned[word.sentence].end_ms
+        assert (
+            aligned[word.sentence].start_ms <= word.start_ms and word.end_ms <= aligned[word.sentence].end_ms
+        )
         previous_end = word.end_ms
 
 
@@ -234,13 +285,24 @@ def test_token_times_give_each_script_word_its_time() -> None:
 
     spoken = asr.align_words(script, heard, sentences)
 
-    assert [word.text for word in spoken] == list("今天我们来聊一聊睡眠") + ["Most", "adults", "need", "seven", "hours"]
+    assert [word.text for word in spoken] == list("今天我们来聊一聊睡眠") + [
+        "Most",
+        "adults",
+        "need",
+        "seven",
+        "hours",
+    ]
     # Every character took 100 ms: a word's time is its characters' time, the misheard one's too.
     lengths = [word.end_ms - word.start_ms for word in spoken]
     assert lengths == [100] * 10 + [400, 600, 400, 500, 500]
     assert spoken[8].start_ms == truth[0].start_ms + 800
     for word in spoken:
-        assert sentences[word.sentence].start_ms <= word.start_ms < word.end_ms <= sentences[word.sentence].end_ms
+        assert (
+            sentences[word.sentence].start_ms
+            <= word.start_ms
+            < word.end_ms
+            <= sentences[word.sentence].end_ms
+        )
 
 
 def test_sentence_times_alone_are_no_word_times() -> None:
@@ -258,7 +320,9 @@ def test_missing_model_folder_is_an_error_naming_it(tmp_path: Path, narration: P
 
 
 def test_folder_without_weights_is_refused(
-    funasr_dirs: dict[str, Path], tmp_path: Path, narration: Path,
+    funasr_dirs: dict[str, Path],
+    tmp_path: Path,
+    narration: Path,
 ) -> None:
     broken = tmp_path / "no-weights"
     broken.mkdir()

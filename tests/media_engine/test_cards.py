@@ -29,7 +29,9 @@ def test_card_is_a_png_of_the_requested_size(tmp_path):
 
 
 def test_card_is_not_blank(tmp_path):
-    card = pixels(render_card("每天喝水", width=320, height=180, palette=PALETTE, out_path=tmp_path / "c.png"))
+    card = pixels(
+        render_card("每天喝水", width=320, height=180, palette=PALETTE, out_path=tmp_path / "c.png")
+    )
     assert card.std() > 10
     # The gradient spans the palette: opposite corners differ clearly.
     assert np.abs(card[0, 0] - card[-1, -1]).sum() > 60 or np.abs(card[0, -1] - card[-1, 0]).sum() > 60
@@ -56,8 +58,9 @@ def test_same_seed_same_card_and_seeds_vary_the_gradient(tmp_path):
     a = pixels(render_card("喝水", out_path=tmp_path / "a.png", seed=1, **kwargs))
     b = pixels(render_card("喝水", out_path=tmp_path / "b.png", seed=1, **kwargs))
     assert np.array_equal(a, b)
-    others = [pixels(render_card("喝水", out_path=tmp_path / f"s{s}.png", seed=s, **kwargs))
-              for s in range(2, 6)]
+    others = [
+        pixels(render_card("喝水", out_path=tmp_path / f"s{s}.png", seed=s, **kwargs)) for s in range(2, 6)
+    ]
     assert any(not np.array_equal(a, other) for other in others)
 
 
@@ -77,7 +80,9 @@ def test_wrapping_fits_the_measured_width():
     assert all(text_font.getlength(line) <= 200 for line in lines)
     assert "".join(lines) == "每天早上喝一杯温水可以帮助身体排毒还能改善皮肤"
     # Closing punctuation never starts a line.
-    assert not any(line.startswith(("，", "。")) for line in wrap_text("一二三四五六，七八九。", text_font, 96))
+    assert not any(
+        line.startswith(("，", "。")) for line in wrap_text("一二三四五六，七八九。", text_font, 96)
+    )
 
 
 def test_bad_colour_is_an_error(tmp_path):
@@ -99,19 +104,28 @@ def test_key_phrase_of_mixed_text_never_ends_inside_a_word():
     """A headline with a CJK word in it was cut at 16 characters: "Today we talk ab"."""
     phrase = key_phrase("Today we talk about 睡眠 and why it matters so much")
     assert phrase.startswith("Today we talk about")
-    assert words_kept_whole([phrase], "Today we talk about 睡眠 and why it matters so much"[:len(phrase)])
-    assert key_phrase("今天我们聊一聊Vitamin D的好处和坏处还有很多别的事情").startswith("今天我们聊一聊Vitamin D")
+    assert words_kept_whole([phrase], "Today we talk about 睡眠 and why it matters so much"[: len(phrase)])
+    assert key_phrase("今天我们聊一聊Vitamin D的好处和坏处还有很多别的事情").startswith(
+        "今天我们聊一聊Vitamin D"
+    )
 
 
 @pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
-@pytest.mark.parametrize("text", [
-    "Understanding cardiovascular inflammation: what everybody should know",
-    "Today we talk about sleeping well, eating slowly and walking daily",
-    "每天早上喝一杯温水可以帮助身体排毒还能改善皮肤",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Understanding cardiovascular inflammation: what everybody should know",
+        "Today we talk about sleeping well, eating slowly and walking daily",
+        "每天早上喝一杯温水可以帮助身体排毒还能改善皮肤",
+    ],
+)
 def test_card_and_cover_lines_break_at_word_boundaries(text, width, height):
-    text_font, lines = fit_text(key_phrase(text), max_width=width * 0.84, max_height=height * 0.6,
-                                start_size=max(12, round(min(width, height) / 6)))
+    text_font, lines = fit_text(
+        key_phrase(text),
+        max_width=width * 0.84,
+        max_height=height * 0.6,
+        start_size=max(12, round(min(width, height) / 6)),
+    )
     assert all(text_font.getlength(line) <= width * 0.84 for line in lines)
     assert words_kept_whole(lines, key_phrase(text))
     layout = cover_layout(text, width=width, height=height)
@@ -129,10 +143,13 @@ def test_a_word_wider_than_the_line_is_the_only_thing_cut():
 
 
 @pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
-@pytest.mark.parametrize("title", [
-    "Seven habits that keep your heart healthy after sixty, explained simply by a cardiologist",
-    "每天早上一杯温水，坚持一个月以后身体会发生什么变化？医生告诉你答案",
-])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Seven habits that keep your heart healthy after sixty, explained simply by a cardiologist",
+        "每天早上一杯温水，坚持一个月以后身体会发生什么变化？医生告诉你答案",
+    ],
+)
 def test_cover_title_lines_do_not_overlap_and_stay_in_the_safe_area(tmp_path, title, width, height):
     layout = cover_layout(title, width=width, height=height)
     assert 1 <= len(layout.lines) <= (4 if height > width else 3)
@@ -147,7 +164,9 @@ def test_cover_title_lines_do_not_overlap_and_stay_in_the_safe_area(tmp_path, ti
 @pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
 def test_cover_over_a_card_shows_the_title_as_its_only_text(tmp_path, width, height):
     """The cover used to put its title over the card's own big phrase; now the card comes without it."""
-    background = render_card("", width=width, height=height, palette=PALETTE, out_path=tmp_path / "bg.png", seed=3)
+    background = render_card(
+        "", width=width, height=height, palette=PALETTE, out_path=tmp_path / "bg.png", seed=3
+    )
     title = "Seven habits that keep your heart healthy after sixty"
     cover = pixels(make_cover(background, title, tmp_path / "cover.jpg", width=width, height=height))
     card = pixels(background)
@@ -168,17 +187,22 @@ def test_cover_over_a_card_shows_the_title_as_its_only_text(tmp_path, width, hei
 ARTICLES = Path(__file__).resolve().parents[1] / "data" / "articles"
 
 
-@pytest.mark.parametrize(("text", "headline"), [
-    # The issue's cards: "WASHINGTO / N (AP) — U" and "groceries rose 0".
-    ("WASHINGTON (AP) — U.S. consumer prices rose 0.4% in December.", "WASHINGTON (AP)"),
-    ("Groceries rose 0.5 percent in a single month, the survey found.", "Groceries rose 0.5 percent"),
-    ("The U.S. economy grew.", "The U.S. economy grew"),
-    ("Federal Reserve Chair Dr. Jerome H. Powell told reporters that rates were high.",
-     "Federal Reserve Chair Dr. Jerome H. Powell"),
-    ("Rates held at 5.25% were still restrictive, she said.", "Rates held at 5.25% were still"),
-    ("La inflación subió al 2,5% en diciembre de 2023.", "La inflación subió al 2,5%"),
-    ("12月份居民消费价格同比上涨3.5%，涨幅扩大。", "12月份居民消费价格同比上涨"),
-])
+@pytest.mark.parametrize(
+    ("text", "headline"),
+    [
+        # The issue's cards: "WASHINGTO / N (AP) — U" and "groceries rose 0".
+        ("WASHINGTON (AP) — U.S. consumer prices rose 0.4% in December.", "WASHINGTON (AP)"),
+        ("Groceries rose 0.5 percent in a single month, the survey found.", "Groceries rose 0.5 percent"),
+        ("The U.S. economy grew.", "The U.S. economy grew"),
+        (
+            "Federal Reserve Chair Dr. Jerome H. Powell told reporters that rates were high.",
+            "Federal Reserve Chair Dr. Jerome H. Powell",
+        ),
+        ("Rates held at 5.25% were still restrictive, she said.", "Rates held at 5.25% were still"),
+        ("La inflación subió al 2,5% en diciembre de 2023.", "La inflación subió al 2,5%"),
+        ("12月份居民消费价格同比上涨3.5%，涨幅扩大。", "12月份居民消费价格同比上涨"),
+    ],
+)
 def test_headline_is_whole_words_of_the_segment_never_cut_at_a_period(text, headline):
     assert key_phrase(text) == headline
 
@@ -190,9 +214,13 @@ def test_cards_never_end_inside_a_word(name, width, height):
         phrase = key_phrase(sentence)
         assert phrase and sentence.replace(" ", "").startswith(phrase.replace(" ", "")[:1])
         assert phrase in sentence
-        after = sentence[sentence.index(phrase) + len(phrase):][:1]
+        after = sentence[sentence.index(phrase) + len(phrase) :][:1]
         # The headline ends where a word ends: at a space, punctuation or a CJK character.
         assert not (after.isalnum() and phrase[-1].isalnum() and after.isascii() and phrase[-1].isascii())
-        _font, lines = fit_text(phrase, max_width=width * 0.84, max_height=height * 0.6,
-                                    start_size=max(12, round(min(width, height) / 6)))
+        _font, lines = fit_text(
+            phrase,
+            max_width=width * 0.84,
+            max_height=height * 0.6,
+            start_size=max(12, round(min(width, height) / 6)),
+        )
         assert words_kept_whole(lines, phrase), lines

@@ -28,8 +28,7 @@ BOUNDS_MS = [0, 800, 1600, 2400, 3000, 4000]
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("chunk-assets")
-    files = {"narration": _tone(folder / "narration.wav", 4.0),
-             "longer": _tone(folder / "longer.wav", 4.4)}
+    files = {"narration": _tone(folder / "narration.wav", 4.0), "longer": _tone(folder / "longer.wav", 4.4)}
     colours = [(200, 60, 40), (40, 140, 200), (60, 180, 90), (180, 160, 40), (120, 60, 160), (30, 30, 30)]
     for index, colour in enumerate(colours):
         files[f"still{index}"] = _textured_still(folder / f"still{index}.png", colour)
@@ -42,20 +41,35 @@ def assets(tmp_path_factory) -> dict[str, Path]:
 
 
 def _tone(path: Path, seconds: float) -> Path:
-    ffmpeg.run(["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=24000:duration={seconds}", "-ac", "1",
-                str(path)])
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=330:sample_rate=24000:duration={seconds}",
+            "-ac",
+            "1",
+            str(path),
+        ]
+    )
     return path
 
 
 def _subtitles(path: Path, bounds: list[int]) -> Path:
     """One cue per segment, ending 100 ms before the next; one long cue with a fade spans two pieces."""
+
     def clock(ms: int) -> str:
         return f"0:00:{ms // 1000:02d}.{ms % 1000 // 10:02d}"
 
-    events = [f"Dialogue: 0,{clock(a)},{clock(b - 100)},Default,,0,0,0,,第{n}句 line {n}\n"
-              for n, (a, b) in enumerate(zip(bounds, bounds[1:]))]
-    events.append(f"Dialogue: 1,{clock(bounds[2] - 300)},{clock(bounds[3] + 300)},Top,,0,0,0,,"
-                  r"{\fad(300,300)}long cue" "\n")
+    events = [
+        f"Dialogue: 0,{clock(a)},{clock(b - 100)},Default,,0,0,0,,第{n}句 line {n}\n"
+        for n, (a, b) in enumerate(zip(bounds, bounds[1:]))
+    ]
+    events.append(
+        f"Dialogue: 1,{clock(bounds[2] - 300)},{clock(bounds[3] + 300)},Top,,0,0,0,,"
+        r"{\fad(300,300)}long cue"
+        "\n"
+    )
     path.write_text(
         f"[Script Info]\nScriptType: v4.00+\nPlayResX: {WIDTH}\nPlayResY: {HEIGHT}\n\n"
         "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
@@ -66,18 +80,32 @@ def _subtitles(path: Path, bounds: list[int]) -> Path:
         f"Style: Top,{FAMILY},22,&H0000FFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,"
         "1,2,0,8,10,10,10,1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
-        + "".join(events), encoding="utf-8")
+        + "".join(events),
+        encoding="utf-8",
+    )
     return path
 
 
-def plan_for(assets, bounds: list[int] = BOUNDS_MS, stills: tuple[int, ...] = (0, 1, 2, 3, 4),
-             **changes) -> Plan:
-    visuals = [Visual(assets[f"still{still}"], "still", a, b)
-               for still, a, b in zip(stills, bounds, bounds[1:])]
-    plan = Plan(width=WIDTH, height=HEIGHT, visuals=visuals, narration_path=assets["narration"],
-                subtitles_path=assets["subtitles"], logo_path=assets["logo"],
-                transitions=("fade",) * (len(visuals) - 1), transition_s=0.2, texts=[TextBlock("index 7")], fps=FPS, preset="ultrafast",
-                crf=20)
+def plan_for(
+    assets, bounds: list[int] = BOUNDS_MS, stills: tuple[int, ...] = (0, 1, 2, 3, 4), **changes
+) -> Plan:
+    visuals = [
+        Visual(assets[f"still{still}"], "still", a, b) for still, a, b in zip(stills, bounds, bounds[1:])
+    ]
+    plan = Plan(
+        width=WIDTH,
+        height=HEIGHT,
+        visuals=visuals,
+        narration_path=assets["narration"],
+        subtitles_path=assets["subtitles"],
+        logo_path=assets["logo"],
+        transitions=("fade",) * (len(visuals) - 1),
+        transition_s=0.2,
+        texts=[TextBlock("index 7")],
+        fps=FPS,
+        preset="ultrafast",
+        crf=20,
+    )
     return replace(plan, **changes)
 
 
@@ -123,8 +151,15 @@ def test_many_short_chunks_keep_every_frame_time_exact_to_the_end(assets, tmp_pa
     count = 100
     bounds = [round(index * 1000 / FPS) for index in range(count + 1)]
     narration = _tone(tmp_path / "short.wav", bounds[-1] / 1000)
-    plan = plan_for(assets, bounds=bounds, stills=tuple(index % 5 for index in range(count)),
-                    narration_path=narration, subtitles_path=None, texts=[], transitions=())
+    plan = plan_for(
+        assets,
+        bounds=bounds,
+        stills=tuple(index % 5 for index in range(count)),
+        narration_path=narration,
+        subtitles_path=None,
+        texts=[],
+        transitions=(),
+    )
     result = render(plan, tmp_path / "many.mp4", store=ChunkStore(tmp_path / "chunks"))
     assert len(result.chunks) == count + 1
     assert [pts for pts, _ in frame_hashes(result.path)] == list(range(count))
@@ -137,8 +172,22 @@ def _keyframe_times(video: Path) -> list[float]:
     import subprocess
 
     completed = subprocess.run(
-        [ffmpeg.FFPROBE, "-v", "error", "-select_streams", "v", "-show_entries", "packet=pts_time,flags",
-         "-of", "json", str(video)], capture_output=True, text=True, check=True)
+        [
+            ffmpeg.FFPROBE,
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "json",
+            str(video),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [float(p["pts_time"]) for p in json.loads(completed.stdout)["packets"] if "K" in p["flags"]]
 
 
@@ -178,15 +227,18 @@ def test_a_longer_sentence_moves_later_segments_in_time_and_keeps_their_chunks(a
     before = render(plan_for(assets), tmp_path / "before.mp4", store=store)
     moved = [0, 800] + [ms + 400 for ms in BOUNDS_MS[2:]]
     subtitles = _subtitles(tmp_path / "moved.ass", moved)
-    after = render(plan_for(assets, bounds=moved, narration_path=assets["longer"], subtitles_path=subtitles),
-                   tmp_path / "after.mp4", store=store)
+    after = render(
+        plan_for(assets, bounds=moved, narration_path=assets["longer"], subtitles_path=subtitles),
+        tmp_path / "after.mp4",
+        store=store,
+    )
     # Remade: segment 1's steady piece and its two transitions (its footage is longer), the audio.
     assert sorted(after.made) == sorted(set(after.made))
     assert len(after.made) == 4, after.made
     old, new = frame_hashes(before.path), frame_hashes(after.path)
     assert len(new) == len(old) + 12
     cut = round(BOUNDS_MS[2] * FPS / 1000) + 3  # after the transition out of segment 1
-    assert [md5 for _, md5 in old[cut:]] == [md5 for _, md5 in new[cut + 12:]]
+    assert [md5 for _, md5 in old[cut:]] == [md5 for _, md5 in new[cut + 12 :]]
     assert old[:20] == new[:20]
 
 
@@ -194,8 +246,10 @@ def test_a_subtitle_change_reencodes_only_the_pieces_it_shows_in(assets, tmp_pat
     store = ChunkStore(tmp_path / "chunks")
     render(plan_for(assets), tmp_path / "before.mp4", store=store)
     edited = tmp_path / "edited.ass"
-    edited.write_text(assets["subtitles"].read_text(encoding="utf-8").replace("第3句 line 3", "第3句 edited"),
-                      encoding="utf-8")
+    edited.write_text(
+        assets["subtitles"].read_text(encoding="utf-8").replace("第3句 line 3", "第3句 edited"),
+        encoding="utf-8",
+    )
     after = render(plan_for(assets, subtitles_path=edited), tmp_path / "after.mp4", store=store)
     # The cue of segment 3 (2.4-2.9 s) shows in the transition into it and its steady piece only;
     # the audio stays.
@@ -208,8 +262,10 @@ def test_chunk_names_hash_file_contents_not_paths(assets, tmp_path):
     store = ChunkStore(tmp_path / "chunks")
     render(plan_for(assets), tmp_path / "a.mp4", store=store)
     moved_file = plan_for(assets)
-    moved_file = replace(moved_file, visuals=[replace(v, path=copy) if v.path == assets["still1"] else v
-                                              for v in moved_file.visuals])
+    moved_file = replace(
+        moved_file,
+        visuals=[replace(v, path=copy) if v.path == assets["still1"] else v for v in moved_file.visuals],
+    )
     assert render(moved_file, tmp_path / "b.mp4", store=store).made == []
 
 
@@ -224,8 +280,10 @@ def test_a_shared_store_lends_chunks_to_a_host_without_them(assets, tmp_path):
                 return False
             (folder / name).write_bytes((shared / name).read_bytes())
             return True
+
         def keep(path: Path) -> None:
             (shared / path.name).write_bytes(path.read_bytes())
+
         return ChunkStore(folder, fetch=fetch, keep=keep)
 
     made = render(plan_for(assets), tmp_path / "a.mp4", store=host(tmp_path / "host-a"))
@@ -262,11 +320,14 @@ def test_a_segment_preview_is_made_of_the_full_renders_chunks(assets, tmp_path):
 
 def test_subtitle_events_are_written_relative_to_the_piece_and_keep_their_own_start(tmp_path):
     path = tmp_path / "s.ass"
-    path.write_text("[Script Info]\nPlayResX: 10\n\n[Events]\n"
-                    "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
-                    "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,one, with a comma\n"
-                    "Comment: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,not shown\n"
-                    "Dialogue: 0,0:00:05.00,0:00:06.00,Default,,0,0,0,,later\n", encoding="utf-8")
+    path.write_text(
+        "[Script Info]\nPlayResX: 10\n\n[Events]\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+        "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,one, with a comma\n"
+        "Comment: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,not shown\n"
+        "Dialogue: 0,0:00:05.00,0:00:06.00,Default,,0,0,0,,later\n",
+        encoding="utf-8",
+    )
     events = AssEvents.read(path)
     # Frames 45-60 at 30 fps: the first event began at frame 30, so the piece's frames count from 15.
     base, text = events.for_frames(45, 60, 30)
@@ -287,10 +348,23 @@ def _speechlike(path: Path, parts: list[tuple[int, float]]) -> Path:
     (something for the encoder to work at), mono 24 kHz like the narration."""
     sources, labels = [], []
     for number, (frequency, seconds) in enumerate(parts):
-        sources += ["-f", "lavfi", "-i", f"sine=frequency={frequency}:sample_rate=24000:duration={seconds}",
-                    "-f", "lavfi", "-i", f"anoisesrc=color=pink:amplitude=0.1:sample_rate=24000:duration={seconds}:seed={number}"]
+        sources += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={frequency}:sample_rate=24000:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"anoisesrc=color=pink:amplitude=0.1:sample_rate=24000:duration={seconds}:seed={number}",
+        ]
         labels.append(f"[{2 * number}:a][{2 * number + 1}:a]amix=inputs=2:normalize=0[p{number}]")
-    graph = ";".join(labels) + ";" + "".join(f"[p{n}]" for n in range(len(parts))) + f"concat=n={len(parts)}:v=0:a=1[a]"
+    graph = (
+        ";".join(labels)
+        + ";"
+        + "".join(f"[p{n}]" for n in range(len(parts)))
+        + f"concat=n={len(parts)}:v=0:a=1[a]"
+    )
     ffmpeg.run([*sources, "-filter_complex", graph, "-map", "[a]", "-ac", "1", str(path)])
     return path
 
@@ -320,14 +394,14 @@ def test_audio_slices_encoded_apart_play_like_one_encode_of_the_whole_track(asse
     assert len(exact) <= len(heard) < len(exact) + audio.AAC_FRAME
 
     def error_db(samples: np.ndarray, around: list[int]) -> float:
-        error = np.concatenate([samples[at - 512:at + 512] - exact[at - 512:at + 512] for at in around])
-        signal = np.concatenate([exact[at - 512:at + 512] for at in around])
-        return float(10 * np.log10((error ** 2).sum() / (signal ** 2).sum()))
+        error = np.concatenate([samples[at - 512 : at + 512] - exact[at - 512 : at + 512] for at in around])
+        signal = np.concatenate([exact[at - 512 : at + 512] for at in around])
+        return float(10 * np.log10((error**2).sum() / (signal**2).sum()))
 
     joins = [number * 20 * audio.AAC_FRAME for number in range(1, 10)]
     everywhere = list(range(512, len(exact) - 512, 1024))
-    assert error_db(heard[:len(exact)], everywhere) < -30
-    assert error_db(heard[:len(exact)], joins) < error_db(whole[:len(exact)], joins) + 3
+    assert error_db(heard[: len(exact)], everywhere) < -30
+    assert error_db(heard[: len(exact)], joins) < error_db(whole[: len(exact)], joins) + 3
     streams = {s["codec_type"]: s for s in ffmpeg.probe(result.path)["streams"]}
     assert float(streams["audio"]["start_time"]) == float(streams["video"]["start_time"]) == 0
 
@@ -341,9 +415,16 @@ def test_a_longer_sentence_reencodes_only_the_audio_slices_from_the_edit_on(asse
     store = ChunkStore(tmp_path / "chunks")
     first = render(plan_for(assets, narration_path=before), tmp_path / "first.mp4", store=store)
     moved = [0, 800] + [ms + 400 for ms in BOUNDS_MS[2:]]
-    second = render(plan_for(assets, bounds=moved, narration_path=after,
-                             subtitles_path=_subtitles(tmp_path / "moved.ass", moved)),
-                    tmp_path / "second.mp4", store=store)
+    second = render(
+        plan_for(
+            assets,
+            bounds=moved,
+            narration_path=after,
+            subtitles_path=_subtitles(tmp_path / "moved.ass", moved),
+        ),
+        tmp_path / "second.mp4",
+        store=store,
+    )
     slices = [name for name in second.chunks if name.endswith(".aac")]
     # 1.5 s is 70 frames: slices 0-2 (frames 0-59) and their post-roll end before it.
     reused = [name for name in slices if name in second.reused]
@@ -351,4 +432,4 @@ def test_a_longer_sentence_reencodes_only_the_audio_slices_from_the_edit_on(asse
     assert len(slices) == 11
     edit = round(1.5 * audio.AUDIO_RATE)
     old, new = _samples(first.path, tmp_path / "old.f32"), _samples(second.path, tmp_path / "new.f32")
-    assert (old[:edit - 2048] == new[:edit - 2048]).all()
+    assert (old[: edit - 2048] == new[: edit - 2048]).all()

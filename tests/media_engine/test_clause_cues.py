@@ -20,8 +20,13 @@ MAX_CUE_MS = 7500
 
 def narrate(name: str, language: str, out_dir: Path) -> tts.Narration:
     text = (DATA / name).read_text(encoding="utf-8")
-    return tts.synthesize(split_sentences(text), platform="espeak", voice=VoiceSpec(name="", language=language),
-                          speed=1.0, out_dir=out_dir)
+    return tts.synthesize(
+        split_sentences(text),
+        platform="espeak",
+        voice=VoiceSpec(name="", language=language),
+        speed=1.0,
+        out_dir=out_dir,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +44,20 @@ def cues_for(narration: tts.Narration, width: int, height: int) -> tuple[list[su
     style = Brand.from_extra({}).subtitle_style(width=width, height=height)
     max_width = subtitles.safe_text_width(width, style)
     font = subtitles._font(fonts.default_font_path(), style.font_size)
-    cues = subtitles.make_cues(narration.clauses, font_path=fonts.default_font_path(), font_size=style.font_size,
-                               max_width_px=max_width)
+    cues = subtitles.make_cues(
+        narration.clauses,
+        font_path=fonts.default_font_path(),
+        font_size=style.font_size,
+        max_width_px=max_width,
+    )
     text = " ".join(clause.text for clause in narration.clauses)
     return cues, subtitles.line_width_px(text, font=font, max_width_px=max_width)
 
 
 @pytest.mark.parametrize(("width", "height"), [(1360, 768), (768, 1360)])
-def test_long_chinese_article_cues_last_about_7s_in_two_lines_of_at_most_18_characters(chinese, width, height):
+def test_long_chinese_article_cues_last_about_7s_in_two_lines_of_at_most_18_characters(
+    chinese, width, height
+):
     cues, _ = cues_for(chinese, width, height)
     durations = [cue.end_ms - cue.start_ms for cue in cues]
     assert max(durations) <= MAX_CUE_MS, durations
@@ -64,8 +75,9 @@ def test_long_chinese_article_cues_last_about_7s_in_two_lines_of_at_most_18_char
 def test_long_english_article_cues_last_about_7s_in_two_lines_of_about_42_characters(english):
     assert not is_cjk_text(english.sentences[0].text)
     cues, line_width = cues_for(english, 1360, 768)
-    font = subtitles._font(fonts.default_font_path(), Brand.from_extra({}).subtitle_style(
-        width=1360, height=768).font_size)
+    font = subtitles._font(
+        fonts.default_font_path(), Brand.from_extra({}).subtitle_style(width=1360, height=768).font_size
+    )
     assert max(cue.end_ms - cue.start_ms for cue in cues) <= MAX_CUE_MS
     assert all(1 <= len(cue.lines) <= 2 for cue in cues)
     lines = [line for cue in cues for line in cue.lines]
@@ -87,9 +99,21 @@ def test_clauses_of_one_sentence_are_closer_than_sentences(chinese):
 def test_cue_times_match_the_silences_that_silencedetect_finds_in_the_narration(chinese):
     """Each gap between two cues is a pause in the narration, found by ffmpeg in the audio itself."""
     result = subprocess.run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-i", str(chinese.path),
-         "-af", "silencedetect=noise=-50dB:d=0.08", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-hide_banner",
+            "-i",
+            str(chinese.path),
+            "-af",
+            "silencedetect=noise=-50dB:d=0.08",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     starts = [float(value) * 1000 for value in re.findall(r"silence_start: ([\d.]+)", result.stderr)]
     ends = [float(value) * 1000 for value in re.findall(r"silence_end: ([\d.]+)", result.stderr)]
@@ -98,5 +122,7 @@ def test_cue_times_match_the_silences_that_silencedetect_finds_in_the_narration(
     tolerance = tts.TRIM_PADDING_MS + 25
     cues, _ = cues_for(chinese, 1360, 768)
     for current, following in zip(cues, cues[1:]):
-        assert any(abs(start - current.end_ms) <= tolerance and abs(end - following.start_ms) <= tolerance
-                   for start, end in silences), (current, following)
+        assert any(
+            abs(start - current.end_ms) <= tolerance and abs(end - following.start_ms) <= tolerance
+            for start, end in silences
+        ), (current, following)

@@ -1,4 +1,3 @@
-
 import pytest
 
 from media_engine.clips import ClipChoice, assign_clips
@@ -17,7 +16,8 @@ def neighbours_repeat(assignment: dict[int, int]) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("segments", "ratio"), [(10, 0.3), (10, 0.0), (10, 1.0), (7, 0.5), (1, 1.0), (25, 0.2)],
+    ("segments", "ratio"),
+    [(10, 0.3), (10, 0.0), (10, 1.0), (7, 0.5), (1, 1.0), (25, 0.2)],
 )
 def test_ratio_of_segments_get_clips_each_clip_once(segments, ratio):
     assignment = assign_clips(segments, ratio=ratio, clips=LIBRARY, seed=3)

@@ -19,9 +19,9 @@ from media_engine.compose import (
     render,
     still_motion,
 )
-from media_engine.layout import TextBlock, safe_box, text_lines
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import FAMILY
+from media_engine.layout import TextBlock, safe_box, text_lines
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,44 @@ def assets(tmp_path_factory) -> dict[str, Path]:
         "logo": folder / "logo.png",
         "subtitles": folder / "subtitles.ass",
     }
-    ffmpeg.run(["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=24000:duration={NARRATION_S}",
-                "-ac", "1", str(files["narration"])])
-    ffmpeg.run(["-f", "lavfi", "-i", "sine=frequency=1500:sample_rate=44100:duration=0.7",
-                "-ac", "2", str(files["music"])])
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=24000:duration={NARRATION_S}",
+            "-ac",
+            "1",
+            str(files["narration"]),
+        ]
+    )
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1500:sample_rate=44100:duration=0.7",
+            "-ac",
+            "2",
+            str(files["music"]),
+        ]
+    )
     # A 0.5 s moving test pattern: shorter than any segment it is used for.
-    ffmpeg.run(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=0.5",
-                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(files["clip"])])
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30:duration=0.5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(files["clip"]),
+        ]
+    )
     for index, colour in enumerate([(200, 60, 40), (40, 140, 200), (60, 180, 90)]):
         files[f"still{index}"] = _textured_still(folder / f"still{index}.png", colour)
     Image.new("RGBA", (64, 32), (255, 0, 255, 255)).save(files["logo"])
@@ -88,8 +119,15 @@ def base_plan(assets, **changes) -> Plan:
         Visual(assets["still1"], "still", 700, 1400),
         Visual(assets["still2"], "still", 1400, 2000),
     ]
-    plan = Plan(width=WIDTH, height=HEIGHT, visuals=visuals, narration_path=assets["narration"],
-                transitions=("fade", "fade"), preset="ultrafast", crf=18)
+    plan = Plan(
+        width=WIDTH,
+        height=HEIGHT,
+        visuals=visuals,
+        narration_path=assets["narration"],
+        transitions=("fade", "fade"),
+        preset="ultrafast",
+        crf=18,
+    )
     if "visuals" in changes:  # a fade at every join of the given visuals, unless said otherwise
         changes.setdefault("transitions", ("fade",) * (len(changes["visuals"]) - 1))
     return replace(plan, **changes)
@@ -129,8 +167,8 @@ def ffmpeg_children() -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
         if parent == os.getpid() and name == "ffmpeg":
             found.append(int(entry.name))
     return found
@@ -162,8 +200,9 @@ def test_resolution_follows_the_orientation(assets, tmp_path, width, height):
     assert abs(ffmpeg.duration(video) - NARRATION_S) <= 0.1
 
 
-@pytest.mark.parametrize("transitions", [(), ("none", "none"), ("fade", "fade"), ("wipeleft", "fade"),
-                                         ("none", "wipeleft")])
+@pytest.mark.parametrize(
+    "transitions", [(), ("none", "none"), ("fade", "fade"), ("wipeleft", "fade"), ("none", "wipeleft")]
+)
 def test_transitions_keep_the_duration(assets, tmp_path, transitions):
     video = render(base_plan(assets, transitions=transitions), tmp_path / "out.mp4").path
     assert abs(ffmpeg.duration(video) - NARRATION_S) <= 0.1
@@ -219,7 +258,7 @@ def test_logo_lands_in_its_corner(assets, plain_video, tmp_path):
     x, y, w, h = logo_box(plan)
     assert x + w < WIDTH and y > 0 and w == round(WIDTH * plan.logo_scale / 2) * 2
     with_logo, without = frame(video, 1.0, tmp_path), frame(plain_video, 1.0, tmp_path)
-    inside = np.abs(with_logo[y:y + h, x:x + w] - without[y:y + h, x:x + w]).mean()
+    inside = np.abs(with_logo[y : y + h, x : x + w] - without[y : y + h, x : x + w]).mean()
     opposite = np.abs(with_logo[-h:, :w] - without[-h:, :w]).mean()
     assert inside > 40
     assert opposite < 8
@@ -231,7 +270,7 @@ def test_logo_lands_in_its_corner(assets, plain_video, tmp_path):
 def test_subtitles_are_burned_into_the_bottom_band(assets, plain_video, tmp_path):
     video = render(base_plan(assets, subtitles_path=assets["subtitles"]), tmp_path / "subs.mp4").path
     with_subs, without = frame(video, 1.0, tmp_path), frame(plain_video, 1.0, tmp_path)
-    bottom = np.abs(with_subs[HEIGHT - 50:] - without[HEIGHT - 50:]).mean()
+    bottom = np.abs(with_subs[HEIGHT - 50 :] - without[HEIGHT - 50 :]).mean()
     top = np.abs(with_subs[:50] - without[:50]).mean()
     assert bottom > 10
     assert top < 3
@@ -368,8 +407,14 @@ def flat_plan(assets, tmp_path, width: int, height: int, **changes) -> Plan:
     """One plain grey still that does not move (any motion of a flat picture changes no pixel)."""
     grey = tmp_path / "grey.png"
     Image.new("RGB", (width, height), (90, 90, 90)).save(grey)
-    return base_plan(assets, width=width, height=height, visuals=[Visual(grey, "still", 0, 2000)],
-                     transitions=(), **changes)
+    return base_plan(
+        assets,
+        width=width,
+        height=height,
+        visuals=[Visual(grey, "still", 0, 2000)],
+        transitions=(),
+        **changes,
+    )
 
 
 def changed_rows(picture: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -380,16 +425,24 @@ def changed_columns(picture: np.ndarray, background: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.abs(picture - background).max(axis=(0, 2)) > 40)
 
 
-SEED_TEXTS = [TextBlock("第12集", position="top"), TextBlock("老照片里的童年", position="top", large=True),
-              TextBlock("每天一个健康小知识", position="bottom")]
+SEED_TEXTS = [
+    TextBlock("第12集", position="top"),
+    TextBlock("老照片里的童年", position="top", large=True),
+    TextBlock("每天一个健康小知识", position="bottom"),
+]
 
 
 @pytest.mark.parametrize(("width", "height"), [(640, 360), (360, 640)])
 def test_index_and_title_at_the_top_description_above_the_subtitles_inside_the_safe_area(
-    assets, tmp_path, width, height,
+    assets,
+    tmp_path,
+    width,
+    height,
 ):
     subtitles_top = round(height * 0.8)
-    plain = frame(render(flat_plan(assets, tmp_path, width, height), tmp_path / "plain.mp4").path, 1.0, tmp_path)
+    plain = frame(
+        render(flat_plan(assets, tmp_path, width, height), tmp_path / "plain.mp4").path, 1.0, tmp_path
+    )
     plan = flat_plan(assets, tmp_path, width, height, texts=SEED_TEXTS, subtitles_top=subtitles_top)
     video = render(plan, tmp_path / "texts.mp4").path
     lines = text_lines(SEED_TEXTS, width=width, height=height, subtitles_top=subtitles_top)
@@ -412,15 +465,20 @@ def test_index_and_title_at_the_top_description_above_the_subtitles_inside_the_s
 
 def test_shorts_text_keeps_clear_of_the_buttons_and_the_caption_area(assets, tmp_path):
     width, height = 360, 640
-    long_desc = [TextBlock("A description long enough to need every pixel of width it can get, twice over",
-                           position="bottom")]
-    plain = frame(render(flat_plan(assets, tmp_path, width, height), tmp_path / "plain.mp4").path, 1.0, tmp_path)
+    long_desc = [
+        TextBlock(
+            "A description long enough to need every pixel of width it can get, twice over", position="bottom"
+        )
+    ]
+    plain = frame(
+        render(flat_plan(assets, tmp_path, width, height), tmp_path / "plain.mp4").path, 1.0, tmp_path
+    )
     video = render(flat_plan(assets, tmp_path, width, height, texts=long_desc), tmp_path / "desc.mp4").path
     picture = frame(video, 1.0, tmp_path)
-    buttons = picture[:, round(width * 0.85):]  # the like/comment/share column
-    caption_area = picture[round(height * 0.75):]  # channel name, description, subscribe
-    assert np.abs(buttons - plain[:, round(width * 0.85):]).max() < 40
-    assert np.abs(caption_area - plain[round(height * 0.75):]).max() < 40
+    buttons = picture[:, round(width * 0.85) :]  # the like/comment/share column
+    caption_area = picture[round(height * 0.75) :]  # channel name, description, subscribe
+    assert np.abs(buttons - plain[:, round(width * 0.85) :]).max() < 40
+    assert np.abs(caption_area - plain[round(height * 0.75) :]).max() < 40
     assert len(changed_rows(picture, plain)) > 0  # drawn, in two lines, above the caption area
 
 
@@ -436,7 +494,9 @@ def test_no_text_draws_nothing(assets, tmp_path):
 
 def test_logo_size_and_margin_follow_the_plan(assets, tmp_path):
     grey = flat_plan(assets, tmp_path, 320, 180)
-    plan = replace(grey, logo_path=assets["logo"], logo_corner="bottom-left", logo_scale=0.25, logo_margin=0.1)
+    plan = replace(
+        grey, logo_path=assets["logo"], logo_corner="bottom-left", logo_scale=0.25, logo_margin=0.1
+    )
     x, y, w, h = logo_box(plan)
     assert (x, y, w, h) == (18, 180 - 40 - 18, 80, 40)
     picture = frame(render(plan, tmp_path / "logo.mp4").path, 1.0, tmp_path)
@@ -450,7 +510,9 @@ def test_music_volume_sets_the_level_of_the_music(assets, plain_video, tmp_path)
     voice = audio_samples(plain_video, tmp_path)
     levels = []
     for volume in (0.05, 0.5):
-        video = render(base_plan(assets, music_path=assets["music"], music_volume=volume), tmp_path / f"{volume}.mp4").path
+        video = render(
+            base_plan(assets, music_path=assets["music"], music_volume=volume), tmp_path / f"{volume}.mp4"
+        ).path
         mixed = audio_samples(video, tmp_path)
         length = min(len(mixed), len(voice))
         levels.append(np.abs(mixed[:length] - voice[:length]).mean())
@@ -461,7 +523,7 @@ def x264_settings(video: Path) -> str:
     """The options x264 writes into the stream it encodes."""
     data = video.read_bytes()
     start = data.index(b"x264 - core")
-    return data[start:data.index(b"\0", start)].decode()
+    return data[start : data.index(b"\0", start)].decode()
 
 
 def test_crf_and_preset_reach_the_encoder(assets, tmp_path):
@@ -523,8 +585,9 @@ def test_progress_reaches_one(assets, tmp_path):
 
 
 def test_make_cover_is_a_jpeg_of_the_given_size_with_the_title(assets, tmp_path):
-    cover = make_cover(assets["still1"], "老照片里的童年: 回不去的夏天", tmp_path / "cover.jpg",
-                       width=360, height=640)
+    cover = make_cover(
+        assets["still1"], "老照片里的童年: 回不去的夏天", tmp_path / "cover.jpg", width=360, height=640
+    )
     with Image.open(cover) as image:
         assert image.format == "JPEG"
         assert image.size == (360, 640)
@@ -554,10 +617,35 @@ def test_a_logo_in_a_shorts_frame_keeps_clear_of_the_buttons_and_captions(assets
 def test_a_clip_plays_from_its_offset(assets, tmp_path):
     # 1 s of red, then 2 s of blue: from 1000 ms on, the segment shows blue from its first frame.
     clip = tmp_path / "red-blue.mp4"
-    ffmpeg.run(["-f", "lavfi", "-i", "color=c=red:s=320x180:r=30:d=1", "-f", "lavfi", "-i",
-                "color=c=blue:s=320x180:r=30:d=2", "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
-                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)])
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=320x180:r=30:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:s=320x180:r=30:d=2",
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ]
+    )
     from_start = render(base_plan(assets, visuals=[Visual(clip, "clip", 0, 2000)]), tmp_path / "a.mp4").path
-    offset = render(base_plan(assets, visuals=[Visual(clip, "clip", 0, 2000, offset_ms=1000)]), tmp_path / "b.mp4").path
-    red, blue = frame(from_start, 0.2, tmp_path).mean(axis=(0, 1)), frame(offset, 0.2, tmp_path).mean(axis=(0, 1))
+    offset = render(
+        base_plan(assets, visuals=[Visual(clip, "clip", 0, 2000, offset_ms=1000)]), tmp_path / "b.mp4"
+    ).path
+    red, blue = (
+        frame(from_start, 0.2, tmp_path).mean(axis=(0, 1)),
+        frame(offset, 0.2, tmp_path).mean(axis=(0, 1)),
+    )
     assert red[0] > 150 > red[2] and blue[2] > 150 > blue[0]

@@ -34,7 +34,13 @@ def pixels(path: Path) -> np.ndarray:
 
 def one_image(flux_dir: Path, out_dir: Path, **lora) -> np.ndarray:
     [[image]] = images.generate_candidates(
-        ["a red cat on the hill"], model_dir=flux_dir, candidates=1, seed=7, out_dir=out_dir, **TINY, **lora,
+        ["a red cat on the hill"],
+        model_dir=flux_dir,
+        candidates=1,
+        seed=7,
+        out_dir=out_dir,
+        **TINY,
+        **lora,
     )
     return pixels(image.path)
 
@@ -42,8 +48,13 @@ def one_image(flux_dir: Path, out_dir: Path, **lora) -> np.ndarray:
 def test_generate_candidates_writes_one_png_per_seed(flux_dir: Path, tmp_path: Path) -> None:
     progress: list[float] = []
     result = images.generate_candidates(
-        PROMPTS, model_dir=flux_dir, candidates=2, seed=100, out_dir=tmp_path,
-        on_progress=progress.append, **TINY,
+        PROMPTS,
+        model_dir=flux_dir,
+        candidates=2,
+        seed=100,
+        out_dir=tmp_path,
+        on_progress=progress.append,
+        **TINY,
     )
     assert [[image.seed for image in row] for row in result] == [[100, 101], [1100, 1101]]
     for row_index, row in enumerate(result):
@@ -58,14 +69,16 @@ def test_generate_candidates_writes_one_png_per_seed(flux_dir: Path, tmp_path: P
 
 
 def test_rerun_generates_only_missing_images(flux_dir: Path, tmp_path: Path) -> None:
-    first = images.generate_candidates(PROMPTS, model_dir=flux_dir, candidates=2, seed=5, out_dir=tmp_path,
-                                       **TINY)
+    first = images.generate_candidates(
+        PROMPTS, model_dir=flux_dir, candidates=2, seed=5, out_dir=tmp_path, **TINY
+    )
     first[1][0].path.unlink()
     kept = [image.path for row in first for image in row if image.path.exists()]
     stamps = {path: path.stat().st_mtime_ns for path in kept}
 
-    second = images.generate_candidates(PROMPTS, model_dir=flux_dir, candidates=2, seed=5, out_dir=tmp_path,
-                                        **TINY)
+    second = images.generate_candidates(
+        PROMPTS, model_dir=flux_dir, candidates=2, seed=5, out_dir=tmp_path, **TINY
+    )
 
     assert second == first
     assert first[1][0].path.exists()
@@ -73,17 +86,34 @@ def test_rerun_generates_only_missing_images(flux_dir: Path, tmp_path: Path) -> 
 
 
 def test_same_seed_reproduces_the_picture_even_in_a_batch(flux_dir: Path, tmp_path: Path) -> None:
-    alone = images.generate_candidates(["a blue sea"], model_dir=flux_dir, candidates=2, seed=3,
-                                       out_dir=tmp_path / "alone", **TINY)
-    batched = images.generate_candidates(["a blue sea"], model_dir=flux_dir, candidates=2, seed=3,
-                                         out_dir=tmp_path / "batched", batch_size=2, **TINY)
+    alone = images.generate_candidates(
+        ["a blue sea"], model_dir=flux_dir, candidates=2, seed=3, out_dir=tmp_path / "alone", **TINY
+    )
+    batched = images.generate_candidates(
+        ["a blue sea"],
+        model_dir=flux_dir,
+        candidates=2,
+        seed=3,
+        out_dir=tmp_path / "batched",
+        batch_size=2,
+        **TINY,
+    )
     for single, in_batch in zip(alone[0], batched[0], strict=True):
         assert np.abs(pixels(single.path) - pixels(in_batch.path)).max() <= 2
 
 
 def test_sides_are_rounded_to_multiples_of_16(flux_dir: Path, tmp_path: Path) -> None:
-    [[image]] = images.generate_candidates(["a dog"], model_dir=flux_dir, candidates=1, seed=1,
-                                           out_dir=tmp_path, width=41, height=30, steps=1, device="cpu")
+    [[image]] = images.generate_candidates(
+        ["a dog"],
+        model_dir=flux_dir,
+        candidates=1,
+        seed=1,
+        out_dir=tmp_path,
+        width=41,
+        height=30,
+        steps=1,
+        device="cpu",
+    )
     with Image.open(image.path) as picture:
         assert picture.size == (48, 32)
     assert images.round_side(1360) == 1360 and images.round_side(770) == 768 and images.round_side(3) == 16
@@ -94,11 +124,14 @@ def test_pipeline_is_loaded_once_per_process(flux_dir: Path) -> None:
 
 
 def test_lora_changes_the_picture_and_weight_zero_does_not(
-    flux_dir: Path, lora_dir: Path, tmp_path: Path,
+    flux_dir: Path,
+    lora_dir: Path,
+    tmp_path: Path,
 ) -> None:
     base = one_image(flux_dir, tmp_path / "base")
-    styled = one_image(flux_dir, tmp_path / "styled", lora_dir=lora_dir, lora_name="watercolor",
-                       lora_weight=100)
+    styled = one_image(
+        flux_dir, tmp_path / "styled", lora_dir=lora_dir, lora_name="watercolor", lora_weight=100
+    )
     zero = one_image(flux_dir, tmp_path / "zero", lora_dir=lora_dir, lora_name="watercolor", lora_weight=0)
     other = one_image(flux_dir, tmp_path / "other", lora_dir=lora_dir, lora_name="ink", lora_weight=100)
     back_to_base = one_image(flux_dir, tmp_path / "again")
@@ -134,27 +167,45 @@ def test_missing_model_dir_is_an_error_naming_it(tmp_path: Path) -> None:
 def test_broken_model_dir_is_an_error_naming_it(tmp_path: Path) -> None:
     broken = tmp_path / "broken-flux"
     broken.mkdir()
-    (broken / "model_index.json").write_text('{"_class_name": "FluxPipeline", "transformer": ["diffusers", '
-                                              '"FluxTransformer2DModel"]}')
+    (broken / "model_index.json").write_text(
+        '{"_class_name": "FluxPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"]}'
+    )
     with pytest.raises(MediaError, match="broken-flux"):
         images.load_pipeline(broken, device="cpu")
 
 
 def test_cancel_stops_generation_without_leaving_files(flux_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
-        images.generate_candidates(PROMPTS, model_dir=flux_dir, candidates=2, seed=1, out_dir=tmp_path,
-                                   cancel=lambda: True, **TINY)
+        images.generate_candidates(
+            PROMPTS, model_dir=flux_dir, candidates=2, seed=1, out_dir=tmp_path, cancel=lambda: True, **TINY
+        )
     assert not list(tmp_path.iterdir())
 
 
 def test_cover_image_is_one_candidate(flux_dir: Path, tmp_path: Path) -> None:
-    cover = images.cover_image("an old house in the garden", model_dir=flux_dir, width=64, height=32, seed=9,
-                               out_path=tmp_path / "cover.png", steps=2, device="cpu")
+    cover = images.cover_image(
+        "an old house in the garden",
+        model_dir=flux_dir,
+        width=64,
+        height=32,
+        seed=9,
+        out_path=tmp_path / "cover.png",
+        steps=2,
+        device="cpu",
+    )
     with Image.open(cover) as picture:
         assert picture.size == (64, 32)
-    [[same]] = images.generate_candidates(["an old house in the garden"], model_dir=flux_dir, width=64,
-                                          height=32, candidates=1, seed=9, out_dir=tmp_path / "c", steps=2,
-                                          device="cpu")
+    [[same]] = images.generate_candidates(
+        ["an old house in the garden"],
+        model_dir=flux_dir,
+        width=64,
+        height=32,
+        candidates=1,
+        seed=9,
+        out_dir=tmp_path / "c",
+        steps=2,
+        device="cpu",
+    )
     assert np.abs(pixels(cover) - pixels(same.path)).max() <= 1
 
 
@@ -173,10 +224,18 @@ def test_benchmark_timing_runs_from_random_embeddings_without_text_encoders(flux
     from diffusers import FluxPipeline
 
     full = images.load_pipeline(flux_dir, device="cpu")
-    bare = FluxPipeline(scheduler=full.scheduler, vae=full.vae, transformer=full.transformer,
-                        text_encoder=None, tokenizer=None, text_encoder_2=None, tokenizer_2=None)
-    lines = images_benchmark.time_batches(bare, device="cpu", random_embeddings=True, steps=2, width=32,
-                                          height=32, batches=(1, 2))
+    bare = FluxPipeline(
+        scheduler=full.scheduler,
+        vae=full.vae,
+        transformer=full.transformer,
+        text_encoder=None,
+        tokenizer=None,
+        text_encoder_2=None,
+        tokenizer_2=None,
+    )
+    lines = images_benchmark.time_batches(
+        bare, device="cpu", random_embeddings=True, steps=2, width=32, height=32, batches=(1, 2)
+    )
     assert [line.split()[1] for line in lines] == ["batch=1", "batch=2"]
     assert all(float(line.split()[0].removeprefix("s_per_image=")) > 0 for line in lines)
 
@@ -197,8 +256,16 @@ def test_importing_the_model_modules_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, media_engine.images, media_engine.asr; "
-            "print(sorted({'torch', 'diffusers', 'funasr'} & set(sys.modules)))")
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           cwd=Path(__file__).resolve().parents[2], timeout=60).stdout.strip()
+    code = (
+        "import sys, media_engine.images, media_engine.asr; "
+        "print(sorted({'torch', 'diffusers', 'funasr'} & set(sys.modules)))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=60,
+    ).stdout.strip()
     assert found == "[]"

@@ -6,8 +6,11 @@ import pytest
 from media_engine.cards import font
 from media_engine.layout import SHORTS, YOUTUBE, TextBlock, frame_name, safe_area, safe_box, text_lines
 
-SEED = [TextBlock("第12集", position="top"), TextBlock("老照片里的童年", position="top", large=True),
-        TextBlock("每天一个健康小知识", position="bottom")]
+SEED = [
+    TextBlock("第12集", position="top"),
+    TextBlock("老照片里的童年", position="top", large=True),
+    TextBlock("每天一个健康小知识", position="bottom"),
+]
 
 
 def test_each_frame_gets_its_platforms_safe_area():
@@ -72,9 +75,15 @@ def test_vertical_subtitles_sit_above_the_shorts_bottom_quarter_inside_its_safe_
     from media_engine.layout import safe_box
 
     for width, height in [(768, 1360), (720, 1280)]:
-        style = subtitles.subtitle_style(width=width, height=height, font_size=None, font_family="Noto Sans CJK SC",
-                                         primary_colour="#FFFFFF", background_colour="#000000",
-                                         background_opacity=0.6)
+        style = subtitles.subtitle_style(
+            width=width,
+            height=height,
+            font_size=None,
+            font_family="Noto Sans CJK SC",
+            primary_colour="#FFFFFF",
+            background_colour="#000000",
+            background_opacity=0.6,
+        )
         x, y, w, h = subtitles.subtitle_area(width, height, style)
         sx, sy, sw, sh = safe_box(width, height)
         assert y >= sy and y + h <= sy + sh, ((x, y, w, h), (sx, sy, sw, sh))

@@ -34,21 +34,47 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("presenter")
     return {
         # the rendered video: a blue frame with a moving test pattern, and narration audio
-        "video": lavfi(folder / "video.mp4", f"testsrc2=s={W}x{H}:r=25:d=2",
-                       "sine=frequency=330:sample_rate=44100:d=2", ("-c:v", "libx264", "-c:a", "aac")),
+        "video": lavfi(
+            folder / "video.mp4",
+            f"testsrc2=s={W}x{H}:r=25:d=2",
+            "sine=frequency=330:sample_rate=44100:d=2",
+            ("-c:v", "libx264", "-c:a", "aac"),
+        ),
         # the presenter: pure green background with a red "person" box in the middle
-        "presenter": lavfi(folder / "presenter.mp4",
-                           f"color=c=0x00FF00:s={W}x{H}:r=25:d=2,drawbox=x=120:y=40:w=80:h=140:color=red:t=fill",
-                           None, ("-c:v", "libx264", "-crf", "10")),
+        "presenter": lavfi(
+            folder / "presenter.mp4",
+            f"color=c=0x00FF00:s={W}x{H}:r=25:d=2,drawbox=x=120:y=40:w=80:h=140:color=red:t=fill",
+            None,
+            ("-c:v", "libx264", "-crf", "10"),
+        ),
         "narration": lavfi(folder / "narration.wav", None, "sine=frequency=220:sample_rate=16000:d=2"),
         "audio_only": lavfi(folder / "audio.m4a", None, "sine=d=2", ("-c:a", "aac")),
     }
 
 
 def frame(path: Path, at_s: float) -> np.ndarray:
-    raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-ss", f"{at_s}", "-i", str(path),
-                          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         check=True, capture_output=True, timeout=60).stdout
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-ss",
+            f"{at_s}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(H, W, 3).astype(np.int16)
 
 
@@ -57,8 +83,15 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # place_presenter takes every placement argument (the brand holds the defaults); these tests vary a few.
-ALWAYS_IN_THE_CORNER = {"start_s": 0, "end_s": 0, "corner": "bottom-right", "scale": 0.3, "chroma_key": "#00FF00",
-                        "crf": 20, "preset": "veryfast"}
+ALWAYS_IN_THE_CORNER = {
+    "start_s": 0,
+    "end_s": 0,
+    "corner": "bottom-right",
+    "scale": 0.3,
+    "chroma_key": "#00FF00",
+    "crf": 20,
+    "preset": "veryfast",
+}
 
 
 def place(video: Path, clip: Path, out: Path, **placement) -> Path:
@@ -67,15 +100,23 @@ def place(video: Path, clip: Path, out: Path, **placement) -> Path:
 
 # --- placing -----------------------------------------------------------------------------------
 
+
 def test_pip_puts_the_keyed_presenter_in_the_corner(media: dict[str, Path], tmp_path: Path) -> None:
     progress: list[float] = []
-    out = place(media["video"], media["presenter"], tmp_path / "pip.mp4", mode="pip",
-                                    corner="bottom-right", scale=0.5, on_progress=progress.append)
+    out = place(
+        media["video"],
+        media["presenter"],
+        tmp_path / "pip.mp4",
+        mode="pip",
+        corner="bottom-right",
+        scale=0.5,
+        on_progress=progress.append,
+    )
 
     assert abs(ffmpeg.duration(out) - ffmpeg.duration(media["video"])) < 0.1
     original, placed = frame(media["video"], 1.0), frame(out, 1.0)
     # pip is 160x90 at (W-10-160, H-10-90); the red box (its middle 40x70) sits at its centre
-    box = placed[H - 10 - 90 + 30:H - 10 - 30, W - 10 - 160 + 65:W - 10 - 65]
+    box = placed[H - 10 - 90 + 30 : H - 10 - 30, W - 10 - 160 + 65 : W - 10 - 65]
     assert box[..., 0].mean() > 180 and box[..., 1].mean() < 80  # red, over the test pattern
     # the keyed green around the box lets the video through; the rest of the frame is untouched
     keyed_margin = (slice(H - 10 - 90 + 5, H - 10 - 5), slice(W - 10 - 160 + 5, W - 10 - 160 + 40))
@@ -93,16 +134,30 @@ def test_pip_keeps_the_narration_audio(media: dict[str, Path], tmp_path: Path) -
 
 
 def test_pip_in_the_top_left_without_chroma_key(media: dict[str, Path], tmp_path: Path) -> None:
-    out = place(media["video"], media["presenter"], tmp_path / "tl.mp4", mode="pip",
-                                    corner="top-left", scale=0.25, chroma_key=None)
+    out = place(
+        media["video"],
+        media["presenter"],
+        tmp_path / "tl.mp4",
+        mode="pip",
+        corner="top-left",
+        scale=0.25,
+        chroma_key=None,
+    )
     placed = frame(out, 1.0)
-    corner = placed[10 + 5:10 + 40, 10 + 5:10 + 20]  # the presenter's green background, unkeyed
+    corner = placed[10 + 5 : 10 + 40, 10 + 5 : 10 + 20]  # the presenter's green background, unkeyed
     assert corner[..., 1].mean() > 200 and corner[..., 0].mean() < 60
 
 
 def test_fullscreen_at_start_and_end_only(media: dict[str, Path], tmp_path: Path) -> None:
-    out = place(media["video"], media["presenter"], tmp_path / "full.mp4",
-                                    mode="fullscreen", start_s=0.5, end_s=0.5, chroma_key=None)
+    out = place(
+        media["video"],
+        media["presenter"],
+        tmp_path / "full.mp4",
+        mode="fullscreen",
+        start_s=0.5,
+        end_s=0.5,
+        chroma_key=None,
+    )
 
     assert abs(ffmpeg.duration(out) - ffmpeg.duration(media["video"])) < 0.1
     presenter_frame = frame(media["presenter"], 0.0)
@@ -113,10 +168,10 @@ def test_fullscreen_at_start_and_end_only(media: dict[str, Path], tmp_path: Path
 
 
 def test_fullscreen_keyed_presenter_stands_in_front_of_the_video(
-    media: dict[str, Path], tmp_path: Path,
+    media: dict[str, Path],
+    tmp_path: Path,
 ) -> None:
-    out = place(media["video"], media["presenter"], tmp_path / "fullkey.mp4",
-                                    mode="fullscreen", start_s=1.0)
+    out = place(media["video"], media["presenter"], tmp_path / "fullkey.mp4", mode="fullscreen", start_s=1.0)
     first, original = frame(out, 0.0), frame(media["video"], 0.0)
     assert difference(first, original) > 5  # the red presenter is there...
     assert difference(first[:, :100], original[:, :100]) < 20  # ...and the keyed background shows the video
@@ -125,7 +180,7 @@ def test_fullscreen_keyed_presenter_stands_in_front_of_the_video(
 def test_the_brands_crf_and_preset_encode_the_result(media: dict[str, Path], tmp_path: Path) -> None:
     out = place(media["video"], media["presenter"], tmp_path / "enc.mp4", mode="pip", crf=31, preset="faster")
     data = out.read_bytes()
-    options = data[data.index(b"x264 - core"):][:2000]
+    options = data[data.index(b"x264 - core") :][:2000]
     assert b"crf=31.0" in options and b" subme=4 " in options  # faster's subme; veryfast has 2
 
 
@@ -133,16 +188,15 @@ def test_bad_arguments_are_refused(media: dict[str, Path], tmp_path: Path) -> No
     with pytest.raises(MediaError, match="mode"):
         place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="side")
     with pytest.raises(MediaError, match="corner"):
-        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip",
-                                  corner="middle")
+        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip", corner="middle")
     with pytest.raises(MediaError, match="#00FF00"):
-        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip",
-                                  chroma_key="green")
+        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip", chroma_key="green")
     with pytest.raises(MediaError, match="no video stream"):
         place(media["video"], media["audio_only"], tmp_path / "x.mp4", mode="pip")
 
 
 # --- fetching ----------------------------------------------------------------------------------
+
 
 @dataclass
 class FakeService:
@@ -185,8 +239,9 @@ def service(media: dict[str, Path]) -> Iterator[FakeService]:
 
 
 def fetch(service: FakeService, media: dict[str, Path], out: Path, **kwargs) -> Path:
-    return presenter.fetch_presenter_clip(media["narration"], url=service.url, out_path=out,
-                                          **{"timeout": 5, "backoff": 0.01, **kwargs})
+    return presenter.fetch_presenter_clip(
+        media["narration"], url=service.url, out_path=out, **{"timeout": 5, "backoff": 0.01, **kwargs}
+    )
 
 
 def test_fetch_uploads_the_narration_and_saves_the_mp4(service, media, tmp_path) -> None:

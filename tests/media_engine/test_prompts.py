@@ -13,15 +13,21 @@ from media_engine import prompts
 from media_engine.errors import MediaError
 
 TEXTS = ["清晨的公园里，老人们在打太极。", "一杯温水可以唤醒肠胃。", "晚上十点前上床睡觉。"]
-SCENES = ["Elderly people practicing tai chi in a misty park at dawn, soft golden light",
-          "A glass of warm water on a wooden kitchen table, morning sunlight",
-          "A cozy bedroom at night with a bedside lamp and a clock showing ten"]
+SCENES = [
+    "Elderly people practicing tai chi in a misty park at dawn, soft golden light",
+    "A glass of warm water on a wooden kitchen table, morning sunlight",
+    "A cozy bedroom at night with a bedside lamp and a clock showing ten",
+]
 
 
 def chat_answer(content: str) -> dict:
-    return {"id": "chatcmpl-1", "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}]}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+    }
 
 
 @dataclass
@@ -33,8 +39,15 @@ class FakeChat:
     url: str = ""
 
     def llm(self, **extra) -> dict:
-        return {"base_url": f"{self.url}/v1", "api_key": "sk-test", "model": "deepseek-v3",
-                "timeout": 2, "retries": 2, "backoff": 0.01, **extra}
+        return {
+            "base_url": f"{self.url}/v1",
+            "api_key": "sk-test",
+            "model": "deepseek-v3",
+            "timeout": 2,
+            "retries": 2,
+            "backoff": 0.01,
+            **extra,
+        }
 
 
 @pytest.fixture
@@ -71,21 +84,29 @@ def chat() -> Iterator[FakeChat]:
 
 
 def build(chat: FakeChat, **llm_extra) -> prompts.BuiltPrompts:
-    return prompts.build_prompts(TEXTS, prefix="warm watercolor, mxstyle",
-                                 image_prompt="healthy elderly life", llm=chat.llm(**llm_extra))
+    return prompts.build_prompts(
+        TEXTS,
+        prefix="warm watercolor, mxstyle",
+        image_prompt="healthy elderly life",
+        llm=chat.llm(**llm_extra),
+    )
 
 
 def assert_template_fallback(result: prompts.BuiltPrompts, reason: str) -> None:
     assert result.source == "template"
     assert reason in result.fallback_reason
-    assert result.prompts == [prompts.template_prompt(prefix="warm watercolor, mxstyle",
-                                                      image_prompt="healthy elderly life", text=text)
-                              for text in TEXTS]
+    assert result.prompts == [
+        prompts.template_prompt(
+            prefix="warm watercolor, mxstyle", image_prompt="healthy elderly life", text=text
+        )
+        for text in TEXTS
+    ]
 
 
 def test_template_joins_prefix_topic_prompt_and_text() -> None:
-    prompt = prompts.template_prompt(prefix="  watercolor,\n", image_prompt="old town  street",
-                                     text="A\tsunny day.\n")
+    prompt = prompts.template_prompt(
+        prefix="  watercolor,\n", image_prompt="old town  street", text="A\tsunny day.\n"
+    )
     assert prompt == "watercolor, old town street, A sunny day."
 
 
@@ -182,8 +203,12 @@ def test_chat_prompts_raises_media_error(chat: FakeChat) -> None:
 
 
 def test_the_same_llm_call_gives_footage_search_terms(chat: FakeChat) -> None:
-    answer = [{"prompt": scene, "search": ["Tai Chi", "park", "tai chi"]} if number == 0 else
-              {"prompt": scene, "search": []} for number, scene in enumerate(SCENES)]
+    answer = [
+        {"prompt": scene, "search": ["Tai Chi", "park", "tai chi"]}
+        if number == 0
+        else {"prompt": scene, "search": []}
+        for number, scene in enumerate(SCENES)
+    ]
     chat.answers = [(200, chat_answer(json.dumps(answer)), 0.0)]
     result = build(chat)
 
@@ -195,10 +220,16 @@ def test_the_same_llm_call_gives_footage_search_terms(chat: FakeChat) -> None:
 
 
 def test_without_a_chat_model_the_segment_text_gives_the_search_terms() -> None:
-    result = prompts.build_prompts(["The old fisherman walks along a quiet beach at sunrise."], prefix="",
-                                   image_prompt="", llm=None, language="en")
+    result = prompts.build_prompts(
+        ["The old fisherman walks along a quiet beach at sunrise."],
+        prefix="",
+        image_prompt="",
+        llm=None,
+        language="en",
+    )
     assert result.source == "template"
     assert {"sunrise", "quiet beach"} <= set(result.keywords[0])
-    chinese = prompts.build_prompts(["清晨的海边，老渔夫沿着安静的沙滩散步。"], prefix="", image_prompt="", llm=None,
-                                    language="zh-CN")
+    chinese = prompts.build_prompts(
+        ["清晨的海边，老渔夫沿着安静的沙滩散步。"], prefix="", image_prompt="", llm=None, language="zh-CN"
+    )
     assert "渔夫" in chinese.keywords[0] and "沙滩" in chinese.keywords[0]

@@ -8,16 +8,36 @@ from media_engine import scenes
 
 def make(path: Path, graph: str, *inputs: str) -> Path:
     args = [arg for source in inputs for arg in ("-f", "lavfi", "-i", source)]
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args, "-filter_complex", graph,
-                    "-map", "[v]", "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            *args,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
 def test_the_longest_shot_is_found_between_cuts(tmp_path):
     # 1 s fading in from black, a cut to 3 s of bars, a cut to 1.5 s of a fractal.
-    clip = make(tmp_path / "cuts.mp4", "[0:v]fade=in:0:15[a];[2:v]trim=duration=1.5,setpts=PTS-STARTPTS[c];"
-                                       "[a][1:v][c]concat=n=3:v=1[v]",
-                "testsrc2=s=320x180:r=30:d=1", "smptebars=s=320x180:r=30:d=3", "mandelbrot=s=320x180:r=30")
+    clip = make(
+        tmp_path / "cuts.mp4",
+        "[0:v]fade=in:0:15[a];[2:v]trim=duration=1.5,setpts=PTS-STARTPTS[c];[a][1:v][c]concat=n=3:v=1[v]",
+        "testsrc2=s=320x180:r=30:d=1",
+        "smptebars=s=320x180:r=30:d=3",
+        "mandelbrot=s=320x180:r=30",
+    )
     shots = scenes.find_shots(clip)
     assert [(round(s.start_ms, -2), round(s.end_ms, -2)) for s in shots[1:]] == [(1000, 4000), (4000, 5500)]
     assert shots[0].start_ms >= 200  # the fade-in is not part of the first shot

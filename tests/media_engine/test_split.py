@@ -91,8 +91,10 @@ def test_a_duration_shorter_than_the_sentences_is_an_error():
 
 
 def timed(texts: list[str], *, length_ms: int = 1000, pause_ms: int = 200):
-    sentences = [TimedSentence(text, n * (length_ms + pause_ms), n * (length_ms + pause_ms) + length_ms)
-                 for n, text in enumerate(texts)]
+    sentences = [
+        TimedSentence(text, n * (length_ms + pause_ms), n * (length_ms + pause_ms) + length_ms)
+        for n, text in enumerate(texts)
+    ]
     return sentences, sentences[-1].end_ms
 
 
@@ -114,29 +116,48 @@ def test_an_unchanged_script_keeps_every_segment_and_moves_only_times():
 def test_a_sentence_edited_in_place_stays_in_its_segment():
     sentences, duration = timed(["A。", "B!", "C。", "D。"])
     assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [
-        (0, ["A。"]), (1, ["B!", "C。"]), (2, ["D。"])]
+        (0, ["A。"]),
+        (1, ["B!", "C。"]),
+        (2, ["D。"]),
+    ]
 
 
 def test_a_sentence_added_inside_a_segment_joins_it_and_between_segments_makes_new_ones():
     sentences, duration = timed(["X。", "A。", "Y。", "B。", "Z。", "C。", "D。", "W。"])
     assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration, target_ms=1000), sentences) == [
-        (None, ["X。"]), (0, ["A。"]), (None, ["Y。"]), (1, ["B。", "Z。", "C。"]), (2, ["D。"]), (None, ["W。"])]
+        (None, ["X。"]),
+        (0, ["A。"]),
+        (None, ["Y。"]),
+        (1, ["B。", "Z。", "C。"]),
+        (2, ["D。"]),
+        (None, ["W。"]),
+    ]
 
 
 def test_new_sentences_between_segments_are_grouped_to_the_target():
     sentences, duration = timed(["A。", "N1。", "N2。", "N3。", "N4。", "B。", "C。", "D。"])
     segments = carry_over(PREVIOUS, sentences, duration_ms=duration, target_ms=2400)
     assert runs(segments, sentences) == [
-        (0, ["A。"]), (None, ["N1。", "N2。"]), (None, ["N3。", "N4。"]), (1, ["B。", "C。"]), (2, ["D。"])]
+        (0, ["A。"]),
+        (None, ["N1。", "N2。"]),
+        (None, ["N3。", "N4。"]),
+        (1, ["B。", "C。"]),
+        (2, ["D。"]),
+    ]
     assert_tiles(segments, duration, len(sentences))
 
 
 def test_removed_sentences_shrink_their_segment_and_an_emptied_segment_goes():
     sentences, duration = timed(["A。", "C。"])
-    assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [(0, ["A。"]), (1, ["C。"])]
+    assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [
+        (0, ["A。"]),
+        (1, ["C。"]),
+    ]
     sentences, duration = timed(["B。", "C。", "D。"])
     assert runs(carry_over(PREVIOUS, sentences, duration_ms=duration), sentences) == [
-        (1, ["B。", "C。"]), (2, ["D。"])]
+        (1, ["B。", "C。"]),
+        (2, ["D。"]),
+    ]
 
 
 def test_sentences_moved_out_of_order_become_new_segments():

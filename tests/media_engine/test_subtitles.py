@@ -1,5 +1,6 @@
 import dataclasses
 import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -32,8 +33,9 @@ def test_measuring_face_is_the_family_libass_draws():
 
 
 def cues_for(sentences, max_width_px=300, max_lines=2):
-    return make_cues(sentences, font_path=FONT_PATH, font_size=FONT_SIZE, max_width_px=max_width_px,
-                     max_lines=max_lines)
+    return make_cues(
+        sentences, font_path=FONT_PATH, font_size=FONT_SIZE, max_width_px=max_width_px, max_lines=max_lines
+    )
 
 
 def parse_srt(text: str) -> list[tuple[int, int, list[str]]]:
@@ -253,22 +255,52 @@ def test_libass_burns_the_subtitles_inside_the_safe_area_and_clear_of_the_logo(t
     logo = (width - 200, height - 170, 160, 130)  # bottom-right corner, inside the default band
     style = style_from_brand({"subtitle_background": "#578B2E"}, width=width, height=height)
     max_width = subtitles.safe_text_width(width, style, logo)
-    cues = make_cues([TimedSentence(LONG_CHINESE, 0, 2000)], font_path=FONT_PATH, font_size=style.font_size,
-                     max_width_px=max_width)
+    cues = make_cues(
+        [TimedSentence(LONG_CHINESE, 0, 2000)],
+        font_path=FONT_PATH,
+        font_size=style.font_size,
+        max_width_px=max_width,
+    )
     ass_path = tmp_path / "subtitles.ass"
     # The widest case, a full two-line box, shown for the whole clip.
-    write_ass([dataclasses.replace(cues[0], start_ms=0, end_ms=2000)], ass_path, width=width, height=height,
-              style=style, logo_box=logo)
+    write_ass(
+        [dataclasses.replace(cues[0], start_ms=0, end_ms=2000)],
+        ass_path,
+        width=width,
+        height=height,
+        style=style,
+        logo_box=logo,
+    )
     assert len(cues[0].lines) == 2
 
     video_path, frame_path = tmp_path / "burned.mp4", tmp_path / "frame.png"
-    ffmpeg.run([
-        "-f", "lavfi", "-i", f"color=black:s={width}x{height}:r=5:d=2",
-        "-filter_complex",
-        f"[0:v]ass=filename={ass_path},split=2[video][still];[still]select='eq(n,5)'[frame]",
-        "-map", "[video]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", video_path,
-        "-map", "[frame]", "-frames:v", "1", "-update", "1", frame_path,
-    ], timeout=120)
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=black:s={width}x{height}:r=5:d=2",
+            "-filter_complex",
+            f"[0:v]ass=filename={ass_path},split=2[video][still];[still]select='eq(n,5)'[frame]",
+            "-map",
+            "[video]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            video_path,
+            "-map",
+            "[frame]",
+            "-frames:v",
+            "1",
+            "-update",
+            "1",
+            frame_path,
+        ],
+        timeout=120,
+    )
     assert abs(ffmpeg.duration(video_path) - 2.0) < 0.3
 
     pixels = np.asarray(Image.open(frame_path).convert("RGB")).astype(int)
@@ -294,19 +326,44 @@ def test_vertical_cues_keep_out_of_the_shorts_button_column(tmp_path):
     width, height = 768, 1360
     style = style_from_brand({}, width=width, height=height)
     url = "Read more at https://www.example.com/health/articles/2024/why-walking-after-dinner-helps-sleep"
-    cues = make_cues([TimedSentence(url, 0, 2000)], font_path=FONT_PATH, font_size=style.font_size,
-                     max_width_px=subtitles.safe_text_width(width, style, height=height))
+    cues = make_cues(
+        [TimedSentence(url, 0, 2000)],
+        font_path=FONT_PATH,
+        font_size=style.font_size,
+        max_width_px=subtitles.safe_text_width(width, style, height=height),
+    )
     ass_path = tmp_path / "subtitles.ass"
-    write_ass([dataclasses.replace(cues[0], start_ms=0, end_ms=2000)], ass_path, width=width, height=height,
-              style=style)
+    write_ass(
+        [dataclasses.replace(cues[0], start_ms=0, end_ms=2000)],
+        ass_path,
+        width=width,
+        height=height,
+        style=style,
+    )
     frame_path = tmp_path / "frame.png"
-    ffmpeg.run(["-f", "lavfi", "-i", f"color=black:s={width}x{height}:r=5:d=1",
-                "-vf", f"ass=filename={ass_path}", "-frames:v", "1", "-update", "1", frame_path], timeout=60)
+    ffmpeg.run(
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=black:s={width}x{height}:r=5:d=1",
+            "-vf",
+            f"ass=filename={ass_path}",
+            "-frames:v",
+            "1",
+            "-update",
+            "1",
+            frame_path,
+        ],
+        timeout=60,
+    )
 
     drawn = np.asarray(Image.open(frame_path).convert("RGB")).astype(int).sum(axis=2) > 30
     _ys, xs = np.nonzero(drawn)
     left, _top, safe_width, _safe_height = layout.safe_box(width, height)
     assert len(xs) > 1000, "libass drew no subtitles"
     assert xs.min() >= left - 1 and xs.max() <= left + safe_width + 1, (xs.min(), xs.max())
-    assert subtitles.subtitle_area(width, height, style)[0] + subtitles.subtitle_area(width, height, style)[2] \
+    assert (
+        subtitles.subtitle_area(width, height, style)[0] + subtitles.subtitle_area(width, height, style)[2]
         <= left + safe_width
+    )

@@ -19,7 +19,9 @@ SHOTS = [("still", 0, 1733), ("clip", 1733, 2950), ("still", 2950, 4100)]
 
 
 def make(path: Path, *args: str) -> Path:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args, str(path)], check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args, str(path)], check=True, timeout=60
+    )
     return path
 
 
@@ -27,24 +29,49 @@ def make(path: Path, *args: str) -> Path:
 def storyboard(tmp_path) -> timeline.Storyboard:
     red = make(tmp_path / "red.png", "-f", "lavfi", "-i", "color=red:s=64x36", "-frames:v", "1")
     blue = make(tmp_path / "blue.jpg", "-f", "lavfi", "-i", "color=blue:s=64x36", "-frames:v", "1")
-    clip = make(tmp_path / "sea clip.mp4", "-f", "lavfi", "-i", "testsrc=s=64x36:r=30", "-t", "0.5",
-                "-pix_fmt", "yuv420p")
+    clip = make(
+        tmp_path / "sea clip.mp4",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=s=64x36:r=30",
+        "-t",
+        "0.5",
+        "-pix_fmt",
+        "yuv420p",
+    )
     narration = make(tmp_path / "narration.wav", "-f", "lavfi", "-i", "sine=f=440:d=4.1")
     music = make(tmp_path / "tone.mp3", "-f", "lavfi", "-i", "sine=f=220:d=1.5")
     srt = tmp_path / "subtitles.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:01,700\n今天天气很好。\n\n"
-                   "2\n00:00:01,700 --> 00:00:04,100\n我们去公园散步吧。\n\n", encoding="utf-8")
+    srt.write_text(
+        "1\n00:00:00,000 --> 00:00:01,700\n今天天气很好。\n\n"
+        "2\n00:00:01,700 --> 00:00:04,100\n我们去公园散步吧。\n\n",
+        encoding="utf-8",
+    )
     paths = {0: red, 1: clip, 2: blue}
-    shots = [timeline.Shot(path=paths[number], kind=kind, start_ms=start, end_ms=end, name=f"段 {number}")
-             for number, (kind, start, end) in enumerate(SHOTS)]
-    return timeline.Storyboard(name="12-公园/散步", width=1360, height=768, fps=FPS, shots=shots,
-                               narration_path=narration, subtitles_path=srt, music_path=music, music_volume=0.2)
+    shots = [
+        timeline.Shot(path=paths[number], kind=kind, start_ms=start, end_ms=end, name=f"段 {number}")
+        for number, (kind, start, end) in enumerate(SHOTS)
+    ]
+    return timeline.Storyboard(
+        name="12-公园/散步",
+        width=1360,
+        height=768,
+        fps=FPS,
+        shots=shots,
+        narration_path=narration,
+        subtitles_path=srt,
+        music_path=music,
+        music_volume=0.2,
+    )
 
 
 def media_path(target_url: str) -> str:
     """The path relative to the timeline's folder that a clip names: as it is, or as a relative file URL
     (FCP 7 XML)."""
-    return Path(unquote(urlsplit(target_url).path)).as_posix() if target_url.startswith("file:") else target_url
+    return (
+        Path(unquote(urlsplit(target_url).path)).as_posix() if target_url.startswith("file:") else target_url
+    )
 
 
 def read_otio(folder: Path, fmt: str) -> otio.schema.Timeline:
@@ -84,13 +111,24 @@ def test_otio_and_fcp_timelines_read_back_cut_as_the_storyboard(storyboard, tmp_
     [video] = [track for track in read.tracks if track.kind == otio.schema.TrackKind.Video]
     assert_within_a_frame(segments_on(video), storyboard)
     # The 0.5 s clip plays three times in its 1.2 s segment: 15 + 15 + 6 frames, each from its start.
-    clip_cuts = [clip for clip in video.find_clips() if media_path(clip.media_reference.target_url).endswith(".mp4")]
+    clip_cuts = [
+        clip for clip in video.find_clips() if media_path(clip.media_reference.target_url).endswith(".mp4")
+    ]
     assert [clip.duration().to_frames() for clip in clip_cuts] == [15, 15, 6]
     assert all(clip.source_range.start_time.to_frames() == 0 for clip in clip_cuts)
     audio = [track for track in read.tracks if track.kind == otio.schema.TrackKind.Audio]
-    urls = {media_path(track_clip.media_reference.target_url) for track in audio for track_clip in track.find_clips()}
+    urls = {
+        media_path(track_clip.media_reference.target_url)
+        for track in audio
+        for track_clip in track.find_clips()
+    }
     assert urls == {"media/narration.wav", "media/music.mp3"}
-    music = [clip for track in audio for clip in track.find_clips() if "music" in media_path(clip.media_reference.target_url)]
+    music = [
+        clip
+        for track in audio
+        for clip in track.find_clips()
+        if "music" in media_path(clip.media_reference.target_url)
+    ]
     # The music repeats end to end under the whole timeline, as the render loops it.
     assert music[0].range_in_parent().start_time.to_frames() == 0
     assert sum(clip.duration().to_frames() for clip in music) == video.duration().to_frames()
@@ -143,7 +181,9 @@ def test_jianying_draft_parses_with_the_storyboard_times_and_its_materials_insid
     for entry in materials.values():
         prefix, relative = entry["path"].split("/", 1)
         assert prefix == timeline.JIANYING_DRAFT_PLACEHOLDER
-        assert (folder / relative).is_file() and (folder / relative).resolve().is_relative_to(folder.resolve())
+        assert (folder / relative).is_file() and (folder / relative).resolve().is_relative_to(
+            folder.resolve()
+        )
     music = [segment for segment in tracks["Music"]["segments"]]
     assert {segment["volume"] for segment in music} == {0.2}
     texts = [json.loads(entry["content"])["text"] for entry in content["materials"]["texts"]]

@@ -40,8 +40,9 @@ def counting(monkeypatch):
 @pytest.fixture(scope="module")
 def narration(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("narration")
-    return tts.synthesize(SENTENCES, platform="espeak", voice=CHINESE, speed=1.0, out_dir=out_dir,
-                          pause_ms=250)
+    return tts.synthesize(
+        SENTENCES, platform="espeak", voice=CHINESE, speed=1.0, out_dir=out_dir, pause_ms=250
+    )
 
 
 def read_samples(path: Path) -> tuple[np.ndarray, int]:
@@ -110,11 +111,23 @@ def test_rerun_synthesizes_only_the_changed_sentence(counting, tmp_path):
 
 def test_a_second_attempt_narrates_from_the_shared_cache_into_a_folder_of_its_own(counting, tmp_path):
     cache = tmp_path / "cache" / "sentences"
-    first = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0,
-                           out_dir=tmp_path / "attempt-1", cache_dir=cache)
+    first = tts.synthesize(
+        SENTENCES,
+        platform="counting",
+        voice=CHINESE,
+        speed=1.0,
+        out_dir=tmp_path / "attempt-1",
+        cache_dir=cache,
+    )
     counting.clear()
-    again = tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0,
-                           out_dir=tmp_path / "attempt-2" / "narration", cache_dir=cache)
+    again = tts.synthesize(
+        SENTENCES,
+        platform="counting",
+        voice=CHINESE,
+        speed=1.0,
+        out_dir=tmp_path / "attempt-2" / "narration",
+        cache_dir=cache,
+    )
     assert counting == []  # every sentence came from the cache
     assert again.path == tmp_path / "attempt-2" / "narration" / "narration.wav"
     assert again.path.read_bytes() == first.path.read_bytes()
@@ -122,19 +135,24 @@ def test_a_second_attempt_narrates_from_the_shared_cache_into_a_folder_of_its_ow
 
 def _narrated_before_and_after_an_edit(sentences: list[str], tmp_path, fps: int):
     """The sentences narrated on `fps` frames, then again with the first one a sentence longer."""
-    first = tts.synthesize(sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
-                           frame_rate=fps)
+    first = tts.synthesize(
+        sentences, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path, frame_rate=fps
+    )
     edited = [sentences[0] + "今天天气很好。", *sentences[1:]]
-    changed = tts.synthesize(edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
-                             frame_rate=fps)
+    changed = tts.synthesize(
+        edited, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path, frame_rate=fps
+    )
     return first, changed
 
 
 @pytest.mark.parametrize("fps", [30, 25])
 def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by_whole_frames(
-        counting, tmp_path, fps):
-    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
-                 *SENTENCES[1:]]  # the first has several clauses
+    counting, tmp_path, fps
+):
+    sentences = [
+        "今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
+        *SENTENCES[1:],
+    ]  # the first has several clauses
     first, changed = _narrated_before_and_after_an_edit(sentences, tmp_path, fps)
 
     def frames(ms: int) -> float:
@@ -146,11 +164,15 @@ def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by
     # The pause is an even number of frames, so the cut halfway through it is on a frame too.
     for before, after in zip(first.sentences, first.sentences[1:]):
         assert round(frames(after.start_ms - before.end_ms)) % 2 == 0
-    shifts = {round(frames(new.start_ms - old.start_ms)) for old, new in zip(first.sentences[1:], changed.sentences[1:])}
+    shifts = {
+        round(frames(new.start_ms - old.start_ms))
+        for old, new in zip(first.sentences[1:], changed.sentences[1:])
+    }
     assert len(shifts) == 1 and shifts.pop() > 0
     # The later sentences keep their lengths in frames.
-    assert [round(frames(s.end_ms - s.start_ms)) for s in first.sentences[1:]] == \
-        [round(frames(s.end_ms - s.start_ms)) for s in changed.sentences[1:]]
+    assert [round(frames(s.end_ms - s.start_ms)) for s in first.sentences[1:]] == [
+        round(frames(s.end_ms - s.start_ms)) for s in changed.sentences[1:]
+    ]
     # Clause cues stay where their audio is: a sentence's first clause starts it, its last one (padded
     # to the frame) ends it, and the clauses inside are apart by the even number of frames nearest
     # to CLAUSE_PAUSE_MS.
@@ -159,7 +181,9 @@ def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by
         for sentence in narration.sentences:
             inside = [c for c in narration.clauses if sentence.start_ms <= c.start_ms < sentence.end_ms]
             assert inside[0].start_ms == sentence.start_ms and inside[-1].end_ms == sentence.end_ms
-            assert all(round(frames(b.start_ms - a.end_ms)) == clause_pause for a, b in zip(inside, inside[1:]))
+            assert all(
+                round(frames(b.start_ms - a.end_ms)) == clause_pause for a, b in zip(inside, inside[1:])
+            )
         assert len(narration.clauses) > len(narration.sentences)  # some sentence has several clauses
         # Word times move with their clause: each word lies inside its sentence's span.
         for word in narration.words:
@@ -171,13 +195,17 @@ def test_with_a_frame_rate_sentences_lie_on_frames_and_an_edit_moves_the_rest_by
 
 @pytest.mark.parametrize("fps", [30, 25])
 def test_with_a_frame_rate_every_clause_cue_lies_on_frames_so_an_edit_moves_later_cues_by_whole_frames(
-        counting, tmp_path, fps):
+    counting, tmp_path, fps
+):
     """A cue that ended between two frames was snapped to the nearest one from its centiseconds in
     the subtitles; moved by whole frames after an edit, its rounding changed and it could snap one
     frame the other way, so a later segment showed its cue a frame longer and its chunk was made
     again (and its frames differed). On frames, a cue keeps its frames wherever it moves."""
-    sentences = ["今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
-                 "晚上我们早点回家，好好休息，明天还要早起上班。", *SENTENCES[1:]]
+    sentences = [
+        "今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步，然后在湖边坐了很久。",
+        "晚上我们早点回家，好好休息，明天还要早起上班。",
+        *SENTENCES[1:],
+    ]
     first, changed = _narrated_before_and_after_an_edit(sentences, tmp_path, fps)
 
     def frames(ms: int) -> float:
@@ -206,8 +234,14 @@ def test_a_different_speed_is_synthesized_anew_and_speaks_faster(counting, tmp_p
 
 def test_progress_is_reported_after_each_sentence(tmp_path):
     fractions = []
-    tts.synthesize(SENTENCES[:2], platform="espeak", voice=CHINESE, speed=1.0, out_dir=tmp_path,
-                   on_progress=fractions.append)
+    tts.synthesize(
+        SENTENCES[:2],
+        platform="espeak",
+        voice=CHINESE,
+        speed=1.0,
+        out_dir=tmp_path,
+        on_progress=fractions.append,
+    )
     assert fractions == [0.5, 1.0]
 
 
@@ -219,8 +253,9 @@ def test_cancel_is_checked_before_each_sentence(counting, tmp_path):
         return len(checks) > 1  # let the first sentence through, stop before the second
 
     with pytest.raises(Cancelled):
-        tts.synthesize(SENTENCES, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path,
-                       cancel=cancel)
+        tts.synthesize(
+            SENTENCES, platform="counting", voice=CHINESE, speed=1.0, out_dir=tmp_path, cancel=cancel
+        )
     assert counting == SENTENCES[:1]
     assert not (tmp_path / "narration.wav").exists()
 
@@ -276,16 +311,27 @@ def test_unknown_espeak_voice_fails_with_the_espeak_message(tmp_path):
 
 @pytest.mark.parametrize(
     ("language", "espeak_voice"),
-    [("zh-CN", "cmn"), ("zh-TW", "cmn"), ("en-US", "en-us"), ("en-GB", "en-gb"), ("ja-JP", "ja"),
-     ("de-DE", "de")],
+    [
+        ("zh-CN", "cmn"),
+        ("zh-TW", "cmn"),
+        ("en-US", "en-us"),
+        ("en-GB", "en-gb"),
+        ("ja-JP", "ja"),
+        ("de-DE", "de"),
+    ],
 )
 def test_languages_map_to_espeak_voices(language, espeak_voice):
     assert EspeakBackend.voice_for(language) == espeak_voice
 
 
 def test_english_narration_works_with_the_language_default_voice(tmp_path):
-    narration = tts.synthesize(["Hello there.", "Good night."], platform="espeak",
-                               voice=VoiceSpec(name="", language="en-US"), speed=1.2, out_dir=tmp_path)
+    narration = tts.synthesize(
+        ["Hello there.", "Good night."],
+        platform="espeak",
+        voice=VoiceSpec(name="", language="en-US"),
+        speed=1.2,
+        out_dir=tmp_path,
+    )
     assert len(narration.sentences) == 2
     assert narration.duration_ms > 500
 

@@ -23,7 +23,10 @@ from media_engine.errors import MediaError
 from media_engine.tts import VoiceSpec
 
 FAST = {"timeout": 5, "retries": 3, "backoff": 0.01}
-EDGE_WORDS = [("你好", 500_000, 1_500_000), ("world", 2_500_000, 2_000_000)]  # text, offset, duration (100 ns)
+EDGE_WORDS = [
+    ("你好", 500_000, 1_500_000),
+    ("world", 2_500_000, 2_000_000),
+]  # text, offset, duration (100 ns)
 
 
 def wav_bytes(seconds: float = 0.2, rate: int = 24000) -> bytes:
@@ -106,15 +109,19 @@ def seedvc(server: ScriptedServer, **options) -> tts_http.SeedVCBackend:
 
 
 def azure(server: ScriptedServer, **options) -> tts_http.AzureBackend:
-    return tts_http.AzureBackend({"key": "secret-key", "endpoint": f"{server.url}/cognitiveservices/v1",
-                                  **FAST, **options})
+    return tts_http.AzureBackend(
+        {"key": "secret-key", "endpoint": f"{server.url}/cognitiveservices/v1", **FAST, **options}
+    )
 
 
 def multipart(received: Received) -> dict[str, bytes]:
     message = BytesParser(policy=HTTP).parsebytes(
-        f"Content-Type: {received.headers['Content-Type']}\r\n\r\n".encode() + received.body)
-    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-            for part in message.iter_parts()}
+        f"Content-Type: {received.headers['Content-Type']}\r\n\r\n".encode() + received.body
+    )
+    return {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+        for part in message.iter_parts()
+    }
 
 
 def say(backend, text: str, voice: VoiceSpec, folder: Path, speed: float = 1.0) -> None:
@@ -128,10 +135,12 @@ def assert_wav(path: Path) -> None:
 
 # --- SeedVC ----------------------------------------------------------------------------------
 
+
 def test_seedvc_posts_text_and_reference_and_writes_the_wav(server, reference, tmp_path) -> None:
     voice = VoiceSpec("grandma", "zh-CN", reference)
     seedvc(server, form={"diffusion_steps": 30}).synthesize_sentence(
-        "你好，世界", voice=voice, speed=1.2, out_path=tmp_path / "out.wav")
+        "你好，世界", voice=voice, speed=1.2, out_path=tmp_path / "out.wav"
+    )
 
     assert_wav(tmp_path / "out.wav")
     [request] = server.received
@@ -145,10 +154,14 @@ def test_seedvc_posts_text_and_reference_and_writes_the_wav(server, reference, t
 
 
 def test_seedvc_retries_a_5xx_and_then_succeeds(server, reference, tmp_path) -> None:
-    server.replies = [Reply(503, b"busy", "text/plain"), Reply(502, b"", "text/plain"),
-                      Reply(body=wav_bytes())]
-    seedvc(server).synthesize_sentence("hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0,
-                                       out_path=tmp_path / "out.wav")
+    server.replies = [
+        Reply(503, b"busy", "text/plain"),
+        Reply(502, b"", "text/plain"),
+        Reply(body=wav_bytes()),
+    ]
+    seedvc(server).synthesize_sentence(
+        "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+    )
     assert_wav(tmp_path / "out.wav")
     assert len(server.received) == 3
     assert all(multipart(request)["reference"] == reference.read_bytes() for request in server.received)
@@ -158,7 +171,8 @@ def test_persistent_5xx_is_transient_after_all_attempts(server, reference, tmp_p
     server.replies = [Reply(500, b"model crashed", "text/plain")]
     with pytest.raises(MediaError, match="after 4 attempt") as caught:
         seedvc(server, retries=4).synthesize_sentence(
-            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav")
+            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     assert not caught.value.permanent
     assert "HTTP 500" in str(caught.value) and "model crashed" in str(caught.value)
     assert len(server.received) == 4
@@ -170,7 +184,8 @@ def test_slow_server_times_out_as_a_transient_error(server, reference, tmp_path)
     started = time.monotonic()
     with pytest.raises(MediaError, match="did not answer within") as caught:
         seedvc(server, timeout=0.3, retries=2).synthesize_sentence(
-            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav")
+            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     assert not caught.value.permanent
     assert len(server.received) == 2
     assert time.monotonic() - started < 1.5
@@ -180,8 +195,9 @@ def test_reply_that_is_not_audio_is_permanent(server, reference, tmp_path) -> No
     page = b"<html><body>Welcome to nginx!</body></html>" * 3
     server.replies = [Reply(body=page, content_type="text/html")]
     with pytest.raises(MediaError, match="not audio") as caught:
-        seedvc(server).synthesize_sentence("hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0,
-                                           out_path=tmp_path / "out.wav")
+        seedvc(server).synthesize_sentence(
+            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     assert caught.value.permanent
     assert len(server.received) == 1  # no retry: the server answered, with nonsense
     assert not list(tmp_path.glob("out.wav*"))
@@ -190,44 +206,69 @@ def test_reply_that_is_not_audio_is_permanent(server, reference, tmp_path) -> No
 def test_empty_reply_is_permanent(server, reference, tmp_path) -> None:
     server.replies = [Reply(body=b"")]
     with pytest.raises(MediaError, match="no audio") as caught:
-        seedvc(server).synthesize_sentence("hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0,
-                                           out_path=tmp_path / "out.wav")
+        seedvc(server).synthesize_sentence(
+            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     assert caught.value.permanent
 
 
 def test_mp3_reply_is_converted_to_wav(server, reference, tmp_path) -> None:
     mp3 = tmp_path / "reply.mp3"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=0.5",
-                    "-c:a", "libmp3lame", str(mp3)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=0.5",
+            "-c:a",
+            "libmp3lame",
+            str(mp3),
+        ],
+        check=True,
+        timeout=60,
+    )
     server.replies = [Reply(body=mp3.read_bytes(), content_type="audio/mpeg")]
-    seedvc(server).synthesize_sentence("hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0,
-                                       out_path=tmp_path / "out.wav")
+    seedvc(server).synthesize_sentence(
+        "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+    )
     assert_wav(tmp_path / "out.wav")
 
 
 def test_seedvc_without_url_or_reference_is_refused(server, tmp_path) -> None:
     with pytest.raises(MediaError, match="URL"):
         tts_http.SeedVCBackend({}).synthesize_sentence(
-            "hi", voice=VoiceSpec("v", "en-US", tmp_path / "x.wav"), speed=1.0, out_path=tmp_path / "out.wav")
+            "hi", voice=VoiceSpec("v", "en-US", tmp_path / "x.wav"), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     with pytest.raises(MediaError, match="reference"):
-        seedvc(server).synthesize_sentence("hi", voice=VoiceSpec("v", "en-US", None), speed=1.0,
-                                           out_path=tmp_path / "out.wav")
+        seedvc(server).synthesize_sentence(
+            "hi", voice=VoiceSpec("v", "en-US", None), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     assert tts_http.SeedVCBackend.needs_reference and not server.received
 
 
 def test_unreachable_server_is_transient(reference, tmp_path) -> None:
     backend = tts_http.SeedVCBackend({"url": "http://127.0.0.1:9/tts", **FAST, "retries": 2})
     with pytest.raises(MediaError, match="cannot reach SeedVC") as caught:
-        backend.synthesize_sentence("hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0,
-                                    out_path=tmp_path / "out.wav")
+        backend.synthesize_sentence(
+            "hi", voice=VoiceSpec("v", "en-US", reference), speed=1.0, out_path=tmp_path / "out.wav"
+        )
     assert not caught.value.permanent
 
 
 # --- Azure -----------------------------------------------------------------------------------
 
+
 def test_azure_sends_ssml_with_key_voice_and_rate(server, tmp_path) -> None:
-    azure(server).synthesize_sentence("Tom & Jerry <3", voice=VoiceSpec("en-US-GuyNeural", "en-US"),
-                                      speed=1.25, out_path=tmp_path / "out.wav")
+    azure(server).synthesize_sentence(
+        "Tom & Jerry <3",
+        voice=VoiceSpec("en-US-GuyNeural", "en-US"),
+        speed=1.25,
+        out_path=tmp_path / "out.wav",
+    )
     assert_wav(tmp_path / "out.wav")
     [request] = server.received
     assert request.path == "/cognitiveservices/v1"
@@ -235,14 +276,14 @@ def test_azure_sends_ssml_with_key_voice_and_rate(server, tmp_path) -> None:
     assert request.headers["X-Microsoft-OutputFormat"] == "riff-24khz-16bit-mono-pcm"
     assert request.headers["Content-Type"] == "application/ssml+xml"
     ssml = request.body.decode()
-    assert "<voice name=\"en-US-GuyNeural\">" in ssml and "rate=\"+25%\"" in ssml
-    assert "Tom &amp; Jerry &lt;3" in ssml and "xml:lang=\"en-US\"" in ssml
+    assert '<voice name="en-US-GuyNeural">' in ssml and 'rate="+25%"' in ssml
+    assert "Tom &amp; Jerry &lt;3" in ssml and 'xml:lang="en-US"' in ssml
 
 
 def test_azure_picks_a_default_voice_for_the_language(server, tmp_path) -> None:
     say(azure(server), "你好", VoiceSpec("", "zh-CN"), tmp_path, speed=0.8)
     ssml = server.received[0].body.decode()
-    assert "zh-CN-XiaoxiaoNeural" in ssml and "rate=\"-20%\"" in ssml
+    assert "zh-CN-XiaoxiaoNeural" in ssml and 'rate="-20%"' in ssml
 
 
 def test_azure_401_is_permanent_with_a_clear_message(server, tmp_path) -> None:
@@ -270,10 +311,12 @@ def test_azure_429_then_success(server, tmp_path) -> None:
 def test_azure_needs_a_key_and_a_region_or_endpoint(tmp_path) -> None:
     with pytest.raises(MediaError, match="key"):
         tts_http.AzureBackend({"region": "eastus"}).synthesize_sentence(
-            "hi", voice=VoiceSpec("", "en-US"), speed=1.0, out_path=tmp_path / "o.wav")
+            "hi", voice=VoiceSpec("", "en-US"), speed=1.0, out_path=tmp_path / "o.wav"
+        )
     with pytest.raises(MediaError, match="region"):
         tts_http.AzureBackend({"key": "k"}).synthesize_sentence(
-            "hi", voice=VoiceSpec("", "en-US"), speed=1.0, out_path=tmp_path / "o.wav")
+            "hi", voice=VoiceSpec("", "en-US"), speed=1.0, out_path=tmp_path / "o.wav"
+        )
 
 
 def test_unknown_language_without_voice_name_is_refused() -> None:
@@ -284,11 +327,17 @@ def test_unknown_language_without_voice_name_is_refused() -> None:
 
 
 def test_speed_maps_to_prosody_rate() -> None:
-    assert [tts_http.prosody_rate(speed) for speed in (0.5, 0.8, 1.0, 1.25, 2.0)] == \
-        ["-50%", "-20%", "+0%", "+25%", "+100%"]
+    assert [tts_http.prosody_rate(speed) for speed in (0.5, 0.8, 1.0, 1.25, 2.0)] == [
+        "-50%",
+        "-20%",
+        "+0%",
+        "+25%",
+        "+100%",
+    ]
 
 
 # --- Edge ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def fake_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
@@ -298,8 +347,25 @@ def fake_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
     from edge_tts import communicate
 
     mp3 = tmp_path / "edge.mp3"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=d=0.5",
-                    "-ar", "24000", "-c:a", "libmp3lame", str(mp3)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=0.5",
+            "-ar",
+            "24000",
+            "-c:a",
+            "libmp3lame",
+            str(mp3),
+        ],
+        check=True,
+        timeout=60,
+    )
     ssml_received: list[str] = []
 
     async def speak(request: web.Request) -> web.WebSocketResponse:
@@ -309,8 +375,20 @@ def fake_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
         ssml_received.append((await socket.receive()).data)
         if '"wordBoundaryEnabled":"true"' in config:
             for text, offset, duration in EDGE_WORDS:
-                metadata = json.dumps({"Metadata": [{"Type": "WordBoundary", "Data": {
-                    "Offset": offset, "Duration": duration, "text": {"Text": text, "Length": len(text)}}}]})
+                metadata = json.dumps(
+                    {
+                        "Metadata": [
+                            {
+                                "Type": "WordBoundary",
+                                "Data": {
+                                    "Offset": offset,
+                                    "Duration": duration,
+                                    "text": {"Text": text, "Length": len(text)},
+                                },
+                            }
+                        ]
+                    }
+                )
                 await socket.send_str(f"X-RequestId:1\r\nPath:audio.metadata\r\n\r\n{metadata}")
         header = b"X-RequestId:1\r\nContent-Type:audio/mpeg\r\nPath:audio\r\n"
         await socket.send_bytes(len(header).to_bytes(2, "big") + header + mp3.read_bytes())
@@ -346,17 +424,33 @@ def test_edge_speaks_through_edge_tts_and_writes_wav(fake_edge: list[str], tmp_p
 
 def test_edge_word_boundaries_give_the_word_times(fake_edge: list[str], tmp_path: Path) -> None:
     spoken = tts_http.EdgeBackend(FAST).synthesize_sentence(
-        "你好 world", voice=VoiceSpec("", "zh-CN"), speed=1.0, out_path=tmp_path / "o.wav")
-    assert [(word.text, word.start_ms, word.end_ms) for word in spoken] == [("你好", 50, 200), ("world", 250, 450)]
+        "你好 world", voice=VoiceSpec("", "zh-CN"), speed=1.0, out_path=tmp_path / "o.wav"
+    )
+    assert [(word.text, word.start_ms, word.end_ms) for word in spoken] == [
+        ("你好", 50, 200),
+        ("world", 250, 450),
+    ]
 
 
 def test_edge_word_times_survive_the_narration_cache(fake_edge: list[str], tmp_path: Path) -> None:
     from media_engine import tts, words
 
-    narration = tts.synthesize(["你好 world"], platform="edge", voice=VoiceSpec("", "zh-CN"), speed=1.0,
-                               out_dir=tmp_path, options=FAST)
-    again = tts.synthesize(["你好 world"], platform="edge", voice=VoiceSpec("", "zh-CN"), speed=1.0,
-                           out_dir=tmp_path, options=FAST)
+    narration = tts.synthesize(
+        ["你好 world"],
+        platform="edge",
+        voice=VoiceSpec("", "zh-CN"),
+        speed=1.0,
+        out_dir=tmp_path,
+        options=FAST,
+    )
+    again = tts.synthesize(
+        ["你好 world"],
+        platform="edge",
+        voice=VoiceSpec("", "zh-CN"),
+        speed=1.0,
+        out_dir=tmp_path,
+        options=FAST,
+    )
     assert len(fake_edge) == 1  # the second narration came from the cache, words included
     assert narration.word_source == again.word_source == words.EDGE_SOURCE
     assert [word.text for word in again.words] == ["你好", "world"] and again.words == narration.words
@@ -373,8 +467,9 @@ def test_edge_unreachable_is_transient_after_retries(tmp_path: Path) -> None:
     backend = tts_http.EdgeBackend({**FAST, "retries": 2, "proxy": "http://127.0.0.1:9"})
     started = time.monotonic()
     with pytest.raises(MediaError, match="Edge TTS failed after 2 attempt.*cannot reach Edge TTS") as caught:
-        backend.synthesize_sentence("hello", voice=VoiceSpec("en-US-AriaNeural", "en-US"), speed=1.0,
-                                    out_path=tmp_path / "o.wav")
+        backend.synthesize_sentence(
+            "hello", voice=VoiceSpec("en-US-AriaNeural", "en-US"), speed=1.0, out_path=tmp_path / "o.wav"
+        )
     assert not caught.value.permanent
     assert time.monotonic() - started < 10
     assert not (tmp_path / "o.wav").exists()
@@ -382,8 +477,9 @@ def test_edge_unreachable_is_transient_after_retries(tmp_path: Path) -> None:
 
 def test_edge_rejects_a_malformed_voice_name(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="rejected") as caught:
-        tts_http.EdgeBackend(FAST).synthesize_sentence("hello", voice=VoiceSpec("Aria", "en-US"), speed=1.0,
-                                                       out_path=tmp_path / "o.wav")
+        tts_http.EdgeBackend(FAST).synthesize_sentence(
+            "hello", voice=VoiceSpec("Aria", "en-US"), speed=1.0, out_path=tmp_path / "o.wav"
+        )
     assert caught.value.permanent
 
 

@@ -21,8 +21,9 @@ HIGHLIGHT = "#FFD400"
 
 
 def narrate(sentences: list[str], language: str, out_dir: Path):
-    return tts.synthesize(sentences, platform="espeak", voice=tts.VoiceSpec("", language), speed=1.0,
-                          out_dir=out_dir)
+    return tts.synthesize(
+        sentences, platform="espeak", voice=tts.VoiceSpec("", language), speed=1.0, out_dir=out_dir
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,13 @@ def test_the_library_speaks_exactly_what_the_cli_speaks(voice, text, tmp_path):
     # Twice through the library: a second text is spoken as afresh as the first.
     for attempt in range(2):
         words.espeak_synthesize(text, voice=voice, rate=175, out_path=tmp_path / f"library{attempt}.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "175", "-w", str(tmp_path / "cli.wav"), "--stdin"],
-                   input=text, text=True, check=True, timeout=60)
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", "175", "-w", str(tmp_path / "cli.wav"), "--stdin"],
+        input=text,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     cli = read_pcm(tmp_path / "cli.wav")
     assert len(cli) > 10_000
     assert np.array_equal(read_pcm(tmp_path / "library0.wav"), cli)
@@ -67,14 +73,23 @@ def test_word_times_are_monotonic_and_inside_their_sentence(narrations, kind):
     if kind == "cjk":  # one word per character
         assert [word.text for word in narration.words if word.sentence == 1] == list("明天下雨我们在家看书")
     else:
-        assert [word.text for word in narration.words if word.sentence == 0] == \
-            ["Hello", "world", "this", "is", "a", "test"]
+        assert [word.text for word in narration.words if word.sentence == 0] == [
+            "Hello",
+            "world",
+            "this",
+            "is",
+            "a",
+            "test",
+        ]
 
 
 def silence_starts(path: Path) -> list[float]:
     completed = subprocess.run(
         ["ffmpeg", "-nostdin", "-i", str(path), "-af", "silencedetect=noise=-45dB:d=0.1", "-f", "null", "-"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     return [float(value) * 1000 for value in re.findall(r"silence_start: ([\d.]+)", completed.stderr)]
 
@@ -126,32 +141,45 @@ def test_word_times_move_with_the_trim_and_the_joins(tmp_path):
         raw = words.espeak_synthesize(text, voice="en-us", rate=175, out_path=tmp_path / f"raw{index}.wav")
         placed = [word for word in narration.words if word.sentence == index]
         assert [word.text for word in placed] == [word.text for word in raw.words]
-        offsets = {(got.start_ms - want.start_ms, got.end_ms - want.end_ms) for got, want in zip(placed, raw.words)}
+        offsets = {
+            (got.start_ms - want.start_ms, got.end_ms - want.end_ms) for got, want in zip(placed, raw.words)
+        }
         # One shift for the whole sentence: its place in the narration less the silence trimmed off.
         assert len(offsets) == 1
-        (shift, _), = offsets
+        ((shift, _),) = offsets
         trimmed_ms = narration.sentences[index].start_ms - shift
         assert 0 <= trimmed_ms < 200
 
 
 def test_numbers_quotes_and_stray_events_give_the_written_words(tmp_path):
-    speech = words.espeak_synthesize("It costs 3.14 dollars, or “more”!", voice="en-us", rate=175,
-                                     out_path=tmp_path / "o.wav")
+    speech = words.espeak_synthesize(
+        "It costs 3.14 dollars, or “more”!", voice="en-us", rate=175, out_path=tmp_path / "o.wav"
+    )
     assert [word.text for word in speech.words] == ["It", "costs", "3.14", "dollars", "or", "more"]
 
 
 def test_shift_and_place_keep_words_inside_their_clip_and_sentence():
     clip = [TimedWord("a", 10, 200), TimedWord("b", 250, 400)]
-    assert words.shift(clip, -30, length_ms=300, sentence=2) == [TimedWord("a", 0, 170, 2), TimedWord("b", 220, 300, 2)]
-    placed = words.place([[TimedWord("x", 0, 100)], None, [TimedWord("y", 0, 50)]],
-                         [TimedSentence("x", 0, 100), TimedSentence("n", 350, 600), TimedSentence("y", 850, 900)])
+    assert words.shift(clip, -30, length_ms=300, sentence=2) == [
+        TimedWord("a", 0, 170, 2),
+        TimedWord("b", 220, 300, 2),
+    ]
+    placed = words.place(
+        [[TimedWord("x", 0, 100)], None, [TimedWord("y", 0, 50)]],
+        [TimedSentence("x", 0, 100), TimedSentence("n", 350, 600), TimedSentence("y", 850, 900)],
+    )
     assert placed == [TimedWord("x", 0, 100, 0), TimedWord("y", 850, 900, 2)]
 
 
 def test_edge_word_boundaries_become_words():
-    boundaries = [{"type": "WordBoundary", "offset": 1_000_000, "duration": 3_000_000, "text": "你好"},
-                  {"type": "WordBoundary", "offset": 4_500_000, "duration": 2_000_000, "text": "world"}]
-    assert words.from_edge_boundaries(boundaries) == [TimedWord("你好", 100, 400), TimedWord("world", 450, 650)]
+    boundaries = [
+        {"type": "WordBoundary", "offset": 1_000_000, "duration": 3_000_000, "text": "你好"},
+        {"type": "WordBoundary", "offset": 4_500_000, "duration": 2_000_000, "text": "world"},
+    ]
+    assert words.from_edge_boundaries(boundaries) == [
+        TimedWord("你好", 100, 400),
+        TimedWord("world", 450, 650),
+    ]
 
 
 def test_missing_word_times_are_named():
@@ -178,7 +206,7 @@ def word_box(style, cue_lines: list[str], line_index: int, start: int, end: int,
 
 def highlighted_share(pixels: np.ndarray, box) -> float:
     x0, x1, y0, y1 = box
-    crop = pixels[y0:y1, x0 + 1:x1 - 1]
+    crop = pixels[y0:y1, x0 + 1 : x1 - 1]
     yellow = np.all(np.abs(crop - [0xFF, 0xD4, 0x00]) < 40, axis=2)
     return float(yellow.mean())
 
@@ -187,13 +215,31 @@ def highlighted_share(pixels: np.ndarray, box) -> float:
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (720, 1280)])
 def test_a_frame_at_a_words_midpoint_shows_that_word_highlighted(narrations, kind, width, height, tmp_path):
     narration = narrations[kind]
-    style = subtitles.subtitle_style(width=width, height=height, font_size=None, font_family=fonts.FAMILY,
-                                     primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
-    cues = subtitles.make_cues(narration.clauses, font_path=fonts.default_font_path(), font_size=style.font_size,
-                               max_width_px=subtitles.safe_text_width(width, style, height=height))
+    style = subtitles.subtitle_style(
+        width=width,
+        height=height,
+        font_size=None,
+        font_family=fonts.FAMILY,
+        primary_colour="#FFFFFF",
+        background_colour="#000000",
+        background_opacity=0.6,
+    )
+    cues = subtitles.make_cues(
+        narration.clauses,
+        font_path=fonts.default_font_path(),
+        font_size=style.font_size,
+        max_width_px=subtitles.safe_text_width(width, style, height=height),
+    )
     ass_path = tmp_path / "karaoke.ass"
-    subtitles.write_ass(cues, ass_path, width=width, height=height, style=style,
-                        karaoke=KaraokeStyle(color=HIGHLIGHT), words=narration.words)
+    subtitles.write_ass(
+        cues,
+        ass_path,
+        width=width,
+        height=height,
+        style=style,
+        karaoke=KaraokeStyle(color=HIGHLIGHT),
+        words=narration.words,
+    )
     # A word in the middle of the first sentence, and its neighbours, which must stay white.
     sentence_words = [word for word in narration.words if word.sentence == 0]
     spoken = sentence_words[len(sentence_words) // 2]
@@ -209,10 +255,27 @@ def test_a_frame_at_a_words_midpoint_shows_that_word_highlighted(narrations, kin
 
     midpoint_s = (spoken.start_ms + spoken.end_ms) / 2000
     frame_path = tmp_path / "frame.png"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi",
-                    "-i", f"color=c=0x204060:s={width}x{height}:r=25:d={narration.duration_ms / 1000}",
-                    "-vf", f"ass=filename={ass_path}", "-ss", f"{midpoint_s:.3f}", "-frames:v", "1",
-                    str(frame_path)], check=True, timeout=120)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=0x204060:s={width}x{height}:r=25:d={narration.duration_ms / 1000}",
+            "-vf",
+            f"ass=filename={ass_path}",
+            "-ss",
+            f"{midpoint_s:.3f}",
+            "-frames:v",
+            "1",
+            str(frame_path),
+        ],
+        check=True,
+        timeout=120,
+    )
     pixels = np.asarray(Image.open(frame_path).convert("RGB")).astype(int)
 
     for word, box in boxes:
@@ -225,14 +288,32 @@ def test_a_frame_at_a_words_midpoint_shows_that_word_highlighted(narrations, kin
 
 
 def test_karaoke_is_off_without_the_brand_key(narrations, tmp_path):
-    style = subtitles.subtitle_style(width=640, height=360, font_size=None, font_family=fonts.FAMILY,
-                                     primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
-    cues = subtitles.make_cues(narrations["latin"].clauses, font_path=fonts.default_font_path(),
-                               font_size=style.font_size, max_width_px=subtitles.safe_text_width(640, style))
+    style = subtitles.subtitle_style(
+        width=640,
+        height=360,
+        font_size=None,
+        font_family=fonts.FAMILY,
+        primary_colour="#FFFFFF",
+        background_colour="#000000",
+        background_opacity=0.6,
+    )
+    cues = subtitles.make_cues(
+        narrations["latin"].clauses,
+        font_path=fonts.default_font_path(),
+        font_size=style.font_size,
+        max_width_px=subtitles.safe_text_width(640, style),
+    )
     plain, karaoke = tmp_path / "plain.ass", tmp_path / "karaoke.ass"
     subtitles.write_ass(cues, plain, width=640, height=360, style=style, words=narrations["latin"].words)
-    subtitles.write_ass(cues, karaoke, width=640, height=360, style=style, words=narrations["latin"].words,
-                        karaoke=KaraokeStyle(color=HIGHLIGHT, scale=1.2, box="#C00000"))
+    subtitles.write_ass(
+        cues,
+        karaoke,
+        width=640,
+        height=360,
+        style=style,
+        words=narrations["latin"].words,
+        karaoke=KaraokeStyle(color=HIGHLIGHT, scale=1.2, box="#C00000"),
+    )
     assert "\\1c" not in plain.read_text() and plain.read_text().count("Dialogue:") == len(cues)
     events = karaoke.read_text()
     assert events.count("{\\1c&H00D4FF&\\fscx120\\fscy120\\3c&H0000C0&") == len(narrations["latin"].words)
@@ -240,22 +321,29 @@ def test_karaoke_is_off_without_the_brand_key(narrations, tmp_path):
 
 # --- sentences read in clauses ------------------------------------------------------------------
 
-CLAUSED = ["Drink a glass of warm water every morning before breakfast, then walk for ten minutes "
-           "in the fresh air outside.", "The end."]
+CLAUSED = [
+    "Drink a glass of warm water every morning before breakfast, then walk for ten minutes "
+    "in the fresh air outside.",
+    "The end.",
+]
 
 
 def test_words_of_a_sentence_read_in_clauses_keep_their_sentence_and_sit_in_their_clause(tmp_path):
     narration = narrate(CLAUSED, "en-US", tmp_path)
     assert [clause.text for clause in narration.clauses] == [
         "Drink a glass of warm water every morning before breakfast,",
-        "then walk for ten minutes in the fresh air outside.", "The end."]
+        "then walk for ten minutes in the fresh air outside.",
+        "The end.",
+    ]
     # Both clauses' words belong to the first sentence, the last clause's to the second.
     second = narration.clauses[2].start_ms
     assert {word.sentence for word in narration.words if word.start_ms < second} == {0}
     assert {word.sentence for word in narration.words if word.start_ms >= second} == {1}
     assert words.missing_note(narration.word_source, narration.words, len(narration.sentences)) == ""
     for index, clause in enumerate(narration.clauses):
-        raw = words.espeak_synthesize(clause.text, voice="en-us", rate=175, out_path=tmp_path / f"raw{index}.wav")
+        raw = words.espeak_synthesize(
+            clause.text, voice="en-us", rate=175, out_path=tmp_path / f"raw{index}.wav"
+        )
         placed = [word for word in narration.words if clause.start_ms <= word.start_ms < clause.end_ms]
         assert [word.text for word in placed] == [word.text for word in raw.words]
         assert all(word.end_ms <= clause.end_ms for word in placed)
@@ -266,23 +354,49 @@ def test_words_of_a_sentence_read_in_clauses_keep_their_sentence_and_sit_in_thei
 
 def test_karaoke_highlights_each_word_once_in_the_clause_cue_its_time_falls_in(tmp_path):
     narration = narrate(CLAUSED, "en-US", tmp_path)
-    style = subtitles.subtitle_style(width=1280, height=720, font_size=None, font_family=fonts.FAMILY,
-                                     primary_colour="#FFFFFF", background_colour="#000000", background_opacity=0.6)
-    cues = subtitles.make_cues(narration.clauses, font_path=fonts.default_font_path(), font_size=style.font_size,
-                               max_width_px=subtitles.safe_text_width(1280, style))
+    style = subtitles.subtitle_style(
+        width=1280,
+        height=720,
+        font_size=None,
+        font_family=fonts.FAMILY,
+        primary_colour="#FFFFFF",
+        background_colour="#000000",
+        background_opacity=0.6,
+    )
+    cues = subtitles.make_cues(
+        narration.clauses,
+        font_path=fonts.default_font_path(),
+        font_size=style.font_size,
+        max_width_px=subtitles.safe_text_width(1280, style),
+    )
     assert len(cues) == len(narration.clauses) == 3
     ass_path = tmp_path / "karaoke.ass"
-    subtitles.write_ass(cues, ass_path, width=1280, height=720, style=style,
-                        karaoke=KaraokeStyle(color=HIGHLIGHT), words=narration.words)
+    subtitles.write_ass(
+        cues,
+        ass_path,
+        width=1280,
+        height=720,
+        style=style,
+        karaoke=KaraokeStyle(color=HIGHLIGHT),
+        words=narration.words,
+    )
     highlighted = []  # (start cs, end cs, word, the cue's whole text)
     for line in ass_path.read_text().splitlines():
-        match = re.match(r"Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d),(\d+):(\d\d):(\d\d)\.(\d\d),Default,,0,0,0,,(.*)", line)
+        match = re.match(
+            r"Dialogue: 0,(\d+):(\d\d):(\d\d)\.(\d\d),(\d+):(\d\d):(\d\d)\.(\d\d),Default,,0,0,0,,(.*)", line
+        )
         if match and "\\1c" in match.group(9):
             h1, m1, s1, c1, h2, m2, s2, c2 = map(int, match.groups()[:8])
             text = match.group(9)
             word = re.search(r"\\1c&H[0-9A-F]+&}([^{]*)\{\\r}", text).group(1)
-            highlighted.append(((h1 * 3600 + m1 * 60 + s1) * 100 + c1, (h2 * 3600 + m2 * 60 + s2) * 100 + c2,
-                                word, re.sub(r"\{[^}]*}", "", text).replace("\\N", " ")))
+            highlighted.append(
+                (
+                    (h1 * 3600 + m1 * 60 + s1) * 100 + c1,
+                    (h2 * 3600 + m2 * 60 + s2) * 100 + c2,
+                    word,
+                    re.sub(r"\{[^}]*}", "", text).replace("\\N", " "),
+                )
+            )
     assert [word for _start, _end, word, _text in highlighted] == [word.text for word in narration.words]
     for start, end, word, text in highlighted:
         [cue] = [cue for cue in cues if cue.start_ms <= start * 10 and end * 10 <= cue.end_ms + 10]

@@ -10,8 +10,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TINY_WORDS = ["a", "an", "the", "of", "on", "in", "cat", "dog", "red", "blue", "sky", "hill", "sea", "old",
-              "house", "painting", "photo", "lighthouse", "sunset", "garden"]
+TINY_WORDS = [
+    "a",
+    "an",
+    "the",
+    "of",
+    "on",
+    "in",
+    "cat",
+    "dog",
+    "red",
+    "blue",
+    "sky",
+    "hill",
+    "sea",
+    "old",
+    "house",
+    "painting",
+    "photo",
+    "lighthouse",
+    "sunset",
+    "garden",
+]
 
 
 def _word_tokenizer(specials: list[str], model_max_length: int):
@@ -22,7 +42,10 @@ def _word_tokenizer(specials: list[str], model_max_length: int):
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", model_max_length=model_max_length,
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        model_max_length=model_max_length,
     )
 
 
@@ -34,22 +57,57 @@ def build_tiny_flux(model_dir: Path) -> Path:
 
     torch.manual_seed(0)
     transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
-        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=32, intermediate_size=37,
-        layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, vocab_size=64,
-        hidden_act="gelu", projection_dim=32,
-    ))
-    text_encoder_2 = T5EncoderModel(T5Config(
-        vocab_size=64, d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
-        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=64,
+            hidden_act="gelu",
+            projection_dim=32,
+        )
+    )
+    text_encoder_2 = T5EncoderModel(
+        T5Config(
+            vocab_size=64,
+            d_model=32,
+            d_ff=37,
+            d_kv=8,
+            num_heads=4,
+            num_layers=2,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
     vae = AutoencoderKL(
-        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1,
-        latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
-        shift_factor=0.0609, scaling_factor=1.5035,
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=1,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
     )
     pipe = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
@@ -65,7 +123,12 @@ def build_tiny_flux(model_dir: Path) -> Path:
 
 
 def build_tiny_flux_lora(
-    model_dir: Path, out_path: Path, *, seed: int = 1, rank: int = 4, strength: float = 10.0,
+    model_dir: Path,
+    out_path: Path,
+    *,
+    seed: int = 1,
+    rank: int = 4,
+    strength: float = 10.0,
 ) -> Path:
     """A random LoRA on the attention projections of the tiny Flux transformer in `model_dir`,
     saved in the diffusers LoRA format as one .safetensors file at `out_path`.
@@ -81,15 +144,24 @@ def build_tiny_flux_lora(
 
     transformer = FluxTransformer2DModel.from_pretrained(model_dir, subfolder="transformer")
     torch.manual_seed(seed)
-    transformer.add_adapter(LoraConfig(
-        r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False,
-    ))
+    transformer.add_adapter(
+        LoraConfig(
+            r=rank,
+            lora_alpha=rank,
+            target_modules=["to_q", "to_k", "to_v"],
+            init_lora_weights=False,
+        )
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    layers = {key: value * strength if "lora_B" in key else value
-              for key, value in get_peft_model_state_dict(transformer).items()}
+    layers = {
+        key: value * strength if "lora_B" in key else value
+        for key, value in get_peft_model_state_dict(transformer).items()
+    }
     FluxPipeline.save_lora_weights(
-        out_path.parent, transformer_lora_layers=layers,
-        weight_name=out_path.name, safe_serialization=True,
+        out_path.parent,
+        transformer_lora_layers=layers,
+        weight_name=out_path.name,
+        safe_serialization=True,
     )
     return out_path
 
@@ -108,24 +180,55 @@ def build_tiny_ltx(model_dir: Path) -> Path:
 
     torch.manual_seed(0)
     transformer = LTXVideoTransformer3DModel(
-        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
-        cross_attention_dim=32, num_layers=1, caption_channels=32,
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
     )
     vae = AutoencoderKLLTXVideo(
-        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
-        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
-        decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
-        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False,
-        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False,) * 5,
+        upsample_residual=(False,) * 4,
+        upsample_factor=(1,) * 4,
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
     )
-    text_encoder = T5EncoderModel(T5Config(
-        vocab_size=64, d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
-        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    ))
+    text_encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=64,
+            d_model=32,
+            d_ff=37,
+            d_kv=8,
+            num_heads=4,
+            num_layers=2,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
     pipe = LTXImageToVideoPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
-        tokenizer=_word_tokenizer(["<pad>", "</s>", "<unk>"], 128), transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=_word_tokenizer(["<pad>", "</s>", "<unk>"], 128),
+        transformer=transformer,
     )
     pipe.save_pretrained(model_dir)
     return model_dir
@@ -152,7 +255,11 @@ def _write_cmvn(path: Path, dim: int) -> None:
 
 
 def _save_funasr_dir(
-    folder: Path, config: dict, model, tokens: list[str] | None, cmvn_dim: int | None,
+    folder: Path,
+    config: dict,
+    model,
+    tokens: list[str] | None,
+    cmvn_dim: int | None,
 ) -> Path:
     import torch
     import yaml
@@ -169,10 +276,20 @@ def _save_funasr_dir(
 
 def _sanm_encoder_conf(size: int, **extra) -> dict:
     return {
-        "output_size": size, "attention_heads": 2, "linear_units": 2 * size, "num_blocks": 1,
-        "dropout_rate": 0.0, "positional_dropout_rate": 0.0, "attention_dropout_rate": 0.0,
-        "input_layer": "pe", "pos_enc_class": "SinusoidalPositionEncoder", "normalize_before": True,
-        "kernel_size": 11, "sanm_shfit": 0, "selfattention_layer_type": "sanm", **extra,
+        "output_size": size,
+        "attention_heads": 2,
+        "linear_units": 2 * size,
+        "num_blocks": 1,
+        "dropout_rate": 0.0,
+        "positional_dropout_rate": 0.0,
+        "attention_dropout_rate": 0.0,
+        "input_layer": "pe",
+        "pos_enc_class": "SinusoidalPositionEncoder",
+        "normalize_before": True,
+        "kernel_size": 11,
+        "sanm_shfit": 0,
+        "selfattention_layer_type": "sanm",
+        **extra,
     }
 
 
@@ -183,23 +300,54 @@ def build_tiny_paraformer(folder: Path) -> Path:
     from funasr.register import tables
 
     tokens = ["<blank>", "<s>", "</s>", *TINY_HANZI, "<unk>"]
-    frontend_conf = {"fs": 16000, "window": "hamming", "n_mels": 80, "frame_length": 25, "frame_shift": 10,
-                     "lfr_m": 7, "lfr_n": 6, "dither": 0.0}
+    frontend_conf = {
+        "fs": 16000,
+        "window": "hamming",
+        "n_mels": 80,
+        "frame_length": 25,
+        "frame_shift": 10,
+        "lfr_m": 7,
+        "lfr_n": 6,
+        "dither": 0.0,
+    }
     config = {
         "model": "BiCifParaformer",
-        "model_conf": {"ctc_weight": 0.0, "lsm_weight": 0.1, "length_normalized_loss": True,
-                       "predictor_weight": 1.0, "predictor_bias": 1, "sampling_ratio": 0.75},
+        "model_conf": {
+            "ctc_weight": 0.0,
+            "lsm_weight": 0.1,
+            "length_normalized_loss": True,
+            "predictor_weight": 1.0,
+            "predictor_bias": 1,
+            "sampling_ratio": 0.75,
+        },
         "encoder": "SANMEncoder",
         "encoder_conf": _sanm_encoder_conf(16),
         "decoder": "ParaformerSANMDecoder",
-        "decoder_conf": {"attention_heads": 2, "linear_units": 32, "num_blocks": 1, "dropout_rate": 0.0,
-                         "positional_dropout_rate": 0.0, "self_attention_dropout_rate": 0.0,
-                         "src_attention_dropout_rate": 0.0, "att_layer_num": 1, "kernel_size": 11,
-                         "sanm_shfit": 0},
+        "decoder_conf": {
+            "attention_heads": 2,
+            "linear_units": 32,
+            "num_blocks": 1,
+            "dropout_rate": 0.0,
+            "positional_dropout_rate": 0.0,
+            "self_attention_dropout_rate": 0.0,
+            "src_attention_dropout_rate": 0.0,
+            "att_layer_num": 1,
+            "kernel_size": 11,
+            "sanm_shfit": 0,
+        },
         "predictor": "CifPredictorV3",
-        "predictor_conf": {"idim": 16, "threshold": 1.0, "l_order": 1, "r_order": 1, "tail_threshold": 0.45,
-                           "smooth_factor2": 0.25, "noise_threshold2": 0.01, "upsample_times": 3,
-                           "use_cif1_cnn": False, "upsample_type": "cnn_blstm"},
+        "predictor_conf": {
+            "idim": 16,
+            "threshold": 1.0,
+            "l_order": 1,
+            "r_order": 1,
+            "tail_threshold": 0.45,
+            "smooth_factor2": 0.25,
+            "noise_threshold2": 0.01,
+            "upsample_times": 3,
+            "use_cif1_cnn": False,
+            "upsample_type": "cnn_blstm",
+        },
         "frontend": "WavFrontend",
         "frontend_conf": frontend_conf,
         "tokenizer": "CharTokenizer",
@@ -208,8 +356,10 @@ def build_tiny_paraformer(folder: Path) -> Path:
     }
     torch.manual_seed(0)
     model = tables.model_classes["BiCifParaformer"](
-        **config["model_conf"], **{key: value for key, value in config.items() if key != "model_conf"},
-        vocab_size=len(tokens), input_size=80 * 7,
+        **config["model_conf"],
+        **{key: value for key, value in config.items() if key != "model_conf"},
+        vocab_size=len(tokens),
+        input_size=80 * 7,
     )
     return _save_funasr_dir(folder, config, model, tokens, 80 * 7)
 
@@ -222,20 +372,49 @@ def build_tiny_fsmn_vad(folder: Path) -> Path:
 
     config = {
         "model": "FsmnVADStreaming",
-        "model_conf": {"sample_rate": 16000, "detect_mode": 1, "max_end_silence_time": 800,
-                       "max_single_segment_time": 60000, "window_size_ms": 200, "speech_noise_thres": 0.6,
-                       "silence_pdf_num": 1, "sil_pdf_ids": [0], "frame_in_ms": 10, "frame_length_ms": 25},
+        "model_conf": {
+            "sample_rate": 16000,
+            "detect_mode": 1,
+            "max_end_silence_time": 800,
+            "max_single_segment_time": 60000,
+            "window_size_ms": 200,
+            "speech_noise_thres": 0.6,
+            "silence_pdf_num": 1,
+            "sil_pdf_ids": [0],
+            "frame_in_ms": 10,
+            "frame_length_ms": 25,
+        },
         "encoder": "FSMN",
-        "encoder_conf": {"input_dim": 400, "input_affine_dim": 16, "fsmn_layers": 1, "linear_dim": 16,
-                         "proj_dim": 8, "lorder": 4, "rorder": 0, "lstride": 1, "rstride": 0,
-                         "output_affine_dim": 16, "output_dim": 8},
+        "encoder_conf": {
+            "input_dim": 400,
+            "input_affine_dim": 16,
+            "fsmn_layers": 1,
+            "linear_dim": 16,
+            "proj_dim": 8,
+            "lorder": 4,
+            "rorder": 0,
+            "lstride": 1,
+            "rstride": 0,
+            "output_affine_dim": 16,
+            "output_dim": 8,
+        },
         "frontend": "WavFrontendOnline",
-        "frontend_conf": {"fs": 16000, "window": "hamming", "n_mels": 80, "frame_length": 25,
-                          "frame_shift": 10, "dither": 0.0, "lfr_m": 5, "lfr_n": 1},
+        "frontend_conf": {
+            "fs": 16000,
+            "window": "hamming",
+            "n_mels": 80,
+            "frame_length": 25,
+            "frame_shift": 10,
+            "dither": 0.0,
+            "lfr_m": 5,
+            "lfr_n": 1,
+        },
     }
     torch.manual_seed(0)
     model = tables.model_classes["FsmnVADStreaming"](
-        encoder=config["encoder"], encoder_conf=config["encoder_conf"], **config["model_conf"],
+        encoder=config["encoder"],
+        encoder_conf=config["encoder_conf"],
+        **config["model_conf"],
     )
     with torch.no_grad():
         last = model.encoder.out_linear2.linear
@@ -253,9 +432,15 @@ def build_tiny_ct_punc(folder: Path) -> Path:
     tokens = ["<unk>", "<s>", "</s>", *TINY_HANZI]
     config = {
         "model": "CTTransformer",
-        "model_conf": {"ignore_id": 0, "embed_unit": 16, "att_unit": 16, "dropout_rate": 0.0,
-                       "punc_list": ["<unk>", "_", "，", "。", "？", "、"],
-                       "punc_weight": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "sentence_end_id": 3},
+        "model_conf": {
+            "ignore_id": 0,
+            "embed_unit": 16,
+            "att_unit": 16,
+            "dropout_rate": 0.0,
+            "punc_list": ["<unk>", "_", "，", "。", "？", "、"],
+            "punc_weight": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+            "sentence_end_id": 3,
+        },
         "encoder": "SANMEncoder",
         "encoder_conf": _sanm_encoder_conf(16, input_size=16, padding_idx=0),
         "tokenizer": "CharTokenizer",
@@ -263,7 +448,9 @@ def build_tiny_ct_punc(folder: Path) -> Path:
     }
     torch.manual_seed(0)
     model = tables.model_classes["CTTransformer"](
-        encoder=config["encoder"], encoder_conf=config["encoder_conf"], vocab_size=len(tokens),
+        encoder=config["encoder"],
+        encoder_conf=config["encoder_conf"],
+        vocab_size=len(tokens),
         **config["model_conf"],
     )
     with torch.no_grad():

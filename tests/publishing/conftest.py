@@ -12,12 +12,14 @@ from accounts import channels
 from accounts.models import Account
 from jobs.models import ExecutionStatus, Job, JobExecution
 from tests.admin.conftest import make_operator
-from voices.models import Language
 from tests.factories import make_account, make_execution, make_job, make_language
 from tests.publishing import fake_youtube
 from tests.webhooks.conftest import receiver  # noqa: F401 - a webhook receiver for the publish events
+from voices.models import Language
 
-SRT = "1\n00:00:00,000 --> 00:00:01,500\n今天天气很好。\n\n2\n00:00:01,500 --> 00:00:03,000\n我们去公园散步。\n"
+SRT = (
+    "1\n00:00:00,000 --> 00:00:01,500\n今天天气很好。\n\n2\n00:00:01,500 --> 00:00:03,000\n我们去公园散步。\n"
+)
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +62,11 @@ def fake(youtube_server, settings, monkeypatch):
 def make_publisher():
     """An operator (tests.admin) who may also see publications and channel connections."""
     user = make_operator()
-    user.user_permissions.add(*Permission.objects.filter(codename__in=[
-        "view_publication", "view_channelcredentials", "delete_channelcredentials"]))
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_publication", "view_channelcredentials", "delete_channelcredentials"]
+        )
+    )
     return user
 
 
@@ -79,16 +84,38 @@ def queued_publications() -> list[int]:
     """The publication ids the queue holds for the workers (django-q2's ORM broker)."""
     from django_q.models import OrmQ
 
-    return [package.task["args"][0] for package in OrmQ.objects.all()
-            if package.task["func"] == "jobs.tasks.run_publication"]
+    return [
+        package.task["args"][0]
+        for package in OrmQ.objects.all()
+        if package.task["func"] == "jobs.tasks.run_publication"
+    ]
 
 
 def noise_video(path: Path) -> Path:
     """A real 1 s MP4 of random pixels, lossless: about a megabyte, so the upload takes several chunks."""
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "nullsrc=s=320x240:r=10,geq=random(1)*255:128:128", "-t", "1", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-         "-qp", "0", str(path)], check=True, timeout=120,
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "nullsrc=s=320x240:r=10,geq=random(1)*255:128:128",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+            str(path),
+        ],
+        check=True,
+        timeout=120,
     )
     return path
 
@@ -122,7 +149,9 @@ def make_rendered(owner, video: bytes, **job_fields) -> Rendered:
     account = make_account(owner=owner, platform="youtube")
     job_fields.setdefault("publish_title", "公园散步 | A walk in the park")
     job_fields.setdefault("description", "A walk in the park.\nMusic: none.")
-    language = Language.objects.filter(owner=owner, code="zh-CN").first() or make_language(owner=owner, code="zh-CN")
+    language = Language.objects.filter(owner=owner, code="zh-CN").first() or make_language(
+        owner=owner, code="zh-CN"
+    )
     job = make_job(owner=owner, account=account, language=language, **job_fields)
     execution = make_execution(job, status=ExecutionStatus.SUCCESS)
     cover = jpeg_bytes()

@@ -28,19 +28,28 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-youtube")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "fake-youtube.pem", folder / "fake-youtube.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
@@ -89,8 +98,13 @@ class FakeYouTube:
 
 
 def google_error(status: int, reason: str) -> dict:
-    return {"error": {"code": status, "message": f"fake: {reason}",
-                      "errors": [{"reason": reason, "domain": "youtube.fake", "message": f"fake: {reason}"}]}}
+    return {
+        "error": {
+            "code": status,
+            "message": f"fake: {reason}",
+            "errors": [{"reason": reason, "domain": "youtube.fake", "message": f"fake: {reason}"}],
+        }
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -120,9 +134,15 @@ class Handler(BaseHTTPRequestHandler):
     def _record(self) -> tuple[str, dict]:
         parts = urlsplit(self.path)
         query = {name: values[0] for name, values in parse_qs(parts.query).items()}
-        self.fake.requests.append({"method": self.command, "path": parts.path, "query": query,
-                                   "content_range": self.headers.get("Content-Range", ""),
-                                   "authorization": self.headers.get("Authorization", "")})
+        self.fake.requests.append(
+            {
+                "method": self.command,
+                "path": parts.path,
+                "query": query,
+                "content_range": self.headers.get("Content-Range", ""),
+                "authorization": self.headers.get("Authorization", ""),
+            }
+        )
         return parts.path, query
 
     def _authorised(self) -> bool:
@@ -153,14 +173,23 @@ class Handler(BaseHTTPRequestHandler):
             if self._failed("videos.insert"):
                 return None
             session = self.fake.next_id("session-")
-            self.fake.uploads[session] = Upload(metadata=json.loads(self._body() or b"{}"), query=query,
-                                                total=int(self.headers["X-Upload-Content-Length"]))
+            self.fake.uploads[session] = Upload(
+                metadata=json.loads(self._body() or b"{}"),
+                query=query,
+                total=int(self.headers["X-Upload-Content-Length"]),
+            )
             return self._reply(200, headers={"Location": f"{self.fake.base_url}/upload/session/{session}"})
         if path.endswith("/youtube/v3/thumbnails/set"):
             if self._failed("thumbnails.set"):
                 return None
-            self.fake.thumbnails.append({"video_id": query.get("videoId"), "query": query,
-                                         "content_type": self.headers.get("Content-Type"), "data": self._body()})
+            self.fake.thumbnails.append(
+                {
+                    "video_id": query.get("videoId"),
+                    "query": query,
+                    "content_type": self.headers.get("Content-Type"),
+                    "data": self._body(),
+                }
+            )
             return self._reply(200, {"kind": "youtube#thumbnailSetResponse", "items": [{"default": {}}]})
         if path.endswith("/youtube/v3/captions"):
             if self._failed("captions.insert"):
@@ -207,7 +236,8 @@ class Handler(BaseHTTPRequestHandler):
     def _caption(self, query: dict) -> None:
         body = self._body()
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body)
+            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body
+        )
         parts = list(message.iter_parts())
         metadata = json.loads(parts[0].get_content())
         track = parts[1].get_payload(decode=True)
@@ -220,21 +250,30 @@ class Handler(BaseHTTPRequestHandler):
         grant = form.get("grant_type")
         if grant == "refresh_token":
             if form.get("refresh_token") in self.fake.revoked:
-                return self._reply(400, {"error": "invalid_grant",
-                                         "error_description": "Token has been expired or revoked."})
+                return self._reply(
+                    400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                )
             if form.get("refresh_token") not in self.fake.refresh_tokens:
                 return self._reply(400, {"error": "invalid_grant", "error_description": "Bad Request"})
             refresh_token = None
-        elif grant == "authorization_code" and form.get("code") in self.fake.codes and form.get("code_verifier"):
+        elif (
+            grant == "authorization_code"
+            and form.get("code") in self.fake.codes
+            and form.get("code_verifier")
+        ):
             refresh_token = self.fake.codes.pop(form["code"])
             self.fake.refresh_tokens.add(refresh_token)
         else:
             return self._reply(400, {"error": "invalid_grant", "error_description": "Malformed auth code."})
         access_token = self.fake.next_id("access-")
         self.fake.access_tokens.add(access_token)
-        answer = {"access_token": access_token, "expires_in": 3600, "token_type": "Bearer",
-                  "scope": "https://www.googleapis.com/auth/youtube.upload "
-                           "https://www.googleapis.com/auth/youtube.force-ssl"}
+        answer = {
+            "access_token": access_token,
+            "expires_in": 3600,
+            "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/youtube.upload "
+            "https://www.googleapis.com/auth/youtube.force-ssl",
+        }
         if refresh_token:
             answer["refresh_token"] = refresh_token
         return self._reply(200, answer)

@@ -20,13 +20,18 @@ def test_operator_publishes_a_selection_from_the_job_list(fake, operator, video_
     connect(fake, selected[1].account, "refresh-token-2")
     unconnected = make_rendered(operator, video_bytes)
 
-    response = client_for(operator).post(reverse("admin:jobs_job_changelist"), {
-        "action": "publish", "_selected_action": [r.job.pk for r in [*selected, unconnected]]}, follow=True)
+    response = client_for(operator).post(
+        reverse("admin:jobs_job_changelist"),
+        {"action": "publish", "_selected_action": [r.job.pk for r in [*selected, unconnected]]},
+        follow=True,
+    )
 
     page = response.content.decode()
     assert "Queued 2 publication(s) to YouTube." in page
-    assert f"{unconnected.job.title}: Channel {unconnected.account.username!r} is not connected" in page.replace(
-        "&#x27;", "'")
+    assert (
+        f"{unconnected.job.title}: Channel {unconnected.account.username!r} is not connected"
+        in page.replace("&#x27;", "'")
+    )
     publications = list(Publication.objects.order_by("job_id"))
     assert [p.job_id for p in publications] == [r.job.pk for r in selected]
     assert sorted(queued_publications()) == sorted(p.pk for p in publications)
@@ -41,12 +46,15 @@ def test_operator_publishes_from_the_job_page_and_sees_the_publication(fake, ope
     assert "公园散步 | A walk in the park" in form and 'name="publish_at"' in form
     publish_at = timezone.localtime(timezone.now() + timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
 
-    response = client.post(publish_url, {"privacy": "", "publish_at": publish_at, "tags": "walk, park",
-                                         "category_id": "22"})
+    response = client.post(
+        publish_url, {"privacy": "", "publish_at": publish_at, "tags": "walk, park", "category_id": "22"}
+    )
 
     assert response.status_code == 302
     publication = Publication.objects.get()
-    assert publication.tags == ["walk", "park"] and publication.privacy == "private" and publication.publish_at
+    assert (
+        publication.tags == ["walk", "park"] and publication.privacy == "private" and publication.publish_at
+    )
     run_publication(publication.pk)
     publication.refresh_from_db()
     assert publication.status == PublicationStatus.PUBLISHED

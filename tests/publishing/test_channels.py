@@ -44,8 +44,9 @@ def test_operator_connects_a_channel_through_the_consent_redirect(fake, operator
 
     answer = client.get(CALLBACK, {"state": asked["state"], "code": "code-from-google"})
 
-    assert answer.status_code == 302 and answer["Location"] == reverse("admin:accounts_account_change",
-                                                                         args=[account.pk])
+    assert answer.status_code == 302 and answer["Location"] == reverse(
+        "admin:accounts_account_change", args=[account.pk]
+    )
     stored = ChannelCredentials.objects.get(account=account)
     assert b"refresh-from-consent" not in bytes(stored.refresh_token_encrypted)
     assert channels.channel_credentials(account).refresh_token == "refresh-from-consent"
@@ -68,8 +69,9 @@ def test_a_consent_answer_with_another_state_is_refused(fake, operator):
     assert not ChannelCredentials.objects.exists() and not fake.token_requests
 
 
-def test_without_an_encryption_key_nothing_is_stored_and_the_operator_is_told(fake, operator, settings,
-                                                                              monkeypatch):
+def test_without_an_encryption_key_nothing_is_stored_and_the_operator_is_told(
+    fake, operator, settings, monkeypatch
+):
     settings.CHANNEL_SECRET_KEYS = []
     account = make_account(owner=operator, platform="youtube")
     client = admin_client_for(operator)
@@ -80,12 +82,15 @@ def test_without_an_encryption_key_nothing_is_stored_and_the_operator_is_told(fa
         call_command("connect_channel", str(account.pk))
 
     assert "CHANNEL_SECRET_KEYS is not set" in response.content.decode()
-    assert "CHANNEL_SECRET_KEYS is not set" in str(refused.value) and "nothing was stored" in str(refused.value)
+    assert "CHANNEL_SECRET_KEYS is not set" in str(refused.value) and "nothing was stored" in str(
+        refused.value
+    )
     assert not ChannelCredentials.objects.exists() and not fake.requests
 
 
 def test_headless_host_connects_with_a_pasted_refresh_token_and_publishes_from_the_command(
-        fake, operator, video_bytes, monkeypatch):
+    fake, operator, video_bytes, monkeypatch
+):
     from tests.publishing.conftest import make_rendered
 
     rendered = make_rendered(operator, video_bytes)
@@ -105,8 +110,9 @@ def test_headless_host_connects_with_a_pasted_refresh_token_and_publishes_from_t
 def test_the_grant_is_never_shown_again(fake, operator, rendered, caplog):
     caplog.set_level(logging.DEBUG)
     token = "refresh-token-1"
-    publication_id = client_for(operator).post(f"/api/v1/jobs/{rendered.job.pk}/publish/", {},
-                                               format="json").json()["id"]
+    publication_id = (
+        client_for(operator).post(f"/api/v1/jobs/{rendered.job.pk}/publish/", {}, format="json").json()["id"]
+    )
     run_publication(publication_id)
     connection = ChannelCredentials.objects.get(account=rendered.account)
     api, admin = client_for(operator), admin_client_for(operator)

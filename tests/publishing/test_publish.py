@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from jobs import webhooks
-from jobs.publishing import publications
 from jobs.models import Publication, PublicationStatus, QuotaUsage
+from jobs.publishing import publications
 from jobs.tasks import run_publication
 from tests.api.conftest import client_for
 from tests.publishing.conftest import SRT, connect, make_rendered, queued_publications
@@ -36,11 +36,19 @@ def make_due(publication: Publication) -> None:
 
 
 def test_publish_survives_a_dropped_upload_resuming_from_the_byte_youtube_has(fake, operator, rendered):
-    fake.drop_at_byte, fake.drops_left = 300_000, 2  # inside the second 256 KiB chunk; httplib2 retries once itself
+    fake.drop_at_byte, fake.drops_left = (
+        300_000,
+        2,
+    )  # inside the second 256 KiB chunk; httplib2 retries once itself
     publish_at = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
 
-    publication = request_and_run(operator, rendered.job, publish_at=publish_at.isoformat(),
-                                  tags=["walk", "park life"], category_id="19")
+    publication = request_and_run(
+        operator,
+        rendered.job,
+        publish_at=publish_at.isoformat(),
+        tags=["walk", "park life"],
+        category_id="19",
+    )
 
     assert publication.status == PublicationStatus.PUBLISHED, publication.error
     [video] = fake.videos.values()
@@ -59,29 +67,48 @@ def test_publish_survives_a_dropped_upload_resuming_from_the_byte_youtube_has(fa
 def test_the_metadata_youtube_receives_field_by_field(fake, operator, rendered):
     publish_at = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
 
-    publication = request_and_run(operator, rendered.job, publish_at=publish_at.isoformat(),
-                                  tags=["walk", "park life"], category_id="19")
+    publication = request_and_run(
+        operator,
+        rendered.job,
+        publish_at=publish_at.isoformat(),
+        tags=["walk", "park life"],
+        category_id="19",
+    )
 
     assert publication.status == PublicationStatus.PUBLISHED, publication.error
     [video] = fake.videos.values()
     assert video.query["part"] == "snippet,status" and video.query["uploadType"] == "resumable"
     assert video.metadata == {
-        "snippet": {"title": "公园散步 | A walk in the park", "description": "A walk in the park.\nMusic: none.",
-                    "tags": ["walk", "park life"], "categoryId": "19", "defaultLanguage": "zh-CN",
-                    "defaultAudioLanguage": "zh-CN"},
-        "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": False,
-                   "publishAt": publish_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "snippet": {
+            "title": "公园散步 | A walk in the park",
+            "description": "A walk in the park.\nMusic: none.",
+            "tags": ["walk", "park life"],
+            "categoryId": "19",
+            "defaultLanguage": "zh-CN",
+            "defaultAudioLanguage": "zh-CN",
+        },
+        "status": {
+            "privacyStatus": "private",
+            "selfDeclaredMadeForKids": False,
+            "publishAt": publish_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
     }
     [thumbnail] = fake.thumbnails
     assert thumbnail["video_id"] == video.video_id and thumbnail["data"] == rendered.cover
     assert thumbnail["content_type"] == "image/jpeg" and thumbnail["query"]["uploadType"] == "media"
     [caption] = fake.captions
-    assert caption["snippet"] == {"videoId": video.video_id, "language": "zh-CN", "name": "zh-CN", "isDraft": False}
+    assert caption["snippet"] == {
+        "videoId": video.video_id,
+        "language": "zh-CN",
+        "name": "zh-CN",
+        "isDraft": False,
+    }
     assert caption["data"] == SRT.encode()
     assert caption["query"]["part"] == "snippet" and caption["query"]["uploadType"] == "multipart"
     # Every call was authorised with a token the fake's token endpoint handed out for the stored grant.
     assert {request["authorization"] for request in fake.requests if request["path"] != "/token"} <= {
-        f"Bearer {token}" for token in fake.access_tokens}
+        f"Bearer {token}" for token in fake.access_tokens
+    }
     assert fake.token_requests[0]["refresh_token"] == "refresh-token-1"
     assert fake.token_requests[0]["client_id"] == "client-id.apps.example"
     assert QuotaUsage.objects.get(project="test-project").units == 1600 + 50 + 400
@@ -90,8 +117,9 @@ def test_the_metadata_youtube_receives_field_by_field(fake, operator, rendered):
     assert shown["publish_at"] and shown["thumbnail_done"] and shown["captions_done"]
 
 
-def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(fake, operator, video_bytes,
-                                                                                  settings, monkeypatch):
+def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
+    fake, operator, video_bytes, settings, monkeypatch
+):
     from django_q.models import Schedule
 
     settings.YOUTUBE_DAILY_QUOTA = 3000  # one publication (2050 units) fits, the second does not
@@ -108,10 +136,13 @@ def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
     assert waiting.scheduled_for == midnight
     assert timezone.localtime(midnight, publications.QUOTA_TIMEZONE).hour == 0
     assert 7 <= midnight.hour <= 8  # midnight Pacific is 07:00 or 08:00 UTC
-    assert "Scheduled for the next YouTube quota day" in waiting.detail and "needs 2050 units" in waiting.detail
+    assert (
+        "Scheduled for the next YouTube quota day" in waiting.detail and "needs 2050 units" in waiting.detail
+    )
     assert len(fake.videos) == 1  # nothing was sent for the second
-    assert Schedule.objects.filter(func="jobs.tasks.run_publication", next_run=midnight,
-                                   args=repr((waiting.pk,))).exists()
+    assert Schedule.objects.filter(
+        func="jobs.tasks.run_publication", next_run=midnight, args=repr((waiting.pk,))
+    ).exists()
     assert waiting.attempts == 0  # waiting for quota is no failed attempt
     # The next quota day: the scheduled task publishes it.
     tomorrow = publications.quota_day() + timedelta(days=1)
@@ -122,7 +153,9 @@ def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
     assert waiting.status == PublicationStatus.PUBLISHED and len(fake.videos) == 2
 
 
-def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_failing(fake, operator, rendered):
+def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_failing(
+    fake, operator, rendered
+):
     fake.failures["videos.insert"] = [(403, "quotaExceeded")]
 
     publication = request_and_run(operator, rendered.job)
@@ -133,17 +166,23 @@ def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_f
     assert QuotaUsage.objects.get(project="test-project").units == 10000  # YouTube's word on today's budget
 
 
-@pytest.mark.parametrize("status, reason", [(503, "backendError"), (403, "rateLimitExceeded"),
-                                            (429, "userRateLimitExceeded")])
-def test_a_server_error_or_rate_limit_backs_off_and_the_retry_does_only_what_is_missing(fake, operator, rendered,
-                                                                                      status, reason):
+@pytest.mark.parametrize(
+    "status, reason", [(503, "backendError"), (403, "rateLimitExceeded"), (429, "userRateLimitExceeded")]
+)
+def test_a_server_error_or_rate_limit_backs_off_and_the_retry_does_only_what_is_missing(
+    fake, operator, rendered, status, reason
+):
     fake.failures["thumbnails.set"] = [(status, reason)]
 
     publication = request_and_run(operator, rendered.job)
 
     assert publication.status == PublicationStatus.WAITING
     assert publication.video_id and not publication.thumbnail_done
-    assert timezone.now() + timedelta(seconds=30) < publication.scheduled_for < timezone.now() + timedelta(seconds=90)
+    assert (
+        timezone.now() + timedelta(seconds=30)
+        < publication.scheduled_for
+        < timezone.now() + timedelta(seconds=90)
+    )
     assert f"{status} {reason}" in publication.error and "Attempt 1 of 10" in publication.detail
     make_due(publication)
     run_publication(publication.pk)
@@ -175,7 +214,9 @@ def test_publishing_a_render_twice_is_refused_unless_forced(fake, operator, rend
 
     assert refused.status_code == 400
     assert "already published or being published" in refused.json()["non_field_errors"][0]
-    assert forced.status == PublicationStatus.PUBLISHED and forced.forced and forced.video_id != first.video_id
+    assert (
+        forced.status == PublicationStatus.PUBLISHED and forced.forced and forced.video_id != first.video_id
+    )
 
 
 def test_a_failed_publication_is_retried_not_duplicated(fake, operator, rendered):
@@ -190,15 +231,18 @@ def test_a_failed_publication_is_retried_not_duplicated(fake, operator, rendered
 
 
 def test_bad_options_are_refused_with_the_field_named(fake, operator, rendered):
-    response = publish(operator, rendered.job, privacy="public",
-                       publish_at=(timezone.now() + timedelta(days=1)).isoformat())
+    response = publish(
+        operator, rendered.job, privacy="public", publish_at=(timezone.now() + timedelta(days=1)).isoformat()
+    )
     assert response.status_code == 400 and "publish_at" in response.json()
 
     rendered.job.publish_title = "x" * 101
     rendered.job.save()
     response = publish(operator, rendered.job)
     assert response.status_code == 400
-    assert response.json()["publish_title"] == ["YouTube titles have at most 100 characters; this one has 101."]
+    assert response.json()["publish_title"] == [
+        "YouTube titles have at most 100 characters; this one has 101."
+    ]
     assert not Publication.objects.exists()
 
 
@@ -211,14 +255,18 @@ def test_a_job_without_a_successful_render_or_channel_is_refused(fake, operator,
     assert "is not connected to YouTube" in response.json()["non_field_errors"][0]
 
 
-def test_a_later_attempt_resumes_the_stored_upload_session_from_the_byte_youtube_has(fake, operator, rendered,
-                                                                                    settings):
+def test_a_later_attempt_resumes_the_stored_upload_session_from_the_byte_youtube_has(
+    fake, operator, rendered, settings
+):
     settings.YOUTUBE_UPLOAD_RETRIES = 1
     fake.drop_at_byte, fake.drops_left = 300_000, 4  # more drops than one attempt resumes: the attempt ends
 
     first_attempt = request_and_run(operator, rendered.job)
 
-    assert first_attempt.status == PublicationStatus.WAITING and "connection to YouTube failed" in first_attempt.error
+    assert (
+        first_attempt.status == PublicationStatus.WAITING
+        and "connection to YouTube failed" in first_attempt.error
+    )
     assert first_attempt.upload_uri.startswith(fake.base_url) and not first_attempt.video_id
     fake.drops_left = 0
     seen = len(fake.requests)
@@ -253,7 +301,9 @@ def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operato
     assert "Connect the channel again" in events[1]["data"]["publication"]["error"]
 
 
-def test_a_publication_whose_worker_died_is_queued_again_by_the_maintenance_schedule(fake, operator, rendered):
+def test_a_publication_whose_worker_died_is_queued_again_by_the_maintenance_schedule(
+    fake, operator, rendered
+):
     from django_q.models import OrmQ
 
     response = publish(operator, rendered.job)
@@ -261,7 +311,8 @@ def test_a_publication_whose_worker_died_is_queued_again_by_the_maintenance_sche
     OrmQ.objects.all().delete()  # the worker took the task...
     long_ago = timezone.now() - timedelta(hours=1)
     Publication.objects.filter(pk=publication_id).update(  # ...claimed it, and died mid-upload
-        status=PublicationStatus.RUNNING, attempts=1, updated_at=long_ago)
+        status=PublicationStatus.RUNNING, attempts=1, updated_at=long_ago
+    )
 
     assert publications.publications_wake_due() == 1
     assert queued_publications() == [publication_id]

@@ -21,15 +21,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def published(fake, operator, rendered) -> Publication:
     """The victim's render, published to the victim's channel."""
-    publication_id = client_for(operator).post(f"/api/v1/jobs/{rendered.job.pk}/publish/", {},
-                                               format="json").json()["id"]
+    publication_id = (
+        client_for(operator).post(f"/api/v1/jobs/{rendered.job.pk}/publish/", {}, format="json").json()["id"]
+    )
     run_publication(publication_id)
     return Publication.objects.get(pk=publication_id)
 
 
 def test_attacker_cannot_publish_someone_elses_job_through_the_api(fake, attacker, rendered):
-    response = client_for(attacker).post(f"/api/v1/jobs/{rendered.job.pk}/publish/", {"force": True},
-                                         format="json")
+    response = client_for(attacker).post(
+        f"/api/v1/jobs/{rendered.job.pk}/publish/", {"force": True}, format="json"
+    )
 
     assert response.status_code == 404
     assert not Publication.objects.exists() and not queued_publications()
@@ -43,7 +45,9 @@ def test_attacker_cannot_publish_their_job_to_someone_elses_channel(fake, attack
     response = client_for(attacker).post(f"/api/v1/jobs/{own.job.pk}/publish/", {}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["non_field_errors"] == [f"Account {rendered.account.pk} does not exist or is not yours."]
+    assert response.json()["non_field_errors"] == [
+        f"Account {rendered.account.pk} does not exist or is not yours."
+    ]
     assert not Publication.objects.exists() and not fake.requests
 
 
@@ -58,8 +62,9 @@ def test_attacker_does_not_see_someone_elses_publications_in_the_api(attacker, p
 def test_attacker_cannot_publish_someone_elses_job_in_the_admin(fake, attacker, rendered):
     admin = admin_client_for(attacker)
 
-    action = admin.post(reverse("admin:jobs_job_changelist"), {"action": "publish",
-                                                               "_selected_action": [rendered.job.pk]})
+    action = admin.post(
+        reverse("admin:jobs_job_changelist"), {"action": "publish", "_selected_action": [rendered.job.pk]}
+    )
     form = admin.get(reverse("admin:jobs_job_publish", args=[rendered.job.pk]))
     posted = admin.post(reverse("admin:jobs_job_publish", args=[rendered.job.pk]), {"force": "on"})
 
@@ -96,12 +101,14 @@ def test_attacker_cannot_finish_a_consent_someone_else_started(fake, operator, a
     (to tie the victim's channel row to the attacker's Google account) is refused."""
     victim = make_rendered(operator, video_bytes)
     started = admin_client_for(operator).get(
-        reverse("admin:accounts_account_youtube_connect", args=[victim.account.pk]))
+        reverse("admin:accounts_account_youtube_connect", args=[victim.account.pk])
+    )
     state = parse_qs(urlsplit(started["Location"]).query)["state"][0]
     fake.codes["attackers-code"] = "attackers-refresh-token"
 
-    answer = admin_client_for(attacker).get("/admin/accounts/account/youtube/callback/",
-                                            {"state": state, "code": "attackers-code"})
+    answer = admin_client_for(attacker).get(
+        "/admin/accounts/account/youtube/callback/", {"state": state, "code": "attackers-code"}
+    )
 
     assert answer.status_code == 400
     assert channels.channel_connection(victim.account) is None and "attackers-code" in fake.codes

@@ -54,8 +54,9 @@ def queue_only(settings, monkeypatch):
 
 def make_operator():
     user = make_user(is_staff=True)
-    codenames = [f"{action}_{model}" for model in OPERATOR_MODELS
-                 for action in ("view", "add", "change", "delete")]
+    codenames = [
+        f"{action}_{model}" for model in OPERATOR_MODELS for action in ("view", "add", "change", "delete")
+    ]
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return user
 
@@ -95,8 +96,11 @@ def form_errors(response, field: str | None = None) -> list[str]:
 
 def stored(job: Job) -> dict:
     """What a refused write must leave as it was."""
-    return dict(Job.objects.filter(pk=job.pk).values(
-        "title", "content", "publish_title", "description", "runorder", "extra", "updated_at").get())
+    return dict(
+        Job.objects.filter(pk=job.pk)
+        .values("title", "content", "publish_title", "description", "runorder", "extra", "updated_at")
+        .get()
+    )
 
 
 def import_preview(client: Client, records: list[dict]):
@@ -105,8 +109,9 @@ def import_preview(client: Client, records: list[dict]):
 
 
 def import_confirm(client: Client, records: list[dict]):
-    return client.post(ADMIN_IMPORT, {"confirm": "1", "payload": json.dumps(records),
-                                      "filename": "jobs.json"}, follow=True)
+    return client.post(
+        ADMIN_IMPORT, {"confirm": "1", "payload": json.dumps(records), "filename": "jobs.json"}, follow=True
+    )
 
 
 def front_of_the_queue() -> list[int]:
@@ -140,8 +145,9 @@ def test_api_refuses_runorder_outside_the_documented_range(attacker, runorder):
 
 @pytest.mark.parametrize("runorder", [RUNORDER_MIN, RUNORDER_MAX])
 def test_api_accepts_runorder_at_the_documented_bounds(attacker, runorder):
-    response = api_for(attacker).post(JOBS, {"title": "t", "content": "一句话。", "runorder": runorder},
-                                      format="json")
+    response = api_for(attacker).post(
+        JOBS, {"title": "t", "content": "一句话。", "runorder": runorder}, format="json"
+    )
     assert response.status_code == 201 and response.data["runorder"] == runorder
 
 
@@ -154,8 +160,10 @@ def test_admin_job_form_refuses_runorder_outside_the_documented_range(attacker, 
 
 def test_import_refuses_runorder_outside_the_documented_range(attacker):
     client = admin_for(attacker)
-    records = [{"title": "Ok", "content": "一句话。", "runorder": 1},
-               {"title": "Evil", "content": "一句话。", "runorder": -(2**31)}]
+    records = [
+        {"title": "Ok", "content": "一句话。", "runorder": 1},
+        {"title": "Evil", "content": "一句话。", "runorder": -(2**31)},
+    ]
 
     preview = import_preview(client, records)
     assert "1 good row(s), 1 bad row(s)" in preview.content.decode()
@@ -168,10 +176,12 @@ def test_increase_priority_at_the_lowest_runorder_stays_in_range_and_goes_first(
     """Another team parks a job at the lowest runorder allowed; pushing ours ahead of it must neither
     leave the range nor give up on "ahead of everything queued"."""
     victim_api = api_for(victim)
-    parked = victim_api.post(JOBS, {"title": "front", "content": "一句话。", "runorder": RUNORDER_MIN},
-                             format="json").data["id"]
-    second = victim_api.post(JOBS, {"title": "second", "content": "一句话。", "runorder": -5},
-                             format="json").data["id"]
+    parked = victim_api.post(
+        JOBS, {"title": "front", "content": "一句话。", "runorder": RUNORDER_MIN}, format="json"
+    ).data["id"]
+    second = victim_api.post(
+        JOBS, {"title": "second", "content": "一句话。", "runorder": -5}, format="json"
+    ).data["id"]
     third = make_job(owner=victim, runorder=0).pk
     mine = make_job(owner=attacker, runorder=7)
 
@@ -196,8 +206,9 @@ def test_increase_priority_past_a_stored_minus_2_31_is_no_server_error(attacker,
     assert front_of_the_queue() == [mine.pk, legacy]
 
 
-def test_increase_priority_refuses_with_a_message_when_every_runorder_below_0_is_taken(attacker, victim,
-                                                                                       monkeypatch):
+def test_increase_priority_refuses_with_a_message_when_every_runorder_below_0_is_taken(
+    attacker, victim, monkeypatch
+):
     """A million different runorders below 0 leave no room ahead; shown here with a range of -2..."""
     monkeypatch.setattr("jobs.services.RUNORDER_MIN", -2)
     ahead = [make_job(owner=victim, runorder=-2).pk, make_job(owner=victim, runorder=-1).pk]
@@ -214,9 +225,11 @@ def test_admin_increase_priority_action_at_the_lowest_runorder_stays_in_range(at
     parked = make_job(owner=victim, runorder=-(2**31)).pk
     first, second = make_job(owner=attacker, runorder=1), make_job(owner=attacker, runorder=2)
 
-    response = admin_for(attacker).post(ADMIN_JOB_LIST, {"action": "increase_priority",
-                                                         "_selected_action": [first.pk, second.pk]},
-                                        follow=True)
+    response = admin_for(attacker).post(
+        ADMIN_JOB_LIST,
+        {"action": "increase_priority", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
 
     assert response.status_code == 200 and "Moved 2 job(s) to the front" in response.content.decode()
     assert front_of_the_queue() == [first.pk, second.pk, parked]  # the selected keep their order
@@ -255,8 +268,10 @@ def test_admin_job_form_refuses_overlong_publish_title_and_description(attacker,
 
 def test_import_refuses_overlong_publish_title_and_description(attacker):
     client = admin_for(attacker)
-    records = [{"title": "Long title", "content": "一句话。", "publish_title": "x" * (PUBLISH_TITLE_MAX + 1)},
-               {"title": "Long text", "content": "一句话。", "description": "x" * (DESCRIPTION_MAX + 1)}]
+    records = [
+        {"title": "Long title", "content": "一句话。", "publish_title": "x" * (PUBLISH_TITLE_MAX + 1)},
+        {"title": "Long text", "content": "一句话。", "description": "x" * (DESCRIPTION_MAX + 1)},
+    ]
 
     preview = import_preview(client, records)
     assert "0 good row(s), 2 bad row(s)" in preview.content.decode()
@@ -289,8 +304,9 @@ def test_api_refuses_nul_and_control_characters_in_job_extra_text(attacker, valu
     job = make_job(owner=attacker, extra={"title_text": "kept"})
     before = stored(job)
 
-    created = api.post(JOBS, {"title": "t", "content": "一句话。", "extra": {"title_text": value}},
-                       format="json")
+    created = api.post(
+        JOBS, {"title": "t", "content": "一句话。", "extra": {"title_text": value}}, format="json"
+    )
     changed = api.patch(job_url(job), {"extra": {"index_text": value}}, format="json")
 
     assert created.status_code == 400 and "Control characters" in str(created.data["extra"]["title_text"])
@@ -317,9 +333,15 @@ def test_admin_job_form_refuses_nul_in_extra_text(attacker):
 
 def test_import_with_nul_is_refused_or_cleaned_never_a_server_error(attacker):
     client = admin_for(attacker)
-    records = [{"title": "Clean me", "content": "一句\x00话。", "publish_title": "pub\x00lish",
-                "description": "line one\r\nline\x00 two\x1b"},
-               {"title": "Evil extra", "content": "一句话。", "extra": {"desc_text": "a\x00b"}}]
+    records = [
+        {
+            "title": "Clean me",
+            "content": "一句\x00话。",
+            "publish_title": "pub\x00lish",
+            "description": "line one\r\nline\x00 two\x1b",
+        },
+        {"title": "Evil extra", "content": "一句话。", "extra": {"desc_text": "a\x00b"}},
+    ]
 
     preview = import_preview(client, records)
     assert "1 good row(s), 1 bad row(s)" in preview.content.decode()
@@ -328,13 +350,18 @@ def test_import_with_nul_is_refused_or_cleaned_never_a_server_error(attacker):
     assert response.status_code == 200
     job = Job.objects.get()
     assert (job.title, job.content, job.publish_title, job.description) == (
-        "Clean me", "一句话。", "publish", "line one\nline two")
+        "Clean me",
+        "一句话。",
+        "publish",
+        "line one\nline two",
+    )
 
 
 @pytest.mark.parametrize("field", ["publish_title", "description"])
 def test_api_cleans_control_characters_from_publish_title_and_description(attacker, field):
-    response = api_for(attacker).post(JOBS, {"title": "t", "content": "一句话。",
-                                             field: "a\x1b[31mb\x7f\u2028c"}, format="json")
+    response = api_for(attacker).post(
+        JOBS, {"title": "t", "content": "一句话。", field: "a\x1b[31mb\x7f\u2028c"}, format="json"
+    )
     assert response.status_code == 201
     assert getattr(Job.objects.get(), field) == "a[31mbc"
 
@@ -351,12 +378,17 @@ PRESET_TEXTS = [
 
 
 @pytest.mark.parametrize("url, fields, field, value", PRESET_TEXTS)
-def test_api_refuses_control_characters_in_account_topic_and_voice_fields(attacker, url, fields, field,
-                                                                          value):
+def test_api_refuses_control_characters_in_account_topic_and_voice_fields(
+    attacker, url, fields, field, value
+):
     response = api_for(attacker).post(url, {"name": "x", **fields, field: value}, format="json")
     assert response.status_code == 400 and field in response.data
-    assert not (Account.objects.exists() or Topic.objects.exists() or Language.objects.exists()
-                or Voice.objects.exists())
+    assert not (
+        Account.objects.exists()
+        or Topic.objects.exists()
+        or Language.objects.exists()
+        or Voice.objects.exists()
+    )
 
 
 def test_api_refuses_nul_in_topic_extra(attacker):
@@ -372,8 +404,15 @@ def test_api_refuses_nul_in_topic_extra(attacker):
     assert Topic.objects.count() == 1 and topic.extra == {"kept": True}
 
 
-@pytest.mark.parametrize("extra", [{"human_config": {"note": "a\x00b"}}, {"human_config": {"url": "x\x00"}},
-                                   {"subtitle_font": "Noto\x00"}, {"subtitle_color": "#FFFFFF\n"}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"human_config": {"note": "a\x00b"}},
+        {"human_config": {"url": "x\x00"}},
+        {"subtitle_font": "Noto\x00"},
+        {"subtitle_color": "#FFFFFF\n"},
+    ],
+)
 def test_api_refuses_nul_in_the_brand_profile(attacker, extra):
     api = api_for(attacker)
     account = make_account(owner=attacker, extra={"subtitle_color": "#FFFFFF"})
@@ -388,9 +427,16 @@ def test_api_refuses_nul_in_the_brand_profile(attacker, extra):
 
 
 def test_admin_topic_form_refuses_nul_in_extra_and_control_characters(attacker):
-    response = admin_for(attacker).post(reverse("admin:topics_topic_add"), {
-        "name": "to\x1bpic", "palette": "", "real_clip_ratio": "0.4", "lora_weight": "100",
-        "extra": '{"note": "a\\u0000b"}'})
+    response = admin_for(attacker).post(
+        reverse("admin:topics_topic_add"),
+        {
+            "name": "to\x1bpic",
+            "palette": "",
+            "real_clip_ratio": "0.4",
+            "lora_weight": "100",
+            "extra": '{"note": "a\\u0000b"}',
+        },
+    )
     assert form_errors(response, "name") and form_errors(response, "extra")
     assert not Topic.objects.exists()
 
@@ -398,9 +444,17 @@ def test_admin_topic_form_refuses_nul_in_extra_and_control_characters(attacker):
 def test_admin_voice_and_account_forms_refuse_control_characters(attacker):
     client = admin_for(attacker)
     voice = client.post(reverse("admin:voices_voice_add"), {"name": "voice\x1b", "language": ""})
-    account = client.post(reverse("admin:accounts_account_add"), {
-        "username": "chan\x07", "platform": "youtube", "area": "", "subtitle_color": "#ffffff",
-        "subtitle_background": "#000000", "human_config": ""})
+    account = client.post(
+        reverse("admin:accounts_account_add"),
+        {
+            "username": "chan\x07",
+            "platform": "youtube",
+            "area": "",
+            "subtitle_color": "#ffffff",
+            "subtitle_background": "#000000",
+            "human_config": "",
+        },
+    )
     assert form_errors(voice, "name") and form_errors(account, "username")
     assert not Voice.objects.exists() and not Account.objects.exists()
 
@@ -412,8 +466,9 @@ def segment_of(owner) -> JobSplit:
 
 def test_api_segment_prompt_with_control_characters_is_cleaned(attacker):
     split_row = segment_of(attacker)
-    response = api_for(attacker).patch(f"{JOBS}{split_row.job_id}/splits/0/",
-                                       {"prompt": "a sunny\x1b[2J beach\x07"}, format="json")
+    response = api_for(attacker).patch(
+        f"{JOBS}{split_row.job_id}/splits/0/", {"prompt": "a sunny\x1b[2J beach\x07"}, format="json"
+    )
     assert response.status_code == 200
     split_row.refresh_from_db()
     assert split_row.prompt == "a sunny[2J beach"
@@ -422,9 +477,10 @@ def test_api_segment_prompt_with_control_characters_is_cleaned(attacker):
 def test_admin_storyboard_segment_with_nul_is_cleaned_never_a_server_error(attacker):
     """The storyboard page posts raw fields (no Django form refuses NUL there)."""
     split_row = segment_of(attacker)
-    response = admin_for(attacker).post(reverse("admin:jobs_job_storyboard", args=[split_row.job_id]),
-                                        {f"text-{split_row.pk}": "第\x00二句。",
-                                         f"prompt-{split_row.pk}": "a\x00b\x1b"})
+    response = admin_for(attacker).post(
+        reverse("admin:jobs_job_storyboard", args=[split_row.job_id]),
+        {f"text-{split_row.pk}": "第\x00二句。", f"prompt-{split_row.pk}": "a\x00b\x1b"},
+    )
     assert response.status_code == 302
     split_row.refresh_from_db()
     assert (split_row.text, split_row.prompt) == ("第二句。", "ab")
@@ -447,8 +503,9 @@ FONT_INJECTIONS = [
 @pytest.mark.parametrize("font", FONT_INJECTIONS)
 def test_api_refuses_subtitle_font_that_rewrites_the_ass_style_line(attacker, font):
     account = make_account(owner=attacker, extra={"subtitle_font": "Noto Sans CJK SC"})
-    response = api_for(attacker).patch(f"/api/v1/accounts/{account.pk}/", {"extra": {"subtitle_font": font}},
-                                       format="json")
+    response = api_for(attacker).patch(
+        f"/api/v1/accounts/{account.pk}/", {"extra": {"subtitle_font": font}}, format="json"
+    )
     assert response.status_code == 400 and "subtitle_font" in response.data["extra"]
     account.refresh_from_db()
     assert account.extra == {"subtitle_font": "Noto Sans CJK SC"}
@@ -471,16 +528,26 @@ def test_a_subtitle_font_stored_before_the_check_cannot_rewrite_the_style_line(a
 @pytest.mark.parametrize("font", ["Noto Sans CJK SC", "思源黑体", "Source_Han-Sans 2", "DejaVu Sans"])
 def test_api_accepts_a_font_family_name(attacker, font):
     account = make_account(owner=attacker)
-    response = api_for(attacker).patch(f"/api/v1/accounts/{account.pk}/", {"extra": {"subtitle_font": font}},
-                                       format="json")
+    response = api_for(attacker).patch(
+        f"/api/v1/accounts/{account.pk}/", {"extra": {"subtitle_font": font}}, format="json"
+    )
     assert response.status_code == 200 and response.data["extra"] == {"subtitle_font": font}
 
 
 def test_admin_account_form_refuses_subtitle_font_that_rewrites_the_ass_style_line(attacker):
     account = make_account(owner=attacker, username="mine")
-    response = admin_for(attacker).post(reverse("admin:accounts_account_change", args=[account.pk]), {
-        "username": "mine", "platform": "youtube", "area": "", "subtitle_color": "#ffffff",
-        "subtitle_background": "#000000", "human_config": "", "subtitle_font": "Arial,200,&H000000FF"})
+    response = admin_for(attacker).post(
+        reverse("admin:accounts_account_change", args=[account.pk]),
+        {
+            "username": "mine",
+            "platform": "youtube",
+            "area": "",
+            "subtitle_color": "#ffffff",
+            "subtitle_background": "#000000",
+            "human_config": "",
+            "subtitle_font": "Arial,200,&H000000FF",
+        },
+    )
     assert form_errors(response, "subtitle_font")
     account.refresh_from_db()
     assert account.extra == {}
@@ -489,8 +556,18 @@ def test_admin_account_form_refuses_subtitle_font_that_rewrites_the_ass_style_li
 # ---------------------------------------------------------------- LoRA name
 
 
-LORA_PATHS = ["/etc/passwd", "../../secrets/key", "styles/../../x", "styles/warm", "styles\\warm", "..", ".",
-              "C:\\loras\\x", "~/x", ".hidden"]
+LORA_PATHS = [
+    "/etc/passwd",
+    "../../secrets/key",
+    "styles/../../x",
+    "styles/warm",
+    "styles\\warm",
+    "..",
+    ".",
+    "C:\\loras\\x",
+    "~/x",
+    ".hidden",
+]
 
 
 @pytest.mark.parametrize("lora_name", LORA_PATHS)
@@ -509,16 +586,25 @@ def test_api_refuses_lora_name_that_is_a_path(attacker, lora_name):
 
 @pytest.mark.parametrize("lora_name", ["warm-photo", "warm_photo.safetensors", "水彩 v2", ""])
 def test_api_accepts_a_plain_lora_file_name(attacker, lora_name):
-    response = api_for(attacker).post("/api/v1/topics/", {"name": "new", "lora_name": lora_name},
-                                      format="json")
+    response = api_for(attacker).post(
+        "/api/v1/topics/", {"name": "new", "lora_name": lora_name}, format="json"
+    )
     assert response.status_code == 201 and response.data["lora_name"] == lora_name
 
 
 def test_admin_topic_form_refuses_lora_name_that_is_a_path(attacker):
     topic = make_topic(owner=attacker, lora_name="warm-photo")
-    response = admin_for(attacker).post(reverse("admin:topics_topic_change", args=[topic.pk]), {
-        "name": topic.name, "palette": "", "real_clip_ratio": "0.4", "lora_weight": "100", "extra": "{}",
-        "lora_name": "../../../etc/passwd"})
+    response = admin_for(attacker).post(
+        reverse("admin:topics_topic_change", args=[topic.pk]),
+        {
+            "name": topic.name,
+            "palette": "",
+            "real_clip_ratio": "0.4",
+            "lora_weight": "100",
+            "extra": "{}",
+            "lora_name": "../../../etc/passwd",
+        },
+    )
     assert form_errors(response, "lora_name")
     topic.refresh_from_db()
     assert topic.lora_name == "warm-photo"
@@ -548,6 +634,8 @@ def test_import_with_nul_in_a_preset_name_is_a_row_error(attacker):
 def test_admin_autocomplete_with_nul_is_no_server_error(attacker):
     """The job page's preset pickers search as the operator types; NUL was a 500 on PostgreSQL."""
     make_topic(owner=attacker, name="Health tips")
-    response = admin_for(attacker).get(reverse("admin:autocomplete"), {
-        "term": "Hea\x00", "app_label": "jobs", "model_name": "job", "field_name": "topic"})
+    response = admin_for(attacker).get(
+        reverse("admin:autocomplete"),
+        {"term": "Hea\x00", "app_label": "jobs", "model_name": "job", "field_name": "topic"},
+    )
     assert response.status_code == 200

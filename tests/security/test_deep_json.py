@@ -40,7 +40,9 @@ def post_raw(client, url: str, body: str):
 
 
 def test_deeply_nested_job_body_is_a_400_that_says_so(attacker):
-    response = post_raw(api_for(attacker), "/api/v1/jobs/", f'{{"title": "t", "content": "c", "extra": {NESTED}}}')
+    response = post_raw(
+        api_for(attacker), "/api/v1/jobs/", f'{{"title": "t", "content": "c", "extra": {NESTED}}}'
+    )
 
     assert response.status_code == 400 and TOO_DEEP in response.json()["detail"]
     assert not Job.objects.exists()
@@ -53,8 +55,9 @@ def test_deeply_nested_login_body_from_an_anonymous_client_is_a_400(db):
 
 
 def test_deeply_nested_webhook_body_is_a_400(attacker):
-    response = post_raw(api_for(attacker), "/api/v1/webhooks/",
-                        f'{{"url": "https://example.com/", "events": {NESTED}}}')
+    response = post_raw(
+        api_for(attacker), "/api/v1/webhooks/", f'{{"url": "https://example.com/", "events": {NESTED}}}'
+    )
 
     assert response.status_code == 400 and TOO_DEEP in response.json()["detail"]
     assert not Webhook.objects.exists()
@@ -63,7 +66,9 @@ def test_deeply_nested_webhook_body_is_a_400(attacker):
 def test_nesting_up_to_the_limit_is_still_read(attacker):
     """Only the depth is refused: a body exactly JSON_MAX_DEPTH deep parses (and fails on its merits)."""
     deep_enough = "[" * (JSON_MAX_DEPTH - 1) + "]" * (JSON_MAX_DEPTH - 1)
-    response = post_raw(api_for(attacker), "/api/v1/jobs/", f'{{"title": "t", "content": "c", "extra": {deep_enough}}}')
+    response = post_raw(
+        api_for(attacker), "/api/v1/jobs/", f'{{"title": "t", "content": "c", "extra": {deep_enough}}}'
+    )
 
     assert response.status_code == 400 and "extra" in response.json()
 
@@ -79,8 +84,9 @@ def test_admin_import_of_a_deeply_nested_json_file_says_so(attacker):
 
 def test_admin_import_of_a_csv_with_a_deeply_nested_extra_says_so_on_that_row(attacker):
     csv = f"title,content,extra\nT,今天天气很好。,{NESTED}\n"
-    response = client_for(attacker).post(reverse("admin:jobs_job_import"),
-                                         {"file": SimpleUploadedFile("jobs.csv", csv.encode())})
+    response = client_for(attacker).post(
+        reverse("admin:jobs_job_import"), {"file": SimpleUploadedFile("jobs.csv", csv.encode())}
+    )
 
     assert response.status_code == 200
     [bad] = response.context["bad"]
@@ -99,10 +105,11 @@ def test_admin_json_requests_with_deep_nesting_are_a_400(attacker):
 def test_admin_json_form_fields_refuse_deep_nesting(attacker):
     client = client_for(attacker)
     job_page = client.post(reverse("admin:jobs_job_add"), job_form(extra=NESTED))
-    topic_page = client.post(reverse("admin:topics_topic_add"), {
-        "name": "topic", "palette": "", "real_clip_ratio": "0.4", "lora_weight": "100", "extra": NESTED})
+    topic_page = client.post(
+        reverse("admin:topics_topic_add"),
+        {"name": "topic", "palette": "", "real_clip_ratio": "0.4", "lora_weight": "100", "extra": NESTED},
+    )
 
     for page in (job_page, topic_page):
         assert page.status_code == 200 and page.context["adminform"].form.errors["extra"]
     assert not Job.objects.exists() and not Topic.objects.exists()
-

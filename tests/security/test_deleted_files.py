@@ -36,11 +36,15 @@ def clip_with_file(owner):
     return clip
 
 
-@pytest.mark.parametrize("make, field, page", [
-    (voice_with_reference, "reference", "admin:voices_voice_delete"),
-    (account_with_logo, "logo", "admin:accounts_account_delete"),
-    (clip_with_file, "file", "admin:jobs_stockclip_delete"),
-], ids=["voice-reference", "account-logo", "clip"])
+@pytest.mark.parametrize(
+    "make, field, page",
+    [
+        (voice_with_reference, "reference", "admin:voices_voice_delete"),
+        (account_with_logo, "logo", "admin:accounts_account_delete"),
+        (clip_with_file, "file", "admin:jobs_stockclip_delete"),
+    ],
+    ids=["voice-reference", "account-logo", "clip"],
+)
 def test_deleted_rows_file_leaves_storage(attacker, make, field, page, django_capture_on_commit_callbacks):
     row = make(attacker)
     key = getattr(row, field).name
@@ -60,8 +64,9 @@ def test_deleted_rows_file_stays_while_another_row_names_it(attacker, django_cap
     assert default_storage.exists(twin.reference.name)
 
 
-def test_deleted_rows_file_replaced_by_a_new_upload_leaves_storage(attacker,
-                                                                   django_capture_on_commit_callbacks):
+def test_deleted_rows_file_replaced_by_a_new_upload_leaves_storage(
+    attacker, django_capture_on_commit_callbacks
+):
     voice = voice_with_reference(attacker)
     old = voice.reference.name
     audio = io.BytesIO()
@@ -71,8 +76,9 @@ def test_deleted_rows_file_replaced_by_a_new_upload_leaves_storage(attacker,
     audio.seek(0)
     audio.name = "new.wav"
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_client_for(attacker).post(f"/api/v1/voices/{voice.pk}/reference/", {"file": audio},
-                                                 format="multipart")
+        response = api_client_for(attacker).post(
+            f"/api/v1/voices/{voice.pk}/reference/", {"file": audio}, format="multipart"
+        )
     assert response.status_code == 200
     voice.refresh_from_db()
     assert voice.reference.name != old and default_storage.exists(voice.reference.name)

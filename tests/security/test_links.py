@@ -56,15 +56,19 @@ def test_reading_other_teams_files_by_naming_their_key_gets_no_link(attacker, vi
     api = api_client_for(attacker)
     response = api.patch(f"/api/v1/jobs/{job.pk}/splits/0/", {"selected": theirs}, format="json")
     assert response.status_code == 400
-    choose = client_for(attacker).post(reverse("admin:jobs_job_choose_image", args=[job.pk]),
-                                       {"split": job.splits.get().pk, "key": theirs},
-                                       content_type="application/json")
+    choose = client_for(attacker).post(
+        reverse("admin:jobs_job_choose_image", args=[job.pk]),
+        {"split": job.splits.get().pk, "key": theirs},
+        content_type="application/json",
+    )
     assert choose.status_code == 400
     everything = api.get(f"/api/v1/jobs/{job.pk}/").content.decode()
     assert theirs not in everything and default_storage.url(theirs) not in everything
 
 
-def test_links_on_admin_pages_expire_sooner_than_the_api_links_of_the_same_file(attacker, settings, monkeypatch):
+def test_links_on_admin_pages_expire_sooner_than_the_api_links_of_the_same_file(
+    attacker, settings, monkeypatch
+):
     """/files/ links are bearer links. One copied out of an admin page (a screenshot, a shared screen,
     browser history) stops working after ADMIN_SIGNED_URL_EXPIRE_SECONDS; the API's links, for
     players and exports, last SIGNED_URL_EXPIRE_SECONDS."""
@@ -72,8 +76,14 @@ def test_links_on_admin_pages_expire_sooner_than_the_api_links_of_the_same_file(
     settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS = 300
     key = default_storage.save("jobs/1/pictures/000-card-1.png", ContentFile(png_bytes()))
     job = make_job(owner=attacker)
-    JobSplit.objects.create(job=job, index=0, start_ms=0, end_ms=1000, text="今天天气很好。",
-                            images=[{"key": key, "seed": 1, "source": "card"}])
+    JobSplit.objects.create(
+        job=job,
+        index=0,
+        start_ms=0,
+        end_ms=1000,
+        text="今天天气很好。",
+        images=[{"key": key, "seed": 1, "source": "card"}],
+    )
     page = client_for(attacker).get(reverse("admin:jobs_job_storyboard", args=[job.pk]))
     [admin_link] = set(re.findall(r'/files/[^"]+', page.content.decode()))
     api_link = api_client_for(attacker).get(f"/api/v1/jobs/{job.pk}/splits/0/").json()["images"][0]["url"]
@@ -88,10 +98,13 @@ def test_links_on_admin_pages_expire_sooner_than_the_api_links_of_the_same_file(
     assert status_after(3700, api_link) == 404
 
 
-def test_the_current_file_link_on_an_admin_change_page_expires_as_the_admin_links_do(attacker, settings,
-                                                                                 monkeypatch):
+def test_the_current_file_link_on_an_admin_change_page_expires_as_the_admin_links_do(
+    attacker, settings, monkeypatch
+):
     settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS = 300
-    clip = StockClip.objects.create(owner=attacker, title="rain", file=ContentFile(b"clip bytes", name="rain.mp4"))
+    clip = StockClip.objects.create(
+        owner=attacker, title="rain", file=ContentFile(b"clip bytes", name="rain.mp4")
+    )
     page = client_for(attacker).get(reverse("admin:jobs_stockclip_change", args=[clip.pk])).content.decode()
     links = set(re.findall(r'href="(/files/[^"]+)"', page))
     assert links, "the change page shows the current file"

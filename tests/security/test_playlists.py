@@ -14,12 +14,21 @@ from tests.api.conftest import client_for as api_client_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("url, message", [
-    ("/api/v1/clips/",
-     "The upload is not a readable video file. Clips must be MP4, MOV, WebM or Matroska video."),
-    ("/api/v1/music/", "The upload is not a readable audio file. "
-                       "Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."),
-], ids=["clip", "music"])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        (
+            "/api/v1/clips/",
+            "The upload is not a readable video file. Clips must be MP4, MOV, WebM or Matroska video.",
+        ),
+        (
+            "/api/v1/music/",
+            "The upload is not a readable audio file. "
+            "Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream.",
+        ),
+    ],
+    ids=["clip", "music"],
+)
 def test_hls_playlist_upload_is_refused_without_opening_what_it_lists(attacker, tmp_path, url, message):
     """An HLS playlist names other files (here a FIFO, so any attempt to read it shows); ffprobe
     must refuse the playlist before opening them."""
@@ -49,4 +58,3 @@ def test_hls_playlist_upload_is_refused_without_opening_what_it_lists(attacker, 
     assert opened == [], "ffprobe opened a file the playlist named"
     assert response.status_code == 400
     assert response.json()["file"] == [message]
-

@@ -19,8 +19,9 @@ def fetch(url: str):
     return response, body
 
 
-@pytest.mark.parametrize("key", ["jobs/1/1/x.html", "accounts/logos/x.png", "voices/references/x.svg",
-                                 "clips/x.mp4"])
+@pytest.mark.parametrize(
+    "key", ["jobs/1/1/x.html", "accounts/logos/x.png", "voices/references/x.svg", "clips/x.mp4"]
+)
 def test_stored_script_is_sent_as_a_download_never_inline(key):
     """A page in storage, whatever its name says, reaches the browser as bytes to save, not a page."""
     key = default_storage.save(key, ContentFile(PAGE))

@@ -28,12 +28,21 @@ def admin_form_errors(response, field: str) -> list[str]:
 # ---------------------------------------------------------------- the admin's upload fields
 
 
-@pytest.mark.parametrize("page, model, field, form", [
-    ("admin:jobs_stockclip_add", StockClip, "file", CLIP_FORM),
-    ("admin:accounts_account_add", Account, "logo", {"username": "mine", "platform": "youtube", "area": ""}),
-    ("admin:voices_voice_add", Voice, "reference", {"name": "cmn", "language": ""}),
-    ("admin:jobs_job_add", Job, "narration_audio", job_form()),
-], ids=["clip", "logo", "voice-reference", "job-narration"])
+@pytest.mark.parametrize(
+    "page, model, field, form",
+    [
+        ("admin:jobs_stockclip_add", StockClip, "file", CLIP_FORM),
+        (
+            "admin:accounts_account_add",
+            Account,
+            "logo",
+            {"username": "mine", "platform": "youtube", "area": ""},
+        ),
+        ("admin:voices_voice_add", Voice, "reference", {"name": "cmn", "language": ""}),
+        ("admin:jobs_job_add", Job, "narration_audio", job_form()),
+    ],
+    ids=["clip", "logo", "voice-reference", "job-narration"],
+)
 def test_stored_script_upload_is_refused_by_the_admin(attacker, page, model, field, form):
     response = client_for(attacker).post(reverse(page), {**form, field: page_upload()})
     assert admin_form_errors(response, field)
@@ -50,13 +59,17 @@ def split_images_url(owner) -> str:
     return f"/api/v1/jobs/{job.pk}/splits/0/images/"
 
 
-@pytest.mark.parametrize("url", [
-    lambda owner: "/api/v1/clips/",
-    lambda owner: f"/api/v1/accounts/{make_account(owner=owner).pk}/logo/",
-    lambda owner: f"/api/v1/voices/{make_voice(owner=owner).pk}/reference/",
-    lambda owner: "/api/v1/music/",
-    split_images_url,
-], ids=["clip", "logo", "voice-reference", "music", "split-image"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        lambda owner: "/api/v1/clips/",
+        lambda owner: f"/api/v1/accounts/{make_account(owner=owner).pk}/logo/",
+        lambda owner: f"/api/v1/voices/{make_voice(owner=owner).pk}/reference/",
+        lambda owner: "/api/v1/music/",
+        split_images_url,
+    ],
+    ids=["clip", "logo", "voice-reference", "music", "split-image"],
+)
 def test_stored_script_upload_is_refused_by_the_api(attacker, url):
     response = api_client_for(attacker).post(url(attacker), {"file": page_upload()}, format="multipart")
     assert response.status_code == 400, response.content[:500]
@@ -73,8 +86,11 @@ def test_stored_script_admin_logo_gets_the_api_picture_checks(attacker):
     client = client_for(attacker)
     form = {"username": "mine", "platform": "youtube", "area": ""}
     gif = SimpleUploadedFile("logo.gif", png_bytes(image_format="GIF"), content_type="image/gif")
-    api_words = api_client_for(attacker).post(f"/api/v1/accounts/{make_account(owner=attacker).pk}/logo/",
-                                              {"file": gif}, format="multipart").json()["file"]
+    api_words = (
+        api_client_for(attacker)
+        .post(f"/api/v1/accounts/{make_account(owner=attacker).pk}/logo/", {"file": gif}, format="multipart")
+        .json()["file"]
+    )
     gif.seek(0)
     response = client.post(reverse("admin:accounts_account_add"), {**form, "logo": gif})
     assert admin_form_errors(response, "logo") == api_words
@@ -88,8 +104,10 @@ def test_stored_script_admin_logo_gets_the_api_picture_checks(attacker):
 def test_stored_script_admin_clip_is_checked_and_stored_as_the_api_does(attacker, tmp_path):
     """The admin saved any file raw under the client's name, with no duration or size."""
     video = tiny_video(tmp_path / "holiday.mp4").read_bytes()
-    response = client_for(attacker).post(reverse("admin:jobs_stockclip_add"), {
-        **CLIP_FORM, "title": "Holiday", "file": SimpleUploadedFile("holiday.mp4", video, "video/mp4")})
+    response = client_for(attacker).post(
+        reverse("admin:jobs_stockclip_add"),
+        {**CLIP_FORM, "title": "Holiday", "file": SimpleUploadedFile("holiday.mp4", video, "video/mp4")},
+    )
     assert response.status_code == 302
     clip = StockClip.objects.get()
     assert clip.owner == attacker and clip.title == "Holiday"

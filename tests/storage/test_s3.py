@@ -48,8 +48,25 @@ def test_uploaded_files_of_every_model_land_in_the_bucket(bucket, tmp_path):
     voice = make_voice(name="clone")
     voice.reference.save("reference.wav", ContentFile(b"RIFF fake"), save=True)
     clip_path = tmp_path / "river.mp4"
-    subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x36:rate=10",
-                    "-t", "1", "-pix_fmt", "yuv420p", str(clip_path)], check=True, timeout=60)
+    subprocess.run(
+        [
+            FFMPEG,
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x36:rate=10",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip_path),
+        ],
+        check=True,
+        timeout=60,
+    )
     clip = services.clip_import(path=clip_path, tags="river")
 
     assert {account.logo.name, voice.reference.name, clip.file.name} <= bucket.keys()
@@ -59,8 +76,9 @@ def test_uploaded_files_of_every_model_land_in_the_bucket(bucket, tmp_path):
 def test_a_large_file_uploads_in_parts_without_default_checksums(bucket, tmp_path):
     sent_headers = []
     client = default_storage.connection.meta.client
-    client.meta.events.register("before-send.s3",
-                                lambda request, **kwargs: sent_headers.append(dict(request.headers)))
+    client.meta.events.register(
+        "before-send.s3", lambda request, **kwargs: sent_headers.append(dict(request.headers))
+    )
     local = tmp_path / "video.mp4"
     local.write_bytes(bytes(range(256)) * (11 * MIB // 256))  # 11 MiB: three 5 MiB parts
 
@@ -70,15 +88,22 @@ def test_a_large_file_uploads_in_parts_without_default_checksums(bucket, tmp_pat
     assert bucket.head(key)["ETag"].strip('"').endswith("-3")  # a multipart upload's ETag
     assert sent_headers and not any(
         name.lower().startswith("x-amz-checksum") or name.lower() == "x-amz-sdk-checksum-algorithm"
-        for headers in sent_headers for name in headers
+        for headers in sent_headers
+        for name in headers
     )
     # boto3's defaults would have sent a checksum that S3-compatible servers may reject.
     defaults = []
-    plain = boto3.client("s3", endpoint_url=bucket.endpoint, region_name="us-east-1",
-                         aws_access_key_id="testing", aws_secret_access_key="testing",
-                         config=Config(s3={"addressing_style": "path"}))
-    plain.meta.events.register("before-send.s3",
-                               lambda request, **kwargs: defaults.append(dict(request.headers)))
+    plain = boto3.client(
+        "s3",
+        endpoint_url=bucket.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    plain.meta.events.register(
+        "before-send.s3", lambda request, **kwargs: defaults.append(dict(request.headers))
+    )
     plain.put_object(Bucket=bucket.name, Key="plain.txt", Body=b"x")
     assert any(name.lower().startswith("x-amz-checksum") for name in defaults[-1])
 

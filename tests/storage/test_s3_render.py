@@ -16,8 +16,8 @@ from PIL import Image
 from storages.backends.s3 import S3Storage
 
 from jobs import services
-from jobs.render import loop as renders
 from jobs.models import ExecutionStatus, Job
+from jobs.render import loop as renders
 from media_engine.ffmpeg import FFPROBE
 from tests.factories import make_preset_job
 
@@ -72,8 +72,9 @@ def test_render_stores_every_artifact_in_the_bucket_and_its_link_plays(job, buck
     assert any(s["codec_type"] == "audio" for s in info["streams"])
 
 
-def test_rerender_on_another_host_fetches_what_it_needs_from_the_bucket(job, bucket, settings, tmp_path,
-                                                                       monkeypatch):
+def test_rerender_on_another_host_fetches_what_it_needs_from_the_bucket(
+    job, bucket, settings, tmp_path, monkeypatch
+):
     first = render(job)
     assert first.status == ExecutionStatus.SUCCESS, first.detail
     # A second host: an empty scratch space; the first host's disk is gone.
@@ -83,15 +84,23 @@ def test_rerender_on_another_host_fetches_what_it_needs_from_the_bucket(job, buc
     split.selected = default_storage.save(f"jobs/{job.pk}/pictures/chosen.png", ContentFile(png_bytes()))
     split.save()
     synthesized = []
-    monkeypatch.setattr("media_engine.tts.EspeakBackend.synthesize_sentence",
-                        lambda *args, **kwargs: synthesized.append(args))
+    monkeypatch.setattr(
+        "media_engine.tts.EspeakBackend.synthesize_sentence", lambda *args, **kwargs: synthesized.append(args)
+    )
 
     second = render(job)
 
     assert second.status == ExecutionStatus.SUCCESS, second.detail
     statuses = {name: step["status"] for name, step in second.steps.items()}
-    assert statuses == {"narration": "reused", "subtitles": "reused", "segments": "reused",
-                        "pictures": "done", "animation": "reused", "compose": "done", "cover": "done"}
+    assert statuses == {
+        "narration": "reused",
+        "subtitles": "reused",
+        "segments": "reused",
+        "pictures": "done",
+        "animation": "reused",
+        "compose": "done",
+        "cover": "done",
+    }
     assert synthesized == []
     cache = Path(settings.WORK_ROOT) / "cache"
     for key in (first.results["narration"], first.results["ass"], split.selected, job.account.logo.name):
@@ -128,8 +137,9 @@ def test_interrupted_uploads_are_retried_and_never_recorded_half(job, bucket, mo
         cover.load()  # the whole JPEG, not the first 100 bytes
 
 
-def test_upload_that_keeps_failing_fails_the_render_without_recording_the_artifact(job, bucket, settings,
-                                                                                   monkeypatch):
+def test_upload_that_keeps_failing_fails_the_render_without_recording_the_artifact(
+    job, bucket, settings, monkeypatch
+):
     settings.STEP_ATTEMPTS = 2
     settings.EXECUTION_MAX_RETRIES = 0
     original = S3Storage._save
@@ -158,7 +168,7 @@ def test_demo_prints_a_signed_link_and_a_downloaded_copy(bucket, settings, tmp_p
     call_command("demo", "--text", str(text))
 
     lines = capsys.readouterr().out.strip().splitlines()
-    link = next(line for line in lines if line.startswith("Video link: "))[len("Video link: "):]
+    link = next(line for line in lines if line.startswith("Video link: "))[len("Video link: ") :]
     assert link.startswith(f"{bucket.endpoint}/{bucket.name}/jobs/") and "X-Amz-Signature=" in link
     copy = Path(lines[-1])
     assert copy.parent == Path(settings.WORK_ROOT) / "demo" and copy.suffix == ".mp4"

@@ -57,8 +57,10 @@ def test_rotating_a_secret_shows_the_new_one_once(operator, receiver):
     webhook = webhooks.webhook_create(user=operator, url=receiver.url)
     old_secret = webhook.secret
 
-    response = client_for(operator).post(reverse("admin:jobs_webhook_changelist"),
-                                         {"action": "rotate_secret", "_selected_action": [webhook.pk]})
+    response = client_for(operator).post(
+        reverse("admin:jobs_webhook_changelist"),
+        {"action": "rotate_secret", "_selected_action": [webhook.pk]},
+    )
 
     webhook.refresh_from_db()
     assert webhook.secret != old_secret
@@ -71,8 +73,10 @@ def test_the_admin_refuses_a_private_url_in_the_apis_words(operator, settings):
     response = client_for(operator).post(reverse("admin:jobs_webhook_add"), add_form("http://172.16.0.9/x"))
 
     assert response.status_code == 200 and not Webhook.objects.exists()
-    assert ("Webhook URL host 172.16.0.9 is a private address: only public addresses are allowed"
-            in response.content.decode())
+    assert (
+        "Webhook URL host 172.16.0.9 is a private address: only public addresses are allowed"
+        in response.content.decode()
+    )
 
 
 def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture_on_commit_callbacks):
@@ -83,8 +87,11 @@ def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture
     client = client_for(operator)
 
     page = client.get(reverse("admin:jobs_webhookdelivery_change", args=[delivery.pk])).content.decode()
-    response = client.post(reverse("admin:jobs_webhookdelivery_changelist"),
-                           {"action": "resend", "_selected_action": [delivery.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:jobs_webhookdelivery_changelist"),
+        {"action": "resend", "_selected_action": [delivery.pk]},
+        follow=True,
+    )
     webhooks.deliveries_sweep()
 
     assert response.status_code == 200 and "200" in page  # the first try's status, on the delivery's page
@@ -103,10 +110,14 @@ def test_another_operator_cannot_see_change_or_resend_someones_webhooks(operator
     deliveries = client.get(reverse("admin:jobs_webhookdelivery_changelist")).content.decode()
     change = client.get(reverse("admin:jobs_webhook_change", args=[webhook.pk]))
     delivery_page = client.get(reverse("admin:jobs_webhookdelivery_change", args=[delivery.pk]))
-    client.post(reverse("admin:jobs_webhookdelivery_changelist"),
-                {"action": "resend", "_selected_action": [delivery.pk]})
-    client.post(reverse("admin:jobs_webhook_changelist"),
-                {"action": "rotate_secret", "_selected_action": [webhook.pk]})
+    client.post(
+        reverse("admin:jobs_webhookdelivery_changelist"),
+        {"action": "resend", "_selected_action": [delivery.pk]},
+    )
+    client.post(
+        reverse("admin:jobs_webhook_changelist"),
+        {"action": "rotate_secret", "_selected_action": [webhook.pk]},
+    )
 
     assert receiver.url not in listing and str(delivery.event_id) not in deliveries
     # "doesn't exist": back to the admin's index

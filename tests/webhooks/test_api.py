@@ -60,11 +60,17 @@ def test_rotate_secret_gives_a_new_one_once(api, member, receiver):
     assert response.status_code == 200 and response.data == {"secret": webhook.secret}
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://10.0.0.5/hook", "Webhook URL host 10.0.0.5 is a private address: only public addresses are "
-                             "allowed (an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS)."),
-    ("gopher://8.8.8.8/", "Webhook URL must start with http:// or https://, not gopher."),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://10.0.0.5/hook",
+            "Webhook URL host 10.0.0.5 is a private address: only public addresses are "
+            "allowed (an operator may allow networks with WEBHOOK_ALLOWED_NETWORKS).",
+        ),
+        ("gopher://8.8.8.8/", "Webhook URL must start with http:// or https://, not gopher."),
+    ],
+)
 def test_private_and_odd_urls_are_refused_with_a_clear_message(api, settings, url, message):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
 
@@ -110,8 +116,9 @@ def test_another_user_cannot_see_change_delete_or_resend_someones_webhooks(stran
     assert delivery.status == DeliveryStatus.FAILED and Webhook.objects.filter(pk=webhook.pk).exists()
 
 
-def test_owner_lists_deliveries_with_their_tries_and_resends_one(api, member, receiver,
-                                                                django_capture_on_commit_callbacks):
+def test_owner_lists_deliveries_with_their_tries_and_resends_one(
+    api, member, receiver, django_capture_on_commit_callbacks
+):
     webhook = webhooks.webhook_create(user=member, url=receiver.url)
     receiver.secret = webhook.secret
     receiver.statuses = [500]
@@ -134,8 +141,13 @@ def test_the_schema_documents_the_new_endpoints_and_the_event_body(client):
     import yaml
 
     schema = yaml.safe_load(client.get("/api/v1/schema/").content)
-    for path in ("/api/v1/webhooks/", "/api/v1/webhooks/{id}/rotate_secret/", "/api/v1/webhook-deliveries/",
-                 "/api/v1/webhook-deliveries/{id}/resend/", "/api/v1/jobs/batch/"):
+    for path in (
+        "/api/v1/webhooks/",
+        "/api/v1/webhooks/{id}/rotate_secret/",
+        "/api/v1/webhook-deliveries/",
+        "/api/v1/webhook-deliveries/{id}/resend/",
+        "/api/v1/jobs/batch/",
+    ):
         assert path in schema["paths"], path
     event = schema["components"]["schemas"]["WebhookEvent"]
     assert set(event["properties"]) == {"id", "type", "created_at", "data"}
@@ -146,24 +158,27 @@ def test_the_schema_documents_the_new_endpoints_and_the_event_body(client):
         assert body == {"$ref": "#/components/schemas/WebhookEvent"}
 
 
-@pytest.mark.parametrize("url", [
-    "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
-    "http://[2002:a00:1::]/",  # 6to4 of 10.0.0.1
-    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo to 127.0.0.1
-    "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
-    "http://[64:ff9b:1::a00:1]/",  # local-use NAT64
-    "http://192.0.0.8/",  # IPv4 dummy address
-    "http://192.0.0.170/",  # NAT64/DNS64 discovery
-    "http://192.31.196.1/",  # AS112
-    "http://192.52.193.1/",  # AMT
-    "http://192.88.99.1/",  # 6to4 relay anycast
-    "http://192.175.48.1/",  # AS112 direct delegation
-    "http://[2001:1::1]/",  # PCP anycast
-    "http://[2620:4f:8000::1]/",  # AS112-v6
-    "http://[3fff::1]/",  # documentation
-    "http://[5f00::1]/",  # SRv6 SIDs
-    "http://[fec0::1]/",  # deprecated site-local
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[2002:a00:1::]/",  # 6to4 of 10.0.0.1
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",  # Teredo to 127.0.0.1
+        "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b:1::a00:1]/",  # local-use NAT64
+        "http://192.0.0.8/",  # IPv4 dummy address
+        "http://192.0.0.170/",  # NAT64/DNS64 discovery
+        "http://192.31.196.1/",  # AS112
+        "http://192.52.193.1/",  # AMT
+        "http://192.88.99.1/",  # 6to4 relay anycast
+        "http://192.175.48.1/",  # AS112 direct delegation
+        "http://[2001:1::1]/",  # PCP anycast
+        "http://[2620:4f:8000::1]/",  # AS112-v6
+        "http://[3fff::1]/",  # documentation
+        "http://[5f00::1]/",  # SRv6 SIDs
+        "http://[fec0::1]/",  # deprecated site-local
+    ],
+)
 def test_special_purpose_and_embedded_addresses_are_refused(api, settings, url):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
 
@@ -191,10 +206,17 @@ def test_ports_other_than_80_and_443_are_refused_unless_allowed(api, settings):
     redis = api.post(WEBHOOKS, {"url": "https://1.1.1.1:6379/"}, format="json")
     settings.WEBHOOK_ALLOWED_PORTS = [8443]
     allowed = api.post(WEBHOOKS, {"url": "https://1.1.1.1:8443/"}, format="json")
-    default_ports = [api.post(WEBHOOKS, {"url": url}, format="json").status_code
-                     for url in ("http://1.1.1.1:80/", "https://1.1.1.1/")]
+    default_ports = [
+        api.post(WEBHOOKS, {"url": url}, format="json").status_code
+        for url in ("http://1.1.1.1:80/", "https://1.1.1.1/")
+    ]
 
-    assert redis.status_code == 400 and redis.data == {"url": [(
-        "Webhook URL port 6379 is not allowed: only 80 and 443 (an operator may allow others with "
-        "WEBHOOK_ALLOWED_PORTS).")]}
+    assert redis.status_code == 400 and redis.data == {
+        "url": [
+            (
+                "Webhook URL port 6379 is not allowed: only 80 and 443 (an operator may allow others with "
+                "WEBHOOK_ALLOWED_PORTS)."
+            )
+        ]
+    }
     assert allowed.status_code == 201 and default_ports == [201, 201]

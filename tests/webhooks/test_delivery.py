@@ -12,9 +12,8 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from jobs import services, webhooks
-from jobs.render import queue
-from jobs.render import loop
 from jobs.models import DeliveryStatus, EventKind, ExecutionStatus, WebhookDelivery
+from jobs.render import loop, queue
 from jobs.render.steps import Step
 from media_engine.errors import MediaError
 from tests.factories import make_execution, make_job, make_user
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def quick_render(monkeypatch, *, fail: bool = False) -> None:
     """Renders of one instant step (the webhook side does not care what the steps make)."""
+
     def run(context, inputs):
         if fail:
             raise MediaError("the voice backend refused the text", permanent=True)
@@ -51,8 +51,9 @@ def finish_a_render(owner, monkeypatch, *, fail: bool = False):
     return loop.execution_run(execution=services.execution_create(job=job))
 
 
-def test_render_done_is_posted_signed_once_after_the_commit(owner, hook, receiver, monkeypatch,
-                                                            django_capture_on_commit_callbacks):
+def test_render_done_is_posted_signed_once_after_the_commit(
+    owner, hook, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(Conf, "SYNC", True)  # the queued send runs in this process
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -84,7 +85,8 @@ def test_a_failed_render_posts_render_failed_with_its_error(owner, hook, receive
 
 
 def test_no_event_is_lost_when_the_worker_dies_between_finishing_and_sending(
-        owner, hook, receiver, monkeypatch, django_capture_on_commit_callbacks):
+    owner, hook, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
     # The execution's outcome and its event commit together; the worker then dies before its
     # after-commit send runs (the callbacks are captured and never run).
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -189,25 +191,28 @@ def test_events_go_only_to_the_owners_active_webhooks_that_want_them(owner, rece
     assert webhooks.event_record(user=None, kind="render.failed", data={}) == []
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("http://127.0.0.1/hook", "Webhook URL host 127.0.0.1 is a loopback address"),
-    ("http://localhost/hook", "resolves to"),
-    ("http://10.1.2.3/", "is a private address"),
-    ("http://192.168.0.10/", "is a private address"),
-    ("http://169.254.169.254/latest/meta-data", "is a link-local address"),
-    ("http://[::1]/", "is a loopback address"),
-    ("http://[::ffff:10.0.0.1]/", "a private address"),
-    ("http://0.0.0.0/", "is a private address"),
-    ("http://224.0.0.1/", "is a multicast address"),
-    ("http://100.64.0.1/", "is a special-purpose address"),
-    ("ftp://example.com/", "must start with http:// or https://, not ftp"),
-    ("http://user:pw@8.8.8.8/", "must not hold a user name or password"),
-    ("http://[::1/", "Webhook URL is not a valid URL: Invalid IPv6 URL."),
-    ("http://8.8.8.8:99999/", "Webhook URL is not a valid URL: Port out of range 0-65535."),
-    ("http://8.8.8.8:0/", "Webhook URL port 0 is not allowed"),
-    ("http:///path", "Webhook URL has no host."),
-    ("http://no-such-host.invalid/", "Webhook URL host no-such-host.invalid cannot be resolved"),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://127.0.0.1/hook", "Webhook URL host 127.0.0.1 is a loopback address"),
+        ("http://localhost/hook", "resolves to"),
+        ("http://10.1.2.3/", "is a private address"),
+        ("http://192.168.0.10/", "is a private address"),
+        ("http://169.254.169.254/latest/meta-data", "is a link-local address"),
+        ("http://[::1]/", "is a loopback address"),
+        ("http://[::ffff:10.0.0.1]/", "a private address"),
+        ("http://0.0.0.0/", "is a private address"),
+        ("http://224.0.0.1/", "is a multicast address"),
+        ("http://100.64.0.1/", "is a special-purpose address"),
+        ("ftp://example.com/", "must start with http:// or https://, not ftp"),
+        ("http://user:pw@8.8.8.8/", "must not hold a user name or password"),
+        ("http://[::1/", "Webhook URL is not a valid URL: Invalid IPv6 URL."),
+        ("http://8.8.8.8:99999/", "Webhook URL is not a valid URL: Port out of range 0-65535."),
+        ("http://8.8.8.8:0/", "Webhook URL port 0 is not allowed"),
+        ("http:///path", "Webhook URL has no host."),
+        ("http://no-such-host.invalid/", "Webhook URL host no-such-host.invalid cannot be resolved"),
+    ],
+)
 def test_non_public_or_malformed_urls_are_refused_naming_the_problem(owner, settings, url, words):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(ValidationError) as refused:
@@ -242,8 +247,13 @@ def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, ho
     """The last attempt's worker went silent: whoever notices (the reset schedule or another worker's
     claim) fails the execution, and loop.failed is stored in that same transaction."""
     silent = timezone.now() - timedelta(hours=3)
-    execution = make_execution(make_job(owner=owner), status=ExecutionStatus.RUNNING, heartbeat_at=silent,
-                               attempt=queue.attempts_allowed(), worker_host="gpu-1")
+    execution = make_execution(
+        make_job(owner=owner),
+        status=ExecutionStatus.RUNNING,
+        heartbeat_at=silent,
+        attempt=queue.attempts_allowed(),
+        worker_host="gpu-1",
+    )
 
     if how == "reset_stuck":
         queue.executions_reset_stuck(older_than=timedelta(hours=1))

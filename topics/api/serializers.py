@@ -12,10 +12,13 @@ PALETTE_MAX = 16
 class TopicSerializer(OwnedSerializer):
     palette = serializers.ListField(
         child=serializers.RegexField(HEX_COLOUR, error_messages={"invalid": COLOUR_MESSAGE}),
-        required=False, max_length=PALETTE_MAX, help_text="Hex colours of the picture cards.",
+        required=False,
+        max_length=PALETTE_MAX,
+        help_text="Hex colours of the picture cards.",
     )
     extra = serializers.DictField(
-        required=False, validators=[check_json_text],
+        required=False,
+        validators=[check_json_text],
         help_text=f"Free-form settings of the topic (a JSON object of at most {JSON_MAX} characters; no "
         "control characters in its keys and strings but tabs and line breaks).",
     )
@@ -25,9 +28,22 @@ class TopicSerializer(OwnedSerializer):
     class Meta:
         model = Topic
         fields = [
-            "id", "name", "prompt_gen_image", "prompt_cover_image", "prompt_image_prefix", "prompt_l4",
-            "lora_name", "lora_weight", "palette", "real_clip_ratio", "clip_tags", "extra",
-            "owner", "shared", "created_at", "updated_at",
+            "id",
+            "name",
+            "prompt_gen_image",
+            "prompt_cover_image",
+            "prompt_image_prefix",
+            "prompt_l4",
+            "lora_name",
+            "lora_weight",
+            "palette",
+            "real_clip_ratio",
+            "clip_tags",
+            "extra",
+            "owner",
+            "shared",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 

@@ -2,13 +2,13 @@
 
 import django.core.validators
 import django.db.models.deletion
-import topics.models
 from django.conf import settings
 from django.db import migrations, models
 
+import topics.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,27 +17,94 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Topic',
+            name="Topic",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=255)),
-                ('prompt_gen_image', models.TextField(blank=True, help_text='Image prompt for every segment.')),
-                ('prompt_cover_image', models.TextField(blank=True, help_text='Prompt for the cover picture.')),
-                ('prompt_image_prefix', models.TextField(blank=True, help_text='Put before every image prompt.')),
-                ('prompt_l4', models.TextField(blank=True, help_text="Extra style prompt (seed's L4 level).")),
-                ('lora_name', models.CharField(blank=True, max_length=255)),
-                ('lora_weight', models.PositiveSmallIntegerField(default=100, help_text='100 = full strength.', validators=[django.core.validators.MaxValueValidator(200)])),
-                ('palette', models.JSONField(blank=True, default=topics.models.default_palette, help_text='Hex colours for cards.')),
-                ('real_clip_ratio', models.FloatField(default=0.25, help_text='Share of segments that get a real clip from the library (0-1).', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
-                ('clip_tags', models.CharField(blank=True, help_text='Comma-separated tags preferred when picking clips.', max_length=255)),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('owner', models.ForeignKey(blank=True, help_text='Empty for a shared preset everyone can use.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=255)),
+                (
+                    "prompt_gen_image",
+                    models.TextField(blank=True, help_text="Image prompt for every segment."),
+                ),
+                (
+                    "prompt_cover_image",
+                    models.TextField(blank=True, help_text="Prompt for the cover picture."),
+                ),
+                (
+                    "prompt_image_prefix",
+                    models.TextField(blank=True, help_text="Put before every image prompt."),
+                ),
+                (
+                    "prompt_l4",
+                    models.TextField(blank=True, help_text="Extra style prompt (seed's L4 level)."),
+                ),
+                ("lora_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "lora_weight",
+                    models.PositiveSmallIntegerField(
+                        default=100,
+                        help_text="100 = full strength.",
+                        validators=[django.core.validators.MaxValueValidator(200)],
+                    ),
+                ),
+                (
+                    "palette",
+                    models.JSONField(
+                        blank=True, default=topics.models.default_palette, help_text="Hex colours for cards."
+                    ),
+                ),
+                (
+                    "real_clip_ratio",
+                    models.FloatField(
+                        default=0.25,
+                        help_text="Share of segments that get a real clip from the library (0-1).",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(1.0),
+                        ],
+                    ),
+                ),
+                (
+                    "clip_tags",
+                    models.CharField(
+                        blank=True,
+                        help_text="Comma-separated tags preferred when picking clips.",
+                        max_length=255,
+                    ),
+                ),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a shared preset everyone can use.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('owner', 'name'), name='topic_unique_per_owner'), models.UniqueConstraint(condition=models.Q(('owner__isnull', True)), fields=('name',), name='topic_unique_shared'), models.CheckConstraint(condition=models.Q(('real_clip_ratio__gte', 0), ('real_clip_ratio__lte', 1)), name='topic_real_clip_ratio_range')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("owner", "name"), name="topic_unique_per_owner"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("owner__isnull", True)),
+                        fields=("name",),
+                        name="topic_unique_shared",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("real_clip_ratio__gte", 0), ("real_clip_ratio__lte", 1)),
+                        name="topic_real_clip_ratio_range",
+                    ),
+                ],
             },
         ),
     ]

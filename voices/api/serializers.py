@@ -12,8 +12,9 @@ LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class LanguageSerializer(OwnedSerializer):
-    platform = serializers.ChoiceField(choices=sorted(BACKENDS), default="espeak",
-                                       help_text="TTS backend that speaks this language.")
+    platform = serializers.ChoiceField(
+        choices=sorted(BACKENDS), default="espeak", help_text="TTS backend that speaks this language."
+    )
 
     unique_per_owner = ("code",)
 

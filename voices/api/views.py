@@ -10,19 +10,32 @@ from ..models import Language, Voice
 from .serializers import AudioUploadSerializer, LanguageSerializer, VoiceSerializer
 
 LANGUAGE_EXAMPLE = {
-    "id": 1, "code": "zh-CN", "name": "中文", "platform": "espeak", "owner": None, "shared": True,
-    "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
+    "id": 1,
+    "code": "zh-CN",
+    "name": "中文",
+    "platform": "espeak",
+    "owner": None,
+    "shared": True,
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:00:00Z",
 }
 VOICE_EXAMPLE = {
-    "id": 2, "name": "cmn", "language": 1,
+    "id": 2,
+    "name": "cmn",
+    "language": 1,
     "reference_url": "/files/InZvaWNlcy9yZWZlcmVuY2VzL2EubXAzIg:1tX...",
-    "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11", "shared": False,
-    "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:00Z",
+    "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11",
+    "shared": False,
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:00:00Z",
 }
 
 
 @owned_crud_docs(
-    noun="language", plural="languages", serializer=LanguageSerializer, tag="voices",
+    noun="language",
+    plural="languages",
+    serializer=LanguageSerializer,
+    tag="voices",
     example=LANGUAGE_EXAMPLE,
     write_example={"code": "en-US", "name": "English", "platform": "edge"},
     invalid_example={"code": ["There is already a language with this code."]},
@@ -36,7 +49,11 @@ class LanguageViewSet(OwnedModelViewSet):
 
 
 @owned_crud_docs(
-    noun="voice", plural="voices", serializer=VoiceSerializer, tag="voices", example=VOICE_EXAMPLE,
+    noun="voice",
+    plural="voices",
+    serializer=VoiceSerializer,
+    tag="voices",
+    example=VOICE_EXAMPLE,
     write_example={"name": "zh-CN-XiaoxiaoNeural", "language": 1},
     invalid_example={"language": ["Language 99 does not exist or is not yours."]},
 )
@@ -51,11 +68,17 @@ class VoiceViewSet(OwnedModelViewSet):
         return super().get_queryset().select_related("language")
 
     @extend_schema(
-        summary="Upload the voice's reference audio", tags=["voices"],
+        summary="Upload the voice's reference audio",
+        tags=["voices"],
         request={"multipart/form-data": AudioUploadSerializer},
-        responses={200: VoiceSerializer, 400: validation_error(
-            {"file": ["Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."]}
-        ), 403: ERROR_403, 404: ERROR_404},
+        responses={
+            200: VoiceSerializer,
+            400: validation_error(
+                {"file": ["Audio must be WAV, MP3, M4A, Ogg or FLAC with an audio stream."]}
+            ),
+            403: ERROR_403,
+            404: ERROR_404,
+        },
         examples=[response_example("Voice with its reference", VOICE_EXAMPLE)],
         description="WAV, MP3, M4A, Ogg or FLAC of at most 20 MB, checked with ffprobe and stored under a "
         "generated name.",

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,41 +14,101 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Language',
+            name="Language",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('code', models.CharField(help_text='BCP-47 code, e.g. zh-CN, en-US.', max_length=32)),
-                ('name', models.CharField(help_text='Display name, e.g. 中文.', max_length=255)),
-                ('platform', models.CharField(default='espeak', help_text='TTS backend: espeak (offline), seedvc, azure or edge.', max_length=64)),
-                ('owner', models.ForeignKey(blank=True, help_text='Empty for a shared preset everyone can use.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("code", models.CharField(help_text="BCP-47 code, e.g. zh-CN, en-US.", max_length=32)),
+                ("name", models.CharField(help_text="Display name, e.g. 中文.", max_length=255)),
+                (
+                    "platform",
+                    models.CharField(
+                        default="espeak",
+                        help_text="TTS backend: espeak (offline), seedvc, azure or edge.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a shared preset everyone can use.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='Voice',
+            name="Voice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(help_text="The backend's voice name, e.g. cmn for espeak-ng.", max_length=255)),
-                ('reference', models.FileField(blank=True, help_text='Reference audio for voice-cloning backends.', upload_to='voices/references/')),
-                ('language', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='voices', to='voices.language')),
-                ('owner', models.ForeignKey(blank=True, help_text='Empty for a shared preset everyone can use.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="The backend's voice name, e.g. cmn for espeak-ng.", max_length=255
+                    ),
+                ),
+                (
+                    "reference",
+                    models.FileField(
+                        blank=True,
+                        help_text="Reference audio for voice-cloning backends.",
+                        upload_to="voices/references/",
+                    ),
+                ),
+                (
+                    "language",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="voices",
+                        to="voices.language",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a shared preset everyone can use.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddConstraint(
-            model_name='language',
-            constraint=models.UniqueConstraint(fields=('owner', 'code'), name='language_unique_per_owner'),
+            model_name="language",
+            constraint=models.UniqueConstraint(fields=("owner", "code"), name="language_unique_per_owner"),
         ),
         migrations.AddConstraint(
-            model_name='language',
-            constraint=models.UniqueConstraint(condition=models.Q(('owner__isnull', True)), fields=('code',), name='language_unique_shared'),
+            model_name="language",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("owner__isnull", True)), fields=("code",), name="language_unique_shared"
+            ),
         ),
     ]

@@ -12,8 +12,10 @@ from accounts.models import Account
 
 
 class Command(BaseCommand):
-    help = ("Store a YouTube refresh token for an account (read from standard input, never from the command "
-            "line), or --disconnect it.")
+    help = (
+        "Store a YouTube refresh token for an account (read from standard input, never from the command "
+        "line), or --disconnect it."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("account", type=int, help="The account's id.")
@@ -25,7 +27,9 @@ class Command(BaseCommand):
             raise CommandError(f"There is no account {account}.")
         if disconnect:
             done = channels.channel_disconnect(account=row)
-            self.stdout.write(f"Disconnected {row.username}." if done else f"{row.username} was not connected.")
+            self.stdout.write(
+                f"Disconnected {row.username}." if done else f"{row.username} was not connected."
+            )
             return
         if sys.stdin.isatty():
             token = getpass.getpass(f"Refresh token for {row.username} (not shown): ")

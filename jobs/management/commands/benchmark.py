@@ -8,13 +8,21 @@ class Command(BaseCommand):
     help = "Measure one part of BatchVideo and print its figures; the last line is the summary."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("target", choices=["compose", "queue", "websocket", "api", "images", "i2v", "rerender",
-                                                "validation"])
-        parser.add_argument("--random-weights", action="store_true",
-                            help="images, i2v: full-size Flux.1-dev / LTX-Video with random weights "
-                                 "(needs an NVIDIA GPU).")
-        parser.add_argument("--minutes", type=float, default=10.0,
-                            help="rerender: the job's length in minutes of narration (10 by default).")
+        parser.add_argument(
+            "target",
+            choices=["compose", "queue", "websocket", "api", "images", "i2v", "rerender", "validation"],
+        )
+        parser.add_argument(
+            "--random-weights",
+            action="store_true",
+            help="images, i2v: full-size Flux.1-dev / LTX-Video with random weights (needs an NVIDIA GPU).",
+        )
+        parser.add_argument(
+            "--minutes",
+            type=float,
+            default=10.0,
+            help="rerender: the job's length in minutes of narration (10 by default).",
+        )
 
     def handle(self, *args, target: str, random_weights: bool, minutes: float, **options) -> None:
         try:
@@ -36,14 +44,18 @@ class Command(BaseCommand):
 
         if not 0 < minutes <= 60:
             raise CommandError("--minutes must be more than 0 and at most 60.")
-        self.stdout.write(f"A {minutes:g}-minute job: full render, a new picture, an edited sentence, a preview...")
+        self.stdout.write(
+            f"A {minutes:g}-minute job: full render, a new picture, an edited sentence, a preview..."
+        )
         result = rerender_benchmark(minutes=minutes)
         return [format_rerender_details(result), format_rerender_line(result)]
 
     def _validation(self, **options) -> list[str]:
         from jobs.benchmarks.validation import format_validation_line, validation_benchmark
 
-        self.stdout.write("Checking 10,000 characters of prose, punctuation and symbols, then a batch of them...")
+        self.stdout.write(
+            "Checking 10,000 characters of prose, punctuation and symbols, then a batch of them..."
+        )
         return [format_validation_line(validation_benchmark())]
 
     def _queue(self, **options) -> list[str]:
@@ -81,7 +93,9 @@ class Command(BaseCommand):
 
         if not random_weights:
             raise CommandError("Only --random-weights is supported: no model weights ship with BatchVideo.")
-        self.stdout.write("LTX-Video 2B with random weights: a 5 s clip (121 frames, 768x448, 40 steps), twice...")
+        self.stdout.write(
+            "LTX-Video 2B with random weights: a 5 s clip (121 frames, 768x448, 40 steps), twice..."
+        )
         try:
             return i2v_benchmark()
         except MediaError as error:

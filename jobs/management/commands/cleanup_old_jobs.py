@@ -1,16 +1,18 @@
-from jobs.maintenance import cleanup
 from django.core.management.base import BaseCommand, CommandError
 
-
+from jobs.maintenance import cleanup
 
 
 class Command(BaseCommand):
-    help = ("Delete finished executions older than --days (never a job's latest) and jobs soft-deleted "
-            "that long ago, with their stored files; files that kept rows reference stay.")
+    help = (
+        "Delete finished executions older than --days (never a job's latest) and jobs soft-deleted "
+        "that long ago, with their stored files; files that kept rows reference stay."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--days", type=int, default=cleanup.KEEP_DAYS,
-                            help=f"Age in days (default {cleanup.KEEP_DAYS}).")
+        parser.add_argument(
+            "--days", type=int, default=cleanup.KEEP_DAYS, help=f"Age in days (default {cleanup.KEEP_DAYS})."
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would go; delete nothing.")
 
     def handle(self, *args, days: int, dry_run: bool, **options) -> None:

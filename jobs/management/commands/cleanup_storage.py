@@ -1,17 +1,22 @@
 from django.core.management.base import BaseCommand
 
-
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRun
 
 
 class Command(BaseCommand):
-    help = ("Remove stored files of old executions: all but the newest CLEANUP_KEEP_EXECUTIONS per job, "
-            "then the oldest while jobs/ exceeds CLEANUP_MAX_BYTES. Rows stay; their results are cleared.")
+    help = (
+        "Remove stored files of old executions: all but the newest CLEANUP_KEEP_EXECUTIONS per job, "
+        "then the oldest while jobs/ exceeds CLEANUP_MAX_BYTES. Rows stay; their results are cleared."
+    )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--mode", choices=CleanupRun.Mode.values, required=True,
-                            help="auto: at most once per CLEANUP_MIN_INTERVAL_S; manual: now.")
+        parser.add_argument(
+            "--mode",
+            choices=CleanupRun.Mode.values,
+            required=True,
+            help="auto: at most once per CLEANUP_MIN_INTERVAL_S; manual: now.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would go; delete nothing.")
 
     def handle(self, *args, mode: str, dry_run: bool, **options) -> None:

@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Account
 from accounts.storage import storage_local_copy
 from jobs import services
+from jobs.maintenance.presets import presets_seed
 from jobs.management.commands.render_job import progress_printer
 from jobs.models import ExecutionStatus, Job, Orientation
-from jobs.maintenance.presets import presets_seed
 from jobs.render.loop import execution_run
 from topics.models import Topic
 from voices.models import Language, Voice
@@ -21,8 +21,12 @@ class Command(BaseCommand):
     help = "Render the demo video from a bundled Chinese article (or --text FILE) and print the MP4's path."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--text", type=Path, help="A UTF-8 text file to narrate instead of the bundled article.")
-        parser.add_argument("--language", help="The text's language code (e.g. en-US, es-ES); detected when left out.")
+        parser.add_argument(
+            "--text", type=Path, help="A UTF-8 text file to narrate instead of the bundled article."
+        )
+        parser.add_argument(
+            "--language", help="The text's language code (e.g. en-US, es-ES); detected when left out."
+        )
         parser.add_argument("--vertical", action="store_true", help="Render 768x1360 instead of 1360x768.")
 
     def handle(self, *args, text: Path | None, language: str | None, vertical: bool, **options) -> None:

@@ -32,7 +32,9 @@ class Command(BaseCommand):
                 self.stderr.write(f"skipped {path.name}: {error}")
                 continue
             imported += 1
-            self.stdout.write(f"{path.name}: clip {clip.pk}, {clip.duration_ms / 1000:.1f} s, {clip.width}x{clip.height}")
+            self.stdout.write(
+                f"{path.name}: clip {clip.pk}, {clip.duration_ms / 1000:.1f} s, {clip.width}x{clip.height}"
+            )
         self.stdout.write(f"Imported {imported} clip(s), skipped {skipped}.")
         if imported == 0:
             raise CommandError("No clip was imported.")

@@ -13,8 +13,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--enqueue", action="store_true", help="Queue each created job for rendering.")
-        parser.add_argument("--owner", help="Username owning the new jobs (and whose presets they may use); "
-                                            "default: none, the jobs are shared.")
+        parser.add_argument(
+            "--owner",
+            help="Username owning the new jobs (and whose presets they may use); "
+            "default: none, the jobs are shared.",
+        )
 
     def handle(self, *args, file: Path, enqueue: bool, owner: str | None, **options) -> None:
         user = None
@@ -36,9 +39,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"row {row.number} {row.title!r}: ERROR {row.error_text()}")
             else:
                 job = next(jobs)
-                self.stdout.write(f"row {row.number} {row.title!r}: created job {job.pk}"
-                                  + (f", language {row.detected_language} detected" if row.detected_language else "")
-                                  + (" (queued)" if enqueue else ""))
+                self.stdout.write(
+                    f"row {row.number} {row.title!r}: created job {job.pk}"
+                    + (f", language {row.detected_language} detected" if row.detected_language else "")
+                    + (" (queued)" if enqueue else "")
+                )
         self.stdout.write(f"{len(rows) - bad} created, {bad} bad, {len(rows)} rows in all.")
         if bad:
             raise SystemExit(1)

@@ -1,8 +1,7 @@
-from jobs.maintenance import health
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-
+from jobs.maintenance import health
 
 
 def age(seconds: float | None) -> str:
@@ -17,16 +16,20 @@ def next_attempt(item: health.FailingExecution) -> str:
 
 
 class Command(BaseCommand):
-    help = ("Show executions per status, the queue, running executions and the workers behind them, "
-            "and executions whose last attempt failed (attempts and last error).")
+    help = (
+        "Show executions per status, the queue, running executions and the workers behind them, "
+        "and executions whose last attempt failed (attempts and last error)."
+    )
 
     def handle(self, *args, **options) -> None:
         report = health.health_report()
-        self.stdout.write("Executions: " + ", ".join(f"{status} {count}"
-                                                     for status, count in report.status_counts.items()))
+        self.stdout.write(
+            "Executions: " + ", ".join(f"{status} {count}" for status, count in report.status_counts.items())
+        )
         orm_queue = ", ".join(f"{key} {count}" for key, count in report.orm_queue.items()) or "none"
-        self.stdout.write(f"Queue: {report.queue_depth} executions waiting; "
-                          f"django-q tasks queued: {orm_queue}")
+        self.stdout.write(
+            f"Queue: {report.queue_depth} executions waiting; django-q tasks queued: {orm_queue}"
+        )
         self.stdout.write(f"Running: {len(report.running)}")
         for item in report.running:
             self.stdout.write(
@@ -40,8 +43,10 @@ class Command(BaseCommand):
         self.stdout.write(f"django-q clusters reporting: {len(report.clusters)}")
         for line in report.clusters:
             self.stdout.write(f"  {line}")
-        self.stdout.write(f"Failing (last attempt ended in an error; failed for good within "
-                          f"{health.FAILING_WITHIN.total_seconds() / 3600:g} h): {len(report.failing)}")
+        self.stdout.write(
+            f"Failing (last attempt ended in an error; failed for good within "
+            f"{health.FAILING_WITHIN.total_seconds() / 3600:g} h): {len(report.failing)}"
+        )
         for item in report.failing:
             self.stdout.write(
                 f"  execution {item.id} (job {item.job_id} {item.job_title!r}): {item.status}, "

@@ -3,14 +3,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs.publishing import publications
 from jobs.models import Job, Publication
+from jobs.publishing import publications
 
 
 class Command(BaseCommand):
-    help = ("Publish jobs' latest successful renders to their YouTube channels (queued for the workers, or "
-            "--now in this process); --due runs every publication that is due, e.g. from cron on a host without "
-            "workers.")
+    help = (
+        "Publish jobs' latest successful renders to their YouTube channels (queued for the workers, or "
+        "--now in this process); --due runs every publication that is due, e.g. from cron on a host without "
+        "workers."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("job_ids", nargs="*", type=int)
@@ -29,8 +31,12 @@ class Command(BaseCommand):
         if publish_at is not None and timezone.is_naive(publish_at):
             publish_at = timezone.make_aware(publish_at)
         choice = publications.PublishOptions(
-            privacy=options["privacy"], publish_at=publish_at, category_id=options["category"], force=options["force"],
-            tags=[tag.strip() for tag in options["tags"].split(",") if tag.strip()])
+            privacy=options["privacy"],
+            publish_at=publish_at,
+            category_id=options["category"],
+            force=options["force"],
+            tags=[tag.strip() for tag in options["tags"].split(",") if tag.strip()],
+        )
         for job_id in job_ids:
             job = Job.objects.alive().filter(pk=job_id).first()
             if job is None:
