@@ -23,6 +23,13 @@ def migrate(targets) -> None:
     executor.migrate(targets)
 
 
+@pytest.fixture
+def latest_schema_after():
+    """The test moves the schema back and forth: every later test gets it whole again."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
 def test_every_schedule_and_task_path_names_a_function_in_jobs_tasks(db):
     paths = [func for func, _type, _minutes in SCHEDULES.values()] + [RENDER_TASK]
     paths += [schedule.func for schedule in schedules_ensure()]
@@ -32,7 +39,7 @@ def test_every_schedule_and_task_path_names_a_function_in_jobs_tasks(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_schedules_and_queued_tasks_stored_before_the_move_are_pointed_at_jobs_tasks():
+def test_schedules_and_queued_tasks_stored_before_the_move_are_pointed_at_jobs_tasks(latest_schema_after):
     migrate(BEFORE)
     old_schedule = Schedule.objects.create(
         name="an operator's own", func="jobs.maintenance.task_cleanup_storage", schedule_type=Schedule.HOURLY
