@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from jobs.benchmarks.images import random_weights_on
 from media_engine.animation import clip_size
 from media_engine.errors import MediaError
 
@@ -109,7 +110,6 @@ def time_clips(
 def random_ltx_video(device: str) -> LTXImageToVideoPipeline:
     """LTX-Video's 2B transformer and its video VAE at full size (diffusers' default configs, those of
     the 0.9 releases) with random bf16 weights, built on `device`."""
-    import torch
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
@@ -117,25 +117,19 @@ def random_ltx_video(device: str) -> LTXImageToVideoPipeline:
         LTXVideoTransformer3DModel,
     )
 
-    previous_dtype = torch.get_default_dtype()
-    # Made directly as bf16 on the GPU, as the real weights are loaded.
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device(device):
-            transformer = LTXVideoTransformer3DModel(
-                in_channels=128,
-                out_channels=128,
-                patch_size=1,
-                patch_size_t=1,
-                num_attention_heads=32,
-                attention_head_dim=64,
-                cross_attention_dim=2048,
-                num_layers=28,
-                caption_channels=PROMPT_DIM,
-            )
-            vae = AutoencoderKLLTXVideo()
-    finally:
-        torch.set_default_dtype(previous_dtype)
+    with random_weights_on(device):
+        transformer = LTXVideoTransformer3DModel(
+            in_channels=128,
+            out_channels=128,
+            patch_size=1,
+            patch_size_t=1,
+            num_attention_heads=32,
+            attention_head_dim=64,
+            cross_attention_dim=2048,
+            num_layers=28,
+            caption_channels=PROMPT_DIM,
+        )
+        vae = AutoencoderKLLTXVideo()
     scheduler = FlowMatchEulerDiscreteScheduler(
         num_train_timesteps=1000,
         shift=1.0,

@@ -7,6 +7,7 @@ so importing this module (e.g. for `manage.py benchmark --help`) costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,47 +109,55 @@ def time_batches(
     return lines
 
 
-def _random_flux_dev(device: str) -> FluxPipeline:
-    """Flux.1-dev's transformer and VAE at full size with random bf16 weights, built on the GPU."""
+@contextlib.contextmanager
+def random_weights_on(device: str):
+    """Models made inside get random bf16 weights directly on `device`, as real weights are loaded:
+    fp32 on the CPU first would need several times the memory and minutes of initialisation."""
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
     previous_dtype = torch.get_default_dtype()
-    # Creating the 12B parameters directly as bf16 on the GPU: fp32 on the CPU first would
-    # need 48 GB of RAM and minutes of initialisation.
     torch.set_default_dtype(torch.bfloat16)
     try:
         with torch.device(device):
-            transformer = FluxTransformer2DModel(
-                patch_size=1,
-                in_channels=64,
-                num_layers=19,
-                num_single_layers=38,
-                attention_head_dim=128,
-                num_attention_heads=24,
-                joint_attention_dim=4096,
-                pooled_projection_dim=768,
-                guidance_embeds=True,
-                axes_dims_rope=(16, 56, 56),
-            )
-            vae = AutoencoderKL(
-                in_channels=3,
-                out_channels=3,
-                latent_channels=16,
-                block_out_channels=(128, 256, 512, 512),
-                down_block_types=("DownEncoderBlock2D",) * 4,
-                up_block_types=("UpDecoderBlock2D",) * 4,
-                layers_per_block=2,
-                norm_num_groups=32,
-                act_fn="silu",
-                sample_size=1024,
-                scaling_factor=0.3611,
-                shift_factor=0.1159,
-                use_quant_conv=False,
-                use_post_quant_conv=False,
-            )
+            yield
     finally:
         torch.set_default_dtype(previous_dtype)
+
+
+def _random_flux_dev(device: str) -> FluxPipeline:
+    """Flux.1-dev's transformer and VAE at full size with random bf16 weights, built on the GPU."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+    # The 12B parameters are made directly as bf16 on the GPU (see random_weights_on).
+    with random_weights_on(device):
+        transformer = FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=64,
+            num_layers=19,
+            num_single_layers=38,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=4096,
+            pooled_projection_dim=768,
+            guidance_embeds=True,
+            axes_dims_rope=(16, 56, 56),
+        )
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=16,
+            block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=2,
+            norm_num_groups=32,
+            act_fn="silu",
+            sample_size=1024,
+            scaling_factor=0.3611,
+            shift_factor=0.1159,
+            use_quant_conv=False,
+            use_post_quant_conv=False,
+        )
     scheduler = FlowMatchEulerDiscreteScheduler(
         num_train_timesteps=1000,
         shift=3.0,
