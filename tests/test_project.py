@@ -304,7 +304,9 @@ JOBS_TIERS = [
             "jobs.render.claims",
         ),
     ),
-    ("webhooks", ("jobs.webhooks",)),
+    ("webhook events", ("jobs.webhooks.events",)),
+    ("webhook delivery and subscriptions", ("jobs.webhooks.delivery", "jobs.webhooks.subscriptions")),
+    ("webhook addresses", ("jobs.webhooks.addresses",)),
     ("validation", ("jobs.validation",)),
     (
         "files, options, records",
@@ -412,13 +414,13 @@ def test_static_files_are_served_with_debug_off(client, settings):
 
 
 def test_the_back_off_between_tries_is_one_rule_for_every_kind_of_queued_work(settings):
-    from jobs import webhooks
     from jobs.render import queue
+    from jobs.webhooks import delivery as sending
     from jobs.workitems import backoff_s
 
     settings.EXECUTION_RETRY_BACKOFF_S, settings.WEBHOOK_RETRY_BACKOFF_S = 60, 30
     assert [queue.retry_delay_s(attempt) for attempt in (1, 2, 3)] == [60, 120, 240]
-    assert [webhooks.retry_delay_s(tries) for tries in (1, 2, 8)] == [30, 60, 3600]
+    assert [sending.retry_delay_s(tries) for tries in (1, 2, 8)] == [30, 60, 3600]
     assert backoff_s(2, 6, max_s=60) == 60 and backoff_s(2, 0) == 2
     sources = [path.read_text() for _folder, path in _modules() if path.parts[len(ROOT.parts)] == "jobs"]
     assert sum(text.count("2 **") for text in sources) == 1  # the rule itself, in jobs/workitems.py

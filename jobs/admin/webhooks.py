@@ -6,8 +6,9 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.admin import OwnedAdmin
-from jobs import webhooks
 from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
+from jobs.webhooks import addresses, subscriptions
+from jobs.webhooks.delivery import delivery_resend
 
 
 class WebhookForm(forms.ModelForm):
@@ -24,7 +25,7 @@ class WebhookForm(forms.ModelForm):
         fields = ["url", "description", "events", "is_active", "owner"]
 
     def clean_url(self) -> str:
-        return webhooks.url_check(self.cleaned_data["url"])  # the API's words: jobs.webhooks
+        return addresses.url_check(self.cleaned_data["url"])  # the API's words: jobs.webhooks
 
 
 def _secrets_page(request, pairs: list[tuple[Webhook, str]]) -> TemplateResponse:
@@ -49,13 +50,13 @@ class WebhookAdmin(OwnedAdmin):
 
     @admin.display(description="Secret")
     def secret_hint(self, webhook: Webhook) -> str:
-        return webhooks.secret_hint(webhook.secret)
+        return subscriptions.secret_hint(webhook.secret)
 
     def save_model(self, request, obj: Webhook, form: WebhookForm, change: bool) -> None:
         if not change:
             self.default_owner(request, obj, change)
-            obj.secret = webhooks.secret_new()
-        webhooks.webhook_update(
+            obj.secret = subscriptions.secret_new()
+        subscriptions.webhook_update(
             webhook=obj, url=obj.url, description=obj.description, events=obj.events, is_active=obj.is_active
         )
 
@@ -65,7 +66,7 @@ class WebhookAdmin(OwnedAdmin):
     @admin.action(description="Give the selected webhooks new secrets", permissions=["change"])
     def rotate_secret(self, request, queryset) -> TemplateResponse:
         return _secrets_page(
-            request, [(webhook, webhooks.webhook_rotate_secret(webhook=webhook)) for webhook in queryset]
+            request, [(webhook, subscriptions.webhook_rotate_secret(webhook=webhook)) for webhook in queryset]
         )
 
 
@@ -120,5 +121,5 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def resend(self, request, queryset) -> None:
         deliveries = list(queryset)
         for delivery in deliveries:
-            webhooks.delivery_resend(delivery=delivery)
+            delivery_resend(delivery=delivery)
         self.message_user(request, f"{len(deliveries)} deliveries queued to be sent again.", messages.SUCCESS)

@@ -17,7 +17,6 @@ from accounts.api.docs import (
     validation_error,
 )
 from accounts.api.ownership import ApiPagination, ApiViewMixin
-from jobs import webhooks
 from jobs.api.examples import (
     WEBHOOK_CREATED_EXAMPLE,
     WEBHOOK_DELIVERY_EXAMPLE,
@@ -25,6 +24,8 @@ from jobs.api.examples import (
     WEBHOOK_EXAMPLE,
 )
 from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
+from jobs.webhooks import subscriptions
+from jobs.webhooks.delivery import delivery_resend
 
 SIGNING = (
     "Each event is POSTed as JSON (see WebhookEvent) with the headers `X-BatchVideo-Event` (its kind), "
@@ -70,7 +71,7 @@ class WebhookSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "secret_hint", "created_at", "updated_at"]
 
     def get_secret_hint(self, webhook: Webhook) -> str:
-        return webhooks.secret_hint(webhook.secret)
+        return subscriptions.secret_hint(webhook.secret)
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
@@ -254,14 +255,14 @@ class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = WebhookSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        webhook = webhooks.webhook_create(user=request.user, **serializer.validated_data)
+        webhook = subscriptions.webhook_create(user=request.user, **serializer.validated_data)
         return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:
         webhook = self.get_object()
         serializer = WebhookSerializer(webhook, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        webhooks.webhook_update(webhook=webhook, **serializer.validated_data)
+        subscriptions.webhook_update(webhook=webhook, **serializer.validated_data)
         return Response(WebhookSerializer(webhook).data)
 
     @extend_schema(
@@ -274,7 +275,7 @@ class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, pk=None) -> Response:
-        return Response({"secret": webhooks.webhook_rotate_secret(webhook=self.get_object())})
+        return Response({"secret": subscriptions.webhook_rotate_secret(webhook=self.get_object())})
 
 
 WEBHOOK_FILTER = OpenApiParameter(
@@ -336,6 +337,6 @@ class WebhookDeliveryViewSet(
     )
     @action(detail=True, methods=["post"])
     def resend(self, request, pk=None) -> Response:
-        delivery = webhooks.delivery_resend(delivery=self.get_object())
+        delivery = delivery_resend(delivery=self.get_object())
         data: dict[str, Any] = WebhookDeliverySerializer(delivery).data
         return Response(data, status=status.HTTP_202_ACCEPTED)

@@ -24,7 +24,6 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts import channels
-from jobs import webhooks
 from jobs.files import fetch
 from jobs.footage import stock
 from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
@@ -38,6 +37,7 @@ from jobs.publishing.youtube import (
     watch_url,
     youtube_client,
 )
+from jobs.webhooks import events
 from jobs.workitems import backoff_s
 
 logger = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ def _publish(publication: Publication) -> None:
             scheduled_for=None,
             detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500],
         )
-        webhooks.publication_event_record(publication=publication)
+        events.publication_event_record(publication=publication)
 
 
 def _video_body(publication: Publication) -> dict:
@@ -454,7 +454,7 @@ def _fail(publication: Publication, message: str) -> None:
             detail=f"Failed: {message}"[:500],
             scheduled_for=None,
         )
-        webhooks.publication_event_record(publication=publication)
+        events.publication_event_record(publication=publication)
 
 
 def publications_wake_due() -> int:

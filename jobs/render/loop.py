@@ -35,7 +35,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import webhooks
 from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
 from jobs.records import recent_steps, step_record, step_write
 from jobs.render import progress
@@ -57,6 +56,7 @@ from jobs.render.queue import (
 )
 from jobs.render.steps import STEPS, RenderContext, Step, inputs_hash
 from jobs.render.workspace import AttemptFolder, work_cache_prune
+from jobs.webhooks import events
 from media_engine.errors import Cancelled, MediaError
 
 logger = logging.getLogger(__name__)
@@ -325,7 +325,7 @@ def execution_finish(
     execution.retry_at = None
     # The webhook event is stored in the transaction that finishes the execution: it exists exactly
     # when the outcome does, and is sent after the commit (or by the sweep, if this worker dies first).
-    _record_outcome(execution, also=lambda: webhooks.execution_event_record(execution=execution))
+    _record_outcome(execution, also=lambda: events.execution_event_record(execution=execution))
     reporter.publish()
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
 from jobs.render.progress import execution_publish
-from jobs.webhooks import execution_event_record
+from jobs.webhooks.events import execution_event_record
 from jobs.workitems import backoff_s
 
 logger = logging.getLogger(__name__)

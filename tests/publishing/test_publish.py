@@ -7,10 +7,11 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import webhooks
 from jobs.models import Publication, PublicationStatus, QuotaUsage
 from jobs.publishing import publications
 from jobs.tasks import run_publication
+from jobs.webhooks import delivery as sending
+from jobs.webhooks import subscriptions
 from tests.api.conftest import client_for
 from tests.publishing.conftest import SRT, connect, make_rendered, queued_publications
 
@@ -283,13 +284,13 @@ def test_a_later_attempt_resumes_the_stored_upload_session_from_the_byte_youtube
 
 
 def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operator, rendered, receiver):
-    receiver.secret = webhooks.webhook_create(user=operator, url=receiver.url).secret
+    receiver.secret = subscriptions.webhook_create(user=operator, url=receiver.url).secret
 
     done = request_and_run(operator, rendered.job)
-    webhooks.deliveries_sweep()
+    sending.deliveries_sweep()
     fake.revoked.add("refresh-token-1")
     failed = request_and_run(operator, rendered.job, force=True)
-    webhooks.deliveries_sweep()
+    sending.deliveries_sweep()
 
     assert [done.status, failed.status] == [PublicationStatus.PUBLISHED, PublicationStatus.FAILED]
     events = [request.event for request in receiver.requests]

@@ -1,0 +1,203 @@
+"""Sending a delivery: signed, to the address that was checked, one sender at a time, retried with
+back-off until it is delivered or out of tries.
+
+A sender claims a delivery by moving its `next_attempt_at` past the send's timeout (compare-and-set),
+so two senders never send it at once, and one that dies mid-send leaves it due again once that lease
+ends. Redirects are not followed.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from jobs.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from jobs.webhooks.addresses import Refused, url_addresses
+from jobs.workitems import backoff_s
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-BatchVideo-Signature"
+EVENT_HEADER = "X-BatchVideo-Event"
+EVENT_ID_HEADER = "X-BatchVideo-Event-Id"
+USER_AGENT = "BatchVideo-Webhooks/1"
+SEND_TASK = "jobs.tasks.webhook_send"
+RETRY_MAX_DELAY_S = 3600
+RESPONSE_READ_MAX = 64 * 1024  # of a receiver's answer, read and dropped: only its status counts
+ERROR_MAX = 1000
+
+
+def signature_header(*, secret: str, body: bytes, timestamp: int) -> str:
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def payload_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def queue_sends(delivery_ids: list[int]) -> None:
+    """Queue a send per delivery (after the commit). A broker failure loses nothing: the sweep sends them."""
+    from django_q.tasks import async_task
+
+    for delivery_id in delivery_ids:
+        try:
+            async_task(SEND_TASK, delivery_id, cluster=settings.MAINTENANCE_CLUSTER)
+        except Exception:  # the broker's own errors vary; the delivery stays due for the sweep
+            logger.exception("webhook delivery %s: not queued; the sweep will send it", delivery_id)
+
+
+def _due() -> Q:
+    return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now())
+
+
+def deliveries_due() -> QuerySet[WebhookDelivery]:
+    """What the sweep sends: due deliveries of active webhooks (a paused one's wait until it is active)."""
+    return WebhookDelivery.objects.filter(_due(), webhook__is_active=True).order_by("next_attempt_at", "id")
+
+
+def _claim(delivery_id: int) -> WebhookDelivery | None:
+    """Take a due delivery for this sender until its send must be over (compare-and-set)."""
+    lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S + 60)
+    if not WebhookDelivery.objects.filter(_due(), pk=delivery_id).update(next_attempt_at=lease):
+        return None
+    return WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST to the addresses that url_addresses checked, in turn until one connects (never a second
+    lookup); TLS still checks the certificate against the URL's host name. The receiver's status."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_S)
+    unreachable: Exception | None = None
+    for address in url_addresses(url):
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                str(address),
+                port,
+                timeout=timeout,
+                retries=False,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
+                server_hostname=parts.hostname,
+                assert_hostname=parts.hostname,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False)
+        with pool:
+            try:
+                response = pool.urlopen(
+                    "POST",
+                    target,
+                    body=body,
+                    headers={**headers, "Host": parts.netloc},
+                    redirect=False,
+                    preload_content=False,
+                )
+            except urllib3.exceptions.NewConnectionError as error:  # e.g. no IPv6 route: the next address
+                unreachable = error
+                continue
+            response.read(RESPONSE_READ_MAX)
+            response.release_conn()
+            return response.status
+    raise unreachable or OSError(f"no address of {parts.hostname} to connect to")
+
+
+def retry_delay_s(attempts: int) -> float:
+    """Wait before try attempts+1: WEBHOOK_RETRY_BACKOFF_S, doubling, at most an hour."""
+    return backoff_s(settings.WEBHOOK_RETRY_BACKOFF_S, attempts, max_s=RETRY_MAX_DELAY_S)
+
+
+def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
+    """One try at a due delivery, logged; None when it is not due (sent, or another sender holds it)
+    or its webhook is paused.
+    A 2xx answer delivers it; anything else is retried later until WEBHOOK_MAX_ATTEMPTS; a URL that
+    now resolves to a refused address fails it at once."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    webhook = delivery.webhook
+    if not webhook.is_active:  # paused since: due again, for when it is active
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        return None
+    body = payload_body(delivery.payload)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: delivery.kind,
+        EVENT_ID_HEADER: str(delivery.event_id),
+        SIGNATURE_HEADER: signature_header(secret=webhook.secret, body=body, timestamp=timestamp),
+    }
+    status_code, error, refused = None, "", False
+    clock = time.monotonic()
+    try:
+        status_code = _post(webhook.url, body, headers)
+        if not 200 <= status_code < 300:
+            error = f"the receiver answered {status_code}"
+    except Refused as refusal:
+        error, refused = " ".join(refusal.messages), True
+    except (OSError, urllib3.exceptions.HTTPError, UnicodeError) as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    duration_ms = round((time.monotonic() - clock) * 1000)
+    return _delivery_outcome(
+        delivery, status_code=status_code, error=error[:ERROR_MAX], refused=refused, duration_ms=duration_ms
+    )
+
+
+@transaction.atomic
+def _delivery_outcome(
+    delivery: WebhookDelivery, *, status_code: int | None, error: str, refused: bool, duration_ms: int
+) -> WebhookDelivery:
+    WebhookAttempt.objects.create(
+        delivery=delivery, status_code=status_code, error=error, duration_ms=duration_ms
+    )
+    delivery.attempts += 1
+    now = timezone.now()
+    if not error:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = DeliveryStatus.DELIVERED, now, None
+    elif refused or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+        logger.warning(
+            "webhook delivery %s failed for good after %s tries: %s", delivery.pk, delivery.attempts, error
+        )
+    else:
+        delivery.next_attempt_at = now + timedelta(seconds=retry_delay_s(delivery.attempts))
+    delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
+    return delivery
+
+
+def deliveries_sweep(*, limit: int = 200) -> int:
+    """Send the deliveries that are due: retries, and events whose first send was never queued
+    (a worker that died after its commit). How many were tried."""
+    tried = 0
+    for delivery_id in list(deliveries_due().values_list("pk", flat=True)[:limit]):
+        if delivery_send(delivery_id=delivery_id) is not None:
+            tried += 1
+    return tried
+
+
+def delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again (delivered or failed): the same event id and body, a fresh signature,
+    a fresh set of tries; its log keeps the earlier ones."""
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+        )
+        transaction.on_commit(lambda: queue_sends([delivery.pk]))
+    delivery.refresh_from_db()
+    return delivery
