@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from jobs.files import music_folder
 from jobs.models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
-from jobs.render.progress import execution_publish
+from jobs.render.progress import execution_broadcast
 from jobs.render.queue import wake_worker
 from jobs.validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
 from media_engine.language import detect_language
@@ -240,7 +240,7 @@ def execution_cancel(*, execution: JobExecution) -> JobExecution:
             cancel_requested=True
         )
     execution.refresh_from_db()
-    execution_publish(execution)
+    execution_broadcast(execution)
     return execution
 
 

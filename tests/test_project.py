@@ -426,6 +426,19 @@ def test_the_back_off_between_tries_is_one_rule_for_every_kind_of_queued_work(se
     assert sum(text.count("2 **") for text in sources) == 1  # the rule itself, in jobs/workitems.py
 
 
+def test_queued_work_is_woken_in_one_place():
+    """Render executions, publications and webhook deliveries are claimed, woken and swept by
+    jobs.workitems.WorkKind: no other module of jobs queues a django-q2 task or a one-off schedule."""
+    waking = {
+        str(path.relative_to(ROOT))
+        for _folder, path in _modules()
+        if path.parts[len(ROOT.parts)] == "jobs"
+        and "migrations" not in path.parts
+        and ("async_task(" in (text := path.read_text()) or "Schedule.ONCE" in text)
+    }
+    assert waking == {"jobs/workitems.py"}
+
+
 def test_the_picture_card_rule_has_one_definition():
     """Which pictures the render drew or generated (and so remakes) is said once, on JobSplit."""
     import ast

@@ -1,7 +1,7 @@
 """`manage.py benchmark websocket`: publish-to-receipt latency of live progress.
 
 One daphne process serves 200 websocket clients watching 20 jobs; a separate process
-publishes their progress through progress.execution_publish (channels-redis), ending
+publishes their progress through progress.execution_broadcast (channels-redis), ending
 each job with `done`. Every event carries the publisher's clock (`at`), so a client's
 receipt time minus `at` is the publish-to-receipt latency.
 """
@@ -127,10 +127,10 @@ def publish(job_ids: list[int], updates: int) -> None:
         for execution in executions:
             execution.progress = step * 100 // (updates + 1)
             execution.detail = f"step {step}"
-            progress.execution_publish(execution)
+            progress.execution_broadcast(execution)
         time.sleep(0.3)
     for execution in executions:
         execution.status = ExecutionStatus.SUCCESS
         execution.progress = 100
         execution.detail = "Done"
-        progress.execution_publish(execution)
+        progress.execution_broadcast(execution)

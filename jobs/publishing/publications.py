@@ -30,15 +30,15 @@ from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
 from jobs.publishing.youtube import (
     QUOTA_COSTS,
     YouTubeError,
-    classify,
     insert_caption,
     set_thumbnail,
     upload_video,
     watch_url,
     youtube_client,
+    youtube_error,
 )
 from jobs.webhooks import events
-from jobs.workitems import backoff_s
+from jobs.workitems import WorkKind, backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
                 )
         except IntegrityError as error:  # another request published this render a moment ago
             raise ValidationError(f"Render {execution.pk} of this job is already being published.") from error
-        transaction.on_commit(lambda: publication_wake(publication.pk))
+        transaction.on_commit(lambda: PUBLICATIONS.wake(publication.pk))
     return publication
 
 
@@ -236,7 +236,7 @@ def _retry(publication: Publication, *, fields: dict) -> Publication:
     publication.status, publication.error, publication.scheduled_for = PublicationStatus.QUEUED, "", None
     publication.attempts, publication.detail = 0, "Waiting for a worker (retry)"
     publication.save()
-    transaction.on_commit(lambda: publication_wake(publication.pk))
+    transaction.on_commit(lambda: PUBLICATIONS.wake(publication.pk))
     return publication
 
 
@@ -253,39 +253,34 @@ def publications_request(
     return queued, refused
 
 
-def publication_wake(publication_id: int, *, when: datetime | None = None) -> None:
-    """Queue the publication's task now, or at `when` (a one-off schedule the cluster's scheduler runs)."""
-    from django_q.models import Schedule
-    from django_q.tasks import async_task
-
-    if when is None:
-        async_task(PUBLISH_TASK, publication_id, cluster=settings.PUBLISH_CLUSTER)
-    else:
-        Schedule.objects.create(
-            name=f"batchvideo: publication {publication_id}",
-            func=PUBLISH_TASK,
-            args=repr((publication_id,)),
-            schedule_type=Schedule.ONCE,
-            next_run=when,
-            repeats=-1,
-            cluster=settings.PUBLISH_CLUSTER,
-        )
-
-
 # ---------------------------------------------------------------- running
 
 
-def _claimable() -> Q:
-    waiting = Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.WAITING]) & (
+def _due() -> Q:
+    return Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.WAITING]) & (
         Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=timezone.now())
     )
-    stale = Q(status=PublicationStatus.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER)
-    return waiting | stale
+
+
+def _stale() -> Q:
+    """RUNNING with no word from its worker for STALE_AFTER (a chunk writes progress)."""
+    return Q(status=PublicationStatus.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER)
+
+
+PUBLICATIONS = WorkKind(
+    name="publication",
+    model=Publication,
+    task=PUBLISH_TASK,
+    cluster_setting="PUBLISH_CLUSTER",
+    due=_due,
+    stale=_stale,
+)
 
 
 def publication_claim(*, publication_id: int) -> Publication | None:
     """Take the publication for this worker if it is due (or its worker went silent); None otherwise."""
-    claimed = Publication.objects.filter(_claimable(), pk=publication_id).update(
+    claimed = PUBLICATIONS.claim(
+        publication_id,
         status=PublicationStatus.RUNNING,
         attempts=F("attempts") + 1,
         updated_at=timezone.now(),
@@ -294,11 +289,6 @@ def publication_claim(*, publication_id: int) -> Publication | None:
     if not claimed:
         return None
     return Publication.objects.select_related("execution", "account", "job").get(pk=publication_id)
-
-
-def publications_due() -> QuerySet[Publication]:
-    """Publications a worker may take now: what a lost task or schedule would have run."""
-    return Publication.objects.filter(_claimable())
 
 
 def _save(publication: Publication, **fields) -> None:
@@ -313,7 +303,7 @@ def publication_run(*, publication_id: int) -> Publication | None:
     if publication is None:
         return None
     try:
-        _publish(publication)
+        _publish_missing_parts(publication)
     except YouTubeError as error:
         _after_error(publication, error)
     except ValidationError as error:
@@ -326,12 +316,12 @@ def publication_run(*, publication_id: int) -> Publication | None:
         )
     except Exception as error:  # a bug or an outage no rule knows: retried like a transient error, logged
         logger.exception("publication %s", publication.pk)
-        _after_error(publication, classify(error))
+        _after_error(publication, youtube_error(error))
     publication.refresh_from_db()
     return publication
 
 
-def _publish(publication: Publication) -> None:
+def _publish_missing_parts(publication: Publication) -> None:
     credentials = channels.channel_credentials(publication.account)
     cost = publication_cost(publication)
     if cost and not quota_reserve(units=cost):
@@ -413,7 +403,7 @@ def _wait_for_quota(publication: Publication, why: str) -> None:
         detail=detail[:500],
         attempts=max(0, publication.attempts - 1),
     )
-    publication_wake(publication.pk, when=when)
+    PUBLICATIONS.wake(publication.pk, when=when)
 
 
 def _after_error(publication: Publication, error: YouTubeError) -> None:
@@ -431,7 +421,7 @@ def _after_error(publication: Publication, error: YouTubeError) -> None:
             detail=f"Attempt {publication.attempts} of {settings.YOUTUBE_MAX_ATTEMPTS} ended ({error}); "
             f"trying again at {when:%Y-%m-%d %H:%M} UTC"[:500],
         )
-        publication_wake(publication.pk, when=when)
+        PUBLICATIONS.wake(publication.pk, when=when)
     elif error.kind == "retry":
         _fail(publication, f"Gave up after {publication.attempts} attempts: {error}")
     else:
@@ -460,17 +450,13 @@ def _fail(publication: Publication, message: str) -> None:
 def publications_wake_due() -> int:
     """Queue again what is due but has had no word for a while: a publication whose worker died, or
     whose task or one-off schedule was lost (the maintenance schedule calls this)."""
-    quiet = publications_due().filter(updated_at__lt=timezone.now() - WAKE_QUIET_AFTER)
-    ids = list(quiet.values_list("pk", flat=True))
-    for publication_id in ids:
-        publication_wake(publication_id)
-    return len(ids)
+    return PUBLICATIONS.sweep(quiet=Q(updated_at__lt=timezone.now() - WAKE_QUIET_AFTER))
 
 
 def publication_run_due() -> list[int]:
     """Run every due publication in this process (the command's --run, hosts without workers)."""
     ran = []
-    for publication_id in publications_due().order_by("created_at", "id").values_list("pk", flat=True):
+    for publication_id in PUBLICATIONS.claimable().order_by("created_at", "id").values_list("pk", flat=True):
         if publication_run(publication_id=publication_id) is not None:
             ran.append(publication_id)
     return ran

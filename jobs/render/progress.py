@@ -74,10 +74,10 @@ class Reporter:
     def publish(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.execution)
-        execution_publish(self.execution)
+        execution_broadcast(self.execution)
 
 
-def execution_publish(execution: JobExecution) -> None:
+def execution_broadcast(execution: JobExecution) -> None:
     """Tell the websocket progress views about the execution.
 
     Through the channel layer: channels-redis reaches browsers from any worker process;

@@ -19,12 +19,12 @@ import certifi
 import urllib3
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from jobs.webhooks.addresses import Refused, url_addresses
-from jobs.workitems import backoff_s
+from jobs.workitems import WorkKind, backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -48,30 +48,31 @@ def payload_body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def queue_sends(delivery_ids: list[int]) -> None:
-    """Queue a send per delivery (after the commit). A broker failure loses nothing: the sweep sends them."""
-    from django_q.tasks import async_task
-
-    for delivery_id in delivery_ids:
-        try:
-            async_task(SEND_TASK, delivery_id, cluster=settings.MAINTENANCE_CLUSTER)
-        except Exception:  # the broker's own errors vary; the delivery stays due for the sweep
-            logger.exception("webhook delivery %s: not queued; the sweep will send it", delivery_id)
-
-
 def _due() -> Q:
+    """PENDING and its next try's time has come (a sender's lease moves that time past its send)."""
     return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now())
 
 
-def deliveries_due() -> QuerySet[WebhookDelivery]:
-    """What the sweep sends: due deliveries of active webhooks (a paused one's wait until it is active)."""
-    return WebhookDelivery.objects.filter(_due(), webhook__is_active=True).order_by("next_attempt_at", "id")
+DELIVERIES = WorkKind(
+    name="webhook delivery",
+    model=WebhookDelivery,
+    task=SEND_TASK,
+    cluster_setting="MAINTENANCE_CLUSTER",
+    due=_due,
+    stale=lambda: Q(pk__in=[]),  # a sender's hold is its lease in next_attempt_at: past it, due again
+)
+
+
+def queue_sends(delivery_ids: list[int]) -> None:
+    """Queue a send per delivery (after the commit). A broker failure loses nothing: the sweep sends them."""
+    for delivery_id in delivery_ids:
+        DELIVERIES.wake(delivery_id)
 
 
 def _claim(delivery_id: int) -> WebhookDelivery | None:
     """Take a due delivery for this sender until its send must be over (compare-and-set)."""
     lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S + 60)
-    if not WebhookDelivery.objects.filter(_due(), pk=delivery_id).update(next_attempt_at=lease):
+    if not DELIVERIES.claim(delivery_id, next_attempt_at=lease):
         return None
     return WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
 
@@ -177,18 +178,17 @@ def _delivery_outcome(
         )
     else:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay_s(delivery.attempts))
+        retry = (delivery.pk, delivery.next_attempt_at)
+        transaction.on_commit(lambda: DELIVERIES.wake(retry[0], when=retry[1]))
     delivery.save(update_fields=["attempts", "status", "delivered_at", "next_attempt_at"])
     return delivery
 
 
 def deliveries_sweep(*, limit: int = 200) -> int:
-    """Send the deliveries that are due: retries, and events whose first send was never queued
-    (a worker that died after its commit). How many were tried."""
-    tried = 0
-    for delivery_id in list(deliveries_due().values_list("pk", flat=True)[:limit]):
-        if delivery_send(delivery_id=delivery_id) is not None:
-            tried += 1
-    return tried
+    """Wake the senders of due deliveries of active webhooks (a paused one's wait until it is active):
+    retries whose wake-up was lost, and events whose first send was never queued (a worker that died
+    after its commit). How many were woken."""
+    return DELIVERIES.sweep(quiet=Q(webhook__is_active=True), limit=limit)
 
 
 def delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:

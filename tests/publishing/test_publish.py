@@ -10,10 +10,10 @@ from django.utils import timezone
 from jobs.models import Publication, PublicationStatus, QuotaUsage
 from jobs.publishing import publications
 from jobs.tasks import run_publication
-from jobs.webhooks import delivery as sending
 from jobs.webhooks import subscriptions
 from tests.api.conftest import client_for
 from tests.publishing.conftest import SRT, connect, make_rendered, queued_publications
+from tests.webhooks.conftest import sweep_and_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -287,10 +287,10 @@ def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operato
     receiver.secret = subscriptions.webhook_create(user=operator, url=receiver.url).secret
 
     done = request_and_run(operator, rendered.job)
-    sending.deliveries_sweep()
+    sweep_and_send()
     fake.revoked.add("refresh-token-1")
     failed = request_and_run(operator, rendered.job, force=True)
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     assert [done.status, failed.status] == [PublicationStatus.PUBLISHED, PublicationStatus.FAILED]
     events = [request.event for request in receiver.requests]

@@ -7,10 +7,10 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from jobs.models import DeliveryStatus, Webhook, WebhookDelivery
-from jobs.webhooks import delivery as sending
 from jobs.webhooks import events, subscriptions
 from tests.admin.conftest import client_for
 from tests.factories import make_user
+from tests.webhooks.conftest import sweep_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture
     webhook = subscriptions.webhook_create(user=operator, url=receiver.url)
     receiver.secret = webhook.secret
     [delivery] = events.event_record(user=operator, kind="render.failed", data={})
-    sending.deliveries_sweep()
+    sweep_and_send()
     client = client_for(operator)
 
     page = client.get(reverse("admin:jobs_webhookdelivery_change", args=[delivery.pk])).content.decode()
@@ -93,7 +93,7 @@ def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture
         {"action": "resend", "_selected_action": [delivery.pk]},
         follow=True,
     )
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     assert response.status_code == 200 and "200" in page  # the first try's status, on the delivery's page
     delivery.refresh_from_db()

@@ -5,10 +5,10 @@ import pytest
 from django.core.cache import cache
 
 from jobs.models import DeliveryStatus, Webhook, WebhookDelivery
-from jobs.webhooks import delivery as sending
 from jobs.webhooks import events, subscriptions
 from tests.api.conftest import client_for
 from tests.factories import make_user
+from tests.webhooks.conftest import sweep_and_send
 
 WEBHOOKS = "/api/v1/webhooks/"
 DELIVERIES = "/api/v1/webhook-deliveries/"
@@ -124,12 +124,12 @@ def test_owner_lists_deliveries_with_their_tries_and_resends_one(
     receiver.secret = webhook.secret
     receiver.statuses = [500]
     [delivery] = events.event_record(user=member, kind="render.done", data={"job": {"id": 1, "title": "t"}})
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     listed = api.get(DELIVERIES, {"webhook": webhook.pk}).data["results"]
     with django_capture_on_commit_callbacks(execute=False):
         resent = api.post(f"{DELIVERIES}{delivery.pk}/resend/")
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     assert [row["id"] for row in listed] == [delivery.pk]
     assert listed[0]["attempt_log"][0]["status_code"] == 500 and listed[0]["payload"]["type"] == "render.done"

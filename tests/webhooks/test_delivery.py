@@ -19,7 +19,7 @@ from jobs.webhooks import delivery as sending
 from jobs.webhooks import events, subscriptions
 from media_engine.errors import MediaError
 from tests.factories import make_execution, make_job, make_user
-from tests.webhooks.conftest import readme_receiver
+from tests.webhooks.conftest import readme_receiver, sweep_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_render_done_is_posted_signed_once_after_the_commit(
 
 def test_a_failed_render_posts_render_failed_with_its_error(owner, hook, receiver, monkeypatch):
     execution = finish_a_render(owner, monkeypatch, fail=True)
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     assert execution.status == ExecutionStatus.FAILED
     [request] = receiver.requests
@@ -97,8 +97,8 @@ def test_no_event_is_lost_when_the_worker_dies_between_finishing_and_sending(
     assert receiver.requests == []
     assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
 
-    assert sending.deliveries_sweep() == 1
-    assert sending.deliveries_sweep() == 0  # sent once only
+    assert sweep_and_send() == 1
+    assert sweep_and_send() == 0  # sent once only
 
     [request] = receiver.requests
     assert request.verified and request.event["data"]["execution"]["id"] == execution.pk
@@ -111,7 +111,7 @@ def test_receiver_500s_are_retried_with_the_same_event_until_it_answers_2xx(owne
     [delivery] = events.event_record(user=owner, kind="render.done", data={"job": {"id": 1, "title": "t"}})
 
     for _ in range(4):
-        sending.deliveries_sweep()
+        sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 3
@@ -127,12 +127,12 @@ def test_a_delivery_fails_for_good_after_the_last_try_and_can_be_sent_again(owne
     receiver.statuses = [500, 500]
     [delivery] = events.event_record(user=owner, kind="render.failed", data={})
     for _ in range(3):
-        sending.deliveries_sweep()
+        sweep_and_send()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED and len(receiver.requests) == 2
 
     sending.delivery_resend(delivery=delivery)
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempt_log.count() == 3
@@ -171,10 +171,10 @@ def test_the_readme_receiver_accepts_a_real_delivery(owner, settings, monkeypatc
         )
         monkeypatch.setenv("WEBHOOK_SECRET", webhook.secret)
         [delivery] = events.event_record(user=owner, kind="render.done", data={})
-        sending.deliveries_sweep()
+        sweep_and_send()
         monkeypatch.setenv("WEBHOOK_SECRET", "whsec_someone-else")
         [forged] = events.event_record(user=owner, kind="render.done", data={})
-        sending.deliveries_sweep()
+        sweep_and_send()
     finally:
         server.shutdown()
         server.server_close()
@@ -229,7 +229,7 @@ def test_the_address_is_checked_again_when_sending(owner, hook, receiver, settin
     [delivery] = events.event_record(user=owner, kind="render.done", data={})
     settings.WEBHOOK_ALLOWED_NETWORKS = []
 
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert receiver.requests == []
@@ -241,7 +241,7 @@ def test_a_delivery_another_sender_holds_is_not_sent_twice(owner, hook, receiver
     [delivery] = events.event_record(user=owner, kind="render.done", data={})
     assert sending._claim(delivery.pk) is not None  # another sender took it and is sending
 
-    assert sending.deliveries_sweep() == 0
+    assert sweep_and_send() == 0
     assert sending.delivery_send(delivery_id=delivery.pk) is None
     assert receiver.requests == []
 
@@ -263,7 +263,7 @@ def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, ho
         queue.executions_reset_stuck(older_than=timedelta(hours=1))
     else:
         assert not queue.execution_claim(execution=execution)
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.FAILED
@@ -276,10 +276,10 @@ def test_a_paused_webhook_gets_its_pending_events_once_active_again(owner, hook,
     [delivery] = events.event_record(user=owner, kind="render.done", data={})
     subscriptions.webhook_update(webhook=hook, is_active=False)
 
-    assert sending.deliveries_sweep() == 0
+    assert sweep_and_send() == 0
     assert sending.delivery_send(delivery_id=delivery.pk) is None  # the after-commit send, too
     assert receiver.requests == []
 
     subscriptions.webhook_update(webhook=hook, is_active=True)
-    assert sending.deliveries_sweep() == 1
+    assert sweep_and_send() == 1
     assert len(receiver.requests) == 1 and receiver.requests[0].verified

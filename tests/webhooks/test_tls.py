@@ -17,7 +17,7 @@ from jobs.models import DeliveryStatus
 from jobs.webhooks import delivery as sending
 from jobs.webhooks import events, subscriptions
 from tests.factories import make_user
-from tests.webhooks.conftest import readme_receiver
+from tests.webhooks.conftest import readme_receiver, sweep_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_https_delivery_verifies_the_certificate_for_the_urls_host_name(tls_rece
     monkeypatch.setattr(sending.certifi, "where", lambda: tls_receiver["cert"])  # trust this one certificate
 
     [delivery] = events.event_record(user=owner, kind="render.done", data={})
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED, delivery.attempt_log.get().error
@@ -103,7 +103,7 @@ def test_an_unverifiable_certificate_is_a_failed_try(tls_receiver):
     subscriptions.webhook_create(user=owner, url=f"https://localhost:{tls_receiver['port']}/hook")
 
     [delivery] = events.event_record(user=owner, kind="render.done", data={})
-    sending.deliveries_sweep()
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1  # retried later
