@@ -6,8 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from accounts.api.uploads import check_audio
 from accounts.plain_text import clean_text
+from accounts.uploads import check_audio
 from jobs.files import music_folder
 from jobs.models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 from jobs.options import check_job_extra

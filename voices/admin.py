@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
-from accounts.api.uploads import check_audio
+from accounts.uploads import check_audio
 
 from .models import Language, Voice
 

@@ -2,11 +2,12 @@ from django.contrib.auth import password_validation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.uploads import check_image
+
 from ..brand import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 from ..models import Account, User
 from .errors import errors_under
 from .ownership import OwnedSerializer
-from .uploads import check_image
 
 
 @extend_schema_field(ACCOUNT_EXTRA_JSON_SCHEMA)

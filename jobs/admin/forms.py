@@ -7,7 +7,7 @@ from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from accounts.api.uploads import checked_clip
+from accounts.uploads import checked_clip
 from jobs.models import StockClip
 from jobs.validation import PUBLISH_TITLE_MAX, clean_job_input
 

@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
-from accounts.api.uploads import check_image, checked_clip
 from accounts.json_text import json_parse
+from accounts.uploads import check_image, checked_clip
 from jobs import services, storyboard
 from jobs.admin.forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from jobs.admin.publishing import PublishingAdminMixin

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from accounts.api.docs import ERROR_403, ERROR_404, request_example, response_example, validation_error
 from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiViewMixin, OwnedRowPermission
-from accounts.api.uploads import check_image
+from accounts.uploads import check_image
 from jobs import storyboard
 from jobs.api.examples import SPLIT_EXAMPLE, STORYBOARD_EXAMPLE
 from jobs.api.serializers import (

@@ -35,7 +35,7 @@ from accounts.api.docs import (
 from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
 from accounts.api.parsers import CheckedJSONParser
-from accounts.api.uploads import checked_clip
+from accounts.uploads import checked_clip
 from jobs import services, storyboard
 from jobs.api.examples import (
     CLIP_EXAMPLE,

@@ -3,7 +3,7 @@ import re
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
-from accounts.api.uploads import check_audio
+from accounts.uploads import check_audio
 from media_engine.tts import BACKENDS
 
 from ..models import Language, Voice
