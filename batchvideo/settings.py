@@ -333,7 +333,7 @@ AXES_COOLOFF_MESSAGE = (
 # POST /api/v1/jobs/batch/ creates at most this many jobs in one call.
 JOBS_BATCH_MAX = env_int("JOBS_BATCH_MAX", 100)
 # Webhooks (jobs.webhooks): each delivery is tried WEBHOOK_MAX_ATTEMPTS times, WEBHOOK_RETRY_BACKOFF_S
-# apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S per try. URLs must resolve to public
+# apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S bounds a whole try. URLs must resolve to public
 # addresses only, except inside the networks listed in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs,
 # e.g. "10.0.0.0/8" for receivers on your own network), on ports 80 and 443 only, or one listed in
 # WEBHOOK_ALLOWED_PORTS (comma-separated, e.g. "8443").

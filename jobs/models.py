@@ -514,6 +514,7 @@ class Webhook(Owned):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"  # due at next_attempt_at (first try, or a retry)
+    SENDING = "sending"  # held by one sender until next_attempt_at (its lease); due again past it
     DELIVERED = "delivered"
     FAILED = "failed"  # out of attempts, or refused; can be sent again from the admin or API
 

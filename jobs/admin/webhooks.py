@@ -3,6 +3,7 @@ them with every try, re-sendable. The work is jobs.webhooks'; an operator sees o
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
 from accounts.admin import OwnedAdmin
@@ -119,7 +120,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send the selected deliveries again", permissions=["change"])
     def resend(self, request, queryset) -> None:
-        deliveries = list(queryset)
-        for delivery in deliveries:
-            delivery_resend(delivery=delivery)
-        self.message_user(request, f"{len(deliveries)} deliveries queued to be sent again.", messages.SUCCESS)
+        queued = 0
+        for delivery in queryset:
+            try:
+                delivery_resend(delivery=delivery)
+                queued += 1
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.WARNING)
+        self.message_user(request, f"{queued} deliveries queued to be sent again.", messages.SUCCESS)

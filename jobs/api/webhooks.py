@@ -325,7 +325,17 @@ class WebhookDeliveryViewSet(
         summary="Send a delivery again",
         tags=["webhooks"],
         request=None,
-        responses={202: WebhookDeliverySerializer, 404: ERROR_404},
+        responses={
+            202: WebhookDeliverySerializer,
+            400: validation_error(
+                {
+                    "non_field_errors": [
+                        "Delivery 7 is being sent right now; send it again once this try is over."
+                    ]
+                }
+            ),
+            404: ERROR_404,
+        },
         examples=[
             response_example(
                 "Queued",

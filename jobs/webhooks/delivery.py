@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -18,9 +20,11 @@ from urllib.parse import urlsplit
 import certifi
 import urllib3
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from jobs.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from jobs.webhooks.addresses import Refused, url_addresses
@@ -49,8 +53,13 @@ def payload_body(payload: dict[str, Any]) -> bytes:
 
 
 def _due() -> Q:
-    """PENDING and its next try's time has come (a sender's lease moves that time past its send)."""
+    """PENDING and its next try's time has come."""
     return Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now())
+
+
+def _stale() -> Q:
+    """SENDING past its sender's lease: the sender died mid-send."""
+    return Q(status=DeliveryStatus.SENDING, next_attempt_at__lte=timezone.now())
 
 
 DELIVERIES = WorkKind(
@@ -59,7 +68,7 @@ DELIVERIES = WorkKind(
     task=SEND_TASK,
     cluster_setting="MAINTENANCE_CLUSTER",
     due=_due,
-    stale=lambda: Q(pk__in=[]),  # a sender's hold is its lease in next_attempt_at: past it, due again
+    stale=_stale,
 )
 
 
@@ -72,49 +81,73 @@ def queue_sends(delivery_ids: list[int]) -> None:
 def _claim(delivery_id: int) -> WebhookDelivery | None:
     """Take a due delivery for this sender until its send must be over (compare-and-set)."""
     lease = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_S + 60)
-    if not DELIVERIES.claim(delivery_id, next_attempt_at=lease):
+    if not DELIVERIES.claim(delivery_id, status=DeliveryStatus.SENDING, next_attempt_at=lease):
         return None
     return WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
 
 
+def _connection(parts, address, port: int, timeout: float) -> HTTPConnection:
+    if parts.scheme == "https":
+        return HTTPSConnection(
+            str(address),
+            port,
+            timeout=timeout,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+            server_hostname=parts.hostname,
+            assert_hostname=parts.hostname,
+        )
+    return HTTPConnection(str(address), port, timeout=timeout)
+
+
+def _cut(connection: HTTPConnection) -> None:
+    """End a send that ran past its deadline: a blocked read in the sending thread returns at once."""
+    try:
+        connection.sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):  # not connected yet, or already closed
+        pass
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     """POST to the addresses that url_addresses checked, in turn until one connects (never a second
-    lookup); TLS still checks the certificate against the URL's host name. The receiver's status."""
+    lookup); TLS still checks the certificate against the URL's host name. The receiver's status.
+
+    One deadline, WEBHOOK_TIMEOUT_S, bounds the whole send: connecting, sending, the answer's headers
+    and body together; a receiver that answers a byte at a time is cut off at it."""
+    deadline = time.monotonic() + settings.WEBHOOK_TIMEOUT_S
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    timeout = urllib3.Timeout(total=settings.WEBHOOK_TIMEOUT_S)
     unreachable: Exception | None = None
     for address in url_addresses(url):
-        if parts.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                str(address),
-                port,
-                timeout=timeout,
-                retries=False,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=certifi.where(),
-                server_hostname=parts.hostname,
-                assert_hostname=parts.hostname,
-            )
-        else:
-            pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False)
-        with pool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        connection = _connection(parts, address, port, remaining)
+        cutoff = threading.Timer(remaining, _cut, [connection])
+        cutoff.start()
+        try:
             try:
-                response = pool.urlopen(
-                    "POST",
-                    target,
-                    body=body,
-                    headers={**headers, "Host": parts.netloc},
-                    redirect=False,
-                    preload_content=False,
-                )
+                connection.connect()
             except urllib3.exceptions.NewConnectionError as error:  # e.g. no IPv6 route: the next address
                 unreachable = error
                 continue
+            connection.request("POST", target, body=body, headers={**headers, "Host": parts.netloc})
+            response = connection.getresponse()
             response.read(RESPONSE_READ_MAX)
-            response.release_conn()
             return response.status
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"the receiver took longer than {settings.WEBHOOK_TIMEOUT_S:g} s "
+                    "(connecting, sending and its answer together)"
+                ) from error
+            raise
+        finally:
+            cutoff.cancel()
+            connection.close()
+    if time.monotonic() >= deadline:
+        raise TimeoutError(f"no address of {parts.hostname} answered within {settings.WEBHOOK_TIMEOUT_S:g} s")
     raise unreachable or OSError(f"no address of {parts.hostname} to connect to")
 
 
@@ -133,7 +166,9 @@ def delivery_send(*, delivery_id: int) -> WebhookDelivery | None:
         return None
     webhook = delivery.webhook
     if not webhook.is_active:  # paused since: due again, for when it is active
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now()
+        )
         return None
     body = payload_body(delivery.payload)
     timestamp = int(time.time())
@@ -177,6 +212,7 @@ def _delivery_outcome(
             "webhook delivery %s failed for good after %s tries: %s", delivery.pk, delivery.attempts, error
         )
     else:
+        delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay_s(delivery.attempts))
         retry = (delivery.pk, delivery.next_attempt_at)
         transaction.on_commit(lambda: DELIVERIES.wake(retry[0], when=retry[1]))
@@ -192,12 +228,23 @@ def deliveries_sweep(*, limit: int = 200) -> int:
 
 
 def delivery_resend(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again (delivered or failed): the same event id and body, a fresh signature,
-    a fresh set of tries; its log keeps the earlier ones."""
+    """Send a delivery again (delivered, failed or waiting for a retry): the same event id and body,
+    a fresh signature, a fresh set of tries; its log keeps the earlier ones. A delivery being sent
+    right now is refused: it keeps its one sender."""
     with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+        being_sent = Q(status=DeliveryStatus.SENDING, next_attempt_at__gt=timezone.now())
+        resent = (
+            WebhookDelivery.objects.filter(pk=delivery.pk)
+            .exclude(being_sent)
+            .update(
+                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+            )
         )
+        if not resent:
+            raise ValidationError(
+                f"Delivery {delivery.pk} is being sent right now; send it again once this try is over.",
+                code="busy",
+            )
         transaction.on_commit(lambda: queue_sends([delivery.pk]))
     delivery.refresh_from_db()
     return delivery
