@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "batchvideo.metrics.RequestMetricsMiddleware",
+    "batchvideo.middleware.ReadAgainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files in every mode, runserver included
     "django.contrib.sessions.middleware.SessionMiddleware",
