@@ -19,7 +19,7 @@ request (a custom field class, a hyperlink, a file URL) keeps DRF's own `to_repr
 import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -53,8 +53,17 @@ _VALUE_ONLY = {
 }
 _CONTAINERS = {fields.ListField.to_representation, fields.DictField.to_representation}
 
-# A step: (output key, the field, the attributes or keys to read, how to turn the value into output).
-Step = tuple[str, fields.Field, tuple[str, ...], Callable[[Any, Any], Any]]
+# How a step turns the value it read into output.
+SAME, CONVERT, TIME, METHOD, NESTED = range(5)
+
+
+class Step(NamedTuple):
+    name: str  # the output key
+    field: fields.Field  # bound to a template instance; only its value-only methods are used
+    attr: str | None  # the one attribute or key to read, or
+    path: tuple[str, ...]  # several, one after the other (empty: the instance itself)
+    how: int
+    convert: Callable[[Any], Any] | str | None = None  # CONVERT: a function; METHOD: the method's name
 
 
 class _Unsure(Exception):
@@ -68,13 +77,16 @@ class CompiledRepresentation:  # put it first in a read serializer's bases
         if steps is None:
             return super().to_representation(instance)
         out = {}
-        for name, field, attrs, convert in steps:
-            value = instance
+        mapping = type(instance) is dict or isinstance(instance, Mapping)
+        zone = None
+        for name, field, attr, path, how, convert in steps:
             try:
-                for attr in attrs:
-                    value = value[attr] if isinstance(value, Mapping) else getattr(value, attr)
+                if attr is not None:
+                    value = instance[attr] if mapping else getattr(instance, attr)
                     if callable(value):
                         raise _Unsure
+                else:
+                    value = _walk(instance, path)
             except (KeyError, AttributeError, ObjectDoesNotExist, _Unsure):
                 try:
                     value = field.get_attribute(instance)
@@ -82,7 +94,18 @@ class CompiledRepresentation:  # put it first in a read serializer's bases
                     continue
                 if isinstance(value, PKOnlyObject):
                     value = value.pk
-            out[name] = None if value is None else convert(self, value)
+            if value is None or how == SAME:
+                out[name] = value
+            elif how == CONVERT:
+                out[name] = convert(value)
+            elif how == TIME:
+                if zone is None:
+                    zone = timezone.get_current_timezone() if settings.USE_TZ else False
+                out[name] = _iso_datetime(field, value, zone)
+            elif how == METHOD:
+                out[name] = getattr(self, convert)(value)
+            else:
+                out[name] = self._bound(name, field).to_representation(value)
         return out
 
     @classmethod
@@ -104,6 +127,15 @@ class CompiledRepresentation:  # put it first in a read serializer's bases
         return bound[name]
 
 
+def _walk(instance: Any, path: tuple[str, ...]) -> Any:
+    """fields.get_attribute's walk, for values it returns as they are."""
+    for attr in path:
+        instance = instance[attr] if isinstance(instance, Mapping) else getattr(instance, attr)
+        if callable(instance):
+            raise _Unsure
+    return instance
+
+
 def _compile(cls: type) -> list[Step] | None:
     template = cls()
     steps = []
@@ -117,6 +149,14 @@ def _compile(cls: type) -> list[Step] | None:
     return steps
 
 
+def _read(
+    name: str, field: fields.Field, how: int, convert: Any = None, source: list[str] | None = None
+) -> Step:
+    attrs = tuple(field.source_attrs if source is None else source)
+    attr = attrs[0] if len(attrs) == 1 else None
+    return Step(name, field, attr, attrs if attr is None else (), how, convert)
+
+
 def _step(cls: type, name: str, field: fields.Field) -> Step | None:
     default = getattr(field, "default", fields.empty)
     if callable(default) and getattr(default, "requires_context", False):
@@ -125,23 +165,16 @@ def _step(cls: type, name: str, field: fields.Field) -> Step | None:
     if isinstance(field, fields.SerializerMethodField):
         if kind.to_representation is not fields.SerializerMethodField.to_representation:
             return None
-        method = field.method_name
-        return name, field, (), lambda serializer, instance: getattr(serializer, method)(instance)
+        return _read(name, field, METHOD, field.method_name)
     if isinstance(field, serializers.BaseSerializer):
         if kind.get_attribute is not fields.Field.get_attribute:
             return None
-        return (
-            name,
-            field,
-            tuple(field.source_attrs),
-            lambda serializer, value: serializer._bound(name, field).to_representation(value),
-        )
+        return _read(name, field, NESTED)
     if isinstance(field, relations.PrimaryKeyRelatedField):
         return _primary_key_step(cls, name, field)
     if kind.get_attribute is not fields.Field.get_attribute or not _value_only(field):
         return None
-    convert = _converter(field)
-    return name, field, tuple(field.source_attrs), lambda serializer, value: convert(value)
+    return _value_step(name, field)
 
 
 def _primary_key_step(cls: type, name: str, field: relations.PrimaryKeyRelatedField) -> Step | None:
@@ -158,7 +191,7 @@ def _primary_key_step(cls: type, name: str, field: relations.PrimaryKeyRelatedFi
     ):
         return None
     column = model._meta.get_field(field.source_attrs[0]).attname
-    return name, field, (column,), lambda serializer, value: _key(value)
+    return _read(name, field, CONVERT, _key, source=[column])
 
 
 def _value_only(field: fields.Field) -> bool:
@@ -168,30 +201,32 @@ def _value_only(field: fields.Field) -> bool:
     return method in _VALUE_ONLY
 
 
-def _converter(field: fields.Field) -> Callable[[Any], Any]:
+def _value_step(name: str, field: fields.Field) -> Step:
     """A builtin where it gives what the field's to_representation gives, else that method."""
     method = type(field).to_representation
     if method is fields.CharField.to_representation:
-        return str
+        return _read(name, field, CONVERT, str)
     if method is fields.IntegerField.to_representation:
-        return int
+        return _read(name, field, CONVERT, int)
+    if method is fields.FloatField.to_representation:
+        return _read(name, field, CONVERT, float)
     if method is fields.BigIntegerField.to_representation and not getattr(
         field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING
     ):
-        return int
+        return _read(name, field, CONVERT, int)
     if method is fields.UUIDField.to_representation and field.uuid_format == "hex_verbose":
-        return str
-    if method is fields.JSONField.to_representation and not field.binary:
-        return _same
-    if method is fields.ReadOnlyField.to_representation:
-        return _same
+        return _read(name, field, CONVERT, str)
+    if (method is fields.JSONField.to_representation and not field.binary) or (
+        method is fields.ReadOnlyField.to_representation
+    ):
+        return _read(name, field, SAME)
     if (
         method is fields.DateTimeField.to_representation
         and str(getattr(field, "format", api_settings.DATETIME_FORMAT)).lower() == ISO_8601
         and not hasattr(field, "timezone")
     ):
-        return lambda value: _iso_datetime(field, value)
-    return field.to_representation
+        return _read(name, field, TIME)
+    return _read(name, field, CONVERT, field.to_representation)
 
 
 def _key(value: Any) -> Any:
@@ -199,16 +234,12 @@ def _key(value: Any) -> Any:
     return value.pk if isinstance(value, Model) else value
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _iso_datetime(field: fields.DateTimeField, value: Any) -> Any:
-    """DateTimeField's ISO 8601 (in the current time zone, Z for UTC) for an aware datetime."""
-    if type(value) is not datetime or value.utcoffset() is None or not settings.USE_TZ:
+def _iso_datetime(field: fields.DateTimeField, value: Any, zone: Any) -> Any:
+    """DateTimeField's ISO 8601 (in the current time zone `zone`, Z for UTC) for an aware datetime."""
+    if zone is False or type(value) is not datetime or value.utcoffset() is None:
         return field.to_representation(value)
     try:
-        text = value.astimezone(timezone.get_current_timezone()).isoformat()
+        text = value.astimezone(zone).isoformat()
     except OverflowError:
         return field.to_representation(value)  # DRF's own error
     return text[:-6] + "Z" if text.endswith("+00:00") else text
