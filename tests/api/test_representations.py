@@ -141,7 +141,7 @@ def resolve(schema: dict, node: dict) -> dict:
 
 def shape_mismatches(schema: dict, node: dict, value, where: str) -> list[str]:
     """Where `value` has other keys than the schema's properties (or lacks a required one), all the
-    way down through objects and arrays. A serializer's object (it has required properties) gives
+    way down through objects, maps (the steps of a render) and arrays. A serializer's object (it has required properties) gives
     exactly its properties; a documented JSON field (Job.extra: every key optional) only some."""
     node = resolve(schema, node)
     problems = []
@@ -155,6 +155,9 @@ def shape_mismatches(schema: dict, node: dict, value, where: str) -> list[str]:
         for key in documented & returned:
             if value[key] is not None:
                 problems += shape_mismatches(schema, node["properties"][key], value[key], f"{where}.{key}")
+    elif isinstance(value, dict) and isinstance(node.get("additionalProperties"), dict):
+        for key, item in value.items():
+            problems += shape_mismatches(schema, node["additionalProperties"], item, f"{where}.{key}")
     elif isinstance(value, list) and "items" in node:
         for number, item in enumerate(value):
             problems += shape_mismatches(schema, node["items"], item, f"{where}[{number}]")
