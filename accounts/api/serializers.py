@@ -8,6 +8,7 @@ from ..brand import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 from ..models import Account, User
 from .errors import errors_under
 from .ownership import OwnedSerializer
+from .representation import CompiledRepresentation
 
 
 @extend_schema_field(ACCOUNT_EXTRA_JSON_SCHEMA)
@@ -40,6 +41,13 @@ class AccountSerializer(OwnedSerializer):
 
     def get_logo_url(self, obj: Account) -> str:
         return obj.logo.url if obj.logo else ""
+
+
+class AccountBriefSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    class Meta:
+        model = Account
+        fields = ["id", "username", "platform"]
+        read_only_fields = fields
 
 
 class ImageUploadSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@ import re
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
+from accounts.api.representation import CompiledRepresentation
 from accounts.uploads import check_audio
 from media_engine.tts import BACKENDS
 
@@ -29,7 +30,7 @@ class LanguageSerializer(OwnedSerializer):
         return code
 
 
-class LanguageBriefSerializer(serializers.ModelSerializer):
+class LanguageBriefSerializer(CompiledRepresentation, serializers.ModelSerializer):
     class Meta:
         model = Language
         fields = ["id", "code", "name", "platform"]
@@ -50,7 +51,7 @@ class VoiceSerializer(OwnedSerializer):
         return obj.reference.url if obj.reference else ""
 
 
-class VoiceBriefSerializer(VoiceSerializer):
+class VoiceBriefSerializer(CompiledRepresentation, VoiceSerializer):
     class Meta(VoiceSerializer.Meta):
         fields = ["id", "name", "language", "reference_url"]
 
