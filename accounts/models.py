@@ -73,6 +73,10 @@ class OwnedQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self
+        return self.usable_in(team)
+
+    def usable_in(self, team: "Team | None") -> "OwnedQuerySet":
+        """The rows a row of `team` may use: the team's and the shared presets."""
         if team is None:
             return self.filter(team__isnull=True)
         return self.filter(Q(team=team) | Q(team__isnull=True))
