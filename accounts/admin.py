@@ -419,7 +419,7 @@ class TeamAdmin(admin.ModelAdmin):
         rows = (
             super()
             .get_queryset(request)
-            .annotate(members=models.Count("memberships", distinct=True), role=models.Subquery(mine))
+            .annotate(member_total=models.Count("memberships", distinct=True), role=models.Subquery(mine))
         )
         return rows if request.user.is_superuser else rows.filter(role__isnull=False)
 
@@ -427,9 +427,9 @@ class TeamAdmin(admin.ModelAdmin):
     def your_role(self, team: Team) -> str:
         return team.role or "-"
 
-    @admin.display(description="Members", ordering="members")
+    @admin.display(description="Members", ordering="member_total")
     def member_count(self, team: Team) -> int:
-        return team.members
+        return team.member_total
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_active and request.user.is_staff

@@ -61,7 +61,9 @@ def jobs(db):
         speech_speed=1.25,
         runorder=-3,
     )
-    clip = StockClip.objects.create(owner=owner, file="clips/sea.mp4", title="Sea", duration_ms=8000)
+    clip = StockClip.objects.create(
+        owner=owner, team=owner.personal_team, file="clips/sea.mp4", title="Sea", duration_ms=8000
+    )
     JobSplit.objects.create(
         job=full,
         index=0,
