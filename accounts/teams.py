@@ -114,10 +114,14 @@ def current_team(request) -> Team | None:
     user = getattr(request, "user", None)
     slug = request.headers.get(TEAM_HEADER) or request.GET.get(TEAM_PARAMETER)
     session = getattr(request, "session", None)
-    if not slug and session is not None:
-        slug = session.get(SESSION_KEY)
-        if slug and not Team.objects.filter(slug=slug).exists():
-            slug = None  # the picked team was deleted since
+    if not slug and session is not None and session.get(SESSION_KEY):
+        try:
+            team = team_resolve(user, session[SESSION_KEY])
+        except NotAMember:  # the picked team was deleted, or the user left it, since
+            del session[SESSION_KEY]
+        else:
+            setattr(request, _CACHE, team)
+            return team
     team = team_resolve(user, slug)
     setattr(request, _CACHE, team)
     return team

@@ -182,6 +182,9 @@ def test_the_admin_team_switcher_changes_what_the_lists_show(attacker, alpha, be
     created = admin.post(reverse("admin:jobs_job_add"), job_form(title="Made in beta"))
     assert created.status_code == 302
     assert Job.objects.get(title="Made in beta").team == beta
+    beta.memberships.filter(user=attacker).delete()  # removed from the team picked in the session
+    page = admin.get(reverse("admin:jobs_job_changelist")).content.decode()
+    assert "Beta&#x27;s secret" not in page and "Alpha&#x27;s" in page
 
 
 def test_presets_are_read_only_for_teams(attacker):
