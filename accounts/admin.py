@@ -251,8 +251,14 @@ class AccountAdmin(OwnedAdmin):
         )
 
     def youtube_connect_view(self, request, object_id: int):
-        """Send the operator to Google's consent page for this account's channel."""
+        """Send the operator to Google's consent page for this account's channel. A superuser may connect
+        it for a team (`?for_team=<slug>`): once Google grants access, the channel is that team's."""
         account = self._account_to_connect(request, object_id)
+        for_team = request.GET.get("for_team", "").strip()
+        if for_team:
+            if not request.user.is_superuser:
+                raise PermissionDenied("Only a superuser connects a channel for a team.")
+            for_team = teams.team_named(request.user, for_team).slug
         change_url = reverse("admin:accounts_account_change", args=[account.pk])
         try:
             start = channels.consent_start(account=account, redirect_uri=self._callback_url(request))
@@ -263,6 +269,7 @@ class AccountAdmin(OwnedAdmin):
             "state": start.state,
             "verifier": start.code_verifier,
             "account": account.pk,
+            "for_team": for_team,
         }
         return HttpResponseRedirect(start.url)
 
@@ -297,6 +304,9 @@ class AccountAdmin(OwnedAdmin):
         except ValidationError as error:
             self.message_user(request, "; ".join(error.messages), messages.ERROR)
         else:
+            if started.get("for_team") and request.user.is_superuser:
+                account.team = Team.objects.get(slug=started["for_team"])
+                account.save(update_fields=["team", "updated_at"])
             self.message_user(
                 request, f"Connected the YouTube channel of {account.username}.", messages.SUCCESS
             )
