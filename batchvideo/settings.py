@@ -1,4 +1,5 @@
 """The one settings module. Everything comes from the environment; `.env.example` lists it all.
+One module, past 500 lines: every setting is read here, each beside the words that explain it.
 
 With nothing set: SQLite, local media files, the django-q2 ORM broker, no Redis, DEBUG off.
 """
@@ -309,6 +310,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "jobs.api.webhooks.webhooks_as_extension",
+        "accounts.api.docs.team_parameters",
     ],
 }
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables

@@ -79,7 +79,12 @@ def test_migrations_apply_on_a_fresh_postgresql_database():
 
 # Segments are edited on their job's storyboard page (JobAdmin.storyboard_view), not in a list of their own;
 # a webhook delivery's tries are listed on its page; websocket tickets live a minute and hold only hashes.
-NOT_IN_ADMIN = {"jobs.JobSplit", "jobs.WebhookAttempt", "jobs.WebsocketTicket"}
+NOT_IN_ADMIN = {
+    "accounts.Membership",
+    "jobs.JobSplit",
+    "jobs.WebhookAttempt",
+    "jobs.WebsocketTicket",
+}  # inlines, or none
 
 
 def test_admin_lists_every_model(client, superuser):

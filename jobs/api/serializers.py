@@ -163,6 +163,7 @@ class ClipSerializer(OwnedSerializer):
             "tags",
             "source",
             "licence",
+            "team",
             "owner",
             "shared",
             "created_at",
@@ -355,6 +356,12 @@ class JobListSerializer(CompiledRepresentation, serializers.ModelSerializer):
     status_detail = serializers.CharField(source="latest_execution.detail", read_only=True, allow_null=True)
     progress = serializers.IntegerField(source="latest_execution.progress", read_only=True, allow_null=True)
     latest_execution = serializers.IntegerField(source="latest_execution_id", read_only=True, allow_null=True)
+    team = serializers.CharField(
+        source="team.slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The team's slug; null: a shared preset.",
+    )
     owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
     language = serializers.IntegerField(source="language_id", read_only=True, allow_null=True)
     voice = serializers.IntegerField(source="voice_id", read_only=True, allow_null=True)
@@ -377,6 +384,7 @@ class JobListSerializer(CompiledRepresentation, serializers.ModelSerializer):
             "orientation",
             "speech_speed",
             "runorder",
+            "team",
             "owner",
             "created_at",
             "updated_at",
@@ -388,7 +396,7 @@ class JobListSerializer(CompiledRepresentation, serializers.ModelSerializer):
         """The jobs of a page with only the columns the fields read, in one query."""
         return (
             Job.objects.filter(pk__in=ids)
-            .select_related("latest_execution")
+            .select_related("latest_execution", "team")
             .only(*_list_columns())
             .order_by()
         )
@@ -429,7 +437,7 @@ class JobDetailSerializer(JobListSerializer):
         """What the fields read, in two queries."""
         splits = JobSplit.objects.select_related("clip").order_by("index")
         return jobs.select_related(
-            "language", "voice", "topic", "account", "latest_execution"
+            "language", "voice", "topic", "account", "latest_execution", "team"
         ).prefetch_related(Prefetch("splits", queryset=splits))
 
 

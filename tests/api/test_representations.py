@@ -82,7 +82,9 @@ def jobs(db):
         speech_speed=1.25,
         runorder=-3,
     )
-    clip = StockClip.objects.create(owner=owner, file="clips/sea.mp4", title="Sea", duration_ms=8000)
+    clip = StockClip.objects.create(
+        owner=owner, team=owner.personal_team, file="clips/sea.mp4", title="Sea", duration_ms=8000
+    )
     JobSplit.objects.create(
         job=full,
         index=0,
@@ -259,6 +261,7 @@ def test_the_list_and_the_detail_give_exactly_what_clients_got_before(jobs):
         "orientation": "horizontal",
         "speech_speed": 0.9,
         "runorder": 0,
+        "team": owner.personal_team.slug,
         "owner": str(owner.pk),
         "created_at": "2025-03-04T05:06:07.123456Z",
         "updated_at": "2025-03-04T05:06:07.123456Z",
@@ -277,6 +280,7 @@ def test_the_list_and_the_detail_give_exactly_what_clients_got_before(jobs):
         "orientation": "horizontal",
         "speech_speed": 1.25,
         "runorder": -3,
+        "team": owner.personal_team.slug,
         "owner": str(owner.pk),
         "created_at": "2025-03-04T05:06:07.123456Z",
         "updated_at": "2025-03-04T05:06:07.123456Z",
@@ -405,8 +409,9 @@ def test_the_list_and_the_detail_give_exactly_what_clients_got_before(jobs):
 
 
 def test_a_page_of_the_list_is_one_query_for_its_rows(jobs, django_assert_max_num_queries):
-    """Auth, count, the page's ids, then the rows with their latest render in one joined query."""
+    """Auth, the current team, count, the page's ids, then the rows with their latest render and team in
+    one joined query."""
     api = client_for(jobs["owner"])
     api.get("/api/v1/jobs/")  # the token's user is looked up once per request either way
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         assert len(api.get("/api/v1/jobs/").json()["results"]) == 2

@@ -31,7 +31,9 @@ def _publication(owner) -> int:
 
 
 def _delivery(owner) -> int:
-    webhook = Webhook.objects.create(owner=owner, url="https://example.com/hook", secret="whsec_x")
+    webhook = Webhook.objects.create(
+        owner=owner, team=owner.personal_team, url="https://example.com/hook", secret="whsec_x"
+    )
     delivery = WebhookDelivery.objects.create(
         webhook=webhook, event_id=uuid.uuid4(), kind="render.done", payload={}, next_attempt_at=timezone.now()
     )

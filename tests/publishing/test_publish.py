@@ -284,7 +284,9 @@ def test_a_later_attempt_resumes_the_stored_upload_session_from_the_byte_youtube
 
 
 def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operator, rendered, receiver):
-    receiver.secret = subscriptions.webhook_create(user=operator, url=receiver.url).secret
+    receiver.secret = subscriptions.webhook_create(
+        user=operator, team=operator.personal_team, url=receiver.url
+    ).secret
 
     done = request_and_run(operator, rendered.job)
     sweep_and_send()

@@ -55,7 +55,7 @@ def test_adding_a_webhook_shows_its_secret_once(operator, receiver):
 
 
 def test_rotating_a_secret_shows_the_new_one_once(operator, receiver):
-    webhook = subscriptions.webhook_create(user=operator, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
     old_secret = webhook.secret
 
     response = client_for(operator).post(
@@ -81,9 +81,9 @@ def test_the_admin_refuses_a_private_url_in_the_apis_words(operator, settings):
 
 
 def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture_on_commit_callbacks):
-    webhook = subscriptions.webhook_create(user=operator, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
     receiver.secret = webhook.secret
-    [delivery] = events.event_record(user=operator, kind="render.failed", data={})
+    [delivery] = events.event_record(team=operator.personal_team, kind="render.failed", data={})
     sweep_and_send()
     client = client_for(operator)
 
@@ -102,8 +102,8 @@ def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture
 
 
 def test_another_operator_cannot_see_change_or_resend_someones_webhooks(operator, other_operator, receiver):
-    webhook = subscriptions.webhook_create(user=operator, url=receiver.url)
-    [delivery] = events.event_record(user=operator, kind="render.done", data={})
+    webhook = subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
+    [delivery] = events.event_record(team=operator.personal_team, kind="render.done", data={})
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
     client = client_for(other_operator)
 
@@ -129,7 +129,7 @@ def test_another_operator_cannot_see_change_or_resend_someones_webhooks(operator
 
 
 def test_superusers_see_every_webhook(superuser, operator, receiver):
-    subscriptions.webhook_create(user=operator, url=receiver.url)
+    subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
 
     listing = client_for(superuser).get(reverse("admin:jobs_webhook_changelist")).content.decode()
 

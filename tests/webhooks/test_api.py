@@ -53,7 +53,7 @@ def test_create_shows_the_secret_once(api, member, receiver):
 
 
 def test_rotate_secret_gives_a_new_one_once(api, member, receiver):
-    webhook = subscriptions.webhook_create(user=member, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
 
     response = api.post(f"{WEBHOOKS}{webhook.pk}/rotate_secret/")
 
@@ -88,7 +88,7 @@ def test_unknown_event_kinds_are_refused(api, receiver):
 
 
 def test_update_checks_the_url_again(api, member, receiver, settings):
-    webhook = subscriptions.webhook_create(user=member, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
 
     paused = api.patch(f"{WEBHOOKS}{webhook.pk}/", {"is_active": False}, format="json")
     settings.WEBHOOK_ALLOWED_NETWORKS = []
@@ -101,8 +101,8 @@ def test_update_checks_the_url_again(api, member, receiver, settings):
 
 
 def test_another_user_cannot_see_change_delete_or_resend_someones_webhooks(stranger_api, member, receiver):
-    webhook = subscriptions.webhook_create(user=member, url=receiver.url)
-    [delivery] = events.event_record(user=member, kind="render.done", data={})
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
+    [delivery] = events.event_record(team=member.personal_team, kind="render.done", data={})
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
 
     assert stranger_api.get(WEBHOOKS).data["results"] == []
@@ -120,10 +120,12 @@ def test_another_user_cannot_see_change_delete_or_resend_someones_webhooks(stran
 def test_owner_lists_deliveries_with_their_tries_and_resends_one(
     api, member, receiver, django_capture_on_commit_callbacks
 ):
-    webhook = subscriptions.webhook_create(user=member, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
     receiver.secret = webhook.secret
     receiver.statuses = [500]
-    [delivery] = events.event_record(user=member, kind="render.done", data={"job": {"id": 1, "title": "t"}})
+    [delivery] = events.event_record(
+        team=member.personal_team, kind="render.done", data={"job": {"id": 1, "title": "t"}}
+    )
     sweep_and_send()
 
     listed = api.get(DELIVERIES, {"webhook": webhook.pk}).data["results"]

@@ -42,7 +42,7 @@ def owner(db):
 
 @pytest.fixture
 def hook(owner, receiver):
-    webhook = subscriptions.webhook_create(user=owner, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=owner, team=owner.personal_team, url=receiver.url)
     receiver.secret = webhook.secret
     return webhook
 
@@ -108,7 +108,9 @@ def test_no_event_is_lost_when_the_worker_dies_between_finishing_and_sending(
 def test_receiver_500s_are_retried_with_the_same_event_until_it_answers_2xx(owner, hook, receiver, settings):
     settings.WEBHOOK_RETRY_BACKOFF_S = 0  # due again at once; the waits themselves are retry_delay_s's
     receiver.statuses = [500, 503]
-    [delivery] = events.event_record(user=owner, kind="render.done", data={"job": {"id": 1, "title": "t"}})
+    [delivery] = events.event_record(
+        team=owner.personal_team, kind="render.done", data={"job": {"id": 1, "title": "t"}}
+    )
 
     for _ in range(4):
         sweep_and_send()
@@ -125,7 +127,7 @@ def test_a_delivery_fails_for_good_after_the_last_try_and_can_be_sent_again(owne
     settings.WEBHOOK_RETRY_BACKOFF_S = 0
     settings.WEBHOOK_MAX_ATTEMPTS = 2
     receiver.statuses = [500, 500]
-    [delivery] = events.event_record(user=owner, kind="render.failed", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.failed", data={})
     for _ in range(3):
         sweep_and_send()
     delivery.refresh_from_db()
@@ -167,13 +169,13 @@ def test_the_readme_receiver_accepts_a_real_delivery(owner, settings, monkeypatc
     thread.start()
     try:
         webhook = subscriptions.webhook_create(
-            user=owner, url=f"http://127.0.0.1:{server.server_address[1]}/"
+            user=owner, team=owner.personal_team, url=f"http://127.0.0.1:{server.server_address[1]}/"
         )
         monkeypatch.setenv("WEBHOOK_SECRET", webhook.secret)
-        [delivery] = events.event_record(user=owner, kind="render.done", data={})
+        [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
         sweep_and_send()
         monkeypatch.setenv("WEBHOOK_SECRET", "whsec_someone-else")
-        [forged] = events.event_record(user=owner, kind="render.done", data={})
+        [forged] = events.event_record(team=owner.personal_team, kind="render.done", data={})
         sweep_and_send()
     finally:
         server.shutdown()
@@ -184,15 +186,19 @@ def test_the_readme_receiver_accepts_a_real_delivery(owner, settings, monkeypatc
 
 def test_events_go_only_to_the_owners_active_webhooks_that_want_them(owner, receiver):
     other = make_user()
-    wanted = subscriptions.webhook_create(user=owner, url=receiver.url, events=["render.failed"])
-    subscriptions.webhook_create(user=owner, url=receiver.url, events=["render.done"])
-    subscriptions.webhook_create(user=owner, url=receiver.url, is_active=False)
-    subscriptions.webhook_create(user=other, url=receiver.url)
+    wanted = subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=receiver.url, events=["render.failed"]
+    )
+    subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=receiver.url, events=["render.done"]
+    )
+    subscriptions.webhook_create(user=owner, team=owner.personal_team, url=receiver.url, is_active=False)
+    subscriptions.webhook_create(user=other, team=other.personal_team, url=receiver.url)
 
-    deliveries = events.event_record(user=owner, kind="render.failed", data={})
+    deliveries = events.event_record(team=owner.personal_team, kind="render.failed", data={})
 
     assert [delivery.webhook_id for delivery in deliveries] == [wanted.pk]
-    assert events.event_record(user=None, kind="render.failed", data={}) == []
+    assert events.event_record(team=None, kind="render.failed", data={}) == []
 
 
 @pytest.mark.parametrize(
@@ -220,13 +226,13 @@ def test_events_go_only_to_the_owners_active_webhooks_that_want_them(owner, rece
 def test_non_public_or_malformed_urls_are_refused_naming_the_problem(owner, settings, url, words):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(ValidationError) as refused:
-        subscriptions.webhook_create(user=owner, url=url)
+        subscriptions.webhook_create(user=owner, team=owner.personal_team, url=url)
     assert words in " ".join(refused.value.message_dict["url"])
 
 
 def test_the_address_is_checked_again_when_sending(owner, hook, receiver, settings):
     """A name that later resolves to a refused address (DNS rebinding) gets nothing: checked at send time."""
-    [delivery] = events.event_record(user=owner, kind="render.done", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     settings.WEBHOOK_ALLOWED_NETWORKS = []
 
     sweep_and_send()
@@ -238,7 +244,7 @@ def test_the_address_is_checked_again_when_sending(owner, hook, receiver, settin
 
 
 def test_a_delivery_another_sender_holds_is_not_sent_twice(owner, hook, receiver):
-    [delivery] = events.event_record(user=owner, kind="render.done", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     assert sending._claim(delivery.pk) is not None  # another sender took it and is sending
 
     assert sweep_and_send() == 0
@@ -273,7 +279,7 @@ def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, ho
 
 
 def test_a_paused_webhook_gets_its_pending_events_once_active_again(owner, hook, receiver):
-    [delivery] = events.event_record(user=owner, kind="render.done", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     subscriptions.webhook_update(webhook=hook, is_active=False)
 
     assert sweep_and_send() == 0

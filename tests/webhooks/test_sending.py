@@ -41,8 +41,8 @@ def server(settings):
 
 def _one_delivery(url: str) -> WebhookDelivery:
     owner = make_user()
-    subscriptions.webhook_create(user=owner, url=url)
-    [delivery] = events.event_record(user=owner, kind="render.done", data={})
+    subscriptions.webhook_create(user=owner, team=owner.personal_team, url=url)
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     return delivery
 
 

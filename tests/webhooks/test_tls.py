@@ -86,11 +86,13 @@ def tls_receiver(tmp_path, settings):
 
 def test_https_delivery_verifies_the_certificate_for_the_urls_host_name(tls_receiver, monkeypatch):
     owner = make_user()
-    webhook = subscriptions.webhook_create(user=owner, url=f"https://localhost:{tls_receiver['port']}/hook")
+    webhook = subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=f"https://localhost:{tls_receiver['port']}/hook"
+    )
     tls_receiver["secret"] = webhook.secret
     monkeypatch.setattr(sending.certifi, "where", lambda: tls_receiver["cert"])  # trust this one certificate
 
-    [delivery] = events.event_record(user=owner, kind="render.done", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     sweep_and_send()
 
     delivery.refresh_from_db()
@@ -100,9 +102,11 @@ def test_https_delivery_verifies_the_certificate_for_the_urls_host_name(tls_rece
 
 def test_an_unverifiable_certificate_is_a_failed_try(tls_receiver):
     owner = make_user()
-    subscriptions.webhook_create(user=owner, url=f"https://localhost:{tls_receiver['port']}/hook")
+    subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=f"https://localhost:{tls_receiver['port']}/hook"
+    )
 
-    [delivery] = events.event_record(user=owner, kind="render.done", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     sweep_and_send()
 
     delivery.refresh_from_db()

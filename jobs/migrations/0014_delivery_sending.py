@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0012_split_animation"),
+        ("jobs", "0013_teams"),
     ]
 
     operations = [
