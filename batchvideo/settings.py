@@ -353,6 +353,9 @@ CLEANUP_MIN_INTERVAL_S = env_int("CLEANUP_MIN_INTERVAL_S", 6 * 3600)
 # Video chunks (`chunks/`) that no kept execution is made of go once they are this old.
 CLEANUP_CHUNK_DAYS = env_float("CLEANUP_CHUNK_DAYS", 7)
 MAINTENANCE_CLUSTER = os.environ.get("MAINTENANCE_CLUSTER", "default")
+# The django-q2 cluster of side effects: webhook sends and publications. A qcluster of its own
+# (Q_CLUSTER_NAME=io) keeps them from waiting behind renders and from holding a render worker.
+IO_CLUSTER = os.environ.get("IO_CLUSTER", "default")
 
 # Pipeline defaults (media_engine takes them as arguments).
 FFMPEG_TIMEOUT_S = env_int("FFMPEG_TIMEOUT_S", EXECUTION_TIME_LIMIT_S)
@@ -444,7 +447,6 @@ YOUTUBE_DEFAULT_CATEGORY = os.environ.get("YOUTUBE_DEFAULT_CATEGORY", "22")  # P
 # so a new key goes first and an old one stays until every channel was reconnected). Without one,
 # no channel can be connected.
 CHANNEL_SECRET_KEYS = env_list("CHANNEL_SECRET_KEYS")
-PUBLISH_CLUSTER = os.environ.get("PUBLISH_CLUSTER", "default")
 
 # Security: over HTTPS (behind the TLS proxy, which sets X-Forwarded-Proto), secure cookies, HSTS and
 # a redirect of plain HTTP; `manage.py check --deploy` is then clean. The monitoring endpoints stay

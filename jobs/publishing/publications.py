@@ -285,7 +285,7 @@ PUBLICATIONS = WorkKind(
     name="publication",
     model=Publication,
     task=PUBLISH_TASK,
-    cluster_setting="PUBLISH_CLUSTER",
+    cluster_setting="IO_CLUSTER",
     due=_due,
     stale=_stale,
 )
