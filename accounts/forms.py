@@ -108,7 +108,7 @@ class AccountForm(forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["username", "platform", "area", "logo", "owner"]
+        fields = ["username", "platform", "area", "logo", "team", "owner"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

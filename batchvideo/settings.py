@@ -308,6 +308,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "jobs.api.webhooks.webhooks_as_extension",
+        "accounts.api.docs.team_parameters",
     ],
 }
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables

@@ -75,21 +75,21 @@ class Job(Owned):
 
     class Meta:
         indexes = [
-            models.Index(fields=["owner", "deleted_at", "id"], name="job_owner_deleted_id"),
+            models.Index(fields=["team", "deleted_at", "id"], name="job_team_deleted_id"),
             models.Index(fields=["account", "deleted_at", "id"], name="job_account_deleted_id"),
             models.Index(fields=["language", "deleted_at", "id"], name="job_language_deleted_id"),
             models.Index(fields=["created_at"], name="job_created"),
-            # The job list's order over live jobs: walked in order, owners read from the index itself
-            # (one user's list, or everyone's); and per owner, where one user has few of many jobs.
+            # The job list's order over live jobs: walked in order, teams read from the index itself
+            # (one team's list, or everyone's); and per team, where one team has few of many jobs.
             models.Index(
                 fields=["runorder", "id"],
-                include=["owner"],
+                include=["team"],
                 name="job_alive_runorder",
                 condition=Q(deleted_at__isnull=True),
             ),
             models.Index(
-                fields=["owner", "runorder", "id"],
-                name="job_owner_alive_runorder",
+                fields=["team", "runorder", "id"],
+                name="job_team_alive_runorder",
                 condition=Q(deleted_at__isnull=True),
             ),
         ]
@@ -414,7 +414,8 @@ class Privacy(models.TextChoices):
 
 
 class Publication(models.Model):
-    """One render published to its job's channel (jobs.publishing.publications): what was asked, how far it got."""
+    """One render published to its job's channel (jobs.publishing.publications): what was asked, how far it got.
+    It belongs to its job's team (`job__team`): the job is the one place that says which team."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="publications")
     execution = models.ForeignKey(JobExecution, on_delete=models.CASCADE, related_name="publications")
@@ -492,14 +493,14 @@ class EventKind(models.TextChoices):
 
 
 class Webhook(Owned):
-    """A URL of the owner's that gets a signed POST for each event it subscribes to."""
+    """A team's URL that gets a signed POST for each event of the team's jobs it subscribes to."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     url = models.URLField(max_length=2000, help_text="Where events are POSTed; public addresses only.")
     description = models.CharField(max_length=255, blank=True)
     events = models.JSONField(default=list, blank=True, help_text="Event kinds to send; empty: all of them.")
     is_active = models.BooleanField(default=True)
-    # Kept readable: every delivery is signed with it (HMAC). Shown to its owner once, on creation.
+    # Kept readable: every delivery is signed with it (HMAC). Shown to its creator once, on creation.
     secret = models.CharField(max_length=100, editable=False)
 
     class Meta:

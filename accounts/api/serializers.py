@@ -19,7 +19,7 @@ class AccountSerializer(OwnedSerializer):
     extra = AccountExtraField(required=False, help_text="The brand profile; see the schema for its keys.")
     logo_url = serializers.SerializerMethodField(help_text="A signed link to the logo, or empty.")
 
-    unique_per_owner = ("username",)
+    unique_per_team = ("username",)
 
     class Meta:
         model = Account
@@ -30,6 +30,7 @@ class AccountSerializer(OwnedSerializer):
             "area",
             "extra",
             "logo_url",
+            "team",
             "owner",
             "shared",
             "created_at",

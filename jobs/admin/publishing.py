@@ -5,12 +5,13 @@ PublishingAdminMixin; jobs.admin imports this module, which registers the rest."
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts import teams
 from jobs.models import Job, Privacy, Publication, QuotaUsage
 from jobs.publishing import publications
 
@@ -97,6 +98,8 @@ class PublishingAdminMixin:
             except ValidationError as error:
                 for message in error.messages:
                     form.add_error(None, message)
+            except PermissionDenied as error:  # not a publisher of the job's team (accounts.teams)
+                form.add_error(None, str(error))
             else:
                 self.message_user(
                     request,
@@ -129,11 +132,12 @@ class PublicationAdmin(admin.ModelAdmin):
         "privacy",
         "attempts",
         "scheduled_for",
+        "job__team",
         "created_at",
     ]
     list_filter = ["status", "privacy"]
     search_fields = ["job__title", "video_id", "detail"]
-    list_select_related = ["job", "account"]
+    list_select_related = ["job__team", "account"]
     fields = [
         "job",
         "execution",
@@ -162,7 +166,7 @@ class PublicationAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(job__in=Job.objects.visible_to(request.user))
+        return super().get_queryset(request).filter(job__in=teams.visible(Job.objects.all(), request))
 
     def has_add_permission(self, request) -> bool:
         return False  # publish from the job page or the job list

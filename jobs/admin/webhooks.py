@@ -1,10 +1,12 @@
 """The webhooks' admin pages (registered by jobs.admin): a user's webhooks, and the deliveries sent to
-them with every try, re-sendable. The work is jobs.webhooks'; an operator sees only their own rows."""
+them with every try, re-sendable. The work is jobs.webhooks'; an operator sees only the current team's
+rows (a webhook is never a shared preset)."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from accounts import teams
 from accounts.admin import OwnedAdmin
 from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
 from jobs.webhooks import addresses, subscriptions
@@ -22,7 +24,7 @@ class WebhookForm(forms.ModelForm):
 
     class Meta:
         model = Webhook
-        fields = ["url", "description", "events", "is_active", "owner"]
+        fields = ["url", "description", "events", "is_active", "team", "owner"]
 
     def clean_url(self) -> str:
         return addresses.url_check(self.cleaned_data["url"])  # the API's words: jobs.webhooks
@@ -41,12 +43,16 @@ def _secrets_page(request, pairs: list[tuple[Webhook, str]]) -> TemplateResponse
 @admin.register(Webhook)
 class WebhookAdmin(OwnedAdmin):
     form = WebhookForm
-    list_display = ["url", "description", "events", "is_active", "secret_hint", "owner", "created_at"]
+    list_display = ["url", "description", "events", "is_active", "secret_hint", "team", "owner", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["url", "description"]
-    list_select_related = ["owner"]
+    list_select_related = ["team", "owner"]
     readonly_fields = ["secret_hint"]
     actions = ["rotate_secret"]
+
+    def get_queryset(self, request):
+        webhooks = super().get_queryset(request)
+        return webhooks if request.user.is_superuser else webhooks.filter(team__isnull=False)
 
     @admin.display(description="Secret")
     def secret_hint(self, webhook: Webhook) -> str:
@@ -91,11 +97,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "attempts",
         "next_attempt_at",
         "delivered_at",
+        "webhook__team",
         "created_at",
     ]
     list_filter = ["status", "kind", "created_at"]
     search_fields = ["event_id", "webhook__url"]
-    list_select_related = ["webhook"]
+    list_select_related = ["webhook__team"]
     readonly_fields = [
         "webhook",
         "event_id",
@@ -112,7 +119,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         deliveries = super().get_queryset(request)
-        return deliveries if request.user.is_superuser else deliveries.filter(webhook__owner=request.user)
+        if request.user.is_superuser:
+            return deliveries
+        return deliveries.filter(webhook__team=teams.current_team(request), webhook__team__isnull=False)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -9,6 +9,7 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import teams
 from accounts.api.docs import (
     ERROR_401,
     ERROR_403,
@@ -166,7 +167,7 @@ class JobPublishView(ApiViewMixin, APIView):
     )
     def post(self, request, id: str) -> Response:  # noqa: A002 (the path's name, as the router's job URLs have it)
         job = get_object_or_404(
-            Job.objects.alive().visible_to(request.user).select_related("account", "language"), pk=id
+            teams.visible(Job.objects.alive(), request).select_related("account", "language"), pk=id
         )
         self.check_object_permissions(
             request, job
@@ -203,5 +204,5 @@ class PublicationViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = PublicationFilter
 
     def get_queryset(self) -> QuerySet[Publication]:
-        jobs = Job.objects.visible_to(self.request.user)
+        jobs = teams.visible(Job.objects.all(), self.request)
         return Publication.objects.filter(job__in=jobs.values("pk")).order_by("-created_at", "-id")

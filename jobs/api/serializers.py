@@ -200,6 +200,7 @@ class ClipSerializer(OwnedSerializer):
             "tags",
             "source",
             "licence",
+            "team",
             "owner",
             "shared",
             "created_at",
@@ -414,6 +415,7 @@ class JobListSerializer(serializers.ModelSerializer):
         "orientation",
         "speech_speed",
         "runorder",
+        "team__slug",
         "owner_id",
         "created_at",
         "updated_at",
@@ -425,6 +427,12 @@ class JobListSerializer(serializers.ModelSerializer):
     status_detail = serializers.CharField(source="latest_execution.detail", read_only=True, allow_null=True)
     progress = serializers.IntegerField(source="latest_execution.progress", read_only=True, allow_null=True)
     latest_execution = serializers.IntegerField(source="latest_execution_id", read_only=True, allow_null=True)
+    team = serializers.CharField(
+        source="team.slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The team's slug; null: a shared preset.",
+    )
     owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
     language = serializers.IntegerField(source="language_id", read_only=True, allow_null=True)
     voice = serializers.IntegerField(source="voice_id", read_only=True, allow_null=True)
@@ -447,6 +455,7 @@ class JobListSerializer(serializers.ModelSerializer):
             "orientation",
             "speech_speed",
             "runorder",
+            "team",
             "owner",
             "created_at",
             "updated_at",
@@ -469,6 +478,7 @@ class JobListSerializer(serializers.ModelSerializer):
             "orientation": row["orientation"],
             "speech_speed": row["speech_speed"],
             "runorder": row["runorder"],
+            "team": row["team__slug"],
             "owner": str(owner) if owner is not None else None,
             "created_at": _time(row["created_at"]),
             "updated_at": _time(row["updated_at"]),
@@ -508,7 +518,7 @@ class JobDetailSerializer(JobListSerializer):
         """What `to_representation` reads, in two queries."""
         splits = JobSplit.objects.select_related("clip").order_by("index")
         return jobs.select_related(
-            "language", "voice", "topic", "account", "latest_execution"
+            "language", "voice", "topic", "account", "latest_execution", "team"
         ).prefetch_related(Prefetch("splits", queryset=splits))
 
     def to_representation(self, job: Job) -> dict[str, Any]:
@@ -552,6 +562,7 @@ class JobDetailSerializer(JobListSerializer):
             "orientation": job.orientation,
             "speech_speed": job.speech_speed,
             "runorder": job.runorder,
+            "team": job.team.slug if job.team is not None else None,
             "owner": str(job.owner_id) if job.owner_id is not None else None,
             "created_at": _time(job.created_at),
             "updated_at": _time(job.updated_at),

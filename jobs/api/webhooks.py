@@ -9,6 +9,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts import teams
 from accounts.api.docs import (
     ERROR_401,
     ERROR_404,
@@ -188,9 +189,11 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 
 def _owned_by(request, model) -> QuerySet:
+    """The current team's webhooks (or their deliveries): a webhook is never a shared preset."""
+    team = teams.current_team(request)
     if model is Webhook:
-        return Webhook.objects.filter(owner=request.user)
-    return model.objects.filter(webhook__owner=request.user)
+        return Webhook.objects.of_team(team)
+    return model.objects.filter(webhook__in=Webhook.objects.of_team(team))
 
 
 @extend_schema_view(
@@ -255,7 +258,9 @@ class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = WebhookSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        webhook = subscriptions.webhook_create(user=request.user, **serializer.validated_data)
+        webhook = subscriptions.webhook_create(
+            user=request.user, team=teams.creating_team(request), **serializer.validated_data
+        )
         return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:

@@ -49,13 +49,14 @@ def rerender_benchmark(*, minutes: float = 10.0) -> dict:
     ]
     job = services.job_create(
         user=None,
+        team=None,
         title=TITLE,
         content="".join(sentences),
         speech_speed=1.2,
-        language=Language.objects.get(owner=None, code="zh-CN"),
-        voice=Voice.objects.get(owner=None, name="cmn"),
-        topic=Topic.objects.get(owner=None, name="Health tips"),
-        account=Account.objects.get(owner=None, username="demo-channel"),
+        language=Language.objects.get(team=None, code="zh-CN"),
+        voice=Voice.objects.get(team=None, name="cmn"),
+        topic=Topic.objects.get(team=None, name="Health tips"),
+        account=Account.objects.get(team=None, username="demo-channel"),
     )
     chunks_before = set(storage_walk(CHUNKS_FOLDER))
     try:

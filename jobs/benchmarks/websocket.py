@@ -16,7 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from accounts.models import User
+from accounts import teams
+from accounts.models import Team, User
 from jobs.models import ExecutionStatus, Job, JobExecution
 from jobs.render import progress
 
@@ -56,8 +57,12 @@ def format_websocket_line(result: dict) -> str:
 def _seed(jobs: int) -> tuple[User, list[int]]:
     user, _ = User.objects.get_or_create(username=BENCHMARK_USER)
     Job.objects.filter(owner=user).delete()
+    team = getattr(user, "personal_team", None) or teams.team_create(
+        name=user.username, admin=user, personal=True
+    )
     created = Job.objects.bulk_create(
-        Job(owner=user, title=f"websocket benchmark {number}", content="基准测试。") for number in range(jobs)
+        Job(owner=user, team=team, title=f"websocket benchmark {number}", content="基准测试。")
+        for number in range(jobs)
     )
     JobExecution.objects.bulk_create(JobExecution(job=job, status=ExecutionStatus.RUNNING) for job in created)
     return user, [job.pk for job in created]
@@ -65,6 +70,7 @@ def _seed(jobs: int) -> tuple[User, list[int]]:
 
 def _cleanup(user: User) -> None:
     Job.objects.filter(owner=user).delete()
+    Team.objects.filter(personal_of=user).delete()
     user.delete()
 
 

@@ -18,12 +18,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts import channels
+from accounts import channels, teams
+from accounts.models import Account, Role
 from jobs.files import fetch
 from jobs.footage import stock
 from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
@@ -184,6 +185,17 @@ def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
     }
 
 
+def publication_check_allowed(*, job: Job, account: Account, user) -> None:
+    """Publishing needs the role publisher in the job's team, to a channel of that team (a shared
+    channel: superusers only)."""
+    if job.team_id is not None:
+        teams.require_role(user, job.team, Role.PUBLISHER)
+    if not channels.channel_can_publish(account, user, team=job.team):
+        if account.team_id is None:
+            raise PermissionDenied(f"Only a superuser may publish to the shared channel {account.username}.")
+        raise ValidationError(f"Account {account.pk} does not exist or is not a channel of this job's team.")
+
+
 def publication_request(*, job: Job, user, options: PublishOptions | None = None) -> Publication:
     """Queue the publication of the job's latest successful render to the job's channel.
 
@@ -195,8 +207,8 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
     account = job.account
     if account is None:
         raise ValidationError("This job has no account: choose the channel to publish to.")
-    if user is not None and not channels.channel_can_publish(account, user):  # None: a command, on the host
-        raise ValidationError(f"Account {account.pk} does not exist or is not yours.")
+    if user is not None:  # None: a command, on the host
+        publication_check_allowed(job=job, account=account, user=user)
     execution = job.latest_success
     if execution is None or not execution.results.get("video"):
         raise ValidationError("This job has no successful render to publish; render it first.")
@@ -250,6 +262,8 @@ def publications_request(
             queued.append(publication_request(job=job, user=user, options=options))
         except ValidationError as error:
             refused.append(f"{job.title}: {'; '.join(error.messages)}")
+        except PermissionDenied as error:
+            refused.append(f"{job.title}: {error}")
     return queued, refused
 
 

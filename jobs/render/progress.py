@@ -77,6 +77,11 @@ class Reporter:
         execution_broadcast(self.execution)
 
 
+def team_group(team_id: int | None) -> str:
+    """The channel group of a team's progress feed; no team (a user in none): a group nobody sends to."""
+    return f"team-{team_id}" if team_id is not None else "no-team"
+
+
 def execution_broadcast(execution: JobExecution) -> None:
     """Tell the websocket progress views about the execution.
 
@@ -89,8 +94,8 @@ def execution_broadcast(execution: JobExecution) -> None:
     message = {"type": "job.event", "event": execution_event(execution)}
     try:
         async_to_sync(layer.group_send)(f"job-{execution.job_id}", message)
-        if execution.job.owner_id:
-            async_to_sync(layer.group_send)(f"user-{execution.job.owner_id}", message)
+        if execution.job.team_id:
+            async_to_sync(layer.group_send)(team_group(execution.job.team_id), message)
         async_to_sync(layer.group_send)("all-jobs", message)
     except Exception:  # progress must never break a render (e.g. Redis restarting)
         logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)

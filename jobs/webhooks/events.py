@@ -27,16 +27,16 @@ PUBLICATION_EVENTS = {
 }
 
 
-def event_record(*, user, kind: str, data: dict[str, Any]) -> list[WebhookDelivery]:
-    """Store an event for each of `user`'s webhooks that subscribe to `kind`, in the caller's
+def event_record(*, team, kind: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Store an event for each of `team`'s webhooks that subscribe to `kind`, in the caller's
     transaction, and send them once it commits. Call it in the transaction that makes the event
     true (e.g. the one finishing an execution): then the event exists exactly when that happened."""
     if kind not in EventKind.values:
         raise ValueError(f"unknown event kind {kind!r}")
-    if user is None:
+    if team is None:  # a shared preset job's events go to nobody's webhooks
         return []
     webhooks = [
-        webhook for webhook in Webhook.objects.filter(owner=user, is_active=True) if webhook.wants(kind)
+        webhook for webhook in Webhook.objects.filter(team=team, is_active=True) if webhook.wants(kind)
     ]
     if not webhooks:
         return []
@@ -80,7 +80,7 @@ def execution_event_record(*, execution: JobExecution) -> list[WebhookDelivery]:
     kind = EXECUTION_EVENTS.get(execution.status)
     if kind is None:
         return []
-    return event_record(user=execution.job.owner, kind=kind, data=execution_event_data(execution))
+    return event_record(team=execution.job.team, kind=kind, data=execution_event_data(execution))
 
 
 def publication_event_record(*, publication: Publication) -> list[WebhookDelivery]:
@@ -103,4 +103,4 @@ def publication_event_record(*, publication: Publication) -> list[WebhookDeliver
             "error": publication.error,
         },
     }
-    return event_record(user=job.owner, kind=kind, data=data)
+    return event_record(team=job.team, kind=kind, data=data)

@@ -27,10 +27,14 @@ def secret_new() -> str:
 
 
 def webhook_create(
-    *, user, url: str, description: str = "", events: list[str] | None = None, is_active: bool = True
+    *, user, team, url: str, description: str = "", events: list[str] | None = None, is_active: bool = True
 ) -> Webhook:
-    """A checked webhook of `user`'s with a new secret: the caller shows it to its owner once."""
-    webhook = Webhook(owner=user, secret=secret_new(), description=description, is_active=is_active)
+    """A checked webhook of `team`'s, made by `user`, with a new secret: the caller shows it once."""
+    if team is None:
+        raise ValidationError("A webhook belongs to a team: work in one (the X-Team header) to add it.")
+    webhook = Webhook(
+        owner=user, team=team, secret=secret_new(), description=description, is_active=is_active
+    )
     return webhook_update(webhook=webhook, url=url, events=events or [])
 
 
@@ -45,7 +49,7 @@ def webhook_update(*, webhook: Webhook, **fields: Any) -> Webhook:
             errors[name] = error.messages
     if errors:
         raise ValidationError(errors)
-    webhook.full_clean(exclude=["owner", "secret"])
+    webhook.full_clean(exclude=["owner", "team", "secret"])
     webhook.save()
     return webhook
 

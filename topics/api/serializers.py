@@ -23,7 +23,7 @@ class TopicSerializer(OwnedSerializer):
         "control characters in its keys and strings but tabs and line breaks).",
     )
 
-    unique_per_owner = ("name",)
+    unique_per_team = ("name",)
 
     class Meta:
         model = Topic
@@ -40,6 +40,7 @@ class TopicSerializer(OwnedSerializer):
             "real_clip_ratio",
             "clip_tags",
             "extra",
+            "team",
             "owner",
             "shared",
             "created_at",

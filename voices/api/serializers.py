@@ -16,11 +16,11 @@ class LanguageSerializer(OwnedSerializer):
         choices=sorted(BACKENDS), default="espeak", help_text="TTS backend that speaks this language."
     )
 
-    unique_per_owner = ("code",)
+    unique_per_team = ("code",)
 
     class Meta:
         model = Language
-        fields = ["id", "code", "name", "platform", "owner", "shared", "created_at", "updated_at"]
+        fields = ["id", "code", "name", "platform", "team", "owner", "shared", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
     def validate_code(self, code: str) -> str:
@@ -43,7 +43,17 @@ class VoiceSerializer(OwnedSerializer):
 
     class Meta:
         model = Voice
-        fields = ["id", "name", "language", "reference_url", "owner", "shared", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "language",
+            "reference_url",
+            "team",
+            "owner",
+            "shared",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
     def get_reference_url(self, obj: Voice) -> str:
