@@ -188,7 +188,6 @@ class QuotaUsageAdmin(admin.ModelAdmin):
     each team's part (a member sees the project's and their own teams' rows)."""
 
     list_display = ["day", "project", "team", "units", "budget"]
-    list_filter = ["team"]
     readonly_fields = ["project", "day", "team", "units"]
 
     def get_queryset(self, request):
