@@ -248,6 +248,12 @@ EXECUTION_RETRY_BACKOFF_S = env_float("EXECUTION_RETRY_BACKOFF_S", 60.0)
 # first retried in place: STEP_ATTEMPTS tries in all, STEP_BACKOFF_S apart, doubling.
 STEP_ATTEMPTS = env_int("STEP_ATTEMPTS", 3)
 STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
+# Fair share (jobs.render.fairshare): the next render goes to the team with waiting work whose worker
+# time over the last FAIR_SHARE_WINDOW_S, divided by its weight (Team.weight, set in the Team admin),
+# is least; runorder orders jobs only inside a team. A team with TEAM_MAX_CONCURRENT_RENDERS renders
+# running waits for one of them to end (0: no limit).
+FAIR_SHARE_WINDOW_S = env_int("FAIR_SHARE_WINDOW_S", 3600)
+TEAM_MAX_CONCURRENT_RENDERS = env_int("TEAM_MAX_CONCURRENT_RENDERS", 0)
 # The cluster renders are queued on: "default", or "gpu" when GPU hosts run every render.
 RENDER_CLUSTER = os.environ.get("RENDER_CLUSTER", "default")
 Q_CLUSTER = {
@@ -432,6 +438,9 @@ YOUTUBE_TIMEOUT_S = env_float("YOUTUBE_TIMEOUT_S", 120.0)
 # starts at midnight Pacific time, when YouTube resets it.
 YOUTUBE_QUOTA_PROJECT = os.environ.get("YOUTUBE_QUOTA_PROJECT", "") or YOUTUBE_CLIENT_ID or "default"
 YOUTUBE_DAILY_QUOTA = env_int("YOUTUBE_DAILY_QUOTA", 10000)
+# Each team may spend this share of the project's daily units (the teams' shares may add up to more
+# than the whole: the project's budget still holds). 1.0: any team may spend the whole day.
+YOUTUBE_TEAM_QUOTA_SHARE = env_float("YOUTUBE_TEAM_QUOTA_SHARE", 0.5)
 # Resumable uploads go in chunks (a multiple of 256 KiB); a dropped chunk is resumed in place from the
 # byte YouTube has, at most YOUTUBE_UPLOAD_RETRIES times per attempt, YOUTUBE_UPLOAD_RETRY_WAIT_S apart (doubling).
 YOUTUBE_UPLOAD_CHUNK_BYTES = env_int("YOUTUBE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)

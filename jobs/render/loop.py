@@ -52,6 +52,7 @@ from jobs.render.queue import (
     execution_claim,
     execution_claim_next,
     retry_delay_s,
+    wake_for_waiting_team,
     wake_worker_at,
 )
 from jobs.render.steps import STEPS, RenderContext, Step, inputs_hash
@@ -309,6 +310,7 @@ def execution_retry_later(reporter: Reporter, message: str, *, error_kind: str) 
         f"next attempt at {when} (in {delay_s:g} s)"
     )[-500:]
     _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at))
+    wake_for_waiting_team()
     reporter.publish()
 
 
@@ -326,6 +328,7 @@ def execution_finish(
     # The webhook event is stored in the transaction that finishes the execution: it exists exactly
     # when the outcome does, and is sent after the commit (or by the sweep, if this worker dies first).
     _record_outcome(execution, also=lambda: events.execution_event_record(execution=execution))
+    wake_for_waiting_team()
     reporter.publish()
 
 
