@@ -256,10 +256,12 @@ def test_list_rows_hold_only_what_the_fields_read_and_none_for_a_missing_render(
         "orientation",
         "speech_speed",
         "runorder",
+        "team",
         "owner_id",
         "created_at",
         "updated_at",
     }
+    assert row["team"] == {"slug": jobs["owner"].personal_team.slug}
     full = JobListSerializer.rows(Job.objects.filter(pk=jobs["full"].pk))[0]
     assert full["latest_execution"] == {"status": "SUCCESS", "detail": "Done", "progress": 100}
 
