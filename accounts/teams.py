@@ -10,6 +10,8 @@ parameter (a slug), in the admin the team picked in the header (kept in the sess
 default: the personal team, or the first team the user is a member of.
 """
 
+import re
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model, QuerySet
@@ -21,13 +23,14 @@ TEAM_HEADER = "X-Team"
 TEAM_PARAMETER = "team"
 SESSION_KEY = "current_team"
 _CACHE = "_current_team"
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class NotAMember(PermissionDenied):
     """The request names a team the user is not a member of (or no such team: the same answer)."""
 
     def __init__(self, slug: str) -> None:
-        super().__init__(f"You are not a member of the team “{slug}”.")
+        super().__init__(f"You are not a member of the team “{slug[:100]}”.")
         self.slug = slug
 
 
@@ -100,7 +103,7 @@ def default_team(user) -> Team | None:
 
 def team_named(user, slug: str) -> Team:
     """The team `slug`, which `user` must be a member of (superusers: any team)."""
-    team = Team.objects.filter(slug=slug).first()
+    team = Team.objects.filter(slug=slug).first() if SLUG.fullmatch(slug) else None
     if team is None or not (user.is_superuser or role_of(user, team) is not None):
         raise NotAMember(slug)
     return team
