@@ -30,7 +30,7 @@ class NotAMember(PermissionDenied):
     """The request names a team the user is not a member of (or no such team: the same answer)."""
 
     def __init__(self, slug: str) -> None:
-        super().__init__(f"You are not a member of the team “{slug}”.")
+        super().__init__(f"You are not a member of the team “{slug[:100]}”.")
         self.slug = slug
 
 
