@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from media_engine import fonts, subtitles, tts, words
-from media_engine.sentences import TimedSentence, TimedWord
+from media_engine.sentences import TimedWord
 from media_engine.subtitles import KaraokeStyle
 
 LATIN = ["Hello world, this is a test.", "After a pause, we go on, and then we stop.", "The end."]
@@ -158,17 +158,12 @@ def test_numbers_quotes_and_stray_events_give_the_written_words(tmp_path):
     assert [word.text for word in speech.words] == ["It", "costs", "3.14", "dollars", "or", "more"]
 
 
-def test_shift_and_place_keep_words_inside_their_clip_and_sentence():
+def test_shift_keeps_words_inside_their_clip_and_labels_their_sentence():
     clip = [TimedWord("a", 10, 200), TimedWord("b", 250, 400)]
     assert words.shift(clip, -30, length_ms=300, sentence=2) == [
         TimedWord("a", 0, 170, 2),
         TimedWord("b", 220, 300, 2),
     ]
-    placed = words.place(
-        [[TimedWord("x", 0, 100)], None, [TimedWord("y", 0, 50)]],
-        [TimedSentence("x", 0, 100), TimedSentence("n", 350, 600), TimedSentence("y", 850, 900)],
-    )
-    assert placed == [TimedWord("x", 0, 100, 0), TimedWord("y", 850, 900, 2)]
 
 
 def test_edge_word_boundaries_become_words():
