@@ -131,7 +131,7 @@ def test_karaoke_brand_highlights_every_spoken_character_in_the_burned_subtitles
     assert data["word_source"] == "espeak-ng word events"
     assert "".join(word["text"] for word in data["words"]) == "今天天气很好我们去公园散步吧"
     ass = stored_path(execution.results["ass"]).read_text()
-    assert ass.count("{\\1c&H00D4FF&\\3c&H0000C0&") == len(data["words"])
+    assert ass.count(",KaraokeBox,,0,0,0,,") == ass.count("\\1c&H00D4FF&\\3c&H0000C0&") == len(data["words"])
     assert "word times" not in execution.detail
 
 

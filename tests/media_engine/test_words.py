@@ -311,7 +311,21 @@ def test_karaoke_is_off_without_the_brand_key(narrations, tmp_path):
     )
     assert "\\1c" not in plain.read_text() and plain.read_text().count("Dialogue:") == len(cues)
     events = karaoke.read_text()
-    assert events.count("{\\1c&H00D4FF&\\fscx120\\fscy120\\3c&H0000C0&") == len(narrations["latin"].words)
+    # Each word: the cue's box with its text hidden, the word's own box, the text with the word larger.
+    size = round(subtitles.ass_font_size(style) * 1.2)
+    for layer, name, tags in (
+        (0, "Default", f"{{\\1c&H00D4FF&\\fs{size}}}"),
+        (1, "KaraokeBox", f"{{\\1c&H00D4FF&\\fs{size}\\3c&H0000C0&\\3a&H00&"),
+        (2, "KaraokeText", f"{{\\1c&H00D4FF&\\fs{size}}}"),
+    ):
+        rows = [
+            row
+            for row in events.splitlines()
+            if row.startswith(f"Dialogue: {layer},") and f",{name}," in row and "\\1c" in row
+        ]
+        assert len(rows) == sum(tags in row for row in rows) == len(narrations["latin"].words), name
+    hidden = [row for row in events.splitlines() if ",Default,,0,0,0,,{\\1a&HFF&}" in row]
+    assert len(hidden) == len(narrations["latin"].words)
 
 
 # --- sentences read in clauses ------------------------------------------------------------------
