@@ -457,11 +457,7 @@ def _karaoke_events(
         # word's box would reach far over the next line.
         tags += rf"\fs{round(ass_font_size(style) * karaoke.scale)}"
     # The word's box reaches a little beyond its letters, and not at all above or below its line.
-    word_box = (
-        rf"\3c&H{ass_colour(karaoke.box)[4:]}&\3a&H00&\xbord1\ybord0"
-        if karaoke.box
-        else ""
-    )
+    word_box = rf"\3c&H{ass_colour(karaoke.box)[4:]}&\3a&H00&\xbord1\ybord0" if karaoke.box else ""
     events: list[str] = []
 
     def add(start_ms: int, end_ms: int, text: str, *, layer: int = 0, name: str = "Default") -> None:
