@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from .errors import MediaError
 from .fonts import default_font_path
 from .sentences import is_speakable, phrase_break_penalty, split_clause_marks, split_sentences
-from .subtitles import balanced_wrap, widest_unit, wrap
+from .subtitles import balanced_wrap, widest_unit
 
 DEFAULT_PALETTE = ["#1d2b53", "#7e2553", "#ff8c42"]
 # Index of "Noto Sans CJK SC" inside the Noto CJK collections; other fonts have one face.
@@ -77,17 +77,6 @@ def key_phrase(text: str, *, language: str = "") -> str:
     else:
         end = ends[-1]
     return _CLOSING_MARKS.sub("", clause[:end].strip())
-
-
-def wrap_text(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
-    """Lines no wider than `max_width` as measured with `text_font`, each paragraph wrapped apart;
-    CJK breaks between characters, Latin between words (a word wider than a line is cut)."""
-    lines = [
-        line
-        for paragraph in text.splitlines()
-        for line in wrap(paragraph, font=text_font, max_width_px=int(max_width))
-    ]
-    return lines or [""]
 
 
 def fit_text(
