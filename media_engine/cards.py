@@ -87,12 +87,14 @@ def fit_text(
     start_size: int,
     max_lines: int = 3,
     min_size: int = 12,
+    bold: bool = True,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font size (from `start_size` down) whose wrapped lines, of similar lengths so a
-    card never ends on a lone character, fit the box with every word whole."""
+    card never ends on a lone character, fit the box with every word whole; at `min_size`, the lines
+    whatever their number."""
     size = start_size
     while True:
-        text_font = font(size)
+        text_font = font(size, bold=bold)
         lines = balanced_wrap(text, font=text_font, max_width_px=int(max_width)) or [""]
         height = len(lines) * line_height(text_font)
         # A size where a word is wider than the line would cut it ("WASHINGTO / N"): smaller then.

@@ -11,12 +11,13 @@ The text lines of a job (index and title at the top, description at the bottom, 
 the seed draws them) are laid out here for one frame size; `compose` only draws them.
 """
 
+import math
 from dataclasses import dataclass
 
 from PIL import ImageFont
 
-from .cards import font, line_height
-from .subtitles import balanced_wrap, widest_unit, wrap
+from .cards import fit_text, line_height
+from .subtitles import wrap
 
 # Frame names, as operators say them: horizontal long-form and vertical Shorts.
 FRAME_NAMES = ("16:9", "9:16")
@@ -161,18 +162,19 @@ def _block(
         size = min(size, most)
         smallest = min(smallest, size)
     text = " ".join(block.text.split())
-    while True:
-        text_font = font(size, bold=False)  # the face drawtext draws with
-        wrapped = balanced_wrap(text, font=text_font, max_width_px=int(max_width))
-        # A size where a word is wider than the line would cut it ("WASHINGTO / N"): smaller then.
-        whole = widest_unit(text, font=text_font) <= int(max_width)
-        if (len(wrapped) <= MAX_LINES and whole) or size <= smallest:
-            break
-        size = max(smallest, round(size * 0.9))
+    text_font, wrapped = fit_text(
+        text,
+        max_width=max_width,
+        max_height=math.inf,
+        start_size=size,
+        max_lines=MAX_LINES,
+        min_size=smallest,
+        bold=False,  # the face drawtext draws with
+    )
     if len(wrapped) > MAX_LINES:
         wrapped = _cut(text, text_font, max_width)
     step = line_height(text_font)
-    return [TextLine(line, center_x, 0, size, step) for line in wrapped]
+    return [TextLine(line, center_x, 0, text_font.size, step) for line in wrapped]
 
 
 def _cut(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
