@@ -96,26 +96,17 @@ def text_lines(
         floor = min(floor, subtitles_top - gap)
     center_x = left + safe_w // 2
     shown = [block for block in blocks if block.text.strip()]
-    placed = {
-        id(block): _block(
-            block, width, height, center_x, _free_width(safe_w, center_x, height, logo_box, at_top)
+    placed: dict[int, list[TextLine]] = {}
+    most = None  # the others' largest size: smaller than the smallest large block, in their full sizes' ratio
+    for block in sorted(shown, key=lambda block: not block.large):  # the large ones first
+        free_width = _free_width(safe_w, center_x, height, logo_box, block.position == "top")
+        placed[id(block)] = _block(
+            block, width, height, center_x, free_width, most=None if block.large else most
         )
-        for block in shown
-        if block.large
-        for at_top in [block.position == "top"]
-    }
-    # The others at most the size that keeps them smaller than the smallest large block, in the ratio
-    # of their full sizes (TEXT_SIZE_SHARE to LARGE_TEXT_SIZE_SHARE).
-    largest = min((lines[0].font_size for lines in placed.values()), default=None)
-    for block in shown:
-        if not block.large:
-            free_width = _free_width(safe_w, center_x, height, logo_box, block.position == "top")
-            most = (
-                None
-                if largest is None
-                else min(largest - 1, round(largest * TEXT_SIZE_SHARE / LARGE_TEXT_SIZE_SHARE))
-            )
-            placed[id(block)] = _block(block, width, height, center_x, free_width, most=most)
+        if block.large:
+            size = placed[id(block)][0].font_size
+            ratio_size = min(size - 1, round(size * TEXT_SIZE_SHARE / LARGE_TEXT_SIZE_SHARE))
+            most = ratio_size if most is None else min(most, ratio_size)
     lines: list[TextLine] = []
     y = top
     for block in (b for b in shown if b.position == "top"):

@@ -453,7 +453,7 @@ def _karaoke_events(
     colour = ass_colour(karaoke.color)[4:]  # &HBBGGRR: \1c takes no alpha
     tags = rf"\1c&H{colour}&"
     if karaoke.scale != 1:
-        # A larger font size, not \\fscx/\\fscy: libass scales a BorderStyle 3 box by those twice, and the
+        # A larger font size, not \fscx/\fscy: libass scales a BorderStyle 3 box by those twice, and the
         # word's box would reach far over the next line.
         tags += rf"\fs{round(ass_font_size(style) * karaoke.scale)}"
     # The word's box reaches a little beyond its letters, and not at all above or below its line.
