@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Account, ChannelCredentials
+from . import teams
+from .models import Account, ChannelCredentials, Role
 
 # videos.insert and thumbnails.set take youtube.upload; captions.insert needs youtube.force-ssl.
 SCOPES = [
@@ -39,15 +40,18 @@ REVOKED = (
 
 
 def channel_can_manage(account: Account, user) -> bool:
-    """Who may connect, disconnect or publish to a channel: its owner; a shared one: superusers."""
+    """Who may connect or disconnect a channel: its team's admins; a shared one: superusers."""
+    return teams.may_edit(user, account)
+
+
+def channel_can_publish(account: Account, user, *, team) -> bool:
+    """Who may publish a job of `team` to `account`: a publisher of the team, to one of the team's own
+    channels; to a shared channel (a preset), superusers only."""
     if user is None or not user.is_authenticated:
         return False
-    return user.is_superuser or (account.owner_id is not None and account.owner_id == user.pk)
-
-
-def channel_can_publish(account: Account, user) -> bool:
-    """A job may be published to its own owner's channel, or to a shared one a superuser connected."""
-    return account.is_visible_to(user)
+    if account.team_id is None:
+        return user.is_superuser
+    return account.team_id == getattr(team, "pk", None) and teams.has_role(user, team, Role.PUBLISHER)
 
 
 def _fernet() -> MultiFernet:

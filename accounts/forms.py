@@ -11,7 +11,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from .api.uploads import check_image
+from accounts.uploads import check_image
+
 from .brand import ACCOUNT_EXTRA, NEUTRAL_BOX_COLOUR, Brand, check_account_extra
 from .extra_keys import HEX_COLOUR
 from .json_text import DepthCheckedDecoder
@@ -108,7 +109,7 @@ class AccountForm(forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["username", "platform", "area", "logo", "owner"]
+        fields = ["username", "platform", "area", "logo", "team", "owner"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

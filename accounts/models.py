@@ -12,26 +12,98 @@ class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
 
 
+class Role(models.TextChoices):
+    """A member's role in a team; each role may do what the ones before it may."""
+
+    OPERATOR = "operator", "Operator"  # reads and edits the team's rows: jobs, storyboards, renders
+    PUBLISHER = "publisher", "Publisher"  # and publishes to the team's channels
+    ADMIN = "admin", "Team admin"  # and manages the team's members, channels and brand
+
+
+ROLE_RANK = {Role.OPERATOR: 1, Role.PUBLISHER: 2, Role.ADMIN: 3}
+
+
+class Team(models.Model):
+    """People who share their jobs, channels, voices, topics, clips and webhooks (accounts.teams)."""
+
+    name = models.CharField(max_length=255, validators=[check_single_line])
+    slug = models.SlugField(max_length=64, unique=True, help_text="Names the team in the API (X-Team).")
+    weight = models.FloatField(default=1.0, help_text="The team's share of the workers, against the others'.")
+    personal_of = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="personal_team",
+        help_text="The user whose own team this is: the user's default team.",
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique_per_team")]
+        ordering = ["team__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        """Whether this member's role includes `role`."""
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
 class OwnedQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "OwnedQuerySet":
-        """The user's own rows and the shared presets (no owner); superusers see everything."""
+    def visible_to(self, user, team: "Team | None" = None) -> "OwnedQuerySet":
+        """What `user` may read while working in `team`: the team's rows and the shared presets (no
+        team); superusers see everything. accounts.teams decides which team a request works in."""
         if user is None or not user.is_authenticated:
             return self.none()
         if user.is_superuser:
             return self
-        return self.filter(Q(owner=user) | Q(owner__isnull=True))
+        return self.usable_in(team)
+
+    def usable_in(self, team: "Team | None") -> "OwnedQuerySet":
+        """The rows a row of `team` may use: the team's and the shared presets."""
+        if team is None:
+            return self.filter(team__isnull=True)
+        return self.filter(Q(team=team) | Q(team__isnull=True))
+
+    def of_team(self, team: "Team | None") -> "OwnedQuerySet":
+        """The team's own rows, no presets."""
+        return self.none() if team is None else self.filter(team=team)
 
 
 class Owned(models.Model):
-    """A row that belongs to a user; a row without an owner is a shared preset."""
+    """A row that belongs to a team; a row without a team is a shared preset (read-only for teams)."""
 
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty for a shared preset every team can use (only superusers change presets).",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
-        help_text="Empty for a shared preset everyone can use.",
+        help_text="Who created it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -41,10 +113,9 @@ class Owned(models.Model):
     class Meta:
         abstract = True
 
-    def is_visible_to(self, user) -> bool:
-        if user is None or not user.is_authenticated:
-            return False
-        return user.is_superuser or self.owner_id is None or self.owner_id == user.pk
+    @property
+    def is_preset(self) -> bool:
+        return self.team_id is None
 
 
 class Account(Owned):
@@ -63,9 +134,9 @@ class Account(Owned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["owner", "username"], name="account_unique_per_owner"),
+            models.UniqueConstraint(fields=["team", "username"], name="account_unique_per_team"),
             models.UniqueConstraint(
-                fields=["username"], condition=Q(owner__isnull=True), name="account_unique_shared"
+                fields=["username"], condition=Q(team__isnull=True), name="account_unique_shared"
             ),
         ]
         ordering = ["username"]

@@ -1,13 +1,18 @@
 """The signed-files view: a stored file served to whoever holds an unexpired `/files/` link that
-`accounts.storage` signed (local storage; S3 hands out its own presigned links)."""
+`accounts.storage` signed (local storage; S3 hands out its own presigned links); the admin's team picker."""
 
 import re
 from pathlib import PurePosixPath
 
+from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
+from accounts import teams
 from accounts.storage import signed_key
 from media_engine.filetypes import HEAD_BYTES, is_subtitle_text, media_type
 
@@ -83,3 +88,16 @@ def _position(digits: str) -> int | None:
         return None
     digits = digits.lstrip("0") or "0"
     return int(digits) if len(digits) <= POSITION_MAX_DIGITS else 10**POSITION_MAX_DIGITS
+
+
+@require_POST
+@login_required
+def team_switch(request) -> HttpResponseRedirect:
+    """The admin header's team picker: the admin works in the chosen team from now on."""
+    teams.team_switch(request, request.POST.get("team", "").strip())
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("admin:index")
+    return HttpResponseRedirect(target)

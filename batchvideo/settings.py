@@ -1,4 +1,5 @@
 """The one settings module. Everything comes from the environment; `.env.example` lists it all.
+One module, past 500 lines: every setting is read here, each beside the words that explain it.
 
 With nothing set: SQLite, local media files, the django-q2 ORM broker, no Redis, DEBUG off.
 """
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "batchvideo.metrics.RequestMetricsMiddleware",
+    "batchvideo.middleware.ReadAgainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files in every mode, runserver included
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -246,6 +248,12 @@ EXECUTION_RETRY_BACKOFF_S = env_float("EXECUTION_RETRY_BACKOFF_S", 60.0)
 # first retried in place: STEP_ATTEMPTS tries in all, STEP_BACKOFF_S apart, doubling.
 STEP_ATTEMPTS = env_int("STEP_ATTEMPTS", 3)
 STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
+# Fair share (jobs.render.fairshare): the next render goes to the team with waiting work whose worker
+# time over the last FAIR_SHARE_WINDOW_S, divided by its weight (Team.weight, set in the Team admin),
+# is least; runorder orders jobs only inside a team. A team with TEAM_MAX_CONCURRENT_RENDERS renders
+# running waits for one of them to end (0: no limit).
+FAIR_SHARE_WINDOW_S = env_int("FAIR_SHARE_WINDOW_S", 3600)
+TEAM_MAX_CONCURRENT_RENDERS = env_int("TEAM_MAX_CONCURRENT_RENDERS", 0)
 # The cluster renders are queued on: "default", or "gpu" when GPU hosts run every render.
 RENDER_CLUSTER = os.environ.get("RENDER_CLUSTER", "default")
 Q_CLUSTER = {
@@ -308,6 +316,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "jobs.api.webhooks.webhooks_as_extension",
+        "accounts.api.docs.team_parameters",
     ],
 }
 API_THROTTLE_USER = os.environ.get("API_THROTTLE_USER", "600/min")  # "none" disables
@@ -333,7 +342,7 @@ AXES_COOLOFF_MESSAGE = (
 # POST /api/v1/jobs/batch/ creates at most this many jobs in one call.
 JOBS_BATCH_MAX = env_int("JOBS_BATCH_MAX", 100)
 # Webhooks (jobs.webhooks): each delivery is tried WEBHOOK_MAX_ATTEMPTS times, WEBHOOK_RETRY_BACKOFF_S
-# apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S per try. URLs must resolve to public
+# apart, doubling (at most an hour apart); WEBHOOK_TIMEOUT_S bounds a whole try. URLs must resolve to public
 # addresses only, except inside the networks listed in WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs,
 # e.g. "10.0.0.0/8" for receivers on your own network), on ports 80 and 443 only, or one listed in
 # WEBHOOK_ALLOWED_PORTS (comma-separated, e.g. "8443").
@@ -350,6 +359,9 @@ CLEANUP_MIN_INTERVAL_S = env_int("CLEANUP_MIN_INTERVAL_S", 6 * 3600)
 # Video chunks (`chunks/`) that no kept execution is made of go once they are this old.
 CLEANUP_CHUNK_DAYS = env_float("CLEANUP_CHUNK_DAYS", 7)
 MAINTENANCE_CLUSTER = os.environ.get("MAINTENANCE_CLUSTER", "default")
+# The django-q2 cluster of side effects: webhook sends and publications. A qcluster of its own
+# (Q_CLUSTER_NAME=io) keeps them from waiting behind renders and from holding a render worker.
+IO_CLUSTER = os.environ.get("IO_CLUSTER", "default")
 
 # Pipeline defaults (media_engine takes them as arguments).
 FFMPEG_TIMEOUT_S = env_int("FFMPEG_TIMEOUT_S", EXECUTION_TIME_LIMIT_S)
@@ -426,6 +438,9 @@ YOUTUBE_TIMEOUT_S = env_float("YOUTUBE_TIMEOUT_S", 120.0)
 # starts at midnight Pacific time, when YouTube resets it.
 YOUTUBE_QUOTA_PROJECT = os.environ.get("YOUTUBE_QUOTA_PROJECT", "") or YOUTUBE_CLIENT_ID or "default"
 YOUTUBE_DAILY_QUOTA = env_int("YOUTUBE_DAILY_QUOTA", 10000)
+# Each team may spend this share of the project's daily units (the teams' shares may add up to more
+# than the whole: the project's budget still holds). 1.0: any team may spend the whole day.
+YOUTUBE_TEAM_QUOTA_SHARE = env_float("YOUTUBE_TEAM_QUOTA_SHARE", 0.5)
 # Resumable uploads go in chunks (a multiple of 256 KiB); a dropped chunk is resumed in place from the
 # byte YouTube has, at most YOUTUBE_UPLOAD_RETRIES times per attempt, YOUTUBE_UPLOAD_RETRY_WAIT_S apart (doubling).
 YOUTUBE_UPLOAD_CHUNK_BYTES = env_int("YOUTUBE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
@@ -441,7 +456,6 @@ YOUTUBE_DEFAULT_CATEGORY = os.environ.get("YOUTUBE_DEFAULT_CATEGORY", "22")  # P
 # so a new key goes first and an old one stays until every channel was reconnected). Without one,
 # no channel can be connected.
 CHANNEL_SECRET_KEYS = env_list("CHANNEL_SECRET_KEYS")
-PUBLISH_CLUSTER = os.environ.get("PUBLISH_CLUSTER", "default")
 
 # Security: over HTTPS (behind the TLS proxy, which sets X-Forwarded-Proto), secure cookies, HSTS and
 # a redirect of plain HTTP; `manage.py check --deploy` is then clean. The monitoring endpoints stay

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from accounts.views import signed_media
+from accounts.views import signed_media, team_switch
 from batchvideo import health
 from jobs import views
 
@@ -11,6 +11,7 @@ admin.site.site_title = "BatchVideo"
 admin.site.index_title = "Storyboards, renders and presets"
 
 urlpatterns = [
+    path("admin/switch-team/", team_switch, name="team-switch"),
     path("admin/", admin.site.urls),
     path("files/<str:token>", signed_media, name="signed-media"),
     path("jobs/<int:job_id>/progress", views.job_progress, name="job-progress"),

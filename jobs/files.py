@@ -41,8 +41,18 @@ def moving_clip_key(job_id: int, identity: str) -> str:
     return f"jobs/{job_id}/pictures/moving-{identity}.mp4"
 
 
-def music_folder(user) -> str:
-    return f"music/{user.pk.hex}"
+def music_folder(team) -> str:
+    """Where a team's background music is uploaded."""
+    return f"music/team-{team.pk}"
+
+
+def music_folders(team) -> list[str]:
+    """Where a team's background music is: its folder, and for a personal team the folder its user
+    uploaded to before teams (music/<user id>)."""
+    if team is None:
+        return []
+    legacy = [f"music/{team.personal_of_id.hex}"] if team.personal_of_id else []
+    return [music_folder(team), *legacy]
 
 
 def fetch(key: str) -> Path:

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Account, Owned, OwnedQuerySet
+from accounts.models import Account, Owned, OwnedQuerySet, Team
 from topics.models import Topic
 from voices.models import Language, Voice
 
@@ -75,21 +75,21 @@ class Job(Owned):
 
     class Meta:
         indexes = [
-            models.Index(fields=["owner", "deleted_at", "id"], name="job_owner_deleted_id"),
+            models.Index(fields=["team", "deleted_at", "id"], name="job_team_deleted_id"),
             models.Index(fields=["account", "deleted_at", "id"], name="job_account_deleted_id"),
             models.Index(fields=["language", "deleted_at", "id"], name="job_language_deleted_id"),
             models.Index(fields=["created_at"], name="job_created"),
-            # The job list's order over live jobs: walked in order, owners read from the index itself
-            # (one user's list, or everyone's); and per owner, where one user has few of many jobs.
+            # The job list's order over live jobs: walked in order, teams read from the index itself
+            # (one team's list, or everyone's); and per team, where one team has few of many jobs.
             models.Index(
                 fields=["runorder", "id"],
-                include=["owner"],
+                include=["team"],
                 name="job_alive_runorder",
                 condition=Q(deleted_at__isnull=True),
             ),
             models.Index(
-                fields=["owner", "runorder", "id"],
-                name="job_owner_alive_runorder",
+                fields=["team", "runorder", "id"],
+                name="job_team_alive_runorder",
                 condition=Q(deleted_at__isnull=True),
             ),
         ]
@@ -206,6 +206,8 @@ class JobExecution(models.Model):
             models.Index(fields=["job", "status"], name="execution_job_status"),
             models.Index(fields=["status", "created_at"], name="execution_status_created"),
             models.Index(fields=["worker_host", "status"], name="execution_worker_status"),
+            # Fair share reads the executions that finished in its window (jobs.render.fairshare).
+            models.Index(fields=["finished_at"], name="execution_finished"),
         ]
         constraints = [
             # One render of a job at a time, enforced by the database.
@@ -414,7 +416,8 @@ class Privacy(models.TextChoices):
 
 
 class Publication(models.Model):
-    """One render published to its job's channel (jobs.publishing.publications): what was asked, how far it got."""
+    """One render published to its job's channel (jobs.publishing.publications): what was asked, how far it got.
+    It belongs to its job's team (`job__team`): the job is the one place that says which team."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="publications")
     execution = models.ForeignKey(JobExecution, on_delete=models.CASCADE, related_name="publications")
@@ -467,18 +470,37 @@ class Publication(models.Model):
 
 
 class QuotaUsage(models.Model):
-    """YouTube Data API units one Google project spent (or reserved) on one quota day (Pacific time)."""
+    """YouTube Data API units one Google project spent (or reserved) on one quota day (Pacific time):
+    the project's whole (no team), and each team's part of it."""
 
     project = models.CharField(max_length=255)
     day = models.DateField()
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty: the project's units, every team's together.",
+    )
     units = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "day"], name="quota_usage_unique_day")]
-        ordering = ["-day", "project"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day"], condition=Q(team__isnull=True), name="quota_usage_unique_day"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "day", "team"],
+                condition=Q(team__isnull=False),
+                name="quota_usage_unique_team_day",
+            ),
+        ]
+        ordering = ["-day", "project", "team"]
 
     def __str__(self) -> str:
-        return f"{self.project} {self.day}: {self.units}"
+        whose = f" ({self.team})" if self.team_id else ""
+        return f"{self.project} {self.day}{whose}: {self.units}"
 
 
 # ---------------------------------------------------------------- webhooks (logic in jobs.webhooks)
@@ -492,14 +514,14 @@ class EventKind(models.TextChoices):
 
 
 class Webhook(Owned):
-    """A URL of the owner's that gets a signed POST for each event it subscribes to."""
+    """A team's URL that gets a signed POST for each event of the team's jobs it subscribes to."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     url = models.URLField(max_length=2000, help_text="Where events are POSTed; public addresses only.")
     description = models.CharField(max_length=255, blank=True)
     events = models.JSONField(default=list, blank=True, help_text="Event kinds to send; empty: all of them.")
     is_active = models.BooleanField(default=True)
-    # Kept readable: every delivery is signed with it (HMAC). Shown to its owner once, on creation.
+    # Kept readable: every delivery is signed with it (HMAC). Shown to its creator once, on creation.
     secret = models.CharField(max_length=100, editable=False)
 
     class Meta:
@@ -514,6 +536,7 @@ class Webhook(Owned):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"  # due at next_attempt_at (first try, or a retry)
+    SENDING = "sending"  # held by one sender until next_attempt_at (its lease); due again past it
     DELIVERED = "delivered"
     FAILED = "failed"  # out of attempts, or refused; can be sent again from the admin or API
 

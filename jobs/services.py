@@ -10,12 +10,12 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Min, QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
-from jobs.files import music_folder
+from jobs.files import music_folder, music_folders
 from jobs.models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
-from jobs.render.progress import execution_publish
+from jobs.render.progress import execution_broadcast
 from jobs.render.queue import wake_worker
 from jobs.validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
 from media_engine.language import detect_language
@@ -23,32 +23,34 @@ from media_engine.spoken import language_of
 from voices.models import Language, Voice
 
 
-def job_create(*, user, title: str, content: str, **fields: Any) -> Job:
-    """A checked job; an uploaded narration is stored first (see _store_uploads)."""
-    job = job_check(user=user, fields={"title": title, "content": content, **fields})
+def job_create(*, user, team, title: str, content: str, **fields: Any) -> Job:
+    """A checked job of `team` (None: a shared preset); an uploaded narration is stored first (see
+    _store_uploads)."""
+    job = job_check(user=user, team=team, fields={"title": title, "content": content, **fields})
     _store_uploads(job)
     job.save()
     return job
 
 
-def job_check(*, user, fields: dict[str, Any], known_bad: Collection[str] = ()) -> Job:
+def job_check(*, user, team, fields: dict[str, Any], known_bad: Collection[str] = ()) -> Job:
     """The unsaved job `fields` describe, checked by every rule of job_create; one ValidationError names
     every bad field at once. `known_bad`: fields a caller already found bad (the API's types), left
     out of the checks."""
     errors: dict[str, list[ValidationError]] = {}
     try:
-        data = clean_job_input(user, fields)
+        data = clean_job_input(user, fields, team=team)
     except ValidationError as error:
         errors.update(error.error_dict)
         data = {name: value for name, value in fields.items() if name not in error.error_dict}
-    job = Job(owner=user if user is not None and user.is_authenticated else None, **data)
+    owner = user if user is not None and user.is_authenticated else None
+    job = Job(**{"owner": owner, "team": team, **data})
     if not errors.keys() & {"language", "voice"}:
         try:
             check_voice_speaks(job.language, job.voice)
         except ValidationError as error:
             errors.update(error.error_dict)
     try:
-        job.full_clean(exclude=["owner", *errors, *known_bad])
+        job.full_clean(exclude=["owner", "team", *errors, *known_bad])
     except ValidationError as error:
         for name, items in error.error_dict.items():
             errors.setdefault(name, []).extend(items)
@@ -73,7 +75,11 @@ def batch_size_check(count: int) -> None:
 
 
 def job_check_many(
-    *, user, rows: list[dict[str, Any] | None], row_errors: dict[int, dict[str, list[str]]] | None = None
+    *,
+    user,
+    team,
+    rows: list[dict[str, Any] | None],
+    row_errors: dict[int, dict[str, list[str]]] | None = None,
 ) -> list[Job]:
     """Every row checked by job_check, before and outside any transaction (the content check is cheap,
     but a batch of 100 must not hold one open while it runs). `row_errors`: what a caller already found
@@ -89,7 +95,7 @@ def job_check_many(
         if row is None:
             continue
         try:
-            jobs.append(job_check(user=user, fields=row, known_bad=known))
+            jobs.append(job_check(user=user, team=team, fields=row, known_bad=known))
         except ValidationError as error:
             found = (
                 error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
@@ -103,6 +109,7 @@ def job_check_many(
 def job_create_many(
     *,
     user,
+    team,
     rows: list[dict[str, Any] | None],
     render: bool = False,
     row_errors: dict[int, dict[str, list[str]]] | None = None,
@@ -110,7 +117,7 @@ def job_create_many(
     """All or nothing: every row is checked first (job_check_many); when any row is bad, BatchRowErrors
     names each bad row and nothing is created. Else all are created in one transaction and, with
     `render`, queued. Rows carry no uploads (see _store_uploads)."""
-    jobs = job_check_many(user=user, rows=rows, row_errors=row_errors)
+    jobs = job_check_many(user=user, team=team, rows=rows, row_errors=row_errors)
     with transaction.atomic():
         for job in jobs:
             job.save()
@@ -136,11 +143,11 @@ def voice_for_language(*, language: Language, voices: QuerySet[Voice]) -> Voice 
 
 
 def job_update(*, job: Job, user, **fields: Any) -> Job:
-    data = clean_job_input(user, fields)
+    data = clean_job_input(user, fields, team=fields.get("team", job.team))
     for name, value in data.items():
         setattr(job, name, value)
     check_voice_speaks(job.language, job.voice)
-    job.full_clean(exclude=["owner"])
+    job.full_clean(exclude=["owner", "team"])
     _store_uploads(job)
     job.save()
     return job
@@ -197,12 +204,16 @@ def job_enqueue(*, job: Job) -> JobExecution:
 
 @transaction.atomic
 def job_increase_priority(*, job: Job) -> Job:
-    """Put the job ahead of everything queued, inside RUNORDER_MIN..RUNORDER_MAX.
+    """Put the job ahead of everything its team queued, inside RUNORDER_MIN..RUNORDER_MAX: runorder
+    orders jobs only inside a team (teams take turns by fair share, jobs.render.fairshare), so only
+    the team's own jobs are read or renumbered.
 
-    At the lowest runorder allowed (a client may set it), the jobs ahead of the default 0 are first
-    renumbered -n..-1 in their order, so the front of the queue always has room and no job changes place.
+    At the lowest runorder allowed (a client may set it), the team's jobs ahead of the default 0 are
+    first renumbered -n..-1 in their order, so the front of its queue always has room and no job
+    changes place.
     """
-    others = Job.objects.alive().exclude(pk=job.pk)
+    team = Q(team__isnull=True) if job.team_id is None else Q(team_id=job.team_id)
+    others = Job.objects.alive().filter(team).exclude(pk=job.pk)
     lowest = others.aggregate(lowest=Min("runorder"))["lowest"]
     if lowest is None or job.runorder < lowest:
         return job
@@ -240,30 +251,33 @@ def execution_cancel(*, execution: JobExecution) -> JobExecution:
             cancel_requested=True
         )
     execution.refresh_from_db()
-    execution_publish(execution)
+    execution_broadcast(execution)
     return execution
 
 
 # ---------------------------------------------------------------- background music
 
 
-def music_save(*, user, audio: File) -> dict[str, Any]:
-    """Store a checked audio file as the user's background music; its key goes into `extra.music`."""
-    return _music_entry(default_storage.save(f"{music_folder(user)}/{Path(audio.name).name}", audio))
+def music_save(*, team, audio: File) -> dict[str, Any]:
+    """Store a checked audio file as the team's background music; its key goes into `extra.music`."""
+    if team is None:
+        raise ValidationError("Music belongs to a team: work in one (the X-Team header) to upload it.")
+    return _music_entry(default_storage.save(f"{music_folder(team)}/{Path(audio.name).name}", audio))
 
 
 def _music_entry(key: str) -> dict[str, Any]:
     return {"key": key, "size": default_storage.size(key), "url": default_storage.url(key)}
 
 
-def music_list(*, user) -> list[dict[str, Any]]:
-    """The user's background music, newest first: key, size and a signed link."""
-    folder = music_folder(user)
-    try:
-        _folders, names = default_storage.listdir(folder)
-    except FileNotFoundError:  # nothing uploaded yet (local files: no folder)
-        return []
-    keys = [f"{folder}/{name}" for name in names]
+def music_list(*, team) -> list[dict[str, Any]]:
+    """The team's background music, newest first: key, size and a signed link."""
+    keys = []
+    for folder in music_folders(team):
+        try:
+            _folders, names = default_storage.listdir(folder)
+        except FileNotFoundError:  # nothing uploaded yet (local files: no folder)
+            continue
+        keys += [f"{folder}/{name}" for name in names]
     stamped = sorted(((default_storage.get_modified_time(key), key) for key in keys), reverse=True)
     return [_music_entry(key) for _when, key in stamped]
 
@@ -271,9 +285,11 @@ def music_list(*, user) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- clip library
 
 
-def clip_import(*, path: Path, owner=None, tags: str = "", source: str = "", licence: str = "") -> StockClip:
+def clip_import(
+    *, path: Path, owner=None, team=None, tags: str = "", source: str = "", licence: str = ""
+) -> StockClip:
     """Add a video file to the clip library after checking that ffprobe can read it."""
-    clip = StockClip(owner=owner, title=path.stem, tags=tags, source=source, licence=licence)
+    clip = StockClip(owner=owner, team=team, title=path.stem, tags=tags, source=source, licence=licence)
     return clip_set_file(clip=clip, path=path)
 
 

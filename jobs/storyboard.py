@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 
+from accounts import teams
 from jobs.files import picture_key
 from jobs.footage import stock
 from jobs.models import ExecutionStatus, Job, JobSplit, StockClip
@@ -109,7 +110,12 @@ def split_choose_image(*, split_row: JobSplit, key: str) -> JobSplit:
 @transaction.atomic
 def split_use_clip(*, split_row: JobSplit, clip: StockClip | None, user=None) -> JobSplit:
     """Show a real clip from the library for this segment (None goes back to the picture)."""
-    if clip is not None and user is not None and not clip.is_visible_to(user):
+    if (
+        clip is not None
+        and user is not None
+        and not user.is_superuser
+        and not teams.usable_in(clip, split_row.job.team)
+    ):
         raise ValidationError(f"Clip {clip.pk} does not exist or is not yours.")
     split_row.clip = clip
     split_row.save(update_fields=["clip", "updated_at"])
@@ -509,9 +515,7 @@ def _llm_settings() -> dict | None:
 
 
 def _assign_clips(job: Job, rows: list[JobSplit]) -> None:
-    library = list(
-        StockClip.objects.visible_to(job.owner) if job.owner else StockClip.objects.filter(owner=None)
-    )
+    library = list(StockClip.objects.usable_in(job.team))
     if not library:
         return
     choices = [

@@ -2,12 +2,12 @@
 model instances. Stored schedules and queued tasks name these paths (jobs.render.queue.RENDER_TASK,
 jobs.maintenance.schedules.SCHEDULES, ...)."""
 
-from jobs import webhooks
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRun
 from jobs.publishing import publications
 from jobs.render import queue
 from jobs.render.loop import execution_run_next
+from jobs.webhooks.delivery import deliveries_sweep, delivery_send
 
 
 def run_next_execution() -> int | None:
@@ -28,13 +28,13 @@ def publications_wake_due() -> int:
 
 def webhook_send(delivery_id: int) -> str:
     """One try at a webhook delivery (queued after the commit that stored it)."""
-    delivery = webhooks.delivery_send(delivery_id=delivery_id)
+    delivery = delivery_send(delivery_id=delivery_id)
     return "not due" if delivery is None else delivery.status
 
 
 def webhooks_sweep() -> int:
     """Send the webhook deliveries that are due (retries, and sends that were never queued)."""
-    return webhooks.deliveries_sweep()
+    return deliveries_sweep()
 
 
 def task_reset_stuck() -> int:

@@ -6,9 +6,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from accounts.api.uploads import check_audio
+from accounts import teams
 from accounts.plain_text import clean_text
-from jobs.files import music_folder
+from accounts.uploads import check_audio
+from jobs.files import music_folders
 from jobs.models import SPEECH_SPEED_MAX, SPEECH_SPEED_MIN, Orientation
 from jobs.options import check_job_extra
 from media_engine.sentences import is_speakable
@@ -115,25 +116,27 @@ def check_orientation(value: str) -> str:
     return value
 
 
-def check_visible(user, obj, *, label: str) -> None:
-    """A foreign key must point at the user's own row or a shared preset.
+def check_visible(user, obj, *, label: str, team) -> None:
+    """A foreign key of a row of `team` must point at a row of the same team or a shared preset.
 
-    `user=None` is the system itself (management commands), which may use any row.
+    `user=None` is the system itself (management commands), which may use any row; so may superusers.
     """
-    if user is not None and obj is not None and not obj.is_visible_to(user):
+    if user is None or obj is None or user.is_superuser:
+        return
+    if not teams.usable_in(obj, team):
         raise ValidationError(f"{label} {obj.pk} does not exist or is not yours.", code="not_visible")
 
 
-def check_own_music(user, key: Any) -> None:
-    """A job's music must be the user's own upload (music/<user>/...); superusers and the system
+def check_own_music(user, key: Any, *, team) -> None:
+    """A job's music must be its team's upload (jobs.files.music_folders); superusers and the system
     itself (`user=None`) may use any."""
     if user is None or user.is_superuser or not isinstance(key, str):
         return
-    if not key.startswith(f"{music_folder(user)}/"):
+    if not any(key.startswith(f"{folder}/") for folder in music_folders(team)):
         raise ValidationError(f"music: {key} does not exist or is not yours.", code="not_visible")
 
 
-def check_extra(user, extra: Any) -> dict[str, Any]:
+def check_extra(user, extra: Any, *, team) -> dict[str, Any]:
     """Job.extra's keys and values (jobs.options), then whose music it names.
 
     A bad key's error reads "<key>: <message>" and keeps both in its params, so the API can nest it
@@ -154,7 +157,7 @@ def check_extra(user, extra: Any) -> dict[str, Any]:
                 for message in item
             ]
         ) from error
-    check_own_music(user, cleaned.get("music"))
+    check_own_music(user, cleaned.get("music"), team=team)
     return cleaned
 
 
@@ -166,8 +169,8 @@ def check_narration(uploaded: Any) -> Any:
     return uploaded
 
 
-def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
-    """Check the fields of a job being created or changed; raise one ValidationError per field."""
+def clean_job_input(user, data: dict[str, Any], *, team) -> dict[str, Any]:
+    """Check the fields of a job of `team` being created or changed; raise one ValidationError per field."""
     cleaners = {
         "title": clean_title,
         "content": check_content,
@@ -176,7 +179,7 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
         "runorder": check_runorder,
         "speech_speed": check_speech_speed,
         "orientation": check_orientation,
-        "extra": lambda extra: check_extra(user, extra),
+        "extra": lambda extra: check_extra(user, extra, team=team),
         "narration_audio": check_narration,
     }
     cleaned: dict[str, Any] = dict(data)
@@ -189,7 +192,7 @@ def clean_job_input(user, data: dict[str, Any]) -> dict[str, Any]:
                 errors[field] = [error]
     for field in ("language", "voice", "topic", "account"):
         try:
-            check_visible(user, data.get(field), label=field.capitalize())
+            check_visible(user, data.get(field), label=field.capitalize(), team=team)
         except ValidationError as error:
             errors[field] = [error]
     if errors:

@@ -7,6 +7,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import teams
 from accounts.api.ownership import ApiViewMixin
 from jobs.models import Job
 from jobs.render import progress
@@ -16,7 +17,7 @@ from jobs.render.steps import STEPS
 @login_required
 def job_progress(request, job_id: int):
     """The live progress page: a bar per step, the message, the ETA, an event log, the video."""
-    job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
+    job = get_object_or_404(teams.visible(Job.objects.alive(), request), pk=job_id)
     return render(
         request,
         "jobs/progress.html",
@@ -31,7 +32,7 @@ def job_progress(request, job_id: int):
 @login_required
 def job_progress_json(request, job_id: int) -> JsonResponse:
     """What the progress page polls when its websocket cannot connect."""
-    job = get_object_or_404(Job.objects.alive().visible_to(request.user), pk=job_id)
+    job = get_object_or_404(teams.visible(Job.objects.alive(), request), pk=job_id)
     return JsonResponse(progress.job_snapshot(job))
 
 

@@ -79,7 +79,12 @@ def test_migrations_apply_on_a_fresh_postgresql_database():
 
 # Segments are edited on their job's storyboard page (JobAdmin.storyboard_view), not in a list of their own;
 # a webhook delivery's tries are listed on its page; websocket tickets live a minute and hold only hashes.
-NOT_IN_ADMIN = {"jobs.JobSplit", "jobs.WebhookAttempt", "jobs.WebsocketTicket"}
+NOT_IN_ADMIN = {
+    "accounts.Membership",
+    "jobs.JobSplit",
+    "jobs.WebhookAttempt",
+    "jobs.WebsocketTicket",
+}  # inlines, or none
 
 
 def test_admin_lists_every_model(client, superuser):
@@ -291,7 +296,7 @@ JOBS_TIERS = [
     ),
     ("services", ("jobs.services", "jobs.exports.importing", "jobs.maintenance.")),
     ("render and publishing", ("jobs.render.loop", "jobs.render.previews", "jobs.publishing.publications")),
-    ("render queue", ("jobs.render.queue",)),
+    ("render queue", ("jobs.render.queue", "jobs.render.fairshare")),
     ("render progress", ("jobs.render.progress",)),
     ("render steps", ("jobs.render.steps",)),
     (
@@ -301,10 +306,13 @@ JOBS_TIERS = [
             "jobs.exports.timeline",
             "jobs.exports.archive",
             "jobs.publishing.youtube",
+            "jobs.publishing.quota",
             "jobs.render.claims",
         ),
     ),
-    ("webhooks", ("jobs.webhooks",)),
+    ("webhook events", ("jobs.webhooks.events",)),
+    ("webhook delivery and subscriptions", ("jobs.webhooks.delivery", "jobs.webhooks.subscriptions")),
+    ("webhook addresses", ("jobs.webhooks.addresses",)),
     ("validation", ("jobs.validation",)),
     (
         "files, options, records",
@@ -412,16 +420,29 @@ def test_static_files_are_served_with_debug_off(client, settings):
 
 
 def test_the_back_off_between_tries_is_one_rule_for_every_kind_of_queued_work(settings):
-    from jobs import webhooks
     from jobs.render import queue
+    from jobs.webhooks import delivery as sending
     from jobs.workitems import backoff_s
 
     settings.EXECUTION_RETRY_BACKOFF_S, settings.WEBHOOK_RETRY_BACKOFF_S = 60, 30
     assert [queue.retry_delay_s(attempt) for attempt in (1, 2, 3)] == [60, 120, 240]
-    assert [webhooks.retry_delay_s(tries) for tries in (1, 2, 8)] == [30, 60, 3600]
+    assert [sending.retry_delay_s(tries) for tries in (1, 2, 8)] == [30, 60, 3600]
     assert backoff_s(2, 6, max_s=60) == 60 and backoff_s(2, 0) == 2
     sources = [path.read_text() for _folder, path in _modules() if path.parts[len(ROOT.parts)] == "jobs"]
     assert sum(text.count("2 **") for text in sources) == 1  # the rule itself, in jobs/workitems.py
+
+
+def test_queued_work_is_woken_in_one_place():
+    """Render executions, publications and webhook deliveries are claimed, woken and swept by
+    jobs.workitems.WorkKind: no other module of jobs queues a django-q2 task or a one-off schedule."""
+    waking = {
+        str(path.relative_to(ROOT))
+        for _folder, path in _modules()
+        if path.parts[len(ROOT.parts)] == "jobs"
+        and "migrations" not in path.parts
+        and ("async_task(" in (text := path.read_text()) or "Schedule.ONCE" in text)
+    }
+    assert waking == {"jobs/workitems.py"}
 
 
 def test_the_picture_card_rule_has_one_definition():

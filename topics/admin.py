@@ -42,6 +42,7 @@ class TopicForm(forms.ModelForm):
     class Meta:
         model = Topic
         fields = [
+            "team",
             "owner",
             "name",
             "prompt_gen_image",
@@ -66,12 +67,13 @@ class TopicAdmin(OwnedAdmin):
         "lora_name",
         "lora_weight",
         "real_clip_ratio",
+        "team",
         "owner",
         "updated_at",
     ]
     list_filter = ["lora_name"]
     search_fields = ["name", "prompt_gen_image"]
-    list_select_related = ["owner"]
+    list_select_related = ["team", "owner"]
     readonly_fields = ["palette_swatches"]
 
     @admin.display(description="Palette")

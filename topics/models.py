@@ -71,9 +71,9 @@ class Topic(Owned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="topic_unique_per_owner"),
+            models.UniqueConstraint(fields=["team", "name"], name="topic_unique_per_team"),
             models.UniqueConstraint(
-                fields=["name"], condition=Q(owner__isnull=True), name="topic_unique_shared"
+                fields=["name"], condition=Q(team__isnull=True), name="topic_unique_shared"
             ),
             models.CheckConstraint(
                 condition=Q(real_clip_ratio__gte=0) & Q(real_clip_ratio__lte=1),

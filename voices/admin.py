@@ -5,17 +5,17 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.html import format_html
 
 from accounts.admin import OwnedAdmin
-from accounts.api.uploads import check_audio
+from accounts.uploads import check_audio
 
 from .models import Language, Voice
 
 
 @admin.register(Language)
 class LanguageAdmin(OwnedAdmin):
-    list_display = ["code", "name", "platform", "owner", "updated_at"]
+    list_display = ["code", "name", "platform", "team", "owner", "updated_at"]
     list_filter = ["platform"]
     search_fields = ["code", "name"]
-    list_select_related = ["owner"]
+    list_select_related = ["team", "owner"]
 
 
 class VoiceForm(forms.ModelForm):
@@ -28,10 +28,10 @@ class VoiceForm(forms.ModelForm):
 @admin.register(Voice)
 class VoiceAdmin(OwnedAdmin):
     form = VoiceForm
-    list_display = ["name", "language", "reference_player", "owner", "updated_at"]
+    list_display = ["name", "language", "reference_player", "team", "owner", "updated_at"]
     list_filter = ["language"]
     search_fields = ["name"]
-    list_select_related = ["language", "owner"]
+    list_select_related = ["language", "team", "owner"]
     autocomplete_fields = ["language"]
     readonly_fields = ["reference_player"]
 

@@ -23,9 +23,9 @@ class Language(Owned):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["owner", "code"], name="language_unique_per_owner"),
+            models.UniqueConstraint(fields=["team", "code"], name="language_unique_per_team"),
             models.UniqueConstraint(
-                fields=["code"], condition=Q(owner__isnull=True), name="language_unique_shared"
+                fields=["code"], condition=Q(team__isnull=True), name="language_unique_shared"
             ),
         ]
         ordering = ["code"]

@@ -22,7 +22,9 @@ def detail_response(description: str, message: str) -> OpenApiResponse:
 
 
 ERROR_401 = detail_response("Not logged in", "Authentication credentials were not provided.")
-ERROR_403 = detail_response("A shared preset", "Shared presets can only be changed by a superuser.")
+ERROR_403 = detail_response(
+    "A shared preset, or a role you lack", "Shared presets can only be changed by a superuser."
+)
 ERROR_404 = detail_response("Not found (or someone else's)", "No Job matches the given query.")
 ERROR_409 = detail_response("Still in use", "Still used by job 12; change or delete those first.")
 
@@ -64,7 +66,7 @@ def owned_crud_docs(
             summary=f"List {plural}",
             tags=[tag],
             examples=[shown],
-            description=f"Your {plural} and the shared presets (superusers: all), paged.",
+            description=f"Your team's {plural} and the shared presets (superusers: all), paged.",
         ),
         retrieve=extend_schema(
             summary=f"Get a {noun}", tags=[tag], examples=[shown], responses={200: serializer, 404: ERROR_404}
@@ -73,7 +75,7 @@ def owned_crud_docs(
             summary=f"Create a {noun}",
             tags=[tag],
             examples=[write, created],
-            description=f"The new {noun} belongs to you.",
+            description=f"The new {noun} belongs to your current team (X-Team); you are its creator.",
             responses={201: serializer, 400: invalid, 401: ERROR_401},
         ),
         update=extend_schema(
@@ -97,3 +99,39 @@ def owned_crud_docs(
     return extend_schema_view(
         **{name: schema for name, schema in operations.items() if name not in documented_elsewhere}
     )
+
+
+# Requests that work before (or without) a team: logging in and registering.
+TEAMLESS_PATHS = ("/api/v1/auth/register/", "/api/v1/auth/token/")
+TEAM_PARAMETERS = [
+    {
+        "in": "header",
+        "name": "X-Team",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The slug of the team the request works in (GET /api/v1/teams/ lists yours). Without "
+        "it (or the team parameter): your personal team, else your first. A team you are not a member of: 403.",
+    },
+    {
+        "in": "query",
+        "name": "team",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The same as the X-Team header, for clients that cannot set headers.",
+    },
+]
+
+
+def team_parameters(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the X-Team header and the team
+    parameter (accounts.teams.current_team reads them)."""
+    for path, operations in result.get("paths", {}).items():
+        if path in TEAMLESS_PATHS:
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            parameters = operation.setdefault("parameters", [])
+            named = {(parameter.get("in"), parameter.get("name")) for parameter in parameters}
+            parameters += [p for p in TEAM_PARAMETERS if (p["in"], p["name"]) not in named]
+    return result

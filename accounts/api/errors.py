@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
@@ -19,6 +20,8 @@ from media_engine.errors import MediaError
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(_nest_keyed(exc, as_serializer_error(exc)))
+    elif isinstance(exc, DjangoPermissionDenied) and exc.args:
+        exc = PermissionDenied(str(exc))  # the refusal's own words (accounts.teams names team and role)
     return exception_handler(exc, context)
 
 

@@ -1,8 +1,10 @@
 """What every API view shares: who may see and change a row, paging and request rates.
 
-The rule (accounts.models.Owned): a user sees their own rows and the shared presets (no owner);
-superusers see everything. Another user's row does not exist (404). A shared preset is read-only
-(403) for everyone but superusers. Rows created through the API belong to the requesting user.
+The rule (accounts.teams): a user sees the rows of the team the request works in (the X-Team header or
+the team parameter, else the user's default team) and the shared presets (no team); superusers see
+everything. Another team's row does not exist (404). Changing a row needs a role in its team; a shared
+preset is read-only (403) for everyone but superusers. Rows created through the API belong to the
+request's team and were created by the requesting user.
 """
 
 from typing import Any
@@ -12,6 +14,8 @@ from django.db.models import ProtectedError
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import PageNumberPagination
+
+from accounts import teams
 
 from .parsers import CheckedJSONParser
 from .throttling import API_THROTTLES
@@ -24,15 +28,14 @@ class ApiPagination(PageNumberPagination):
 
 
 class OwnedRowPermission(permissions.BasePermission):
-    """Reading needs only visibility (the queryset); changing a shared preset needs a superuser."""
-
-    message = "Shared presets can only be changed by a superuser."
+    """Reading needs only visibility (the queryset); changing needs a role in the row's team, and a
+    shared preset a superuser."""
 
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
-        owner_id = getattr(obj, "owner_id", None)
-        return owner_id is not None or bool(request.user and request.user.is_superuser)
+        teams.require_role(request.user, obj.team, teams.edit_role(type(obj)))  # 403 saying why
+        return True
 
 
 class ApiViewMixin:
@@ -76,35 +79,45 @@ class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
         if not self.check_visibility:
             return queryset
         request = self.context.get("request")
-        return queryset.visible_to(request.user if request else None)
+        return teams.visible(queryset, request) if request else queryset.none()
 
 
 class OwnedSerializer(serializers.ModelSerializer):
-    """owner and shared (read-only) plus the per-owner uniqueness the models' constraints demand."""
+    """team, owner (who created it) and shared (read-only) plus the per-team uniqueness the models'
+    constraints demand."""
 
-    owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The team's slug; null for a shared preset.",
+    )
+    owner = serializers.UUIDField(
+        source="owner_id", read_only=True, allow_null=True, help_text="Who created it."
+    )
     shared = serializers.SerializerMethodField(
-        help_text="A shared preset (no owner): read-only for non-superusers."
+        help_text="A shared preset (no team): read-only for non-superusers."
     )
 
-    # Fields unique per owner (and among shared presets), checked before the database says so.
-    unique_per_owner: tuple[str, ...] = ()
+    # Fields unique per team (and among shared presets), checked before the database says so.
+    unique_per_team: tuple[str, ...] = ()
 
     def get_shared(self, obj) -> bool:
-        return obj.owner_id is None
+        return obj.team_id is None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
         model = self.Meta.model
         if self.instance is not None:
-            owner_id = self.instance.owner_id
+            team_id = self.instance.team_id
         else:
-            owner_id = self.context["request"].user.pk
+            team = teams.current_team(self.context["request"])
+            team_id = team.pk if team is not None else None
         errors = {}
-        for name in self.unique_per_owner:
+        for name in self.unique_per_team:
             value = attrs.get(name, getattr(self.instance, name, None))
             clash = model.objects.filter(**{name: value})
-            clash = clash.filter(owner_id=owner_id) if owner_id else clash.filter(owner__isnull=True)
+            clash = clash.filter(team_id=team_id) if team_id else clash.filter(team__isnull=True)
             if self.instance is not None:
                 clash = clash.exclude(pk=self.instance.pk)
             if clash.exists():
@@ -129,12 +142,15 @@ class OwnedModelViewSet(ApiViewMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return self.queryset.model.objects.visible_to(self.request.user).order_by(
+        return teams.visible(self.queryset.model.objects.all(), self.request).order_by(
             *self.queryset.model._meta.ordering, "pk"
         )
 
     def perform_create(self, serializer) -> None:
-        self._save(serializer, owner=self.request.user)
+        team = teams.creating_team(self.request)
+        if team is not None:
+            teams.require_role(self.request.user, team, teams.edit_role(self.queryset.model))
+        self._save(serializer, owner=self.request.user, team=team)
 
     def perform_update(self, serializer) -> None:
         self._save(serializer)

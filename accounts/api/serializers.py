@@ -2,11 +2,13 @@ from django.contrib.auth import password_validation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.uploads import check_image
+
 from ..brand import ACCOUNT_EXTRA_JSON_SCHEMA, check_account_extra
 from ..models import Account, User
 from .errors import errors_under
 from .ownership import OwnedSerializer
-from .uploads import check_image
+from .representation import CompiledRepresentation
 
 
 @extend_schema_field(ACCOUNT_EXTRA_JSON_SCHEMA)
@@ -19,7 +21,7 @@ class AccountSerializer(OwnedSerializer):
     extra = AccountExtraField(required=False, help_text="The brand profile; see the schema for its keys.")
     logo_url = serializers.SerializerMethodField(help_text="A signed link to the logo, or empty.")
 
-    unique_per_owner = ("username",)
+    unique_per_team = ("username",)
 
     class Meta:
         model = Account
@@ -30,6 +32,7 @@ class AccountSerializer(OwnedSerializer):
             "area",
             "extra",
             "logo_url",
+            "team",
             "owner",
             "shared",
             "created_at",
@@ -39,6 +42,13 @@ class AccountSerializer(OwnedSerializer):
 
     def get_logo_url(self, obj: Account) -> str:
         return obj.logo.url if obj.logo else ""
+
+
+class AccountBriefSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    class Meta:
+        model = Account
+        fields = ["id", "username", "platform"]
+        read_only_fields = fields
 
 
 class ImageUploadSerializer(serializers.Serializer):

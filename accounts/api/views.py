@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import teams
 from ..models import Account, User
 from .docs import (
     ERROR_401,
@@ -45,6 +46,7 @@ ACCOUNT_EXAMPLE = {
         "logo_corner": "top-right",
     },
     "logo_url": "/files/ImFjY291bnRzL2xvZ29zL2xvZ28ucG5nIg:1tX...",
+    "team": "health",
     "owner": "6f1c1b8e-4c1a-4d0e-9d1e-2b8f0c6a1e11",
     "shared": False,
     "created_at": "2025-01-01T12:00:00Z",
@@ -145,6 +147,7 @@ class RegisterView(ApiViewMixin, APIView):
                 username=serializer.validated_data["username"], password=serializer.validated_data["password"]
             )
             token = Token.objects.create(user=user)
+            teams.team_create(name=user.username, admin=user, personal=True)
         return Response({**UserSerializer(user).data, "token": token.key}, status=status.HTTP_201_CREATED)
 
 

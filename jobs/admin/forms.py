@@ -7,7 +7,7 @@ from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
-from accounts.api.uploads import checked_clip
+from accounts.uploads import checked_clip
 from jobs.models import StockClip
 from jobs.validation import PUBLISH_TITLE_MAX, clean_job_input
 
@@ -40,12 +40,13 @@ class JobAdminForm(forms.ModelForm):
     )
 
     user = None  # who is saving; JobAdmin.get_form sets it
+    team = None  # the team of the job (a new job: the current team); JobAdmin.get_form sets it
     job_input: dict[str, Any]  # the checked fields for the service, set by clean()
 
     def clean(self) -> dict[str, Any]:
         cleaned_data = super().clean()
         try:
-            self.job_input = clean_job_input(self.user, self.service_fields())
+            self.job_input = clean_job_input(self.user, self.service_fields(), team=self.team)
         except ValidationError as error:
             for field, errors in error.error_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
@@ -55,12 +56,12 @@ class JobAdminForm(forms.ModelForm):
 
     def service_fields(self) -> dict[str, Any]:
         """What job_create gets (every field) or job_update gets (the changed ones, like a PATCH).
-        The owner is not a job rule: JobAdmin.save_model sets it for superusers."""
+        The owner and team are not job rules: JobAdmin.save_model sets them for superusers."""
         adding = self.instance.pk is None
         data = {
             name: value
             for name, value in self.cleaned_data.items()
-            if name != "owner" and (adding or name in self.changed_data)
+            if name not in ("owner", "team") and (adding or name in self.changed_data)
         }
         narration = data.pop("narration_audio", None)
         if narration is False:  # the "clear" box
@@ -78,7 +79,7 @@ class StockClipForm(forms.ModelForm):
 
     class Meta:
         model = StockClip
-        fields = ["file", "title", "tags", "source", "licence", "owner"]
+        fields = ["file", "title", "tags", "source", "licence", "team", "owner"]
 
     def clean_file(self) -> Any:
         uploaded = self.cleaned_data["file"]

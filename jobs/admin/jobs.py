@@ -19,9 +19,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts import teams
 from accounts.admin import OwnedAdmin
-from accounts.api.uploads import check_image, checked_clip
 from accounts.json_text import json_parse
+from accounts.uploads import check_image, checked_clip
 from jobs import services, storyboard
 from jobs.admin.forms import ImportConfirmForm, ImportUploadForm, JobAdminForm, StockClipForm
 from jobs.admin.publishing import PublishingAdminMixin
@@ -123,7 +124,7 @@ class JobExecutionInline(admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(PublishingAdminMixin, OwnedAdmin):
-    shared_rows_superuser_only = False  # a job without owner (made by a command) is everyone's work
+    read_only_actions = ("export_zip", "export_csv")
     change_form_template = "admin/jobs/job/change_form.html"
     form = JobAdminForm
     list_display = [
@@ -134,12 +135,13 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         "language_code",
         "topic",
         "video_length",
+        "team",
         "created",
         "updated",
     ]
     list_filter = [LatestStatusFilter, "account", "language", "topic", "created_at", DeletedFilter]
     search_fields = ["title", "content"]
-    list_select_related = ["account", "language", "topic"]
+    list_select_related = ["account", "language", "topic", "team"]
     autocomplete_fields = ["language", "voice", "topic", "account"]
     readonly_fields = ["deleted_at", "created_at", "updated_at", "publications_list"]
     fieldsets = [
@@ -161,7 +163,10 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         ("Publishing", {"fields": ["publish_title", "description", "publications_list"]}),
         (
             "Advanced",
-            {"classes": ["collapse"], "fields": ["extra", "owner", "deleted_at", "created_at", "updated_at"]},
+            {
+                "classes": ["collapse"],
+                "fields": ["extra", "team", "owner", "deleted_at", "created_at", "updated_at"],
+            },
         ),
     ]
     inlines = [JobExecutionInline]
@@ -184,25 +189,28 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
         if request.user.is_superuser:
             return self.fieldsets
         return [
-            (name, {**options, "fields": [f for f in options["fields"] if f != "owner"]})
+            (name, {**options, "fields": [f for f in options["fields"] if f not in ("owner", "team")]})
             for name, options in self.fieldsets
         ]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         form.user = request.user  # a class made for this request by modelform_factory
+        form.team = obj.team if obj is not None else teams.current_team(request)
         return form
 
     def save_model(self, request, obj: Job, form: JobAdminForm, change: bool) -> None:
         """Through the services, with the input JobAdminForm.clean checked with the same rules."""
+        # Only superusers have the owner and team fields; others' new jobs are theirs, in the current team.
+        chosen = {name: form.cleaned_data[name] for name in ("owner", "team") if name in form.cleaned_data}
         if change:
-            owner = {"owner": form.cleaned_data["owner"]} if "owner" in form.changed_data else {}
-            services.job_update(job=obj, user=request.user, **form.job_input, **owner)
+            changed = {name: value for name, value in chosen.items() if name in form.changed_data}
+            services.job_update(job=obj, user=request.user, **form.job_input, **changed)
             return
-        job = services.job_create(user=request.user, **form.job_input)
-        if "owner" in form.cleaned_data and form.cleaned_data["owner"] != job.owner:
-            # Only superusers have the field; job_create makes the job theirs, empty means shared.
-            job = services.job_update(job=job, user=request.user, owner=form.cleaned_data["owner"])
+        team = chosen["team"] if "team" in chosen else teams.creating_team(request)
+        job = services.job_create(user=request.user, team=team, **form.job_input)
+        if "owner" in chosen and chosen["owner"] != job.owner:
+            job = services.job_update(job=job, user=request.user, owner=chosen["owner"])
         obj.pk = job.pk  # the admin goes on with `obj` (history, redirect): make it the saved row
         obj.refresh_from_db()
 
@@ -328,7 +336,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
             fields = {name: getattr(job, name) for name in DUPLICATED_FIELDS}
             title = job.title[: 255 - len(" (copy)")] + " (copy)"
             try:
-                services.job_create(user=request.user, title=title, **fields)
+                services.job_create(user=request.user, team=job.team, title=title, **fields)
             except ValidationError as error:
                 self.message_user(request, f"{job.title}: {'; '.join(error.messages)}", messages.ERROR)
                 continue
@@ -426,7 +434,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     def storyboard_view(self, request, object_id: int):
         job = self._job_to_change(request, object_id)
         splits = list(job.splits.select_related("clip").order_by("index"))
-        clips = list(StockClip.objects.visible_to(request.user).order_by("title"))
+        clips = list(StockClip.objects.visible_to(request.user, job.team).order_by("title"))
         if request.method == "POST":
             return self._storyboard_post(request, job, splits, clips)
         clips_by_id = {clip.pk: clip for clip in clips}
@@ -668,6 +676,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
     def import_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
+        team = teams.creating_team(request)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import jobs"}
         if request.method == "POST" and "confirm" in request.POST:
             form = ImportConfirmForm(request.POST)
@@ -676,8 +685,11 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                     form.cleaned_data["payload"].encode(),
                     filename=form.cleaned_data["filename"],
                     user=request.user,
+                    team=team,
                 )
-                jobs = importing.import_create(rows, user=request.user, enqueue=form.cleaned_data["enqueue"])
+                jobs = importing.import_create(
+                    rows, user=request.user, team=team, enqueue=form.cleaned_data["enqueue"]
+                )
                 bad = sum(1 for row in rows if row.errors)
                 self.message_user(
                     request, f"Created {len(jobs)} job(s); skipped {bad} bad row(s).", messages.SUCCESS
@@ -690,7 +702,7 @@ class JobAdmin(PublishingAdminMixin, OwnedAdmin):
                 data = upload.cleaned_data["file"].read()
                 filename = upload.cleaned_data["file"].name
                 try:
-                    rows = importing.import_parse(data, filename=filename, user=request.user)
+                    rows = importing.import_parse(data, filename=filename, user=request.user, team=team)
                 except ValidationError as error:
                     upload.add_error("file", error)
                 else:
@@ -721,13 +733,14 @@ class JobExecutionAdmin(admin.ModelAdmin):
         "worker_host",
         "attempt",
         "retry_count",
+        "job__team",
         "created_at",
         "started_at",
         "finished_at",
     ]
     list_filter = ["status", "error_kind", "worker_host", "created_at"]
     search_fields = ["job__title", "detail", "error"]
-    list_select_related = ["job"]
+    list_select_related = ["job__team"]
     readonly_fields = [
         "job",
         "status",
@@ -749,7 +762,7 @@ class JobExecutionAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        jobs = Job.objects.visible_to(request.user)
+        jobs = teams.visible(Job.objects.all(), request)
         return super().get_queryset(request).filter(job__in=jobs)
 
     def has_add_permission(self, request) -> bool:
@@ -768,11 +781,12 @@ class StockClipAdmin(OwnedAdmin):
         "height",
         "source",
         "licence",
+        "team",
         "owner",
     ]
     list_filter = ["source", "licence"]
     search_fields = ["title", "tags", "source"]
-    list_select_related = ["owner"]
+    list_select_related = ["team", "owner"]
     readonly_fields = ["preview", "duration_ms", "width", "height"]
 
     def save_model(self, request, obj: StockClip, form: StockClipForm, change: bool) -> None:

@@ -1,21 +1,24 @@
 """Read serializers shape what clients see; write serializers only type-check, and the rules
 themselves live in jobs.validation (through the services), jobs.options and accounts.brand.
 
-One module, past 500 lines: every read and write shape of the jobs API, side by side, so a
-field's schema and its output are read together.
+Each read shape is described once, by its declared fields: drf-spectacular makes the schema from
+them, and the output comes from them too (through accounts.api.representation, which compiles them
+into a fast path for the list and the detail, the API's hottest paths).
+
+One module, past 500 lines: every read and write shape of the jobs API, side by side.
 """
 
-from datetime import datetime
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.validators import MaxLengthValidator
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
+from accounts.api.representation import CompiledRepresentation
+from accounts.api.serializers import AccountBriefSerializer
 from accounts.models import Account
 from accounts.plain_text import check_single_line
 from jobs.files import execution_urls
@@ -58,7 +61,7 @@ def _step_summary(steps: dict[str, Any]) -> dict[str, Any]:
     return {name: records[name].summary() for name in names}
 
 
-class ExecutionSerializer(serializers.ModelSerializer):
+class ExecutionSerializer(CompiledRepresentation, serializers.ModelSerializer):
     duration_s = serializers.SerializerMethodField(help_text="Seconds from start to finish (or until now).")
     error_kind = serializers.CharField(
         read_only=True,
@@ -94,44 +97,24 @@ class ExecutionSerializer(serializers.ModelSerializer):
         return round(duration.total_seconds(), 3) if duration is not None else None
 
 
-@extend_schema_field(
-    {
+STEPS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {
         "type": "object",
-        "additionalProperties": {
-            "type": "object",
-            "properties": {
-                "status": {"type": "string", "enum": ["running", "done", "reused", "failed", "cancelled"]},
-                "started_at": {"type": "string", "format": "date-time", "nullable": True},
-                "finished_at": {"type": "string", "format": "date-time", "nullable": True},
-                "duration_s": {"type": "number", "nullable": True},
-                "error": {"type": "string", "nullable": True},
-            },
+        "properties": {
+            "status": {"type": "string", "enum": ["running", "done", "reused", "failed", "cancelled"]},
+            "started_at": {"type": "string", "format": "date-time", "nullable": True},
+            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+            "duration_s": {"type": "number", "nullable": True},
+            "error": {"type": "string", "nullable": True},
         },
-        "description": "Per pipeline step, in order: status, times, duration and error.",
-    }
-)
-class StepsField(serializers.Field):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(read_only=True, **kwargs)
-
-    def to_representation(self, steps: dict) -> dict:
-        return _step_summary(steps or {})
-
-
-def _time(value: datetime | None) -> str | None:
-    """As DRF's DateTimeField gives it (ISO 8601 in the current time zone, Z for UTC), faster."""
-    if value is None:
-        return None
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    },
+    "description": "Per pipeline step, in order: status, times, duration and error.",
+}
 
 
 class ExecutionDetailSerializer(ExecutionSerializer):
-    """Written out by hand in `to_representation` (a job's detail is the API's second-hottest path,
-    and DRF's per-field machinery cost more than the queries); the fields document it, and a test
-    checks the two agree."""
-
-    steps = StepsField()
+    steps = serializers.SerializerMethodField()
     urls = serializers.SerializerMethodField(
         help_text="Signed links to the results (video, cover, subtitles...)."
     )
@@ -141,30 +124,9 @@ class ExecutionDetailSerializer(ExecutionSerializer):
         fields = [*ExecutionSerializer.Meta.fields, "heartbeat_at", "error", "steps", "urls", "eta_s"]
         read_only_fields = fields
 
-    def to_representation(self, execution: JobExecution) -> dict[str, Any]:
-        return {
-            "id": execution.pk,
-            "job": execution.job_id,
-            "status": execution.status,
-            "detail": execution.detail,
-            "progress": execution.progress,
-            "current_step": execution.current_step,
-            "worker_host": execution.worker_host,
-            "retry_count": execution.retry_count,
-            "attempt": execution.attempt,
-            "retry_at": _time(execution.retry_at),
-            "error_kind": execution.error_kind,
-            "cancel_requested": execution.cancel_requested,
-            "created_at": _time(execution.created_at),
-            "started_at": _time(execution.started_at),
-            "finished_at": _time(execution.finished_at),
-            "duration_s": self.get_duration_s(execution),
-            "heartbeat_at": _time(execution.heartbeat_at),
-            "error": execution.error,
-            "steps": _step_summary(execution.steps or {}),
-            "urls": self.get_urls(execution),
-            "eta_s": self.get_eta_s(execution),
-        }
+    @extend_schema_field(STEPS_SCHEMA)
+    def get_steps(self, execution: JobExecution) -> dict[str, Any]:
+        return _step_summary(execution.steps or {})
 
     def get_urls(self, execution: JobExecution) -> dict[str, str]:
         return execution_urls(execution)
@@ -200,6 +162,7 @@ class ClipSerializer(OwnedSerializer):
             "tags",
             "source",
             "licence",
+            "team",
             "owner",
             "shared",
             "created_at",
@@ -236,7 +199,7 @@ class ClipUploadSerializer(serializers.Serializer):
     )
 
 
-class ClipBriefSerializer(serializers.ModelSerializer):
+class ClipBriefSerializer(CompiledRepresentation, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -253,23 +216,31 @@ class MusicSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="A signed link to the file.")
 
 
-class SplitImageSerializer(serializers.Serializer):
-    key = serializers.CharField(help_text="Storage key; send it as `selected` to show this picture.")
-    url = serializers.CharField(help_text="A signed link to the picture.")
-    seed = serializers.IntegerField(allow_null=True)
-    source = serializers.CharField(help_text="flux, card or upload.")
+class SplitImageListSerializer(serializers.ListSerializer):
+    def to_representation(self, images: list[Any]) -> list[dict[str, Any]]:
+        """The entries that are objects: anything else in the JSON is no picture."""
+        return super().to_representation([image for image in images if isinstance(image, dict)])
 
 
-def _clip_brief(clip: StockClip | None) -> dict[str, Any] | None:
-    if clip is None:
-        return None
-    return {"id": clip.pk, "title": clip.title, "duration_ms": clip.duration_ms, "url": _clip_url(clip)}
+class SplitImageSerializer(CompiledRepresentation, serializers.Serializer):
+    """A candidate picture of a segment (an entry of its `images`)."""
+
+    key = serializers.CharField(
+        read_only=True, default="", help_text="Storage key; send it as `selected` to show this picture."
+    )
+    url = serializers.SerializerMethodField(help_text="A signed link to the picture.")
+    seed = serializers.IntegerField(read_only=True, allow_null=True)
+    source = serializers.CharField(read_only=True, default="", help_text="flux, card or upload.")
+
+    class Meta:
+        list_serializer_class = SplitImageListSerializer
+
+    def get_url(self, image: dict[str, Any]) -> str:
+        return _url(image.get("key", ""))
 
 
-class SplitSerializer(serializers.ModelSerializer):
-    """Written out by hand in `to_representation`, like the job's detail that nests it."""
-
-    images = serializers.SerializerMethodField()
+class SplitSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    images = SplitImageSerializer(many=True, read_only=True)
     selected_url = serializers.SerializerMethodField(
         help_text="A signed link to the chosen picture, or empty."
     )
@@ -299,36 +270,6 @@ class SplitSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
-
-    def to_representation(self, split_row: JobSplit) -> dict[str, Any]:
-        return {
-            "id": split_row.pk,
-            "index": split_row.index,
-            "start_ms": split_row.start_ms,
-            "end_ms": split_row.end_ms,
-            "duration_ms": split_row.duration_ms,
-            "text": split_row.text,
-            "sentences": list(split_row.sentences),
-            "prompt": split_row.prompt,
-            "images": self.get_images(split_row),
-            "selected": split_row.selected,
-            "selected_url": self.get_selected_url(split_row),
-            "clip": _clip_brief(split_row.clip),
-            "updated_at": _time(split_row.updated_at),
-        }
-
-    @extend_schema_field(SplitImageSerializer(many=True))
-    def get_images(self, split_row: JobSplit) -> list[dict[str, Any]]:
-        return [
-            {
-                "key": image.get("key", ""),
-                "url": _url(image.get("key", "")),
-                "seed": image.get("seed"),
-                "source": image.get("source", ""),
-            }
-            for image in split_row.images
-            if isinstance(image, dict)
-        ]
 
     def get_selected_url(self, split_row: JobSplit) -> str:
         return _url(split_row.selected)
@@ -395,36 +336,31 @@ class JobExtraField(serializers.JSONField):
     """Any JSON here; its keys are checked by jobs.validation, through the services."""
 
 
-class JobListSerializer(serializers.ModelSerializer):
-    """A row of the job list, written out by hand in `to_representation` from a `.values(*COLUMNS)`
-    row: the list is the API's hottest path, and DRF's per-field machinery cost more than its
-    queries. The fields document it; a test checks that both give the same."""
+@extend_schema_field(JOB_STATUS_SCHEMA)
+class JobStatusField(serializers.CharField):
+    """The status of a job's latest render; give it `default=NEW` where the job may have none."""
 
-    COLUMNS = (
-        "id",
-        "title",
-        "latest_execution__status",
-        "latest_execution__detail",
-        "latest_execution__progress",
-        "latest_execution_id",
-        "language_id",
-        "voice_id",
-        "topic_id",
-        "account_id",
-        "orientation",
-        "speech_speed",
-        "runorder",
-        "owner_id",
-        "created_at",
-        "updated_at",
-    )
 
-    status = serializers.SerializerMethodField(
-        help_text="Status of the latest render; NEW when never rendered."
+class JobListSerializer(CompiledRepresentation, serializers.ModelSerializer):
+    """A row of the job list."""
+
+    # The list is the API's hottest path: its page is read with `rows()`, no model instances.
+
+    status = JobStatusField(
+        source="latest_execution.status",
+        read_only=True,
+        default=NEW,
+        help_text="Status of the latest render; NEW when never rendered.",
     )
     status_detail = serializers.CharField(source="latest_execution.detail", read_only=True, allow_null=True)
     progress = serializers.IntegerField(source="latest_execution.progress", read_only=True, allow_null=True)
     latest_execution = serializers.IntegerField(source="latest_execution_id", read_only=True, allow_null=True)
+    team = serializers.CharField(
+        source="team.slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The team's slug; null: a shared preset.",
+    )
     owner = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
     language = serializers.IntegerField(source="language_id", read_only=True, allow_null=True)
     voice = serializers.IntegerField(source="voice_id", read_only=True, allow_null=True)
@@ -447,45 +383,21 @@ class JobListSerializer(serializers.ModelSerializer):
             "orientation",
             "speech_speed",
             "runorder",
+            "team",
             "owner",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
 
-    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
-        owner = row["owner_id"]
-        return {
-            "id": row["id"],
-            "title": row["title"],
-            "status": row["latest_execution__status"] or NEW,
-            "status_detail": row["latest_execution__detail"],
-            "progress": row["latest_execution__progress"],
-            "latest_execution": row["latest_execution_id"],
-            "language": row["language_id"],
-            "voice": row["voice_id"],
-            "topic": row["topic_id"],
-            "account": row["account_id"],
-            "orientation": row["orientation"],
-            "speech_speed": row["speech_speed"],
-            "runorder": row["runorder"],
-            "owner": str(owner) if owner is not None else None,
-            "created_at": _time(row["created_at"]),
-            "updated_at": _time(row["updated_at"]),
-        }
-
-    @extend_schema_field(JOB_STATUS_SCHEMA)
-    def get_status(self, job: Job) -> str:
-        return job.latest_execution.status if job.latest_execution else NEW
-
 
 class JobDetailSerializer(JobListSerializer):
-    """Written out by hand in `to_representation` from a job loaded by `detail_queryset`."""
+    """A job with its storyboard and latest render."""
 
     language = LanguageBriefSerializer(read_only=True, allow_null=True)
     voice = VoiceBriefSerializer(read_only=True, allow_null=True)
     topic = TopicBriefSerializer(read_only=True, allow_null=True)
-    account = serializers.SerializerMethodField()
+    account = AccountBriefSerializer(read_only=True, allow_null=True)
     extra = JobExtraField(read_only=True)
     splits = SplitSerializer(many=True, read_only=True)
     latest_execution = ExecutionDetailSerializer(read_only=True, allow_null=True)
@@ -505,69 +417,11 @@ class JobDetailSerializer(JobListSerializer):
 
     @staticmethod
     def detail_queryset(jobs: QuerySet[Job]) -> QuerySet[Job]:
-        """What `to_representation` reads, in two queries."""
+        """What the fields read, in two queries."""
         splits = JobSplit.objects.select_related("clip").order_by("index")
         return jobs.select_related(
-            "language", "voice", "topic", "account", "latest_execution"
+            "language", "voice", "topic", "account", "latest_execution", "team"
         ).prefetch_related(Prefetch("splits", queryset=splits))
-
-    def to_representation(self, job: Job) -> dict[str, Any]:
-        execution, language, voice, topic = job.latest_execution, job.language, job.voice, job.topic
-        split = SplitSerializer(context=self.context)
-        return {
-            "id": job.pk,
-            "title": job.title,
-            "status": execution.status if execution else NEW,
-            "status_detail": execution.detail if execution else None,
-            "progress": execution.progress if execution else None,
-            "latest_execution": ExecutionDetailSerializer(context=self.context).to_representation(execution)
-            if execution
-            else None,
-            "language": {
-                "id": language.pk,
-                "code": language.code,
-                "name": language.name,
-                "platform": language.platform,
-            }
-            if language
-            else None,
-            "voice": {
-                "id": voice.pk,
-                "name": voice.name,
-                "language": voice.language_id,
-                "reference_url": voice.reference.url if voice.reference else "",
-            }
-            if voice
-            else None,
-            "topic": {
-                "id": topic.pk,
-                "name": topic.name,
-                "prompt_gen_image": topic.prompt_gen_image,
-                "lora_name": topic.lora_name,
-                "real_clip_ratio": topic.real_clip_ratio,
-            }
-            if topic
-            else None,
-            "account": self.get_account(job),
-            "orientation": job.orientation,
-            "speech_speed": job.speech_speed,
-            "runorder": job.runorder,
-            "owner": str(job.owner_id) if job.owner_id is not None else None,
-            "created_at": _time(job.created_at),
-            "updated_at": _time(job.updated_at),
-            "content": job.content,
-            "description": job.description,
-            "publish_title": job.publish_title,
-            "extra": job.extra,
-            "splits": [split.to_representation(split_row) for split_row in job.splits.all()],
-            "deleted": job.is_deleted,
-        }
-
-    @extend_schema_field(serializers.DictField(allow_null=True, help_text="id, username, platform"))
-    def get_account(self, job: Job) -> dict[str, Any] | None:
-        if job.account is None:
-            return None
-        return {"id": job.account.pk, "username": job.account.username, "platform": job.account.platform}
 
 
 class SchemaMaxLength(MaxLengthValidator):
@@ -666,14 +520,10 @@ class JobExportRowSerializer(serializers.Serializer):
     title = serializers.CharField()
     publish_title = serializers.CharField()
     description = serializers.CharField()
-    status = serializers.SerializerMethodField()
+    status = JobStatusField(read_only=True)
     video_url = serializers.CharField()
     cover_url = serializers.CharField()
     subtitles_url = serializers.CharField()
-
-    @extend_schema_field(JOB_STATUS_SCHEMA)
-    def get_status(self, row: dict) -> str:
-        return row["status"]
 
 
 class JobPrioritySerializer(serializers.Serializer):

@@ -13,10 +13,11 @@ from rest_framework.generics import get_object_or_404  # a job id no number fits
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from accounts import teams
 from accounts.api.docs import ERROR_403, ERROR_404, request_example, response_example, validation_error
 from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiViewMixin, OwnedRowPermission
-from accounts.api.uploads import check_image
+from accounts.uploads import check_image
 from jobs import storyboard
 from jobs.api.examples import SPLIT_EXAMPLE, STORYBOARD_EXAMPLE
 from jobs.api.serializers import (
@@ -69,7 +70,7 @@ class JobSplitViewSet(
 
     def get_job(self) -> Job:
         if not hasattr(self, "_job"):
-            jobs = Job.objects.alive().visible_to(self.request.user)
+            jobs = teams.visible(Job.objects.alive(), self.request)
             self._job = get_object_or_404(jobs, pk=self.kwargs["job_pk"])
         return self._job
 

@@ -22,6 +22,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import teams
 from accounts.api.docs import (
     ERROR_401,
     ERROR_403,
@@ -35,7 +36,7 @@ from accounts.api.docs import (
 from accounts.api.errors import errors_under
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedModelViewSet, OwnedRowPermission
 from accounts.api.parsers import CheckedJSONParser
-from accounts.api.uploads import checked_clip
+from accounts.uploads import checked_clip
 from jobs import services, storyboard
 from jobs.api.examples import (
     CLIP_EXAMPLE,
@@ -189,7 +190,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Job]:
-        jobs = Job.objects.visible_to(self.request.user)
+        jobs = teams.visible(Job.objects.all(), self.request)
         jobs = jobs.filter(deleted_at__isnull=False) if self.action == "restore" else jobs.alive()
         if self.action == "retrieve":
             return JobDetailSerializer.detail_queryset(jobs)
@@ -218,7 +219,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         # Page over bare ids (cheap even at a deep OFFSET), then load just that page.
         jobs = self.filter_queryset(self.get_queryset())
         page_ids = list(self.paginate_queryset(jobs.values_list("pk", flat=True)))
-        rows = Job.objects.filter(pk__in=page_ids).values(*JobListSerializer.COLUMNS)
+        rows = JobListSerializer.rows(Job.objects.filter(pk__in=page_ids).order_by())
         by_id = {row["id"]: row for row in rows}
         page = [by_id[pk] for pk in page_ids if pk in by_id]
         data = JobListSerializer(page, many=True, context=self.get_serializer_context()).data
@@ -233,7 +234,7 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         render = fields.pop("render")
-        job = services.job_create(user=request.user, **fields)
+        job = services.job_create(user=request.user, team=teams.creating_team(request), **fields)
         if render:
             services.job_enqueue(job=job)
         return Response(self._detail(job.pk), status=status.HTTP_201_CREATED)
@@ -283,12 +284,13 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
                 continue
             type_errors[index] = serializer.errors
             typed.append(self._fields_of_right_type(row, serializer.errors))
+        team = teams.creating_team(request)
         try:
             if problems:
-                services.job_check_many(user=request.user, rows=typed, row_errors=type_errors)
+                services.job_check_many(user=request.user, team=team, rows=typed, row_errors=type_errors)
             else:
                 jobs = services.job_create_many(
-                    user=request.user, rows=typed, render=render, row_errors=type_errors
+                    user=request.user, team=team, rows=typed, render=render, row_errors=type_errors
                 )
         except services.BatchRowErrors as error:
             problems["jobs"] = {str(index): fields for index, fields in error.rows.items()}
@@ -612,7 +614,7 @@ class ExecutionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     queryset = JobExecution.objects.all()
 
     def get_queryset(self) -> QuerySet[JobExecution]:
-        jobs = Job.objects.alive().visible_to(self.request.user)
+        jobs = teams.visible(Job.objects.alive(), self.request)
         return JobExecution.objects.filter(job__in=jobs.values("pk")).order_by("-created_at", "-id")
 
     def get_serializer_class(self):
@@ -662,10 +664,12 @@ class ClipViewSet(OwnedModelViewSet):
         upload = ClipUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
+        team = teams.creating_team(request)
         with errors_under("file", media_errors=True), checked_clip(data["file"]) as checked:
             clip = services.clip_import(
                 path=checked.path,
                 owner=request.user,
+                team=team,
                 tags=data.get("tags", ""),
                 source=data.get("source", ""),
                 licence=data.get("licence", ""),
@@ -694,7 +698,7 @@ class MusicView(ApiViewMixin, APIView):
         examples=[response_example("Music", [MUSIC_EXAMPLE])],
     )
     def get(self, request) -> Response:
-        return Response(services.music_list(user=request.user))
+        return Response(services.music_list(team=teams.current_team(request)))
 
     @extend_schema(
         summary="Upload music",
@@ -714,5 +718,5 @@ class MusicView(ApiViewMixin, APIView):
     def post(self, request) -> Response:
         upload = AudioUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        music = services.music_save(user=request.user, audio=upload.validated_data["file"])
+        music = services.music_save(team=teams.creating_team(request), audio=upload.validated_data["file"])
         return Response(music, status=status.HTTP_201_CREATED)

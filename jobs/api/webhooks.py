@@ -9,6 +9,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts import teams
 from accounts.api.docs import (
     ERROR_401,
     ERROR_404,
@@ -17,7 +18,6 @@ from accounts.api.docs import (
     validation_error,
 )
 from accounts.api.ownership import ApiPagination, ApiViewMixin
-from jobs import webhooks
 from jobs.api.examples import (
     WEBHOOK_CREATED_EXAMPLE,
     WEBHOOK_DELIVERY_EXAMPLE,
@@ -25,6 +25,8 @@ from jobs.api.examples import (
     WEBHOOK_EXAMPLE,
 )
 from jobs.models import EventKind, Webhook, WebhookAttempt, WebhookDelivery
+from jobs.webhooks import subscriptions
+from jobs.webhooks.delivery import delivery_resend
 
 SIGNING = (
     "Each event is POSTed as JSON (see WebhookEvent) with the headers `X-BatchVideo-Event` (its kind), "
@@ -70,7 +72,7 @@ class WebhookSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "secret_hint", "created_at", "updated_at"]
 
     def get_secret_hint(self, webhook: Webhook) -> str:
-        return webhooks.secret_hint(webhook.secret)
+        return subscriptions.secret_hint(webhook.secret)
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
@@ -187,9 +189,11 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
 
 def _owned_by(request, model) -> QuerySet:
+    """The current team's webhooks (or their deliveries): a webhook is never a shared preset."""
+    team = teams.current_team(request)
     if model is Webhook:
-        return Webhook.objects.filter(owner=request.user)
-    return model.objects.filter(webhook__owner=request.user)
+        return Webhook.objects.of_team(team)
+    return model.objects.filter(webhook__in=Webhook.objects.of_team(team))
 
 
 @extend_schema_view(
@@ -254,14 +258,16 @@ class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = WebhookSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        webhook = webhooks.webhook_create(user=request.user, **serializer.validated_data)
+        webhook = subscriptions.webhook_create(
+            user=request.user, team=teams.creating_team(request), **serializer.validated_data
+        )
         return Response(WebhookCreatedSerializer(webhook).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs) -> Response:
         webhook = self.get_object()
         serializer = WebhookSerializer(webhook, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
-        webhooks.webhook_update(webhook=webhook, **serializer.validated_data)
+        subscriptions.webhook_update(webhook=webhook, **serializer.validated_data)
         return Response(WebhookSerializer(webhook).data)
 
     @extend_schema(
@@ -274,7 +280,7 @@ class WebhookViewSet(ApiViewMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, pk=None) -> Response:
-        return Response({"secret": webhooks.webhook_rotate_secret(webhook=self.get_object())})
+        return Response({"secret": subscriptions.webhook_rotate_secret(webhook=self.get_object())})
 
 
 WEBHOOK_FILTER = OpenApiParameter(
@@ -324,7 +330,17 @@ class WebhookDeliveryViewSet(
         summary="Send a delivery again",
         tags=["webhooks"],
         request=None,
-        responses={202: WebhookDeliverySerializer, 404: ERROR_404},
+        responses={
+            202: WebhookDeliverySerializer,
+            400: validation_error(
+                {
+                    "non_field_errors": [
+                        "Delivery 7 is being sent right now; send it again once this try is over."
+                    ]
+                }
+            ),
+            404: ERROR_404,
+        },
         examples=[
             response_example(
                 "Queued",
@@ -336,6 +352,6 @@ class WebhookDeliveryViewSet(
     )
     @action(detail=True, methods=["post"])
     def resend(self, request, pk=None) -> Response:
-        delivery = webhooks.delivery_resend(delivery=self.get_object())
+        delivery = delivery_resend(delivery=self.get_object())
         data: dict[str, Any] = WebhookDeliverySerializer(delivery).data
         return Response(data, status=status.HTTP_202_ACCEPTED)

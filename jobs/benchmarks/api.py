@@ -33,7 +33,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
-from accounts.models import Account, User
+from accounts import teams
+from accounts.models import Account, Team, User
 from jobs.benchmarks.queue import database_url
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from topics.models import Topic
@@ -51,9 +52,10 @@ def _seed(jobs: int) -> tuple[User, str, list[int]]:
     with transaction.atomic():
         user = User.objects.create_user(username=name, password=uuid.uuid4().hex)
         token = Token.objects.create(user=user).key
-        language = Language.objects.create(owner=user, code="zh-CN", name="中文")
-        topic = Topic.objects.create(owner=user, name="Benchmark")
-        account = Account.objects.create(owner=user, username=name)
+        team = teams.team_create(name=name, admin=user, personal=True)
+        language = Language.objects.create(owner=user, team=team, code="zh-CN", name="中文")
+        topic = Topic.objects.create(owner=user, team=team, name="Benchmark")
+        account = Account.objects.create(owner=user, team=team, username=name)
     content = "今天天气很好。我们去公园散步。" * 20
     for start in range(0, jobs, 1000):
         with transaction.atomic():
@@ -61,6 +63,7 @@ def _seed(jobs: int) -> tuple[User, str, list[int]]:
                 [
                     Job(
                         owner=user,
+                        team=team,
                         title=f"Benchmark job {number}",
                         content=content,
                         language=language,
@@ -113,6 +116,7 @@ def _seed(jobs: int) -> tuple[User, str, list[int]]:
 def _cleanup(user: User) -> None:
     with transaction.atomic():
         Job.objects.filter(owner=user).delete()  # executions and splits go with them
+        Team.objects.filter(personal_of=user).delete()
         user.delete()  # presets and the token go with the user
 
 

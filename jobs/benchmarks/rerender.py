@@ -51,10 +51,10 @@ KARAOKE = {"color": "#FFD400"}
 
 def rerender_benchmark(*, minutes: float = 10.0, karaoke: bool = False) -> dict:
     presets_seed()
-    account = Account.objects.get(owner=None, username="demo-channel")
+    account = Account.objects.get(team=None, username="demo-channel")
     if karaoke:
         account, _ = Account.objects.update_or_create(
-            owner=None,
+            team=None,
             username=KARAOKE_CHANNEL,
             defaults={
                 "logo": account.logo.name,  # the same stored file: deleting this row keeps it
@@ -68,12 +68,13 @@ def rerender_benchmark(*, minutes: float = 10.0, karaoke: bool = False) -> dict:
     ]
     job = services.job_create(
         user=None,
+        team=None,
         title=TITLE,
         content="".join(sentences),
         speech_speed=1.2,
-        language=Language.objects.get(owner=None, code="zh-CN"),
-        voice=Voice.objects.get(owner=None, name="cmn"),
-        topic=Topic.objects.get(owner=None, name="Health tips"),
+        language=Language.objects.get(team=None, code="zh-CN"),
+        voice=Voice.objects.get(team=None, name="cmn"),
+        topic=Topic.objects.get(team=None, name="Health tips"),
         account=account,
     )
     chunks_before = set(storage_walk(CHUNKS_FOLDER))

@@ -1,7 +1,7 @@
 """`manage.py benchmark websocket`: publish-to-receipt latency of live progress.
 
 One daphne process serves 200 websocket clients watching 20 jobs; a separate process
-publishes their progress through progress.execution_publish (channels-redis), ending
+publishes their progress through progress.execution_broadcast (channels-redis), ending
 each job with `done`. Every event carries the publisher's clock (`at`), so a client's
 receipt time minus `at` is the publish-to-receipt latency.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from accounts.models import User
+from accounts import teams
+from accounts.models import Team, User
 from jobs.models import ExecutionStatus, Job, JobExecution
 from jobs.render import progress
 
@@ -56,8 +57,12 @@ def format_websocket_line(result: dict) -> str:
 def _seed(jobs: int) -> tuple[User, list[int]]:
     user, _ = User.objects.get_or_create(username=BENCHMARK_USER)
     Job.objects.filter(owner=user).delete()
+    team = getattr(user, "personal_team", None) or teams.team_create(
+        name=user.username, admin=user, personal=True
+    )
     created = Job.objects.bulk_create(
-        Job(owner=user, title=f"websocket benchmark {number}", content="基准测试。") for number in range(jobs)
+        Job(owner=user, team=team, title=f"websocket benchmark {number}", content="基准测试。")
+        for number in range(jobs)
     )
     JobExecution.objects.bulk_create(JobExecution(job=job, status=ExecutionStatus.RUNNING) for job in created)
     return user, [job.pk for job in created]
@@ -65,6 +70,7 @@ def _seed(jobs: int) -> tuple[User, list[int]]:
 
 def _cleanup(user: User) -> None:
     Job.objects.filter(owner=user).delete()
+    Team.objects.filter(personal_of=user).delete()
     user.delete()
 
 
@@ -127,10 +133,10 @@ def publish(job_ids: list[int], updates: int) -> None:
         for execution in executions:
             execution.progress = step * 100 // (updates + 1)
             execution.detail = f"step {step}"
-            progress.execution_publish(execution)
+            progress.execution_broadcast(execution)
         time.sleep(0.3)
     for execution in executions:
         execution.status = ExecutionStatus.SUCCESS
         execution.progress = 100
         execution.detail = "Done"
-        progress.execution_publish(execution)
+        progress.execution_broadcast(execution)

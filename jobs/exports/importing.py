@@ -93,19 +93,24 @@ def _records(file_bytes: bytes, filename: str) -> list[dict[str, Any]]:
     raise ValidationError("Upload a .csv or .json file.")
 
 
-def _lookup(user, name: str, value: Any):
+def _usable(model, user, team):
+    """The rows a job of `team` may use; the system itself (`user=None`) may use any."""
+    return model.objects.all() if user is None else model.objects.usable_in(team)
+
+
+def _lookup(user, team, name: str, value: Any):
     model, attribute = LOOKUPS[name]
     check_single_line(str(value))  # NUL in a query is a server error on PostgreSQL
-    rows = model.objects.all() if user is None else model.objects.visible_to(user)
-    matches = list(rows.filter(**{attribute: str(value).strip()}).order_by("owner_id")[:2])
+    rows = _usable(model, user, team)
+    matches = list(rows.filter(**{attribute: str(value).strip()}).order_by("team_id")[:2])
     if not matches:
         raise ValidationError(f"No {name} {value!r} that you may use.")
-    # The user's own row wins over a shared preset of the same name.
-    own = [row for row in matches if user is not None and row.owner_id == user.pk]
+    # The team's own row wins over a shared preset of the same name.
+    own = [row for row in matches if team is not None and row.team_id == team.pk]
     return own[0] if own else matches[0]
 
 
-def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
+def _parse_row(number: int, raw: dict[str, Any], user, team) -> ImportRow:
     row = ImportRow(number=number, raw=raw)
     unknown = sorted(set(raw) - set(COLUMNS) - {None})
     if unknown:
@@ -117,7 +122,7 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
     for name, value in values.items():
         try:
             if name in LOOKUPS:
-                data[name] = _lookup(user, name, value)
+                data[name] = _lookup(user, team, name, value)
             elif name == "runorder":
                 data[name] = int(value) if isinstance(value, str) else value  # checked below
             elif name == "extra":
@@ -131,11 +136,11 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
         except ValidationError as error:
             row.errors[name] = error.messages
     if "language" not in data and "language" not in row.errors and str(data.get("content", "")).strip():
-        _detect_language(row, data, user)
+        _detect_language(row, data, user, team)
     if problem := voice_language_problem(data.get("language"), data.get("voice")):
         row.errors["voice"] = [problem]
     try:
-        data = clean_job_input(user, data)
+        data = clean_job_input(user, data, team=team)
     except ValidationError as error:
         for name, messages in error.message_dict.items():
             row.errors.setdefault(name, messages)
@@ -143,38 +148,35 @@ def _parse_row(number: int, raw: dict[str, Any], user) -> ImportRow:
     return row
 
 
-def _detect_language(row: ImportRow, data: dict[str, Any], user) -> None:
+def _detect_language(row: ImportRow, data: dict[str, Any], user, team) -> None:
     """A row without a language gets the one its content is written in (and, without a voice, a voice
-    of it), among those the user may use; the preview and the command say it was detected."""
-
-    def visible(model):
-        return model.objects.all() if user is None else model.objects.visible_to(user)
-
-    language = services.language_detect(content=str(data["content"]), languages=visible(Language))
+    of it), among those the team may use; the preview and the command say it was detected."""
+    language = services.language_detect(content=str(data["content"]), languages=_usable(Language, user, team))
     if language is None:
         return
     data["language"] = language
     row.detected_language = language.code
     if "voice" not in data and "voice" not in row.errors:
-        voice = services.voice_for_language(language=language, voices=visible(Voice))
+        voice = services.voice_for_language(language=language, voices=_usable(Voice, user, team))
         if voice is not None:
             data["voice"] = voice
 
 
-def import_parse(file_bytes: bytes, *, filename: str, user) -> list[ImportRow]:
-    """Every row of the file, checked; raises ValidationError only when the file itself is unreadable."""
+def import_parse(file_bytes: bytes, *, filename: str, user, team) -> list[ImportRow]:
+    """Every row of the file, checked for jobs of `team`; raises ValidationError only when the file
+    itself is unreadable."""
     records = _records(file_bytes, filename)
-    return [_parse_row(number, raw, user) for number, raw in enumerate(records, start=1)]
+    return [_parse_row(number, raw, user, team) for number, raw in enumerate(records, start=1)]
 
 
-def import_create(rows: list[ImportRow], *, user, enqueue: bool) -> list[Job]:
+def import_create(rows: list[ImportRow], *, user, team, enqueue: bool) -> list[Job]:
     """Create a job per good row (bad rows are skipped), queueing each when asked."""
     jobs = []
     with transaction.atomic():
         for row in rows:
             if row.errors:
                 continue
-            job = services.job_create(user=user, **row.data)
+            job = services.job_create(user=user, team=team, **row.data)
             if enqueue:
                 services.job_enqueue(job=job)
             jobs.append(job)

@@ -35,7 +35,7 @@ PROVIDER_SOURCES = {"pexels": "Pexels", "pixabay": "Pixabay"}
 class CandidateSearch:
     """One storyboard's search: providers that failed are not asked again for its other segments."""
 
-    owner: object = None
+    team: object = None  # whose library clips the search may use, with the shared ones
     orientation: str = "landscape"
     remote: bool = True
     notes: list[str] = field(default_factory=list)
@@ -45,12 +45,12 @@ class CandidateSearch:
 # ---------------------------------------------------------------- the library
 
 
-def library_search(*, terms: list[str], owner=None, limit: int = 10) -> list[tuple[int, float]]:
-    """(clip id, score) of the library clips the owner may use that match `terms`, best first."""
+def library_search(*, terms: list[str], team=None, limit: int = 10) -> list[tuple[int, float]]:
+    """(clip id, score) of the library clips a job of `team` may use that match `terms`, best first."""
     words = _words(terms)
     if not words:
         return []
-    clips = StockClip.objects.visible_to(owner) if owner is not None else StockClip.objects.filter(owner=None)
+    clips = StockClip.objects.usable_in(team)
     if connection.vendor == "postgresql":
         return _postgres_search(clips, terms, words, limit)
     return _word_search(clips, words, limit)
@@ -112,7 +112,7 @@ def segment_candidates(
     execution's detail (a provider that failed or ran out of budget). Providers are asked only with
     `remote`, for a segment the library has fewer than STOCK_CANDIDATES clips for."""
     search = CandidateSearch(
-        owner=job.owner,
+        team=job.team,
         remote=remote,
         orientation="portrait" if job.orientation == Orientation.VERTICAL else "landscape",
     )
@@ -121,11 +121,11 @@ def segment_candidates(
 
 def _candidates(terms: list[str], search: CandidateSearch) -> list[dict]:
     wanted = settings.STOCK_CANDIDATES
-    found = library_search(terms=terms, owner=search.owner, limit=wanted)
+    found = library_search(terms=terms, team=search.team, limit=wanted)
     if search.remote and terms and len(found) < wanted:
         for term in terms[:2]:
             if _fetch_remote(term, search, wanted - len(found)):
-                found = library_search(terms=terms, owner=search.owner, limit=wanted)
+                found = library_search(terms=terms, team=search.team, limit=wanted)
             if len(found) >= wanted:
                 break
     return [{"id": clip_id, "score": score} for clip_id, score in found]

@@ -1,6 +1,7 @@
 """Live progress over websockets.
 
-`/ws/jobs/<id>/` follows one job; `/ws/jobs/` follows all of the user's active jobs.
+`/ws/jobs/<id>/` follows one job; `/ws/jobs/` follows the active jobs of the user's team (the `team`
+query parameter, else the user's default team: accounts.teams); superusers follow every job.
 Events: `init` (or `snapshot` for the feed), then `update`, `done`, `error`.
 Workers publish through the channel layer (channels-redis); without Redis the layer is
 per process, so the consumer reads the database once a second instead. The consumer is
@@ -15,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from accounts import teams
 from jobs.models import ACTIVE_STATUSES, Job, JobExecution
 from jobs.render import progress
 
@@ -38,6 +40,11 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        try:
+            self.team = await database_sync_to_async(self._team)()
+        except teams.NotAMember:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         if self.job_id is not None:
             job = await database_sync_to_async(self._visible_job)()
             if job is None:
@@ -46,7 +53,11 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             self.joined = [f"job-{self.job_id}"]
             first = await database_sync_to_async(progress.job_snapshot)(job)
         else:
-            self.joined = ["all-jobs"] if user.is_superuser else [f"user-{user.pk}"]
+            self.joined = (
+                ["all-jobs"]
+                if user.is_superuser
+                else [progress.team_group(self.team.pk if self.team else None)]
+            )
             first = {"type": "snapshot", "jobs": await database_sync_to_async(self._active_events)()}
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -114,11 +125,15 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         ticket = parse_qs(self.scope.get("query_string", b"").decode()).get("ticket", [""])[0]
         return progress.ws_ticket_user(ticket) if ticket else None
 
+    def _team(self):
+        slug = parse_qs(self.scope.get("query_string", b"").decode()).get(teams.TEAM_PARAMETER, [""])[0]
+        return teams.team_resolve(self.user, slug)
+
     def _visible_job(self) -> Job | None:
-        return Job.objects.alive().visible_to(self.user).filter(pk=self.job_id).first()
+        return Job.objects.alive().visible_to(self.user, self.team).filter(pk=self.job_id).first()
 
     def _executions(self):
-        jobs = Job.objects.alive().visible_to(self.user)
+        jobs = Job.objects.alive().visible_to(self.user, self.team)
         if self.job_id is not None:
             jobs = jobs.filter(pk=self.job_id)
         return JobExecution.objects.filter(job__in=jobs).select_related("job")

@@ -70,7 +70,7 @@ def presets_seed() -> dict[str, int]:
     """Create or refresh the shared presets; running it again changes nothing. The demo channel's
     logo is stored after the rows' transaction: on S3 storing is a network call."""
     created = _presets_rows()
-    account = Account.objects.get(owner=None, username=DEMO_ACCOUNT["username"])
+    account = Account.objects.get(team=None, username=DEMO_ACCOUNT["username"])
     if not account.logo:
         account.logo.save("demo-channel.png", ContentFile(_logo_png("健康")), save=True)
     return created
@@ -81,18 +81,18 @@ def _presets_rows() -> dict[str, int]:
     created = {"languages": 0, "voices": 0, "topics": 0, "accounts": 0}
     for code, name, platform, voice_name in LANGUAGES:
         language, was_created = Language.objects.get_or_create(
-            owner=None, code=code, defaults={"name": name, "platform": platform}
+            team=None, code=code, defaults={"name": name, "platform": platform}
         )
         created["languages"] += was_created
         _, was_created = Voice.objects.get_or_create(
-            owner=None, name=voice_name, defaults={"language": language}
+            team=None, name=voice_name, defaults={"language": language}
         )
         created["voices"] += was_created
     for topic in TOPICS:
-        _, was_created = Topic.objects.get_or_create(owner=None, name=topic["name"], defaults=topic)
+        _, was_created = Topic.objects.get_or_create(team=None, name=topic["name"], defaults=topic)
         created["topics"] += was_created
     _, was_created = Account.objects.get_or_create(
-        owner=None, username=DEMO_ACCOUNT["username"], defaults=DEMO_ACCOUNT
+        team=None, username=DEMO_ACCOUNT["username"], defaults=DEMO_ACCOUNT
     )
     created["accounts"] += was_created
     return created

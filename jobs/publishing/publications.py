@@ -5,45 +5,53 @@ a worker runs it (`publication_run`, from the django-q2 task `jobs.tasks.run_pub
 idempotent: it claims the row, then does only what is missing (upload, resumed from the byte YouTube
 has; thumbnail; caption track), recording each part as it is done.
 
-Quota: every call costs units of the Google project's daily budget (jobs.publishing.youtube.QUOTA_COSTS). A run
-reserves what its missing parts cost before it starts; what does not fit today waits (WAITING, with
-scheduled_for) for the next quota day, which starts at midnight Pacific time. A quota answer from
-YouTube does the same; a rate limit or a 5xx backs off and reschedules. A revoked grant fails with the
+Quota: every call costs units of the Google project's daily budget (jobs.publishing.youtube.QUOTA_COSTS), and
+a team may spend YOUTUBE_TEAM_QUOTA_SHARE of it. A run reserves what its missing parts cost, from its
+team's part and from the project's, before it starts; what does not fit today waits (WAITING, with
+scheduled_for) for the next quota day, which starts at midnight Pacific time, without touching other
+teams' parts. A quota answer from YouTube does the same; a rate limit or a 5xx backs off and reschedules. A revoked grant fails with the
 words that tell the operator to connect the channel again.
 """
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts import channels
-from jobs import webhooks
+from accounts import channels, teams
+from accounts.models import Account, Role
 from jobs.files import fetch
 from jobs.footage import stock
-from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
+from jobs.models import Job, Privacy, Publication, PublicationStatus
+from jobs.publishing.quota import (
+    QUOTA_TIMEZONE,
+    next_quota_day_start,
+    quota_exhaust,
+    quota_reserve,
+    quota_shortfall,
+)
 from jobs.publishing.youtube import (
     QUOTA_COSTS,
     YouTubeError,
-    classify,
     insert_caption,
     set_thumbnail,
     upload_video,
     watch_url,
     youtube_client,
+    youtube_error,
 )
-from jobs.workitems import backoff_s
+from jobs.webhooks import events
+from jobs.workitems import WorkKind, backoff_s
 
 logger = logging.getLogger(__name__)
 
 PUBLISH_TASK = "jobs.tasks.run_publication"
-QUOTA_TIMEZONE = ZoneInfo("America/Los_Angeles")  # YouTube resets quotas at midnight Pacific time
 # A RUNNING publication whose worker has not written for this long is taken over (a chunk writes progress).
 STALE_AFTER = timedelta(minutes=15)
 # A due publication this quiet gets its task queued again (a duplicate task finds it claimed: no-op).
@@ -62,46 +70,6 @@ class PublishOptions:
     tags: list[str] = field(default_factory=list)
     category_id: str = ""  # empty: YOUTUBE_DEFAULT_CATEGORY
     force: bool = False
-
-
-# ---------------------------------------------------------------- quota days
-
-
-def quota_day(when: datetime | None = None) -> date:
-    return timezone.localtime(when or timezone.now(), QUOTA_TIMEZONE).date()
-
-
-def next_quota_day_start(when: datetime | None = None) -> datetime:
-    """The next midnight, Pacific time, when YouTube gives the project a new budget."""
-    start = datetime.combine(quota_day(when) + timedelta(days=1), time(0), tzinfo=QUOTA_TIMEZONE)
-    return start.astimezone(ZoneInfo("UTC"))
-
-
-def quota_left(*, day: date | None = None) -> int:
-    used = (
-        QuotaUsage.objects.filter(project=settings.YOUTUBE_QUOTA_PROJECT, day=day or quota_day())
-        .values_list("units", flat=True)
-        .first()
-        or 0
-    )
-    return max(0, settings.YOUTUBE_DAILY_QUOTA - used)
-
-
-def quota_reserve(*, units: int) -> bool:
-    """Spend `units` of today's budget if they fit (one conditional UPDATE: workers never overspend)."""
-    day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
-    QuotaUsage.objects.get_or_create(project=project, day=day)
-    fits = Q(units__lte=settings.YOUTUBE_DAILY_QUOTA - units)
-    return QuotaUsage.objects.filter(fits, project=project, day=day).update(units=F("units") + units) == 1
-
-
-def quota_exhaust() -> None:
-    """YouTube says today's budget is spent (other clients of the project spend it too): believe it."""
-    day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
-    QuotaUsage.objects.get_or_create(project=project, day=day)
-    QuotaUsage.objects.filter(project=project, day=day, units__lt=settings.YOUTUBE_DAILY_QUOTA).update(
-        units=settings.YOUTUBE_DAILY_QUOTA
-    )
 
 
 def publication_cost(publication: Publication) -> int:
@@ -184,6 +152,17 @@ def publish_options_check(*, job: Job, options: PublishOptions) -> dict:
     }
 
 
+def publication_check_allowed(*, job: Job, account: Account, user) -> None:
+    """Publishing needs the role publisher in the job's team, to a channel of that team (a shared
+    channel: superusers only)."""
+    if job.team_id is not None:
+        teams.require_role(user, job.team, Role.PUBLISHER)
+    if not channels.channel_can_publish(account, user, team=job.team):
+        if account.team_id is None:
+            raise PermissionDenied(f"Only a superuser may publish to the shared channel {account.username}.")
+        raise ValidationError(f"Account {account.pk} does not exist or is not a channel of this job's team.")
+
+
 def publication_request(*, job: Job, user, options: PublishOptions | None = None) -> Publication:
     """Queue the publication of the job's latest successful render to the job's channel.
 
@@ -195,8 +174,8 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
     account = job.account
     if account is None:
         raise ValidationError("This job has no account: choose the channel to publish to.")
-    if user is not None and not channels.channel_can_publish(account, user):  # None: a command, on the host
-        raise ValidationError(f"Account {account.pk} does not exist or is not yours.")
+    if user is not None:  # None: a command, on the host
+        publication_check_allowed(job=job, account=account, user=user)
     execution = job.latest_success
     if execution is None or not execution.results.get("video"):
         raise ValidationError("This job has no successful render to publish; render it first.")
@@ -224,7 +203,7 @@ def publication_request(*, job: Job, user, options: PublishOptions | None = None
                 )
         except IntegrityError as error:  # another request published this render a moment ago
             raise ValidationError(f"Render {execution.pk} of this job is already being published.") from error
-        transaction.on_commit(lambda: publication_wake(publication.pk))
+        transaction.on_commit(lambda: PUBLICATIONS.wake(publication.pk))
     return publication
 
 
@@ -236,7 +215,7 @@ def _retry(publication: Publication, *, fields: dict) -> Publication:
     publication.status, publication.error, publication.scheduled_for = PublicationStatus.QUEUED, "", None
     publication.attempts, publication.detail = 0, "Waiting for a worker (retry)"
     publication.save()
-    transaction.on_commit(lambda: publication_wake(publication.pk))
+    transaction.on_commit(lambda: PUBLICATIONS.wake(publication.pk))
     return publication
 
 
@@ -250,42 +229,39 @@ def publications_request(
             queued.append(publication_request(job=job, user=user, options=options))
         except ValidationError as error:
             refused.append(f"{job.title}: {'; '.join(error.messages)}")
+        except PermissionDenied as error:
+            refused.append(f"{job.title}: {error}")
     return queued, refused
-
-
-def publication_wake(publication_id: int, *, when: datetime | None = None) -> None:
-    """Queue the publication's task now, or at `when` (a one-off schedule the cluster's scheduler runs)."""
-    from django_q.models import Schedule
-    from django_q.tasks import async_task
-
-    if when is None:
-        async_task(PUBLISH_TASK, publication_id, cluster=settings.PUBLISH_CLUSTER)
-    else:
-        Schedule.objects.create(
-            name=f"batchvideo: publication {publication_id}",
-            func=PUBLISH_TASK,
-            args=repr((publication_id,)),
-            schedule_type=Schedule.ONCE,
-            next_run=when,
-            repeats=-1,
-            cluster=settings.PUBLISH_CLUSTER,
-        )
 
 
 # ---------------------------------------------------------------- running
 
 
-def _claimable() -> Q:
-    waiting = Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.WAITING]) & (
+def _due() -> Q:
+    return Q(status__in=[PublicationStatus.QUEUED, PublicationStatus.WAITING]) & (
         Q(scheduled_for__isnull=True) | Q(scheduled_for__lte=timezone.now())
     )
-    stale = Q(status=PublicationStatus.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER)
-    return waiting | stale
+
+
+def _stale() -> Q:
+    """RUNNING with no word from its worker for STALE_AFTER (a chunk writes progress)."""
+    return Q(status=PublicationStatus.RUNNING, updated_at__lt=timezone.now() - STALE_AFTER)
+
+
+PUBLICATIONS = WorkKind(
+    name="publication",
+    model=Publication,
+    task=PUBLISH_TASK,
+    cluster_setting="IO_CLUSTER",
+    due=_due,
+    stale=_stale,
+)
 
 
 def publication_claim(*, publication_id: int) -> Publication | None:
     """Take the publication for this worker if it is due (or its worker went silent); None otherwise."""
-    claimed = Publication.objects.filter(_claimable(), pk=publication_id).update(
+    claimed = PUBLICATIONS.claim(
+        publication_id,
         status=PublicationStatus.RUNNING,
         attempts=F("attempts") + 1,
         updated_at=timezone.now(),
@@ -293,12 +269,7 @@ def publication_claim(*, publication_id: int) -> Publication | None:
     )
     if not claimed:
         return None
-    return Publication.objects.select_related("execution", "account", "job").get(pk=publication_id)
-
-
-def publications_due() -> QuerySet[Publication]:
-    """Publications a worker may take now: what a lost task or schedule would have run."""
-    return Publication.objects.filter(_claimable())
+    return Publication.objects.select_related("execution", "account", "job__team").get(pk=publication_id)
 
 
 def _save(publication: Publication, **fields) -> None:
@@ -313,7 +284,7 @@ def publication_run(*, publication_id: int) -> Publication | None:
     if publication is None:
         return None
     try:
-        _publish(publication)
+        _publish_missing_parts(publication)
     except YouTubeError as error:
         _after_error(publication, error)
     except ValidationError as error:
@@ -326,20 +297,16 @@ def publication_run(*, publication_id: int) -> Publication | None:
         )
     except Exception as error:  # a bug or an outage no rule knows: retried like a transient error, logged
         logger.exception("publication %s", publication.pk)
-        _after_error(publication, classify(error))
+        _after_error(publication, youtube_error(error))
     publication.refresh_from_db()
     return publication
 
 
-def _publish(publication: Publication) -> None:
+def _publish_missing_parts(publication: Publication) -> None:
     credentials = channels.channel_credentials(publication.account)
-    cost = publication_cost(publication)
-    if cost and not quota_reserve(units=cost):
-        _wait_for_quota(
-            publication,
-            f"needs {cost} units of YouTube quota, {quota_left()} of "
-            f"{settings.YOUTUBE_DAILY_QUOTA} are left today",
-        )
+    cost, team = publication_cost(publication), publication.job.team
+    if cost and not quota_reserve(units=cost, team=team):
+        _wait_for_quota(publication, quota_shortfall(units=cost, team=team))
         return
     results = publication.execution.results
     client = youtube_client(credentials)
@@ -381,7 +348,7 @@ def _publish(publication: Publication) -> None:
             scheduled_for=None,
             detail=f"Published as {publication.privacy}: {publication.url}{when}"[:500],
         )
-        webhooks.publication_event_record(publication=publication)
+        events.publication_event_record(publication=publication)
 
 
 def _video_body(publication: Publication) -> dict:
@@ -413,7 +380,7 @@ def _wait_for_quota(publication: Publication, why: str) -> None:
         detail=detail[:500],
         attempts=max(0, publication.attempts - 1),
     )
-    publication_wake(publication.pk, when=when)
+    PUBLICATIONS.wake(publication.pk, when=when)
 
 
 def _after_error(publication: Publication, error: YouTubeError) -> None:
@@ -431,7 +398,7 @@ def _after_error(publication: Publication, error: YouTubeError) -> None:
             detail=f"Attempt {publication.attempts} of {settings.YOUTUBE_MAX_ATTEMPTS} ended ({error}); "
             f"trying again at {when:%Y-%m-%d %H:%M} UTC"[:500],
         )
-        publication_wake(publication.pk, when=when)
+        PUBLICATIONS.wake(publication.pk, when=when)
     elif error.kind == "retry":
         _fail(publication, f"Gave up after {publication.attempts} attempts: {error}")
     else:
@@ -454,23 +421,19 @@ def _fail(publication: Publication, message: str) -> None:
             detail=f"Failed: {message}"[:500],
             scheduled_for=None,
         )
-        webhooks.publication_event_record(publication=publication)
+        events.publication_event_record(publication=publication)
 
 
 def publications_wake_due() -> int:
     """Queue again what is due but has had no word for a while: a publication whose worker died, or
     whose task or one-off schedule was lost (the maintenance schedule calls this)."""
-    quiet = publications_due().filter(updated_at__lt=timezone.now() - WAKE_QUIET_AFTER)
-    ids = list(quiet.values_list("pk", flat=True))
-    for publication_id in ids:
-        publication_wake(publication_id)
-    return len(ids)
+    return PUBLICATIONS.sweep(quiet=Q(updated_at__lt=timezone.now() - WAKE_QUIET_AFTER))
 
 
 def publication_run_due() -> list[int]:
     """Run every due publication in this process (the command's --run, hosts without workers)."""
     ran = []
-    for publication_id in publications_due().order_by("created_at", "id").values_list("pk", flat=True):
+    for publication_id in PUBLICATIONS.claimable().order_by("created_at", "id").values_list("pk", flat=True):
         if publication_run(publication_id=publication_id) is not None:
             ran.append(publication_id)
     return ran

@@ -68,7 +68,7 @@ def _reason(error) -> str:
         return ""
 
 
-def classify(error: BaseException) -> YouTubeError:
+def youtube_error(error: BaseException) -> YouTubeError:
     """A library or transport error as a YouTubeError, in words an operator can act on."""
     if isinstance(error, YouTubeError):
         return error
@@ -97,7 +97,7 @@ def classify(error: BaseException) -> YouTubeError:
 
 
 def _transient(error: BaseException) -> bool:
-    return classify(error).kind == "retry"
+    return youtube_error(error).kind == "retry"
 
 
 class ChunkedFileUpload(MediaFileUpload):
@@ -165,7 +165,7 @@ def upload_video(
             logger.warning(
                 "upload of %s: %s; resuming (%d of %d)",
                 path.name,
-                classify(error),
+                youtube_error(error),
                 drops,
                 settings.YOUTUBE_UPLOAD_RETRIES,
             )

@@ -4,7 +4,7 @@ Each step's inputs are hashed; when an earlier run of the same job recorded the 
 its stored outputs still exist, the step is reused instead of run. That makes a retry or a rerun
 after a crash cheap, and a changed picture re-runs composition only.
 
-Failures: every exception ends the attempt with a recorded error and its kind (`classify`). A
+Failures: every exception ends the attempt with a recorded error and its kind (`failure_of`). A
 step that hits a transient error is first tried again in place (STEP_ATTEMPTS, STEP_BACKOFF_S
 doubling). An attempt that ends for a transient or unexpected reason is retried as a whole later:
 the execution waits, PENDING with `retry_at` (EXECUTION_RETRY_BACKOFF_S, doubling), at most
@@ -35,7 +35,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import webhooks
 from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
 from jobs.records import recent_steps, step_record, step_write
 from jobs.render import progress
@@ -53,10 +52,12 @@ from jobs.render.queue import (
     execution_claim,
     execution_claim_next,
     retry_delay_s,
+    wake_for_waiting_team,
     wake_worker_at,
 )
 from jobs.render.steps import STEPS, RenderContext, Step, inputs_hash
 from jobs.render.workspace import AttemptFolder, work_cache_prune
+from jobs.webhooks import events
 from media_engine.errors import Cancelled, MediaError
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Failure:
         return self.kind != ErrorKind.PERMANENT
 
 
-def classify(error: BaseException) -> Failure:
+def failure_of(error: BaseException) -> Failure:
     """What ended an attempt, in words, and whether a retry may help."""
     if isinstance(error, MediaError):
         return Failure(ErrorKind.PERMANENT if error.permanent else ErrorKind.TRANSIENT, str(error))
@@ -272,7 +273,7 @@ def _cancel_check(execution: JobExecution, deadline: float, heartbeat: Heartbeat
 def _attempt_failed(reporter: Reporter, step: str, error: Exception) -> None:
     """End the attempt on an error: fail at once when it is permanent or the last allowed attempt,
     else wait for a delayed retry."""
-    failure = classify(error)
+    failure = failure_of(error)
     if failure.kind == ErrorKind.UNEXPECTED:
         logger.error(
             "execution %s: unexpected error in %s",
@@ -309,6 +310,7 @@ def execution_retry_later(reporter: Reporter, message: str, *, error_kind: str) 
         f"next attempt at {when} (in {delay_s:g} s)"
     )[-500:]
     _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at))
+    wake_for_waiting_team()
     reporter.publish()
 
 
@@ -325,7 +327,8 @@ def execution_finish(
     execution.retry_at = None
     # The webhook event is stored in the transaction that finishes the execution: it exists exactly
     # when the outcome does, and is sent after the commit (or by the sweep, if this worker dies first).
-    _record_outcome(execution, also=lambda: webhooks.execution_event_record(execution=execution))
+    _record_outcome(execution, also=lambda: events.execution_event_record(execution=execution))
+    wake_for_waiting_team()
     reporter.publish()
 
 
@@ -384,7 +387,7 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
                 "started_at": started.isoformat(),
                 "finished_at": timezone.now().isoformat(),
                 "duration_s": round(time.monotonic() - clock, 3),
-                "error": str(error) if isinstance(error, Cancelled) else classify(error).message,
+                "error": str(error) if isinstance(error, Cancelled) else failure_of(error).message,
                 **({"tries": tries} if tries > 1 else {}),
             },
         )
@@ -412,7 +415,7 @@ def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:
     tries = max(1, settings.STEP_ATTEMPTS)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        failure = classify(state.outcome.exception())
+        failure = failure_of(state.outcome.exception())
         database_reopen()
         context.execution.retry_count += 1
         context.report(
@@ -424,7 +427,7 @@ def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:
         )
 
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception(lambda error: classify(error).kind == ErrorKind.TRANSIENT),
+        retry=tenacity.retry_if_exception(lambda error: failure_of(error).kind == ErrorKind.TRANSIENT),
         stop=tenacity.stop_after_attempt(tries),
         wait=tenacity.wait_exponential(multiplier=settings.STEP_BACKOFF_S, min=0),
         sleep=lambda seconds: sleep_unless_cancelled(context, seconds),

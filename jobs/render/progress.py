@@ -74,10 +74,15 @@ class Reporter:
     def publish(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.execution)
-        execution_publish(self.execution)
+        execution_broadcast(self.execution)
 
 
-def execution_publish(execution: JobExecution) -> None:
+def team_group(team_id: int | None) -> str:
+    """The channel group of a team's progress feed; no team (a user in none): a group nobody sends to."""
+    return f"team-{team_id}" if team_id is not None else "no-team"
+
+
+def execution_broadcast(execution: JobExecution) -> None:
     """Tell the websocket progress views about the execution.
 
     Through the channel layer: channels-redis reaches browsers from any worker process;
@@ -89,8 +94,8 @@ def execution_publish(execution: JobExecution) -> None:
     message = {"type": "job.event", "event": execution_event(execution)}
     try:
         async_to_sync(layer.group_send)(f"job-{execution.job_id}", message)
-        if execution.job.owner_id:
-            async_to_sync(layer.group_send)(f"user-{execution.job.owner_id}", message)
+        if execution.job.team_id:
+            async_to_sync(layer.group_send)(team_group(execution.job.team_id), message)
         async_to_sync(layer.group_send)("all-jobs", message)
     except Exception:  # progress must never break a render (e.g. Redis restarting)
         logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)

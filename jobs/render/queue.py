@@ -2,8 +2,10 @@
 ones back.
 
 This is the one place that names the django-q2 task. Tasks carry no execution id: each one
-runs the best claimable execution (lowest runorder, then oldest), so priority holds however
-many workers take tasks at once, and a lost task costs nothing but a wake-up.
+runs the best claimable execution, so priority holds however many workers take tasks at once, and a
+lost task costs nothing but a wake-up. The best: of the team with the least recent worker time for
+its weight (jobs.render.fairshare), that team's lowest runorder, then oldest; a team at its limit of
+concurrent renders waits.
 
 Ownership: every claim raises the execution's `attempt`; holding it (fencing, heartbeat) is
 jobs.render.claims.
@@ -23,9 +25,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution
-from jobs.render.progress import execution_publish
-from jobs.webhooks import execution_event_record
-from jobs.workitems import backoff_s
+from jobs.render import fairshare
+from jobs.render.progress import execution_broadcast
+from jobs.webhooks.events import execution_event_record
+from jobs.workitems import WorkKind, backoff_s
 
 logger = logging.getLogger(__name__)
 
@@ -34,24 +37,13 @@ RENDER_TASK = "jobs.tasks.run_next_execution"
 
 def wake_worker() -> None:
     """Send one render task to the render cluster (call it on commit)."""
-    from django_q.tasks import async_task
-
-    async_task(RENDER_TASK, cluster=settings.RENDER_CLUSTER)
+    RENDERS.wake()
 
 
 def wake_worker_at(when: datetime) -> None:
-    """Send one render task at `when`: a one-off schedule the render cluster's scheduler runs
-    (it looks about every 30 s). The periodic reset task wakes workers for due retries too."""
-    from django_q.models import Schedule
-
-    Schedule.objects.create(
-        name="batchvideo: delayed retry",
-        func=RENDER_TASK,
-        schedule_type=Schedule.ONCE,
-        next_run=when,
-        repeats=-1,
-        cluster=settings.RENDER_CLUSTER,
-    )
+    """Send one render task at `when` (a delayed retry); the periodic reset wakes workers for due
+    retries too."""
+    RENDERS.wake(when=when, name="batchvideo: delayed retry")
 
 
 TAKEOVER_WATCH = "batchvideo: takeover watch"
@@ -75,14 +67,7 @@ def takeover_watch_arm() -> None:
     watch = Schedule.objects.filter(name=TAKEOVER_WATCH, cluster=settings.RENDER_CLUSTER)
     if watch.filter(next_run__lte=when).exists() or watch.update(next_run=when):
         return
-    Schedule.objects.create(
-        name=TAKEOVER_WATCH,
-        func=RENDER_TASK,
-        schedule_type=Schedule.ONCE,
-        next_run=when,
-        repeats=-1,
-        cluster=settings.RENDER_CLUSTER,
-    )
+    RENDERS.wake(when=when, name=TAKEOVER_WATCH)
 
 
 def attempts_allowed() -> int:
@@ -91,7 +76,7 @@ def attempts_allowed() -> int:
 
 
 def retry_delay_s(attempt: int) -> float:
-    """The wait after attempt number `attempt` ended: 60, 120, 240 s with the seed's settings."""
+    """The wait after attempt number `attempt` ended: 60, 120, 240 s with the default settings."""
     return backoff_s(settings.EXECUTION_RETRY_BACKOFF_S, attempt)
 
 
@@ -112,21 +97,29 @@ def _due() -> Q:
     return Q(status=ExecutionStatus.PENDING) & (Q(retry_at__isnull=True) | Q(retry_at__lte=timezone.now()))
 
 
+# The conditions are on the execution's own columns: no join, so PostgreSQL re-checks all of them on
+# a row another worker changed meanwhile (a join would turn an UPDATE into `id IN (subquery)`, which
+# is not re-checked, and two workers would claim one execution).
+RENDERS = WorkKind(
+    name="render",
+    model=JobExecution,
+    task=RENDER_TASK,
+    cluster_setting="RENDER_CLUSTER",
+    due=lambda: _due() & Q(cancel_requested=False),
+    stale=lambda: silent_since(stale_before()) & Q(cancel_requested=False),
+    task_takes_id=False,
+)
+ALIVE = Q(job__deleted_at__isnull=True)
+
+
 def waiting() -> QuerySet[JobExecution]:
     """PENDING executions a worker may take now: the queue depth (delayed retries count once due)."""
-    return JobExecution.objects.filter(_due(), job__deleted_at__isnull=True, cancel_requested=False)
-
-
-def _claimable_here() -> Q:
-    """The claimable condition on the execution's own columns: no join, so PostgreSQL re-checks all
-    of it on a row another worker changed meanwhile (a join would turn an UPDATE into
-    `id IN (subquery)`, which is not re-checked, and two workers would claim one execution)."""
-    return (_due() | silent_since(stale_before())) & Q(cancel_requested=False)
+    return JobExecution.objects.filter(RENDERS.due(), ALIVE)
 
 
 def claimable() -> QuerySet[JobExecution]:
     """What a worker may take: waiting executions, and running ones whose worker went silent."""
-    return JobExecution.objects.filter(_claimable_here(), job__deleted_at__isnull=True)
+    return RENDERS.claimable().filter(ALIVE)
 
 
 def _silence(execution: JobExecution) -> str:
@@ -160,21 +153,15 @@ def execution_claim(*, execution: JobExecution) -> bool:
     went silent is taken over: that ends its attempt, and past the last allowed one it fails."""
     now = timezone.now()
     # Compare-and-set on the status, heartbeat and attempt we saw: of two workers, only one wins.
-    seen = JobExecution.objects.filter(
-        _claimable_here(),
-        pk=execution.pk,
-        status=execution.status,
-        heartbeat_at=execution.heartbeat_at,
-        attempt=execution.attempt,
-    )
+    seen = Q(status=execution.status, heartbeat_at=execution.heartbeat_at, attempt=execution.attempt)
     taking_over = execution.status == ExecutionStatus.RUNNING
     if taking_over and execution.attempt >= attempts_allowed():
         with transaction.atomic():
-            gave_up = seen.update(**_gave_up(execution, _silence(execution)))
+            gave_up = RENDERS.claim(execution.pk, seen=seen, **_gave_up(execution, _silence(execution)))
             if gave_up:
                 _failed_for_good(execution)
         if gave_up:
-            _publish(execution)
+            _broadcast(execution)
         return False
     ended = (
         {
@@ -185,7 +172,9 @@ def execution_claim(*, execution: JobExecution) -> bool:
         if taking_over
         else {}
     )
-    claimed = seen.update(
+    claimed = RENDERS.claim(
+        execution.pk,
+        seen=seen,
         status=ExecutionStatus.RUNNING,
         worker_host=socket.gethostname(),
         heartbeat_at=now,
@@ -205,20 +194,58 @@ def execution_claim(*, execution: JobExecution) -> bool:
                 execution.attempt,
                 ended["error"],
             )
-    return bool(claimed)
+    return claimed
 
 
 def execution_claim_next() -> JobExecution | None:
-    """Claim the best claimable execution; None when nothing waits.
+    """Claim the best claimable execution (module docstring); None when nothing waits, or only the
+    work of teams at their limit of concurrent renders.
 
     The wake-up that started this claim may have been sent for another execution (a task carries
     no id): when more wait, one more wake-up goes out, so no waiting execution is left without one."""
-    candidates = claimable().order_by("job__runorder", "created_at", "id").select_related("job")
-    claimed = next((execution for execution in candidates[:20] if execution_claim(execution=execution)), None)
+    usage = fairshare.teams_usage(stale=RENDERS.stale())
+    full = fairshare.teams_full(usage)
+    candidates = claimable()
+    if full:
+        candidates = candidates.exclude(job__team_id__in=[use.team_id for use in full])
+        fairshare.waiting_say_why(full, due=RENDERS.due())
+    candidates = (
+        candidates.annotate(share=fairshare.share_order(usage))
+        .order_by("share", "job__team_id", "job__runorder", "created_at", "id")
+        .select_related("job")
+    )
+    claimed, refused = None, set()
+    for execution in candidates[:20]:
+        team_id = execution.job.team_id
+        if team_id in refused:
+            continue
+        if _claim_in_limit(execution, refused):
+            claimed = execution
+            break
     if claimed is not None and claimable().exists():
         transaction.on_commit(wake_worker)
     takeover_watch_arm()
     return claimed
+
+
+def _claim_in_limit(execution: JobExecution, refused: set) -> bool:
+    """Claim `execution` if its team has room for one more render (a team refused is added to
+    `refused`); the team's row is locked from the count to the claim's commit."""
+    team_id = execution.job.team_id
+    if team_id is None or not fairshare.limit():
+        return execution_claim(execution=execution)
+    with transaction.atomic():
+        if not fairshare.team_has_room(team_id, stale=RENDERS.stale()):
+            refused.add(team_id)
+            return False
+        return execution_claim(execution=execution)
+
+
+def wake_for_waiting_team() -> None:
+    """After a render ended: with a limit of concurrent renders, the wake-up of a waiting team's
+    execution may have been spent while the team was full, so send one while work waits."""
+    if fairshare.limit() and waiting().exists():
+        transaction.on_commit(wake_worker)
 
 
 def _failed_for_good(execution: JobExecution) -> None:
@@ -227,9 +254,9 @@ def _failed_for_good(execution: JobExecution) -> None:
     execution_event_record(execution=execution)
 
 
-def _publish(execution: JobExecution) -> None:
+def _broadcast(execution: JobExecution) -> None:
     execution.refresh_from_db()
-    execution_publish(execution)
+    execution_broadcast(execution)
 
 
 def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
@@ -288,7 +315,7 @@ def executions_recover(*, older_than: timedelta) -> int:
     """Reset silent executions; wake a worker when executions wait (a delayed retry whose one-off
     schedule was lost still starts); keep the takeover watch armed. Returns how many were reset."""
     reset = executions_reset_stuck(older_than=older_than)
-    if not reset and waiting().exists():
-        wake_worker()
+    if not reset:
+        RENDERS.sweep(quiet=Q(status=ExecutionStatus.PENDING) & ALIVE)
     takeover_watch_arm()
     return len(reset)

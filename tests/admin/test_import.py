@@ -35,7 +35,7 @@ CSV = (
 
 
 def test_parse_checks_every_row(presets, operator):
-    rows = importing.import_parse(CSV, filename="jobs.csv", user=operator)
+    rows = importing.import_parse(CSV, filename="jobs.csv", user=operator, team=operator.personal_team)
     assert [row.ok for row in rows] == [True, True, False]
     assert rows[0].data["language"] == presets["language"] and rows[0].data["extra"] == {"h2v": True}
     assert rows[0].data["speech_speed"] == 1.1 and rows[0].data["orientation"] == "vertical"
@@ -44,8 +44,8 @@ def test_parse_checks_every_row(presets, operator):
 
 def test_parse_json_and_create_with_enqueue(presets, operator):
     payload = json.dumps([{"title": "J", "content": "一句话。", "language": "zh-CN", "runorder": 3}]).encode()
-    rows = importing.import_parse(payload, filename="jobs.json", user=operator)
-    jobs = importing.import_create(rows, user=operator, enqueue=True)
+    rows = importing.import_parse(payload, filename="jobs.json", user=operator, team=operator.personal_team)
+    jobs = importing.import_create(rows, user=operator, team=operator.personal_team, enqueue=True)
     assert [(job.title, job.owner, job.runorder) for job in jobs] == [("J", operator, 3)]
     assert jobs[0].executions.get().status == ExecutionStatus.PENDING
 
@@ -53,7 +53,7 @@ def test_parse_json_and_create_with_enqueue(presets, operator):
 def test_parse_hides_other_operators_presets(operator, other_operator):
     make_account(username="theirs", owner=other_operator)
     payload = json.dumps([{"title": "J", "content": "一句话。", "account": "theirs"}]).encode()
-    [row] = importing.import_parse(payload, filename="jobs.json", user=operator)
+    [row] = importing.import_parse(payload, filename="jobs.json", user=operator, team=operator.personal_team)
     assert "account" in row.errors
 
 

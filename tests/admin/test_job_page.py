@@ -132,7 +132,9 @@ def test_choose_image_needs_csrf(operator):
 
 def test_storyboard_saves_text_prompt_and_clip(operator):
     job = storyboard_job(operator)
-    clip = StockClip.objects.create(owner=operator, file="clips/sea.mp4", title="Sea")
+    clip = StockClip.objects.create(
+        owner=operator, team=operator.personal_team, file="clips/sea.mp4", title="Sea"
+    )
     first, second = job.splits.order_by("index")
     response = client_for(operator).post(
         reverse("admin:jobs_job_storyboard", args=[job.pk]),
@@ -154,7 +156,9 @@ def test_storyboard_saves_text_prompt_and_clip(operator):
 
 def test_storyboard_refuses_another_operators_clip(operator, other_operator):
     job = storyboard_job(operator)
-    clip = StockClip.objects.create(owner=other_operator, file="clips/x.mp4")
+    clip = StockClip.objects.create(
+        owner=other_operator, team=other_operator.personal_team, file="clips/x.mp4"
+    )
     split = job.splits.get(index=0)
     response = client_for(operator).post(
         reverse("admin:jobs_job_storyboard", args=[job.pk]), {f"clip-{split.pk}": str(clip.pk)}, follow=True

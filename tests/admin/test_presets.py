@@ -173,7 +173,9 @@ def test_topic_palette_as_comma_list(operator):
 
 
 def test_stock_clip_list_has_video_preview(operator):
-    StockClip.objects.create(owner=operator, file="clips/sea.mp4", title="Sea", tags="sea,landscape")
+    StockClip.objects.create(
+        owner=operator, team=operator.personal_team, file="clips/sea.mp4", title="Sea", tags="sea,landscape"
+    )
     html = client_for(operator).get(reverse("admin:jobs_stockclip_changelist")).content.decode()
     assert "<video" in html and "sea,landscape" in html
 

@@ -44,7 +44,7 @@ def test_clip_limit_is_configurable(api, settings, tmp_path):
 
 def test_clips_follow_the_ownership_rule(api, stranger_api, admin_api, tmp_path):
     mine = upload(api, tmp_path).data["id"]
-    shared = StockClip.objects.create(owner=None, title="shared", file="clips/shared.mp4")
+    shared = StockClip.objects.create(owner=None, team=None, title="shared", file="clips/shared.mp4")
     assert stranger_api.get(f"{CLIPS}{mine}/").status_code == 404
     assert stranger_api.patch(f"{CLIPS}{mine}/", {"tags": "x"}, format="json").status_code == 404
     assert api.patch(f"{CLIPS}{mine}/", {"tags": "city"}, format="json").data["tags"] == "city"

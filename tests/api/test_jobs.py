@@ -169,7 +169,9 @@ def test_list_rows_carry_the_latest_execution(api, member):
 
 
 def test_list_pages(api, member):
-    Job.objects.bulk_create([Job(owner=member, title=f"job {n}", content="c") for n in range(230)])
+    Job.objects.bulk_create(
+        [Job(owner=member, team=member.personal_team, title=f"job {n}", content="c") for n in range(230)]
+    )
     response = api.get(JOBS + "?page_size=20&page=2")
     assert response.data["count"] == 230
     assert len(response.data["results"]) == 20

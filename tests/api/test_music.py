@@ -1,4 +1,4 @@
-"""Background music: uploaded through the API into the user's folder, then named in a job's extra."""
+"""Background music: uploaded through the API into the team's folder, then named in a job's extra."""
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,12 +13,16 @@ def upload(client, content: bytes, name: str = "../../etc/song.wav", content_typ
     return client.post(URL, {"file": SimpleUploadedFile(name, content, content_type)}, format="multipart")
 
 
-def test_uploaded_music_is_stored_in_the_users_folder_and_usable_in_a_job(api, member):
+def test_uploaded_music_is_stored_in_the_teams_folder_and_usable_in_a_job(api, member):
     response = upload(api, wav_bytes())
 
     assert response.status_code == 201, response.data
     key = response.data["key"]
-    assert key.startswith(f"music/{member.pk.hex}/") and key.endswith(".wav") and "song" not in key
+    assert (
+        key.startswith(f"music/team-{member.personal_team.pk}/")
+        and key.endswith(".wav")
+        and "song" not in key
+    )
     assert default_storage.open(key).read() == wav_bytes()
     assert response.data["size"] == len(wav_bytes())
     assert api.get(response.data["url"]).getvalue() == wav_bytes()

@@ -92,7 +92,9 @@ def seeded(db) -> dict:
         text="a",
         images=[{"key": "jobs/p.png", "seed": 1, "source": "card"}],
     )
-    clip = StockClip.objects.create(owner=user, title="sea", file="clips/sea.mp4", duration_ms=1000)
+    clip = StockClip.objects.create(
+        owner=user, team=user.personal_team, title="sea", file="clips/sea.mp4", duration_ms=1000
+    )
     ids = {
         "jobs": job.pk,
         "accounts": job.account_id,

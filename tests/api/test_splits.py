@@ -13,7 +13,9 @@ def make_split(job, index: int = 0, text: str = "今天天气很好。", **field
 
 
 def make_clip(owner) -> StockClip:
-    clip = StockClip(owner=owner, title="sea", duration_ms=1000, width=64, height=36)
+    clip = StockClip(
+        owner=owner, team=owner and owner.personal_team, title="sea", duration_ms=1000, width=64, height=36
+    )
     clip.file.save("sea.mp4", ContentFile(b"not really a video"), save=False)
     clip.save()
     return clip

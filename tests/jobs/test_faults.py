@@ -159,7 +159,7 @@ def client_error(status: int, code: str) -> ClientError:
     ],
 )
 def test_every_error_is_classified_and_said_in_words(error, kind, words):
-    failure = loop.classify(error)
+    failure = loop.failure_of(error)
     assert failure.kind == kind
     assert words in failure.message
 

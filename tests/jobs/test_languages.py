@@ -44,6 +44,7 @@ def test_a_job_whose_voice_cannot_speak_its_language_is_refused():
     with pytest.raises(ValidationError) as refused:
         services.job_create(
             user=None,
+            team=None,
             title="Mismatch",
             content="Hello there.",
             language=english,
@@ -112,7 +113,7 @@ def test_import_detects_the_language_of_rows_that_name_none_and_says_so(tmp_path
         'Mismatch,"Hello there, this is an English text.",cmn\n',
         encoding="utf-8",
     )
-    rows = importing.import_parse(csv_file.read_bytes(), filename="jobs.csv", user=None)
+    rows = importing.import_parse(csv_file.read_bytes(), filename="jobs.csv", user=None, team=None)
     assert [row.language_label for row in rows] == [
         "en-US (detected)",
         "es-ES (detected)",

@@ -146,7 +146,7 @@ async def test_published_events_reach_the_socket_through_the_layer(settings):
     await connection.connect()
     await connection.receive_json_from(timeout=3)
     execution.progress, execution.detail = 70, "Composing the video"
-    await sync_to_async(progress.execution_publish)(execution)
+    await sync_to_async(progress.execution_broadcast)(execution)
     update = await connection.receive_json_from(timeout=3)
     assert (update["type"], update["progress"]) == ("update", 70)
     assert await connection.receive_nothing(timeout=0.3)

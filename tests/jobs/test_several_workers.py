@@ -84,9 +84,9 @@ def test_a_killed_workers_render_is_taken_over_by_the_watchs_task_and_says_so_in
 
 def test_a_missing_file_in_the_work_folder_is_transient_and_elsewhere_permanent(settings, tmp_path):
     settings.WORK_ROOT = tmp_path / "work"
-    removed = loop.classify(FileNotFoundError(2, "No such file", str(tmp_path / "work/runs/x/video.mp4")))
+    removed = loop.failure_of(FileNotFoundError(2, "No such file", str(tmp_path / "work/runs/x/video.mp4")))
     assert removed.kind == ErrorKind.TRANSIENT and "missing work file:" in removed.message
-    missing = loop.classify(FileNotFoundError(2, "No such file", "/music/calm.mp3"))
+    missing = loop.failure_of(FileNotFoundError(2, "No such file", "/music/calm.mp3"))
     assert missing.kind == ErrorKind.PERMANENT and missing.message == "missing file: /music/calm.mp3"
 
 

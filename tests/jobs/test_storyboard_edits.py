@@ -174,7 +174,9 @@ def made(settings, tmp_path) -> Storyboard:
     render(job)
     segments = rows(job)
     assert [row.text for row in segments] == [SENTENCES[0], SENTENCES[1], SENTENCES[2] + SENTENCES[3]]
-    clip = services.clip_import(path=solid_clip(tmp_path / "yellow.mp4", CLIP_COLOUR), owner=owner)
+    clip = services.clip_import(
+        path=solid_clip(tmp_path / "yellow.mp4", CLIP_COLOUR), owner=owner, team=owner.personal_team
+    )
     choices = []
     for row, colour in zip(segments, COLOURS):
         storyboard.split_add_image(split_row=row, uploaded=png(colour))

@@ -33,34 +33,38 @@ def test_clean_content_removes_multiline_notes():
 def test_bad_job_input_names_the_field_and_the_problem(user, field, value, message):
     data = {"title": "ok", "content": "ok", field: value}
     with pytest.raises(ValidationError) as caught:
-        clean_job_input(user, data)
+        clean_job_input(user, data, team=user.personal_team)
     assert field in caught.value.message_dict
     assert message in caught.value.message_dict[field][0]
 
 
 def test_limits_are_inclusive(user):
-    cleaned = clean_job_input(user, {"title": "t" * 255, "content": "字" * 10000, "speech_speed": 2.0})
+    cleaned = clean_job_input(
+        user, {"title": "t" * 255, "content": "字" * 10000, "speech_speed": 2.0}, team=user.personal_team
+    )
     assert len(cleaned["title"]) == 255
     assert cleaned["speech_speed"] == 2.0
-    assert clean_job_input(user, {"speech_speed": "0.5"})["speech_speed"] == 0.5
+    assert clean_job_input(user, {"speech_speed": "0.5"}, team=user.personal_team)["speech_speed"] == 0.5
 
 
 def test_content_length_counts_after_cleaning(user):
     content = "字" * 10000 + "#@#" + "note" * 100 + "#@#"
-    assert len(clean_job_input(user, {"content": content})["content"]) == 10000
+    assert len(clean_job_input(user, {"content": content}, team=user.personal_team)["content"]) == 10000
 
 
 def test_foreign_keys_must_be_visible_to_the_user(user, other_user):
     private_topic = make_topic(owner=other_user)
     shared_language = make_language(owner=None)
     with pytest.raises(ValidationError) as caught:
-        clean_job_input(user, {"topic": private_topic, "language": shared_language})
+        clean_job_input(user, {"topic": private_topic, "language": shared_language}, team=user.personal_team)
     assert list(caught.value.message_dict) == ["topic"]
     assert "is not yours" in caught.value.message_dict["topic"][0]
 
 
 def test_job_create_stores_cleaned_values_and_owner(user):
-    job = services.job_create(user=user, title="  健康小贴士 ", content="喝水。#@#note#@#\x00散步。")
+    job = services.job_create(
+        user=user, team=user.personal_team, title="  健康小贴士 ", content="喝水。#@#note#@#\x00散步。"
+    )
     job.refresh_from_db()
     assert job.title == "健康小贴士"
     assert job.content == "喝水。散步。"
@@ -71,7 +75,7 @@ def test_job_create_with_bad_input_stores_nothing(user):
     from jobs.models import Job
 
     with pytest.raises(ValidationError):
-        services.job_create(user=user, title="", content="")
+        services.job_create(user=user, team=user.personal_team, title="", content="")
     assert not Job.objects.exists()
 
 
@@ -87,7 +91,7 @@ def test_content_with_nothing_speakable_is_refused_at_creation_and_import_not_at
     assert response.status_code == 400
     assert response.json()["content"] == [NOTHING_TO_NARRATE]
     payload = '[{"title": "t", "content": "?!…"}]'.encode()
-    rows = importing.import_parse(payload, filename="jobs.json", user=user)
+    rows = importing.import_parse(payload, filename="jobs.json", user=user, team=user.personal_team)
     assert rows[0].errors["content"] == [NOTHING_TO_NARRATE]
 
 
@@ -125,9 +129,14 @@ def test_content_check_work_grows_linearly_with_hostile_text(unit):
 
 def test_content_of_symbols_only_is_refused_and_one_letter_among_them_is_not(user):
     with pytest.raises(ValidationError) as caught:
-        clean_job_input(user, {"content": "#$%&*" * 2000})
+        clean_job_input(user, {"content": "#$%&*" * 2000}, team=user.personal_team)
     assert caught.value.message_dict["content"] == [NOTHING_TO_NARRATE]
-    assert clean_job_input(user, {"content": "." * 5000 + "a" + "." * 4999})["content"][5000] == "a"
+    assert (
+        clean_job_input(user, {"content": "." * 5000 + "a" + "." * 4999}, team=user.personal_team)["content"][
+            5000
+        ]
+        == "a"
+    )
 
 
 def test_sentences_of_hostile_text_take_linear_work():

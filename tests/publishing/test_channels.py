@@ -14,7 +14,7 @@ from jobs.models import Publication, PublicationStatus
 from jobs.tasks import run_publication
 from tests.admin.conftest import client_for as admin_client_for
 from tests.api.conftest import client_for
-from tests.factories import make_account
+from tests.factories import make_account, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,3 +135,43 @@ def test_the_grant_is_never_shown_again(fake, operator, rendered, caplog):
     assert Publication.objects.get(pk=publication_id).status == PublicationStatus.PUBLISHED
     assert all(token.encode() not in content for content in shown)
     assert b"Connected " in shown[6]  # the account page says it is connected, without the grant
+
+
+def test_a_superuser_connects_a_shared_channel_for_a_team_whose_publishers_then_publish(fake, superuser):
+    from accounts.models import Role
+    from tests.factories import make_team
+
+    team = make_team(slug="health")
+    account = make_account(owner=None, team=None, platform="youtube", username="health-tips")
+    client = admin_client_for(superuser)
+    response = client.get(
+        reverse("admin:accounts_account_youtube_connect", args=[account.pk]), {"for_team": "health"}
+    )
+    asked = {name: values[0] for name, values in parse_qs(urlsplit(response["Location"]).query).items()}
+    fake.codes["code-from-google"] = "refresh-for-health"
+
+    client.get(CALLBACK, {"state": asked["state"], "code": "code-from-google"})
+
+    account.refresh_from_db()
+    assert account.team == team
+    assert channels.channel_credentials(account).refresh_token == "refresh-for-health"
+    assert channels.channel_can_manage(account, superuser)
+    operator = team.memberships.create(user=make_user(), role=Role.OPERATOR).user
+    publisher = team.memberships.create(user=make_user(), role=Role.PUBLISHER).user
+    assert not channels.channel_can_publish(account, operator, team=team)
+    assert channels.channel_can_publish(account, publisher, team=team)
+    assert not channels.channel_can_manage(account, publisher)  # connecting is the team admins'
+
+
+def test_only_a_team_admin_connects_the_teams_channel(fake, operator):
+    from accounts.models import Role
+    from tests.factories import make_team
+
+    team = make_team(members={operator: Role.PUBLISHER})
+    account = make_account(owner=operator, team=team, platform="youtube")
+    client = admin_client_for(operator)
+    client.post(reverse("team-switch"), {"team": team.slug, "next": "/admin/"})
+
+    response = client.get(reverse("admin:accounts_account_youtube_connect", args=[account.pk]))
+
+    assert response.status_code == 403 and not fake.token_requests

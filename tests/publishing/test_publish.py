@@ -7,12 +7,13 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import webhooks
 from jobs.models import Publication, PublicationStatus, QuotaUsage
-from jobs.publishing import publications
+from jobs.publishing import publications, quota
 from jobs.tasks import run_publication
+from jobs.webhooks import subscriptions
 from tests.api.conftest import client_for
 from tests.publishing.conftest import SRT, connect, make_rendered, queued_publications
+from tests.webhooks.conftest import sweep_and_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,7 +112,7 @@ def test_the_metadata_youtube_receives_field_by_field(fake, operator, rendered):
     }
     assert fake.token_requests[0]["refresh_token"] == "refresh-token-1"
     assert fake.token_requests[0]["client_id"] == "client-id.apps.example"
-    assert QuotaUsage.objects.get(project="test-project").units == 1600 + 50 + 400
+    assert QuotaUsage.objects.get(project="test-project", team=None).units == 1600 + 50 + 400
     shown = client_for(operator).get(f"/api/v1/publications/{publication.pk}/").json()
     assert shown["video_id"] == video.video_id and shown["status"] == "PUBLISHED"
     assert shown["publish_at"] and shown["thumbnail_done"] and shown["captions_done"]
@@ -145,8 +146,8 @@ def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
     ).exists()
     assert waiting.attempts == 0  # waiting for quota is no failed attempt
     # The next quota day: the scheduled task publishes it.
-    tomorrow = publications.quota_day() + timedelta(days=1)
-    monkeypatch.setattr(publications, "quota_day", lambda when=None: tomorrow)
+    tomorrow = quota.quota_day() + timedelta(days=1)
+    monkeypatch.setattr(quota, "quota_day", lambda when=None: tomorrow)
     make_due(waiting)
     run_publication(waiting.pk)
     waiting.refresh_from_db()
@@ -163,7 +164,9 @@ def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_f
     assert publication.status == PublicationStatus.WAITING
     assert publication.scheduled_for == publications.next_quota_day_start()
     assert "quotaExceeded" in publication.detail and "next YouTube quota day" in publication.detail
-    assert QuotaUsage.objects.get(project="test-project").units == 10000  # YouTube's word on today's budget
+    assert (
+        QuotaUsage.objects.get(project="test-project", team=None).units == 10000
+    )  # YouTube's word on today's budget
 
 
 @pytest.mark.parametrize(
@@ -283,13 +286,15 @@ def test_a_later_attempt_resumes_the_stored_upload_session_from_the_byte_youtube
 
 
 def test_publish_done_and_failed_are_posted_to_the_owners_webhooks(fake, operator, rendered, receiver):
-    receiver.secret = webhooks.webhook_create(user=operator, url=receiver.url).secret
+    receiver.secret = subscriptions.webhook_create(
+        user=operator, team=operator.personal_team, url=receiver.url
+    ).secret
 
     done = request_and_run(operator, rendered.job)
-    webhooks.deliveries_sweep()
+    sweep_and_send()
     fake.revoked.add("refresh-token-1")
     failed = request_and_run(operator, rendered.job, force=True)
-    webhooks.deliveries_sweep()
+    sweep_and_send()
 
     assert [done.status, failed.status] == [PublicationStatus.PUBLISHED, PublicationStatus.FAILED]
     events = [request.event for request in receiver.requests]

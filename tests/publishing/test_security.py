@@ -46,7 +46,7 @@ def test_attacker_cannot_publish_their_job_to_someone_elses_channel(fake, attack
 
     assert response.status_code == 400
     assert response.json()["non_field_errors"] == [
-        f"Account {rendered.account.pk} does not exist or is not yours."
+        f"Account {rendered.account.pk} does not exist or is not a channel of this job's team."
     ]
     assert not Publication.objects.exists() and not fake.requests
 

@@ -31,7 +31,7 @@ def account_with_logo(owner):
 
 
 def clip_with_file(owner):
-    clip = StockClip(owner=owner, title="sea")
+    clip = StockClip(owner=owner, team=owner.personal_team, title="sea")
     clip.file.save("sea.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"), save=True)
     return clip
 

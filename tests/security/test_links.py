@@ -103,7 +103,10 @@ def test_the_current_file_link_on_an_admin_change_page_expires_as_the_admin_link
 ):
     settings.ADMIN_SIGNED_URL_EXPIRE_SECONDS = 300
     clip = StockClip.objects.create(
-        owner=attacker, title="rain", file=ContentFile(b"clip bytes", name="rain.mp4")
+        owner=attacker,
+        team=attacker.personal_team,
+        title="rain",
+        file=ContentFile(b"clip bytes", name="rain.mp4"),
     )
     page = client_for(attacker).get(reverse("admin:jobs_stockclip_change", args=[clip.pk])).content.decode()
     links = set(re.findall(r'href="(/files/[^"]+)"', page))

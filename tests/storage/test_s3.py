@@ -286,11 +286,13 @@ def test_extended_health_reports_the_bucket_reachable_or_not(bucket, client, set
 @pytest.mark.django_db
 def test_music_is_stored_and_listed_in_the_bucket(bucket):
     user = make_user()
-    key = services.music_save(user=user, audio=ContentFile(b"RIFF music", name="a1b2.wav"))["key"]
+    key = services.music_save(team=user.personal_team, audio=ContentFile(b"RIFF music", name="a1b2.wav"))[
+        "key"
+    ]
 
-    listed = services.music_list(user=user)
+    listed = services.music_list(team=user.personal_team)
 
-    assert key == f"music/{user.pk.hex}/a1b2.wav"
+    assert key == f"music/team-{user.personal_team.pk}/a1b2.wav"
     assert [(item["key"], item["size"]) for item in listed] == [(key, 10)]
     assert requests.get(listed[0]["url"], timeout=10).content == b"RIFF music"
-    assert services.music_list(user=make_user()) == []
+    assert services.music_list(team=make_user().personal_team) == []

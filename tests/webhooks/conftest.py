@@ -72,3 +72,19 @@ def receiver(settings):
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+
+
+def sweep_and_send() -> int:
+    """The delivery sweep, then the sends it (and earlier events) queued, run here as a worker would
+    run them (these tests start no qcluster). How many the sweep woke."""
+    from django_q.models import OrmQ
+
+    from jobs import tasks
+    from jobs.webhooks.delivery import SEND_TASK, deliveries_sweep
+
+    woken = deliveries_sweep()
+    for queued in OrmQ.objects.order_by("id"):
+        if queued.func() == SEND_TASK:
+            queued.delete()
+            tasks.webhook_send(*queued.task["args"])
+    return woken

@@ -6,10 +6,11 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from jobs import webhooks
 from jobs.models import DeliveryStatus, Webhook, WebhookDelivery
+from jobs.webhooks import events, subscriptions
 from tests.admin.conftest import client_for
 from tests.factories import make_user
+from tests.webhooks.conftest import sweep_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -50,11 +51,11 @@ def test_adding_a_webhook_shows_its_secret_once(operator, receiver):
     page = client.get(reverse("admin:jobs_webhook_change", args=[webhook.pk])).content.decode()
     listing = client.get(reverse("admin:jobs_webhook_changelist")).content.decode()
     assert webhook.secret not in page + listing
-    assert webhooks.secret_hint(webhook.secret) in listing
+    assert subscriptions.secret_hint(webhook.secret) in listing
 
 
 def test_rotating_a_secret_shows_the_new_one_once(operator, receiver):
-    webhook = webhooks.webhook_create(user=operator, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
     old_secret = webhook.secret
 
     response = client_for(operator).post(
@@ -80,10 +81,10 @@ def test_the_admin_refuses_a_private_url_in_the_apis_words(operator, settings):
 
 
 def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture_on_commit_callbacks):
-    webhook = webhooks.webhook_create(user=operator, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
     receiver.secret = webhook.secret
-    [delivery] = webhooks.event_record(user=operator, kind="render.failed", data={})
-    webhooks.deliveries_sweep()
+    [delivery] = events.event_record(team=operator.personal_team, kind="render.failed", data={})
+    sweep_and_send()
     client = client_for(operator)
 
     page = client.get(reverse("admin:jobs_webhookdelivery_change", args=[delivery.pk])).content.decode()
@@ -92,7 +93,7 @@ def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture
         {"action": "resend", "_selected_action": [delivery.pk]},
         follow=True,
     )
-    webhooks.deliveries_sweep()
+    sweep_and_send()
 
     assert response.status_code == 200 and "200" in page  # the first try's status, on the delivery's page
     delivery.refresh_from_db()
@@ -101,8 +102,8 @@ def test_resend_from_the_admin_delivers_again(operator, receiver, django_capture
 
 
 def test_another_operator_cannot_see_change_or_resend_someones_webhooks(operator, other_operator, receiver):
-    webhook = webhooks.webhook_create(user=operator, url=receiver.url)
-    [delivery] = webhooks.event_record(user=operator, kind="render.done", data={})
+    webhook = subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
+    [delivery] = events.event_record(team=operator.personal_team, kind="render.done", data={})
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
     client = client_for(other_operator)
 
@@ -128,7 +129,7 @@ def test_another_operator_cannot_see_change_or_resend_someones_webhooks(operator
 
 
 def test_superusers_see_every_webhook(superuser, operator, receiver):
-    webhooks.webhook_create(user=operator, url=receiver.url)
+    subscriptions.webhook_create(user=operator, team=operator.personal_team, url=receiver.url)
 
     listing = client_for(superuser).get(reverse("admin:jobs_webhook_changelist")).content.decode()
 

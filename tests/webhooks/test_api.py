@@ -4,10 +4,11 @@ deliveries listed and re-sent by their webhook's owner only."""
 import pytest
 from django.core.cache import cache
 
-from jobs import webhooks
 from jobs.models import DeliveryStatus, Webhook, WebhookDelivery
+from jobs.webhooks import events, subscriptions
 from tests.api.conftest import client_for
 from tests.factories import make_user
+from tests.webhooks.conftest import sweep_and_send
 
 WEBHOOKS = "/api/v1/webhooks/"
 DELIVERIES = "/api/v1/webhook-deliveries/"
@@ -52,7 +53,7 @@ def test_create_shows_the_secret_once(api, member, receiver):
 
 
 def test_rotate_secret_gives_a_new_one_once(api, member, receiver):
-    webhook = webhooks.webhook_create(user=member, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
 
     response = api.post(f"{WEBHOOKS}{webhook.pk}/rotate_secret/")
 
@@ -87,7 +88,7 @@ def test_unknown_event_kinds_are_refused(api, receiver):
 
 
 def test_update_checks_the_url_again(api, member, receiver, settings):
-    webhook = webhooks.webhook_create(user=member, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
 
     paused = api.patch(f"{WEBHOOKS}{webhook.pk}/", {"is_active": False}, format="json")
     settings.WEBHOOK_ALLOWED_NETWORKS = []
@@ -100,8 +101,8 @@ def test_update_checks_the_url_again(api, member, receiver, settings):
 
 
 def test_another_user_cannot_see_change_delete_or_resend_someones_webhooks(stranger_api, member, receiver):
-    webhook = webhooks.webhook_create(user=member, url=receiver.url)
-    [delivery] = webhooks.event_record(user=member, kind="render.done", data={})
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
+    [delivery] = events.event_record(team=member.personal_team, kind="render.done", data={})
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
 
     assert stranger_api.get(WEBHOOKS).data["results"] == []
@@ -119,16 +120,18 @@ def test_another_user_cannot_see_change_delete_or_resend_someones_webhooks(stran
 def test_owner_lists_deliveries_with_their_tries_and_resends_one(
     api, member, receiver, django_capture_on_commit_callbacks
 ):
-    webhook = webhooks.webhook_create(user=member, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=member, team=member.personal_team, url=receiver.url)
     receiver.secret = webhook.secret
     receiver.statuses = [500]
-    [delivery] = webhooks.event_record(user=member, kind="render.done", data={"job": {"id": 1, "title": "t"}})
-    webhooks.deliveries_sweep()
+    [delivery] = events.event_record(
+        team=member.personal_team, kind="render.done", data={"job": {"id": 1, "title": "t"}}
+    )
+    sweep_and_send()
 
     listed = api.get(DELIVERIES, {"webhook": webhook.pk}).data["results"]
     with django_capture_on_commit_callbacks(execute=False):
         resent = api.post(f"{DELIVERIES}{delivery.pk}/resend/")
-    webhooks.deliveries_sweep()
+    sweep_and_send()
 
     assert [row["id"] for row in listed] == [delivery.pk]
     assert listed[0]["attempt_log"][0]["status_code"] == 500 and listed[0]["payload"]["type"] == "render.done"

@@ -11,13 +11,15 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_q.conf import Conf
 
-from jobs import services, webhooks
+from jobs import services
 from jobs.models import DeliveryStatus, EventKind, ExecutionStatus, WebhookDelivery
 from jobs.render import loop, queue
 from jobs.render.steps import Step
+from jobs.webhooks import delivery as sending
+from jobs.webhooks import events, subscriptions
 from media_engine.errors import MediaError
 from tests.factories import make_execution, make_job, make_user
-from tests.webhooks.conftest import readme_receiver
+from tests.webhooks.conftest import readme_receiver, sweep_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +42,7 @@ def owner(db):
 
 @pytest.fixture
 def hook(owner, receiver):
-    webhook = webhooks.webhook_create(user=owner, url=receiver.url)
+    webhook = subscriptions.webhook_create(user=owner, team=owner.personal_team, url=receiver.url)
     receiver.secret = webhook.secret
     return webhook
 
@@ -76,7 +78,7 @@ def test_render_done_is_posted_signed_once_after_the_commit(
 
 def test_a_failed_render_posts_render_failed_with_its_error(owner, hook, receiver, monkeypatch):
     execution = finish_a_render(owner, monkeypatch, fail=True)
-    webhooks.deliveries_sweep()
+    sweep_and_send()
 
     assert execution.status == ExecutionStatus.FAILED
     [request] = receiver.requests
@@ -95,8 +97,8 @@ def test_no_event_is_lost_when_the_worker_dies_between_finishing_and_sending(
     assert receiver.requests == []
     assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
 
-    assert webhooks.deliveries_sweep() == 1
-    assert webhooks.deliveries_sweep() == 0  # sent once only
+    assert sweep_and_send() == 1
+    assert sweep_and_send() == 0  # sent once only
 
     [request] = receiver.requests
     assert request.verified and request.event["data"]["execution"]["id"] == execution.pk
@@ -106,10 +108,12 @@ def test_no_event_is_lost_when_the_worker_dies_between_finishing_and_sending(
 def test_receiver_500s_are_retried_with_the_same_event_until_it_answers_2xx(owner, hook, receiver, settings):
     settings.WEBHOOK_RETRY_BACKOFF_S = 0  # due again at once; the waits themselves are retry_delay_s's
     receiver.statuses = [500, 503]
-    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={"job": {"id": 1, "title": "t"}})
+    [delivery] = events.event_record(
+        team=owner.personal_team, kind="render.done", data={"job": {"id": 1, "title": "t"}}
+    )
 
     for _ in range(4):
-        webhooks.deliveries_sweep()
+        sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 3
@@ -123,14 +127,14 @@ def test_a_delivery_fails_for_good_after_the_last_try_and_can_be_sent_again(owne
     settings.WEBHOOK_RETRY_BACKOFF_S = 0
     settings.WEBHOOK_MAX_ATTEMPTS = 2
     receiver.statuses = [500, 500]
-    [delivery] = webhooks.event_record(user=owner, kind="render.failed", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.failed", data={})
     for _ in range(3):
-        webhooks.deliveries_sweep()
+        sweep_and_send()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED and len(receiver.requests) == 2
 
-    webhooks.delivery_resend(delivery=delivery)
-    webhooks.deliveries_sweep()
+    sending.delivery_resend(delivery=delivery)
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempt_log.count() == 3
@@ -140,18 +144,18 @@ def test_a_delivery_fails_for_good_after_the_last_try_and_can_be_sent_again(owne
 
 def test_retry_waits_double_up_to_an_hour(settings):
     settings.WEBHOOK_RETRY_BACKOFF_S = 30
-    assert [webhooks.retry_delay_s(attempts) for attempts in (1, 2, 3, 10)] == [30, 60, 120, 3600]
+    assert [sending.retry_delay_s(attempts) for attempts in (1, 2, 3, 10)] == [30, 60, 120, 3600]
 
 
 def test_a_stale_or_forged_signature_does_not_verify(receiver):
     verify = readme_receiver()["verify"]
     body = b'{"type":"render.done"}'
     now = int(time.time())
-    good = webhooks.signature_header(secret="whsec_a", body=body, timestamp=now)
+    good = sending.signature_header(secret="whsec_a", body=body, timestamp=now)
     assert verify("whsec_a", body, good)
     assert not verify("whsec_b", body, good)
     assert not verify("whsec_a", body + b" ", good)
-    stale = webhooks.signature_header(secret="whsec_a", body=body, timestamp=now - 3600)
+    stale = sending.signature_header(secret="whsec_a", body=body, timestamp=now - 3600)
     assert not verify("whsec_a", body, stale)
     assert not verify("whsec_a", body, "")
 
@@ -164,13 +168,15 @@ def test_the_readme_receiver_accepts_a_real_delivery(owner, settings, monkeypatc
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        webhook = webhooks.webhook_create(user=owner, url=f"http://127.0.0.1:{server.server_address[1]}/")
+        webhook = subscriptions.webhook_create(
+            user=owner, team=owner.personal_team, url=f"http://127.0.0.1:{server.server_address[1]}/"
+        )
         monkeypatch.setenv("WEBHOOK_SECRET", webhook.secret)
-        [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
-        webhooks.deliveries_sweep()
+        [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
+        sweep_and_send()
         monkeypatch.setenv("WEBHOOK_SECRET", "whsec_someone-else")
-        [forged] = webhooks.event_record(user=owner, kind="render.done", data={})
-        webhooks.deliveries_sweep()
+        [forged] = events.event_record(team=owner.personal_team, kind="render.done", data={})
+        sweep_and_send()
     finally:
         server.shutdown()
         server.server_close()
@@ -180,15 +186,19 @@ def test_the_readme_receiver_accepts_a_real_delivery(owner, settings, monkeypatc
 
 def test_events_go_only_to_the_owners_active_webhooks_that_want_them(owner, receiver):
     other = make_user()
-    wanted = webhooks.webhook_create(user=owner, url=receiver.url, events=["render.failed"])
-    webhooks.webhook_create(user=owner, url=receiver.url, events=["render.done"])
-    webhooks.webhook_create(user=owner, url=receiver.url, is_active=False)
-    webhooks.webhook_create(user=other, url=receiver.url)
+    wanted = subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=receiver.url, events=["render.failed"]
+    )
+    subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=receiver.url, events=["render.done"]
+    )
+    subscriptions.webhook_create(user=owner, team=owner.personal_team, url=receiver.url, is_active=False)
+    subscriptions.webhook_create(user=other, team=other.personal_team, url=receiver.url)
 
-    deliveries = webhooks.event_record(user=owner, kind="render.failed", data={})
+    deliveries = events.event_record(team=owner.personal_team, kind="render.failed", data={})
 
     assert [delivery.webhook_id for delivery in deliveries] == [wanted.pk]
-    assert webhooks.event_record(user=None, kind="render.failed", data={}) == []
+    assert events.event_record(team=None, kind="render.failed", data={}) == []
 
 
 @pytest.mark.parametrize(
@@ -216,16 +226,16 @@ def test_events_go_only_to_the_owners_active_webhooks_that_want_them(owner, rece
 def test_non_public_or_malformed_urls_are_refused_naming_the_problem(owner, settings, url, words):
     settings.WEBHOOK_ALLOWED_NETWORKS = []
     with pytest.raises(ValidationError) as refused:
-        webhooks.webhook_create(user=owner, url=url)
+        subscriptions.webhook_create(user=owner, team=owner.personal_team, url=url)
     assert words in " ".join(refused.value.message_dict["url"])
 
 
 def test_the_address_is_checked_again_when_sending(owner, hook, receiver, settings):
     """A name that later resolves to a refused address (DNS rebinding) gets nothing: checked at send time."""
-    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
     settings.WEBHOOK_ALLOWED_NETWORKS = []
 
-    webhooks.deliveries_sweep()
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert receiver.requests == []
@@ -234,11 +244,11 @@ def test_the_address_is_checked_again_when_sending(owner, hook, receiver, settin
 
 
 def test_a_delivery_another_sender_holds_is_not_sent_twice(owner, hook, receiver):
-    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
-    assert webhooks._claim(delivery.pk) is not None  # another sender took it and is sending
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
+    assert sending._claim(delivery.pk) is not None  # another sender took it and is sending
 
-    assert webhooks.deliveries_sweep() == 0
-    assert webhooks.delivery_send(delivery_id=delivery.pk) is None
+    assert sweep_and_send() == 0
+    assert sending.delivery_send(delivery_id=delivery.pk) is None
     assert receiver.requests == []
 
 
@@ -259,7 +269,7 @@ def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, ho
         queue.executions_reset_stuck(older_than=timedelta(hours=1))
     else:
         assert not queue.execution_claim(execution=execution)
-    webhooks.deliveries_sweep()
+    sweep_and_send()
 
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.FAILED
@@ -269,13 +279,13 @@ def test_a_render_failed_for_good_by_a_dead_worker_posts_render_failed(owner, ho
 
 
 def test_a_paused_webhook_gets_its_pending_events_once_active_again(owner, hook, receiver):
-    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
-    webhooks.webhook_update(webhook=hook, is_active=False)
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
+    subscriptions.webhook_update(webhook=hook, is_active=False)
 
-    assert webhooks.deliveries_sweep() == 0
-    assert webhooks.delivery_send(delivery_id=delivery.pk) is None  # the after-commit send, too
+    assert sweep_and_send() == 0
+    assert sending.delivery_send(delivery_id=delivery.pk) is None  # the after-commit send, too
     assert receiver.requests == []
 
-    webhooks.webhook_update(webhook=hook, is_active=True)
-    assert webhooks.deliveries_sweep() == 1
+    subscriptions.webhook_update(webhook=hook, is_active=True)
+    assert sweep_and_send() == 1
     assert len(receiver.requests) == 1 and receiver.requests[0].verified

@@ -13,10 +13,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jobs import webhooks
 from jobs.models import DeliveryStatus
+from jobs.webhooks import delivery as sending
+from jobs.webhooks import events, subscriptions
 from tests.factories import make_user
-from tests.webhooks.conftest import readme_receiver
+from tests.webhooks.conftest import readme_receiver, sweep_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -85,12 +86,14 @@ def tls_receiver(tmp_path, settings):
 
 def test_https_delivery_verifies_the_certificate_for_the_urls_host_name(tls_receiver, monkeypatch):
     owner = make_user()
-    webhook = webhooks.webhook_create(user=owner, url=f"https://localhost:{tls_receiver['port']}/hook")
+    webhook = subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=f"https://localhost:{tls_receiver['port']}/hook"
+    )
     tls_receiver["secret"] = webhook.secret
-    monkeypatch.setattr(webhooks.certifi, "where", lambda: tls_receiver["cert"])  # trust this one certificate
+    monkeypatch.setattr(sending.certifi, "where", lambda: tls_receiver["cert"])  # trust this one certificate
 
-    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
-    webhooks.deliveries_sweep()
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED, delivery.attempt_log.get().error
@@ -99,10 +102,12 @@ def test_https_delivery_verifies_the_certificate_for_the_urls_host_name(tls_rece
 
 def test_an_unverifiable_certificate_is_a_failed_try(tls_receiver):
     owner = make_user()
-    webhooks.webhook_create(user=owner, url=f"https://localhost:{tls_receiver['port']}/hook")
+    subscriptions.webhook_create(
+        user=owner, team=owner.personal_team, url=f"https://localhost:{tls_receiver['port']}/hook"
+    )
 
-    [delivery] = webhooks.event_record(user=owner, kind="render.done", data={})
-    webhooks.deliveries_sweep()
+    [delivery] = events.event_record(team=owner.personal_team, kind="render.done", data={})
+    sweep_and_send()
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1  # retried later

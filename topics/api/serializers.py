@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedSerializer
+from accounts.api.representation import CompiledRepresentation
 from accounts.extra_keys import COLOUR_MESSAGE, HEX_COLOUR
 from accounts.plain_text import JSON_MAX, check_json_text
 
@@ -23,7 +24,7 @@ class TopicSerializer(OwnedSerializer):
         "control characters in its keys and strings but tabs and line breaks).",
     )
 
-    unique_per_owner = ("name",)
+    unique_per_team = ("name",)
 
     class Meta:
         model = Topic
@@ -40,6 +41,7 @@ class TopicSerializer(OwnedSerializer):
             "real_clip_ratio",
             "clip_tags",
             "extra",
+            "team",
             "owner",
             "shared",
             "created_at",
@@ -51,7 +53,7 @@ class TopicSerializer(OwnedSerializer):
         return [colour.upper() for colour in palette]
 
 
-class TopicBriefSerializer(serializers.ModelSerializer):
+class TopicBriefSerializer(CompiledRepresentation, serializers.ModelSerializer):
     class Meta:
         model = Topic
         fields = ["id", "name", "prompt_gen_image", "lora_name", "real_clip_ratio"]

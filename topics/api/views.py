@@ -17,6 +17,7 @@ TOPIC_EXAMPLE = {
     "real_clip_ratio": 0.25,
     "clip_tags": "nature,park",
     "extra": {},
+    "team": None,
     "owner": None,
     "shared": True,
     "created_at": "2025-01-01T12:00:00Z",

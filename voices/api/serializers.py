@@ -3,7 +3,8 @@ import re
 from rest_framework import serializers
 
 from accounts.api.ownership import OwnedPrimaryKeyField, OwnedSerializer
-from accounts.api.uploads import check_audio
+from accounts.api.representation import CompiledRepresentation
+from accounts.uploads import check_audio
 from media_engine.tts import BACKENDS
 
 from ..models import Language, Voice
@@ -16,11 +17,11 @@ class LanguageSerializer(OwnedSerializer):
         choices=sorted(BACKENDS), default="espeak", help_text="TTS backend that speaks this language."
     )
 
-    unique_per_owner = ("code",)
+    unique_per_team = ("code",)
 
     class Meta:
         model = Language
-        fields = ["id", "code", "name", "platform", "owner", "shared", "created_at", "updated_at"]
+        fields = ["id", "code", "name", "platform", "team", "owner", "shared", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
     def validate_code(self, code: str) -> str:
@@ -29,7 +30,7 @@ class LanguageSerializer(OwnedSerializer):
         return code
 
 
-class LanguageBriefSerializer(serializers.ModelSerializer):
+class LanguageBriefSerializer(CompiledRepresentation, serializers.ModelSerializer):
     class Meta:
         model = Language
         fields = ["id", "code", "name", "platform"]
@@ -43,14 +44,24 @@ class VoiceSerializer(OwnedSerializer):
 
     class Meta:
         model = Voice
-        fields = ["id", "name", "language", "reference_url", "owner", "shared", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "language",
+            "reference_url",
+            "team",
+            "owner",
+            "shared",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
 
     def get_reference_url(self, obj: Voice) -> str:
         return obj.reference.url if obj.reference else ""
 
 
-class VoiceBriefSerializer(VoiceSerializer):
+class VoiceBriefSerializer(CompiledRepresentation, VoiceSerializer):
     class Meta(VoiceSerializer.Meta):
         fields = ["id", "name", "language", "reference_url"]
 

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {source}: {error}") from error
         presets_seed()
-        languages = Language.objects.filter(owner=None)
+        languages = Language.objects.filter(team=None)
         if language:
             chosen = languages.filter(code__iexact=language).first()
             if chosen is None:
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             chosen = services.language_detect(content=content, languages=languages)
             if chosen is None:
                 raise CommandError(f"Cannot tell which language {source} is in; pass --language.")
-        voice = services.voice_for_language(language=chosen, voices=Voice.objects.filter(owner=None))
+        voice = services.voice_for_language(language=chosen, voices=Voice.objects.filter(team=None))
         if voice is None:
             raise CommandError(f"No voice speaks {chosen}.")
         self.stdout.write(f"Language: {chosen} ({'given' if language else 'detected'}), voice {voice.name}")
@@ -55,16 +55,16 @@ class Command(BaseCommand):
             "content": content,
             "language": chosen,
             "voice": voice,
-            "topic": Topic.objects.get(owner=None, name="Health tips"),
-            "account": Account.objects.get(owner=None, username="demo-channel"),
+            "topic": Topic.objects.get(team=None, name="Health tips"),
+            "account": Account.objects.get(team=None, username="demo-channel"),
             "orientation": orientation,
             "speech_speed": 1.0,
             "publish_title": "每天一杯温水的好处" if source == ARTICLE else source.stem,
         }
         title = f"Demo: {source.stem} ({orientation})"
-        job = Job.objects.alive().filter(owner=None, title=title).first()
+        job = Job.objects.alive().filter(team=None, title=title).first()
         if job is None:
-            job = services.job_create(user=None, title=title, **fields)
+            job = services.job_create(user=None, team=None, title=title, **fields)
         else:
             job = services.job_update(job=job, user=None, **fields)
         self.stdout.write(f"Rendering job {job.pk} «{job.title}»")
