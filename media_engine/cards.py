@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from .errors import MediaError
 from .fonts import default_font_path
 from .sentences import is_speakable, phrase_break_penalty, split_clause_marks, split_sentences
-from .subtitles import balanced_wrap, widest_unit, wrap
+from .subtitles import balanced_wrap, widest_unit
 
 DEFAULT_PALETTE = ["#1d2b53", "#7e2553", "#ff8c42"]
 # Index of "Noto Sans CJK SC" inside the Noto CJK collections; other fonts have one face.
@@ -79,17 +79,6 @@ def key_phrase(text: str, *, language: str = "") -> str:
     return _CLOSING_MARKS.sub("", clause[:end].strip())
 
 
-def wrap_text(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
-    """Lines no wider than `max_width` as measured with `text_font`, each paragraph wrapped apart;
-    CJK breaks between characters, Latin between words (a word wider than a line is cut)."""
-    lines = [
-        line
-        for paragraph in text.splitlines()
-        for line in wrap(paragraph, font=text_font, max_width_px=int(max_width))
-    ]
-    return lines or [""]
-
-
 def fit_text(
     text: str,
     *,
@@ -98,12 +87,14 @@ def fit_text(
     start_size: int,
     max_lines: int = 3,
     min_size: int = 12,
+    bold: bool = True,
 ) -> tuple[ImageFont.FreeTypeFont, list[str]]:
     """The largest font size (from `start_size` down) whose wrapped lines, of similar lengths so a
-    card never ends on a lone character, fit the box with every word whole."""
+    card never ends on a lone character, fit the box with every word whole; at `min_size`, the lines
+    whatever their number."""
     size = start_size
     while True:
-        text_font = font(size)
+        text_font = font(size, bold=bold)
         lines = balanced_wrap(text, font=text_font, max_width_px=int(max_width)) or [""]
         height = len(lines) * line_height(text_font)
         # A size where a word is wider than the line would cut it ("WASHINGTO / N"): smaller then.

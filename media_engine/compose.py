@@ -51,7 +51,7 @@ from typing import Literal
 
 from PIL import Image, ImageOps
 
-from . import audio, ffmpeg
+from . import audio, ffmpeg, presenter
 from .cards import draw_centered_lines, fit_text, font, line_boxes, line_height
 from .chunks import (
     AssEvents,
@@ -137,6 +137,8 @@ class Plan:
     # The size the pictures were made for. Another aspect than the frame's (a horizontal picture in
     # a vertical frame, h2v) is fitted inside the frame over a blurred, filled copy of itself.
     picture_size: tuple[int, int] | None = None
+    # The digital human, over the pictures and under the subtitles, texts and logo.
+    presenter: presenter.Placement | None = None
     preset: str = "veryfast"
     crf: int = 23
 
@@ -389,6 +391,8 @@ def _check_plan(plan: Plan, shown: tuple[int, int] | None = None) -> float:
         raise MediaError(f"music {Path(plan.music_path).name} has no audio stream")
     if plan.subtitles_path is not None and not Path(plan.subtitles_path).is_file():
         raise MediaError(f"subtitles file not found: {plan.subtitles_path}")
+    if plan.presenter is not None:
+        plan.presenter.check()
     return total_s
 
 
@@ -718,6 +722,28 @@ def _chunk_job(
     if _picture_size(plan) != (plan.width, plan.height):
         lines.append(_fill_filter(plan, current, "framed"))
         current = "framed"
+    if shown := _presenter_frames(plan, timeline, piece):
+        # The presenter's frames of this piece: its clip from the piece's time on (the clip is timed like
+        # the narration), so a piece that shows it is named by the clip and the piece's place.
+        clip_path = plan.presenter.clip_path
+        seconds = (piece.end - piece.start + 1) / plan.fps
+        inputs.append(["-ss", f"{piece.start / plan.fps:.6f}", "-t", f"{seconds:.6f}", "-i", str(clip_path)])
+        tokens[str(clip_path)] = file_digest(clip_path)
+        chain, position = presenter.layer_filters(
+            plan.presenter, width=plan.width, height=plan.height, fps=plan.fps
+        )
+        lines.append(f"[{len(inputs) - 1}:v]{chain},settb=1/{plan.fps},setpts=N+{base}[presenter]")
+        enable = (
+            ""
+            if shown == [(0, piece.end - piece.start)]
+            else "+".join(f"between(n,{first},{end - 1})" for first, end in shown)
+        )
+        lines.append(
+            f"[{current}][presenter]overlay={position}:eof_action=pass"
+            + (f":enable='{enable}'" if enable else "")
+            + "[presented]"
+        )
+        current = "presented"
     overlays.extend(_text_filters(plan, box))
     if overlays:
         lines.append(f"[{current}]{','.join(overlays)}[texted]")
@@ -759,6 +785,18 @@ def _chunk_job(
         *encoder,
     ]
     return ChunkJob(f"{digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
+
+
+def _presenter_frames(plan: Plan, timeline: _Timeline, piece: _Piece) -> list[tuple[int, int]]:
+    """The frames [first, end) of `piece`, counted from its start, that show the presenter."""
+    if plan.presenter is None:
+        return []
+    frame_count = timeline.pieces[-1].end
+    return [
+        (max(first, piece.start) - piece.start, min(end, piece.end) - piece.start)
+        for first, end in presenter.shown_frames(plan.presenter, fps=plan.fps, frame_count=frame_count)
+        if first < piece.end and end > piece.start
+    ]
 
 
 def _video_encoder(plan: Plan) -> list[str]:

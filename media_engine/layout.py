@@ -11,11 +11,13 @@ The text lines of a job (index and title at the top, description at the bottom, 
 the seed draws them) are laid out here for one frame size; `compose` only draws them.
 """
 
+import math
 from dataclasses import dataclass
 
 from PIL import ImageFont
 
-from .cards import font, line_height, wrap_text
+from .cards import fit_text, line_height
+from .subtitles import wrap
 
 # Frame names, as operators say them: horizontal long-form and vertical Shorts.
 FRAME_NAMES = ("16:9", "9:16")
@@ -85,28 +87,37 @@ def text_lines(
 ) -> list[TextLine]:
     """The lines of `blocks` in a width x height frame: inside the safe area, above the subtitle band
     (`subtitles_top`, its y) and beside the logo; each block is wrapped at word (CJK: character)
-    boundaries into at most MAX_LINES lines, shrinking its font when it does not fit."""
+    boundaries into at most MAX_LINES lines of similar lengths, shrinking its font when it does not fit.
+    A large block (the title) stays larger than the others: they shrink with it."""
     left, top, safe_w, safe_h = safe_box(width, height)
     gap = max(2, round(height * GAP_SHARE))
     floor = top + safe_h
     if subtitles_top is not None:
         floor = min(floor, subtitles_top - gap)
     center_x = left + safe_w // 2
+    shown = [block for block in blocks if block.text.strip()]
+    placed: dict[int, list[TextLine]] = {}
+    most = None  # the others' largest size: smaller than the smallest large block, in their full sizes' ratio
+    for block in sorted(shown, key=lambda block: not block.large):  # the large ones first
+        free_width = _free_width(safe_w, center_x, height, logo_box, block.position == "top")
+        placed[id(block)] = _block(
+            block, width, height, center_x, free_width, most=None if block.large else most
+        )
+        if block.large:
+            size = placed[id(block)][0].font_size
+            ratio_size = min(size - 1, round(size * TEXT_SIZE_SHARE / LARGE_TEXT_SIZE_SHARE))
+            most = ratio_size if most is None else min(most, ratio_size)
     lines: list[TextLine] = []
     y = top
-    for block in (b for b in blocks if b.position == "top" and b.text.strip()):
-        placed = _block(block, width, height, center_x, _free_width(safe_w, center_x, height, logo_box, True))
-        for line in placed:
+    for block in (b for b in shown if b.position == "top"):
+        for line in placed[id(block)]:
             lines.append(TextLine(line.text, center_x, y, line.font_size, line.line_height))
             y += line.line_height
         y += gap
     y = floor
     bottom: list[TextLine] = []
-    for block in reversed([b for b in blocks if b.position == "bottom" and b.text.strip()]):
-        placed = _block(
-            block, width, height, center_x, _free_width(safe_w, center_x, height, logo_box, False)
-        )
-        for line in reversed(placed):
+    for block in reversed([b for b in shown if b.position == "bottom"]):
+        for line in reversed(placed[id(block)]):
             y -= line.line_height
             bottom.insert(0, TextLine(line.text, center_x, y, line.font_size, line.line_height))
         y -= gap
@@ -129,28 +140,42 @@ def _free_width(
     return max(half * 2, safe_w * 0.3)
 
 
-def _block(block: TextBlock, width: int, height: int, center_x: int, max_width: float) -> list[TextLine]:
-    """The block's lines at the largest size (down to MIN_SHRINK) that fits MAX_LINES lines; at the
-    smallest size, text beyond MAX_LINES is cut with an ellipsis."""
+def _block(
+    block: TextBlock, width: int, height: int, center_x: int, max_width: float, *, most: int | None = None
+) -> list[TextLine]:
+    """The block's lines at the largest size (at most `most`, down to MIN_SHRINK of its own) that fits
+    MAX_LINES lines, balanced so that no line is left with a lone character or word; at the smallest
+    size, text beyond MAX_LINES is cut between words (CJK: characters) with an ellipsis."""
     share = LARGE_TEXT_SIZE_SHARE if block.large else TEXT_SIZE_SHARE
     size = max(12, round(min(width, height) * share))
     smallest = max(10, round(size * MIN_SHRINK))
+    if most is not None:
+        size = min(size, most)
+        smallest = min(smallest, size)
     text = " ".join(block.text.split())
-    while True:
-        text_font = font(size, bold=False)  # the face drawtext draws with
-        wrapped = wrap_text(text, text_font, max_width)
-        if len(wrapped) <= MAX_LINES or size <= smallest:
-            break
-        size = max(smallest, round(size * 0.9))
+    text_font, wrapped = fit_text(
+        text,
+        max_width=max_width,
+        max_height=math.inf,
+        start_size=size,
+        max_lines=MAX_LINES,
+        min_size=smallest,
+        bold=False,  # the face drawtext draws with
+    )
     if len(wrapped) > MAX_LINES:
-        wrapped = wrapped[:MAX_LINES]
-        wrapped[-1] = _ellipsized(wrapped[-1], text_font, max_width)
+        wrapped = _cut(text, text_font, max_width)
     step = line_height(text_font)
-    return [TextLine(line, center_x, 0, size, step) for line in wrapped]
+    return [TextLine(line, center_x, 0, text_font.size, step) for line in wrapped]
 
 
-def _ellipsized(line: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> str:
-    line = line.rstrip()
-    while line and text_font.getlength(line + "…") > max_width:
-        line = line[:-1].rstrip()
-    return line + "…"
+def _cut(text: str, text_font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
+    """The first MAX_LINES lines of `text`, full, the last one ending with "…" after a whole word
+    (CJK: character)."""
+    lines = wrap(text, font=text_font, max_width_px=int(max_width))[: MAX_LINES - 1]
+    position = 0
+    for line in lines:
+        position = text.index(line, position) + len(line)
+    rest = text[position:]
+    room = int(max_width - text_font.getlength("…"))
+    last = wrap(rest.strip(), font=text_font, max_width_px=room)[0].rstrip(" ,，、;；:：")
+    return [*lines, last + "…"]

@@ -1,6 +1,6 @@
-"""The digital human: fetch a presenter clip lip-synced to the narration from a service,
-and place it over the rendered video, full screen at the start and end or as a keyed
-picture-in-picture in a corner.
+"""The digital human: fetch a presenter clip lip-synced to the narration from a service, and
+describe how compose lays it over the pictures (under the subtitles, texts and logo): full screen
+at the start and end or as a keyed picture-in-picture in a corner.
 
 The presenter clip is generated from the whole narration, so its time t matches the
 video's time t: it is overlaid in sync, never re-timed.
@@ -8,9 +8,10 @@ video's time t: it is overlaid in sync, never re-timed.
 
 from __future__ import annotations
 
+import math
 import mimetypes
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -51,89 +52,69 @@ def fetch_presenter_clip(
     return with_retries(attempt, attempts=max(1, retries), backoff_s=backoff, service="the presenter service")
 
 
-def place_presenter(
-    video_path: Path,
-    presenter_path: Path,
-    out_path: Path,
-    *,
-    mode: Literal["fullscreen", "pip"],
-    start_s: float,
-    end_s: float,
-    corner: Corner,
-    scale: float,
-    chroma_key: str | None,
-    crf: int,
-    preset: str,
-    on_progress: Callable[[float], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> Path:
-    """The video with the presenter on top; audio (the narration) and duration unchanged.
+@dataclass(frozen=True)
+class Placement:
+    """The presenter clip and where and when it shows. Every field is required: their defaults live
+    in one place, the brand profile (`accounts.brand.Presenter`, the seed's: full screen for the first
+    and last 120 s, keyed).
 
-    Every placement argument is required: their defaults live in one place, the brand profile
-    (`accounts.brand.Presenter`, the seed's: full screen for the first and last 120 s, keyed).
-    The video is encoded again with `crf` and `preset` (the brand's video_crf / video_preset).
+    The presenter shows during the first `start_s` and the last `end_s` seconds, or all the time
+    when both are 0. "fullscreen" scales it to cover the frame; "pip" scales it to `scale` of the
+    frame width in `corner`. With `chroma_key` (a "#RRGGBB" colour) that background colour is keyed
+    out, so the pictures show through around the presenter. compose lays it over the pictures and
+    under the subtitles, texts and logo (`Plan.presenter`)."""
 
-    The presenter shows during the first `start_s` and the last `end_s` seconds, or all the
-    time when both are 0. "fullscreen" scales it to cover the frame; "pip" scales it to
-    `scale` of the frame width in `corner`. With `chroma_key` (a "#RRGGBB" colour) that
-    background colour is keyed out, so the video shows through around the presenter.
-    """
-    if mode not in ("fullscreen", "pip"):
-        raise MediaError(f"unknown presenter mode {mode!r}: use 'fullscreen' or 'pip'")
-    if corner not in ("top-left", "top-right", "bottom-left", "bottom-right"):
-        raise MediaError(f"unknown corner {corner!r}")
-    if not 0 < scale <= 1:
-        raise MediaError(f"presenter scale must be in (0, 1], got {scale}")
-    if start_s < 0 or end_s < 0:
-        raise MediaError("presenter start and end durations must not be negative")
-    width, height, duration_s, has_audio = _video_facts(Path(video_path))
-    _video_facts(Path(presenter_path))  # a clear error now rather than an ffmpeg one later
+    clip_path: Path
+    mode: Literal["fullscreen", "pip"]
+    start_s: float
+    end_s: float
+    corner: Corner
+    scale: float
+    chroma_key: str | None
 
-    steps = ["setpts=PTS-STARTPTS"]
-    if mode == "fullscreen":
+    def check(self) -> None:
+        """Refuse a bad placement, or a clip without a picture, before rendering."""
+        if self.mode not in ("fullscreen", "pip"):
+            raise MediaError(f"unknown presenter mode {self.mode!r}: use 'fullscreen' or 'pip'")
+        if self.corner not in ("top-left", "top-right", "bottom-left", "bottom-right"):
+            raise MediaError(f"unknown corner {self.corner!r}")
+        if not 0 < self.scale <= 1:
+            raise MediaError(f"presenter scale must be in (0, 1], got {self.scale}")
+        if self.start_s < 0 or self.end_s < 0:
+            raise MediaError("presenter start and end durations must not be negative")
+        if self.chroma_key:
+            _ffmpeg_colour(self.chroma_key)
+        _video_facts(Path(self.clip_path))
+
+
+def shown_frames(placement: Placement, *, fps: int, frame_count: int) -> list[tuple[int, int]]:
+    """The frames [first, end) of a video of `frame_count` frames in which the presenter shows."""
+    if (
+        placement.start_s == 0 and placement.end_s == 0
+    ) or placement.start_s + placement.end_s >= frame_count / fps:
+        return [(0, frame_count)]
+    shown = []
+    if placement.start_s > 0:
+        shown.append((0, math.ceil(placement.start_s * fps)))
+    if placement.end_s > 0:
+        shown.append((math.ceil(frame_count - placement.end_s * fps), frame_count))
+    return shown
+
+
+def layer_filters(placement: Placement, *, width: int, height: int, fps: int) -> tuple[str, str]:
+    """(the clip's filters: on the video's frames, fitted and keyed; the overlay's x and y options).
+    The clip is generated from the whole narration, so its time t is the video's time t."""
+    steps = ["setpts=PTS-STARTPTS", f"fps={fps}"]
+    if placement.mode == "fullscreen":
         steps.append(f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}")
     else:
-        steps.append(f"scale={_even(width * scale)}:-2")
-    if chroma_key:
+        steps.append(f"scale={_even(width * placement.scale)}:-2")
+    if placement.chroma_key:
         steps.append(
-            f"format=yuva420p,chromakey=color={_ffmpeg_colour(chroma_key)}:"
+            f"format=yuva420p,chromakey=color={_ffmpeg_colour(placement.chroma_key)}:"
             f"similarity={KEY_SIMILARITY}:blend={KEY_BLEND}"
         )
-    overlay = f"overlay={_position(mode, corner, width)}:eof_action=pass"
-    enable = _enable_expression(start_s, end_s, duration_s)
-    if enable:
-        overlay += f":enable='{enable}'"
-    graph = f"[1:v]{','.join(steps)}[presenter];[0:v][presenter]{overlay},format=yuv420p[video]"
-
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    args: list[str | Path] = [
-        "-i",
-        video_path,
-        "-i",
-        presenter_path,
-        "-filter_complex",
-        graph,
-        "-map",
-        "[video]",
-    ]
-    if has_audio:
-        args += ["-map", "0:a:0", "-c:a", "copy"]  # the narration, untouched
-    args += [
-        "-c:v",
-        "libx264",
-        "-preset",
-        preset,
-        "-crf",
-        str(crf),
-        "-movflags",
-        "+faststart",
-        "-t",
-        f"{duration_s:.3f}",
-        out_path,
-    ]
-    ffmpeg.run(args, duration_s=duration_s, on_progress=on_progress, cancel=cancel)
-    return out_path
+    return ",".join(steps), _position(placement.mode, placement.corner, width)
 
 
 def _download_clip(url: str, audio: bytes, filename: str, out_path: Path, timeout: float) -> Path:
@@ -194,18 +175,6 @@ def _video_facts(path: Path) -> tuple[int, int, float, bool]:
         raise MediaError(f"{path.name} has no duration")
     has_audio = any(s.get("codec_type") == "audio" for s in streams)
     return int(video["width"]), int(video["height"]), float(duration), has_audio
-
-
-def _enable_expression(start_s: float, end_s: float, duration_s: float) -> str:
-    """The times the presenter shows, as an ffmpeg `enable` expression ("" = always)."""
-    if (start_s == 0 and end_s == 0) or start_s + end_s >= duration_s:
-        return ""
-    windows = []
-    if start_s > 0:
-        windows.append(f"lt(t,{start_s:.3f})")
-    if end_s > 0:
-        windows.append(f"gte(t,{duration_s - end_s:.3f})")
-    return "+".join(windows)
 
 
 def _position(mode: str, corner: str, width: int) -> str:

@@ -306,8 +306,8 @@ def _side_margins(width: int, height: int, style: SubtitleStyle) -> tuple[int, i
 
 
 def _band_height(style: SubtitleStyle) -> int:
-    # libass draws each line's box one line height (the ASS Fontsize) below the previous
-    # one and pads every box by the outline.
+    # libass lays each line one line height (the ASS Fontsize) below the previous one and pads
+    # the cue's box by the outline.
     return style.max_lines * ass_font_size(style) + 2 * style.outline
 
 
@@ -381,41 +381,29 @@ def write_ass(
     karaoke: KaraokeStyle | None = None,
     words: Sequence[TimedWord] = (),
 ) -> None:
-    """The cues as an ASS file; with `karaoke` and word times, the spoken word is highlighted."""
+    """The cues as an ASS file; with `karaoke` and word times, the spoken word is highlighted.
+
+    Each cue shows on one box (libass's BorderStyle 4: one rectangle behind the whole event, padded
+    by Shadow, in BackColour). Boxes per line (BorderStyle 3) overlap where two lines meet, and where
+    two runs of differently styled text meet (the spoken word's edges): a see-through box was drawn
+    twice there, in darker bands and bars."""
     left, right = _side_margins(width, height, style)
     bottom = _bottom_margin(width, height, style, logo_box)
     box = ass_colour(style.background_colour, opacity=style.background_opacity)
-    # BorderStyle 3 draws an opaque box per line. libass paints it with OutlineColour and
-    # the (disabled, Shadow 0) shadow with BackColour; both carry the box colour so any
-    # renderer that uses the other one still shows the brand colour.
-    style_line = ",".join(
-        [
-            "Default",
-            style.font_family,
-            str(ass_font_size(style)),
-            ass_colour(style.primary_colour),
-            ass_colour(style.primary_colour),
-            box,
-            box,
-            "0",
-            "0",
-            "0",
-            "0",
-            "100",
-            "100",
-            "0",
-            "0",
-            "3",
-            str(style.outline),
-            "0",
-            str(style.alignment),
-            # The ASS margins place the text; the box reaches `outline` beyond it.
-            str(left + style.outline),
-            str(right + style.outline),
-            str(bottom + style.outline),
-            "1",
-        ]
-    )
+    clear = ass_colour(style.background_colour, opacity=0.0)
+
+    def style_line(name: str, primary: str, border_style: int, back: str, shadow: int) -> str:
+        # The ASS margins place the text; the box reaches `outline` beyond it.
+        fields = [name, style.font_family, str(ass_font_size(style)), primary, primary, back, back]
+        fields += ["0", "0", "0", "0", "100", "100", "0", "0", str(border_style), "0", str(shadow)]
+        fields += [str(style.alignment), str(left + style.outline), str(right + style.outline)]
+        return "Style: " + ",".join([*fields, str(bottom + style.outline), "1"]) + "\n"
+
+    styles = style_line("Default", ass_colour(style.primary_colour), 4, box, style.outline)
+    if karaoke is not None and karaoke.box:
+        # The spoken word's own box: BorderStyle 3 around its run of text, everything else see-through.
+        styles += style_line(WORD_BOX_STYLE, clear, 3, clear, 0)
+        styles += style_line(TEXT_STYLE, ass_colour(style.primary_colour), 1, clear, 0)
     events = (
         [
             f"Dialogue: 0,{_ass_time(cue.start_ms)},{_ass_time(cue.end_ms)},Default,,0,0,0,,"
@@ -423,7 +411,7 @@ def write_ass(
             for cue in cues
         ]
         if karaoke is None or not words
-        else _karaoke_events(cues, words, karaoke)
+        else _karaoke_events(cues, words, karaoke, style=style)
     )
     Path(path).write_text(
         "[Script Info]\n"
@@ -436,7 +424,7 @@ def write_ass(
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
         "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
         "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: {style_line}\n"
+        f"{styles}"
         "\n[Events]\n"
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
         + "".join(f"{event}\n" for event in events),
@@ -444,24 +432,39 @@ def write_ass(
     )
 
 
-def _karaoke_events(cues: list[Cue], words: Sequence[TimedWord], karaoke: KaraokeStyle) -> list[str]:
+# With a karaoke box, a highlighted word's moment is three events on three layers, laid out alike
+# (the same text and tags): the cue's box (its text see-through), the word's box, the text.
+WORD_BOX_STYLE = "KaraokeBox"
+TEXT_STYLE = "KaraokeText"
+_HIDE_TEXT = r"\1a&HFF&"
+
+
+def _karaoke_events(
+    cues: list[Cue], words: Sequence[TimedWord], karaoke: KaraokeStyle, *, style: SubtitleStyle
+) -> list[str]:
     """One Dialogue per word state: while a word is spoken its cue is shown with that word
     highlighted; before, between and after the words the cue is shown plain. A word belongs
     to the cue its middle falls in and is found in that cue's text in order; one that is not
-    (the engine read "3.14" as its own words, say) is simply not highlighted."""
+    (the engine read "3.14" as its own words, say) is simply not highlighted.
+
+    The highlight changes the word's colour (and size) inside the cue's one box. Its own box is a
+    box around the word's run of text alone, as high as its line (never over the other line), on a
+    layer between the cue's box and the text."""
     colour = ass_colour(karaoke.color)[4:]  # &HBBGGRR: \1c takes no alpha
     tags = rf"\1c&H{colour}&"
     if karaoke.scale != 1:
-        percent = round(karaoke.scale * 100)
-        tags += rf"\fscx{percent}\fscy{percent}"
-    if karaoke.box:
-        box = ass_colour(karaoke.box)[4:]
-        tags += rf"\3c&H{box}&\4c&H{box}&\3a&H00&\4a&H00&"
+        # A larger font size, not \fscx/\fscy: libass scales a BorderStyle 3 box by those twice, and the
+        # word's box would reach far over the next line.
+        tags += rf"\fs{round(ass_font_size(style) * karaoke.scale)}"
+    # The word's box reaches a little beyond its letters, and not at all above or below its line.
+    word_box = rf"\3c&H{ass_colour(karaoke.box)[4:]}&\3a&H00&\xbord1\ybord0" if karaoke.box else ""
     events: list[str] = []
 
-    def add(start_ms: int, end_ms: int, text: str) -> None:
+    def add(start_ms: int, end_ms: int, text: str, *, layer: int = 0, name: str = "Default") -> None:
         if _ass_time(end_ms) > _ass_time(start_ms):  # an event shorter than a centisecond shows nothing
-            events.append(f"Dialogue: 0,{_ass_time(start_ms)},{_ass_time(end_ms)},Default,,0,0,0,,{text}")
+            events.append(
+                f"Dialogue: {layer},{_ass_time(start_ms)},{_ass_time(end_ms)},{name},,0,0,0,,{text}"
+            )
 
     for cue in cues:
         text = "\n".join(" ".join(line.split()) for line in cue.lines)
@@ -478,20 +481,29 @@ def _karaoke_events(cues: list[Cue], words: Sequence[TimedWord], karaoke: Karaok
             if end_ms <= start_ms:
                 continue
             add(position_ms, start_ms, plain)
-            add(
-                start_ms,
-                end_ms,
-                _ass_piece(text[:found])
-                + "{"
-                + tags
-                + "}"
-                + _ass_piece(word.text)
-                + r"{\r}"
-                + _ass_piece(text[cursor:]),
-            )
+
+            before, said, rest = _ass_piece(text[:found]), _ass_piece(word.text), _ass_piece(text[cursor:])
+            if word_box:
+                hidden = "{" + _HIDE_TEXT + "}" + before
+                add(start_ms, end_ms, _highlighted(hidden, tags, said, rest, after=_HIDE_TEXT))
+                add(
+                    start_ms,
+                    end_ms,
+                    _highlighted(before, tags + word_box, said, rest),
+                    layer=1,
+                    name=WORD_BOX_STYLE,
+                )
+                add(start_ms, end_ms, _highlighted(before, tags, said, rest), layer=2, name=TEXT_STYLE)
+            else:
+                add(start_ms, end_ms, _highlighted(before, tags, said, rest))
             position_ms = end_ms
         add(position_ms, cue.end_ms, plain)
     return events
+
+
+def _highlighted(before: str, tags: str, said: str, rest: str, *, after: str = "") -> str:
+    """A cue's text (ASS) with the spoken word in `tags`; `\\r` returns to the event's style (and `after`)."""
+    return f"{before}{{{tags}}}{said}{{\\r{after}}}{rest}"
 
 
 def _ass_piece(text: str) -> str:

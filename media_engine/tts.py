@@ -235,21 +235,14 @@ def synthesize(
             on_progress(number / len(sentences))
 
     narration = _join(
-        [[(text, clip) for text, clip, _ in clauses] for clauses in spoken],
+        spoken,
         sentences,
         pause_ms=pause_ms,
         clause_pause_ms=clause_pause_ms,
         frame_rate=frame_rate,
         narration_path=Path(out_dir) / "narration.wav",
     )
-    # Each clause's words at the clause's place in the narration, labelled with their sentence.
-    clause_words = [clip_words for clauses in spoken for _, _, clip_words in clauses]
-    sentence_of = [index for index, clauses in enumerate(spoken) for _ in clauses]
-    return dataclasses.replace(
-        narration,
-        word_source=backend.word_source,
-        words=words.place(clause_words, narration.clauses, sentence_of=sentence_of),
-    )
+    return dataclasses.replace(narration, word_source=backend.word_source)
 
 
 def _check_reference(voice: VoiceSpec) -> str:
@@ -369,8 +362,15 @@ def _even_out(samples: np.ndarray) -> np.ndarray:
     return samples * gain
 
 
+def frame_edge(samples: int, frame_rate: int) -> int:
+    """The first video frame boundary at or after `samples` (at SAMPLE_RATE): where narration times
+    are put so that they lie on the video's frames."""
+    frame = -(-samples * frame_rate // SAMPLE_RATE)  # ceil
+    return -(-frame * SAMPLE_RATE // frame_rate)
+
+
 def _join(
-    spoken: list[list[tuple[str, np.ndarray]]],
+    spoken: list[list[tuple[str, np.ndarray, list[TimedWord] | None]]],
     sentences: list[str],
     *,
     pause_ms: int,
@@ -383,13 +383,13 @@ def _join(
     lasts an even number of frames: every sentence and clause starts and ends on a frame, and the
     cut halfway through a pause too, so a sentence that gets longer moves the later ones, and their
     subtitle cues, by whole frames (the video's chunks for them stay the same). Clause cues are
-    where their audio is; word times follow their clause."""
+    where their audio is. Word times (in each clip, labelled with their sentence) follow their
+    clause and, with `frame_rate`, are put on frames by the same rule (`frame_edge`, counted from
+    the clause's start): a karaoke caption moved by whole frames keeps its frames too."""
     per_ms = SAMPLE_RATE // 1000
 
     def edge(samples: int) -> int:
-        """The first video frame boundary at or after `samples`."""
-        frame = -(-samples * frame_rate // SAMPLE_RATE)  # ceil
-        return -(-frame * SAMPLE_RATE // frame_rate)
+        return frame_edge(samples, frame_rate) if frame_rate else samples
 
     def to_ms(samples: int) -> int:
         return round(samples * 1000 / SAMPLE_RATE)
@@ -405,9 +405,10 @@ def _join(
     parts: list[np.ndarray] = []
     timed_sentences: list[TimedSentence] = []
     timed_clauses: list[TimedSentence] = []
+    timed_words: list[TimedWord] = []
     position = 0  # samples: a whole millisecond, or (with `frame_rate`) a frame boundary
     for sentence_index, (clauses, sentence) in enumerate(zip(spoken, sentences)):
-        for clause_index, (text, clip) in enumerate(clauses):
+        for clause_index, (text, clip, clip_words) in enumerate(clauses):
             if sentence_index or clause_index:
                 length = pause(position, clause_pause_ms if clause_index else pause_ms)
                 parts.append(np.zeros(length, dtype=np.float32))
@@ -416,6 +417,15 @@ def _join(
             clip = np.pad(clip, (0, end - position - len(clip)))
             parts.append(clip)
             timed_clauses.append(TimedSentence(text=text, start_ms=to_ms(position), end_ms=to_ms(end)))
+            timed_words.extend(
+                TimedWord(
+                    word.text,
+                    to_ms(position + min(end - position, edge(word.start_ms * per_ms))),
+                    to_ms(position + min(end - position, edge(word.end_ms * per_ms))),
+                    word.sentence,
+                )
+                for word in clip_words or ()
+            )
             position = end
         first = timed_clauses[-len(clauses)]
         timed_sentences.append(TimedSentence(text=sentence, start_ms=first.start_ms, end_ms=to_ms(position)))
@@ -430,5 +440,9 @@ def _join(
         writer.writeframes(pcm.tobytes())
     os.replace(temporary_path, narration_path)
     return Narration(
-        path=narration_path, duration_ms=position_ms, sentences=timed_sentences, clauses=timed_clauses
+        path=narration_path,
+        duration_ms=position_ms,
+        sentences=timed_sentences,
+        clauses=timed_clauses,
+        words=timed_words,
     )

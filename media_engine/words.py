@@ -14,7 +14,8 @@ Other sources: edge-tts's WordBoundary events (tts_http.EdgeBackend) and FunASR'
 timestamps for an uploaded narration (asr.align_words). Azure over REST and SeedVC give none.
 
 Times are relative to the audio they came with; `shift` moves them with the silence that
-tts trims off the front of a clip, and `place` with the clip's place in the narration.
+tts trims off the front of a clip, and tts's join with the clip's place in the narration (on the
+video's frames, as the clauses are).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from .errors import MediaError
 from .processes import bound_to_parent
-from .sentences import TimedSentence, TimedWord, is_cjk
+from .sentences import TimedWord, is_cjk
 
 ESPEAK_LIBRARY = "libespeak-ng.so.1"
 ESPEAK_SOURCE = "espeak-ng word events"
@@ -339,24 +340,6 @@ def shift(words: Iterable[TimedWord], offset_ms: int, *, length_ms: int, sentenc
         if end > start or (start == end and 0 < start < length_ms):
             moved.append(TimedWord(word.text, start, end, sentence))
     return moved
-
-
-def place(
-    clip_words: Sequence[Sequence[TimedWord] | None],
-    spans: Sequence[TimedSentence],
-    *,
-    sentence_of: Sequence[int] | None = None,
-) -> list[TimedWord]:
-    """Each clip's words (times inside the clip) at its span's place in the narration (the
-    narration's clauses, or its sentences), labelled with sentence number `sentence_of[i]`
-    (the clip's own index when not given). Clips without word times (None) contribute none.
-    """
-    labels = range(len(spans)) if sentence_of is None else sentence_of
-    placed: list[TimedWord] = []
-    for words, span, sentence in zip(clip_words, spans, labels, strict=True):
-        if words:
-            placed.extend(shift(words, span.start_ms, length_ms=span.end_ms, sentence=sentence))
-    return placed
 
 
 def missing_note(source: str, words: Sequence[TimedWord], sentence_count: int) -> str:

@@ -8,8 +8,13 @@ changed. `identical_outside` compares ffmpeg's per-frame hashes (framemd5): outs
 segment (and its transitions) the frames must be bit-identical to the previous render; after the
 sentence edit, the later frames must be the previous ones, moved by whole frames.
 
+With `karaoke`, the same on a channel whose brand highlights the spoken word (`subtitle_karaoke`):
+its captions change with every word, so each chunk's subtitle events are many, and they must
+still move by whole frames with the sentence edit for the later chunks to be reused.
+
 The job, its stored files, the chunks it made and its work folder are removed afterwards (run it
-on an idle system: chunks that appear in the storage meanwhile count as its own).
+on an idle system: chunks that appear in the storage meanwhile count as its own), and so is the
+karaoke channel.
 """
 
 import io
@@ -39,10 +44,24 @@ from voices.models import Language, Voice
 TITLE = "rerender benchmark"
 # espeak-ng's Mandarin at speed 1.2 says one of CUE_TEXTS with its number and pause in about 5.8 s.
 SECONDS_PER_SENTENCE = 5.8
+# The karaoke variant's channel: the demo channel's brand, highlighting the spoken word.
+KARAOKE_CHANNEL = "rerender-benchmark-karaoke"
+KARAOKE = {"color": "#FFD400"}
 
 
-def rerender_benchmark(*, minutes: float = 10.0) -> dict:
+def rerender_benchmark(*, minutes: float = 10.0, karaoke: bool = False) -> dict:
     presets_seed()
+    account = Account.objects.get(team=None, username="demo-channel")
+    if karaoke:
+        account, _ = Account.objects.update_or_create(
+            team=None,
+            username=KARAOKE_CHANNEL,
+            defaults={
+                "logo": account.logo.name,  # the same stored file: deleting this row keeps it
+                "platform": account.platform,
+                "extra": {**account.extra, "subtitle_karaoke": KARAOKE},
+            },
+        )
     sentences = [
         f"第{number + 1}条，{CUE_TEXTS[number % len(CUE_TEXTS)]}。"
         for number in range(max(3, round(minutes * 60 / SECONDS_PER_SENTENCE)))
@@ -56,13 +75,15 @@ def rerender_benchmark(*, minutes: float = 10.0) -> dict:
         language=Language.objects.get(team=None, code="zh-CN"),
         voice=Voice.objects.get(team=None, name="cmn"),
         topic=Topic.objects.get(team=None, name="Health tips"),
-        account=Account.objects.get(team=None, username="demo-channel"),
+        account=account,
     )
     chunks_before = set(storage_walk(CHUNKS_FOLDER))
     try:
-        return _measure(job, sentences)
+        return {**_measure(job, sentences), "karaoke": karaoke}
     finally:
         _remove(job, chunks=set(storage_walk(CHUNKS_FOLDER)) - chunks_before)
+        if karaoke:
+            account.delete()
 
 
 def _measure(job: Job, sentences: list[str]) -> dict:
@@ -200,7 +221,7 @@ def format_rerender_line(result: dict) -> str:
 
 def format_rerender_details(result: dict) -> str:
     return (
-        "video_s={video_s:.1f} segments={segments} frames={frames} expected_frames={expected_frames} "
+        "video_s={video_s:.1f} segments={segments} karaoke={karaoke} frames={frames} expected_frames={expected_frames} "
         "continuous={continuous} av_drift_ms={av_drift_ms:.1f} chunks made: picture {picture_chunks}, "
         "sentence {sentence_chunks}"
-    ).format(**result)
+    ).format(**{**result, "karaoke": str(result["karaoke"]).lower()})

@@ -34,6 +34,7 @@ from jobs.validation import check_content, voice_language_problem
 from media_engine import cards, compose, layout, subtitles, tts, words
 from media_engine.errors import Cancelled, MediaError
 from media_engine.fonts import default_font_path
+from media_engine.presenter import Placement, fetch_presenter_clip
 from media_engine.sentences import Narration, TimedSentence, split_clauses, split_sentences
 
 
@@ -631,7 +632,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
     visuals, joins, _split_of = compose_visuals(job, brand, inputs["sentence_starts"])
     music_path = compose_music(job, inputs["music"])
     narration_path = fetch(inputs["narration"])
-    (context.workdir / "presenter.mp4").unlink(missing_ok=True)  # fetched again for this narration
+    placement = _presenter_placement(context, narration_path, brand) if inputs["presenter"] else None
     renders = [
         (suffix, size, plain)
         for suffix, size in _frames(job, brand)
@@ -653,19 +654,19 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
             size=size,
             plain=plain,
             music_path=music_path,
+            presenter=placement,
         )
         name = f"video{'_plain' if plain else ''}{suffix}"
         out_path = context.workdir / f"{name}.mp4"
-        share = 0.85 if inputs["presenter"] else 1.0
 
-        def report(fraction: float, number: int = number, message: str = "Composing the video") -> None:
-            context.report("compose", (number + fraction) / len(renders), message)
+        def report(fraction: float, number: int = number) -> None:
+            context.report("compose", (number + fraction) / len(renders), "Composing the video")
 
         composition = compose.render(
             plan,
             out_path,
             store=chunk_store(fence=context.fence),
-            on_progress=lambda fraction, share=share: report(fraction * share),
+            on_progress=report,
             cancel=context.cancel,
             timeout=settings.FFMPEG_TIMEOUT_S,
             scratch_dir=context.workdir / "tmp",
@@ -673,14 +674,6 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         chunks.extend(composition.chunks)
         sources.extend(name for name in composition.sources if name not in sources)
         reused += len(composition.reused)
-        if inputs["presenter"]:
-            out_path = _add_presenter(
-                context,
-                out_path,
-                narration_path,
-                brand,
-                lambda fraction: report(0.85 + 0.15 * fraction, message="Placing the presenter"),
-            )
         outputs[name] = context.store(out_path, context.key(f"{name.replace('_', '-')}.mp4"))
         if number == 0:  # the job's own frame, with its logo: what the timeline export hands over
             splits = list(job.splits.select_related("clip").order_by("index"))
@@ -703,9 +696,11 @@ def compose_plan(
     size: tuple[int, int],
     plain: bool = False,
     music_path: Path | None = None,
+    presenter: Placement | None = None,
 ) -> compose.Plan:
     """The job as compose sees it in one frame `size`: its visuals over a narration, with the brand's
-    look (without the logo when `plain`). The render and a segment's preview use the same plan."""
+    look (without the logo when `plain`) and the `presenter` if given. The render and a segment's
+    preview use the same plan (a preview without the presenter: its clip is fetched by the render)."""
     width, height = size
     style, logo_box = _subtitle_layout(job, brand, width, height)
     return compose.Plan(
@@ -729,6 +724,7 @@ def compose_plan(
         fps=settings.VIDEO_FPS,
         seed=job.pk,
         picture_size=job.picture_size,
+        presenter=presenter,
         preset=brand.video_preset,
         crf=brand.video_crf,
     )
@@ -792,37 +788,23 @@ def compose_visuals(
     return visuals, joins, split_of
 
 
-def _add_presenter(
-    context: RenderContext,
-    video_path: Path,
-    narration_path: Path,
-    brand: Brand,
-    on_progress: Callable[[float], None],
-) -> Path:
-    """The talking presenter from the presenter server, placed as the brand profile says."""
-    from media_engine import presenter
-
+def _presenter_placement(context: RenderContext, narration_path: Path, brand: Brand) -> Placement:
+    """The talking presenter from the presenter server (one clip for every rendition, fetched again for
+    this narration), placed as the brand profile says."""
     placement = brand.human_config
     clip_path = context.workdir / "presenter.mp4"
-    if not clip_path.exists():  # one clip for every rendition
-        presenter.fetch_presenter_clip(narration_path, url=placement.url, out_path=clip_path)
-    out_path = video_path.with_name(f"{video_path.stem}-presenter.mp4")
-    presenter.place_presenter(
-        video_path,
-        clip_path,
-        out_path,
+    clip_path.unlink(missing_ok=True)
+    context.report("compose", 0.0, "Fetching the presenter")
+    fetch_presenter_clip(narration_path, url=placement.url, out_path=clip_path)
+    return Placement(
+        clip_path=clip_path,
         mode=brand.human_insertion_mode,
         start_s=placement.start_s,
         end_s=placement.end_s,
         corner=placement.corner,
         scale=placement.scale,
         chroma_key=placement.chroma_key,
-        crf=brand.video_crf,
-        preset=brand.video_preset,
-        on_progress=on_progress,
-        cancel=context.cancel,
     )
-    return out_path
 
 
 def _text_blocks(job: Job) -> list[layout.TextBlock]:

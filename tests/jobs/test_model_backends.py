@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from jobs import services
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from jobs.render import loop
-from media_engine import presenter
+from media_engine import compose
 from tests.factories import make_preset_job
 from tests.media_engine.tiny_models import (
     build_tiny_ct_punc,
@@ -167,11 +167,13 @@ def test_presenter_is_placed_where_the_brand_profile_says(job, settings, tmp_pat
         }
         job.account.save()
         placed = []
-        place_presenter = presenter.place_presenter
+        render = compose.render
         monkeypatch.setattr(
-            presenter,
-            "place_presenter",
-            lambda *args, **kwargs: placed.append(kwargs) or place_presenter(*args, **kwargs),
+            compose,
+            "render",
+            lambda plan, *args, **kwargs: (
+                placed.append(vars(plan.presenter)) or render(plan, *args, **kwargs)
+            ),
         )
         execution = loop.execution_run(execution=services.execution_create(job=job))
     finally:

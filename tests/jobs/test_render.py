@@ -131,7 +131,7 @@ def test_karaoke_brand_highlights_every_spoken_character_in_the_burned_subtitles
     assert data["word_source"] == "espeak-ng word events"
     assert "".join(word["text"] for word in data["words"]) == "今天天气很好我们去公园散步吧"
     ass = stored_path(execution.results["ass"]).read_text()
-    assert ass.count("{\\1c&H00D4FF&\\3c&H0000C0&") == len(data["words"])
+    assert ass.count(",KaraokeBox,,0,0,0,,") == ass.count("\\1c&H00D4FF&\\3c&H0000C0&") == len(data["words"])
     assert "word times" not in execution.detail
 
 
@@ -145,6 +145,39 @@ def test_karaoke_with_a_voice_without_word_times_says_so_and_keeps_sentence_timi
     ass = stored_path(execution.results["ass"]).read_text()
     srt = stored_path(execution.results["srt"]).read_text()
     assert "\\1c" not in ass and ass.count("Dialogue:") == len(srt_times(srt))
+
+
+@pytest.mark.parametrize("karaoke", [None, {"color": "#FFD400"}], ids=["plain", "karaoke"])
+def test_a_text_fix_in_one_segment_keeps_the_later_segments_video_chunks(job, karaoke):
+    """A one-character fix makes its sentence longer: the later segments move by whole frames and show
+    the same frames, so their chunks are reused by name, with karaoke captions as with plain ones."""
+    job.account.extra = {**job.account.extra, "subtitle_karaoke": karaoke}
+    job.account.save()
+    job.content = "今天天气很好。我们去公园散步吧。公园里有很多花。孩子们在草地上玩。傍晚我们一起回家。"
+    job.save()
+    first = render(job)
+    assert first.status == ExecutionStatus.SUCCESS, first.detail
+    edited = job.splits.order_by("index")[1]
+    storyboard.split_update(split_row=edited, text=edited.text.replace("散步", "散散步"))
+    second = render(job)
+    assert second.status == ExecutionStatus.SUCCESS, second.detail
+    assert second.steps["narration"]["data"]["duration_ms"] > first.steps["narration"]["data"]["duration_ms"]
+    if karaoke:
+        assert "\\1c" in stored_path(second.results["ass"]).read_text()
+
+    def video_chunks(execution) -> list[str]:
+        return [
+            name for name in execution.steps["compose"]["data"]["chunks"] if not name.startswith("audio-")
+        ]
+
+    before, after = video_chunks(first), video_chunks(second)
+    assert len(before) == len(after)
+    made = [number for number, name in enumerate(after) if name not in before]
+    # Made again: the edited segment's own piece and the transitions into and out of it, nothing later.
+    assert 1 <= len(made) <= 3 and made == list(range(made[0], made[0] + len(made))), made
+    later = len(after) - made[-1] - 1
+    assert later >= 4
+    assert after[-later:] == before[-later:]
 
 
 def test_real_clips_fill_their_share_of_segments(job, tmp_path):

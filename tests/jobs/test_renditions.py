@@ -20,7 +20,7 @@ from accounts.storage import signed_key
 from jobs import services
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from jobs.render import loop, steps
-from media_engine import ffmpeg
+from media_engine import ffmpeg, subtitles
 from media_engine.compose import extract_frame
 from tests.admin.conftest import client_for as admin_client_for
 from tests.admin.conftest import make_operator
@@ -217,6 +217,37 @@ def test_the_presenter_by_default_stands_full_screen_keyed_over_the_video(
         figure = picture[60:120, 140:180]
         assert figure[..., 0].mean() > 180 and figure[..., 1].mean() < 80  # the red figure, full size
         assert key_green(picture[:, :100]) < 0.05  # keyed: the video shows around the figure, not the green
+
+
+def test_a_full_screen_presenter_stands_behind_the_subtitles_and_the_logo(
+    presenter_server, settings, tmp_path
+):
+    """The presenter is a layer of the picture: the subtitles and the logo are drawn over it, as over the
+    pictures (an opaque one, unkeyed, hid them both when it was laid over the finished video)."""
+    settings.PRESENTER_URL = presenter_server
+    job = make_preset_job(title="数字人", extra={"enable_digital_human": True})
+    job.account.extra = {
+        **job.account.extra,
+        "subtitle_background": "#0000FF",
+        "human_config": {"chroma_key": None},
+    }
+    job.account.save()
+    give_logo(job, tmp_path)
+    execution = run(job)
+    picture = frame(execution.results["video"], 1.0, tmp_path)
+    style, logo_box = steps._subtitle_layout(job, Brand.of(job.account), W, H)
+    # The presenter fills the frame (its green background, its red figure) ...
+    assert key_green(picture[: H // 2, : W // 3]) > 0.9
+    figure = picture[60:100, 140:180]
+    assert figure[..., 0].mean() > 180 and figure[..., 1].mean() < 80
+    # ... and the logo (magenta) and the subtitles (on a blue box, with white text) are on top of it.
+    x, y, w, h = logo_box
+    red, green, blue = picture[y + h // 2, x + w // 2]
+    assert red > 180 and blue > 180 and green < 90
+    _, band_top, _, band_height = subtitles.subtitle_area(W, H, style, logo_box)
+    band = picture[band_top : band_top + band_height]
+    assert ((band[..., 2] > 200) & (band[..., 0] < 60) & (band[..., 1] < 60)).sum() > 500
+    assert (band.min(axis=2) > 140).sum() > 20  # its white text (small: blended with the blue)
 
 
 def test_pip_presenter_honours_corner_scale_and_times(presenter_server, settings, tmp_path):

@@ -6,7 +6,8 @@ import re
 import pytest
 from django.core.management import call_command
 
-from jobs.benchmarks.rerender import TITLE
+from accounts.models import Account
+from jobs.benchmarks.rerender import KARAOKE_CHANNEL, TITLE
 from jobs.maintenance.cleanup import storage_walk
 from jobs.models import Job
 
@@ -18,10 +19,13 @@ LINE = re.compile(
 )
 
 
-def test_rerender_benchmark_prints_its_figures_and_keeps_the_frames_outside_each_edit():
+@pytest.mark.parametrize("karaoke", [False, True], ids=["plain", "karaoke"])
+def test_rerender_benchmark_prints_its_figures_and_keeps_the_frames_outside_each_edit(karaoke):
+    """With karaoke captions too: their word events lie on frames, so after the sentence edit the later
+    frames are the previous ones moved by whole frames (and their chunks are reused)."""
     chunks_before = list(storage_walk("chunks"))
     out = io.StringIO()
-    call_command("benchmark", "rerender", "--minutes", "0.4", stdout=out)
+    call_command("benchmark", "rerender", "--minutes", "0.4", *(["--karaoke"] if karaoke else []), stdout=out)
     lines = out.getvalue().strip().splitlines()
     match = LINE.fullmatch(lines[-1])
     assert match, lines[-1]
@@ -40,8 +44,10 @@ def test_rerender_benchmark_prints_its_figures_and_keeps_the_frames_outside_each
     assert float(playback["av_drift_ms"]) < 1000 / 30
     assert 1 <= int(details.group(1)) <= 3 < int(details.group(2))
     assert 2 <= int(details.group(3)) < int(details.group(4))
+    assert f"karaoke={str(karaoke).lower()}" in lines[-2]
     # It leaves nothing behind.
     assert not Job.objects.filter(title=TITLE).exists()
+    assert not Account.objects.filter(username=KARAOKE_CHANNEL).exists()
     assert list(storage_walk("chunks")) == chunks_before
 
 

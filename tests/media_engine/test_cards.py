@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_engine.cards import fit_text, font, key_phrase, render_card, wrap_text
+from media_engine.cards import fit_text, font, key_phrase, render_card
 from media_engine.compose import cover_layout, make_cover
 from media_engine.errors import MediaError
 from media_engine.sentences import split_sentences
+from media_engine.subtitles import wrap
 
 PALETTE = ["#204060", "#c08040"]
 
@@ -75,13 +76,14 @@ def test_key_phrase_is_the_first_clause_trimmed():
 
 def test_wrapping_fits_the_measured_width():
     text_font = font(32)
-    lines = wrap_text("每天早上喝一杯温水可以帮助身体排毒还能改善皮肤", text_font, 200)
+    lines = wrap("每天早上喝一杯温水可以帮助身体排毒还能改善皮肤", font=text_font, max_width_px=200)
     assert len(lines) > 1
     assert all(text_font.getlength(line) <= 200 for line in lines)
     assert "".join(lines) == "每天早上喝一杯温水可以帮助身体排毒还能改善皮肤"
     # Closing punctuation never starts a line.
     assert not any(
-        line.startswith(("，", "。")) for line in wrap_text("一二三四五六，七八九。", text_font, 96)
+        line.startswith(("，", "。"))
+        for line in wrap("一二三四五六，七八九。", font=text_font, max_width_px=96)
     )
 
 
@@ -135,7 +137,7 @@ def test_card_and_cover_lines_break_at_word_boundaries(text, width, height):
 
 def test_a_word_wider_than_the_line_is_the_only_thing_cut():
     text_font = font(48)
-    lines = wrap_text("a Pneumonoultramicroscopicsilicovolcanoconiosis case", text_font, 400)
+    lines = wrap("a Pneumonoultramicroscopicsilicovolcanoconiosis case", font=text_font, max_width_px=400)
     assert lines[0] == "a"
     assert all(text_font.getlength(line) <= 400 for line in lines)
     assert len(lines) >= 3 and lines[-1].endswith(" case")

@@ -4,7 +4,17 @@
 import pytest
 
 from media_engine.cards import font
-from media_engine.layout import SHORTS, YOUTUBE, TextBlock, frame_name, safe_area, safe_box, text_lines
+from media_engine.layout import (
+    LARGE_TEXT_SIZE_SHARE,
+    MIN_SHRINK,
+    SHORTS,
+    YOUTUBE,
+    TextBlock,
+    frame_name,
+    safe_area,
+    safe_box,
+    text_lines,
+)
 
 SEED = [
     TextBlock("第12集", position="top"),
@@ -87,3 +97,69 @@ def test_vertical_subtitles_sit_above_the_shorts_bottom_quarter_inside_its_safe_
         x, y, w, h = subtitles.subtitle_area(width, height, style)
         sx, sy, sw, sh = safe_box(width, height)
         assert y >= sy and y + h <= sy + sh, ((x, y, w, h), (sx, sy, sw, sh))
+
+
+# --- titles (issue 29: cut mid-word and smaller than the index in 9:16, a lone character in h2v) ---
+
+SHORTS_LOGO = (561, 163, 92, 46)  # the demo logo's top-right box in a 768x1360 frame
+YOUTUBE_LOGO = (1173, 23, 164, 62)
+LONG_TITLE = "Why doctors say a glass of warm water every morning is the best habit since childhood"
+
+
+def title_and_index(title: str, width: int, height: int, logo_box) -> tuple[list, list]:
+    lines = text_lines(
+        [TextBlock("第12集"), TextBlock(title, large=True)], width=width, height=height, logo_box=logo_box
+    )
+    return lines[:1], lines[1:]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "logo_box"), [(768, 1360, SHORTS_LOGO), (1360, 768, YOUTUBE_LOGO)]
+)
+@pytest.mark.parametrize(
+    "title", [LONG_TITLE, LONG_TITLE + ", and what the studies since 1990 found", "喝温水的好处" * 6]
+)
+def test_the_title_is_the_larger_line_and_is_cut_only_between_words_at_its_smallest(
+    width, height, logo_box, title
+):
+    [index], title_lines = title_and_index(title, width, height, logo_box)
+    assert 1 <= len(title_lines) <= 2
+    assert {line.font_size for line in title_lines} == {title_lines[0].font_size}
+    assert title_lines[0].font_size > index.font_size  # "the larger title"
+    shown = " ".join(line.text for line in title_lines)
+    if shown.endswith("…"):
+        # Cut only where it could not shrink further, and between words (CJK: characters).
+        smallest = max(10, round(round(min(width, height) * LARGE_TEXT_SIZE_SHARE) * MIN_SHRINK))
+        assert title_lines[0].font_size == smallest
+        kept = shown.rstrip("…")
+        assert title.replace(" ", "").startswith(kept.replace(" ", "")), shown
+        if " " in title:
+            words = title.replace(",", " ").split()
+            assert all(word in words for word in kept.replace(",", " ").split()), shown
+    else:
+        assert shown.replace(" ", "") == title.replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "logo_box"), [(768, 1360, SHORTS_LOGO), (1360, 768, YOUTUBE_LOGO)]
+)
+@pytest.mark.parametrize(
+    "title",
+    [
+        "水对身体有很多好处",
+        "人常说每天早上喝一杯温水对身体有很多好处",
+        "老人常说每天早上喝一杯温水对身体有很多好处",
+        "Warm water every morning: seven reasons it helps",
+        "Seven habits that keep your heart young, explained by a cardiologist",
+    ],
+)
+def test_a_wrapped_title_never_leaves_one_character_or_word_alone_on_its_last_line(
+    width, height, logo_box, title
+):
+    _index, title_lines = title_and_index(title, width, height, logo_box)
+    if len(title_lines) == 2 and not title_lines[-1].text.endswith("…"):
+        last = title_lines[-1].text
+        assert len(last.split()) > 1 if " " in title else len(last) > 1, [line.text for line in title_lines]
+        # Balanced: the lines are of similar widths.
+        widths = [font(line.font_size, bold=False).getlength(line.text) for line in title_lines]
+        assert min(widths) > 0.5 * max(widths), [line.text for line in title_lines]

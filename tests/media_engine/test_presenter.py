@@ -1,5 +1,5 @@
-"""The digital human: fetching its clip from a local fake service, and placing it with real
-ffmpeg on tiny lavfi-made inputs."""
+"""The digital human: fetching its clip from a local fake service, and composing it into a video
+(over the pictures, under the subtitles and logo) with real ffmpeg on tiny lavfi-made inputs."""
 
 import subprocess
 import threading
@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from media_engine import ffmpeg, presenter
+from media_engine import compose, ffmpeg, fonts, presenter
+from media_engine.chunks import ChunkStore
 from media_engine.errors import MediaError
 
 W, H = 320, 180
@@ -32,14 +34,12 @@ def lavfi(out: Path, video: str | None, audio: str | None = None, extra: tuple[s
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("presenter")
+    logo = folder / "logo.png"
+    Image.new("RGBA", (64, 32), (255, 0, 255, 255)).save(logo)
     return {
-        # the rendered video: a blue frame with a moving test pattern, and narration audio
-        "video": lavfi(
-            folder / "video.mp4",
-            f"testsrc2=s={W}x{H}:r=25:d=2",
-            "sine=frequency=330:sample_rate=44100:d=2",
-            ("-c:v", "libx264", "-c:a", "aac"),
-        ),
+        # the picture: a still test pattern, under narration audio
+        "picture": still(folder / "picture.png"),
+        "narration": lavfi(folder / "narration.wav", None, "sine=frequency=220:sample_rate=24000:d=2"),
         # the presenter: pure green background with a red "person" box in the middle
         "presenter": lavfi(
             folder / "presenter.mp4",
@@ -47,9 +47,37 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             None,
             ("-c:v", "libx264", "-crf", "10"),
         ),
-        "narration": lavfi(folder / "narration.wav", None, "sine=frequency=220:sample_rate=16000:d=2"),
         "audio_only": lavfi(folder / "audio.m4a", None, "sine=d=2", ("-c:a", "aac")),
+        "logo": logo,
+        "subtitles": _subtitles(folder / "subtitles.ass"),
     }
+
+
+def still(path: Path) -> Path:
+    """A test pattern as a picture."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={W}x{H}"]
+        + ["-frames:v", "1", str(path)],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+def _subtitles(path: Path) -> Path:
+    """One cue the whole video long: white text on an opaque blue box at the bottom."""
+    path.write_text(
+        f"[Script Info]\nScriptType: v4.00+\nPlayResX: {W}\nPlayResY: {H}\n\n"
+        "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+        "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, "
+        "Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+        f"Style: Default,{fonts.FAMILY},24,&H00FFFFFF,&H00FFFFFF,&H00FF0000,&H00FF0000,0,0,0,0,100,100,0,0,"
+        "4,0,6,2,20,20,12,1\n\n"
+        "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+        "Dialogue: 0,0:00:00.00,0:00:02.00,Default,,0,0,0,,字幕 subtitles\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def frame(path: Path, at_s: float) -> np.ndarray:
@@ -82,117 +110,141 @@ def difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).mean())
 
 
-# place_presenter takes every placement argument (the brand holds the defaults); these tests vary a few.
+# A Placement takes every placement argument (the brand holds the defaults); these tests vary a few.
 ALWAYS_IN_THE_CORNER = {
     "start_s": 0,
     "end_s": 0,
     "corner": "bottom-right",
     "scale": 0.3,
     "chroma_key": "#00FF00",
-    "crf": 20,
-    "preset": "veryfast",
 }
 
 
-def place(video: Path, clip: Path, out: Path, **placement) -> Path:
-    return presenter.place_presenter(video, clip, out, **{**ALWAYS_IN_THE_CORNER, **placement})
+def plan(media: dict[str, Path], clip: Path | None = None, **changes) -> compose.Plan:
+    """Two seconds of the picture (compose's own motion on it) over the narration, with the presenter
+    placed as `changes` say when `clip` is given."""
+    placement = {key: changes.pop(key) for key in [*ALWAYS_IN_THE_CORNER, "mode"] if key in changes}
+    fields = {
+        "width": W,
+        "height": H,
+        "visuals": [compose.Visual(media["picture"], "still", 0, 2000)],
+        "narration_path": media["narration"],
+        "fps": 25,
+        "preset": "ultrafast",
+        "presenter": presenter.Placement(clip_path=clip, **{**ALWAYS_IN_THE_CORNER, **placement})
+        if clip
+        else None,
+    }
+    return compose.Plan(**{**fields, **changes})
+
+
+def place(media: dict[str, Path], out: Path, clip: Path | None = None, **placement) -> Path:
+    return compose.render(plan(media, media["presenter"] if clip is None else clip, **placement), out).path
+
+
+@pytest.fixture(scope="module")
+def original(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same video without the presenter."""
+    return compose.render(plan(media), tmp_path_factory.mktemp("original") / "original.mp4").path
 
 
 # --- placing -----------------------------------------------------------------------------------
 
 
-def test_pip_puts_the_keyed_presenter_in_the_corner(media: dict[str, Path], tmp_path: Path) -> None:
-    progress: list[float] = []
-    out = place(
-        media["video"],
-        media["presenter"],
-        tmp_path / "pip.mp4",
-        mode="pip",
-        corner="bottom-right",
-        scale=0.5,
-        on_progress=progress.append,
-    )
+@pytest.mark.slow
+def test_pip_puts_the_keyed_presenter_in_the_corner(media, original, tmp_path: Path) -> None:
+    out = place(media, tmp_path / "pip.mp4", mode="pip", corner="bottom-right", scale=0.5)
 
-    assert abs(ffmpeg.duration(out) - ffmpeg.duration(media["video"])) < 0.1
-    original, placed = frame(media["video"], 1.0), frame(out, 1.0)
+    assert abs(ffmpeg.duration(out) - ffmpeg.duration(original)) < 0.1
+    unplaced, placed = frame(original, 1.0), frame(out, 1.0)
     # pip is 160x90 at (W-10-160, H-10-90); the red box (its middle 40x70) sits at its centre
     box = placed[H - 10 - 90 + 30 : H - 10 - 30, W - 10 - 160 + 65 : W - 10 - 65]
     assert box[..., 0].mean() > 180 and box[..., 1].mean() < 80  # red, over the test pattern
     # the keyed green around the box lets the video through; the rest of the frame is untouched
     keyed_margin = (slice(H - 10 - 90 + 5, H - 10 - 5), slice(W - 10 - 160 + 5, W - 10 - 160 + 40))
-    assert difference(placed[keyed_margin], original[keyed_margin]) < 20
+    assert difference(placed[keyed_margin], unplaced[keyed_margin]) < 20
     assert (placed[keyed_margin][..., 1] > 230).mean() < 0.5  # not the presenter's green
-    assert difference(placed[:60, :150], original[:60, :150]) < 6
-    assert progress[-1] == 1.0
+    assert difference(placed[:60, :150], unplaced[:60, :150]) < 6
 
 
-def test_pip_keeps_the_narration_audio(media: dict[str, Path], tmp_path: Path) -> None:
-    out = place(media["video"], media["presenter"], tmp_path / "pip.mp4", mode="pip")
-    streams = ffmpeg.probe(out)["streams"]
-    audio = [stream for stream in streams if stream["codec_type"] == "audio"]
-    assert len(audio) == 1 and audio[0]["codec_name"] == "aac" and audio[0]["sample_rate"] == "44100"
-
-
-def test_pip_in_the_top_left_without_chroma_key(media: dict[str, Path], tmp_path: Path) -> None:
-    out = place(
-        media["video"],
-        media["presenter"],
-        tmp_path / "tl.mp4",
-        mode="pip",
-        corner="top-left",
-        scale=0.25,
-        chroma_key=None,
-    )
+@pytest.mark.slow
+def test_pip_in_the_top_left_without_chroma_key(media, tmp_path: Path) -> None:
+    out = place(media, tmp_path / "tl.mp4", mode="pip", corner="top-left", scale=0.25, chroma_key=None)
     placed = frame(out, 1.0)
     corner = placed[10 + 5 : 10 + 40, 10 + 5 : 10 + 20]  # the presenter's green background, unkeyed
     assert corner[..., 1].mean() > 200 and corner[..., 0].mean() < 60
 
 
-def test_fullscreen_at_start_and_end_only(media: dict[str, Path], tmp_path: Path) -> None:
-    out = place(
-        media["video"],
-        media["presenter"],
-        tmp_path / "full.mp4",
-        mode="fullscreen",
-        start_s=0.5,
-        end_s=0.5,
-        chroma_key=None,
-    )
+@pytest.mark.slow
+def test_fullscreen_at_start_and_end_only(media, original, tmp_path: Path) -> None:
+    out = place(media, tmp_path / "full.mp4", mode="fullscreen", start_s=0.5, end_s=0.5, chroma_key=None)
 
-    assert abs(ffmpeg.duration(out) - ffmpeg.duration(media["video"])) < 0.1
+    assert abs(ffmpeg.duration(out) - ffmpeg.duration(original)) < 0.1
     presenter_frame = frame(media["presenter"], 0.0)
     assert difference(frame(out, 0.0), presenter_frame) < 6  # the first frame is the presenter
-    assert difference(frame(out, 0.0), frame(media["video"], 0.0)) > 30
-    assert difference(frame(out, 1.0), frame(media["video"], 1.0)) < 6  # the middle is the video
+    assert difference(frame(out, 0.0), frame(original, 0.0)) > 30
+    assert difference(frame(out, 1.0), frame(original, 1.0)) < 6  # the middle is the video
     assert difference(frame(out, 1.8), presenter_frame) < 6
 
 
-def test_fullscreen_keyed_presenter_stands_in_front_of_the_video(
-    media: dict[str, Path],
-    tmp_path: Path,
-) -> None:
-    out = place(media["video"], media["presenter"], tmp_path / "fullkey.mp4", mode="fullscreen", start_s=1.0)
-    first, original = frame(out, 0.0), frame(media["video"], 0.0)
-    assert difference(first, original) > 5  # the red presenter is there...
-    assert difference(first[:, :100], original[:, :100]) < 20  # ...and the keyed background shows the video
+@pytest.mark.slow
+def test_fullscreen_keyed_presenter_stands_in_front_of_the_pictures(media, original, tmp_path: Path) -> None:
+    out = place(media, tmp_path / "fullkey.mp4", mode="fullscreen", start_s=1.0)
+    first, unplaced = frame(out, 0.0), frame(original, 0.0)
+    assert difference(first, unplaced) > 5  # the red presenter is there...
+    assert difference(first[:, :100], unplaced[:, :100]) < 20  # ...and the keyed background shows the video
 
 
-def test_the_brands_crf_and_preset_encode_the_result(media: dict[str, Path], tmp_path: Path) -> None:
-    out = place(media["video"], media["presenter"], tmp_path / "enc.mp4", mode="pip", crf=31, preset="faster")
-    data = out.read_bytes()
-    options = data[data.index(b"x264 - core") :][:2000]
-    assert b"crf=31.0" in options and b" subme=4 " in options  # faster's subme; veryfast has 2
+@pytest.mark.slow
+def test_the_subtitles_and_the_logo_stand_in_front_of_the_presenter(media, tmp_path: Path) -> None:
+    """An opaque presenter covers the pictures, not the subtitles and the logo drawn over them."""
+    out = place(
+        media,
+        tmp_path / "front.mp4",
+        mode="fullscreen",
+        chroma_key=None,
+        subtitles_path=media["subtitles"],
+        logo_path=media["logo"],
+    )
+    picture = frame(out, 1.0)
+    assert picture[H // 2 - 20 : H // 2 + 20, 140:180, 0].mean() > 180  # the presenter's red figure
+    x, y, w, h = compose.logo_box(plan(media, logo_path=media["logo"]))
+    red, green, blue = picture[y + h // 2, x + w // 2]
+    assert red > 180 and blue > 180 and green < 90  # the magenta logo
+    bottom = picture[H - 50 :]
+    assert (
+        (bottom[..., 2] > 200) & (bottom[..., 0] < 60) & (bottom[..., 1] < 60)
+    ).sum() > 300  # the blue box
+    assert (bottom.min(axis=2) > 200).sum() > 20  # its white text
 
 
-def test_bad_arguments_are_refused(media: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_outside_its_times_the_presenter_leaves_the_chunks_as_they_were(media, tmp_path: Path) -> None:
+    """Only the pieces that show the presenter are named by its clip: the others are the same chunks."""
+    store = ChunkStore(tmp_path / "chunks")
+    two = [
+        compose.Visual(media["picture"], "still", 0, 1000),
+        compose.Visual(media["picture"], "still", 1000, 2000),
+    ]
+    without = compose.render(plan(media, visuals=two), tmp_path / "without.mp4", store=store)
+    placed = compose.render(
+        plan(media, media["presenter"], visuals=two, mode="fullscreen", start_s=0.5, end_s=0.0),
+        tmp_path / "with.mp4",
+        store=store,
+    )
+    video = [name for name in placed.chunks if not name.startswith("audio-")]
+    assert len(video) == 2 and video[1] in placed.reused and video[0] not in without.chunks
+
+
+def test_bad_arguments_are_refused(media, tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="mode"):
-        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="side")
+        place(media, tmp_path / "x.mp4", mode="side")
     with pytest.raises(MediaError, match="corner"):
-        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip", corner="middle")
+        place(media, tmp_path / "x.mp4", mode="pip", corner="middle")
     with pytest.raises(MediaError, match="#00FF00"):
-        place(media["video"], media["presenter"], tmp_path / "x.mp4", mode="pip", chroma_key="green")
+        place(media, tmp_path / "x.mp4", mode="pip", chroma_key="green")
     with pytest.raises(MediaError, match="no video stream"):
-        place(media["video"], media["audio_only"], tmp_path / "x.mp4", mode="pip")
+        place(media, tmp_path / "x.mp4", media["audio_only"], mode="pip")
 
 
 # --- fetching ----------------------------------------------------------------------------------

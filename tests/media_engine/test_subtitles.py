@@ -192,9 +192,10 @@ def test_brand_background_becomes_an_opaque_ass_box_colour(tmp_path):
     style = style_from_brand(brand, width=1360, height=768)
     write_ass([Cue(0, 1000, ["你好"])], tmp_path / "a.ass", width=1360, height=768, style=style)
     fields = ass_style((tmp_path / "a.ass").read_text(encoding="utf-8"))
-    assert fields["OutlineColour"] == "&H002E8B57"
+    assert fields["BackColour"] == "&H002E8B57"
     assert fields["PrimaryColour"] == "&H0000EEFF"
-    assert fields["BorderStyle"] == "3"
+    # One box behind the whole cue (libass's BorderStyle 4), padded by Shadow: no glyph outline.
+    assert (fields["BorderStyle"], fields["Outline"], fields["Shadow"]) == ("4", "0", str(style.outline))
     assert fields["Fontname"] == fonts.FAMILY
 
 

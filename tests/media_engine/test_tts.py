@@ -4,8 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media_engine import ffmpeg, tts
+from media_engine import ffmpeg, fonts, subtitles, tts
+from media_engine.chunks import AssEvents
 from media_engine.errors import Cancelled, MediaError
+from media_engine.subtitles import KaraokeStyle
 from media_engine.tts import EspeakBackend, TTSBackend, VoiceSpec
 
 CHINESE = VoiceSpec(name="", language="zh-CN")
@@ -19,7 +21,7 @@ class CountingBackend(EspeakBackend):
 
     def synthesize_sentence(self, text, *, voice, speed, out_path):
         CountingBackend.calls.append(text)
-        super().synthesize_sentence(text, voice=voice, speed=speed, out_path=out_path)
+        return super().synthesize_sentence(text, voice=voice, speed=speed, out_path=out_path)
 
 
 class CloningBackend(CountingBackend):
@@ -223,6 +225,55 @@ def test_with_a_frame_rate_every_clause_cue_lies_on_frames_so_an_edit_moves_late
     shifts = {round(frames(b.start_ms - a.start_ms)) for a, b in zip(old, new)}
     shifts |= {round(frames(b.end_ms - a.end_ms)) for a, b in zip(old, new)}
     assert len(shifts) == 1 and shifts.pop() > 0
+
+
+@pytest.mark.parametrize("fps", [30, 25])
+def test_with_a_frame_rate_word_times_lie_on_frames_so_karaoke_captions_move_by_whole_frames(
+    counting, tmp_path, fps
+):
+    """Karaoke events start and end at word times: off the frames, a whole-frame shift changed
+    their centiseconds by a few ms, each snapped to another frame here and there, and most later
+    chunks were made again after a one-character edit. On frames, the later captions of an edit
+    show on the same frames of their chunk, event for event."""
+    sentences = [
+        "今天早上天气很好，阳光非常明媚，我们一家人一起去公园散步。",
+        "晚上我们早点回家，好好休息，明天还要早起上班。",
+        *SENTENCES[1:],
+    ]
+    first, changed = _narrated_before_and_after_an_edit(sentences, tmp_path, fps)
+
+    def frames(ms: int) -> float:
+        return ms * fps / 1000
+
+    for narration in (first, changed):
+        assert len(narration.words) > 20
+        for word in narration.words:
+            for ms in (word.start_ms, word.end_ms):
+                assert abs(frames(ms) - round(frames(ms))) < 0.05, (word, ms)
+    old = [word for word in first.words if word.sentence >= 1]
+    new = [word for word in changed.words if word.sentence >= 1]
+    assert [word.text for word in old] == [word.text for word in new]
+    shift = round(frames(changed.sentences[1].start_ms - first.sentences[1].start_ms))
+    assert shift > 0
+    assert {round(frames(b.start_ms - a.start_ms)) for a, b in zip(old, new)} == {shift}
+    assert {round(frames(b.end_ms - a.end_ms)) for a, b in zip(old, new)} == {shift}
+
+    # The burned karaoke captions of the later sentences, as each chunk sees them.
+    def events(narration, path: Path) -> AssEvents:
+        style = subtitles.SubtitleStyle(font_size=24, margin_v=20, margin_h=20)
+        cues = subtitles.make_cues(
+            narration.clauses, font_path=fonts.default_font_path(), font_size=24, max_width_px=400
+        )
+        subtitles.write_ass(
+            cues, path, width=480, height=270, style=style, karaoke=KaraokeStyle(), words=narration.words
+        )
+        return AssEvents.read(path)
+
+    before, after = events(first, tmp_path / "before.ass"), events(changed, tmp_path / "after.ass")
+    assert "\\1c" in after.header + "".join(fields[-1] for _, _, fields in after.events)
+    for sentence in first.sentences[1:]:
+        start, end = round(frames(sentence.start_ms)), round(frames(sentence.end_ms))
+        assert before.for_frames(start, end, fps) == after.for_frames(start + shift, end + shift, fps)
 
 
 def test_a_different_speed_is_synthesized_anew_and_speaks_faster(counting, tmp_path):

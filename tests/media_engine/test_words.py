@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from media_engine import fonts, subtitles, tts, words
-from media_engine.sentences import TimedSentence, TimedWord
+from media_engine.sentences import TimedWord
 from media_engine.subtitles import KaraokeStyle
 
 LATIN = ["Hello world, this is a test.", "After a pause, we go on, and then we stop.", "The end."]
@@ -158,17 +158,12 @@ def test_numbers_quotes_and_stray_events_give_the_written_words(tmp_path):
     assert [word.text for word in speech.words] == ["It", "costs", "3.14", "dollars", "or", "more"]
 
 
-def test_shift_and_place_keep_words_inside_their_clip_and_sentence():
+def test_shift_keeps_words_inside_their_clip_and_labels_their_sentence():
     clip = [TimedWord("a", 10, 200), TimedWord("b", 250, 400)]
     assert words.shift(clip, -30, length_ms=300, sentence=2) == [
         TimedWord("a", 0, 170, 2),
         TimedWord("b", 220, 300, 2),
     ]
-    placed = words.place(
-        [[TimedWord("x", 0, 100)], None, [TimedWord("y", 0, 50)]],
-        [TimedSentence("x", 0, 100), TimedSentence("n", 350, 600), TimedSentence("y", 850, 900)],
-    )
-    assert placed == [TimedWord("x", 0, 100, 0), TimedWord("y", 850, 900, 2)]
 
 
 def test_edge_word_boundaries_become_words():
@@ -316,7 +311,21 @@ def test_karaoke_is_off_without_the_brand_key(narrations, tmp_path):
     )
     assert "\\1c" not in plain.read_text() and plain.read_text().count("Dialogue:") == len(cues)
     events = karaoke.read_text()
-    assert events.count("{\\1c&H00D4FF&\\fscx120\\fscy120\\3c&H0000C0&") == len(narrations["latin"].words)
+    # Each word: the cue's box with its text hidden, the word's own box, the text with the word larger.
+    size = round(subtitles.ass_font_size(style) * 1.2)
+    for layer, name, tags in (
+        (0, "Default", f"{{\\1c&H00D4FF&\\fs{size}}}"),
+        (1, "KaraokeBox", f"{{\\1c&H00D4FF&\\fs{size}\\3c&H0000C0&\\3a&H00&"),
+        (2, "KaraokeText", f"{{\\1c&H00D4FF&\\fs{size}}}"),
+    ):
+        rows = [
+            row
+            for row in events.splitlines()
+            if row.startswith(f"Dialogue: {layer},") and f",{name}," in row and "\\1c" in row
+        ]
+        assert len(rows) == sum(tags in row for row in rows) == len(narrations["latin"].words), name
+    hidden = [row for row in events.splitlines() if ",Default,,0,0,0,,{\\1a&HFF&}" in row]
+    assert len(hidden) == len(narrations["latin"].words)
 
 
 # --- sentences read in clauses ------------------------------------------------------------------

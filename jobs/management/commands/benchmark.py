@@ -23,10 +23,19 @@ class Command(BaseCommand):
             default=10.0,
             help="rerender: the job's length in minutes of narration (10 by default).",
         )
+        parser.add_argument(
+            "--karaoke",
+            action="store_true",
+            help="rerender: on a channel whose captions highlight the spoken word (subtitle_karaoke).",
+        )
 
-    def handle(self, *args, target: str, random_weights: bool, minutes: float, **options) -> None:
+    def handle(
+        self, *args, target: str, random_weights: bool, minutes: float, karaoke: bool, **options
+    ) -> None:
         try:
-            lines = getattr(self, f"_{target}")(random_weights=random_weights, minutes=minutes)
+            lines = getattr(self, f"_{target}")(
+                random_weights=random_weights, minutes=minutes, karaoke=karaoke
+            )
         except RuntimeError as error:
             raise CommandError(str(error)) from error
         for line in lines:
@@ -39,15 +48,16 @@ class Command(BaseCommand):
         with tempfile.TemporaryDirectory() as work_dir:
             return [format_compose_line(compose_benchmark(Path(work_dir)))]
 
-    def _rerender(self, minutes: float, **options) -> list[str]:
+    def _rerender(self, minutes: float, karaoke: bool, **options) -> list[str]:
         from jobs.benchmarks.rerender import format_rerender_details, format_rerender_line, rerender_benchmark
 
         if not 0 < minutes <= 60:
             raise CommandError("--minutes must be more than 0 and at most 60.")
+        captions = " with karaoke captions" if karaoke else ""
         self.stdout.write(
-            f"A {minutes:g}-minute job: full render, a new picture, an edited sentence, a preview..."
+            f"A {minutes:g}-minute job{captions}: full render, a new picture, an edited sentence, a preview..."
         )
-        result = rerender_benchmark(minutes=minutes)
+        result = rerender_benchmark(minutes=minutes, karaoke=karaoke)
         return [format_rerender_details(result), format_rerender_line(result)]
 
     def _validation(self, **options) -> list[str]:
