@@ -248,8 +248,11 @@ EXECUTION_RETRY_BACKOFF_S = env_float("EXECUTION_RETRY_BACKOFF_S", 60.0)
 # first retried in place: STEP_ATTEMPTS tries in all, STEP_BACKOFF_S apart, doubling.
 STEP_ATTEMPTS = env_int("STEP_ATTEMPTS", 3)
 STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
-# The cluster renders are queued on: "default", or "gpu" when GPU hosts run every render.
-RENDER_CLUSTER = os.environ.get("RENDER_CLUSTER", "default")
+# The django-q2 clusters that run the render's steps, by the resource each step needs
+# (jobs.render.steps): a worker runs the steps whose cluster is its own Q_CLUSTER_NAME and hands the
+# render to the other cluster for the rest. Both "default": one qcluster runs every step.
+CPU_CLUSTER = os.environ.get("CPU_CLUSTER", "default")
+GPU_CLUSTER = os.environ.get("GPU_CLUSTER", "default")
 Q_CLUSTER = {
     # Fixed: django-q2 signs tasks with the name. A host picks its queue with the
     # Q_CLUSTER_NAME environment variable, which django-q2 reads itself.
