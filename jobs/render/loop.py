@@ -346,7 +346,8 @@ def execution_hand_off(reporter: Reporter, *, needs: str, step: str) -> None:
     """End this worker's part of the attempt before `step`, which needs a resource it does not serve:
     the execution waits, PENDING, for a worker of the cluster serving `needs`, which continues the
     attempt from the last finished step. Neither a failure nor a retry: no attempt ends, nothing is
-    counted, the time limit runs on. An operator's cancel asked for meanwhile cancels it instead."""
+    counted, and the wait is not counted against the time limit (jobs.render.queue.execution_claim).
+    An operator's cancel asked for meanwhile cancels it instead."""
     execution = reporter.execution
     if JobExecution.objects.filter(pk=execution.pk, cancel_requested=True).exists():
         execution_finish(reporter, ExecutionStatus.CANCELLED, f"Cancelled before {step}")

@@ -215,6 +215,12 @@ def execution_claim(*, execution: JobExecution) -> bool:
         if taking_over
         else {}
     )
+    if continuing and execution.started_at is not None:
+        # The wait for this cluster does not count against the attempt's time limit: its start
+        # moves on by the time the execution waited since the hand-off.
+        started_at = execution.started_at + (now - execution.updated_at)
+    else:
+        started_at = Coalesce("started_at", Value(now))
     claimed = RENDERS.claim(
         execution.pk,
         seen=seen,
@@ -222,7 +228,7 @@ def execution_claim(*, execution: JobExecution) -> bool:
         worker_host=socket.gethostname(),
         heartbeat_at=now,
         updated_at=now,
-        started_at=Coalesce("started_at", Value(now)),
+        started_at=started_at,
         attempt=F("attempt") + (0 if continuing else 1),
         handed_off=False,
         retry_at=None,

@@ -83,6 +83,7 @@ def test_each_step_runs_once_and_only_on_a_worker_serving_its_resource(
         0,
     )
     assert first.detail == "Waiting for a gpu worker (cluster gpu) for pictures"
+    assert first.progress == 30  # narration, subtitles and segments: the progress bar goes on from there
     assert render_tasks("gpu") == 1
     assert queue.execution_claim_next() is None  # a CPU worker does not take what needs the GPU
 
@@ -217,3 +218,23 @@ def test_a_cancel_asked_for_during_the_last_step_before_a_hand_off_cancels_inste
 
     execution.refresh_from_db()
     assert (execution.status, execution.detail) == (ExecutionStatus.CANCELLED, "Cancelled before pictures")
+
+
+@pytest.mark.django_db
+def test_the_wait_for_the_other_cluster_does_not_count_against_the_time_limit(farm, ran, settings):
+    settings.EXECUTION_TIME_LIMIT_S = 60
+    execution = services.job_enqueue(job=make_job())
+    as_worker(settings, "default")
+    loop.execution_run_next()
+    # The GPU hosts were busy for ten minutes.
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    JobExecution.objects.filter(pk=execution.pk).update(
+        started_at=ten_minutes_ago - timedelta(seconds=5), updated_at=ten_minutes_ago
+    )
+
+    as_worker(settings, "gpu")
+    continued = loop.execution_run_next()
+
+    assert (continued.status, continued.needs, continued.error) == (ExecutionStatus.PENDING, Resource.CPU, "")
+    assert [name for name, _cluster in ran] == CPU_STEPS + GPU_STEPS
+    assert timedelta(seconds=4) < timezone.now() - continued.started_at < timedelta(seconds=30)
