@@ -4,17 +4,25 @@ serve and never holds it while it waits. Here the steps are quick fakes and "a w
 process with its `Q_CLUSTER_NAME` (settings) set; the embedded default (both clusters `default`)
 is every other render test."""
 
+import os
+import signal
+import subprocess
+import time
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from jobs import services
 from jobs.models import ExecutionStatus, JobExecution, Resource
 from jobs.render import loop, queue, steps
-from tests.factories import make_job
+from tests.factories import make_job, make_preset_job
+from tests.jobs.test_faults import WORKER_ENV
+from tests.processes import process_env, start, stop
 
 CPU_STEPS = ["narration", "subtitles", "segments"]
 GPU_STEPS = ["pictures", "animation"]
@@ -238,3 +246,62 @@ def test_the_wait_for_the_other_cluster_does_not_count_against_the_time_limit(fa
     assert (continued.status, continued.needs, continued.error) == (ExecutionStatus.PENDING, Resource.CPU, "")
     assert [name for name, _cluster in ran] == CPU_STEPS + GPU_STEPS
     assert timedelta(seconds=4) < timezone.now() - continued.started_at < timedelta(seconds=30)
+
+
+@pytest.mark.processes
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_render_crosses_real_clusters_and_survives_its_cpu_worker_killed_right_after_the_hand_off(
+    farm, tmp_path
+):
+    """Real `qcluster` processes, one per cluster: the CPU worker is killed (kill -9) as soon as it
+    has handed the render to the GPU cluster; the GPU worker makes the pictures and hands back; a
+    new CPU worker finishes. One attempt, every step run once, each on its own cluster."""
+    if connection.vendor != "postgresql":
+        pytest.skip("worker processes: needs PostgreSQL")
+    env = {**WORKER_ENV, "CPU_CLUSTER": "default", "GPU_CLUSTER": "gpu"}
+    logs = [tmp_path / "cpu-1.log", tmp_path / "gpu.log", tmp_path / "cpu-2.log"]
+
+    def cluster(name: str, log: Path) -> subprocess.Popen:
+        return start(["manage.py", "qcluster"], process_env(**env, Q_CLUSTER_NAME=name), log)
+
+    def shown() -> str:
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs if log.exists()
+        )
+
+    def wait_for(what: str, timeout: float = 120, **fields) -> JobExecution:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if found := JobExecution.objects.filter(pk=execution.pk, **fields).first():
+                return found
+            time.sleep(0.05)
+        pytest.fail(f"{what}: not within {timeout} s\n{shown()}")
+
+    execution = services.job_enqueue(job=make_preset_job())
+    processes = [cluster("default", logs[0])]
+    try:
+        wait_for(
+            "the hand-off to the GPU", status=ExecutionStatus.PENDING, handed_off=True, needs=Resource.GPU
+        )
+        os.killpg(processes[0].pid, signal.SIGKILL)  # the CPU worker dies right after its hand-off
+        processes[0].wait(10)
+
+        processes.append(cluster("gpu", logs[1]))
+        wait_for(
+            "the hand-back to the CPU", status=ExecutionStatus.PENDING, handed_off=True, needs=Resource.CPU
+        )
+        processes.append(cluster("default", logs[2]))
+        done = wait_for("the render", status__in=[ExecutionStatus.SUCCESS, ExecutionStatus.FAILED])
+    finally:
+        for process in processes:
+            stop(process)
+
+    assert (done.status, done.attempt, done.retry_count) == (ExecutionStatus.SUCCESS, 1, 0), (
+        done.error,
+        shown(),
+    )
+    for name, record in done.steps.items():
+        cluster_name = "gpu" if name in GPU_STEPS else "default"
+        assert (record["status"], record["cluster"]) == ("done", cluster_name), (name, record)
+    assert set(done.steps) == set(steps.STEPS)
