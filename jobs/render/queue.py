@@ -64,7 +64,7 @@ def served_resources() -> list[str]:
     return _clusters().get(own_cluster(), [])
 
 
-def wake_worker(resource: str = Resource.CPU) -> None:
+def wake_worker(resource: str) -> None:
     """Send one render task to the cluster that serves `resource` (call it on commit)."""
     RENDERS.wake(cluster=cluster_of(resource))
 
