@@ -10,6 +10,8 @@ parameter (a slug), in the admin the team picked in the header (kept in the sess
 default: the personal team, or the first team the user is a member of.
 """
 
+import re
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model, QuerySet
@@ -19,6 +21,7 @@ from .models import ROLE_RANK, Account, Membership, Role, Team
 
 TEAM_HEADER = "X-Team"
 TEAM_PARAMETER = "team"
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,64}")  # Team.slug
 SESSION_KEY = "current_team"
 _CACHE = "_current_team"
 
@@ -27,7 +30,17 @@ class NotAMember(PermissionDenied):
     """The request names a team the user is not a member of (or no such team: the same answer)."""
 
     def __init__(self, slug: str) -> None:
-        super().__init__(f"You are not a member of the team “{slug}”.")
+        super().__init__(f"You are not a member of the team “{slug[:100]}”.")
+        self.slug = slug
+
+
+class NotATeamName(NotAMember):
+    """The request's team is not a slug at all (control characters, spaces, too long)."""
+
+    def __init__(self, slug: str) -> None:
+        PermissionDenied.__init__(
+            self, f"{slug[:60]!r} is not a team: a team is named by its slug (letters, digits, - and _)."
+        )
         self.slug = slug
 
 
@@ -100,6 +113,8 @@ def default_team(user) -> Team | None:
 
 def team_named(user, slug: str) -> Team:
     """The team `slug`, which `user` must be a member of (superusers: any team)."""
+    if not SLUG.fullmatch(slug):
+        raise NotATeamName(slug)
     team = Team.objects.filter(slug=slug).first()
     if team is None or not (user.is_superuser or role_of(user, team) is not None):
         raise NotAMember(slug)

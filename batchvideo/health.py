@@ -10,6 +10,8 @@ The last two say more about the installation (worker host names, errors), so the
 staff user (admin session or API token) or a client that sends the shared secret
 settings.HEALTH_TOKEN as `Authorization: Bearer <token>` or `X-Health-Token: <token>`
 (Prometheus: `authorization: {credentials: <token>}`). With no HEALTH_TOKEN set, staff only.
+What is about executions (running and failing ones, counts, retries) covers every team for a
+superuser and the token, and only the teams a staff user is a member of for the rest.
 """
 
 import hmac
@@ -19,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +35,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .metrics import REGISTRY
+from .metrics import REGISTRY, team_registry
 
 FFMPEG_TIMEOUT_S = 5
 REDIS_TIMEOUT_S = 2
@@ -47,26 +50,44 @@ def _health_token() -> str:
     return str(getattr(settings, "HEALTH_TOKEN", os.environ.get("HEALTH_TOKEN", "")) or "")
 
 
-def _authorized(request: HttpRequest) -> bool:
+def _token_offered(request: HttpRequest) -> bool:
     token = _health_token()
-    if token:
-        offered = request.headers.get("X-Health-Token", "")
-        authorization = request.headers.get("Authorization", "")
-        if authorization.lower().startswith("bearer "):
-            offered = offered or authorization[7:].strip()
-        if offered and hmac.compare_digest(offered.encode(), token.encode()):
-            return True
+    if not token:
+        return False
+    offered = request.headers.get("X-Health-Token", "")
+    authorization = request.headers.get("Authorization", "")
+    if authorization.lower().startswith("bearer "):
+        offered = offered or authorization[7:].strip()
+    return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+
+
+def _staff(request: HttpRequest):
+    """The staff user the request is from (admin session or API token), or None."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_staff:
-        return True
+        return user
     from rest_framework.authentication import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
 
     try:
         found = TokenAuthentication().authenticate(request)
     except AuthenticationFailed:
-        return False
-    return found is not None and found[0].is_staff
+        return None
+    return found[0] if found is not None and found[0].is_staff else None
+
+
+def _team_scope(request: HttpRequest) -> tuple[bool, list[int] | None]:
+    """Whether the request may read these pages, and the teams whose executions it sees (None: all)."""
+    if _token_offered(request):
+        return True, None
+    user = _staff(request)
+    if user is None:
+        return False, None
+    if user.is_superuser:
+        return True, None
+    from accounts.teams import teams_of
+
+    return True, list(teams_of(user).values_list("pk", flat=True))
 
 
 def _forbidden() -> JsonResponse:
@@ -192,12 +213,12 @@ def _queue() -> dict[str, Any]:
     }
 
 
-def _workers() -> dict[str, Any]:
+def _workers(team_ids: list[int] | None = None) -> dict[str, Any]:
     from django_q.status import Stat
 
     from jobs.maintenance.health import health_report
 
-    report = health_report()
+    report = health_report(team_ids=team_ids)
     running = [
         {
             "execution": item.id,
@@ -258,9 +279,11 @@ CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
 @never_cache
 @require_safe
 def health_extended(request: HttpRequest) -> JsonResponse:
-    if not _authorized(request):
+    allowed, team_ids = _team_scope(request)
+    if not allowed:
         return _forbidden()
-    components = {name: _timed(check) for name, check in CHECKS.items()}
+    checks = {**CHECKS, "workers": partial(_workers, team_ids)}
+    components = {name: _timed(check) for name, check in checks.items()}
     statuses = {component["status"] for component in components.values()}
     overall = "error" if ERROR in statuses else "degraded" if WARNING in statuses else "ok"
     return JsonResponse(
@@ -272,6 +295,8 @@ def health_extended(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not _authorized(request):
+    allowed, team_ids = _team_scope(request)
+    if not allowed:
         return _forbidden()
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    registry = REGISTRY if team_ids is None else team_registry(team_ids)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -56,7 +56,11 @@ def _quantile(values: list[float], share: float) -> float:
 
 
 class QueueCollector:
-    """Executions by status, queue depth, retries and step durations, from the database."""
+    """Executions by status, queue depth, retries and step durations, from the database; with
+    `team_ids`, the executions of those teams only."""
+
+    def __init__(self, team_ids: list[int] | None = None) -> None:
+        self.team_ids = team_ids
 
     def describe(self) -> list[Metric]:
         return []  # registering must not query the database
@@ -79,7 +83,7 @@ class QueueCollector:
         from jobs.maintenance import health
         from jobs.render.progress import RECENT_EXECUTIONS
 
-        snapshot = health.metrics_snapshot()
+        snapshot = health.metrics_snapshot(team_ids=self.team_ids)
         executions = GaugeMetricFamily(
             "batchvideo_executions", "Executions (renders) by status.", labels=["status"]
         )
@@ -123,3 +127,11 @@ class QueueCollector:
 
 
 REGISTRY.register(QueueCollector())
+
+
+def team_registry(team_ids: list[int]) -> CollectorRegistry:
+    """The queue figures of `team_ids`' executions only (what a staff user of those teams sees); the
+    process's HTTP counters are the installation's and stay out."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector(team_ids))
+    return registry

@@ -253,6 +253,12 @@ STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
 # render to the other cluster for the rest. Both "default": one qcluster runs every step.
 CPU_CLUSTER = os.environ.get("CPU_CLUSTER", "default")
 GPU_CLUSTER = os.environ.get("GPU_CLUSTER", "default")
+# Fair share (jobs.render.fairshare): the next render goes to the team with waiting work whose worker
+# time over the last FAIR_SHARE_WINDOW_S, divided by its weight (Team.weight, set in the Team admin),
+# is least; runorder orders jobs only inside a team. A team with TEAM_MAX_CONCURRENT_RENDERS renders
+# running waits for one of them to end (0: no limit).
+FAIR_SHARE_WINDOW_S = env_int("FAIR_SHARE_WINDOW_S", 3600)
+TEAM_MAX_CONCURRENT_RENDERS = env_int("TEAM_MAX_CONCURRENT_RENDERS", 0)
 Q_CLUSTER = {
     # Fixed: django-q2 signs tasks with the name. A host picks its queue with the
     # Q_CLUSTER_NAME environment variable, which django-q2 reads itself.
@@ -356,6 +362,9 @@ CLEANUP_MIN_INTERVAL_S = env_int("CLEANUP_MIN_INTERVAL_S", 6 * 3600)
 # Video chunks (`chunks/`) that no kept execution is made of go once they are this old.
 CLEANUP_CHUNK_DAYS = env_float("CLEANUP_CHUNK_DAYS", 7)
 MAINTENANCE_CLUSTER = os.environ.get("MAINTENANCE_CLUSTER", "default")
+# The django-q2 cluster of side effects: webhook sends and publications. A qcluster of its own
+# (Q_CLUSTER_NAME=io) keeps them from waiting behind renders and from holding a render worker.
+IO_CLUSTER = os.environ.get("IO_CLUSTER", "default")
 
 # Pipeline defaults (media_engine takes them as arguments).
 FFMPEG_TIMEOUT_S = env_int("FFMPEG_TIMEOUT_S", EXECUTION_TIME_LIMIT_S)
@@ -432,6 +441,9 @@ YOUTUBE_TIMEOUT_S = env_float("YOUTUBE_TIMEOUT_S", 120.0)
 # starts at midnight Pacific time, when YouTube resets it.
 YOUTUBE_QUOTA_PROJECT = os.environ.get("YOUTUBE_QUOTA_PROJECT", "") or YOUTUBE_CLIENT_ID or "default"
 YOUTUBE_DAILY_QUOTA = env_int("YOUTUBE_DAILY_QUOTA", 10000)
+# Each team may spend this share of the project's daily units (the teams' shares may add up to more
+# than the whole: the project's budget still holds). 1.0: any team may spend the whole day.
+YOUTUBE_TEAM_QUOTA_SHARE = env_float("YOUTUBE_TEAM_QUOTA_SHARE", 0.5)
 # Resumable uploads go in chunks (a multiple of 256 KiB); a dropped chunk is resumed in place from the
 # byte YouTube has, at most YOUTUBE_UPLOAD_RETRIES times per attempt, YOUTUBE_UPLOAD_RETRY_WAIT_S apart (doubling).
 YOUTUBE_UPLOAD_CHUNK_BYTES = env_int("YOUTUBE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
@@ -447,7 +459,6 @@ YOUTUBE_DEFAULT_CATEGORY = os.environ.get("YOUTUBE_DEFAULT_CATEGORY", "22")  # P
 # so a new key goes first and an old one stays until every channel was reconnected). Without one,
 # no channel can be connected.
 CHANNEL_SECRET_KEYS = env_list("CHANNEL_SECRET_KEYS")
-PUBLISH_CLUSTER = os.environ.get("PUBLISH_CLUSTER", "default")
 
 # Security: over HTTPS (behind the TLS proxy, which sets X-Forwarded-Proto), secure cookies, HSTS and
 # a redirect of plain HTTP; `manage.py check --deploy` is then clean. The monitoring endpoints stay

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Account, Owned, OwnedQuerySet
+from accounts.models import Account, Owned, OwnedQuerySet, Team
 from topics.models import Topic
 from voices.models import Language, Voice
 
@@ -226,6 +226,8 @@ class JobExecution(models.Model):
             models.Index(fields=["job", "status"], name="execution_job_status"),
             models.Index(fields=["status", "created_at"], name="execution_status_created"),
             models.Index(fields=["worker_host", "status"], name="execution_worker_status"),
+            # Fair share reads the executions that finished in its window (jobs.render.fairshare).
+            models.Index(fields=["finished_at"], name="execution_finished"),
         ]
         constraints = [
             # One render of a job at a time, enforced by the database.
@@ -488,18 +490,37 @@ class Publication(models.Model):
 
 
 class QuotaUsage(models.Model):
-    """YouTube Data API units one Google project spent (or reserved) on one quota day (Pacific time)."""
+    """YouTube Data API units one Google project spent (or reserved) on one quota day (Pacific time):
+    the project's whole (no team), and each team's part of it."""
 
     project = models.CharField(max_length=255)
     day = models.DateField()
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty: the project's units, every team's together.",
+    )
     units = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "day"], name="quota_usage_unique_day")]
-        ordering = ["-day", "project"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day"], condition=Q(team__isnull=True), name="quota_usage_unique_day"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "day", "team"],
+                condition=Q(team__isnull=False),
+                name="quota_usage_unique_team_day",
+            ),
+        ]
+        ordering = ["-day", "project", "team"]
 
     def __str__(self) -> str:
-        return f"{self.project} {self.day}: {self.units}"
+        whose = f" ({self.team})" if self.team_id else ""
+        return f"{self.project} {self.day}{whose}: {self.units}"
 
 
 # ---------------------------------------------------------------- webhooks (logic in jobs.webhooks)

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Min, QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
 from jobs.files import music_folder, music_folders
@@ -208,12 +208,16 @@ def job_enqueue(*, job: Job) -> JobExecution:
 
 @transaction.atomic
 def job_increase_priority(*, job: Job) -> Job:
-    """Put the job ahead of everything queued, inside RUNORDER_MIN..RUNORDER_MAX.
+    """Put the job ahead of everything its team queued, inside RUNORDER_MIN..RUNORDER_MAX: runorder
+    orders jobs only inside a team (teams take turns by fair share, jobs.render.fairshare), so only
+    the team's own jobs are read or renumbered.
 
-    At the lowest runorder allowed (a client may set it), the jobs ahead of the default 0 are first
-    renumbered -n..-1 in their order, so the front of the queue always has room and no job changes place.
+    At the lowest runorder allowed (a client may set it), the team's jobs ahead of the default 0 are
+    first renumbered -n..-1 in their order, so the front of its queue always has room and no job
+    changes place.
     """
-    others = Job.objects.alive().exclude(pk=job.pk)
+    team = Q(team__isnull=True) if job.team_id is None else Q(team_id=job.team_id)
+    others = Job.objects.alive().filter(team).exclude(pk=job.pk)
     lowest = others.aggregate(lowest=Min("runorder"))["lowest"]
     if lowest is None or job.runorder < lowest:
         return job

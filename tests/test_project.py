@@ -296,7 +296,7 @@ JOBS_TIERS = [
     ),
     ("services", ("jobs.services", "jobs.exports.importing", "jobs.maintenance.")),
     ("render and publishing", ("jobs.render.loop", "jobs.render.previews", "jobs.publishing.publications")),
-    ("render queue", ("jobs.render.queue",)),
+    ("render queue", ("jobs.render.queue", "jobs.render.fairshare")),
     ("render progress", ("jobs.render.progress",)),
     ("render steps", ("jobs.render.steps",)),
     (
@@ -306,6 +306,7 @@ JOBS_TIERS = [
             "jobs.exports.timeline",
             "jobs.exports.archive",
             "jobs.publishing.youtube",
+            "jobs.publishing.quota",
             "jobs.render.claims",
         ),
     ),

@@ -10,20 +10,22 @@ render through a copy bound to the serializer, as DRF binds them. Where the quic
 sure (a missing attribute or key, a callable, a related object that does not exist) the field's own
 `get_attribute` decides, so defaults, `allow_null` and skipped fields behave as in DRF.
 
+`rows()` reads a queryset as plain dicts of just the columns the fields read (the job list's page),
+which costs less than making model instances.
+
 The fields stay the one description of a shape: drf-spectacular makes the OpenAPI schema from them
 and the output comes from them. A serializer with a field this does not know to be free of the
 request (a custom field class, a hyperlink, a file URL) keeps DRF's own `to_representation`;
 `compiled()` says whether a class was compiled.
 """
 
-import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from rest_framework import ISO_8601, fields, relations, serializers
 from rest_framework.fields import SkipField
@@ -118,13 +120,44 @@ class CompiledRepresentation:  # put it first in a read serializer's bases
             cls._compiled_steps = _compile(cls)
         return cls.__dict__["_compiled_steps"]
 
+    @classmethod
+    def rows(cls, queryset: QuerySet) -> list[dict[str, Any]]:
+        """The rows of `queryset` as dicts of just what the fields read, shaped as their sources are
+        (`latest_execution.status` -> row["latest_execution"]["status"], None where the related row
+        does not exist), so the output is what the model instances would give, without making them.
+        For serializers whose fields all read columns (no method or nested fields)."""
+        if "_row_plan" not in cls.__dict__:
+            cls._row_plan = _row_plan(cls)
+        columns, flat, relations = cls.__dict__["_row_plan"]
+        out = []
+        for values in queryset.values_list(*columns):
+            row = dict(zip(flat, values))
+            for relation, start, keys in relations:
+                row[relation] = None if values[start] is None else dict(zip(keys, values[start + 1 :]))
+            out.append(row)
+        return out
+
     def _bound(self, name: str, field: serializers.BaseSerializer) -> serializers.BaseSerializer:
-        """A nested serializer bound to this one, as DRF binds its fields (made once per instance)."""
+        """A nested serializer whose parent is this one, so that its context is this one's, as DRF
+        binds its fields; made once per instance."""
         bound = self.__dict__.setdefault("_bound_nested", {})
         if name not in bound:
-            bound[name] = copy.deepcopy(field)
-            bound[name].bind(field_name=name, parent=self)
+            bound[name] = _rebound(field, self)
+            if isinstance(field, serializers.ListSerializer):
+                bound[name].child = _rebound(field.child, bound[name])
         return bound[name]
+
+
+def _rebound(field: fields.Field, parent: fields.Field) -> fields.Field:
+    """A copy of an already bound field under another parent. Shallow (DRF's deepcopy runs every
+    __init__ again), which output allows: it writes nothing on the field; what the copy builds
+    itself (its own fields, its nested copies) starts empty."""
+    copied = object.__new__(type(field))
+    copied.__dict__.update(field.__dict__)
+    for built in ("fields", "_readable_fields", "_writable_fields", "_bound_nested"):
+        copied.__dict__.pop(built, None)
+    copied.parent = parent
+    return copied
 
 
 def _walk(instance: Any, path: tuple[str, ...]) -> Any:
@@ -134,6 +167,31 @@ def _walk(instance: Any, path: tuple[str, ...]) -> Any:
         if callable(instance):
             raise _Unsure
     return instance
+
+
+def _row_plan(
+    cls: type,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, int, tuple[str, ...]], ...]]:
+    """The columns to select (each relation's key first, which tells whether its row exists), the
+    row's own keys, and each relation's place among the columns and keys."""
+    steps = cls.compiled_steps()
+    if steps is None or any(step.how in (METHOD, NESTED) for step in steps):
+        raise TypeError(f"{cls.__name__} has fields that read more than columns; serialize instances.")
+    paths = [step.path or (step.attr,) for step in steps]
+    if any(len(path) > 2 for path in paths):
+        raise TypeError(f"{cls.__name__}: rows reach one related row deep, not {max(paths, key=len)}.")
+    flat = tuple(path[0] for path in paths if len(path) == 1)
+    nested: dict[str, list[str]] = {}
+    for path in paths:
+        if len(path) == 2:
+            nested.setdefault(path[0], []).append(path[1])
+    if set(flat) & set(nested):
+        raise TypeError(f"{cls.__name__}: {sorted(set(flat) & set(nested))} read as a column and a row.")
+    columns, relations = list(flat), []
+    for relation, keys in nested.items():
+        relations.append((relation, len(columns), tuple(keys)))
+        columns += [f"{relation}__pk", *(f"{relation}__{key}" for key in keys)]
+    return tuple(columns), flat, tuple(relations)
 
 
 def _compile(cls: type) -> list[Step] | None:

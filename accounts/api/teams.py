@@ -135,6 +135,8 @@ class MemberView(ApiViewMixin, APIView):
 
     def _membership(self, request, slug: str, username: str) -> Membership:
         team = _team(request, slug)
+        if "\x00" in username:  # no user has one, and PostgreSQL refuses it in a query
+            raise NotFound("No such member.")
         return get_object_or_404(
             Membership.objects.select_related("team", "user"), team=team, user__username=username
         )
@@ -167,7 +169,14 @@ class MemberView(ApiViewMixin, APIView):
     @extend_schema(
         summary="Remove a member",
         tags=["teams"],
-        responses={204: None, 403: ERROR_403_ADMIN, 404: ERROR_404},
+        responses={
+            204: None,
+            400: validation_error(
+                {"non_field_errors": ["The team “health” needs another admin before editor stops being one."]}
+            ),
+            403: ERROR_403_ADMIN,
+            404: ERROR_404,
+        },
         description="Team admins only. A team keeps at least one admin.",
     )
     def delete(self, request, slug: str, username: str) -> Response:

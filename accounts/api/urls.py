@@ -12,6 +12,6 @@ urlpatterns = [
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/me/", views.MeView.as_view(), name="auth-me"),
     path("teams/", teams.TeamListView.as_view(), name="team-list"),
-    path("teams/<slug:slug>/members/", teams.MemberListView.as_view(), name="team-members"),
-    path("teams/<slug:slug>/members/<str:username>/", teams.MemberView.as_view(), name="team-member"),
+    path("teams/<str:slug>/members/", teams.MemberListView.as_view(), name="team-members"),
+    path("teams/<str:slug>/members/<str:username>/", teams.MemberView.as_view(), name="team-member"),
 ]

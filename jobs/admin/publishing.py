@@ -6,14 +6,17 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import teams
+from accounts.admin import TeamAdmin
+from accounts.models import Team
 from jobs.models import Job, Privacy, Publication, QuotaUsage
-from jobs.publishing import publications
+from jobs.publishing import publications, quota
 
 
 class PublishForm(forms.Form):
@@ -181,10 +184,17 @@ class PublicationAdmin(admin.ModelAdmin):
 
 @admin.register(QuotaUsage)
 class QuotaUsageAdmin(admin.ModelAdmin):
-    """YouTube units spent per Google project and quota day (Pacific time)."""
+    """YouTube units spent per Google project and quota day (Pacific time): the project's whole, and
+    each team's part (a member sees the project's and their own teams' rows)."""
 
-    list_display = ["day", "project", "units", "budget"]
-    readonly_fields = ["project", "day", "units"]
+    list_display = ["day", "project", "team", "units", "budget"]
+    readonly_fields = ["project", "day", "team", "units"]
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request).select_related("team")
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(Q(team__isnull=True) | Q(team__in=teams.teams_of(request.user)))
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -194,4 +204,34 @@ class QuotaUsageAdmin(admin.ModelAdmin):
 
     @admin.display(description="Daily budget")
     def budget(self, obj: QuotaUsage) -> int:
-        return settings.YOUTUBE_DAILY_QUOTA
+        return settings.YOUTUBE_DAILY_QUOTA if obj.team_id is None else quota.team_quota_budget()
+
+
+def team_quota_line(team: Team) -> str:
+    """A team's YouTube units today, in words (its page)."""
+    today = quota.team_quota(team=team)
+    return (
+        f"{today.used} of its {today.budget} units used on the quota day {today.day} (Pacific time); "
+        f"{today.left} left (the project has {quota.quota_left(day=today.day)} of "
+        f"{settings.YOUTUBE_DAILY_QUOTA} left)"
+    )
+
+
+class TeamWithQuotaAdmin(TeamAdmin):
+    """The team's page (accounts.admin.TeamAdmin) with its YouTube quota today: the quota is jobs',
+    and accounts imports nothing of jobs."""
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        return [*fields, "youtube_quota"] if obj is not None else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "youtube_quota"]
+
+    @admin.display(description="YouTube quota today")
+    def youtube_quota(self, team: Team) -> str:
+        return team_quota_line(team) if team.pk else "-"
+
+
+admin.site.unregister(Team)
+admin.site.register(Team, TeamWithQuotaAdmin)

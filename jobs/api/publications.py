@@ -5,6 +5,7 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,7 +22,7 @@ from accounts.api.docs import (
 from accounts.api.ownership import ApiPagination, ApiViewMixin, OwnedRowPermission
 from jobs.api.filters import IdFilter
 from jobs.models import Job, Privacy, Publication, PublicationStatus
-from jobs.publishing import publications
+from jobs.publishing import publications, quota
 
 PUBLICATION_EXAMPLE = {
     "id": 7,
@@ -206,3 +207,47 @@ class PublicationViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Publication]:
         jobs = teams.visible(Job.objects.all(), self.request)
         return Publication.objects.filter(job__in=jobs.values("pk")).order_by("-created_at", "-id")
+
+
+class TeamQuotaSerializer(serializers.Serializer):
+    team = serializers.SlugField()
+    day = serializers.DateField(help_text="The YouTube quota day (Pacific time).")
+    budget = serializers.IntegerField(
+        help_text="The units the team may spend a day (YOUTUBE_TEAM_QUOTA_SHARE)."
+    )
+    used = serializers.IntegerField(help_text="The units the team spent (or reserved) today.")
+    left = serializers.IntegerField(
+        help_text="What the team may still spend today (no more than the project has)."
+    )
+
+
+class TeamQuotaView(ApiViewMixin, APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        summary="A team's YouTube quota today",
+        tags=["teams", "publications"],
+        responses={200: TeamQuotaSerializer, 401: ERROR_401, 404: ERROR_404},
+        examples=[
+            response_example(
+                "Quota", {"team": "health", "day": "2026-12-01", "budget": 5000, "used": 2050, "left": 2950}
+            )
+        ],
+        description="Each team may spend its share of the Google project's daily units; a publication that does "
+        "not fit the team's part waits for the next quota day, and other teams' parts are left alone.",
+    )
+    def get(self, request, slug: str) -> Response:
+        try:
+            team = teams.team_named(request.user, slug)
+        except teams.NotAMember as error:
+            raise NotFound(str(error)) from error
+        today = quota.team_quota(team=team)
+        return Response(
+            {
+                "team": team.slug,
+                "day": today.day,
+                "budget": today.budget,
+                "used": today.used,
+                "left": today.left,
+            }
+        )

@@ -15,4 +15,5 @@ router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename=
 urlpatterns = [
     path("music/", views.MusicView.as_view(), name="music"),
     re_path(r"^jobs/(?P<id>[^/.]+)/publish/$", publications.JobPublishView.as_view(), name="job-publish"),
+    path("teams/<slug:slug>/quota/", publications.TeamQuotaView.as_view(), name="team-quota"),
 ]

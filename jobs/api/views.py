@@ -219,7 +219,8 @@ class JobViewSet(ApiViewMixin, viewsets.ModelViewSet):
         # Page over bare ids (cheap even at a deep OFFSET), then load just that page.
         jobs = self.filter_queryset(self.get_queryset())
         page_ids = list(self.paginate_queryset(jobs.values_list("pk", flat=True)))
-        by_id = {job.pk: job for job in JobListSerializer.page_queryset(page_ids)}
+        rows = JobListSerializer.rows(Job.objects.filter(pk__in=page_ids).order_by())
+        by_id = {row["id"]: row for row in rows}
         page = [by_id[pk] for pk in page_ids if pk in by_id]
         data = JobListSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)

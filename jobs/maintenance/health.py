@@ -1,10 +1,13 @@
-"""Health and metrics: executions per status, queue depth, heartbeats, failing executions, clusters."""
+"""Health and metrics: executions per status, queue depth, heartbeats, failing executions, clusters.
+
+`team_ids` narrows what is about executions to those teams' jobs (staff who are not superusers see
+only their teams'; batchvideo.health); None: every execution."""
 
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.status import Stat
@@ -19,8 +22,18 @@ logger = logging.getLogger(__name__)
 FAILING_WITHIN = timedelta(hours=24)
 
 
-def status_counts() -> dict[str, int]:
-    counts = dict(JobExecution.objects.order_by().values_list("status").annotate(count=Count("id")))
+def _executions(team_ids: list[int] | None) -> QuerySet[JobExecution]:
+    rows = JobExecution.objects.all()
+    return rows if team_ids is None else rows.filter(job__team_id__in=team_ids)
+
+
+def _waiting(team_ids: list[int] | None) -> QuerySet[JobExecution]:
+    rows = waiting()
+    return rows if team_ids is None else rows.filter(job__team_id__in=team_ids)
+
+
+def status_counts(*, team_ids: list[int] | None = None) -> dict[str, int]:
+    counts = dict(_executions(team_ids).order_by().values_list("status").annotate(count=Count("id")))
     return {status: counts.get(status, 0) for status in ExecutionStatus.values}
 
 
@@ -68,10 +81,10 @@ class Health:
     failing: list[FailingExecution] = field(default_factory=list)
 
 
-def health_report() -> Health:
+def health_report(*, team_ids: list[int] | None = None) -> Health:
     now = timezone.now()
     running = []
-    running_rows = JobExecution.objects.filter(status=ExecutionStatus.RUNNING).select_related("job")
+    running_rows = _executions(team_ids).filter(status=ExecutionStatus.RUNNING).select_related("job")
     stale = set(running_rows.filter(silent_since(stale_before())).values_list("pk", flat=True))
     for execution in running_rows.order_by("id"):
         age = (now - execution.heartbeat_at).total_seconds() if execution.heartbeat_at else None
@@ -96,24 +109,25 @@ def health_report() -> Health:
         ):
             workers[item.worker_host] = item.heartbeat_age_s
     return Health(
-        status_counts=status_counts(),
-        queue_depth=waiting().count(),
+        status_counts=status_counts(team_ids=team_ids),
+        queue_depth=_waiting(team_ids).count(),
         orm_queue=_orm_queue_depth(),
         running=running,
         workers=workers,
         clusters=_cluster_lines(),
-        failing=failing_executions(),
+        failing=failing_executions(team_ids=team_ids),
     )
 
 
 def failing_executions(
-    *, failed_within: timedelta = FAILING_WITHIN, limit: int = 50
+    *, failed_within: timedelta = FAILING_WITHIN, limit: int = 50, team_ids: list[int] | None = None
 ) -> list[FailingExecution]:
     """Executions whose last attempt ended in an error, newest first: active ones (a retry waits or
     runs) and those that failed within `failed_within`."""
     recent = Q(status=ExecutionStatus.FAILED, finished_at__gte=timezone.now() - failed_within)
     rows = (
-        JobExecution.objects.exclude(error="")
+        _executions(team_ids)
+        .exclude(error="")
         .filter(Q(status__in=ACTIVE_STATUSES) | recent)
         .select_related("job")
         .order_by("-updated_at", "-id")[:limit]
@@ -146,13 +160,14 @@ def _cluster_lines() -> list[str]:
     ]
 
 
-def metrics_snapshot() -> dict:
+def metrics_snapshot(*, team_ids: list[int] | None = None) -> dict:
     """Figures for Prometheus: executions by status, queue depth, broker tasks, retries, and the
     durations of the steps that really ran in recent successful renders."""
+    executions = _executions(team_ids)
     return {
-        "executions_by_status": status_counts(),
-        "queue_depth": waiting().count(),
+        "executions_by_status": status_counts(team_ids=team_ids),
+        "queue_depth": _waiting(team_ids).count(),
         "orm_queue_depth": _orm_queue_depth(),
-        "retries_total": JobExecution.objects.aggregate(total=Sum("retry_count"))["total"] or 0,
+        "retries_total": executions.aggregate(total=Sum("retry_count"))["total"] or 0,
         "step_durations_s": step_durations(),
     }

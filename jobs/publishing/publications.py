@@ -5,16 +5,17 @@ a worker runs it (`publication_run`, from the django-q2 task `jobs.tasks.run_pub
 idempotent: it claims the row, then does only what is missing (upload, resumed from the byte YouTube
 has; thumbnail; caption track), recording each part as it is done.
 
-Quota: every call costs units of the Google project's daily budget (jobs.publishing.youtube.QUOTA_COSTS). A run
-reserves what its missing parts cost before it starts; what does not fit today waits (WAITING, with
-scheduled_for) for the next quota day, which starts at midnight Pacific time. A quota answer from
-YouTube does the same; a rate limit or a 5xx backs off and reschedules. A revoked grant fails with the
+Quota: every call costs units of the Google project's daily budget (jobs.publishing.youtube.QUOTA_COSTS), and
+a team may spend YOUTUBE_TEAM_QUOTA_SHARE of it. A run reserves what its missing parts cost, from its
+team's part and from the project's, before it starts; what does not fit today waits (WAITING, with
+scheduled_for) for the next quota day, which starts at midnight Pacific time, without touching other
+teams' parts. A quota answer from YouTube does the same; a rate limit or a 5xx backs off and reschedules. A revoked grant fails with the
 words that tell the operator to connect the channel again.
 """
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -27,7 +28,14 @@ from accounts import channels, teams
 from accounts.models import Account, Role
 from jobs.files import fetch
 from jobs.footage import stock
-from jobs.models import Job, Privacy, Publication, PublicationStatus, QuotaUsage
+from jobs.models import Job, Privacy, Publication, PublicationStatus
+from jobs.publishing.quota import (
+    QUOTA_TIMEZONE,
+    next_quota_day_start,
+    quota_exhaust,
+    quota_reserve,
+    quota_shortfall,
+)
 from jobs.publishing.youtube import (
     QUOTA_COSTS,
     YouTubeError,
@@ -44,7 +52,6 @@ from jobs.workitems import WorkKind, backoff_s
 logger = logging.getLogger(__name__)
 
 PUBLISH_TASK = "jobs.tasks.run_publication"
-QUOTA_TIMEZONE = ZoneInfo("America/Los_Angeles")  # YouTube resets quotas at midnight Pacific time
 # A RUNNING publication whose worker has not written for this long is taken over (a chunk writes progress).
 STALE_AFTER = timedelta(minutes=15)
 # A due publication this quiet gets its task queued again (a duplicate task finds it claimed: no-op).
@@ -63,46 +70,6 @@ class PublishOptions:
     tags: list[str] = field(default_factory=list)
     category_id: str = ""  # empty: YOUTUBE_DEFAULT_CATEGORY
     force: bool = False
-
-
-# ---------------------------------------------------------------- quota days
-
-
-def quota_day(when: datetime | None = None) -> date:
-    return timezone.localtime(when or timezone.now(), QUOTA_TIMEZONE).date()
-
-
-def next_quota_day_start(when: datetime | None = None) -> datetime:
-    """The next midnight, Pacific time, when YouTube gives the project a new budget."""
-    start = datetime.combine(quota_day(when) + timedelta(days=1), time(0), tzinfo=QUOTA_TIMEZONE)
-    return start.astimezone(ZoneInfo("UTC"))
-
-
-def quota_left(*, day: date | None = None) -> int:
-    used = (
-        QuotaUsage.objects.filter(project=settings.YOUTUBE_QUOTA_PROJECT, day=day or quota_day())
-        .values_list("units", flat=True)
-        .first()
-        or 0
-    )
-    return max(0, settings.YOUTUBE_DAILY_QUOTA - used)
-
-
-def quota_reserve(*, units: int) -> bool:
-    """Spend `units` of today's budget if they fit (one conditional UPDATE: workers never overspend)."""
-    day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
-    QuotaUsage.objects.get_or_create(project=project, day=day)
-    fits = Q(units__lte=settings.YOUTUBE_DAILY_QUOTA - units)
-    return QuotaUsage.objects.filter(fits, project=project, day=day).update(units=F("units") + units) == 1
-
-
-def quota_exhaust() -> None:
-    """YouTube says today's budget is spent (other clients of the project spend it too): believe it."""
-    day, project = quota_day(), settings.YOUTUBE_QUOTA_PROJECT
-    QuotaUsage.objects.get_or_create(project=project, day=day)
-    QuotaUsage.objects.filter(project=project, day=day, units__lt=settings.YOUTUBE_DAILY_QUOTA).update(
-        units=settings.YOUTUBE_DAILY_QUOTA
-    )
 
 
 def publication_cost(publication: Publication) -> int:
@@ -285,7 +252,7 @@ PUBLICATIONS = WorkKind(
     name="publication",
     model=Publication,
     task=PUBLISH_TASK,
-    cluster_setting="PUBLISH_CLUSTER",
+    cluster_setting="IO_CLUSTER",
     due=_due,
     stale=_stale,
 )
@@ -302,7 +269,7 @@ def publication_claim(*, publication_id: int) -> Publication | None:
     )
     if not claimed:
         return None
-    return Publication.objects.select_related("execution", "account", "job").get(pk=publication_id)
+    return Publication.objects.select_related("execution", "account", "job__team").get(pk=publication_id)
 
 
 def _save(publication: Publication, **fields) -> None:
@@ -337,13 +304,9 @@ def publication_run(*, publication_id: int) -> Publication | None:
 
 def _publish_missing_parts(publication: Publication) -> None:
     credentials = channels.channel_credentials(publication.account)
-    cost = publication_cost(publication)
-    if cost and not quota_reserve(units=cost):
-        _wait_for_quota(
-            publication,
-            f"needs {cost} units of YouTube quota, {quota_left()} of "
-            f"{settings.YOUTUBE_DAILY_QUOTA} are left today",
-        )
+    cost, team = publication_cost(publication), publication.job.team
+    if cost and not quota_reserve(units=cost, team=team):
+        _wait_for_quota(publication, quota_shortfall(units=cost, team=team))
         return
     results = publication.execution.results
     client = youtube_client(credentials)

@@ -62,6 +62,7 @@ from jobs.render.queue import (
     own_cluster,
     retry_delay_s,
     served_resources,
+    wake_for_waiting_team,
     wake_worker,
     wake_worker_at,
 )
@@ -339,6 +340,7 @@ def execution_retry_later(reporter: Reporter, message: str, *, error_kind: str) 
         f"next attempt at {when} (in {delay_s:g} s)"
     )[-500:]
     _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at, execution.needs))
+    wake_for_waiting_team()
     reporter.publish()
 
 
@@ -362,6 +364,7 @@ def execution_hand_off(reporter: Reporter, *, needs: str, step: str) -> None:
         fields=[*OUTCOME_FIELDS, "needs", "handed_off"],
         also=lambda: transaction.on_commit(lambda: wake_worker(needs)),
     )
+    wake_for_waiting_team()  # the team has one render less running meanwhile
     reporter.publish()
 
 
@@ -379,6 +382,7 @@ def execution_finish(
     # The webhook event is stored in the transaction that finishes the execution: it exists exactly
     # when the outcome does, and is sent after the commit (or by the sweep, if this worker dies first).
     _record_outcome(execution, also=lambda: events.execution_event_record(execution=execution))
+    wake_for_waiting_team()
     reporter.publish()
 
 

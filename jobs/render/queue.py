@@ -2,8 +2,10 @@
 ones back.
 
 This is the one place that names the django-q2 task. Tasks carry no execution id: each one
-runs the best claimable execution (lowest runorder, then oldest), so priority holds however
-many workers take tasks at once, and a lost task costs nothing but a wake-up.
+runs the best claimable execution, so priority holds however many workers take tasks at once, and a
+lost task costs nothing but a wake-up. The best: of the team with the least recent worker time for
+its weight (jobs.render.fairshare), that team's lowest runorder, then oldest; a team at its limit of
+concurrent renders waits.
 
 Ownership: every claim raises the execution's `attempt`; holding it (fencing, heartbeat) is
 jobs.render.claims.
@@ -29,6 +31,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs.models import ErrorKind, ExecutionStatus, JobExecution, Resource
+from jobs.render import fairshare
 from jobs.render.progress import execution_broadcast
 from jobs.webhooks.events import execution_event_record
 from jobs.workitems import WorkKind, backoff_s
@@ -248,19 +251,58 @@ def execution_claim(*, execution: JobExecution) -> bool:
 
 
 def execution_claim_next() -> JobExecution | None:
-    """Claim the best claimable execution; None when nothing waits.
+    """Claim the best claimable execution (module docstring); None when nothing waits, or only the
+    work of teams at their limit of concurrent renders.
 
     The wake-up that started this claim may have been sent for another execution (a task carries
     no id): when more wait, one more wake-up goes out, so no waiting execution is left without one."""
     served = served_resources()
     if not served:
         return None
-    candidates = claimable().order_by("job__runorder", "created_at", "id").select_related("job")
-    claimed = next((execution for execution in candidates[:20] if execution_claim(execution=execution)), None)
+    usage = fairshare.teams_usage(stale=RENDERS.stale())
+    full = fairshare.teams_full(usage)
+    candidates = claimable()
+    if full:
+        candidates = candidates.exclude(job__team_id__in=[use.team_id for use in full])
+        fairshare.waiting_say_why(full, due=RENDERS.due())
+    candidates = (
+        candidates.annotate(share=fairshare.share_order(usage))
+        .order_by("share", "job__team_id", "job__runorder", "created_at", "id")
+        .select_related("job")
+    )
+    claimed, refused = None, set()
+    for execution in candidates[:20]:
+        team_id = execution.job.team_id
+        if team_id in refused:
+            continue
+        if _claim_in_limit(execution, refused):
+            claimed = execution
+            break
     if claimed is not None and claimable().exists():
         transaction.on_commit(lambda: wake_worker(served[0]))
     takeover_watch_arm()
     return claimed
+
+
+def _claim_in_limit(execution: JobExecution, refused: set) -> bool:
+    """Claim `execution` if its team has room for one more render (a team refused is added to
+    `refused`); the team's row is locked from the count to the claim's commit."""
+    team_id = execution.job.team_id
+    if team_id is None or not fairshare.limit():
+        return execution_claim(execution=execution)
+    with transaction.atomic():
+        if not fairshare.team_has_room(team_id, stale=RENDERS.stale()):
+            refused.add(team_id)
+            return False
+        return execution_claim(execution=execution)
+
+
+def wake_for_waiting_team() -> None:
+    """After a render ended: with a limit of concurrent renders, the wake-up of a waiting team's
+    execution may have been spent while the team was full, so send one while work waits."""
+    if fairshare.limit():
+        for needs in waiting().order_by().values_list("needs", flat=True).distinct():
+            transaction.on_commit(lambda needs=needs: wake_worker(needs))
 
 
 def _failed_for_good(execution: JobExecution) -> None:

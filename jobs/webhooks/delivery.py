@@ -66,7 +66,7 @@ DELIVERIES = WorkKind(
     name="webhook delivery",
     model=WebhookDelivery,
     task=SEND_TASK,
-    cluster_setting="MAINTENANCE_CLUSTER",
+    cluster_setting="IO_CLUSTER",
     due=_due,
     stale=_stale,
 )

@@ -1,3 +1,5 @@
+import json
+
 from django.test import Client
 
 from batchvideo import health
@@ -142,3 +144,49 @@ def test_metrics_in_prometheus_format(db, settings):
     assert "batchvideo_execution_retries_total 2.0" in text
     assert 'batchvideo_step_duration_seconds_sum{step="compose"} 4.0' in text
     assert "batchvideo_queue_metrics_up 1.0" in text
+
+
+def _failed_render(owner, error: str):
+    from django.utils import timezone
+
+    return make_execution(
+        make_job(owner=owner),
+        status=ExecutionStatus.FAILED,
+        error=error,
+        error_kind="permanent",
+        retry_count=3,
+        finished_at=timezone.now(),
+    )
+
+
+def test_staff_of_one_team_see_only_their_teams_failing_executions_in_extended_health(db):
+    """Staff of team A asking /health/extended: team B's errors are not theirs to read; a superuser
+    sees both."""
+    staff_a, member_b = make_user(is_staff=True), make_user()
+    ours = _failed_render(staff_a, "ours: compose failed")
+    theirs = _failed_render(member_b, "theirs: https://b.example/secret-bucket refused")
+
+    body = client_for(staff_a).get("/health/extended").json()
+
+    failing = body["components"]["workers"]["failing"]
+    assert [item["execution"] for item in failing] == [ours.pk]
+    assert "secret-bucket" not in json.dumps(body)
+    everyone = client_for(make_user(is_staff=True, is_superuser=True)).get("/health/extended").json()
+    assert {item["execution"] for item in everyone["components"]["workers"]["failing"]} == {
+        ours.pk,
+        theirs.pk,
+    }
+
+
+def test_staff_of_one_team_get_only_their_teams_execution_figures_from_metrics(db):
+    staff_a, member_b = make_user(is_staff=True), make_user()
+    _failed_render(staff_a, "ours")
+    for _ in range(3):
+        _failed_render(member_b, "theirs")
+
+    text = client_for(staff_a).get("/metrics").content.decode()
+
+    assert 'batchvideo_executions{status="FAILED"} 1.0' in text
+    assert "batchvideo_execution_retries_total 3.0" in text
+    everyone = client_for(make_user(is_staff=True, is_superuser=True)).get("/metrics").content.decode()
+    assert 'batchvideo_executions{status="FAILED"} 4.0' in everyone

@@ -224,19 +224,51 @@ def test_compiled_output_is_drfs_own_output_of_the_same_fields(jobs):
             serializer, instance
         )
 
-    pairs = [
-        both(JobListSerializer, job) for job in JobListSerializer.page_queryset(Job.objects.values("pk"))
-    ]
+    rows = JobListSerializer.rows(Job.objects.order_by("pk"))
+    instances = Job.objects.select_related("latest_execution").order_by("pk")
+    pairs = [both(JobListSerializer, row) for row in rows]
+    pairs += [both(JobListSerializer, job) for job in instances]
     pairs += [
         both(JobDetailSerializer, job) for job in JobDetailSerializer.detail_queryset(Job.objects.all())
     ]
     pairs += [both(SplitSerializer, row) for row in JobSplit.objects.select_related("clip")]
     pairs += [both(ExecutionDetailSerializer, row) for row in JobExecution.objects.all()]
     pairs += [both(SplitImageSerializer, {"seed": None})]
-    assert len(pairs) == 3 + 3 + 2 + 3 + 1
+    assert len(pairs) == 3 + 3 + 3 + 2 + 3 + 1
     for compiled, drf in pairs:
         assert compiled == drf
         assert list(compiled) == list(drf)  # the same key order too
+    assert [compiled for compiled, _drf in pairs[:3]] == [compiled for compiled, _drf in pairs[3:6]]
+
+
+def test_list_rows_hold_only_what_the_fields_read_and_none_for_a_missing_render(jobs):
+    row = JobListSerializer.rows(Job.objects.filter(pk=jobs["bare"].pk))[0]
+    assert row["latest_execution"] is None
+    assert set(row) == {
+        "id",
+        "title",
+        "latest_execution",
+        "latest_execution_id",
+        "language_id",
+        "voice_id",
+        "topic_id",
+        "account_id",
+        "orientation",
+        "speech_speed",
+        "runorder",
+        "team",
+        "owner_id",
+        "created_at",
+        "updated_at",
+    }
+    assert row["team"] == {"slug": jobs["owner"].personal_team.slug}
+    full = JobListSerializer.rows(Job.objects.filter(pk=jobs["full"].pk))[0]
+    assert full["latest_execution"] == {"status": "SUCCESS", "detail": "Done", "progress": 100}
+
+
+def test_rows_refuse_a_serializer_whose_fields_read_more_than_columns():
+    with pytest.raises(TypeError, match="JobDetailSerializer has fields that read more than columns"):
+        JobDetailSerializer.rows(Job.objects.none())
 
 
 def test_the_list_and_the_detail_give_exactly_what_clients_got_before(jobs):
@@ -415,3 +447,24 @@ def test_a_page_of_the_list_is_one_query_for_its_rows(jobs, django_assert_max_nu
     api.get("/api/v1/jobs/")  # the token's user is looked up once per request either way
     with django_assert_max_num_queries(5):
         assert len(api.get("/api/v1/jobs/").json()["results"]) == 2
+
+
+class _Who(CompiledRepresentation, serializers.Serializer):
+    asked_by = serializers.SerializerMethodField()
+
+    def get_asked_by(self, _row) -> int:
+        return self.context["request"].user.pk
+
+
+class _Outer(CompiledRepresentation, serializers.Serializer):
+    one = _Who(source="*")
+    many = _Who(source="items", many=True)
+
+
+def test_nested_serializers_see_the_context_of_the_serializer_they_are_nested_in(db):
+    first, second = make_user(), make_user()
+    for user in (first, second):
+        request = APIRequestFactory().get("/")
+        request.user = user
+        serializer = _Outer({"items": [1, 2]}, context={"request": request})
+        assert serializer.data == {"one": {"asked_by": user.pk}, "many": [{"asked_by": user.pk}] * 2}

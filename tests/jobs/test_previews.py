@@ -82,8 +82,8 @@ def test_preview_api_answers_a_link_and_refuses_before_the_first_render(rendered
 def test_the_admin_storyboard_offers_a_preview_and_answers_its_link(rendered):
     job, _ = rendered
     operator = make_operator()
-    job.owner = operator
-    job.save(update_fields=["owner"])
+    job.owner, job.team = operator, operator.personal_team
+    job.save(update_fields=["owner", "team"])
     client = Client()
     client.force_login(operator)
     page = client.get(f"/admin/jobs/job/{job.pk}/storyboard/")

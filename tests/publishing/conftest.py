@@ -48,6 +48,7 @@ def fake(youtube_server, settings, monkeypatch):
     settings.YOUTUBE_REDIRECT_URL = ""
     settings.YOUTUBE_QUOTA_PROJECT = "test-project"
     settings.YOUTUBE_DAILY_QUOTA = 10000
+    settings.YOUTUBE_TEAM_QUOTA_SHARE = 1.0  # the project's budget; tests of the teams' parts set their own
     settings.YOUTUBE_UPLOAD_CHUNK_BYTES = 256 * 1024
     settings.YOUTUBE_UPLOAD_RETRY_WAIT_S = 0.0
     settings.YOUTUBE_RETRY_BACKOFF_S = 60.0

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import Publication, PublicationStatus, QuotaUsage
-from jobs.publishing import publications
+from jobs.publishing import publications, quota
 from jobs.tasks import run_publication
 from jobs.webhooks import subscriptions
 from tests.api.conftest import client_for
@@ -112,7 +112,7 @@ def test_the_metadata_youtube_receives_field_by_field(fake, operator, rendered):
     }
     assert fake.token_requests[0]["refresh_token"] == "refresh-token-1"
     assert fake.token_requests[0]["client_id"] == "client-id.apps.example"
-    assert QuotaUsage.objects.get(project="test-project").units == 1600 + 50 + 400
+    assert QuotaUsage.objects.get(project="test-project", team=None).units == 1600 + 50 + 400
     shown = client_for(operator).get(f"/api/v1/publications/{publication.pk}/").json()
     assert shown["video_id"] == video.video_id and shown["status"] == "PUBLISHED"
     assert shown["publish_at"] and shown["thumbnail_done"] and shown["captions_done"]
@@ -146,8 +146,8 @@ def test_what_does_not_fit_the_daily_budget_waits_for_the_next_pacific_midnight(
     ).exists()
     assert waiting.attempts == 0  # waiting for quota is no failed attempt
     # The next quota day: the scheduled task publishes it.
-    tomorrow = publications.quota_day() + timedelta(days=1)
-    monkeypatch.setattr(publications, "quota_day", lambda when=None: tomorrow)
+    tomorrow = quota.quota_day() + timedelta(days=1)
+    monkeypatch.setattr(quota, "quota_day", lambda when=None: tomorrow)
     make_due(waiting)
     run_publication(waiting.pk)
     waiting.refresh_from_db()
@@ -164,7 +164,9 @@ def test_a_quota_exceeded_answer_reschedules_for_the_next_quota_day_instead_of_f
     assert publication.status == PublicationStatus.WAITING
     assert publication.scheduled_for == publications.next_quota_day_start()
     assert "quotaExceeded" in publication.detail and "next YouTube quota day" in publication.detail
-    assert QuotaUsage.objects.get(project="test-project").units == 10000  # YouTube's word on today's budget
+    assert (
+        QuotaUsage.objects.get(project="test-project", team=None).units == 10000
+    )  # YouTube's word on today's budget
 
 
 @pytest.mark.parametrize(

@@ -172,17 +172,18 @@ def test_import_refuses_runorder_outside_the_documented_range(attacker):
     assert list(Job.objects.values_list("title", "runorder")) == [("Ok", 1)]
 
 
-def test_increase_priority_at_the_lowest_runorder_stays_in_range_and_goes_first(attacker, victim):
-    """Another team parks a job at the lowest runorder allowed; pushing ours ahead of it must neither
-    leave the range nor give up on "ahead of everything queued"."""
-    victim_api = api_for(victim)
-    parked = victim_api.post(
+def test_increase_priority_at_the_lowest_runorder_stays_in_range_and_goes_first(attacker):
+    """A job of the team parked at the lowest runorder allowed; pushing another ahead of it must neither
+    leave the range nor give up on "ahead of everything the team queued" (runorder orders jobs only
+    inside a team: tests/jobs/test_fair_share.py)."""
+    team_api = api_for(attacker)
+    parked = team_api.post(
         JOBS, {"title": "front", "content": "一句话。", "runorder": RUNORDER_MIN}, format="json"
     ).data["id"]
-    second = victim_api.post(
+    second = team_api.post(
         JOBS, {"title": "second", "content": "一句话。", "runorder": -5}, format="json"
     ).data["id"]
-    third = make_job(owner=victim, runorder=0).pk
+    third = make_job(owner=attacker, runorder=0).pk
     mine = make_job(owner=attacker, runorder=7)
 
     response = api_for(attacker).post(job_url(mine, "increase_priority"))
@@ -193,10 +194,10 @@ def test_increase_priority_at_the_lowest_runorder_stays_in_range_and_goes_first(
     assert all_runorders_in_range()
 
 
-def test_increase_priority_past_a_stored_minus_2_31_is_no_server_error(attacker, victim):
+def test_increase_priority_past_a_stored_minus_2_31_is_no_server_error(attacker):
     """A runorder of -2^31 stored before the range existed: -2^31 - 1 overflowed PostgreSQL's integer
     (a 500 for every team); now the job goes first inside the range."""
-    legacy = make_job(owner=victim, runorder=-(2**31)).pk
+    legacy = make_job(owner=attacker, runorder=-(2**31)).pk
     mine = make_job(owner=attacker, runorder=0)
 
     response = api_for(attacker).post(job_url(mine, "increase_priority"))
@@ -206,12 +207,10 @@ def test_increase_priority_past_a_stored_minus_2_31_is_no_server_error(attacker,
     assert front_of_the_queue() == [mine.pk, legacy]
 
 
-def test_increase_priority_refuses_with_a_message_when_every_runorder_below_0_is_taken(
-    attacker, victim, monkeypatch
-):
+def test_increase_priority_refuses_with_a_message_when_every_runorder_below_0_is_taken(attacker, monkeypatch):
     """A million different runorders below 0 leave no room ahead; shown here with a range of -2..."""
     monkeypatch.setattr("jobs.services.RUNORDER_MIN", -2)
-    ahead = [make_job(owner=victim, runorder=-2).pk, make_job(owner=victim, runorder=-1).pk]
+    ahead = [make_job(owner=attacker, runorder=-2).pk, make_job(owner=attacker, runorder=-1).pk]
     mine = make_job(owner=attacker, runorder=0)
 
     response = api_for(attacker).post(job_url(mine, "increase_priority"))
@@ -221,8 +220,8 @@ def test_increase_priority_refuses_with_a_message_when_every_runorder_below_0_is
     assert sorted(Job.objects.values_list("runorder", flat=True)) == [-2, -1, 0]
 
 
-def test_admin_increase_priority_action_at_the_lowest_runorder_stays_in_range(attacker, victim):
-    parked = make_job(owner=victim, runorder=-(2**31)).pk
+def test_admin_increase_priority_action_at_the_lowest_runorder_stays_in_range(attacker):
+    parked = make_job(owner=attacker, runorder=-(2**31)).pk
     first, second = make_job(owner=attacker, runorder=1), make_job(owner=attacker, runorder=2)
 
     response = admin_for(attacker).post(

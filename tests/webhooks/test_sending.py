@@ -116,3 +116,27 @@ def test_a_sender_that_died_mid_send_leaves_the_delivery_due_once_its_lease_ends
     delivery = _one_delivery(server["url"])
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENDING)  # lease ended now
     assert DELIVERIES.claimable().filter(pk=delivery.pk).exists()
+
+
+@pytest.mark.django_db
+def test_webhook_sends_and_publications_wait_on_the_io_cluster_not_behind_renders(
+    settings, server, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    from jobs.publishing.publications import PUBLICATIONS
+    from jobs.render.queue import RENDERS
+
+    settings.IO_CLUSTER = "io"
+    owner = make_user()
+    subscriptions.webhook_create(user=owner, team=owner.personal_team, url=server["url"])
+    with django_capture_on_commit_callbacks(execute=True):  # the send is queued once the event commits
+        events.event_record(team=owner.personal_team, kind="render.done", data={})
+    PUBLICATIONS.wake(41)
+    RENDERS.wake()
+    queued = {(task.func(), task.key) for task in OrmQ.objects.all()}
+    assert queued == {
+        ("jobs.tasks.webhook_send", "io"),
+        ("jobs.tasks.run_publication", "io"),
+        ("jobs.tasks.run_next_execution", settings.CPU_CLUSTER),
+    }

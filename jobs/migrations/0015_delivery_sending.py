@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0013_teams"),
+        ("jobs", "0014_fair_share_quota"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0014_delivery_sending"),
+        ("jobs", "0015_delivery_sending"),
     ]
 
     operations = [
