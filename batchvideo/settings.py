@@ -248,14 +248,17 @@ EXECUTION_RETRY_BACKOFF_S = env_float("EXECUTION_RETRY_BACKOFF_S", 60.0)
 # first retried in place: STEP_ATTEMPTS tries in all, STEP_BACKOFF_S apart, doubling.
 STEP_ATTEMPTS = env_int("STEP_ATTEMPTS", 3)
 STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
+# The django-q2 clusters that run the render's steps, by the resource each step needs
+# (jobs.render.steps): a worker runs the steps whose cluster is its own Q_CLUSTER_NAME and hands the
+# render to the other cluster for the rest. Both "default": one qcluster runs every step.
+CPU_CLUSTER = os.environ.get("CPU_CLUSTER", "default")
+GPU_CLUSTER = os.environ.get("GPU_CLUSTER", "default")
 # Fair share (jobs.render.fairshare): the next render goes to the team with waiting work whose worker
 # time over the last FAIR_SHARE_WINDOW_S, divided by its weight (Team.weight, set in the Team admin),
 # is least; runorder orders jobs only inside a team. A team with TEAM_MAX_CONCURRENT_RENDERS renders
 # running waits for one of them to end (0: no limit).
 FAIR_SHARE_WINDOW_S = env_int("FAIR_SHARE_WINDOW_S", 3600)
 TEAM_MAX_CONCURRENT_RENDERS = env_int("TEAM_MAX_CONCURRENT_RENDERS", 0)
-# The cluster renders are queued on: "default", or "gpu" when GPU hosts run every render.
-RENDER_CLUSTER = os.environ.get("RENDER_CLUSTER", "default")
 Q_CLUSTER = {
     # Fixed: django-q2 signs tasks with the name. A host picks its queue with the
     # Q_CLUSTER_NAME environment variable, which django-q2 reads itself.

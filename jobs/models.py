@@ -139,6 +139,14 @@ class ExecutionStatus(models.TextChoices):
 ACTIVE_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
 
 
+class Resource(models.TextChoices):
+    """What a render step runs on; each is served by the django-q2 cluster its setting names
+    (CPU_CLUSTER, GPU_CLUSTER)."""
+
+    CPU = "cpu"  # narration engines, subtitles, composition, cover
+    GPU = "gpu"  # model steps: Flux pictures, FunASR alignment, image-to-video
+
+
 class ErrorKind(models.TextChoices):
     """Why an attempt ended, as far as a retry is concerned."""
 
@@ -185,8 +193,20 @@ class JobExecution(models.Model):
     )
     attempt = models.PositiveIntegerField(
         default=0,
-        help_text="Attempts started, raised by every claim. Also the claim's fencing token: a worker "
-        "writes to the execution only while it still holds the attempt it claimed.",
+        help_text="Attempts started, raised by every claim but the one that continues a hand-off. Also "
+        "the claim's fencing token: a worker writes to the execution only while it still holds the "
+        "attempt it claimed (a worker that hands off writes nothing more).",
+    )
+    needs = models.CharField(
+        max_length=8,
+        choices=Resource.choices,
+        default=Resource.CPU,
+        help_text="The resource of the step the execution is at: only a worker serving it claims the execution.",
+    )
+    handed_off = models.BooleanField(
+        default=False,
+        help_text="Waiting for a worker of another cluster in the middle of an attempt: its next claim "
+        "continues the attempt instead of starting a new one.",
     )
     retry_at = models.DateTimeField(
         null=True, blank=True, help_text="A PENDING execution waits until then before its next attempt."

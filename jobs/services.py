@@ -17,6 +17,7 @@ from jobs.files import music_folder, music_folders
 from jobs.models import ACTIVE_STATUSES, ExecutionStatus, Job, JobExecution, StockClip
 from jobs.render.progress import execution_broadcast
 from jobs.render.queue import wake_worker
+from jobs.render.steps import STEPS
 from jobs.validation import RUNORDER_MIN, check_voice_speaks, clean_job_input
 from media_engine.language import detect_language
 from media_engine.spoken import language_of
@@ -187,7 +188,10 @@ def execution_create(*, job: Job) -> JobExecution:
         return active
     try:
         with transaction.atomic():
-            return JobExecution.objects.create(job=job, detail="Waiting for a worker")
+            first_step = next(iter(STEPS.values()))
+            return JobExecution.objects.create(
+                job=job, detail="Waiting for a worker", needs=first_step.needs(job)
+            )
     except IntegrityError:
         # Someone else created one between our check and our insert.
         return job.executions.get(status__in=ACTIVE_STATUSES)
@@ -198,7 +202,7 @@ def job_enqueue(*, job: Job) -> JobExecution:
     with transaction.atomic():
         execution = execution_create(job=job)
         if execution.status == ExecutionStatus.PENDING:
-            transaction.on_commit(wake_worker)
+            transaction.on_commit(lambda: wake_worker(execution.needs))
     return execution
 
 

@@ -5,8 +5,9 @@ and a django-q2 task that wakes a worker for it. One mechanism serves the three 
   next try);
 - stale: claimed rows whose worker went silent (no heartbeat, or its lease ran out): claimable again;
 - claim: a compare-and-set UPDATE of one due or stale row, so of two workers only one wins;
-- wake: the kind's task now, or at a due time as a one-off schedule the cluster's scheduler runs;
-  a broker that refuses the task loses nothing: the row stays due and the sweep wakes it;
+- wake: the kind's task now, or at a due time as a one-off schedule the cluster's scheduler runs, on
+  the kind's cluster or the one a row needs (a render step's); a broker that refuses the task loses
+  nothing: the row stays due and the sweep wakes it;
 - sweep: wake every due or stale row that has had no word for a while (a lost task, a dead worker);
 - back-off: the wait between tries.
 """
@@ -49,6 +50,7 @@ class WorkKind:
     task_takes_id: bool = True
 
     def cluster(self) -> str:
+        """The cluster the kind's task goes to unless a call names another."""
         return getattr(settings, self.cluster_setting)
 
     def claimable_q(self) -> Q:
@@ -65,16 +67,19 @@ class WorkKind:
             rows = rows.filter(seen)
         return bool(rows.update(**changes))
 
-    def wake(self, pk: int | None = None, *, when: datetime | None = None, name: str = "") -> None:
-        """Queue the kind's task now, or at `when` (a one-off schedule). Call it after the commit
-        that made the row due."""
+    def wake(
+        self, pk: int | None = None, *, when: datetime | None = None, name: str = "", cluster: str = ""
+    ) -> None:
+        """Queue the kind's task now, or at `when` (a one-off schedule), on `cluster` (the kind's
+        own when not given). Call it after the commit that made the row due."""
         from django_q.models import Schedule
         from django_q.tasks import async_task
 
         args = (pk,) if self.task_takes_id else ()
+        cluster = cluster or self.cluster()
         try:
             if when is None or when <= timezone.now():
-                async_task(self.task, *args, cluster=self.cluster())
+                async_task(self.task, *args, cluster=cluster)
                 return
             Schedule.objects.create(
                 name=(name or f"batchvideo: {self.name} {pk or ''}".strip())[:WAKE_NAME_MAX],
@@ -83,21 +88,22 @@ class WorkKind:
                 schedule_type=Schedule.ONCE,
                 next_run=when,
                 repeats=-1,
-                cluster=self.cluster(),
+                cluster=cluster,
             )
         except Exception:  # the broker's and the database's own errors vary; the row stays due
             logger.exception("%s %s: no wake-up queued; the sweep will wake it", self.name, pk or "")
 
-    def sweep(self, *, quiet: Q | None = None, limit: int = 200) -> int:
-        """Wake each claimable row (those matching `quiet` only: rows that had no word for a while).
-        A kind whose task takes no id is woken once when anything is claimable. How many were woken."""
+    def sweep(self, *, quiet: Q | None = None, limit: int = 200, cluster: str = "") -> int:
+        """Wake each claimable row (those matching `quiet` only: rows that had no word for a while)
+        on `cluster` (the kind's own when not given). A kind whose task takes no id is woken once
+        when anything is claimable. How many were woken."""
         rows = self.claimable() if quiet is None else self.claimable().filter(quiet)
         if not self.task_takes_id:
             if not rows.exists():
                 return 0
-            self.wake()
+            self.wake(cluster=cluster)
             return 1
         ids = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
         for pk in ids:
-            self.wake(pk)
+            self.wake(pk, cluster=cluster)
         return len(ids)

@@ -11,12 +11,19 @@ the execution waits, PENDING with `retry_at` (EXECUTION_RETRY_BACKOFF_S, doublin
 EXECUTION_MAX_RETRIES times, and resumes from its last finished step. A permanent error fails it
 at once. A worker that lost its claim (jobs.render.queue) stops without writing anything more.
 
+Resources: a worker runs the steps whose resource (cpu, gpu) it serves. At a step it does not serve
+(and cannot reuse) it hands the execution off: it records what is done, leaves the execution PENDING
+with `needs` set and wakes the cluster that serves it. The worker that claims it continues the same
+attempt: steps this attempt finished keep their records, and the first unfinished step runs there.
+Each step's record says where it ran (`host`, `cluster`) and what it needed (`resource`).
+
 One module, past 500 lines: the attempt, its outcome and the in-process queue runner share the
 claim, the fence and the outcome record.
 """
 
 import logging
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -36,7 +43,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import ErrorKind, ExecutionStatus, Job, JobExecution
-from jobs.records import recent_steps, step_record, step_write
+from jobs.records import StepRecord, recent_steps, step_record, step_write
 from jobs.render import progress
 from jobs.render.claims import (
     DB_CONNECTION_ERRORS,
@@ -49,10 +56,14 @@ from jobs.render.claims import (
 from jobs.render.progress import Reporter
 from jobs.render.queue import (
     attempts_allowed,
+    cluster_of,
     execution_claim,
     execution_claim_next,
+    own_cluster,
     retry_delay_s,
+    served_resources,
     wake_for_waiting_team,
+    wake_worker,
     wake_worker_at,
 )
 from jobs.render.steps import STEPS, RenderContext, Step, inputs_hash
@@ -150,9 +161,10 @@ def execution_run_next() -> JobExecution | None:
 def execution_run(
     *, execution: JobExecution, on_progress: Callable[[JobExecution], None] | None = None
 ) -> JobExecution:
-    """Run one attempt of an execution, reusing every step whose inputs did not change. The
-    execution ends finished or waiting for a delayed retry; one left RUNNING was taken over by
-    another worker, and this one stopped without writing more."""
+    """Run one attempt of an execution (or this worker's part of it), reusing every step whose inputs
+    did not change. The execution ends finished, waiting for a delayed retry, or handed off to
+    another cluster (PENDING, `handed_off`); one left RUNNING was taken over by another worker, and
+    this one stopped without writing more."""
     job = execution.job
     if execution.status != ExecutionStatus.RUNNING and not execution_claim(execution=execution):
         raise ValidationError(f"Execution {execution.pk} is {execution.status}; it cannot be run now.")
@@ -160,6 +172,8 @@ def execution_run(
     deadline = time.monotonic() + settings.EXECUTION_TIME_LIMIT_S - max(0.0, elapsed)
     reporter = Reporter(execution, on_progress)
     started = time.monotonic()
+    served = served_resources()
+    hand_off_to: tuple[str, str] | None = None
     # One folder per attempt, leased to this process: a worker that was taken over never shares
     # files with the new owner, and no other worker's clean-up removes it while this one lives.
     with Heartbeat(execution) as heartbeat, AttemptFolder(execution.pk, execution.attempt) as workdir:
@@ -172,10 +186,18 @@ def execution_run(
             fence=lambda: execution_fence(execution),
         )
         try:
-            _attempt(context, reporter, deadline, heartbeat)
+            hand_off_to = _attempt(context, reporter, deadline, heartbeat, served)
         except ClaimLost as lost:
             logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
             execution.status = ExecutionStatus.RUNNING  # as far as this worker knows: it wrote no outcome
+    if hand_off_to is not None:
+        # Once the heartbeat has stopped and the attempt folder is gone: the worker that continues
+        # (on this host, perhaps) never meets them.
+        try:
+            execution_hand_off(reporter, needs=hand_off_to[0], step=hand_off_to[1])
+        except ClaimLost as lost:
+            logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
+            execution.status = ExecutionStatus.RUNNING
     _log_outcome(execution, time.monotonic() - started)
     work_cache_prune(unused_days=settings.WORK_CACHE_DAYS)
     return execution
@@ -186,6 +208,8 @@ def _log_outcome(execution: JobExecution, seconds: float) -> None:
     where = f"execution {execution.pk} (job {execution.job_id}) attempt {execution.attempt}"
     if execution.status == ExecutionStatus.SUCCESS:
         logger.info("%s: SUCCESS in %.1f s", where, seconds)
+    elif execution.status == ExecutionStatus.PENDING and execution.handed_off:
+        logger.info("%s: handed off after %.1f s: %s", where, seconds, execution.detail)
     elif execution.status == ExecutionStatus.PENDING:
         logger.warning(
             "%s: %s error, retry scheduled at %s: %s",
@@ -206,14 +230,19 @@ def _log_outcome(execution: JobExecution, seconds: float) -> None:
         )
 
 
-def _attempt(context: RenderContext, reporter: Reporter, deadline: float, heartbeat: Heartbeat) -> None:
-    """The steps, then the attempt's outcome. Raises ClaimLost when another worker holds the execution."""
+def _attempt(
+    context: RenderContext, reporter: Reporter, deadline: float, heartbeat: Heartbeat, served: list[str]
+) -> tuple[str, str] | None:
+    """The steps this worker serves, then the attempt's outcome; or (the resource, the step) to hand
+    the execution off for, at the first step it neither serves nor can reuse. Raises ClaimLost when
+    another worker holds the execution."""
     current = ""
     try:
         for current, step in STEPS.items():
             if context.cancel():
                 raise Cancelled("cancelled by an operator")
-            _run_recorded(context, current, step)
+            if not _run_recorded(context, current, step, served=served):
+                return step.needs(context.job), current
     except Cancelled:
         if heartbeat.lost.is_set():
             raise ClaimLost(f"execution {context.execution.pk}: taken over during {current}") from None
@@ -234,6 +263,7 @@ def _attempt(context: RenderContext, reporter: Reporter, deadline: float, heartb
         detail = "Done" + (f" (fallbacks: {fallbacks})" if fallbacks else "")
         context.execution.progress = 100
         execution_finish(reporter, ExecutionStatus.SUCCESS, detail)
+    return None
 
 
 def _cancel_check(execution: JobExecution, deadline: float, heartbeat: Heartbeat) -> Callable[[], bool]:
@@ -309,8 +339,32 @@ def execution_retry_later(reporter: Reporter, message: str, *, error_kind: str) 
         f"{message}; attempt {execution.attempt} of {attempts_allowed()} ended, "
         f"next attempt at {when} (in {delay_s:g} s)"
     )[-500:]
-    _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at))
+    _record_outcome(execution, also=lambda: wake_worker_at(execution.retry_at, execution.needs))
     wake_for_waiting_team()
+    reporter.publish()
+
+
+def execution_hand_off(reporter: Reporter, *, needs: str, step: str) -> None:
+    """End this worker's part of the attempt before `step`, which needs a resource it does not serve:
+    the execution waits, PENDING, for a worker of the cluster serving `needs`, which continues the
+    attempt from the last finished step. Neither a failure nor a retry: no attempt ends, nothing is
+    counted, and the wait is not counted against the time limit (jobs.render.queue.execution_claim).
+    An operator's cancel asked for meanwhile cancels it instead."""
+    execution = reporter.execution
+    if JobExecution.objects.filter(pk=execution.pk, cancel_requested=True).exists():
+        execution_finish(reporter, ExecutionStatus.CANCELLED, f"Cancelled before {step}")
+        return
+    execution.status = ExecutionStatus.PENDING
+    execution.needs = needs
+    execution.handed_off = True
+    execution.retry_at = None
+    execution.detail = f"Waiting for a {needs} worker (cluster {cluster_of(needs)}) for {step}"
+    _record_outcome(
+        execution,
+        fields=[*OUTCOME_FIELDS, "needs", "handed_off"],
+        also=lambda: transaction.on_commit(lambda: wake_worker(needs)),
+    )
+    wake_for_waiting_team()  # the team has one render less running meanwhile
     reporter.publish()
 
 
@@ -332,7 +386,9 @@ def execution_finish(
     reporter.publish()
 
 
-def _record_outcome(execution: JobExecution, *, also: Callable[[], None] | None = None) -> None:
+def _record_outcome(
+    execution: JobExecution, *, fields: list[str] = OUTCOME_FIELDS, also: Callable[[], None] | None = None
+) -> None:
     """Write the attempt's end (fenced: never over a new owner's). A lost database connection is
     retried for a few seconds, so that a blip at the end of a long render does not cost the render;
     if the database stays away the error is raised and the execution is taken over once silent.
@@ -346,21 +402,36 @@ def _record_outcome(execution: JobExecution, *, also: Callable[[], None] | None 
     )
     for attempt in retrying:
         with attempt, transaction.atomic():
-            execution_save_fenced(execution, OUTCOME_FIELDS)
+            execution_save_fenced(execution, fields)
             if also is not None:
                 also()
 
 
-def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
-    """Run one step, or reuse an earlier run's outputs when its inputs are unchanged."""
+def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list[str]) -> bool:
+    """Run one step, or reuse an earlier run's outputs when its inputs are unchanged. False (and
+    nothing done) when the step must run and needs a resource this worker does not serve."""
     execution = context.execution
     inputs = step.inputs(context)
     input_hash = inputs_hash(inputs)
     started = timezone.now()
+    own = step_record(execution.steps, name)
+    if own.raw.get("attempt") == execution.attempt and _reusable(own, input_hash, execution.results):
+        # Finished by this attempt before a hand-off: kept as recorded, where it ran.
+        _apply(context, name, step, own.raw)
+        context.report(name, 1.0, f"{name}: done")
+        return True
+    needs = step.needs(context.job)
+    where = {
+        "resource": needs,
+        "host": socket.gethostname(),
+        "cluster": own_cluster(),
+        "attempt": execution.attempt,
+    }
     reused = _find_reusable(context.job, name, input_hash)
     if reused is not None:
         record = {
             **reused,
+            **where,
             "status": "reused",
             "started_at": started.isoformat(),
             "finished_at": started.isoformat(),
@@ -368,8 +439,11 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
         }
         _apply(context, name, step, record)
         context.report(name, 1.0, f"{name}: unchanged, reused", force=True)
-        return
-    step_write(execution, name, {"status": "running", "started_at": started.isoformat()})
+        return True
+    if needs not in served:
+        return False
+    execution.needs = needs
+    step_write(execution, name, {"status": "running", "started_at": started.isoformat(), **where})
     context.report(name, 0.0, f"{name}: started", force=True)
     clock = time.monotonic()
     retrying = _step_retrying(context, name)
@@ -389,6 +463,7 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
                 "duration_s": round(time.monotonic() - clock, 3),
                 "error": str(error) if isinstance(error, Cancelled) else failure_of(error).message,
                 **({"tries": tries} if tries > 1 else {}),
+                **where,
             },
         )
         raise
@@ -404,9 +479,11 @@ def _run_recorded(context: RenderContext, name: str, step: Step) -> None:
             "started_at": started.isoformat(),
             "finished_at": timezone.now().isoformat(),
             "duration_s": round(time.monotonic() - clock, 3),
+            **where,
         },
     )
     context.report(name, 1.0, f"{name}: done", force=True)
+    return True
 
 
 def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:
@@ -461,13 +538,18 @@ def _find_reusable(job: Job, step: str, input_hash: str) -> dict | None:
     so a render never picks what is being deleted; see jobs.maintenance.cleanup)."""
     for steps, results in recent_steps(job):
         record = step_record(steps, step)
-        if not record.finished or record.raw.get("input_hash") != input_hash:
-            continue
-        if not record.outputs.items() <= (results or {}).items():
-            continue
-        if all(default_storage.exists(key) for key in record.outputs.values()):
+        if _reusable(record, input_hash, results):
             return record.raw
     return None
+
+
+def _reusable(record: StepRecord, input_hash: str, results: dict | None) -> bool:
+    """Whether a step record finished with these inputs and its outputs are still listed and stored."""
+    if not record.finished or record.raw.get("input_hash") != input_hash:
+        return False
+    if not record.outputs.items() <= (results or {}).items():
+        return False
+    return all(default_storage.exists(key) for key in record.outputs.values())
 
 
 # ---------------------------------------------------------------- running the queue

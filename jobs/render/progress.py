@@ -63,7 +63,16 @@ class Reporter:
             # the execution lists their outputs (see jobs.render.loop._find_reusable).
             execution_save_fenced(
                 execution,
-                ["progress", "current_step", "detail", "heartbeat_at", "steps", "results", "retry_count"],
+                [
+                    "progress",
+                    "current_step",
+                    "detail",
+                    "heartbeat_at",
+                    "steps",
+                    "results",
+                    "retry_count",
+                    "needs",
+                ],
             )
         except DB_CONNECTION_ERRORS:
             logger.warning("execution %s: progress not saved, the database connection was lost", execution.pk)

@@ -12,6 +12,12 @@ jobs.render.claims.
 
 Attempts are bounded: a takeover or a reset after a worker went silent ends an attempt like a
 transient error does; past `attempts_allowed()` the execution fails instead.
+
+Resources: each step needs `cpu` or `gpu` (jobs.render.steps), served by the django-q2 cluster that
+CPU_CLUSTER or GPU_CLUSTER names. An execution's `needs` says what its next step needs; a worker
+claims only executions whose `needs` it serves, and a render task goes to the cluster of the
+resource needed. A worker that reaches a step it does not serve hands the execution off
+(jobs.render.loop): PENDING, `handed_off`, and the claim that continues it keeps the attempt.
 """
 
 import logging
@@ -24,7 +30,7 @@ from django.db.models import F, Min, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs.models import ErrorKind, ExecutionStatus, JobExecution
+from jobs.models import ErrorKind, ExecutionStatus, JobExecution, Resource
 from jobs.render import fairshare
 from jobs.render.progress import execution_broadcast
 from jobs.webhooks.events import execution_event_record
@@ -35,39 +41,68 @@ logger = logging.getLogger(__name__)
 RENDER_TASK = "jobs.tasks.run_next_execution"
 
 
-def wake_worker() -> None:
-    """Send one render task to the render cluster (call it on commit)."""
-    RENDERS.wake()
+RESOURCE_CLUSTERS = {Resource.CPU: "CPU_CLUSTER", Resource.GPU: "GPU_CLUSTER"}
 
 
-def wake_worker_at(when: datetime) -> None:
-    """Send one render task at `when` (a delayed retry); the periodic reset wakes workers for due
-    retries too."""
-    RENDERS.wake(when=when, name="batchvideo: delayed retry")
+def cluster_of(resource: str) -> str:
+    """The django-q2 cluster whose workers run the steps that need `resource`."""
+    return getattr(settings, RESOURCE_CLUSTERS[resource])
+
+
+def _clusters() -> dict[str, list[str]]:
+    """Each render cluster and the resources it serves (one cluster serves both by default)."""
+    clusters: dict[str, list[str]] = {}
+    for resource in RESOURCE_CLUSTERS:
+        clusters.setdefault(cluster_of(resource), []).append(resource)
+    return clusters
+
+
+def own_cluster() -> str:
+    """The django-q2 cluster this process serves (Q_CLUSTER_NAME)."""
+    return settings.Q_CLUSTER.get("cluster_name", "default")
+
+
+def served_resources() -> list[str]:
+    """The resources this worker runs steps for: those whose cluster is its own."""
+    return _clusters().get(own_cluster(), [])
+
+
+def wake_worker(resource: str) -> None:
+    """Send one render task to the cluster that serves `resource` (call it on commit)."""
+    RENDERS.wake(cluster=cluster_of(resource))
+
+
+def wake_worker_at(when: datetime, resource: str) -> None:
+    """Send one render task at `when` (a delayed retry) to the cluster that serves `resource`; the
+    periodic reset wakes workers for due retries too."""
+    RENDERS.wake(when=when, name="batchvideo: delayed retry", cluster=cluster_of(resource))
 
 
 TAKEOVER_WATCH = "batchvideo: takeover watch"
 
 
 def takeover_watch_arm() -> None:
-    """Make sure a render task runs as soon as the quietest RUNNING execution could be stale.
+    """Make sure a render task runs as soon as the quietest RUNNING execution could be stale, on the
+    cluster that serves what it needs.
 
     A worker killed outright sends nothing: without this its render waits until django-q2 hands
-    the lost task back (Q_RETRY_S) or the periodic reset. The watch is one one-off schedule, moved
-    earlier when need be; the task it starts takes over what is stale by then, and arms it again
-    while renders run (so about once per EXECUTION_STALE_S while a worker renders)."""
+    the lost task back (Q_RETRY_S) or the periodic reset. The watch is one one-off schedule per
+    render cluster, moved earlier when need be; the task it starts takes over what is stale by
+    then, and arms it again while renders run (so about once per EXECUTION_STALE_S while a worker
+    renders)."""
     from django_q.models import Schedule
 
-    quietest = JobExecution.objects.filter(status=ExecutionStatus.RUNNING).aggregate(
-        seen=Min(Coalesce("heartbeat_at", "updated_at"))
-    )["seen"]
-    if quietest is None:
-        return
-    when = quietest + timedelta(seconds=settings.EXECUTION_STALE_S + 1)
-    watch = Schedule.objects.filter(name=TAKEOVER_WATCH, cluster=settings.RENDER_CLUSTER)
-    if watch.filter(next_run__lte=when).exists() or watch.update(next_run=when):
-        return
-    RENDERS.wake(when=when, name=TAKEOVER_WATCH)
+    for cluster, resources in _clusters().items():
+        quietest = JobExecution.objects.filter(status=ExecutionStatus.RUNNING, needs__in=resources).aggregate(
+            seen=Min(Coalesce("heartbeat_at", "updated_at"))
+        )["seen"]
+        if quietest is None:
+            continue
+        when = quietest + timedelta(seconds=settings.EXECUTION_STALE_S + 1)
+        watch = Schedule.objects.filter(name=TAKEOVER_WATCH, cluster=cluster)
+        if watch.filter(next_run__lte=when).exists() or watch.update(next_run=when):
+            continue
+        RENDERS.wake(when=when, name=TAKEOVER_WATCH, cluster=cluster)
 
 
 def attempts_allowed() -> int:
@@ -104,7 +139,7 @@ RENDERS = WorkKind(
     name="render",
     model=JobExecution,
     task=RENDER_TASK,
-    cluster_setting="RENDER_CLUSTER",
+    cluster_setting="CPU_CLUSTER",  # the first step's, for a wake-up that names no resource
     due=lambda: _due() & Q(cancel_requested=False),
     stale=lambda: silent_since(stale_before()) & Q(cancel_requested=False),
     task_takes_id=False,
@@ -118,8 +153,9 @@ def waiting() -> QuerySet[JobExecution]:
 
 
 def claimable() -> QuerySet[JobExecution]:
-    """What a worker may take: waiting executions, and running ones whose worker went silent."""
-    return RENDERS.claimable().filter(ALIVE)
+    """What this worker may take: waiting executions, and running ones whose worker went silent,
+    that need a resource it serves."""
+    return RENDERS.claimable().filter(ALIVE, needs__in=served_resources())
 
 
 def _silence(execution: JobExecution) -> str:
@@ -149,12 +185,22 @@ def _gave_up(execution: JobExecution, reason: str) -> dict:
 
 
 def execution_claim(*, execution: JobExecution) -> bool:
-    """Take a claimable execution for this process (the next attempt). A running one whose worker
-    went silent is taken over: that ends its attempt, and past the last allowed one it fails."""
+    """Take a claimable execution for this process (the next attempt, or the same attempt continued
+    after a hand-off). A running one whose worker went silent is taken over: that ends its attempt,
+    and past the last allowed one it fails. Only an execution that needs a resource this worker
+    serves."""
     now = timezone.now()
-    # Compare-and-set on the status, heartbeat and attempt we saw: of two workers, only one wins.
-    seen = Q(status=execution.status, heartbeat_at=execution.heartbeat_at, attempt=execution.attempt)
+    # Compare-and-set on the status, heartbeat, attempt and hand-off we saw: of two workers, only
+    # one wins.
+    seen = Q(
+        status=execution.status,
+        heartbeat_at=execution.heartbeat_at,
+        attempt=execution.attempt,
+        handed_off=execution.handed_off,
+        needs__in=served_resources(),
+    )
     taking_over = execution.status == ExecutionStatus.RUNNING
+    continuing = execution.handed_off and not taking_over
     if taking_over and execution.attempt >= attempts_allowed():
         with transaction.atomic():
             gave_up = RENDERS.claim(execution.pk, seen=seen, **_gave_up(execution, _silence(execution)))
@@ -172,6 +218,12 @@ def execution_claim(*, execution: JobExecution) -> bool:
         if taking_over
         else {}
     )
+    if continuing and execution.started_at is not None:
+        # The wait for this cluster does not count against the attempt's time limit: its start
+        # moves on by the time the execution waited since the hand-off.
+        started_at = execution.started_at + (now - execution.updated_at)
+    else:
+        started_at = Coalesce("started_at", Value(now))
     claimed = RENDERS.claim(
         execution.pk,
         seen=seen,
@@ -179,8 +231,9 @@ def execution_claim(*, execution: JobExecution) -> bool:
         worker_host=socket.gethostname(),
         heartbeat_at=now,
         updated_at=now,
-        started_at=Coalesce("started_at", Value(now)),
-        attempt=F("attempt") + 1,
+        started_at=started_at,
+        attempt=F("attempt") + (0 if continuing else 1),
+        handed_off=False,
         retry_at=None,
         **ended,
     )
@@ -203,6 +256,9 @@ def execution_claim_next() -> JobExecution | None:
 
     The wake-up that started this claim may have been sent for another execution (a task carries
     no id): when more wait, one more wake-up goes out, so no waiting execution is left without one."""
+    served = served_resources()
+    if not served:
+        return None
     usage = fairshare.teams_usage(stale=RENDERS.stale())
     full = fairshare.teams_full(usage)
     candidates = claimable()
@@ -223,7 +279,7 @@ def execution_claim_next() -> JobExecution | None:
             claimed = execution
             break
     if claimed is not None and claimable().exists():
-        transaction.on_commit(wake_worker)
+        transaction.on_commit(lambda: wake_worker(served[0]))
     takeover_watch_arm()
     return claimed
 
@@ -244,8 +300,9 @@ def _claim_in_limit(execution: JobExecution, refused: set) -> bool:
 def wake_for_waiting_team() -> None:
     """After a render ended: with a limit of concurrent renders, the wake-up of a waiting team's
     execution may have been spent while the team was full, so send one while work waits."""
-    if fairshare.limit() and waiting().exists():
-        transaction.on_commit(wake_worker)
+    if fairshare.limit():
+        for needs in waiting().order_by().values_list("needs", flat=True).distinct():
+            transaction.on_commit(lambda needs=needs: wake_worker(needs))
 
 
 def _failed_for_good(execution: JobExecution) -> None:
@@ -304,7 +361,7 @@ def executions_reset_stuck(*, older_than: timedelta) -> list[JobExecution]:
                     error_kind=ErrorKind.TRANSIENT,
                 )
                 if changed:
-                    transaction.on_commit(wake_worker)
+                    transaction.on_commit(lambda needs=execution.needs: wake_worker(needs))
         if changed:
             execution.refresh_from_db()
             reset.append(execution)
@@ -316,6 +373,9 @@ def executions_recover(*, older_than: timedelta) -> int:
     schedule was lost still starts); keep the takeover watch armed. Returns how many were reset."""
     reset = executions_reset_stuck(older_than=older_than)
     if not reset:
-        RENDERS.sweep(quiet=Q(status=ExecutionStatus.PENDING) & ALIVE)
+        for cluster, resources in _clusters().items():
+            RENDERS.sweep(
+                quiet=Q(status=ExecutionStatus.PENDING, needs__in=resources) & ALIVE, cluster=cluster
+            )
     takeover_watch_arm()
     return len(reset)

@@ -28,7 +28,7 @@ from jobs import storyboard
 from jobs.exports import timeline
 from jobs.files import chunk_store, execution_key, fetch, file_digest, moving_clip_key, picture_key, store
 from jobs.footage import stock
-from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation
+from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation, Resource
 from jobs.render.workspace import sentence_cache
 from jobs.validation import check_content, voice_language_problem
 from media_engine import cards, compose, layout, subtitles, tts, words
@@ -69,6 +69,12 @@ class Step:
     inputs: Callable[[RenderContext], dict]
     run: Callable[[RenderContext, dict], Outputs]
     restore: Callable[[RenderContext, dict], None] | None = None
+    # What running the step takes (a Resource, or a function of the job for a step that needs a
+    # model only for some jobs); a reused step runs nothing and needs nothing.
+    resource: str | Callable[[Job], str] = Resource.CPU
+
+    def needs(self, job: Job) -> str:
+        return self.resource(job) if callable(self.resource) else self.resource
 
 
 def inputs_hash(inputs: dict) -> str:
@@ -894,12 +900,17 @@ def _generate_cover(context: RenderContext, prompt: str) -> Path:
     )
 
 
+def narration_needs(job: Job) -> str:
+    """An uploaded narration is aligned by FunASR (a model); a synthesized one by the TTS engines."""
+    return Resource.GPU if job.narration_audio else Resource.CPU
+
+
 STEPS: dict[str, Step] = {
-    "narration": Step(25, narration_inputs, narration_run, narration_restore),
+    "narration": Step(25, narration_inputs, narration_run, narration_restore, resource=narration_needs),
     "subtitles": Step(3, subtitles_inputs, subtitles_run),
     "segments": Step(2, segments_inputs, segments_run),
-    "pictures": Step(12, pictures_inputs, pictures_run),
-    "animation": Step(3, animation_inputs, animation_run),
+    "pictures": Step(12, pictures_inputs, pictures_run, resource=Resource.GPU),
+    "animation": Step(3, animation_inputs, animation_run, resource=Resource.GPU),
     "compose": Step(50, compose_inputs, compose_run),
     "cover": Step(5, cover_inputs, cover_run),
 }

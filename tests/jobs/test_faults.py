@@ -188,7 +188,7 @@ def test_a_transient_failure_waits_for_a_delayed_retry_that_resumes_from_the_las
     assert (wake_up.schedule_type, wake_up.next_run, wake_up.cluster) == (
         Schedule.ONCE,
         execution.retry_at,
-        settings.RENDER_CLUSTER,
+        settings.CPU_CLUSTER,
     )
     assert queue.execution_claim_next() is None  # not due yet
 

@@ -55,7 +55,7 @@ def test_a_claim_arms_one_takeover_watch_at_the_time_the_render_could_be_stale(s
     [watch] = Schedule.objects.filter(name=queue.TAKEOVER_WATCH)
     first.refresh_from_db()
     assert watch.func == queue.RENDER_TASK and watch.schedule_type == Schedule.ONCE
-    assert watch.cluster == settings.RENDER_CLUSTER
+    assert watch.cluster == settings.CPU_CLUSTER
     # the quietest of the two renders: its worker, if killed, is taken over then
     assert watch.next_run == first.heartbeat_at + timedelta(seconds=41)
 
@@ -119,7 +119,7 @@ def test_every_outcome_is_one_line_on_the_worker_log(caplog, settings, monkeypat
     caplog.clear()
     settings.STEP_ATTEMPTS = 1
     monkeypatch.setattr(
-        loop, "_run_recorded", lambda *args: (_ for _ in ()).throw(ConnectionResetError("reset"))
+        loop, "_run_recorded", lambda *args, **kwargs: (_ for _ in ()).throw(ConnectionResetError("reset"))
     )
     with caplog.at_level(logging.INFO, logger="jobs.render.loop"):
         waiting = loop.execution_run(execution=make_execution(job=make_job()))

@@ -138,5 +138,5 @@ def test_webhook_sends_and_publications_wait_on_the_io_cluster_not_behind_render
     assert queued == {
         ("jobs.tasks.webhook_send", "io"),
         ("jobs.tasks.run_publication", "io"),
-        ("jobs.tasks.run_next_execution", settings.RENDER_CLUSTER),
+        ("jobs.tasks.run_next_execution", settings.CPU_CLUSTER),
     }

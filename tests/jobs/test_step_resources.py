@@ -1,0 +1,307 @@
+"""Steps say what they need (issue 27): a render is a chain of step tasks, each on the cluster that
+serves its step's resource (`cpu`, `gpu`); a worker hands the render off at a step it does not
+serve and never holds it while it waits. Here the steps are quick fakes and "a worker" is this
+process with its `Q_CLUSTER_NAME` (settings) set; the embedded default (both clusters `default`)
+is every other render test."""
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule
+
+from jobs import services
+from jobs.models import ExecutionStatus, JobExecution, Resource
+from jobs.render import loop, queue, steps
+from tests.factories import make_job, make_preset_job
+from tests.jobs.test_faults import WORKER_ENV
+from tests.processes import process_env, start, stop
+
+CPU_STEPS = ["narration", "subtitles", "segments"]
+GPU_STEPS = ["pictures", "animation"]
+LAST_STEPS = ["compose", "cover"]
+
+
+class WorkerKilled(BaseException):
+    """The worker process dies where this is raised: nothing of the render catches it."""
+
+
+@pytest.fixture
+def farm(settings):
+    """A farm: steps needing a CPU on the `default` cluster, model steps on `gpu`."""
+    settings.CPU_CLUSTER = "default"
+    settings.GPU_CLUSTER = "gpu"
+
+
+@pytest.fixture
+def ran(monkeypatch) -> list[tuple[str, str]]:
+    """Quick fake steps; each that runs to its end appends (its name, the cluster it ran on)."""
+    finished: list[tuple[str, str]] = []
+    for name, step in list(steps.STEPS.items()):
+
+        def run(context, inputs, name=name):
+            finished.append((name, queue.own_cluster()))
+            return {}, {"ran": name}
+
+        monkeypatch.setitem(
+            steps.STEPS,
+            name,
+            replace(step, inputs=lambda context, name=name: {"step": name}, run=run, restore=None),
+        )
+    return finished
+
+
+def as_worker(settings, cluster: str) -> None:
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "cluster_name": cluster}
+
+
+def render_tasks(cluster: str) -> int:
+    return sum(1 for task in OrmQ.objects.filter(key=cluster) if task.func() == queue.RENDER_TASK)
+
+
+@pytest.mark.django_db
+def test_each_step_runs_once_and_only_on_a_worker_serving_its_resource(
+    farm, ran, settings, django_capture_on_commit_callbacks
+):
+    job = make_job()
+    with django_capture_on_commit_callbacks(execute=True):
+        execution = services.job_enqueue(job=job)
+    assert execution.needs == Resource.CPU and render_tasks("default") == 1 and render_tasks("gpu") == 0
+
+    as_worker(settings, "gpu")
+    assert queue.execution_claim_next() is None  # its first step needs a CPU
+
+    as_worker(settings, "default")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = loop.execution_run_next()
+    assert ran == [(name, "default") for name in CPU_STEPS]
+    # Handed off: waiting for the gpu cluster, which got a render task; not a failure nor a retry.
+    assert (first.status, first.needs, first.handed_off, first.attempt, first.retry_count) == (
+        ExecutionStatus.PENDING,
+        Resource.GPU,
+        True,
+        1,
+        0,
+    )
+    assert first.detail == "Waiting for a gpu worker (cluster gpu) for pictures"
+    assert first.progress == 30  # narration, subtitles and segments: the progress bar goes on from there
+    assert render_tasks("gpu") == 1
+    assert queue.execution_claim_next() is None  # a CPU worker does not take what needs the GPU
+
+    as_worker(settings, "gpu")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = loop.execution_run_next()
+    assert second.pk == execution.pk
+    assert ran[3:] == [(name, "gpu") for name in GPU_STEPS]
+    assert (second.status, second.needs, second.attempt) == (ExecutionStatus.PENDING, Resource.CPU, 1)
+    assert render_tasks("default") == 2
+
+    as_worker(settings, "default")
+    done = loop.execution_run_next()
+    assert ran[5:] == [(name, "default") for name in LAST_STEPS]
+    done.refresh_from_db()
+    assert (done.status, done.attempt, done.retry_count, done.progress, done.handed_off) == (
+        ExecutionStatus.SUCCESS,
+        1,
+        0,
+        100,
+        False,
+    )
+    # Every step ran exactly once, and its record says where and on what.
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == len(steps.STEPS)
+    for name, record in done.steps.items():
+        resource = Resource.GPU if name in GPU_STEPS else Resource.CPU
+        cluster = "gpu" if name in GPU_STEPS else "default"
+        assert (record["status"], record["resource"], record["cluster"], record["attempt"]) == (
+            "done",
+            resource,
+            cluster,
+            1,
+        ), name
+        assert record["host"]
+
+
+@pytest.mark.django_db
+def test_a_worker_serving_both_clusters_runs_the_whole_render_without_a_hand_off(ran, settings):
+    settings.CPU_CLUSTER = settings.GPU_CLUSTER = "farm"
+    as_worker(settings, "farm")
+    execution = services.job_enqueue(job=make_job())
+
+    loop.execution_run_next()
+
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempt) == (ExecutionStatus.SUCCESS, 1)
+    assert [name for name, _cluster in ran] == list(steps.STEPS)
+
+
+@pytest.mark.django_db
+def test_a_gpu_worker_killed_between_two_steps_is_taken_over_from_the_last_finished_step(
+    farm, ran, settings, monkeypatch
+):
+    execution = services.job_enqueue(job=make_job())
+    as_worker(settings, "default")
+    loop.execution_run_next()  # narration, subtitles, segments; handed off to the GPU
+
+    # The GPU worker finishes the pictures and dies as the animation starts.
+    fake_animation = steps.STEPS["animation"]
+
+    def killed(context, inputs):
+        raise WorkerKilled
+
+    monkeypatch.setitem(steps.STEPS, "animation", replace(fake_animation, run=killed))
+    as_worker(settings, "gpu")
+    with pytest.raises(WorkerKilled):
+        loop.execution_run_next()
+    execution.refresh_from_db()
+    assert (execution.status, execution.needs, execution.attempt) == (
+        ExecutionStatus.RUNNING,
+        Resource.GPU,
+        1,
+    )
+    assert execution.steps["pictures"]["status"] == "done"
+    # The takeover watch is armed on the cluster that can take it over.
+    assert Schedule.objects.filter(name=queue.TAKEOVER_WATCH, cluster="gpu").exists()
+
+    # Silent past the stale time: a CPU worker cannot take it over, a GPU worker can.
+    monkeypatch.setitem(steps.STEPS, "animation", fake_animation)
+    stale = timezone.now() - timedelta(seconds=settings.EXECUTION_STALE_S + 1)
+    JobExecution.objects.filter(pk=execution.pk).update(heartbeat_at=stale)
+    as_worker(settings, "default")
+    assert queue.execution_claim_next() is None
+    as_worker(settings, "gpu")
+    taken = loop.execution_run_next()
+    assert taken.pk == execution.pk
+    assert (taken.status, taken.needs, taken.attempt, taken.retry_count) == (
+        ExecutionStatus.PENDING,
+        Resource.CPU,
+        2,  # the takeover is an attempt; the hand-offs were not
+        1,
+    )
+    assert taken.steps["pictures"]["status"] == "reused"  # from the dead worker's attempt, not made again
+    assert taken.steps["animation"]["status"] == "done"
+
+    as_worker(settings, "default")
+    loop.execution_run_next()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCESS
+    # Nothing rendered twice, nothing lost.
+    assert [name for name, _cluster in ran] == list(steps.STEPS)
+
+
+@pytest.mark.django_db
+def test_an_execution_waiting_for_the_other_cluster_is_cancelled_at_once(farm, ran, settings):
+    execution = services.job_enqueue(job=make_job())
+    as_worker(settings, "default")
+    loop.execution_run_next()
+
+    cancelled = services.execution_cancel(execution=JobExecution.objects.get(pk=execution.pk))
+
+    assert cancelled.status == ExecutionStatus.CANCELLED
+    as_worker(settings, "gpu")
+    assert queue.execution_claim_next() is None
+    assert [name for name, _cluster in ran] == CPU_STEPS
+
+
+@pytest.mark.django_db
+def test_a_cancel_asked_for_during_the_last_step_before_a_hand_off_cancels_instead(
+    farm, ran, settings, monkeypatch
+):
+    execution = services.job_enqueue(job=make_job())
+    fake_segments = steps.STEPS["segments"]
+
+    def cancel_meanwhile(context, inputs):
+        JobExecution.objects.filter(pk=context.execution.pk).update(cancel_requested=True)
+        return fake_segments.run(context, inputs)
+
+    monkeypatch.setitem(steps.STEPS, "segments", replace(fake_segments, run=cancel_meanwhile))
+    as_worker(settings, "default")
+    loop.execution_run_next()
+
+    execution.refresh_from_db()
+    assert (execution.status, execution.detail) == (ExecutionStatus.CANCELLED, "Cancelled before pictures")
+
+
+@pytest.mark.django_db
+def test_the_wait_for_the_other_cluster_does_not_count_against_the_time_limit(farm, ran, settings):
+    settings.EXECUTION_TIME_LIMIT_S = 60
+    execution = services.job_enqueue(job=make_job())
+    as_worker(settings, "default")
+    loop.execution_run_next()
+    # The GPU hosts were busy for ten minutes.
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    JobExecution.objects.filter(pk=execution.pk).update(
+        started_at=ten_minutes_ago - timedelta(seconds=5), updated_at=ten_minutes_ago
+    )
+
+    as_worker(settings, "gpu")
+    continued = loop.execution_run_next()
+
+    assert (continued.status, continued.needs, continued.error) == (ExecutionStatus.PENDING, Resource.CPU, "")
+    assert [name for name, _cluster in ran] == CPU_STEPS + GPU_STEPS
+    assert timedelta(seconds=4) < timezone.now() - continued.started_at < timedelta(seconds=30)
+
+
+@pytest.mark.processes
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_render_crosses_real_clusters_and_survives_its_cpu_worker_killed_right_after_the_hand_off(
+    farm, tmp_path
+):
+    """Real `qcluster` processes, one per cluster: the CPU worker is killed (kill -9) as soon as it
+    has handed the render to the GPU cluster; the GPU worker makes the pictures and hands back; a
+    new CPU worker finishes. One attempt, every step run once, each on its own cluster."""
+    if connection.vendor != "postgresql":
+        pytest.skip("worker processes: needs PostgreSQL")
+    env = {**WORKER_ENV, "CPU_CLUSTER": "default", "GPU_CLUSTER": "gpu"}
+    logs = [tmp_path / "cpu-1.log", tmp_path / "gpu.log", tmp_path / "cpu-2.log"]
+
+    def cluster(name: str, log: Path) -> subprocess.Popen:
+        return start(["manage.py", "qcluster"], process_env(**env, Q_CLUSTER_NAME=name), log)
+
+    def shown() -> str:
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs if log.exists()
+        )
+
+    def wait_for(what: str, timeout: float = 120, **fields) -> JobExecution:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if found := JobExecution.objects.filter(pk=execution.pk, **fields).first():
+                return found
+            time.sleep(0.05)
+        pytest.fail(f"{what}: not within {timeout} s\n{shown()}")
+
+    execution = services.job_enqueue(job=make_preset_job())
+    processes = [cluster("default", logs[0])]
+    try:
+        wait_for(
+            "the hand-off to the GPU", status=ExecutionStatus.PENDING, handed_off=True, needs=Resource.GPU
+        )
+        os.killpg(processes[0].pid, signal.SIGKILL)  # the CPU worker dies right after its hand-off
+        processes[0].wait(10)
+
+        processes.append(cluster("gpu", logs[1]))
+        wait_for(
+            "the hand-back to the CPU", status=ExecutionStatus.PENDING, handed_off=True, needs=Resource.CPU
+        )
+        processes.append(cluster("default", logs[2]))
+        done = wait_for("the render", status__in=[ExecutionStatus.SUCCESS, ExecutionStatus.FAILED])
+    finally:
+        for process in processes:
+            stop(process)
+
+    assert (done.status, done.attempt, done.retry_count) == (ExecutionStatus.SUCCESS, 1, 0), (
+        done.error,
+        shown(),
+    )
+    for name, record in done.steps.items():
+        cluster_name = "gpu" if name in GPU_STEPS else "default"
+        assert (record["status"], record["cluster"]) == ("done", cluster_name), (name, record)
+    assert set(done.steps) == set(steps.STEPS)
