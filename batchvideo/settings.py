@@ -210,7 +210,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A consumer waits on Redis with a blocking pop of up to 5 s (channels-redis' brpop_timeout);
+            # redis-py's own default read timeout is 5 s too, so on a busy host an idle socket's wait
+            # timed out and closed the websocket (1011). Reads get more time than the pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:
