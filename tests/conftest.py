@@ -24,7 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     own = worker_redis_url(settings.REDIS_URL, int(worker.removeprefix("gw")))
     os.environ["REDIS_URL"] = own  # for the servers and workers the tests start (tests/processes.py)
     settings.REDIS_URL = own
-    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [own]
+    [host] = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{**host, "address": own}]
     settings.CACHES["cluster"]["LOCATION"] = own
 
 
