@@ -140,3 +140,84 @@ def test_webhook_sends_and_publications_wait_on_the_io_cluster_not_behind_render
         ("jobs.tasks.run_publication", "io"),
         ("jobs.tasks.run_next_execution", settings.CPU_CLUSTER),
     }
+
+
+@pytest.mark.processes
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_drip_receiver_holds_no_render_worker_and_delays_no_render_queued_behind_its_send(
+    server, tmp_path
+):
+    """Real qclusters: one render worker (`default`) and one `io` worker. While render.done of the
+    first render drips into a receiver (a byte every half second), a render queued then starts at
+    once on the only render worker; the send ends at its deadline. (With IO_CLUSTER=default the
+    render waits behind the send.)"""
+    from django.db import connection
+
+    from jobs import services
+    from jobs.models import ExecutionStatus, JobExecution
+    from tests.factories import make_preset_job
+    from tests.jobs.test_worker_farm_chaos import CLUSTER_ENV, wait_until
+    from tests.processes import process_env, start, stop
+
+    if connection.vendor != "postgresql":
+        pytest.skip("qcluster processes sharing a database: needs PostgreSQL")
+    dripping = threading.Event()
+
+    def drip(handler) -> None:
+        dripping.set()
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
+            for _ in range(60):
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                time.sleep(0.5)
+        except OSError:
+            pass
+        finally:
+            dripping.clear()
+
+    server["answer"] = drip
+    owner = make_user()
+    subscriptions.webhook_create(user=owner, team=owner.personal_team, url=server["url"])
+    first, second = (make_preset_job(owner=owner, title=f"滴 {n}") for n in (1, 2))
+    port = server["url"].split(":")[2].split("/")[0]
+    env = process_env(
+        **CLUSTER_ENV,
+        IO_CLUSTER="io",
+        WEBHOOK_TIMEOUT_S="6",
+        WEBHOOK_RETRY_BACKOFF_S="600",
+        WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32",
+        WEBHOOK_ALLOWED_PORTS=port,
+    )
+    logs = [tmp_path / "render.log", tmp_path / "io.log"]
+    clusters = [
+        start(["manage.py", "qcluster"], env, logs[0]),
+        start(["manage.py", "qcluster"], {**env, "Q_CLUSTER_NAME": "io"}, logs[1]),
+    ]
+    try:
+        services.job_enqueue(job=first)
+        wait_until(dripping.is_set, timeout=180, what="render.done dripping into the receiver", logs=logs)
+        send_started = time.monotonic()
+        queued = services.job_enqueue(job=second)
+        running = JobExecution.objects.filter(pk=queued.pk).exclude(status=ExecutionStatus.PENDING)
+        wait_until(running.exists, timeout=30, what="the second render started", logs=logs)
+        started_after = time.monotonic() - send_started
+        still_sending = WebhookDelivery.objects.order_by("pk").first().status == DeliveryStatus.SENDING
+        wait_until(
+            lambda: (
+                WebhookDelivery.objects.order_by("pk").first().attempts >= 1
+                and JobExecution.objects.get(pk=queued.pk).status == ExecutionStatus.SUCCESS
+            ),
+            timeout=180,
+            what="the send tried and the second render done",
+            logs=logs,
+        )
+    finally:
+        for process in clusters:
+            stop(process)
+    assert still_sending and started_after < 5, (
+        f"the second render started {started_after:.1f} s after the send began, once it had ended"
+    )
+    [attempt] = WebhookDelivery.objects.order_by("pk").first().attempt_log.all()  # the first render's
+    assert "took longer than 6 s" in attempt.error and attempt.duration_ms < 7500
