@@ -256,6 +256,10 @@ STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
 # render to the other cluster for the rest. Both "default": one qcluster runs every step.
 CPU_CLUSTER = os.environ.get("CPU_CLUSTER", "default")
 GPU_CLUSTER = os.environ.get("GPU_CLUSTER", "default")
+# A render task runs RENDER_STEPS_PER_TASK steps of a render, then queues it again on the cluster its
+# next step needs (0: every step the worker serves). The in-process runners (run_jobs, render_job,
+# demo) run every step.
+RENDER_STEPS_PER_TASK = env_int("RENDER_STEPS_PER_TASK", 1)
 # Composition fans out (jobs.render.fanout): its chunks are tasks on CPU_CLUSTER that any CPU worker
 # takes, COMPOSE_CHUNK_THREADS at a time per worker (0: one more than the cores, at most 6). A chunk
 # whose worker said nothing for CHUNK_STALE_S (it died, or is paused) is made by another.

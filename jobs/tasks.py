@@ -11,8 +11,9 @@ from jobs.webhooks.delivery import deliveries_sweep, delivery_send
 
 
 def run_next_execution() -> int | None:
-    """Render the best waiting execution, if any; returns its id."""
-    execution = execution_run_next()
+    """Render the next step of the best waiting execution, if any (the next is queued then); returns
+    its id."""
+    execution = execution_run_next(chained=True)
     return execution.pk if execution else None
 
 

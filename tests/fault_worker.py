@@ -14,6 +14,9 @@ and under the name "writes", a path: every render this process starts appends
   links or deletes under MEDIA_ROOT (the local storage) appends
   "<op> <pid> <execution> <attempt> <storage key> <unix time>" (execution and attempt of the
   render it was part of, "-" outside one);
+and under the name "hand_off", "kill_once": path: the first of these processes to hand a render on
+  after a step (the step recorded, the render still its own) kills itself (SIGKILL) instead, and
+  makes the file, so the others do not;
 and under the name "chunks": "log": path, appends "chunk <name> <pid> <unix time>" for every chunk
   this process finishes making (a composition's own or one of the fan-out's `make_chunk` tasks);
   "kill_after": n, this process kills itself (SIGKILL) right after its n-th `make_chunk` task made
@@ -40,6 +43,8 @@ def inject(faults: dict[str, dict]) -> None:
         _pause_a_store(steps, faults.pop("store"))
     if "chunks" in faults:
         _chunk_faults(faults.pop("chunks"))
+    if "hand_off" in faults:
+        _die_at_a_hand_off(faults.pop("hand_off")["kill_once"])
     for name, fault in faults.items():
         real = steps.STEPS[name].run
 
@@ -74,6 +79,21 @@ def _pause_a_store(steps, fault: dict) -> None:
         return real(local_path, key)
 
     steps.store = store
+
+
+def _die_at_a_hand_off(marker: str) -> None:
+    from jobs.render import loop
+
+    real = loop.execution_hand_off
+
+    def execution_hand_off(reporter, **kwargs):
+        try:
+            open(marker, "x").close()
+        except FileExistsError:
+            return real(reporter, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    loop.execution_hand_off = execution_hand_off
 
 
 def _chunk_faults(fault: dict) -> None:

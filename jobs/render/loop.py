@@ -11,11 +11,14 @@ the execution waits, PENDING with `retry_at` (EXECUTION_RETRY_BACKOFF_S, doublin
 EXECUTION_MAX_RETRIES times, and resumes from its last finished step. A permanent error fails it
 at once. A worker that lost its claim (jobs.render.queue) stops without writing anything more.
 
-Resources: a worker runs the steps whose resource (cpu, gpu) it serves. At a step it does not serve
-(and cannot reuse) it hands the execution off: it records what is done, leaves the execution PENDING
-with `needs` set and wakes the cluster that serves it. The worker that claims it continues the same
-attempt: steps this attempt finished keep their records, and the first unfinished step runs there.
-Each step's record says where it ran (`host`, `cluster`) and what it needed (`resource`).
+A chain of step tasks: a render task (django-q2) runs RENDER_STEPS_PER_TASK steps (one by default),
+and a worker runs only the steps whose resource (cpu, gpu) it serves. At the next step, or at a step
+it does not serve (and cannot reuse), it hands the execution off: it records what is done, leaves the
+execution PENDING with `needs` set and wakes the cluster that serves the next step. The worker that
+claims it continues the same attempt: steps this attempt finished keep their records, and the first
+unfinished step runs there. No worker holds a render while it waits. Each step's record says where
+it ran (`host`, `cluster`) and what it needed (`resource`). The in-process runners (run_jobs,
+render_job, demo) run every step in one go.
 
 One module, past 500 lines: the attempt, its outcome and the in-process queue runner share the
 claim, the fence and the outcome record.
@@ -150,21 +153,22 @@ def _in_work_folder(filename) -> bool:
     )
 
 
-def execution_run_next() -> JobExecution | None:
-    """Claim the best waiting execution and render it; None when nothing waits."""
+def execution_run_next(*, chained: bool = False) -> JobExecution | None:
+    """Claim the best waiting execution and render it; None when nothing waits. `chained` (a render
+    task): RENDER_STEPS_PER_TASK steps, then the render is queued again for its next step."""
     execution = execution_claim_next()
     if execution is not None:
-        execution_run(execution=execution)
+        execution_run(execution=execution, steps=settings.RENDER_STEPS_PER_TASK if chained else 0)
     return execution
 
 
 def execution_run(
-    *, execution: JobExecution, on_progress: Callable[[JobExecution], None] | None = None
+    *, execution: JobExecution, on_progress: Callable[[JobExecution], None] | None = None, steps: int = 0
 ) -> JobExecution:
-    """Run one attempt of an execution (or this worker's part of it), reusing every step whose inputs
-    did not change. The execution ends finished, waiting for a delayed retry, or handed off to
-    another cluster (PENDING, `handed_off`); one left RUNNING was taken over by another worker, and
-    this one stopped without writing more."""
+    """Run one attempt of an execution (or this worker's part of it: at most `steps` steps when given),
+    reusing every step whose inputs did not change. The execution ends finished, waiting for a delayed
+    retry, or handed off for its next step (PENDING, `handed_off`); one left RUNNING was taken over by
+    another worker, and this one stopped without writing more."""
     job = execution.job
     if execution.status != ExecutionStatus.RUNNING and not execution_claim(execution=execution):
         raise ValidationError(f"Execution {execution.pk} is {execution.status}; it cannot be run now.")
@@ -186,7 +190,7 @@ def execution_run(
             fence=lambda: execution_fence(execution),
         )
         try:
-            hand_off_to = _attempt(context, reporter, deadline, heartbeat, served)
+            hand_off_to = _attempt(context, reporter, deadline, heartbeat, served, steps)
         except ClaimLost as lost:
             logger.warning("%s; this worker stops and leaves the execution to its new owner", lost)
             execution.status = ExecutionStatus.RUNNING  # as far as this worker knows: it wrote no outcome
@@ -231,18 +235,29 @@ def _log_outcome(execution: JobExecution, seconds: float) -> None:
 
 
 def _attempt(
-    context: RenderContext, reporter: Reporter, deadline: float, heartbeat: Heartbeat, served: list[str]
+    context: RenderContext,
+    reporter: Reporter,
+    deadline: float,
+    heartbeat: Heartbeat,
+    served: list[str],
+    steps: int,
 ) -> tuple[str, str] | None:
-    """The steps this worker serves, then the attempt's outcome; or (the resource, the step) to hand
-    the execution off for, at the first step it neither serves nor can reuse. Raises ClaimLost when
-    another worker holds the execution."""
+    """The steps this worker serves (at most `steps` run, when given), then the attempt's outcome;
+    or (the resource, the step) to hand the execution off for: at the first step it neither serves
+    nor can reuse, or the first after `steps` it ran. Raises ClaimLost when another worker holds the
+    execution."""
     current = ""
+    ran = 0
     try:
         for current, step in STEPS.items():
             if context.cancel():
                 raise Cancelled("cancelled by an operator")
-            if not _run_recorded(context, current, step, served=served):
+            if steps and ran >= steps:
                 return step.needs(context.job), current
+            outcome = _run_recorded(context, current, step, served=served)
+            if outcome == NOT_SERVED:
+                return step.needs(context.job), current
+            ran += outcome == RAN
     except Cancelled:
         if heartbeat.lost.is_set():
             raise ClaimLost(f"execution {context.execution.pk}: taken over during {current}") from None
@@ -407,9 +422,13 @@ def _record_outcome(
                 also()
 
 
-def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list[str]) -> bool:
-    """Run one step, or reuse an earlier run's outputs when its inputs are unchanged. False (and
-    nothing done) when the step must run and needs a resource this worker does not serve."""
+RAN, REUSED, NOT_SERVED = "ran", "reused", "not served"
+
+
+def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list[str]) -> str:
+    """Run one step (RAN), or reuse an earlier run's outputs when its inputs are unchanged (REUSED);
+    NOT_SERVED (and nothing done) when the step must run and needs a resource this worker does not
+    serve."""
     execution = context.execution
     inputs = step.inputs(context)
     input_hash = inputs_hash(inputs)
@@ -419,7 +438,7 @@ def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list
         # Finished by this attempt before a hand-off: kept as recorded, where it ran.
         _apply(context, name, step, own.raw)
         context.report(name, 1.0, f"{name}: done")
-        return True
+        return REUSED
     needs = step.needs(context.job)
     where = {
         "resource": needs,
@@ -439,9 +458,9 @@ def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list
         }
         _apply(context, name, step, record)
         context.report(name, 1.0, f"{name}: unchanged, reused", force=True)
-        return True
+        return REUSED
     if needs not in served:
-        return False
+        return NOT_SERVED
     execution.needs = needs
     step_write(execution, name, {"status": "running", "started_at": started.isoformat(), **where})
     context.report(name, 0.0, f"{name}: started", force=True)
@@ -483,7 +502,7 @@ def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list
         },
     )
     context.report(name, 1.0, f"{name}: done", force=True)
-    return True
+    return RAN
 
 
 def _step_retrying(context: RenderContext, name: str) -> tenacity.Retrying:

@@ -4,6 +4,7 @@ serve and never holds it while it waits. Here the steps are quick fakes and "a w
 process with its `Q_CLUSTER_NAME` (settings) set; the embedded default (both clusters `default`)
 is every other render test."""
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from jobs.models import ExecutionStatus, JobExecution, Resource
 from jobs.render import loop, queue, steps
 from tests.factories import make_job, make_preset_job
 from tests.jobs.test_faults import WORKER_ENV
+from tests.jobs.test_worker_farm_chaos import CLUSTER_ENV, wait_until
 from tests.processes import process_env, start, stop
 
 CPU_STEPS = ["narration", "subtitles", "segments"]
@@ -139,6 +141,39 @@ def test_a_worker_serving_both_clusters_runs_the_whole_render_without_a_hand_off
     execution.refresh_from_db()
     assert (execution.status, execution.attempt) == (ExecutionStatus.SUCCESS, 1)
     assert [name for name, _cluster in ran] == list(steps.STEPS)
+
+
+@pytest.mark.django_db
+def test_a_render_task_runs_one_step_and_queues_the_next_on_the_cluster_that_step_needs(
+    farm, ran, settings, django_capture_on_commit_callbacks
+):
+    """The chain of step tasks, as django-q2 runs it: each task one step, no worker holds the render
+    between two, and the next task waits on the cluster of the next step."""
+    from jobs import tasks
+
+    execution = services.job_enqueue(job=make_job())
+    names = list(steps.STEPS)
+    for number, name in enumerate(names):
+        cluster = "gpu" if name in GPU_STEPS else "default"
+        as_worker(settings, cluster)
+        OrmQ.objects.all().delete()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert tasks.run_next_execution() == execution.pk
+        execution.refresh_from_db()
+        assert ran[-1] == (name, cluster) and len(ran) == number + 1
+        if number + 1 < len(names):
+            following = "gpu" if names[number + 1] in GPU_STEPS else "default"
+            assert (execution.status, execution.handed_off, execution.attempt) == (
+                ExecutionStatus.PENDING,
+                True,
+                1,
+            )
+            assert (
+                render_tasks(following) == 1
+                and render_tasks("gpu" if following == "default" else "default") == 0
+            )
+    assert (execution.status, execution.attempt, execution.retry_count) == (ExecutionStatus.SUCCESS, 1, 0)
+    assert [name for name, _cluster in ran] == names
 
 
 @pytest.mark.django_db
@@ -305,3 +340,41 @@ def test_a_render_crosses_real_clusters_and_survives_its_cpu_worker_killed_right
         cluster_name = "gpu" if name in GPU_STEPS else "default"
         assert (record["status"], record["cluster"]) == ("done", cluster_name), (name, record)
     assert set(done.steps) == set(steps.STEPS)
+
+
+@pytest.mark.processes
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_of_step_tasks_survives_a_worker_killed_between_two_steps(tmp_path):
+    """Two real `qcluster`s; the worker that finished the first step dies (kill -9) before it hands
+    the render on. The other takes the render over once it is silent and goes on from there: every
+    step run once, the video made."""
+    if connection.vendor != "postgresql":
+        pytest.skip("worker processes: needs PostgreSQL")
+    ran_log = tmp_path / "steps.log"
+    faults = {name: {"log": str(ran_log)} for name in steps.STEPS}
+    faults["hand_off"] = {"kill_once": str(tmp_path / "killed")}
+    env = process_env(**CLUSTER_ENV, FAULTS=json.dumps(faults))
+    logs = [tmp_path / f"cluster-{n}.log" for n in range(2)]
+    execution = services.job_enqueue(job=make_preset_job())
+    processes = [start(["-m", "tests.fault_worker", "qcluster"], env, log) for log in logs]
+    try:
+        done = wait_until(
+            lambda: JobExecution.objects.filter(
+                pk=execution.pk, status__in=[ExecutionStatus.SUCCESS, ExecutionStatus.FAILED]
+            ).first(),
+            timeout=240,
+            what="the render",
+            logs=logs,
+        )
+    finally:
+        for process in processes:
+            stop(process)
+
+    assert (tmp_path / "killed").exists()
+    assert (done.status, done.attempt) == (ExecutionStatus.SUCCESS, 2), done.error
+    ran = [line.split()[0] for line in ran_log.read_text().splitlines()]
+    assert ran == sorted(ran, key=list(steps.STEPS).index)  # in pipeline order
+    assert sorted(ran) == sorted(set(ran)), f"a step ran twice: {ran}"
+    assert done.steps["narration"]["status"] == "reused" and done.steps["narration"]["attempt"] == 2
+    assert all(record["status"] in ("done", "reused") for record in done.steps.values())
