@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -73,10 +74,20 @@ def _beat_every() -> float:
     return min(BEAT_S, settings.CHUNK_STALE_S / 5)
 
 
-def chunks_farm(execution: JobExecution, made_by: Counter, *, fence: Callable[[], None]) -> chunks.Farm:
+@dataclass
+class Tally:
+    """What a farm did: the chunks each worker made (host:pid), for the step's record, and how many of
+    the chunks it is making now are done, for the progress."""
+
+    made_by: Counter = field(default_factory=Counter)
+    done: int = 0
+    total: int = 0
+
+
+def chunks_farm(execution: JobExecution, tally: Tally, *, fence: Callable[[], None]) -> chunks.Farm:
     """The compose step's farm: the missing chunks of `execution`'s composition made by every CPU
-    worker. `made_by` counts the chunks each worker made (host:pid), for the step's record; `fence`
-    is the render's claim check (a worker that lost the render leaves the rows to the new owner)."""
+    worker, counted in `tally`; `fence` is the render's claim check (a worker that lost the render
+    leaves the rows to the new owner)."""
 
     def farm(
         jobs: list[ChunkJob],
@@ -86,11 +97,12 @@ def chunks_farm(execution: JobExecution, made_by: Counter, *, fence: Callable[[]
         cancel: CancelCheck | None,
         deadline: float,
     ) -> None:
+        tally.done, tally.total = 0, len(jobs)
         if len(jobs) < 2:  # nothing to share
             chunks.make_chunks(
                 jobs, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline
             )
-            made_by[worker_name()] += len(jobs)
+            tally.made_by[worker_name()] += len(jobs)
             return
         chunks.share_inputs(jobs, store)
         ChunkWork.objects.bulk_create(
@@ -110,9 +122,9 @@ def chunks_farm(execution: JobExecution, made_by: Counter, *, fence: Callable[[]
             CHUNKS.wake(pk)
         try:
             _make_with_others(
-                rows, {job.name: job for job in jobs}, store, work_dir, on_progress, cancel, deadline
+                rows, {job.name: job for job in jobs}, store, work_dir, tally, on_progress, cancel, deadline
             )
-            made_by.update(rows.values_list("worker", flat=True))
+            tally.made_by.update(rows.values_list("worker", flat=True))
         finally:
             if _owner(fence):
                 rows.delete()
@@ -134,6 +146,7 @@ def _make_with_others(
     jobs: dict[str, ChunkJob],
     store: ChunkStore,
     work_dir: Path,
+    tally: Tally,
     on_progress: ProgressCallback | None,
     cancel: CancelCheck | None,
     deadline: float,
@@ -156,10 +169,10 @@ def _make_with_others(
                         status=ChunkStatus.DONE, worker=me, heartbeat_at=timezone.now()
                     )
                 states = dict(rows.values_list("name", "status"))
-                done = sum(status == ChunkStatus.DONE for status in states.values())
+                tally.done = sum(status == ChunkStatus.DONE for status in states.values())
                 if on_progress:
-                    on_progress(0.98 * done / len(states))
-                if done == len(states):
+                    on_progress(0.98 * tally.done / len(states))
+                if tally.done == len(states):
                     return
                 while len(running) < chunk_threads():
                     # Waiting, stale, or failed elsewhere (the error, if any, is then this worker's own).

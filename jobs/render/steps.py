@@ -14,7 +14,6 @@ sit together, so that what a step's reuse depends on can be read beside what it 
 import dataclasses
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ from jobs.exports import timeline
 from jobs.files import chunk_store, execution_key, fetch, file_digest, moving_clip_key, picture_key, store
 from jobs.footage import stock
 from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation, Resource
-from jobs.render.fanout import chunks_farm
+from jobs.render.fanout import Tally, chunks_farm
 from jobs.render.workspace import sentence_cache
 from jobs.validation import check_content, voice_language_problem
 from media_engine import cards, compose, layout, subtitles, tts, words
@@ -647,7 +646,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         for plain in ((False, True) if brand.keep_plain_video else (False,))
     ]
     outputs = {}
-    made_by: Counter = Counter()  # chunks made, by worker (host:pid)
+    tally = Tally()  # chunks made, by worker (host:pid)
     chunks: list[str] = []
     sources: list[str] = []
     reused = 0
@@ -669,13 +668,14 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         out_path = context.workdir / f"{name}.mp4"
 
         def report(fraction: float, number: int = number) -> None:
-            context.report("compose", (number + fraction) / len(renders), "Composing the video")
+            counted = f": {tally.done} of {tally.total} chunks" if tally.total else ""
+            context.report("compose", (number + fraction) / len(renders), f"Composing the video{counted}")
 
         composition = compose.render(
             plan,
             out_path,
             store=chunk_store(
-                fence=context.fence, farm=chunks_farm(context.execution, made_by, fence=context.fence)
+                fence=context.fence, farm=chunks_farm(context.execution, tally, fence=context.fence)
             ),
             on_progress=report,
             cancel=context.cancel,
@@ -698,7 +698,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         "chunks": chunks,
         "chunks_reused": reused,
         "chunk_sources": sources,
-        "chunks_made_by": dict(made_by),
+        "chunks_made_by": dict(tally.made_by),
     }
 
 

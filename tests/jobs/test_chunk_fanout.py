@@ -6,6 +6,7 @@ connection, its own worker name); the last ones are the deployment: real `qclust
 PostgreSQL, a worker killed from outside mid-chunk and one that dies between two chunks."""
 
 import json
+import re
 import signal
 import threading
 import time
@@ -67,8 +68,8 @@ def test_the_planner_and_another_worker_share_the_chunks_each_made_once_and_prog
     monkeypatch.setattr(fanout, "worker_name", lambda: f"host:{threading.current_thread().name}")
     execution = make_execution(job=make_job(), status=ExecutionStatus.RUNNING)
     jobs = colour_jobs(8)
-    made_by: Counter = Counter()
-    store = chunk_store(farm=fanout.chunks_farm(execution, made_by, fence=lambda: None))
+    tally = fanout.Tally()
+    store = chunk_store(farm=fanout.chunks_farm(execution, tally, fence=lambda: None))
     store.folder.mkdir(parents=True, exist_ok=True)
     progress: list[float] = []
     made: list[str] = []
@@ -103,7 +104,8 @@ def test_the_planner_and_another_worker_share_the_chunks_each_made_once_and_prog
     assert chunk_tasks("gpu") == []
     # Each chunk made once, by one of the two, and stored where every host finds it.
     assert sorted(made) == sorted(job.name for job in jobs)
-    assert set(made_by) == {"host:MainThread", "host:other"} and sum(made_by.values()) == 8
+    assert set(tally.made_by) == {"host:MainThread", "host:other"} and sum(tally.made_by.values()) == 8
+    assert (tally.done, tally.total) == (8, 8)
     assert all(default_storage.exists(chunk_key(job.name)) for job in jobs)
     # Progress counts chunks: a step of 1/8 (of the 98 % before the join) each time.
     steps = {round(fraction / 0.98 * 8, 6) for fraction in progress}
@@ -120,8 +122,8 @@ def test_a_chunk_whose_worker_went_silent_is_made_by_the_planner_and_a_failed_on
     settings.CHUNK_STALE_S = 1
     execution = make_execution(job=make_job(), status=ExecutionStatus.RUNNING)
     jobs = colour_jobs(3)
-    made_by: Counter = Counter()
-    store = chunk_store(farm=fanout.chunks_farm(execution, made_by, fence=lambda: None))
+    tally = fanout.Tally()
+    store = chunk_store(farm=fanout.chunks_farm(execution, tally, fence=lambda: None))
     store.folder.mkdir(parents=True, exist_ok=True)
     real_bulk_create = ChunkWork.objects.bulk_create
 
@@ -142,7 +144,7 @@ def test_a_chunk_whose_worker_went_silent_is_made_by_the_planner_and_a_failed_on
     monkeypatch.setattr(ChunkWork.objects, "bulk_create", planned_then_taken)
     store.farm(jobs, store, tmp_path, None, None, time.monotonic() + 60)
 
-    assert made_by == Counter({fanout.worker_name(): 3})
+    assert tally.made_by == Counter({fanout.worker_name(): 3})
     assert all((store.folder / job.name).is_file() for job in jobs)
 
 
@@ -186,7 +188,18 @@ def render_on_clusters(
             what="the render composing",
             logs=logs,
         )
-        planner = next(int(line[1]) for line in read_log(tmp_path / "writes.log") if line[0] == "claim")
+        counted = wait_until(
+            lambda: re.fullmatch(
+                r"Composing the video: (\d+) of (\d+) chunks",
+                JobExecution.objects.get(pk=execution.pk).detail,
+            ),
+            timeout=120,
+            what="the progress counting chunks",
+            logs=logs,
+        )
+        assert int(counted[1]) <= int(counted[2]) and int(counted[2]) >= 10
+        # A render task per step: the latest claim is the composition's, by the worker that plans it.
+        planner = [int(line[1]) for line in read_log(tmp_path / "writes.log") if line[0] == "claim"][-1]
         if during is not None:
             during(execution, planner, logs)
         wait_until(
