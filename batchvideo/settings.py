@@ -256,6 +256,11 @@ STEP_BACKOFF_S = env_float("STEP_BACKOFF_S", 2.0)
 # render to the other cluster for the rest. Both "default": one qcluster runs every step.
 CPU_CLUSTER = os.environ.get("CPU_CLUSTER", "default")
 GPU_CLUSTER = os.environ.get("GPU_CLUSTER", "default")
+# Composition fans out (jobs.render.fanout): its chunks are tasks on CPU_CLUSTER that any CPU worker
+# takes, COMPOSE_CHUNK_THREADS at a time per worker (0: one more than the cores, at most 6). A chunk
+# whose worker said nothing for CHUNK_STALE_S (it died, or is paused) is made by another.
+COMPOSE_CHUNK_THREADS = env_int("COMPOSE_CHUNK_THREADS", 0)
+CHUNK_STALE_S = env_int("CHUNK_STALE_S", 30)
 # Fair share (jobs.render.fairshare): the next render goes to the team with waiting work whose worker
 # time over the last FAIR_SHARE_WINDOW_S, divided by its weight (Team.weight, set in the Team admin),
 # is least; runorder orders jobs only inside a team. A team with TEAM_MAX_CONCURRENT_RENDERS renders

@@ -15,7 +15,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from accounts.storage import storage_download, storage_put
 from jobs.models import JobExecution
 from jobs.render.workspace import cache_root
-from media_engine.chunks import ChunkStore
+from media_engine.chunks import ChunkStore, Farm
 
 # Video chunks, named by the hash of what they show, shared by every job and render host.
 CHUNKS_FOLDER = "chunks"
@@ -93,13 +93,14 @@ def chunk_key(name: str) -> str:
     return f"{CHUNKS_FOLDER}/{name}"
 
 
-def chunk_store(*, fence: Callable[[], None] | None = None) -> ChunkStore:
+def chunk_store(*, fence: Callable[[], None] | None = None, farm: Farm | None = None) -> ChunkStore:
     """Compose's chunks: kept in the storage, so every render host can reuse them, with this
     host's work cache in front (work_cache_prune drops the local copies nobody used lately).
 
     A chunk is named by what it shows, so one already stored is kept, never replaced or deleted:
     two hosts making the same chunk store it once. `fence` (the render's claim check) runs before
-    every write, so a worker that lost its execution stores nothing more."""
+    every write, so a worker that lost its execution stores nothing more. `farm` has the missing
+    chunks made by many workers (jobs.render.fanout); without it, by this one."""
 
     def fetch_chunk(name: str) -> bool:
         key = chunk_key(name)
@@ -116,7 +117,7 @@ def chunk_store(*, fence: Callable[[], None] | None = None) -> ChunkStore:
             fence()
         storage_put(default_storage, path, chunk_key(path.name), replace=False)
 
-    return ChunkStore(cache_root() / CHUNKS_FOLDER, fetch=fetch_chunk, keep=keep)
+    return ChunkStore(cache_root() / CHUNKS_FOLDER, fetch=fetch_chunk, keep=keep, farm=farm)
 
 
 def file_digest(field_file) -> str:

@@ -262,6 +262,37 @@ class JobExecution(models.Model):
         return (self.finished_at or self.updated_at) - self.started_at
 
 
+class ChunkStatus(models.TextChoices):
+    WAITING = "waiting"
+    MAKING = "making"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ChunkWork(models.Model):
+    """One chunk of a composition that any CPU worker may make (jobs.render.fanout): the chunk job as
+    JSON (media_engine.chunks.describe), who is making it and since when it last said so. The rows
+    live while their composition is planned and made; its planner deletes them once it assembled."""
+
+    execution = models.ForeignKey(JobExecution, on_delete=models.CASCADE, related_name="chunk_work")
+    name = models.CharField(max_length=100)
+    description = models.JSONField()
+    seconds = models.FloatField()
+    status = models.CharField(max_length=10, choices=ChunkStatus.choices, default=ChunkStatus.WAITING)
+    worker = models.CharField(max_length=255, blank=True)  # host:pid that claimed or made it
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "name"], name="chunk_work_once_per_execution")
+        ]
+        indexes = [models.Index(fields=["execution", "status"], name="chunk_work_execution_status")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
 class StockClip(Owned):
     """A real video clip (landscape, animal, city...) used for some segments instead of a picture."""
 

@@ -5,7 +5,7 @@ jobs.maintenance.schedules.SCHEDULES, ...)."""
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRun
 from jobs.publishing import publications
-from jobs.render import queue
+from jobs.render import fanout, queue
 from jobs.render.loop import execution_run_next
 from jobs.webhooks.delivery import deliveries_sweep, delivery_send
 
@@ -14,6 +14,11 @@ def run_next_execution() -> int | None:
     """Render the best waiting execution, if any; returns its id."""
     execution = execution_run_next()
     return execution.pk if execution else None
+
+
+def make_chunk(chunk_id: int) -> str:
+    """Make one chunk of a composition that another worker planned (jobs.render.fanout)."""
+    return fanout.chunk_make(chunk_id)
 
 
 def run_publication(publication_id: int) -> str | None:

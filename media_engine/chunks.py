@@ -1,11 +1,16 @@
 """Video made of chunks: each chunk one ffmpeg run, named by a hash of what it shows, made once.
 
 compose cuts its timeline into pieces and its audio track into slices, and describes each as a
-`ChunkJob` (the ffmpeg arguments and the chunk's name); `assemble` finds the chunks already made
-(this host's folder first, then the shared store), makes the missing ones CHUNK_WORKERS at a time,
-and joins them by a stream copy: the video chunks with ffmpeg's concat demuxer, the audio slices'
-AAC frames one after the other (see `audio`). Plain Python: the store's sharing is two callables,
-so media_engine knows nothing of where chunks are kept.
+`ChunkJob` (the ffmpeg arguments, the chunk's name and what the run reads); `assemble` finds the
+chunks already made (this host's folder first, then the shared store), has the missing ones made
+(CHUNK_WORKERS at a time here, or by a farm of hosts: `ChunkStore.farm`), and joins them by a
+stream copy: the video chunks with ffmpeg's concat demuxer, the audio slices' AAC frames one after
+the other (see `audio`). Plain Python: the store's sharing is callables, so media_engine knows
+nothing of where chunks are kept or who makes them.
+
+A chunk job travels as JSON (`describe`, `restore`): its files under the planner's work folder
+become `{work}`, its inputs (pictures, clips, the logo) `{input:<name>}`, a file in the store named
+by its content (`share_inputs` puts them there). Another host makes the same chunk, byte for byte.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +29,7 @@ from pathlib import Path
 
 from . import audio, ffmpeg
 from .errors import Cancelled, MediaError
+from .fonts import default_font_path
 
 # Chunks made at a time (each its own ffmpeg process, x264 in one thread: compose.CHUNK_THREADS):
 # one more than the cores, so a process starting or reading its inputs leaves no core idle; at
@@ -33,6 +41,42 @@ CancelCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
+class Samples:
+    """An audio slice's input: the samples `piece` of the track kept in the store as `track`,
+    written raw to `path` before the run."""
+
+    track: str
+    piece: audio.Slice
+    path: str
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One ffmpeg run that makes one chunk: `args` end just before the output file.
+
+    What the run reads besides: `inputs`, files of the plan (path: content digest); `texts`,
+    files written first (path: content: its filter script and subtitles); `fonts`, a folder made
+    first that libass loads the project's font from; `samples`, an audio slice's samples."""
+
+    name: str
+    args: list[str]
+    seconds: float  # its exact length (a video chunk: frames / fps)
+    inputs: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    fonts: str = ""
+    samples: Samples | None = None
+    # An audio slice (ADTS): the AAC frames [first, last) of it that play.
+    audio_frames: tuple[int, int] | None = None
+
+
+# Has the missing chunks (given longest first) made, here or on other hosts that share them through
+# the store, each made here shared through `keep`: (jobs, store, work folder, progress, cancel, deadline).
+Farm = Callable[
+    ["list[ChunkJob]", "ChunkStore", Path, "ProgressCallback | None", "CancelCheck | None", float], None
+]
+
+
+@dataclass(frozen=True)
 class ChunkStore:
     """Where encoded chunks are kept, each named by the hash of what it shows.
 
@@ -40,11 +84,14 @@ class ChunkStore:
     chunk that another host made into `folder / name` and says whether it did; `keep(path)`
     shares a chunk this host just made (called from the thread that called `assemble`, so it may
     check the caller's claim on its own database connection). Without them the folder is the only
-    place."""
+    place. `farm` has the missing chunks made by many hosts; without it this host makes them,
+    `threads` at a time."""
 
     folder: Path
     fetch: Callable[[str], bool] | None = None
     keep: Callable[[Path], None] | None = None
+    farm: Farm | None = None
+    threads: int = CHUNK_WORKERS
 
 
 @dataclass(frozen=True)
@@ -63,20 +110,6 @@ class Composition:
         return [name for name in self.chunks if name not in set(self.reused)]
 
 
-@dataclass(frozen=True)
-class ChunkJob:
-    """One ffmpeg run that makes one chunk: `args` end just before the output file."""
-
-    name: str
-    args: list[str]
-    seconds: float  # its exact length (a video chunk: frames / fps)
-    # Run by the worker first, with the cancel check and the seconds left: writes what the ffmpeg
-    # run reads (an audio slice's samples).
-    prepare: Callable[[CancelCheck, float], None] | None = None
-    # An audio slice (ADTS): the AAC frames [first, last) of it that play.
-    audio_frames: tuple[int, int] | None = None
-
-
 def assemble(
     jobs: list[ChunkJob],
     store: ChunkStore,
@@ -92,8 +125,17 @@ def assemble(
     chunks already made are reused, the others made first; the MP4 starts with its index.
     `sources` are the files in the store the chunks were cut from (kept with them)."""
     reused = [job.name for job in jobs if chunk_present(store, job.name)]
-    missing = [job for job in jobs if job.name not in set(reused)]
-    _make_chunks(missing, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline)
+    # The longest first (the audio, after an edit): it does not start last and finish after the rest.
+    missing = sorted((job for job in jobs if job.name not in set(reused)), key=lambda job: -job.seconds)
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled before making chunks")
+    if missing and store.farm is not None:
+        store.farm(missing, store, work_dir, on_progress, cancel, deadline)
+        for job in missing:  # made here or on another host (then fetched from the shared store)
+            if not chunk_present(store, job.name):
+                raise MediaError(f"chunk {job.name} was made but is in no store", permanent=False)
+    elif missing:
+        make_chunks(missing, store, work_dir, on_progress=on_progress, cancel=cancel, deadline=deadline)
     # Each chunk's length as its frames say: taken from its container, the concat demuxer rounds
     # it to a millisecond, and over a few hundred chunks the picture drifts a frame off the sound.
     listing = work_dir / "chunks.txt"
@@ -158,7 +200,7 @@ def chunk_present(store: ChunkStore, name: str) -> bool:
     return store.fetch is not None and store.fetch(name) and path.is_file()
 
 
-def _make_chunks(
+def make_chunks(
     jobs: list[ChunkJob],
     store: ChunkStore,
     work_dir: Path,
@@ -167,32 +209,23 @@ def _make_chunks(
     cancel: CancelCheck | None,
     deadline: float,
 ) -> None:
-    """Run the chunk jobs, CHUNK_WORKERS at a time. Progress and cancel are only ever called from
-    the calling thread; a failed or cancelled chunk stops the others."""
-    if cancel is not None and cancel():
-        raise Cancelled("cancelled before making chunks")
-    # The longest first (the audio, after an edit): it does not start last and finish after the rest.
-    jobs = sorted(jobs, key=lambda job: -job.seconds)
+    """Make the chunk jobs here, `store.threads` at a time. Progress and cancel are only ever called
+    from the calling thread; a failed or cancelled chunk stops the others."""
     total = sum(job.seconds for job in jobs) or 1.0
     done: dict[str, float] = {}
     stop = threading.Event()
 
     def make(job: ChunkJob) -> Path:
-        if job.prepare is not None:
-            job.prepare(stop.is_set, time_left(deadline))
-        part = work_dir / f"{job.name}.part"
-        ffmpeg.run(
-            [*job.args, "-f", "mp4" if job.audio_frames is None else "adts", str(part)],
-            timeout=time_left(deadline),
-            duration_s=job.seconds,
-            on_progress=lambda fraction: done.__setitem__(job.name, fraction),
+        return make_chunk(
+            job,
+            store,
+            work_dir,
             cancel=stop.is_set,
+            deadline=deadline,
+            on_progress=lambda fraction: done.__setitem__(job.name, fraction),
         )
-        path = store.folder / job.name
-        os.replace(part, path)  # whole or not at all, also for another worker making the same chunk
-        return path
 
-    with ThreadPoolExecutor(max_workers=CHUNK_WORKERS, thread_name_prefix="chunk") as pool:
+    with ThreadPoolExecutor(max_workers=store.threads, thread_name_prefix="chunk") as pool:
         futures = [pool.submit(make, job) for job in jobs]
         try:
             pending = set(futures)
@@ -212,6 +245,139 @@ def _make_chunks(
             for future in futures:
                 future.cancel()
             raise
+
+
+def make_chunk(
+    job: ChunkJob,
+    store: ChunkStore,
+    work_dir: Path,
+    *,
+    cancel: CancelCheck | None,
+    deadline: float,
+    on_progress: ProgressCallback | None = None,
+) -> Path:
+    """Make one chunk into `store.folder` (whole or not at all): its inputs fetched from the store
+    when they are not here, its texts, fonts and samples written first. Not kept: the caller shares it."""
+    for path in job.inputs:
+        if not Path(path).is_file() and not chunk_present(store, Path(path).name):
+            raise MediaError(f"chunk {job.name}: its input {Path(path).name} is in no store", permanent=False)
+    for path, text in job.texts.items():
+        Path(path).write_text(text, encoding="utf-8")
+    if job.fonts:
+        fonts_folder(Path(job.fonts))
+    if job.samples is not None:
+        track_path = store.folder / job.samples.track
+        for name in (track_path.name, audio.info_path(track_path).name):
+            if not chunk_present(store, name):
+                raise MediaError(f"chunk {job.name}: the audio track {name} is in no store", permanent=False)
+        audio.write_slice(audio.Track.read(track_path), job.samples.piece, Path(job.samples.path))
+    part = work_dir / f"{job.name}.part"
+    ffmpeg.run(
+        [*job.args, "-f", "mp4" if job.audio_frames is None else "adts", str(part)],
+        timeout=time_left(deadline),
+        duration_s=job.seconds,
+        on_progress=on_progress,
+        cancel=cancel,
+    )
+    path = store.folder / job.name
+    os.replace(part, path)  # whole or not at all, also for another worker making the same chunk
+    return path
+
+
+def fonts_folder(folder: Path) -> Path:
+    """A folder holding only the project's CJK font, for libass.
+
+    Pointing fontsdir at the whole Noto CJK folder makes libass load all four ~20 MB
+    collections into memory (+130 MB measured); fontconfig still supplies the other faces."""
+    folder.mkdir(parents=True, exist_ok=True)
+    font_path = default_font_path()
+    link = folder / font_path.name
+    if not link.exists():
+        try:
+            link.symlink_to(font_path)
+        except OSError:
+            shutil.copyfile(font_path, link)
+    return folder
+
+
+def input_name(path: str, content: str) -> str:
+    """The name in the store of an input file whose content digest is `content`."""
+    return f"input-{content}{Path(path).suffix.lower()}"
+
+
+def share_inputs(jobs: list[ChunkJob], store: ChunkStore) -> None:
+    """Put every input of `jobs` in the store under its content name (`input_name`), so another
+    host can make them; an input already there is not copied again."""
+    for path, content in {path: content for job in jobs for path, content in job.inputs.items()}.items():
+        name = input_name(path, content)
+        target = store.folder / name
+        if not (target.is_file() and target.stat().st_size):
+            part = store.folder / f".{name}.{os.getpid()}-{threading.get_ident()}.part"
+            shutil.copyfile(path, part)
+            os.replace(part, target)
+        if store.keep is not None:
+            store.keep(target)
+
+
+_PLACE = re.compile(r"\{(work|input:input-[0-9a-f]{64}(?:\.\w+)?)\}")
+
+
+def describe(job: ChunkJob, work_dir: Path) -> dict:
+    """`job` as JSON for another host (`restore`): the paths under `work_dir` as `{work}`, each
+    input as `{input:<its name in the store>}`."""
+    places = {str(path): f"{{input:{input_name(path, content)}}}" for path, content in job.inputs.items()}
+    places[str(work_dir)] = "{work}"
+    pattern = re.compile("|".join(re.escape(path) for path in sorted(places, key=len, reverse=True)))
+
+    def portable(text: str) -> str:
+        return pattern.sub(lambda match: places[match.group(0)], text)
+
+    return {
+        "name": job.name,
+        "args": [portable(arg) for arg in job.args],
+        "seconds": job.seconds,
+        "inputs": {portable(path): content for path, content in job.inputs.items()},
+        "texts": {portable(path): portable(text) for path, text in job.texts.items()},
+        "fonts": portable(job.fonts),
+        "samples": None
+        if job.samples is None
+        else {
+            "track": job.samples.track,
+            "piece": [job.samples.piece.first, job.samples.piece.frames, job.samples.piece.digest],
+            "path": portable(job.samples.path),
+        },
+        "audio_frames": list(job.audio_frames) if job.audio_frames is not None else None,
+    }
+
+
+def restore(description: dict, store: ChunkStore, work_dir: Path) -> ChunkJob:
+    """The chunk job `describe` wrote, with its paths on this host: `{work}` is `work_dir`, an input
+    the file of that name in the store's folder (fetched when the job is made)."""
+
+    def local(text: str) -> str:
+        return _PLACE.sub(
+            lambda match: (
+                str(work_dir)
+                if match.group(1) == "work"
+                else str(store.folder / match.group(1).removeprefix("input:"))
+            ),
+            text,
+        )
+
+    samples = description["samples"]
+    frames = description["audio_frames"]
+    return ChunkJob(
+        name=description["name"],
+        args=[local(arg) for arg in description["args"]],
+        seconds=description["seconds"],
+        inputs={local(path): content for path, content in description["inputs"].items()},
+        texts={local(path): local(text) for path, text in description["texts"].items()},
+        fonts=local(description["fonts"]),
+        samples=None
+        if samples is None
+        else Samples(samples["track"], audio.Slice(*samples["piece"]), local(samples["path"])),
+        audio_frames=tuple(frames) if frames is not None else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import tempfile
 import threading
 import time
@@ -58,6 +57,7 @@ from .chunks import (
     ChunkJob,
     ChunkStore,
     Composition,
+    Samples,
     assemble,
     chunk_present,
     digest,
@@ -708,13 +708,16 @@ def _chunk_job(
     tokens = {str(path): file_digest(path) for path in (plan.visuals[index].path for index in piece.segments)}
     base, ass_text = 0, ""
     overlays = []
+    texts: dict[str, str] = {}
+    fonts = ""
     if subtitles is not None:
         base, ass_text = subtitles.for_frames(piece.start, piece.end, plan.fps)
         ass_path = work_dir / f"piece{number:04d}.ass"
-        ass_path.write_text(ass_text, encoding="utf-8")
-        overlays.append(_subtitles_filter(ass_path, work_dir))
+        texts[str(ass_path)] = ass_text
+        fonts = str(work_dir / "fonts")
+        overlays.append(_subtitles_filter(ass_path, Path(fonts)))
         tokens[str(ass_path)] = "piece.ass"
-        tokens[str(work_dir / "fonts")] = f"fonts:{default_font_path().name}"
+        tokens[fonts] = f"fonts:{default_font_path().name}"
     # Frames count from `base` (0 unless a subtitle began before the piece: its animations and
     # karaoke run from the event's own start), so subtitles and texts show at their frames.
     lines = [graph, f"[pic]settb=1/{plan.fps},setpts=N+{base}[timed]"]
@@ -759,7 +762,7 @@ def _chunk_job(
         current = "logoed"
     lines.append(f"[{current}]setpts=N,format=yuv420p[vout]")
     script = work_dir / f"piece{number:04d}.filtergraph"
-    script.write_text(";\n".join(lines))
+    texts[str(script)] = ";\n".join(lines)
     encoder = _video_encoder(plan)
     flat_inputs = [arg for group in inputs for arg in group]
     identity = {
@@ -768,7 +771,7 @@ def _chunk_job(
         "size": [plan.width, plan.height],
         "fps": plan.fps,
         "inputs": _tokenized(" ".join(flat_inputs), tokens),
-        "graph": _tokenized(script.read_text(), tokens),
+        "graph": _tokenized(texts[str(script)], tokens),
         "subtitles": ass_text,
         "encoder": encoder,
     }
@@ -784,7 +787,14 @@ def _chunk_job(
         "-an",
         *encoder,
     ]
-    return ChunkJob(f"{digest(identity)}.mp4", args, (piece.end - piece.start) / plan.fps)
+    return ChunkJob(
+        f"{digest(identity)}.mp4",
+        args,
+        (piece.end - piece.start) / plan.fps,
+        inputs={path: content for path, content in tokens.items() if path not in texts and path != fonts},
+        texts=texts,
+        fonts=fonts,
+    )
 
 
 def _presenter_frames(plan: Plan, timeline: _Timeline, piece: _Piece) -> list[tuple[int, int]]:
@@ -889,9 +899,7 @@ def _audio_jobs(track: audio.Track, first: int, last: int, work_dir: Path) -> li
                 f"audio-{digest(identity)}.aac",
                 [*track.input_args(source), "-af", level, *audio.AAC_ENCODER, "-vn"],
                 piece.frames * audio.AAC_FRAME / audio.AUDIO_RATE,
-                prepare=lambda cancel, timeout, piece=piece, source=source: audio.write_slice(
-                    track, piece, source
-                ),
+                samples=Samples(track.path.name, piece, str(source)),
                 audio_frames=kept,
             )
         )
@@ -921,21 +929,9 @@ def _fill_filter(plan: Plan, source: str, label: str) -> str:
     )
 
 
-def _subtitles_filter(subtitles_path: Path, work_dir: Path) -> str:
-    """libass with a fonts folder holding only the project's CJK font.
-
-    Pointing fontsdir at the whole Noto CJK folder makes libass load all four ~20 MB
-    collections into memory (+130 MB measured); fontconfig still supplies the other faces.
-    """
-    fonts_dir = work_dir / "fonts"
-    fonts_dir.mkdir(exist_ok=True)
-    font_path = default_font_path()
-    link = fonts_dir / font_path.name
-    if not link.exists():
-        try:
-            link.symlink_to(font_path)
-        except OSError:
-            shutil.copyfile(font_path, link)
+def _subtitles_filter(subtitles_path: Path, fonts_dir: Path) -> str:
+    """libass with a fonts folder holding only the project's CJK font (`chunks.fonts_folder`, made
+    when the chunk is)."""
     return f"ass=filename={_option(str(subtitles_path))}:fontsdir={_option(str(fonts_dir))}"
 
 

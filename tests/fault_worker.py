@@ -13,12 +13,17 @@ and under the name "writes", a path: every render this process starts appends
   "claim <pid> <execution> <attempt> - <unix time>", and every file this process writes, renames,
   links or deletes under MEDIA_ROOT (the local storage) appends
   "<op> <pid> <execution> <attempt> <storage key> <unix time>" (execution and attempt of the
-  render it was part of, "-" outside one).
+  render it was part of, "-" outside one);
+and under the name "chunks": "log": path, appends "chunk <name> <pid> <unix time>" for every chunk
+  this process finishes making (a composition's own or one of the fan-out's `make_chunk` tasks);
+  "kill_after": n, this process kills itself (SIGKILL) right after its n-th `make_chunk` task made
+  its chunk, before the next (the planner's own chunks do not count).
 Then it runs the Django management command named by its arguments (run_jobs, qcluster, ...).
 """
 
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -33,6 +38,8 @@ def inject(faults: dict[str, dict]) -> None:
         _log_writes(faults.pop("writes"))
     if "store" in faults:
         _pause_a_store(steps, faults.pop("store"))
+    if "chunks" in faults:
+        _chunk_faults(faults.pop("chunks"))
     for name, fault in faults.items():
         real = steps.STEPS[name].run
 
@@ -67,6 +74,32 @@ def _pause_a_store(steps, fault: dict) -> None:
         return real(local_path, key)
 
     steps.store = store
+
+
+def _chunk_faults(fault: dict) -> None:
+    from jobs.render import fanout
+    from media_engine import chunks
+
+    real_make, real_task = chunks.make_chunk, fanout.chunk_make
+    made_by_tasks = []
+
+    def make_chunk(job, *args, **kwargs):
+        path = real_make(job, *args, **kwargs)
+        if fault.get("log"):
+            with open(fault["log"], "a") as log:
+                log.write(f"chunk {job.name} {os.getpid()} {time.time():.3f}\n")
+        return path
+
+    def chunk_make(pk):
+        outcome = real_task(pk)
+        if outcome == "done":
+            made_by_tasks.append(pk)
+            if len(made_by_tasks) >= fault.get("kill_after", float("inf")):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return outcome
+
+    chunks.make_chunk = make_chunk
+    fanout.chunk_make = chunk_make
 
 
 def _log_writes(log_path: str) -> None:

@@ -78,9 +78,11 @@ def test_migrations_apply_on_a_fresh_postgresql_database():
 
 
 # Segments are edited on their job's storyboard page (JobAdmin.storyboard_view), not in a list of their own;
-# a webhook delivery's tries are listed on its page; websocket tickets live a minute and hold only hashes.
+# a webhook delivery's tries are listed on its page; websocket tickets live a minute and hold only hashes;
+# a composition's chunk rows live while it is made (its progress shows them).
 NOT_IN_ADMIN = {
     "accounts.Membership",
+    "jobs.ChunkWork",
     "jobs.JobSplit",
     "jobs.WebhookAttempt",
     "jobs.WebsocketTicket",
@@ -308,6 +310,7 @@ JOBS_TIERS = [
             "jobs.publishing.youtube",
             "jobs.publishing.quota",
             "jobs.render.claims",
+            "jobs.render.fanout",
         ),
     ),
     ("webhook events", ("jobs.webhooks.events",)),

@@ -14,6 +14,7 @@ sit together, so that what a step's reuse depends on can be read beside what it 
 import dataclasses
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from jobs.exports import timeline
 from jobs.files import chunk_store, execution_key, fetch, file_digest, moving_clip_key, picture_key, store
 from jobs.footage import stock
 from jobs.models import FRAME_SIZES, Job, JobExecution, JobSplit, Orientation, Resource
+from jobs.render.fanout import chunks_farm
 from jobs.render.workspace import sentence_cache
 from jobs.validation import check_content, voice_language_problem
 from media_engine import cards, compose, layout, subtitles, tts, words
@@ -645,6 +647,7 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         for plain in ((False, True) if brand.keep_plain_video else (False,))
     ]
     outputs = {}
+    made_by: Counter = Counter()  # chunks made, by worker (host:pid)
     chunks: list[str] = []
     sources: list[str] = []
     reused = 0
@@ -671,7 +674,9 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
         composition = compose.render(
             plan,
             out_path,
-            store=chunk_store(fence=context.fence),
+            store=chunk_store(
+                fence=context.fence, farm=chunks_farm(context.execution, made_by, fence=context.fence)
+            ),
             on_progress=report,
             cancel=context.cancel,
             timeout=settings.FFMPEG_TIMEOUT_S,
@@ -688,7 +693,13 @@ def compose_run(context: RenderContext, inputs: dict) -> Outputs:
             )
     # The chunks the videos are made of, and the audio track their audio chunk is cut from (what a
     # preview cuts its own from): the clean-up keeps them while this execution holds its files.
-    return outputs, {"timeline": record, "chunks": chunks, "chunks_reused": reused, "chunk_sources": sources}
+    return outputs, {
+        "timeline": record,
+        "chunks": chunks,
+        "chunks_reused": reused,
+        "chunk_sources": sources,
+        "chunks_made_by": dict(made_by),
+    }
 
 
 def compose_plan(

@@ -51,10 +51,13 @@ def _runs_root() -> Path:
 
 
 class AttemptFolder:
-    """The folder of one attempt, leased to this process from `__enter__` until `release`."""
+    """The folder of one attempt, leased to this process from `__enter__` until `release`; `worker`
+    names a helper's own folder for the attempt (a chunk another worker makes for it)."""
 
-    def __init__(self, execution_id: int, attempt: int) -> None:
-        self.path = _runs_root() / f"execution-{execution_id}-attempt-{attempt}"
+    def __init__(self, execution_id: int, attempt: int, *, worker: str = "") -> None:
+        self.path = (
+            _runs_root() / f"execution-{execution_id}-attempt-{attempt}{'-' + worker if worker else ''}"
+        )
         self._lease: int | None = None
 
     def __enter__(self) -> Path:

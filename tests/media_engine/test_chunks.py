@@ -4,13 +4,14 @@ Real renders at 320x180, checked with ffmpeg's per-frame hashes (framemd5) and f
 """
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from media_engine import audio, compose, ffmpeg
+from media_engine import audio, chunks, compose, ffmpeg
 from media_engine.chunks import AssEvents, ChunkStore
 from media_engine.compose import Plan, Visual, preview, render
 from media_engine.fonts import FAMILY
@@ -296,6 +297,57 @@ def test_a_shared_store_lends_chunks_to_a_host_without_them(assets, tmp_path):
     other = render(plan_for(assets), tmp_path / "b.mp4", store=host(tmp_path / "host-b"))
     assert other.made == []
     assert hashlib.sha256(made.path.read_bytes()).digest() == hashlib.sha256(other.path.read_bytes()).digest()
+
+
+def test_chunks_described_on_one_host_are_made_byte_for_byte_on_another_from_the_shared_store(
+    assets, tmp_path
+):
+    """The farm's hand-over: each missing chunk described as JSON (no path of the planner's in it),
+    made on a host that has only the shared store, and the video joined from those chunks is the
+    video this host makes alone."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+
+    def host(folder: Path, farm=None) -> ChunkStore:
+        def fetch(name: str) -> bool:
+            if not (shared / name).exists():
+                return False
+            (folder / name).write_bytes((shared / name).read_bytes())
+            return True
+
+        def keep(path: Path) -> None:
+            (shared / path.name).write_bytes(path.read_bytes())
+
+        return ChunkStore(folder, fetch=fetch, keep=keep, farm=farm)
+
+    other = host(tmp_path / "other-host")
+    handed: list[dict] = []
+
+    def farm(jobs, store, work_dir, on_progress, cancel, deadline):
+        chunks.share_inputs(jobs, store)
+        handed.extend(json.loads(json.dumps(chunks.describe(job, work_dir))) for job in jobs)
+        other.folder.mkdir()
+        elsewhere = tmp_path / "other-work"
+        elsewhere.mkdir()
+        for description in handed:
+            job = chunks.restore(description, other, elsewhere)
+            other.keep(chunks.make_chunk(job, other, elsewhere, cancel=None, deadline=deadline))
+
+    farmed = render(plan_for(assets), tmp_path / "farmed.mp4", store=host(tmp_path / "here", farm))
+    alone = render(plan_for(assets), tmp_path / "alone.mp4", store=ChunkStore(tmp_path / "alone"))
+
+    text = json.dumps(handed)
+    assert str(tmp_path) not in text and str(assets["still0"].parent) not in text
+    assert sorted(description["name"] for description in handed) == sorted(farmed.chunks)
+    # Every chunk was made on the other host (its inputs fetched from the shared store), none here.
+    assert sorted(p.name for p in other.folder.iterdir() if not p.name.startswith("input-")) == sorted(
+        farmed.chunks + farmed.sources
+    )
+    assert {p.name for p in other.folder.iterdir() if p.name.startswith("input-")} == {
+        chunks.input_name(str(path), chunks.file_digest(path))
+        for path in [*(assets[f"still{n}"] for n in range(5)), assets["logo"]]
+    }
+    assert farmed.path.read_bytes() == alone.path.read_bytes()
 
 
 # ---------------------------------------------------------------- preview
