@@ -16,8 +16,8 @@ The figures, each from its own round of hosts:
   composition every chunk is removed (storage `chunks/` and each host's cache) and so is the stored
   video, so composition runs again from nothing while every earlier step is reused.
 - `gpu_share`: over a batch of jobs with Flux pictures, on a host serving only `gpu` beside a CPU
-  host: the seconds of that host's step records that needed `gpu`, over its busy seconds (its
-  django-q2 tasks from start to stop, so claims, reuse checks and hand-offs count as not `gpu`).
+  host: the seconds of that host's step records that needed `gpu`, over its busy seconds (the
+  union of its django-q2 tasks' spans, so claims, reuse checks and hand-offs count as not `gpu`).
   `gpu_share_whole_render`: the same with CPU_CLUSTER=gpu (the GPU host runs every step). The tiny
   Flux model has a VAE that shrinks the latent 8 times each way, as Flux.1's does, so that full-size
   pictures take seconds on a CPU core.
@@ -288,6 +288,21 @@ def step_seconds(executions: list[JobExecution], *, cluster: str) -> dict[str, f
     return seconds
 
 
+def busy_seconds(tasks) -> float:
+    """Seconds during which a one-worker host had a task: the union of its django-q2 tasks' spans.
+    A task's `started` is when the host took it from the queue, so the spans of tasks it took while
+    busy overlap the one it was running; the union counts that time once."""
+    busy, end = 0.0, None
+    for task in sorted(tasks, key=lambda task: task.started):
+        if end is None or task.started > end:
+            busy += (task.stopped - task.started).total_seconds()
+            end = task.stopped
+        elif task.stopped > end:
+            busy += (task.stopped - end).total_seconds()
+            end = task.stopped
+    return busy
+
+
 # ---------------------------------------------------------------- fan-out
 
 
@@ -347,16 +362,13 @@ def _gpu_share(farm: Farm, *, jobs: int, timeout_s: float) -> dict:
             farm.start(f"{label}-gpu", cluster=GPU, core=farm.cores[0], **flux)
             farm.start(f"{label}-cpu", cluster=CPU, core=farm.cores[1], **flux)
             queued = [
-                services.job_enqueue(job=farm.job(f"{label} {number}", sentences(3, tag=f"{label}{number}")))
+                services.job_enqueue(job=farm.job(f"{label} {number}", sentences(1, tag=f"{label}{number}")))
                 for number in range(jobs)
             ]
             done = farm.wait([row.pk for row in queued], timeout_s=timeout_s, what=label)
             farm.stop_hosts()  # each host's monitor saves its last task on the way out
         gpu_s = step_seconds(done, cluster=GPU)[Resource.GPU]
-        busy_s = sum(
-            (task.stopped - task.started).total_seconds()
-            for task in Task.objects.filter(cluster=GPU, started__gte=started)
-        )
+        busy_s = busy_seconds(Task.objects.filter(cluster=GPU, started__gte=started))
         if not gpu_s:
             raise RuntimeError(f"{label}: the gpu host ran no gpu step")
         shares[label] = gpu_s / busy_s

@@ -85,7 +85,6 @@ def test_the_farm_benchmark_measures_its_hosts_and_leaves_nothing_behind(finishe
     all_s = sum(record["duration_s"] for record in done)
     assert result["gpu_share_whole_render_busy_s"] >= all_s > gpu_s > 0
     assert result["gpu_share_whole_render"] == pytest.approx(gpu_s / result["gpu_share_whole_render_busy_s"])
-    assert result["gpu_share_whole_render"] < result["gpu_share"]
 
     assert result["webhook_events"] == 2
     assert 0 < result["webhook_wait_p50_s"] <= result["webhook_wait_p95_s"] < 60
