@@ -35,6 +35,7 @@ folders and the moto server (the bucket goes with it).
 """
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -128,6 +129,7 @@ class Farm:
 
     def __enter__(self) -> "Farm":
         port = free_port()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server: no line per request
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.server.start()
         endpoint = f"http://127.0.0.1:{port}"
