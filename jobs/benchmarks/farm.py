@@ -252,7 +252,7 @@ class Host:
             os.killpg(self.process.pid, number)
 
     def stop(self) -> None:
-        """Stop it (its django-q2 monitor saves the last task's record on the way out)."""
+        """Stop it: TERM to its process group, KILL after 20 s."""
         if self.process.poll() is None:
             self.signal(signal.SIGTERM)
             try:
@@ -368,7 +368,14 @@ def _gpu_share(farm: Farm, *, jobs: int, timeout_s: float) -> dict:
                 for number in range(jobs)
             ]
             done = farm.wait([row.pk for row in queued], timeout_s=timeout_s, what=label)
-            farm.stop_hosts()  # each host's monitor saves its last task on the way out
+            # A task leaves the queue once its host saved its record (the broker's acknowledgement).
+            _until(
+                lambda: not OrmQ.objects.filter(key__in=[CPU, GPU]).exists(),
+                timeout_s=60,
+                farm=farm,
+                what=f"{label}: the hosts' last tasks",
+            )
+            farm.stop_hosts()
         gpu_s = step_seconds(done, cluster=GPU)[Resource.GPU]
         busy_s = busy_seconds(Task.objects.filter(cluster=GPU, started__gte=started))
         if not gpu_s:
