@@ -184,7 +184,7 @@ def release(processes: list[subprocess.Popen]) -> None:
         process.stdin.flush()
 
 
-def _timed_round(workers: int, queued: list[JobExecution]) -> float:
+def timed_round(workers: int, queued: list[JobExecution]) -> float:
     processes = worker_processes(workers, wait_for_go=True)
     try:
         release(processes)
@@ -220,7 +220,7 @@ def queue_benchmark(*, executions: int = 200, worker_counts: tuple[int, ...] = (
     for workers in worker_counts:
         queued = queue_jobs(executions)
         try:
-            seconds[workers] = _timed_round(workers, queued)
+            seconds[workers] = timed_round(workers, queued)
         finally:
             Job.objects.filter(pk__in=[execution.job_id for execution in queued]).delete()
     single = seconds[min(worker_counts)]

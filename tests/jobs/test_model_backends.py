@@ -8,16 +8,12 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from jobs import services
+from jobs.benchmarks.tiny_models import build_tiny_flux
 from jobs.models import FRAME_SIZES, ExecutionStatus, Orientation
 from jobs.render import loop
 from media_engine import compose
 from tests.factories import make_preset_job
-from tests.media_engine.tiny_models import (
-    build_tiny_ct_punc,
-    build_tiny_flux,
-    build_tiny_fsmn_vad,
-    build_tiny_paraformer,
-)
+from tests.media_engine.tiny_models import build_tiny_ct_punc, build_tiny_fsmn_vad, build_tiny_paraformer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from jobs.benchmarks import images as images_benchmark
+from jobs.benchmarks.tiny_models import build_tiny_flux
 from media_engine import images
 from media_engine.errors import Cancelled, MediaError
-from tests.media_engine.tiny_models import build_tiny_flux, build_tiny_flux_lora
+from tests.media_engine.tiny_models import build_tiny_flux_lora
 
 PROMPTS = ["a red cat on the hill", "an old lighthouse in the sunset"]
 TINY = dict(width=32, height=32, steps=2, device="cpu")

@@ -10,7 +10,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "target",
-            choices=["compose", "queue", "websocket", "api", "images", "i2v", "rerender", "validation"],
+            choices=[
+                "compose",
+                "queue",
+                "websocket",
+                "api",
+                "images",
+                "i2v",
+                "rerender",
+                "validation",
+                "farm",
+            ],
         )
         parser.add_argument(
             "--random-weights",
@@ -21,7 +31,7 @@ class Command(BaseCommand):
             "--minutes",
             type=float,
             default=10.0,
-            help="rerender: the job's length in minutes of narration (10 by default).",
+            help="rerender, farm: the job's length in minutes of narration (10 by default).",
         )
         parser.add_argument(
             "--karaoke",
@@ -29,13 +39,22 @@ class Command(BaseCommand):
             help="rerender: on a channel whose captions highlight the spoken word (subtitle_karaoke).",
         )
 
-    def handle(
-        self, *args, target: str, random_weights: bool, minutes: float, karaoke: bool, **options
-    ) -> None:
+        parser.add_argument(
+            "--jobs", type=int, default=20, help="farm: the batch of jobs with Flux pictures (20 by default)."
+        )
+        parser.add_argument(
+            "--renders",
+            type=int,
+            default=50,
+            help="farm: renders queued while webhooks wait (50 by default).",
+        )
+        parser.add_argument(
+            "--claimers", type=int, default=32, help="farm: concurrent claimers of empty executions (32)."
+        )
+
+    def handle(self, *args, target: str, **options) -> None:
         try:
-            lines = getattr(self, f"_{target}")(
-                random_weights=random_weights, minutes=minutes, karaoke=karaoke
-            )
+            lines = getattr(self, f"_{target}")(**options)
         except RuntimeError as error:
             raise CommandError(str(error)) from error
         for line in lines:
@@ -67,6 +86,24 @@ class Command(BaseCommand):
             "Checking 10,000 characters of prose, punctuation and symbols, then a batch of them..."
         )
         return [format_validation_line(validation_benchmark())]
+
+    def _farm(self, minutes: float, jobs: int, renders: int, claimers: int, **options) -> list[str]:
+        from jobs.benchmarks.farm import farm_benchmark, format_farm_details, format_farm_line
+
+        if not 0 < minutes <= 60 or min(jobs, renders, claimers) < 1:
+            raise CommandError("--minutes must be in (0, 60]; --jobs, --renders and --claimers at least 1.")
+        self.stdout.write(
+            f"Simulated hosts, one core each: a {minutes:g}-minute composition on 1 and 2 CPU hosts, "
+            f"{jobs} Flux jobs on a gpu host, webhooks with {renders} renders queued, {claimers} claimers..."
+        )
+        result = farm_benchmark(
+            minutes=minutes,
+            gpu_jobs=jobs,
+            webhook_renders=renders,
+            webhook_events=min(20, renders),
+            claimers=claimers,
+        )
+        return [format_farm_details(result), format_farm_line(result)]
 
     def _queue(self, **options) -> list[str]:
         from jobs.benchmarks.queue import format_queue_line, queue_benchmark
