@@ -349,12 +349,14 @@ def segments_run(context: RenderContext, inputs: dict) -> Outputs:
 def pictures_inputs(context: RenderContext) -> dict:
     job = context.job
     splits = list(job.splits.order_by("index"))
-    # A card this step made itself is an output, not an input: only a chosen picture counts.
-    cards_made = set().union(*(s.card_keys for s in splits))
+    # A picture this step made itself (a card, a generated one) is an output, not an input, even once
+    # chosen: only an operator's own picture counts.
+    made = {
+        image.get("key") for s in splits for image in s.images if image.get("source") in JobSplit.GENERATED
+    }
     return {
         "splits": [
-            (s.index, s.text, "" if s.selected in cards_made else s.selected, s.clip_id, s.variant)
-            for s in splits
+            (s.index, s.text, "" if s.selected in made else s.selected, s.clip_id, s.variant) for s in splits
         ],
         "palette": job.topic.palette if job.topic else [],
         "size": list(job.picture_size),

@@ -45,6 +45,11 @@ def test_flux_candidates_fill_the_storyboard_and_the_first_is_shown(job, setting
 
     with Image.open(default_storage.path(execution.results["cover"])) as cover:
         assert cover.size == (320, 176)
+    # The pictures the step generated and chose are its outputs, not its inputs: a rerender (and the
+    # next step task, on another worker) reuses the step instead of generating again.
+    again = loop.execution_run(execution=services.execution_create(job=job))
+    assert again.status == ExecutionStatus.SUCCESS, again.detail
+    assert again.steps["pictures"]["status"] == "reused"
 
 
 def test_uploaded_narration_is_aligned_to_the_script(job, settings, tmp_path):
