@@ -9,14 +9,18 @@ yellow clip instead. A frame from the middle of each segment is compared with th
 
 import io
 import itertools
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from jobs import services, storyboard
@@ -165,13 +169,38 @@ def describe(job: Job) -> list[tuple[int, str, str, int | None]]:
     return [(row.index, row.text, row.selected, row.clip_id) for row in rows(job)]
 
 
+@pytest.fixture(scope="module")
+def first_render(django_db_setup, django_db_blocker, tmp_path_factory) -> tuple[int, Path]:
+    """The job rendered once for the whole module, committed: (its id, the folder holding its media
+    and work folders). Each test works on a copy of the folder, in its own transaction, so no test
+    sees another's edits; the rows go at the end, as after any `transaction=True` test."""
+    folder = tmp_path_factory.mktemp("storyboard")
+    files = {
+        "MEDIA_ROOT": folder / "media",
+        "WORK_ROOT": folder / "work",
+        "STORAGES": {
+            **django_settings.STORAGES,
+            "default": {"BACKEND": "accounts.storage.SignedFileSystemStorage"},
+        },
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
+    }
+    with django_db_blocker.unblock(), override_settings(SEGMENT_TARGET_MS=3500, **files):
+        job = make_preset_job(owner=make_user(), content="".join(SENTENCES), speech_speed=1.2)
+        render(job)
+    yield job.pk, folder
+    with django_db_blocker.unblock():
+        call_command("flush", verbosity=0, interactive=False)
+
+
 @pytest.fixture
-def made(settings, tmp_path) -> Storyboard:
+def made(first_render, settings, tmp_path) -> Storyboard:
     settings.SEGMENT_TARGET_MS = 3500
     settings.API_THROTTLE_USER = None
-    owner = make_user()
-    job = make_preset_job(owner=owner, content="".join(SENTENCES), speech_speed=1.2)
-    render(job)
+    job_id, folder = first_render
+    shutil.copytree(folder / "media", settings.MEDIA_ROOT)
+    shutil.copytree(folder / "work", settings.WORK_ROOT)
+    job = Job.objects.get(pk=job_id)
+    owner = job.owner
     segments = rows(job)
     assert [row.text for row in segments] == [SENTENCES[0], SENTENCES[1], SENTENCES[2] + SENTENCES[3]]
     clip = services.clip_import(
