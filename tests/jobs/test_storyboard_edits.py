@@ -9,23 +9,20 @@ yellow clip instead. A frame from the middle of each segment is compared with th
 
 import io
 import itertools
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
-from django.test import override_settings
 from rest_framework.test import APIClient
 
 from jobs import services, storyboard
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from jobs.render import loop as renders
+from tests.conftest import built_for_the_module, drop_module_rows, use_module_files
 from tests.factories import make_preset_job, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -171,25 +168,13 @@ def describe(job: Job) -> list[tuple[int, str, str, int | None]]:
 
 @pytest.fixture(scope="module")
 def first_render(django_db_setup, django_db_blocker, tmp_path_factory) -> tuple[int, Path]:
-    """The job rendered once for the whole module, committed: (its id, the folder holding its media
-    and work folders). Each test works on a copy of the folder, in its own transaction, so no test
-    sees another's edits; the rows go at the end, as after any `transaction=True` test."""
+    """The job rendered once for the whole module: (its id, the folder of its files)."""
     folder = tmp_path_factory.mktemp("storyboard")
-    files = {
-        "MEDIA_ROOT": folder / "media",
-        "WORK_ROOT": folder / "work",
-        "STORAGES": {
-            **django_settings.STORAGES,
-            "default": {"BACKEND": "accounts.storage.SignedFileSystemStorage"},
-        },
-        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
-    }
-    with django_db_blocker.unblock(), override_settings(SEGMENT_TARGET_MS=3500, **files):
+    with built_for_the_module(django_db_blocker, folder, SEGMENT_TARGET_MS=3500):
         job = make_preset_job(owner=make_user(), content="".join(SENTENCES), speech_speed=1.2)
         render(job)
     yield job.pk, folder
-    with django_db_blocker.unblock():
-        call_command("flush", verbosity=0, interactive=False)
+    drop_module_rows(django_db_blocker)
 
 
 @pytest.fixture
@@ -197,8 +182,7 @@ def made(first_render, settings, tmp_path) -> Storyboard:
     settings.SEGMENT_TARGET_MS = 3500
     settings.API_THROTTLE_USER = None
     job_id, folder = first_render
-    shutil.copytree(folder / "media", settings.MEDIA_ROOT)
-    shutil.copytree(folder / "work", settings.WORK_ROOT)
+    use_module_files(folder, settings)
     job = Job.objects.get(pk=job_id)
     owner = job.owner
     segments = rows(job)
