@@ -1,7 +1,13 @@
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
+from django.test import override_settings
 
 from tests.factories import make_user
 
@@ -61,12 +67,48 @@ def fast_password_hashing(request, settings):
 @pytest.fixture(autouse=True)
 def isolated_files(settings, tmp_path):
     """Every test gets its own media and scratch folders."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.WORK_ROOT = tmp_path / "work"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "accounts.storage.SignedFileSystemStorage"},
+    for name, value in files_in(tmp_path).items():
+        setattr(settings, name, value)
+
+
+def files_in(folder: Path) -> dict:
+    """The file settings of `isolated_files`, under `folder`."""
+    from django.conf import settings
+
+    return {
+        "MEDIA_ROOT": folder / "media",
+        "WORK_ROOT": folder / "work",
+        "STORAGES": {
+            **settings.STORAGES,
+            "default": {"BACKEND": "accounts.storage.SignedFileSystemStorage"},
+        },
     }
+
+
+@contextmanager
+def built_for_the_module(django_db_blocker, folder: Path, **overrides) -> Iterator[None]:
+    """Build once what every test of a module starts from (a render, most often), in a module-scoped
+    fixture: inside, rows are committed and files go under `folder`. Each test takes a copy of the
+    files (`use_module_files`) and changes the rows in its own transaction, which rolls back; the
+    fixture calls `drop_module_rows` at the module's end."""
+    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=hashers, **files_in(folder), **overrides),
+    ):
+        yield
+
+
+def use_module_files(folder: Path, settings) -> None:
+    """This test's media and work folders start as copies of those `built_for_the_module` filled."""
+    shutil.copytree(folder / "media", settings.MEDIA_ROOT)
+    shutil.copytree(folder / "work", settings.WORK_ROOT)
+
+
+def drop_module_rows(django_db_blocker) -> None:
+    """Empty the test database, as pytest-django does after every `transaction=True` test."""
+    with django_db_blocker.unblock():
+        call_command("flush", verbosity=0, interactive=False)
 
 
 @pytest.fixture

@@ -17,12 +17,13 @@ from PIL import Image
 from accounts.models import Account
 from accounts.storage import signed_key
 from jobs import services
-from jobs.models import ExecutionStatus, Job
+from jobs.models import ExecutionStatus, Job, JobExecution
 from jobs.render import loop as renders
 from media_engine import cards, compose
 from tests.admin.conftest import client_for as admin_client_for
 from tests.admin.conftest import make_operator
 from tests.api.conftest import client_for as api_client_for
+from tests.conftest import built_for_the_module, drop_module_rows, use_module_files
 from tests.factories import make_preset_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -32,15 +33,38 @@ FIRST_SENTENCE = (DATA / "health_article_zh.txt").read_text(encoding="utf-8").sp
 BOX = np.array([0xE0, 0x00, 0xE0])  # a subtitle box colour no picture card of the topic has
 
 
-@pytest.fixture
-def job(settings):
-    settings.SEGMENT_TARGET_MS = 4000
+def new_job() -> Job:
     operator = make_operator()
     job = make_preset_job(
         content=FIRST_SENTENCE, publish_title="Warm water every morning: why it helps", owner=operator
     )
     Account.objects.filter(pk=job.account_id).update(extra={"subtitle_background": "#E000E0"})
     return Job.objects.get(pk=job.pk)
+
+
+@pytest.fixture(scope="module")
+def rendered_once(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A job rendered once for the tests that start from its first render: (the execution's id, the
+    folder of its files)."""
+    folder = tmp_path_factory.mktemp("captions")
+    with built_for_the_module(django_db_blocker, folder, SEGMENT_TARGET_MS=4000):
+        execution = render(new_job())
+    yield execution.pk, folder
+    drop_module_rows(django_db_blocker)
+
+
+@pytest.fixture
+def rendered(rendered_once, settings) -> JobExecution:
+    settings.SEGMENT_TARGET_MS = 4000
+    execution_id, folder = rendered_once
+    use_module_files(folder, settings)
+    return JobExecution.objects.select_related("job").get(pk=execution_id)
+
+
+@pytest.fixture
+def job(rendered) -> Job:
+    """A job of its own, not yet rendered, beside the module's (whose files hold the presets' logo)."""
+    return new_job()
 
 
 def render(job: Job):
@@ -100,8 +124,8 @@ def ebur128(path: Path) -> tuple[float, float]:
     return integrated, peak
 
 
-def test_burned_cues_show_at_most_two_lines_and_a_no_burn_render_has_no_subtitle_pixels(job, tmp_path):
-    burned = render(job)
+def test_burned_cues_show_at_most_two_lines_and_a_no_burn_render_has_no_subtitle_pixels(rendered, tmp_path):
+    burned, job = rendered, rendered.job
     clauses = burned.steps["narration"]["data"]["clauses"]
     assert len(clauses) >= 2  # the article's first sentence is read in clauses ...
     assert all(clause["end_ms"] - clause["start_ms"] <= 7500 for clause in clauses)  # ... of at most ~7 s
@@ -126,8 +150,8 @@ def test_burned_cues_show_at_most_two_lines_and_a_no_burn_render_has_no_subtitle
     assert np.abs(plain_frame[where_burned] - BOX).sum(axis=1).min() > 60
 
 
-def test_render_is_loudness_normalized_and_links_srt_and_vtt_of_the_exact_cues(job, tmp_path):
-    execution = render(job)
+def test_render_is_loudness_normalized_and_links_srt_and_vtt_of_the_exact_cues(rendered, tmp_path):
+    execution, job = rendered, rendered.job
     integrated, peak = ebur128(stored(execution.results["video"]))
     assert abs(integrated - (-14.0)) <= 1.0
     assert peak <= -1.0
@@ -182,9 +206,9 @@ def test_every_rendition_has_its_caption_files_and_loudness_and_follows_burn_sub
     assert not box_mask(frame_at(plain, at_ms, tmp_path, "plain", "video" + suffix)).any()
 
 
-def test_cover_shows_only_its_title_over_the_first_picture_without_card_text(job, tmp_path):
+def test_cover_shows_only_its_title_over_the_first_picture_without_card_text(rendered, tmp_path):
     """The cover used to be a video frame: its title band lay over the card's own big phrase (and a subtitle)."""
-    execution = render(job)
+    execution, job = rendered, rendered.job
     width, height = job.frame_size
     first = job.splits.order_by("index").first()
     background = cards.render_card(

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from jobs import services, storyboard
 from jobs.models import ExecutionStatus, Job, JobExecution, JobSplit
 from jobs.render import loop as renders
+from tests.conftest import built_for_the_module, drop_module_rows, use_module_files
 from tests.factories import make_preset_job, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -165,13 +166,25 @@ def describe(job: Job) -> list[tuple[int, str, str, int | None]]:
     return [(row.index, row.text, row.selected, row.clip_id) for row in rows(job)]
 
 
+@pytest.fixture(scope="module")
+def first_render(django_db_setup, django_db_blocker, tmp_path_factory) -> tuple[int, Path]:
+    """The job rendered once for the whole module: (its id, the folder of its files)."""
+    folder = tmp_path_factory.mktemp("storyboard")
+    with built_for_the_module(django_db_blocker, folder, SEGMENT_TARGET_MS=3500):
+        job = make_preset_job(owner=make_user(), content="".join(SENTENCES), speech_speed=1.2)
+        render(job)
+    yield job.pk, folder
+    drop_module_rows(django_db_blocker)
+
+
 @pytest.fixture
-def made(settings, tmp_path) -> Storyboard:
+def made(first_render, settings, tmp_path) -> Storyboard:
     settings.SEGMENT_TARGET_MS = 3500
     settings.API_THROTTLE_USER = None
-    owner = make_user()
-    job = make_preset_job(owner=owner, content="".join(SENTENCES), speech_speed=1.2)
-    render(job)
+    job_id, folder = first_render
+    use_module_files(folder, settings)
+    job = Job.objects.get(pk=job_id)
+    owner = job.owner
     segments = rows(job)
     assert [row.text for row in segments] == [SENTENCES[0], SENTENCES[1], SENTENCES[2] + SENTENCES[3]]
     clip = services.clip_import(
