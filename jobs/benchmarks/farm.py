@@ -252,8 +252,7 @@ class Host:
             os.killpg(self.process.pid, number)
 
     def stop(self) -> None:
-        """Stop it: TERM to its process group, KILL after 20 s; back once every process of the group
-        (django-q2's forked workers too) is gone, so none holds a database connection any more."""
+        """Stop it: TERM to its process group, KILL after 20 s."""
         if self.process.poll() is None:
             self.signal(signal.SIGTERM)
             try:
@@ -261,11 +260,6 @@ class Host:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.process.wait(5)
-        deadline = time.monotonic() + 20
-        while _group_alive(self.process.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _group_alive(self.process.pid):
-            os.killpg(self.process.pid, signal.SIGKILL)
 
     def chunk_cache(self) -> Path:
         """This host's local copies of chunks (its WORK_ROOT in place of this process's)."""
@@ -273,18 +267,6 @@ class Host:
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
-
-
-def _group_alive(group: int) -> bool:
-    """Whether a process of process group `group` still runs (zombies aside), read from /proc."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _parent, group_of = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue
-        if state != "Z" and int(group_of) == group:
-            return True
-    return False
 
 
 def free_port() -> int:
