@@ -434,10 +434,12 @@ def _run_recorded(context: RenderContext, name: str, step: Step, *, served: list
     input_hash = inputs_hash(inputs)
     started = timezone.now()
     own = step_record(execution.steps, name)
-    if own.raw.get("attempt") == execution.attempt and _reusable(own, input_hash, execution.results):
-        # Finished by this attempt before a hand-off: kept as recorded, where it ran.
+    if own.raw.get("attempt") == execution.attempt and _reusable(
+        own, input_hash, execution.results, stored=True
+    ):
+        # Finished by this attempt before a hand-off: kept as recorded, where it ran (its outputs
+        # were stored by this attempt, and its progress was reported then).
         _apply(context, name, step, own.raw)
-        context.report(name, 1.0, f"{name}: done")
         return REUSED
     needs = step.needs(context.job)
     where = {
@@ -562,13 +564,14 @@ def _find_reusable(job: Job, step: str, input_hash: str) -> dict | None:
     return None
 
 
-def _reusable(record: StepRecord, input_hash: str, results: dict | None) -> bool:
-    """Whether a step record finished with these inputs and its outputs are still listed and stored."""
+def _reusable(record: StepRecord, input_hash: str, results: dict | None, *, stored: bool = False) -> bool:
+    """Whether a step record finished with these inputs and its outputs are still listed and stored
+    (`stored`: known to be, so storage is not asked)."""
     if not record.finished or record.raw.get("input_hash") != input_hash:
         return False
     if not record.outputs.items() <= (results or {}).items():
         return False
-    return all(default_storage.exists(key) for key in record.outputs.values())
+    return stored or all(default_storage.exists(key) for key in record.outputs.values())
 
 
 # ---------------------------------------------------------------- running the queue

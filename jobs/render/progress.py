@@ -101,11 +101,16 @@ def execution_broadcast(execution: JobExecution) -> None:
     if layer is None or not settings.REDIS_URL:
         return
     message = {"type": "job.event", "event": execution_event(execution)}
+    groups = [f"job-{execution.job_id}", "all-jobs"]
+    if execution.job.team_id:
+        groups.insert(1, team_group(execution.job.team_id))
+
+    async def send() -> None:
+        for group in groups:
+            await layer.group_send(group, message)
+
     try:
-        async_to_sync(layer.group_send)(f"job-{execution.job_id}", message)
-        if execution.job.team_id:
-            async_to_sync(layer.group_send)(team_group(execution.job.team_id), message)
-        async_to_sync(layer.group_send)("all-jobs", message)
+        async_to_sync(send)()  # one trip to the event loop for the three groups
     except Exception:  # progress must never break a render (e.g. Redis restarting)
         logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)
 

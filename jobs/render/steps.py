@@ -918,12 +918,18 @@ def narration_needs(job: Job) -> str:
     return Resource.GPU if job.narration_audio else Resource.CPU
 
 
+def animation_needs(job: Job) -> str:
+    """The image-to-video model, for a job that animates segments; otherwise the step only takes
+    down clips no longer wanted, and no GPU host spends a task on it."""
+    return Resource.GPU if job.extra.get("animate") else Resource.CPU
+
+
 STEPS: dict[str, Step] = {
     "narration": Step(25, narration_inputs, narration_run, narration_restore, resource=narration_needs),
     "subtitles": Step(3, subtitles_inputs, subtitles_run),
     "segments": Step(2, segments_inputs, segments_run),
     "pictures": Step(12, pictures_inputs, pictures_run, resource=Resource.GPU),
-    "animation": Step(3, animation_inputs, animation_run, resource=Resource.GPU),
+    "animation": Step(3, animation_inputs, animation_run, resource=animation_needs),
     "compose": Step(50, compose_inputs, compose_run),
     "cover": Step(5, cover_inputs, cover_run),
 }

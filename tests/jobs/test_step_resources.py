@@ -27,7 +27,7 @@ from tests.jobs.test_worker_farm_chaos import CLUSTER_ENV, wait_until
 from tests.processes import process_env, start, stop
 
 CPU_STEPS = ["narration", "subtitles", "segments"]
-GPU_STEPS = ["pictures", "animation"]
+GPU_STEPS = ["pictures", "animation"]  # for a job that animates a segment (`animating_job`)
 LAST_STEPS = ["compose", "cover"]
 
 
@@ -60,6 +60,11 @@ def ran(monkeypatch) -> list[tuple[str, str]]:
     return finished
 
 
+def animating_job():
+    """A job whose `animate` lists a segment: its animation step needs the image-to-video model."""
+    return make_job(extra={"animate": [0]})
+
+
 def as_worker(settings, cluster: str) -> None:
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "cluster_name": cluster}
 
@@ -72,7 +77,7 @@ def render_tasks(cluster: str) -> int:
 def test_each_step_runs_once_and_only_on_a_worker_serving_its_resource(
     farm, ran, settings, django_capture_on_commit_callbacks
 ):
-    job = make_job()
+    job = animating_job()
     with django_capture_on_commit_callbacks(execute=True):
         execution = services.job_enqueue(job=job)
     assert execution.needs == Resource.CPU and render_tasks("default") == 1 and render_tasks("gpu") == 0
@@ -131,10 +136,42 @@ def test_each_step_runs_once_and_only_on_a_worker_serving_its_resource(
 
 
 @pytest.mark.django_db
+def test_a_job_that_animates_nothing_spends_one_gpu_task_on_its_pictures_only(
+    farm, ran, settings, django_capture_on_commit_callbacks
+):
+    execution = services.job_enqueue(job=make_job())
+    as_worker(settings, "default")
+    loop.execution_run_next()
+
+    as_worker(settings, "gpu")
+    OrmQ.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        loop.execution_run_next(chained=True)
+    execution.refresh_from_db()
+    assert ran[3:] == [("pictures", "gpu")]
+    # The animation step goes to a CPU worker: no second GPU task for a step with no model to run.
+    assert (execution.status, execution.needs, execution.detail) == (
+        ExecutionStatus.PENDING,
+        Resource.CPU,
+        "Waiting for a cpu worker (cluster default) for animation",
+    )
+    assert render_tasks("default") == 1 and render_tasks("gpu") == 0
+
+    as_worker(settings, "default")
+    loop.execution_run_next()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCESS
+    assert (execution.steps["animation"]["resource"], execution.steps["animation"]["cluster"]) == (
+        Resource.CPU,
+        "default",
+    )
+
+
+@pytest.mark.django_db
 def test_a_worker_serving_both_clusters_runs_the_whole_render_without_a_hand_off(ran, settings):
     settings.CPU_CLUSTER = settings.GPU_CLUSTER = "farm"
     as_worker(settings, "farm")
-    execution = services.job_enqueue(job=make_job())
+    execution = services.job_enqueue(job=animating_job())
 
     loop.execution_run_next()
 
@@ -151,7 +188,7 @@ def test_a_render_task_runs_one_step_and_queues_the_next_on_the_cluster_that_ste
     between two, and the next task waits on the cluster of the next step."""
     from jobs import tasks
 
-    execution = services.job_enqueue(job=make_job())
+    execution = services.job_enqueue(job=animating_job())
     names = list(steps.STEPS)
     for number, name in enumerate(names):
         cluster = "gpu" if name in GPU_STEPS else "default"
@@ -180,7 +217,7 @@ def test_a_render_task_runs_one_step_and_queues_the_next_on_the_cluster_that_ste
 def test_a_gpu_worker_killed_between_two_steps_is_taken_over_from_the_last_finished_step(
     farm, ran, settings, monkeypatch
 ):
-    execution = services.job_enqueue(job=make_job())
+    execution = services.job_enqueue(job=animating_job())
     as_worker(settings, "default")
     loop.execution_run_next()  # narration, subtitles, segments; handed off to the GPU
 
@@ -232,7 +269,7 @@ def test_a_gpu_worker_killed_between_two_steps_is_taken_over_from_the_last_finis
 
 @pytest.mark.django_db
 def test_an_execution_waiting_for_the_other_cluster_is_cancelled_at_once(farm, ran, settings):
-    execution = services.job_enqueue(job=make_job())
+    execution = services.job_enqueue(job=animating_job())
     as_worker(settings, "default")
     loop.execution_run_next()
 
@@ -248,7 +285,7 @@ def test_an_execution_waiting_for_the_other_cluster_is_cancelled_at_once(farm, r
 def test_a_cancel_asked_for_during_the_last_step_before_a_hand_off_cancels_instead(
     farm, ran, settings, monkeypatch
 ):
-    execution = services.job_enqueue(job=make_job())
+    execution = services.job_enqueue(job=animating_job())
     fake_segments = steps.STEPS["segments"]
 
     def cancel_meanwhile(context, inputs):
@@ -266,7 +303,7 @@ def test_a_cancel_asked_for_during_the_last_step_before_a_hand_off_cancels_inste
 @pytest.mark.django_db
 def test_the_wait_for_the_other_cluster_does_not_count_against_the_time_limit(farm, ran, settings):
     settings.EXECUTION_TIME_LIMIT_S = 60
-    execution = services.job_enqueue(job=make_job())
+    execution = services.job_enqueue(job=animating_job())
     as_worker(settings, "default")
     loop.execution_run_next()
     # The GPU hosts were busy for ten minutes.
@@ -337,7 +374,8 @@ def test_a_render_crosses_real_clusters_and_survives_its_cpu_worker_killed_right
         shown(),
     )
     for name, record in done.steps.items():
-        cluster_name = "gpu" if name in GPU_STEPS else "default"
+        # The job animates nothing: its animation step needs no model, and no GPU task is spent on it.
+        cluster_name = "gpu" if name == "pictures" else "default"
         assert (record["status"], record["cluster"]) == ("done", cluster_name), (name, record)
     assert set(done.steps) == set(steps.STEPS)
 
