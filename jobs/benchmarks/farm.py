@@ -291,9 +291,9 @@ def step_seconds(executions: list[JobExecution], *, cluster: str) -> dict[str, f
 
 
 def busy_seconds(tasks) -> float:
-    """Seconds during which a one-worker host had a task: the union of its django-q2 tasks' spans.
-    A task's `started` is when the host took it from the queue, so the spans of tasks it took while
-    busy overlap the one it was running; the union counts that time once."""
+    """Seconds during which a one-worker host ran a task: the union of its django-q2 tasks' spans,
+    from when its worker began each (`started`, as jobs.apps records it) to its end; the union
+    counts once the time in which the host had taken a task while still finishing another."""
     busy, end = 0.0, None
     for task in sorted(tasks, key=lambda task: task.started):
         if end is None or task.started > end:

@@ -115,9 +115,18 @@ def execution_broadcast(execution: JobExecution) -> None:
         logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)
 
 
+# The last step_durations this process read, under the newest success it read them after.
+_durations_read: tuple[tuple, dict[str, list[float]]] | None = None
+
+
 def step_durations() -> dict[str, list[float]]:
-    """Durations of the steps that really ran ("done", not "reused") in the newest successful renders."""
+    """Durations of the steps that really ran ("done", not "reused") in the newest successful renders.
+    Read again only once another render has succeeded: every progress event asks for them."""
+    global _durations_read
     recent = JobExecution.objects.filter(status=ExecutionStatus.SUCCESS).order_by("-finished_at", "-id")
+    newest = tuple(recent.values_list("id", "finished_at").first() or ())
+    if _durations_read is not None and _durations_read[0] == newest:
+        return _durations_read[1]
     durations: dict[str, list[float]] = {}
     for steps in recent.values_list("steps", flat=True)[:RECENT_EXECUTIONS]:
         for step, record in step_records(steps).items():
@@ -126,6 +135,7 @@ def step_durations() -> dict[str, list[float]]:
                     durations.setdefault(step, []).append(float(record.raw["duration_s"]))
                 except (TypeError, ValueError):
                     continue
+    _durations_read = (newest, durations)
     return durations
 
 

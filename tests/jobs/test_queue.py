@@ -6,12 +6,17 @@ file test database (a test database in memory cannot be shared, and the tests sa
 """
 
 import os
+import queue as task_queues
 import subprocess
 import sys
+from datetime import timedelta
+from multiprocessing import Value
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
+from django_q import worker as django_q_worker
 
 from jobs.benchmarks import queue as benchmark
 from jobs.models import ExecutionStatus, Job, JobExecution
@@ -122,3 +127,26 @@ def test_database_url_points_workers_at_the_same_database():
                 benchmark.database_url()
         else:
             assert benchmark.database_url() == f"sqlite:///{name}"
+
+
+def test_a_task_records_when_a_worker_began_it_not_when_it_was_queued():
+    """django-q2 fills `started` when a task is queued; the admin's task times and the farm
+    benchmark's busy time read it as the start of the work (jobs.apps)."""
+    queued_at = timezone.now() - timedelta(minutes=5)
+    task = {
+        "id": "t1",
+        "name": "t1",
+        "func": "math.floor",
+        "args": (1.5,),
+        "kwargs": {},
+        "started": queued_at,
+    }
+    tasks, results = task_queues.Queue(), task_queues.Queue()
+    tasks.put(task)
+    tasks.put("STOP")
+
+    django_q_worker.worker(tasks, results, Value("f", -1))
+
+    done = results.get_nowait()
+    assert (done["success"], done["result"]) == (True, 1)
+    assert timezone.now() - timedelta(seconds=10) < done["started"] <= done["stopped"]
