@@ -3,7 +3,10 @@
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from batchvideo.asgi import application
 from jobs.live import consumers
@@ -185,6 +188,25 @@ def test_eta_comes_from_recent_step_durations():
         make_job(), status=ExecutionStatus.RUNNING, steps={"narration": {"status": "done", "duration_s": 2.0}}
     )
     assert progress.execution_eta(running) == 2.0 * (len(steps.STEPS) - 1)
+
+
+def test_eta_follows_a_render_that_succeeded_after_it_was_last_read():
+    running = make_execution(
+        make_job(), status=ExecutionStatus.RUNNING, steps={"narration": {"status": "done", "duration_s": 2.0}}
+    )
+    records = {name: {"status": "done", "duration_s": 2.0} for name in steps.STEPS}
+    make_execution(make_job(), status=ExecutionStatus.SUCCESS, steps=records, finished_at=timezone.now())
+    assert progress.execution_eta(running) == 2.0 * (len(steps.STEPS) - 1)
+    with CaptureQueriesContext(connection) as read:
+        assert progress.execution_eta(running) == 2.0 * (len(steps.STEPS) - 1)
+    # No other render ended since: only the newest success is asked for, not the steps of 100.
+    assert len(read) == 1 and '"steps"' not in read[0]["sql"]
+
+    slower = {name: {"status": "done", "duration_s": 8.0} for name in steps.STEPS}
+    for _ in range(2):
+        make_execution(make_job(), status=ExecutionStatus.SUCCESS, steps=slower, finished_at=timezone.now())
+
+    assert progress.execution_eta(running) == 8.0 * (len(steps.STEPS) - 1)
 
 
 @pytest.mark.django_db
