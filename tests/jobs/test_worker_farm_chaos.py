@@ -82,9 +82,10 @@ def live(process: psutil.Process) -> bool:
 
 
 def ffmpeg_in(folder: Path) -> list[psutil.Process]:
-    """Live ffmpeg processes reading or writing in `folder` (a zombie has ended)."""
+    """Live ffmpeg processes reading or writing in `folder` (a zombie has ended), with their
+    parent's pid read as they were listed (`info["ppid"]`): one may end before it is asked again."""
     found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
+    for process in psutil.process_iter(["name", "cmdline", "ppid"]):
         if (
             process.info["name"] == "ffmpeg"
             and str(folder) in " ".join(process.info["cmdline"] or [])
@@ -101,7 +102,7 @@ def read_log(path: Path) -> list[list[str]]:
 def composing(writes: Path, folder: Path, *, besides: int = 0) -> tuple[JobExecution, int] | None:
     """A render in compose, and the pid of its worker, while that worker's ffmpeg runs."""
     claims = {(int(line[2]), int(line[3])): int(line[1]) for line in read_log(writes) if line[0] == "claim"}
-    encoding = {process.ppid() for process in ffmpeg_in(folder)}
+    encoding = {process.info["ppid"] for process in ffmpeg_in(folder)}
     for execution in JobExecution.objects.filter(status=ExecutionStatus.RUNNING, current_step="compose"):
         pid = claims.get((execution.pk, execution.attempt))
         if pid and pid != besides and pid in encoding:
