@@ -481,9 +481,14 @@ def _i2v_settings() -> dict | None:
     }
 
 
+def _animate(job: Job) -> list[int]:
+    """The segment indexes the job's `animate` option lists."""
+    return job.extra.get("animate") or []
+
+
 def _animated(job: Job, splits: list[JobSplit]) -> list[JobSplit]:
     """The segments the job's `animate` lists that show a picture (a real clip is kept)."""
-    chosen = set(job.extra.get("animate") or [])
+    chosen = set(_animate(job))
     return [s for s in splits if s.index in chosen and not s.clip_id and s.selected]
 
 
@@ -518,7 +523,7 @@ def animation_inputs(context: RenderContext) -> dict:
         "settings": made_with,
         # Per segment (by row, which keeps across splits and merges): the clip it should show, by identity.
         "clips": clips,
-        "chosen": sorted(job.extra.get("animate") or []),
+        "chosen": sorted(_animate(job)),
         "without_model": [s.index for s in animated] if not made_with else [],
         # Clips shown that are no longer wanted, to take down (none once the step has run).
         "unwanted": sorted(s.pk for s in splits if s.animation and str(s.pk) not in clips),
@@ -921,7 +926,7 @@ def narration_needs(job: Job) -> str:
 def animation_needs(job: Job) -> str:
     """The image-to-video model, for a job that animates segments; otherwise the step only takes
     down clips no longer wanted, and no GPU host spends a task on it."""
-    return Resource.GPU if job.extra.get("animate") else Resource.CPU
+    return Resource.GPU if _animate(job) else Resource.CPU
 
 
 STEPS: dict[str, Step] = {
