@@ -1,16 +1,18 @@
 """Progress of renders: reporting it from a worker, publishing it to the websocket views, the
 events they show (with an ETA from recent step durations), and websocket tickets."""
 
+import asyncio
 import hashlib
 import logging
+import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -24,6 +26,8 @@ from jobs.render.steps import STEPS
 logger = logging.getLogger(__name__)
 
 PROGRESS_SAVE_INTERVAL_S = 1.0
+# How long a render waits for the channel layer to take one progress event before going on without.
+PUBLISH_TIMEOUT_S = 5.0
 # Step durations (ETA, metrics) come from this many newest successful renders.
 RECENT_EXECUTIONS = 100
 WS_TICKET_MAX_AGE_S = 60
@@ -109,10 +113,30 @@ def execution_broadcast(execution: JobExecution) -> None:
         for group in groups:
             await layer.group_send(group, message)
 
+    sent = asyncio.run_coroutine_threadsafe(send(), _publishing_loop())
     try:
-        async_to_sync(send)()  # one trip to the event loop for the three groups
+        sent.result(timeout=PUBLISH_TIMEOUT_S)
     except Exception:  # progress must never break a render (e.g. Redis restarting)
+        sent.cancel()
         logger.warning("could not publish progress of execution %s", execution.pk, exc_info=True)
+
+
+# This process's event loop for the channel layer, and the process it belongs to.
+_publishing: tuple[int, asyncio.AbstractEventLoop] | None = None
+_publishing_lock = threading.Lock()
+
+
+def _publishing_loop() -> asyncio.AbstractEventLoop:
+    """An event loop that runs in a thread of its own for as long as this process lives. The channel
+    layer keeps its Redis connections per event loop: one loop for every event lets them be reused,
+    where a loop per event would connect again each time. A forked worker starts its own."""
+    global _publishing
+    with _publishing_lock:
+        if _publishing is None or _publishing[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="progress-publisher", daemon=True).start()
+            _publishing = (os.getpid(), loop)
+        return _publishing[1]
 
 
 # The last step_durations this process read, under the newest success it read them after.

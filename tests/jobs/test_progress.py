@@ -13,6 +13,7 @@ from jobs.live import consumers
 from jobs.models import ExecutionStatus, JobExecution
 from jobs.render import progress, steps
 from tests.factories import make_execution, make_job, make_user
+from tests.processes import reachable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -207,6 +208,30 @@ def test_eta_follows_a_render_that_succeeded_after_it_was_last_read():
         make_execution(make_job(), status=ExecutionStatus.SUCCESS, steps=slower, finished_at=timezone.now())
 
     assert progress.execution_eta(running) == 8.0 * (len(steps.STEPS) - 1)
+
+
+def test_a_worker_publishes_its_progress_events_on_one_redis_connection_not_one_each(monkeypatch):
+    from channels.layers import get_channel_layer
+    from channels_redis.core import RedisChannelLayer
+    from redis.asyncio.connection import Connection
+
+    if not isinstance(get_channel_layer(), RedisChannelLayer) or not reachable("127.0.0.1", 6379):
+        pytest.skip("the channel layer is not Redis, or no Redis at 127.0.0.1:6379")
+    opened = []
+    open_socket = Connection._connect
+
+    async def counted(self):
+        opened.append(self)
+        await open_socket(self)
+
+    monkeypatch.setattr(Connection, "_connect", counted)
+    execution = make_execution(make_job(owner=make_user()), status=ExecutionStatus.RUNNING)
+    progress.execution_broadcast(execution)  # this process's first event may connect
+    opened.clear()
+    for percent in range(10, 60, 10):
+        execution.progress = percent
+        progress.execution_broadcast(execution)
+    assert opened == []
 
 
 @pytest.mark.django_db
