@@ -81,9 +81,9 @@ def wake_worker_at(when: datetime, resource: str) -> None:
 TAKEOVER_WATCH = "batchvideo: takeover watch"
 
 
-def takeover_watch_arm() -> None:
+def takeover_watch_arm(clusters: list[str] | None = None) -> None:
     """Make sure a render task runs as soon as the quietest RUNNING execution could be stale, on the
-    cluster that serves what it needs.
+    cluster that serves what it needs (for the render clusters in `clusters`; all when not given).
 
     A worker killed outright sends nothing: without this its render waits until django-q2 hands
     the lost task back (Q_RETRY_S) or the periodic reset. The watch is one one-off schedule per
@@ -93,6 +93,8 @@ def takeover_watch_arm() -> None:
     from django_q.models import Schedule
 
     for cluster, resources in _clusters().items():
+        if clusters is not None and cluster not in clusters:
+            continue
         quietest = JobExecution.objects.filter(status=ExecutionStatus.RUNNING, needs__in=resources).aggregate(
             seen=Min(Coalesce("heartbeat_at", "updated_at"))
         )["seen"]
@@ -150,6 +152,11 @@ ALIVE = Q(job__deleted_at__isnull=True)
 def waiting() -> QuerySet[JobExecution]:
     """PENDING executions a worker may take now: the queue depth (delayed retries count once due)."""
     return JobExecution.objects.filter(RENDERS.due(), ALIVE)
+
+
+def rendering() -> QuerySet[JobExecution]:
+    """Executions with what every render reads of its job (its language and voice) in the same query."""
+    return JobExecution.objects.select_related("job__language", "job__voice__language")
 
 
 def claimable() -> QuerySet[JobExecution]:
@@ -238,7 +245,7 @@ def execution_claim(*, execution: JobExecution) -> bool:
         **ended,
     )
     if claimed:
-        execution.refresh_from_db()
+        execution.refresh_from_db(from_queryset=rendering())
         if taking_over:
             logger.warning(
                 "execution %s (job %s): taken over as attempt %s; %s",
@@ -280,7 +287,8 @@ def execution_claim_next() -> JobExecution | None:
             break
     if claimed is not None and claimable().exists():
         transaction.on_commit(lambda: wake_worker(served[0]))
-    takeover_watch_arm()
+    # A claim changes only what this cluster runs; the periodic recovery arms every cluster's watch.
+    takeover_watch_arm([own_cluster()])
     return claimed
 
 
