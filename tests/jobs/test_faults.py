@@ -732,7 +732,8 @@ class RestartableS3:
 def s3(settings):
     server = RestartableS3()
     server.start()
-    bucket = Bucket(server.endpoint, "faults")
+    # A bucket of its own: moto keeps every bucket in this process, from test to test.
+    bucket = Bucket(server.endpoint, f"faults-{server.port}")
     boto3.client(
         "s3",
         endpoint_url=server.endpoint,
