@@ -11,11 +11,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where settings read this machine's signing key when SECRET_KEY is not set (batchvideo/settings.py).
 SECRET_KEY_FILE ?= $(or $(BATCHVIDEO_VAR_DIR),var)/secret_key
 
-# Parallel test workers (pytest-xdist): two per CPU, since much of the suite waits on the worker,
+# Parallel test workers (pytest-xdist): three per CPU, since much of the suite waits on the worker,
 # server and ffmpeg processes it starts (on 2 cores: 19 min of CPU in a 20-minute run with one per
-# CPU). A test file stays on one worker, so its module-scoped fixtures (tiny models, renders) are
-# built once. At most 16: each worker has a Redis database of its own, and Redis has 16.
-TEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 2 )); echo $$(( n < 16 ? n : 16 )))
+# CPU); tests/conftest.py hands out the files that start processes first. A test file stays on one
+# worker, so its module-scoped fixtures (tiny models, renders) are built once. At most 16: each
+# worker has a Redis database of its own, and Redis has 16.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 3 )); echo $$(( n < 16 ? n : 16 )))
 # The slow tiers (markers in pyproject.toml) that `make test-fast` leaves out.
 SLOW_TIERS := slow or browser or processes
 

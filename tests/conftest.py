@@ -54,6 +54,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker, fixtures in TIER_FIXTURES.items():
             if used & fixtures:
                 item.add_marker(marker)
+    # The files with tests that start worker and server processes first: those spend most of their
+    # time waiting on the processes, so with pytest-xdist they overlap the rest instead of running
+    # last. Whole files, each in its order (pytest-django's, which ran before: transactional last).
+    waiting = {item.path for item in items if item.get_closest_marker("processes")}
+    items.sort(key=lambda item: item.path not in waiting)
 
 
 @pytest.fixture(autouse=True)
