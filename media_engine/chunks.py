@@ -295,8 +295,12 @@ def fonts_folder(folder: Path) -> Path:
     if not link.exists():
         try:
             link.symlink_to(font_path)
-        except OSError:
-            shutil.copyfile(font_path, link)
+        except FileExistsError:
+            pass  # another chunk thread or worker linked it meanwhile
+        except OSError:  # no symbolic links here: a copy, whole or not at all
+            part = link.with_name(f"{link.name}.{os.getpid()}-{threading.get_ident()}.part")
+            shutil.copyfile(font_path, part)
+            os.replace(part, link)
     return folder
 
 

@@ -485,3 +485,20 @@ def test_a_longer_sentence_reencodes_only_the_audio_slices_from_the_edit_on(asse
     edit = round(1.5 * audio.AUDIO_RATE)
     old, new = _samples(first.path, tmp_path / "old.f32"), _samples(second.path, tmp_path / "new.f32")
     assert (old[: edit - 2048] == new[: edit - 2048]).all()
+
+
+def test_the_fonts_folder_survives_another_chunk_thread_linking_the_font_first(tmp_path, monkeypatch):
+    """Chunk threads and workers share the fonts folder: one may link the font between another's
+    look and its own link."""
+    real_link = Path.symlink_to
+
+    def linked_meanwhile(self, target, *args, **kwargs):
+        real_link(self, target, *args, **kwargs)  # the other thread, after this one looked
+        return real_link(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "symlink_to", linked_meanwhile)
+    folder = chunks.fonts_folder(tmp_path / "fonts")
+
+    font = chunks.default_font_path()
+    assert [path.name for path in folder.iterdir()] == [font.name]
+    assert (folder / font.name).resolve() == font.resolve()
