@@ -297,11 +297,17 @@ def fonts_folder(folder: Path) -> Path:
             link.symlink_to(font_path)
         except FileExistsError:
             pass  # another chunk thread or worker linked it meanwhile
-        except OSError:  # no symbolic links here: a copy, whole or not at all
-            part = link.with_name(f"{link.name}.{os.getpid()}-{threading.get_ident()}.part")
-            shutil.copyfile(font_path, part)
-            os.replace(part, link)
+        except OSError:  # no symbolic links here: a copy
+            copy_whole(font_path, link)
     return folder
+
+
+def copy_whole(source: Path, target: Path) -> None:
+    """Copy `source` to `target` whole or not at all: a reader beside the copy (another chunk thread
+    or worker) never meets half a file."""
+    part = target.parent / f".{target.name}.{os.getpid()}-{threading.get_ident()}.part"
+    shutil.copyfile(source, part)
+    os.replace(part, target)
 
 
 def input_name(path: str, content: str) -> str:
@@ -316,9 +322,7 @@ def share_inputs(jobs: list[ChunkJob], store: ChunkStore) -> None:
         name = input_name(path, content)
         target = store.folder / name
         if not (target.is_file() and target.stat().st_size):
-            part = store.folder / f".{name}.{os.getpid()}-{threading.get_ident()}.part"
-            shutil.copyfile(path, part)
-            os.replace(part, target)
+            copy_whole(Path(path), target)
         if store.keep is not None:
             store.keep(target)
 
